@@ -1,0 +1,58 @@
+import type { Transport } from '../transport/types.js';
+
+/** What a probe says about a step on one host. */
+export type ProbeStatus = 'ok' | 'change' | 'skip' | 'unknown';
+
+export interface StepContext {
+  transport: Transport;
+  /** inventory name of the host */
+  hostName: string;
+  runId: string;
+  /** true during plan / --dry-run: apply() is never called, probes must not write */
+  dryRun: boolean;
+  /** directory on the operator's machine (for fetch) */
+  localDir: string;
+  /** per-step timeout in ms, when the runbook sets one */
+  timeoutMs?: number;
+}
+
+export interface ProbeResult<State = unknown> {
+  status: ProbeStatus;
+  /** display form of the exact commands apply would run (secrets as ***) */
+  commands: string[];
+  /** one line for the operator: why ok / what would change */
+  summary?: string;
+  /** what the probe saw, handed to apply so it need not look again */
+  state: State;
+  /** facts known without changing anything (x509, set_fact, assert...): registered in dry-run too */
+  facts?: Record<string, unknown>;
+}
+
+/** JSON-serialisable record that undo() can reverse; written to the journal. */
+export type UndoRecord = Record<string, unknown>;
+
+export interface ApplyResult {
+  changed: boolean;
+  /** the step failed (non-zero exit, failed_when, assertion...) */
+  failed?: boolean;
+  message?: string;
+  /** display form of the commands that ran */
+  commands: string[];
+  /** registered under `register:` */
+  facts?: Record<string, unknown>;
+  undo?: UndoRecord;
+}
+
+/**
+ * The step contract. Parameters arrive with templates already expanded.
+ * Idempotency: after a successful apply, probe() reports 'ok'.
+ */
+export interface Action<Params = Record<string, unknown>, State = unknown> {
+  /** step key in YAML, e.g. `copy` */
+  readonly type: string;
+  /** true when the step never changes a host (x509, assert, set_fact, wait_for) */
+  readonly readOnly: boolean;
+  probe(ctx: StepContext, params: Params): Promise<ProbeResult<State>>;
+  apply(ctx: StepContext, params: Params, probe: ProbeResult<State>): Promise<ApplyResult>;
+  undo?(ctx: StepContext, record: UndoRecord): Promise<void>;
+}

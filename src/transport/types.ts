@@ -1,0 +1,51 @@
+import type { Arg } from './quote.js';
+
+/** One result object for every command, local or remote (zx's lesson). */
+export interface ExecResult {
+  /** exit code; null when killed by a signal or timed out */
+  code: number | null;
+  signal?: string | null;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+  timedOut?: boolean;
+}
+
+export interface ExecOptions {
+  /** kill the command after this long; result has timedOut=true */
+  timeoutMs?: number;
+  /** bytes for stdin */
+  stdin?: string | Buffer;
+  /** extra environment, passed as `env K=V` argv so it is quoted like anything else */
+  env?: Record<string, string>;
+  /** working directory on the target */
+  cwd?: string;
+  /** run through sudo when the host has become=true (default: the host's setting) */
+  become?: boolean;
+}
+
+export interface FileStat {
+  type: 'file' | 'directory' | 'symlink' | 'other';
+  size: number;
+  mode: number; // permission bits, e.g. 0o644
+  uid: number;
+  gid: number;
+  mtimeMs: number;
+}
+
+/**
+ * How the engine reaches a host. Implementations: local.ts (this machine), ssh.ts (ssh2).
+ * Paths are absolute paths on the target.
+ */
+export interface Transport {
+  readonly host: string;
+  /** run argv; never throws for a non-zero exit, only for a broken transport */
+  exec(argv: readonly Arg[], options?: ExecOptions): Promise<ExecResult>;
+  /** whole file contents; throws UserError kind 'io' when missing */
+  read(path: string): Promise<Buffer>;
+  /** write to a temp name beside `path`, then rename over it */
+  writeAtomic(path: string, data: Buffer | string, options?: { mode?: number }): Promise<void>;
+  /** null when the path does not exist; does not follow a final symlink */
+  stat(path: string): Promise<FileStat | null>;
+  close(): Promise<void>;
+}
