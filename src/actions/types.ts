@@ -14,6 +14,13 @@ export interface StepContext {
   localDir: string;
   /** per-step timeout in ms, when the runbook sets one */
   timeoutMs?: number;
+  /**
+   * Evaluate a CEL expression (changed_when, failed_when, assert) against this host's
+   * variables plus `extra` (e.g. `{ result }`). Throws UserError kind 'expression'.
+   */
+  evaluate(expression: string, extra?: Record<string, unknown>): unknown;
+  /** directory of the runbook file, for resolving `copy.src` on the operator's machine */
+  runbookDir: string;
 }
 
 export interface ProbeResult<State = unknown> {

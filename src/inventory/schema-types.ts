@@ -1,0 +1,59 @@
+/* Generated from the JSON Schema by scripts/gen-types.mjs. Do not edit: change the schema and run `npm run gen:types`. */
+
+/**
+ * This interface was referenced by `Inventory`'s JSON-Schema
+ * via the `definition` "groupName".
+ */
+export type GroupName = string;
+/**
+ * A host name (letters, digits, `.`, `-`, `_`, `:`), or a range like `cp[1:3]`.
+ *
+ * This interface was referenced by `Inventory`'s JSON-Schema
+ * via the `definition` "hostName".
+ */
+export type HostName = string;
+/**
+ * A group: its hosts, its child groups and variables for all of them.
+ *
+ * This interface was referenced by `Inventory`'s JSON-Schema
+ * via the `definition` "group".
+ */
+export type Group = {
+  hosts?: {
+    [k: string]: Host;
+  } | null;
+  children?: {
+    [k: string]: Group;
+  } | null;
+  vars?: Vars;
+} | null;
+/**
+ * A host's variables. `ansible_host`, `ansible_port`, `ansible_user`, `ansible_ssh_private_key_file`, `ansible_become` and `ansible_connection` (ssh | local) are understood.
+ *
+ * This interface was referenced by `Inventory`'s JSON-Schema
+ * via the `definition` "host".
+ */
+export type Host = {
+  ansible_host?: string;
+  ansible_port?: number;
+  ansible_user?: string;
+  ansible_ssh_private_key_file?: string;
+  ansible_become?: boolean;
+  ansible_connection?: "ssh" | "local";
+  runbook_known_hosts?: string;
+  [k: string]: unknown;
+} | null;
+/**
+ * This interface was referenced by `Inventory`'s JSON-Schema
+ * via the `definition` "vars".
+ */
+export type Vars = {
+  [k: string]: unknown;
+} | null;
+
+/**
+ * Hosts and groups, in Ansible's YAML inventory format. Top-level keys are groups (usually just `all`).
+ */
+export interface Inventory {
+  [k: string]: Group;
+}

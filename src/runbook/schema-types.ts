@@ -1,0 +1,524 @@
+/* Generated from the JSON Schema by scripts/gen-types.mjs. Do not edit: change the schema and run `npm run gen:types`. */
+
+/**
+ * This interface was referenced by `Runbook`'s JSON-Schema
+ * via the `definition` "identifier".
+ */
+export type Identifier = string;
+/**
+ * One step: a name, exactly one action, and common options.
+ *
+ * This interface was referenced by `Runbook`'s JSON-Schema
+ * via the `definition` "step".
+ */
+export type Step = {
+  /**
+   * What the step does, in the operator's words.
+   */
+  name: string;
+  /**
+   * CEL condition; the step is skipped on a host where it is false.
+   */
+  when?: string;
+  /**
+   * Name under which the step's result is available to later steps.
+   */
+  register?: string;
+  /**
+   * Run the step once per item (`item` in templates). A list, or a template that yields one.
+   */
+  loop?: unknown[] | string;
+  /**
+   * Select steps with `--tags`.
+   */
+  tags?: string[];
+  timeout?: Duration;
+  /**
+   * A failure is recorded but does not fail the host.
+   */
+  ignore_errors?: boolean;
+  /**
+   * Hide the step's parameters and output everywhere.
+   */
+  no_log?: boolean;
+  become?: boolean;
+  command?: CommandParams;
+  shell?: ShellParams;
+  file?: FileParams;
+  copy?: CopyParams;
+  move?: MoveParams;
+  backup?: BackupParams;
+  restore?: RestoreParams;
+  service?: ServiceParams;
+  wait_for?: WaitForParams;
+  assert?: AssertParams;
+  fetch?: FetchParams;
+  x509?: X509Params;
+  set_fact?: SetFactParams;
+} & Step1;
+/**
+ * A duration: a whole number and a unit, one of ms, s, m, h, d (`500ms`, `3s`, `5m`, `30d`).
+ *
+ * This interface was referenced by `Runbook`'s JSON-Schema
+ * via the `definition` "duration".
+ */
+export type Duration = string;
+/**
+ * Run one command from an argument list (no shell). Give a list, or an object with `argv` and guards.
+ *
+ * This interface was referenced by `Runbook`'s JSON-Schema
+ * via the `definition` "commandParams".
+ */
+export type CommandParams =
+  | Argv
+  | {
+      argv: Argv;
+      /**
+       * Text sent to the command's standard input.
+       */
+      stdin?: string;
+      env?: Env;
+      /**
+       * Working directory.
+       */
+      cwd?: string;
+      /**
+       * Skip the command when this path exists (it is what the command creates).
+       */
+      creates?: string;
+      /**
+       * Skip the command unless this path exists (it is what the command removes).
+       */
+      removes?: string;
+      unless?: Unless;
+      only_if?: OnlyIf;
+      /**
+       * CEL over `result` (code, stdout, stderr): whether the run counts as a change. Default: true.
+       */
+      changed_when?: Expression | boolean;
+      /**
+       * CEL over `result`: whether the run counts as a failure. Default: `result.code != 0`.
+       */
+      failed_when?: Expression | boolean;
+    };
+/**
+ * A command as a list of arguments. Each item is one argument, never split or interpreted by a shell; `{{ }}` templates allowed in each.
+ *
+ * @minItems 1
+ *
+ * This interface was referenced by `Runbook`'s JSON-Schema
+ * via the `definition` "argv".
+ */
+export type Argv = [string | number | boolean, ...(string | number | boolean)[]];
+/**
+ * Skip the command when this read-only check command exits 0.
+ *
+ * @minItems 1
+ */
+export type Unless = [string | number | boolean, ...(string | number | boolean)[]];
+/**
+ * Run the command only when this read-only check command exits 0.
+ *
+ * @minItems 1
+ */
+export type OnlyIf = [string | number | boolean, ...(string | number | boolean)[]];
+/**
+ * A CEL expression (https://cel.dev), e.g. `size(certs.expiring) > 0`. No `{{ }}` around it.
+ *
+ * This interface was referenced by `Runbook`'s JSON-Schema
+ * via the `definition` "expression".
+ */
+export type Expression = string;
+/**
+ * Run a POSIX sh script. The script is literal text: pass values through `env` or `args` ($1, $2...), never with `{{ }}` inside the script.
+ *
+ * This interface was referenced by `Runbook`'s JSON-Schema
+ * via the `definition` "shellParams".
+ */
+export type ShellParams =
+  | string
+  | {
+      /**
+       * The sh script, without `{{ }}` templates.
+       */
+      script: string;
+      /**
+       * Positional parameters $1, $2, ... (templates allowed).
+       */
+      args?: (string | number | boolean)[];
+      stdin?: string;
+      env?: Env;
+      cwd?: Path;
+      /**
+       * Skip the command when this path exists (it is what the command creates).
+       */
+      creates?: string;
+      /**
+       * Skip the command unless this path exists (it is what the command removes).
+       */
+      removes?: string;
+      unless?: Unless;
+      only_if?: OnlyIf;
+      /**
+       * CEL over `result` (code, stdout, stderr): whether the run counts as a change. Default: true.
+       */
+      changed_when?: Expression | boolean;
+      /**
+       * CEL over `result`: whether the run counts as a failure. Default: `result.code != 0`.
+       */
+      failed_when?: Expression | boolean;
+    };
+/**
+ * An absolute path on the host. `{{ }}` templates allowed.
+ *
+ * This interface was referenced by `Runbook`'s JSON-Schema
+ * via the `definition` "path".
+ */
+export type Path = string;
+/**
+ * Permission bits as an octal string, e.g. `"0644"`.
+ *
+ * This interface was referenced by `Runbook`'s JSON-Schema
+ * via the `definition` "mode".
+ */
+export type Mode = string;
+/**
+ * Write a file atomically (temp file, then rename) from inline content or a file on the operator's machine.
+ *
+ * This interface was referenced by `Runbook`'s JSON-Schema
+ * via the `definition` "copyParams".
+ */
+export type CopyParams = {
+  dest: Path;
+  /**
+   * The file's contents.
+   */
+  content?: string;
+  /**
+   * A file on the operator's machine, relative to the runbook.
+   */
+  src?: string;
+  /**
+   * An absolute path on the host. `{{ }}` templates allowed.
+   */
+  remote_src?: string;
+  mode?: Mode;
+  owner?: string;
+  group?: string;
+} & CopyParams1;
+export type CopyParams1 = {
+  [k: string]: unknown;
+};
+/**
+ * Wait until a command succeeds (optionally printing something), a TCP port opens, or a path appears/disappears.
+ *
+ * This interface was referenced by `Runbook`'s JSON-Schema
+ * via the `definition` "waitForParams".
+ */
+export type WaitForParams = {
+  command?: Argv;
+  /**
+   * With `command`: its output must contain this text.
+   */
+  stdout_contains?: string;
+  /**
+   * A TCP port that must accept connections (checked from the host).
+   */
+  port?: number;
+  /**
+   * With `port`: the address to connect to. Default: 127.0.0.1.
+   */
+  address?: string;
+  path?: Path;
+  /**
+   * With `path`. Default: present.
+   */
+  state?: "present" | "absent";
+  /**
+   * How many more tries after the first. Default: 10.
+   */
+  retries?: number;
+  /**
+   * A duration: a whole number and a unit, one of ms, s, m, h, d (`500ms`, `3s`, `5m`, `30d`).
+   */
+  delay?: string;
+} & WaitForParams1;
+export type WaitForParams1 = {
+  [k: string]: unknown;
+};
+/**
+ * Read certificates (read-only): from files, every *.crt under a directory, or the client certificates embedded in kubeconfigs. Registers `certs` (name, path, subject, issuer, sans, not_before, not_after, days_left, is_ca, fingerprint) and `expiring` (names within `within`).
+ *
+ * This interface was referenced by `Runbook`'s JSON-Schema
+ * via the `definition` "x509Params".
+ */
+export type X509Params = X509Params1 & {
+  paths?: Path[];
+  /**
+   * An absolute path on the host. `{{ }}` templates allowed.
+   */
+  dir?: string;
+  /**
+   * Kubeconfig files; their embedded client-certificate-data (or the client-certificate file they point at) is read.
+   */
+  kubeconfigs?: Path[];
+  /**
+   * A duration (`30d`); certificates expiring sooner are listed in `expiring`. Templates allowed. Default: 30d.
+   */
+  within?: string;
+};
+export type X509Params1 = {
+  [k: string]: unknown;
+};
+export type Step1 = {
+  [k: string]: unknown;
+};
+/**
+ * A command as a list of arguments. Each item is one argument, never split or interpreted by a shell; `{{ }}` templates allowed in each.
+ *
+ * @minItems 1
+ */
+export type Argv1 = [string | number | boolean, ...(string | number | boolean)[]];
+/**
+ * A command as a list of arguments. Each item is one argument, never split or interpreted by a shell; `{{ }}` templates allowed in each.
+ *
+ * @minItems 1
+ */
+export type Argv2 = [string | number | boolean, ...(string | number | boolean)[]];
+
+/**
+ * A declarative, idempotent recovery procedure run by `runbook apply` across the hosts of an inventory.
+ */
+export interface Runbook {
+  /**
+   * Format version. Always `runbook/v1`.
+   */
+  apiVersion: "runbook/v1";
+  /**
+   * Short name, shown in plans, journals and history.
+   */
+  name: string;
+  /**
+   * What this runbook is for, for the operator reading it at 3 a.m.
+   */
+  description?: string;
+  /**
+   * Inventory pattern selecting the hosts: a group, a host, `all`, a glob (`cp-*`), or a comma list; `!name` excludes, `&name` intersects (Ansible pattern syntax).
+   */
+  hosts: string;
+  /**
+   * Rolling batches: how many hosts are changed at once (a count, or a percentage of the selected hosts such as `30%`). Each batch completes before the next starts. Default: all hosts in one batch.
+   */
+  serial?: number | string;
+  /**
+   * Stop starting new batches once more than this percentage of a batch failed.
+   */
+  max_fail_percentage?: number;
+  /**
+   * A failure on any host stops every host after the current step.
+   */
+  any_errors_fatal?: boolean;
+  /**
+   * What happens to a host whose step fails: `rollback` restores it from its backup and runs the `rollback` steps; `stop` leaves it as it is; `continue` records the failure and goes on with the next step.
+   */
+  on_failure?: "rollback" | "stop" | "continue";
+  /**
+   * Default timeout of each step on a host.
+   */
+  timeout?: string;
+  /**
+   * Run commands through sudo (when the SSH user is not root).
+   */
+  become?: boolean;
+  vars?: Vars;
+  /**
+   * Names of variables whose values are secret: they print as *** in the terminal, the journal, saved plans and JSON events.
+   */
+  secrets?: Identifier[];
+  /**
+   * The steps, run in order on every host.
+   *
+   * @minItems 1
+   */
+  steps: [Step, ...Step[]];
+  /**
+   * Steps run on a host after its files were restored from the backup (on failure with `on_failure: rollback`, or by `runbook rollback ID`).
+   */
+  rollback?: Step[];
+}
+/**
+ * Variables with their defaults. Inventory group vars, host vars and `-e` override them, in that order.
+ */
+export interface Vars {
+  [k: string]: unknown;
+}
+/**
+ * Environment variables for the command.
+ *
+ * This interface was referenced by `Runbook`'s JSON-Schema
+ * via the `definition` "env".
+ */
+export interface Env {
+  [k: string]: string | number | boolean;
+}
+/**
+ * Make a path a directory, an empty file, or absent, with a mode and owner.
+ *
+ * This interface was referenced by `Runbook`'s JSON-Schema
+ * via the `definition` "fileParams".
+ */
+export interface FileParams {
+  path: Path;
+  /**
+   * `directory` (made with parents), `touch` (created empty if missing), `absent` (removed, recursively), `file` (must exist; only mode/owner are set). Default: file.
+   */
+  state?: "directory" | "touch" | "absent" | "file";
+  mode?: Mode;
+  /**
+   * User name or uid.
+   */
+  owner?: string;
+  /**
+   * Group name or gid.
+   */
+  group?: string;
+}
+/**
+ * Move a file or directory (e.g. a stale certificate aside). Done when `src` is gone and `dest` exists.
+ *
+ * This interface was referenced by `Runbook`'s JSON-Schema
+ * via the `definition` "moveParams".
+ */
+export interface MoveParams {
+  src: Path;
+  /**
+   * An absolute path on the host. `{{ }}` templates allowed.
+   */
+  dest: string;
+  /**
+   * A missing `src` (and missing `dest`) is not an error. Default: false.
+   */
+  missing_ok?: boolean;
+}
+/**
+ * Copy paths into a backup directory with a manifest.json (path, type, size, mode, uid, gid, sha256 of every file) that rollback restores and verifies.
+ *
+ * This interface was referenced by `Runbook`'s JSON-Schema
+ * via the `definition` "backupParams".
+ */
+export interface BackupParams {
+  /**
+   * Files or directories to back up (missing ones are recorded as absent).
+   *
+   * @minItems 1
+   */
+  paths: [Path, ...Path[]];
+  /**
+   * An absolute path on the host. `{{ }}` templates allowed.
+   */
+  to: string;
+}
+/**
+ * Restore paths from a backup directory made by `backup`, verifying sha256 and removing files that appeared since.
+ *
+ * This interface was referenced by `Runbook`'s JSON-Schema
+ * via the `definition` "restoreParams".
+ */
+export interface RestoreParams {
+  from: Path;
+  /**
+   * Only these backed-up paths. Default: all.
+   */
+  paths?: Path[];
+}
+/**
+ * Start, stop or restart a systemd unit.
+ *
+ * This interface was referenced by `Runbook`'s JSON-Schema
+ * via the `definition` "serviceParams".
+ */
+export interface ServiceParams {
+  /**
+   * Unit name, e.g. `kubelet`.
+   */
+  name: string;
+  /**
+   * `restarted` and `reloaded` always act (guard them with `when`).
+   */
+  state: "started" | "stopped" | "restarted" | "reloaded";
+}
+/**
+ * Fail the host unless every CEL condition holds.
+ *
+ * This interface was referenced by `Runbook`'s JSON-Schema
+ * via the `definition` "assertParams".
+ */
+export interface AssertParams {
+  that: Expression | [Expression, ...Expression[]];
+  /**
+   * Message when a condition is false (templates allowed).
+   */
+  fail_msg?: string;
+}
+/**
+ * Copy a file from the host to the operator's machine; an existing local file is kept as `<dest>.<timestamp>.bak`.
+ *
+ * This interface was referenced by `Runbook`'s JSON-Schema
+ * via the `definition` "fetchParams".
+ */
+export interface FetchParams {
+  src: Path;
+  /**
+   * Local path; `{{ host.name }}` keeps hosts apart.
+   */
+  dest: string;
+  mode?: Mode;
+}
+/**
+ * Set variables for the following steps on this host (values may be templates).
+ */
+export interface SetFactParams {
+  [k: string]: unknown;
+}
+/**
+ * Variable names (letters, digits, underscore) and their values.
+ *
+ * This interface was referenced by `Runbook`'s JSON-Schema
+ * via the `definition` "vars".
+ */
+export interface Vars1 {
+  [k: string]: unknown;
+}
+/**
+ * This interface was referenced by `Runbook`'s JSON-Schema
+ * via the `definition` "guards".
+ */
+export interface Guards {
+  /**
+   * An absolute path on the host. `{{ }}` templates allowed.
+   */
+  creates?: string;
+  /**
+   * An absolute path on the host. `{{ }}` templates allowed.
+   */
+  removes?: string;
+  unless?: Argv1;
+  only_if?: Argv2;
+  /**
+   * CEL over `result` (code, stdout, stderr): whether the run counts as a change. Default: true.
+   */
+  changed_when?: Expression | boolean;
+  /**
+   * CEL over `result`: whether the run counts as a failure. Default: `result.code != 0`.
+   */
+  failed_when?: Expression | boolean;
+}
+/**
+ * Set variables for the following steps on this host (values may be templates).
+ *
+ * This interface was referenced by `Runbook`'s JSON-Schema
+ * via the `definition` "setFactParams".
+ */
+export interface Vars2 {
+  [k: string]: unknown;
+}
