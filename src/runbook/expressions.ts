@@ -1,0 +1,282 @@
+/**
+ * The runbook expression language: CEL (the language Kubernetes uses), through @marcbachmann/cel-js.
+ * `when:`, `changed_when:`, `assert.that` are bare CEL; strings may hold `{{ CEL }}` templates.
+ * CEL is not Turing-complete and cannot reach JavaScript: runbooks never run code.
+ */
+import { Environment } from '@marcbachmann/cel-js';
+import semver from 'semver';
+import { UserError } from '../errors.js';
+import { parseDuration } from './duration.js';
+
+/** A piece of a template string. `offset` is where the expression text starts in the string. */
+export type TemplatePart = { kind: 'text'; text: string } | { kind: 'expr'; source: string; offset: number };
+
+export interface TemplateSyntaxError {
+  message: string;
+  /** offset in the template string */
+  offset: number;
+}
+
+/** Split `a {{ b }} c` into parts. `{{` without a closing `}}` is an error. */
+export function parseTemplate(text: string): { parts: TemplatePart[]; error?: TemplateSyntaxError } {
+  const parts: TemplatePart[] = [];
+  let i = 0;
+  while (i < text.length) {
+    const open = text.indexOf('{{', i);
+    if (open < 0) {
+      parts.push({ kind: 'text', text: text.slice(i) });
+      break;
+    }
+    if (open > i) parts.push({ kind: 'text', text: text.slice(i, open) });
+    const close = text.indexOf('}}', open + 2);
+    if (close < 0) return { parts, error: { message: 'template `{{` is never closed with `}}`', offset: open } };
+    const inner = text.slice(open + 2, close);
+    const lead = inner.length - inner.trimStart().length;
+    const source = inner.trim();
+    if (source === '') return { parts, error: { message: 'empty template `{{ }}`', offset: open } };
+    parts.push({ kind: 'expr', source, offset: open + 2 + lead });
+    i = close + 2;
+  }
+  return { parts };
+}
+
+export function hasTemplate(text: string): boolean {
+  return text.includes('{{');
+}
+
+// ---- values between YAML/JSON land and CEL land ---------------------------------------------
+
+/** CEL integers are bigints; YAML integers arrive as numbers. Convert deeply. */
+export function toCel(value: unknown): unknown {
+  if (typeof value === 'number') return Number.isInteger(value) ? BigInt(value) : value;
+  if (Array.isArray(value)) return value.map(toCel);
+  if (value instanceof Map) return value;
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = toCel(v);
+    return out;
+  }
+  return value;
+}
+
+/** Back from CEL: bigints to numbers, Maps to objects. */
+export function fromCel(value: unknown): unknown {
+  if (typeof value === 'bigint') return Number(value);
+  if (Array.isArray(value)) return value.map(fromCel);
+  if (value instanceof Map) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of value) out[String(k)] = fromCel(v);
+    return out;
+  }
+  if (value !== null && typeof value === 'object' && !(value instanceof Uint8Array)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = fromCel(v);
+    return out;
+  }
+  return value;
+}
+
+// ---- the environment ---------------------------------------------------------------------------
+
+function versionOf(v: string): string {
+  const parsed = semver.coerce(v);
+  if (!parsed) throw new Error(`not a version: "${v}"`);
+  return parsed.version;
+}
+
+/** Functions runbooks may call, besides CEL's standard library. Documented in docs/expressions.md. */
+function registerFunctions(env: Environment): Environment {
+  return env
+    .registerFunction('version_at_least(string, string): bool', (v: string, min: string) => semver.gte(versionOf(v), versionOf(min)), {
+      description: 'Whether version v (e.g. "v1.18.20") is at least min (e.g. "1.15").',
+    })
+    .registerFunction('version_below(string, string): bool', (v: string, max: string) => semver.lt(versionOf(v), versionOf(max)), {
+      description: 'Whether version v is lower than max.',
+    })
+    .registerFunction('version_minor(string): int', (v: string) => BigInt(semver.minor(versionOf(v))), {
+      description: 'The minor number of a version: 18 for "v1.18.20".',
+    })
+    .registerFunction('duration_days(string): double', (d: string) => parseDuration(d) / 86_400_000, {
+      description: 'A duration such as "30d" or "12h" in days.',
+    })
+    .registerFunction('basename(string): string', (p: string) => p.replace(/\/+$/, '').split('/').pop() ?? '', {
+      description: 'The last component of a path.',
+    })
+    .registerFunction('dirname(string): string', (p: string) => {
+      const trimmed = p.replace(/\/+$/, '');
+      const i = trimmed.lastIndexOf('/');
+      return i <= 0 ? (trimmed.startsWith('/') ? '/' : '.') : trimmed.slice(0, i);
+    }, { description: 'The directory part of a path.' })
+    .registerFunction('changed(dyn): bool', (r: unknown) => isRecord(r) && r.changed === true, {
+      description: 'Whether a registered step result changed something.',
+    })
+    .registerFunction('failed(dyn): bool', (r: unknown) => isRecord(r) && r.failed === true, {
+      description: 'Whether a registered step result failed.',
+    });
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  if (v instanceof Map) return false;
+  return typeof v === 'object' && v !== null;
+}
+
+const ENV_OPTIONS = { homogeneousAggregateLiterals: false, enableOptionalTypes: true } as const;
+/** Evaluation environment: any name may appear; one missing from the scope is an error at run time. */
+const evalEnv = registerFunctions(new Environment({ ...ENV_OPTIONS, unlistedVariablesAreDyn: true }));
+
+type Compiled = (ctx: Record<string, unknown>) => unknown;
+const compiled = new Map<string, Compiled>();
+
+interface CelErrorLike {
+  name?: string;
+  summary?: string;
+  message?: string;
+  range?: { start: number; end: number };
+}
+
+export interface ExpressionProblem {
+  message: string;
+  /** offset inside the expression source */
+  offset: number;
+  kind: 'syntax' | 'unknown-name' | 'type';
+  name?: string;
+}
+
+function problemOf(e: unknown): ExpressionProblem {
+  const err = (e ?? {}) as CelErrorLike;
+  const summary = err.summary ?? err.message ?? String(e);
+  const unknown = /^Unknown variable: (\S+)/.exec(summary);
+  return {
+    message: summary.split('\n')[0]!,
+    offset: err.range?.start ?? 0,
+    kind: err.name === 'ParseError' ? 'syntax' : unknown ? 'unknown-name' : 'type',
+    ...(unknown ? { name: unknown[1] } : {}),
+  };
+}
+
+/** Static check: syntax, and (when `knownNames` is given) that every top-level name is declared. */
+export function checkExpression(source: string, knownNames?: Iterable<string>): ExpressionProblem | undefined {
+  if (knownNames === undefined) {
+    try {
+      evalEnv.parse(source);
+      return undefined;
+    } catch (e) {
+      return problemOf(e);
+    }
+  }
+  const env = checkerFor(knownNames);
+  try {
+    const result = env.check(source) as { valid: boolean; error?: unknown };
+    if (result.valid) return undefined;
+    const problem = problemOf(result.error);
+    // Type errors on dyn values are run-time matters; only names and syntax are static errors.
+    return problem.kind === 'type' ? undefined : problem;
+  } catch (e) {
+    return problemOf(e);
+  }
+}
+
+const checkers = new Map<string, Environment>();
+function checkerFor(names: Iterable<string>): Environment {
+  const sorted = [...new Set(names)].sort();
+  const key = sorted.join(',');
+  let env = checkers.get(key);
+  if (!env) {
+    env = registerFunctions(new Environment({ ...ENV_OPTIONS, unlistedVariablesAreDyn: false }));
+    for (const n of sorted) env.registerVariable(n, 'dyn');
+    if (checkers.size > 64) checkers.clear();
+    checkers.set(key, env);
+  }
+  return env;
+}
+
+/** Names an expression refers to at top level that are not in `known` (for `validate`). */
+export function unknownNames(source: string, known: Iterable<string>): string[] {
+  const found: string[] = [];
+  const names = new Set(known);
+  // The checker reports one unknown name at a time; declare each and look again.
+  for (let i = 0; i < 50; i++) {
+    const p = checkExpression(source, names);
+    if (!p || p.kind !== 'unknown-name' || !p.name) break;
+    found.push(p.name);
+    names.add(p.name);
+  }
+  return found;
+}
+
+/** A scope: variable name → value as it came from YAML/JSON (numbers, not bigints). */
+export type Scope = Record<string, unknown>;
+
+/**
+ * Evaluate one CEL expression. Throws UserError: kind 'undefined-variable' for a name not in
+ * scope (never silently empty), 'expression' for anything else.
+ */
+export function evaluate(source: string, scope: Scope): unknown {
+  let fn = compiled.get(source);
+  if (!fn) {
+    try {
+      fn = evalEnv.parse(source) as unknown as Compiled;
+    } catch (e) {
+      const p = problemOf(e);
+      throw new UserError({ kind: 'expression', message: `invalid expression \`${source}\`: ${p.message}` });
+    }
+    if (compiled.size > 10_000) compiled.clear();
+    compiled.set(source, fn);
+  }
+  try {
+    return fromCel(fn(toCel(scope) as Record<string, unknown>));
+  } catch (e) {
+    const p = problemOf(e);
+    if (p.kind === 'unknown-name' && p.name) {
+      throw new UserError({ kind: 'undefined-variable', message: `undefined variable \`${p.name}\` in \`${source}\`` });
+    }
+    throw new UserError({ kind: 'expression', message: `\`${source}\` failed: ${p.message}` });
+  }
+}
+
+export function evaluateCondition(source: string, scope: Scope): boolean {
+  const v = evaluate(source, scope);
+  if (typeof v !== 'boolean') {
+    throw new UserError({ kind: 'expression', message: `\`${source}\` must be true or false, got ${describe(v)}` });
+  }
+  return v;
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a map';
+  return `${typeof v} ${JSON.stringify(v)}`;
+}
+
+/** Render a value for string interpolation. Lists/maps become JSON. */
+function interpolate(v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (v === null || v === undefined) return '';
+  if (typeof v === 'object') return JSON.stringify(v);
+  return String(v);
+}
+
+/**
+ * Render a template string. A string that is exactly one `{{ expr }}` keeps the value's type
+ * (a list stays a list); otherwise parts are joined as text.
+ */
+export function renderTemplate(text: string, scope: Scope): unknown {
+  if (!hasTemplate(text)) return text;
+  const { parts, error } = parseTemplate(text);
+  if (error) throw new UserError({ kind: 'expression', message: `${error.message} in "${text}"` });
+  if (parts.length === 1 && parts[0]!.kind === 'expr') return evaluate(parts[0]!.source, scope);
+  return parts.map((p) => (p.kind === 'text' ? p.text : interpolate(evaluate(p.source, scope)))).join('');
+}
+
+/** Expand every template inside a params value (strings in lists and maps). Keys are not templated. */
+export function expandDeep(value: unknown, scope: Scope): unknown {
+  if (typeof value === 'string') return renderTemplate(value, scope);
+  if (Array.isArray(value)) return value.map((v) => expandDeep(v, scope));
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = expandDeep(v, scope);
+    return out;
+  }
+  return value;
+}
