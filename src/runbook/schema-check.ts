@@ -80,45 +80,47 @@ interface Branchy {
  * the value (the one without a type mismatch at the value itself, with the fewest errors).
  */
 function pruneAlternatives(errors: ErrorObject[]): ErrorObject[] {
-  const alternatives = errors.filter((e) => e.keyword === 'oneOf' || e.keyword === 'anyOf');
-  let kept = errors;
-  // innermost first, so nested alternatives are pruned before their parents look at them
-  alternatives.sort((a, b) => b.schemaPath.length - a.schemaPath.length);
-  for (const alt of alternatives) {
-    if (!kept.includes(alt)) continue;
+  // ajv restarts schemaPath at every $ref, so an alternative's branch errors are found by order:
+  // they come right before it, inside its instance and below its schema path.
+  const drop = new Set<ErrorObject>();
+  errors.forEach((alt, at) => {
+    if (alt.keyword !== 'oneOf' && alt.keyword !== 'anyOf') return;
     const prefix = alt.schemaPath + '/';
-    const inside = kept.filter((e) => e.schemaPath.startsWith(prefix));
+    const inside: ErrorObject[] = [];
+    for (let i = at - 1; i >= 0; i--) {
+      const e = errors[i]!;
+      const within = e.instancePath === alt.instancePath || e.instancePath.startsWith(alt.instancePath + '/');
+      if (!within || (!e.schemaPath.startsWith(prefix) && !(e.instancePath !== alt.instancePath && !e.schemaPath.startsWith('#/$defs')))) break;
+      inside.unshift(e);
+    }
     const passing = (alt.params as { passingSchemas?: number[] | null }).passingSchemas;
     if (passing && passing.length > 1) {
-      kept = kept.filter((e) => !inside.includes(e));
-      continue; // more than one branch matched: the oneOf error itself is the message
+      inside.forEach((e) => drop.add(e));
+      return; // more than one branch matched: the alternative error itself is the message
     }
     const branches = new Map<string, Branchy>();
+    let current = '';
     for (const e of inside) {
-      const n = e.schemaPath.slice(prefix.length).split('/')[0]!;
-      const b = branches.get(n) ?? { schemaPath: prefix + n, errors: [] };
+      if (e.schemaPath.startsWith(prefix)) current = e.schemaPath.slice(prefix.length).split('/')[0]!;
+      const b = branches.get(current) ?? { schemaPath: prefix + current, errors: [] };
       b.errors.push(e);
-      branches.set(n, b);
+      branches.set(current, b);
     }
-    if (branches.size === 0) continue;
+    if (branches.size === 0) return;
     const mismatch = (b: Branchy) =>
       b.errors.some((e) => e.instancePath === alt.instancePath && (e.keyword === 'type' || e.keyword === 'const' || e.keyword === 'enum'));
     const fitting = [...branches.values()].filter((b) => !mismatch(b));
-    if (fitting.length === 0) {
-      // no branch has the right type: one error saying which types are allowed
-      kept = kept.filter((e) => !inside.includes(e));
-      continue;
-    }
     const onlyRequired = [...branches.values()].every((b) => b.errors.every((e) => e.keyword === 'required' && e.instancePath === alt.instancePath));
-    if (onlyRequired) {
-      kept = kept.filter((e) => !inside.includes(e)); // the alternative error lists the choices
-      continue;
+    if (fitting.length === 0 || onlyRequired) {
+      inside.forEach((e) => drop.add(e)); // the alternative error says which types or keys are allowed
+      return;
     }
     fitting.sort((a, b) => a.errors.length - b.errors.length);
     const best = fitting[0]!;
-    kept = kept.filter((e) => e === alt ? false : !inside.includes(e) || best.errors.includes(e));
-  }
-  return kept;
+    drop.add(alt);
+    for (const e of inside) if (!best.errors.includes(e)) drop.add(e);
+  });
+  return errors.filter((e) => !drop.has(e));
 }
 
 /** The subschema an alternative error refers to: its branches, for listing types or required keys. */

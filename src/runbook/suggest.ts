@@ -17,6 +17,11 @@ function distance(a: string, b: string): number {
 
 export function closest(word: string, candidates: readonly string[]): string | undefined {
   const w = word.toLowerCase();
+  // an abbreviation (`dir` for `directory`) is as good as a typo
+  if (w.length >= 3) {
+    const prefixed = candidates.filter((c) => c.toLowerCase().startsWith(w));
+    if (prefixed.length === 1) return prefixed[0];
+  }
   let best: string | undefined;
   let bestScore = Infinity;
   for (const c of candidates) {

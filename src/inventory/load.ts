@@ -1,0 +1,232 @@
+/**
+ * Ansible-compatible YAML inventories (`all`, `children`, `hosts`, `vars`, `ansible_*` vars,
+ * host ranges like `cp[1:3]`), ad-hoc `--hosts a,b`, and host patterns (`--limit`).
+ */
+import { readFile } from 'node:fs/promises';
+import { UserError, messageOf, type Diagnostic } from '../errors.js';
+import { loadYaml, positionOf, type YamlDocument } from '../runbook/yaml.js';
+import { schemaDiagnostics } from '../runbook/schema-check.js';
+import { sortDiagnostics } from '../runbook/load.js';
+import { closest } from '../runbook/suggest.js';
+import type { HostEntry, Inventory } from './types.js';
+
+type Vars = Record<string, unknown>;
+interface RawGroup {
+  hosts?: Record<string, Vars | null> | null;
+  children?: Record<string, RawGroup | null> | null;
+  vars?: Vars | null;
+}
+
+export async function loadInventoryFile(path: string): Promise<{ inventory?: Inventory; diagnostics: Diagnostic[] }> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return { diagnostics: [{ kind: 'io', severity: 'error', message: code === 'ENOENT' ? `no such inventory file: ${path}` : `cannot read ${path}: ${messageOf(e)}`, file: path }] };
+  }
+  return loadInventoryText(text, path);
+}
+
+export function loadInventoryText(text: string, file: string): { inventory?: Inventory; diagnostics: Diagnostic[] } {
+  const doc = loadYaml(text, file);
+  const diagnostics = [...doc.diagnostics];
+  if (doc.value === undefined) return { diagnostics };
+  if (doc.value === null || typeof doc.value !== 'object' || Array.isArray(doc.value)) {
+    diagnostics.push({ kind: 'inventory', severity: 'error', message: doc.value === null ? 'the inventory is empty' : 'an inventory must be a mapping of groups (usually `all:`)', file, line: 1, col: 1 });
+    return { diagnostics };
+  }
+  diagnostics.push(...schemaDiagnostics(doc, 'inventory'));
+  if (diagnostics.some((d) => d.severity === 'error')) return { diagnostics: sortDiagnostics(diagnostics) };
+  const built = buildInventory(doc.value as Record<string, RawGroup | null>, doc);
+  diagnostics.push(...built.diagnostics);
+  if (diagnostics.some((d) => d.severity === 'error')) return { diagnostics: sortDiagnostics(diagnostics) };
+  return { inventory: { ...built.inventory, file }, diagnostics: sortDiagnostics(diagnostics) };
+}
+
+/** `cp[1:3]` → cp1, cp2, cp3; `node[01:10]` keeps the zero padding; `web[a:c]` letters. */
+export function expandHostRange(name: string): string[] {
+  const m = /^(.*)\[([0-9]+|[a-z]):([0-9]+|[a-z])\](.*)$/.exec(name);
+  if (!m) return [name];
+  const [, pre, from, to, post] = m as unknown as [string, string, string, string, string];
+  const out: string[] = [];
+  if (/^[0-9]+$/.test(from) && /^[0-9]+$/.test(to)) {
+    const width = from.length > 1 && from.startsWith('0') ? from.length : 0;
+    for (let i = Number(from); i <= Number(to); i++) out.push(...expandHostRange(pre + String(i).padStart(width, '0') + post));
+  } else if (/^[a-z]$/.test(from) && /^[a-z]$/.test(to)) {
+    for (let c = from.charCodeAt(0); c <= to.charCodeAt(0); c++) out.push(...expandHostRange(pre + String.fromCharCode(c) + post));
+  } else return [name];
+  return out;
+}
+
+interface GroupInfo {
+  depth: number;
+  vars: Vars;
+  directHosts: Set<string>;
+  children: Set<string>;
+}
+
+function buildInventory(root: Record<string, RawGroup | null>, doc: YamlDocument): { inventory: Inventory; diagnostics: Diagnostic[] } {
+  const diagnostics: Diagnostic[] = [];
+  const groups = new Map<string, GroupInfo>();
+  const hostVars = new Map<string, Vars>();
+  const group = (name: string, depth: number): GroupInfo => {
+    let g = groups.get(name);
+    if (!g) groups.set(name, (g = { depth, vars: {}, directHosts: new Set(), children: new Set() }));
+    g.depth = Math.max(g.depth, depth);
+    return g;
+  };
+  const visit = (name: string, raw: RawGroup | null, depth: number, path: (string | number)[], trail: string[]) => {
+    if (trail.includes(name)) {
+      diagnostics.push({ kind: 'inventory', severity: 'error', message: `group \`${name}\` contains itself (${[...trail, name].join(' → ')})`, file: doc.source.file, ...positionOf(doc, path, 'key') });
+      return;
+    }
+    const g = group(name, depth);
+    if (!raw) return;
+    Object.assign(g.vars, raw.vars ?? {});
+    for (const [hostPattern, vars] of Object.entries(raw.hosts ?? {})) {
+      for (const h of expandHostRange(hostPattern)) {
+        g.directHosts.add(h);
+        hostVars.set(h, { ...(hostVars.get(h) ?? {}), ...(vars ?? {}) });
+      }
+    }
+    for (const [child, childRaw] of Object.entries(raw.children ?? {})) {
+      g.children.add(child);
+      visit(child, childRaw, depth + 1, [...path, 'children', child], [...trail, name]);
+    }
+  };
+  for (const [name, raw] of Object.entries(root)) visit(name, raw, name === 'all' ? 0 : 1, [name], []);
+  if (!groups.has('all')) group('all', 0);
+  const all = groups.get('all')!;
+
+  // transitive membership
+  const members = new Map<string, Set<string>>();
+  const membersOf = (name: string, seen = new Set<string>()): Set<string> => {
+    const cached = members.get(name);
+    if (cached) return cached;
+    const out = new Set(groups.get(name)?.directHosts ?? []);
+    seen.add(name);
+    for (const c of groups.get(name)?.children ?? []) if (!seen.has(c)) for (const h of membersOf(c, seen)) out.add(h);
+    members.set(name, out);
+    return out;
+  };
+  for (const name of groups.keys()) membersOf(name);
+  for (const h of hostVars.keys()) members.get('all')!.add(h);
+  void all;
+
+  const ordered = [...groups.entries()].sort(([an, a], [bn, b]) => (an === 'all' ? -1 : bn === 'all' ? 1 : a.depth - b.depth || an.localeCompare(bn)));
+  const hosts = new Map<string, HostEntry>();
+  for (const name of [...hostVars.keys()]) {
+    const vars: Vars = {};
+    const hostGroups: string[] = [];
+    for (const [gname, g] of ordered) {
+      if (!members.get(gname)!.has(name)) continue;
+      hostGroups.push(gname);
+      Object.assign(vars, g.vars);
+    }
+    Object.assign(vars, hostVars.get(name));
+    hosts.set(name, hostEntry(name, vars, hostGroups));
+  }
+  return { inventory: { hosts, groups: members }, diagnostics };
+}
+
+function hostEntry(name: string, vars: Vars, groups: string[]): HostEntry {
+  const str = (k: string) => (typeof vars[k] === 'string' ? (vars[k] as string) : undefined);
+  const port = typeof vars.ansible_port === 'number' ? vars.ansible_port : typeof vars.ansible_port === 'string' ? Number(vars.ansible_port) : 22;
+  return {
+    name,
+    address: str('ansible_host') ?? name,
+    port,
+    user: str('ansible_user'),
+    privateKeyFile: str('ansible_ssh_private_key_file'),
+    knownHostsFile: str('runbook_known_hosts'),
+    become: vars.ansible_become === true,
+    connection: vars.ansible_connection === 'local' || name === 'localhost' && vars.ansible_connection === undefined && !vars.ansible_host ? 'local' : 'ssh',
+    groups: groups.includes('all') ? groups : ['all', ...groups],
+    vars,
+  };
+}
+
+/** `--hosts a,b,user@c:2222`: an inventory without a file. */
+export function adhocInventory(list: string, defaults: Partial<HostEntry> = {}): Inventory {
+  const hosts = new Map<string, HostEntry>();
+  for (const item of list.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const m = /^(?:([^@]+)@)?(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(item);
+    if (!m) throw new UserError({ kind: 'usage', message: `--hosts: cannot read "${item}": expected host, user@host or host:port` });
+    const address = m[2]!.replace(/^\[|\]$/g, '');
+    const vars: Vars = { ansible_host: address };
+    if (m[1]) vars.ansible_user = m[1];
+    if (m[3]) vars.ansible_port = Number(m[3]);
+    const name = item;
+    const entry = hostEntry(name, vars, ['all']);
+    hosts.set(name, { ...entry, ...defaults, name, address, port: m[3] ? Number(m[3]) : defaults.port ?? 22, user: m[1] ?? defaults.user ?? entry.user });
+  }
+  return { hosts, groups: new Map([['all', new Set(hosts.keys())]]) };
+}
+
+function globToRegExp(glob: string): RegExp {
+  return new RegExp('^' + glob.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$');
+}
+
+/** Hosts matching one pattern term: a group, a host, a glob, or `~regex`. */
+function matchTerm(inv: Inventory, term: string): Set<string> {
+  if (term === 'all' || term === '*') return new Set(inv.hosts.keys());
+  const group = inv.groups.get(term);
+  if (group) return new Set(group);
+  if (inv.hosts.has(term)) return new Set([term]);
+  let re: RegExp | undefined;
+  if (term.startsWith('~')) {
+    try {
+      re = new RegExp(term.slice(1));
+    } catch {
+      throw new UserError({ kind: 'inventory', message: `invalid regular expression in host pattern "${term}"` });
+    }
+  } else if (/[*?]/.test(term)) re = globToRegExp(term);
+  if (re) {
+    const out = new Set<string>();
+    for (const h of inv.hosts.keys()) if (re.test(h)) out.add(h);
+    for (const [g, hs] of inv.groups) if (re.test(g)) for (const h of hs) out.add(h);
+    return out;
+  }
+  const guess = closest(term, [...inv.groups.keys(), ...inv.hosts.keys()]);
+  throw new UserError({
+    kind: 'inventory',
+    message: `no group or host \`${term}\` in the inventory${inv.file ? ` ${inv.file}` : ''}`,
+    hint: guess ? `did you mean \`${guess}\`?` : `groups: ${[...inv.groups.keys()].join(', ')}`,
+  });
+}
+
+/** Ansible pattern semantics: terms separated by `,` or `:`; `!x` excludes, `&x` intersects. */
+function applyPattern(inv: Inventory, pattern: string, base?: Set<string>): Set<string> {
+  const terms = pattern.split(/[,:](?![^\[]*\])/).map((t) => t.trim()).filter(Boolean);
+  let selected = new Set<string>();
+  const exclusions: string[] = [];
+  const intersections: string[] = [];
+  for (const t of terms) {
+    if (t.startsWith('!')) exclusions.push(t.slice(1));
+    else if (t.startsWith('&')) intersections.push(t.slice(1));
+    else for (const h of matchTerm(inv, t)) selected.add(h);
+  }
+  if (terms.every((t) => t.startsWith('!') || t.startsWith('&'))) selected = new Set(base ?? inv.hosts.keys());
+  for (const t of intersections) {
+    const m = matchTerm(inv, t);
+    selected = new Set([...selected].filter((h) => m.has(h)));
+  }
+  for (const t of exclusions) for (const h of matchTerm(inv, t)) selected.delete(h);
+  if (base) selected = new Set([...selected].filter((h) => base.has(h)));
+  return selected;
+}
+
+/** The hosts a runbook's `hosts:` pattern selects, narrowed by `--limit`, in inventory order. */
+export function selectHosts(inv: Inventory, pattern: string, limit?: string): HostEntry[] {
+  let names = applyPattern(inv, pattern);
+  if (limit) names = applyPattern(inv, limit, names);
+  return [...inv.hosts.values()].filter((h) => names.has(h.name));
+}
+
+/** All variable names the inventory defines (for `validate -i`). */
+export function inventoryVarNames(inv: Inventory): Set<string> {
+  const out = new Set<string>();
+  for (const h of inv.hosts.values()) for (const k of Object.keys(h.vars)) out.add(k);
+  return out;
+}

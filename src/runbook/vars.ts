@@ -1,0 +1,120 @@
+/**
+ * Variables and their precedence (lowest first):
+ *   runbook `vars` < inventory group vars (all < parent < child) < host vars < `-e key=value` / `-e @file`.
+ * Secret variables (`secrets:`) are redacted from everything printed or written.
+ */
+import { readFile } from 'node:fs/promises';
+import { load as loadYamlValue } from 'js-yaml';
+import { UserError, messageOf } from '../errors.js';
+import type { HostEntry } from '../inventory/types.js';
+import { expandDeep, type Scope } from './expressions.js';
+import type { LoadedRunbook } from './model.js';
+
+const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** `-e key=value` (value is text) and `-e @file.yaml` (a YAML/JSON mapping). Later ones win. */
+export async function parseExtraVars(args: readonly string[]): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  for (const arg of args) {
+    if (arg.startsWith('@')) {
+      const path = arg.slice(1);
+      let text: string;
+      try {
+        text = await readFile(path, 'utf8');
+      } catch (e) {
+        throw new UserError({ kind: 'usage', message: `-e ${arg}: cannot read ${path}: ${messageOf(e)}` });
+      }
+      let value: unknown;
+      try {
+        value = loadYamlValue(text);
+      } catch (e) {
+        throw new UserError({ kind: 'usage', message: `-e ${arg}: ${path} is not valid YAML: ${messageOf(e).split('\n')[0]}` });
+      }
+      if (value === null || value === undefined) continue;
+      if (typeof value !== 'object' || Array.isArray(value)) {
+        throw new UserError({ kind: 'usage', message: `-e ${arg}: ${path} must contain a mapping of variable names to values` });
+      }
+      for (const [k, v] of Object.entries(value)) {
+        if (!NAME.test(k)) throw new UserError({ kind: 'usage', message: `-e ${arg}: "${k}" is not a valid variable name` });
+        out[k] = v;
+      }
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    if (eq <= 0) throw new UserError({ kind: 'usage', message: `-e ${arg}: expected key=value or @file.yaml` });
+    const key = arg.slice(0, eq);
+    if (!NAME.test(key)) throw new UserError({ kind: 'usage', message: `-e ${arg}: "${key}" is not a valid variable name (letters, digits, _)` });
+    out[key] = arg.slice(eq + 1);
+  }
+  return out;
+}
+
+export interface RunInfo {
+  id: string;
+  dry_run: boolean;
+}
+
+/**
+ * The scope a host's expressions see. Runbook vars may be templates over lower-precedence
+ * names; they are expanded in order of declaration after overrides are applied.
+ */
+export function hostScope(rb: LoadedRunbook, host: HostEntry, extra: Record<string, unknown>, run: RunInfo): Scope {
+  const builtins: Scope = {
+    host: { name: host.name, address: host.address, port: host.port, user: host.user ?? null, groups: host.groups },
+    inventory_hostname: host.name,
+    run: { id: run.id, dry_run: run.dry_run, runbook: rb.runbook.name },
+  };
+  const scope: Scope = { ...builtins };
+  const runbookVars = (rb.runbook.vars ?? {}) as Record<string, unknown>;
+  const overrides = { ...host.vars, ...extra };
+  for (const [k, v] of Object.entries(runbookVars)) {
+    if (k in overrides) continue;
+    // a runbook var may refer to builtins, overrides and the vars declared before it
+    scope[k] = expandDeep(v, { ...scope, ...overrides });
+  }
+  for (const [k, v] of Object.entries(host.vars)) if (!(k in extra)) scope[k] = v;
+  Object.assign(scope, extra);
+  return scope;
+}
+
+/** Values of the runbook's secret variables in this scope (non-empty strings only). */
+export function secretValues(rb: LoadedRunbook, scope: Scope): string[] {
+  const out: string[] = [];
+  for (const name of rb.secrets) {
+    const v = scope[name];
+    if (typeof v === 'string' && v.length > 0) out.push(v);
+    else if (typeof v === 'number') out.push(String(v));
+  }
+  return out;
+}
+
+/** Replaces secret values with *** in text and in any JSON-like value. */
+export class Redactor {
+  private readonly secrets: string[];
+  constructor(secretValues: Iterable<string>) {
+    // longest first, so a secret containing another is hidden whole
+    this.secrets = [...new Set(secretValues)].filter((s) => s.length > 0).sort((a, b) => b.length - a.length);
+  }
+  get active(): boolean {
+    return this.secrets.length > 0;
+  }
+  redact(text: string): string {
+    let out = text;
+    for (const s of this.secrets) out = out.split(s).join('***');
+    return out;
+  }
+  redactDeep<T>(value: T): T {
+    if (!this.active) return value;
+    return this.walk(value) as T;
+  }
+  private walk(v: unknown): unknown {
+    if (typeof v === 'string') return this.redact(v);
+    if (Array.isArray(v)) return v.map((x) => this.walk(x));
+    if (v !== null && typeof v === 'object') {
+      const out: Record<string, unknown> = {};
+      for (const [k, x] of Object.entries(v)) out[k] = this.walk(x);
+      return out;
+    }
+    return v;
+  }
+}
