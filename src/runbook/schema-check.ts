@@ -86,25 +86,35 @@ function pruneAlternatives(errors: ErrorObject[]): ErrorObject[] {
   errors.forEach((alt, at) => {
     if (alt.keyword !== 'oneOf' && alt.keyword !== 'anyOf') return;
     const prefix = alt.schemaPath + '/';
-    const inside: ErrorObject[] = [];
+    const refs = ((alt.schema as SchemaNode[] | undefined) ?? []).map((b) => (typeof b.$ref === 'string' ? b.$ref + '/' : undefined));
+    const branchOf = (e: ErrorObject): string | undefined => {
+      if (e.schemaPath.startsWith(prefix)) return e.schemaPath.slice(prefix.length).split('/')[0]!;
+      const i = refs.findIndex((r) => r !== undefined && e.schemaPath.startsWith(r));
+      return i >= 0 ? String(i) : undefined;
+    };
+    const inside: { e: ErrorObject; branch: string | undefined }[] = [];
     for (let i = at - 1; i >= 0; i--) {
       const e = errors[i]!;
       const within = e.instancePath === alt.instancePath || e.instancePath.startsWith(alt.instancePath + '/');
-      if (!within || (!e.schemaPath.startsWith(prefix) && !(e.instancePath !== alt.instancePath && !e.schemaPath.startsWith('#/$defs')))) break;
-      inside.unshift(e);
+      const branch = branchOf(e);
+      // errors deeper in the instance belong to whichever branch surrounds them
+      if (!within || (branch === undefined && e.instancePath === alt.instancePath)) break;
+      inside.unshift({ e, branch });
     }
+    let last: string | undefined;
+    for (const x of inside) x.branch = last = x.branch ?? last;
+    for (let i = inside.length - 1; i >= 0; i--) inside[i]!.branch = last = inside[i]!.branch ?? last;
     const passing = (alt.params as { passingSchemas?: number[] | null }).passingSchemas;
     if (passing && passing.length > 1) {
-      inside.forEach((e) => drop.add(e));
+      inside.forEach((x) => drop.add(x.e));
       return; // more than one branch matched: the alternative error itself is the message
     }
     const branches = new Map<string, Branchy>();
-    let current = '';
-    for (const e of inside) {
-      if (e.schemaPath.startsWith(prefix)) current = e.schemaPath.slice(prefix.length).split('/')[0]!;
-      const b = branches.get(current) ?? { schemaPath: prefix + current, errors: [] };
+    for (const { e, branch } of inside) {
+      const key = branch ?? '?';
+      const b = branches.get(key) ?? { schemaPath: prefix + key, errors: [] };
       b.errors.push(e);
-      branches.set(current, b);
+      branches.set(key, b);
     }
     if (branches.size === 0) return;
     const mismatch = (b: Branchy) =>
@@ -112,13 +122,13 @@ function pruneAlternatives(errors: ErrorObject[]): ErrorObject[] {
     const fitting = [...branches.values()].filter((b) => !mismatch(b));
     const onlyRequired = [...branches.values()].every((b) => b.errors.every((e) => e.keyword === 'required' && e.instancePath === alt.instancePath));
     if (fitting.length === 0 || onlyRequired) {
-      inside.forEach((e) => drop.add(e)); // the alternative error says which types or keys are allowed
+      inside.forEach((x) => drop.add(x.e)); // the alternative error says which types or keys are allowed
       return;
     }
     fitting.sort((a, b) => a.errors.length - b.errors.length);
     const best = fitting[0]!;
     drop.add(alt);
-    for (const e of inside) if (!best.errors.includes(e)) drop.add(e);
+    for (const { e } of inside) if (!best.errors.includes(e)) drop.add(e);
   });
   return errors.filter((e) => !drop.has(e));
 }
@@ -260,6 +270,7 @@ function patternMessage(pattern: string, found: string): string {
   if (pattern.includes('[0-7]')) return `invalid mode "${found}": write octal permission bits as text, e.g. "0644"`;
   if (pattern.includes('%')) return `"${found}" must be a count or a percentage such as 30%`;
   if (pattern.startsWith('^[A-Za-z_][A-Za-z0-9_]*$')) return `"${found}" is not a valid name: use letters, digits and underscores, not starting with a digit`;
+  if (pattern.startsWith('^[A-Za-z0-9_.:')) return `"${found}" is not a valid host name: use letters, digits, ., -, _ and :`;
   if (pattern.startsWith('^[A-Za-z_][A-Za-z0-9_-]*$')) return `"${found}" is not a valid group name: use letters, digits, _ and -`;
   return `"${found}" is not valid here (must match ${pattern})`;
 }

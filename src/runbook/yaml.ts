@@ -122,7 +122,7 @@ export function loadYaml(text: string, file: string): YamlDocument {
       case EVENT_ID.DOCUMENT:
         documents++;
         if (documents === 2) {
-          diagnostics.push({ kind: 'yaml', severity: 'error', message: 'only one YAML document is allowed per file (found a second `---`)', file, line: 1, col: 1 });
+          diagnostics.push({ kind: 'yaml', severity: 'error', message: 'only one YAML document is allowed per file (found a second `---`)', ...at(secondDocumentOffset(text)) });
         }
         break;
       case EVENT_ID.SCALAR:
@@ -214,6 +214,14 @@ export function loadYaml(text: string, file: string): YamlDocument {
     value = undefined;
   }
   return { source, value, positions, diagnostics };
+}
+
+/** Where the second document starts: the `---` that does not open the first one. */
+function secondDocumentOffset(text: string): number {
+  const markers = [...text.matchAll(/^---(?=\s|$)/gm)].map((m) => m.index ?? 0);
+  const firstContent = text.search(/^(?!#|\s*$)/m);
+  const opensFirst = markers.length > 0 && markers[0] === firstContent;
+  return markers[opensFirst ? 1 : 0] ?? 0;
 }
 
 interface YamlErrorLike {
