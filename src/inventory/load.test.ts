@@ -1,0 +1,64 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { isUserError } from '../errors.js';
+import { adhocInventory, expandHostRange, loadInventoryText, selectHosts } from './load.js';
+
+const text = `
+all:
+  vars: { level: all, ansible_user: root }
+  children:
+    control_plane:
+      vars: { level: cp, renew_within: 30d }
+      hosts:
+        cp[1:3]:
+        cp2: { level: host, ansible_host: 10.0.0.2, ansible_port: 2222 }
+      children:
+        cp_primary:
+          vars: { level: primary }
+          hosts: { cp1: }
+    workers:
+      hosts:
+        w[01:02]:
+`;
+
+test('Ansible inventory: ranges, groups, children and variable precedence', () => {
+  const { inventory, diagnostics } = loadInventoryText(text, 'inv.yaml');
+  assert.deepEqual(diagnostics, []);
+  assert.ok(inventory);
+  assert.deepEqual([...inventory.hosts.keys()].sort(), ['cp1', 'cp2', 'cp3', 'w01', 'w02']);
+  const cp1 = inventory.hosts.get('cp1')!;
+  const cp2 = inventory.hosts.get('cp2')!;
+  const cp3 = inventory.hosts.get('cp3')!;
+  assert.equal(cp1.vars.level, 'primary'); // child group beats parent
+  assert.equal(cp2.vars.level, 'host'); // host beats groups
+  assert.equal(cp3.vars.level, 'cp');
+  assert.equal(inventory.hosts.get('w01')!.vars.level, 'all');
+  assert.equal(cp2.address, '10.0.0.2');
+  assert.equal(cp2.port, 2222);
+  assert.equal(cp3.address, 'cp3');
+  assert.equal(cp3.user, 'root');
+  assert.deepEqual(cp1.groups.sort(), ['all', 'control_plane', 'cp_primary']);
+});
+
+test('patterns: groups, globs, exclusion, intersection, limit', () => {
+  const { inventory } = loadInventoryText(text, 'inv.yaml');
+  const names = (p: string, l?: string) => selectHosts(inventory!, p, l).map((h) => h.name);
+  assert.deepEqual(names('control_plane'), ['cp1', 'cp2', 'cp3']);
+  assert.deepEqual(names('all:!workers'), ['cp1', 'cp2', 'cp3']);
+  assert.deepEqual(names('control_plane:&cp_primary'), ['cp1']);
+  assert.deepEqual(names('w*'), ['w01', 'w02']);
+  assert.deepEqual(names('all', 'cp2,w01'), ['cp2', 'w01']);
+  assert.deepEqual(names('control_plane', '!cp1'), ['cp2', 'cp3']);
+  assert.throws(() => names('control_planes'), (e) => isUserError(e) && /did you mean `control_plane`/.test(e.diagnostic.hint ?? ''));
+});
+
+test('ranges and ad-hoc hosts', () => {
+  assert.deepEqual(expandHostRange('n[08:10].x'), ['n08.x', 'n09.x', 'n10.x']);
+  assert.deepEqual(expandHostRange('web[a:c]'), ['weba', 'webb', 'webc']);
+  const inv = adhocInventory('a, admin@b:2222,[::1]:22');
+  const b = inv.hosts.get('admin@b:2222')!;
+  assert.equal(b.address, 'b');
+  assert.equal(b.user, 'admin');
+  assert.equal(b.port, 2222);
+  assert.equal(inv.hosts.get('[::1]:22')!.address, '::1');
+});

@@ -1,0 +1,76 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { checkExpression, evaluate, evaluateCondition, expandDeep, parseTemplate, renderTemplate, unknownNames } from './expressions.js';
+import { isUserError } from '../errors.js';
+
+test('templates keep the type of a lone expression and interpolate otherwise', () => {
+  const scope = { certs: { expiring: ['apiserver', 'admin.conf'] }, kube_dir: '/etc/kubernetes', n: 3 };
+  assert.deepEqual(renderTemplate('{{ certs.expiring }}', scope), ['apiserver', 'admin.conf']);
+  assert.equal(renderTemplate('{{ kube_dir }}/pki', scope), '/etc/kubernetes/pki');
+  assert.equal(renderTemplate('n={{ n + 1 }}', scope), 'n=4');
+  assert.equal(renderTemplate('no templates', scope), 'no templates');
+  assert.deepEqual(expandDeep({ a: ['{{ n }}', 'x'], b: { c: '{{ kube_dir }}' } }, scope), { a: [3, 'x'], b: { c: '/etc/kubernetes' } });
+});
+
+test('an undefined variable is an error, never an empty string', () => {
+  assert.throws(() => renderTemplate('{{ missing }}/x', {}), (e) => isUserError(e) && e.kind === 'undefined-variable' && /missing/.test(e.message));
+  assert.throws(() => evaluate('a.b', { a: {} }), (e) => isUserError(e) && e.kind === 'expression');
+});
+
+test('conditions must be booleans', () => {
+  assert.equal(evaluateCondition('size(x) > 0', { x: [1] }), true);
+  assert.throws(() => evaluateCondition('"yes"', {}), /must be true or false/);
+});
+
+test('version and path helpers', () => {
+  assert.equal(evaluate('version_at_least("v1.18.20", "1.15")', {}), true);
+  assert.equal(evaluate('version_below("v1.11.10", "1.13")', {}), true);
+  assert.equal(evaluate('version_minor("v1.30.2")', {}), 30);
+  assert.equal(evaluate('duration_days("36h")', {}), 1.5);
+  assert.equal(evaluate('basename("/etc/kubernetes/admin.conf")', {}), 'admin.conf');
+  assert.equal(evaluate('dirname("/etc/kubernetes/admin.conf")', {}), '/etc/kubernetes');
+  assert.equal(evaluate('changed(r)', { r: { changed: true } }), true);
+});
+
+test('static checks find syntax errors and unknown names with offsets', () => {
+  assert.equal(checkExpression('a && b', ['a', 'b']), undefined);
+  const p = checkExpression('a && c', ['a']);
+  assert.equal(p?.kind, 'unknown-name');
+  assert.equal(p?.name, 'c');
+  assert.equal(p?.offset, 5);
+  assert.equal(checkExpression('a &&', ['a'])?.kind, 'syntax');
+  assert.deepEqual(unknownNames('x + y + z', ['y']), ['x', 'z']);
+});
+
+test('templates: unclosed and empty', () => {
+  assert.equal(parseTemplate('a {{ b').error?.offset, 2);
+  assert.match(parseTemplate('{{ }}').error?.message ?? '', /empty/);
+});
+
+test('expressions cannot reach JavaScript', () => {
+  for (const src of ['constructor', 'this', 'process.exit(1)', 'globalThis', '"".constructor.constructor("return process")()', 'require("fs")']) {
+    assert.throws(() => evaluate(src, {}), (e) => isUserError(e), src);
+  }
+  assert.throws(() => evaluate('x.constructor', { x: {} }), (e) => isUserError(e));
+});
+
+test('property: evaluating any string either returns a value or a UserError', () => {
+  fc.assert(
+    fc.property(fc.string({ maxLength: 40 }), fc.dictionary(fc.constantFrom('a', 'b', 'item', 'host'), fc.jsonValue()), (src, scope) => {
+      try {
+        evaluate(src, scope);
+      } catch (e) {
+        assert.ok(isUserError(e), `non-user error for ${JSON.stringify(src)}: ${String(e)}`);
+      }
+      try {
+        renderTemplate(`x{{${src}}}y`, scope);
+      } catch (e) {
+        assert.ok(isUserError(e), `non-user error for template ${JSON.stringify(src)}: ${String(e)}`);
+      }
+      const p = checkExpression(src, ['a', 'b']);
+      if (p) assert.ok(p.offset >= 0 && p.offset <= src.length + 1);
+    }),
+    { numRuns: 3000, seed: 42 },
+  );
+});
