@@ -164,30 +164,32 @@ export function checkExpression(source: string, knownNames?: Iterable<string>): 
       return problemOf(e);
     }
   }
-  const env = checkerFor(knownNames);
-  try {
-    const result = env.check(source) as { valid: boolean; error?: unknown };
-    if (result.valid) return undefined;
-    const problem = problemOf(result.error);
-    // Type errors on dyn values are run-time matters; only names and syntax are static errors.
-    return problem.kind === 'type' ? undefined : problem;
-  } catch (e) {
-    return problemOf(e);
-  }
+  return createChecker(knownNames)(source);
 }
 
-const checkers = new Map<string, Environment>();
-function checkerFor(names: Iterable<string>): Environment {
-  const sorted = [...new Set(names)].sort();
-  const key = sorted.join(',');
-  let env = checkers.get(key);
-  if (!env) {
-    env = registerFunctions(new Environment({ ...ENV_OPTIONS, unlistedVariablesAreDyn: false }));
-    for (const n of sorted) env.registerVariable(n, 'dyn');
-    if (checkers.size > 64) checkers.clear();
-    checkers.set(key, env);
-  }
-  return env;
+export type Checker = (source: string) => ExpressionProblem | undefined;
+
+/** A checker for a fixed set of declared names; build once, check many expressions. */
+export function createChecker(names: Iterable<string>): Checker {
+  const env = registerFunctions(new Environment({ ...ENV_OPTIONS, unlistedVariablesAreDyn: false }));
+  for (const n of new Set(names)) env.registerVariable(n, 'dyn');
+  return (source) => {
+    try {
+      const result = env.check(source) as { valid: boolean; error?: unknown };
+      if (result.valid) return undefined;
+      const problem = problemOf(result.error);
+      // Type errors on dyn values are run-time matters; only names and syntax are static errors.
+      return problem.kind === 'type' ? undefined : problem;
+    } catch (e) {
+      return problemOf(e);
+    }
+  };
+}
+
+/** Identifiers that may be top-level names in an expression (not after a `.`, outside string literals). */
+export function candidateNames(source: string): string[] {
+  const code = source.replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'/g, '""');
+  return code.match(/(?<![.\w])[A-Za-z_]\w*/g) ?? [];
 }
 
 /** Names an expression refers to at top level that are not in `known` (for `validate`). */

@@ -10,7 +10,7 @@ import type { Runbook, Step } from './schema-types.js';
 import { ACTION_TYPES, BUILTIN_NAMES, type ActionType, type LoadedRunbook, type StepInfo } from './model.js';
 import { loadYaml, offsetInScalar, pointer, positionOf, type Path, type YamlDocument } from './yaml.js';
 import { label, schemaDiagnostics } from './schema-check.js';
-import { checkExpression, hasTemplate, parseTemplate } from './expressions.js';
+import { candidateNames, createChecker, hasTemplate, parseTemplate, type Checker } from './expressions.js';
 import { closest } from './suggest.js';
 
 export interface LoadOptions {
@@ -152,15 +152,21 @@ function namesProvidedBy(step: Step): string[] {
   return out;
 }
 
+interface CheckContext {
+  doc: YamlDocument;
+  out: Diagnostic[];
+  universe: Set<string>;
+  checkUniverse: Checker;
+}
+let ctx: CheckContext | undefined;
+
 function semanticDiagnostics(doc: YamlDocument, rb: Runbook, opts: LoadOptions): Diagnostic[] {
   const out: Diagnostic[] = [];
+  ctx = undefined;
   const file = doc.source.file;
   const base = new Set<string>([...BUILTIN_NAMES, ...Object.keys(isObject(rb.vars) ? rb.vars : {}), ...(Array.isArray(rb.secrets) ? rb.secrets : []), ...(opts.knownVarNames ?? [])]);
 
-  // Runbook vars may refer to each other and to builtins.
-  if (isObject(rb.vars)) {
-    for (const [k, v] of Object.entries(rb.vars)) checkStrings(v, ['vars', k], base, out, doc);
-  }
+  const varsToCheck = isObject(rb.vars) ? Object.entries(rb.vars) : [];
   if (Array.isArray(rb.secrets) && isObject(rb.vars)) {
     for (const [i, s] of rb.secrets.entries()) {
       if (typeof s === 'string' && !(s in rb.vars) && !(opts.knownVarNames && [...opts.knownVarNames].includes(s))) {
@@ -171,6 +177,16 @@ function semanticDiagnostics(doc: YamlDocument, rb: Runbook, opts: LoadOptions):
 
   const sections: ('steps' | 'rollback')[] = ['steps', 'rollback'];
   const allProvided = new Set<string>();
+  // One checker for every name the runbook could ever see; whether a name is available at a
+  // given step is then a cheap set lookup (building a checker per step would be quadratic).
+  const universe = new Set<string>([...base, 'item', 'result']);
+  for (const section of sections) {
+    const steps = (rb as unknown as Record<string, unknown>)[section];
+    if (Array.isArray(steps)) for (const st of steps) if (isObject(st)) for (const n of namesProvidedBy(st as unknown as Step)) universe.add(n);
+  }
+  ctx = { doc, out, universe, checkUniverse: createChecker(universe) };
+  // Runbook vars may refer to each other and to builtins.
+  for (const [k, v] of varsToCheck) checkStrings(v, ['vars', k], base, out, doc);
   for (const section of sections) {
     const steps = (rb as unknown as Record<string, unknown>)[section];
     if (!Array.isArray(steps)) continue;
@@ -195,6 +211,7 @@ function semanticDiagnostics(doc: YamlDocument, rb: Runbook, opts: LoadOptions):
       }
     });
   }
+  ctx = undefined;
   return out;
 }
 
@@ -282,14 +299,29 @@ function checkStrings(value: unknown, path: Path, known: Set<string>, out: Diagn
 }
 
 function checkExpr(source: string, path: Path, known: Set<string>, out: Diagnostic[], doc: YamlDocument, offsetInString = 0): void {
-  const problem = checkExpression(source, known);
+  const c = ctx!;
+  let problem = c.checkUniverse(source);
+  if (!problem) {
+    // names the runbook defines somewhere, but not before this point
+    const early = candidateNames(source).filter((n) => c.universe.has(n) && !known.has(n));
+    if (early.length > 0) problem = createChecker(known)(source);
+  }
   if (!problem) return;
   if (problem.kind === 'unknown-name' && problem.name) {
     const guess = closest(problem.name, [...known]);
+    const later = c.universe.has(problem.name) && !known.has(problem.name);
     out.push({
       ...exprDiagnostic(doc, path, offsetInString + problem.offset, `undefined variable \`${problem.name}\` in ${label(path)}`),
       kind: 'undefined-variable',
-      hint: guess ? `did you mean \`${guess}\`?` : 'declare it under vars: (null when the inventory or -e provides it), or register it in an earlier step',
+      hint: later
+        ? problem.name === 'item'
+          ? '`item` exists only in a step with `loop:`'
+          : problem.name === 'result'
+            ? '`result` exists only in changed_when and failed_when'
+            : `\`${problem.name}\` is registered by a later step; steps see only what earlier steps registered`
+        : guess
+          ? `did you mean \`${guess}\`?`
+          : 'declare it under vars: (null when the inventory or -e provides it), or register it in an earlier step',
     });
     return;
   }

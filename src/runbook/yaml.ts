@@ -48,7 +48,7 @@ export class SourceText {
       if (this.lineStarts[mid]! <= offset) lo = mid;
       else hi = mid - 1;
     }
-    return { line: lo + 1, col: offset - this.lineStarts[lo]! + 1 };
+    return { line: lo + 1, col: Math.max(1, offset - this.lineStarts[lo]! + 1) };
   }
   offsetOf(line: number, col: number): number {
     return (this.lineStarts[line - 1] ?? this.text.length) + col - 1;
@@ -78,12 +78,12 @@ interface Frame {
 
 /** Load one YAML document, keeping positions and reporting every duplicate key. Never throws. */
 export function loadYaml(text: string, file: string): YamlDocument {
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const source = new SourceText(file, text);
   const positions = new Map<string, NodePos>();
   const diagnostics: Diagnostic[] = [];
   const at = (offset: number) => ({ file, ...source.lineCol(offset) });
 
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   let events: Event[];
   try {
     events = parseEvents(text, { filename: file, maxDepth: 64 });

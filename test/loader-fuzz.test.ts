@@ -1,0 +1,95 @@
+/**
+ * Property tests: random mutations of valid runbooks and inventories, and random YAML, fed to
+ * the loaders. They may only ever return diagnostics (each with a position) — never throw.
+ * FUZZ_RUNS raises the count (the reliability suite runs 10,000+).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { packageRoot } from '../src/paths.js';
+import { loadRunbookText } from '../src/runbook/load.js';
+import { loadInventoryText } from '../src/inventory/load.js';
+import type { Diagnostic } from '../src/errors.js';
+
+const runs = Number(process.env.FUZZ_RUNS ?? 1500);
+const seeds = [join(packageRoot, 'examples'), join(packageRoot, 'runbooks')]
+  .flatMap((dir) => readdirSync(dir).filter((n) => n.endsWith('.yaml')).map((n) => join(dir, n)))
+  .map((f) => readFileSync(f, 'utf8'));
+const runbookSeeds = seeds.filter((s) => s.includes('apiVersion:'));
+const inventorySeeds = seeds.filter((s) => !s.includes('apiVersion:'));
+
+const FRAGMENTS = ['{{', '}}', '{{ x }}', ':', '- ', '\t', '  ', '"', "'", '&a', '*a', '<<: *a', '---', '#', '\n', '[', ']', '{', '}', 'when: ', 'steps:', 'name: x', 'command: [ls]', '%', '!!str', '?', '|', '>', '@', '`', '\\', '\u00e9', '\ufeff', '0x1F', '.inf', 'null', '~'];
+
+/** An edit to a source text: delete, insert a fragment, duplicate or swap lines. */
+const mutation = fc.oneof(
+  fc.record({ kind: fc.constant('delete' as const), at: fc.nat(), len: fc.integer({ min: 1, max: 20 }) }),
+  fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), text: fc.oneof(fc.constantFrom(...FRAGMENTS), fc.string({ maxLength: 8 })) }),
+  fc.record({ kind: fc.constant('dupline' as const), at: fc.nat() }),
+  fc.record({ kind: fc.constant('swaplines' as const), at: fc.nat() }),
+);
+type Mutation = typeof mutation extends fc.Arbitrary<infer T> ? T : never;
+
+function mutate(text: string, ms: Mutation[]): string {
+  let t = text;
+  for (const m of ms) {
+    const at = t.length ? m.at % t.length : 0;
+    if (m.kind === 'delete') t = t.slice(0, at) + t.slice(at + m.len);
+    else if (m.kind === 'insert') t = t.slice(0, at) + m.text + t.slice(at);
+    else {
+      const lines = t.split('\n');
+      const i = lines.length ? m.at % lines.length : 0;
+      if (m.kind === 'dupline') lines.splice(i, 0, lines[i] ?? '');
+      else if (i + 1 < lines.length) [lines[i], lines[i + 1]] = [lines[i + 1]!, lines[i]!];
+      t = lines.join('\n');
+    }
+  }
+  return t;
+}
+
+function assertWellFormed(ds: Diagnostic[], text: string): void {
+  const lines = text.split('\n').length;
+  for (const d of ds) {
+    assert.equal(typeof d.message, 'string');
+    assert.ok(d.message.length > 0);
+    assert.ok(Number.isInteger(d.line) && d.line! >= 1 && d.line! <= lines + 1, `line ${d.line} of ${lines}: ${d.message}`);
+    assert.ok(Number.isInteger(d.col) && d.col! >= 1, `col ${d.col}: ${d.message}`);
+    assert.doesNotMatch(d.message, /\n\s+at /);
+  }
+}
+
+test('mutated runbooks only ever produce positioned diagnostics', () => {
+  assert.ok(runbookSeeds.length > 0);
+  fc.assert(
+    fc.property(fc.constantFrom(...runbookSeeds), fc.array(mutation, { minLength: 1, maxLength: 6 }), (seed, ms) => {
+      const text = mutate(seed, ms);
+      const r = loadRunbookText(text, 'fuzz.yaml');
+      assertWellFormed(r.diagnostics, text);
+      if (!r.runbook) assert.ok(r.diagnostics.some((d) => d.severity === 'error'), 'a rejected runbook says why');
+    }),
+    { numRuns: runs, seed: 7 },
+  );
+});
+
+test('mutated inventories only ever produce positioned diagnostics', () => {
+  fc.assert(
+    fc.property(fc.constantFrom(...inventorySeeds), fc.array(mutation, { minLength: 1, maxLength: 6 }), (seed, ms) => {
+      const text = mutate(seed, ms);
+      const r = loadInventoryText(text, 'fuzz-inventory.yaml');
+      assertWellFormed(r.diagnostics, text);
+    }),
+    { numRuns: Math.ceil(runs / 3), seed: 11 },
+  );
+});
+
+test('arbitrary JSON-shaped documents never crash the runbook validator', () => {
+  fc.assert(
+    fc.property(fc.jsonValue({ maxDepth: 4 }), (value) => {
+      const text = JSON.stringify(value);
+      assertWellFormed(loadRunbookText(text, 'fuzz.json.yaml').diagnostics, text);
+      assertWellFormed(loadInventoryText(text, 'fuzz.json.yaml').diagnostics, text);
+    }),
+    { numRuns: Math.ceil(runs / 3), seed: 13 },
+  );
+});
