@@ -17,14 +17,38 @@ const require = createRequire(import.meta.url);
 const Ajv2020 = require('ajv/dist/2020.js') as typeof import('ajv/dist/2020.js').default;
 
 type SchemaNode = Record<string, unknown>;
-const validators = new Map<string, { validate: ValidateFunction; schema: SchemaNode }>();
+interface LoadedSchema {
+  validate: ValidateFunction;
+  schema: SchemaNode;
+  /** validates a value against one branch of an alternative, compiled on demand */
+  branch(parent: SchemaNode, keyword: string, index: number): ValidateFunction | undefined;
+}
+const validators = new Map<string, LoadedSchema>();
 
-export function loadSchema(name: 'runbook' | 'inventory'): { validate: ValidateFunction; schema: SchemaNode } {
+export function loadSchema(name: 'runbook' | 'inventory'): LoadedSchema {
   let v = validators.get(name);
   if (!v) {
     const schema = JSON.parse(readFileSync(join(schemasDir, `${name}.schema.json`), 'utf8')) as SchemaNode;
     const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: false });
-    v = { validate: ajv.compile(schema), schema };
+    const validate = ajv.compile(schema);
+    // where each subschema object sits in the document, to address a branch as `$id#/pointer`
+    const pointers = new Map<unknown, string>();
+    const walk = (node: unknown, ptr: string) => {
+      if (node === null || typeof node !== 'object') return;
+      pointers.set(node, ptr);
+      for (const [k, child] of Object.entries(node)) walk(child, `${ptr}/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`);
+    };
+    walk(schema, '');
+    const compiled = new Map<string, ValidateFunction>();
+    const branch = (parent: SchemaNode, keyword: string, index: number) => {
+      const ptr = pointers.get(parent);
+      if (ptr === undefined) return undefined;
+      const ref = `${String(schema.$id)}#${ptr}/${keyword}/${index}`;
+      let fn = compiled.get(ref);
+      if (!fn) compiled.set(ref, (fn = ajv.compile({ $ref: ref })));
+      return fn;
+    };
+    v = { validate, schema, branch };
     validators.set(name, v);
   }
   return v;
@@ -70,67 +94,54 @@ export function label(path: Path): string {
   return out || 'the document';
 }
 
-interface Branchy {
-  schemaPath: string;
-  errors: ErrorObject[];
-}
-
 /**
  * With allErrors, a failed `oneOf` reports every branch's errors. Keep the branch that best fits
  * the value (the one without a type mismatch at the value itself, with the fewest errors).
  */
-function pruneAlternatives(errors: ErrorObject[]): ErrorObject[] {
-  // ajv restarts schemaPath at every $ref, so an alternative's branch errors are found by order:
-  // they come right before it, inside its instance and below its schema path.
-  const drop = new Set<ErrorObject>();
-  errors.forEach((alt, at) => {
-    if (alt.keyword !== 'oneOf' && alt.keyword !== 'anyOf') return;
-    const prefix = alt.schemaPath + '/';
-    const refs = ((alt.schema as SchemaNode[] | undefined) ?? []).map((b) => (typeof b.$ref === 'string' ? b.$ref + '/' : undefined));
-    const branchOf = (e: ErrorObject): string | undefined => {
-      if (e.schemaPath.startsWith(prefix)) return e.schemaPath.slice(prefix.length).split('/')[0]!;
-      const i = refs.findIndex((r) => r !== undefined && e.schemaPath.startsWith(r));
-      return i >= 0 ? String(i) : undefined;
-    };
-    const inside: { e: ErrorObject; branch: string | undefined }[] = [];
-    for (let i = at - 1; i >= 0; i--) {
-      const e = errors[i]!;
-      const within = e.instancePath === alt.instancePath || e.instancePath.startsWith(alt.instancePath + '/');
-      const branch = branchOf(e);
-      // errors deeper in the instance belong to whichever branch surrounds them
-      if (!within || (branch === undefined && e.instancePath === alt.instancePath)) break;
-      inside.unshift({ e, branch });
+/**
+ * With allErrors, a failed `oneOf`/`anyOf` reports every branch's errors. Replace them with the
+ * errors of the branch that best fits the value (no type mismatch at the value itself, fewest
+ * errors), found by validating the value against each branch on its own.
+ */
+function pruneAlternatives(errors: ErrorObject[], schema: LoadedSchema): ErrorObject[] {
+  const out: ErrorObject[] = [];
+  for (const e of errors) {
+    if (e.keyword !== 'oneOf' && e.keyword !== 'anyOf') {
+      out.push(e);
+      continue;
     }
-    let last: string | undefined;
-    for (const x of inside) x.branch = last = x.branch ?? last;
-    for (let i = inside.length - 1; i >= 0; i--) inside[i]!.branch = last = inside[i]!.branch ?? last;
-    const passing = (alt.params as { passingSchemas?: number[] | null }).passingSchemas;
-    if (passing && passing.length > 1) {
-      inside.forEach((x) => drop.add(x.e));
-      return; // more than one branch matched: the alternative error itself is the message
+    // the branches' errors come right before the alternative and lie inside its value
+    while (out.length > 0) {
+      const prev = out[out.length - 1]!;
+      if (prev.instancePath !== e.instancePath && !prev.instancePath.startsWith(e.instancePath + '/')) break;
+      out.pop();
     }
-    const branches = new Map<string, Branchy>();
-    for (const { e, branch } of inside) {
-      const key = branch ?? '?';
-      const b = branches.get(key) ?? { schemaPath: prefix + key, errors: [] };
-      b.errors.push(e);
-      branches.set(key, b);
-    }
-    if (branches.size === 0) return;
-    const mismatch = (b: Branchy) =>
-      b.errors.some((e) => e.instancePath === alt.instancePath && (e.keyword === 'type' || e.keyword === 'const' || e.keyword === 'enum'));
-    const fitting = [...branches.values()].filter((b) => !mismatch(b));
-    const onlyRequired = [...branches.values()].every((b) => b.errors.every((e) => e.keyword === 'required' && e.instancePath === alt.instancePath));
-    if (fitting.length === 0 || onlyRequired) {
-      inside.forEach((x) => drop.add(x.e)); // the alternative error says which types or keys are allowed
-      return;
-    }
-    fitting.sort((a, b) => a.errors.length - b.errors.length);
-    const best = fitting[0]!;
-    drop.add(alt);
-    for (const { e } of inside) if (!best.errors.includes(e)) drop.add(e);
-  });
-  return errors.filter((e) => !drop.has(e));
+    out.push(...bestBranchErrors(e, schema));
+  }
+  return out;
+}
+
+function bestBranchErrors(alt: ErrorObject, schema: LoadedSchema): ErrorObject[] {
+  const passing = (alt.params as { passingSchemas?: number[] | null }).passingSchemas;
+  if (passing && passing.length > 1) return [alt]; // more than one branch matched
+  const branches = (alt.schema as SchemaNode[] | undefined) ?? [];
+  const parent = alt.parentSchema as SchemaNode | undefined;
+  if (!parent) return [alt];
+  const results: ErrorObject[][] = [];
+  for (let i = 0; i < branches.length; i++) {
+    const validate = schema.branch(parent, alt.keyword, i);
+    if (!validate) return [alt];
+    validate(alt.data);
+    const errs = (validate.errors ?? []).map((x) => ({ ...x, instancePath: alt.instancePath + x.instancePath }));
+    results.push(pruneAlternatives(errs, schema));
+  }
+  const mismatch = (errs: ErrorObject[]) =>
+    errs.some((x) => x.instancePath === alt.instancePath && (x.keyword === 'type' || x.keyword === 'const' || x.keyword === 'enum' || x.keyword === 'oneOf' || x.keyword === 'anyOf'));
+  const onlyRequired = results.every((errs) => errs.length > 0 && errs.every((x) => x.keyword === 'required' && x.instancePath === alt.instancePath));
+  const fitting = results.filter((errs) => errs.length > 0 && !mismatch(errs));
+  if (onlyRequired || fitting.length === 0) return [alt]; // the alternative error lists the allowed types or keys
+  fitting.sort((a, b) => a.length - b.length);
+  return fitting[0]!;
 }
 
 /** The subschema an alternative error refers to: its branches, for listing types or required keys. */
@@ -144,9 +155,9 @@ function alternativesSummary(e: ErrorObject): string {
 }
 
 export function schemaDiagnostics(doc: YamlDocument, kind: 'runbook' | 'inventory', value: unknown = doc.value): Diagnostic[] {
-  const { validate } = loadSchema(kind);
-  if (validate(value)) return [];
-  const errors = pruneAlternatives(validate.errors ?? []);
+  const loaded = loadSchema(kind);
+  if (loaded.validate(value)) return [];
+  const errors = pruneAlternatives(loaded.validate.errors ?? [], loaded);
   const out: Diagnostic[] = [];
   const seen = new Set<string>();
   for (const e of errors) {

@@ -90,8 +90,14 @@ export type CommandParams =
        * Skip the command unless this path exists (it is what the command removes).
        */
       removes?: string;
-      unless?: Unless;
-      only_if?: OnlyIf;
+      /**
+       * Skip the command when this read-only check command exits 0.
+       */
+      unless?: [string | number | boolean, ...(string | number | boolean)[]] | string;
+      /**
+       * Run the command only when this read-only check command exits 0.
+       */
+      only_if?: [string | number | boolean, ...(string | number | boolean)[]] | string;
       /**
        * CEL over `result` (code, stdout, stderr): whether the run counts as a change. Default: true.
        */
@@ -102,26 +108,12 @@ export type CommandParams =
       failed_when?: Expression | boolean;
     };
 /**
- * A command as a list of arguments. Each item is one argument, never split or interpreted by a shell; `{{ }}` templates allowed in each.
- *
- * @minItems 1
+ * A command as a list of arguments. Each item is one argument, never split or interpreted by a shell; `{{ }}` templates allowed in each. Or one template that yields such a list: `"{{ ['kubeadm'] + renew_cmd }}"`.
  *
  * This interface was referenced by `Runbook`'s JSON-Schema
  * via the `definition` "argv".
  */
-export type Argv = [string | number | boolean, ...(string | number | boolean)[]];
-/**
- * Skip the command when this read-only check command exits 0.
- *
- * @minItems 1
- */
-export type Unless = [string | number | boolean, ...(string | number | boolean)[]];
-/**
- * Run the command only when this read-only check command exits 0.
- *
- * @minItems 1
- */
-export type OnlyIf = [string | number | boolean, ...(string | number | boolean)[]];
+export type Argv = [string | number | boolean, ...(string | number | boolean)[]] | string;
 /**
  * A CEL expression (https://cel.dev), e.g. `size(certs.expiring) > 0`. No `{{ }}` around it.
  *
@@ -157,8 +149,14 @@ export type ShellParams =
        * Skip the command unless this path exists (it is what the command removes).
        */
       removes?: string;
-      unless?: Unless;
-      only_if?: OnlyIf;
+      /**
+       * Skip the command when this read-only check command exits 0.
+       */
+      unless?: [string | number | boolean, ...(string | number | boolean)[]] | string;
+      /**
+       * Run the command only when this read-only check command exits 0.
+       */
+      only_if?: [string | number | boolean, ...(string | number | boolean)[]] | string;
       /**
        * CEL over `result` (code, stdout, stderr): whether the run counts as a change. Default: true.
        */
@@ -273,18 +271,6 @@ export type X509Params1 = {
 export type Step1 = {
   [k: string]: unknown;
 };
-/**
- * A command as a list of arguments. Each item is one argument, never split or interpreted by a shell; `{{ }}` templates allowed in each.
- *
- * @minItems 1
- */
-export type Argv1 = [string | number | boolean, ...(string | number | boolean)[]];
-/**
- * A command as a list of arguments. Each item is one argument, never split or interpreted by a shell; `{{ }}` templates allowed in each.
- *
- * @minItems 1
- */
-export type Argv2 = [string | number | boolean, ...(string | number | boolean)[]];
 
 /**
  * A declarative, idempotent recovery procedure run by `runbook apply` across the hosts of an inventory.
@@ -502,8 +488,14 @@ export interface Guards {
    * An absolute path on the host. `{{ }}` templates allowed.
    */
   removes?: string;
-  unless?: Argv1;
-  only_if?: Argv2;
+  /**
+   * A command as a list of arguments. Each item is one argument, never split or interpreted by a shell; `{{ }}` templates allowed in each. Or one template that yields such a list: `"{{ ['kubeadm'] + renew_cmd }}"`.
+   */
+  unless?: [string | number | boolean, ...(string | number | boolean)[]] | string;
+  /**
+   * A command as a list of arguments. Each item is one argument, never split or interpreted by a shell; `{{ }}` templates allowed in each. Or one template that yields such a list: `"{{ ['kubeadm'] + renew_cmd }}"`.
+   */
+  only_if?: [string | number | boolean, ...(string | number | boolean)[]] | string;
   /**
    * CEL over `result` (code, stdout, stderr): whether the run counts as a change. Default: true.
    */
