@@ -277,6 +277,7 @@ function resolveType(branch: SchemaNode): string {
 }
 
 function patternMessage(pattern: string, found: string): string {
+  if (pattern.includes('\\{\\{')) return `expected a list of arguments such as [ls, -l] (or one "{{ }}" template that yields a list), found the text "${found}"`;
   if (pattern.includes('(ms|s|m|h|d)')) return `invalid duration "${found}": write a whole number and a unit (ms, s, m, h, d), e.g. 30s or 30d`;
   if (pattern.includes('[0-7]')) return `invalid mode "${found}": write octal permission bits as text, e.g. "0644"`;
   if (pattern.includes('%')) return `"${found}" must be a count or a percentage such as 30%`;
