@@ -25,12 +25,22 @@ export function quoteArg(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
+/**
+ * In command position a bare word can mean something else than the argument it spells:
+ * `A=b` is a variable assignment and `if`, `for`, ... are reserved words. Quote those.
+ */
+const RESERVED = new Set(['if', 'then', 'else', 'elif', 'fi', 'do', 'done', 'case', 'esac', 'while', 'until', 'for', 'in', 'function', 'select', 'time']);
+function quoteCommandWord(value: string): string {
+  if (value.includes('=') || RESERVED.has(value)) return `'${value.replace(/'/g, `'\\''`)}'`;
+  return quoteArg(value);
+}
+
 /** The shell string that runs exactly this argv. */
 export function shellJoin(argv: readonly Arg[]): string {
-  return argv.map((a) => quoteArg(isSecretArg(a) ? a.secret : a)).join(' ');
+  return argv.map((a, i) => (i === 0 ? quoteCommandWord : quoteArg)(isSecretArg(a) ? a.secret : a)).join(' ');
 }
 
 /** What an operator may see: the same string with secrets as ***. */
 export function displayCommand(argv: readonly Arg[]): string {
-  return argv.map((a) => (isSecretArg(a) ? '***' : quoteArg(a))).join(' ');
+  return argv.map((a, i) => (isSecretArg(a) ? '***' : (i === 0 ? quoteCommandWord : quoteArg)(a))).join(' ');
 }

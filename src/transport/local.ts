@@ -1,0 +1,151 @@
+/**
+ * LocalTransport: this machine, through zx. The command string is built by `shellJoin`
+ * (the one quoting function) and handed to zx as a raw template, so zx quotes nothing itself.
+ */
+import { randomBytes } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { $ } from 'zx';
+import { userError, messageOf } from '../errors.js';
+import { type Arg, quoteArg, shellJoin } from './quote.js';
+import type { ExecOptions, ExecResult, FileStat, Transport } from './types.js';
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * The argv that runs `argv` with extra environment `env` (as `env K=V ... --`),
+ * so variables are quoted like any other argument. Shared by local and SSH.
+ */
+export function withEnv(argv: readonly Arg[], env: Record<string, string> | undefined, host?: string): Arg[] {
+  const entries = Object.entries(env ?? {});
+  if (entries.length === 0) return [...argv];
+  for (const [k] of entries) {
+    if (!ENV_NAME.test(k)) throw userError('usage', `invalid environment variable name ${JSON.stringify(k)}`, host ? { host } : {});
+  }
+  return ['env', ...entries.map(([k, v]) => `${k}=${v}`), ...argv];
+}
+
+/** `cd DIR && ` prefix (built with the quoting function), or '' when no cwd. */
+export function cdPrefix(cwd: string | undefined): string {
+  if (cwd === undefined || cwd === '') return '';
+  const dir = cwd.startsWith('/') ? cwd : `./${cwd}`; // never let a directory look like an option
+  return `${shellJoin(['cd', dir])} && `;
+}
+
+/** Raw template for zx: the string is used as is, zx's own quoting never runs. */
+function raw(cmd: string): TemplateStringsArray {
+  return Object.assign([cmd], { raw: [cmd] }) as unknown as TemplateStringsArray;
+}
+
+export function fileStatOf(st: import('node:fs').Stats): FileStat {
+  return {
+    type: st.isSymbolicLink() ? 'symlink' : st.isFile() ? 'file' : st.isDirectory() ? 'directory' : 'other',
+    size: st.size,
+    mode: st.mode & 0o7777,
+    uid: st.uid,
+    gid: st.gid,
+    mtimeMs: st.mtimeMs,
+  };
+}
+
+export interface LocalTransportOptions {
+  /** name shown in messages; default 'localhost' */
+  host?: string;
+  /** extra environment for every command (e.g. PATH for a sandbox) */
+  env?: Record<string, string>;
+}
+
+export class LocalTransport implements Transport {
+  readonly host: string;
+  private readonly baseEnv: NodeJS.ProcessEnv;
+
+  constructor(opts: LocalTransportOptions = {}) {
+    this.host = opts.host ?? 'localhost';
+    this.baseEnv = { ...process.env, ...(opts.env ?? {}) };
+  }
+
+  async exec(argv: readonly Arg[], options: ExecOptions = {}): Promise<ExecResult> {
+    if (argv.length === 0) throw userError('usage', 'empty command', { host: this.host });
+    const cmd = shellJoin(withEnv(argv, options.env, this.host));
+    const started = Date.now();
+    const shell = $({
+      nothrow: true,
+      quiet: true,
+      verbose: false,
+      shell: '/bin/sh',
+      prefix: '',
+      postfix: '',
+      quote: quoteArg,
+      env: this.baseEnv,
+      ...(options.cwd ? { cwd: options.cwd } : {}),
+      ...(options.stdin !== undefined ? { input: options.stdin } : { stdio: ['ignore', 'pipe', 'pipe'] as const }),
+    } as Parameters<typeof $>[0]);
+    let timedOut = false;
+    let timer: NodeJS.Timeout | undefined;
+    let out;
+    try {
+      const proc = shell(raw(cmd));
+      if (options.timeoutMs && options.timeoutMs > 0) {
+        timer = setTimeout(() => {
+          timedOut = true;
+          void proc.kill('SIGKILL').catch(() => undefined);
+        }, options.timeoutMs);
+      }
+      out = await proc;
+    } catch (e) {
+      throw userError('io', `cannot run a command on ${this.host}: ${messageOf(e)}`, { host: this.host });
+    } finally {
+      if (timer) clearTimeout(timer);
+    }
+    return {
+      code: timedOut ? null : out.exitCode,
+      signal: out.signal ?? null,
+      stdout: out.stdout,
+      stderr: out.stderr,
+      durationMs: Date.now() - started,
+      ...(timedOut ? { timedOut: true } : {}),
+    };
+  }
+
+  async read(path: string): Promise<Buffer> {
+    try {
+      return await fsp.readFile(path);
+    } catch (e) {
+      throw userError('io', `cannot read ${path} on ${this.host}: ${messageOf(e)}`, { host: this.host });
+    }
+  }
+
+  async writeAtomic(path: string, data: Buffer | string, options: { mode?: number } = {}): Promise<void> {
+    const tmp = join(dirname(path), `.${basename(path)}.runbook-tmp-${randomBytes(6).toString('hex')}`);
+    try {
+      let mode = options.mode;
+      if (mode === undefined) {
+        const old = await fsp.stat(path).catch(() => null);
+        if (old) mode = old.mode & 0o7777;
+      }
+      const fh = await fsp.open(tmp, 'wx', mode ?? 0o644);
+      try {
+        await fh.writeFile(data);
+        if (mode !== undefined) await fh.chmod(mode); // the umask must not narrow an explicit mode
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await fsp.rename(tmp, path);
+    } catch (e) {
+      await fsp.rm(tmp, { force: true }).catch(() => undefined);
+      throw userError('io', `cannot write ${path} on ${this.host}: ${messageOf(e)}`, { host: this.host });
+    }
+  }
+
+  async stat(path: string): Promise<FileStat | null> {
+    try {
+      return fileStatOf(await fsp.lstat(path));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
+      throw userError('io', `cannot stat ${path} on ${this.host}: ${messageOf(e)}`, { host: this.host });
+    }
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,124 @@
+/**
+ * What ~/.ssh/config says about a host alias, through the `ssh-config` package.
+ * `resolveSshConfig(text, alias)` is pure (no file or network access, `Match exec` is never run).
+ */
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import SSHConfig from 'ssh-config';
+
+export interface SshConfigResult {
+  /** HostName, with %h expanded; undefined when the config does not set one */
+  hostName?: string;
+  user?: string;
+  port?: number;
+  /** IdentityFile entries, in order, with ~ and %h/%r/%u expanded */
+  identityFiles: string[];
+  /** ProxyJump as written (`none` becomes undefined) */
+  proxyJump?: string;
+  userKnownHostsFiles?: string[];
+  /** StrictHostKeyChecking mapped to our policies: yes → strict, accept-new → accept-new; `no`/`off` → accept-new (we never accept a CHANGED key) */
+  hostKeyPolicy?: 'strict' | 'accept-new';
+  /** ConnectTimeout in ms */
+  connectTimeoutMs?: number;
+}
+
+function first(v: string | string[] | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function all(v: string | string[] | undefined): string[] {
+  if (v === undefined) return [];
+  return Array.isArray(v) ? v : [v];
+}
+
+function expand(value: string, ctx: { host: string; user: string; home: string; alias: string; port: number }): string {
+  let s = value.replace(/^~(?=\/|$)/, ctx.home);
+  s = s.replace(/%([%hrunpd])/g, (_m, c: string) => {
+    switch (c) {
+      case '%':
+        return '%';
+      case 'h':
+        return ctx.host;
+      case 'r':
+        return ctx.user;
+      case 'u':
+        return ctx.user;
+      case 'n':
+        return ctx.alias;
+      case 'p':
+        return String(ctx.port);
+      case 'd':
+        return ctx.home;
+    }
+    return _m;
+  });
+  return s;
+}
+
+/**
+ * Resolve `alias` against the config `text` (first value wins, as in ssh_config(5)).
+ * `home` and `localUser` are only used for ~ and %u/%d expansion.
+ */
+export function resolveSshConfig(text: string, alias: string, opts: { home?: string; localUser?: string } = {}): SshConfigResult {
+  const home = opts.home ?? homedir();
+  const localUser = opts.localUser ?? process.env.USER ?? 'root';
+  const cfg = SSHConfig.parse(text);
+  const c = cfg.compute(alias, { ignoreCase: true, matchExec: false }) as Record<string, string | string[]>;
+  const rawHost = first(c.hostname);
+  const host = rawHost ? rawHost.replace(/%h/g, alias) : alias;
+  const user = first(c.user);
+  const portStr = first(c.port);
+  const port = portStr && /^\d+$/.test(portStr) ? Number(portStr) : undefined;
+  const ctx = { host, user: user ?? localUser, home, alias, port: port ?? 22 };
+  const result: SshConfigResult = {
+    identityFiles: all(c.identityfile).map((f) => expand(f, ctx)),
+  };
+  if (rawHost) result.hostName = host;
+  if (user) result.user = user;
+  if (port !== undefined) result.port = port;
+  const jump = first(c.proxyjump);
+  if (jump && jump.toLowerCase() !== 'none') result.proxyJump = jump;
+  const kh = all(c.userknownhostsfile)
+    .flatMap((f) => f.split(/\s+/))
+    .filter((f) => f !== '');
+  if (kh.length) result.userKnownHostsFiles = kh.map((f) => expand(f, ctx));
+  const strict = first(c.stricthostkeychecking)?.toLowerCase();
+  if (strict === 'yes' || strict === 'ask') result.hostKeyPolicy = 'strict';
+  else if (strict === 'accept-new' || strict === 'no' || strict === 'off') result.hostKeyPolicy = 'accept-new';
+  const ct = first(c.connecttimeout);
+  if (ct && /^\d+$/.test(ct)) result.connectTimeoutMs = Number(ct) * 1000;
+  return result;
+}
+
+/** `resolveSshConfig` on ~/.ssh/config (or `file`); an absent file resolves to nothing. */
+export function resolveSshConfigFile(alias: string, file = join(homedir(), '.ssh', 'config')): SshConfigResult {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return { identityFiles: [] };
+  }
+  return resolveSshConfig(text, alias);
+}
+
+/** `user@host:port` of one ProxyJump hop (the first one of a comma list). */
+export function parseJump(spec: string): { user?: string; host: string; port?: number } {
+  const hop = spec.split(',')[0]!.trim().replace(/^ssh:\/\//, '');
+  let user: string | undefined;
+  let rest = hop;
+  const at = hop.lastIndexOf('@');
+  if (at >= 0) {
+    user = hop.slice(0, at);
+    rest = hop.slice(at + 1);
+  }
+  let host = rest;
+  let port: number | undefined;
+  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(rest) ?? /^([^:]+)(?::(\d+))?$/.exec(rest);
+  if (m) {
+    host = m[1]!;
+    if (m[2]) port = Number(m[2]);
+  }
+  return { ...(user ? { user } : {}), host, ...(port !== undefined ? { port } : {}) };
+}
