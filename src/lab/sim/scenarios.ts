@@ -1,0 +1,294 @@
+// Scenarios: a kubeadm control-plane node's files, written under a root directory.
+import { mkdir, writeFile, copyFile, chmod, symlink, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { NODE, rooted, simDistDir } from './paths.js';
+import {
+  CAS, LEAVES, CONFS, atLeast, leafCN, leafOrgs, leafSANs, saveNode,
+  type NodeConfig, type Runtime,
+} from './node.js';
+import { DAY, YEAR, issue, kubeconfigYaml, readPem, writePem, writeServiceAccountKeys, type Pem } from './pki.js';
+import { manifestsFor, kubeletConfigYaml, kubeadmFlagsEnv, clusterConfigurationYaml } from './manifests.js';
+
+export const SCENARIOS = [
+  'all-expired-1.28',
+  'seed2-1.11-docker',
+  'seed1-1.18',
+  'expiring-10d-1.28',
+  'healthy-1.28',
+  'super-admin-1.30',
+  'ha-expired-1.28',
+] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+
+export interface InstallOptions {
+  nodeName: string;
+  advertiseAddress: string;
+  apiPort?: number;
+  etcdPort?: number;
+  /** reference time for the scenario's dates (default: now) */
+  now?: Date;
+  /** the kubelet's fileCheckFrequency, e.g. "1s" for tests (default "20s" like the real kubelet) */
+  fileCheckFrequency?: string;
+  kubeletRestartMs?: number;
+  crashBackoffMs?: number;
+  containerRestartMs?: number;
+  /** HA: another node's root whose CAs (ca, front-proxy-ca, etcd/ca, sa) this node shares */
+  shareCAsFrom?: string;
+  /** HA: false on the joined control-plane nodes (no super-admin.conf) */
+  initNode?: boolean;
+  /** extra apiserver SANs (certSANs in the cluster configuration) */
+  certSANs?: string[];
+  /** force the rule for expired certs seen by `init phase certs` (default: by version) */
+  expiredInitCerts?: 'reuse' | 'error';
+}
+
+type Window = { nb: Date; na: Date };
+
+interface ScenarioDef {
+  version: string;
+  runtime: Runtime;
+  superAdmin: boolean;
+  /** kubelet.conf embeds its client cert (1.11/1.18) or points at kubelet-client-current.pem */
+  kubeletEmbedded: boolean;
+  /** validity of the CAs */
+  ca: (now: number) => Window;
+  /** validity of each leaf / kubeconfig cert (by kubeadm name or conf file name), and of the kubelet's rotated cert */
+  leaf: (name: string, ca: Window, now: number) => Window;
+}
+
+const d = (ms: number) => new Date(ms);
+
+function initAgo(days: number) {
+  return (now: number): Window => ({ nb: d(now - days * DAY), na: d(now - days * DAY + 10 * YEAR) });
+}
+/** every leaf issued with the CA at init time: NotBefore = CA NotBefore, one year */
+const oneYearFromInit = (_n: string, ca: Window): Window => ({ nb: ca.nb, na: d(ca.nb.getTime() + YEAR) });
+const rotatedKubelet = (now: number): Window => ({ nb: d(now - 100 * DAY), na: d(now + 265 * DAY) });
+
+const DEFS: Record<ScenarioName, ScenarioDef> = {
+  'all-expired-1.28': {
+    version: 'v1.28.15', runtime: 'containerd', superAdmin: false, kubeletEmbedded: false,
+    ca: initAgo(400),
+    leaf: (n, ca, now) => (n === 'kubelet-client' ? rotatedKubelet(now) : oneYearFromInit(n, ca)),
+  },
+  'super-admin-1.30': {
+    version: 'v1.30.6', runtime: 'containerd', superAdmin: true, kubeletEmbedded: false,
+    ca: initAgo(400),
+    leaf: (n, ca, now) => (n === 'kubelet-client' ? rotatedKubelet(now) : oneYearFromInit(n, ca)),
+  },
+  'ha-expired-1.28': {
+    version: 'v1.28.15', runtime: 'containerd', superAdmin: false, kubeletEmbedded: false,
+    ca: initAgo(400),
+    leaf: (n, ca, now) => (n === 'kubelet-client' ? rotatedKubelet(now) : oneYearFromInit(n, ca)),
+  },
+  'expiring-10d-1.28': {
+    version: 'v1.28.15', runtime: 'containerd', superAdmin: false, kubeletEmbedded: false,
+    ca: initAgo(355),
+    leaf: (n, ca, now) => (n === 'kubelet-client' ? rotatedKubelet(now) : oneYearFromInit(n, ca)),
+  },
+  'healthy-1.28': {
+    version: 'v1.28.15', runtime: 'containerd', superAdmin: false, kubeletEmbedded: false,
+    ca: initAgo(30),
+    leaf: (n, ca, now) => (n === 'kubelet-client' ? { nb: d(now - 30 * DAY), na: d(now + 335 * DAY) } : oneYearFromInit(n, ca)),
+  },
+  // Seed 1: everything expired two days ago, including kubelet.conf's embedded client certificate.
+  'seed1-1.18': {
+    version: 'v1.18.20', runtime: 'containerd', superAdmin: false, kubeletEmbedded: true,
+    ca: initAgo(367),
+    leaf: (n, ca) => oneYearFromInit(n, ca),
+  },
+  // Seed 2: 1.10 → 1.11 upgrade renewed apiserver, apiserver-etcd-client and the etcd certs ~5 months
+  // ago; apiserver-kubelet-client, front-proxy-client and the control-plane kubeconfigs kept their
+  // init-time certs and expired 15 days ago (kubectl: Unauthorized). kubelet.conf's cert is valid.
+  'seed2-1.11-docker': {
+    version: 'v1.11.10', runtime: 'docker', superAdmin: false, kubeletEmbedded: true,
+    ca: initAgo(380),
+    leaf: (n, ca, now) => {
+      if (['apiserver', 'apiserver-etcd-client', 'etcd-server', 'etcd-peer', 'etcd-healthcheck-client'].includes(n)) {
+        return { nb: ca.nb, na: d(now + 200 * DAY) };
+      }
+      if (n === 'kubelet.conf') return { nb: ca.nb, na: d(now + 200 * DAY) };
+      return oneYearFromInit(n, ca);
+    },
+  },
+};
+
+export function scenarioVersion(s: ScenarioName): string {
+  return DEFS[s].version;
+}
+
+/** A free TCP port on 127.0.0.1 (for sandbox nodes). */
+export function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolveP, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, host, () => {
+      const a = srv.address();
+      const port = typeof a === 'object' && a ? a.port : 0;
+      srv.close(() => resolveP(port));
+    });
+  });
+}
+
+const COMMANDS: Record<Runtime, string[]> = {
+  containerd: ['kubeadm', 'systemctl', 'journalctl', 'crictl', 'etcdctl'],
+  docker: ['kubeadm', 'systemctl', 'journalctl', 'docker', 'etcdctl'],
+};
+
+/** Installs the emulated commands into <root>/usr/local/sbin (absolute node and script paths). */
+export async function installCommands(root: string, runtime: Runtime): Promise<void> {
+  const sbin = rooted(root, NODE.sbin);
+  await mkdir(sbin, { recursive: true });
+  const cli = join(simDistDir, 'cli.js');
+  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  for (const c of COMMANDS[runtime]) {
+    const p = join(sbin, c);
+    await writeFile(p, `#!/bin/sh\n# kubeadm node simulator: emulated ${c}\nexec ${q(process.execPath)} ${q(cli)} ${c} "$@"\n`);
+    await chmod(p, 0o755);
+  }
+}
+
+/**
+ * Writes a kubeadm control-plane node in scenario `scenario` under `root`: pki/, kubeconfigs,
+ * manifests/, kubelet files, /root/.kube/config, the emulated commands and node.json.
+ */
+export async function installNode(root: string, scenario: ScenarioName, opts: InstallOptions): Promise<NodeConfig> {
+  const def = DEFS[scenario];
+  if (!def) throw new Error(`unknown scenario ${scenario}; known: ${SCENARIOS.join(', ')}`);
+  const now = (opts.now ?? new Date()).getTime();
+  const node: NodeConfig = {
+    version: def.version,
+    runtime: def.runtime,
+    nodeName: opts.nodeName,
+    advertiseAddress: opts.advertiseAddress,
+    apiPort: opts.apiPort ?? 6443,
+    etcdPort: opts.etcdPort ?? 2379,
+    initNode: opts.initNode ?? !opts.shareCAsFrom,
+    certSANs: opts.certSANs ?? [],
+    serviceSubnet: '10.96.0.0/12',
+    dnsDomain: 'cluster.local',
+    clusterName: 'kubernetes',
+    kubeletRestartMs: opts.kubeletRestartMs ?? 10_000,
+    crashBackoffMs: opts.crashBackoffMs ?? 10_000,
+    containerRestartMs: opts.containerRestartMs ?? 1_000,
+    expiredInitCerts: opts.expiredInitCerts,
+    createdAt: new Date(now).toISOString(),
+  };
+  const r = (p: string) => rooted(root, p);
+  const pki = r(NODE.pkiDir);
+  for (const dir of [NODE.pkiDir + '/etcd', NODE.manifests, NODE.kubeletPki, NODE.simState, '/root/.kube', NODE.runSim, NODE.logDir, '/var/lib/etcd', '/tmp']) {
+    await mkdir(r(dir), { recursive: true });
+  }
+
+  // CAs (shared in HA) and the service-account key pair
+  const caWin = def.ca(now);
+  const cas: Record<string, Pem> = {};
+  if (opts.shareCAsFrom) {
+    const src = rooted(opts.shareCAsFrom, NODE.pkiDir);
+    for (const c of CAS) {
+      await mkdir(join(pki, c.base, '..'), { recursive: true });
+      for (const ext of ['.crt', '.key']) await copyFile(join(src, c.base + ext), join(pki, c.base + ext));
+      cas[c.base] = readPem(pki, c.base);
+    }
+    for (const f of ['sa.key', 'sa.pub']) await copyFile(join(src, f), join(pki, f));
+  } else {
+    await Promise.all(
+      CAS.map(async (c) => {
+        const pem = await issue({ cn: c.cn, usage: 'ca', notBefore: caWin.nb, notAfter: caWin.na, dns: atLeast(def.version, '1.26.0') ? [c.cn] : [] });
+        cas[c.base] = pem;
+        await writePem(pki, c.base, pem);
+      }),
+    );
+    await writeServiceAccountKeys(pki);
+  }
+
+  // leaves
+  await Promise.all(
+    LEAVES.map(async (l) => {
+      const w = def.leaf(l.name, caWin, now);
+      const sans = leafSANs(l.name, node, node.certSANs);
+      const pem = await issue(
+        { cn: leafCN(l.name, node), orgs: leafOrgs(l.name, node.version), dns: sans.dns, ips: sans.ips, usage: l.usage, notBefore: w.nb, notAfter: w.na },
+        cas[l.ca],
+      );
+      await writePem(pki, l.base, pem);
+    }),
+  );
+
+  // kubeconfigs
+  const server = `https://${node.advertiseAddress}:${node.apiPort}`;
+  const caCert = cas['ca']!.cert;
+  const confs = CONFS.filter((c) => c.file !== 'super-admin.conf' || (def.superAdmin && node.initNode));
+  await Promise.all(
+    confs.map(async (c) => {
+      const w = def.leaf(c.file, caWin, now);
+      if (c.file === 'kubelet.conf' && !def.kubeletEmbedded) {
+        const kw = def.leaf('kubelet-client', caWin, now);
+        const pem = await issue({ cn: c.user(node), orgs: c.orgs(node), usage: 'client', notBefore: kw.nb, notAfter: kw.na }, cas['ca']);
+        const stamp = kw.nb.toISOString().replace(/[-:T]/g, '').slice(0, 14).replace(/(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})/, '$1-$2-$3-$4-$5-$6');
+        const file = join(r(NODE.kubeletPki), `kubelet-client-${stamp}.pem`);
+        await writeFile(file, pem.cert + pem.key, { mode: 0o600 });
+        const cur = join(r(NODE.kubeletPki), 'kubelet-client-current.pem');
+        await rm(cur, { force: true });
+        await symlink(`kubelet-client-${stamp}.pem`, cur);
+        await writeFile(
+          r(NODE.kubeDir + '/kubelet.conf'),
+          kubeconfigYaml({ server, caCert, user: 'default-auth', clusterName: 'default-cluster', clientFile: NODE.kubeletPki + '/kubelet-client-current.pem' })
+            .replace(/default-auth@default-cluster/g, 'default-context'),
+          { mode: 0o600 },
+        );
+        return;
+      }
+      const pem = await issue({ cn: c.user(node), orgs: c.orgs(node), usage: 'client', notBefore: w.nb, notAfter: w.na }, cas['ca']);
+      await writeFile(r(NODE.kubeDir + '/' + c.file), kubeconfigYaml({ server, caCert, user: c.user(node), client: pem }), { mode: 0o600 });
+    }),
+  );
+  await copyFile(r(NODE.kubeDir + '/admin.conf'), r(NODE.rootKube));
+
+  // static pods, kubelet files, cluster configuration
+  for (const [name, text] of Object.entries(manifestsFor(node))) {
+    await writeFile(join(r(NODE.manifests), name + '.yaml'), text, { mode: 0o600 });
+  }
+  await writeFile(r(NODE.kubeletConfig), kubeletConfigYaml(node, opts.fileCheckFrequency ?? '20s'));
+  await writeFile(r(NODE.kubeadmFlags), kubeadmFlagsEnv(node));
+  await writeFile(r(NODE.simState + '/kubeadm-config.yaml'), clusterConfigurationYaml(node));
+  saveNode(root, node);
+  await installCommands(root, node.runtime);
+  return node;
+}
+
+export interface ClusterNode {
+  root: string;
+  nodeName: string;
+  advertiseAddress: string;
+  apiPort?: number;
+  etcdPort?: number;
+}
+
+/** HA: the first node is `kubeadm init`; the others share its CAs and get their own leaves and SANs. */
+export async function installCluster(
+  nodes: ClusterNode[],
+  scenario: ScenarioName,
+  common: Omit<InstallOptions, 'nodeName' | 'advertiseAddress' | 'apiPort' | 'etcdPort' | 'shareCAsFrom' | 'initNode'> = {},
+): Promise<NodeConfig[]> {
+  const out: NodeConfig[] = [];
+  const first = nodes[0];
+  if (!first) return out;
+  out.push(await installNode(first.root, scenario, { ...common, ...pick(first), initNode: true }));
+  out.push(
+    ...(await Promise.all(
+      nodes.slice(1).map((n) => installNode(n.root, scenario, { ...common, ...pick(n), initNode: false, shareCAsFrom: first.root })),
+    )),
+  );
+  return out;
+}
+
+function pick(n: ClusterNode) {
+  return { nodeName: n.nodeName, advertiseAddress: n.advertiseAddress, apiPort: n.apiPort, etcdPort: n.etcdPort };
+}
+
+export function isInstalled(root: string): boolean {
+  return existsSync(rooted(root, NODE.nodeJson));
+}
