@@ -410,9 +410,9 @@ function crash(pod: Pod, c: ContainerStatus, msg: string): void {
   c.error = msg;
   stopContainer(pod, 1, 'error');
   c.exitCode = 1;
-  pod.backoff = pod.backoff ? Math.min(pod.backoff * 2, 300_000) : node.crashBackoffMs;
+  pod.backoff = pod.backoff ? Math.min(pod.backoff * 2, node.crashBackoffMs * 30) : node.crashBackoffMs;
   pod.restartAt = Date.now() + pod.backoff;
-  kubeletLog('E', 'pod_workers.go:1300', `Error syncing pod, skipping err="failed to \\"StartContainer\\" for \\"${pod.component}\\" with CrashLoopBackOff: \\"back-off ${Math.round(pod.backoff / 1000)}s restarting failed container=${pod.component} pod=${pod.name}_kube-system(${pod.uid})\\"" pod="kube-system/${pod.name}"`);
+  kubeletLog('E', 'pod_workers.go:1300', `Error syncing pod, skipping err="failed to \\"StartContainer\\" for \\"${pod.component}\\" with CrashLoopBackOff: \\"back-off ${pod.backoff % 1000 ? `${pod.backoff}ms` : `${pod.backoff / 1000}s`} restarting failed container=${pod.component} pod=${pod.name}_kube-system(${pod.uid})\\"" pod="kube-system/${pod.name}"`);
 }
 
 function runComponent(pod: Pod, c: ContainerStatus): void {
@@ -689,6 +689,31 @@ function nodeTable(pod: Pod, wantTable: boolean) {
   };
 }
 
+function podList(wantTable: boolean) {
+  const items = [...pods.values()].map((p) => {
+    const running = p.container?.state === 'running';
+    return {
+      kind: 'Pod', apiVersion: 'v1',
+      metadata: { name: p.name, namespace: 'kube-system', uid: p.uid, creationTimestamp: p.sandboxCreatedAt.replace(/\.\d+Z$/, 'Z'), labels: { component: p.component, tier: 'control-plane' } },
+      spec: { nodeName: node.nodeName, containers: [{ name: p.component, image: p.image }] },
+      status: {
+        phase: 'Running', hostIP: node.advertiseAddress, podIP: node.advertiseAddress, startTime: p.sandboxCreatedAt.replace(/\.\d+Z$/, 'Z'),
+        containerStatuses: [{ name: p.component, ready: running, restartCount: p.restartCount, image: p.image, containerID: `containerd://${p.container?.id ?? ''}`, state: running ? { running: { startedAt: p.container?.startedAt } } : { waiting: { reason: 'CrashLoopBackOff' } } }],
+      },
+    };
+  });
+  if (!wantTable) return { kind: 'PodList', apiVersion: 'v1', metadata: { resourceVersion: '1' }, items };
+  const col = (name: string, type: string, priority = 0, format = '') => ({ name, type, format, description: name, priority });
+  return {
+    kind: 'Table', apiVersion: 'meta.k8s.io/v1', metadata: { resourceVersion: '1' },
+    columnDefinitions: [col('Name', 'string', 0, 'name'), col('Ready', 'string'), col('Status', 'string'), col('Restarts', 'string'), col('Age', 'string'), col('IP', 'string', 1), col('Node', 'string', 1)],
+    rows: items.map((it) => ({
+      cells: [it.metadata.name, it.status.containerStatuses[0]!.ready ? '1/1' : '0/1', it.status.containerStatuses[0]!.ready ? 'Running' : 'CrashLoopBackOff', String(it.status.containerStatuses[0]!.restartCount), humanDuration(Date.now() - new Date(it.metadata.creationTimestamp).getTime()), node.advertiseAddress, node.nodeName],
+      object: { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: it.metadata },
+    })),
+  };
+}
+
 function versionInfo() {
   const m = /^v(\d+)\.(\d+)/.exec(node.version);
   const goVersion = atLeast(node.version, '1.30.0') ? 'go1.22.8' : atLeast(node.version, '1.28.0') ? 'go1.22.8' : atLeast(node.version, '1.18.0') ? 'go1.13.15' : 'go1.10.8';
@@ -758,6 +783,12 @@ function handleApi(pod: Pod, c: ContainerStatus, req: IncomingMessage, res: Serv
   if (path === `/api/v1/nodes/${node.nodeName}`) return send(res, 200, JSON.stringify(nodeObject(pod)));
   if (path.startsWith('/api/v1/nodes/')) {
     return send(res, 404, statusBody(404, 'NotFound', `nodes "${path.split('/').pop()}" not found`));
+  }
+  if (path === '/api/v1/pods' || path === '/api/v1/namespaces/kube-system/pods') {
+    return send(res, 200, JSON.stringify(podList(accept.includes('as=Table'))));
+  }
+  if (path.startsWith('/api/v1/namespaces/') && path.endsWith('/pods')) {
+    return send(res, 200, JSON.stringify(accept.includes('as=Table') ? { ...podList(true), rows: [] } : { kind: 'PodList', apiVersion: 'v1', metadata: {}, items: [] }));
   }
   if (path === '/api/v1/namespaces/kube-system/configmaps/kubeadm-config') {
     let cfg = '';
@@ -985,11 +1016,15 @@ function externalStop(row: Row): void {
     stopContainer(row.pod, 0, 'stopped by the container runtime');
     row.c.exitCode = 0;
     row.pod.restartAt = Date.now() + node.containerRestartMs;
+    row.pod.backoff = 0;
   }
 }
 
 function removeSandbox(pod: Pod): void {
   stopContainer(pod, 0, 'sandbox removed');
+  pod.history = [];
+  pod.container = undefined;
+  pod.backoff = 0;
   pod.sandboxState = 'notready';
   pod.needSandbox = true;
   pod.restartAt = Date.now() + node.containerRestartMs;

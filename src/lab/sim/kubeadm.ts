@@ -489,7 +489,7 @@ function longName(name: string): string {
 }
 
 /** Renews one certificate in place: same subject, SANs and usages, new key, signed by the existing CA. */
-async function renewOne(ctx: Ctx, cfg: Cfg, name: string): Promise<'renewed' | 'missing'> {
+async function renewOne(ctx: Ctx, cfg: Cfg, name: string, key?: string): Promise<'renewed' | 'missing'> {
   const leaf = LEAVES.find((l) => l.name === name);
   if (leaf) {
     const l = tryLoad(ctx, cfg, leaf.base);
@@ -497,7 +497,7 @@ async function renewOne(ctx: Ctx, cfg: Cfg, name: string): Promise<'renewed' | '
     const caDef = CAS.find((c) => c.base === leaf.ca)!;
     const ca = loadCA(ctx, cfg, leaf.ca, caDef.name);
     const c = l.cert;
-    const pem = await issue({ cn: c.cn, orgs: c.orgs, dns: c.dns, ips: c.ips, usage: c.usage, notBefore: ca.info.notBefore, notAfter: new Date(Date.now() + YEAR) }, ca);
+    const pem = await issue({ cn: c.cn, orgs: c.orgs, dns: c.dns, ips: c.ips, usage: c.usage, notBefore: ca.info.notBefore, notAfter: new Date(Date.now() + YEAR) }, ca, key);
     await writePem(ctx.r(cfg.certDir), leaf.base, pem);
     return 'renewed';
   }
@@ -508,7 +508,7 @@ async function renewOne(ctx: Ctx, cfg: Cfg, name: string): Promise<'renewed' | '
   if (!kc.clientCert) return 'missing';
   const c = parseCert(kc.clientCert);
   const ca = loadCA(ctx, cfg, 'ca', 'ca');
-  const pem = await issue({ cn: c.cn, orgs: c.orgs, usage: 'client', notBefore: ca.info.notBefore, notAfter: new Date(Date.now() + YEAR) }, ca);
+  const pem = await issue({ cn: c.cn, orgs: c.orgs, usage: 'client', notBefore: ca.info.notBefore, notAfter: new Date(Date.now() + YEAR) }, ca, key);
   const b64 = (s: string) => Buffer.from(s).toString('base64');
   const next = text
     .replace(/^(\s*client-certificate-data:\s*)\S+/m, `$1${b64(pem.cert)}`)
@@ -530,8 +530,10 @@ async function renewCmd(ctx: Ctx, sub: string | undefined, p: Parsed, path: stri
   await readingConfig(ctx, p, 'renew');
   const embedsKubeconfigCerts = atLeast(ctx.v, '1.15.0');
   const todo = sub === 'all' ? names.filter((nm) => embedsKubeconfigCerts || !nm.endsWith('.conf')) : [sub];
-  for (const nm of todo) {
-    const res = await renewOne(ctx, cfg, nm);
+  // every renewal gets a new private key; generate them up front, in parallel
+  const keys = await Promise.all(todo.map(() => genKey()));
+  for (const [i, nm] of todo.entries()) {
+    const res = await renewOne(ctx, cfg, nm, keys[i]);
     if (res === 'missing') {
       if (sub === 'all') ctx.print(`MISSING! ${longName(nm)}\n`);
       else ctx.fail(`error reading ${nm}: ${nm.endsWith('.conf') ? `failed to load kubeconfig file ${join(cfg.kubeconfigDir, nm)}` : `couldn't load the certificate file ${join(cfg.certDir, LEAVES.find((l) => l.name === nm)!.base + '.crt')}`}: no such file or directory`);

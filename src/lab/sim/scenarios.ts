@@ -174,7 +174,7 @@ export async function installNode(root: string, scenario: ScenarioName, opts: In
     crashBackoffMs: opts.crashBackoffMs ?? 10_000,
     containerRestartMs: opts.containerRestartMs ?? 1_000,
     expiredInitCerts: opts.expiredInitCerts,
-    createdAt: new Date(now).toISOString(),
+    createdAt: def.ca(now).nb.toISOString(),
   };
   const r = (p: string) => rooted(root, p);
   const pki = r(NODE.pkiDir);
