@@ -74,7 +74,9 @@ export async function stopNode(rootOrPid: string | number, opts: { timeoutMs?: n
   while (alive(pid)) await sleep(20);
 }
 
-/** Environment for running the emulated commands against a sandbox node (SIM_ROOT, PATH first). */
+/** Environment for running the emulated commands against a sandbox node: SIM_ROOT, its sbin first on PATH, HOME=<root>/root (kubectl's ~/.kube). */
 export function sandboxEnv(root: string, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  return { ...base, SIM_ROOT: root, PATH: `${rooted(root, NODE.sbin)}:${base.PATH ?? '/usr/bin:/bin'}` };
+  const env: NodeJS.ProcessEnv = { ...base, SIM_ROOT: root, HOME: rooted(root, '/root'), PATH: `${rooted(root, NODE.sbin)}:${base.PATH ?? '/usr/bin:/bin'}` };
+  delete env.KUBECONFIG;
+  return env;
 }

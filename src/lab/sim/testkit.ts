@@ -1,0 +1,117 @@
+// Helpers for the simulator's tests (sandbox mode: SIM_ROOT + PATH, no root, no SSH).
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, installNode, sandboxEnv, startNode, stopNode, nodeStatus, type InstallOptions, type ScenarioName } from './index.js';
+
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+  out: string;
+}
+
+export interface SimNode {
+  root: string;
+  pid?: number;
+  apiPort: number;
+  etcdPort: number;
+  run: (...argv: string[]) => Promise<Run>;
+  kubectl: (...argv: string[]) => Promise<Run>;
+  file: (p: string) => string;
+  sha: (p: string) => string;
+  start: () => Promise<number>;
+  stop: () => Promise<void>;
+  status: () => ReturnType<typeof nodeStatus>;
+}
+
+export const FAST: Partial<InstallOptions> = { fileCheckFrequency: '1s', kubeletRestartMs: 400, crashBackoffMs: 300, containerRestartMs: 200 };
+
+const started = new Set<number>();
+const roots = new Set<string>();
+
+export function runIn(root: string, argv: string[], timeoutMs = 30_000): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(argv[0]!, argv.slice(1), { env: sandboxEnv(root), timeout: timeoutMs, cwd: root, maxBuffer: 8 << 20 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
+      resolve({ code, stdout, stderr, out: stdout + stderr });
+    });
+  });
+}
+
+export async function makeNode(scenario: ScenarioName, opts: Partial<InstallOptions> = {}, root?: string): Promise<SimNode> {
+  const dir = root ?? mkdtempSync(join(tmpdir(), `sim-${scenario}-`));
+  roots.add(dir);
+  const apiPort = opts.apiPort ?? (await freePort());
+  const etcdPort = opts.etcdPort ?? (await freePort());
+  await installNode(dir, scenario, { nodeName: 'cp1', advertiseAddress: '127.0.0.1', ...FAST, ...opts, apiPort, etcdPort });
+  return nodeHandle(dir, apiPort, etcdPort);
+}
+
+export function nodeHandle(dir: string, apiPort: number, etcdPort: number): SimNode {
+  const n: SimNode = {
+    root: dir,
+    apiPort,
+    etcdPort,
+    run: (...argv) => runIn(dir, argv),
+    kubectl: (...argv) => runIn(dir, ['kubectl', '--kubeconfig', join(dir, 'etc/kubernetes/admin.conf'), '--request-timeout=5s', ...argv]),
+    file: (p) => readFileSync(join(dir, p), 'utf8'),
+    sha: (p) => createHash('sha256').update(readFileSync(join(dir, p))).digest('hex'),
+    start: async () => {
+      const pid = await startNode(dir);
+      started.add(pid);
+      n.pid = pid;
+      return pid;
+    },
+    stop: async () => {
+      if (n.pid) await stopNode(n.pid);
+      n.pid = undefined;
+    },
+    status: () => nodeStatus(dir),
+  };
+  return n;
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000, everyMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+      last = v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)?.slice(0, 2000)}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Waits until the real kubectl prints a Server Version. */
+export function serverVersion(n: SimNode, timeoutMs = 20_000): Promise<Run> {
+  return waitFor('kubectl version to print a Server Version', async () => {
+    const r = await n.kubectl('version');
+    return r.code === 0 && r.stdout.includes('Server Version') ? r : false;
+  }, timeoutMs, 300);
+}
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Stops every agent the tests started and removes the sandboxes; returns the PIDs that were started. */
+export async function cleanupAll(): Promise<number[]> {
+  const pids = [...started];
+  for (const pid of pids) await stopNode(pid);
+  for (const r of roots) rmSync(r, { recursive: true, force: true });
+  roots.clear();
+  return pids;
+}
