@@ -491,6 +491,7 @@ function startEtcd(pod: Pod, c: ContainerStatus): void {
         c.state = 'running';
         c.startedAt = new Date().toISOString();
         clog(c, 'I', 'etcd.go:133', `serving client traffic securely address="${h}:${port}"`);
+        writeStatus();
         if (expiredAt(serving)) clog(c, 'W', 'etcd.go:140', `serving certificate /etc/kubernetes/pki/etcd/server.crt has expired: ${goTime(serving.notAfter)}`);
       }
     });
@@ -588,6 +589,7 @@ function startApiserver(pod: Pod, c: ContainerStatus): void {
         c.state = 'running';
         c.startedAt = new Date().toISOString();
         clog(c, 'I', 'secure_serving.go:213', `Serving securely on ${bind}:${port}`);
+        writeStatus();
         if (expiredAt(kubeletClient)) clog(c, 'W', 'authentication.go:70', `kubelet client certificate /etc/kubernetes/pki/apiserver-kubelet-client.crt: ${x509Reason(kubeletClient)}`);
       });
     });
