@@ -51,6 +51,7 @@ export async function makeNode(scenario: ScenarioName, opts: Partial<InstallOpti
 }
 
 export function nodeHandle(dir: string, apiPort: number, etcdPort: number): SimNode {
+  roots.add(dir);
   const n: SimNode = {
     root: dir,
     apiPort,
