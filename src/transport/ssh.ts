@@ -9,12 +9,14 @@ import { Socket } from 'node:net';
 import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { Client, utils, type AnyAuthMethod, type ClientChannel, type ConnectConfig, type ParsedKey, type SFTPWrapper } from 'ssh2';
+import ssh2, { type AnyAuthMethod, type Client as ClientT, type ClientChannel, type ConnectConfig, type ParsedKey, type SFTPWrapper } from 'ssh2';
 import { userError, messageOf, UserError } from '../errors.js';
 import { appendKnownHost, checkHostKey, fingerprint, hostKeyName, keyTypeOf, knownKeyTypes, loadKnownHosts } from './known-hosts.js';
 import { cdPrefix, withEnv } from './local.js';
 import { type Arg, shellJoin } from './quote.js';
 import type { ExecOptions, ExecResult, FileStat, Transport } from './types.js';
+
+const { Client, utils } = ssh2; // CommonJS: no named exports at run time
 
 export type HostKeyPolicy = 'strict' | 'accept-new';
 
@@ -121,7 +123,7 @@ export class SshTransport implements Transport {
   private closed = false;
 
   private constructor(
-    private readonly conn: Client,
+    private readonly conn: ClientT,
     opts: SshConnectOptions,
   ) {
     this.address = opts.host;

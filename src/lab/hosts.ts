@@ -1,0 +1,471 @@
+/**
+ * The lab: real OpenSSH servers on loopback addresses (127.1.x.y), each in its own mount
+ * namespace so every host has its own /etc/kubernetes, /var/lib/kubelet, /root, /tmp, ...
+ *
+ * Each sshd runs as `unshare -m --propagation private sh -c '<mounts>; exec sshd -D -e -f CONFIG'`.
+ * Inside the namespace:
+ *   /run                 tmpfs (with /run/sshd, the privilege-separation directory)
+ *   /run/runbook-lab     bind of the lab dir (config, keys, authorized_keys: reachable after /tmp is replaced)
+ *   /etc                 overlay: lower = the real /etc, upper = the host dir (root's shell is /bin/sh there)
+ *   /var/lib             overlay likewise, so /var/lib/kubelet and /var/lib/runbook can exist as mount points
+ *                        without creating anything on the real filesystem
+ *   /etc/kubernetes, /var/lib/kubelet, /var/lib/runbook, /var/backups, /root, /usr/local/sbin, /tmp
+ *                        binds of <host dir>/root/<path>, so `hostPath()` reads and writes them from outside
+ * Nothing is mounted outside the namespaces; they vanish with their processes.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve as resolvePath } from 'node:path';
+import { quoteArg } from '../transport/quote.js';
+
+export interface LabHost {
+  name: string;
+  address: string;
+  port: number;
+  user: 'root';
+  pid: number;
+  /** this host's mini-rootfs dir on the operator machine */
+  root: string;
+}
+
+export interface Lab {
+  dir: string;
+  hosts: LabHost[];
+  privateKeyPath: string;
+  knownHostsPath: string;
+  inventoryYaml(): string;
+  /** the path on the operator machine behind `p` on host `h` (only the host-private trees, see PRIVATE_PATHS) */
+  hostPath(h: LabHost, p: string): string;
+  stop(): Promise<void>;
+}
+
+export interface StartLabOptions {
+  count: number;
+  /** created if missing; default a new temporary directory. Must not be under /run. */
+  dir?: string;
+  /** host names are `<prefix>-01`, ...; default `lab` */
+  namePrefix?: string;
+  /** default 127.1.0.1; later hosts take the next addresses (x.y.z.0 and .255 are skipped) */
+  firstAddress?: string;
+  /** default 22 */
+  port?: number;
+  /** how long to wait for every sshd to listen; default 30 s + 50 ms per host */
+  readyTimeoutMs?: number;
+}
+
+/** Trees each host has for itself (bind mounts of `<host>/root/<path>`). */
+export const PRIVATE_PATHS = ['/etc/kubernetes', '/var/lib/kubelet', '/var/lib/runbook', '/var/backups', '/root', '/usr/local/sbin', '/tmp'] as const;
+
+const SSHD = '/usr/sbin/sshd';
+const IN_NS_LAB = '/run/runbook-lab';
+const STATE_FILE = 'lab.json';
+
+interface HostState {
+  name: string;
+  address: string;
+  port: number;
+  pid: number;
+  /** /proc/<pid>/stat start time, so a recycled PID is never killed */
+  startTime: string;
+  /** mount namespace of the sshd (`mnt:[N]`): leftover sessions in it are killed on stop */
+  mntns: string;
+}
+
+interface LabState {
+  version: 1;
+  dir: string;
+  privateKeyPath: string;
+  knownHostsPath: string;
+  hosts: HostState[];
+}
+
+let support: { ok: boolean; reason?: string } | undefined;
+
+/** Can this machine run the lab? (root, sshd, unshare, overlayfs, ssh-keygen) */
+export function labSupport(): { ok: boolean; reason?: string } {
+  if (support) return support;
+  const no = (reason: string) => (support = { ok: false, reason: `lab unavailable: ${reason}` });
+  if (process.platform !== 'linux') return no('needs Linux mount namespaces');
+  if (process.getuid?.() !== 0) return no('needs root (mount namespaces, sshd on port 22)');
+  if (!existsSync(SSHD)) return no(`${SSHD} not found (install openssh-server)`);
+  for (const tool of ['unshare', 'ssh-keygen']) {
+    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) return no(`${tool} not found`);
+  }
+  const probe = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', 'mount -t tmpfs tmpfs /mnt && mkdir /mnt/l /mnt/u /mnt/w /mnt/m && mount -t overlay overlay -o lowerdir=/mnt/l,upperdir=/mnt/u,workdir=/mnt/w /mnt/m'], {
+    encoding: 'utf8',
+  });
+  if (probe.status !== 0) return no(`cannot create a mount namespace with tmpfs and overlayfs: ${(probe.stderr || '').trim() || `exit ${probe.status}`}`);
+  return (support = { ok: true });
+}
+
+function nextAddress(a: string): string {
+  const p = a.split('.').map(Number);
+  if (p.length !== 4 || p.some((n) => !Number.isInteger(n) || n < 0 || n > 255)) throw new Error(`bad IPv4 address ${a}`);
+  do {
+    p[3]!++;
+    for (let i = 3; i > 0; i--) {
+      if (p[i]! > 255) {
+        p[i] = 0;
+        p[i - 1]!++;
+      }
+    }
+  } while (p[3] === 0 || p[3] === 255);
+  if (p[0] !== 127) throw new Error('lab addresses ran out of 127.0.0.0/8');
+  return p.join('.');
+}
+
+function addresses(first: string, n: number): string[] {
+  if (!first.startsWith('127.')) throw new Error(`lab addresses must be loopback (127.0.0.0/8), got ${first}`);
+  const out = [first];
+  while (out.length < n) out.push(nextAddress(out[out.length - 1]!));
+  return out;
+}
+
+function procStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (rest[0] === 'Z' || rest[0] === 'X') return undefined; // a zombie is as good as gone
+    return rest[19]; // field 22 (starttime), counted after "pid (comm)"
+  } catch {
+    return undefined;
+  }
+}
+
+function mntnsOf(pid: number | 'self'): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/mnt`);
+  } catch {
+    return undefined;
+  }
+}
+
+/** OpenSSH-format passwd with root's shell set to /bin/sh (root's bashrc here costs ~80 ms per command). */
+function passwdWithShShell(): string {
+  return readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .map((l) => {
+      const f = l.split(':');
+      if (f[0] === 'root' && f.length === 7) {
+        f[6] = '/bin/sh';
+        return f.join(':');
+      }
+      return l;
+    })
+    .join('\n');
+}
+
+/** shadow with root unlocked for key logins (sshd without PAM refuses a `!`-locked account); undefined when unchanged */
+function shadowUnlocked(): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync('/etc/shadow', 'utf8');
+  } catch {
+    return undefined;
+  }
+  let changed = false;
+  const out = text
+    .split('\n')
+    .map((l) => {
+      const f = l.split(':');
+      if (f[0] === 'root' && f[1]?.startsWith('!')) {
+        f[1] = '*';
+        changed = true;
+        return f.join(':');
+      }
+      return l;
+    })
+    .join('\n');
+  return changed ? out : undefined;
+}
+
+function sshdConfig(h: { name: string; address: string; port: number }): string {
+  const H = `${IN_NS_LAB}/hosts/${h.name}`;
+  return [
+    `# runbook lab host ${h.name}`,
+    `ListenAddress ${h.address}:${h.port}`,
+    `PidFile ${H}/sshd.pid`,
+    `HostKey ${H}/ssh_host_ed25519_key`,
+    `AuthorizedKeysFile ${IN_NS_LAB}/authorized_keys`,
+    'PermitRootLogin prohibit-password',
+    'PubkeyAuthentication yes',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'UsePAM no',
+    'StrictModes no',
+    'MaxSessions 100',
+    'MaxStartups 1000:30:1000',
+    'LogLevel ERROR',
+    'UseDNS no',
+    'PrintMotd no',
+    'PrintLastLog no',
+    'X11Forwarding no',
+    'AllowTcpForwarding yes',
+    'Subsystem sftp internal-sftp',
+    '',
+  ].join('\n');
+}
+
+/** The shell script run inside the new mount namespace, ending in `exec sshd`. */
+function namespaceScript(labDir: string, name: string): string {
+  const L = quoteArg(labDir);
+  const H = `${IN_NS_LAB}/hosts/${name}`;
+  const R = `${H}/root`;
+  const lines = [
+    'set -e',
+    'mount -t tmpfs -o mode=755 runbook-lab-run /run',
+    `mkdir -p /run/sshd ${IN_NS_LAB}`,
+    'chmod 755 /run/sshd',
+    `mount --bind ${L} ${IN_NS_LAB}`,
+    `mount -t overlay runbook-lab-etc -o lowerdir=/etc,upperdir=${H}/ovl/etc/upper,workdir=${H}/ovl/etc/work /etc`,
+    `mount -t overlay runbook-lab-varlib -o lowerdir=/var/lib,upperdir=${H}/ovl/varlib/upper,workdir=${H}/ovl/varlib/work /var/lib`,
+    'mkdir -p /etc/kubernetes /var/lib/kubelet /var/lib/runbook /var/backups /usr/local/sbin',
+    ...PRIVATE_PATHS.map((p) => `mount --bind ${R}${p} ${p}`),
+    `exec ${SSHD} -D -e -f ${H}/sshd_config`,
+  ];
+  return lines.join('\n');
+}
+
+function prepareHost(dir: string, h: { name: string; address: string; port: number }, passwd: string, shadow: string | undefined): void {
+  const hd = join(dir, 'hosts', h.name);
+  const root = join(hd, 'root');
+  for (const d of ['ovl/etc/upper', 'ovl/etc/work', 'ovl/varlib/upper', 'ovl/varlib/work']) mkdirSync(join(hd, d), { recursive: true });
+  for (const p of PRIVATE_PATHS) mkdirSync(join(root, p), { recursive: true, mode: 0o755 });
+  chmodSync(join(root, 'tmp'), 0o1777);
+  chmodSync(join(root, 'root'), 0o700);
+  mkdirSync(join(root, 'root', '.kube'), { recursive: true });
+  writeFileSync(join(hd, 'ovl/etc/upper/passwd'), passwd, { mode: 0o644 });
+  if (shadow) writeFileSync(join(hd, 'ovl/etc/upper/shadow'), shadow, { mode: 0o640 });
+  writeFileSync(join(hd, 'sshd_config'), sshdConfig(h));
+}
+
+/** `ssh-keygen` without blocking the event loop (500 hosts: keys are made 8 at a time). */
+function keygen(path: string, comment: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', path], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`ssh-keygen failed for ${path}: ${err.trim() || `exit ${code}`}`))));
+  });
+}
+
+async function inPool<T>(items: readonly T[], width: number, f: (t: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await f(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
+}
+
+function labFromState(state: LabState): Lab {
+  const hosts: LabHost[] = state.hosts.map((h) => ({
+    name: h.name,
+    address: h.address,
+    port: h.port,
+    user: 'root',
+    pid: h.pid,
+    root: join(state.dir, 'hosts', h.name, 'root'),
+  }));
+  return {
+    dir: state.dir,
+    hosts,
+    privateKeyPath: state.privateKeyPath,
+    knownHostsPath: state.knownHostsPath,
+    inventoryYaml: () => inventoryYaml(state, hosts),
+    hostPath: (h, p) => hostPath(h, p),
+    stop: () => stopLab(state.dir),
+  };
+}
+
+function hostPath(h: LabHost, p: string): string {
+  if (!p.startsWith('/')) throw new Error(`hostPath needs an absolute path, got ${p}`);
+  const norm = resolvePath(p);
+  for (const base of PRIVATE_PATHS) {
+    if (norm === base || norm.startsWith(base + '/')) return join(h.root, norm);
+  }
+  throw new Error(`${p} is not private to lab hosts (only ${PRIVATE_PATHS.join(', ')} are)`);
+}
+
+function yamlStr(s: string): string {
+  return /^[A-Za-z0-9_./@:+-]+$/.test(s) && !/^[-:]/.test(s) ? s : JSON.stringify(s);
+}
+
+function inventoryYaml(state: LabState, hosts: LabHost[]): string {
+  const lines = [
+    '# runbook lab inventory (generated)',
+    'all:',
+    '  vars:',
+    `    ansible_ssh_private_key_file: ${yamlStr(state.privateKeyPath)}`,
+    `    runbook_known_hosts: ${yamlStr(state.knownHostsPath)}`,
+    `    ansible_ssh_common_args: ${JSON.stringify(`-o UserKnownHostsFile=${state.knownHostsPath} -o StrictHostKeyChecking=yes`)}`,
+    '  hosts:',
+  ];
+  for (const h of hosts) lines.push(`    ${yamlStr(h.name)}: { ansible_host: ${h.address}, ansible_port: ${h.port}, ansible_user: ${h.user} }`);
+  return lines.join('\n') + '\n';
+}
+
+/** The lab recorded in `dir` (started earlier, maybe by another process, e.g. `runbook lab up`). */
+export function openLab(dir: string): Lab {
+  const state = JSON.parse(readFileSync(join(dir, STATE_FILE), 'utf8')) as LabState;
+  return labFromState(state);
+}
+
+export async function startLab(opts: StartLabOptions): Promise<Lab> {
+  const sup = labSupport();
+  if (!sup.ok) throw new Error(sup.reason);
+  if (!Number.isInteger(opts.count) || opts.count < 1) throw new Error(`lab host count must be a positive integer, got ${opts.count}`);
+  const dir = resolvePath(opts.dir ?? mkdtempSync(join(tmpdir(), 'runbook-lab-')));
+  if (dir === '/run' || dir.startsWith('/run/')) throw new Error(`the lab dir must not be under /run (each host mounts its own /run): ${dir}`);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (existsSync(join(dir, STATE_FILE))) throw new Error(`a lab is already recorded in ${dir}; stop it first (stopLab)`);
+  const port = opts.port ?? 22;
+  const prefix = opts.namePrefix ?? 'lab';
+  const width = Math.max(2, String(opts.count).length);
+  const addrs = addresses(opts.firstAddress ?? '127.1.0.1', opts.count);
+  const specs = addrs.map((address, i) => ({ name: `${prefix}-${String(i + 1).padStart(width, '0')}`, address, port }));
+
+  // client key (ssh-keygen), authorized_keys, per-host host keys and known_hosts
+  const privateKeyPath = join(dir, 'id_ed25519');
+  await keygen(privateKeyPath, 'runbook-lab');
+  writeFileSync(join(dir, 'authorized_keys'), readFileSync(privateKeyPath + '.pub'), { mode: 0o600 });
+  const passwd = passwdWithShShell();
+  const shadow = shadowUnlocked();
+  const known: string[] = [];
+  for (const h of specs) prepareHost(dir, h, passwd, shadow);
+  await inPool(specs, 8, (h) => keygen(join(dir, 'hosts', h.name, 'ssh_host_ed25519_key'), `root@${h.name}`));
+  for (const h of specs) {
+    const [type, b64] = readFileSync(join(dir, 'hosts', h.name, 'ssh_host_ed25519_key.pub'), 'utf8').trim().split(/\s+/);
+    known.push(`${port === 22 ? h.address : `[${h.address}]:${port}`} ${type} ${b64}`);
+  }
+  const knownHostsPath = join(dir, 'known_hosts');
+  writeFileSync(knownHostsPath, known.join('\n') + '\n', { mode: 0o600 });
+
+  const state: LabState = { version: 1, dir, privateKeyPath, knownHostsPath, hosts: [] };
+  const saveState = () => writeFileSync(join(dir, STATE_FILE), JSON.stringify(state, null, 2) + '\n');
+  saveState(); // written before any process starts, so stopLab(dir) can always clean up
+
+  // start every sshd at once; each one is `unshare -m ... sh -c 'mounts; exec sshd'`, so the PID is sshd's
+  const started: { spec: (typeof specs)[number]; pid: number; exited: { code: number | null } | null }[] = [];
+  for (const spec of specs) {
+    const hd = join(dir, 'hosts', spec.name);
+    const log = openSync(join(hd, 'sshd.log'), 'a');
+    const child = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', namespaceScript(dir, spec.name)], {
+      detached: true, // own process group: survives the caller (`runbook lab up`) and its Ctrl-C
+      stdio: ['ignore', log, log],
+    });
+    closeSync(log);
+    const entry = { spec, pid: child.pid ?? -1, exited: null as { code: number | null } | null };
+    child.on('exit', (code) => (entry.exited = { code }));
+    child.on('error', () => (entry.exited = { code: null }));
+    child.unref();
+    started.push(entry);
+    state.hosts.push({ name: spec.name, address: spec.address, port, pid: entry.pid, startTime: procStartTime(entry.pid) ?? '', mntns: '' });
+  }
+  saveState();
+
+  // ready = sshd wrote its PidFile, which it does only after binding its listen socket
+  const deadline = Date.now() + (opts.readyTimeoutMs ?? 30_000 + 50 * opts.count);
+  const pending = new Set(started);
+  const failures: string[] = [];
+  const myns = mntnsOf('self');
+  while (pending.size > 0) {
+    for (const s of [...pending]) {
+      const hd = join(dir, 'hosts', s.spec.name);
+      let pidText = '';
+      try {
+        pidText = readFileSync(join(hd, 'sshd.pid'), 'utf8').trim();
+      } catch {
+        /* not yet */
+      }
+      if (pidText !== '') {
+        pending.delete(s);
+        const hs = state.hosts.find((h) => h.name === s.spec.name)!;
+        hs.mntns = mntnsOf(s.pid) ?? '';
+        if (hs.mntns === myns) hs.mntns = ''; // never treat our own namespace as the host's
+        if (!hs.startTime) hs.startTime = procStartTime(s.pid) ?? '';
+      } else if (s.exited) {
+        pending.delete(s);
+        let log = '';
+        try {
+          log = readFileSync(join(hd, 'sshd.log'), 'utf8').trim().split('\n').slice(-3).join(' | ');
+        } catch {
+          /* none */
+        }
+        failures.push(`${s.spec.name} (${s.spec.address}:${port}) exited with ${s.exited.code}: ${log || 'no output'}`);
+      }
+    }
+    if (failures.length > 0 || pending.size === 0) break;
+    if (Date.now() > deadline) {
+      failures.push(`${pending.size} sshd(s) did not start listening in time (first: ${[...pending][0]!.spec.name})`);
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 15));
+  }
+  saveState();
+  if (failures.length > 0) {
+    await stopLab(dir).catch(() => undefined);
+    throw new Error(`lab start failed: ${failures.slice(0, 3).join('; ')}${failures.length > 3 ? ` (and ${failures.length - 3} more)` : ''}`);
+  }
+  return labFromState(state);
+}
+
+/** Kill this lab's processes (by recorded PID and mount namespace, nothing else) and remove its dir. */
+export async function stopLab(dir: string): Promise<void> {
+  const file = join(dir, STATE_FILE);
+  if (!existsSync(file)) {
+    throw new Error(`no lab state in ${dir} (${STATE_FILE} missing)`);
+  }
+  const state = JSON.parse(readFileSync(file, 'utf8')) as LabState;
+  const myns = mntnsOf('self');
+  const namespaces = new Set(state.hosts.map((h) => h.mntns).filter((n) => n && n !== myns));
+  const ours = new Map<number, string>(); // pid -> start time
+  for (const h of state.hosts) {
+    const st = procStartTime(h.pid);
+    if (h.pid > 0 && st !== undefined && (h.startTime === '' || st === h.startTime)) ours.set(h.pid, st);
+  }
+  const sessions = () => {
+    // every process still living in one of the hosts' mount namespaces (sessions, their children)
+    const found = new Map<number, string>();
+    if (namespaces.size === 0) return found;
+    for (const ent of readdirSync('/proc')) {
+      if (!/^\d+$/.test(ent)) continue;
+      const pid = Number(ent);
+      if (pid === process.pid) continue;
+      const ns = mntnsOf(pid);
+      if (ns && namespaces.has(ns)) {
+        const st = procStartTime(pid);
+        if (st !== undefined) found.set(pid, st);
+      }
+    }
+    return found;
+  };
+  const signal = (pids: Map<number, string>, sig: NodeJS.Signals) => {
+    for (const [pid, st] of pids) {
+      if (procStartTime(pid) !== st) continue; // gone, or the PID was reused
+      try {
+        process.kill(pid, sig);
+      } catch {
+        /* already gone */
+      }
+    }
+  };
+  signal(ours, 'SIGTERM');
+  signal(sessions(), 'SIGKILL');
+  const alive = () => {
+    const all = new Map([...ours, ...sessions()]);
+    for (const [pid, st] of all) if (procStartTime(pid) !== st) all.delete(pid);
+    return all;
+  };
+  const deadline = Date.now() + 5000;
+  let left = alive();
+  while (left.size > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 20));
+    left = alive();
+    if (Date.now() > deadline - 3000) signal(left, 'SIGKILL');
+  }
+  if (left.size > 0) throw new Error(`lab processes did not exit: ${[...left.keys()].join(', ')}`);
+  rmSync(dir, { recursive: true, force: true });
+}
+
