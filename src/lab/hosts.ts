@@ -59,7 +59,7 @@ export const PRIVATE_PATHS = ['/etc/kubernetes', '/var/lib/kubelet', '/var/lib/r
 
 const SSHD = '/usr/sbin/sshd';
 const IN_NS_LAB = '/run/runbook-lab';
-const STATE_FILE = 'lab.json';
+const STATE_FILE = 'lab.json'; // read by stopLab(dir) and openLab(dir)
 
 interface HostState {
   name: string;

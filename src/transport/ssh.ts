@@ -311,7 +311,10 @@ export class SshTransport implements Transport {
   private execRaw(argv: readonly Arg[], options: ExecOptions): Promise<RawResult> {
     this.assertUsable();
     const become = options.become ?? this.become;
-    const cmd = this.commandLine(argv, options);
+    const timed = !!options.timeoutMs && options.timeoutMs > 0;
+    // With a timeout, the shell first reports its PID on stderr: it leads the session's process group,
+    // which we kill on timeout (OpenSSH ignores `signal` requests on root sessions: no privsep child).
+    const cmd = (timed ? 'echo "$$" >&2; ' : '') + this.commandLine(argv, options);
     let stdin: Buffer | undefined = options.stdin === undefined ? undefined : Buffer.from(options.stdin);
     if (become && this.becomePassword !== undefined) stdin = Buffer.concat([Buffer.from(this.becomePassword + '\n'), stdin ?? Buffer.alloc(0)]);
     const started = Date.now();
@@ -338,13 +341,23 @@ export class SshTransport implements Transport {
             code: timedOut ? null : code,
             signal,
             stdout: Buffer.concat(out),
-            stderr: Buffer.concat(errOut),
+            stderr: Buffer.concat(head ? [head, ...errOut] : errOut),
             durationMs: Date.now() - started,
             timedOut,
           });
         };
+        let pgid: string | undefined;
+        let head: Buffer | undefined = timed ? Buffer.alloc(0) : undefined; // stderr until the PID line
         ch.on('data', (b: Buffer) => out.push(b));
-        ch.stderr.on('data', (b: Buffer) => errOut.push(b));
+        ch.stderr.on('data', (b: Buffer) => {
+          if (!head) return void errOut.push(b);
+          head = Buffer.concat([head, b]);
+          const nl = head.indexOf(0x0a);
+          if (nl < 0) return;
+          pgid = head.subarray(0, nl).toString().trim();
+          if (nl + 1 < head.length) errOut.push(head.subarray(nl + 1));
+          head = undefined;
+        });
         ch.on('exit', (c: number | null, sig?: string) => {
           if (typeof c === 'number') code = c;
           else signal = sig ?? null;
@@ -354,11 +367,18 @@ export class SshTransport implements Transport {
         if (options.timeoutMs && options.timeoutMs > 0) {
           timer = setTimeout(() => {
             timedOut = true;
-            try {
-              ch.signal('KILL'); // OpenSSH ≥ 7.9 kills the session's process group
-            } catch {
-              /* server may not support it */
+            sendKill(ch); // honoured by OpenSSH for non-root sessions (killpg of the session)
+            if (pgid && /^\d+$/.test(pgid)) {
+              this.conn.exec(shellJoin(become ? ['sudo', '-n', '--', 'kill', '-s', 'KILL', '--', `-${pgid}`] : ['kill', '-s', 'KILL', '--', `-${pgid}`]), (e, k) => {
+                if (!e) {
+                  k.on('error', () => undefined);
+                  k.resume();
+                  k.stderr.resume();
+                  k.end();
+                }
+              });
             }
+
             ch.close();
             grace = setTimeout(finish, 1000); // do not wait forever for the server's close
           }, options.timeoutMs);
@@ -503,6 +523,21 @@ export class SshTransport implements Transport {
       });
       this.conn.end();
     });
+  }
+}
+
+/**
+ * Send the `signal` channel request for KILL. ssh2's `Channel.signal()` silently does nothing once
+ * we have sent EOF on stdin (it checks `writable`), which is always the case here, so the request
+ * goes through the protocol object directly while the channel is open.
+ */
+function sendKill(ch: ClientChannel): void {
+  const c = ch as unknown as { outgoing?: { id?: number; state?: string }; _client?: { _protocol?: { signal(id: number, name: string): void } } };
+  try {
+    if (c.outgoing && c.outgoing.state !== 'closed' && typeof c.outgoing.id === 'number' && c._client?._protocol) c._client._protocol.signal(c.outgoing.id, 'KILL');
+    else ch.signal('KILL');
+  } catch {
+    /* the server may not support signals; closing the channel still ends our wait */
   }
 }
 
