@@ -13,6 +13,7 @@ import ssh2, { type AnyAuthMethod, type Client as ClientT, type ClientChannel, t
 import { userError, messageOf, UserError } from '../errors.js';
 import { appendKnownHost, checkHostKey, fingerprint, hostKeyName, keyTypeOf, knownKeyTypes, loadKnownHosts } from './known-hosts.js';
 import { cdPrefix, withEnv } from './local.js';
+import { resolveSshConfig } from './ssh-config.js';
 import { type Arg, shellJoin } from './quote.js';
 import type { ExecOptions, ExecResult, FileStat, Transport } from './types.js';
 
@@ -545,4 +546,35 @@ function statFromMode(mode: number, size: number, uid: number, gid: number, mtim
   const fmt = mode & 0o170000;
   const type: FileStat['type'] = fmt === 0o100000 ? 'file' : fmt === 0o040000 ? 'directory' : fmt === 0o120000 ? 'symlink' : 'other';
   return { type, size, mode: mode & 0o7777, uid, gid, mtimeMs };
+}
+
+/**
+ * Connection options for an inventory host: inventory values first, then ~/.ssh/config
+ * (`sshConfigText`, default none) for what the inventory leaves open, as Ansible's ssh does.
+ */
+export function sshOptionsForHost(
+  entry: import('../inventory/types.js').HostEntry,
+  opts: { acceptNew?: boolean; sshConfigText?: string; connectTimeoutMs?: number } = {},
+): Omit<SshConnectOptions, 'proxyJump'> & { proxyJumpSpec?: string } {
+  const cfg = opts.sshConfigText !== undefined ? resolveSshConfig(opts.sshConfigText, entry.address) : { identityFiles: [] as string[] };
+  const str = (k: string) => (typeof entry.vars[k] === 'string' ? (entry.vars[k] as string) : undefined);
+  const becomePassword = str('ansible_become_password') ?? str('ansible_become_pass');
+  const keys = entry.privateKeyFile ? [entry.privateKeyFile] : cfg.identityFiles.filter((f) => existsSync(f));
+  const known = entry.knownHostsFile ? [entry.knownHostsFile] : cfg.userKnownHostsFiles;
+  const out: Omit<SshConnectOptions, 'proxyJump'> & { proxyJumpSpec?: string } = {
+    name: entry.name,
+    host: cfg.hostName ?? entry.address,
+    port: entry.port !== 22 || cfg.port === undefined ? entry.port : cfg.port,
+    become: entry.become,
+    hostKeyPolicy: opts.acceptNew ? 'accept-new' : (cfg.hostKeyPolicy ?? 'strict'),
+  };
+  const user = entry.user ?? cfg.user;
+  if (user) out.user = user;
+  if (keys.length) out.privateKeyPaths = keys;
+  if (known) out.knownHostsPaths = known;
+  if (becomePassword !== undefined) out.becomePassword = becomePassword;
+  const timeout = opts.connectTimeoutMs ?? cfg.connectTimeoutMs;
+  if (timeout !== undefined) out.connectTimeoutMs = timeout;
+  if (cfg.proxyJump) out.proxyJumpSpec = cfg.proxyJump;
+  return out;
 }
