@@ -7,6 +7,12 @@ import { Command, CommanderError } from 'commander';
 import { formatDiagnostic, isUserError } from '../errors.js';
 import { EXIT, EXIT_HELP } from './exit-codes.js';
 import { register as registerValidate } from './validate.js';
+import { register as registerPlan } from './plan.js';
+import { register as registerApply } from './apply.js';
+import { register as registerRollback } from './rollback.js';
+import { register as registerHistory } from './history.js';
+import { register as registerShow } from './show.js';
+import { register as registerConnect } from './connect.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -18,6 +24,12 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerValidate(program);
+  registerPlan(program);
+  registerApply(program);
+  registerRollback(program);
+  registerHistory(program);
+  registerShow(program);
+  registerConnect(program);
   return program;
 }
 

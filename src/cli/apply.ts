@@ -1,0 +1,65 @@
+/** `runbook apply RUNBOOK`: change the hosts (or `--dry-run`, the same as `plan`; `--plan FILE` applies a saved plan only if nothing changed since). */
+import type { Command } from 'commander';
+import { runApply } from '../engine/apply.js';
+import { loadPlan } from '../engine/plan.js';
+import { makeReporter } from '../report/reporter.js';
+import { EXIT } from './exit-codes.js';
+import { planCmd, type CmdResult } from './plan.js';
+import { addRunOptions, connectOptions, prepareRun, type RunCliOptions } from './run-options.js';
+
+export interface ApplyOptions extends RunCliOptions {
+  runbook: string;
+  dryRun?: boolean;
+  /** a plan saved by `plan --out` */
+  plan?: string;
+  /** with --dry-run: save the plan */
+  out?: string;
+  stdout?: NodeJS.WritableStream;
+  stderr?: NodeJS.WritableStream;
+}
+
+export async function applyCmd(o: ApplyOptions): Promise<CmdResult> {
+  if (o.dryRun) return planCmd(o);
+  const stderr = o.stderr ?? process.stderr;
+  const prepared = await prepareRun(o.runbook, o, stderr);
+  if (!prepared) return { exitCode: EXIT.invalidInput };
+  const savedPlan = o.plan ? await loadPlan(o.plan) : undefined;
+  const reporter = await makeReporter({ json: o.json === true, hostCount: prepared.hosts.length, ...(o.stdout ? { out: o.stdout } : {}) });
+  try {
+    const result = await runApply({
+      rb: prepared.rb,
+      hosts: prepared.hosts,
+      ...(prepared.inventoryFile ? { inventoryFile: prepared.inventoryFile } : {}),
+      extraVars: prepared.extraVars,
+      ...(o.forks ? { forks: o.forks } : {}),
+      connect: await connectOptions(o),
+      ...(o.tags ? { tags: o.tags } : {}),
+      ...(o.skipTags ? { skipTags: o.skipTags } : {}),
+      ...(o.startAtStep ? { startAtStep: o.startAtStep } : {}),
+      ...(o.stateDir ? { stateDir: o.stateDir } : {}),
+      ...(o.breakLock ? { breakLock: true } : {}),
+      ...(savedPlan ? { savedPlan } : {}),
+      sink: reporter,
+    });
+    await reporter.close();
+    return { exitCode: result.exitCode, result };
+  } catch (e) {
+    await reporter.close();
+    throw e;
+  }
+}
+
+export function register(program: Command): void {
+  const cmd = program
+    .command('apply')
+    .description('run the runbook on its hosts: re-probe each step just before applying it, journal every result, roll back per on_failure')
+    .argument('<runbook>', 'runbook file')
+    .option('-n, --dry-run', 'probe only and show the plan (same as `runbook plan`)')
+    .option('--plan <file>', 'apply a plan saved by `plan --out`; refused when the runbook or a probed state changed since')
+    .option('-o, --out <file>', 'with --dry-run: save the plan')
+    .option('--break-lock', 'remove a stale lock left on a host by another run');
+  addRunOptions(cmd).action(async (runbook: string, opts: Omit<ApplyOptions, 'runbook'>) => {
+    const { exitCode } = await applyCmd({ ...opts, runbook });
+    process.exitCode = exitCode;
+  });
+}

@@ -1,0 +1,57 @@
+/** `runbook rollback ID`: restore every host of a run from its backups (verified), then run the runbook's rollback steps. Idempotent; `--dry-run` shows what it would do. */
+import type { Command } from 'commander';
+import { rollbackRun, type RollbackRunResult } from '../engine/rollback.js';
+import { parseExtraVars } from '../runbook/vars.js';
+import { makeReporter } from '../report/reporter.js';
+import { addConnectionOptions, connectOptions, positiveInt, type ConnectionCliOptions } from './run-options.js';
+
+export interface RollbackOptions extends ConnectionCliOptions {
+  id: string;
+  dryRun?: boolean;
+  stateDir?: string;
+  extraVars?: string[];
+  /** host names, comma list */
+  limit?: string;
+  forks?: number;
+  json?: boolean;
+  breakLock?: boolean;
+  stdout?: NodeJS.WritableStream;
+}
+
+export async function rollbackCmd(o: RollbackOptions): Promise<RollbackRunResult> {
+  const extraVars = await parseExtraVars(o.extraVars ?? []);
+  const reporter = await makeReporter({ json: o.json === true, ...(o.stdout ? { out: o.stdout } : {}) });
+  try {
+    return await rollbackRun({
+      id: o.id,
+      ...(o.stateDir ? { stateDir: o.stateDir } : {}),
+      dryRun: o.dryRun === true,
+      sink: reporter,
+      connect: await connectOptions(o),
+      extraVars,
+      ...(o.limit ? { hosts: o.limit.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
+      ...(o.forks ? { forks: o.forks } : {}),
+      ...(o.breakLock ? { breakLock: true } : {}),
+    });
+  } finally {
+    await reporter.close();
+  }
+}
+
+export function register(program: Command): void {
+  const cmd = program
+    .command('rollback')
+    .description('restore every host of a run from its backup manifests (sha256 verified, files that appeared since removed), then run the rollback steps')
+    .argument('<id>', 'run id (see `runbook history`)')
+    .option('-n, --dry-run', 'show what would be restored; change nothing')
+    .option('-l, --limit <hosts>', 'only these hosts (comma list of names)')
+    .option('-e, --extra-vars <var>', 'key=value or @file.yaml for the rollback steps (secrets are not journaled: give them again)', (v: string, p: string[] = []) => [...p, v])
+    .option('-f, --forks <n>', 'hosts worked on at once', positiveInt('--forks'))
+    .option('--json', 'JSON-lines events')
+    .option('--break-lock', 'remove a lock held by another run')
+    .option('--state-dir <dir>', 'where run journals are kept (default .runbook)');
+  addConnectionOptions(cmd).action(async (id: string, opts: Omit<RollbackOptions, 'id'>) => {
+    const { exitCode } = await rollbackCmd({ ...opts, id });
+    process.exitCode = exitCode;
+  });
+}

@@ -1,0 +1,166 @@
+/**
+ * Options shared by the commands that reach hosts (plan, apply, rollback, connect), and turning
+ * them into a loaded runbook, the selected hosts, -e values and connection options.
+ */
+import { Option, type Command } from 'commander';
+import type { Diagnostic } from '../errors.js';
+import { userError } from '../errors.js';
+import { adhocInventory, inventoryVarNames, loadInventoryFile, selectHosts } from '../inventory/load.js';
+import type { HostEntry, Inventory } from '../inventory/types.js';
+import { loadRunbookFile } from '../runbook/load.js';
+import type { LoadedRunbook } from '../runbook/model.js';
+import { parseExtraVars } from '../runbook/vars.js';
+import type { ConnectOptions } from '../engine/connect.js';
+import { DEFAULT_FORKS } from '../engine/run.js';
+import { printDiagnostics } from './output.js';
+
+export interface ConnectionCliOptions {
+  acceptNew?: boolean;
+  knownHosts?: string;
+  privateKey?: string;
+  user?: string;
+  become?: boolean;
+  askBecomePass?: boolean;
+  connectTimeout?: number;
+}
+
+export interface HostsCliOptions {
+  inventory?: string;
+  hosts?: string;
+  limit?: string;
+}
+
+export interface RunCliOptions extends ConnectionCliOptions, HostsCliOptions {
+  extraVars?: string[];
+  forks?: number;
+  json?: boolean;
+  tags?: string[];
+  skipTags?: string[];
+  startAtStep?: string;
+  breakLock?: boolean;
+  stateDir?: string;
+}
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+const list = (v: string, prev: string[] = []) => [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
+export const positiveInt = (what: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw userError('usage', `${what}: expected a positive whole number, got "${v}"`);
+  return n;
+};
+
+export function addHostOptions(cmd: Command): Command {
+  return cmd
+    .option('-i, --inventory <file>', 'Ansible-style YAML inventory')
+    .option('--hosts <list>', 'hosts without an inventory: a,b,user@c:2222')
+    .option('-l, --limit <pattern>', 'narrow the selected hosts further (Ansible pattern)');
+}
+
+export function addConnectionOptions(cmd: Command): Command {
+  return cmd
+    .option('--accept-new', 'trust and record host keys not yet in known_hosts (a changed key is still refused)')
+    .option('--known-hosts <file>', 'known_hosts file (default: the inventory\'s, else ~/.ssh/known_hosts)')
+    .option('--private-key <file>', 'SSH private key when the inventory names none')
+    .option('-u, --user <name>', 'SSH user when the inventory names none')
+    .option('-b, --become', 'run commands through sudo')
+    .option('-K, --ask-become-pass', 'sudo password: $RUNBOOK_BECOME_PASSWORD, else a prompt')
+    .addOption(new Option('--connect-timeout <ms>', 'TCP + SSH handshake timeout').argParser(positiveInt('--connect-timeout')).hideHelp());
+}
+
+export function addRunOptions(cmd: Command): Command {
+  addHostOptions(cmd);
+  cmd
+    .option('-e, --extra-vars <var>', 'key=value or @file.yaml (repeatable; wins over inventory and runbook vars)', collect)
+    .option('-f, --forks <n>', `hosts worked on at once (default ${DEFAULT_FORKS})`, positiveInt('--forks'))
+    .option('-t, --tags <tags>', 'only steps with one of these tags (comma list; `always` steps run too)', list)
+    .option('--skip-tags <tags>', 'leave out steps with these tags', list)
+    .option('--start-at-step <step>', 'start at this step: its number (1-based) or its name')
+    .option('--json', 'JSON-lines events on stdout instead of the tree/lines')
+    .option('--state-dir <dir>', 'where run journals are kept (default .runbook)');
+  return addConnectionOptions(cmd);
+}
+
+/** The become password: $RUNBOOK_BECOME_PASSWORD, else a prompt on the terminal (no echo). */
+export async function becomePassword(o: ConnectionCliOptions): Promise<string | undefined> {
+  if (!o.askBecomePass) return undefined;
+  const env = process.env.RUNBOOK_BECOME_PASSWORD;
+  if (env !== undefined) return env;
+  if (!process.stdin.isTTY) throw userError('usage', '--ask-become-pass: no terminal to ask on; set RUNBOOK_BECOME_PASSWORD');
+  process.stderr.write('BECOME password: ');
+  const stdin = process.stdin;
+  stdin.setRawMode(true);
+  stdin.resume();
+  return new Promise((resolve, reject) => {
+    let pw = '';
+    const onData = (buf: Buffer) => {
+      for (const ch of buf.toString('utf8')) {
+        if (ch === '\r' || ch === '\n') {
+          cleanup();
+          process.stderr.write('\n');
+          resolve(pw);
+          return;
+        }
+        if (ch === '\u0003') {
+          cleanup();
+          reject(userError('usage', 'cancelled'));
+          return;
+        }
+        if (ch === '\u007f') pw = pw.slice(0, -1);
+        else pw += ch;
+      }
+    };
+    const cleanup = () => {
+      stdin.off('data', onData);
+      stdin.setRawMode(false);
+      stdin.pause();
+    };
+    stdin.on('data', onData);
+  });
+}
+
+export async function connectOptions(o: ConnectionCliOptions): Promise<ConnectOptions> {
+  const pw = await becomePassword(o);
+  return {
+    ...(o.acceptNew ? { acceptNew: true } : {}),
+    ...(o.knownHosts ? { knownHosts: o.knownHosts } : {}),
+    ...(o.privateKey ? { privateKey: o.privateKey } : {}),
+    ...(o.user ? { user: o.user } : {}),
+    ...(o.become ? { become: true } : {}),
+    ...(pw !== undefined ? { becomePassword: pw } : {}),
+    ...(o.connectTimeout !== undefined ? { connectTimeoutMs: o.connectTimeout } : {}),
+  };
+}
+
+/** The inventory from -i or --hosts. */
+export async function loadHostsInventory(o: HostsCliOptions, stderr: NodeJS.WritableStream): Promise<Inventory | undefined> {
+  if (o.inventory && o.hosts) throw userError('usage', 'give either -i/--inventory or --hosts, not both');
+  if (o.hosts) return adhocInventory(o.hosts);
+  if (!o.inventory) throw userError('usage', 'no hosts: give an inventory with -i FILE or hosts with --hosts a,b');
+  const { inventory, diagnostics } = await loadInventoryFile(o.inventory);
+  printDiagnostics(diagnostics, stderr);
+  return inventory;
+}
+
+export interface PreparedRun {
+  rb: LoadedRunbook;
+  hosts: HostEntry[];
+  inventoryFile?: string;
+  extraVars: Record<string, unknown>;
+  diagnostics: Diagnostic[];
+}
+
+/** Load the runbook and inventory and select hosts; undefined (after printing why) on invalid input. */
+export async function prepareRun(runbookFile: string, o: RunCliOptions, stderr: NodeJS.WritableStream = process.stderr): Promise<PreparedRun | undefined> {
+  const extraVars = await parseExtraVars(o.extraVars ?? []);
+  const inventory = await loadHostsInventory(o, stderr);
+  if (!inventory) return undefined;
+  const known = new Set([...inventoryVarNames(inventory), ...Object.keys(extraVars)]);
+  const { runbook, diagnostics } = await loadRunbookFile(runbookFile, { knownVarNames: known });
+  printDiagnostics(diagnostics, stderr);
+  if (!runbook) return undefined;
+  const hosts = o.hosts ? selectHosts(inventory, 'all', o.limit) : selectHosts(inventory, runbook.runbook.hosts, o.limit);
+  if (hosts.length === 0) {
+    throw userError('inventory', `no hosts selected: \`${runbook.runbook.hosts}\`${o.limit ? ` limited to \`${o.limit}\`` : ''} matches nothing in ${o.inventory ?? '--hosts'}`);
+  }
+  return { rb: runbook, hosts, ...(o.inventory ? { inventoryFile: o.inventory } : {}), extraVars, diagnostics };
+}

@@ -1,0 +1,65 @@
+/** `runbook show ID`: one run from its journal — what ran where, results, backups, rollbacks. */
+import type { Command } from 'commander';
+import { readJournal, summarize } from '../engine/journal.js';
+import type { Event, RunStartEvent } from '../engine/events.js';
+import { formatEvent, type FormatContext } from '../report/format.js';
+import { recapTable } from '../report/recap.js';
+
+export interface ShowOptions {
+  id: string;
+  stateDir?: string;
+  json?: boolean;
+  stdout?: NodeJS.WritableStream;
+}
+
+export function showCmd(o: ShowOptions): { exitCode: number } {
+  const out = o.stdout ?? process.stdout;
+  const lines = readJournal(o.id, o.stateDir);
+  if (o.json) {
+    for (const l of lines) out.write(JSON.stringify(l) + '\n');
+    return { exitCode: 0 };
+  }
+  const ctx: FormatContext = { perStep: true, showCommands: false, hostWidth: 8 };
+  for (const l of lines) {
+    const { t, ...e } = l;
+    void t;
+    const ev = e as Event;
+    if (ev.kind === 'run-start') {
+      const s = ev as RunStartEvent;
+      ctx.hostWidth = Math.max(8, ...s.inventory.hosts.map((h) => h.name.length));
+      ctx.showCommands = s.dryRun;
+      ctx.perStep = true;
+      out.write(formatEvent(ev, ctx).join('\n') + '\n');
+      out.write(`  started ${s.time} by ${s.operator} (pid ${s.pid})\n`);
+      out.write(`  runbook ${s.runbook.file} sha256 ${s.runbook.sha256}${s.runbook.git ? `, git ${s.runbook.git.commit}${s.runbook.git.dirty ? ' with uncommitted changes' : ''}` : ', not in git'}\n`);
+      out.write(`  inventory ${s.inventory.file ?? '(--hosts)'}: ${s.inventory.hosts.map((h) => h.name).join(', ')}\n`);
+      continue;
+    }
+    if (ev.kind === 'step-end' && ev.backupDir) {
+      out.write(formatEvent(ev, ctx).join('\n') + `  → backup ${ev.backupDir}\n`);
+      continue;
+    }
+    if (ev.kind === 'run-end') {
+      out.write(formatEvent(ev, ctx).join('\n') + '\n');
+      out.write(recapTable(ev.recap, { plan: ev.mode === 'plan' }) + '\n');
+      continue;
+    }
+    const text = formatEvent(ev, ctx);
+    if (text.length) out.write(text.join('\n') + '\n');
+  }
+  const s = summarize(o.id, lines);
+  if (s?.state === 'interrupted') out.write(`run ${o.id} was interrupted (no end recorded): \`runbook rollback ${o.id}\` restores its hosts from the backups made so far\n`);
+  return { exitCode: 0 };
+}
+
+export function register(program: Command): void {
+  program
+    .command('show')
+    .description('print one run from its journal')
+    .argument('<id>', 'run id (see `runbook history`)')
+    .option('--state-dir <dir>', 'where run journals are kept (default .runbook)')
+    .option('--json', 'the journal lines as they are')
+    .action((id: string, opts: Omit<ShowOptions, 'id'>) => {
+      process.exitCode = showCmd({ ...opts, id }).exitCode;
+    });
+}

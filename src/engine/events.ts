@@ -1,0 +1,225 @@
+/**
+ * The typed event union the engine emits. Reporters (listr2 tree, plain lines, JSON lines) and
+ * the journal subscribe; src/report/format.ts has one formatter per kind, checked by the compiler.
+ * Every event is redacted (secrets as ***) before anyone sees it.
+ */
+
+export type RunMode = 'plan' | 'apply' | 'rollback';
+
+/** How one step ended on one host. Plan uses ok | change | skip | unknown | failed. */
+export type StepStatus = 'ok' | 'changed' | 'change' | 'skipped' | 'unknown' | 'failed';
+
+export type HostStatus = 'ok' | 'failed' | 'unreachable' | 'rolled-back' | 'rollback-failed' | 'not-run';
+
+export interface HostCounts {
+  ok: number;
+  changed: number;
+  failed: number;
+  skipped: number;
+  unknown: number;
+}
+
+export interface RecapRow extends HostCounts {
+  host: string;
+  status: HostStatus;
+  /** 1 when the host could not be reached (recap column) */
+  unreachable: number;
+  message?: string;
+}
+
+export interface RunbookRef {
+  file: string;
+  name: string;
+  sha256: string;
+  git?: { commit: string; dirty: boolean };
+}
+
+export interface InventoryHostRef {
+  name: string;
+  address: string;
+  port: number;
+  user?: string;
+  connection: 'ssh' | 'local';
+  become: boolean;
+  privateKeyFile?: string;
+  knownHostsFile?: string;
+  groups: string[];
+  vars: Record<string, unknown>;
+}
+
+export interface RunStartEvent {
+  kind: 'run-start';
+  runId: string;
+  mode: RunMode;
+  dryRun: boolean;
+  time: string;
+  operator: string;
+  pid: number;
+  runbook: RunbookRef;
+  inventory: { file?: string; hosts: InventoryHostRef[] };
+  /** -e values (redacted) */
+  extraVars: Record<string, unknown>;
+  /** connection options given on the command line, to reconnect for `runbook rollback ID` */
+  connection: ConnectionRef;
+  steps: { id: string; name: string; type: string }[];
+  /** for rollback: the run being rolled back */
+  target?: string;
+}
+
+export interface ConnectionRef {
+  acceptNew?: boolean;
+  knownHosts?: string;
+  privateKey?: string;
+  user?: string;
+  become?: boolean;
+}
+
+export interface BatchStartEvent {
+  kind: 'batch-start';
+  index: number;
+  count: number;
+  hosts: string[];
+}
+
+export interface BatchEndEvent {
+  kind: 'batch-end';
+  index: number;
+  failed: number;
+  /** more than max_fail_percentage failed: no new batch starts */
+  aborted: boolean;
+  message?: string;
+}
+
+export interface HostStartEvent {
+  kind: 'host-start';
+  host: string;
+}
+
+export interface HostConnectedEvent {
+  kind: 'host-connected';
+  host: string;
+  ms: number;
+}
+
+export interface HostUnreachableEvent {
+  kind: 'host-unreachable';
+  host: string;
+  errorKind: string;
+  message: string;
+}
+
+export interface StepStartEvent {
+  kind: 'step-start';
+  host: string;
+  step: string;
+  name: string;
+  /** 1-based position among the run's steps, and how many */
+  index: number;
+  total: number;
+  item?: unknown;
+}
+
+export interface StepEndEvent {
+  kind: 'step-end';
+  host: string;
+  step: string;
+  name: string;
+  type: string;
+  index: number;
+  total: number;
+  status: StepStatus;
+  item?: unknown;
+  /** display form of the commands (planned, or that ran) */
+  commands: string[];
+  summary?: string;
+  message?: string;
+  durationMs: number;
+  /** backup directory a `backup` step made (rollback restores from it) */
+  backupDir?: string;
+  undo?: Record<string, unknown>;
+  /** failure ignored with ignore_errors */
+  ignored?: boolean;
+}
+
+export interface HostEndEvent {
+  kind: 'host-end';
+  host: string;
+  status: HostStatus;
+  counts: HostCounts;
+  message?: string;
+  durationMs: number;
+}
+
+export interface RollbackStartEvent {
+  kind: 'rollback-start';
+  host: string;
+  reason: string;
+  backups: string[];
+}
+
+export interface RestoreEvent {
+  kind: 'restore';
+  host: string;
+  dir: string;
+  changed: boolean;
+  restored: string[];
+  removed: string[];
+  commands: string[];
+  dryRun: boolean;
+  /** dry run: what differs from the backup */
+  differences?: string[];
+}
+
+export interface RollbackEndEvent {
+  kind: 'rollback-end';
+  host: string;
+  ok: boolean;
+  message?: string;
+}
+
+export interface WarningEvent {
+  kind: 'warning';
+  host?: string;
+  message: string;
+}
+
+export interface RunEndEvent {
+  kind: 'run-end';
+  runId: string;
+  mode: RunMode;
+  time: string;
+  durationMs: number;
+  exitCode: number;
+  /** plan: some step would change (or cannot be known) */
+  changesPending: boolean;
+  recap: RecapRow[];
+  aborted?: string;
+}
+
+export type Event =
+  | RunStartEvent
+  | BatchStartEvent
+  | BatchEndEvent
+  | HostStartEvent
+  | HostConnectedEvent
+  | HostUnreachableEvent
+  | StepStartEvent
+  | StepEndEvent
+  | HostEndEvent
+  | RollbackStartEvent
+  | RestoreEvent
+  | RollbackEndEvent
+  | WarningEvent
+  | RunEndEvent;
+
+export type EventKind = Event['kind'];
+export type EventOf<K extends EventKind> = Extract<Event, { kind: K }>;
+
+/** Anyone who wants events: reporters, the journal, collectors in tests. */
+export interface EventSink {
+  emit(e: Event): void;
+}
+
+export function emptyCounts(): HostCounts {
+  return { ok: 0, changed: 0, failed: 0, skipped: 0, unknown: 0 };
+}

@@ -1,0 +1,312 @@
+/**
+ * Rollback: restore each host from the backup manifests its run's `backup` steps made (newest
+ * first, so the oldest copy of a path wins), verifying sha256 and removing files that appeared
+ * since (src/actions/restore.ts does both), then run the runbook's `rollback:` steps.
+ * Idempotent: a restored host probes as identical and nothing is rewritten. Runs automatically on
+ * failure with `on_failure: rollback`, or as `runbook rollback ID` from a journal (also one left
+ * by a runner that was killed mid-run), with a dry run.
+ */
+import { tmpdir } from 'node:os';
+import pLimit from 'p-limit';
+import { inspectRestore, restoreFromManifest } from '../actions/restore.js';
+import type { StepContext } from '../actions/types.js';
+import { isUserError, messageOf, userError } from '../errors.js';
+import type { HostEntry } from '../inventory/types.js';
+import { evaluate, type Scope } from '../runbook/expressions.js';
+import { loadRunbookFile } from '../runbook/load.js';
+import type { LoadedRunbook } from '../runbook/model.js';
+import { hostScope, Redactor, secretValues } from '../runbook/vars.js';
+import type { Transport } from '../transport/types.js';
+import { EXIT } from '../cli/exit-codes.js';
+import { openTransport, type ConnectOptions } from './connect.js';
+import { Emitter } from './emitter.js';
+import { emptyCounts, type EventSink, type HostStatus, type InventoryHostRef, type RecapRow, type RunStartEvent, type StepEndEvent } from './events.js';
+import { JournalWriter, readJournal, type JournalLine } from './journal.js';
+import { acquireLock, lockHolder, releaseLock } from './lock.js';
+import { connectionRef, DEFAULT_FORKS, hostRef, lockPathFor, operatorName } from './run.js';
+import { HostRunner } from './steps.js';
+
+export interface RollbackHostOptions {
+  rb: LoadedRunbook | undefined;
+  host: string;
+  transport: Transport;
+  scope: Scope;
+  /** the run being rolled back (its `{{ run.id }}` paths) */
+  runId: string;
+  backups: string[];
+  sink: EventSink;
+  dryRun: boolean;
+  localDir: string;
+  reason: string;
+}
+
+export interface RollbackHostResult {
+  ok: boolean;
+  message?: string;
+  changed: number;
+  counts: ReturnType<typeof emptyCounts>;
+}
+
+export async function rollbackHost(o: RollbackHostOptions): Promise<RollbackHostResult> {
+  o.sink.emit({ kind: 'rollback-start', host: o.host, reason: o.reason, backups: o.backups });
+  const ctx: StepContext = {
+    transport: o.transport,
+    hostName: o.host,
+    runId: o.runId,
+    dryRun: o.dryRun,
+    localDir: o.localDir,
+    evaluate: (expression, extra) => evaluate(expression, extra ? { ...o.scope, ...extra } : o.scope),
+    runbookDir: o.rb?.dir ?? process.cwd(),
+  };
+  const problems: string[] = [];
+  let changed = 0;
+  const counts = emptyCounts();
+  for (const dir of [...o.backups].reverse()) {
+    try {
+      if (o.dryRun) {
+        const st = await inspectRestore(ctx, dir);
+        const n = st.differences.length;
+        o.sink.emit({
+          kind: 'restore',
+          host: o.host,
+          dir,
+          changed: n > 0,
+          restored: st.units.filter((u) => u.fromBackup).map((u) => u.path),
+          removed: st.units.filter((u) => !u.fromBackup).map((u) => u.path),
+          commands: n ? st.units.flatMap((u) => [`rm -rf -- ${u.path}`, ...(u.fromBackup ? [`cp -a -- ${dir}/files${u.path} ${u.path}`] : [])]) : [],
+          dryRun: true,
+          differences: st.differences,
+        });
+        if (n) counts.changed++;
+        else counts.ok++;
+      } else {
+        const rep = await restoreFromManifest(ctx, dir);
+        o.sink.emit({ kind: 'restore', host: o.host, dir, changed: rep.changed, restored: rep.restored, removed: rep.removed, commands: rep.commands, dryRun: false });
+        if (rep.changed) {
+          changed++;
+          counts.changed++;
+        } else counts.ok++;
+      }
+    } catch (e) {
+      counts.failed++;
+      problems.push(`restore from ${dir}: ${messageOf(e)}`);
+    }
+  }
+  const steps = o.rb?.rollback ?? [];
+  if (steps.length) {
+    const runner = new HostRunner({
+      rb: o.rb!,
+      host: o.host,
+      transport: o.transport,
+      scope: o.scope,
+      runId: o.runId,
+      dryRun: o.dryRun,
+      localDir: o.localDir,
+      sink: o.sink,
+      total: steps.length,
+    });
+    for (let i = 0; i < steps.length; i++) {
+      const out = await runner.runStep(steps[i]!, i + 1);
+      if (out.hostFailed) problems.push(`rollback step "${steps[i]!.name}": ${out.message ?? 'failed'}`);
+    }
+    for (const k of Object.keys(counts) as (keyof typeof counts)[]) counts[k] += runner.counts[k];
+    changed += runner.counts.changed;
+  }
+  const ok = problems.length === 0;
+  const message = ok ? undefined : problems.join('; ');
+  o.sink.emit({ kind: 'rollback-end', host: o.host, ok, ...(message ? { message } : {}) });
+  return { ok, ...(message ? { message } : {}), changed, counts };
+}
+
+export interface RollbackRunOptions {
+  id: string;
+  stateDir?: string;
+  dryRun?: boolean;
+  sink?: EventSink;
+  /** merged over the connection options the run recorded */
+  connect?: ConnectOptions;
+  /** -e values merged over the run's (secrets are recorded as ***: give them again) */
+  extraVars?: Record<string, unknown>;
+  /** only these hosts (names) */
+  hosts?: string[];
+  forks?: number;
+  breakLock?: boolean;
+  localDir?: string;
+}
+
+export interface RollbackRunResult {
+  exitCode: number;
+  recap: RollbackRecap[];
+}
+
+export type RollbackRecap = RecapRow;
+
+function hostEntryOf(r: InventoryHostRef): HostEntry {
+  return {
+    name: r.name,
+    address: r.address,
+    port: r.port,
+    ...(r.user ? { user: r.user } : {}),
+    ...(r.privateKeyFile ? { privateKeyFile: r.privateKeyFile } : {}),
+    ...(r.knownHostsFile ? { knownHostsFile: r.knownHostsFile } : {}),
+    become: r.become,
+    connection: r.connection,
+    groups: r.groups,
+    vars: r.vars,
+  };
+}
+
+/** What the journal says about each host of the original run: backups, whether it was reached. */
+export function hostsFromJournal(lines: JournalLine[]): { start: RunStartEvent; backups: Map<string, string[]>; reached: Set<string> } {
+  const start = lines.find((l): l is RunStartEvent & { t: string } => l.kind === 'run-start' && l.mode === 'apply');
+  if (!start) throw userError('usage', 'this journal has no apply run to roll back (plans change nothing)');
+  const backups = new Map<string, string[]>();
+  const reached = new Set<string>();
+  // only the original run's events: those before the first rollback run-start
+  const firstRollback = lines.findIndex((l) => l.kind === 'run-start' && l.mode === 'rollback');
+  const original = firstRollback < 0 ? lines : lines.slice(0, firstRollback);
+  for (const l of original) {
+    if (l.kind === 'host-connected') reached.add(l.host);
+    if (l.kind !== 'step-end') continue;
+    const e = l as StepEndEvent;
+    reached.add(e.host);
+    if (e.backupDir) {
+      const list = backups.get(e.host) ?? [];
+      if (!list.includes(e.backupDir)) list.push(e.backupDir);
+      backups.set(e.host, list);
+    }
+  }
+  return { start, backups, reached };
+}
+
+export async function rollbackRun(o: RollbackRunOptions): Promise<RollbackRunResult> {
+  const started = Date.now();
+  const lines = readJournal(o.id, o.stateDir);
+  const { start, backups, reached } = hostsFromJournal(lines);
+  const dryRun = o.dryRun === true;
+  const emitter = new Emitter();
+  const warnings: string[] = [];
+
+  // the runbook, for its rollback steps and variables (restores need neither)
+  let rb: LoadedRunbook | undefined;
+  const loaded = await loadRunbookFile(start.runbook.file);
+  if (loaded.runbook) {
+    rb = loaded.runbook;
+    if (rb.sha256 !== start.runbook.sha256) warnings.push(`the runbook ${start.runbook.file} changed since run ${o.id}; its current rollback steps are used`);
+  } else {
+    warnings.push(`cannot load the runbook ${start.runbook.file} (${loaded.diagnostics.find((d) => d.severity === 'error')?.message ?? 'invalid'}): restoring backups only, no rollback steps`);
+  }
+
+  let hosts = start.inventory.hosts.map(hostEntryOf).filter((h) => reached.has(h.name));
+  if (o.hosts?.length) {
+    const unknown = o.hosts.filter((n) => !start.inventory.hosts.some((h) => h.name === n));
+    if (unknown.length) throw userError('usage', `run ${o.id} has no host ${unknown.join(', ')}`);
+    hosts = hosts.filter((h) => o.hosts!.includes(h.name));
+  }
+  const connect: ConnectOptions = { ...start.connection, ...(o.connect ?? {}) };
+  const extra = { ...start.extraVars, ...(o.extraVars ?? {}) };
+  const scopes = new Map<string, Scope>();
+  const secrets: string[] = [];
+  for (const h of hosts) {
+    try {
+      const s = rb ? hostScope(rb, h, extra, { id: o.id, dry_run: dryRun }) : { host: { name: h.name }, run: { id: o.id, dry_run: dryRun } };
+      scopes.set(h.name, s);
+      if (rb) secrets.push(...secretValues(rb, s));
+    } catch (e) {
+      warnings.push(`${h.name}: variables: ${messageOf(e)}`);
+    }
+  }
+  if (connect.becomePassword) secrets.push(connect.becomePassword);
+  emitter.redactor = new Redactor(secrets);
+  const journal = dryRun ? undefined : new JournalWriter(o.id, o.stateDir, { append: true });
+  emitter.add(journal).add(o.sink);
+  const operator = operatorName();
+  emitter.emit({
+    kind: 'run-start',
+    runId: o.id,
+    mode: 'rollback',
+    dryRun,
+    time: new Date(started).toISOString(),
+    operator,
+    pid: process.pid,
+    runbook: start.runbook,
+    inventory: { ...(start.inventory.file ? { file: start.inventory.file } : {}), hosts: hosts.map(hostRef) },
+    extraVars: extra,
+    connection: connectionRef(connect),
+    steps: (rb?.rollback ?? []).map((s) => ({ id: s.id, name: s.name, type: s.type })),
+    target: o.id,
+  });
+  for (const w of warnings) emitter.emit({ kind: 'warning', message: w });
+
+  const localDir = o.localDir ?? tmpdir();
+  const limit = pLimit(Math.max(1, o.forks ?? DEFAULT_FORKS));
+  const rows = await Promise.all(
+    hosts.map((h) =>
+      limit(async (): Promise<RecapRow> => {
+        const hostStarted = Date.now();
+        const done = (status: HostStatus, counts = emptyCounts(), message?: string): RecapRow => {
+          emitter.emit({ kind: 'host-end', host: h.name, status, counts, ...(message ? { message } : {}), durationMs: Date.now() - hostStarted });
+          return { host: h.name, status, ...counts, unreachable: status === 'unreachable' ? 1 : 0, ...(message ? { message } : {}) };
+        };
+        emitter.emit({ kind: 'host-start', host: h.name });
+        const scope = scopes.get(h.name);
+        if (!scope) return done('failed', emptyCounts(), 'variables could not be computed');
+        let t: Transport;
+        try {
+          t = await openTransport(h, connect);
+        } catch (e) {
+          emitter.emit({ kind: 'host-unreachable', host: h.name, errorKind: isUserError(e) ? e.kind : 'connect', message: messageOf(e) });
+          return done('unreachable', emptyCounts(), messageOf(e));
+        }
+        emitter.emit({ kind: 'host-connected', host: h.name, ms: Date.now() - hostStarted });
+        const lockPath = lockPathFor(h);
+        let locked = false;
+        try {
+          if (!dryRun) {
+            // the lock names the run being rolled back: a killed run's own lock is taken over
+            await acquireLock(t, lockPath, { run_id: o.id, operator, pid: process.pid, started: new Date(started).toISOString() }, { breakLock: o.breakLock === true });
+            locked = true;
+          } else {
+            const holder = await lockHolder(t, lockPath);
+            if (holder) emitter.emit({ kind: 'warning', host: h.name, message: `locked by ${holder}` });
+          }
+          const res = await rollbackHost({
+            rb,
+            host: h.name,
+            transport: t,
+            scope,
+            runId: o.id,
+            backups: backups.get(h.name) ?? [],
+            sink: emitter,
+            dryRun,
+            localDir,
+            reason: `runbook rollback ${o.id}`,
+          });
+          return done(res.ok ? 'ok' : 'rollback-failed', res.counts, res.message);
+        } catch (e) {
+          return done('failed', emptyCounts(), messageOf(e));
+        } finally {
+          if (locked) await releaseLock(t, lockPath, o.id).catch(() => undefined);
+          await t.close().catch(() => undefined);
+        }
+      }),
+    ),
+  );
+  const exitCode = rows.some((r) => r.status === 'failed' || r.status === 'rollback-failed')
+    ? EXIT.failedHosts
+    : rows.some((r) => r.status === 'unreachable')
+      ? EXIT.unreachableHosts
+      : EXIT.ok;
+  emitter.emit({
+    kind: 'run-end',
+    runId: o.id,
+    mode: 'rollback',
+    time: new Date().toISOString(),
+    durationMs: Date.now() - started,
+    exitCode,
+    changesPending: dryRun && rows.some((r) => r.changed > 0 || r.unknown > 0),
+    recap: rows,
+  });
+  journal?.close();
+  return { exitCode, recap: rows };
+}

@@ -1,0 +1,345 @@
+/**
+ * Running steps on one host: expand templates with the host's scope just before each probe,
+ * probe, and (in apply) apply right after that fresh probe. The engine alone orchestrates;
+ * actions only probe and apply (pyinfra's lesson).
+ *
+ * Dry run: a register whose value a dry run cannot know (the step would change something, or the
+ * probe gave no facts) is "uncertain"; an expression that needs it makes the step `unknown`,
+ * never an error.
+ */
+import { isUserError, messageOf, userError } from '../errors.js';
+import type { Action, ProbeResult, StepContext } from '../actions/types.js';
+import { candidateNames, evaluate, evaluateCondition, expandDeep, renderTemplate, type Scope } from '../runbook/expressions.js';
+import { parseDuration } from '../runbook/duration.js';
+import type { LoadedRunbook, StepInfo } from '../runbook/model.js';
+import type { ExecOptions, Transport } from '../transport/types.js';
+import { emptyCounts, type EventSink, type HostCounts, type StepEndEvent, type StepStatus } from './events.js';
+
+export interface HostRunnerOptions {
+  rb: LoadedRunbook;
+  host: string;
+  transport: Transport;
+  scope: Scope;
+  runId: string;
+  dryRun: boolean;
+  localDir: string;
+  sink: EventSink;
+  /** position of steps in the report: total steps selected */
+  total: number;
+}
+
+export interface StepOutcome {
+  status: StepStatus;
+  /** failed and not ignored: the failure policy applies */
+  hostFailed: boolean;
+  message?: string;
+}
+
+const NO_ITEM = Symbol('no item');
+
+/** A transport that runs every command through sudo (or not), whatever the host's default. */
+function withBecome(t: Transport, become: boolean): Transport {
+  return {
+    host: t.host,
+    exec: (argv, o?: ExecOptions) => t.exec(argv, { become, ...(o ?? {}) }),
+    read: (p) => t.read(p),
+    writeAtomic: (p, d, o) => t.writeAtomic(p, d, o),
+    stat: (p) => t.stat(p),
+    close: () => t.close(),
+  };
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number | undefined, what: string, host: string): Promise<T> {
+  if (!ms) return p;
+  // the transport kills commands after ms; this catches anything else that hangs (a little later)
+  const grace = ms + Math.min(5_000, Math.max(500, ms / 10));
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(userError('timeout', `${what} timed out after ${ms} ms`, { host })), grace);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+function errorText(e: unknown): string {
+  if (isUserError(e)) {
+    const d = e.diagnostic;
+    return d.hint ? `${d.message} (${d.hint})` : d.message;
+  }
+  return messageOf(e);
+}
+
+// The registry (src/actions/registry.ts, `getAction(type)`) when present, else the action module's default export.
+const REGISTRY = '../actions/registry.js';
+const actionCache = new Map<string, Action<unknown, unknown>>();
+let registry: { getAction?: (type: string) => unknown } | null | undefined;
+
+export async function actionFor(type: string): Promise<Action<unknown, unknown>> {
+  const cached = actionCache.get(type);
+  if (cached) return cached;
+  if (registry === undefined) registry = (await import(REGISTRY).catch(() => null)) as typeof registry;
+  let a = registry?.getAction?.(type) as Action<unknown, unknown> | undefined;
+  if (!a && /^[a-z_0-9]+$/.test(type)) {
+    const mod = (await import(`../actions/${type}.js`).catch(() => undefined)) as { default?: Action<unknown, unknown> } | undefined;
+    a = mod?.default;
+  }
+  if (!a) throw userError('internal', `no action module for step type \`${type}\``);
+  actionCache.set(type, a);
+  return a;
+}
+
+/** The step's timeout in ms: the step's own, else the runbook's, else none. */
+export function stepTimeoutMs(rb: LoadedRunbook, step: StepInfo): number | undefined {
+  const t = step.raw.timeout ?? rb.runbook.timeout;
+  return t ? parseDuration(t) : undefined;
+}
+
+interface ItemResult {
+  status: StepStatus;
+  facts?: Record<string, unknown>;
+  /** dry run: the registered value is only partly known */
+  uncertain: boolean;
+  failed: boolean;
+  message?: string;
+}
+
+export class HostRunner {
+  readonly counts: HostCounts = emptyCounts();
+  readonly scope: Scope;
+  /** register names (and `previous`) whose values a dry run does not fully know */
+  private readonly uncertain = new Set<string>();
+  /** backup directories this host's `backup` steps made, in order */
+  readonly backups: string[] = [];
+  /** the first failure's message */
+  failure?: string;
+
+  constructor(private readonly o: HostRunnerOptions) {
+    this.scope = { ...o.scope };
+  }
+
+  private mentionsUncertain(text: string): boolean {
+    if (this.uncertain.size === 0) return false;
+    return candidateNames(text).some((n) => this.uncertain.has(n));
+  }
+
+  private ctx(step: StepInfo, scope: Scope): StepContext {
+    const become = step.raw.become ?? this.o.rb.runbook.become;
+    const timeoutMs = stepTimeoutMs(this.o.rb, step);
+    return {
+      transport: become === undefined ? this.o.transport : withBecome(this.o.transport, become),
+      hostName: this.o.host,
+      runId: this.o.runId,
+      dryRun: this.o.dryRun,
+      localDir: this.o.localDir,
+      ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+      evaluate: (expression, extra) => evaluate(expression, extra ? { ...scope, ...extra } : scope),
+      runbookDir: this.o.rb.dir,
+    };
+  }
+
+  /** Run one step (all its loop items) and register its result. */
+  async runStep(step: StepInfo, index: number): Promise<StepOutcome> {
+    const raw = step.raw;
+    const rawText = JSON.stringify(raw);
+    let items: unknown[] = [NO_ITEM];
+    if (raw.loop !== undefined) {
+      try {
+        const v = Array.isArray(raw.loop) ? expandDeep(raw.loop, this.scope) : renderTemplate(raw.loop, this.scope);
+        if (!Array.isArray(v)) throw userError('expression', `loop: \`${String(raw.loop)}\` must give a list, got ${v === null ? 'null' : typeof v}`);
+        items = v;
+      } catch (e) {
+        const unknown = this.o.dryRun && this.mentionsUncertain(rawText);
+        const r = this.finishItem(step, index, NO_ITEM, {
+          status: unknown ? 'unknown' : 'failed',
+          uncertain: true,
+          failed: !unknown,
+          message: unknown ? `loop depends on results a dry run cannot know: ${errorText(e)}` : errorText(e),
+        }, [], 0);
+        this.register(step, [r], false);
+        return this.outcome(step, [r]);
+      }
+    }
+    const results: ItemResult[] = [];
+    for (const item of items) results.push(await this.runItem(step, index, item));
+    this.register(step, results, raw.loop !== undefined);
+    return this.outcome(step, results);
+  }
+
+  private outcome(step: StepInfo, results: ItemResult[]): StepOutcome {
+    const failed = results.find((r) => r.failed);
+    const status: StepStatus = failed
+      ? 'failed'
+      : results.some((r) => r.status === 'changed')
+        ? 'changed'
+        : results.some((r) => r.status === 'change')
+          ? 'change'
+          : results.some((r) => r.status === 'unknown')
+            ? 'unknown'
+            : results.every((r) => r.status === 'skipped')
+              ? 'skipped'
+              : 'ok';
+    const hostFailed = !!failed && step.raw.ignore_errors !== true;
+    if (hostFailed && this.failure === undefined) this.failure = `step "${step.name}": ${failed!.message ?? 'failed'}`;
+    return { status, hostFailed, ...(failed?.message ? { message: failed.message } : {}) };
+  }
+
+  private register(step: StepInfo, results: ItemResult[], loop: boolean): void {
+    const uncertain = results.some((r) => r.uncertain);
+    let value: Record<string, unknown> | undefined;
+    if (loop) {
+      value = {
+        results: results.map((r) => r.facts ?? {}),
+        changed: results.some((r) => r.facts?.changed === true),
+        failed: results.some((r) => r.failed),
+        skipped: results.length > 0 && results.every((r) => r.status === 'skipped'),
+      };
+      if (uncertain && results.some((r) => r.facts === undefined)) value = undefined;
+    } else value = results[0]?.facts;
+    const set = (name: string) => {
+      if (value === undefined) delete this.scope[name];
+      else this.scope[name] = value;
+      if (uncertain) this.uncertain.add(name);
+      else this.uncertain.delete(name);
+    };
+    set('previous');
+    if (step.raw.register) set(step.raw.register);
+  }
+
+  private async runItem(step: StepInfo, index: number, item: unknown): Promise<ItemResult> {
+    const started = Date.now();
+    const raw = step.raw;
+    const scope: Scope = item === NO_ITEM ? this.scope : { ...this.scope, item };
+    const dry = this.o.dryRun;
+    const rawText = JSON.stringify(raw);
+    const itemField = item === NO_ITEM ? {} : { item };
+    this.o.sink.emit({ kind: 'step-start', host: this.o.host, step: step.id, name: step.name, index, total: this.o.total, ...itemField });
+
+    // when:
+    let whenUnknown = false;
+    if (raw.when !== undefined) {
+      try {
+        if (!evaluateCondition(raw.when, scope)) {
+          return this.finishItem(step, index, item, { status: 'skipped', uncertain: false, failed: false, facts: { changed: false, failed: false, skipped: true }, message: `when: ${raw.when}` }, [], started);
+        }
+      } catch (e) {
+        if (dry && this.mentionsUncertain(raw.when)) whenUnknown = true;
+        else return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: false, failed: true, skipped: false }, message: errorText(e) }, [], started);
+      }
+    }
+
+    // params, expanded with the host's scope right now
+    let params: unknown;
+    try {
+      params = expandDeep(step.params, scope);
+    } catch (e) {
+      if (dry && this.mentionsUncertain(rawText)) {
+        return this.finishItem(step, index, item, { status: 'unknown', uncertain: true, failed: false, message: `depends on results a dry run cannot know: ${errorText(e)}` }, [], started);
+      }
+      return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: false, failed: true, skipped: false }, message: errorText(e) }, [], started);
+    }
+
+    let action: Action<unknown, unknown>;
+    let probe: ProbeResult<unknown> | undefined;
+    const ctx = this.ctx(step, scope);
+    const what = `step "${step.name}"`;
+    try {
+      action = await actionFor(step.type);
+      probe = await withTimeout(action.probe(ctx, params), ctx.timeoutMs, what, this.o.host);
+    } catch (e) {
+      return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: false, failed: true, skipped: false }, message: errorText(e) }, [], started);
+    }
+
+    if (dry) {
+      const facts = probe.facts;
+      let status: StepStatus = probe.status === 'skip' ? 'skipped' : probe.status;
+      if (whenUnknown && status === 'change') status = 'unknown';
+      if (whenUnknown && status === 'skipped') status = 'ok';
+      const known = status === 'skipped' || (status === 'ok' && (facts !== undefined || action.readOnly));
+      const value: Record<string, unknown> | undefined =
+        status === 'unknown' && !facts
+          ? undefined
+          : { ...(facts ?? {}), changed: status === 'change', failed: false, skipped: status === 'skipped' };
+      return this.finishItem(
+        step,
+        index,
+        item,
+        { status, uncertain: !known || whenUnknown, failed: false, ...(value ? { facts: value } : {}), ...(probe.summary ? { message: probe.summary } : {}) },
+        probe.commands,
+        started,
+        { ...(probe.summary ? { summary: probe.summary } : {}) },
+      );
+    }
+
+    if (whenUnknown) throw new Error('internal: uncertain value outside a dry run');
+    if (probe.status === 'skip') {
+      return this.finishItem(step, index, item, { status: 'skipped', uncertain: false, failed: false, facts: { ...(probe.facts ?? {}), changed: false, failed: false, skipped: true }, ...(probe.summary ? { message: probe.summary } : {}) }, [], started);
+    }
+    try {
+      const res = await withTimeout(action.apply(ctx, params, probe), ctx.timeoutMs, what, this.o.host);
+      const failed = res.failed === true;
+      const status: StepStatus = failed ? 'failed' : res.changed ? 'changed' : 'ok';
+      const dir = step.type === 'backup' ? backupDirOf(probe, res.facts) : undefined;
+      if (dir && !this.backups.includes(dir)) this.backups.push(dir);
+      return this.finishItem(
+        step,
+        index,
+        item,
+        { status, uncertain: false, failed, facts: { ...(res.facts ?? {}), changed: res.changed, failed, skipped: false }, ...(res.message ? { message: res.message } : {}) },
+        res.commands,
+        started,
+        { ...(dir ? { backupDir: dir } : {}), ...(res.undo ? { undo: res.undo } : {}), ...(probe.summary ? { summary: probe.summary } : {}) },
+      );
+    } catch (e) {
+      return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: true, failed: true, skipped: false }, message: errorText(e) }, probe.commands, started);
+    }
+  }
+
+  private finishItem(
+    step: StepInfo,
+    index: number,
+    item: unknown,
+    r: ItemResult,
+    commands: string[],
+    started: number,
+    extra: Partial<Pick<StepEndEvent, 'summary' | 'backupDir' | 'undo'>> = {},
+  ): ItemResult {
+    const noLog = step.raw.no_log === true;
+    const ignored = r.failed && step.raw.ignore_errors === true;
+    const e: StepEndEvent = {
+      kind: 'step-end',
+      host: this.o.host,
+      step: step.id,
+      name: step.name,
+      type: step.type,
+      index,
+      total: this.o.total,
+      status: r.status,
+      ...(item === NO_ITEM ? {} : { item: noLog ? '(no_log)' : item }),
+      commands: noLog && commands.length ? ['(no_log: commands hidden)'] : commands,
+      ...(r.message !== undefined ? { message: noLog ? '(no_log: output hidden)' : r.message } : {}),
+      durationMs: started ? Date.now() - started : 0,
+      ...(extra.summary !== undefined && !noLog ? { summary: extra.summary } : {}),
+      ...(extra.backupDir ? { backupDir: extra.backupDir } : {}),
+      ...(extra.undo && !noLog ? { undo: extra.undo } : {}),
+      ...(ignored ? { ignored: true } : {}),
+    };
+    this.o.sink.emit(e);
+    const c = this.counts;
+    if (r.status === 'failed') {
+      if (ignored) c.ok++;
+      else c.failed++;
+    } else if (r.status === 'changed' || r.status === 'change') c.changed++;
+    else if (r.status === 'skipped') c.skipped++;
+    else if (r.status === 'unknown') c.unknown++;
+    else c.ok++;
+    return ignored ? { ...r, failed: false, facts: { ...(r.facts ?? {}), failed: true } } : r;
+  }
+}
+
+function backupDirOf(probe: ProbeResult<unknown> | undefined, facts: Record<string, unknown> | undefined): string | undefined {
+  if (facts && typeof facts.dir === 'string') return facts.dir;
+  const st = probe?.state as { to?: unknown; done?: unknown } | undefined;
+  if (st && typeof st.to === 'string' && st.done === true) return st.to;
+  return undefined;
+}

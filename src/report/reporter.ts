@@ -1,0 +1,87 @@
+/**
+ * Reporters subscribe to engine events: plain lines (not a terminal, or CI), JSON lines
+ * (`--json`), or a listr2 tree on a terminal. `makeReporter` picks one.
+ */
+import type { Event, EventSink, RecapRow } from '../engine/events.js';
+import { formatEvent, type FormatContext } from './format.js';
+import { recapTable } from './recap.js';
+
+export interface Reporter extends EventSink {
+  /** after the run: flush, print the recap */
+  close(): Promise<void>;
+}
+
+export interface ReporterOptions {
+  json?: boolean;
+  /** default: process.stdout */
+  out?: NodeJS.WritableStream & { isTTY?: boolean };
+  /** force plain lines even on a terminal */
+  plain?: boolean;
+  /** hosts in the run (decides per-step or per-host lines) */
+  hostCount?: number;
+  /** above this many hosts, one line per host instead of per step (default 20) */
+  perStepMaxHosts?: number;
+}
+
+/** JSON lines: every event, one object per line, as the journal has them. */
+export class JsonReporter implements Reporter {
+  constructor(private readonly out: NodeJS.WritableStream = process.stdout) {}
+  emit(e: Event): void {
+    this.out.write(JSON.stringify(e) + '\n');
+  }
+  async close(): Promise<void> {}
+}
+
+/** Plain lines for logs and CI: a line per step with few hosts, else a line per host; then the recap. */
+export class PlainReporter implements Reporter {
+  private readonly ctx: FormatContext;
+  private recap: RecapRow[] | undefined;
+  private plan = false;
+  private buffer: string[] = [];
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly out: NodeJS.WritableStream = process.stdout,
+    private readonly opts: { hostCount?: number; perStepMaxHosts?: number } = {},
+  ) {
+    this.ctx = { perStep: (opts.hostCount ?? 1) <= (opts.perStepMaxHosts ?? 20), showCommands: false, hostWidth: 8 };
+  }
+
+  emit(e: Event): void {
+    if (e.kind === 'run-start') {
+      const hosts = e.inventory.hosts;
+      this.ctx.perStep = hosts.length <= (this.opts.perStepMaxHosts ?? 20);
+      this.ctx.showCommands = e.dryRun;
+      this.ctx.hostWidth = Math.max(8, ...hosts.map((h) => h.name.length));
+      this.plan = e.mode === 'plan';
+    }
+    if (e.kind === 'run-end') this.recap = e.recap;
+    const lines = formatEvent(e, this.ctx);
+    if (lines.length === 0) return;
+    this.buffer.push(...lines);
+    // throttle writes: many hosts finish in the same few milliseconds
+    if (this.buffer.length > 200 || e.kind === 'run-end' || e.kind === 'run-start') this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), 50);
+  }
+
+  private flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.buffer.length) this.out.write(this.buffer.join('\n') + '\n');
+    this.buffer = [];
+  }
+
+  async close(): Promise<void> {
+    this.flush();
+    if (this.recap) this.out.write('\n' + recapTable(this.recap, { plan: this.plan, maxRows: 50 }) + '\n');
+  }
+}
+
+export async function makeReporter(o: ReporterOptions = {}): Promise<Reporter> {
+  const out = o.out ?? process.stdout;
+  if (o.json) return new JsonReporter(out);
+  const tty = (out as { isTTY?: boolean }).isTTY === true && !process.env.CI && process.env.TERM !== 'dumb';
+  if (!tty || o.plain) return new PlainReporter(out, { ...(o.hostCount !== undefined ? { hostCount: o.hostCount } : {}), ...(o.perStepMaxHosts !== undefined ? { perStepMaxHosts: o.perStepMaxHosts } : {}) });
+  const { ListrReporter } = await import('./listr.js');
+  return new ListrReporter(out);
+}
