@@ -109,6 +109,7 @@ export async function rollbackHost(o: RollbackHostOptions): Promise<RollbackHost
       const out = await runner.runStep(steps[i]!, i + 1);
       if (out.hostFailed) problems.push(`rollback step "${steps[i]!.name}": ${out.message ?? 'failed'}`);
     }
+    runner.finish();
     for (const k of Object.keys(counts) as (keyof typeof counts)[]) counts[k] += runner.counts[k];
     changed += runner.counts.changed;
   }
@@ -189,7 +190,9 @@ export async function rollbackRun(o: RollbackRunOptions): Promise<RollbackRunRes
 
   // the runbook, for its rollback steps and variables (restores need neither)
   let rb: LoadedRunbook | undefined;
-  const loaded = await loadRunbookFile(start.runbook.file);
+  const known = new Set<string>([...Object.keys(start.extraVars), ...Object.keys(o.extraVars ?? {})]);
+  for (const h of start.inventory.hosts) for (const k of Object.keys(h.vars)) known.add(k);
+  const loaded = await loadRunbookFile(start.runbook.file, { knownVarNames: known });
   if (loaded.runbook) {
     rb = loaded.runbook;
     if (rb.sha256 !== start.runbook.sha256) warnings.push(`the runbook ${start.runbook.file} changed since run ${o.id}; its current rollback steps are used`);

@@ -276,6 +276,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
           if (policy !== 'continue') break;
         }
       }
+      runner.finish();
       if (failed) {
         status = 'failed';
         message = runner.failure;

@@ -139,7 +139,57 @@ export class HostRunner {
   }
 
   /** Run one step (all its loop items) and register its result. */
+  /**
+   * Backups are lazy: a `backup` step is taken just before the first later step that would
+   * change something (or runs a command), so a run that changes nothing makes no backup and
+   * reports no change (idempotency), and rollback still finds every change covered.
+   */
+  private readonly pending: { step: StepInfo; index: number }[] = [];
+
   async runStep(step: StepInfo, index: number): Promise<StepOutcome> {
+    const raw = step.raw;
+    const rawText = JSON.stringify(raw);
+    if (this.pending.length) {
+      const names = new Set(candidateNames(rawText));
+      if (this.pending.some((p) => p.step.raw.register && names.has(p.step.raw.register))) {
+        const f = await this.flushBackups();
+        if (f) return f;
+      }
+    }
+    if (step.type === 'backup' && raw.loop === undefined) {
+      this.pending.push({ step, index });
+      return { status: 'ok', hostFailed: false };
+    }
+    return this.executeStep(step, index);
+  }
+
+  /** Take the deferred backups now; the failed outcome when one fails. */
+  private async flushBackups(): Promise<StepOutcome | undefined> {
+    while (this.pending.length) {
+      const { step, index } = this.pending.shift()!;
+      const out = await this.executeStep(step, index);
+      if (out.hostFailed) {
+        for (const p of this.pending.splice(0)) this.skipDeferred(p.step, p.index, 'not taken: an earlier backup failed');
+        return out;
+      }
+    }
+    return undefined;
+  }
+
+  private skipDeferred(step: StepInfo, index: number, why: string): void {
+    const r = this.finishItem(step, index, NO_ITEM, { status: 'skipped', uncertain: false, failed: false, facts: { changed: false, failed: false, skipped: true }, message: why }, [], 0);
+    if (step.raw.register) {
+      this.scope[step.raw.register] = r.facts;
+      this.uncertain.delete(step.raw.register);
+    }
+  }
+
+  /** After the last step: backups still deferred were not needed. */
+  finish(): void {
+    for (const p of this.pending.splice(0)) this.skipDeferred(p.step, p.index, 'no backup needed: nothing changed after it');
+  }
+
+  private async executeStep(step: StepInfo, index: number): Promise<StepOutcome> {
     const raw = step.raw;
     const rawText = JSON.stringify(raw);
     let items: unknown[] = [NO_ITEM];
@@ -234,6 +284,7 @@ export class HostRunner {
       params = expandDeep(step.params, scope);
     } catch (e) {
       if (dry && this.mentionsUncertain(rawText)) {
+        if (this.pending.length) await this.flushBackups();
         return this.finishItem(step, index, item, { status: 'unknown', uncertain: true, failed: false, message: `depends on results a dry run cannot know: ${errorText(e)}` }, [], started);
       }
       return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: false, failed: true, skipped: false }, message: errorText(e) }, [], started);
@@ -250,11 +301,23 @@ export class HostRunner {
       return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: false, failed: true, skipped: false }, message: errorText(e) }, [], started);
     }
 
+    const flushed = async (): Promise<ItemResult | undefined> => {
+      if (!this.pending.length) return undefined;
+      const f = await this.flushBackups();
+      if (!f) return undefined;
+      return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: false, failed: true, skipped: false }, message: `not run: ${f.message ?? 'the backup before it failed'}` }, [], started);
+    };
+    const runsCommand = step.type === 'command' || step.type === 'shell';
+
     if (dry) {
       const facts = probe.facts;
       let status: StepStatus = probe.status === 'skip' ? 'skipped' : probe.status;
       if (whenUnknown && status === 'change') status = 'unknown';
       if (whenUnknown && status === 'skipped') status = 'ok';
+      if (status === 'change' || status === 'unknown' || (status === 'ok' && runsCommand)) {
+        const f = await flushed();
+        if (f) return f;
+      }
       const known = status === 'skipped' || (status === 'ok' && (facts !== undefined || action.readOnly));
       const value: Record<string, unknown> | undefined =
         status === 'unknown' && !facts
@@ -274,6 +337,10 @@ export class HostRunner {
     if (whenUnknown) throw new Error('internal: uncertain value outside a dry run');
     if (probe.status === 'skip') {
       return this.finishItem(step, index, item, { status: 'skipped', uncertain: false, failed: false, facts: { ...(probe.facts ?? {}), changed: false, failed: false, skipped: true }, ...(probe.summary ? { message: probe.summary } : {}) }, [], started);
+    }
+    if (probe.status !== 'ok' || runsCommand) {
+      const f = await flushed();
+      if (f) return f;
     }
     try {
       const res = await withTimeout(action.apply(ctx, params, probe), ctx.timeoutMs, what, this.o.host);

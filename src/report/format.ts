@@ -89,7 +89,7 @@ export const FORMATTERS: Formatters = {
     if (c.perStep && e.status === 'ok') return [];
     return [`${tag(e.host, c)} ${colorStatus(e.status)} ${countsText(e.counts, c.showCommands)}${msg}`];
   },
-  'rollback-start': (e, c) => [`${tag(e.host, c)} ${pc.yellow('rollback')} ${e.reason}${e.backups.length ? `; restoring ${e.backups.join(', ')}` : '; no backups recorded'}`],
+  'rollback-start': (e, c) => [`${tag(e.host, c)} ${pc.yellow('rollback')} (${e.reason})${e.backups.length ? `; restoring ${e.backups.join(', ')}` : '; no backups recorded'}`],
   restore: (e, c) => {
     const pad = ' '.repeat(c.hostWidth + 3);
     if (e.dryRun) {

@@ -79,6 +79,8 @@ export class PlainReporter implements Reporter {
 
 export async function makeReporter(o: ReporterOptions = {}): Promise<Reporter> {
   const out = o.out ?? process.stdout;
+  // `runbook show ID | head`: a closed pipe ends the output, not the run
+  if (out === process.stdout && process.stdout.listenerCount('error') === 0) process.stdout.on('error', (e: NodeJS.ErrnoException) => void (e.code === 'EPIPE' || console.error(e)));
   if (o.json) return new JsonReporter(out);
   const tty = (out as { isTTY?: boolean }).isTTY === true && !process.env.CI && process.env.TERM !== 'dumb';
   if (!tty || o.plain) return new PlainReporter(out, { ...(o.hostCount !== undefined ? { hostCount: o.hostCount } : {}), ...(o.perStepMaxHosts !== undefined ? { perStepMaxHosts: o.perStepMaxHosts } : {}) });
