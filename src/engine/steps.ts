@@ -307,14 +307,13 @@ export class HostRunner {
       if (!f) return undefined;
       return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: false, failed: true, skipped: false }, message: `not run: ${f.message ?? 'the backup before it failed'}` }, [], started);
     };
-    const runsCommand = step.type === 'command' || step.type === 'shell';
 
     if (dry) {
       const facts = probe.facts;
       let status: StepStatus = probe.status === 'skip' ? 'skipped' : probe.status;
       if (whenUnknown && status === 'change') status = 'unknown';
       if (whenUnknown && status === 'skipped') status = 'ok';
-      if (status === 'change' || status === 'unknown' || (status === 'ok' && runsCommand)) {
+      if (status === 'change' || status === 'unknown') {
         const f = await flushed();
         if (f) return f;
       }
@@ -338,7 +337,7 @@ export class HostRunner {
     if (probe.status === 'skip') {
       return this.finishItem(step, index, item, { status: 'skipped', uncertain: false, failed: false, facts: { ...(probe.facts ?? {}), changed: false, failed: false, skipped: true }, ...(probe.summary ? { message: probe.summary } : {}) }, [], started);
     }
-    if (probe.status !== 'ok' || runsCommand) {
+    if (probe.status !== 'ok') {
       const f = await flushed();
       if (f) return f;
     }
