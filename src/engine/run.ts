@@ -227,6 +227,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   const recap = new Map<string, RecapRow>();
   let fatal: string | undefined;
   let aborted: string | undefined;
+  let pendingChanges = 0;
 
   const runHost = async (h: HostEntry): Promise<RecapRow> => {
     const hostStarted = Date.now();
@@ -305,6 +306,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
       if (locked) await releaseLock(t, lockPath, runId).catch(() => undefined);
       await t.close().catch(() => undefined);
     }
+    pendingChanges += runner?.pendingChanges ?? 0;
     return row(status, runner?.counts ?? emptyCounts(), message);
   };
 
@@ -330,7 +332,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   }
 
   const rows = o.hosts.map((h) => recap.get(h.name)!).filter(Boolean);
-  const changesPending = dryRun && planEvents.some((e) => e.status === 'change' || e.status === 'unknown');
+  const changesPending = dryRun && pendingChanges > 0;
   const exitCode = exitCodeOf(rows, dryRun, changesPending);
   emitter.emit({
     kind: 'run-end',

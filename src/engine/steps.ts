@@ -37,6 +37,17 @@ export interface StepOutcome {
 
 const NO_ITEM = Symbol('no item');
 
+/** Identifiers in every string of a step as written (its expressions and templates). */
+function namesIn(v: unknown, out: string[] = []): string[] {
+  if (typeof v === 'string') out.push(...candidateNames(v));
+  else if (Array.isArray(v)) for (const x of v) namesIn(x, out);
+  else if (v !== null && typeof v === 'object') for (const x of Object.values(v)) namesIn(x, out);
+  return out;
+}
+
+/** Step types that never change a host: `unknown` in a dry run is not a pending change. */
+const READ_ONLY = new Set(['assert', 'x509', 'set_fact', 'wait_for', 'fetch']);
+
 /** A transport that runs every command through sudo (or not), whatever the host's default. */
 function withBecome(t: Transport, become: boolean): Transport {
   return {
@@ -106,6 +117,8 @@ interface ItemResult {
 
 export class HostRunner {
   readonly counts: HostCounts = emptyCounts();
+  /** dry run: steps that would change something, or might (unknown, not read-only) */
+  pendingChanges = 0;
   readonly scope: Scope;
   /** register names (and `previous`) whose values a dry run does not fully know */
   private readonly uncertain = new Set<string>();
@@ -118,9 +131,10 @@ export class HostRunner {
     this.scope = { ...o.scope };
   }
 
-  private mentionsUncertain(text: string): boolean {
+  /** Whether any string in `v` (expressions, templates) names an uncertain register. */
+  private mentionsUncertain(v: unknown): boolean {
     if (this.uncertain.size === 0) return false;
-    return candidateNames(text).some((n) => this.uncertain.has(n));
+    return namesIn(v).some((n) => this.uncertain.has(n));
   }
 
   private ctx(step: StepInfo, scope: Scope): StepContext {
@@ -150,7 +164,7 @@ export class HostRunner {
     const raw = step.raw;
     const rawText = JSON.stringify(raw);
     if (this.pending.length) {
-      const names = new Set(candidateNames(rawText));
+      const names = new Set(namesIn(raw));
       if (this.pending.some((p) => p.step.raw.register && names.has(p.step.raw.register))) {
         const f = await this.flushBackups();
         if (f) return f;
@@ -199,7 +213,7 @@ export class HostRunner {
         if (!Array.isArray(v)) throw userError('expression', `loop: \`${String(raw.loop)}\` must give a list, got ${v === null ? 'null' : typeof v}`);
         items = v;
       } catch (e) {
-        const unknown = this.o.dryRun && this.mentionsUncertain(rawText);
+        const unknown = this.o.dryRun && this.mentionsUncertain(raw);
         const r = this.finishItem(step, index, NO_ITEM, {
           status: unknown ? 'unknown' : 'failed',
           uncertain: true,
@@ -283,7 +297,7 @@ export class HostRunner {
     try {
       params = expandDeep(step.params, scope);
     } catch (e) {
-      if (dry && this.mentionsUncertain(rawText)) {
+      if (dry && this.mentionsUncertain(raw)) {
         if (this.pending.length) await this.flushBackups();
         return this.finishItem(step, index, item, { status: 'unknown', uncertain: true, failed: false, message: `depends on results a dry run cannot know: ${errorText(e)}` }, [], started);
       }
@@ -298,6 +312,9 @@ export class HostRunner {
       action = await actionFor(step.type);
       probe = await withTimeout(action.probe(ctx, params), ctx.timeoutMs, what, this.o.host);
     } catch (e) {
+      if (dry && isUserError(e) && (e.kind === 'expression' || e.kind === 'undefined-variable') && this.mentionsUncertain(raw)) {
+        return this.finishItem(step, index, item, { status: 'unknown', uncertain: true, failed: false, message: `depends on results a dry run cannot know: ${errorText(e)}` }, [], started);
+      }
       return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: false, failed: true, skipped: false }, message: errorText(e) }, [], started);
     }
 
@@ -391,6 +408,7 @@ export class HostRunner {
       ...(ignored ? { ignored: true } : {}),
     };
     this.o.sink.emit(e);
+    if (r.status === 'change' || (r.status === 'unknown' && !READ_ONLY.has(step.type))) this.pendingChanges++;
     const c = this.counts;
     if (r.status === 'failed') {
       if (ignored) c.ok++;

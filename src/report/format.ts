@@ -78,7 +78,7 @@ export const FORMATTERS: Formatters = {
     const out = [e.ignored ? `${head} ${pc.dim('(ignored)')}` : head];
     const detail = e.status === 'failed' ? e.message : c.showCommands && (e.status === 'change' || e.status === 'unknown') ? e.summary ?? e.message : undefined;
     if (detail) out.push(...indentLines(detail, ' '.repeat(c.hostWidth + 3) + pc.dim('│ ')));
-    if (c.showCommands && (e.status === 'change' || e.status === 'unknown')) {
+    if (c.showCommands && e.status !== 'skipped' && e.status !== 'failed') {
       for (const cmd of e.commands) out.push(' '.repeat(c.hostWidth + 3) + pc.cyan('$ ') + cmd);
     }
     return out;
