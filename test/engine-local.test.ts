@@ -1,0 +1,194 @@
+/**
+ * Engine orchestration on `ansible_connection: local` hosts in temp dirs: serial batches,
+ * max_fail_percentage, any_errors_fatal, on_failure continue/stop, tags, --start-at-step, loops,
+ * register/when, dry-run unknowns, secrets redacted everywhere, JSON-lines output, step timeouts.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { applyCmd, type ApplyOptions } from '../src/cli/apply.js';
+import { planCmd } from '../src/cli/plan.js';
+import { makeBatches, batchSizes, exceedsMaxFail } from '../src/engine/batches.js';
+import { newRunId, isRunId } from '../src/engine/run-id.js';
+import { FORMATTERS } from '../src/report/format.js';
+import type { Event } from '../src/engine/events.js';
+
+class Capture extends Writable {
+  text = '';
+  override _write(chunk: Buffer, _enc: string, cb: () => void): void {
+    this.text += chunk.toString();
+    cb();
+  }
+}
+
+let dir: string;
+let n = 0;
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'runbook-engine-local-'));
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A fresh case: `count` local hosts with their own root and lock, and a runbook. */
+function setup(count: number, runbook: string): { o: ApplyOptions & { stdout: Capture; stderr: Capture }; roots: string[]; stateDir: string } {
+  const base = join(dir, `case${++n}`);
+  mkdirSync(base);
+  const roots: string[] = [];
+  const lines = ['all:', '  hosts:'];
+  for (let i = 1; i <= count; i++) {
+    const root = join(base, `h${i}`);
+    mkdirSync(root);
+    roots.push(root);
+    lines.push(`    h${i}: { ansible_connection: local, root: "${root}", runbook_lock_path: "${root}/.lock" }`);
+  }
+  writeFileSync(join(base, 'inv.yaml'), lines.join('\n') + '\n');
+  writeFileSync(join(base, 'rb.yaml'), runbook);
+  const stateDir = join(base, 'state');
+  return { o: { runbook: join(base, 'rb.yaml'), inventory: join(base, 'inv.yaml'), stateDir, stdout: new Capture(), stderr: new Capture() }, roots, stateDir };
+}
+
+const head = (extra = '') => `apiVersion: runbook/v1
+name: local
+hosts: all
+${extra}
+steps:
+`;
+
+test('run ids, batches, max_fail_percentage arithmetic', () => {
+  assert.ok(isRunId(newRunId(new Date('2026-11-22T19:15:00Z'))));
+  assert.match(newRunId(new Date('2026-11-22T19:15:00Z')), /^20261122T191500Z-[0-9a-f]{6}$/);
+  assert.equal(batchSizes(10, '30%'), 3);
+  assert.equal(batchSizes(2, '10%'), 1);
+  assert.deepEqual(makeBatches([1, 2, 3, 4, 5], 2), [[1, 2], [3, 4], [5]]);
+  assert.equal(exceedsMaxFail(1, 4, 25), false);
+  assert.equal(exceedsMaxFail(2, 4, 25), true);
+});
+
+test('every event kind has a formatter', () => {
+  // the mapped type makes this a compile-time check; this guards against casts
+  const kinds: Event['kind'][] = ['run-start', 'batch-start', 'batch-end', 'host-start', 'host-connected', 'host-unreachable', 'step-start', 'step-end', 'host-end', 'rollback-start', 'restore', 'rollback-end', 'warning', 'run-end'];
+  for (const k of kinds) assert.equal(typeof FORMATTERS[k], 'function');
+});
+
+test('serial batches with max_fail_percentage: no batch starts after too many failures', async () => {
+  const { o } = setup(
+    4,
+    head('serial: 2\nmax_fail_percentage: 0\non_failure: stop') +
+      `  - name: fail on h1
+    command: { argv: ["false"], changed_when: false }
+    when: inventory_hostname == 'h1'
+  - name: mark
+    command: { argv: [touch, "{{ root }}/done"], creates: "{{ root }}/done" }
+`,
+  );
+  const r = await applyCmd({ ...o, json: true });
+  assert.equal(r.exitCode, 4);
+  const st = Object.fromEntries(r.result!.recap.map((x) => [x.host, x.status]));
+  assert.deepEqual(st, { h1: 'failed', h2: 'ok', h3: 'not-run', h4: 'not-run' });
+  const events = o.stdout.text.trim().split('\n').map((l) => JSON.parse(l) as Event);
+  assert.ok(events.some((e) => e.kind === 'batch-end' && e.aborted));
+  assert.equal(events.filter((e) => e.kind === 'batch-start').length, 1);
+});
+
+test('any_errors_fatal stops every host after the current step; on_failure continue goes on', async () => {
+  const rb = (extra: string) =>
+    head(extra) +
+    `  - name: fail on h1
+    shell: { script: 'if [ "$1" = h1 ]; then exit 1; fi; sleep 0.3', args: ["{{ inventory_hostname }}"], changed_when: false }
+  - name: mark
+    command: { argv: [touch, "{{ root }}/done"], creates: "{{ root }}/done" }
+`;
+  const a = setup(2, rb('any_errors_fatal: true\non_failure: continue'));
+  const r = await applyCmd(a.o);
+  assert.equal(r.exitCode, 4);
+  assert.equal(existsSync(join(a.roots[1]!, 'done')), false, 'h2 stopped by any_errors_fatal');
+  const b = setup(2, rb('on_failure: continue'));
+  const r2 = await applyCmd(b.o);
+  assert.equal(r2.exitCode, 4);
+  assert.equal(existsSync(join(b.roots[0]!, 'done')), true, 'h1 continued after its failure');
+  assert.equal(existsSync(join(b.roots[1]!, 'done')), true);
+});
+
+test('tags, --start-at-step, loops with item, register and when', async () => {
+  const { o, roots } = setup(
+    1,
+    head() +
+      `  - name: first
+    command: { argv: [touch, "{{ root }}/first"], creates: "{{ root }}/first" }
+    tags: [setup]
+  - name: files
+    copy: { dest: "{{ root }}/{{ item }}.txt", content: "{{ item }}\\n" }
+    loop: [a, b, c]
+    register: files
+    tags: [files]
+  - name: only when files changed
+    command: { argv: [touch, "{{ root }}/files-changed"], creates: "{{ root }}/files-changed" }
+    when: changed(files) && size(files.results) == 3
+    tags: [files]
+  - name: always
+    command: { argv: [touch, "{{ root }}/always"], creates: "{{ root }}/always" }
+    tags: [always]
+`,
+  );
+  let r = await applyCmd({ ...o, tags: ['files'] });
+  assert.equal(r.exitCode, 0, o.stdout.text + o.stderr.text);
+  assert.deepEqual(readdirSync(roots[0]!).filter((f) => !f.startsWith('.')).sort(), ['a.txt', 'always', 'b.txt', 'c.txt', 'files-changed']);
+  r = await applyCmd({ ...o, startAtStep: '1', tags: [] });
+  assert.ok(existsSync(join(roots[0]!, 'first')));
+  await assert.rejects(applyCmd({ ...o, startAtStep: 'no such step' }), /no such step/);
+  r = await applyCmd({ ...o, startAtStep: 'always' });
+  assert.equal(r.result!.recap[0]!.ok + r.result!.recap[0]!.skipped, 1);
+});
+
+test('dry run: a step depending on an unknowable result is unknown, not an error; nothing is written', async () => {
+  const { o, roots } = setup(
+    1,
+    head() +
+      `  - name: read something
+    command: { argv: [echo, hi], changed_when: false }
+    register: r
+  - name: use its output
+    copy: { dest: "{{ root }}/out.txt", content: "{{ r.stdout }}\\n" }
+`,
+  );
+  const p = await planCmd(o);
+  assert.equal(p.exitCode, 2, o.stdout.text + o.stderr.text);
+  const steps = p.result!.plan!.hosts.h1!.steps;
+  assert.deepEqual(steps.map((s) => s.status), ['ok', 'unknown']);
+  assert.equal(existsSync(join(roots[0]!, 'out.txt')), false);
+  const a = await applyCmd({ ...o, stdout: new Capture() });
+  assert.equal(a.exitCode, 0);
+  assert.equal(readFileSync(join(roots[0]!, 'out.txt'), 'utf8'), 'hi\n');
+});
+
+test('secrets are redacted in output, JSON events, the journal and saved plans', async () => {
+  const { o, stateDir } = setup(
+    1,
+    head('secrets: [token]\nvars:\n  token: s3cr3t-value') +
+      `  - name: use the token
+    command: { argv: [sh, -c, 'test -n "$1"', sh, "{{ token }}"], changed_when: false }
+  - name: write it
+    copy: { dest: "{{ root }}/token", content: "{{ token }}", mode: "0600" }
+`,
+  );
+  const planFile = join(stateDir, '..', 'plan.json');
+  const p = await planCmd({ ...o, out: planFile });
+  assert.equal(p.exitCode, 2);
+  const a = await applyCmd({ ...o, json: true, stdout: new Capture() });
+  assert.equal(a.exitCode, 0);
+  const all = [o.stdout.text, readFileSync(planFile, 'utf8'), readFileSync(a.result!.journalPath!, 'utf8')].join('\n');
+  assert.doesNotMatch(all, /s3cr3t-value/);
+  assert.match(all, /\*\*\*/);
+});
+
+test('a step timeout fails the step', async () => {
+  const { o } = setup(1, head('timeout: 300ms') + `  - name: slow\n    command: { argv: [sleep, "5"], changed_when: false }\n`);
+  const t0 = Date.now();
+  const r = await applyCmd(o);
+  assert.equal(r.exitCode, 4);
+  assert.ok(Date.now() - t0 < 4000);
+  assert.match(r.result!.recap[0]!.message ?? '', /timed out|killed/);
+});
