@@ -144,7 +144,7 @@ export class ListrReporter implements Reporter {
           return;
         }
         const v = this.hosts.get(e.host);
-        const summary = `${e.host}: ${e.status} ${countsText(counts, this.plan)}${e.message && e.status !== 'ok' ? ` — ${e.message.split('\n')[0]}` : ''}`;
+        const summary = `${e.host}: ${e.status === 'ok' ? '' : `${e.status} — `}${countsText(counts, this.plan)}${e.message && e.status !== 'ok' ? ` — ${e.message.split('\n')[0]}` : ''}`;
         this.setTitle(e.host, summary);
         if (!v) return;
         if (e.status === 'ok' || e.status === 'rolled-back' || e.status === 'not-run') v.done();

@@ -83,7 +83,9 @@ export async function makeReporter(o: ReporterOptions = {}): Promise<Reporter> {
   if (out === process.stdout && process.stdout.listenerCount('error') === 0) process.stdout.on('error', (e: NodeJS.ErrnoException) => void (e.code === 'EPIPE' || console.error(e)));
   if (o.json) return new JsonReporter(out);
   const tty = (out as { isTTY?: boolean }).isTTY === true && !process.env.CI && process.env.TERM !== 'dumb';
-  if (!tty || o.plain) return new PlainReporter(out, { ...(o.hostCount !== undefined ? { hostCount: o.hostCount } : {}), ...(o.perStepMaxHosts !== undefined ? { perStepMaxHosts: o.perStepMaxHosts } : {}) });
+  // listr2 needs a real terminal width; a pseudo-terminal without one gets plain lines
+  const wide = ((out as { columns?: number }).columns ?? 0) >= 40;
+  if (!tty || !wide || o.plain) return new PlainReporter(out, { ...(o.hostCount !== undefined ? { hostCount: o.hostCount } : {}), ...(o.perStepMaxHosts !== undefined ? { perStepMaxHosts: o.perStepMaxHosts } : {}) });
   const { ListrReporter } = await import('./listr.js');
   return new ListrReporter(out);
 }
