@@ -1,0 +1,199 @@
+/**
+ * `file`: a path is a directory (with parents), an empty file (touch: created if missing), a
+ * file that must exist (state: file, the default: only mode/owner are set), or absent.
+ *
+ * probe: one round trip — transport.stat, or (when owner/group are names) one `stat -c` exec.
+ * apply: only the commands needed: `mkdir -p`, `touch`, `rm -rf`, `chmod`, `chown` (one exec
+ * each; creating a directory first stats the missing ancestors so undo can remove them).
+ * undo: created paths are removed (`rm -f` / `rmdir`, never a non-empty directory), mode and
+ * owner are set back, a removed file is written back when it was small enough to record
+ * (1 MiB), a removed symlink is recreated, a removed directory is recreated empty (its contents
+ * come back from the backup).
+ */
+import { posix } from 'node:path';
+import type { FileParams } from '../runbook/schema-types.js';
+import { displayCommand } from '../transport/quote.js';
+import type { Action, StepContext, UndoRecord } from './types.js';
+import {
+  absPath,
+  chownArgv,
+  idMatches,
+  inspectPath,
+  isNumericId,
+  modeString,
+  parseMode,
+  runOk,
+  stepError,
+  UNDO_CONTENT_LIMIT,
+  type PathInfo,
+} from './util.js';
+
+export interface FileState {
+  path: string;
+  info: PathInfo;
+  /** what apply does, in order */
+  plan: Array<'mkdir' | 'touch' | 'rm' | 'chmod' | 'chown'>;
+}
+
+export interface FileUndo extends UndoRecord {
+  path: string;
+  /** paths apply created, outermost first */
+  created?: string[];
+  createdType?: 'file' | 'directory';
+  prevMode?: number;
+  prevUid?: number;
+  prevGid?: number;
+  removed?: { type: string; mode: number; uid: number; gid: number; content_b64?: string; target?: string };
+}
+
+function argvFor(step: FileState['plan'][number], path: string, params: FileParams, mode: number | undefined): string[] {
+  switch (step) {
+    case 'mkdir':
+      return ['mkdir', '-p', '--', path];
+    case 'touch':
+      return ['touch', '--', path];
+    case 'rm':
+      return ['rm', '-rf', '--', path];
+    case 'chmod':
+      return ['chmod', modeString(mode!), '--', path];
+    case 'chown':
+      return chownArgv(path, params.owner, params.group)!;
+  }
+}
+
+export const fileAction: Action<FileParams, FileState> = {
+  type: 'file',
+  readOnly: false,
+
+  async probe(ctx, params) {
+    const path = absPath(params.path, 'file.path');
+    const state = params.state ?? 'file';
+    const mode = parseMode(params.mode, 'file.mode');
+    const names = !isNumericId(params.owner) || !isNumericId(params.group);
+    const info = await inspectPath(ctx, path, { names: names && state !== 'absent' });
+    const plan: FileState['plan'] = [];
+    const reasons: string[] = [];
+    if (state === 'absent') {
+      if (info.exists) {
+        plan.push('rm');
+        reasons.push(`remove ${info.type}`);
+      }
+    } else {
+      if (info.exists && info.type === 'symlink') {
+        throw stepError(`file: ${path} is a symbolic link`, 'give the path of its target');
+      }
+      if (state === 'directory') {
+        if (info.exists && info.type !== 'directory') throw stepError(`file: ${path} exists and is not a directory (${info.type})`);
+        if (!info.exists) {
+          plan.push('mkdir');
+          reasons.push('create directory');
+        }
+      } else if (state === 'touch') {
+        if (info.exists && info.type === 'directory') throw stepError(`file: ${path} is a directory, state touch wants a file`);
+        if (!info.exists) {
+          plan.push('touch');
+          reasons.push('create empty file');
+        }
+      } else if (!info.exists) {
+        throw stepError(`file: ${path} does not exist`, 'state: file only sets mode and owner; use state: touch to create it, or copy');
+      }
+      const created = !info.exists;
+      if (mode !== undefined && (created || info.mode !== mode)) {
+        plan.push('chmod');
+        reasons.push(created ? `mode ${modeString(mode)}` : `mode ${modeString(info.mode!)} → ${modeString(mode)}`);
+      }
+      const ownerOk = idMatches(params.owner, info.uid, info.user) && idMatches(params.group, info.gid, info.group);
+      if ((params.owner !== undefined || params.group !== undefined) && (created || !ownerOk)) {
+        plan.push('chown');
+        reasons.push(`owner ${[params.owner, params.group].filter((x) => x !== undefined).join(':')}`);
+      }
+    }
+    return {
+      status: plan.length ? 'change' : 'ok',
+      commands: plan.map((s) => displayCommand(argvFor(s, path, params, mode))),
+      summary: plan.length ? `${path}: ${reasons.join(', ')}` : `${path} is as wanted`,
+      state: { path, info, plan },
+    };
+  },
+
+  async apply(ctx, params, probe) {
+    const { path, info, plan } = probe.state;
+    const mode = parseMode(params.mode, 'file.mode');
+    const undo: FileUndo = { path };
+    const commands: string[] = [];
+    if (info.exists) {
+      undo.prevMode = info.mode;
+      undo.prevUid = info.uid;
+      undo.prevGid = info.gid;
+    }
+    for (const step of plan) {
+      if (step === 'mkdir') undo.created = await missingAncestors(ctx, path);
+      if (step === 'touch') undo.created = [path];
+      if (step === 'mkdir' || step === 'touch') undo.createdType = step === 'mkdir' ? 'directory' : 'file';
+      if (step === 'rm') undo.removed = await describeRemoved(ctx, path, info);
+      const argv = argvFor(step, path, params, mode);
+      commands.push(displayCommand(argv));
+      await runOk(ctx, argv);
+    }
+    return { changed: plan.length > 0, commands, ...(plan.length ? { undo } : {}) };
+  },
+
+  async undo(ctx, record) {
+    const r = record as FileUndo;
+    if (r.removed) {
+      const rm = r.removed;
+      const exists = await ctx.transport.stat(r.path);
+      if (exists) return; // something is there again: leave it
+      if (rm.type === 'file' && rm.content_b64 !== undefined) {
+        await runOk(ctx, ['mkdir', '-p', '--', posix.dirname(r.path)]);
+        await ctx.transport.writeAtomic(r.path, Buffer.from(rm.content_b64, 'base64'), { mode: rm.mode });
+      } else if (rm.type === 'directory') {
+        await runOk(ctx, ['mkdir', '-p', '--', r.path]);
+        await runOk(ctx, ['chmod', modeString(rm.mode), '--', r.path]);
+      } else if (rm.type === 'symlink' && rm.target !== undefined) {
+        await runOk(ctx, ['ln', '-s', '--', rm.target, r.path]);
+        await runOk(ctx, ['chown', '-h', `${rm.uid}:${rm.gid}`, '--', r.path]);
+        return;
+      } else {
+        throw stepError(`file undo: ${r.path} (${rm.type}) was removed and is not recorded; restore it from the backup`);
+      }
+      await runOk(ctx, ['chown', `${rm.uid}:${rm.gid}`, '--', r.path]);
+      return;
+    }
+    if (r.created && r.created.length) {
+      if (r.createdType === 'file') {
+        await runOk(ctx, ['rm', '-f', '--', r.path]);
+      } else {
+        // innermost first; rmdir refuses a directory something was put into since
+        for (const dir of [...r.created].reverse()) await runOk(ctx, ['rmdir', '--', dir]);
+      }
+      return;
+    }
+    if (r.prevMode !== undefined) await runOk(ctx, ['chmod', modeString(r.prevMode), '--', r.path]);
+    if (r.prevUid !== undefined && r.prevGid !== undefined) await runOk(ctx, ['chown', `${r.prevUid}:${r.prevGid}`, '--', r.path]);
+  },
+};
+
+/** The path and its ancestors that do not exist yet, outermost first. */
+async function missingAncestors(ctx: StepContext, path: string): Promise<string[]> {
+  const missing: string[] = [];
+  let p = path;
+  while (p !== '/' && !(await ctx.transport.stat(p))) {
+    missing.unshift(p);
+    p = posix.dirname(p);
+  }
+  return missing;
+}
+
+async function describeRemoved(ctx: StepContext, path: string, info: PathInfo): Promise<FileUndo['removed']> {
+  const rec: NonNullable<FileUndo['removed']> = { type: info.type ?? 'other', mode: info.mode ?? 0o644, uid: info.uid ?? 0, gid: info.gid ?? 0 };
+  if (info.type === 'file' && (info.size ?? 0) <= UNDO_CONTENT_LIMIT) {
+    rec.content_b64 = (await ctx.transport.read(path)).toString('base64');
+  } else if (info.type === 'symlink') {
+    const r = await runOk(ctx, ['readlink', '--', path]);
+    rec.target = r.stdout.replace(/\n$/, '');
+  }
+  return rec;
+}
+
+export default fileAction;

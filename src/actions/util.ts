@@ -1,0 +1,199 @@
+/** Helpers shared by the step types. Everything reaches the host through ctx.transport. */
+import { createHash } from 'node:crypto';
+import { posix } from 'node:path';
+import { userError, UserError } from '../errors.js';
+import type { ExecOptions, ExecResult, FileStat } from '../transport/types.js';
+import { displayCommand, quoteArg, type Arg } from '../transport/quote.js';
+import type { StepContext } from './types.js';
+
+export type Scalar = string | number | boolean;
+
+/** A failed step: the engine reports it against the host and step. */
+export function stepError(message: string, hint?: string): UserError {
+  return userError('step', message, hint ? { hint } : {});
+}
+
+/** argv items as strings; a string here is a template the engine did not expand into a list. */
+export function toArgv(value: unknown, what: string): string[] {
+  if (Array.isArray(value)) {
+    if (value.length === 0) throw stepError(`${what}: the command is empty`);
+    return value.map((v, i) => {
+      if (typeof v === 'string') return v;
+      if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+      throw stepError(`${what}: argument ${i + 1} is ${v === null ? 'null' : typeof v}, expected a string`);
+    });
+  }
+  if (typeof value === 'string') {
+    throw stepError(`${what}: expected a list of arguments, got the string ${JSON.stringify(value)}`, 'write the command as a list: [kubeadm, version]');
+  }
+  throw stepError(`${what}: expected a list of arguments`);
+}
+
+export function envStrings(env: Record<string, Scalar> | undefined): Record<string, string> | undefined {
+  if (!env) return undefined;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) out[k] = String(v);
+  return out;
+}
+
+/** Run one argv on the host with the step's timeout. */
+export function run(ctx: StepContext, argv: readonly Arg[], options: ExecOptions = {}): Promise<ExecResult> {
+  const opts: ExecOptions = { ...options };
+  if (opts.timeoutMs === undefined && ctx.timeoutMs !== undefined) opts.timeoutMs = ctx.timeoutMs;
+  return ctx.transport.exec(argv, opts);
+}
+
+/** Run argv and throw a step error unless it exits 0. */
+export async function runOk(ctx: StepContext, argv: readonly Arg[], options: ExecOptions = {}): Promise<ExecResult> {
+  const r = await run(ctx, argv, options);
+  if (r.code !== 0) throw stepError(`\`${displayCommand(argv)}\` ${describeExit(r)}`);
+  return r;
+}
+
+export function describeExit(r: ExecResult): string {
+  const why = r.timedOut ? 'timed out' : r.code === null ? `was killed${r.signal ? ` by ${r.signal}` : ''}` : `exited ${r.code}`;
+  const err = r.stderr.trim() || r.stdout.trim();
+  return err ? `${why}: ${lastLines(err, 5)}` : why;
+}
+
+export function lastLines(text: string, n: number): string {
+  const lines = text.split('\n');
+  return lines.slice(-n).join('\n');
+}
+
+/** The display form of a command with env and cwd, as the transport runs it. */
+export function displayExec(argv: readonly Arg[], options: { env?: Record<string, string>; cwd?: string } = {}): string {
+  const env = options.env ? Object.entries(options.env).map(([k, v]) => `${k}=${v}`) : [];
+  const cmd = displayCommand(env.length ? ['env', ...env, ...argv] : argv);
+  return options.cwd ? `cd ${quoteArg(options.cwd)} && ${cmd}` : cmd;
+}
+
+export function sha256(data: Buffer | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** `"0644"` → 0o644; undefined stays undefined. */
+export function parseMode(mode: string | undefined, what = 'mode'): number | undefined {
+  if (mode === undefined) return undefined;
+  const s = String(mode);
+  if (!/^0?[0-7]{3,4}$/.test(s)) throw stepError(`${what}: "${s}" is not an octal mode like "0644"`);
+  return parseInt(s, 8);
+}
+
+/** 0o644 → `0644` */
+export function modeString(mode: number): string {
+  return (mode & 0o7777).toString(8).padStart(4, '0');
+}
+
+/** Absolute, normalised target path (templates may yield `//` or a trailing `/`). */
+export function absPath(p: unknown, what: string): string {
+  if (typeof p !== 'string' || p.length === 0) throw stepError(`${what}: expected a path`);
+  if (!p.startsWith('/')) throw stepError(`${what}: "${p}" is not an absolute path`);
+  let n = posix.normalize(p);
+  if (n.length > 1 && n.endsWith('/')) n = n.slice(0, -1);
+  return n;
+}
+
+export function isWithin(child: string, parent: string): boolean {
+  return child === parent || child.startsWith(parent === '/' ? '/' : parent + '/');
+}
+
+/** What a probe learns about one path on the host. */
+export interface PathInfo {
+  exists: boolean;
+  type?: 'file' | 'directory' | 'symlink' | 'other';
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  size?: number;
+  /** user / group names (only when asked for) */
+  user?: string;
+  group?: string;
+  /** sha256 of a regular file's contents (only when asked for) */
+  sha256?: string;
+}
+
+/**
+ * One read-only probe of a path: `stat` (and `sha256sum` for files) in a single exec.
+ * The script is a literal; the path is a positional argument.
+ */
+const INSPECT_SCRIPT = [
+  'p=$1',
+  'if [ ! -e "$p" ] && [ ! -L "$p" ]; then echo absent; exit 0; fi',
+  "stat -c '%a %u %g %s %U %G %F' -- \"$p\" || exit 2",
+  'if [ "$2" = 1 ] && [ -f "$p" ] && [ ! -L "$p" ]; then sha256sum < "$p" || exit 3; fi',
+].join('\n');
+
+function typeOfStat(f: string): PathInfo['type'] {
+  if (f.includes('directory')) return 'directory';
+  if (f.includes('symbolic link')) return 'symlink';
+  if (f.includes('regular')) return 'file';
+  return 'other';
+}
+
+/**
+ * Inspect a path. Without `hash` or `names` this is ctx.transport.stat (no process on local
+ * hosts); otherwise one exec of a small POSIX sh script.
+ */
+export async function inspectPath(ctx: StepContext, path: string, want: { hash?: boolean; names?: boolean } = {}): Promise<PathInfo> {
+  if (!want.hash && !want.names) {
+    const st: FileStat | null = await ctx.transport.stat(path);
+    if (!st) return { exists: false };
+    return { exists: true, type: st.type, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, size: st.size };
+  }
+  const argv = ['sh', '-c', INSPECT_SCRIPT, 'sh', path, want.hash ? '1' : '0'];
+  const r = await run(ctx, argv);
+  if (r.code !== 0) throw stepError(`cannot inspect ${path}: ${describeExit(r)}`);
+  const lines = r.stdout.split('\n');
+  if (lines[0] === 'absent') return { exists: false };
+  const m = /^([0-7]+) (\d+) (\d+) (\d+) (\S+) (\S+) (.*)$/.exec(lines[0] ?? '');
+  if (!m) throw stepError(`cannot inspect ${path}: unexpected stat output ${JSON.stringify(lines[0])}`);
+  const info: PathInfo = {
+    exists: true,
+    mode: parseInt(m[1]!, 8),
+    uid: Number(m[2]),
+    gid: Number(m[3]),
+    size: Number(m[4]),
+    user: m[5]!,
+    group: m[6]!,
+    type: typeOfStat(m[7]!),
+  };
+  const h = /^([0-9a-f]{64})\b/.exec(lines[1] ?? '');
+  if (h) info.sha256 = h[1];
+  return info;
+}
+
+/** Does `wanted` (a name or a numeric id) name the owner with this id / name? */
+export function idMatches(wanted: string | undefined, id: number | undefined, name: string | undefined): boolean {
+  if (wanted === undefined) return true;
+  if (/^\d+$/.test(wanted)) return Number(wanted) === id;
+  return wanted === name;
+}
+
+export function isNumericId(v: string | undefined): boolean {
+  return v === undefined || /^\d+$/.test(v);
+}
+
+/** `chown` argv for owner and/or group (or undefined when neither is given). */
+export function chownArgv(path: string, owner: string | undefined, group: string | undefined): string[] | undefined {
+  if (owner === undefined && group === undefined) return undefined;
+  const spec = owner !== undefined ? (group !== undefined ? `${owner}:${group}` : owner) : `:${group}`;
+  return ['chown', spec, '--', path];
+}
+
+/** What writeAtomic will do, for plans: content is never shown, only its size and hash. */
+export function displayWrite(path: string, size: number, sha: string, mode?: number): string {
+  return `write ${quoteArg(path)} (${size} bytes, sha256 ${sha.slice(0, 16)}…${mode !== undefined ? `, mode ${modeString(mode)}` : ''})`;
+}
+
+/** Largest previous content kept in an undo record (the journal holds it, base64). */
+export const UNDO_CONTENT_LIMIT = 1024 * 1024;
+
+/** Is this error the transport's "file does not exist" (read of a missing path)? */
+export function isIoError(e: unknown): boolean {
+  return e instanceof UserError && e.kind === 'io';
+}
+
+export function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}

@@ -1,0 +1,253 @@
+/**
+ * `x509`: certificate facts, read-only. Sources: `paths`, every `*.crt` under `dir`
+ * (recursively), or the client certificates of `kubeconfigs` (embedded client-certificate-data,
+ * or the client-certificate file they point at).
+ *
+ * The host needs no openssl: ONE exec of a literal sh script (find + base64, coreutils) returns
+ * every file's bytes; certificates are parsed here with node's crypto.X509Certificate. A
+ * kubeconfig that points at a certificate file costs a second exec for those files.
+ *
+ * Each cert: name (relative path under `dir` without .crt, e.g. `apiserver`, `etcd/server`; the
+ * base name without .crt for `paths`; the kubeconfig's base name, e.g. `admin.conf`), path,
+ * source (file|kubeconfig), embedded (kubeconfigs), subject, cn, issuer, sans (plain DNS names and
+ * IPs, as `--apiserver-cert-extra-sans` takes them), not_before, not_after (ISO), days_left
+ * (whole days, negative when expired), expired, is_ca, fingerprint_sha256, serial.
+ * Facts: {certs (sorted by not_after), expiring (names expiring within `within`, default 30d,
+ * expired included; sorted), expired (sorted), missing (paths that do not exist: e.g.
+ * super-admin.conf exists only on the init node)}. Probe returns the same facts, status ok.
+ */
+import { X509Certificate } from 'node:crypto';
+import { posix } from 'node:path';
+import { load as loadYaml } from 'js-yaml';
+import type { X509Params } from '../runbook/schema-types.js';
+import { messageOf } from '../errors.js';
+import type { Action, ProbeResult, StepContext } from './types.js';
+import { parseDuration } from './duration.js';
+import { absPath, describeExit, run, stepError } from './util.js';
+
+export interface CertFacts {
+  name: string;
+  path: string;
+  source: 'file' | 'kubeconfig';
+  embedded?: boolean;
+  user?: string;
+  subject: string;
+  cn: string;
+  issuer: string;
+  sans: string[];
+  not_before: string;
+  not_after: string;
+  days_left: number;
+  expired: boolean;
+  is_ca: boolean;
+  fingerprint_sha256: string;
+  serial: string;
+}
+
+/** Prints `#<base64 path>` then the file as base64 (or `!` when unreadable), for each "$@". */
+const EMIT_LOOP = [
+  'for f in "$@"; do',
+  "  printf '#'; printf '%s' \"$f\" | base64 | tr -d '\\n'; printf '\\n'",
+  "  if [ -f \"$f\" ] && [ -r \"$f\" ]; then base64 < \"$f\" || echo '!'; else echo '!'; fi",
+  'done',
+].join('\n');
+
+/** $1 = EMIT_LOOP, $2 = find|files, then the dir or the files. */
+const READ_SCRIPT = [
+  'loop=$1; shift',
+  'if [ "$1" = find ]; then',
+  '  [ -d "$2" ] || { echo "$2 is not a directory" >&2; exit 2; }',
+  "  exec find \"$2\" -name '*.crt' \\( -type f -o -type l \\) -exec sh -c \"$loop\" sh {} +",
+  'fi',
+  'shift',
+  'exec sh -c "$loop" sh "$@"',
+].join('\n');
+
+/** Files read from the host: path → bytes (undefined when missing or unreadable). */
+async function readFiles(ctx: StepContext, mode: 'find' | 'files', args: string[]): Promise<Map<string, Buffer | undefined>> {
+  const out = new Map<string, Buffer | undefined>();
+  if (mode === 'files' && args.length === 0) return out;
+  const r = await run(ctx, ['sh', '-c', READ_SCRIPT, 'sh', EMIT_LOOP, mode, ...args]);
+  if (r.code !== 0) throw stepError(`x509: cannot read ${args.join(', ')}: ${describeExit(r)}`);
+  let current: string | undefined;
+  let chunks: string[] = [];
+  let missing = false;
+  const flush = () => {
+    if (current !== undefined) out.set(current, missing ? undefined : Buffer.from(chunks.join(''), 'base64'));
+  };
+  for (const line of r.stdout.split('\n')) {
+    if (line.startsWith('#')) {
+      flush();
+      current = Buffer.from(line.slice(1), 'base64').toString('utf8');
+      chunks = [];
+      missing = false;
+    } else if (line === '!') missing = true;
+    else if (line) chunks.push(line);
+  }
+  flush();
+  return out;
+}
+
+function firstCert(data: Buffer, where: string): X509Certificate {
+  const text = data.toString('latin1');
+  const m = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/.exec(text);
+  try {
+    return new X509Certificate(m ? Buffer.from(m[0], 'latin1') : data);
+  } catch (e) {
+    throw stepError(`x509: ${where} is not a certificate: ${messageOf(e)}`);
+  }
+}
+
+function sansOf(x: X509Certificate): string[] {
+  const s = x.subjectAltName;
+  if (!s) return [];
+  const out: string[] = [];
+  for (const part of s.split(/, (?=[A-Za-z ]+:)/)) {
+    const m = /^([A-Za-z ]+):(.*)$/.exec(part);
+    let v = m ? m[2]! : part;
+    if (v.startsWith('"')) {
+      try {
+        v = JSON.parse(v) as string;
+      } catch {
+        /* keep as is */
+      }
+    }
+    out.push(v);
+  }
+  return out;
+}
+
+function dnLine(dn: string): string {
+  return dn.split('\n').filter(Boolean).join(', ');
+}
+
+export function certFacts(data: Buffer, meta: { name: string; path: string; source: 'file' | 'kubeconfig'; embedded?: boolean; user?: string }, now = Date.now()): CertFacts {
+  const x = firstCert(data, meta.path);
+  const notAfter = new Date(x.validTo);
+  const notBefore = new Date(x.validFrom);
+  const cnLine = x.subject.split('\n').find((l) => l.startsWith('CN='));
+  return {
+    name: meta.name,
+    path: meta.path,
+    source: meta.source,
+    ...(meta.embedded !== undefined ? { embedded: meta.embedded } : {}),
+    ...(meta.user !== undefined ? { user: meta.user } : {}),
+    subject: dnLine(x.subject),
+    cn: cnLine ? cnLine.slice(3) : '',
+    issuer: dnLine(x.issuer),
+    sans: sansOf(x),
+    not_before: notBefore.toISOString(),
+    not_after: notAfter.toISOString(),
+    days_left: Math.floor((notAfter.getTime() - now) / 86_400_000),
+    expired: notAfter.getTime() <= now,
+    is_ca: x.ca,
+    fingerprint_sha256: x.fingerprint256,
+    serial: x.serialNumber,
+  };
+}
+
+interface KubeconfigUser {
+  name?: string;
+  user?: { 'client-certificate-data'?: string; 'client-certificate'?: string };
+}
+
+async function collect(ctx: StepContext, params: X509Params): Promise<{ certs: CertFacts[]; missing: string[] }> {
+  const certs: CertFacts[] = [];
+  const missing: string[] = [];
+  const now = Date.now();
+  if (params.dir !== undefined) {
+    const dir = absPath(params.dir, 'x509.dir');
+    const files = await readFiles(ctx, 'find', [dir]);
+    for (const [path, data] of files) {
+      if (!data) throw stepError(`x509: cannot read ${path}`);
+      const name = posix.relative(dir, path).replace(/\.crt$/, '');
+      certs.push(certFacts(data, { name, path, source: 'file' }, now));
+    }
+  }
+  const paths = (params.paths ?? []).map((p) => absPath(p, 'x509.paths'));
+  const kubeconfigs = (params.kubeconfigs ?? []).map((p) => absPath(p, 'x509.kubeconfigs'));
+  if (paths.length || kubeconfigs.length) {
+    const files = await readFiles(ctx, 'files', [...new Set([...paths, ...kubeconfigs])]);
+    for (const path of paths) {
+      const data = files.get(path);
+      if (!data) missing.push(path);
+      else certs.push(certFacts(data, { name: posix.basename(path).replace(/\.crt$/, ''), path, source: 'file' }, now));
+    }
+    const referenced: Array<{ name: string; kubeconfig: string; file: string; user?: string }> = [];
+    for (const kc of kubeconfigs) {
+      const data = files.get(kc);
+      if (!data) {
+        missing.push(kc);
+        continue;
+      }
+      let doc: unknown;
+      try {
+        doc = loadYaml(data.toString('utf8'));
+      } catch (e) {
+        throw stepError(`x509: ${kc} is not a valid kubeconfig: ${messageOf(e)}`);
+      }
+      const users = ((doc as { users?: KubeconfigUser[] } | null)?.users ?? []).filter((u) => u && u.user);
+      const base = posix.basename(kc);
+      let i = 0;
+      for (const u of users) {
+        const name = i === 0 ? base : `${base}:${u.name ?? i}`;
+        const embedded = u.user!['client-certificate-data'];
+        const file = u.user!['client-certificate'];
+        if (typeof embedded === 'string') {
+          certs.push(certFacts(Buffer.from(embedded, 'base64'), { name, path: kc, source: 'kubeconfig', embedded: true, ...(u.name ? { user: u.name } : {}) }, now));
+          i++;
+        } else if (typeof file === 'string') {
+          referenced.push({ name, kubeconfig: kc, file: posix.resolve(posix.dirname(kc), file), ...(u.name ? { user: u.name } : {}) });
+          i++;
+        }
+      }
+    }
+    if (referenced.length) {
+      const refFiles = await readFiles(ctx, 'files', [...new Set(referenced.map((r) => r.file))]);
+      for (const r of referenced) {
+        const data = refFiles.get(r.file);
+        if (!data) {
+          missing.push(r.file);
+          continue;
+        }
+        certs.push(certFacts(data, { name: r.name, path: r.file, source: 'kubeconfig', embedded: false, ...(r.user ? { user: r.user } : {}) }, now));
+      }
+    }
+  }
+  return { certs, missing };
+}
+
+export async function x509Facts(ctx: StepContext, params: X509Params): Promise<Record<string, unknown>> {
+  if (params.dir === undefined && params.paths === undefined && params.kubeconfigs === undefined) {
+    throw stepError('x509: give paths, dir or kubeconfigs');
+  }
+  const withinMs = parseDuration(params.within ?? '30d', 'x509.within');
+  const { certs, missing } = await collect(ctx, params);
+  certs.sort((a, b) => (a.not_after < b.not_after ? -1 : a.not_after > b.not_after ? 1 : a.name < b.name ? -1 : 1));
+  const limit = Date.now() + withinMs;
+  const expiring = [...new Set(certs.filter((c) => Date.parse(c.not_after) <= limit).map((c) => c.name))].sort();
+  const expired = [...new Set(certs.filter((c) => c.expired).map((c) => c.name))].sort();
+  return { certs, expiring, expired, missing: missing.sort() };
+}
+
+export const x509Action: Action<X509Params, undefined> = {
+  type: 'x509',
+  readOnly: true,
+  async probe(ctx, params): Promise<ProbeResult<undefined>> {
+    const facts = await x509Facts(ctx, params);
+    const certs = facts.certs as CertFacts[];
+    const expiring = facts.expiring as string[];
+    return {
+      status: 'ok',
+      commands: [],
+      summary: `${certs.length} certificates${expiring.length ? `, expiring: ${expiring.join(', ')}` : ''}`,
+      state: undefined,
+      facts,
+    };
+  },
+  async apply(ctx, params) {
+    return { changed: false, commands: [], facts: await x509Facts(ctx, params) };
+  },
+};
+
+export default x509Action;
