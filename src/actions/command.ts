@@ -172,8 +172,8 @@ export async function applyCommand(ctx: StepContext, spec: CommandSpec, probe?: 
 export const commandAction: Action<CommandParams, CommandState> = {
   type: 'command',
   readOnly: false,
-  probe: (ctx, params) => probeCommand(ctx, commandSpec(params)),
-  apply: (ctx, params, probe) => applyCommand(ctx, commandSpec(params), probe),
+  probe: async (ctx, params) => probeCommand(ctx, commandSpec(params)),
+  apply: async (ctx, params, probe) => applyCommand(ctx, commandSpec(params), probe),
 };
 
 export default commandAction;

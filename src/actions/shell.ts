@@ -10,8 +10,8 @@ import { applyCommand, probeCommand, shellSpec, type CommandState } from './comm
 export const shellAction: Action<ShellParams, CommandState> = {
   type: 'shell',
   readOnly: false,
-  probe: (ctx, params) => probeCommand(ctx, shellSpec(params)),
-  apply: (ctx, params, probe) => applyCommand(ctx, shellSpec(params), probe),
+  probe: async (ctx, params) => probeCommand(ctx, shellSpec(params)),
+  apply: async (ctx, params, probe) => applyCommand(ctx, shellSpec(params), probe),
 };
 
 export default shellAction;

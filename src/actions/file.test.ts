@@ -1,0 +1,192 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, lstatSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileAction } from './file.js';
+import { copyAction } from './copy.js';
+import { moveAction } from './move.js';
+import { makeCtx, tempDir } from './testing.js';
+import type { Action } from './types.js';
+
+const modeOf = (p: string) => statSync(p).mode & 0o7777;
+
+async function cycle<P>(action: Action<P, any>, params: P, ctx = makeCtx()) {
+  const p1 = await action.probe(ctx, params);
+  assert.equal(p1.status, 'change', `first probe: ${p1.summary}`);
+  const r = await action.apply(ctx, params, p1);
+  assert.equal(r.changed, true);
+  assert.ok(!r.failed, r.message);
+  const p2 = await action.probe(ctx, params);
+  assert.equal(p2.status, 'ok', `probe after apply must be ok: ${p2.summary} ${p2.commands.join('; ')}`);
+  return { p1, r, p2, ctx };
+}
+
+test('file directory: parents, mode, idempotent, undo removes what it made', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const path = join(dir, 'a/b/c');
+    const { p1, r, ctx } = await cycle(fileAction, { path, state: 'directory', mode: '0750' });
+    assert.deepEqual(p1.commands, [`mkdir -p -- ${path}`, `chmod 0750 -- ${path}`]);
+    assert.equal(modeOf(path), 0o750);
+    ctx.transport.calls.length = 0;
+    await fileAction.probe(ctx, { path, state: 'directory', mode: '0750' });
+    assert.equal(ctx.transport.calls.length, 1, 'one round trip per probe');
+    await fileAction.undo!(ctx, r.undo!);
+    assert.equal(existsSync(join(dir, 'a')), false);
+  } finally {
+    cleanup();
+  }
+});
+
+test('file: mode change on existing dir, undo sets it back; owner by numeric id', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const uid = String(process.getuid!());
+    mkdirSync(join(dir, 'd'), { mode: 0o755 });
+    const { r, ctx } = await cycle(fileAction, { path: join(dir, 'd'), state: 'directory', mode: '0700', owner: uid });
+    assert.equal(modeOf(join(dir, 'd')), 0o700);
+    await fileAction.undo!(ctx, r.undo!);
+    assert.equal(modeOf(join(dir, 'd')), 0o755);
+  } finally {
+    cleanup();
+  }
+});
+
+test('file: owner by name (one stat -c exec)', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const user = (await makeCtx().transport.exec(['id', '-un'])).stdout.trim();
+    writeFileSync(join(dir, 'f'), 'x');
+    const ctx = makeCtx();
+    const p = await fileAction.probe(ctx, { path: join(dir, 'f'), owner: user, mode: '0600' });
+    assert.equal(ctx.transport.calls.length, 1);
+    assert.deepEqual(p.commands, [`chmod 0600 -- ${join(dir, 'f')}`]);
+  } finally {
+    cleanup();
+  }
+});
+
+test('file touch / file / absent, with undo', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const f = join(dir, 'new.txt');
+    const t = await cycle(fileAction, { path: f, state: 'touch', mode: '0640' });
+    assert.equal(modeOf(f), 0o640);
+    await fileAction.undo!(t.ctx, t.r.undo!);
+    assert.equal(existsSync(f), false);
+
+    await assert.rejects(fileAction.probe(makeCtx(), { path: f, state: 'file' }), /does not exist/);
+
+    writeFileSync(f, 'precious\n', { mode: 0o604 });
+    const a = await cycle(fileAction, { path: f, state: 'absent' });
+    assert.equal(existsSync(f), false);
+    await fileAction.undo!(a.ctx, a.r.undo!);
+    assert.equal(readFileSync(f, 'utf8'), 'precious\n');
+    assert.equal(modeOf(f), 0o604);
+
+    symlinkSync('target-x', join(dir, 'ln'));
+    const l = await cycle(fileAction, { path: join(dir, 'ln'), state: 'absent' });
+    await fileAction.undo!(l.ctx, l.r.undo!);
+    assert.equal(readlinkSync(join(dir, 'ln')), 'target-x');
+
+    assert.equal((await fileAction.probe(makeCtx(), { path: join(dir, 'never'), state: 'absent' })).status, 'ok');
+  } finally {
+    cleanup();
+  }
+});
+
+test('file: a path with shell syntax stays literal', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const path = join(dir, '-x; touch pwned');
+    await cycle(fileAction, { path, state: 'directory' });
+    assert.ok(lstatSync(path).isDirectory());
+    assert.equal(existsSync(join(dir, 'pwned')), false);
+  } finally {
+    cleanup();
+  }
+});
+
+test('copy content: new file with parents, mode; idempotent; undo removes', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const dest = join(dir, 'sub/a.txt');
+    const { r, ctx } = await cycle(copyAction, { dest, content: 'alpha\n', mode: '0640' });
+    assert.equal(readFileSync(dest, 'utf8'), 'alpha\n');
+    assert.equal(modeOf(dest), 0o640);
+    ctx.transport.calls.length = 0;
+    await copyAction.probe(ctx, { dest, content: 'alpha\n', mode: '0640' });
+    assert.equal(ctx.transport.calls.length, 1, 'one exec per probe');
+    await copyAction.undo!(ctx, r.undo!);
+    assert.equal(existsSync(dest), false);
+  } finally {
+    cleanup();
+  }
+});
+
+test('copy: replace content, undo restores previous content and mode; mode-only change', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const dest = join(dir, 'b.txt');
+    writeFileSync(dest, 'old\n', { mode: 0o600 });
+    const { r, ctx, p1 } = await cycle(copyAction, { dest, content: 'new\n' });
+    assert.match(p1.summary!, /content differs/);
+    assert.equal(readFileSync(dest, 'utf8'), 'new\n');
+    assert.equal(modeOf(dest), 0o600, 'mode kept when not given');
+    await copyAction.undo!(ctx, r.undo!);
+    assert.equal(readFileSync(dest, 'utf8'), 'old\n');
+
+    const m = await cycle(copyAction, { dest, content: 'old\n', mode: '0644' });
+    assert.deepEqual(m.p1.commands, [`chmod 0644 -- ${dest}`]);
+    await copyAction.undo!(m.ctx, m.r.undo!);
+    assert.equal(modeOf(dest), 0o600);
+  } finally {
+    cleanup();
+  }
+});
+
+test('copy: local src relative to the runbook, and remote_src', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    mkdirSync(join(dir, 'rb'));
+    writeFileSync(join(dir, 'rb/motd'), 'hello\n');
+    const ctx = makeCtx({ runbookDir: join(dir, 'rb') });
+    await cycle(copyAction, { dest: join(dir, 'out/motd'), src: 'motd' }, ctx);
+    assert.equal(readFileSync(join(dir, 'out/motd'), 'utf8'), 'hello\n');
+    await cycle(copyAction, { dest: join(dir, 'kube/config'), remote_src: join(dir, 'rb/motd'), mode: '0600' });
+    assert.equal(readFileSync(join(dir, 'kube/config'), 'utf8'), 'hello\n');
+    assert.equal(modeOf(join(dir, 'kube/config')), 0o600);
+    await assert.rejects(copyAction.probe(makeCtx(), { dest: join(dir, 'x'), remote_src: join(dir, 'missing') }), /does not exist/);
+  } finally {
+    cleanup();
+  }
+});
+
+test('move: change / ok / missing_ok / both present; undo moves back', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const src = join(dir, 'pki/apiserver.crt');
+    const dest = join(dir, 'backup/moved/apiserver.crt');
+    mkdirSync(join(dir, 'pki'));
+    writeFileSync(src, 'cert');
+    const { p1, r, ctx } = await cycle(moveAction, { src, dest });
+    assert.deepEqual(p1.commands, [`mkdir -p -- ${join(dir, 'backup/moved')}`, `mv -T -- ${src} ${dest}`]);
+    assert.equal(readFileSync(dest, 'utf8'), 'cert');
+    await moveAction.undo!(ctx, r.undo!);
+    assert.equal(readFileSync(src, 'utf8'), 'cert');
+    assert.equal(existsSync(dest), false);
+
+    await assert.rejects(moveAction.probe(ctx, { src: join(dir, 'n1'), dest: join(dir, 'n2') }), /neither/);
+    assert.equal((await moveAction.probe(ctx, { src: join(dir, 'n1'), dest: join(dir, 'n2'), missing_ok: true })).status, 'ok');
+    writeFileSync(join(dir, 'x'), '1');
+    writeFileSync(join(dir, 'y'), '2');
+    await assert.rejects(moveAction.probe(ctx, { src: join(dir, 'x'), dest: join(dir, 'y') }), /both .* exist/);
+
+    // a directory moves too
+    mkdirSync(join(dir, 'dir1/inner'), { recursive: true });
+    await cycle(moveAction, { src: join(dir, 'dir1'), dest: join(dir, 'dir2') });
+    assert.ok(existsSync(join(dir, 'dir2/inner')));
+  } finally {
+    cleanup();
+  }
+});
