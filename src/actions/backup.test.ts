@@ -1,0 +1,159 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { backupAction, refuseBackupDir } from './backup.js';
+import { restoreAction, restoreFromManifest } from './restore.js';
+import { validateManifest, type Manifest } from './tree.js';
+import { makeCtx, tempDir } from './testing.js';
+
+/** path → type/mode/sha256/target of every entry under root. */
+function snapshot(root: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (p: string, rel: string) => {
+    const st = lstatSync(p);
+    const mode = (st.mode & 0o7777).toString(8);
+    if (st.isSymbolicLink()) out[rel] = `l ${readlinkSync(p)}`;
+    else if (st.isDirectory()) {
+      out[rel] = `d ${mode}`;
+      for (const n of readdirSync(p)) walk(join(p, n), `${rel}/${n}`);
+    } else out[rel] = `f ${mode} ${createHash('sha256').update(readFileSync(p)).digest('hex')}`;
+  };
+  if (existsSync(root) || (() => { try { lstatSync(root); return true; } catch { return false; } })()) walk(root, '');
+  return out;
+}
+
+function makeTree(dir: string): string {
+  const kube = join(dir, 'etc/kubernetes');
+  mkdirSync(join(kube, 'pki/etcd'), { recursive: true });
+  mkdirSync(join(kube, 'manifests'));
+  writeFileSync(join(kube, 'admin.conf'), 'apiVersion: v1\n', { mode: 0o600 });
+  writeFileSync(join(kube, 'pki/ca.crt'), 'CA\n', { mode: 0o644 });
+  writeFileSync(join(kube, 'pki/ca.key'), 'KEY\n', { mode: 0o600 });
+  writeFileSync(join(kube, 'pki/etcd/server.crt'), 'ETCD\n');
+  writeFileSync(join(kube, 'manifests/kube-apiserver.yaml'), 'kind: Pod\n');
+  writeFileSync(join(kube, 'odd name\nwith newline \\ and\ttab'), 'weird\n');
+  symlinkSync('pki/ca.crt', join(kube, 'ca-link.crt'));
+  chmodSync(join(kube, 'pki'), 0o750);
+  return kube;
+}
+
+test('backup → change files → restore gives a byte-identical tree; idempotent both ways', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const kube = makeTree(dir);
+    const missing = join(dir, 'var/lib/kubelet/pki'); // does not exist at backup time
+    const to = join(dir, 'backups/run-1');
+    const ctx = makeCtx({ runId: 'run-1' });
+    const before = snapshot(kube);
+
+    const p1 = await backupAction.probe(ctx, { paths: [kube, missing], to });
+    assert.equal(p1.status, 'change');
+    ctx.transport.calls.length = 0;
+    const r = await backupAction.apply(ctx, { paths: [kube, missing], to }, p1);
+    assert.equal(r.changed, true);
+    assert.deepEqual(ctx.transport.calls.map((c) => c.split(' ')[0]), ['exec', 'write'], 'one exec + one write');
+    const p2 = await backupAction.probe(ctx, { paths: [kube, missing], to });
+    assert.equal(p2.status, 'ok');
+    assert.equal(lstatSync(to).mode & 0o777, 0o700);
+
+    const manifest = JSON.parse(readFileSync(join(to, 'manifest.json'), 'utf8')) as Manifest;
+    assert.equal(manifest.version, 1);
+    assert.equal(manifest.run_id, 'run-1');
+    assert.deepEqual(manifest.roots, [{ path: kube, existed: true }, { path: missing, existed: false }]);
+    const key = manifest.entries.find((e) => e.path === join(kube, 'pki/ca.key'))!;
+    assert.equal(key.type, 'file');
+    assert.equal(key.mode, 0o600);
+    assert.equal(key.sha256, createHash('sha256').update('KEY\n').digest('hex'));
+    assert.equal(manifest.entries.find((e) => e.path === join(kube, 'ca-link.crt'))!.target, 'pki/ca.crt');
+    assert.ok(manifest.entries.some((e) => e.path === join(kube, 'odd name\nwith newline \\ and\ttab') && e.sha256));
+    assert.ok(manifest.entries.every((e) => e.type !== 'file' || /^[0-9a-f]{64}$/.test(e.sha256!)));
+
+    // restore is ok right away
+    assert.equal((await restoreAction.probe(ctx, { from: to })).status, 'ok');
+
+    // damage: modify, add, delete, chmod, create the root that did not exist
+    writeFileSync(join(kube, 'pki/ca.crt'), 'EVIL\n');
+    writeFileSync(join(kube, 'pki/new.crt'), 'new\n');
+    rmSync(join(kube, 'pki/etcd'), { recursive: true });
+    chmodSync(join(kube, 'admin.conf'), 0o644);
+    mkdirSync(missing, { recursive: true });
+    writeFileSync(join(missing, 'kubelet-client-current.pem'), 'x');
+
+    const rp = await restoreAction.probe(ctx, { from: to });
+    assert.equal(rp.status, 'change');
+    assert.match(rp.summary!, /difference/);
+    const rr = await restoreAction.apply(ctx, { from: to }, rp);
+    assert.ok(!rr.failed, rr.message);
+    assert.equal(rr.changed, true);
+    assert.deepEqual(snapshot(kube), before);
+    assert.equal(existsSync(missing), false, 'a root absent at backup time is removed');
+    assert.equal((await restoreAction.probe(ctx, { from: to })).status, 'ok');
+
+    // the engine's entry point, and a restore of one sub-path only
+    writeFileSync(join(kube, 'pki/ca.crt'), 'EVIL again\n');
+    writeFileSync(join(kube, 'admin.conf'), 'changed too\n');
+    const sub = await restoreFromManifest(ctx, to, [join(kube, 'pki')]);
+    assert.equal(sub.changed, true);
+    assert.equal(readFileSync(join(kube, 'pki/ca.crt'), 'utf8'), 'CA\n');
+    assert.equal(readFileSync(join(kube, 'admin.conf'), 'utf8'), 'changed too\n', 'outside the sub-path: untouched');
+    await restoreFromManifest(ctx, to);
+    assert.deepEqual(snapshot(kube), before);
+  } finally {
+    cleanup();
+  }
+});
+
+test('backup refuses kubelet manifests dirs, overlaps; another run\'s backup is not overwritten', async () => {
+  assert.match(refuseBackupDir('/etc/kubernetes/manifests/backup', ['/etc/kubernetes/pki'])!, /static pods/);
+  assert.match(refuseBackupDir('/tmp/sandbox/etc/kubernetes/manifests', ['/x'])!, /static pods/);
+  assert.match(refuseBackupDir('/etc/kubernetes/bak', ['/etc/kubernetes'])!, /inside/);
+  assert.equal(refuseBackupDir('/var/backups/runbook/1', ['/etc/kubernetes']), undefined);
+  const { dir, cleanup } = tempDir();
+  try {
+    const kube = makeTree(dir);
+    await assert.rejects(backupAction.probe(makeCtx(), { paths: [kube], to: join(kube, 'manifests/bak') }), /static pods/);
+    const to = join(dir, 'bk');
+    const ctx = makeCtx({ runId: 'A' });
+    await backupAction.apply(ctx, { paths: [kube], to }, await backupAction.probe(ctx, { paths: [kube], to }));
+    await assert.rejects(backupAction.probe(makeCtx({ runId: 'B' }), { paths: [kube], to }), /from run "A"/);
+  } finally {
+    cleanup();
+  }
+});
+
+test('restore refuses manifests with .. , paths outside the roots, symlink escapes, a damaged backup', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const kube = makeTree(dir);
+    const to = join(dir, 'bk');
+    const ctx = makeCtx();
+    await backupAction.apply(ctx, { paths: [kube], to }, await backupAction.probe(ctx, { paths: [kube], to }));
+    const good = JSON.parse(readFileSync(join(to, 'manifest.json'), 'utf8')) as Manifest;
+    assert.ok(validateManifest(good, 'm'));
+    const variants: Array<[string, (m: Manifest) => void, RegExp]> = [
+      ['dotdot', (m) => m.entries.push({ ...m.entries[1]!, path: `${kube}/../../etc/passwd` }), /normalised path without \.\./],
+      ['outside', (m) => m.entries.push({ ...m.entries.find((e) => e.type === 'file')!, path: '/etc/passwd' }), /outside the backed-up roots/],
+      ['symlink escape', (m) => m.entries.push({ path: `${kube}/evil`, type: 'symlink', size: 11, mode: 0o777, uid: 0, gid: 0, target: '/etc/shadow' }), /points outside/],
+      ['relative symlink escape', (m) => m.entries.push({ path: `${kube}/evil`, type: 'symlink', size: 11, mode: 0o777, uid: 0, gid: 0, target: '../../../../etc' }), /points outside/],
+      ['through a symlink', (m) => m.entries.push({ ...m.entries.find((e) => e.type === 'file')!, path: `${kube}/ca-link.crt/x` }), /parent is not a directory/],
+      ['root /', (m) => m.roots.push({ path: '/', existed: true }), /bad root/],
+    ];
+    for (const [name, mutate, re] of variants) {
+      const m = structuredClone(good);
+      mutate(m);
+      writeFileSync(join(to, 'manifest.json'), JSON.stringify(m));
+      await assert.rejects(restoreAction.probe(ctx, { from: to }), re, name);
+      await assert.rejects(restoreFromManifest(ctx, to), re, name);
+    }
+    writeFileSync(join(to, 'manifest.json'), JSON.stringify(good));
+    // damaged backup copy: nothing is touched
+    writeFileSync(join(kube, 'admin.conf'), 'live, newer\n');
+    writeFileSync(join(to, 'files', kube, 'pki/ca.key'), 'tampered\n');
+    await assert.rejects(restoreFromManifest(ctx, to), /does not match its manifest[\s\S]*ca\.key/);
+    assert.equal(readFileSync(join(kube, 'admin.conf'), 'utf8'), 'live, newer\n');
+  } finally {
+    cleanup();
+  }
+});
