@@ -1,0 +1,105 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { x509Action, type CertFacts } from './x509.js';
+import { makeCtx, tempDir } from './testing.js';
+
+function openssl(cwd: string, ...args: string[]) {
+  execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+/** A kubeadm-like pki/: a CA (10 years), apiserver with SANs (400 days), etcd/server (10 days), an expired one. */
+function makePki(dir: string): string {
+  const pki = join(dir, 'pki');
+  mkdirSync(join(pki, 'etcd'), { recursive: true });
+  openssl(pki, 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '3650', '-subj', '/CN=kubernetes');
+  const leaf = (name: string, cn: string, days: string, extra: string[] = []) => {
+    openssl(pki, 'req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', cn, ...extra);
+    openssl(pki, 'x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-days', days, '-out', `${name}.crt`, '-copy_extensions', 'copy');
+  };
+  leaf('apiserver', '/CN=kube-apiserver', '400', ['-addext', 'subjectAltName=DNS:kubernetes,DNS:kubernetes.default,IP:10.96.0.1']);
+  leaf('etcd/server', '/CN=cp-1', '10');
+  leaf('apiserver-kubelet-client', '/O=kubeadm:cluster-admins/CN=kube-apiserver-kubelet-client', '-1'); // notAfter a day ago
+  return pki;
+}
+
+test('x509 dir: names, fields, expiring, expired; one exec; probe = apply facts', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const pki = makePki(dir);
+    const ctx = makeCtx({ dryRun: true });
+    const p = await x509Action.probe(ctx, { dir: pki });
+    assert.equal(p.status, 'ok');
+    assert.equal(ctx.transport.calls.length, 1, 'one exec for the whole directory');
+    const facts = p.facts as { certs: CertFacts[]; expiring: string[]; expired: string[] };
+    assert.deepEqual(facts.certs.map((c) => c.name), ['apiserver-kubelet-client', 'etcd/server', 'apiserver', 'ca'], 'sorted by not_after');
+    const api = facts.certs.find((c) => c.name === 'apiserver')!;
+    assert.deepEqual(api.sans, ['kubernetes', 'kubernetes.default', '10.96.0.1']);
+    assert.equal(api.cn, 'kube-apiserver');
+    assert.equal(api.issuer, 'CN=kubernetes');
+    assert.equal(api.is_ca, false);
+    assert.ok(api.days_left >= 398 && api.days_left <= 400, String(api.days_left));
+    assert.equal(api.path, join(pki, 'apiserver.crt'));
+    assert.match(api.fingerprint_sha256, /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+    assert.match(api.not_after, /^\d{4}-\d\d-\d\dT/);
+    const ca = facts.certs.find((c) => c.name === 'ca')!;
+    assert.equal(ca.is_ca, true);
+    const exp = facts.certs.find((c) => c.name === 'apiserver-kubelet-client')!;
+    assert.equal(exp.expired, true);
+    assert.ok(exp.days_left < 0);
+    assert.equal(exp.subject, 'O=kubeadm:cluster-admins, CN=kube-apiserver-kubelet-client');
+    assert.deepEqual(facts.expiring, ['apiserver-kubelet-client', 'etcd/server']);
+    assert.deepEqual(facts.expired, ['apiserver-kubelet-client']);
+    const c2 = makeCtx();
+    const r = await x509Action.apply(c2, { dir: pki, within: '500d' }, await x509Action.probe(c2, { dir: pki, within: '500d' }));
+    assert.deepEqual((r.facts as { expiring: string[] }).expiring, ['apiserver', 'apiserver-kubelet-client', 'etcd/server']);
+    assert.equal(r.changed, false);
+  } finally {
+    cleanup();
+  }
+});
+
+test('x509 paths and kubeconfigs (embedded data, a referenced file, a missing one)', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const pki = makePki(dir);
+    const b64 = readFileSync(join(pki, 'apiserver-kubelet-client.crt')).toString('base64');
+    writeFileSync(
+      join(dir, 'admin.conf'),
+      `apiVersion: v1\nkind: Config\nusers:\n- name: kubernetes-admin\n  user:\n    client-certificate-data: ${b64}\n    client-key-data: eA==\n`,
+    );
+    writeFileSync(join(dir, 'kubelet.conf'), `apiVersion: v1\nusers:\n- name: default-auth\n  user:\n    client-certificate: pki/etcd/server.crt\n    client-key: pki/etcd/server.key\n`);
+    const ctx = makeCtx();
+    const p = await x509Action.probe(ctx, {
+      paths: [join(pki, 'ca.crt')],
+      kubeconfigs: [join(dir, 'admin.conf'), join(dir, 'kubelet.conf'), join(dir, 'super-admin.conf')],
+    });
+    const facts = p.facts as { certs: CertFacts[]; expiring: string[]; missing: string[] };
+    assert.deepEqual(facts.certs.map((c) => c.name).sort(), ['admin.conf', 'ca', 'kubelet.conf']);
+    const admin = facts.certs.find((c) => c.name === 'admin.conf')!;
+    assert.equal(admin.embedded, true);
+    assert.equal(admin.expired, true);
+    const kubelet = facts.certs.find((c) => c.name === 'kubelet.conf')!;
+    assert.equal(kubelet.embedded, false);
+    assert.equal(kubelet.path, join(pki, 'etcd/server.crt'));
+    assert.equal(kubelet.cn, 'cp-1');
+    assert.deepEqual(facts.expiring, ['admin.conf', 'kubelet.conf']);
+    assert.deepEqual(facts.missing, [join(dir, 'super-admin.conf')]);
+    assert.equal(ctx.transport.calls.length, 2, 'kubeconfigs + the referenced file');
+  } finally {
+    cleanup();
+  }
+});
+
+test('x509: a directory that does not exist, a file that is no certificate', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    await assert.rejects(x509Action.probe(makeCtx(), { dir: join(dir, 'nope') }), /not a directory/);
+    writeFileSync(join(dir, 'bad.crt'), 'not a cert');
+    await assert.rejects(x509Action.probe(makeCtx(), { dir }), /bad\.crt is not a certificate/);
+  } finally {
+    cleanup();
+  }
+});
