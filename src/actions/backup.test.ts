@@ -157,3 +157,30 @@ test('restore refuses manifests with .. , paths outside the roots, symlink escap
     cleanup();
   }
 });
+
+test('backup/restore of a single file root; a sub-path that appeared since is removed; dry run before the backup', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const kube = makeTree(dir);
+    const conf = join(kube, 'admin.conf');
+    const to = join(dir, 'bk');
+    const dry = makeCtx({ dryRun: true });
+    const early = await restoreAction.probe(dry, { from: to });
+    assert.equal(early.status, 'unknown', 'no backup yet: unknown in a dry run');
+    await assert.rejects(restoreAction.probe(makeCtx(), { from: to }), /no manifest\.json/);
+
+    const ctx = makeCtx();
+    await backupAction.apply(ctx, { paths: [conf, join(kube, 'pki')], to }, await backupAction.probe(ctx, { paths: [conf, join(kube, 'pki')], to }));
+    writeFileSync(conf, 'changed\n');
+    mkdirSync(join(kube, 'pki/new-dir'));
+    writeFileSync(join(kube, 'pki/new-dir/x'), 'x');
+    await restoreFromManifest(ctx, to, [conf, join(kube, 'pki/new-dir')]);
+    assert.equal(readFileSync(conf, 'utf8'), 'apiVersion: v1\n');
+    assert.equal(lstatSync(conf).mode & 0o777, 0o600);
+    assert.equal(existsSync(join(kube, 'pki/new-dir')), false);
+    assert.equal((await restoreAction.probe(ctx, { from: to })).status, 'ok');
+    await assert.rejects(restoreFromManifest(ctx, to, ['/etc/passwd']), /not in the backup/);
+  } finally {
+    cleanup();
+  }
+});

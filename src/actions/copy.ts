@@ -23,6 +23,7 @@ import {
   displayWrite,
   idMatches,
   inspectPath,
+  missingInDryRun,
   isNumericId,
   modeString,
   parseMode,
@@ -90,7 +91,9 @@ export const copyAction: Action<CopyParams, CopyState> = {
     if (typeof params.remote_src === 'string') {
       const src = absPath(params.remote_src, 'copy.remote_src');
       const [s, d] = await Promise.all([inspectPath(ctx, src, { hash: true }), inspectPath(ctx, dest, { hash: true, names })]);
-      if (!s.exists) throw stepError(`copy: remote_src ${src} does not exist`);
+      if (!s.exists) {
+        return missingInDryRun(ctx, `copy: remote_src ${src} does not exist`, { dest, info: { exists: false }, sha256: '', size: 0, write: true, chmod: false, chown: false });
+      }
       if (s.type !== 'file' || !s.sha256) throw stepError(`copy: remote_src ${src} is not a regular file (${s.type})`);
       srcSha = s.sha256;
       size = s.size ?? 0;
@@ -131,6 +134,7 @@ export const copyAction: Action<CopyParams, CopyState> = {
   },
 
   async apply(ctx, params, probe) {
+    if (probe.status === 'unknown') throw stepError(probe.summary ?? 'not probed');
     const { dest, info, write, chmod, chown } = probe.state;
     if (!write && !chmod && !chown) return { changed: false, commands: [] };
     const mode = parseMode(params.mode, 'copy.mode');

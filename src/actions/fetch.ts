@@ -15,7 +15,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { FetchParams } from '../runbook/schema-types.js';
 import { quoteArg } from '../transport/quote.js';
 import type { Action } from './types.js';
-import { absPath, inspectPath, modeString, parseMode, stepError } from './util.js';
+import { absPath, inspectPath, missingInDryRun, modeString, parseMode, stepError } from './util.js';
 
 export interface FetchState {
   src: string;
@@ -59,7 +59,9 @@ export const fetchAction: Action<FetchParams, FetchState> = {
     const dest = resolve(ctx.localDir, params.dest);
     const mode = parseMode(params.mode, 'fetch.mode') ?? 0o600;
     const remote = await inspectPath(ctx, src, { hash: true });
-    if (!remote.exists) throw stepError(`fetch: ${src} does not exist on the host`);
+    if (!remote.exists) {
+      return missingInDryRun(ctx, `fetch: ${src} does not exist on the host`, { src, dest, mode, remoteSha: '', local: 'absent', chmodOnly: false });
+    }
     if (remote.type !== 'file' || !remote.sha256) throw stepError(`fetch: ${src} is not a regular file (${remote.type})`);
     let local: FetchState['local'] = 'absent';
     let chmodOnly = false;
@@ -83,6 +85,7 @@ export const fetchAction: Action<FetchParams, FetchState> = {
   },
 
   async apply(ctx, _params, probe) {
+    if (probe.status === 'unknown') throw stepError(probe.summary ?? 'not probed');
     const s = probe.state;
     if (s.local === 'same' && !s.chmodOnly) return { changed: false, commands: [] };
     if (s.chmodOnly) {

@@ -20,6 +20,7 @@ import {
   idMatches,
   inspectPath,
   isNumericId,
+  missingInDryRun,
   modeString,
   parseMode,
   runOk,
@@ -95,7 +96,7 @@ export const fileAction: Action<FileParams, FileState> = {
           reasons.push('create empty file');
         }
       } else if (!info.exists) {
-        throw stepError(`file: ${path} does not exist`, 'state: file only sets mode and owner; use state: touch to create it, or copy');
+        return missingInDryRun(ctx, `file: ${path} does not exist`, { path, info, plan }, 'state: file only sets mode and owner; use state: touch to create it, or copy');
       }
       const created = !info.exists;
       if (mode !== undefined && (created || info.mode !== mode)) {
@@ -117,6 +118,7 @@ export const fileAction: Action<FileParams, FileState> = {
   },
 
   async apply(ctx, params, probe) {
+    if (probe.status === 'unknown') throw stepError(probe.summary ?? 'not probed');
     const { path, info, plan } = probe.state;
     const mode = parseMode(params.mode, 'file.mode');
     const undo: FileUndo = { path };

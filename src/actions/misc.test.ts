@@ -179,3 +179,20 @@ test('registry: every schema step type has an action with that type', () => {
   assert.equal(getAction('toString'), undefined);
   for (const t of ['wait_for', 'assert', 'x509', 'set_fact']) assert.equal(getAction(t)!.readOnly, true);
 });
+
+test('dry run: what an earlier step would create is unknown, not a failure', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const dry = makeCtx({ dryRun: true });
+    const { moveAction } = await import('./move.js');
+    const { copyAction } = await import('./copy.js');
+    const { fileAction } = await import('./file.js');
+    assert.equal((await moveAction.probe(dry, { src: join(dir, 'a'), dest: join(dir, 'b') })).status, 'unknown');
+    assert.equal((await copyAction.probe(dry, { remote_src: join(dir, 'a'), dest: join(dir, 'b') })).status, 'unknown');
+    assert.equal((await fetchAction.probe(dry, { src: join(dir, 'a'), dest: join(dir, 'b') })).status, 'unknown');
+    assert.equal((await fileAction.probe(dry, { path: join(dir, 'a'), mode: '0600' })).status, 'unknown');
+    await assert.rejects(fileAction.probe(makeCtx(), { path: join(dir, 'a'), mode: '0600' }), /does not exist/);
+  } finally {
+    cleanup();
+  }
+});

@@ -12,7 +12,7 @@ import { posix } from 'node:path';
 import type { MoveParams } from '../runbook/schema-types.js';
 import { displayCommand } from '../transport/quote.js';
 import type { Action, UndoRecord } from './types.js';
-import { absPath, isWithin, runOk, stepError } from './util.js';
+import { absPath, isWithin, missingInDryRun, runOk, stepError } from './util.js';
 
 export interface MoveState {
   src: string;
@@ -41,7 +41,7 @@ export const moveAction: Action<MoveParams, MoveState> = {
     }
     if (!s && !d) {
       if (params.missing_ok) return { status: 'ok', commands: [], summary: `${src} and ${dest} are both absent (missing_ok)`, state: { src, dest, move: false } };
-      throw stepError(`move: neither ${src} nor ${dest} exists`, 'set missing_ok: true when the source may be absent');
+      return missingInDryRun(ctx, `move: neither ${src} nor ${dest} exists`, { src, dest, move: false }, 'set missing_ok: true when the source may be absent');
     }
     if (!s) return { status: 'ok', commands: [], summary: `already moved to ${dest}`, state: { src, dest, move: false } };
     return {
@@ -54,6 +54,7 @@ export const moveAction: Action<MoveParams, MoveState> = {
 
   async apply(ctx, _params, probe) {
     const { src, dest, move } = probe.state;
+    if (probe.status === 'unknown') throw stepError(`move: neither ${src} nor ${dest} exists`);
     if (!move) return { changed: false, commands: [] };
     const commands: string[] = [];
     for (const argv of argvs(src, dest)) {

@@ -24,7 +24,7 @@ import { userError } from '../errors.js';
 import type { Action, ProbeResult, StepContext } from './types.js';
 import { MANIFEST_NAME, readManifestJson } from './backup.js';
 import { compareTrees, listTrees, stripPrefix, validateManifest, type Manifest } from './tree.js';
-import { absPath, describeExit, isWithin, plural, run, stepError } from './util.js';
+import { absPath, describeExit, isWithin, missingInDryRun, plural, run, stepError } from './util.js';
 
 export interface RestoreUnit {
   path: string;
@@ -81,9 +81,9 @@ function unitsOf(manifest: Manifest, from: string, paths: string[] | undefined):
 }
 
 /** Read and check everything; nothing is written. */
-export async function inspectRestore(ctx: StepContext, fromPath: string, paths?: string[]): Promise<RestoreState> {
+export async function inspectRestore(ctx: StepContext, fromPath: string, paths?: string[], manifestJson?: unknown): Promise<RestoreState> {
   const from = absPath(fromPath, 'restore.from');
-  const json = await readManifestJson(ctx, from);
+  const json = manifestJson ?? (await readManifestJson(ctx, from));
   if (json === undefined) throw stepError(`restore: no ${MANIFEST_NAME} in ${from}`, 'is this a directory made by a backup step?');
   const manifest = validateManifest(json, `${from}/${MANIFEST_NAME}`);
   const units = unitsOf(manifest, from, paths);
@@ -145,7 +145,10 @@ export const restoreAction: Action<RestoreParams, RestoreState> = {
   readOnly: false,
 
   async probe(ctx, params): Promise<ProbeResult<RestoreState>> {
-    const state = await inspectRestore(ctx, params.from, params.paths);
+    const from = absPath(params.from, 'restore.from');
+    const json = await readManifestJson(ctx, from);
+    if (json === undefined) return missingInDryRun(ctx, `restore: no ${MANIFEST_NAME} in ${from}`, undefined as unknown as RestoreState, 'is this a directory made by a backup step?');
+    const state = await inspectRestore(ctx, from, params.paths, json);
     const n = state.differences.length;
     return {
       status: n ? 'change' : 'ok',
@@ -158,6 +161,7 @@ export const restoreAction: Action<RestoreParams, RestoreState> = {
   },
 
   async apply(ctx, params, probe) {
+    if (probe?.status === 'unknown') throw stepError(probe.summary ?? 'not probed');
     const state = probe?.state ?? (await inspectRestore(ctx, params.from, params.paths));
     try {
       const report = await applyRestore(ctx, state);

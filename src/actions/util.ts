@@ -4,7 +4,7 @@ import { posix } from 'node:path';
 import { userError, UserError } from '../errors.js';
 import type { ExecOptions, ExecResult, FileStat } from '../transport/types.js';
 import { displayCommand, quoteArg, type Arg } from '../transport/quote.js';
-import type { StepContext } from './types.js';
+import type { ProbeResult, StepContext } from './types.js';
 
 export type Scalar = string | number | boolean;
 
@@ -192,6 +192,15 @@ export const UNDO_CONTENT_LIMIT = 1024 * 1024;
 /** Is this error the transport's "file does not exist" (read of a missing path)? */
 export function isIoError(e: unknown): boolean {
   return e instanceof UserError && e.kind === 'io';
+}
+
+/**
+ * Something an earlier step may create is missing. In a dry run those steps have not run, so the
+ * probe says `unknown` instead of failing; in a real run (probed just before apply) it fails.
+ */
+export function missingInDryRun<S>(ctx: StepContext, message: string, state: S, hint?: string): ProbeResult<S> {
+  if (ctx.dryRun) return { status: 'unknown', commands: [], summary: `${message} (an earlier step may create it)`, state };
+  throw stepError(message, hint);
 }
 
 export function plural(n: number, word: string): string {
