@@ -7,7 +7,8 @@
  * apply (only what differs): `mkdir -p` of the parent for a new file, transport.writeAtomic
  * (remote_src: one transport.read first), then `chmod`/`chown`. Replacing a file keeps its
  * owner (one stat after the write, `chown` only when the rename changed it). The previous
- * content (up to 1 MiB) is read first for the undo record.
+ * content is read first for the undo record when it is world-readable and up to 1 MiB (private
+ * files such as keys and kubeconfigs never go into the journal: the backup has them).
  * undo: writes the previous content back with its mode and owner, or removes a file that did not
  * exist.
  */
@@ -30,7 +31,7 @@ import {
   runOk,
   sha256,
   stepError,
-  UNDO_CONTENT_LIMIT,
+  journalable,
   type PathInfo,
 } from './util.js';
 
@@ -146,7 +147,7 @@ export const copyAction: Action<CopyParams, CopyState> = {
     }
     const commands: string[] = [];
     if (write) {
-      if (info.exists && (info.size ?? 0) <= UNDO_CONTENT_LIMIT) {
+      if (info.exists && journalable(info)) {
         undo.content_b64 = (await ctx.transport.read(dest)).toString('base64');
       }
       if (!info.exists) {
@@ -189,7 +190,7 @@ export const copyAction: Action<CopyParams, CopyState> = {
     }
     if (r.wrote) {
       if (r.content_b64 === undefined) {
-        throw stepError(`copy undo: the previous ${r.dest} was larger than 1 MiB and is not in the journal; restore it from the backup`);
+        throw stepError(`copy undo: the previous ${r.dest} is not in the journal (private or larger than 1 MiB); restore it from the backup`);
       }
       await ctx.transport.writeAtomic(r.dest, Buffer.from(r.content_b64, 'base64'), r.mode !== undefined ? { mode: r.mode } : {});
     } else if (r.mode !== undefined) {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync, readlinkSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileAction } from './file.js';
 import { copyAction } from './copy.js';
@@ -128,13 +128,23 @@ test('copy: replace content, undo restores previous content and mode; mode-only 
   const { dir, cleanup } = tempDir();
   try {
     const dest = join(dir, 'b.txt');
-    writeFileSync(dest, 'old\n', { mode: 0o600 });
+    writeFileSync(dest, 'old\n', { mode: 0o640 });
+    chmodSync(dest, 0o644);
     const { r, ctx, p1 } = await cycle(copyAction, { dest, content: 'new\n' });
     assert.match(p1.summary!, /content differs/);
     assert.equal(readFileSync(dest, 'utf8'), 'new\n');
-    assert.equal(modeOf(dest), 0o600, 'mode kept when not given');
+    assert.equal(modeOf(dest), 0o644, 'mode kept when not given');
     await copyAction.undo!(ctx, r.undo!);
     assert.equal(readFileSync(dest, 'utf8'), 'old\n');
+    chmodSync(dest, 0o600);
+
+    // a private file's content never goes into the undo record (the journal)
+    const key = join(dir, 'key.pem');
+    writeFileSync(key, 'SECRET KEY\n', { mode: 0o600 });
+    const k = await cycle(copyAction, { dest: key, content: 'NEW KEY\n' });
+    assert.equal(k.r.undo!.content_b64, undefined);
+    assert.equal(JSON.stringify(k.r.undo).includes(Buffer.from('SECRET KEY\n').toString('base64')), false);
+    await assert.rejects(copyAction.undo!(k.ctx, k.r.undo!), /restore it from the backup/);
 
     const m = await cycle(copyAction, { dest, content: 'old\n', mode: '0644' });
     assert.deepEqual(m.p1.commands, [`chmod 0644 -- ${dest}`]);

@@ -6,8 +6,8 @@
  * apply: only the commands needed: `mkdir -p`, `touch`, `rm -rf`, `chmod`, `chown` (one exec
  * each; creating a directory first stats the missing ancestors so undo can remove them).
  * undo: created paths are removed (`rm -f` / `rmdir`, never a non-empty directory), mode and
- * owner are set back, a removed file is written back when it was small enough to record
- * (1 MiB), a removed symlink is recreated, a removed directory is recreated empty (its contents
+ * owner are set back, a removed file is written back when it was recorded (world-readable and
+ * up to 1 MiB: private files are never put in the journal), a removed symlink is recreated, a removed directory is recreated empty (its contents
  * come back from the backup).
  */
 import { posix } from 'node:path';
@@ -25,7 +25,7 @@ import {
   parseMode,
   runOk,
   stepError,
-  UNDO_CONTENT_LIMIT,
+  journalable,
   type PathInfo,
 } from './util.js';
 
@@ -189,7 +189,7 @@ async function missingAncestors(ctx: StepContext, path: string): Promise<string[
 
 async function describeRemoved(ctx: StepContext, path: string, info: PathInfo): Promise<FileUndo['removed']> {
   const rec: NonNullable<FileUndo['removed']> = { type: info.type ?? 'other', mode: info.mode ?? 0o644, uid: info.uid ?? 0, gid: info.gid ?? 0 };
-  if (info.type === 'file' && (info.size ?? 0) <= UNDO_CONTENT_LIMIT) {
+  if (info.type === 'file' && journalable(info)) {
     rec.content_b64 = (await ctx.transport.read(path)).toString('base64');
   } else if (info.type === 'symlink') {
     const r = await runOk(ctx, ['readlink', '--', path]);

@@ -189,6 +189,15 @@ export function displayWrite(path: string, size: number, sha: string, mode?: num
 /** Largest previous content kept in an undo record (the journal holds it, base64). */
 export const UNDO_CONTENT_LIMIT = 1024 * 1024;
 
+/**
+ * May a file's previous content go into an undo record? Only small, world-readable files: the
+ * journal lives on the operator's machine and must not collect private keys or kubeconfigs
+ * (those come back from the backup instead).
+ */
+export function journalable(info: { size?: number; mode?: number }): boolean {
+  return (info.size ?? 0) <= UNDO_CONTENT_LIMIT && ((info.mode ?? 0) & 0o004) !== 0;
+}
+
 /** Is this error the transport's "file does not exist" (read of a missing path)? */
 export function isIoError(e: unknown): boolean {
   return e instanceof UserError && e.kind === 'io';
