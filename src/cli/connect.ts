@@ -1,7 +1,7 @@
 /** `runbook connect [PATTERN]`: connect to each host once (host keys checked) and report; with --accept-new, records new keys. */
 import type { Command } from 'commander';
 import pLimit from 'p-limit';
-import pc from 'picocolors';
+import { colors as pc } from '../report/colors.js';
 import { isUserError, messageOf } from '../errors.js';
 import { selectHosts } from '../inventory/load.js';
 import { openTransport } from '../engine/connect.js';

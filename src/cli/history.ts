@@ -1,6 +1,6 @@
 /** `runbook history`: the runs journaled under .runbook/runs, newest first. */
 import type { Command } from 'commander';
-import pc from 'picocolors';
+import { colors as pc } from '../report/colors.js';
 import { listRuns, type RunSummary } from '../engine/journal.js';
 import { positiveInt } from './run-options.js';
 

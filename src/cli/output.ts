@@ -1,5 +1,5 @@
 /** Printing diagnostics for people (file:line:col: message) and machines (--json). */
-import pc from 'picocolors';
+import { colors as pc } from '../report/colors.js';
 import { formatDiagnostic, type Diagnostic } from '../errors.js';
 
 export function printDiagnostics(diagnostics: readonly Diagnostic[], stream: NodeJS.WritableStream = process.stderr): void {

@@ -1,9 +1,9 @@
 /**
  * One formatter per event kind. `FORMATTERS` is a mapped type over `Event['kind']`: adding an
  * event kind without a formatter does not compile. Formatters return the lines to print (none
- * for events a mode does not show). Colours through picocolors, which honours NO_COLOR.
+ * for events a mode does not show). Colours through ./colors.ts (terminal only, NO_COLOR honoured).
  */
-import pc from 'picocolors';
+import { colors as pc } from './colors.js';
 import type { EventKind, EventOf, StepStatus, HostStatus } from '../engine/events.js';
 
 export interface FormatContext {

@@ -1,5 +1,5 @@
 /** The recap table: one row per host with ok, changed, failed, skipped, unreachable. */
-import pc from 'picocolors';
+import { colors as pc } from './colors.js';
 import type { RecapRow } from '../engine/events.js';
 import { colorStatus } from './format.js';
 
