@@ -58,7 +58,8 @@ export interface StartLabOptions {
 export const PRIVATE_PATHS = ['/etc/kubernetes', '/var/lib/kubelet', '/var/lib/runbook', '/var/backups', '/root', '/usr/local/sbin', '/tmp'] as const;
 
 const SSHD = '/usr/sbin/sshd';
-const IN_NS_LAB = '/run/runbook-lab';
+/** where the lab dir is seen from inside every host's namespace (its /tmp may hide the real path) */
+export const IN_NS_LAB = '/run/runbook-lab';
 const STATE_FILE = 'lab.json'; // read by stopLab(dir) and openLab(dir)
 
 interface HostState {

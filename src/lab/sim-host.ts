@@ -1,0 +1,118 @@
+/**
+ * A simulated kubeadm control-plane node on a lab host: seen over SSH, the host IS the node, at the
+ * real paths (/etc/kubernetes, /var/lib/kubelet, /root/.kube) with the emulated kubeadm, systemctl,
+ * crictl/docker, journalctl and etcdctl first on sshd's PATH (/usr/local/sbin, private per host),
+ * and its API server on the host's own address :6443.
+ *
+ * How: the node is installed from outside into the host's dir (`host.root`, whose /etc/kubernetes,
+ * /var/lib/kubelet, /root, /usr/local/sbin, /tmp are what the host's namespace binds at those paths).
+ * The simulator's own state (/var/lib/sim, /run/sim with the agent's socket, /var/log/sim) lives
+ * only in that dir, so the emulated commands run inside the namespace with SIM_ROOT set to where the
+ * namespace sees the same dir (/run/runbook-lab/hosts/<name>/root): every node path they touch
+ * resolves to the same files the agent (running outside, against `host.root`) sees.
+ * The network namespace is shared: the API server binds the host's address, and etcd gets a port of
+ * its own (127.0.0.1:2379 would collide between hosts; the emulated etcdctl maps <address>:2379 to it).
+ */
+import { spawnSync } from 'node:child_process';
+import { readdirSync, writeFileSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { IN_NS_LAB, PRIVATE_PATHS, type Lab, type LabHost } from './hosts.js';
+import { installNode, startNode, stopNode, freePort, nodeStatus, type InstallOptions, type NodeConfig, type ScenarioName, type AgentStatus } from './sim/index.js';
+import { NODE, packageRoot, simDistDir } from './sim/paths.js';
+import { quoteArg } from '../transport/quote.js';
+
+/** Short kubelet periods for tests: pass `-e manifest_check_period=1s` to the runbook to match. */
+export const FAST_SIM: Partial<InstallOptions> = { fileCheckFrequency: '1s', kubeletRestartMs: 400, crashBackoffMs: 300, containerRestartMs: 200 };
+
+export interface SimHostOptions extends Partial<Omit<InstallOptions, 'shareCAsFrom' | 'advertiseAddress'>> {
+  /** HA: the sim host whose CAs this node shares (it is then a joined control-plane node) */
+  joinTo?: SimHost;
+  /** start the node agent (kubelet, runtime, static pods) right away; default true */
+  start?: boolean;
+}
+
+export interface SimHost {
+  host: LabHost;
+  scenario: ScenarioName;
+  /** the node's "/" on the operator machine (the host's dir) */
+  root: string;
+  node: NodeConfig;
+  /** the agent's PID while it runs */
+  pid?: number;
+  start(): Promise<number>;
+  /** stops the agent by PID (files stay) */
+  stop(): Promise<void>;
+  status(): AgentStatus | undefined;
+}
+
+/** Where the namespace of `h` sees the host's dir (the lab dir is bound at IN_NS_LAB there). */
+export function rootInNamespace(h: LabHost): string {
+  return `${IN_NS_LAB}/hosts/${h.name}/root`;
+}
+
+/** Emulated commands that find their node from inside the namespace (sshd sessions get no SIM_ROOT). */
+function writeWrappers(h: LabHost): void {
+  const sbin = join(h.root, NODE.sbin);
+  const cli = join(simDistDir, 'cli.js');
+  for (const c of readdirSync(sbin)) {
+    const text = [
+      '#!/bin/sh',
+      `# kubeadm node simulator on lab host ${h.name}: emulated ${c}`,
+      `SIM_ROOT=${quoteArg(rootInNamespace(h))} exec ${quoteArg(process.execPath)} ${quoteArg(cli)} ${quoteArg(c)} "$@"`,
+      '',
+    ].join('\n');
+    writeFileSync(join(sbin, c), text);
+    chmodSync(join(sbin, c), 0o755);
+  }
+}
+
+const underPrivate = (p: string) => PRIVATE_PATHS.some((b) => p === b || p.startsWith(b + '/'));
+
+/**
+ * The emulated commands run node and dist/ from inside the namespace: when the checkout (or node)
+ * lies under a host-private tree (a clone in /tmp or /root), bind the real one over it there,
+ * reached through /proc/<our pid>/root (our mount namespace's view).
+ */
+function exposeInNamespace(h: LabHost): void {
+  for (const p of new Set([packageRoot, join(process.execPath, '..')])) {
+    if (!underPrivate(p)) continue;
+    const script = 'mountpoint -q "$1" || { mkdir -p "$1" && mount --bind "/proc/$2/root$1" "$1"; }';
+    const r = spawnSync('nsenter', ['-t', String(h.pid), '-m', '--', 'sh', '-c', script, 'sh', p, String(process.pid)], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`cannot make ${p} visible on lab host ${h.name}: ${(r.stderr || '').trim() || `exit ${r.status}`}`);
+  }
+}
+
+/** Installs scenario `scenario` on lab host `host` and (by default) starts its node agent. */
+export async function installSimHost(lab: Lab, host: LabHost, scenario: ScenarioName, opts: SimHostOptions = {}): Promise<SimHost> {
+  if (!lab.hosts.includes(host)) throw new Error(`${host.name} is not a host of this lab`);
+  const { joinTo, start = true, ...install } = opts;
+  const node = await installNode(host.root, scenario, {
+    nodeName: host.name,
+    apiPort: 6443,
+    etcdPort: install.etcdPort ?? (await freePort(host.address)),
+    ...install,
+    advertiseAddress: host.address,
+    shareCAsFrom: joinTo?.root,
+    initNode: joinTo ? false : install.initNode,
+  });
+  writeWrappers(host);
+  exposeInNamespace(host);
+  const sh: SimHost = {
+    host,
+    scenario,
+    root: host.root,
+    node,
+    start: async () => {
+      if (sh.pid) return sh.pid;
+      sh.pid = await startNode(host.root);
+      return sh.pid;
+    },
+    stop: async () => {
+      if (sh.pid) await stopNode(sh.pid);
+      sh.pid = undefined;
+    },
+    status: () => nodeStatus(host.root),
+  };
+  if (start) await sh.start();
+  return sh;
+}
