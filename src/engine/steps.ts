@@ -268,6 +268,29 @@ export class HostRunner {
     };
     set('previous');
     if (step.raw.register) set(step.raw.register);
+    if (step.type === 'set_fact') this.setFacts(step, results);
+  }
+
+  /**
+   * set_fact: each key becomes a variable of this host for the later steps (the loader already
+   * lets them be named). In a loop the last item wins; a skipped or failed item sets nothing; in a
+   * dry run an item whose values are unknowable makes its names uncertain.
+   */
+  private setFacts(step: StepInfo, results: ItemResult[]): void {
+    const p = step.params;
+    const names = p !== null && typeof p === 'object' && !Array.isArray(p) ? Object.keys(p) : [];
+    for (const r of results) {
+      if (r.status === 'skipped' || r.failed) continue;
+      for (const name of names) {
+        if (r.uncertain || !r.facts || !(name in r.facts)) {
+          delete this.scope[name];
+          this.uncertain.add(name);
+        } else {
+          this.scope[name] = r.facts[name];
+          this.uncertain.delete(name);
+        }
+      }
+    }
   }
 
   private async runItem(step: StepInfo, index: number, item: unknown): Promise<ItemResult> {
