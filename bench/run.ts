@@ -1,0 +1,195 @@
+/**
+ * Benchmark (issue #6): `runbook apply` of a 10-step idempotent runbook against Ansible and a raw
+ * ssh2 floor, on the same loopback sshd hosts, in one run, alternating. Prints medians, peak RSS
+ * and ratios, then a markdown table (with date and machine) for BENCHMARKS.md.
+ *
+ *   npm run build && node dist/bench/run.js                 # N = 1, 10, 50 (all three) and 500 (runbook, floor)
+ *   node dist/bench/run.js --hosts 10 --runs 3 --big 0      # a smaller run
+ *   node dist/bench/run.js --quick                          # 2 hosts, 1 run: proves the harness works (the test suite runs this)
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { packageRoot } from '../src/paths.js';
+import { startLab, labSupport, type Lab } from '../src/lab/hosts.js';
+
+const CLI = join(packageRoot, 'dist', 'src', 'cli', 'main.js');
+const RUNBOOK = join(packageRoot, 'bench', 'fixtures', 'ten-steps.yaml');
+const PLAYBOOK = join(packageRoot, 'bench', 'fixtures', 'ten-steps.ansible.yaml');
+const BENCH_DIR = '/tmp/runbook-bench'; // the fixtures' `dir`
+
+export interface Sample {
+  tool: 'runbook' | 'ansible' | 'floor';
+  phase: 'first' | 'second';
+  hosts: number;
+  wallMs: number;
+  peakRssKiB: number;
+  ok: boolean;
+  note?: string;
+}
+
+interface Timed {
+  wallMs: number;
+  peakRssKiB: number;
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+const GNU_TIME = '/usr/bin/time';
+
+/** Run a command under GNU time (Debian package `time`) for its peak RSS; wall time measured here. Without it, RSS reads 0. */
+function timed(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<Timed> {
+  const [cmd, ...args] = existsSync(GNU_TIME) ? [GNU_TIME, '-f', 'RSS_KIB=%M', ...argv] : argv;
+  return new Promise((resolve) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn(cmd!, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (code) => {
+      const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
+      const m = /RSS_KIB=(\d+)/.exec(stderr);
+      resolve({ wallMs, peakRssKiB: m ? Number(m[1]) : 0, code, stdout, stderr: stderr.replace(/RSS_KIB=\d+\n?/, '') });
+    });
+  });
+}
+
+function resetHosts(lab: Lab): void {
+  for (const h of lab.hosts) rmSync(lab.hostPath(h, BENCH_DIR), { recursive: true, force: true });
+}
+
+function ansibleInventory(lab: Lab): string {
+  const lines = ['all:', '  vars:', `    ansible_ssh_private_key_file: ${lab.privateKeyPath}`, `    ansible_ssh_common_args: "-o UserKnownHostsFile=${lab.knownHostsPath} -o StrictHostKeyChecking=yes"`, '    ansible_python_interpreter: /usr/bin/python3', '  hosts:'];
+  for (const h of lab.hosts) lines.push(`    ${h.name}: { ansible_host: ${h.address}, ansible_port: ${h.port}, ansible_user: ${h.user} }`);
+  return lines.join('\n') + '\n';
+}
+
+async function runRunbook(lab: Lab, work: string, phase: 'first' | 'second'): Promise<Sample> {
+  const inv = join(work, 'inventory.yaml');
+  const r = await timed([process.execPath, CLI, 'apply', RUNBOOK, '-i', inv, '--forks', String(Math.max(lab.hosts.length, 1)), '--json', '--state-dir', join(work, 'state')], { CI: '1' });
+  const ok = r.code === 0;
+  return { tool: 'runbook', phase, hosts: lab.hosts.length, wallMs: r.wallMs, peakRssKiB: r.peakRssKiB, ok, ...(ok ? {} : { note: lastLines(r.stderr || r.stdout) }) };
+}
+
+async function runAnsible(lab: Lab, work: string, phase: 'first' | 'second'): Promise<Sample> {
+  const inv = join(work, 'ansible-inventory.yaml');
+  const r = await timed(['ansible-playbook', '-i', inv, '-f', String(Math.max(lab.hosts.length, 1)), PLAYBOOK], {
+    ANSIBLE_PIPELINING: '1',
+    ANSIBLE_SSH_ARGS: '-o ControlMaster=auto -o ControlPersist=60s',
+    ANSIBLE_CONTROL_PATH_DIR: join(work, 'cp'),
+    ANSIBLE_HOST_KEY_CHECKING: 'True',
+    ANSIBLE_LOCAL_TEMP: join(work, 'ansible-tmp'),
+    ANSIBLE_NOCOLOR: '1',
+    ANSIBLE_RETRY_FILES_ENABLED: '0',
+  });
+  const ok = r.code === 0;
+  return { tool: 'ansible', phase, hosts: lab.hosts.length, wallMs: r.wallMs, peakRssKiB: r.peakRssKiB, ok, ...(ok ? {} : { note: lastLines(r.stdout + r.stderr) }) };
+}
+
+async function runFloor(lab: Lab, phase: 'first' | 'second'): Promise<Sample> {
+  // the floor runs in a child process too, so its wall time includes a process start like the others
+  const r = await timed([process.execPath, join(packageRoot, 'dist', 'bench', 'floor.js'), JSON.stringify({ hosts: lab.hosts, privateKeyPath: lab.privateKeyPath })]);
+  return { tool: 'floor', phase, hosts: lab.hosts.length, wallMs: r.wallMs, peakRssKiB: r.peakRssKiB, ok: r.code === 0, ...(r.code === 0 ? {} : { note: lastLines(r.stderr) }) };
+}
+
+function lastLines(s: string): string {
+  return s.trim().split('\n').slice(-3).join(' | ').slice(0, 300);
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.floor(s.length / 2)]! : NaN;
+}
+
+export async function benchHosts(n: number, runs: number, tools: Sample['tool'][], log: (s: string) => void): Promise<Sample[]> {
+  const work = mkdtempSync(join(tmpdir(), `runbook-bench-${n}-`));
+  const lab = await startLab({ count: n, dir: join(work, 'lab') });
+  const samples: Sample[] = [];
+  try {
+    writeFileSync(join(work, 'inventory.yaml'), lab.inventoryYaml());
+    writeFileSync(join(work, 'ansible-inventory.yaml'), ansibleInventory(lab));
+    for (let i = 0; i < runs; i++) {
+      // alternate the order so no tool always runs on a warm (or cold) machine
+      const order = i % 2 === 0 ? tools : [...tools].reverse();
+      for (const tool of order) {
+        resetHosts(lab);
+        for (const phase of ['first', 'second'] as const) {
+          const s = tool === 'runbook' ? await runRunbook(lab, work, phase) : tool === 'ansible' ? await runAnsible(lab, work, phase) : await runFloor(lab, phase);
+          samples.push(s);
+          log(`  N=${n} run ${i + 1}/${runs} ${tool.padEnd(7)} ${phase.padEnd(6)} ${s.wallMs.toFixed(0).padStart(7)} ms  ${(s.peakRssKiB / 1024).toFixed(0).padStart(4)} MiB${s.ok ? '' : '  FAILED: ' + s.note}`);
+        }
+      }
+    }
+  } finally {
+    await lab.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+  return samples;
+}
+
+export function summarize(samples: Sample[]): string[] {
+  const rows: string[] = ['| hosts | tool | first run (median) | second run (median) | peak RSS | runbook ÷ tool (second run) |', '|---|---|---|---|---|---|'];
+  const ns = [...new Set(samples.map((s) => s.hosts))].sort((a, b) => a - b);
+  for (const n of ns) {
+    const of = (tool: Sample['tool'], phase: Sample['phase']) => samples.filter((s) => s.hosts === n && s.tool === tool && s.phase === phase && s.ok).map((s) => s.wallMs);
+    const rb = median(of('runbook', 'second'));
+    for (const tool of ['runbook', 'ansible', 'floor'] as const) {
+      const first = of(tool, 'first');
+      const second = of(tool, 'second');
+      if (!first.length && !second.length) continue;
+      const rss = Math.max(0, ...samples.filter((s) => s.hosts === n && s.tool === tool).map((s) => s.peakRssKiB)) / 1024;
+      const ratio = tool === 'runbook' ? '' : `${(rb / median(second)).toFixed(3)}`;
+      rows.push(`| ${n} | ${tool} | ${median(first).toFixed(0)} ms | ${median(second).toFixed(0)} ms | ${rss.toFixed(0)} MiB | ${ratio} |`);
+    }
+  }
+  return rows;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      hosts: { type: 'string', default: '1,10,50' },
+      big: { type: 'string', default: '500' },
+      runs: { type: 'string', default: '5' },
+      quick: { type: 'boolean', default: false },
+      'no-ansible': { type: 'boolean', default: false },
+    },
+  });
+  const support = labSupport();
+  if (!support.ok) {
+    console.error(`bench: cannot start loopback hosts: ${support.reason}`);
+    process.exitCode = 3;
+    return;
+  }
+  const haveAnsible = !values['no-ansible'] && existsSync('/usr/bin/ansible-playbook');
+  const all: Sample[] = [];
+  const log = (s: string) => console.log(s);
+  if (values.quick) {
+    all.push(...(await benchHosts(2, 1, haveAnsible ? ['runbook', 'ansible', 'floor'] : ['runbook', 'floor'], log)));
+  } else {
+    for (const n of values.hosts.split(',').map(Number).filter((x) => x > 0)) {
+      all.push(...(await benchHosts(n, Number(values.runs), haveAnsible ? ['runbook', 'ansible', 'floor'] : ['runbook', 'floor'], log)));
+    }
+    const big = Number(values.big);
+    if (big > 0) all.push(...(await benchHosts(big, Math.min(3, Number(values.runs)), ['runbook', 'floor'], log)));
+  }
+  const machine = `${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
+  console.log(`\n${new Date().toISOString().slice(0, 10)} — ${machine} — \`node dist/bench/run.js ${process.argv.slice(2).join(' ')}\`\n`);
+  console.log(summarize(all).join('\n'));
+  const failed = all.filter((s) => !s.ok);
+  if (failed.length) {
+    console.error(`\n${failed.length} run(s) failed`);
+    process.exitCode = 4;
+  }
+}
+
+if (process.argv[1] && import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((e) => {
+    console.error(e);
+    process.exitCode = 1;
+  });
+}
