@@ -5,7 +5,6 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { $ } from 'zx';
 import { userError, messageOf } from '../errors.js';
 import { type Arg, quoteArg, shellJoin } from './quote.js';
 import type { ExecOptions, ExecResult, FileStat, Transport } from './types.js';
@@ -31,6 +30,10 @@ export function cdPrefix(cwd: string | undefined): string {
   const dir = cwd.startsWith('/') ? cwd : `./${cwd}`; // never let a directory look like an option
   return `${shellJoin(['cd', dir])} && `;
 }
+
+// zx costs ~40 ms to load; runs that only use SSH never need it.
+let zx: Promise<typeof import('zx')> | undefined;
+const loadZx = () => (zx ??= import('zx'));
 
 /** Raw template for zx: the string is used as is, zx's own quoting never runs. */
 function raw(cmd: string): TemplateStringsArray {
@@ -68,6 +71,7 @@ export class LocalTransport implements Transport {
     if (argv.length === 0) throw userError('usage', 'empty command', { host: this.host });
     const cmd = shellJoin(withEnv(argv, options.env, this.host));
     const started = Date.now();
+    const { $ } = await loadZx();
     const shell = $({
       nothrow: true,
       quiet: true,
