@@ -13,6 +13,7 @@ import { register as registerRollback } from './rollback.js';
 import { register as registerHistory } from './history.js';
 import { register as registerShow } from './show.js';
 import { register as registerConnect } from './connect.js';
+import { register as registerDemo } from './demo.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerHistory(program);
   registerShow(program);
   registerConnect(program);
+  registerDemo(program);
   return program;
 }
 

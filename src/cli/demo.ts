@@ -1,0 +1,30 @@
+/** `runbook demo`: the certificate-renewal job end to end on a simulated kubeadm node on this machine (no root, no network). */
+import type { Command } from 'commander';
+import { SCENARIOS } from '../lab/sim/index.js';
+import { DEFAULT_SCENARIO, runDemo } from '../demo/run.js';
+
+export interface DemoCliOptions {
+  scenario?: string;
+  keep?: boolean;
+  dir?: string;
+}
+
+export function register(program: Command): void {
+  program
+    .command('demo')
+    .description(
+      'build a simulated kubeadm control-plane node with expired certificates in a temp dir (no root, only 127.0.0.1), then show the symptoms, ' +
+        'plan, apply, verify with the real kubectl, apply again (0 changed) and roll back, with the shipped runbooks/cert-renew.yaml. ' +
+        'Exit 0 when every stage behaved as expected, 4 otherwise',
+    )
+    .option('--scenario <name>', `the node's situation: ${SCENARIOS.join(', ')}`, DEFAULT_SCENARIO)
+    .option('--keep', 'keep the sandbox (and its node agent running) and print how to explore it')
+    .option('--dir <dir>', 'create the sandbox under this directory (default: the system temp dir)')
+    .action(async (opts: DemoCliOptions) => {
+      process.exitCode = await runDemo({
+        ...(opts.scenario ? { scenario: opts.scenario } : {}),
+        ...(opts.keep ? { keep: true } : {}),
+        ...(opts.dir ? { dir: opts.dir } : {}),
+      });
+    });
+}

@@ -1,0 +1,114 @@
+/**
+ * `runbook demo`: the main job end to end on a sandbox node — symptoms, plan, apply, verify, apply
+ * again (0 changed), rollback — with the shipped runbooks and the real CLI, then cleanup.
+ * Exit 0 only when every stage behaved as expected.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { userError } from '../errors.js';
+import { SCENARIOS, type ScenarioName } from '../lab/sim/index.js';
+import { packageRoot } from '../lab/sim/paths.js';
+import { EXIT } from '../cli/exit-codes.js';
+import { Narrator, shortPath } from './narrate.js';
+import { createSandbox, destroySandbox, startSandbox, type Sandbox } from './sandbox.js';
+import { readCertRows } from './certs.js';
+import * as stages from './stages.js';
+
+export const DEFAULT_SCENARIO: ScenarioName = 'seed1-1.18';
+
+export interface DemoOptions {
+  scenario?: string;
+  keep?: boolean;
+  /** parent of the sandbox directory (default: the OS temp dir) */
+  dir?: string;
+  out?: NodeJS.WritableStream;
+}
+
+function checkScenario(s: string): ScenarioName {
+  if ((SCENARIOS as readonly string[]).includes(s)) return s as ScenarioName;
+  throw userError('usage', `--scenario: unknown scenario "${s}"`, { hint: `one of ${SCENARIOS.join(', ')}` });
+}
+
+function checkKubectl(): void {
+  try {
+    execFileSync('kubectl', ['version', '--client'], { stdio: 'ignore', timeout: 20_000 });
+  } catch {
+    throw userError('usage', 'the demo checks the sandbox node with the real kubectl, and none was found on PATH', {
+      hint: 'install kubectl (https://kubernetes.io/docs/tasks/tools/) and run the demo again',
+    });
+  }
+}
+
+export async function runDemo(o: DemoOptions = {}): Promise<number> {
+  const scenario = checkScenario(o.scenario ?? DEFAULT_SCENARIO);
+  checkKubectl();
+  const n = new Narrator(o.out ?? process.stdout);
+  const started = Date.now();
+  const renew = shortPath(join(packageRoot, 'runbooks', 'cert-renew.yaml'));
+  const check = shortPath(join(packageRoot, 'runbooks', 'cert-check.yaml'));
+  for (const f of [renew, check]) if (!existsSync(f)) throw userError('io', `the shipped runbook ${f} is missing`);
+
+  n.title(`runbook demo — recovering a kubeadm node whose certificates expired (scenario ${scenario})`);
+  n.say(
+    'Everything below runs on this machine, without root or network: a simulated kubeadm control-plane node',
+    '(kubeadm, systemctl, crictl/docker, a kubelet and an API server on 127.0.0.1) in a temp directory, and the',
+    'real kubectl. `runbook` below is this package\'s CLI (node dist/src/cli/main.js, or `npx runbook`); on a real',
+    'cluster you would run the same commands with an inventory of your control-plane nodes reached over SSH.',
+  );
+
+  let sb: Sandbox | undefined;
+  const onSignal = () => {
+    // Ctrl-C: stop the node agent and remove the sandbox, then leave with the signal's code
+    void (sb ? destroySandbox(sb, o.keep === true) : Promise.resolve()).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    sb = await createSandbox(scenario, o.dir);
+    await startSandbox(sb);
+    const ctx: stages.DemoContext = {
+      sb,
+      n,
+      renew,
+      check,
+      // the renewal window is 30 days (cert-renew's renew_within); CAs are never renewed
+      renewalExpected: readCertRows(sb.kubeDir).some((c) => !c.isCA && c.daysLeft < 30),
+    };
+    await stages.symptoms(ctx);
+    await stages.plan(ctx);
+    const applied = await stages.apply(ctx);
+    if (applied) {
+      await stages.verify(ctx);
+      await stages.applyAgain(ctx);
+      if (ctx.renewalExpected) await stages.rollback(ctx);
+      else n.say('', 'Nothing was renewed, so there is nothing to roll back.');
+    } else {
+      n.say('', 'The apply stage did not succeed: verification, the second apply and the rollback are skipped.');
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (sb) {
+      n.stage(7, 'Clean up', o.keep ? 'The sandbox stays for you to explore.' : 'Stopping the node agent (by its PID) and removing the sandbox.');
+      if (o.keep) n.say(...stages.pokeInstructions(sb));
+      else await destroySandbox(sb, false);
+    }
+  }
+
+  const secs = ((Date.now() - started) / 1000).toFixed(1);
+  n.say('');
+  if (n.failed.length === 0) {
+    n.ok(`demo finished in ${secs}s: every stage behaved as expected`);
+    n.say(
+      '',
+      'Next: read runbooks/cert-renew.yaml (every step says why), `runbook --help`, and try another scenario:',
+      `  runbook demo --scenario NAME   (${SCENARIOS.join(', ')})`,
+    );
+    return EXIT.ok;
+  }
+  n.fail(`demo finished in ${secs}s with ${n.failed.length} unexpected result(s):`);
+  for (const f of n.failed) n.say(`    - ${f}`);
+  n.say('This is a bug in runbook or its simulator; please report it with the output above (rerun with --keep to inspect the node).');
+  return EXIT.failedHosts;
+}
