@@ -81,11 +81,24 @@ function unitsOf(manifest: Manifest, from: string, paths: string[] | undefined):
 }
 
 /** Read and check everything; nothing is written. */
-export async function inspectRestore(ctx: StepContext, fromPath: string, paths?: string[], manifestJson?: unknown): Promise<RestoreState> {
+/**
+ * `expectedRoots`: the paths the backup step that made `fromPath` copied (the engine's rollback
+ * knows them from the run); a manifest naming any other root was edited, and is refused before
+ * anything is removed.
+ */
+export async function inspectRestore(ctx: StepContext, fromPath: string, paths?: string[], manifestJson?: unknown, expectedRoots?: string[]): Promise<RestoreState> {
   const from = absPath(fromPath, 'restore.from');
   const json = manifestJson ?? (await readManifestJson(ctx, from));
   if (json === undefined) throw stepError(`restore: no ${MANIFEST_NAME} in ${from}`, 'is this a directory made by a backup step?');
   const manifest = validateManifest(json, `${from}/${MANIFEST_NAME}`);
+  if (expectedRoots) {
+    const extra = manifest.roots.filter((r) => !expectedRoots.includes(r.path));
+    if (extra.length) {
+      throw stepError(
+        `${from}/${MANIFEST_NAME}: refusing this manifest: it names ${extra.map((r) => r.path).join(', ')}, outside the paths the run's backup step backed up (${expectedRoots.join(', ')}); nothing was changed`,
+      );
+    }
+  }
   const units = unitsOf(manifest, from, paths);
   const filesDir = `${from}/files`;
   const listed = await listTrees(ctx, [...units.map((u) => u.path), ...units.filter((u) => u.fromBackup).map((u) => `${filesDir}${u.path}`)]);
@@ -136,8 +149,8 @@ export async function applyRestore(ctx: StepContext, state: RestoreState): Promi
 }
 
 /** The engine's rollback: restore every root of the backup in `backupDir` and verify it. */
-export async function restoreFromManifest(ctx: StepContext, backupDir: string, paths?: string[]): Promise<RestoreReport> {
-  return applyRestore(ctx, await inspectRestore(ctx, backupDir, paths));
+export async function restoreFromManifest(ctx: StepContext, backupDir: string, paths?: string[], expectedRoots?: string[]): Promise<RestoreReport> {
+  return applyRestore(ctx, await inspectRestore(ctx, backupDir, paths, undefined, expectedRoots));
 }
 
 export const restoreAction: Action<RestoreParams, RestoreState> = {

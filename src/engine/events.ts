@@ -136,6 +136,8 @@ export interface StepEndEvent {
   durationMs: number;
   /** backup directory a `backup` step made (rollback restores from it) */
   backupDir?: string;
+  /** the paths that backup copied: rollback refuses a manifest naming any other root */
+  backupPaths?: string[];
   undo?: Record<string, unknown>;
   /** failure ignored with ignore_errors */
   ignored?: boolean;

@@ -34,6 +34,8 @@ export interface RollbackHostOptions {
   /** the run being rolled back (its `{{ run.id }}` paths) */
   runId: string;
   backups: string[];
+  /** backup directory → the paths its step copied (journals from before this was recorded have none) */
+  backupPaths?: Map<string, string[]>;
   sink: EventSink;
   dryRun: boolean;
   localDir: string;
@@ -64,7 +66,7 @@ export async function rollbackHost(o: RollbackHostOptions): Promise<RollbackHost
   for (const dir of [...o.backups].reverse()) {
     try {
       if (o.dryRun) {
-        const st = await inspectRestore(ctx, dir);
+        const st = await inspectRestore(ctx, dir, undefined, undefined, o.backupPaths?.get(dir));
         const n = st.differences.length;
         o.sink.emit({
           kind: 'restore',
@@ -80,7 +82,7 @@ export async function rollbackHost(o: RollbackHostOptions): Promise<RollbackHost
         if (n) counts.changed++;
         else counts.ok++;
       } else {
-        const rep = await restoreFromManifest(ctx, dir);
+        const rep = await restoreFromManifest(ctx, dir, undefined, o.backupPaths?.get(dir));
         o.sink.emit({ kind: 'restore', host: o.host, dir, changed: rep.changed, restored: rep.restored, removed: rep.removed, commands: rep.commands, dryRun: false });
         if (rep.changed) {
           changed++;
@@ -158,10 +160,11 @@ function hostEntryOf(r: InventoryHostRef): HostEntry {
 }
 
 /** What the journal says about each host of the original run: backups, whether it was reached. */
-export function hostsFromJournal(lines: JournalLine[]): { start: RunStartEvent; backups: Map<string, string[]>; reached: Set<string> } {
+export function hostsFromJournal(lines: JournalLine[]): { start: RunStartEvent; backups: Map<string, string[]>; backupPaths: Map<string, Map<string, string[]>>; reached: Set<string> } {
   const start = lines.find((l): l is RunStartEvent & { t: string } => l.kind === 'run-start' && l.mode === 'apply');
   if (!start) throw userError('usage', 'this journal has no apply run to roll back (plans change nothing)');
   const backups = new Map<string, string[]>();
+  const backupPaths = new Map<string, Map<string, string[]>>();
   const reached = new Set<string>();
   // only the original run's events: those before the first rollback run-start
   const firstRollback = lines.findIndex((l) => l.kind === 'run-start' && l.mode === 'rollback');
@@ -175,15 +178,20 @@ export function hostsFromJournal(lines: JournalLine[]): { start: RunStartEvent; 
       const list = backups.get(e.host) ?? [];
       if (!list.includes(e.backupDir)) list.push(e.backupDir);
       backups.set(e.host, list);
+      if (e.backupPaths) {
+        const m = backupPaths.get(e.host) ?? new Map<string, string[]>();
+        m.set(e.backupDir, e.backupPaths);
+        backupPaths.set(e.host, m);
+      }
     }
   }
-  return { start, backups, reached };
+  return { start, backups, backupPaths, reached };
 }
 
 export async function rollbackRun(o: RollbackRunOptions): Promise<RollbackRunResult> {
   const started = Date.now();
   const lines = readJournal(o.id, o.stateDir);
-  const { start, backups, reached } = hostsFromJournal(lines);
+  const { start, backups, backupPaths, reached } = hostsFromJournal(lines);
   const dryRun = o.dryRun === true;
   const emitter = new Emitter();
   const warnings: string[] = [];
@@ -280,6 +288,7 @@ export async function rollbackRun(o: RollbackRunOptions): Promise<RollbackRunRes
             scope,
             runId: o.id,
             backups: backups.get(h.name) ?? [],
+            ...(backupPaths.has(h.name) ? { backupPaths: backupPaths.get(h.name)! } : {}),
             sink: emitter,
             dryRun,
             localDir,

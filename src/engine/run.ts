@@ -289,6 +289,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
             scope: runner.scope,
             runId,
             backups: runner.backups,
+            backupPaths: runner.backupPaths,
             sink: emitter,
             dryRun: false,
             localDir,

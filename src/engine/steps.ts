@@ -124,6 +124,8 @@ export class HostRunner {
   private readonly uncertain = new Set<string>();
   /** backup directories this host's `backup` steps made, in order */
   readonly backups: string[] = [];
+  /** backup directory → the paths its step backed up (what rollback may restore from it) */
+  readonly backupPaths = new Map<string, string[]>();
   /** the first failure's message */
   failure?: string;
 
@@ -387,6 +389,8 @@ export class HostRunner {
       const status: StepStatus = failed ? 'failed' : res.changed ? 'changed' : 'ok';
       const dir = step.type === 'backup' ? backupDirOf(probe, res.facts) : undefined;
       if (dir && !this.backups.includes(dir)) this.backups.push(dir);
+      const paths = dir ? backupPathsOf(probe, res.facts) : undefined;
+      if (dir && paths) this.backupPaths.set(dir, paths);
       return this.finishItem(
         step,
         index,
@@ -394,7 +398,7 @@ export class HostRunner {
         { status, uncertain: false, failed, facts: { ...(res.facts ?? {}), changed: res.changed, failed, skipped: false }, ...(res.message ? { message: res.message } : {}) },
         res.commands,
         started,
-        { ...(dir ? { backupDir: dir } : {}), ...(res.undo ? { undo: res.undo } : {}), ...(probe.summary ? { summary: probe.summary } : {}) },
+        { ...(dir ? { backupDir: dir } : {}), ...(dir && paths ? { backupPaths: paths } : {}), ...(res.undo ? { undo: res.undo } : {}), ...(probe.summary ? { summary: probe.summary } : {}) },
       );
     } catch (e) {
       return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: true, failed: true, skipped: false }, message: errorText(e) }, probe.commands, started);
@@ -408,7 +412,7 @@ export class HostRunner {
     r: ItemResult,
     commands: string[],
     started: number,
-    extra: Partial<Pick<StepEndEvent, 'summary' | 'backupDir' | 'undo'>> = {},
+    extra: Partial<Pick<StepEndEvent, 'summary' | 'backupDir' | 'backupPaths' | 'undo'>> = {},
   ): ItemResult {
     const noLog = step.raw.no_log === true;
     const ignored = r.failed && step.raw.ignore_errors === true;
@@ -427,6 +431,7 @@ export class HostRunner {
       durationMs: started ? Date.now() - started : 0,
       ...(extra.summary !== undefined && !noLog ? { summary: extra.summary } : {}),
       ...(extra.backupDir ? { backupDir: extra.backupDir } : {}),
+      ...(extra.backupPaths ? { backupPaths: extra.backupPaths } : {}),
       ...(extra.undo && !noLog ? { undo: extra.undo } : {}),
       ...(ignored ? { ignored: true } : {}),
     };
@@ -448,5 +453,16 @@ function backupDirOf(probe: ProbeResult<unknown> | undefined, facts: Record<stri
   if (facts && typeof facts.dir === 'string') return facts.dir;
   const st = probe?.state as { to?: unknown; done?: unknown } | undefined;
   if (st && typeof st.to === 'string' && st.done === true) return st.to;
+  return undefined;
+}
+
+/** The paths a backup step copied: its facts' roots, or (made earlier by this run) its probe's paths. */
+function backupPathsOf(probe: ProbeResult<unknown> | undefined, facts: Record<string, unknown> | undefined): string[] | undefined {
+  if (facts && Array.isArray(facts.roots)) {
+    const out = facts.roots.map((r) => (r as { path?: unknown }).path).filter((p): p is string => typeof p === 'string');
+    if (out.length === facts.roots.length) return out;
+  }
+  const st = probe?.state as { paths?: unknown } | undefined;
+  if (st && Array.isArray(st.paths) && st.paths.every((p) => typeof p === 'string')) return st.paths as string[];
   return undefined;
 }
