@@ -133,6 +133,16 @@ export class HostRunner {
     this.scope = { ...o.scope };
   }
 
+  /**
+   * Whether the step's templates name a secret variable. Its undo record (the file's previous
+   * content) then stays out of the journal: the previous content was most likely written from
+   * the secret's previous value, which no redactor knows. Rollback uses the backups, not undo.
+   */
+  private mentionsSecret(step: StepInfo): boolean {
+    if (this.o.rb.secrets.size === 0) return false;
+    return namesIn(step.raw).some((n) => this.o.rb.secrets.has(n));
+  }
+
   /** Whether any string in `v` (expressions, templates) names an uncertain register. */
   private mentionsUncertain(v: unknown): boolean {
     if (this.uncertain.size === 0) return false;
@@ -432,7 +442,7 @@ export class HostRunner {
       ...(extra.summary !== undefined && !noLog ? { summary: extra.summary } : {}),
       ...(extra.backupDir ? { backupDir: extra.backupDir } : {}),
       ...(extra.backupPaths ? { backupPaths: extra.backupPaths } : {}),
-      ...(extra.undo && !noLog ? { undo: extra.undo } : {}),
+      ...(extra.undo && !noLog && !this.mentionsSecret(step) ? { undo: extra.undo } : {}),
       ...(ignored ? { ignored: true } : {}),
     };
     this.o.sink.emit(e);
