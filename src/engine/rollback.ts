@@ -23,7 +23,7 @@ import { Emitter } from './emitter.js';
 import { emptyCounts, type EventSink, type HostStatus, type InventoryHostRef, type RecapRow, type RunStartEvent, type StepEndEvent } from './events.js';
 import { JournalWriter, readJournal, type JournalLine } from './journal.js';
 import { acquireLock, lockHolder, releaseLock } from './lock.js';
-import { connectionRef, DEFAULT_FORKS, hostRef, lockPathFor, operatorName } from './run.js';
+import { connectionRef, DEFAULT_FORKS, PASSWORD_VARS, hostRef, lockPathFor, operatorName } from './run.js';
 import { HostRunner } from './steps.js';
 
 export interface RollbackHostOptions {
@@ -145,6 +145,8 @@ export interface RollbackRunResult {
 export type RollbackRecap = RecapRow;
 
 function hostEntryOf(r: InventoryHostRef): HostEntry {
+  // passwords were journaled as ***: drop them, so -K (or $RUNBOOK_BECOME_PASSWORD) supplies the real one
+  const vars = Object.fromEntries(Object.entries(r.vars).filter(([k, v]) => !(PASSWORD_VARS.includes(k) && v === '***')));
   return {
     name: r.name,
     address: r.address,
@@ -155,7 +157,7 @@ function hostEntryOf(r: InventoryHostRef): HostEntry {
     become: r.become,
     connection: r.connection,
     groups: r.groups,
-    vars: r.vars,
+    vars,
   };
 }
 

@@ -156,6 +156,13 @@ export function connectionRef(c: ConnectOptions | undefined): ConnectionRef {
   };
 }
 
+/** Inventory variables that hold passwords (Ansible's names): redacted like `secrets:`. */
+export const PASSWORD_VARS = ['ansible_become_password', 'ansible_become_pass', 'ansible_password', 'ansible_ssh_pass', 'ansible_ssh_password'];
+
+export function connectionSecrets(h: HostEntry): string[] {
+  return PASSWORD_VARS.map((k) => h.vars[k]).filter((v): v is string => typeof v === 'string' && v.length > 0);
+}
+
 export function lockPathFor(h: HostEntry): string {
   const v = h.vars.runbook_lock_path;
   return typeof v === 'string' && v.startsWith('/') ? v : DEFAULT_LOCK_PATH;
@@ -196,6 +203,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     }
   }
   if (o.connect?.becomePassword) secrets.push(o.connect.becomePassword);
+  for (const h of o.hosts) secrets.push(...connectionSecrets(h));
   const emitter = new Emitter();
   emitter.redactor = new Redactor(secrets);
   const journalOn = o.journal ?? !dryRun;
