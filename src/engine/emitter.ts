@@ -1,6 +1,20 @@
 import { Redactor } from '../runbook/vars.js';
 import type { Event, EventSink } from './events.js';
 
+/**
+ * What to redact for these secret values: each value, and the form it takes inside the
+ * single quotes of a displayed command (`'` becomes `'\''`), where the plain value does not
+ * appear when it holds a quote.
+ */
+export function secretForms(values: Iterable<string>): string[] {
+  const out: string[] = [];
+  for (const v of values) {
+    out.push(v);
+    if (v.includes("'")) out.push(v.replace(/'/g, `'\\''`));
+  }
+  return out;
+}
+
 /** Fans events out to sinks (journal, reporter, collectors), redacting secrets first. */
 export class Emitter implements EventSink {
   private readonly sinks: EventSink[] = [];

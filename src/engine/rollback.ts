@@ -19,7 +19,7 @@ import { hostScope, Redactor, secretValues } from '../runbook/vars.js';
 import type { Transport } from '../transport/types.js';
 import { EXIT } from '../cli/exit-codes.js';
 import { openTransport, type ConnectOptions } from './connect.js';
-import { Emitter } from './emitter.js';
+import { Emitter, secretForms } from './emitter.js';
 import { emptyCounts, type EventSink, type HostStatus, type InventoryHostRef, type RecapRow, type RunStartEvent, type StepEndEvent } from './events.js';
 import { JournalWriter, readJournal, type JournalLine } from './journal.js';
 import { acquireLock, lockHolder, releaseLock } from './lock.js';
@@ -230,7 +230,7 @@ export async function rollbackRun(o: RollbackRunOptions): Promise<RollbackRunRes
     }
   }
   if (connect.becomePassword) secrets.push(connect.becomePassword);
-  emitter.redactor = new Redactor(secrets);
+  emitter.redactor = new Redactor(secretForms(secrets));
   const journal = dryRun ? undefined : new JournalWriter(o.id, o.stateDir, { append: true });
   emitter.add(journal).add(o.sink);
   const operator = operatorName();

@@ -16,7 +16,7 @@ import { hostScope, Redactor, secretValues } from '../runbook/vars.js';
 import type { Transport } from '../transport/types.js';
 import { exceedsMaxFail, makeBatches } from './batches.js';
 import { openTransport, type ConnectOptions } from './connect.js';
-import { Emitter } from './emitter.js';
+import { Emitter, secretForms } from './emitter.js';
 import {
   emptyCounts,
   type ConnectionRef,
@@ -205,7 +205,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   if (o.connect?.becomePassword) secrets.push(o.connect.becomePassword);
   for (const h of o.hosts) secrets.push(...connectionSecrets(h));
   const emitter = new Emitter();
-  emitter.redactor = new Redactor(secrets);
+  emitter.redactor = new Redactor(secretForms(secrets));
   const journalOn = o.journal ?? !dryRun;
   const journal = journalOn ? new JournalWriter(runId, o.stateDir) : undefined;
   emitter.add(journal);
