@@ -3,7 +3,9 @@
  * commands apply would run). `--out plan.json` saves one (redacted); `apply --plan plan.json`
  * re-probes and refuses when the runbook or any probed state differs from it.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { chmod, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { userError, messageOf } from '../errors.js';
 import type { HostStatus, RecapRow, RunbookRef, StepEndEvent, StepStatus } from './events.js';
 
@@ -49,8 +51,20 @@ export function buildPlan(runId: string, runbook: RunbookRef, pattern: string, r
   return { format: PLAN_FORMAT, run_id: runId, created: new Date().toISOString(), runbook, hosts_pattern: pattern, changes_pending: changesPending, hosts };
 }
 
+/**
+ * Written to a new 0600 file beside `file`, then renamed over it: an existing plan file with a
+ * wider mode (writeFile's mode applies only on creation) never holds the new plan.
+ */
 export async function savePlan(file: string, plan: SavedPlan): Promise<void> {
-  await writeFile(file, JSON.stringify(plan, null, 2) + '\n', { mode: 0o600 });
+  const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    await writeFile(tmp, JSON.stringify(plan, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
+    await chmod(tmp, 0o600); // the umask may have narrowed it further; never wider
+    await rename(tmp, file);
+  } catch (e) {
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw userError('usage', `cannot save the plan to ${file}: ${messageOf(e)}`);
+  }
 }
 
 export async function loadPlan(file: string): Promise<SavedPlan> {
