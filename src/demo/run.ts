@@ -66,7 +66,8 @@ export async function runDemo(o: DemoOptions = {}): Promise<number> {
   process.once('SIGTERM', onSignal);
   try {
     sb = await createSandbox(scenario, o.dir);
-    await startSandbox(sb);
+    const pid = await startSandbox(sb);
+    n.say('', `Sandbox node started: ${sb.root} (its node agent — kubelet, container runtime, static pods — is PID ${pid}).`);
     const ctx: stages.DemoContext = {
       sb,
       n,
