@@ -68,13 +68,15 @@ export async function runDemo(o: DemoOptions = {}): Promise<number> {
     sb = await createSandbox(scenario, o.dir);
     const pid = await startSandbox(sb);
     n.say('', `Sandbox node started: ${sb.root} (its node agent — kubelet, container runtime, static pods — is PID ${pid}).`);
+    const leaves = readCertRows(sb.kubeDir).filter((c) => !c.isCA); // CAs are never renewed
     const ctx: stages.DemoContext = {
       sb,
       n,
       renew,
       check,
-      // the renewal window is 30 days (cert-renew's renew_within); CAs are never renewed
-      renewalExpected: readCertRows(sb.kubeDir).some((c) => !c.isCA && c.daysLeft < 30),
+      // the renewal window is 30 days (cert-renew's renew_within)
+      renewalExpected: leaves.some((c) => c.daysLeft < 30),
+      broken: leaves.some((c) => c.daysLeft < 0),
     };
     await stages.symptoms(ctx);
     await stages.plan(ctx);

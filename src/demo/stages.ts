@@ -18,6 +18,8 @@ export interface DemoContext {
   check: string;
   /** the scenario's certificates are inside the renewal window: the run must change the node */
   renewalExpected: boolean;
+  /** some leaf certificate has already expired: kubectl fails before the run and after the rollback */
+  broken: boolean;
   before?: { kube: string; kubeletPki: string };
   runId?: string;
 }
@@ -72,8 +74,14 @@ export async function symptoms(ctx: DemoContext): Promise<void> {
   const r = await settledKubectl(ctx);
   await showKubectl(ctx, r);
   const text = r.stdout + r.stderr;
-  if (ctx.renewalExpected) n.expect(r.code !== 0 && SYMPTOM.test(text), 'kubectl cannot manage the cluster', `expected kubectl to fail with Unauthorized or connection refused; it exited ${r.code}`);
-  else n.expect(r.code === 0 && text.includes('Server Version'), 'kubectl works: this node is healthy', `expected a healthy node to answer kubectl; it exited ${r.code}`);
+  if (ctx.broken) n.expect(r.code !== 0 && SYMPTOM.test(text), 'kubectl cannot manage the cluster', `expected kubectl to fail with Unauthorized or connection refused; it exited ${r.code}`);
+  else {
+    n.expect(
+      r.code === 0 && text.includes('Server Version'),
+      ctx.renewalExpected ? 'kubectl still works, but certificates expire within 30 days: renew now, before it stops' : 'kubectl works: this node is healthy',
+      `expected a node whose certificates are still valid to answer kubectl; it exited ${r.code}`,
+    );
+  }
 
   n.say('', 'The kubelet (the node agent that runs the control plane as static pods), as systemd reports it:');
   n.command(['systemctl', 'status', 'kubelet']);
@@ -90,7 +98,7 @@ export async function symptoms(ctx: DemoContext): Promise<void> {
   const c = await runbookCli(sb, args);
   n.output(c.stdout + c.stderr, { maxLines: 20, tail: 3 });
   const want = ctx.renewalExpected ? 4 : 0;
-  n.expect(c.code === want, ctx.renewalExpected ? 'cert-check: certificates expired (exit 4)' : 'cert-check: nothing expires soon (exit 0)', `cert-check exited ${c.code}, expected ${want}`);
+  n.expect(c.code === want, ctx.renewalExpected ? `cert-check: certificates ${ctx.broken ? 'expired' : 'expire within 30 days'} (exit 4)` : 'cert-check: nothing expires soon (exit 0)', `cert-check exited ${c.code}, expected ${want}`);
 }
 
 export async function plan(ctx: DemoContext): Promise<void> {
@@ -202,15 +210,18 @@ export async function rollback(ctx: DemoContext): Promise<void> {
   n.say(`sha256 of /etc/kubernetes after the rollback: ${after.kube}`);
   n.expect(after.kube === ctx.before.kube, '/etc/kubernetes is byte-for-byte as before the run', '/etc/kubernetes differs from before the run');
   n.expect(after.kubeletPki === ctx.before.kubeletPki, '/var/lib/kubelet/pki is as before the run', '/var/lib/kubelet/pki differs from before the run');
+  const failing = (x: RunResult) => x.code !== 0 && SYMPTOM.test(x.stdout + x.stderr);
+  const working = (x: RunResult) => x.code === 0 && x.stdout.includes('Server Version');
   let k: RunResult | undefined;
   const deadline = Date.now() + 15_000;
   do {
     k = await kubectl(sb, 'version');
-    if (k.code !== 0 && SYMPTOM.test(k.stdout + k.stderr)) break;
+    if (ctx.broken ? failing(k) : working(k)) break;
     await sleep(300);
   } while (Date.now() < deadline);
   await showKubectl(ctx, k);
-  n.expect(k.code !== 0 && SYMPTOM.test(k.stdout + k.stderr), 'kubectl fails again, as before the run: the old certificates are back', `kubectl still works after the rollback (exit ${k.code})`);
+  if (ctx.broken) n.expect(failing(k), 'kubectl fails again, as before the run: the old certificates are back', `kubectl still works after the rollback (exit ${k.code})`);
+  else n.expect(working(k), 'kubectl works, as before the run, with the old (soon expiring) certificates back', `kubectl fails after the rollback (exit ${k.code})`);
 }
 
 export function pokeInstructions(sb: Sandbox): string[] {
