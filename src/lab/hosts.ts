@@ -470,3 +470,42 @@ export async function stopLab(dir: string): Promise<void> {
   rmSync(dir, { recursive: true, force: true });
 }
 
+
+/**
+ * Start host `name`'s sshd again after a test killed it (fault injection): same address, host key
+ * and private trees, in a new mount namespace. The host's old processes must be gone. Updates the
+ * lab's state (so stopLab cleans the new process up) and `lab.hosts[i].pid` in place.
+ */
+export async function restartHost(lab: Lab, name: string, timeoutMs = 30_000): Promise<LabHost> {
+  const file = join(lab.dir, STATE_FILE);
+  const state = JSON.parse(readFileSync(file, 'utf8')) as LabState;
+  const hs = state.hosts.find((h) => h.name === name);
+  const lh = lab.hosts.find((h) => h.name === name);
+  if (!hs || !lh) throw new Error(`no lab host ${name}`);
+  if (hs.pid > 0 && procStartTime(hs.pid) === hs.startTime && hs.startTime !== '') throw new Error(`lab host ${name} is still running (pid ${hs.pid})`);
+  const hd = join(lab.dir, 'hosts', name);
+  rmSync(join(hd, 'sshd.pid'), { force: true });
+  const log = openSync(join(hd, 'sshd.log'), 'a');
+  const child = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', namespaceScript(lab.dir, name)], { detached: true, stdio: ['ignore', log, log] });
+  closeSync(log);
+  let exited = false;
+  child.on('exit', () => (exited = true));
+  child.on('error', () => (exited = true));
+  child.unref();
+  const pid = child.pid ?? -1;
+  hs.pid = pid;
+  hs.startTime = procStartTime(pid) ?? '';
+  hs.mntns = '';
+  writeFileSync(file, JSON.stringify(state, null, 2) + '\n');
+  const deadline = Date.now() + timeoutMs;
+  while (!existsSync(join(hd, 'sshd.pid'))) {
+    if (exited || Date.now() > deadline) throw new Error(`lab host ${name} did not restart${exited ? ' (sshd exited; see its sshd.log)' : ' in time'}`);
+    await new Promise((r) => setTimeout(r, 15));
+  }
+  const ns = mntnsOf(pid);
+  hs.mntns = ns && ns !== mntnsOf('self') ? ns : '';
+  if (!hs.startTime) hs.startTime = procStartTime(pid) ?? '';
+  writeFileSync(file, JSON.stringify(state, null, 2) + '\n');
+  lh.pid = pid;
+  return lh;
+}
