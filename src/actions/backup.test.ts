@@ -184,3 +184,29 @@ test('backup/restore of a single file root; a sub-path that appeared since is re
     cleanup();
   }
 });
+
+test('restore keeps a directory root in place (it may be a mount point): contents, dotfiles, its own mode', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const kube = makeTree(dir);
+    writeFileSync(join(kube, '.hidden'), 'dot\n');
+    const to = join(dir, 'backups/run-m');
+    const ctx = makeCtx({ runId: 'run-m' });
+    const before = snapshot(kube);
+    const ino = lstatSync(kube).ino;
+    const p = await backupAction.probe(ctx, { paths: [kube], to });
+    await backupAction.apply(ctx, { paths: [kube], to }, p);
+    rmSync(join(kube, '.hidden'));
+    writeFileSync(join(kube, '..two-dots'), 'x');
+    writeFileSync(join(kube, '.new'), 'x');
+    chmodSync(kube, 0o700);
+    const r = await restoreFromManifest(ctx, to);
+    assert.equal(r.changed, true);
+    assert.deepEqual(snapshot(kube), before);
+    // the same directory, never removed: `rm -rf` of a mount point fails with EBUSY
+    assert.equal(lstatSync(kube).ino, ino);
+    assert.deepEqual(readdirSync(join(dir, 'etc')).filter((n) => n.includes('runbook-restore')), []);
+  } finally {
+    cleanup();
+  }
+});

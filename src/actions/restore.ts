@@ -50,8 +50,19 @@ const RESTORE_SCRIPT = [
   '    rm -rf -- "$tmp"',
   '    mkdir -p -- "$(dirname -- "$p")"',
   '    cp -a -- "$b/files$p" "$tmp"',
-  '    rm -rf -- "$p"',
-  '    mv -T -- "$tmp" "$p"',
+  '    if [ -d "$p" ] && [ ! -L "$p" ] && [ -d "$tmp" ] && [ ! -L "$tmp" ]; then',
+  // a directory onto a directory: swap the contents, then the directory's own owner and mode, so
+  // a root that is a mount point (/var/lib/kubelet often is; every lab host's /etc/kubernetes is)
+  // is restored too: `rm -rf` of a mount point fails with EBUSY after emptying it
+  '      for e in "$p"/* "$p"/.[!.]* "$p"/..?*; do if [ -e "$e" ] || [ -L "$e" ]; then rm -rf -- "$e"; fi; done',
+  '      for e in "$tmp"/* "$tmp"/.[!.]* "$tmp"/..?*; do if [ -e "$e" ] || [ -L "$e" ]; then mv -- "$e" "$p"/; fi; done',
+  '      chown --reference="$tmp" -- "$p"',
+  '      chmod --reference="$tmp" -- "$p"',
+  '      rmdir -- "$tmp"',
+  '    else',
+  '      rm -rf -- "$p"',
+  '      mv -T -- "$tmp" "$p"',
+  '    fi',
   '  else',
   '    rm -rf -- "$p"',
   '  fi',
