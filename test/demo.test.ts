@@ -7,7 +7,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../src/lab/sim/paths.js';
@@ -16,10 +16,12 @@ const MAIN = join(packageRoot, 'dist/src/cli/main.js');
 const parent = mkdtempSync(join(tmpdir(), 'runbook-demo-test-'));
 after(() => rmSync(parent, { recursive: true, force: true }));
 
-function alive(pid: number): boolean {
+/** Still the demo's node agent (PIDs wrap: a PID alone may belong to someone else by now). */
+function agentRunning(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(parent);
   } catch {
     return false;
   }
@@ -71,7 +73,7 @@ test('runbook demo: expired node → plan, apply, verify, idempotent apply, roll
   // nothing left behind
   const pid = Number(/is PID (\d+)\)/.exec(out)?.[1]);
   assert.ok(pid > 0, 'the demo names its node agent PID');
-  assert.equal(alive(pid), false, `node agent ${pid} left running`);
+  assert.equal(agentRunning(pid), false, `node agent ${pid} left running`);
   assert.deepEqual(readdirSync(parent), []);
 });
 

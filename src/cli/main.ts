@@ -14,6 +14,7 @@ import { register as registerHistory } from './history.js';
 import { register as registerShow } from './show.js';
 import { register as registerConnect } from './connect.js';
 import { register as registerDemo } from './demo.js';
+import { register as registerLab } from './lab.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   registerShow(program);
   registerConnect(program);
   registerDemo(program);
+  registerLab(program);
   return program;
 }
 
