@@ -30,19 +30,24 @@ function checkScenario(s: string): ScenarioName {
   throw userError('usage', `--scenario: unknown scenario "${s}"`, { hint: `one of ${SCENARIOS.join(', ')}` });
 }
 
-function checkKubectl(): void {
-  try {
-    execFileSync('kubectl', ['version', '--client'], { stdio: 'ignore', timeout: 20_000 });
-  } catch {
-    throw userError('usage', 'the demo checks the sandbox node with the real kubectl, and none was found on PATH', {
-      hint: 'install kubectl (https://kubernetes.io/docs/tasks/tools/) and run the demo again',
-    });
+/** The two real tools the demo relies on: kubectl (checks the node from outside) and openssl (the simulator's certificates). */
+function checkTools(): void {
+  const need: [string, string[], string][] = [
+    ['kubectl', ['version', '--client'], 'the demo checks the sandbox node with the real kubectl: install it (https://kubernetes.io/docs/tasks/tools/)'],
+    ['openssl', ['version'], 'the simulator makes its certificates with openssl: install it (e.g. apt-get install openssl)'],
+  ];
+  for (const [tool, args, hint] of need) {
+    try {
+      execFileSync(tool, args, { stdio: 'ignore', timeout: 20_000 });
+    } catch {
+      throw userError('usage', `runbook demo needs ${tool} on PATH, and none was found`, { hint });
+    }
   }
 }
 
 export async function runDemo(o: DemoOptions = {}): Promise<number> {
   const scenario = checkScenario(o.scenario ?? DEFAULT_SCENARIO);
-  checkKubectl();
+  checkTools();
   const n = new Narrator(o.out ?? process.stdout);
   const started = Date.now();
   const renew = shortPath(join(packageRoot, 'runbooks', 'cert-renew.yaml'));
