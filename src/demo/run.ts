@@ -65,6 +65,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<number> {
   let sb: Sandbox | undefined;
   const onSignal = () => {
     // Ctrl-C: stop the node agent and remove the sandbox, then leave with the signal's code
+    process.stderr.write(`\nrunbook demo: interrupted; ${sb && !o.keep ? `stopping the node agent and removing ${sb.root}` : 'stopping'}\n`);
     void (sb ? destroySandbox(sb, o.keep === true) : Promise.resolve()).finally(() => process.exit(130));
   };
   process.once('SIGINT', onSignal);
