@@ -44,6 +44,21 @@ export function loadInventoryText(text: string, file: string): { inventory?: Inv
   return { inventory: { ...built.inventory, file }, diagnostics: sortDiagnostics(diagnostics) };
 }
 
+/** A range that expands past this is refused (a typo like `node[1:99999999]` would exhaust memory). */
+export const MAX_HOSTS_PER_RANGE = 10_000;
+
+/** How many names a host pattern expands to, without expanding it (ranges multiply). */
+export function hostRangeSize(name: string): number {
+  const m = /^(.*)\[([0-9]+|[a-z]):([0-9]+|[a-z])\](.*)$/.exec(name);
+  if (!m) return 1;
+  const [, pre, from, to, post] = m as unknown as [string, string, string, string, string];
+  let n: number;
+  if (/^[0-9]+$/.test(from) && /^[0-9]+$/.test(to)) n = Math.max(0, Number(to) - Number(from) + 1);
+  else if (/^[a-z]$/.test(from) && /^[a-z]$/.test(to)) n = Math.max(0, to.charCodeAt(0) - from.charCodeAt(0) + 1);
+  else return 1;
+  return n === 0 ? 0 : n * hostRangeSize(pre + from + post);
+}
+
 /** `cp[1:3]` → cp1, cp2, cp3; `node[01:10]` keeps the zero padding; `web[a:c]` letters. */
 export function expandHostRange(name: string): string[] {
   const m = /^(.*)\[([0-9]+|[a-z]):([0-9]+|[a-z])\](.*)$/.exec(name);
@@ -85,6 +100,18 @@ function buildInventory(root: Record<string, RawGroup | null>, doc: YamlDocument
     if (!raw) return;
     Object.assign(g.vars, raw.vars ?? {});
     for (const [hostPattern, vars] of Object.entries(raw.hosts ?? {})) {
+      const size = hostRangeSize(hostPattern);
+      if (size > MAX_HOSTS_PER_RANGE) {
+        diagnostics.push({
+          kind: 'inventory',
+          severity: 'error',
+          message: `host range \`${hostPattern}\` expands to ${size} hosts, more than ${MAX_HOSTS_PER_RANGE}`,
+          hint: 'check the range bounds, or split it into several entries',
+          file: doc.source.file,
+          ...positionOf(doc, [...path, 'hosts', hostPattern], 'key'),
+        });
+        continue;
+      }
       for (const h of expandHostRange(hostPattern)) {
         g.directHosts.add(h);
         hostVars.set(h, { ...(hostVars.get(h) ?? {}), ...(vars ?? {}) });
