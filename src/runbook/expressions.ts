@@ -172,7 +172,13 @@ export type Checker = (source: string) => ExpressionProblem | undefined;
 /** A checker for a fixed set of declared names; build once, check many expressions. */
 export function createChecker(names: Iterable<string>): Checker {
   const env = registerFunctions(new Environment({ ...ENV_OPTIONS, unlistedVariablesAreDyn: false }));
-  for (const n of new Set(names)) env.registerVariable(n, 'dyn');
+  for (const n of new Set(names)) {
+    try {
+      env.registerVariable(n, 'dyn');
+    } catch {
+      // a CEL reserved word (`as`, `if`, `var`...) cannot be declared, nor named in an expression: skip it
+    }
+  }
   return (source) => {
     try {
       const result = env.check(source) as { valid: boolean; error?: unknown };
