@@ -192,3 +192,21 @@ test('a step timeout fails the step', async () => {
   assert.ok(Date.now() - t0 < 4000);
   assert.match(r.result!.recap[0]!.message ?? '', /timed out|killed/);
 });
+
+test('a failed lazy backup stops every later change on the host, later loop items included', async () => {
+  const { o, roots } = setup(
+    1,
+    head('on_failure: rollback') +
+      `  - name: back up
+    backup: { paths: ["{{ root }}/data"], to: "{{ root }}/not-a-dir/b" }
+  - name: files
+    copy: { dest: "{{ root }}/data/{{ item }}.txt", content: "{{ item }}\\n" }
+    loop: [a, b, c]
+`,
+  );
+  mkdirSync(join(roots[0]!, 'data'));
+  writeFileSync(join(roots[0]!, 'not-a-dir'), 'a file where the backup directory should go\n');
+  const r = await applyCmd(o);
+  assert.notEqual(r.exitCode, 0, o.stdout.text + o.stderr.text);
+  assert.deepEqual(readdirSync(join(roots[0]!, 'data')), [], `no item may run without its backup:\n${o.stdout.text}`);
+});

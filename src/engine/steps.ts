@@ -171,6 +171,8 @@ export class HostRunner {
    * reports no change (idempotency), and rollback still finds every change covered.
    */
   private readonly pending: { step: StepInfo; index: number }[] = [];
+  /** a deferred backup failed: nothing may change on this host any more (later loop items included) */
+  private backupFailure: StepOutcome | undefined;
 
   async runStep(step: StepInfo, index: number): Promise<StepOutcome> {
     const raw = step.raw;
@@ -196,6 +198,7 @@ export class HostRunner {
       const out = await this.executeStep(step, index);
       if (out.hostFailed) {
         for (const p of this.pending.splice(0)) this.skipDeferred(p.step, p.index, 'not taken: an earlier backup failed');
+        this.backupFailure = out;
         return out;
       }
     }
@@ -354,8 +357,8 @@ export class HostRunner {
     }
 
     const flushed = async (): Promise<ItemResult | undefined> => {
-      if (!this.pending.length) return undefined;
-      const f = await this.flushBackups();
+      if (!this.pending.length && !this.backupFailure) return undefined;
+      const f = this.backupFailure ?? (await this.flushBackups());
       if (!f) return undefined;
       return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: false, failed: true, skipped: false }, message: `not run: ${f.message ?? 'the backup before it failed'}` }, [], started);
     };
