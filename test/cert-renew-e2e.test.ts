@@ -1,0 +1,287 @@
+/**
+ * The flagship runbooks end to end: runbooks/cert-renew.yaml and cert-check.yaml run by the real CLI
+ * (a child process) over SSH against simulated kubeadm nodes on lab hosts (src/lab/sim-host.ts), one
+ * host per scenario, all scenarios at once; the real kubectl proves the API server answers.
+ * Failures are forced from the test side (a broken emulated binary in /usr/local/sbin, a file where
+ * the backup directory should be), never through a runbook variable: the node must come back
+ * byte-identical and the run must report "rolled back" (exit 6).
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { labSupport, startLab, type Lab, type LabHost } from '../src/lab/hosts.js';
+import { installSimHost, FAST_SIM, type SimHost } from '../src/lab/sim-host.js';
+import { packageRoot } from '../src/lab/sim/paths.js';
+import { readCertFile } from '../src/lab/sim/pki.js';
+import type { ScenarioName } from '../src/lab/sim/index.js';
+
+const support = labSupport();
+const skip = support.ok ? false : support.reason!;
+const CLI = join(packageRoot, 'dist/src/cli/main.js');
+const RENEW = join(packageRoot, 'runbooks/cert-renew.yaml');
+const CHECK = join(packageRoot, 'runbooks/cert-check.yaml');
+
+/** one lab host per case; HA takes three */
+const CASES: { id: string; scenario: ScenarioName; hosts: number }[] = [
+  { id: 'seed2', scenario: 'seed2-1.11-docker', hosts: 1 },
+  { id: 'seed1', scenario: 'seed1-1.18', hosts: 1 },
+  { id: 'expired', scenario: 'all-expired-1.28', hosts: 1 },
+  { id: 'expiring', scenario: 'expiring-10d-1.28', hosts: 1 },
+  { id: 'superadmin', scenario: 'super-admin-1.30', hosts: 1 },
+  { id: 'healthy', scenario: 'healthy-1.28', hosts: 1 },
+  { id: 'ha', scenario: 'ha-expired-1.28', hosts: 3 },
+  { id: 'fail-backup', scenario: 'all-expired-1.28', hosts: 1 },
+  { id: 'fail-renew', scenario: 'all-expired-1.28', hosts: 1 },
+  { id: 'fail-kubeconfig', scenario: 'seed2-1.11-docker', hosts: 1 },
+  { id: 'fail-restart', scenario: 'expiring-10d-1.28', hosts: 1 },
+  { id: 'fail-verify', scenario: 'super-admin-1.30', hosts: 1 },
+];
+
+let lab: Lab;
+let dir: string;
+let inv: string;
+const sims: SimHost[] = [];
+const hostsOf = new Map<string, LabHost[]>();
+
+interface Run {
+  code: number;
+  out: string;
+}
+
+function cli(args: string[], stateKey: string): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [CLI, ...args, '-i', inv, '--state-dir', join(dir, 'state', stateKey), '-e', 'manifest_check_period=1s'],
+      { cwd: dir, timeout: 180_000, maxBuffer: 32 << 20, env: { ...process.env, NO_COLOR: '1' } },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
+        resolve({ code, out: stdout + stderr });
+      },
+    );
+  });
+}
+
+const limit = (id: string) => hostsOf.get(id)!.map((h) => h.name).join(',');
+const apply = (id: string, runbook = RENEW, extra: string[] = []) => cli(['apply', runbook, '-l', limit(id), ...extra], id);
+const plan = (id: string) => cli(['plan', RENEW, '-l', limit(id)], id);
+
+/** sha256, mode or link target of every entry under the node's /etc/kubernetes and /var/lib/kubelet/pki */
+function snapshot(h: LabHost): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (p: string, rel: string) => {
+    const st = lstatSync(p);
+    if (st.isSymbolicLink()) out.set(rel, `l ${readlinkSync(p)}`);
+    else if (st.isDirectory()) {
+      out.set(rel, `d ${(st.mode & 0o7777).toString(8)}`);
+      for (const n of readdirSync(p).sort()) walk(join(p, n), `${rel}/${n}`);
+    } else out.set(rel, `f ${(st.mode & 0o7777).toString(8)} ${createHash('sha256').update(readFileSync(p)).digest('hex')}`);
+  };
+  for (const r of ['/etc/kubernetes', '/var/lib/kubelet/pki']) walk(lab.hostPath(h, r), r);
+  return out;
+}
+
+function kubectl(h: LabHost, ...args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile('kubectl', ['--kubeconfig', lab.hostPath(h, '/etc/kubernetes/admin.conf'), '--request-timeout=10s', ...args], { timeout: 30_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? 1 : 0, out: stdout + stderr }),
+    );
+  });
+}
+
+async function until<T>(what: string, f: () => Promise<T | false> | T | false, ms = 60_000): Promise<T> {
+  const end = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await f();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+/** the real kubectl, on this machine, with the node's admin.conf against the host's address */
+async function serverVersion(h: LabHost): Promise<string> {
+  const r = await until(`kubectl version on ${h.name}`, async () => {
+    const x = await kubectl(h, 'version');
+    return x.code === 0 && x.out.includes('Server Version') ? x : false;
+  });
+  return r.out;
+}
+
+/** the API server serves the certificate that is on disk now (it was restarted after renewal) */
+function servesCurrentCert(sim: SimHost): Promise<true> {
+  const file = lab.hostPath(sim.host, '/etc/kubernetes/pki/apiserver.crt');
+  return until(`${sim.host.name}'s API server to serve the renewed certificate`, () => sim.status()?.apiserver.servingSerial === readCertFile(file).serial);
+}
+
+function replaceCommand(h: LabHost, cmd: string, script: string): void {
+  const sbin = lab.hostPath(h, '/usr/local/sbin');
+  renameSync(join(sbin, cmd), join(sbin, `.${cmd}-real`));
+  writeFileSync(join(sbin, cmd), `#!/bin/sh\n# injected by cert-renew-e2e\n${script}\nexec /usr/local/sbin/.${cmd}-real "$@"\n`);
+  chmodSync(join(sbin, cmd), 0o755);
+}
+
+const recap = (out: string) => /(\d+) hosts?: ok=\d+ changed=(\d+) failed=(\d+)/.exec(out);
+
+/** apply with --json: the commands that ran, one `$ ...` line each, and the total of changed steps */
+async function applyJson(id: string): Promise<{ code: number; commands: string; changed: number; out: string }> {
+  const r = await apply(id, RENEW, ['--json']);
+  const events = r.out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { kind: string; commands?: string[]; recap?: { changed: number }[] });
+  const commands = events.filter((e) => e.kind === 'step-end').flatMap((e) => (e.commands ?? []).map((c) => `$ ${c}`)).join('\n');
+  const end = events.find((e) => e.kind === 'run-end');
+  return { code: r.code, commands, changed: (end?.recap ?? []).reduce((n, x) => n + x.changed, 0), out: r.out };
+}
+
+before(async () => {
+  if (skip) return;
+  const total = CASES.reduce((n, c) => n + c.hosts, 0);
+  lab = await startLab({ count: total, firstAddress: '127.1.230.1', namePrefix: 'cr' });
+  dir = mkdtempSync(join(tmpdir(), 'runbook-cert-e2e-'));
+  let i = 0;
+  for (const c of CASES) hostsOf.set(c.id, lab.hosts.slice(i, (i += c.hosts)));
+  const lines = [lab.inventoryYaml().trimEnd(), '  children:', '    control_plane:', '      hosts:', ...lab.hosts.map((h) => `        ${h.name}: {}`)];
+  inv = join(dir, 'inventory.yaml');
+  writeFileSync(inv, lines.join('\n') + '\n');
+  // every case's node at once (HA: the init node first, then the joined ones)
+  await Promise.all(
+    CASES.map(async (c) => {
+      const hs = hostsOf.get(c.id)!;
+      const first = await installSimHost(lab, hs[0]!, c.scenario, FAST_SIM);
+      sims.push(first);
+      sims.push(...(await Promise.all(hs.slice(1).map((h) => installSimHost(lab, h, c.scenario, { ...FAST_SIM, joinTo: first })))));
+    }),
+  );
+});
+
+after(async () => {
+  if (skip) return;
+  for (const s of sims) {
+    const pid = s.pid;
+    await s.stop();
+    if (pid) assert.equal(existsPid(pid), false, `agent ${pid} left running`);
+  }
+  if (lab) await lab.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+function existsPid(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** version-specific commands that plan must list and apply must then run */
+const EXPECTED: Record<string, RegExp[]> = {
+  seed2: [/\$ kubeadm alpha phase certs all --cert-dir \/etc\/kubernetes\/pki --apiserver-advertise-address 127\.1\.230\.1 --apiserver-cert-extra-sans \S+/, /\$ kubeadm alpha phase kubeconfig all /],
+  seed1: [/\$ kubeadm alpha certs renew apiserver /, /\$ kubeadm alpha certs renew admin\.conf /, /\$ kubeadm init phase kubeconfig kubelet /],
+  expired: [/\$ kubeadm certs renew apiserver /, /\$ kubeadm certs renew etcd-server /, /\$ kubeadm certs renew admin\.conf /],
+  expiring: [/\$ kubeadm certs renew apiserver /, /\$ kubeadm certs renew scheduler\.conf /],
+  superadmin: [/\$ kubeadm certs renew apiserver /, /\$ kubeadm certs renew super-admin\.conf /],
+  ha: [/\$ kubeadm certs renew apiserver /],
+};
+
+async function renews(id: string): Promise<void> {
+  const hs = hostsOf.get(id)!;
+  const check0 = await apply(id, CHECK);
+  assert.equal(check0.code, 4, `cert-check before renewal must fail inside the window:\n${check0.out}`);
+  assert.match(check0.out, /expiring within 30d: /);
+
+  const p = await plan(id);
+  assert.equal(p.code, 2, p.out);
+  for (const re of EXPECTED[id]!) assert.match(p.out, re, `plan does not list ${re}`);
+  if (id !== 'seed2') assert.doesNotMatch(p.out, /\$ kubeadm (alpha|init) phase certs/);
+
+  const a = await applyJson(id);
+  assert.equal(a.code, 0, a.out);
+  for (const re of EXPECTED[id]!) assert.match(a.commands, re, `apply did not run ${re}`);
+  for (const h of hs) assert.match(await serverVersion(h), /Server Version: v1\.\d+\.\d+/);
+  for (const s of sims.filter((x) => hs.includes(x.host))) await servesCurrentCert(s);
+  // the node's own kubectl (root's ~/.kube/config) is the new admin.conf
+  for (const h of hs) assert.equal(readFileSync(lab.hostPath(h, '/root/.kube/config'), 'utf8'), readFileSync(lab.hostPath(h, '/etc/kubernetes/admin.conf'), 'utf8'));
+
+  const again = await applyJson(id);
+  assert.equal(again.code, 0, again.out);
+  assert.equal(again.changed, 0, `second apply changed something:\n${again.out}`);
+  const check1 = await apply(id, CHECK);
+  assert.equal(check1.code, 0, check1.out);
+}
+
+async function rollsBack(id: string, inject: (h: LabHost) => void, stepRe: RegExp): Promise<void> {
+  const h = hostsOf.get(id)![0]!;
+  const sim = sims.find((s) => s.host === h)!;
+  await until(`${h.name}'s agent to report`, () => sim.status()?.pods.length === 4);
+  const before = snapshot(h);
+  inject(h);
+  const a = await apply(id);
+  assert.equal(a.code, 6, a.out);
+  assert.match(a.out, stepRe, a.out);
+  assert.match(a.out, /rolled back/i);
+  assert.deepEqual(snapshot(h), before, `${h.name} is not byte-identical after the rollback`);
+}
+
+test('cert-renew on every scenario, concurrently: renewed, verified, idempotent; failures roll back', { skip, timeout: 600_000 }, async (t) => {
+  const cases: [string, () => Promise<void>][] = [
+    ['seed 2: kubeadm 1.11 with docker, one leaf expired (move aside + alpha phase)', () => renews('seed2')],
+    ['seed 1: kubeadm 1.18, all certs and the embedded kubelet client (alpha certs renew + kubelet.conf)', () => renews('seed1')],
+    ['1.28, every certificate expired (certs renew)', () => renews('expired')],
+    ['1.28, expiring in 10 days (certs renew before anything breaks)', () => renews('expiring')],
+    ['1.30 with super-admin.conf', () => renews('superadmin')],
+    ['three-node HA 1.28, serial: one node at a time', () => renews('ha')],
+    [
+      'healthy 1.28: nothing to do, nothing touched',
+      async () => {
+        const h = hostsOf.get('healthy')![0]!;
+        await until('the healthy node to report', () => sims.find((s) => s.host === h)!.status()?.pods.length === 4);
+        const before = snapshot(h);
+        const p = await plan('healthy');
+        assert.equal(p.code, 0, p.out);
+        assert.doesNotMatch(p.out, /\$ kubeadm (certs|alpha|init)/);
+        const a = await apply('healthy');
+        assert.equal(a.code, 0, a.out);
+        assert.equal(recap(a.out)?.[2], '0', a.out);
+        assert.match(await serverVersion(h), /Server Version: v1\.28\.15/);
+        assert.deepEqual(snapshot(h), before);
+        const c = await apply('healthy', CHECK);
+        assert.equal(c.code, 0, c.out);
+      },
+    ],
+    [
+      'failure at backup (the backup directory cannot be created): rolled back, nothing changed',
+      () => rollsBack('fail-backup', (h) => writeFileSync(lab.hostPath(h, '/var/backups/runbook'), 'not a directory\n'), /Back up/),
+    ],
+    [
+      'failure at renew (kubeadm fails on the 6th certificate): rolled back byte-identical',
+      () => rollsBack('fail-renew', (h) => replaceCommand(h, 'kubeadm', 'case " $* " in *" renew etcd-server "*) echo "error: injected renew failure" >&2; exit 1;; esac'), /Renew expiring certificates/),
+    ],
+    [
+      'failure at kubeconfig (1.11 alpha phase kubeconfig fails after certs were regenerated): rolled back byte-identical',
+      () => rollsBack('fail-kubeconfig', (h) => replaceCommand(h, 'kubeadm', 'case " $* " in *" phase kubeconfig "*) echo "error: injected kubeconfig failure" >&2; exit 1;; esac'), /Generate the missing kubeconfigs/),
+    ],
+    [
+      'failure at restart (systemctl restart kubelet fails once): rolled back byte-identical',
+      () =>
+        rollsBack(
+          'fail-restart',
+          (h) => replaceCommand(h, 'systemctl', 'if [ "$1" = restart ] && [ ! -e /tmp/.restart-failed ]; then : > /tmp/.restart-failed; echo "Job for kubelet.service failed because the control process exited with error code." >&2; exit 1; fi'),
+          /Restart kubelet/,
+        ),
+    ],
+    [
+      'failure at verify (etcd reports unhealthy): rolled back byte-identical',
+      () => rollsBack('fail-verify', (h) => replaceCommand(h, 'etcdctl', 'echo "https://127.0.0.1:2379 is unhealthy: failed to commit proposal: context deadline exceeded" >&2; exit 1'), /Stacked etcd is healthy/),
+    ],
+  ];
+  await Promise.all(cases.map(([name, f]) => t.test(name, f)));
+});
