@@ -214,8 +214,12 @@ async function renews(id: string): Promise<void> {
   const again = await applyJson(id);
   assert.equal(again.code, 0, again.out);
   assert.equal(again.changed, 0, `second apply changed something:\n${again.out}`);
-  const check1 = await apply(id, CHECK);
+  // cert-check --json: exit 0, and the report (every certificate, days left, soonest first) in the x509 step's summary
+  const check1 = await apply(id, CHECK, ['--json']);
   assert.equal(check1.code, 0, check1.out);
+  const report = check1.out.split('\n').filter((l) => l.includes('"type":"x509"')).map((l) => (JSON.parse(l) as { summary: string }).summary);
+  assert.equal(report.length, hs.length, check1.out);
+  for (const r of report) assert.match(r, /^\d+ certificates \(days left: (\S+ \d+, )+\S+ \d+\)$/);
 }
 
 async function rollsBack(id: string, inject: (h: LabHost) => void, stepRe: RegExp): Promise<void> {

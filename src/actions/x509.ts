@@ -240,7 +240,8 @@ export const x509Action: Action<X509Params, undefined> = {
     return {
       status: 'ok',
       commands: [],
-      summary: `${certs.length} certificates${expiring.length ? `, expiring: ${expiring.join(', ')}` : ''}`,
+      // every certificate with its days left, soonest first: the report cert-check's --json carries
+      summary: `${certs.length} certificates${expiring.length ? `, expiring: ${expiring.join(', ')}` : ''}${certs.length ? ` (days left: ${certs.map((c) => `${c.name} ${c.days_left}`).join(', ')})` : ''}`,
       state: undefined,
       facts,
     };
