@@ -7,12 +7,19 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { appendFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { isUserError } from '../src/errors.js';
 import { checkExpression, evaluate, parseTemplate, renderTemplate, type Scope } from '../src/runbook/expressions.js';
 import { loadRunbookText } from '../src/runbook/load.js';
 
 const runs = Number(process.env.FUZZ_RUNS ?? 10_000);
+
+/** RELIABILITY_OUT=file: one JSON line per property that held (scripts/reliability.mjs reads them). */
+function recordFuzz(what: string, tries: number): void {
+  const out = process.env.RELIABILITY_OUT;
+  if (out) appendFileSync(out, JSON.stringify({ suite: 'fuzz', case: what, tries, survived: tries, bytesLost: 0 }) + '\n');
+}
 
 const SCOPE: Scope = {
   n: 3,
@@ -95,6 +102,7 @@ test('generated expressions: the checker gives a positioned problem or none; eva
     }),
     { numRuns: runs, seed: 17 },
   );
+  recordFuzz('generated expressions: the checker gives a positioned problem or none; evaluation gives a value or a UserError', runs);
 });
 
 test('generated templates render or fail with a UserError; parse errors carry an offset', () => {
@@ -107,6 +115,7 @@ test('generated templates render or fail with a UserError; parse errors carry an
     }),
     { numRuns: Math.ceil(runs / 2), seed: 19 },
   );
+  recordFuzz('generated templates render or fail with a UserError; parse errors carry an offset', Math.ceil(runs / 2));
 });
 
 test('runbooks with generated expressions in when:, templates and assert: every diagnostic has a position', () => {
@@ -137,6 +146,7 @@ test('runbooks with generated expressions in when:, templates and assert: every 
     }),
     { numRuns: Math.ceil(runs / 5), seed: 23 },
   );
+  recordFuzz('runbooks with generated expressions in when:, templates and assert: every diagnostic has a position', Math.ceil(runs / 5));
 });
 
 test('found by fuzzing: a variable named like a CEL reserved word (`as`, `if`) is a positioned diagnostic, not a crash', () => {

@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { appendFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { packageRoot } from '../src/paths.js';
 import { loadRunbookText } from '../src/runbook/load.js';
@@ -15,6 +16,12 @@ import { loadInventoryText } from '../src/inventory/load.js';
 import type { Diagnostic } from '../src/errors.js';
 
 const runs = Number(process.env.FUZZ_RUNS ?? 10_000);
+
+/** RELIABILITY_OUT=file: one JSON line per property that held (scripts/reliability.mjs reads them). */
+function recordFuzz(what: string, tries: number): void {
+  const out = process.env.RELIABILITY_OUT;
+  if (out) appendFileSync(out, JSON.stringify({ suite: 'fuzz', case: what, tries, survived: tries, bytesLost: 0 }) + '\n');
+}
 const seeds = [join(packageRoot, 'examples'), join(packageRoot, 'runbooks')]
   .flatMap((dir) => readdirSync(dir).filter((n) => n.endsWith('.yaml')).map((n) => join(dir, n)))
   .map((f) => readFileSync(f, 'utf8'));
@@ -71,6 +78,7 @@ test('mutated runbooks only ever produce positioned diagnostics', () => {
     }),
     { numRuns: runs, seed: 7 },
   );
+  recordFuzz('mutated runbooks only ever produce positioned diagnostics', runs);
 });
 
 test('mutated inventories only ever produce positioned diagnostics', () => {
@@ -82,6 +90,7 @@ test('mutated inventories only ever produce positioned diagnostics', () => {
     }),
     { numRuns: runs, seed: 11 },
   );
+  recordFuzz('mutated inventories only ever produce positioned diagnostics', runs);
 });
 
 test('arbitrary JSON-shaped documents never crash the runbook validator', () => {
@@ -93,6 +102,7 @@ test('arbitrary JSON-shaped documents never crash the runbook validator', () => 
     }),
     { numRuns: Math.ceil(runs / 3), seed: 13 },
   );
+  recordFuzz('arbitrary JSON-shaped documents never crash the runbook validator', Math.ceil(runs / 3));
 });
 
 /** Structured inventories: groups, children (cycles too), host ranges (huge and reversed too), vars. */
@@ -127,6 +137,7 @@ test('generated inventories only ever produce positioned diagnostics (and huge r
     }),
     { numRuns: runs, seed: 29 },
   );
+  recordFuzz('generated inventories only ever produce positioned diagnostics (and huge ranges do not hang)', runs);
 });
 
 test('found by fuzzing: a huge host range is refused with a positioned diagnostic instead of exhausting memory', () => {

@@ -8,7 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -22,6 +22,12 @@ import { SshTransport } from '../src/transport/ssh.js';
 const support = labSupport();
 const skip = support.ok ? false : support.reason!;
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+
+/** RELIABILITY_OUT=file: one JSON line per attack tried (scripts/reliability.mjs reads them). */
+function record(what: string, tries: number, detail: string): void {
+  const out = process.env.RELIABILITY_OUT;
+  if (out) appendFileSync(out, JSON.stringify({ suite: 'security', case: what, tries, survived: tries, bytesLost: 0, detail }) + '\n');
+}
 
 let lab: Lab;
 let dir: string;
@@ -183,6 +189,7 @@ test('a secret var, an -e @file secret and a rotated secret never appear in outp
     assert.ok(manifests.length >= 1, `${h.name} has backups`);
     for (const m of manifests) assertNoCanary(`manifest ${m}`, readFileSync(m, 'utf8'), all);
   }
+  record('secret canaries (runbook var, -e @file, rotated value) searched in output, --json, journal, saved plan, manifests', 3, '6 commands run; 5 encodings searched (plain, shell-quoted, JSON, base64)');
 });
 
 // ---------------------------------------------------------------- arguments stay arguments
@@ -302,6 +309,7 @@ test('shell metacharacters, newlines and leading dashes in variables, host names
   const rb2 = await applyCmd(b).catch((e: Error) => ({ exitCode: -1, error: e }));
   assert.ok(rb2.exitCode === 3 || rb2.exitCode === -1, String(rb2.exitCode));
   if (rb2.exitCode === 3) assert.match(b.stderr.text, /inventory-bad\.yaml:3:\d+:/);
+  record('shell metacharacters, newlines, leading dashes as variables, host names, file names', EVIL.length * 2 * 3 + NAMES.length * 2 * 3 + 3, `${EVIL.length} values × argv/shell args/env on 3 hosts, ${NAMES.length} file and dir names, 3 dash host names; /tmp/pwned never created`);
 });
 
 // ---------------------------------------------------------------- backups cannot escape
@@ -388,6 +396,7 @@ test('a manifest edited to reach outside, or a symlink escaping the backup, is r
     assert.equal(others.exitCode, 0, `${what}: ${JSON.stringify(others.recap)}`);
     for (const x of lab.hosts.slice(1)) assert.equal(readFileSync(lab.hostPath(x, '/etc/kubernetes/tamper/a.conf'), 'utf8'), 'original\n');
   }
+  record('edited backup manifests (.., outside path, extra root, outside symlink, swapped dir symlink) given to rollback', cases.length, 'each refused before any change; nothing outside touched');
 });
 
 // ---------------------------------------------------------------- owner-only files
@@ -422,6 +431,7 @@ test('journals, plans and backups are readable only by their owner', { skip }, a
   } finally {
     process.umask(oldUmask);
   }
+  record('journal, plan and backup modes (umask 022, pre-existing 0644 plan file)', 4, 'state dir, runs dir, journals, plan 0600/0700; backup dir, manifest, copy dirs 0600/0700');
 });
 
 // ---------------------------------------------------------------- sudo
@@ -544,6 +554,7 @@ test('the sudo password is sent on stdin only: never in argv, the process list, 
   assert.equal(r.exitCode, 0, o.stdout.text + o.stderr.text);
   assertNoCanary('apply output (inventory password)', o.stdout.text + o.stderr.text, [SUDO_PW]);
   for (const j of filesUnder(sudoState)) assertNoCanary(`journal ${j}`, readFileSync(j, 'utf8'), [SUDO_PW]);
+  record('sudo password (-K and inventory ansible_become_password) searched in every process argv, output, journal', scans + 2, `${scans} scans of /proc/*/cmdline during the run`);
 });
 
 // ---------------------------------------------------------------- host keys (last: it changes a host's key)
@@ -599,4 +610,5 @@ test('host keys: unknown refused by default, --accept-new records, a regenerated
     for (const x of rc.result!.recap.filter((x) => x.host !== h.name)) assert.equal(x.status, 'ok');
     assert.equal(readFileSync(fresh, 'utf8'), pinned, 'known_hosts untouched');
   }
+  record('host keys: unknown, --accept-new, regenerated key (with and without --accept-new)', 3 + 2 * 3, 'unknown refused on 3 hosts, recorded with --accept-new, changed key refused twice');
 });
