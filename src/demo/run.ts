@@ -62,6 +62,15 @@ export async function runDemo(o: DemoOptions = {}): Promise<number> {
     'cluster you would run the same commands with an inventory of your control-plane nodes reached over SSH.',
   );
 
+  const times: string[] = [];
+  const timed = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
+    const t0 = Date.now();
+    try {
+      return await f();
+    } finally {
+      times.push(`${what} ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+    }
+  };
   let sb: Sandbox | undefined;
   const onSignal = () => {
     // Ctrl-C: stop the node agent and remove the sandbox, then leave with the signal's code
@@ -71,8 +80,8 @@ export async function runDemo(o: DemoOptions = {}): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    sb = await createSandbox(scenario, o.dir);
-    const pid = await startSandbox(sb);
+    sb = await timed('sandbox', () => createSandbox(scenario, o.dir));
+    const pid = await timed('node start', () => startSandbox(sb!));
     n.say('', `Sandbox node started: ${sb.root} (its node agent — kubelet, container runtime, static pods — is PID ${pid}).`);
     const leaves = readCertRows(sb.kubeDir).filter((c) => !c.isCA); // CAs are never renewed
     const ctx: stages.DemoContext = {
@@ -84,13 +93,13 @@ export async function runDemo(o: DemoOptions = {}): Promise<number> {
       renewalExpected: leaves.some((c) => c.daysLeft < 30),
       broken: leaves.some((c) => c.daysLeft < 0),
     };
-    await stages.symptoms(ctx);
-    await stages.plan(ctx);
-    const applied = await stages.apply(ctx);
+    await timed('symptoms', () => stages.symptoms(ctx));
+    await timed('plan', () => stages.plan(ctx));
+    const applied = await timed('apply', () => stages.apply(ctx));
     if (applied) {
-      await stages.verify(ctx);
-      await stages.applyAgain(ctx);
-      if (ctx.renewalExpected) await stages.rollback(ctx);
+      await timed('verify', () => stages.verify(ctx));
+      await timed('apply again', () => stages.applyAgain(ctx));
+      if (ctx.renewalExpected) await timed('rollback', () => stages.rollback(ctx));
       else n.say('', 'Nothing was renewed, so there is nothing to roll back.');
     } else {
       n.say('', 'The apply stage did not succeed: verification, the second apply and the rollback are skipped.');
@@ -101,12 +110,12 @@ export async function runDemo(o: DemoOptions = {}): Promise<number> {
     if (sb) {
       n.stage(7, 'Clean up', o.keep ? 'The sandbox stays for you to explore.' : 'Stopping the node agent (by its PID) and removing the sandbox.');
       if (o.keep) n.say(...stages.pokeInstructions(sb));
-      else await destroySandbox(sb, false);
+      else await timed('cleanup', () => destroySandbox(sb!, false));
     }
   }
 
   const secs = ((Date.now() - started) / 1000).toFixed(1);
-  n.say('');
+  n.say('', `time per stage: ${times.join(', ')}`);
   if (n.failed.length === 0) {
     n.ok(`demo finished in ${secs}s: every stage behaved as expected`);
     n.say(
