@@ -183,7 +183,7 @@ export async function applyAgain(ctx: DemoContext): Promise<void> {
   const args = ['apply', ctx.renew, ...commonArgs(ctx)];
   n.command(['runbook', ...args]);
   const r = await runbookCli(sb, args);
-  n.output(r.stdout + r.stderr, { maxLines: 6, tail: 6 });
+  n.output(withoutSkipped(r.stdout + r.stderr), { maxLines: 30, tail: 5 });
   const changed = changedCountOf(r.stdout);
   n.expect(r.code === 0 && changed === 0, 'second apply: 0 changed', `second apply exited ${r.code} with changed=${changed ?? '?'}, expected 0 and changed=0`);
 }
@@ -195,7 +195,7 @@ export async function rollback(ctx: DemoContext): Promise<void> {
     'Roll back: the node as it was',
     'Every run is journaled, and every change is covered by the backup taken just before it. `runbook history`',
     'lists the runs; `runbook rollback RUN_ID` restores each host from that run\'s backup (verifying every file\'s',
-    'sha256) and runs the runbook\'s rollback steps (restart the kubelet). Here it brings the expired certificates back.',
+    'sha256) and runs the runbook\'s rollback steps (restart the kubelet). Here it brings the old certificates back.',
   );
   const h = ['history', '--state-dir', sb.stateDir];
   n.command(['runbook', ...h]);
