@@ -196,7 +196,7 @@ async function renews(id: string): Promise<void> {
   const hs = hostsOf.get(id)!;
   const check0 = await apply(id, CHECK);
   assert.equal(check0.code, 4, `cert-check before renewal must fail inside the window:\n${check0.out}`);
-  assert.match(check0.out, /expiring within 30d: /);
+  assert.match(check0.out, /expiring within 30d \(days left, soonest first\): \S+ -?\d+/);
 
   const p = await plan(id);
   assert.equal(p.code, 2, p.out);
@@ -217,7 +217,7 @@ async function renews(id: string): Promise<void> {
   // cert-check --json: exit 0, and the report (every certificate, days left, soonest first) in the x509 step's summary
   const check1 = await apply(id, CHECK, ['--json']);
   assert.equal(check1.code, 0, check1.out);
-  const report = check1.out.split('\n').filter((l) => l.includes('"type":"x509"')).map((l) => (JSON.parse(l) as { summary: string }).summary);
+  const report = check1.out.split('\n').filter((l) => l.startsWith('{"kind":"step-end"') && l.includes('"type":"x509"')).map((l) => (JSON.parse(l) as { summary: string }).summary);
   assert.equal(report.length, hs.length, check1.out);
   for (const r of report) assert.match(r, /^\d+ certificates \(days left: (\S+ \d+, )+\S+ \d+\)$/);
 }
