@@ -7,14 +7,18 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../src/lab/sim/paths.js';
 
 const MAIN = join(packageRoot, 'dist/src/cli/main.js');
 const parent = mkdtempSync(join(tmpdir(), 'runbook-demo-test-'));
-after(() => rmSync(parent, { recursive: true, force: true }));
+const scratch = mkdtempSync(join(tmpdir(), 'runbook-demo-test-rb-'));
+after(() => {
+  rmSync(parent, { recursive: true, force: true });
+  rmSync(scratch, { recursive: true, force: true });
+});
 
 /** Still the demo's node agent (PIDs wrap: a PID alone may belong to someone else by now). */
 function agentRunning(pid: number): boolean {
@@ -81,5 +85,20 @@ test('runbook demo --scenario: an unknown name is invalid input (exit 3) and nam
   const { code, out } = await runDemo(['--scenario', 'nope']);
   assert.equal(code, 3, out);
   assert.match(out, /unknown scenario "nope".*seed1-1\.18/s);
+  assert.deepEqual(readdirSync(parent), []);
+});
+
+test('runbook demo with a renewal runbook that renews nothing: exit 4, the unexpected stages named, sandbox removed', { timeout: 300_000 }, async () => {
+  const rb = join(scratch, 'renews-nothing.yaml');
+  writeFileSync(rb, 'apiVersion: runbook/v1\nname: renews-nothing\nhosts: control_plane\nsteps:\n  - name: look only\n    set_fact: { looked: true }\n');
+  const { code, out } = await runDemo(['--renew-runbook', rb]);
+  assert.equal(code, 4, out);
+  assert.match(out, /✔ cert-check: certificates expired \(exit 4\)/); // the symptoms are still shown
+  assert.match(out, /✘ plan exited 0, expected 2/);
+  assert.match(out, /✘ apply exited 0 \(changed=0\), expected 0 with changes/);
+  assert.match(out, /verification, the second apply and the rollback are skipped/);
+  assert.match(out, /✘ demo finished in [\d.]+s with 2 unexpected result\(s\)/);
+  const pid = Number(/is PID (\d+)\)/.exec(out)?.[1]);
+  assert.equal(agentRunning(pid), false, `node agent ${pid} left running`);
   assert.deepEqual(readdirSync(parent), []);
 });

@@ -1,5 +1,5 @@
 /** `runbook demo`: the certificate-renewal job end to end on a simulated kubeadm node on this machine (no root, no network). */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { SCENARIOS } from '../lab/sim/index.js';
 import { DEFAULT_SCENARIO, runDemo } from '../demo/run.js';
 
@@ -7,6 +7,7 @@ export interface DemoCliOptions {
   scenario?: string;
   keep?: boolean;
   dir?: string;
+  renewRunbook?: string;
 }
 
 export function register(program: Command): void {
@@ -20,11 +21,13 @@ export function register(program: Command): void {
     .option('--scenario <name>', `the node's situation: ${SCENARIOS.join(', ')}`, DEFAULT_SCENARIO)
     .option('--keep', 'keep the sandbox (and its node agent running) and print how to explore it')
     .option('--dir <dir>', 'create the sandbox under this directory (default: the system temp dir)')
+    .addOption(new Option('--renew-runbook <file>', 'use this runbook instead of runbooks/cert-renew.yaml (for tests)').hideHelp())
     .action(async (opts: DemoCliOptions) => {
       process.exitCode = await runDemo({
         ...(opts.scenario ? { scenario: opts.scenario } : {}),
         ...(opts.keep ? { keep: true } : {}),
         ...(opts.dir ? { dir: opts.dir } : {}),
+        ...(opts.renewRunbook ? { renewRunbook: opts.renewRunbook } : {}),
       });
     });
 }

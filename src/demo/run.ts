@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { userError } from '../errors.js';
 import { SCENARIOS, type ScenarioName } from '../lab/sim/index.js';
 import { packageRoot } from '../lab/sim/paths.js';
@@ -22,6 +22,8 @@ export interface DemoOptions {
   keep?: boolean;
   /** parent of the sandbox directory (default: the OS temp dir) */
   dir?: string;
+  /** another renewal runbook instead of the shipped one (tests: a runbook that misbehaves) */
+  renewRunbook?: string;
   out?: NodeJS.WritableStream;
 }
 
@@ -50,9 +52,9 @@ export async function runDemo(o: DemoOptions = {}): Promise<number> {
   checkTools();
   const n = new Narrator(o.out ?? process.stdout);
   const started = Date.now();
-  const renew = shortPath(join(packageRoot, 'runbooks', 'cert-renew.yaml'));
+  const renew = shortPath(o.renewRunbook ? resolve(o.renewRunbook) : join(packageRoot, 'runbooks', 'cert-renew.yaml'));
   const check = shortPath(join(packageRoot, 'runbooks', 'cert-check.yaml'));
-  for (const f of [renew, check]) if (!existsSync(f)) throw userError('io', `the shipped runbook ${f} is missing`);
+  for (const f of [renew, check]) if (!existsSync(f)) throw userError('io', `the runbook ${f} is missing`);
 
   n.title(`runbook demo — recovering a kubeadm node whose certificates expired (scenario ${scenario})`);
   n.say(
