@@ -60,8 +60,8 @@ export async function runDemo(o: DemoOptions = {}): Promise<number> {
   n.say(
     'Everything below runs on this machine, without root or network: a simulated kubeadm control-plane node',
     '(kubeadm, systemctl, crictl/docker, a kubelet and an API server on 127.0.0.1) in a temp directory, and the',
-    'real kubectl. `runbook` below is this package\'s CLI (node dist/src/cli/main.js, or `npx runbook`); on a real',
-    'cluster you would run the same commands with an inventory of your control-plane nodes reached over SSH.',
+    'real kubectl. `runbook` below is this package\'s CLI: node dist/src/cli/main.js (`npm link` puts it on PATH).',
+    'On a real cluster you run the same commands with an inventory of your control-plane nodes reached over SSH.',
   );
 
   const times: string[] = [];
@@ -85,6 +85,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<number> {
     sb = await timed('sandbox', () => createSandbox(scenario, o.dir));
     const pid = await timed('node start', () => startSandbox(sb!));
     n.say('', `Sandbox node started: ${sb.root} (its node agent — kubelet, container runtime, static pods — is PID ${pid}).`);
+    n.say(`Every command below runs with the node's emulated commands first on PATH, as if typed on the node:`, `  SIM_ROOT=${sb.root} PATH=${join(sb.root, 'usr/local/sbin')}:$PATH HOME=${join(sb.root, 'root')}`);
     const leaves = readCertRows(sb.kubeDir).filter((c) => !c.isCA); // CAs are never renewed
     const ctx: stages.DemoContext = {
       sb,
