@@ -235,7 +235,7 @@ async function rollsBack(id: string, inject: (h: LabHost) => void, stepRe: RegEx
   assert.deepEqual(snapshot(h), before, `${h.name} is not byte-identical after the rollback`);
 }
 
-test('cert-renew on every scenario, concurrently: renewed, verified, idempotent; failures roll back', { skip, timeout: 600_000 }, async (t) => {
+test('cert-renew on every scenario, concurrently: renewed, verified, idempotent; failures roll back', { skip, timeout: 600_000, concurrency: true }, async (t) => {
   const cases: [string, () => Promise<void>][] = [
     ['seed 2: kubeadm 1.11 with docker, one leaf expired (move aside + alpha phase)', () => renews('seed2')],
     ['seed 1: kubeadm 1.18, all certs and the embedded kubelet client (alpha certs renew + kubelet.conf)', () => renews('seed1')],
