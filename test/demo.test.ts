@@ -6,8 +6,8 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../src/lab/sim/paths.js';
@@ -15,7 +15,18 @@ import { packageRoot } from '../src/lab/sim/paths.js';
 const MAIN = join(packageRoot, 'dist/src/cli/main.js');
 const parent = mkdtempSync(join(tmpdir(), 'runbook-demo-test-'));
 const scratch = mkdtempSync(join(tmpdir(), 'runbook-demo-test-rb-'));
+// "no root needed": as root (CI), run the demo as nobody; the dirs it gets must be theirs to write
+// (only when nobody can run the CLI at all: a checkout under /root is not readable by nobody)
+const NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+const asNobody = process.getuid?.() === 0 && spawnSync(NOBODY[0]!, [...NOBODY.slice(1), process.execPath, MAIN, '--version'], { cwd: '/' }).status === 0;
+const home = mkdtempSync(join(tmpdir(), 'runbook-demo-test-home-'));
+if (asNobody) {
+  chmodSync(parent, 0o777);
+  chmodSync(home, 0o777);
+  chmodSync(scratch, 0o755);
+}
 after(() => {
+  rmSync(home, { recursive: true, force: true });
   rmSync(parent, { recursive: true, force: true });
   rmSync(scratch, { recursive: true, force: true });
 });
@@ -33,14 +44,15 @@ function agentRunning(pid: number): boolean {
 
 function runDemo(args: string[]): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [MAIN, 'demo', '--dir', parent, ...args], { cwd: packageRoot, timeout: 240_000, maxBuffer: 32 << 20, env: { ...process.env, NO_COLOR: '1' } }, (err, stdout, stderr) => {
+    const argv = [...(asNobody ? NOBODY : []), process.execPath, MAIN, 'demo', '--dir', parent, ...args];
+    execFile(argv[0]!, argv.slice(1), { cwd: packageRoot, timeout: 240_000, maxBuffer: 32 << 20, env: { ...process.env, HOME: home, NO_COLOR: '1' } }, (err, stdout, stderr) => {
       const c = err ? (err as { code?: unknown }).code : 0;
       resolve({ code: typeof c === 'number' ? c : -1, out: stdout + stderr });
     });
   });
 }
 
-test('runbook demo: expired node → plan, apply, verify, idempotent apply, rollback; exit 0, nothing left behind', { timeout: 300_000 }, async () => {
+test('runbook demo: expired node → plan, apply, verify, idempotent apply, rollback; exit 0, nothing left behind (as nobody when root)', { timeout: 300_000 }, async () => {
   const { code, out } = await runDemo([]);
   assert.equal(code, 0, out);
   const section = (from: string, to: string) => out.slice(out.indexOf(from), to ? out.indexOf(to) : undefined);
@@ -73,6 +85,7 @@ test('runbook demo: expired node → plan, apply, verify, idempotent apply, roll
   assert.equal(afterRb, before);
   assert.match(s6, /✔ kubectl fails again/);
   assert.match(out, /✔ demo finished in [\d.]+s: every stage behaved as expected/);
+  if (asNobody) assert.match(out, /kubeadm-cert-renew +1 +changed=\d+ .* nobody@/); // history's OPERATOR column
   assert.doesNotMatch(out, /✘/);
   // nothing left behind
   const pid = Number(/is PID (\d+)\)/.exec(out)?.[1]);
