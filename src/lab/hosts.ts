@@ -16,8 +16,9 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve as resolvePath } from 'node:path';
+import { dirname, join, resolve as resolvePath } from 'node:path';
 import { quoteArg } from '../transport/quote.js';
+import { packageRoot } from './sim/paths.js';
 
 export interface LabHost {
   name: string;
@@ -210,6 +211,7 @@ function sshdConfig(h: { name: string; address: string; port: number }): string 
 
 /** The shell script run inside the new mount namespace, ending in `exec sshd`. */
 function namespaceScript(labDir: string, name: string): string {
+  const keep = [...new Set([packageRoot, dirname(process.execPath)])].filter((p) => PRIVATE_PATHS.some((b) => p === b || p.startsWith(b + '/')));
   const L = quoteArg(labDir);
   const H = `${IN_NS_LAB}/hosts/${name}`;
   const R = `${H}/root`;
@@ -222,7 +224,12 @@ function namespaceScript(labDir: string, name: string): string {
     `mount -t overlay runbook-lab-etc -o lowerdir=/etc,upperdir=${H}/ovl/etc/upper,workdir=${H}/ovl/etc/work /etc`,
     `mount -t overlay runbook-lab-varlib -o lowerdir=/var/lib,upperdir=${H}/ovl/varlib/upper,workdir=${H}/ovl/varlib/work /var/lib`,
     'mkdir -p /etc/kubernetes /var/lib/kubelet /var/lib/runbook /var/backups /usr/local/sbin',
+    // the checkout and node stay visible where a private tree covers them (a clone in /tmp or /root):
+    // set aside before the private binds, put back after. Binding them in later from outside the
+    // namespace is not possible (the kernel refuses a bind source from another mount namespace).
+    ...keep.map((k, i) => `mkdir -p /run/runbook-keep/${i} && mount --bind ${quoteArg(k)} /run/runbook-keep/${i}`),
     ...PRIVATE_PATHS.map((p) => `mount --bind ${R}${p} ${p}`),
+    ...keep.map((k, i) => `mkdir -p ${quoteArg(k)} && mount --bind /run/runbook-keep/${i} ${quoteArg(k)}`),
     `exec ${SSHD} -D -e -f ${H}/sshd_config`,
   ];
   return lines.join('\n');

@@ -76,7 +76,9 @@ const underPrivate = (p: string) => PRIVATE_PATHS.some((b) => p === b || p.start
 function exposeInNamespace(h: LabHost): void {
   for (const p of new Set([packageRoot, join(process.execPath, '..')])) {
     if (!underPrivate(p)) continue;
-    const script = 'mountpoint -q "$1" || { mkdir -p "$1" && mount --bind "/proc/$2/root$1" "$1"; }';
+    // --no-canonicalize: mount(8) would otherwise realpath() the source, and /proc/PID/root reads as
+    // "/", so the bind would be the namespace's own (empty) directory onto itself
+    const script = 'mountpoint -q "$1" || { mkdir -p "$1" && mount --no-canonicalize --bind "/proc/$2/root$1" "$1"; }';
     const r = spawnSync('nsenter', ['-t', String(h.pid), '-m', '--', 'sh', '-c', script, 'sh', p, String(process.pid)], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`cannot make ${p} visible on lab host ${h.name}: ${(r.stderr || '').trim() || `exit ${r.status}`}`);
   }
