@@ -755,6 +755,11 @@ function handleApi(pod: Pod, c: ContainerStatus, req: IncomingMessage, res: Serv
   switch (path) {
     case '/version':
       return send(res, 200, JSON.stringify(versionInfo(), null, 2));
+    case '/healthz/etcd':
+      // the apiserver's own etcd check (authenticated users only, like the real RBAC default):
+      // what an operator can ask when etcdctl is not installed on the node
+      if (!etcdHealthy(pod)) return send(res, 500, 'internal server error: etcd client connection failed\n', 'text/plain; charset=utf-8');
+      return send(res, 200, 'ok', 'text/plain; charset=utf-8');
     case '/healthz':
     case '/livez':
     case '/readyz': {
