@@ -10,7 +10,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { labSupport, startLab, type Lab, type LabHost } from '../src/lab/hosts.js';
@@ -70,7 +70,7 @@ const limit = (id: string) => hostsOf.get(id)!.map((h) => h.name).join(',');
 const apply = (id: string, runbook = RENEW, extra: string[] = []) => cli(['apply', runbook, '-l', limit(id), ...extra], id);
 const plan = (id: string) => cli(['plan', RENEW, '-l', limit(id)], id);
 
-/** sha256, mode or link target of every entry under the node's /etc/kubernetes and /var/lib/kubelet/pki */
+/** sha256, mode or link target of every entry under the node's /etc/kubernetes, /var/lib/kubelet/pki and root's kubeconfig */
 function snapshot(h: LabHost): Map<string, string> {
   const out = new Map<string, string>();
   const walk = (p: string, rel: string) => {
@@ -81,7 +81,11 @@ function snapshot(h: LabHost): Map<string, string> {
       for (const n of readdirSync(p).sort()) walk(join(p, n), `${rel}/${n}`);
     } else out.set(rel, `f ${(st.mode & 0o7777).toString(8)} ${createHash('sha256').update(readFileSync(p)).digest('hex')}`);
   };
-  for (const r of ['/etc/kubernetes', '/var/lib/kubelet/pki']) walk(lab.hostPath(h, r), r);
+  // root's kubeconfig, not its directory: kubectl keeps a discovery cache beside it
+  for (const r of ['/etc/kubernetes', '/var/lib/kubelet/pki', '/root/.kube/config']) {
+    if (existsSync(lab.hostPath(h, r))) walk(lab.hostPath(h, r), r);
+    else out.set(r, 'absent');
+  }
   return out;
 }
 

@@ -214,10 +214,7 @@ export async function rollback(ctx: DemoContext): Promise<void> {
   n.say(`sha256 of /etc/kubernetes after the rollback: ${after.kube}`);
   n.expect(after.kube === ctx.before.kube, '/etc/kubernetes is byte-for-byte as before the run', '/etc/kubernetes differs from before the run');
   n.expect(after.kubeletPki === ctx.before.kubeletPki, '/var/lib/kubelet/pki is as before the run', '/var/lib/kubelet/pki differs from before the run');
-  if (after.rootKubeconfig !== ctx.before.rootKubeconfig) {
-    // not a demo failure: what the runbook's backup covers is the runbook's choice; say it plainly
-    n.say('  note: /root/.kube/config still holds the renewed admin.conf: the runbook\'s backup does not cover it (node_kubeconfig).');
-  }
+  n.expect(after.rootKubeconfig === ctx.before.rootKubeconfig, "root's kubeconfig (/root/.kube/config) is as before the run", "/root/.kube/config differs from before the run");
   const failing = (x: RunResult) => x.code !== 0 && SYMPTOM.test(x.stdout + x.stderr);
   const working = (x: RunResult) => x.code === 0 && x.stdout.includes('Server Version');
   let k: RunResult | undefined;
