@@ -60,6 +60,13 @@ export async function main(argv: string[]): Promise<number> {
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  // `runbook plan ... | head`: the reader went away; that is not an error worth a stack trace
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok);
+      throw e;
+    });
+  }
   main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });
