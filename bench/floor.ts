@@ -36,6 +36,8 @@ async function floorRun(lab: { hosts: FloorHost[]; privateKeyPath: string }): Pr
         new Promise<void>((resolve, reject) => {
           const c = new Client();
           c.on('ready', async () => {
+            // without TCP_NODELAY every small exec waits out a delayed ACK (~40 ms); any fast client sets it
+            c.setNoDelay(true);
             try {
               for (const cmd of commands) {
                 await new Promise<void>((res, rej) =>

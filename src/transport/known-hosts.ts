@@ -65,10 +65,20 @@ export function parseKnownHosts(text: string, file = 'known_hosts'): KnownHostEn
   return out;
 }
 
+// Compiled patterns, shared by every host of a run: each host checks every known_hosts line, so
+// compiling per call made 500 hosts cost 500 × 500 RegExp compilations.
+const patterns = new Map<string, RegExp | string>();
+
 /** OpenSSH's pattern match: `*` and `?` wildcards, case-insensitive. */
 function globMatch(pattern: string, name: string): boolean {
-  const re = new RegExp('^' + pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$', 'i');
-  return re.test(name);
+  let p = patterns.get(pattern);
+  if (p === undefined) {
+    p = /[*?]/.test(pattern)
+      ? new RegExp('^' + pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$', 'i')
+      : pattern.toLowerCase();
+    patterns.set(pattern, p);
+  }
+  return typeof p === 'string' ? p === name.toLowerCase() : p.test(name);
 }
 
 /** Does the host field of an entry match this host name (as given by hostKeyName)? */
