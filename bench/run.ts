@@ -108,6 +108,14 @@ function median(xs: number[]): number {
 export async function benchHosts(n: number, runs: number, tools: Sample['tool'][], log: (s: string) => void): Promise<Sample[]> {
   const work = mkdtempSync(join(tmpdir(), `runbook-bench-${n}-`));
   const lab = await startLab({ count: n, dir: join(work, 'lab') });
+  // Ctrl-C during a long run: take the hosts down (stopLab by PID) rather than leave N sshd behind
+  const onSignal = (sig: NodeJS.Signals) => {
+    void lab.stop().finally(() => {
+      rmSync(work, { recursive: true, force: true });
+      process.kill(process.pid, sig);
+    });
+  };
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
   const samples: Sample[] = [];
   try {
     writeFileSync(join(work, 'inventory.yaml'), lab.inventoryYaml());
@@ -125,6 +133,7 @@ export async function benchHosts(n: number, runs: number, tools: Sample['tool'][
       }
     }
   } finally {
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
     await lab.stop();
     rmSync(work, { recursive: true, force: true });
   }

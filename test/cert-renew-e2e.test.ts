@@ -9,10 +9,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { treeSnapshot } from '../src/lab/tree-snapshot.js';
 import { labSupport, startLab, type Lab, type LabHost } from '../src/lab/hosts.js';
 import { installSimHost, FAST_SIM, type SimHost } from '../src/lab/sim-host.js';
 import { packageRoot } from '../src/lab/sim/paths.js';
@@ -72,21 +72,8 @@ const plan = (id: string) => cli(['plan', RENEW, '-l', limit(id)], id);
 
 /** sha256, mode or link target of every entry under the node's /etc/kubernetes, /var/lib/kubelet/pki and root's kubeconfig */
 function snapshot(h: LabHost): Map<string, string> {
-  const out = new Map<string, string>();
-  const walk = (p: string, rel: string) => {
-    const st = lstatSync(p);
-    if (st.isSymbolicLink()) out.set(rel, `l ${readlinkSync(p)}`);
-    else if (st.isDirectory()) {
-      out.set(rel, `d ${(st.mode & 0o7777).toString(8)}`);
-      for (const n of readdirSync(p).sort()) walk(join(p, n), `${rel}/${n}`);
-    } else out.set(rel, `f ${(st.mode & 0o7777).toString(8)} ${createHash('sha256').update(readFileSync(p)).digest('hex')}`);
-  };
   // root's kubeconfig, not its directory: kubectl keeps a discovery cache beside it
-  for (const r of ['/etc/kubernetes', '/var/lib/kubelet/pki', '/root/.kube/config']) {
-    if (existsSync(lab.hostPath(h, r))) walk(lab.hostPath(h, r), r);
-    else out.set(r, 'absent');
-  }
-  return out;
+  return treeSnapshot(['/etc/kubernetes', '/var/lib/kubelet/pki', '/root/.kube/config'], (r) => lab.hostPath(h, r), { markAbsent: true });
 }
 
 function kubectl(h: LabHost, ...args: string[]): Promise<Run> {

@@ -7,10 +7,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { treeSnapshot } from '../src/lab/tree-snapshot.js';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { labSupport, startLab, type Lab, type LabHost } from '../src/lab/hosts.js';
@@ -80,22 +80,7 @@ rollback:
 
 /** sha256 + mode of every entry under a host's trees (seen from outside). */
 function snapshot(h: LabHost, roots = ['/etc/kubernetes', '/root', '/tmp', '/var/lib/runbook', '/var/backups']): Map<string, string> {
-  const out = new Map<string, string>();
-  const walk = (p: string, rel: string) => {
-    let st;
-    try {
-      st = lstatSync(p);
-    } catch {
-      return;
-    }
-    if (st.isSymbolicLink()) out.set(rel, `l ${readlinkSync(p)}`);
-    else if (st.isDirectory()) {
-      out.set(rel, `d ${(st.mode & 0o7777).toString(8)}`);
-      for (const n of readdirSync(p).sort()) walk(join(p, n), `${rel}/${n}`);
-    } else out.set(rel, `f ${(st.mode & 0o7777).toString(8)} ${createHash('sha256').update(readFileSync(p)).digest('hex')}`);
-  };
-  for (const r of roots) walk(lab.hostPath(h, r), r);
-  return out;
+  return treeSnapshot(roots, (r) => lab.hostPath(h, r));
 }
 
 function opts(extra: Record<string, unknown> = {}) {

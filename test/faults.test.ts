@@ -13,9 +13,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { walkTree } from '../src/lab/tree-snapshot.js';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { labSupport, restartHost, startLab, type Lab, type LabHost } from '../src/lab/hosts.js';
@@ -103,23 +104,7 @@ type Snap = Map<string, { desc: string; size: number }>;
 /** type, mode, sha256 (and size) of every entry under the backed-up roots on host h, seen from outside. */
 function snapshot(h: LabHost): Snap {
   const out: Snap = new Map();
-  const walk = (p: string, rel: string) => {
-    let st;
-    try {
-      st = lstatSync(p);
-    } catch {
-      return;
-    }
-    if (st.isSymbolicLink()) out.set(rel, { desc: `l ${readlinkSync(p)}`, size: 0 });
-    else if (st.isDirectory()) {
-      out.set(rel, { desc: `d ${(st.mode & 0o7777).toString(8)}`, size: 0 });
-      for (const n of readdirSync(p).sort()) walk(join(p, n), `${rel}/${n}`);
-    } else {
-      const data = readFileSync(p);
-      out.set(rel, { desc: `f ${(st.mode & 0o7777).toString(8)} ${createHash('sha256').update(data).digest('hex')}`, size: data.length });
-    }
-  };
-  for (const r of ROOTS) walk(lab.hostPath(h, r), r);
+  for (const r of ROOTS) walkTree(lab.hostPath(h, r), r, (rel, desc, size) => out.set(rel, { desc, size }));
   return out;
 }
 

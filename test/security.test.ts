@@ -7,10 +7,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { appendFileSync, chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { treeSnapshot } from '../src/lab/tree-snapshot.js';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { labSupport, startLab, type Lab, type LabHost } from '../src/lab/hosts.js';
@@ -50,22 +50,7 @@ function file(name: string, text: string): string {
 
 /** type, mode and sha256 of every entry under `roots` on host h (seen from outside). */
 function snapshot(h: LabHost, roots: string[]): Map<string, string> {
-  const out = new Map<string, string>();
-  const walk = (p: string, rel: string) => {
-    let st;
-    try {
-      st = lstatSync(p);
-    } catch {
-      return;
-    }
-    if (st.isSymbolicLink()) out.set(rel, `l ${readlinkSync(p)}`);
-    else if (st.isDirectory()) {
-      out.set(rel, `d ${(st.mode & 0o7777).toString(8)}`);
-      for (const n of readdirSync(p).sort()) walk(join(p, n), `${rel}/${n}`);
-    } else out.set(rel, `f ${(st.mode & 0o7777).toString(8)} ${createHash('sha256').update(readFileSync(p)).digest('hex')}`);
-  };
-  for (const r of roots) walk(lab.hostPath(h, r), r);
-  return out;
+  return treeSnapshot(roots, (r) => lab.hostPath(h, r));
 }
 
 /** Every regular file under a local directory. */

@@ -6,9 +6,10 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { walkTree } from '../lab/tree-snapshot.js';
 import { freePort, installNode, sandboxEnv, startNode, stopNode, nodeStatus, type ScenarioName, type AgentStatus } from '../lab/sim/index.js';
 import type { NodeConfig } from '../lab/sim/node.js';
 
@@ -132,19 +133,9 @@ export function kubectl(sb: Sandbox, ...args: string[]): Promise<RunResult> {
 export function treeDigest(dir: string): { digest: string; files: number } {
   const h = createHash('sha256');
   let files = 0;
-  const walk = (abs: string, rel: string) => {
-    const st = lstatSync(abs);
-    const mode = (st.mode & 0o7777).toString(8);
-    if (st.isDirectory()) {
-      h.update(`d ${rel} ${mode}\n`);
-      for (const name of readdirSync(abs).sort()) walk(join(abs, name), rel ? `${rel}/${name}` : name);
-    } else if (st.isSymbolicLink()) {
-      h.update(`l ${rel} ${readlinkSync(abs)}\n`);
-    } else {
-      files++;
-      h.update(`f ${rel} ${mode} ${createHash('sha256').update(readFileSync(abs)).digest('hex')}\n`);
-    }
-  };
-  walk(dir, '');
+  walkTree(dir, '', (rel, desc) => {
+    if (desc.startsWith('f ')) files++;
+    h.update(`${rel} ${desc}\n`);
+  });
   return { digest: h.digest('hex'), files };
 }
