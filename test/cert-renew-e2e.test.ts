@@ -18,6 +18,7 @@ import { installSimHost, FAST_SIM, type SimHost } from '../src/lab/sim-host.js';
 import { packageRoot } from '../src/lab/sim/paths.js';
 import { readCertFile } from '../src/lab/sim/pki.js';
 import type { ScenarioName } from '../src/lab/sim/index.js';
+import { alive } from '../src/lab/process.js';
 
 const support = labSupport();
 const skip = support.ok ? false : support.reason!;
@@ -158,20 +159,12 @@ after(async () => {
   for (const s of sims) {
     const pid = s.pid;
     await s.stop();
-    if (pid) assert.equal(existsPid(pid), false, `agent ${pid} left running`);
+    if (pid) assert.equal(alive(pid), false, `agent ${pid} left running`);
   }
   if (lab) await lab.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-function existsPid(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** version-specific commands that plan must list and apply must then run */
 const EXPECTED: Record<string, RegExp[]> = {

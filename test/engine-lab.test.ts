@@ -11,7 +11,6 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { treeSnapshot } from '../src/lab/tree-snapshot.js';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { labSupport, startLab, type Lab, type LabHost } from '../src/lab/hosts.js';
 import { applyCmd } from '../src/cli/apply.js';
@@ -22,6 +21,7 @@ import { showCmd } from '../src/cli/show.js';
 import { historyCmd } from '../src/cli/history.js';
 import { parseJournal } from '../src/engine/journal.js';
 import { isUserError } from '../src/errors.js';
+import { Capture } from './support/capture.js';
 
 const support = labSupport();
 const skip = support.ok ? false : support.reason!;
@@ -31,13 +31,6 @@ let inv: string;
 let rbFile: string;
 let stateDir: string;
 
-class Capture extends Writable {
-  text = '';
-  override _write(chunk: Buffer, _enc: string, cb: () => void): void {
-    this.text += chunk.toString();
-    cb();
-  }
-}
 
 const RUNBOOK = `apiVersion: runbook/v1
 name: engine-lab

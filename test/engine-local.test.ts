@@ -8,21 +8,14 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { applyCmd, type ApplyOptions } from '../src/cli/apply.js';
 import { planCmd } from '../src/cli/plan.js';
 import { makeBatches, batchSizes, exceedsMaxFail } from '../src/engine/batches.js';
 import { newRunId, isRunId } from '../src/engine/run-id.js';
 import { FORMATTERS } from '../src/report/format.js';
 import type { Event } from '../src/engine/events.js';
+import { Capture } from './support/capture.js';
 
-class Capture extends Writable {
-  text = '';
-  override _write(chunk: Buffer, _enc: string, cb: () => void): void {
-    this.text += chunk.toString();
-    cb();
-  }
-}
 
 let dir: string;
 let n = 0;

@@ -8,17 +8,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { applyCmd } from '../src/cli/apply.js';
 import { planCmd } from '../src/cli/plan.js';
+import { Capture } from './support/capture.js';
 
-class Capture extends Writable {
-  text = '';
-  override _write(chunk: Buffer, _enc: string, cb: () => void): void {
-    this.text += chunk.toString();
-    cb();
-  }
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'runbook-set-fact-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

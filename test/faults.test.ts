@@ -17,7 +17,6 @@ import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { walkTree } from '../src/lab/tree-snapshot.js';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { labSupport, restartHost, startLab, type Lab, type LabHost } from '../src/lab/hosts.js';
 import { applyCmd } from '../src/cli/apply.js';
@@ -25,6 +24,7 @@ import { planCmd } from '../src/cli/plan.js';
 import { rollbackCmd } from '../src/cli/rollback.js';
 import { parseJournal, type JournalLine } from '../src/engine/journal.js';
 import { isUserError } from '../src/errors.js';
+import { Capture } from './support/capture.js';
 
 const support = labSupport();
 const skip = support.ok ? false : support.reason!;
@@ -55,13 +55,6 @@ function prng(seed: number): () => number {
 }
 const rand = prng(SEED);
 
-class Capture extends Writable {
-  text = '';
-  override _write(chunk: Buffer, _enc: string, cb: () => void): void {
-    this.text += chunk.toString();
-    cb();
-  }
-}
 
 const RUNBOOK = `apiVersion: runbook/v1
 name: faults

@@ -11,13 +11,13 @@ import { appendFileSync, chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { treeSnapshot } from '../src/lab/tree-snapshot.js';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { labSupport, startLab, type Lab, type LabHost } from '../src/lab/hosts.js';
 import { applyCmd } from '../src/cli/apply.js';
 import { planCmd } from '../src/cli/plan.js';
 import { rollbackCmd } from '../src/cli/rollback.js';
 import { SshTransport } from '../src/transport/ssh.js';
+import { Capture } from './support/capture.js';
 
 const support = labSupport();
 const skip = support.ok ? false : support.reason!;
@@ -34,13 +34,6 @@ let dir: string;
 let inv: string;
 let stateDir: string;
 
-class Capture extends Writable {
-  text = '';
-  override _write(chunk: Buffer, _enc: string, cb: () => void): void {
-    this.text += chunk.toString();
-    cb();
-  }
-}
 
 function file(name: string, text: string): string {
   const p = join(dir, name);

@@ -13,6 +13,7 @@ import { SCENARIOS, nodeStatus, stopNode, type ScenarioName } from '../lab/sim/i
 import { shellJoin } from '../transport/quote.js';
 import { EXIT } from './exit-codes.js';
 import { positiveInt } from './run-options.js';
+import { alive } from '../lab/process.js';
 
 export const DEFAULT_LAB_DIR = '.runbook/lab';
 const INVENTORY = 'inventory.yaml';
@@ -111,14 +112,6 @@ async function downLab(dir: string): Promise<void> {
   await stopLab(dir);
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function openOrExplain(dir: string): Lab {
   if (!existsSync(join(dir, 'lab.json'))) {

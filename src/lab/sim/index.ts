@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, openSync, closeSync, readFileSync } from 'node:f
 import { join } from 'node:path';
 import { NODE, rooted, simDistDir } from './paths.js';
 import type { AgentStatus } from './agent.js';
+import { alive } from '../process.js';
 
 export { SCENARIOS, installNode, installCluster, freePort, scenarioVersion, type ScenarioName, type InstallOptions, type ClusterNode } from './scenarios.js';
 export { loadNode, type NodeConfig } from './node.js';
@@ -12,14 +13,6 @@ export type { AgentStatus, PodStatus, ContainerStatus, UnitState } from './agent
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The agent's status file (<root>/run/sim/status.json), or undefined before it first ran. */
 export function nodeStatus(root: string): AgentStatus | undefined {

@@ -99,14 +99,7 @@ export function serverVersion(n: SimNode, timeoutMs = 20_000): Promise<Run> {
   }, timeoutMs, 300);
 }
 
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+export { alive } from '../process.js';
 
 /** Stops every agent the tests started and removes the sandboxes; returns the PIDs that were started. */
 export async function cleanupAll(): Promise<number[]> {
