@@ -50,3 +50,31 @@ test('the CLI: exit 0 when valid, 3 with file:line:col when not, --json is machi
   assert.equal(missing.status, 3);
   assert.match(missing.stderr, /no such file: nope\.yaml/);
 });
+
+test('the precompiled accept-only validators exist and agree with the full schema on every corpus and shipped file', async () => {
+  const { readdirSync, readFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { load } = await import('js-yaml');
+  const { packageRoot } = await import('../src/paths.js');
+  const { quickAccept } = await import('../src/runbook/schema-check.js');
+  for (const kind of ['runbook', 'inventory'] as const) {
+    const quick = quickAccept(kind);
+    assert.ok(quick, `dist/schemas/${kind}.accept.cjs is missing or stale: npm run build makes it`);
+    const full = loadSchema(kind).validate;
+    const dirs = kind === 'runbook' ? ['test/corpus/runbooks', 'runbooks', 'bench/fixtures'] : ['test/corpus/inventories', 'examples'];
+    let n = 0;
+    for (const d of dirs) {
+      for (const f of readdirSync(join(packageRoot, d)).filter((x) => x.endsWith('.yaml'))) {
+        let value: unknown;
+        try {
+          value = load(readFileSync(join(packageRoot, d, f), 'utf8'));
+        } catch {
+          continue; // YAML errors never reach the schema
+        }
+        assert.equal(quick(value), full(value), `${d}/${f}: the precompiled and the full validator disagree`);
+        n++;
+      }
+    }
+    assert.ok(n >= 5, `only ${n} ${kind} files checked`);
+  }
+});

@@ -123,9 +123,10 @@ export function gitInfo(file: string): Promise<{ commit: string; dirty: boolean 
       execFile('git', ['-C', dir, ...args], { timeout: 5000 }, (err, stdout) => res(err ? undefined : stdout));
     });
   return (async () => {
-    const commit = (await git(['rev-parse', 'HEAD']))?.trim();
+    // both at once: each is a process start, and every run waits for them before its first host
+    const [head, status] = await Promise.all([git(['rev-parse', 'HEAD']), git(['status', '--porcelain', '--', basename(file)])]);
+    const commit = head?.trim();
     if (!commit) return undefined;
-    const status = await git(['status', '--porcelain', '--', basename(file)]);
     return { commit, dirty: status === undefined ? true : status.trim() !== '' };
   })();
 }

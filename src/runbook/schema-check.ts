@@ -3,12 +3,13 @@
  * each one points at the offending key or value, says what was expected and what was found,
  * and suggests the nearest valid key or value.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { Diagnostic } from '../errors.js';
-import { schemasDir } from '../paths.js';
+import { packageRoot, schemasDir } from '../paths.js';
 import { positionOf, type Path, type YamlDocument } from './yaml.js';
 import { closest } from './suggest.js';
 
@@ -154,7 +155,30 @@ function alternativesSummary(e: ErrorObject): string {
   return '';
 }
 
+type Accept = (value: unknown) => boolean;
+const accepters = new Map<string, Accept | null>();
+
+/**
+ * The build's precompiled accept-only validator (scripts/gen-validators.mjs), when it was made
+ * from the schema on disk: a valid document then costs no ajv compile. Undefined otherwise.
+ */
+export function quickAccept(name: 'runbook' | 'inventory'): Accept | undefined {
+  if (!accepters.has(name)) {
+    let fn: Accept | null = null;
+    try {
+      const mod = require(join(packageRoot, 'dist', 'schemas', `${name}.accept.cjs`)) as Accept & { schemaSha256?: string };
+      const schemaSha256 = createHash('sha256').update(readFileSync(join(schemasDir, `${name}.schema.json`))).digest('hex');
+      if (mod.schemaSha256 === schemaSha256) fn = mod;
+    } catch {
+      /* not generated (tsc alone): compile the schema instead */
+    }
+    accepters.set(name, fn);
+  }
+  return accepters.get(name) ?? undefined;
+}
+
 export function schemaDiagnostics(doc: YamlDocument, kind: 'runbook' | 'inventory', value: unknown = doc.value): Diagnostic[] {
+  if (quickAccept(kind)?.(value)) return [];
   const loaded = loadSchema(kind);
   if (loaded.validate(value)) return [];
   const errors = pruneAlternatives(loaded.validate.errors ?? [], loaded);
