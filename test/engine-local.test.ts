@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { applyCmd, type ApplyOptions } from '../src/cli/apply.js';
 import { planCmd } from '../src/cli/plan.js';
+import { rollbackCmd } from '../src/cli/rollback.js';
 import { makeBatches, batchSizes, exceedsMaxFail } from '../src/engine/batches.js';
 import { newRunId, isRunId } from '../src/engine/run-id.js';
 import { FORMATTERS } from '../src/report/format.js';
@@ -62,7 +63,7 @@ test('run ids, batches, max_fail_percentage arithmetic', () => {
 
 test('every event kind has a formatter', () => {
   // the mapped type makes this a compile-time check; this guards against casts
-  const kinds: Event['kind'][] = ['run-start', 'batch-start', 'batch-end', 'host-start', 'host-connected', 'host-unreachable', 'step-start', 'step-end', 'host-end', 'rollback-start', 'restore', 'rollback-end', 'warning', 'run-end'];
+  const kinds: Event['kind'][] = ['run-start', 'batch-start', 'batch-end', 'host-start', 'host-connected', 'host-unreachable', 'step-start', 'step-end', 'host-end', 'rollback-start', 'restore', 'undo', 'rollback-end', 'warning', 'run-end'];
   for (const k of kinds) assert.equal(typeof FORMATTERS[k], 'function');
 });
 
@@ -202,4 +203,54 @@ test('a failed lazy backup stops every later change on the host, later loop item
   const r = await applyCmd(o);
   assert.notEqual(r.exitCode, 0, o.stdout.text + o.stderr.text);
   assert.deepEqual(readdirSync(join(roots[0]!, 'data')), [], `no item may run without its backup:\n${o.stdout.text}`);
+});
+
+test('rollback also reverses, from undo records, the changes no backup covers (newest first); covered ones are left to the restore', async () => {
+  const rb =
+    head('on_failure: rollback') +
+    `  - name: back up the data
+    backup: { paths: ["{{ root }}/data"], to: "{{ root }}/backup/{{ run.id }}" }
+  - name: change a covered file
+    copy: { dest: "{{ root }}/data/a.txt", content: "new a\\n", mode: "0644" }
+  - name: change a file outside the backup
+    copy: { dest: "{{ root }}/outside.conf", content: "new outside\\n", mode: "0644" }
+  - name: create a directory outside the backup
+    file: { path: "{{ root }}/made/deeper", state: directory }
+  - name: fail where asked
+    command: { argv: [sh, -c, 'test "$1" != yes', sh, "{{ fail }}"], changed_when: false }
+`;
+  const prepare = (root: string) => {
+    mkdirSync(join(root, 'data'));
+    writeFileSync(join(root, 'data', 'a.txt'), 'old a\n');
+    writeFileSync(join(root, 'outside.conf'), 'old outside\n');
+  };
+  const untouched = (root: string, label: string) => {
+    assert.equal(readFileSync(join(root, 'data', 'a.txt'), 'utf8'), 'old a\n', label);
+    assert.equal(readFileSync(join(root, 'outside.conf'), 'utf8'), 'old outside\n', label);
+    assert.equal(existsSync(join(root, 'made')), false, `${label}: the directory the run created is gone`);
+  };
+
+  // on_failure: rollback during the run
+  const a = setup(1, rb);
+  prepare(a.roots[0]!);
+  const r1 = await applyCmd({ ...a.o, extraVars: ['fail=yes'] });
+  assert.equal(r1.exitCode, 6, a.o.stdout.text);
+  assert.match(a.o.stdout.text, /undid "create a directory outside the backup"/);
+  assert.match(a.o.stdout.text, /undid "change a file outside the backup"/);
+  assert.doesNotMatch(a.o.stdout.text, /undid "change a covered file"/);
+  untouched(a.roots[0]!, 'automatic rollback');
+
+  // a finished run, then `runbook rollback ID` (from the journal); a dry run first changes nothing
+  const b = setup(1, rb);
+  prepare(b.roots[0]!);
+  const r2 = await applyCmd({ ...b.o, extraVars: ['fail=no'] });
+  assert.equal(r2.exitCode, 0, b.o.stdout.text);
+  const id = r2.result!.runId;
+  const dry = await rollbackCmd({ id, stateDir: b.stateDir, dryRun: true, stdout: b.o.stdout });
+  assert.equal(dry.exitCode, 0);
+  assert.match(b.o.stdout.text, /would undo "change a file outside the backup"/);
+  assert.equal(readFileSync(join(b.roots[0]!, 'outside.conf'), 'utf8'), 'new outside\n', 'a dry run changes nothing');
+  const rolled = await rollbackCmd({ id, stateDir: b.stateDir, stdout: b.o.stdout });
+  assert.equal(rolled.exitCode, 0, b.o.stdout.text);
+  untouched(b.roots[0]!, 'runbook rollback ID');
 });

@@ -172,6 +172,19 @@ export interface RestoreEvent {
   differences?: string[];
 }
 
+/** rollback reversed one step's change from its undo record (a change no backup covers) */
+export interface UndoEvent {
+  kind: 'undo';
+  host: string;
+  /** the original step's id and name */
+  step: string;
+  name: string;
+  type: string;
+  changed: boolean;
+  dryRun: boolean;
+  message?: string;
+}
+
 export interface RollbackEndEvent {
   kind: 'rollback-end';
   host: string;
@@ -210,6 +223,7 @@ export type Event =
   | HostEndEvent
   | RollbackStartEvent
   | RestoreEvent
+  | UndoEvent
   | RollbackEndEvent
   | WarningEvent
   | RunEndEvent;

@@ -24,7 +24,9 @@ import { emptyCounts, type EventSink, type HostStatus, type InventoryHostRef, ty
 import { JournalWriter, readJournal, type JournalLine } from './journal.js';
 import { acquireLock, lockHolder, releaseLock } from './lock.js';
 import { connectionRef, DEFAULT_FORKS, PASSWORD_VARS, hostRef, lockPathFor, operatorName } from './run.js';
-import { HostRunner } from './steps.js';
+import { HostRunner, type UndoEntry } from './steps.js';
+import { getAction } from '../actions/registry.js';
+import { isWithin } from '../actions/util.js';
 
 export interface RollbackHostOptions {
   rb: LoadedRunbook | undefined;
@@ -34,6 +36,8 @@ export interface RollbackHostOptions {
   /** the run being rolled back (its `{{ run.id }}` paths) */
   runId: string;
   backups: string[];
+  /** changes with undo records, in the order they were made */
+  undos?: UndoEntry[];
   /** backup directory → the paths its step copied (journals from before this was recorded have none) */
   backupPaths?: Map<string, string[]>;
   sink: EventSink;
@@ -94,6 +98,7 @@ export async function rollbackHost(o: RollbackHostOptions): Promise<RollbackHost
       problems.push(`restore from ${dir}: ${messageOf(e)}`);
     }
   }
+  await undoUncovered(o, ctx, problems, counts).then((n) => (changed += n));
   const steps = o.rb?.rollback ?? [];
   if (steps.length) {
     const runner = new HostRunner({
@@ -119,6 +124,43 @@ export async function rollbackHost(o: RollbackHostOptions): Promise<RollbackHost
   const message = ok ? undefined : problems.join('; ');
   o.sink.emit({ kind: 'rollback-end', host: o.host, ok, ...(message ? { message } : {}) });
   return { ok, ...(message ? { message } : {}), changed, counts };
+}
+
+/** The paths an undo record names (copy: dest; file: path; move: src and dest; service: none). */
+function undoPaths(record: Record<string, unknown>): string[] {
+  return ['path', 'dest', 'src'].map((k) => record[k]).filter((v): v is string => typeof v === 'string');
+}
+
+/**
+ * Reverse, newest first, the changes no backup covers (a file written outside the backed-up
+ * trees, a service started or stopped), from their undo records. A change under a backed-up path
+ * is left alone: the restore already put that path back, and undoing it again could only fail.
+ */
+async function undoUncovered(o: RollbackHostOptions, ctx: StepContext, problems: string[], counts: ReturnType<typeof emptyCounts>): Promise<number> {
+  const roots = [...(o.backupPaths?.values() ?? [])].flat();
+  let changed = 0;
+  for (const u of [...(o.undos ?? [])].reverse()) {
+    const action = getAction(u.type);
+    if (!action?.undo) continue;
+    if (undoPaths(u.record).some((p) => roots.some((r) => isWithin(p, r)))) continue;
+    if (o.dryRun) {
+      o.sink.emit({ kind: 'undo', host: o.host, step: u.step, name: u.name, type: u.type, changed: true, dryRun: true });
+      counts.changed++;
+      continue;
+    }
+    try {
+      await action.undo(ctx, u.record);
+      o.sink.emit({ kind: 'undo', host: o.host, step: u.step, name: u.name, type: u.type, changed: true, dryRun: false });
+      counts.changed++;
+      changed++;
+    } catch (e) {
+      const message = messageOf(e);
+      o.sink.emit({ kind: 'undo', host: o.host, step: u.step, name: u.name, type: u.type, changed: false, dryRun: false, message });
+      counts.failed++;
+      problems.push(`undo "${u.name}": ${message}`);
+    }
+  }
+  return changed;
 }
 
 export interface RollbackRunOptions {
@@ -162,11 +204,18 @@ function hostEntryOf(r: InventoryHostRef): HostEntry {
 }
 
 /** What the journal says about each host of the original run: backups, whether it was reached. */
-export function hostsFromJournal(lines: JournalLine[]): { start: RunStartEvent; backups: Map<string, string[]>; backupPaths: Map<string, Map<string, string[]>>; reached: Set<string> } {
+export function hostsFromJournal(lines: JournalLine[]): {
+  start: RunStartEvent;
+  backups: Map<string, string[]>;
+  backupPaths: Map<string, Map<string, string[]>>;
+  undos: Map<string, UndoEntry[]>;
+  reached: Set<string>;
+} {
   const start = lines.find((l): l is RunStartEvent & { t: string } => l.kind === 'run-start' && l.mode === 'apply');
   if (!start) throw userError('usage', 'this journal has no apply run to roll back (plans change nothing)');
   const backups = new Map<string, string[]>();
   const backupPaths = new Map<string, Map<string, string[]>>();
+  const undos = new Map<string, UndoEntry[]>();
   const reached = new Set<string>();
   // only the original run's events: those before the first rollback run-start
   const firstRollback = lines.findIndex((l) => l.kind === 'run-start' && l.mode === 'rollback');
@@ -176,6 +225,11 @@ export function hostsFromJournal(lines: JournalLine[]): { start: RunStartEvent; 
     if (l.kind !== 'step-end') continue;
     const e = l as StepEndEvent;
     reached.add(e.host);
+    if (e.undo) {
+      const list = undos.get(e.host) ?? [];
+      list.push({ step: e.step, name: e.name, type: e.type, record: e.undo });
+      undos.set(e.host, list);
+    }
     if (e.backupDir) {
       const list = backups.get(e.host) ?? [];
       if (!list.includes(e.backupDir)) list.push(e.backupDir);
@@ -187,13 +241,13 @@ export function hostsFromJournal(lines: JournalLine[]): { start: RunStartEvent; 
       }
     }
   }
-  return { start, backups, backupPaths, reached };
+  return { start, backups, backupPaths, undos, reached };
 }
 
 export async function rollbackRun(o: RollbackRunOptions): Promise<RollbackRunResult> {
   const started = Date.now();
   const lines = readJournal(o.id, o.stateDir);
-  const { start, backups, backupPaths, reached } = hostsFromJournal(lines);
+  const { start, backups, backupPaths, undos, reached } = hostsFromJournal(lines);
   const dryRun = o.dryRun === true;
   const emitter = new Emitter();
   const warnings: string[] = [];
@@ -290,6 +344,7 @@ export async function rollbackRun(o: RollbackRunOptions): Promise<RollbackRunRes
             scope,
             runId: o.id,
             backups: backups.get(h.name) ?? [],
+            undos: undos.get(h.name) ?? [],
             ...(backupPaths.has(h.name) ? { backupPaths: backupPaths.get(h.name)! } : {}),
             sink: emitter,
             dryRun,

@@ -298,6 +298,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
             scope: runner.scope,
             runId,
             backups: runner.backups,
+            undos: runner.undos,
             backupPaths: runner.backupPaths,
             sink: emitter,
             dryRun: false,

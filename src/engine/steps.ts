@@ -15,6 +15,14 @@ import type { LoadedRunbook, StepInfo } from '../runbook/model.js';
 import type { ExecOptions, Transport } from '../transport/types.js';
 import { emptyCounts, type EventSink, type HostCounts, type StepEndEvent, type StepStatus } from './events.js';
 
+/** A change a step made that its action can reverse; the same record is in the journal's step-end. */
+export interface UndoEntry {
+  step: string;
+  name: string;
+  type: string;
+  record: Record<string, unknown>;
+}
+
 export interface HostRunnerOptions {
   rb: LoadedRunbook;
   host: string;
@@ -126,6 +134,8 @@ export class HostRunner {
   readonly backups: string[] = [];
   /** backup directory → the paths its step backed up (what rollback may restore from it) */
   readonly backupPaths = new Map<string, string[]>();
+  /** changes with an undo record, in the order they were made (rollback reverses those no backup covers) */
+  readonly undos: UndoEntry[] = [];
   /** the first failure's message */
   failure?: string;
 
@@ -448,6 +458,7 @@ export class HostRunner {
       ...(extra.undo && !noLog && !this.mentionsSecret(step) ? { undo: extra.undo } : {}),
       ...(ignored ? { ignored: true } : {}),
     };
+    if (e.undo) this.undos.push({ step: e.step, name: e.name, type: e.type, record: e.undo });
     this.o.sink.emit(e);
     if (r.status === 'change' || (r.status === 'unknown' && !READ_ONLY.has(step.type))) this.pendingChanges++;
     const c = this.counts;

@@ -102,6 +102,11 @@ export const FORMATTERS: Formatters = {
     }
     return [`${tag(e.host, c)} ${colorStatus(e.changed ? 'changed' : 'ok')} restored ${e.restored.join(', ') || '(nothing)'} from ${e.dir}, verified sha256${e.removed.length ? `; removed ${e.removed.join(', ')}` : ''}`];
   },
+  undo: (e, c) => {
+    const verb = e.dryRun ? 'would undo' : 'undid';
+    if (e.message) return [`${tag(e.host, c)} ${colorStatus('failed')} undo "${e.name}": ${e.message}`];
+    return [`${tag(e.host, c)} ${colorStatus(e.dryRun ? 'change' : 'changed')} ${verb} "${e.name}" (${e.type}: outside the backed-up paths)`];
+  },
   'rollback-end': (e, c) => [`${tag(e.host, c)} ${e.ok ? pc.green('rollback done') : pc.red('rollback FAILED')}${e.message ? `: ${e.message}` : ''}`],
   warning: (e, c) => [`${e.host ? tag(e.host, c) + ' ' : ''}${pc.yellow('warning:')} ${e.message}`],
   'run-end': (e) => {

@@ -128,6 +128,7 @@ export class ListrReporter implements Reporter {
         return;
       case 'rollback-start':
       case 'restore':
+      case 'undo':
       case 'rollback-end':
         if (this.mode === 'aggregate') this.after.push(...formatEvent(e as never, this.ctx));
         else this.output(e.host, formatEvent(e as never, { ...this.ctx, hostWidth: 0 }).map((l) => l.replace(/^\S*\s+/, '')).join('\n'));
