@@ -2,8 +2,9 @@
  * `copy`: write a file atomically from inline `content`, a local `src` (relative to the runbook),
  * or a `remote_src` on the host itself, then set mode and owner.
  *
- * probe: one exec (`stat` + `sha256sum` of dest, see inspectPath); with remote_src a second one
- * for the source, concurrently. A local src is read and hashed on the operator's side.
+ * probe: dest's stat and sha256 (inspectPath: over SFTP or the local fs a small file is read and
+ * hashed here, otherwise one exec of `stat` + `sha256sum`); with remote_src the source likewise,
+ * concurrently. A local src is read and hashed on the operator's side.
  * apply (only what differs): `mkdir -p` of the parent for a new file, transport.writeAtomic
  * (remote_src: one transport.read first), then `chmod`/`chown`. Replacing a file keeps its
  * owner (one stat after the write, `chown` only when the rename changed it). The previous

@@ -131,15 +131,28 @@ function typeOfStat(f: string): PathInfo['type'] {
   return 'other';
 }
 
+/** Files up to this size are hashed on the operator's side when the transport reads them without a process. */
+export const LOCAL_HASH_LIMIT = 256 * 1024;
+
 /**
- * Inspect a path. Without `hash` or `names` this is ctx.transport.stat (no process on local
- * hosts); otherwise one exec of a small POSIX sh script.
+ * Inspect a path. Without `names` this is ctx.transport.stat (no process over SFTP or on local
+ * hosts), plus, for `hash` of a small file on such a transport, a read hashed here; otherwise one
+ * exec of a small POSIX sh script (stat for owner names, sha256sum for big files).
  */
 export async function inspectPath(ctx: StepContext, path: string, want: { hash?: boolean; names?: boolean } = {}): Promise<PathInfo> {
-  if (!want.hash && !want.names) {
+  if (!want.names && (!want.hash || ctx.transport.filesInProcess === true)) {
     const st: FileStat | null = await ctx.transport.stat(path);
     if (!st) return { exists: false };
-    return { exists: true, type: st.type, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, size: st.size };
+    const info: PathInfo = { exists: true, type: st.type, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, size: st.size };
+    if (!want.hash || st.type !== 'file') return info;
+    if (st.size <= LOCAL_HASH_LIMIT) {
+      try {
+        info.sha256 = sha256(await ctx.transport.read(path));
+        return info;
+      } catch {
+        /* unreadable or gone since the stat: let the script below say what it is */
+      }
+    }
   }
   const argv = ['sh', '-c', INSPECT_SCRIPT, 'sh', path, want.hash ? '1' : '0'];
   const r = await run(ctx, argv);

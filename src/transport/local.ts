@@ -61,6 +61,7 @@ export interface LocalTransportOptions {
 export class LocalTransport implements Transport {
   readonly host: string;
   private readonly baseEnv: NodeJS.ProcessEnv;
+  readonly filesInProcess = true;
 
   constructor(opts: LocalTransportOptions = {}) {
     this.host = opts.host ?? 'localhost';

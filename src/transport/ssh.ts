@@ -397,6 +397,10 @@ export class SshTransport implements Transport {
     return this.become && this.user !== 'root';
   }
 
+  get filesInProcess(): boolean {
+    return !this.filesViaSudo;
+  }
+
   private sftp(): Promise<SFTPWrapper> {
     this.assertUsable();
     if (!this.sftpP) {

@@ -47,5 +47,11 @@ export interface Transport {
   writeAtomic(path: string, data: Buffer | string, options?: { mode?: number }): Promise<void>;
   /** null when the path does not exist; does not follow a final symlink */
   stat(path: string): Promise<FileStat | null>;
+  /**
+   * true when stat and read start no process on the host (local fs, SFTP): probes may then read a
+   * small file and hash it here rather than run `sha256sum` there (one fork fewer per probe, which
+   * is what 500 hosts pay for). Absent means false.
+   */
+  readonly filesInProcess?: boolean;
   close(): Promise<void>;
 }
