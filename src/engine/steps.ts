@@ -146,7 +146,8 @@ export class HostRunner {
   /**
    * Whether the step's templates name a secret variable. Its undo record (the file's previous
    * content) then stays out of the journal: the previous content was most likely written from
-   * the secret's previous value, which no redactor knows. Rollback uses the backups, not undo.
+   * the secret's previous value, which no redactor knows. Rollback can then put such a file back
+   * only from a backup that covers it.
    */
   private mentionsSecret(step: StepInfo): boolean {
     if (this.o.rb.secrets.size === 0) return false;
