@@ -338,6 +338,12 @@ export class SshTransport implements Transport {
           done = true;
           if (timer) clearTimeout(timer);
           if (grace) clearTimeout(grace);
+          if (!timedOut && code === null && signal === null) {
+            // the channel closed with no exit status: sshd (or its session) went away under us
+            this.broken ??= 'the connection closed while a command was running';
+            reject(userError('connect', `the connection to ${this.host} (${this.target}) was lost while a command was running: it may or may not have finished`, { host: this.host }));
+            return;
+          }
           resolve({
             code: timedOut ? null : code,
             signal,
