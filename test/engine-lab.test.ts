@@ -166,7 +166,16 @@ test('on_failure rollback: the failing host is restored byte-identical, the othe
 });
 
 test('runbook rollback ID restores every host of a finished run, and is idempotent', { skip }, async () => {
-  const dry = await rollbackCmd({ id: failedRunId, stateDir, dryRun: true, stdout: new Capture() });
+  // -i: the run's hosts reached through another inventory, by name: a wrong port there proves it is
+  // used (unreachable, nothing restored); one that lacks a host of the run is refused outright
+  const wrong = join(dir, 'inventory-wrong-port.yaml');
+  writeFileSync(wrong, lab.inventoryYaml().replace(/ansible_port: \d+/g, 'ansible_port: 1'));
+  assert.match(readFileSync(wrong, 'utf8'), /ansible_port: 1\b/);
+  const unreachable = await rollbackCmd({ id: failedRunId, stateDir, inventory: wrong, stdout: new Capture() });
+  assert.equal(unreachable.exitCode, 5, JSON.stringify(unreachable.recap));
+  assert.notDeepEqual(snapshot(lab.hosts[0]!, ['/etc/kubernetes']), beforeFailure[0]);
+  await assert.rejects(rollbackCmd({ id: failedRunId, stateDir, hosts: `${lab.hosts[0]!.address}`, stdout: new Capture() }), /has no host eng-01, eng-02, eng-03/);
+  const dry = await rollbackCmd({ id: failedRunId, stateDir, dryRun: true, inventory: inv, stdout: new Capture() });
   assert.equal(dry.exitCode, 0);
   assert.notDeepEqual(snapshot(lab.hosts[0]!, ['/etc/kubernetes']), beforeFailure[0], 'dry run changed nothing');
   const r = await rollbackCmd({ id: failedRunId, stateDir, stdout: new Capture() });
@@ -180,7 +189,7 @@ test('runbook rollback ID restores every host of a finished run, and is idempote
   assert.match(out.text, /ROLLBACK engine-lab/);
   const h = new Capture();
   const { runs } = historyCmd({ stateDir, stdout: h });
-  assert.ok(runs.some((x) => x.id === failedRunId && x.rollbacks === 2));
+  assert.ok(runs.some((x) => x.id === failedRunId && x.rollbacks === 3));
 });
 
 test('an unknown host key is refused; a changed key is refused even with --accept-new', { skip }, async () => {

@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { rollbackRun, type RollbackRunResult } from '../engine/rollback.js';
 import { parseExtraVars } from '../runbook/vars.js';
 import { makeReporter } from '../report/reporter.js';
-import { addConnectionOptions, connectOptions, positiveInt, type ConnectionCliOptions } from './run-options.js';
+import { addConnectionOptions, connectOptions, loadHostsInventory, positiveInt, type ConnectionCliOptions } from './run-options.js';
+import { userError } from '../errors.js';
 
 export interface RollbackOptions extends ConnectionCliOptions {
   id: string;
@@ -15,11 +16,17 @@ export interface RollbackOptions extends ConnectionCliOptions {
   forks?: number;
   json?: boolean;
   breakLock?: boolean;
+  /** reach the run's hosts through this inventory (by host name) instead of the journal's addresses */
+  inventory?: string;
+  hosts?: string;
   stdout?: NodeJS.WritableStream;
+  stderr?: NodeJS.WritableStream;
 }
 
 export async function rollbackCmd(o: RollbackOptions): Promise<RollbackRunResult> {
   const extraVars = await parseExtraVars(o.extraVars ?? []);
+  const inventory = o.inventory || o.hosts ? await loadHostsInventory(o, o.stderr ?? process.stderr) : undefined;
+  if ((o.inventory || o.hosts) && !inventory) throw userError('inventory', `invalid inventory ${o.inventory ?? o.hosts}`);
   const reporter = await makeReporter({ json: o.json === true, ...(o.stdout ? { out: o.stdout } : {}) });
   try {
     return await rollbackRun({
@@ -32,6 +39,7 @@ export async function rollbackCmd(o: RollbackOptions): Promise<RollbackRunResult
       ...(o.limit ? { hosts: o.limit.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
       ...(o.forks ? { forks: o.forks } : {}),
       ...(o.breakLock ? { breakLock: true } : {}),
+      ...(inventory ? { reachVia: [...inventory.hosts.values()] } : {}),
     });
   } finally {
     await reporter.close();
@@ -49,7 +57,9 @@ export function register(program: Command): void {
     .option('-f, --forks <n>', 'hosts worked on at once', positiveInt('--forks'))
     .option('--json', 'JSON-lines events')
     .option('--break-lock', 'remove a lock held by another run')
-    .option('--state-dir <dir>', 'where run journals are kept (default .runbook)');
+    .option('--state-dir <dir>', 'where run journals are kept (default .runbook)')
+    .option('-i, --inventory <file>', "reach the run's hosts through this inventory (matched by host name) instead of the addresses the journal recorded")
+    .option('--hosts <list>', 'the same, without an inventory: a,b,user@c:2222');
   addConnectionOptions(cmd).action(async (id: string, opts: Omit<RollbackOptions, 'id'>) => {
     const { exitCode } = await rollbackCmd({ ...opts, id });
     process.exitCode = exitCode;

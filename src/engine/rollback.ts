@@ -174,6 +174,12 @@ export interface RollbackRunOptions {
   extraVars?: Record<string, unknown>;
   /** only these hosts (names) */
   hosts?: string[];
+  /**
+   * where the run's hosts are reached now (an inventory given again): by host name, its address,
+   * port, user, key, known_hosts, connection and become replace what the journal recorded; the
+   * run's own variables stay
+   */
+  reachVia?: HostEntry[];
   forks?: number;
   breakLock?: boolean;
   localDir?: string;
@@ -269,6 +275,26 @@ export async function rollbackRun(o: RollbackRunOptions): Promise<RollbackRunRes
     const unknown = o.hosts.filter((n) => !start.inventory.hosts.some((h) => h.name === n));
     if (unknown.length) throw userError('usage', `run ${o.id} has no host ${unknown.join(', ')}`);
     hosts = hosts.filter((h) => o.hosts!.includes(h.name));
+  }
+  if (o.reachVia) {
+    const now = new Map(o.reachVia.map((h) => [h.name, h]));
+    const missing = hosts.filter((h) => !now.has(h.name)).map((h) => h.name);
+    if (missing.length) {
+      throw userError('inventory', `the inventory given for rollback has no host ${missing.join(', ')} of run ${o.id}`, { hint: 'give an inventory naming every host of the run, or --limit to those it has' });
+    }
+    hosts = hosts.map((h) => {
+      const n = now.get(h.name)!;
+      return {
+        ...h,
+        address: n.address,
+        port: n.port,
+        become: n.become,
+        connection: n.connection,
+        ...(n.user ? { user: n.user } : {}),
+        ...(n.privateKeyFile ? { privateKeyFile: n.privateKeyFile } : {}),
+        ...(n.knownHostsFile ? { knownHostsFile: n.knownHostsFile } : {}),
+      };
+    });
   }
   const connect: ConnectOptions = { ...start.connection, ...(o.connect ?? {}) };
   const extra = { ...start.extraVars, ...(o.extraVars ?? {}) };
