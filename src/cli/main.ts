@@ -60,10 +60,12 @@ export async function main(argv: string[]): Promise<number> {
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  // `runbook plan ... | head`: the reader went away; that is not an error worth a stack trace
+  // `runbook apply ... | head`: the reader went away. The run must still finish (release its locks,
+  // roll back on failure, close its journal) and exit with its real code, so output that can no
+  // longer be delivered is dropped instead of crashing the process mid-run.
   for (const stream of [process.stdout, process.stderr]) {
     stream.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok);
+      if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') return;
       throw e;
     });
   }
