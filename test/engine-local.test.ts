@@ -208,8 +208,12 @@ test('a failed lazy backup stops every later change on the host, later loop item
 test('rollback also reverses, from undo records, the changes no backup covers (newest first); covered ones are left to the restore', async () => {
   const rb =
     head('on_failure: rollback') +
-    `  - name: back up the data
+    `  - name: change a covered file before the backup is taken
+    copy: { dest: "{{ root }}/data/early.txt", content: "new early\\n", mode: "0644" }
+  - name: back up the data
     backup: { paths: ["{{ root }}/data"], to: "{{ root }}/backup/{{ run.id }}" }
+  - name: move a file in from outside the backup
+    move: { src: "{{ root }}/incoming.txt", dest: "{{ root }}/data/incoming.txt" }
   - name: change a covered file
     copy: { dest: "{{ root }}/data/a.txt", content: "new a\\n", mode: "0644" }
   - name: change a file outside the backup
@@ -222,10 +226,15 @@ test('rollback also reverses, from undo records, the changes no backup covers (n
   const prepare = (root: string) => {
     mkdirSync(join(root, 'data'));
     writeFileSync(join(root, 'data', 'a.txt'), 'old a\n');
+    writeFileSync(join(root, 'data', 'early.txt'), 'old early\n');
     writeFileSync(join(root, 'outside.conf'), 'old outside\n');
+    writeFileSync(join(root, 'incoming.txt'), 'incoming\n');
   };
   const untouched = (root: string, label: string) => {
     assert.equal(readFileSync(join(root, 'data', 'a.txt'), 'utf8'), 'old a\n', label);
+    assert.equal(readFileSync(join(root, 'data', 'early.txt'), 'utf8'), 'old early\n', `${label}: a change made before the backup is undone`);
+    assert.equal(readFileSync(join(root, 'incoming.txt'), 'utf8'), 'incoming\n', `${label}: a file moved into a backed-up tree is back where it came from`);
+    assert.equal(existsSync(join(root, 'data', 'incoming.txt')), false, label);
     assert.equal(readFileSync(join(root, 'outside.conf'), 'utf8'), 'old outside\n', label);
     assert.equal(existsSync(join(root, 'made')), false, `${label}: the directory the run created is gone`);
   };
@@ -239,6 +248,10 @@ test('rollback also reverses, from undo records, the changes no backup covers (n
   assert.match(a.o.stdout.text, /undid "change a file outside the backup"/);
   assert.doesNotMatch(a.o.stdout.text, /undid "change a covered file"/);
   untouched(a.roots[0]!, 'automatic rollback');
+  // a later `runbook rollback ID` of the same run does not redo (and fail on) what is already undone
+  const again = await rollbackCmd({ id: r1.result!.runId, stateDir: a.stateDir, stdout: a.o.stdout });
+  assert.equal(again.exitCode, 0, a.o.stdout.text);
+  untouched(a.roots[0]!, 'rollback after the automatic one');
 
   // a finished run, then `runbook rollback ID` (from the journal); a dry run first changes nothing
   const b = setup(1, rb);

@@ -166,8 +166,9 @@ export const fileAction: Action<FileParams, FileState> = {
       if (r.createdType === 'file') {
         await runOk(ctx, ['rm', '-f', '--', r.path]);
       } else {
-        // innermost first; rmdir refuses a directory something was put into since
-        for (const dir of [...r.created].reverse()) await runOk(ctx, ['rmdir', '--', dir]);
+        // innermost first; rmdir refuses a directory something was put into since; one already
+        // gone (an earlier rollback) is fine
+        for (const dir of [...r.created].reverse()) if (await ctx.transport.stat(dir)) await runOk(ctx, ['rmdir', '--', dir]);
       }
       return;
     }

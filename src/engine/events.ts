@@ -182,6 +182,8 @@ export interface UndoEvent {
   type: string;
   changed: boolean;
   dryRun: boolean;
+  /** the record undone (a later `runbook rollback ID` skips what is already undone) */
+  record: Record<string, unknown>;
   message?: string;
 }
 

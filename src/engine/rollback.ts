@@ -20,13 +20,12 @@ import type { Transport } from '../transport/types.js';
 import { EXIT } from '../cli/exit-codes.js';
 import { openTransport, type ConnectOptions } from './connect.js';
 import { Emitter, secretForms } from './emitter.js';
-import { emptyCounts, type EventSink, type HostStatus, type InventoryHostRef, type RecapRow, type RunStartEvent, type StepEndEvent } from './events.js';
+import { emptyCounts, type EventSink, type HostStatus, type InventoryHostRef, type RecapRow, type RunStartEvent, type StepEndEvent, type UndoEvent } from './events.js';
 import { JournalWriter, readJournal, type JournalLine } from './journal.js';
 import { acquireLock, lockHolder, releaseLock } from './lock.js';
 import { connectionRef, DEFAULT_FORKS, PASSWORD_VARS, hostRef, lockPathFor, operatorName } from './run.js';
-import { HostRunner, type UndoEntry } from './steps.js';
+import { coveredBy, HostRunner, undoPaths, type UndoEntry } from './steps.js';
 import { getAction } from '../actions/registry.js';
-import { isWithin } from '../actions/util.js';
 
 export interface RollbackHostOptions {
   rb: LoadedRunbook | undefined;
@@ -67,6 +66,7 @@ export async function rollbackHost(o: RollbackHostOptions): Promise<RollbackHost
   const problems: string[] = [];
   let changed = 0;
   const counts = emptyCounts();
+  changed += await undoUncovered(o, ctx, 'before', problems, counts);
   for (const dir of [...o.backups].reverse()) {
     try {
       if (o.dryRun) {
@@ -98,7 +98,7 @@ export async function rollbackHost(o: RollbackHostOptions): Promise<RollbackHost
       problems.push(`restore from ${dir}: ${messageOf(e)}`);
     }
   }
-  await undoUncovered(o, ctx, problems, counts).then((n) => (changed += n));
+  changed += await undoUncovered(o, ctx, 'after', problems, counts);
   const steps = o.rb?.rollback ?? [];
   if (steps.length) {
     const runner = new HostRunner({
@@ -126,36 +126,50 @@ export async function rollbackHost(o: RollbackHostOptions): Promise<RollbackHost
   return { ok, ...(message ? { message } : {}), changed, counts };
 }
 
-/** The paths an undo record names (copy: dest; file: path; move: src and dest; service: none). */
-function undoPaths(record: Record<string, unknown>): string[] {
-  return ['path', 'dest', 'src'].map((k) => record[k]).filter((v): v is string => typeof v === 'string');
+/** Steps whose undo would act on the operator's machine, not the host: rollback leaves those alone. */
+const LOCAL_SIDE = new Set(['fetch']);
+
+/**
+ * Whether rollback must reverse this change itself: not when a backup taken before it covers it
+ * (the restore puts that path back, and undoing it again could only fail). A move is reversed when
+ * its source is not covered (otherwise the file would be lost: the restore removes the destination
+ * if the backup did not have it).
+ */
+function needsUndo(u: UndoEntry): boolean {
+  if (LOCAL_SIDE.has(u.type)) return false;
+  if (u.type === 'move') return !u.covered.includes(String(u.record.src));
+  return u.covered.length === 0;
+}
+
+/** A move from outside into a backed-up tree: reversed BEFORE the restore, which would remove its destination. */
+function isRescue(u: UndoEntry): boolean {
+  return u.type === 'move' && u.covered.includes(String(u.record.dest));
 }
 
 /**
- * Reverse, newest first, the changes no backup covers (a file written outside the backed-up
- * trees, a service started or stopped), from their undo records. A change under a backed-up path
- * is left alone: the restore already put that path back, and undoing it again could only fail.
+ * Reverse, newest first, the changes no earlier backup covers (a file written outside the
+ * backed-up trees, a service started or stopped, a change made before the backup was taken): in
+ * phase 'before' the moves into a backed-up tree (see isRescue), in phase 'after' the rest, once
+ * the restore has put the backed-up trees back as they were when the backup was taken.
  */
-async function undoUncovered(o: RollbackHostOptions, ctx: StepContext, problems: string[], counts: ReturnType<typeof emptyCounts>): Promise<number> {
-  const roots = [...(o.backupPaths?.values() ?? [])].flat();
+async function undoUncovered(o: RollbackHostOptions, ctx: StepContext, phase: 'before' | 'after', problems: string[], counts: ReturnType<typeof emptyCounts>): Promise<number> {
   let changed = 0;
   for (const u of [...(o.undos ?? [])].reverse()) {
     const action = getAction(u.type);
-    if (!action?.undo) continue;
-    if (undoPaths(u.record).some((p) => roots.some((r) => isWithin(p, r)))) continue;
+    if (!action?.undo || !needsUndo(u) || isRescue(u) !== (phase === 'before')) continue;
     if (o.dryRun) {
-      o.sink.emit({ kind: 'undo', host: o.host, step: u.step, name: u.name, type: u.type, changed: true, dryRun: true });
+      o.sink.emit({ kind: 'undo', host: o.host, step: u.step, name: u.name, type: u.type, changed: true, dryRun: true, record: u.record });
       counts.changed++;
       continue;
     }
     try {
       await action.undo(ctx, u.record);
-      o.sink.emit({ kind: 'undo', host: o.host, step: u.step, name: u.name, type: u.type, changed: true, dryRun: false });
+      o.sink.emit({ kind: 'undo', host: o.host, step: u.step, name: u.name, type: u.type, changed: true, dryRun: false, record: u.record });
       counts.changed++;
       changed++;
     } catch (e) {
       const message = messageOf(e);
-      o.sink.emit({ kind: 'undo', host: o.host, step: u.step, name: u.name, type: u.type, changed: false, dryRun: false, message });
+      o.sink.emit({ kind: 'undo', host: o.host, step: u.step, name: u.name, type: u.type, changed: false, dryRun: false, record: u.record, message });
       counts.failed++;
       problems.push(`undo "${u.name}": ${message}`);
     }
@@ -209,7 +223,11 @@ function hostEntryOf(r: InventoryHostRef): HostEntry {
   };
 }
 
-/** What the journal says about each host of the original run: backups, whether it was reached. */
+function undoKey(host: string, step: string, record: Record<string, unknown>): string {
+  return JSON.stringify([host, step, record]);
+}
+
+/** What the journal says about each host of the original run: backups, undo records, whether it was reached. */
 export function hostsFromJournal(lines: JournalLine[]): {
   start: RunStartEvent;
   backups: Map<string, string[]>;
@@ -223,29 +241,52 @@ export function hostsFromJournal(lines: JournalLine[]): {
   const backupPaths = new Map<string, Map<string, string[]>>();
   const undos = new Map<string, UndoEntry[]>();
   const reached = new Set<string>();
-  // only the original run's events: those before the first rollback run-start
+  // only the original run's events: those before the first rollback run-start, and for each host
+  // those before its own automatic rollback began (the rollback steps' changes are not the run's)
   const firstRollback = lines.findIndex((l) => l.kind === 'run-start' && l.mode === 'rollback');
   const original = firstRollback < 0 ? lines : lines.slice(0, firstRollback);
+  const rolling = new Set<string>();
+  /** per host: the paths its backups copied so far, in journal order; undefined once a backup did not say */
+  const roots = new Map<string, string[] | undefined>();
   for (const l of original) {
     if (l.kind === 'host-connected') reached.add(l.host);
+    if (l.kind === 'rollback-start') rolling.add(l.host);
     if (l.kind !== 'step-end') continue;
     const e = l as StepEndEvent;
     reached.add(e.host);
+    if (rolling.has(e.host)) continue;
+    if (!roots.has(e.host)) roots.set(e.host, []);
     if (e.undo) {
       const list = undos.get(e.host) ?? [];
-      list.push({ step: e.step, name: e.name, type: e.type, record: e.undo });
+      list.push({ step: e.step, name: e.name, type: e.type, record: e.undo, covered: coveredBy(undoPaths(e.undo), roots.get(e.host)) });
       undos.set(e.host, list);
     }
     if (e.backupDir) {
       const list = backups.get(e.host) ?? [];
       if (!list.includes(e.backupDir)) list.push(e.backupDir);
       backups.set(e.host, list);
+      const sofar = roots.get(e.host);
+      roots.set(e.host, e.backupPaths && sofar ? [...sofar, ...e.backupPaths] : undefined);
       if (e.backupPaths) {
         const m = backupPaths.get(e.host) ?? new Map<string, string[]>();
         m.set(e.backupDir, e.backupPaths);
         backupPaths.set(e.host, m);
       }
     }
+  }
+  // undos an earlier rollback (automatic or `runbook rollback ID`) already did are not done twice,
+  // unless their path is under a backed-up tree: each restore puts back the state of the backup,
+  // which may include that change again (it was made before the backup), so it is undone again
+  // (undo actions are idempotent)
+  const done = new Set(
+    lines.filter((l): l is UndoEvent & { t: string } => l.kind === 'undo' && !l.dryRun && l.changed).map((l) => undoKey(l.host, l.step, l.record)),
+  );
+  for (const [host, list] of undos) {
+    const restored = roots.get(host);
+    undos.set(
+      host,
+      list.filter((u) => !done.has(undoKey(host, u.step, u.record)) || coveredBy(undoPaths(u.record), restored).length > 0),
+    );
   }
   return { start, backups, backupPaths, undos, reached };
 }

@@ -21,6 +21,19 @@ export interface UndoEntry {
   name: string;
   type: string;
   record: Record<string, unknown>;
+  /** the record's paths that a backup taken BEFORE this change covers (the restore puts those back) */
+  covered: string[];
+}
+
+/** The host paths an undo record names (copy: dest; file: path; move: src and dest). */
+export function undoPaths(record: Record<string, unknown>): string[] {
+  return ['path', 'dest', 'src'].map((k) => record[k]).filter((v): v is string => typeof v === 'string');
+}
+
+/** Which of `paths` lie under one of `roots`; every path when the roots are unknown (an older journal). */
+export function coveredBy(paths: string[], roots: string[] | undefined): string[] {
+  if (roots === undefined) return paths;
+  return paths.filter((p) => roots.some((r) => p === r || p.startsWith(r === '/' ? '/' : r + '/')));
 }
 
 export interface HostRunnerOptions {
@@ -152,6 +165,12 @@ export class HostRunner {
   private mentionsSecret(step: StepInfo): boolean {
     if (this.o.rb.secrets.size === 0) return false;
     return namesIn(step.raw).some((n) => this.o.rb.secrets.has(n));
+  }
+
+  /** The paths this host's backups so far copied; undefined when a backup did not say (then all count as covered). */
+  private backedUpRoots(): string[] | undefined {
+    if (this.backups.some((d) => !this.backupPaths.has(d))) return undefined;
+    return [...this.backupPaths.values()].flat();
   }
 
   /** Whether any string in `v` (expressions, templates) names an uncertain register. */
@@ -459,7 +478,7 @@ export class HostRunner {
       ...(extra.undo && !noLog && !this.mentionsSecret(step) ? { undo: extra.undo } : {}),
       ...(ignored ? { ignored: true } : {}),
     };
-    if (e.undo) this.undos.push({ step: e.step, name: e.name, type: e.type, record: e.undo });
+    if (e.undo) this.undos.push({ step: e.step, name: e.name, type: e.type, record: e.undo, covered: coveredBy(undoPaths(e.undo), this.backedUpRoots()) });
     this.o.sink.emit(e);
     if (r.status === 'change' || (r.status === 'unknown' && !READ_ONLY.has(step.type))) this.pendingChanges++;
     const c = this.counts;

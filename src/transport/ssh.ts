@@ -121,6 +121,8 @@ export class SshTransport implements Transport {
   private readonly becomePassword: string | undefined;
   private sftpP: Promise<SFTPWrapper> | undefined;
   private broken: string | undefined;
+  /** the underlying connection emitted 'close' */
+  private connClosed = false;
   private closed = false;
 
   private constructor(
@@ -138,6 +140,7 @@ export class SshTransport implements Transport {
     });
     conn.on('close', () => {
       this.broken ??= 'connection closed';
+      this.connClosed = true;
       this.sftpP = undefined;
     });
   }
@@ -525,7 +528,12 @@ export class SshTransport implements Transport {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.broken) return;
+    // a transport marked broken (a session lost mid-command) may still hold an open socket
+    if (this.connClosed) return;
+    if (this.broken) {
+      this.conn.destroy();
+      return;
+    }
     await new Promise<void>((resolve) => {
       const t = setTimeout(resolve, 2000);
       this.conn.once('close', () => {
