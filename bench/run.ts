@@ -107,7 +107,10 @@ function median(xs: number[]): number {
 
 export async function benchHosts(n: number, runs: number, tools: Sample['tool'][], log: (s: string) => void): Promise<Sample[]> {
   const work = mkdtempSync(join(tmpdir(), `runbook-bench-${n}-`));
-  const lab = await startLab({ count: n, dir: join(work, 'lab') });
+  const lab = await startLab({ count: n, dir: join(work, 'lab') }).catch((e: unknown) => {
+    rmSync(work, { recursive: true, force: true });
+    throw e;
+  });
   // Ctrl-C during a long run: take the hosts down (stopLab by PID) rather than leave N sshd behind
   const onSignal = (sig: NodeJS.Signals) => {
     void lab.stop().finally(() => {

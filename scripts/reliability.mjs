@@ -34,11 +34,17 @@ const tap = r.stdout ?? '';
 const recs = existsSync(records) ? readFileSync(records, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
 rmSync(work, { recursive: true, force: true });
 
-// every test's verdict from TAP (file-level entries end in .js)
+if (r.error) {
+  // the tests never ran: keep the last RELIABILITY.md rather than write an empty table
+  process.stderr.write(`cannot run the tests: ${r.error.message}\n`);
+  process.exit(1);
+}
+
+// every test's verdict from TAP; a file-level entry (ends in .js) counts only when it failed (it did not load)
 const results = [];
 for (const line of tap.split('\n')) {
   const m = /^\s*(not )?ok \d+ - (.*?)(?: # (SKIP|TODO).*)?$/.exec(line);
-  if (!m || /\.js$/.test(m[2])) continue;
+  if (!m || (/\.js$/.test(m[2]) && !m[1])) continue;
   results.push({ name: m[2], ok: !m[1], skipped: !!m[3] });
 }
 const failed = results.filter((t) => !t.ok);

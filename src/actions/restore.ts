@@ -69,7 +69,7 @@ const RESTORE_SCRIPT = [
   'done',
 ].join('\n');
 
-function unitCommands(from: string, units: RestoreUnit[]): string[] {
+export function unitCommands(from: string, units: RestoreUnit[]): string[] {
   const out: string[] = [];
   for (const u of units) {
     out.push(displayCommand(['rm', '-rf', '--', u.path]));

@@ -44,7 +44,13 @@ export async function createSandbox(scenario: ScenarioName, parent: string = tmp
   const root = mkdtempSync(join(parent, 'runbook-demo-'));
   const apiPort = await freePort();
   const etcdPort = await freePort();
-  const node = await installNode(root, scenario, { nodeName: 'cp1', advertiseAddress: '127.0.0.1', apiPort, etcdPort, ...FAST_NODE });
+  let node: Awaited<ReturnType<typeof installNode>>;
+  try {
+    node = await installNode(root, scenario, { nodeName: 'cp1', advertiseAddress: '127.0.0.1', apiPort, etcdPort, ...FAST_NODE });
+  } catch (e) {
+    rmSync(root, { recursive: true, force: true }); // nothing was started yet: no sandbox left behind
+    throw e;
+  }
   const kubeDir = join(root, 'etc/kubernetes');
   const sb: Sandbox = {
     root,

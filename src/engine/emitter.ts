@@ -27,6 +27,13 @@ export class Emitter implements EventSink {
 
   emit(e: Event): void {
     const r = this.redactor.redactDeep(e);
+    // Where a backup went and what it copied are paths the runbook named, and rollback matches
+    // them against the manifest on the host: a secret that happens to be a path segment (a
+    // password `vagrant`, /home/vagrant) must not turn them into /home/*** and block the rollback.
+    if (e.kind === 'step-end' && r.kind === 'step-end') {
+      if (e.backupDir) r.backupDir = e.backupDir;
+      if (e.backupPaths) r.backupPaths = e.backupPaths;
+    }
     for (const s of this.sinks) s.emit(r);
   }
 }

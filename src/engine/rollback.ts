@@ -8,7 +8,7 @@
  */
 import { tmpdir } from 'node:os';
 import pLimit from 'p-limit';
-import { inspectRestore, restoreFromManifest } from '../actions/restore.js';
+import { inspectRestore, restoreFromManifest, unitCommands } from '../actions/restore.js';
 import type { StepContext } from '../actions/types.js';
 import { isUserError, messageOf, userError } from '../errors.js';
 import type { HostEntry } from '../inventory/types.js';
@@ -79,7 +79,7 @@ export async function rollbackHost(o: RollbackHostOptions): Promise<RollbackHost
           changed: n > 0,
           restored: st.units.filter((u) => u.fromBackup).map((u) => u.path),
           removed: st.units.filter((u) => !u.fromBackup).map((u) => u.path),
-          commands: n ? st.units.flatMap((u) => [`rm -rf -- ${u.path}`, ...(u.fromBackup ? [`cp -a -- ${dir}/files${u.path} ${u.path}`] : [])]) : [],
+          commands: n ? unitCommands(dir, st.units) : [],
           dryRun: true,
           differences: st.differences,
         });
@@ -234,6 +234,8 @@ export function hostsFromJournal(lines: JournalLine[]): {
   backupPaths: Map<string, Map<string, string[]>>;
   undos: Map<string, UndoEntry[]>;
   reached: Set<string>;
+  /** changes whose undo record cannot be trusted (shown as warnings) */
+  damaged: string[];
 } {
   const start = lines.find((l): l is RunStartEvent & { t: string } => l.kind === 'run-start' && l.mode === 'apply');
   if (!start) throw userError('usage', 'this journal has no apply run to roll back (plans change nothing)');
@@ -246,6 +248,7 @@ export function hostsFromJournal(lines: JournalLine[]): {
   const firstRollback = lines.findIndex((l) => l.kind === 'run-start' && l.mode === 'rollback');
   const original = firstRollback < 0 ? lines : lines.slice(0, firstRollback);
   const rolling = new Set<string>();
+  const damaged: string[] = [];
   /** per host: the paths its backups copied so far, in journal order; undefined once a backup did not say */
   const roots = new Map<string, string[] | undefined>();
   for (const l of original) {
@@ -256,7 +259,10 @@ export function hostsFromJournal(lines: JournalLine[]): {
     reached.add(e.host);
     if (rolling.has(e.host)) continue;
     if (!roots.has(e.host)) roots.set(e.host, []);
-    if (e.undo) {
+    if (e.undo && undoPaths(e.undo).some((p) => p.includes('***'))) {
+      // a path the redactor changed: acting on it would touch the wrong file
+      damaged.push(`${e.host}: "${e.name}" (its path was redacted in the journal)`);
+    } else if (e.undo) {
       const list = undos.get(e.host) ?? [];
       list.push({ step: e.step, name: e.name, type: e.type, record: e.undo, covered: coveredBy(undoPaths(e.undo), roots.get(e.host)) });
       undos.set(e.host, list);
@@ -288,16 +294,17 @@ export function hostsFromJournal(lines: JournalLine[]): {
       list.filter((u) => !done.has(undoKey(host, u.step, u.record)) || coveredBy(undoPaths(u.record), restored).length > 0),
     );
   }
-  return { start, backups, backupPaths, undos, reached };
+  return { start, backups, backupPaths, undos, reached, damaged };
 }
 
 export async function rollbackRun(o: RollbackRunOptions): Promise<RollbackRunResult> {
   const started = Date.now();
   const lines = readJournal(o.id, o.stateDir);
-  const { start, backups, backupPaths, undos, reached } = hostsFromJournal(lines);
+  const { start, backups, backupPaths, undos, reached, damaged } = hostsFromJournal(lines);
   const dryRun = o.dryRun === true;
   const emitter = new Emitter();
   const warnings: string[] = [];
+  for (const d of damaged) warnings.push(`not undone, restore it by hand if no backup covers it: ${d}`);
 
   // the runbook, for its rollback steps and variables (restores need neither)
   let rb: LoadedRunbook | undefined;

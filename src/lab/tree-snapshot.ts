@@ -1,6 +1,7 @@
 /**
  * What a tree holds, entry by entry, for "byte-identical" checks (rollback tests, the demo):
- * `d 755` for a directory, `l <target>` for a symlink, `f 644 <sha256>` for a file.
+ * `d 755` for a directory, `l <target>` for a symlink, `f 644 <sha256>` for a file, `o 600` for
+ * anything else (FIFO, socket, device).
  * Read from the operator's side (lab hosts' private trees are reachable through lab.hostPath).
  */
 import { createHash } from 'node:crypto';
@@ -20,6 +21,8 @@ export function walkTree(abs: string, rel: string, visit: (rel: string, desc: st
   else if (st.isDirectory()) {
     visit(rel, `d ${mode}`, 0);
     for (const name of readdirSync(abs).sort()) walkTree(join(abs, name), rel ? `${rel}/${name}` : name, visit);
+  } else if (!st.isFile()) {
+    visit(rel, `o ${mode}`, 0); // a FIFO or socket: reading it would block or fail
   } else {
     const data = readFileSync(abs);
     visit(rel, `f ${mode} ${createHash('sha256').update(data).digest('hex')}`, data.length);
