@@ -23,7 +23,7 @@ import { Emitter, secretForms } from './emitter.js';
 import { emptyCounts, type EventSink, type HostStatus, type InventoryHostRef, type RecapRow, type RunStartEvent, type StepEndEvent, type UndoEvent } from './events.js';
 import { JournalWriter, readJournal, type JournalLine } from './journal.js';
 import { acquireLock, lockHolder, releaseLock } from './lock.js';
-import { connectionRef, DEFAULT_FORKS, PASSWORD_VARS, hostRef, lockPathFor, operatorName } from './run.js';
+import { connectionRef, connectionSecrets, DEFAULT_FORKS, PASSWORD_VARS, hostRef, lockPathFor, operatorName } from './run.js';
 import { coveredBy, HostRunner, undoPaths, type UndoEntry } from './steps.js';
 import { getAction } from '../actions/registry.js';
 
@@ -332,8 +332,11 @@ export async function rollbackRun(o: RollbackRunOptions): Promise<RollbackRunRes
     }
     hosts = hosts.map((h) => {
       const n = now.get(h.name)!;
+      // its passwords too (the journal holds them only as ***, dropped on reading)
+      const passwords = Object.fromEntries(PASSWORD_VARS.filter((k) => typeof n.vars[k] === 'string').map((k) => [k, n.vars[k]]));
       return {
         ...h,
+        vars: { ...h.vars, ...passwords },
         address: n.address,
         port: n.port,
         become: n.become,
@@ -358,6 +361,7 @@ export async function rollbackRun(o: RollbackRunOptions): Promise<RollbackRunRes
     }
   }
   if (connect.becomePassword) secrets.push(connect.becomePassword);
+  for (const h of hosts) secrets.push(...connectionSecrets(h));
   emitter.redactor = new Redactor(secretForms(secrets));
   const journal = dryRun ? undefined : new JournalWriter(o.id, o.stateDir, { append: true });
   emitter.add(journal).add(o.sink);
