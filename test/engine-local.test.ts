@@ -220,6 +220,9 @@ test('rollback also reverses, from undo records, the changes no backup covers (n
     copy: { dest: "{{ root }}/outside.conf", content: "new outside\\n", mode: "0644" }
   - name: create a directory outside the backup
     file: { path: "{{ root }}/made/deeper", state: directory }
+  - name: a quiet change
+    copy: { dest: "{{ root }}/quiet.txt", content: "quiet\\n" }
+    no_log: true
   - name: fail where asked
     command: { argv: [sh, -c, 'test "$1" != yes', sh, "{{ fail }}"], changed_when: false }
 `;
@@ -247,6 +250,8 @@ test('rollback also reverses, from undo records, the changes no backup covers (n
   assert.match(a.o.stdout.text, /undid "create a directory outside the backup"/);
   assert.match(a.o.stdout.text, /undid "change a file outside the backup"/);
   assert.doesNotMatch(a.o.stdout.text, /undid "change a covered file"/);
+  // no_log kept its undo record out of the journal: rollback says it cannot reverse that step
+  assert.match(a.o.stdout.text, /no undo record was kept for "a quiet change"/);
   untouched(a.roots[0]!, 'automatic rollback');
   // a later `runbook rollback ID` of the same run does not redo (and fail on) what is already undone
   const again = await rollbackCmd({ id: r1.result!.runId, stateDir: a.stateDir, stdout: a.o.stdout });

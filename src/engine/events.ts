@@ -139,6 +139,8 @@ export interface StepEndEvent {
   /** the paths that backup copied: rollback refuses a manifest naming any other root */
   backupPaths?: string[];
   undo?: Record<string, unknown>;
+  /** the step changed something but its undo record was kept out (no_log, or it uses a secret) */
+  undoWithheld?: boolean;
   /** failure ignored with ignore_errors */
   ignored?: boolean;
 }

@@ -37,6 +37,8 @@ export interface RollbackHostOptions {
   backups: string[];
   /** changes with undo records, in the order they were made */
   undos?: UndoEntry[];
+  /** changed steps whose undo record was withheld (no_log, secrets) */
+  withheld?: string[];
   /** backup directory → the paths its step copied (journals from before this was recorded have none) */
   backupPaths?: Map<string, string[]>;
   sink: EventSink;
@@ -66,6 +68,9 @@ export async function rollbackHost(o: RollbackHostOptions): Promise<RollbackHost
   const problems: string[] = [];
   let changed = 0;
   const counts = emptyCounts();
+  if (o.withheld?.length) {
+    o.sink.emit({ kind: 'warning', host: o.host, message: `no undo record was kept for ${o.withheld.join(', ')} (no_log or a secret): the restore puts back what a backup covers; anything else those steps changed stays` });
+  }
   changed += await undoUncovered(o, ctx, 'before', problems, counts);
   for (const dir of [...o.backups].reverse()) {
     try {
@@ -236,6 +241,7 @@ export function hostsFromJournal(lines: JournalLine[]): {
   reached: Set<string>;
   /** changes whose undo record cannot be trusted (shown as warnings) */
   damaged: string[];
+  withheld: Map<string, string[]>;
 } {
   const start = lines.find((l): l is RunStartEvent & { t: string } => l.kind === 'run-start' && l.mode === 'apply');
   if (!start) throw userError('usage', 'this journal has no apply run to roll back (plans change nothing)');
@@ -249,6 +255,7 @@ export function hostsFromJournal(lines: JournalLine[]): {
   const original = firstRollback < 0 ? lines : lines.slice(0, firstRollback);
   const rolling = new Set<string>();
   const damaged: string[] = [];
+  const withheld = new Map<string, string[]>();
   /** per host: the paths its backups copied so far, in journal order; undefined once a backup did not say */
   const roots = new Map<string, string[] | undefined>();
   for (const l of original) {
@@ -259,6 +266,7 @@ export function hostsFromJournal(lines: JournalLine[]): {
     reached.add(e.host);
     if (rolling.has(e.host)) continue;
     if (!roots.has(e.host)) roots.set(e.host, []);
+    if (e.undoWithheld) withheld.set(e.host, [...(withheld.get(e.host) ?? []), `"${e.name}"`]);
     if (e.undo && undoPaths(e.undo).some((p) => p.includes('***'))) {
       // a path the redactor changed: acting on it would touch the wrong file
       damaged.push(`${e.host}: "${e.name}" (its path was redacted in the journal)`);
@@ -294,13 +302,13 @@ export function hostsFromJournal(lines: JournalLine[]): {
       list.filter((u) => !done.has(undoKey(host, u.step, u.record)) || coveredBy(undoPaths(u.record), restored).length > 0),
     );
   }
-  return { start, backups, backupPaths, undos, reached, damaged };
+  return { start, backups, backupPaths, undos, withheld, reached, damaged };
 }
 
 export async function rollbackRun(o: RollbackRunOptions): Promise<RollbackRunResult> {
   const started = Date.now();
   const lines = readJournal(o.id, o.stateDir);
-  const { start, backups, backupPaths, undos, reached, damaged } = hostsFromJournal(lines);
+  const { start, backups, backupPaths, undos, withheld, reached, damaged } = hostsFromJournal(lines);
   const dryRun = o.dryRun === true;
   const emitter = new Emitter();
   const warnings: string[] = [];
@@ -423,6 +431,7 @@ export async function rollbackRun(o: RollbackRunOptions): Promise<RollbackRunRes
             runId: o.id,
             backups: backups.get(h.name) ?? [],
             undos: undos.get(h.name) ?? [],
+            withheld: withheld.get(h.name) ?? [],
             ...(backupPaths.has(h.name) ? { backupPaths: backupPaths.get(h.name)! } : {}),
             sink: emitter,
             dryRun,

@@ -299,6 +299,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
             runId,
             backups: runner.backups,
             undos: runner.undos,
+            withheld: runner.withheld,
             backupPaths: runner.backupPaths,
             sink: emitter,
             dryRun: false,

@@ -149,6 +149,8 @@ export class HostRunner {
   readonly backupPaths = new Map<string, string[]>();
   /** changes with an undo record, in the order they were made (rollback reverses those no backup covers) */
   readonly undos: UndoEntry[] = [];
+  /** changes whose undo record was kept out of the journal (no_log, secrets): only a backup can reverse them */
+  readonly withheld: string[] = [];
   /** the first failure's message */
   failure?: string;
 
@@ -476,8 +478,10 @@ export class HostRunner {
       ...(extra.backupDir ? { backupDir: extra.backupDir } : {}),
       ...(extra.backupPaths ? { backupPaths: extra.backupPaths } : {}),
       ...(extra.undo && !noLog && !this.mentionsSecret(step) ? { undo: extra.undo } : {}),
+      ...(extra.undo && (noLog || this.mentionsSecret(step)) ? { undoWithheld: true } : {}),
       ...(ignored ? { ignored: true } : {}),
     };
+    if (e.undoWithheld) this.withheld.push(`"${e.name}"`);
     if (e.undo) this.undos.push({ step: e.step, name: e.name, type: e.type, record: e.undo, covered: coveredBy(undoPaths(e.undo), this.backedUpRoots()) });
     this.o.sink.emit(e);
     if (r.status === 'change' || (r.status === 'unknown' && !READ_ONLY.has(step.type))) this.pendingChanges++;
