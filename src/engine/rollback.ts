@@ -1,7 +1,8 @@
 /**
  * Rollback: restore each host from the backup manifests its run's `backup` steps made (newest
  * first, so the oldest copy of a path wins), verifying sha256 and removing files that appeared
- * since (src/actions/restore.ts does both), then run the runbook's `rollback:` steps.
+ * since (src/actions/restore.ts does both), reverse from their undo records the changes no backup
+ * covers (undoUncovered), then run the runbook's `rollback:` steps.
  * Idempotent: a restored host probes as identical and nothing is rewritten. Runs automatically on
  * failure with `on_failure: rollback`, or as `runbook rollback ID` from a journal (also one left
  * by a runner that was killed mid-run), with a dry run.
