@@ -19,6 +19,7 @@ import { packageRoot } from '../src/lab/sim/paths.js';
 import { readCertFile } from '../src/lab/sim/pki.js';
 import type { ScenarioName } from '../src/lab/sim/index.js';
 import { alive } from '../src/lab/process.js';
+import { waitFor } from '../src/lab/wait.js';
 
 const support = labSupport();
 const skip = support.ok ? false : support.reason!;
@@ -85,34 +86,20 @@ function kubectl(h: LabHost, ...args: string[]): Promise<Run> {
   });
 }
 
-async function until<T>(what: string, f: () => Promise<T | false> | T | false, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
 
 /** the real kubectl, on this machine, with the node's admin.conf against the host's address */
 async function serverVersion(h: LabHost): Promise<string> {
-  const r = await until(`kubectl version on ${h.name}`, async () => {
+  const r = await waitFor(`kubectl version on ${h.name}`, async () => {
     const x = await kubectl(h, 'version');
     return x.code === 0 && x.out.includes('Server Version') ? x : false;
-  });
+  }, 60_000, 300);
   return r.out;
 }
 
 /** the API server serves the certificate that is on disk now (it was restarted after renewal) */
 function servesCurrentCert(sim: SimHost): Promise<true> {
   const file = lab.hostPath(sim.host, '/etc/kubernetes/pki/apiserver.crt');
-  return until(`${sim.host.name}'s API server to serve the renewed certificate`, () => sim.status()?.apiserver.servingSerial === readCertFile(file).serial);
+  return waitFor(`${sim.host.name}'s API server to serve the renewed certificate`, () => sim.status()?.apiserver.servingSerial === readCertFile(file).serial, 60_000, 300);
 }
 
 function replaceCommand(h: LabHost, cmd: string, script: string): void {
@@ -211,7 +198,7 @@ async function renews(id: string, opts: { withoutEtcdctl?: boolean } = {}): Prom
 async function rollsBack(id: string, inject: (h: LabHost) => void, stepRe: RegExp): Promise<void> {
   const h = hostsOf.get(id)![0]!;
   const sim = sims.find((s) => s.host === h)!;
-  await until(`${h.name}'s agent to report`, () => sim.status()?.pods.length === 4);
+  await waitFor(`${h.name}'s agent to report`, () => sim.status()?.pods.length === 4, 60_000, 300);
   const before = snapshot(h);
   inject(h);
   const a = await apply(id);
@@ -233,7 +220,7 @@ test('cert-renew on every scenario, concurrently: renewed, verified, idempotent;
       'healthy 1.28: nothing to do, nothing touched',
       async () => {
         const h = hostsOf.get('healthy')![0]!;
-        await until('the healthy node to report', () => sims.find((s) => s.host === h)!.status()?.pods.length === 4);
+        await waitFor('the healthy node to report', () => sims.find((s) => s.host === h)!.status()?.pods.length === 4, 60_000, 300);
         const before = snapshot(h);
         const p = await plan('healthy');
         assert.equal(p.code, 0, p.out);

@@ -25,6 +25,7 @@ import { rollbackCmd } from '../src/cli/rollback.js';
 import { parseJournal, type JournalLine } from '../src/engine/journal.js';
 import { isUserError } from '../src/errors.js';
 import { Capture } from './support/capture.js';
+import { waitFor } from '../src/lab/wait.js';
 
 const support = labSupport();
 const skip = support.ok ? false : support.reason!;
@@ -194,13 +195,6 @@ function events(text: string): Record<string, unknown>[] {
     });
 }
 
-async function waitFor(what: string, cond: () => boolean, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** Processes in host h's mount namespace (its sshd and sessions), found as stopLab finds them. */
 function namespacePids(h: LabHost): number[] {
@@ -262,10 +256,10 @@ test(`the runner SIGKILLed at a seeded step (seed ${SEED}, ${ROUNDS} rounds): ro
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
     let runId = '';
-    await waitFor('run-start', () => !!(runId = String(events(out).find((e) => e.kind === 'run-start')?.runId ?? '')));
+    await waitFor('run-start', () => !!(runId = String(events(out).find((e) => e.kind === 'run-start')?.runId ?? '')), 30_000, 20);
     if (pause) {
       const idx = PAUSE_STEP[pause]!;
-      await waitFor(`every host in pause point ${pause}`, () => lab.hosts.every((h) => events(out).some((e) => e.kind === 'step-start' && e.host === h.name && e.index === idx)));
+      await waitFor(`every host in pause point ${pause}`, () => lab.hosts.every((h) => events(out).some((e) => e.kind === 'step-start' && e.host === h.name && e.index === idx)), 30_000, 20);
     } else await new Promise((r) => setTimeout(r, delayMs));
     child.kill('SIGKILL');
     await exited;
@@ -296,7 +290,7 @@ test(`the runner SIGKILLed at a seeded step (seed ${SEED}, ${ROUNDS} rounds): ro
 async function applyWithFault(extraVars: string[], during: (events: () => Record<string, unknown>[]) => Promise<void>) {
   const o = opts({ json: true, extraVars });
   const p = applyCmd(o);
-  await waitFor('every host in pause point 2', () => lab.hosts.every((h) => events(o.stdout.text).some((e) => e.kind === 'step-start' && e.host === h.name && e.index === PAUSE_STEP[2])));
+  await waitFor('every host in pause point 2', () => lab.hosts.every((h) => events(o.stdout.text).some((e) => e.kind === 'step-start' && e.host === h.name && e.index === PAUSE_STEP[2])), 30_000, 20);
   await during(() => events(o.stdout.text));
   const r = await p;
   return { r, o };
@@ -331,7 +325,7 @@ for (const variant of ['sshd killed', 'connection cut'] as const) {
       assert.ok(journalFacts(runId).rollbackEnd!.recap.every((x) => x.status === 'unreachable'), 'and the journal says so');
       await restartHost(lab, victim.name);
     } else {
-      await waitFor('the cut sessions to be gone', () => namespacePids(victim).length === 1);
+      await waitFor('the cut sessions to be gone', () => namespacePids(victim).length === 1, 30_000, 20);
     }
     const back = await rollbackCmd({ id: runId, stateDir, limit: victim.name, stdout: new Capture() });
     assert.equal(back.exitCode, 0, JSON.stringify(back.recap));
@@ -362,7 +356,7 @@ test('a remote command hanging past its timeout is killed, reported, and its hos
     } catch {
       return false;
     }
-  }), 10_000);
+  }), 10_000, 20);
   record('remote command hanging past its `timeout:`', 1, 1, v.lost, 'killed after 2 s, host rolled back');
 });
 

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { labSupport, startLab, type Lab } from './hosts.js';
 import { installSimHost, FAST_SIM, type SimHost } from './sim-host.js';
 import { SshTransport } from '../transport/ssh.js';
+import { waitFor } from './wait.js';
 
 const support = labSupport();
 const skip = support.ok ? false : support.reason!;
@@ -31,15 +32,6 @@ after(async () => {
   if (lab) await lab.stop();
 });
 
-async function until<T>(what: string, f: () => Promise<T | false>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 test('over SSH the host is a kubeadm node: kubeadm, systemctl, crictl, etcdctl, kubectl', { skip }, async () => {
   const h = lab.hosts[0]!;
@@ -50,10 +42,10 @@ test('over SSH the host is a kubeadm node: kubeadm, systemctl, crictl, etcdctl, 
   r = await t.exec(['systemctl', 'is-active', 'kubelet']);
   assert.deepEqual([r.code, r.stdout], [0, 'active\n']);
   // the real kubectl on the node, with root's kubeconfig
-  r = await until('kubectl on the node to print a Server Version', async () => {
+  r = await waitFor('kubectl on the node to print a Server Version', async () => {
     const x = await t.exec(['kubectl', 'version', '--request-timeout=5s']);
     return x.code === 0 && x.stdout.includes('Server Version') ? x : false;
-  });
+  }, 30_000, 250);
   assert.match(r.stdout, /Server Version: v1\.28\.15/);
   r = await t.exec(['kubectl', 'get', 'nodes', '--request-timeout=5s']);
   assert.match(r.stdout, /sh-01 +(Not)?Ready/);

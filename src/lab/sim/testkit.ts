@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { waitFor } from '../wait.js';
 import { freePort, installNode, sandboxEnv, startNode, stopNode, nodeStatus, type InstallOptions, type ScenarioName } from './index.js';
 
 export interface Run {
@@ -75,21 +76,7 @@ export function nodeHandle(dir: string, apiPort: number, etcdPort: number): SimN
   return n;
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000, everyMs = 200): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-      last = v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)?.slice(0, 2000)}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+export { waitFor };
 
 /** Waits until the real kubectl prints a Server Version. */
 export function serverVersion(n: SimNode, timeoutMs = 20_000): Promise<Run> {
