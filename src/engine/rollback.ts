@@ -163,19 +163,20 @@ async function undoUncovered(o: RollbackHostOptions, ctx: StepContext, phase: 'b
   for (const u of [...(o.undos ?? [])].reverse()) {
     const action = getAction(u.type);
     if (!action?.undo || !needsUndo(u) || isRescue(u) !== (phase === 'before')) continue;
+    const event = { kind: 'undo', host: o.host, step: u.step, name: u.name, type: u.type, record: u.record, dryRun: o.dryRun } as const;
     if (o.dryRun) {
-      o.sink.emit({ kind: 'undo', host: o.host, step: u.step, name: u.name, type: u.type, changed: true, dryRun: true, record: u.record });
+      o.sink.emit({ ...event, changed: true });
       counts.changed++;
       continue;
     }
     try {
       await action.undo(ctx, u.record);
-      o.sink.emit({ kind: 'undo', host: o.host, step: u.step, name: u.name, type: u.type, changed: true, dryRun: false, record: u.record });
+      o.sink.emit({ ...event, changed: true });
       counts.changed++;
       changed++;
     } catch (e) {
       const message = messageOf(e);
-      o.sink.emit({ kind: 'undo', host: o.host, step: u.step, name: u.name, type: u.type, changed: false, dryRun: false, record: u.record, message });
+      o.sink.emit({ ...event, changed: false, message });
       counts.failed++;
       problems.push(`undo "${u.name}": ${message}`);
     }

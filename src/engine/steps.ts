@@ -14,6 +14,7 @@ import { parseDuration } from '../runbook/duration.js';
 import type { LoadedRunbook, StepInfo } from '../runbook/model.js';
 import type { ExecOptions, Transport } from '../transport/types.js';
 import { emptyCounts, type EventSink, type HostCounts, type StepEndEvent, type StepStatus } from './events.js';
+import { isWithin } from '../actions/util.js';
 
 /** A change a step made that its action can reverse; the same record is in the journal's step-end. */
 export interface UndoEntry {
@@ -33,7 +34,7 @@ export function undoPaths(record: Record<string, unknown>): string[] {
 /** Which of `paths` lie under one of `roots`; every path when the roots are unknown (an older journal). */
 export function coveredBy(paths: string[], roots: string[] | undefined): string[] {
   if (roots === undefined) return paths;
-  return paths.filter((p) => roots.some((r) => p === r || p.startsWith(r === '/' ? '/' : r + '/')));
+  return paths.filter((p) => roots.some((r) => isWithin(p, r)));
 }
 
 export interface HostRunnerOptions {
@@ -461,6 +462,7 @@ export class HostRunner {
   ): ItemResult {
     const noLog = step.raw.no_log === true;
     const ignored = r.failed && step.raw.ignore_errors === true;
+    const withholdUndo = extra.undo !== undefined && (noLog || this.mentionsSecret(step));
     const e: StepEndEvent = {
       kind: 'step-end',
       host: this.o.host,
@@ -477,8 +479,8 @@ export class HostRunner {
       ...(extra.summary !== undefined && !noLog ? { summary: extra.summary } : {}),
       ...(extra.backupDir ? { backupDir: extra.backupDir } : {}),
       ...(extra.backupPaths ? { backupPaths: extra.backupPaths } : {}),
-      ...(extra.undo && !noLog && !this.mentionsSecret(step) ? { undo: extra.undo } : {}),
-      ...(extra.undo && (noLog || this.mentionsSecret(step)) ? { undoWithheld: true } : {}),
+      ...(extra.undo && !withholdUndo ? { undo: extra.undo } : {}),
+      ...(withholdUndo ? { undoWithheld: true } : {}),
       ...(ignored ? { ignored: true } : {}),
     };
     if (e.undoWithheld) this.withheld.push(`"${e.name}"`);
