@@ -38,6 +38,15 @@ function withoutSkipped(text: string): string {
   return hidden ? `${kept.join('\n').replace(/\s+$/, '')}\n(${hidden} skipped lines not shown: steps for other kubeadm versions or conditions that do not hold)` : text;
 }
 
+/** Print the runbook command an operator would type, run it in the sandbox, and print what it said. */
+async function showRunbook(ctx: DemoContext, args: string[], shown: { maxLines: number; tail?: number; hideSkipped?: boolean }): Promise<RunResult> {
+  ctx.n.command(['runbook', ...args]);
+  const r = await runbookCli(ctx.sb, args);
+  const text = r.stdout + r.stderr;
+  ctx.n.output(shown.hideSkipped ? withoutSkipped(text) : text, { maxLines: shown.maxLines, ...(shown.tail !== undefined ? { tail: shown.tail } : {}) });
+  return r;
+}
+
 function commonArgs(ctx: DemoContext): string[] {
   return ['-i', ctx.sb.inventory, '--state-dir', ctx.sb.stateDir];
 }
@@ -94,15 +103,13 @@ export async function symptoms(ctx: DemoContext): Promise<void> {
   n.say('', 'The shipped read-only runbook cert-check.yaml reads the same facts on every control-plane node of an', 'inventory and fails (exit 4) when anything expires within 30 days. The inventory here is the sandbox:');
   n.output(readFileSync(sb.inventory, 'utf8'));
   const args = ['apply', ctx.check, ...commonArgs(ctx)];
-  n.command(['runbook', ...args]);
-  const c = await runbookCli(sb, args);
-  n.output(c.stdout + c.stderr, { maxLines: 20, tail: 3 });
+  const c = await showRunbook(ctx, args, { maxLines: 20, tail: 3 });
   const want = ctx.renewalExpected ? 4 : 0;
   n.expect(c.code === want, ctx.renewalExpected ? `cert-check: certificates ${ctx.broken ? 'expired' : 'expire within 30 days'} (exit 4)` : 'cert-check: nothing expires soon (exit 0)', `cert-check exited ${c.code}, expected ${want}`);
 }
 
 export async function plan(ctx: DemoContext): Promise<void> {
-  const { n, sb } = ctx;
+  const { n } = ctx;
   n.stage(
     2,
     'Plan: what would change (nothing is touched)',
@@ -111,9 +118,7 @@ export async function plan(ctx: DemoContext): Promise<void> {
     'commands apply would run — here the ones for this kubeadm version. Exit code 2 means changes are pending.',
   );
   const args = ['plan', ctx.renew, ...commonArgs(ctx)];
-  n.command(['runbook', ...args]);
-  const r = await runbookCli(sb, args);
-  n.output(withoutSkipped(r.stdout + r.stderr), { maxLines: 90, tail: 6 });
+  const r = await showRunbook(ctx, args, { maxLines: 90, tail: 6, hideSkipped: true });
   const want = ctx.renewalExpected ? 2 : 0;
   n.expect(r.code === want, ctx.renewalExpected ? 'plan: changes pending (exit 2), nothing changed yet' : 'plan: nothing to change (exit 0)', `plan exited ${r.code}, expected ${want}`);
 }
@@ -140,9 +145,7 @@ export async function apply(ctx: DemoContext): Promise<boolean> {
   ctx.before = digests(sb);
   n.say(`sha256 of /etc/kubernetes before the run: ${ctx.before.kube}`);
   const args = ['apply', ctx.renew, ...commonArgs(ctx)];
-  n.command(['runbook', ...args]);
-  const r = await runbookCli(sb, args);
-  n.output(withoutSkipped(r.stdout + r.stderr), { maxLines: 90, tail: 6 });
+  const r = await showRunbook(ctx, args, { maxLines: 90, tail: 6, hideSkipped: true });
   ctx.runId = runIdOf(r.stdout);
   const changed = changedCountOf(r.stdout);
   if (ctx.renewalExpected) {
@@ -166,14 +169,12 @@ export async function verify(ctx: DemoContext): Promise<void> {
   n.say('', 'And the certificates: every leaf is good for about a year; the CAs are the same as before.');
   n.output(formatCertRows(readCertRows(sb.kubeDir)));
   const args = ['apply', ctx.check, ...commonArgs(ctx)];
-  n.command(['runbook', ...args]);
-  const c = await runbookCli(sb, args);
-  n.output(c.stdout + c.stderr, { maxLines: 12, tail: 2 });
+  const c = await showRunbook(ctx, args, { maxLines: 12, tail: 2 });
   n.expect(c.code === 0, 'cert-check passes (exit 0)', `cert-check exited ${c.code}, expected 0`);
 }
 
 export async function applyAgain(ctx: DemoContext): Promise<void> {
-  const { n, sb } = ctx;
+  const { n } = ctx;
   n.stage(
     5,
     'Apply again: nothing to do',
@@ -181,9 +182,7 @@ export async function applyAgain(ctx: DemoContext): Promise<void> {
     'only inspected. Running the same command again changes nothing (changed=0) and takes no backup.',
   );
   const args = ['apply', ctx.renew, ...commonArgs(ctx)];
-  n.command(['runbook', ...args]);
-  const r = await runbookCli(sb, args);
-  n.output(withoutSkipped(r.stdout + r.stderr), { maxLines: 30, tail: 5 });
+  const r = await showRunbook(ctx, args, { maxLines: 30, tail: 5, hideSkipped: true });
   const changed = changedCountOf(r.stdout);
   n.expect(r.code === 0 && changed === 0, 'second apply: 0 changed', `second apply exited ${r.code} with changed=${changed ?? '?'}, expected 0 and changed=0`);
 }
@@ -198,17 +197,13 @@ export async function rollback(ctx: DemoContext): Promise<void> {
     'sha256) and runs the runbook\'s rollback steps (restart the kubelet). Here it brings the old certificates back.',
   );
   const h = ['history', '--state-dir', sb.stateDir];
-  n.command(['runbook', ...h]);
-  const hr = await runbookCli(sb, h);
-  n.output(hr.stdout + hr.stderr, { maxLines: 10 });
+  await showRunbook(ctx, h, { maxLines: 10 });
   if (!ctx.runId || !ctx.before) {
     n.fail('no run id from the apply stage: nothing to roll back');
     return;
   }
   const args = ['rollback', ctx.runId, '--state-dir', sb.stateDir];
-  n.command(['runbook', ...args]);
-  const r = await runbookCli(sb, args);
-  n.output(r.stdout + r.stderr, { maxLines: 20, tail: 3 });
+  const r = await showRunbook(ctx, args, { maxLines: 20, tail: 3 });
   n.expect(r.code === 0, 'rollback finished (exit 0)', `rollback exited ${r.code}, expected 0`);
   const after = digests(sb);
   n.say(`sha256 of /etc/kubernetes after the rollback: ${after.kube}`);
