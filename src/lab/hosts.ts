@@ -209,6 +209,29 @@ function sshdConfig(h: { name: string; address: string; port: number }): string 
   ].join('\n');
 }
 
+/**
+ * Start host `name`'s sshd: `unshare -m ... sh -c 'mounts; exec sshd'` (so the PID is sshd's),
+ * detached into its own process group (it survives the caller, `runbook lab up`, and its Ctrl-C),
+ * logging to its sshd.log. `exited` is filled in if it dies.
+ */
+function spawnHost(dir: string, name: string): { pid: number; exited: { code: number | null } | null } {
+  const log = openSync(join(dir, 'hosts', name, 'sshd.log'), 'a');
+  const child = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', namespaceScript(dir, name)], { detached: true, stdio: ['ignore', log, log] });
+  closeSync(log);
+  const h = { pid: child.pid ?? -1, exited: null as { code: number | null } | null };
+  child.on('exit', (code) => (h.exited = { code }));
+  child.on('error', () => (h.exited = { code: null }));
+  child.unref();
+  return h;
+}
+
+/** sshd is up: record its mount namespace (never our own) and start time, which stopLab checks before killing. */
+function markReady(hs: HostState, pid: number, myns: string | undefined): void {
+  hs.mntns = mntnsOf(pid) ?? '';
+  if (hs.mntns === myns) hs.mntns = '';
+  if (!hs.startTime) hs.startTime = procStartTime(pid) ?? '';
+}
+
 /** The shell script run inside the new mount namespace, ending in `exec sshd`. */
 function namespaceScript(labDir: string, name: string): string {
   const keep = [...new Set([packageRoot, dirname(process.execPath)])].filter((p) => PRIVATE_PATHS.some((b) => p === b || p.startsWith(b + '/')));
@@ -357,17 +380,7 @@ export async function startLab(opts: StartLabOptions): Promise<Lab> {
   // start every sshd at once; each one is `unshare -m ... sh -c 'mounts; exec sshd'`, so the PID is sshd's
   const started: { spec: (typeof specs)[number]; pid: number; exited: { code: number | null } | null }[] = [];
   for (const spec of specs) {
-    const hd = join(dir, 'hosts', spec.name);
-    const log = openSync(join(hd, 'sshd.log'), 'a');
-    const child = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', namespaceScript(dir, spec.name)], {
-      detached: true, // own process group: survives the caller (`runbook lab up`) and its Ctrl-C
-      stdio: ['ignore', log, log],
-    });
-    closeSync(log);
-    const entry = { spec, pid: child.pid ?? -1, exited: null as { code: number | null } | null };
-    child.on('exit', (code) => (entry.exited = { code }));
-    child.on('error', () => (entry.exited = { code: null }));
-    child.unref();
+    const entry = Object.assign(spawnHost(dir, spec.name), { spec }); // the same object: its `exited` fills in later
     started.push(entry);
     state.hosts.push({ name: spec.name, address: spec.address, port, pid: entry.pid, startTime: procStartTime(entry.pid) ?? '', mntns: '' });
   }
@@ -389,10 +402,7 @@ export async function startLab(opts: StartLabOptions): Promise<Lab> {
       }
       if (pidText !== '') {
         pending.delete(s);
-        const hs = state.hosts.find((h) => h.name === s.spec.name)!;
-        hs.mntns = mntnsOf(s.pid) ?? '';
-        if (hs.mntns === myns) hs.mntns = ''; // never treat our own namespace as the host's
-        if (!hs.startTime) hs.startTime = procStartTime(s.pid) ?? '';
+        markReady(state.hosts.find((h) => h.name === s.spec.name)!, s.pid, myns);
       } else if (s.exited) {
         pending.delete(s);
         let log = '';
@@ -492,26 +502,18 @@ export async function restartHost(lab: Lab, name: string, timeoutMs = 30_000): P
   if (hs.pid > 0 && procStartTime(hs.pid) === hs.startTime && hs.startTime !== '') throw new Error(`lab host ${name} is still running (pid ${hs.pid})`);
   const hd = join(lab.dir, 'hosts', name);
   rmSync(join(hd, 'sshd.pid'), { force: true });
-  const log = openSync(join(hd, 'sshd.log'), 'a');
-  const child = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', namespaceScript(lab.dir, name)], { detached: true, stdio: ['ignore', log, log] });
-  closeSync(log);
-  let exited = false;
-  child.on('exit', () => (exited = true));
-  child.on('error', () => (exited = true));
-  child.unref();
-  const pid = child.pid ?? -1;
+  const started = spawnHost(lab.dir, name);
+  const pid = started.pid;
   hs.pid = pid;
   hs.startTime = procStartTime(pid) ?? '';
   hs.mntns = '';
   writeFileSync(file, JSON.stringify(state, null, 2) + '\n');
   const deadline = Date.now() + timeoutMs;
   while (!existsSync(join(hd, 'sshd.pid'))) {
-    if (exited || Date.now() > deadline) throw new Error(`lab host ${name} did not restart${exited ? ' (sshd exited; see its sshd.log)' : ' in time'}`);
+    if (started.exited || Date.now() > deadline) throw new Error(`lab host ${name} did not restart${started.exited ? ' (sshd exited; see its sshd.log)' : ' in time'}`);
     await new Promise((r) => setTimeout(r, 15));
   }
-  const ns = mntnsOf(pid);
-  hs.mntns = ns && ns !== mntnsOf('self') ? ns : '';
-  if (!hs.startTime) hs.startTime = procStartTime(pid) ?? '';
+  markReady(hs, pid, mntnsOf('self'));
   writeFileSync(file, JSON.stringify(state, null, 2) + '\n');
   lh.pid = pid;
   return lh;
