@@ -18,6 +18,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rea
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { quoteArg } from '../transport/quote.js';
+import { isWithin } from '../actions/util.js';
 import { packageRoot } from './sim/paths.js';
 
 export interface LabHost {
@@ -57,6 +58,11 @@ export interface StartLabOptions {
 
 /** Trees each host has for itself (bind mounts of `<host>/root/<path>`). */
 export const PRIVATE_PATHS = ['/etc/kubernetes', '/var/lib/kubelet', '/var/lib/runbook', '/var/backups', '/root', '/usr/local/sbin', '/tmp'] as const;
+
+/** Is `p` inside one of the trees each lab host has its own copy of (PRIVATE_PATHS)? */
+export function isHostPrivate(p: string): boolean {
+  return PRIVATE_PATHS.some((b) => isWithin(p, b));
+}
 
 const SSHD = '/usr/sbin/sshd';
 /** where the lab dir is seen from inside every host's namespace (its /tmp may hide the real path) */
@@ -234,7 +240,7 @@ function markReady(hs: HostState, pid: number, myns: string | undefined): void {
 
 /** The shell script run inside the new mount namespace, ending in `exec sshd`. */
 function namespaceScript(labDir: string, name: string): string {
-  const keep = [...new Set([packageRoot, dirname(process.execPath)])].filter((p) => PRIVATE_PATHS.some((b) => p === b || p.startsWith(b + '/')));
+  const keep = [...new Set([packageRoot, dirname(process.execPath)])].filter(isHostPrivate);
   const L = quoteArg(labDir);
   const H = `${IN_NS_LAB}/hosts/${name}`;
   const R = `${H}/root`;
@@ -313,9 +319,7 @@ function labFromState(state: LabState): Lab {
 function hostPath(h: LabHost, p: string): string {
   if (!p.startsWith('/')) throw new Error(`hostPath needs an absolute path, got ${p}`);
   const norm = resolvePath(p);
-  for (const base of PRIVATE_PATHS) {
-    if (norm === base || norm.startsWith(base + '/')) return join(h.root, norm);
-  }
+  if (isHostPrivate(norm)) return join(h.root, norm);
   throw new Error(`${p} is not private to lab hosts (only ${PRIVATE_PATHS.join(', ')} are)`);
 }
 

@@ -16,7 +16,7 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
-import { IN_NS_LAB, PRIVATE_PATHS, type Lab, type LabHost } from './hosts.js';
+import { IN_NS_LAB, isHostPrivate, type Lab, type LabHost } from './hosts.js';
 import { installNode, startNode, stopNode, freePort, nodeStatus, type InstallOptions, type NodeConfig, type ScenarioName, type AgentStatus } from './sim/index.js';
 import { NODE, packageRoot, simDistDir } from './sim/paths.js';
 import { quoteArg } from '../transport/quote.js';
@@ -66,21 +66,17 @@ function writeWrappers(h: LabHost): void {
   }
 }
 
-const underPrivate = (p: string) => PRIVATE_PATHS.some((b) => p === b || p.startsWith(b + '/'));
-
 /**
- * The emulated commands run node and dist/ from inside the namespace: when the checkout (or node)
- * lies under a host-private tree (a clone in /tmp or /root), bind the real one over it there,
- * reached through /proc/<our pid>/root (our mount namespace's view).
+ * The emulated commands run node and dist/ from inside the host's namespace. When the checkout (or
+ * node) lies under a host-private tree (a clone in /tmp or /root), startLab keeps it visible there;
+ * a lab started from another checkout does not, and it cannot be bound in afterwards (the kernel
+ * refuses a bind source from another mount namespace): say so instead of failing later.
  */
-function exposeInNamespace(h: LabHost): void {
+function assertVisibleInNamespace(h: LabHost): void {
   for (const p of new Set([packageRoot, join(process.execPath, '..')])) {
-    if (!underPrivate(p)) continue;
-    // --no-canonicalize: mount(8) would otherwise realpath() the source, and /proc/PID/root reads as
-    // "/", so the bind would be the namespace's own (empty) directory onto itself
-    const script = 'mountpoint -q "$1" || { mkdir -p "$1" && mount --no-canonicalize --bind "/proc/$2/root$1" "$1"; }';
-    const r = spawnSync('nsenter', ['-t', String(h.pid), '-m', '--', 'sh', '-c', script, 'sh', p, String(process.pid)], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`cannot make ${p} visible on lab host ${h.name}: ${(r.stderr || '').trim() || `exit ${r.status}`}`);
+    if (!isHostPrivate(p)) continue;
+    const r = spawnSync('nsenter', ['-t', String(h.pid), '-m', '--', 'mountpoint', '-q', p]);
+    if (r.status !== 0) throw new Error(`${p} is hidden on lab host ${h.name} by its private trees: start the lab from this checkout (runbook lab up keeps its own checkout and node visible)`);
   }
 }
 
@@ -98,7 +94,7 @@ export async function installSimHost(lab: Lab, host: LabHost, scenario: Scenario
     initNode: joinTo ? false : install.initNode,
   });
   writeWrappers(host);
-  exposeInNamespace(host);
+  assertVisibleInNamespace(host);
   const sh: SimHost = {
     host,
     scenario,
