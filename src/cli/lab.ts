@@ -9,7 +9,7 @@ import type { Command } from 'commander';
 import { messageOf, userError } from '../errors.js';
 import { labSupport, openLab, startLab, stopLab, type Lab } from '../lab/hosts.js';
 import { installSimHost, FAST_SIM, type SimHost } from '../lab/sim-host.js';
-import { SCENARIOS, nodeStatus, stopNode, type ScenarioName } from '../lab/sim/index.js';
+import { SCENARIOS, nodeStatus, scenarioArg, stopNode, type ScenarioName } from '../lab/sim/index.js';
 import { shellJoin } from '../transport/quote.js';
 import { EXIT } from './exit-codes.js';
 import { positiveInt } from './run-options.js';
@@ -36,10 +36,6 @@ function requireLab(): void {
   });
 }
 
-function scenarioOf(s: string): ScenarioName {
-  if ((SCENARIOS as readonly string[]).includes(s)) return s as ScenarioName;
-  throw userError('usage', `--scenario: unknown scenario "${s}"`, { hint: `one of ${SCENARIOS.join(', ')}` });
-}
 
 /** The lab's own inventory, plus (with simulated nodes) the control_plane group the kubeadm runbooks target. */
 function inventoryText(lab: Lab, scenario: ScenarioName | undefined): string {
@@ -61,7 +57,7 @@ function inventoryText(lab: Lab, scenario: ScenarioName | undefined): string {
 
 export async function labUpCmd(o: LabUpOptions): Promise<number> {
   const out = o.stdout ?? process.stdout;
-  const scenario = o.scenario ? scenarioOf(o.scenario) : undefined;
+  const scenario = o.scenario ? scenarioArg(o.scenario) : undefined;
   requireLab();
   const dir = resolve(o.dir ?? DEFAULT_LAB_DIR);
   if (existsSync(join(dir, 'lab.json'))) {

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { userError } from '../errors.js';
-import { SCENARIOS, type ScenarioName } from '../lab/sim/index.js';
+import { SCENARIOS, scenarioArg, type ScenarioName } from '../lab/sim/index.js';
 import { packageRoot } from '../lab/sim/paths.js';
 import { EXIT } from '../cli/exit-codes.js';
 import { Narrator, shortPath } from './narrate.js';
@@ -27,10 +27,6 @@ export interface DemoOptions {
   out?: NodeJS.WritableStream;
 }
 
-function checkScenario(s: string): ScenarioName {
-  if ((SCENARIOS as readonly string[]).includes(s)) return s as ScenarioName;
-  throw userError('usage', `--scenario: unknown scenario "${s}"`, { hint: `one of ${SCENARIOS.join(', ')}` });
-}
 
 /** The two real tools the demo relies on: kubectl (checks the node from outside) and openssl (the simulator's certificates). */
 function checkTools(): void {
@@ -48,7 +44,7 @@ function checkTools(): void {
 }
 
 export async function runDemo(o: DemoOptions = {}): Promise<number> {
-  const scenario = checkScenario(o.scenario ?? DEFAULT_SCENARIO);
+  const scenario = scenarioArg(o.scenario ?? DEFAULT_SCENARIO);
   checkTools();
   const n = new Narrator(o.out ?? process.stdout);
   const started = Date.now();

@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { NODE, rooted, simDistDir } from './paths.js';
+import { userError } from '../../errors.js';
 import {
   CAS, LEAVES, CONFS, atLeast, leafCN, leafOrgs, leafSANs, saveNode,
   type NodeConfig, type Runtime,
@@ -21,6 +22,12 @@ export const SCENARIOS = [
   'ha-expired-1.28',
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
+
+/** A `--scenario` value as given on a command line: a known scenario, or a usage error listing them. */
+export function scenarioArg(s: string): ScenarioName {
+  if ((SCENARIOS as readonly string[]).includes(s)) return s as ScenarioName;
+  throw userError('usage', `--scenario: unknown scenario "${s}"`, { hint: `one of ${SCENARIOS.join(', ')}` });
+}
 
 export interface InstallOptions {
   nodeName: string;
