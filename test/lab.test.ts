@@ -64,12 +64,14 @@ test('each host has its own /etc/kubernetes; the real machine has none of it', {
   writeFileSync(lab.hostPath(lab.hosts[1]!, '/var/lib/kubelet/pki/kubelet-client-current.pem'), 'pem');
   assert.equal((await b.read('/var/lib/kubelet/pki/kubelet-client-current.pem')).toString(), 'pem');
   assert.equal(await a.stat('/var/lib/kubelet/pki'), null);
-  for (const p of ['/root/x', '/tmp/x', '/var/backups/x', '/usr/local/sbin/x', '/var/lib/runbook/x']) {
+  // a name no checkout uses: the lab keeps a checkout under /tmp or /root visible at its own path
+  const probe = 'runbook-lab-private-probe';
+  for (const p of ['/root', '/tmp', '/var/backups', '/usr/local/sbin', '/var/lib/runbook'].map((d) => `${d}/${probe}`)) {
     await a.writeAtomic(p, 'host1');
     assert.equal(await b.stat(p), null, `${p} leaked to host 2`);
     assert.equal(readFileSync(lab.hostPath(lab.hosts[0]!, p), 'utf8'), 'host1');
   }
-  assert.ok(!existsSync('/root/x') && !existsSync('/var/backups/x') && !existsSync('/usr/local/sbin/x'));
+  assert.ok(!existsSync(`/root/${probe}`) && !existsSync(`/var/backups/${probe}`) && !existsSync(`/usr/local/sbin/${probe}`));
   for (const p of REAL_PATHS) assert.equal(existsSync(p), realBefore.get(p), `${p} changed on the real machine`);
   // the rest of /etc and /var/lib is the machine's, read-through
   assert.equal((await a.exec(['test', '-f', '/etc/os-release'])).code, 0);
