@@ -123,6 +123,22 @@ function nextAddress(a: string): string {
   return p.join('.');
 }
 
+/**
+ * Moves a lab address into another 127.N.0.0/16 block when RUNBOOK_LAB_OCTET=N is set, so two
+ * checkouts (or a developer and CI) can run the lab tests on one machine at the same time: every
+ * test file picks fixed 127.1.x.y addresses, and sshd cannot bind one address twice.
+ */
+export function labNetwork(address: string): string {
+  const octet = process.env.RUNBOOK_LAB_OCTET;
+  if (!octet) return address;
+  const n = Number(octet);
+  if (!Number.isInteger(n) || n < 1 || n > 254) throw new Error(`RUNBOOK_LAB_OCTET must be 1..254, got ${octet}`);
+  const p = address.split('.');
+  if (p[0] !== '127' || p.length !== 4) return address;
+  p[1] = String(n);
+  return p.join('.');
+}
+
 function addresses(first: string, n: number): string[] {
   if (!first.startsWith('127.')) throw new Error(`lab addresses must be loopback (127.0.0.0/8), got ${first}`);
   const out = [first];
@@ -358,7 +374,7 @@ export async function startLab(opts: StartLabOptions): Promise<Lab> {
   const port = opts.port ?? 22;
   const prefix = opts.namePrefix ?? 'lab';
   const width = Math.max(2, String(opts.count).length);
-  const addrs = addresses(opts.firstAddress ?? '127.1.0.1', opts.count);
+  const addrs = addresses(labNetwork(opts.firstAddress ?? '127.1.0.1'), opts.count);
   const specs = addrs.map((address, i) => ({ name: `${prefix}-${String(i + 1).padStart(width, '0')}`, address, port }));
 
   // client key (ssh-keygen), authorized_keys, per-host host keys and known_hosts
