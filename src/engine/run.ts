@@ -5,7 +5,7 @@
  * the journal; events to the reporter.
  */
 import { execFile } from 'node:child_process';
-import { hostname, tmpdir, userInfo } from 'node:os';
+import { hostname, userInfo } from 'node:os';
 import { dirname, basename, resolve } from 'node:path';
 import pLimit from 'p-limit';
 import { isUserError, messageOf, userError } from '../errors.js';
@@ -33,6 +33,7 @@ import { buildPlan, type SavedPlan } from './plan.js';
 import { rollbackHost } from './rollback.js';
 import { newRunId } from './run-id.js';
 import { HostRunner } from './steps.js';
+import { changedAnything, keepRootFor, lockWarning, notRestoredMessage } from './safety.js';
 import { EXIT } from '../cli/exit-codes.js';
 
 export const DEFAULT_FORKS = 50;
@@ -57,7 +58,7 @@ export interface EngineOptions {
   /** write a journal; default: when not a dry run */
   journal?: boolean;
   sink?: EventSink;
-  /** operator-side directory for fetch; default a temp dir */
+  /** operator-side directory for fetch's relative dest; default the working directory */
   localDir?: string;
 }
 
@@ -174,7 +175,7 @@ export function exitCodeOf(recap: RecapRow[], dryRun: boolean, changesPending: b
   if (recap.some((r) => r.status === 'failed' || r.status === 'rollback-failed')) return EXIT.failedHosts;
   if (recap.some((r) => r.status === 'unreachable')) return EXIT.unreachableHosts;
   if (!dryRun && recap.some((r) => r.status === 'rolled-back')) return EXIT.rolledBack;
-  if (recap.some((r) => r.status === 'not-run')) return EXIT.failedHosts;
+  if (recap.some((r) => r.status === 'not-run' || r.status === 'aborted')) return EXIT.failedHosts;
   if (dryRun && changesPending) return EXIT.changesPending;
   return EXIT.ok;
 }
@@ -188,7 +189,8 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   const extra = o.extraVars ?? {};
   const steps = selectSteps(rb, o);
   const policy = rb.runbook.on_failure ?? 'stop';
-  const localDir = o.localDir ?? tmpdir();
+  // fetch: a relative dest is relative to where the operator runs runbook (never the system temp dir)
+  const localDir = o.localDir ?? process.cwd();
 
   // scopes and secrets first: every event is redacted with every host's secret values
   const scopes = new Map<string, Scope>();
@@ -238,10 +240,11 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   let aborted: string | undefined;
   let pendingChanges = 0;
 
-  const runHost = async (h: HostEntry): Promise<RecapRow> => {
+  const runHost = async (h: HostEntry, onFail: () => void): Promise<RecapRow> => {
     const hostStarted = Date.now();
-    const row = (status: HostStatus, counts = emptyCounts(), message?: string): RecapRow => {
-      const r: RecapRow = { host: h.name, status, ...counts, unreachable: status === 'unreachable' ? 1 : 0, ...(message ? { message } : {}) };
+    const warnings: string[] = [];
+    const row = (status: HostStatus, counts = emptyCounts(), message?: string, warned: string[] = []): RecapRow => {
+      const r: RecapRow = { host: h.name, status, ...counts, unreachable: status === 'unreachable' ? 1 : 0, ...(message ? { message } : {}), ...(warned.length ? { warnings: warned } : {}) };
       emitter.emit({ kind: 'host-end', host: h.name, status, counts, ...(message ? { message } : {}), durationMs: Date.now() - hostStarted });
       return r;
     };
@@ -256,6 +259,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
       const kind = isUserError(e) ? e.kind : 'connect';
       const message = messageOf(e);
       emitter.emit({ kind: 'host-unreachable', host: h.name, errorKind: kind, message });
+      onFail();
       return row('unreachable', emptyCounts(), message);
     }
     emitter.emit({ kind: 'host-connected', host: h.name, ms: Date.now() - hostStarted });
@@ -272,25 +276,29 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
         const holder = await lockHolder(t, lockPath);
         if (holder) emitter.emit({ kind: 'warning', host: h.name, message: `locked by ${holder}: an apply now would be refused` });
       }
-      runner = new HostRunner({ rb, host: h.name, transport: t, scope, runId, dryRun, localDir, sink: emitter, total: rb.steps.length });
+      runner = new HostRunner({ rb, host: h.name, transport: t, scope, runId, dryRun, localDir, sink: emitter, total: rb.steps.length, keepRoot: keepRootFor(lockPath) });
       let failed = false;
+      let stopped: string | undefined;
       for (const { step, index } of steps) {
         if (fatal) {
-          message = `stopped: ${fatal}`;
+          stopped = fatal;
           break;
         }
         const out = await runner.runStep(step, index);
         if (out.hostFailed) {
           failed = true;
           if (!dryRun && rb.runbook.any_errors_fatal) fatal ??= `${h.name} failed (any_errors_fatal)`;
+          onFail();
           if (policy !== 'continue') break;
         }
       }
       runner.finish();
-      if (failed) {
-        status = 'failed';
-        message = runner.failure;
-        if (!dryRun && policy === 'rollback') {
+      if (failed || stopped) {
+        // stopped because another host failed: `aborted`, rolled back like a failure when it changed anything
+        status = failed ? 'failed' : 'aborted';
+        const reason = failed ? (runner.failure ?? 'a step failed') : `aborted: ${stopped}`;
+        message = runner.notRestored.length ? notRestoredMessage(reason, runner.notRestored) : failed ? runner.failure : reason;
+        if (!dryRun && policy === 'rollback' && (failed || changedAnything(runner))) {
           const rolled = await rollbackHost({
             rb,
             host: h.name,
@@ -304,10 +312,14 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
             sink: emitter,
             dryRun: false,
             localDir,
-            reason: runner.failure ?? 'a step failed',
+            reason,
           });
-          status = rolled.ok ? 'rolled-back' : 'rollback-failed';
-          message = rolled.ok ? `rolled back after ${runner.failure}` : `${runner.failure}; rollback failed: ${rolled.message}`;
+          status = !rolled.ok ? 'rollback-failed' : runner.notRestored.length ? 'failed' : failed ? 'rolled-back' : 'aborted';
+          message = !rolled.ok
+            ? `${reason}; rollback failed: ${rolled.message}`
+            : runner.notRestored.length
+              ? notRestoredMessage(`${reason}; rolled back what could be`, runner.notRestored)
+              : failed ? `rolled back after ${reason}` : `${reason}; rolled back`;
         }
       }
     } catch (e) {
@@ -315,11 +327,11 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
       message = messageOf(e);
       if (isUserError(e) && e.kind === 'lock') emitter.emit({ kind: 'warning', host: h.name, message });
     } finally {
-      if (locked) await releaseLock(t, lockPath, runId).catch(() => undefined);
+      if (locked) await releaseLock(t, lockPath, runId).catch((e: unknown) => warnings.push(lockWarning(h.name, lockPath, e, emitter)));
       await t.close().catch(() => undefined);
     }
     pendingChanges += runner?.pendingChanges ?? 0;
-    return row(status, runner?.counts ?? emptyCounts(), message);
+    return row(status, runner?.counts ?? emptyCounts(), message, warnings);
   };
 
   const batches = makeBatches(o.hosts, rb.runbook.serial);
@@ -335,9 +347,17 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
       continue;
     }
     emitter.emit({ kind: 'batch-start', index: bi + 1, count: batches.length, hosts: batch.map((h) => h.name) });
-    const rows = await Promise.all(batch.map((h) => limit(() => runHost(h))));
+    // max_fail_percentage is checked as each host fails: the others stop before their next step
+    let failures = 0;
+    const onFail = () => {
+      failures++;
+      if (!dryRun && exceedsMaxFail(failures, batch.length, rb.runbook.max_fail_percentage)) {
+        fatal ??= `${failures} of ${batch.length} hosts of batch ${bi + 1} failed, more than max_fail_percentage ${rb.runbook.max_fail_percentage}%`;
+      }
+    };
+    const rows = await Promise.all(batch.map((h) => limit(() => runHost(h, onFail))));
     for (const r of rows) recap.set(r.host, r);
-    const failedN = rows.filter((r) => r.status !== 'ok').length;
+    const failedN = rows.filter((r) => r.status !== 'ok' && r.status !== 'aborted' && r.status !== 'not-run').length;
     const over = !dryRun && exceedsMaxFail(failedN, batch.length, rb.runbook.max_fail_percentage);
     if (over) aborted = `${failedN} of ${batch.length} hosts of batch ${bi + 1} failed, more than max_fail_percentage ${rb.runbook.max_fail_percentage}%`;
     emitter.emit({ kind: 'batch-end', index: bi + 1, failed: failedN, aborted: over, ...(over ? { message: aborted! } : {}) });

@@ -15,6 +15,8 @@ import type { LoadedRunbook, StepInfo } from '../runbook/model.js';
 import type { ExecOptions, Transport } from '../transport/types.js';
 import { emptyCounts, type EventSink, type HostCounts, type StepEndEvent, type StepStatus } from './events.js';
 import { isWithin } from '../actions/util.js';
+import { DeferredBackups } from './deferred.js';
+import { applyActs, classifyChange, irreversibleInPlan, isReadOnlyStep } from './safety.js';
 
 /** A change a step made that its action can reverse; the same record is in the journal's step-end. */
 export interface UndoEntry {
@@ -48,6 +50,8 @@ export interface HostRunnerOptions {
   sink: EventSink;
   /** position of steps in the report: total steps selected */
   total: number;
+  /** where steps keep what they destroy on the host (beside the lock) */
+  keepRoot?: string;
 }
 
 export interface StepOutcome {
@@ -67,8 +71,6 @@ function namesIn(v: unknown, out: string[] = []): string[] {
   return out;
 }
 
-/** Step types that never change a host: `unknown` in a dry run is not a pending change. */
-const READ_ONLY = new Set(['assert', 'x509', 'set_fact', 'wait_for', 'fetch']);
 
 /** A transport that runs every command through sudo (or not), whatever the host's default. */
 function withBecome(t: Transport, become: boolean): Transport {
@@ -154,9 +156,14 @@ export class HostRunner {
   readonly withheld: string[] = [];
   /** the first failure's message */
   failure?: string;
+  /** what this host's irreversible changes touched: rollback cannot put these back */
+  readonly notRestored: string[] = [];
+  /** dry run: backups the plan takes so far (a command after one is covered) */
+  private plannedBackups = 0;
 
   constructor(private readonly o: HostRunnerOptions) {
     this.scope = { ...o.scope };
+    this.deferred = new DeferredBackups(o.sink);
   }
 
   /**
@@ -194,31 +201,28 @@ export class HostRunner {
       ...(timeoutMs !== undefined ? { timeoutMs } : {}),
       evaluate: (expression, extra) => evaluate(expression, extra ? { ...scope, ...extra } : scope),
       runbookDir: this.o.rb.dir,
+      ...(this.o.keepRoot ? { keepRoot: this.o.keepRoot } : {}),
     };
   }
 
-  /** Run one step (all its loop items) and register its result. */
-  /**
-   * Backups are lazy: a `backup` step is taken just before the first later step that would
-   * change something (or runs a command), so a run that changes nothing makes no backup and
-   * reports no change (idempotency), and rollback still finds every change covered.
-   */
-  private readonly pending: { step: StepInfo; index: number }[] = [];
+  /** Backups are deferred (./deferred.ts): taken before the first later step that may change the host. */
+  private readonly deferred: DeferredBackups;
   /** a deferred backup failed: nothing may change on this host any more (later loop items included) */
   private backupFailure: StepOutcome | undefined;
 
+  /** Run one step (all its loop items) and register its result. */
   async runStep(step: StepInfo, index: number): Promise<StepOutcome> {
     const raw = step.raw;
-    const rawText = JSON.stringify(raw);
-    if (this.pending.length) {
+    const pending = this.deferred.pending;
+    if (pending.length) {
       const names = new Set(namesIn(raw));
-      if (this.pending.some((p) => p.step.raw.register && names.has(p.step.raw.register))) {
+      if (pending.some((p) => p.step.raw.register && names.has(p.step.raw.register))) {
         const f = await this.flushBackups();
         if (f) return f;
       }
     }
     if (step.type === 'backup' && raw.loop === undefined) {
-      this.pending.push({ step, index });
+      this.deferred.defer(step, index);
       return { status: 'ok', hostFailed: false };
     }
     return this.executeStep(step, index);
@@ -226,16 +230,12 @@ export class HostRunner {
 
   /** Take the deferred backups now; the failed outcome when one fails. */
   private async flushBackups(): Promise<StepOutcome | undefined> {
-    while (this.pending.length) {
-      const { step, index } = this.pending.shift()!;
-      const out = await this.executeStep(step, index);
-      if (out.hostFailed) {
-        for (const p of this.pending.splice(0)) this.skipDeferred(p.step, p.index, 'not taken: an earlier backup failed');
-        this.backupFailure = out;
-        return out;
-      }
-    }
-    return undefined;
+    const f = await this.deferred.flush(
+      (d) => this.executeStep(d.step, d.index),
+      (d, why) => this.skipDeferred(d.step, d.index, why),
+    );
+    if (f) this.backupFailure = f;
+    return f;
   }
 
   private skipDeferred(step: StepInfo, index: number, why: string): void {
@@ -248,7 +248,7 @@ export class HostRunner {
 
   /** After the last step: backups still deferred were not needed. */
   finish(): void {
-    for (const p of this.pending.splice(0)) this.skipDeferred(p.step, p.index, 'no backup needed: nothing changed after it');
+    this.deferred.drop((d, why) => this.skipDeferred(d.step, d.index, why));
   }
 
   private async executeStep(step: StepInfo, index: number): Promise<StepOutcome> {
@@ -348,7 +348,7 @@ export class HostRunner {
     const dry = this.o.dryRun;
     const rawText = JSON.stringify(raw);
     const itemField = item === NO_ITEM ? {} : { item };
-    this.o.sink.emit({ kind: 'step-start', host: this.o.host, step: step.id, name: step.name, index, total: this.o.total, ...itemField });
+    this.deferred.emit({ kind: 'step-start', host: this.o.host, step: step.id, name: step.name, index, total: this.o.total, ...itemField });
 
     // when:
     let whenUnknown = false;
@@ -369,7 +369,7 @@ export class HostRunner {
       params = expandDeep(step.params, scope);
     } catch (e) {
       if (dry && this.mentionsUncertain(raw)) {
-        if (this.pending.length) await this.flushBackups();
+        if (!isReadOnlyStep(step)) await this.flushBackups();
         return this.finishItem(step, index, item, { status: 'unknown', uncertain: true, failed: false, message: `depends on results a dry run cannot know: ${errorText(e)}` }, [], started);
       }
       return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: false, failed: true, skipped: false }, message: errorText(e) }, [], started);
@@ -390,18 +390,19 @@ export class HostRunner {
     }
 
     const flushed = async (): Promise<ItemResult | undefined> => {
-      if (!this.pending.length && !this.backupFailure) return undefined;
+      if (!this.deferred.pending.length && !this.backupFailure) return undefined;
       const f = this.backupFailure ?? (await this.flushBackups());
       if (!f) return undefined;
       return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: false, failed: true, skipped: false }, message: `not run: ${f.message ?? 'the backup before it failed'}` }, [], started);
     };
 
+    const readOnly = isReadOnlyStep(step, action);
     if (dry) {
       const facts = probe.facts;
       let status: StepStatus = probe.status === 'skip' ? 'skipped' : probe.status;
       if (whenUnknown && status === 'change') status = 'unknown';
       if (whenUnknown && status === 'skipped') status = 'ok';
-      if (status === 'change' || status === 'unknown') {
+      if (!readOnly && (status === 'change' || status === 'unknown' || probe.acts === true)) {
         const f = await flushed();
         if (f) return f;
       }
@@ -417,7 +418,7 @@ export class HostRunner {
         { status, uncertain: !known || whenUnknown, failed: false, ...(value ? { facts: value } : {}), ...(probe.summary ? { message: probe.summary } : {}) },
         probe.commands,
         started,
-        { ...(probe.summary ? { summary: probe.summary } : {}) },
+        { ...(probe.summary ? { summary: probe.summary } : {}), ...(irreversibleInPlan(step.type, !readOnly && (status === 'change' || status === 'unknown'), !!action.undo, this.plannedBackups) ? { irreversible: true } : {}) },
       );
     }
 
@@ -425,7 +426,8 @@ export class HostRunner {
     if (probe.status === 'skip') {
       return this.finishItem(step, index, item, { status: 'skipped', uncertain: false, failed: false, facts: { ...(probe.facts ?? {}), changed: false, failed: false, skipped: true }, ...(probe.summary ? { message: probe.summary } : {}) }, [], started);
     }
-    if (probe.status !== 'ok') {
+    // the contract: no step that may change the host applies before a backup that precedes it
+    if (!readOnly && applyActs(probe)) {
       const f = await flushed();
       if (f) return f;
     }
@@ -444,10 +446,10 @@ export class HostRunner {
         { status, uncertain: false, failed, facts: { ...(res.facts ?? {}), changed: res.changed, failed, skipped: false }, ...(res.message ? { message: res.message } : {}) },
         res.commands,
         started,
-        { ...(dir ? { backupDir: dir } : {}), ...(dir && paths ? { backupPaths: paths } : {}), ...(res.undo ? { undo: res.undo } : {}), ...(probe.summary ? { summary: probe.summary } : {}) },
+        { ...(dir ? { backupDir: dir } : {}), ...(dir && paths ? { backupPaths: paths } : {}), ...(res.undo ? { undo: res.undo } : {}), ...(probe.summary ? { summary: probe.summary } : {}), applied: !readOnly, undoable: !!action.undo },
       );
     } catch (e) {
-      return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: true, failed: true, skipped: false }, message: errorText(e) }, probe.commands, started);
+      return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: true, failed: true, skipped: false }, message: errorText(e) }, probe.commands, started, { applied: !readOnly, undoable: !!action.undo });
     }
   }
 
@@ -458,7 +460,7 @@ export class HostRunner {
     r: ItemResult,
     commands: string[],
     started: number,
-    extra: Partial<Pick<StepEndEvent, 'summary' | 'backupDir' | 'backupPaths' | 'undo'>> = {},
+    extra: Partial<Pick<StepEndEvent, 'summary' | 'backupDir' | 'backupPaths' | 'undo' | 'irreversible'>> & { applied?: boolean; undoable?: boolean } = {},
   ): ItemResult {
     const noLog = step.raw.no_log === true;
     const ignored = r.failed && step.raw.ignore_errors === true;
@@ -482,11 +484,23 @@ export class HostRunner {
       ...(extra.undo && !withholdUndo ? { undo: extra.undo } : {}),
       ...(withholdUndo ? { undoWithheld: true } : {}),
       ...(ignored ? { ignored: true } : {}),
+      ...(extra.irreversible ? { irreversible: true } : {}),
     };
+    // a change (or a command that failed after it ran) is classified now, against the backups taken before it
+    const changed = r.status === 'changed' || (r.status === 'failed' && extra.undoable === false);
+    const cls = extra.applied && changed ? classifyChange({ type: step.type, stepName: step.name, ...(extra.undo ? { undo: extra.undo } : {}), withheld: withholdUndo, backedUp: this.backedUpRoots(), backupsTaken: this.backups.length }) : undefined;
+    if (cls) {
+      e.change = cls.cls;
+      if (cls.notRestored.length) {
+        e.notRestored = cls.notRestored;
+        this.notRestored.push(...cls.notRestored);
+      }
+    }
     if (e.undoWithheld) this.withheld.push(`"${e.name}"`);
     if (e.undo) this.undos.push({ step: e.step, name: e.name, type: e.type, record: e.undo, covered: coveredBy(undoPaths(e.undo), this.backedUpRoots()) });
-    this.o.sink.emit(e);
-    if (r.status === 'change' || (r.status === 'unknown' && !READ_ONLY.has(step.type))) this.pendingChanges++;
+    if (step.type === 'backup' && this.o.dryRun && (r.status === 'change' || r.status === 'ok')) this.plannedBackups++;
+    this.deferred.emit(e);
+    if (r.status === 'change' || (r.status === 'unknown' && !isReadOnlyStep(step))) this.pendingChanges++;
     const c = this.counts;
     if (r.status === 'failed') {
       if (ignored) c.ok++;

@@ -12,6 +12,7 @@ import { loadYaml, offsetInScalar, pointer, positionOf, type Path, type YamlDocu
 import { label, schemaDiagnostics } from './schema-check.js';
 import { candidateNames, createChecker, hasTemplate, parseTemplate, type Checker } from './expressions.js';
 import { closest } from './suggest.js';
+import { safetyDiagnostics } from './safety-lint.js';
 
 export interface LoadOptions {
   /** names provided outside the runbook: inventory vars, -e vars */
@@ -63,20 +64,18 @@ export function loadRunbookText(text: string, file: string, opts: LoadOptions = 
       const pos = positionOf(doc, [section, index]);
       return { section, index, id: `${section}[${index}]`, name: step.name, type, params: (step as Record<string, unknown>)[type], raw: step, ...pos };
     });
-  return {
-    runbook: {
-      file,
-      dir: dirname(resolve(file)),
-      text,
-      sha256: createHash('sha256').update(text).digest('hex'),
-      doc,
-      runbook: raw,
-      steps: stepInfos('steps'),
-      rollback: stepInfos('rollback'),
-      secrets: new Set(raw.secrets ?? []),
-    },
-    diagnostics: sorted,
+  const loaded: LoadedRunbook = {
+    file,
+    dir: dirname(resolve(file)),
+    text,
+    sha256: createHash('sha256').update(text).digest('hex'),
+    doc,
+    runbook: raw,
+    steps: stepInfos('steps'),
+    rollback: stepInfos('rollback'),
+    secrets: new Set(raw.secrets ?? []),
   };
+  return { runbook: loaded, diagnostics: sortDiagnostics([...sorted, ...safetyDiagnostics(loaded)]) };
 }
 
 function actionKeys(step: unknown): ActionType[] {

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { userError, messageOf } from '../errors.js';
+import { ioError, userError, messageOf } from '../errors.js';
 import { type Arg, quoteArg, shellJoin } from './quote.js';
 import type { ExecOptions, ExecResult, FileStat, Transport } from './types.js';
 
@@ -116,7 +116,7 @@ export class LocalTransport implements Transport {
     try {
       return await fsp.readFile(path);
     } catch (e) {
-      throw userError('io', `cannot read ${path} on ${this.host}: ${messageOf(e)}`, { host: this.host });
+      throw ioError('read', path, this.host, messageOf(e), (e as NodeJS.ErrnoException).code ?? 'EIO');
     }
   }
 
@@ -139,7 +139,7 @@ export class LocalTransport implements Transport {
       await fsp.rename(tmp, path);
     } catch (e) {
       await fsp.rm(tmp, { force: true }).catch(() => undefined);
-      throw userError('io', `cannot write ${path} on ${this.host}: ${messageOf(e)}`, { host: this.host });
+      throw ioError('write', path, this.host, messageOf(e), (e as NodeJS.ErrnoException).code ?? 'EIO');
     }
   }
 
@@ -148,7 +148,7 @@ export class LocalTransport implements Transport {
       return fileStatOf(await fsp.lstat(path));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
-      throw userError('io', `cannot stat ${path} on ${this.host}: ${messageOf(e)}`, { host: this.host });
+      throw ioError('stat', path, this.host, messageOf(e), (e as NodeJS.ErrnoException).code ?? 'EIO');
     }
   }
 

@@ -10,7 +10,7 @@ import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import ssh2, { type AnyAuthMethod, type Client as ClientT, type ClientChannel, type ConnectConfig, type ParsedKey, type SFTPWrapper } from 'ssh2';
-import { userError, messageOf, UserError } from '../errors.js';
+import { ioError, userError, messageOf, UserError } from '../errors.js';
 import { appendKnownHost, checkHostKey, fingerprint, hostKeyName, keyTypeOf, knownKeyTypes, loadKnownHosts } from './known-hosts.js';
 import { cdPrefix, withEnv } from './local.js';
 import { resolveSshConfig } from './ssh-config.js';
@@ -430,7 +430,7 @@ export class SshTransport implements Transport {
 
   private ioError(op: string, path: string, e: unknown): UserError {
     if (e instanceof UserError) return e;
-    return userError('io', `cannot ${op} ${path} on ${this.host}: ${messageOf(e)}`, { host: this.host });
+    return ioError(op, path, this.host, messageOf(e), errnoOf(e));
   }
 
   async read(path: string): Promise<Buffer> {
@@ -489,12 +489,8 @@ export class SshTransport implements Transport {
     const sftp = await this.sftp();
     const call = <T>(f: (cb: (err: Error | undefined | null, v?: T) => void) => void): Promise<T> =>
       new Promise((resolve, reject) => f((err, v) => (err ? reject(err) : resolve(v as T))));
-    let old: FileStat | null = null;
-    try {
-      old = await this.stat(path);
-    } catch {
-      old = null;
-    }
+    // only "absent" is null: a stat that fails otherwise stops the write (its mode would be guessed)
+    const old: FileStat | null = await this.stat(path);
     const mode = options.mode ?? (old && old.type === 'file' ? old.mode : 0o644);
     let handle: Buffer | undefined;
     try {
@@ -543,6 +539,21 @@ export class SshTransport implements Transport {
       this.conn.end();
     });
   }
+}
+
+/** SFTP status codes (draft-ietf-secsh-filexfer-02) and tools' messages → errno names; only ENOENT/ENOTDIR mean absent. */
+export function errnoOf(e: unknown): string {
+  const code = (e as { code?: unknown } | null)?.code;
+  if (typeof code === 'number') return ({ 2: 'ENOENT', 3: 'EACCES', 4: 'EIO', 5: 'EBADMSG', 6: 'ENOTCONN', 7: 'ECONNRESET', 8: 'ENOTSUP' } as Record<number, string>)[code] ?? 'EIO';
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return code;
+  const text = typeof e === 'string' ? e : messageOf(e);
+  if (/no such file/i.test(text)) return 'ENOENT';
+  if (/not a directory/i.test(text)) return 'ENOTDIR';
+  if (/permission denied/i.test(text)) return 'EACCES';
+  if (/is a directory/i.test(text)) return 'EISDIR';
+  if (/too many levels of symbolic links/i.test(text)) return 'ELOOP';
+  if (/no space left/i.test(text)) return 'ENOSPC';
+  return 'EIO';
 }
 
 /**
