@@ -37,6 +37,8 @@ export interface ProbeResult<State = unknown> {
   facts?: Record<string, unknown>;
   /** apply still runs something although the status is ok (a command with changed_when: false) */
   acts?: boolean;
+  /** structured, non-secret result for reporters (x509: the certificates), carried on step-end */
+  report?: Record<string, unknown>;
 }
 
 /**

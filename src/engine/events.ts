@@ -68,6 +68,18 @@ export interface RunStartEvent {
   steps: { id: string; name: string; type: string }[];
   /** for rollback: the run being rolled back */
   target?: string;
+  /** `--slice K/N`: this run is one slice of a logical run made of N */
+  slice?: SliceRef;
+}
+
+export interface SliceRef {
+  /** 1-based */
+  index: number;
+  count: number;
+  /** the logical run the slices share (`runbook history --group`) */
+  group: string;
+  /** how many hosts were selected before slicing */
+  of: number;
 }
 
 export interface ConnectionRef {
@@ -136,6 +148,8 @@ export interface StepEndEvent {
   /** display form of the commands (planned, or that ran) */
   commands: string[];
   summary?: string;
+  /** structured, non-secret result of a read-only step (x509: the certificates), for `runbook report` */
+  report?: Record<string, unknown>;
   message?: string;
   durationMs: number;
   /** backup directory a `backup` step made (rollback restores from it) */
