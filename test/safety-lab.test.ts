@@ -281,3 +281,61 @@ ${middle}
     }
   });
 }
+
+const hasNsenter = spawnSync('sh', ['-c', 'command -v nsenter && command -v mount']).status === 0;
+
+test('the journal disk full (a small tmpfs state dir): the host stops before its next change and is rolled back, and the run says so', { skip: skip || (process.getuid?.() === 0 ? false : 'needs root to mount a tmpfs') }, async () => {
+  resetHosts();
+  const h = lab.hosts[0]!;
+  writeFileSync(lab.hostPath(h, `${APP}/big.conf`), 'x'.repeat(200 * 1024), { mode: 0o644 });
+  const before = snap(h);
+  const small = mkdtempSync(join(dir, 'small-state-'));
+  const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'tmpfs', small], { encoding: 'utf8' });
+  if (m.status !== 0) return void test.skip?.(`cannot mount a tmpfs: ${m.stderr}`);
+  try {
+    const rb = writeRunbook(`on_failure: rollback
+steps:
+  - name: Back up
+    backup: { paths: ["${APP}"], to: "/var/backups/runbook/{{ run.id }}" }
+  - name: Small change
+    copy: { dest: "${APP}/a.conf", content: "changed\\n" }
+  - name: Big change (its undo record does not fit on the state disk)
+    copy: { dest: "${APP}/big.conf", content: "small now\\n" }
+  - name: Must not run
+    copy: { dest: "${APP}/never.conf", content: "never\\n" }
+`);
+    const { r, text, events } = await apply(rb, { limit: h.name, stateDir: small });
+    assert.notEqual(r.exitCode, 0, text);
+    const row = r.result!.recap[0]!;
+    assert.ok(row.status === 'aborted' || row.status === 'rolled-back', text);
+    assert.match(row.message ?? '', /journal .* cannot be written: .*ENOSPC.*rolled back/, text);
+    assert.ok(events.some((e) => e.kind === 'warning' && /journal .*stopping every host before its next change/.test(e.message)), 'the run says so');
+    assert.equal(existsSync(lab.hostPath(h, `${APP}/never.conf`)), false, 'no change after the journal failed');
+    assert.deepEqual(snap(h), before, 'restored byte-identical');
+  } finally {
+    spawnSync('umount', [small]);
+  }
+});
+
+test('a lock that cannot be released is a warning in the recap', { skip: skip || (hasNsenter ? false : 'nsenter not installed') }, async () => {
+  resetHosts();
+  const h = lab.hosts[0]!;
+  // the run itself makes the host's lock directory read-only (in the host's own mount namespace)
+  const rb = writeRunbook(`steps:
+  - name: Change
+    copy: { dest: "${APP}/a.conf", content: "changed\\n" }
+  - name: Lock directory read-only
+    command: { argv: [mount, -o, "remount,bind,ro", /var/lib/runbook], changed_when: false }
+`);
+  try {
+    const { r, text } = await apply(rb, { limit: h.name, json: false });
+    assert.equal(r.exitCode, 0, text);
+    const row = r.result!.recap[0]!;
+    assert.equal(row.status, 'ok');
+    assert.match((row.warnings ?? []).join('\n'), /the lock \/var\/lib\/runbook\/lock could not be released/);
+    assert.match(text, /warning: safe-01: the lock \/var\/lib\/runbook\/lock could not be released/);
+  } finally {
+    spawnSync('nsenter', ['-t', String(h.pid), '-m', 'mount', '-o', 'remount,bind,rw', '/var/lib/runbook']);
+    rmSync(lab.hostPath(h, '/var/lib/runbook/lock'), { force: true });
+  }
+});

@@ -27,6 +27,10 @@ export class JournalWriter implements EventSink {
   private lastSync = 0;
   private dirty = false;
   readonly path: string;
+  /** set once a write or fsync failed (disk full...): nothing more is written */
+  failed: string | undefined;
+  /** told once, on the first failure: the engine stops every host before its next change */
+  onError: ((message: string) => void) | undefined;
 
   constructor(id: string, stateDir = DEFAULT_STATE_DIR, opts: { append?: boolean } = {}) {
     const dir = runsDir(stateDir);
@@ -44,11 +48,20 @@ export class JournalWriter implements EventSink {
   }
 
   emit(e: Event): void {
-    if (this.fd === undefined) return;
-    writeSync(this.fd, JSON.stringify({ t: new Date().toISOString(), ...e }) + '\n');
-    this.dirty = true;
-    const now = Date.now();
-    if (e.kind === 'run-start' || e.kind === 'run-end' || e.kind === 'rollback-end' || now - this.lastSync >= 100) this.sync(now);
+    if (this.fd === undefined || this.failed !== undefined) return;
+    try {
+      const buf = Buffer.from(JSON.stringify({ t: new Date().toISOString(), ...e }) + '\n');
+      // a short write (the disk filling up) is continued until it fails with the reason
+      for (let off = 0; off < buf.length; ) off += writeSync(this.fd, buf, off, buf.length - off);
+      this.dirty = true;
+      const now = Date.now();
+      if (e.kind === 'run-start' || e.kind === 'run-end' || e.kind === 'rollback-end' || now - this.lastSync >= 100) this.sync(now);
+    } catch (err) {
+      // never thrown into a step: the change it reports is made; the engine stops before the next one
+      const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+      this.failed = `the journal ${this.path} cannot be written: ${(err as Error).message.replace(/^\w+: /, '')} (${code})`;
+      this.onError?.(this.failed);
+    }
   }
 
   private sync(now = Date.now()): void {
@@ -60,9 +73,12 @@ export class JournalWriter implements EventSink {
 
   close(): void {
     if (this.fd === undefined) return;
-    this.sync();
-    closeSync(this.fd);
-    this.fd = undefined;
+    try {
+      if (this.failed === undefined) this.sync();
+    } finally {
+      closeSync(this.fd);
+      this.fd = undefined;
+    }
   }
 }
 

@@ -243,6 +243,16 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   let fatal: string | undefined;
   let aborted: string | undefined;
   let pendingChanges = 0;
+  // a journal that cannot be written (disk full): every host stops before its next change
+  let journalBroken: string | undefined;
+  if (journal) {
+    journal.onError = (m) => {
+      journalBroken = m;
+      fatal ??= `${m}; every host stopped before its next change`;
+      emitter.emit({ kind: 'warning', message: `${m}: stopping every host before its next change (rolled back when on_failure is rollback); this run's journal is incomplete` });
+    };
+    if (journal.failed !== undefined) journal.onError(journal.failed); // already the run-start line
+  }
 
   const runHost = async (h: HostEntry, onFail: () => void): Promise<RecapRow> => {
     const hostStarted = Date.now();
@@ -280,7 +290,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
         const holder = await lockHolder(t, lockPath);
         if (holder) emitter.emit({ kind: 'warning', host: h.name, message: `locked by ${holder}: an apply now would be refused` });
       }
-      runner = new HostRunner({ rb, host: h.name, transport: t, scope, runId, dryRun, localDir, sink: emitter, total: rb.steps.length, keepRoot: keepRootFor(lockPath) });
+      runner = new HostRunner({ rb, host: h.name, transport: t, scope, runId, dryRun, localDir, sink: emitter, total: rb.steps.length, keepRoot: keepRootFor(lockPath), stopReason: () => journalBroken });
       let failed = false;
       let stopped: string | undefined;
       for (const { step, index } of steps) {

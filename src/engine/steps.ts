@@ -52,6 +52,8 @@ export interface HostRunnerOptions {
   total: number;
   /** where steps keep what they destroy on the host (beside the lock) */
   keepRoot?: string;
+  /** why no change may be made any more (the journal cannot be written), checked before each apply */
+  stopReason?: () => string | undefined;
 }
 
 export interface StepOutcome {
@@ -426,6 +428,8 @@ export class HostRunner {
     if (probe.status === 'skip') {
       return this.finishItem(step, index, item, { status: 'skipped', uncertain: false, failed: false, facts: { ...(probe.facts ?? {}), changed: false, failed: false, skipped: true }, ...(probe.summary ? { message: probe.summary } : {}) }, [], started);
     }
+    const stop = readOnly ? undefined : this.o.stopReason?.();
+    if (stop) return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: false, failed: true, skipped: false }, message: `not run: ${stop}` }, [], started);
     // the contract: no step that may change the host applies before a backup that precedes it
     if (!readOnly && applyActs(probe)) {
       const f = await flushed();
