@@ -339,3 +339,39 @@ test('a lock that cannot be released is a warning in the recap', { skip: skip ||
     rmSync(lab.hostPath(h, '/var/lib/runbook/lock'), { force: true });
   }
 });
+
+test('journals live in one place whatever the working directory; apply prints the rollback command, which works from anywhere', { skip }, async () => {
+  resetHosts();
+  const repo = mkdtempSync(join(dir, 'repo-'));
+  assert.equal(spawnSync('git', ['init', '-q', repo]).status, 0);
+  mkdirSync(join(repo, 'ops'));
+  const xdg = join(dir, 'xdg');
+  const env = { ...process.env, XDG_STATE_HOME: xdg };
+  const elsewhere = mkdtempSync(join(dir, 'elsewhere-'));
+  const third = mkdtempSync(join(dir, 'third-'));
+  const body = `steps:
+  - name: Back up
+    backup: { paths: ["${APP}"], to: "/var/backups/runbook/{{ run.id }}" }
+  - name: Change
+    copy: { dest: "${APP}/a.conf", content: "changed\\n" }
+`;
+  const inRepo = join(repo, 'ops', 'rb.yaml');
+  writeFileSync(inRepo, `apiVersion: runbook/v1\nname: in-repo\nhosts: all\n${body}`);
+  const outside = join(dir, `rb-outside.yaml`);
+  writeFileSync(outside, `apiVersion: runbook/v1\nname: outside\nhosts: all\n${body}`);
+  const h = lab.hosts[0]!;
+  const original = readFileSync(lab.hostPath(h, `${APP}/a.conf`), 'utf8');
+  for (const [rb, where] of [[inRepo, join(repo, '.runbook', 'runs')], [outside, join(xdg, 'runbook', 'runs')]] as const) {
+    const a = spawnSync(process.execPath, [MAIN, 'apply', rb, '-i', inv, '-l', h.name], { cwd: elsewhere, env, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(a.status, 0, a.stdout + a.stderr);
+    const m = /to roll this run back: runbook rollback (\S+)\n/.exec(a.stdout);
+    assert.ok(m, a.stdout);
+    const id = m[1]!;
+    assert.ok(existsSync(join(where, `${id}.jsonl`)), `journal in ${where}`);
+    assert.equal(existsSync(join(elsewhere, '.runbook')), false, 'nothing in the working directory');
+    assert.equal(readFileSync(lab.hostPath(h, `${APP}/a.conf`), 'utf8'), 'changed\n');
+    const r = spawnSync(process.execPath, [MAIN, 'rollback', id], { cwd: third, env, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.equal(readFileSync(lab.hostPath(h, `${APP}/a.conf`), 'utf8'), original, 'rolled back from another directory');
+  }
+});

@@ -21,7 +21,8 @@ import { EXIT } from '../cli/exit-codes.js';
 import { openTransport, type ConnectOptions } from './connect.js';
 import { Emitter, secretForms } from './emitter.js';
 import { emptyCounts, type EventSink, type HostStatus, type InventoryHostRef, type RecapRow, type RunStartEvent, type StepEndEvent, type UndoEvent } from './events.js';
-import { JournalWriter, readJournal, type JournalLine } from './journal.js';
+import { JournalWriter, journalPath, readJournal, type JournalLine } from './journal.js';
+import { dirname } from 'node:path';
 import { acquireLock, lockHolder, releaseLock } from './lock.js';
 import { connectionRef, connectionSecrets, DEFAULT_FORKS, PASSWORD_VARS, hostRef, lockPathFor, operatorName } from './run.js';
 import { coveredBy, HostRunner, undoPaths, type UndoEntry } from './steps.js';
@@ -313,7 +314,10 @@ export function hostsFromJournal(lines: JournalLine[]): {
 
 export async function rollbackRun(o: RollbackRunOptions): Promise<RollbackRunResult> {
   const started = Date.now();
-  const lines = readJournal(o.id, o.stateDir);
+  // found from any directory (./state-dir.ts); the rollback is appended to that same journal
+  const journalFile = journalPath(o.id, o.stateDir);
+  const stateDir = dirname(dirname(journalFile));
+  const lines = readJournal(o.id, stateDir);
   const { start, backups, backupPaths, undos, withheld, reached, damaged, notRestored } = hostsFromJournal(lines);
   const dryRun = o.dryRun === true;
   const emitter = new Emitter();
@@ -377,7 +381,7 @@ export async function rollbackRun(o: RollbackRunOptions): Promise<RollbackRunRes
   if (connect.becomePassword) secrets.push(connect.becomePassword);
   for (const h of hosts) secrets.push(...connectionSecrets(h));
   emitter.redactor = new Redactor(secretForms(secrets));
-  const journal = dryRun ? undefined : new JournalWriter(o.id, o.stateDir, { append: true });
+  const journal = dryRun ? undefined : new JournalWriter(o.id, stateDir, { append: true });
   emitter.add(journal).add(o.sink);
   const operator = operatorName();
   emitter.emit({

@@ -34,6 +34,7 @@ import { buildPlan, type SavedPlan } from './plan.js';
 import { rollbackHost } from './rollback.js';
 import { newRunId } from './run-id.js';
 import { HostRunner } from './steps.js';
+import { defaultStateDir } from './state-dir.js';
 import { changedAnything, keepRootFor, lockWarning, notRestoredMessage } from './safety.js';
 import { EXIT } from '../cli/exit-codes.js';
 
@@ -213,7 +214,9 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   const emitter = new Emitter();
   emitter.redactor = new Redactor(secretForms(secrets));
   const journalOn = o.journal ?? !dryRun;
-  const journal = journalOn ? new JournalWriter(runId, o.stateDir) : undefined;
+  // one place whatever the working directory: the runbook's git root, else the XDG state dir
+  const stateDir = o.stateDir ?? defaultStateDir(rb.file);
+  const journal = journalOn ? new JournalWriter(runId, stateDir, { index: o.stateDir === undefined }) : undefined;
   emitter.add(journal);
   const planEvents: StepEndEvent[] = [];
   if (dryRun) emitter.add({ emit: (e) => void (e.kind === 'step-end' && planEvents.push(e)) });
