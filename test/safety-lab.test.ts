@@ -375,3 +375,34 @@ test('journals live in one place whatever the working directory; apply prints th
     assert.equal(readFileSync(lab.hostPath(h, `${APP}/a.conf`), 'utf8'), original, 'rolled back from another directory');
   }
 });
+
+test('a step timeout during a large copy cancels the transfer before rollback: nothing lands afterwards, no temp file is left', { skip }, async () => {
+  resetHosts();
+  const h = lab.hosts[0]!;
+  mkdirSync(lab.hostPath(h, '/etc/kubernetes/other'), { recursive: true });
+  const big = join(dir, 'big.bin');
+  writeFileSync(big, randomBytes(96 * 1024 * 1024));
+  const before = snap(h);
+  const rb = writeRunbook(`on_failure: rollback
+steps:
+  - name: Back up
+    backup: { paths: ["${APP}"], to: "/var/backups/runbook/{{ run.id }}" }
+  - name: Change
+    copy: { dest: "${APP}/a.conf", content: "changed\\n" }
+  - name: Large copy outside the backup
+    copy: { src: "${big}", dest: /etc/kubernetes/other/big.bin }
+    timeout: 300ms
+`);
+  try {
+    const { r, text } = await apply(rb, { limit: h.name });
+    const row = r.result!.recap[0]!;
+    assert.equal(row.status, 'rolled-back', text);
+    assert.match(row.message ?? '', /timed out after 300 ms/);
+    // the transfer must not go on behind the rollback's back
+    await new Promise((res) => setTimeout(res, 3000));
+    assert.deepEqual(readdirSync(lab.hostPath(h, '/etc/kubernetes/other')), [], 'neither the file nor a temp file');
+    assert.deepEqual(snap(h), before);
+  } finally {
+    rmSync(big, { force: true });
+  }
+});

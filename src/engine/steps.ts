@@ -86,18 +86,33 @@ function withBecome(t: Transport, become: boolean): Transport {
   };
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number | undefined, what: string, host: string): Promise<T> {
+/**
+ * The step's timeout. The transport kills a command after ms itself; this catches anything else
+ * that hangs (a file transfer), a little later, and then CANCELS it (process groups killed, the
+ * SFTP session closed, temp files removed) and waits for the step to settle before reporting the
+ * timeout: rollback never starts while the step's work can still land.
+ */
+function withTimeout<T>(p: Promise<T>, ms: number | undefined, what: string, host: string, cancel?: () => Promise<void>): Promise<T> {
   if (!ms) return p;
-  // the transport kills commands after ms; this catches anything else that hangs (a little later)
   const grace = ms + Math.min(5_000, Math.max(500, ms / 10));
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(userError('timeout', `${what} timed out after ${ms} ms`, { host })), grace);
-    }),
-  ]).finally(() => clearTimeout(timer));
+  return new Promise<T>((resolve, reject) => {
+    let fired = false;
+    const timer = setTimeout(() => {
+      fired = true;
+      void (async () => {
+        await cancel?.().catch(() => undefined);
+        await Promise.race([p.then(noop, noop), new Promise((r) => setTimeout(r, 5_000))]);
+        reject(userError('timeout', `${what} timed out after ${ms} ms; its work in flight was stopped`, { host }));
+      })();
+    }, grace);
+    p.then(
+      (v) => void (!fired && (clearTimeout(timer), resolve(v))),
+      (e: unknown) => void (!fired && (clearTimeout(timer), reject(e))),
+    );
+  });
 }
+
+const noop = (): void => undefined;
 
 function errorText(e: unknown): string {
   if (isUserError(e)) {
@@ -211,6 +226,9 @@ export class HostRunner {
   private readonly deferred: DeferredBackups;
   /** a deferred backup failed: nothing may change on this host any more (later loop items included) */
   private backupFailure: StepOutcome | undefined;
+
+  /** Stop the transport's work in flight (a step timed out). */
+  private readonly cancel = (): Promise<void> => this.o.transport.cancel?.() ?? Promise.resolve();
 
   /** Run one step (all its loop items) and register its result. */
   async runStep(step: StepInfo, index: number): Promise<StepOutcome> {
@@ -383,7 +401,7 @@ export class HostRunner {
     const what = `step "${step.name}"`;
     try {
       action = await actionFor(step.type);
-      probe = await withTimeout(action.probe(ctx, params), ctx.timeoutMs, what, this.o.host);
+      probe = await withTimeout(action.probe(ctx, params), ctx.timeoutMs, what, this.o.host, this.cancel);
     } catch (e) {
       if (dry && isUserError(e) && (e.kind === 'expression' || e.kind === 'undefined-variable') && this.mentionsUncertain(raw)) {
         return this.finishItem(step, index, item, { status: 'unknown', uncertain: true, failed: false, message: `depends on results a dry run cannot know: ${errorText(e)}` }, [], started);
@@ -436,7 +454,7 @@ export class HostRunner {
       if (f) return f;
     }
     try {
-      const res = await withTimeout(action.apply(ctx, params, probe), ctx.timeoutMs, what, this.o.host);
+      const res = await withTimeout(action.apply(ctx, params, probe), ctx.timeoutMs, what, this.o.host, this.cancel);
       const failed = res.failed === true;
       const status: StepStatus = failed ? 'failed' : res.changed ? 'changed' : 'ok';
       const dir = step.type === 'backup' ? backupDirOf(probe, res.facts) : undefined;

@@ -120,6 +120,11 @@ export class SshTransport implements Transport {
   private readonly become: boolean;
   private readonly becomePassword: string | undefined;
   private sftpP: Promise<SFTPWrapper> | undefined;
+  /** commands running now: their channel and (once reported) process group, for cancel() */
+  private readonly running = new Set<Running>();
+  private sftpS: SFTPWrapper | undefined;
+  /** temp files of writes in flight, removed by cancel() */
+  private readonly writing = new Set<string>();
   private broken: string | undefined;
   /** the underlying connection emitted 'close' */
   private connClosed = false;
@@ -315,10 +320,10 @@ export class SshTransport implements Transport {
   private execRaw(argv: readonly Arg[], options: ExecOptions): Promise<RawResult> {
     this.assertUsable();
     const become = options.become ?? this.become;
-    const timed = !!options.timeoutMs && options.timeoutMs > 0;
-    // With a timeout, the shell first reports its PID on stderr: it leads the session's process group,
-    // which we kill on timeout (OpenSSH ignores `signal` requests on root sessions: no privsep child).
-    const cmd = (timed ? 'echo "$$" >&2; ' : '') + this.commandLine(argv, options);
+    // The shell first reports its PID on stderr: it leads the session's process group, which we
+    // kill on timeout or cancel() (OpenSSH ignores `signal` requests on root sessions: no privsep child).
+    const timed = true;
+    const cmd = 'echo "$$" >&2; ' + this.commandLine(argv, options);
     let stdin: Buffer | undefined = options.stdin === undefined ? undefined : Buffer.from(options.stdin);
     if (become && this.becomePassword !== undefined) stdin = Buffer.concat([Buffer.from(this.becomePassword + '\n'), stdin ?? Buffer.alloc(0)]);
     const started = Date.now();
@@ -328,6 +333,8 @@ export class SshTransport implements Transport {
           reject(userError('connect', `cannot run a command on ${this.host} (${this.target}): ${messageOf(err)}`, { host: this.host }));
           return;
         }
+        const entry: Running = { ch, become, cancelled: false, closed: new Promise<void>((r) => ch.once('close', () => r())) };
+        this.running.add(entry);
         const out: Buffer[] = [];
         const errOut: Buffer[] = [];
         let code: number | null = null;
@@ -339,8 +346,10 @@ export class SshTransport implements Transport {
         const finish = () => {
           if (done) return;
           done = true;
+          this.running.delete(entry);
           if (timer) clearTimeout(timer);
           if (grace) clearTimeout(grace);
+          if (entry.cancelled) timedOut = true; // cancel(): killed like a timeout
           if (!timedOut && code === null && signal === null) {
             // the channel closed with no exit status: sshd (or its session) went away under us
             this.broken ??= 'the connection closed while a command was running';
@@ -365,6 +374,7 @@ export class SshTransport implements Transport {
           const nl = head.indexOf(0x0a);
           if (nl < 0) return;
           pgid = head.subarray(0, nl).toString().trim();
+          entry.pgid = pgid;
           if (nl + 1 < head.length) errOut.push(head.subarray(nl + 1));
           head = undefined;
         });
@@ -377,19 +387,7 @@ export class SshTransport implements Transport {
         if (options.timeoutMs && options.timeoutMs > 0) {
           timer = setTimeout(() => {
             timedOut = true;
-            sendKill(ch); // honoured by OpenSSH for non-root sessions (killpg of the session)
-            if (pgid && /^\d+$/.test(pgid)) {
-              this.conn.exec(shellJoin(become ? ['sudo', '-n', '--', 'kill', '-s', 'KILL', '--', `-${pgid}`] : ['kill', '-s', 'KILL', '--', `-${pgid}`]), (e, k) => {
-                if (!e) {
-                  k.on('error', () => undefined);
-                  k.resume();
-                  k.stderr.resume();
-                  k.end();
-                }
-              });
-            }
-
-            ch.close();
+            void this.killRunning(entry);
             grace = setTimeout(finish, 1000); // do not wait forever for the server's close
           }, options.timeoutMs);
         }
@@ -397,6 +395,53 @@ export class SshTransport implements Transport {
         else ch.end();
       });
     });
+  }
+
+  /** Kill one running command: the KILL signal request, then its process group (as the same user), then close the channel. */
+  private async killRunning(entry: Running): Promise<void> {
+    sendKill(entry.ch); // honoured by OpenSSH for non-root sessions (killpg of the session)
+    const pgid = entry.pgid;
+    if (pgid && /^\d+$/.test(pgid) && !this.connClosed) {
+      await new Promise<void>((resolve) => {
+        const argv = entry.become ? ['sudo', '-n', '--', 'kill', '-s', 'KILL', '--', `-${pgid}`] : ['kill', '-s', 'KILL', '--', `-${pgid}`];
+        const t = setTimeout(resolve, 3000);
+        this.conn.exec(shellJoin(argv), (e, k) => {
+          if (e) return void (clearTimeout(t), resolve());
+          k.on('error', () => undefined);
+          k.on('close', () => (clearTimeout(t), resolve()));
+          k.resume();
+          k.stderr.resume();
+          k.end();
+        });
+      });
+    }
+    entry.ch.close();
+  }
+
+  /**
+   * A step timed out: stop everything in flight before rollback starts. Running commands' process
+   * groups are killed; the SFTP session is ended and its close awaited (sftp-server has then
+   * exited: no request it had queued can still land); temp files of unfinished writes removed.
+   */
+  async cancel(): Promise<void> {
+    if (this.closed || this.broken) return;
+    const tmps = [...this.writing]; // before the session ends: a failing write forgets its temp file
+    this.writing.clear();
+    const entries = [...this.running];
+    for (const e of entries) e.cancelled = true;
+    await Promise.all(entries.map((e) => this.killRunning(e)));
+    await Promise.all(entries.map((e) => Promise.race([e.closed, new Promise((r) => setTimeout(r, 2000))])));
+    const sftp = this.sftpS;
+    if (sftp) {
+      this.sftpP = undefined;
+      this.sftpS = undefined;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 3000);
+        sftp.once('close', () => (clearTimeout(t), resolve()));
+        sftp.end();
+      });
+    }
+    if (tmps.length && !this.broken) await this.execRaw(['rm', '-f', '--', ...tmps], {}).catch(() => undefined);
   }
 
   // ---- files ----
@@ -419,7 +464,9 @@ export class SshTransport implements Transport {
             this.sftpP = undefined;
             reject(userError('connect', `cannot open SFTP on ${this.host} (${this.target}): ${messageOf(err)}`, { host: this.host }));
           } else {
-            s.on('close', () => (this.sftpP = undefined));
+            // a session ended by cancel() must not clear the one opened after it
+            s.on('close', () => void (this.sftpS === s && ((this.sftpP = undefined), (this.sftpS = undefined))));
+            this.sftpS = s;
             resolve(s);
           }
         });
@@ -472,6 +519,15 @@ export class SshTransport implements Transport {
   async writeAtomic(path: string, data: Buffer | string, options: { mode?: number } = {}): Promise<void> {
     const buf = Buffer.from(data);
     const tmp = join(dirname(path), `.${basename(path)}.runbook-tmp-${randomBytes(6).toString('hex')}`);
+    this.writing.add(tmp);
+    try {
+      await this.writeVia(tmp, path, buf, options);
+    } finally {
+      this.writing.delete(tmp);
+    }
+  }
+
+  private async writeVia(tmp: string, path: string, buf: Buffer, options: { mode?: number }): Promise<void> {
     if (this.filesViaSudo) {
       // keep the old file's mode and owner unless a mode is given; rename over the target
       const script =
@@ -539,6 +595,15 @@ export class SshTransport implements Transport {
       this.conn.end();
     });
   }
+}
+
+interface Running {
+  ch: ClientChannel;
+  pgid?: string;
+  become: boolean;
+  /** killed by cancel(): reported like a timeout, not as a lost connection */
+  cancelled: boolean;
+  closed: Promise<void>;
 }
 
 /** SFTP status codes (draft-ietf-secsh-filexfer-02) and tools' messages → errno names; only ENOENT/ENOTDIR mean absent. */
