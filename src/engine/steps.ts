@@ -70,6 +70,13 @@ function namesIn(v: unknown, out: string[] = []): string[] {
 /** Step types that never change a host: `unknown` in a dry run is not a pending change. */
 const READ_ONLY = new Set(['assert', 'x509', 'set_fact', 'wait_for', 'fetch']);
 
+/** Whether a step never changes a host: a read-only type, or a `command`/`shell` with `read_only: true`. */
+export function isReadOnlyStep(step: Pick<StepInfo, 'type' | 'params'>): boolean {
+  if (READ_ONLY.has(step.type)) return true;
+  const p = step.params;
+  return (step.type === 'command' || step.type === 'shell') && p !== null && typeof p === 'object' && (p as { read_only?: unknown }).read_only === true;
+}
+
 /** A transport that runs every command through sudo (or not), whatever the host's default. */
 function withBecome(t: Transport, become: boolean): Transport {
   return {
@@ -486,7 +493,7 @@ export class HostRunner {
     if (e.undoWithheld) this.withheld.push(`"${e.name}"`);
     if (e.undo) this.undos.push({ step: e.step, name: e.name, type: e.type, record: e.undo, covered: coveredBy(undoPaths(e.undo), this.backedUpRoots()) });
     this.o.sink.emit(e);
-    if (r.status === 'change' || (r.status === 'unknown' && !READ_ONLY.has(step.type))) this.pendingChanges++;
+    if (r.status === 'change' || (r.status === 'unknown' && !isReadOnlyStep(step))) this.pendingChanges++;
     const c = this.counts;
     if (r.status === 'failed') {
       if (ignored) c.ok++;

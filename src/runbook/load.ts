@@ -244,13 +244,23 @@ function checkActionParams(type: ActionType, params: unknown, path: Path, known:
     } else if (type === 'shell' && typeof params === 'string') {
       if (hasTemplate(params)) out.push(shellTemplateError(path, doc));
     } else checkStrings(params, path, known, out, doc);
-    const guarded = obj && ['creates', 'removes', 'unless', 'only_if', 'changed_when'].some((g) => g in obj);
+    if (obj?.read_only === true && 'changed_when' in obj) {
+      out.push({
+        kind: 'schema',
+        severity: 'error',
+        message: `${type} step is read_only and has changed_when: a read-only command never counts as a change`,
+        hint: 'remove changed_when, or remove read_only if the command changes the host',
+        file,
+        ...positionOf(doc, [...path, 'changed_when'], 'key'),
+      });
+    }
+    const guarded = obj && ['creates', 'removes', 'unless', 'only_if', 'changed_when', 'read_only'].some((g) => g in obj);
     if (!guarded) {
       out.push({
         kind: 'schema',
         severity: 'warning',
         message: `${type} step has no idempotency guard: it will run (and count as a change) on every apply`,
-        hint: 'add creates, removes, unless, only_if or changed_when',
+        hint: 'add creates, removes, unless, only_if, changed_when, or read_only: true for a command that only reads',
         file,
         ...positionOf(doc, path, 'key'),
       });

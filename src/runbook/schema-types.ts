@@ -106,6 +106,7 @@ export type CommandParams =
        * CEL over `result`: whether the run counts as a failure. Default: `result.code != 0`.
        */
       failed_when?: Expression | boolean;
+      read_only?: ReadOnly;
     };
 /**
  * A command as a list of arguments. Each item is one argument, never split or interpreted by a shell; `{{ }}` templates allowed in each. Or one template that yields such a list: `"{{ ['kubeadm'] + renew_cmd }}"`.
@@ -121,6 +122,13 @@ export type Argv = [string | number | boolean, ...(string | number | boolean)[]]
  * via the `definition` "expression".
  */
 export type Expression = string;
+/**
+ * The command only reads (Ansible's `check_mode: false` + `changed_when: false`): it runs during `plan` too, so later steps see its result, and it never counts as a change. Read-only by contract: the engine takes no backup for it and rollback never undoes it.
+ *
+ * This interface was referenced by `Runbook`'s JSON-Schema
+ * via the `definition` "readOnly".
+ */
+export type ReadOnly = boolean;
 /**
  * Run a POSIX sh script. The script is literal text: pass values through `env` or `args` ($1, $2...), never with `{{ }}` inside the script.
  *
@@ -165,6 +173,7 @@ export type ShellParams =
        * CEL over `result`: whether the run counts as a failure. Default: `result.code != 0`.
        */
       failed_when?: Expression | boolean;
+      read_only?: ReadOnly;
     };
 /**
  * An absolute path on the host. `{{ }}` templates allowed.
