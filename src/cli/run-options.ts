@@ -158,9 +158,9 @@ export async function prepareRun(runbookFile: string, o: RunCliOptions, stderr: 
   const { runbook, diagnostics } = await loadRunbookFile(runbookFile, { knownVarNames: known });
   printDiagnostics(diagnostics, stderr);
   if (!runbook) return undefined;
-  const hosts = o.hosts ? selectHosts(inventory, 'all', o.limit) : selectHosts(inventory, runbook.runbook.hosts, o.limit);
+  const hosts = o.hosts ? selectHosts(inventory, 'all', o.limit) : selectHosts(inventory, runbook.hostsPattern, o.limit);
   if (hosts.length === 0) {
-    throw userError('inventory', `no hosts selected: \`${runbook.runbook.hosts}\`${o.limit ? ` limited to \`${o.limit}\`` : ''} matches nothing in ${o.inventory ?? '--hosts'}`);
+    throw userError('inventory', `no hosts selected: \`${runbook.hostsPattern}\`${o.limit ? ` limited to \`${o.limit}\`` : ''} matches nothing in ${o.inventory ?? '--hosts'}`);
   }
   return { rb: runbook, hosts, ...(o.inventory ? { inventoryFile: o.inventory } : {}), extraVars, diagnostics };
 }

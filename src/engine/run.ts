@@ -363,7 +363,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     exitCode,
     recap: rows,
     changesPending,
-    ...(dryRun ? { plan: buildPlan(runId, runbookRef, rb.runbook.hosts, rows, planEvents, changesPending) } : {}),
+    ...(dryRun ? { plan: buildPlan(runId, runbookRef, rb.hostsPattern, rows, planEvents, changesPending) } : {}),
     ...(journal ? { journalPath: journal.path } : {}),
   };
 }

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { formatDiagnostic, messageOf, type Diagnostic } from '../errors.js';
 import type { Runbook, Step } from './schema-types.js';
-import { ACTION_TYPES, BUILTIN_NAMES, type ActionType, type LoadedRunbook, type StepInfo } from './model.js';
+import { ACTION_TYPES, BUILTIN_NAMES, type ActionType, type LoadedRunbook, type PlayInfo, type StepInfo } from './model.js';
 import { loadYaml, offsetInScalar, pointer, positionOf, type Path, type YamlDocument } from './yaml.js';
 import { label, schemaDiagnostics } from './schema-check.js';
 import { candidateNames, createChecker, hasTemplate, parseTemplate, type Checker } from './expressions.js';
@@ -50,19 +50,50 @@ export function loadRunbookText(text: string, file: string, opts: LoadOptions = 
     });
     return { diagnostics: sortDiagnostics(diagnostics) };
   }
-  diagnostics.push(...stepShapeDiagnostics(doc));
+  diagnostics.push(...stepShapeDiagnostics(doc), ...playShapeDiagnostics(doc));
   diagnostics.push(...schemaDiagnostics(doc, 'runbook').filter((d) => !isCoveredByStepShape(d, diagnostics)));
   const raw = doc.value as Runbook;
   diagnostics.push(...semanticDiagnostics(doc, raw, opts));
   const sorted = sortDiagnostics(dedupe(diagnostics));
   if (sorted.some((d) => d.severity === 'error')) return { diagnostics: sorted };
 
-  const stepInfos = (section: 'steps' | 'rollback'): StepInfo[] =>
-    (raw[section] ?? []).map((step, index) => {
-      const type = actionKeys(step)[0]!;
-      const pos = positionOf(doc, [section, index]);
-      return { section, index, id: `${section}[${index}]`, name: step.name, type, params: (step as Record<string, unknown>)[type], raw: step, ...pos };
+  const stepInfos = (prefix: Path, section: 'steps' | 'rollback', list: Step[] | undefined, play: number, inherit: Pick<Step, 'become' | 'timeout'>): StepInfo[] =>
+    (list ?? []).map((written, index) => {
+      const type = actionKeys(written)[0]!;
+      const pos = positionOf(doc, [...prefix, section, index]);
+      // a play's become/timeout is the default of its steps (the step's own wins)
+      const step: Step = { ...written, ...(written.become === undefined && inherit.become !== undefined ? { become: inherit.become } : {}), ...(written.timeout === undefined && inherit.timeout !== undefined ? { timeout: inherit.timeout } : {}) };
+      const id = `${prefix.length ? `plays[${play}].` : ''}${section}[${index}]`;
+      return { section, play, index, id, name: step.name, type, params: (step as Record<string, unknown>)[type], raw: step, ...pos };
     });
+  const plays: PlayInfo[] = raw.plays
+    ? raw.plays.map((p, i) => {
+        const inherit = { ...(p.become ?? raw.become) !== undefined ? { become: (p.become ?? raw.become)! } : {}, ...((p.timeout ?? raw.timeout) !== undefined ? { timeout: (p.timeout ?? raw.timeout)! } : {}) };
+        const { name, hosts, vars, steps, rollback, ...settings } = p;
+        return {
+          index: i,
+          name,
+          hosts,
+          settings: { ...settings, ...inherit },
+          vars: (vars ?? {}) as Record<string, unknown>,
+          steps: stepInfos(['plays', i], 'steps', steps, i, inherit),
+          rollback: stepInfos(['plays', i], 'rollback', rollback, i, inherit),
+          ...positionOf(doc, ['plays', i]),
+        };
+      })
+    : [
+        {
+          index: 0,
+          name: raw.name,
+          hosts: raw.hosts!,
+          settings: pick(raw, ['serial', 'max_fail_percentage', 'any_errors_fatal', 'on_failure', 'timeout', 'become']),
+          vars: {},
+          steps: stepInfos([], 'steps', raw.steps, 0, {}),
+          rollback: stepInfos([], 'rollback', raw.rollback, 0, {}),
+          line: 1,
+          col: 1,
+        },
+      ];
   return {
     runbook: {
       file,
@@ -71,12 +102,38 @@ export function loadRunbookText(text: string, file: string, opts: LoadOptions = 
       sha256: createHash('sha256').update(text).digest('hex'),
       doc,
       runbook: raw,
-      steps: stepInfos('steps'),
-      rollback: stepInfos('rollback'),
+      steps: plays.flatMap((p) => p.steps),
+      rollback: plays.flatMap((p) => p.rollback),
+      plays,
+      multiPlay: raw.plays !== undefined,
+      hostsPattern: plays.map((p) => p.hosts).join(','),
       secrets: new Set(raw.secrets ?? []),
     },
     diagnostics: sorted,
   };
+}
+
+function pick<T extends object, K extends keyof T>(o: T, keys: K[]): Pick<T, K> {
+  const out = {} as Pick<T, K>;
+  for (const k of keys) if (o[k] !== undefined) out[k] = o[k];
+  return out;
+}
+
+/** Where the runbook's step lists are: `steps`/`rollback`, or those of each play. */
+function stepLists(root: Record<string, unknown>): { path: Path; section: 'steps' | 'rollback'; play: number }[] {
+  const out: { path: Path; section: 'steps' | 'rollback'; play: number }[] = [];
+  if (Array.isArray(root.plays)) {
+    root.plays.forEach((p, i) => {
+      if (isObject(p)) for (const section of ['steps', 'rollback'] as const) out.push({ path: ['plays', i, section], section, play: i });
+    });
+  } else for (const section of ['steps', 'rollback'] as const) out.push({ path: [section], section, play: 0 });
+  return out;
+}
+
+function listAt(root: Record<string, unknown>, path: Path): unknown {
+  let v: unknown = root;
+  for (const k of path) v = isObject(v) || Array.isArray(v) ? (v as Record<string | number, unknown>)[k] : undefined;
+  return v;
 }
 
 function actionKeys(step: unknown): ActionType[] {
@@ -88,13 +145,14 @@ function actionKeys(step: unknown): ActionType[] {
 function stepShapeDiagnostics(doc: YamlDocument): Diagnostic[] {
   const out: Diagnostic[] = [];
   const root = doc.value as Record<string, unknown>;
-  for (const section of ['steps', 'rollback'] as const) {
-    const steps = root[section];
+  for (const { path: at, section } of stepLists(root)) {
+    const steps = listAt(root, at);
     if (!Array.isArray(steps)) continue;
     steps.forEach((step, i) => {
       if (!step || typeof step !== 'object' || Array.isArray(step)) return;
       const keys = actionKeys(step);
-      const name = typeof (step as Step).name === 'string' ? `step "${(step as Step).name}"` : `${section}[${i}]`;
+      const name = typeof (step as Step).name === 'string' ? `step "${(step as Step).name}"` : label([...at, i]);
+      void section;
       if (keys.length === 0) {
         const unknown = Object.keys(step).filter((k) => !STEP_OPTIONS.has(k));
         if (unknown.length > 0) return; // the schema reports the unknown key, with a suggestion
@@ -103,7 +161,7 @@ function stepShapeDiagnostics(doc: YamlDocument): Diagnostic[] {
           severity: 'error',
           message: `${name} has no action: add one of ${ACTION_TYPES.join(', ')}`,
           file: doc.source.file,
-          ...positionOf(doc, [section, i]),
+          ...positionOf(doc, [...at, i]),
         });
       } else if (keys.length > 1) {
         out.push({
@@ -111,7 +169,7 @@ function stepShapeDiagnostics(doc: YamlDocument): Diagnostic[] {
           severity: 'error',
           message: `${name} has more than one action (${keys.map((k) => `\`${k}\``).join(' and ')}): a step does exactly one thing, split it into ${keys.length} steps`,
           file: doc.source.file,
-          ...positionOf(doc, [section, i, keys[1]!], 'key'),
+          ...positionOf(doc, [...at, i, keys[1]!], 'key'),
         });
       }
     });
@@ -119,12 +177,35 @@ function stepShapeDiagnostics(doc: YamlDocument): Diagnostic[] {
   return out;
 }
 
+/** Keys of a single play that move into each play when the runbook has `plays:`. */
+const PLAY_KEYS = ['hosts', 'serial', 'max_fail_percentage', 'any_errors_fatal', 'on_failure', 'rollback'] as const;
+
+/** The two forms kept apart: `hosts` + `steps`, or `plays:` (each with its own hosts and policy). */
+function playShapeDiagnostics(doc: YamlDocument): Diagnostic[] {
+  const root = doc.value as Record<string, unknown>;
+  const file = doc.source.file;
+  if (root.plays !== undefined) {
+    return PLAY_KEYS.filter((k) => k in root).map((k) => ({
+      kind: 'schema',
+      severity: 'error',
+      message: `\`${k}\` belongs in each play when the runbook has \`plays:\``,
+      hint: k === 'rollback' ? "give each play its own rollback steps (a failed run runs those of the host's plays, newest first)" : `move it into the plays that need it`,
+      file,
+      ...positionOf(doc, [k], 'key'),
+    }));
+  }
+  if (root.steps !== undefined && root.hosts === undefined) {
+    return [{ kind: 'schema', severity: 'error', message: 'the document is missing required key `hosts`', file, ...positionOf(doc, []) }];
+  }
+  return [];
+}
+
 const STEP_OPTIONS = new Set(['name', 'when', 'register', 'loop', 'tags', 'timeout', 'ignore_errors', 'no_log', 'become']);
 
 function isCoveredByStepShape(d: Diagnostic, shape: Diagnostic[]): boolean {
   // ajv's "must match exactly one schema" at a step duplicates what stepShapeDiagnostics said
   void shape;
-  return /^(steps|rollback)\[\d+\]( needs exactly one of| takes only one of)/.test(d.message);
+  return /^(plays\[\d+\]\.)?(steps|rollback)\[\d+\]( needs exactly one of| takes only one of)/.test(d.message);
 }
 
 function dedupe(ds: Diagnostic[]): Diagnostic[] {
@@ -157,6 +238,10 @@ interface CheckContext {
   out: Diagnostic[];
   universe: Set<string>;
   checkUniverse: Checker;
+  /** names declared only under some play's vars */
+  playVarNames: Set<string>;
+  /** names some step registers or set_facts */
+  provided: Set<string>;
 }
 let ctx: CheckContext | undefined;
 
@@ -175,27 +260,51 @@ function semanticDiagnostics(doc: YamlDocument, rb: Runbook, opts: LoadOptions):
     }
   }
 
-  const sections: ('steps' | 'rollback')[] = ['steps', 'rollback'];
+  const root = rb as unknown as Record<string, unknown>;
+  const lists = stepLists(root);
+  const playVars = (play: number): Record<string, unknown> => {
+    const p = Array.isArray(root.plays) ? root.plays[play] : undefined;
+    return isObject(p) && isObject(p.vars) ? p.vars : {};
+  };
   const allProvided = new Set<string>();
   // One checker for every name the runbook could ever see; whether a name is available at a
   // given step is then a cheap set lookup (building a checker per step would be quadratic).
   const universe = new Set<string>([...base, 'item', 'result']);
-  for (const section of sections) {
-    const steps = (rb as unknown as Record<string, unknown>)[section];
+  for (const { path: at, play } of lists) {
+    for (const k of Object.keys(playVars(play))) universe.add(k);
+    const steps = listAt(root, at);
     if (Array.isArray(steps)) for (const st of steps) if (isObject(st)) for (const n of namesProvidedBy(st as unknown as Step)) universe.add(n);
   }
-  ctx = { doc, out, universe, checkUniverse: createChecker(universe) };
+  const playVarNames = new Set<string>();
+  const provided = new Set<string>();
+  for (const { play, path: at } of lists) {
+    for (const k of Object.keys(playVars(play))) if (!base.has(k)) playVarNames.add(k);
+    const steps = listAt(root, at);
+    if (Array.isArray(steps)) for (const st of steps) if (isObject(st)) for (const n of namesProvidedBy(st as unknown as Step)) provided.add(n);
+  }
+  ctx = { doc, out, universe, checkUniverse: createChecker(universe), playVarNames, provided };
   // Runbook vars may refer to each other and to builtins.
   for (const [k, v] of varsToCheck) checkStrings(v, ['vars', k], base, out, doc);
-  for (const section of sections) {
-    const steps = (rb as unknown as Record<string, unknown>)[section];
+  // a play's vars may refer to the runbook's and to the play's vars before them
+  if (Array.isArray(root.plays)) {
+    root.plays.forEach((_, p) => {
+      const known = new Set(base);
+      for (const [k, v] of Object.entries(playVars(p))) {
+        checkStrings(v, ['plays', p, 'vars', k], known, out, doc);
+        known.add(k);
+      }
+    });
+  }
+  for (const { path: at, section, play } of lists) {
+    const steps = listAt(root, at);
     if (!Array.isArray(steps)) continue;
-    // rollback steps may refer to anything the main steps registered (it may be absent at run time: has() guards it)
-    const known = new Set<string>(section === 'rollback' ? [...base, ...allProvided] : base);
+    // a play sees what earlier plays registered (on its host, or any host's via hostvars); rollback
+    // steps may refer to anything the steps before registered (it may be absent at run time: has() guards it)
+    const known = new Set<string>([...base, ...Object.keys(playVars(play)), ...allProvided]);
     steps.forEach((step: unknown, i: number) => {
       if (!isObject(step)) return;
       const s = step as unknown as Step;
-      const path: Path = [section, i];
+      const path: Path = [...at, i];
       const stepKnown = new Set(known);
       if (s.loop !== undefined) stepKnown.add('item');
       if (typeof s.when === 'string') checkExpr(s.when, [...path, 'when'], stepKnown, out, doc);
@@ -207,7 +316,7 @@ function semanticDiagnostics(doc: YamlDocument, rb: Runbook, opts: LoadOptions):
       }
       for (const n of namesProvidedBy(s)) {
         known.add(n);
-        allProvided.add(n);
+        if (section === 'steps') allProvided.add(n);
       }
     });
   }
@@ -328,7 +437,9 @@ function checkExpr(source: string, path: Path, known: Set<string>, out: Diagnost
           ? '`item` exists only in a step with `loop:`'
           : problem.name === 'result'
             ? '`result` exists only in changed_when and failed_when'
-            : `\`${problem.name}\` is registered by a later step; steps see only what earlier steps registered`
+            : c.playVarNames.has(problem.name) && !c.provided.has(problem.name)
+              ? `\`${problem.name}\` is a var of another play; a play's vars are its own, declare it under the runbook's vars to share it`
+              : `\`${problem.name}\` is registered by a later step; steps see only what earlier steps registered`
         : guess
           ? `did you mean \`${guess}\`?`
           : 'declare it under vars: (null when the inventory or -e provides it), or register it in an earlier step',
