@@ -74,6 +74,16 @@ export interface ConnectionRef {
   become?: boolean;
 }
 
+/** A play begins (runbooks written with `plays:`): its hosts, those that have not failed before it. */
+export interface PlayStartEvent {
+  kind: 'play-start';
+  /** 1-based */
+  index: number;
+  count: number;
+  name: string;
+  hosts: string[];
+}
+
 export interface BatchStartEvent {
   kind: 'batch-start';
   index: number;
@@ -217,6 +227,7 @@ export interface RunEndEvent {
 
 export type Event =
   | RunStartEvent
+  | PlayStartEvent
   | BatchStartEvent
   | BatchEndEvent
   | HostStartEvent

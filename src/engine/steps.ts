@@ -48,6 +48,10 @@ export interface HostRunnerOptions {
   sink: EventSink;
   /** position of steps in the report: total steps selected */
   total: number;
+  /** the runner of this host's previous play: its backups, undo records and uncertain names carry over */
+  carry?: HostRunner;
+  /** dry run: whether a name is uncertain on another host (read through `hostvars`) */
+  uncertainElsewhere?: (name: string) => boolean;
 }
 
 export interface StepOutcome {
@@ -150,7 +154,7 @@ export class HostRunner {
   pendingChanges = 0;
   readonly scope: Scope;
   /** register names (and `previous`) whose values a dry run does not fully know */
-  private readonly uncertain = new Set<string>();
+  readonly uncertain = new Set<string>();
   /** backup directories this host's `backup` steps made, in order */
   readonly backups: string[] = [];
   /** backup directory → the paths its step backed up (what rollback may restore from it) */
@@ -164,6 +168,14 @@ export class HostRunner {
 
   constructor(private readonly o: HostRunnerOptions) {
     this.scope = { ...o.scope };
+    const c = o.carry;
+    if (c) {
+      this.backups.push(...c.backups);
+      for (const [dir, paths] of c.backupPaths) this.backupPaths.set(dir, paths);
+      this.undos.push(...c.undos);
+      this.withheld.push(...c.withheld);
+      for (const n of c.uncertain) this.uncertain.add(n);
+    }
   }
 
   /**
@@ -185,8 +197,9 @@ export class HostRunner {
 
   /** Whether any string in `v` (expressions, templates) names an uncertain register. */
   private mentionsUncertain(v: unknown): boolean {
-    if (this.uncertain.size === 0) return false;
-    return namesIn(v).some((n) => this.uncertain.has(n));
+    const elsewhere = this.o.uncertainElsewhere;
+    if (this.uncertain.size === 0 && !elsewhere) return false;
+    return namesIn(v).some((n) => this.uncertain.has(n) || elsewhere?.(n) === true);
   }
 
   private ctx(step: StepInfo, scope: Scope): StepContext {
