@@ -170,7 +170,9 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
   }
   const groups = new Lazy(() => groupsOf(c.hosts));
   const hostvars = new Lazy(() => Object.fromEntries([...sessions].map(([n, s]) => [n, plain(s.current)])));
-  const uncertainElsewhere = (name: string): boolean => [...sessions.values()].some((s) => s.runner?.uncertain.has(name) === true);
+  // `hostvars['cp1'].x` names only `hostvars` at top level: any uncertain name on any host counts
+  const uncertainElsewhere = (name: string): boolean =>
+    [...sessions.values()].some((s) => (name === 'hostvars' ? (s.runner?.uncertain.size ?? 0) > 0 : s.runner?.uncertain.has(name) === true));
   const state: { fatal?: string; aborted?: string } = {};
 
   const finish = async (s: Session, status?: HostStatus, message?: string): Promise<void> => {
@@ -280,9 +282,9 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
     }
     addCounts(s.counts, runner.counts);
     s.pendingChanges += runner.pendingChanges;
-    // what this play registered stays for the later ones (an uncertain name is not a fact)
+    // what this play registered stays for the later ones (a dry run's uncertain name stays uncertain)
     for (const [k, v] of Object.entries(runner.scope)) if (!(v instanceof Lazy) && (!(k in base) || base[k] !== v)) s.facts[k] = v;
-    for (const n of runner.uncertain) delete s.facts[n];
+    for (const n of runner.uncertain) if (!(n in runner.scope)) delete s.facts[n];
     if (failed) {
       s.out = true;
       s.status = 'failed';

@@ -27,6 +27,12 @@ import { acquireLock, lockHolder, releaseLock } from './lock.js';
 import { connectionRef, connectionSecrets, DEFAULT_FORKS, PASSWORD_VARS, hostRef, lockPathFor, operatorName } from './run.js';
 import { coveredBy, HostRunner, undoPaths, type UndoEntry } from './steps.js';
 import { getAction } from '../actions/registry.js';
+import { playOfStepId, rollbackView } from './plays.js';
+
+/** The plays a host took part in, from the journal's step results (its rollback steps are theirs). */
+function playsOf(lines: JournalLine[], host: string): number[] {
+  return lines.filter((l): l is StepEndEvent & { t: string } => l.kind === 'step-end' && (l as StepEndEvent).host === host).map((l) => playOfStepId(l.step));
+}
 
 export interface RollbackHostOptions {
   rb: LoadedRunbook | undefined;
@@ -426,7 +432,7 @@ export async function rollbackRun(o: RollbackRunOptions): Promise<RollbackRunRes
             if (holder) emitter.emit({ kind: 'warning', host: h.name, message: `locked by ${holder}` });
           }
           const res = await rollbackHost({
-            rb,
+            rb: rb && rollbackView(rb, playsOf(lines, h.name)),
             host: h.name,
             transport: t,
             scope,
