@@ -7,7 +7,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { treeSnapshot } from '../src/lab/tree-snapshot.js';
@@ -174,4 +174,55 @@ test('apply over both plays, then again: nothing changes, read-only steps are ne
   for (const row of again.result!.recap) assert.equal(row.changed, 0, `${row.host} changed on the second apply`);
   const plan = await planCmd(opts());
   assert.equal(plan.exitCode, 0, 'no change pending after apply');
+});
+
+const DELEGATE = `apiVersion: runbook/v1
+name: delegate-lab
+plays:
+  - name: Learn from the first control-plane node
+    hosts: all
+    steps:
+      - name: The first control-plane node's identity, read there for every host
+        command: { argv: [cat, /etc/kubernetes/id], read_only: true }
+        delegate_to: "{{ groups['control_plane'][0] }}"
+        register: cpid
+      - name: Once for the batch
+        shell: { script: 'echo x >> /etc/kubernetes/once-count; cat /etc/kubernetes/id', changed_when: true }
+        run_once: true
+        register: once
+      - name: Write what was learned
+        copy: { dest: /etc/kubernetes/learned, content: "{{ cpid.stdout }} {{ once.stdout }}\\n" }
+      - name: A file for each worker, made on the first control-plane node
+        copy: { dest: "/etc/kubernetes/for-{{ inventory_hostname }}", content: "made for {{ inventory_hostname }}\\n" }
+        delegate_to: pl-01
+        when: "inventory_hostname in groups['workers']"
+`;
+
+test('delegate_to runs on the other host and registers here; run_once runs once and registers everywhere; rollback ID undoes a delegated change on the host it was made on', { skip }, async () => {
+  for (const h of lab.hosts) writeFileSync(lab.hostPath(h, '/etc/kubernetes/id'), h.name);
+  for (const h of lab.hosts) rmSync(lab.hostPath(h, '/etc/kubernetes/app'), { recursive: true, force: true });
+  const file = join(dir, 'delegate.yaml');
+  writeFileSync(file, DELEGATE);
+  const p = opts({ runbook: file, out: join(dir, 'delegate-plan.json') });
+  const planned = await planCmd(p);
+  assert.equal(planned.exitCode, 2, p.stdout.text + p.stderr.text);
+  const plan = JSON.parse(readFileSync(join(dir, 'delegate-plan.json'), 'utf8'));
+  for (const h of ['pl-01', 'pl-02', 'pl-03']) assert.equal(plan.hosts[h].steps[0].status, 'ok', `${h}: the delegated read-only command ran in plan`);
+  assert.equal(lab.hosts.filter((h) => existsSync(lab.hostPath(h, '/etc/kubernetes/once-count'))).length, 0, 'plan ran nothing that changes');
+
+  const o = opts({ runbook: file });
+  const r = await applyCmd(o);
+  assert.equal(r.exitCode, 0, o.stdout.text + o.stderr.text);
+  const ran = lab.hosts.filter((h) => existsSync(lab.hostPath(h, '/etc/kubernetes/once-count')));
+  assert.equal(ran.length, 1, 'run_once ran on one host');
+  assert.equal(readFileSync(lab.hostPath(ran[0]!, '/etc/kubernetes/once-count'), 'utf8'), 'x\n');
+  for (const h of lab.hosts) assert.equal(readFileSync(lab.hostPath(h, '/etc/kubernetes/learned'), 'utf8'), `pl-01 ${ran[0]!.name}\n`, h.name);
+  const [h1, , h3] = lab.hosts as [LabHost, LabHost, LabHost];
+  assert.equal(readFileSync(lab.hostPath(h1, '/etc/kubernetes/for-pl-03'), 'utf8'), 'made for pl-03\n');
+  assert.ok(!existsSync(lab.hostPath(h3, '/etc/kubernetes/for-pl-03')), 'the delegated copy was made on pl-01, not on pl-03');
+
+  const back = await rollbackCmd({ id: r.result!.runId, stateDir, stdout: new Capture() });
+  assert.equal(back.exitCode, 0);
+  assert.ok(!existsSync(lab.hostPath(h1, '/etc/kubernetes/for-pl-03')), 'rollback removed the delegated file from pl-01');
+  for (const h of lab.hosts) assert.ok(!existsSync(lab.hostPath(h, '/etc/kubernetes/learned')), h.name);
 });

@@ -155,6 +155,8 @@ export interface StepEndEvent {
   undoWithheld?: boolean;
   /** failure ignored with ignore_errors */
   ignored?: boolean;
+  /** delegate_to: the host the step ran on (its undo record is that host's) */
+  delegate?: string;
 }
 
 export interface HostEndEvent {

@@ -31,7 +31,8 @@ import type { Emitter } from './emitter.js';
 import { emptyCounts, type HostCounts, type HostStatus, type RecapRow } from './events.js';
 import { acquireLock, lockHolder, releaseLock } from './lock.js';
 import { rollbackHost } from './rollback.js';
-import { HostRunner } from './steps.js';
+import { HostRunner, type Delegate, type OnceResult, type OnceSlot, type UndoEntry } from './steps.js';
+import { LocalTransport } from '../transport/local.js';
 import { lockPathFor, type SelectedStep } from './run.js';
 
 /** The runbook as one play sees it: its hosts, settings, vars over the runbook's, and its steps. */
@@ -131,6 +132,8 @@ interface Session {
   plays: number[];
   /** failed or unreachable: no later play */
   out: boolean;
+  /** changes other hosts' steps delegated to it made before it ran a play of its own */
+  delegatedUndos: UndoEntry[];
   finished: boolean;
   row?: RecapRow;
 }
@@ -166,7 +169,7 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
     } catch {
       /* reported when the host runs */
     }
-    sessions.set(h.name, { entry: h, started: 0, locked: false, status: 'ok', counts: emptyCounts(), pendingChanges: 0, facts: {}, current, plays: [], out: false, finished: false });
+    sessions.set(h.name, { entry: h, started: 0, locked: false, status: 'ok', counts: emptyCounts(), pendingChanges: 0, facts: {}, current, plays: [], out: false, finished: false, delegatedUndos: [] });
   }
   const groups = new Lazy(() => groupsOf(c.hosts));
   const hostvars = new Lazy(() => Object.fromEntries([...sessions].map(([n, s]) => [n, plain(s.current)])));
@@ -175,15 +178,28 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
     [...sessions.values()].some((s) => (name === 'hostvars' ? (s.runner?.uncertain.size ?? 0) > 0 : s.runner?.uncertain.has(name) === true));
   const state: { fatal?: string; aborted?: string } = {};
 
+  // with delegate_to, any host's connection may be needed until the run ends
+  const keepOpen = rb.steps.some((st) => st.raw.delegate_to !== undefined);
+  const close = async (s: Session): Promise<void> => {
+    if (!s.transport) return;
+    const t = s.transport;
+    s.transport = undefined;
+    if (s.locked) await releaseLock(t, lockPathFor(s.entry), c.runId).catch(() => undefined);
+    s.locked = false;
+    await t.close().catch(() => undefined);
+  };
+  const begin = (s: Session): void => {
+    if (s.started) return;
+    s.started = Date.now();
+    emitter.emit({ kind: 'host-start', host: s.entry.name });
+  };
+
   const finish = async (s: Session, status?: HostStatus, message?: string): Promise<void> => {
     if (s.finished) return;
     s.finished = true;
     if (status) s.status = status;
     if (message) s.message = message;
-    if (s.transport) {
-      if (s.locked) await releaseLock(s.transport, lockPathFor(s.entry), c.runId).catch(() => undefined);
-      await s.transport.close().catch(() => undefined);
-    }
+    if (!keepOpen) await close(s);
     const h = s.entry.name;
     s.row = { host: h, status: s.status, ...s.counts, unreachable: s.status === 'unreachable' ? 1 : 0, ...(s.message ? { message: s.message } : {}) };
     emitter.emit({ kind: 'host-end', host: h, status: s.status, counts: s.counts, ...(s.message ? { message: s.message } : {}), durationMs: s.started ? Date.now() - s.started : 0 });
@@ -221,12 +237,35 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
     return true;
   };
 
-  const runHostPlay = async (s: Session, play: PlayInfo, view: LoadedRunbook, steps: SelectedStep[], names: string[]): Promise<void> => {
-    const h = s.entry;
-    if (!s.started) {
-      s.started = Date.now();
-      emitter.emit({ kind: 'host-start', host: h.name });
+  let local: Transport | undefined;
+  /** delegate_to: a host of the run (connected and locked on first use) or the operator's machine */
+  const delegate = async (name: string): Promise<Delegate> => {
+    const s = sessions.get(name);
+    if (!s) {
+      if (name !== 'localhost') throw new Error(`no host \`${name}\` in this run (delegate to a host the run's plays select, or localhost)`);
+      local ??= new LocalTransport({ host: 'localhost' });
+      return { transport: local, recordUndo: (u) => emitter.emit({ kind: 'warning', host: 'localhost', message: `"${u.name}" changed the operator's machine: rollback does not undo it` }) };
     }
+    if (s.status === 'unreachable') throw new Error(`${name} is unreachable`);
+    begin(s);
+    if (!(await open(s))) throw new Error(`${name}: ${s.message ?? 'cannot be reached'}`);
+    return { transport: s.transport!, recordUndo: (u) => (s.runner ? s.runner.undos.push(u) : s.delegatedUndos.push(u)) };
+  };
+  const slots = new Map<string, OnceSlot>();
+  const onceIn = (key: string) => (stepId: string): OnceSlot => {
+    const k = `${key}:${stepId}`;
+    const existing = slots.get(k);
+    if (existing) return { ...existing, first: false };
+    let resolve!: (r: OnceResult) => void;
+    const result = new Promise<OnceResult>((r) => (resolve = r));
+    const slot: OnceSlot = { first: true, result, resolve };
+    slots.set(k, slot);
+    return slot;
+  };
+
+  const runHostPlay = async (s: Session, play: PlayInfo, view: LoadedRunbook, steps: SelectedStep[], names: string[], batchKey: string): Promise<void> => {
+    const h = s.entry;
+    begin(s);
     let base: Scope;
     try {
       base = hostScope(view, h, c.extra, run);
@@ -256,7 +295,10 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
       total: c.steps.length,
       ...(s.runner ? { carry: s.runner } : {}),
       ...(rb.multiPlay ? { uncertainElsewhere } : {}),
+      delegate,
+      once: onceIn(batchKey),
     });
+    runner.undos.push(...s.delegatedUndos.splice(0));
     s.runner = runner;
     s.current = runner.scope;
     s.plays.push(play.index);
@@ -329,7 +371,7 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
       }
       emitter.emit({ kind: 'batch-start', index: bi + 1, count: batches.length, hosts: batch.map((s) => s.entry.name) });
       const before = new Map(batch.map((s) => [s, s.status]));
-      await Promise.all(batch.map((s) => c.limit(() => runHostPlay(s, play, view, steps, names))));
+      await Promise.all(batch.map((s) => c.limit(() => runHostPlay(s, play, view, steps, names, `${play.index}:${bi}`))));
       const failedN = batch.filter((s) => s.status !== 'ok' && before.get(s) === 'ok').length;
       const max = play.settings.max_fail_percentage;
       const over = !dryRun && exceedsMaxFail(failedN, batch.length, max);
@@ -340,6 +382,8 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
   // hosts still open (a later play that would have had them did not run) and hosts no play selected
   const stop = state.aborted ?? state.fatal;
   for (const s of sessions.values()) if (!s.finished) await finish(s, s.plays.length ? undefined : 'not-run', s.plays.length ? undefined : `not started: ${stop ?? 'no play selects this host'}`);
+  for (const s of sessions.values()) await close(s);
+  await local?.close().catch(() => undefined);
   const rows = c.hosts.map((h) => sessions.get(h.name)!.row!).filter(Boolean);
   const pendingChanges = [...sessions.values()].reduce((n, s) => n + s.pendingChanges, 0);
   return { rows, pendingChanges, ...(stop ? { aborted: stop } : {}) };

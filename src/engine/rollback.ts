@@ -279,9 +279,11 @@ export function hostsFromJournal(lines: JournalLine[]): {
       // a path the redactor changed: acting on it would touch the wrong file
       damaged.push(`${e.host}: "${e.name}" (its path was redacted in the journal)`);
     } else if (e.undo) {
-      const list = undos.get(e.host) ?? [];
-      list.push({ step: e.step, name: e.name, type: e.type, record: e.undo, covered: coveredBy(undoPaths(e.undo), roots.get(e.host)) });
-      undos.set(e.host, list);
+      // a delegated step's change is on the host it ran on (delegate_to)
+      const on = e.delegate ?? e.host;
+      const list = undos.get(on) ?? [];
+      list.push({ step: e.step, name: e.name, type: e.type, record: e.undo, covered: e.delegate ? [] : coveredBy(undoPaths(e.undo), roots.get(on)) });
+      undos.set(on, list);
     }
     if (e.backupDir) {
       const list = backups.get(e.host) ?? [];

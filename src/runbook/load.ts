@@ -200,7 +200,7 @@ function playShapeDiagnostics(doc: YamlDocument): Diagnostic[] {
   return [];
 }
 
-const STEP_OPTIONS = new Set(['name', 'when', 'register', 'loop', 'tags', 'timeout', 'ignore_errors', 'no_log', 'become']);
+const STEP_OPTIONS = new Set(['name', 'when', 'register', 'loop', 'tags', 'timeout', 'ignore_errors', 'no_log', 'become', 'run_once', 'delegate_to']);
 
 function isCoveredByStepShape(d: Diagnostic, shape: Diagnostic[]): boolean {
   // ajv's "must match exactly one schema" at a step duplicates what stepShapeDiagnostics said
@@ -314,6 +314,7 @@ function semanticDiagnostics(doc: YamlDocument, rb: Runbook, opts: LoadOptions):
         const params = (s as Record<string, unknown>)[type];
         checkActionParams(type, params, [...path, type], stepKnown, out, doc);
       }
+      if (typeof s.delegate_to === 'string') checkDelegation(s, path, stepKnown, out, doc);
       for (const n of namesProvidedBy(s)) {
         known.add(n);
         if (section === 'steps') allProvided.add(n);
@@ -387,6 +388,22 @@ function checkActionParams(type: ActionType, params: unknown, path: Path, known:
     });
   }
   checkStrings(params, path, known, out, doc);
+}
+
+/** delegate_to: its templates, and no backup/restore elsewhere (a host's backups are its own to restore). */
+function checkDelegation(s: Step, path: Path, known: Set<string>, out: Diagnostic[], doc: YamlDocument): void {
+  checkStrings(s.delegate_to, [...path, 'delegate_to'], known, out, doc);
+  const type = actionKeys(s).find((t) => t === 'backup' || t === 'restore');
+  if (type) {
+    out.push({
+      kind: 'schema',
+      severity: 'error',
+      message: `a \`${type}\` step cannot be delegated: rollback restores a host from the backups taken on it`,
+      hint: `take the ${type} in a play on the host it protects`,
+      file: doc.source.file,
+      ...positionOf(doc, [...path, 'delegate_to'], 'key'),
+    });
+  }
 }
 
 function shellTemplateError(path: Path, doc: YamlDocument): Diagnostic {

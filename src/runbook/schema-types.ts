@@ -110,6 +110,14 @@ export type Step = {
    */
   no_log?: boolean;
   become?: boolean;
+  /**
+   * Run the step on one host of the batch only (the first to reach it); its result is registered on every host of the batch, and its failure fails them all.
+   */
+  run_once?: boolean;
+  /**
+   * Run the step on another host of the run (its inventory name, templates allowed) or `localhost` (the operator's machine), over that host's connection and become. The result is registered for the host it was delegated for; a change it makes is the other host's to roll back.
+   */
+  delegate_to?: string;
   command?: CommandParams;
   shell?: ShellParams;
   file?: FileParams;
