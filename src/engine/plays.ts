@@ -33,6 +33,7 @@ import { acquireLock, lockHolder, releaseLock } from './lock.js';
 import { rollbackHost } from './rollback.js';
 import { HostRunner, type Delegate, type OnceResult, type OnceSlot, type UndoEntry } from './steps.js';
 import { LocalTransport } from '../transport/local.js';
+import { flushHandlers, HandlerQueue, notifiersOf, notifies, notifyTargets, reportUnnotified, type FlushOptions } from './handlers.js';
 import { lockPathFor, type SelectedStep } from './run.js';
 
 /** The runbook as one play sees it: its hosts, settings, vars over the runbook's, and its steps. */
@@ -263,6 +264,15 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
     return slot;
   };
 
+  // handlers are reported after all the selected steps, play by play
+  const handlerIndex: number[] = [];
+  let nextIndex = c.steps.length + 1;
+  for (const p of rb.plays) {
+    handlerIndex.push(nextIndex);
+    nextIndex += p.handlers.length;
+  }
+  const total = nextIndex - 1;
+
   const runHostPlay = async (s: Session, play: PlayInfo, view: LoadedRunbook, steps: SelectedStep[], names: string[], batchKey: string): Promise<void> => {
     const h = s.entry;
     begin(s);
@@ -292,7 +302,7 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
       dryRun,
       localDir: c.localDir,
       sink: emitter,
-      total: c.steps.length,
+      total,
       ...(s.runner ? { carry: s.runner } : {}),
       ...(rb.multiPlay ? { uncertainElsewhere } : {}),
       delegate,
@@ -304,19 +314,30 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
     s.plays.push(play.index);
     const policy = play.settings.on_failure ?? 'stop';
     let failed = false;
+    const queue = new HandlerQueue(play.handlers.map((x) => x.name));
+    const flush: FlushOptions = { runner, handlers: play.handlers, queue, dryRun, host: h.name, sink: emitter, firstIndex: handlerIndex[play.index]!, total, notifiers: notifiersOf(play.steps, play.handlers), ran: new Set() };
+    const onFailure = (): boolean => {
+      failed = true;
+      if (!dryRun && play.settings.any_errors_fatal) state.fatal ??= `${h.name} failed (any_errors_fatal)`;
+      return policy !== 'continue';
+    };
     try {
       for (const { step, index } of steps) {
         if (state.fatal) {
           s.message = `stopped: ${state.fatal}`;
           break;
         }
-        const out = await runner.runStep(step, index);
-        if (out.hostFailed) {
-          failed = true;
-          if (!dryRun && play.settings.any_errors_fatal) state.fatal ??= `${h.name} failed (any_errors_fatal)`;
-          if (policy !== 'continue') break;
+        if (step.type === 'flush_handlers') {
+          if ((await flushHandlers(flush)) && onFailure()) break;
+          continue;
         }
+        const out = await runner.runStep(step, index);
+        if (notifies(out.status, dryRun)) for (const t of notifyTargets(step)) queue.notify(t, step.name);
+        if (out.hostFailed && onFailure()) break;
       }
+      // a failed host runs its pending handlers only with force_handlers (then its rollback follows)
+      if (queue.pending && (!failed || play.settings.force_handlers)) if (await flushHandlers(flush)) onFailure();
+      if (dryRun) reportUnnotified(flush, flush.ran);
       runner.finish();
     } catch (e) {
       failed = true;

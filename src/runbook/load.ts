@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { formatDiagnostic, messageOf, type Diagnostic } from '../errors.js';
 import type { Runbook, Step } from './schema-types.js';
-import { ACTION_TYPES, BUILTIN_NAMES, type ActionType, type LoadedRunbook, type PlayInfo, type StepInfo } from './model.js';
+import { ACTION_TYPES, BUILTIN_NAMES, ENGINE_STEP_TYPES, type ActionType, type LoadedRunbook, type PlayInfo, type StepInfo, type StepType } from './model.js';
 import { loadYaml, offsetInScalar, pointer, positionOf, type Path, type YamlDocument } from './yaml.js';
 import { label, schemaDiagnostics } from './schema-check.js';
 import { candidateNames, createChecker, hasTemplate, parseTemplate, type Checker } from './expressions.js';
@@ -50,14 +50,14 @@ export function loadRunbookText(text: string, file: string, opts: LoadOptions = 
     });
     return { diagnostics: sortDiagnostics(diagnostics) };
   }
-  diagnostics.push(...stepShapeDiagnostics(doc), ...playShapeDiagnostics(doc));
+  diagnostics.push(...stepShapeDiagnostics(doc), ...playShapeDiagnostics(doc), ...handlerDiagnostics(doc));
   diagnostics.push(...schemaDiagnostics(doc, 'runbook').filter((d) => !isCoveredByStepShape(d, diagnostics)));
   const raw = doc.value as Runbook;
   diagnostics.push(...semanticDiagnostics(doc, raw, opts));
   const sorted = sortDiagnostics(dedupe(diagnostics));
   if (sorted.some((d) => d.severity === 'error')) return { diagnostics: sorted };
 
-  const stepInfos = (prefix: Path, section: 'steps' | 'rollback', list: Step[] | undefined, play: number, inherit: Pick<Step, 'become' | 'timeout'>): StepInfo[] =>
+  const stepInfos = (prefix: Path, section: 'steps' | 'rollback' | 'handlers', list: Step[] | undefined, play: number, inherit: Pick<Step, 'become' | 'timeout'>): StepInfo[] =>
     (list ?? []).map((written, index) => {
       const type = actionKeys(written)[0]!;
       const pos = positionOf(doc, [...prefix, section, index]);
@@ -69,15 +69,16 @@ export function loadRunbookText(text: string, file: string, opts: LoadOptions = 
   const plays: PlayInfo[] = raw.plays
     ? raw.plays.map((p, i) => {
         const inherit = { ...(p.become ?? raw.become) !== undefined ? { become: (p.become ?? raw.become)! } : {}, ...((p.timeout ?? raw.timeout) !== undefined ? { timeout: (p.timeout ?? raw.timeout)! } : {}) };
-        const { name, hosts, vars, steps, rollback, ...settings } = p;
+        const { name, hosts, vars, steps, rollback, handlers: _handlers, ...settings } = p;
         return {
           index: i,
           name,
           hosts,
-          settings: { ...settings, ...inherit },
+          settings: { ...(raw.force_handlers !== undefined ? { force_handlers: raw.force_handlers } : {}), ...settings, ...inherit },
           vars: (vars ?? {}) as Record<string, unknown>,
           steps: stepInfos(['plays', i], 'steps', steps, i, inherit),
           rollback: stepInfos(['plays', i], 'rollback', rollback, i, inherit),
+          handlers: stepInfos(['plays', i], 'handlers', p.handlers, i, inherit),
           ...positionOf(doc, ['plays', i]),
         };
       })
@@ -86,10 +87,11 @@ export function loadRunbookText(text: string, file: string, opts: LoadOptions = 
           index: 0,
           name: raw.name,
           hosts: raw.hosts!,
-          settings: pick(raw, ['serial', 'max_fail_percentage', 'any_errors_fatal', 'on_failure', 'timeout', 'become']),
+          settings: pick(raw, ['serial', 'max_fail_percentage', 'any_errors_fatal', 'on_failure', 'timeout', 'become', 'force_handlers']),
           vars: {},
           steps: stepInfos([], 'steps', raw.steps, 0, {}),
           rollback: stepInfos([], 'rollback', raw.rollback, 0, {}),
+          handlers: stepInfos([], 'handlers', raw.handlers, 0, {}),
           line: 1,
           col: 1,
         },
@@ -120,13 +122,16 @@ function pick<T extends object, K extends keyof T>(o: T, keys: K[]): Pick<T, K> 
 }
 
 /** Where the runbook's step lists are: `steps`/`rollback`, or those of each play. */
-function stepLists(root: Record<string, unknown>): { path: Path; section: 'steps' | 'rollback'; play: number }[] {
-  const out: { path: Path; section: 'steps' | 'rollback'; play: number }[] = [];
+type Section = 'steps' | 'rollback' | 'handlers';
+const SECTIONS = ['steps', 'handlers', 'rollback'] as const;
+
+function stepLists(root: Record<string, unknown>): { path: Path; section: Section; play: number }[] {
+  const out: { path: Path; section: Section; play: number }[] = [];
   if (Array.isArray(root.plays)) {
     root.plays.forEach((p, i) => {
-      if (isObject(p)) for (const section of ['steps', 'rollback'] as const) out.push({ path: ['plays', i, section], section, play: i });
+      if (isObject(p)) for (const section of SECTIONS) out.push({ path: ['plays', i, section], section, play: i });
     });
-  } else for (const section of ['steps', 'rollback'] as const) out.push({ path: [section], section, play: 0 });
+  } else for (const section of SECTIONS) out.push({ path: [section], section, play: 0 });
   return out;
 }
 
@@ -136,9 +141,11 @@ function listAt(root: Record<string, unknown>, path: Path): unknown {
   return v;
 }
 
-function actionKeys(step: unknown): ActionType[] {
+const STEP_TYPES: readonly string[] = [...ACTION_TYPES, ...ENGINE_STEP_TYPES];
+
+function actionKeys(step: unknown): StepType[] {
   if (!step || typeof step !== 'object') return [];
-  return Object.keys(step).filter((k): k is ActionType => (ACTION_TYPES as readonly string[]).includes(k));
+  return Object.keys(step).filter((k): k is StepType => STEP_TYPES.includes(k));
 }
 
 /** Exactly one action per step, said plainly (the schema's oneOf would say it badly). */
@@ -178,7 +185,7 @@ function stepShapeDiagnostics(doc: YamlDocument): Diagnostic[] {
 }
 
 /** Keys of a single play that move into each play when the runbook has `plays:`. */
-const PLAY_KEYS = ['hosts', 'serial', 'max_fail_percentage', 'any_errors_fatal', 'on_failure', 'rollback'] as const;
+const PLAY_KEYS = ['hosts', 'serial', 'max_fail_percentage', 'any_errors_fatal', 'on_failure', 'rollback', 'handlers'] as const;
 
 /** The two forms kept apart: `hosts` + `steps`, or `plays:` (each with its own hosts and policy). */
 function playShapeDiagnostics(doc: YamlDocument): Diagnostic[] {
@@ -189,7 +196,7 @@ function playShapeDiagnostics(doc: YamlDocument): Diagnostic[] {
       kind: 'schema',
       severity: 'error',
       message: `\`${k}\` belongs in each play when the runbook has \`plays:\``,
-      hint: k === 'rollback' ? "give each play its own rollback steps (a failed run runs those of the host's plays, newest first)" : `move it into the plays that need it`,
+      hint: k === 'rollback' ? "give each play its own rollback steps (a failed run runs those of the host's plays, newest first)" : k === 'handlers' ? 'give each play the handlers its steps notify' : `move it into the plays that need it`,
       file,
       ...positionOf(doc, [k], 'key'),
     }));
@@ -200,12 +207,64 @@ function playShapeDiagnostics(doc: YamlDocument): Diagnostic[] {
   return [];
 }
 
-const STEP_OPTIONS = new Set(['name', 'when', 'register', 'loop', 'tags', 'timeout', 'ignore_errors', 'no_log', 'become', 'run_once', 'delegate_to']);
+/**
+ * Handlers: `notify` names a handler of the same play; handler names are unique; a handler no
+ * step notifies is dead code; `flush_handlers` is a step of `steps:` only.
+ */
+function handlerDiagnostics(doc: YamlDocument): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const file = doc.source.file;
+  const root = doc.value as Record<string, unknown>;
+  const plays: Path[] = Array.isArray(root.plays) ? root.plays.map((_, i) => ['plays', i]) : [[]];
+  for (const at of plays) {
+    const play = listAt(root, at);
+    if (!isObject(play)) continue;
+    const list = (k: string): Record<string, unknown>[] => (Array.isArray(play[k]) ? (play[k] as unknown[]).filter(isObject) : []);
+    const handlers = Array.isArray(play.handlers) ? (play.handlers as unknown[]) : [];
+    const names = new Map<string, number>();
+    handlers.forEach((h, i) => {
+      if (!isObject(h) || typeof h.name !== 'string') return;
+      if (names.has(h.name)) out.push({ kind: 'schema', severity: 'error', message: `two handlers are named "${h.name}": notify could not tell them apart`, file, ...positionOf(doc, [...at, 'handlers', i, 'name']) });
+      else names.set(h.name, i);
+    });
+    const notified = new Set<string>();
+    for (const section of ['steps', 'handlers', 'rollback'] as const) {
+      (Array.isArray(play[section]) ? (play[section] as unknown[]) : []).forEach((st, i) => {
+        if (!isObject(st)) return;
+        if ('flush_handlers' in st && section !== 'steps') {
+          out.push({ kind: 'schema', severity: 'error', message: `flush_handlers belongs in steps:, not in ${section}:`, file, ...positionOf(doc, [...at, section, i, 'flush_handlers'], 'key') });
+        }
+        const n = st.notify;
+        const targets = typeof n === 'string' ? [n] : Array.isArray(n) ? n.filter((x): x is string => typeof x === 'string') : [];
+        targets.forEach((t, j) => {
+          notified.add(t);
+          if (names.has(t)) return;
+          const guess = closest(t, [...names.keys()]);
+          out.push({
+            kind: 'schema',
+            severity: 'error',
+            message: `notify: no handler named "${t}" in ${at.length ? label(at) : 'this runbook'}`,
+            hint: guess ? `did you mean "${guess}"?` : names.size ? `handlers: ${[...names.keys()].map((x) => `"${x}"`).join(', ')}` : 'add it under handlers:',
+            file,
+            ...positionOf(doc, typeof n === 'string' ? [...at, section, i, 'notify'] : [...at, section, i, 'notify', j]),
+          });
+        });
+      });
+    }
+    void list;
+    for (const [name, i] of names) {
+      if (!notified.has(name)) out.push({ kind: 'schema', severity: 'warning', message: `handler "${name}" is never notified: it will never run`, hint: 'add `notify: ' + name + '` to the step that should trigger it', file, ...positionOf(doc, [...at, 'handlers', i]) });
+    }
+  }
+  return out;
+}
+
+const STEP_OPTIONS = new Set(['name', 'when', 'register', 'loop', 'tags', 'timeout', 'ignore_errors', 'no_log', 'become', 'run_once', 'delegate_to', 'notify']);
 
 function isCoveredByStepShape(d: Diagnostic, shape: Diagnostic[]): boolean {
   // ajv's "must match exactly one schema" at a step duplicates what stepShapeDiagnostics said
   void shape;
-  return /^(plays\[\d+\]\.)?(steps|rollback)\[\d+\]( needs exactly one of| takes only one of)/.test(d.message);
+  return /^(plays\[\d+\]\.)?(steps|rollback|handlers)\[\d+\]( needs exactly one of| takes only one of)/.test(d.message);
 }
 
 function dedupe(ds: Diagnostic[]): Diagnostic[] {
@@ -311,6 +370,7 @@ function semanticDiagnostics(doc: YamlDocument, rb: Runbook, opts: LoadOptions):
       if (typeof s.loop === 'string') checkStrings(s.loop, [...path, 'loop'], new Set(known), out, doc);
       else if (Array.isArray(s.loop)) checkStrings(s.loop, [...path, 'loop'], new Set(known), out, doc);
       for (const type of actionKeys(s)) {
+        if (type === 'flush_handlers') continue;
         const params = (s as Record<string, unknown>)[type];
         checkActionParams(type, params, [...path, type], stepKnown, out, doc);
       }

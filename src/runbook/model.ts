@@ -20,12 +20,16 @@ export const ACTION_TYPES = [
 ] as const;
 export type ActionType = (typeof ACTION_TYPES)[number];
 
+/** Step keys the engine itself carries out (no action module): `flush_handlers` runs the notified handlers. */
+export const ENGINE_STEP_TYPES = ['flush_handlers'] as const;
+export type StepType = ActionType | (typeof ENGINE_STEP_TYPES)[number];
+
 /** Builtin names every expression may use, besides vars and registered results. */
 export const BUILTIN_NAMES = ['host', 'run', 'previous', 'inventory_hostname', 'hostvars', 'groups', 'play_hosts', 'ansible_play_hosts'] as const;
 
 export interface StepInfo {
-  /** 'steps' or 'rollback' */
-  section: 'steps' | 'rollback';
+  /** 'steps', 'rollback' or 'handlers' */
+  section: 'steps' | 'rollback' | 'handlers';
   /** index of its play (0 in the single-play form) */
   play: number;
   /** index within its section */
@@ -33,7 +37,7 @@ export interface StepInfo {
   /** stable id for journals and --start-at-step: `steps[3]`, or `plays[1].steps[3]` */
   id: string;
   name: string;
-  type: ActionType;
+  type: StepType;
   /** the action's parameters, templates not yet expanded */
   params: unknown;
   /** the whole step as written (when, register, loop, tags, timeout, ...) */
@@ -50,11 +54,13 @@ export interface PlayInfo {
   /** the host pattern */
   hosts: string;
   /** the play's own settings, the runbook's where it has none */
-  settings: Pick<Play, 'serial' | 'max_fail_percentage' | 'any_errors_fatal' | 'on_failure' | 'timeout' | 'become'>;
+  settings: Pick<Play, 'serial' | 'max_fail_percentage' | 'any_errors_fatal' | 'on_failure' | 'timeout' | 'become' | 'force_handlers'>;
   /** the play's vars (over the runbook's) */
   vars: Record<string, unknown>;
   steps: StepInfo[];
   rollback: StepInfo[];
+  /** run at the end of the play (or at a flush_handlers step) when notified, in this order */
+  handlers: StepInfo[];
   line: number;
   col: number;
 }

@@ -55,6 +55,8 @@ export type Runbook = {
    * @minItems 1
    */
   steps?: [Step, ...Step[]];
+  handlers?: Handlers;
+  force_handlers?: ForceHandlers;
   /**
    * Several plays, run one after the other in one run (one run id, one journal, one lock per host). Instead of top-level `hosts`, `steps` and the failure settings; `vars`, `secrets`, `timeout` and `become` here apply to every play. Facts registered in a play are seen by later plays: on the same host by name, on any host as `hostvars['cp1'].name`.
    *
@@ -110,6 +112,14 @@ export type Step = {
    */
   no_log?: boolean;
   become?: boolean;
+  /**
+   * Handler names (of this play's `handlers`) to run at the end of the play when this step changed something.
+   */
+  notify?: string | [string, ...string[]];
+  /**
+   * Not an action: run the handlers notified so far on this host, now (in their order), instead of at the end of the play.
+   */
+  flush_handlers?: true;
   /**
    * Run the step on one host of the batch only (the first to reach it); its result is registered on every host of the batch, and its failure fails them all.
    */
@@ -356,6 +366,20 @@ export type X509Params1 = {
 export type Step1 = {
   [k: string]: unknown;
 };
+/**
+ * Steps run only when a changed step `notify`s them by name: once per host, at the end of the play (or at a `flush_handlers` step), in the order written here. Not run on a host whose run failed, unless `force_handlers`.
+ *
+ * This interface was referenced by `undefined`'s JSON-Schema
+ * via the `definition` "handlers".
+ */
+export type Handlers = Step[];
+/**
+ * Run the notified handlers on a host even when one of its steps failed (before its rollback).
+ *
+ * This interface was referenced by `undefined`'s JSON-Schema
+ * via the `definition` "forceHandlers".
+ */
+export type ForceHandlers = boolean;
 
 /**
  * Variables with their defaults. Inventory group vars, host vars and `-e` override them, in that order.
@@ -537,6 +561,8 @@ export interface Play {
    * @minItems 1
    */
   steps: [Step, ...Step[]];
+  handlers?: Handlers;
+  force_handlers?: ForceHandlers;
   /**
    * Steps run on a host when its run is rolled back (after the restore), newest play first: only the plays the host took part in.
    */
