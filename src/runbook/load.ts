@@ -219,7 +219,6 @@ function handlerDiagnostics(doc: YamlDocument): Diagnostic[] {
   for (const at of plays) {
     const play = listAt(root, at);
     if (!isObject(play)) continue;
-    const list = (k: string): Record<string, unknown>[] => (Array.isArray(play[k]) ? (play[k] as unknown[]).filter(isObject) : []);
     const handlers = Array.isArray(play.handlers) ? (play.handlers as unknown[]) : [];
     const names = new Map<string, number>();
     handlers.forEach((h, i) => {
@@ -240,18 +239,18 @@ function handlerDiagnostics(doc: YamlDocument): Diagnostic[] {
           notified.add(t);
           if (names.has(t)) return;
           const guess = closest(t, [...names.keys()]);
+          const elsewhere = plays.find((o) => o !== at && (listAt(root, [...o, 'handlers']) as unknown[] | undefined)?.some?.((x) => isObject(x) && x.name === t));
           out.push({
             kind: 'schema',
             severity: 'error',
             message: `notify: no handler named "${t}" in ${at.length ? label(at) : 'this runbook'}`,
-            hint: guess ? `did you mean "${guess}"?` : names.size ? `handlers: ${[...names.keys()].map((x) => `"${x}"`).join(', ')}` : 'add it under handlers:',
+            hint: elsewhere ? `"${t}" is a handler of ${label(elsewhere)}: a step notifies the handlers of its own play` : guess ? `did you mean "${guess}"?` : names.size ? `handlers: ${[...names.keys()].map((x) => `"${x}"`).join(', ')}` : 'add it under handlers:',
             file,
             ...positionOf(doc, typeof n === 'string' ? [...at, section, i, 'notify'] : [...at, section, i, 'notify', j]),
           });
         });
       });
     }
-    void list;
     for (const [name, i] of names) {
       if (!notified.has(name)) out.push({ kind: 'schema', severity: 'warning', message: `handler "${name}" is never notified: it will never run`, hint: 'add `notify: ' + name + '` to the step that should trigger it', file, ...positionOf(doc, [...at, 'handlers', i]) });
     }
