@@ -8,6 +8,7 @@
  */
 import type { StepInfo } from '../runbook/model.js';
 import type { Event, EventSink } from './events.js';
+import type { ProbeResult } from '../actions/types.js';
 
 export interface DeferredStep {
   step: StepInfo;
@@ -77,4 +78,23 @@ export class DeferredBackups {
       this.releasing--;
     }
   }
+}
+
+/** The directory a backup step made (its facts), or, made earlier by this run, its probe's. */
+export function backupDirOf(probe: ProbeResult<unknown> | undefined, facts: Record<string, unknown> | undefined): string | undefined {
+  if (facts && typeof facts.dir === 'string') return facts.dir;
+  const st = probe?.state as { to?: unknown; done?: unknown } | undefined;
+  if (st && typeof st.to === 'string' && st.done === true) return st.to;
+  return undefined;
+}
+
+/** The paths a backup step copied: its facts' roots, or (made earlier by this run) its probe's paths. */
+export function backupPathsOf(probe: ProbeResult<unknown> | undefined, facts: Record<string, unknown> | undefined): string[] | undefined {
+  if (facts && Array.isArray(facts.roots)) {
+    const out = facts.roots.map((r) => (r as { path?: unknown }).path).filter((p): p is string => typeof p === 'string');
+    if (out.length === facts.roots.length) return out;
+  }
+  const st = probe?.state as { paths?: unknown } | undefined;
+  if (st && Array.isArray(st.paths) && st.paths.every((p) => typeof p === 'string')) return st.paths as string[];
+  return undefined;
 }

@@ -90,6 +90,16 @@ export interface ConnectionRef {
   become?: boolean;
 }
 
+/** A play begins (runbooks written with `plays:`): its hosts, those that have not failed before it. */
+export interface PlayStartEvent {
+  kind: 'play-start';
+  /** 1-based */
+  index: number;
+  count: number;
+  name: string;
+  hosts: string[];
+}
+
 export interface BatchStartEvent {
   kind: 'batch-start';
   index: number;
@@ -167,6 +177,8 @@ export interface StepEndEvent {
   notRestored?: string[];
   /** plan: this step would make a change rollback cannot put back */
   irreversible?: boolean;
+  /** delegate_to: the host the step ran on (its undo record is that host's) */
+  delegate?: string;
 }
 
 export interface HostEndEvent {
@@ -241,6 +253,7 @@ export interface RunEndEvent {
 
 export type Event =
   | RunStartEvent
+  | PlayStartEvent
   | BatchStartEvent
   | BatchEndEvent
   | HostStartEvent

@@ -19,13 +19,15 @@ export const READ_ONLY_TYPES: ReadonlySet<string> = new Set(['assert', 'x509', '
 
 /**
  * Read-only by contract: the action never changes a host, or the step declares itself so
- * (`read_only: true` on a command/shell). `fetch` writes on the operator's machine only: it
- * changes no host, so a backup need not be taken before it.
+ * (`read_only: true` in a command/shell's parameters). `fetch` writes on the operator's machine
+ * only: it changes no host, so a backup need not be taken before it. The one definition the
+ * engine (backup order, plan's pending changes), validate and plan use.
  */
-export function isReadOnlyStep(step: StepInfo, action?: Pick<Action, 'readOnly'>): boolean {
-  if ((step.raw as { read_only?: unknown }).read_only === true) return true;
-  if (step.type === 'fetch') return true;
-  return action ? action.readOnly : READ_ONLY_TYPES.has(step.type);
+export function isReadOnlyStep(step: Pick<StepInfo, 'type' | 'params'>, action?: Pick<Action, 'readOnly'>): boolean {
+  if (step.type === 'fetch' || READ_ONLY_TYPES.has(step.type)) return true;
+  const p = step.params;
+  if ((step.type === 'command' || step.type === 'shell') && p !== null && typeof p === 'object' && (p as { read_only?: unknown }).read_only === true) return true;
+  return action ? action.readOnly : false;
 }
 
 /** Whether apply would act on the host after this probe (a quiet command still runs). */

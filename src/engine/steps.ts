@@ -15,8 +15,11 @@ import type { LoadedRunbook, StepInfo } from '../runbook/model.js';
 import type { ExecOptions, Transport } from '../transport/types.js';
 import { emptyCounts, type EventSink, type HostCounts, type StepEndEvent, type StepStatus } from './events.js';
 import { isWithin } from '../actions/util.js';
-import { DeferredBackups } from './deferred.js';
+import { backupDirOf, backupPathsOf, DeferredBackups } from './deferred.js';
+import { withTimeout } from './timeout.js';
 import { applyActs, classifyChange, irreversibleInPlan, isReadOnlyStep } from './safety.js';
+import type { Delegate, OnceSlot } from './cross-host.js';
+export type { Delegate, OnceResult, OnceSlot } from './cross-host.js';
 
 /** A change a step made that its action can reverse; the same record is in the journal's step-end. */
 export interface UndoEntry {
@@ -54,6 +57,14 @@ export interface HostRunnerOptions {
   keepRoot?: string;
   /** why no change may be made any more (the journal cannot be written), checked before each apply */
   stopReason?: () => string | undefined;
+  /** the runner of this host's previous play: its backups, undo records and uncertain names carry over */
+  carry?: HostRunner;
+  /** dry run: whether a name is uncertain on another host (read through `hostvars`) */
+  uncertainElsewhere?: (name: string) => boolean;
+  /** `delegate_to`: the other host's connection, and where its undo records go (that host's own) */
+  delegate?: (name: string) => Promise<Delegate>;
+  /** `run_once`: the step's shared slot in this batch (the first host to reach it runs it) */
+  once?: (stepId: string) => OnceSlot;
 }
 
 export interface StepOutcome {
@@ -73,6 +84,8 @@ function namesIn(v: unknown, out: string[] = []): string[] {
   return out;
 }
 
+/** Whether a step never changes a host (one definition: src/engine/safety.ts). */
+export { isReadOnlyStep };
 
 /** A transport that runs every command through sudo (or not), whatever the host's default. */
 function withBecome(t: Transport, become: boolean): Transport {
@@ -85,34 +98,6 @@ function withBecome(t: Transport, become: boolean): Transport {
     close: () => t.close(),
   };
 }
-
-/**
- * The step's timeout. The transport kills a command after ms itself; this catches anything else
- * that hangs (a file transfer), a little later, and then CANCELS it (process groups killed, the
- * SFTP session closed, temp files removed) and waits for the step to settle before reporting the
- * timeout: rollback never starts while the step's work can still land.
- */
-function withTimeout<T>(p: Promise<T>, ms: number | undefined, what: string, host: string, cancel?: () => Promise<void>): Promise<T> {
-  if (!ms) return p;
-  const grace = ms + Math.min(5_000, Math.max(500, ms / 10));
-  return new Promise<T>((resolve, reject) => {
-    let fired = false;
-    const timer = setTimeout(() => {
-      fired = true;
-      void (async () => {
-        await cancel?.().catch(() => undefined);
-        await Promise.race([p.then(noop, noop), new Promise((r) => setTimeout(r, 5_000))]);
-        reject(userError('timeout', `${what} timed out after ${ms} ms; its work in flight was stopped`, { host }));
-      })();
-    }, grace);
-    p.then(
-      (v) => void (!fired && (clearTimeout(timer), resolve(v))),
-      (e: unknown) => void (!fired && (clearTimeout(timer), reject(e))),
-    );
-  });
-}
-
-const noop = (): void => undefined;
 
 function errorText(e: unknown): string {
   if (isUserError(e)) {
@@ -162,7 +147,7 @@ export class HostRunner {
   pendingChanges = 0;
   readonly scope: Scope;
   /** register names (and `previous`) whose values a dry run does not fully know */
-  private readonly uncertain = new Set<string>();
+  readonly uncertain = new Set<string>();
   /** backup directories this host's `backup` steps made, in order */
   readonly backups: string[] = [];
   /** backup directory → the paths its step backed up (what rollback may restore from it) */
@@ -181,6 +166,15 @@ export class HostRunner {
   constructor(private readonly o: HostRunnerOptions) {
     this.scope = { ...o.scope };
     this.deferred = new DeferredBackups(o.sink);
+    const c = o.carry;
+    if (c) {
+      this.backups.push(...c.backups);
+      for (const [dir, paths] of c.backupPaths) this.backupPaths.set(dir, paths);
+      this.undos.push(...c.undos);
+      this.withheld.push(...c.withheld);
+      this.notRestored.push(...c.notRestored);
+      for (const n of c.uncertain) this.uncertain.add(n);
+    }
   }
 
   /**
@@ -202,15 +196,22 @@ export class HostRunner {
 
   /** Whether any string in `v` (expressions, templates) names an uncertain register. */
   private mentionsUncertain(v: unknown): boolean {
-    if (this.uncertain.size === 0) return false;
-    return namesIn(v).some((n) => this.uncertain.has(n));
+    const elsewhere = this.o.uncertainElsewhere;
+    if (this.uncertain.size === 0 && !elsewhere) return false;
+    return namesIn(v).some((n) => this.uncertain.has(n) || elsewhere?.(n) === true);
   }
+
+  /** while an item of a delegated step runs: the host it runs on */
+  private delegated: { name: string; to: Delegate } | undefined;
 
   private ctx(step: StepInfo, scope: Scope): StepContext {
     const become = step.raw.become ?? this.o.rb.runbook.become;
     const timeoutMs = stepTimeoutMs(this.o.rb, step);
+    // delegated: the other host's connection with its own become, unless the step says
+    const base = this.delegated?.to.transport ?? this.o.transport;
+    const stepBecome = this.delegated ? step.raw.become : become;
     return {
-      transport: become === undefined ? this.o.transport : withBecome(this.o.transport, become),
+      transport: stepBecome === undefined ? base : withBecome(base, stepBecome),
       hostName: this.o.host,
       runId: this.o.runId,
       dryRun: this.o.dryRun,
@@ -232,6 +233,41 @@ export class HostRunner {
 
   /** Run one step (all its loop items) and register its result. */
   async runStep(step: StepInfo, index: number): Promise<StepOutcome> {
+    if (step.raw.run_once === true && this.o.once) return this.runOnce(step, index, this.o.once(step.id));
+    return this.runStepHere(step, index);
+  }
+
+  /**
+   * run_once: the first host of the batch to reach the step runs it; the others wait, then
+   * register its result as theirs (Ansible: the result is registered on every host of the batch)
+   * and fail with it when it failed.
+   */
+  private async runOnce(step: StepInfo, index: number, slot: OnceSlot): Promise<StepOutcome> {
+    if (slot.first) {
+      let out: StepOutcome = { status: 'failed', hostFailed: true, message: 'run_once step did not finish' };
+      try {
+        out = await this.runStepHere(step, index);
+      } finally {
+        const name = step.raw.register ?? 'previous';
+        slot.resolve({ ranOn: this.o.host, outcome: out, value: this.scope[name] as Record<string, unknown> | undefined, uncertain: this.uncertain.has(name) });
+      }
+      return out;
+    }
+    this.deferred.emit({ kind: 'step-start', host: this.o.host, step: step.id, name: step.name, index, total: this.o.total });
+    const r = await slot.result;
+    const failed = r.outcome.hostFailed;
+    const status: StepStatus = failed ? 'failed' : r.outcome.status === 'skipped' ? 'skipped' : 'ok';
+    this.finishItem(step, index, NO_ITEM, { status, uncertain: r.uncertain, failed, message: `run once on ${r.ranOn}${r.outcome.message ? `: ${r.outcome.message}` : ''}` }, [], 0);
+    for (const name of ['previous', ...(step.raw.register ? [step.raw.register] : [])]) {
+      if (r.value === undefined) delete this.scope[name];
+      else this.scope[name] = r.value;
+      if (r.uncertain) this.uncertain.add(name);
+      else this.uncertain.delete(name);
+    }
+    return this.outcome(step, [{ status, uncertain: r.uncertain, failed, ...(r.outcome.message ? { message: `run once on ${r.ranOn}: ${r.outcome.message}` } : {}) }]);
+  }
+
+  private async runStepHere(step: StepInfo, index: number): Promise<StepOutcome> {
     const raw = step.raw;
     const pending = this.deferred.pending;
     if (pending.length) {
@@ -395,6 +431,25 @@ export class HostRunner {
       return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: false, failed: true, skipped: false }, message: errorText(e) }, [], started);
     }
 
+    if (raw.delegate_to !== undefined) {
+      try {
+        const name = String(renderTemplate(raw.delegate_to, scope));
+        if (!this.o.delegate) throw userError('usage', `delegate_to ${name}: not available here`);
+        this.delegated = { name, to: await this.o.delegate(name) };
+      } catch (e) {
+        return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: false, failed: true, skipped: false }, message: `delegate_to: ${errorText(e)}` }, [], started);
+      }
+    }
+    try {
+      return await this.runAction(step, index, item, scope, params, whenUnknown, started);
+    } finally {
+      this.delegated = undefined;
+    }
+  }
+
+  private async runAction(step: StepInfo, index: number, item: unknown, scope: Scope, params: unknown, whenUnknown: boolean, started: number): Promise<ItemResult> {
+    const raw = step.raw;
+    const dry = this.o.dryRun;
     let action: Action<unknown, unknown>;
     let probe: ProbeResult<unknown> | undefined;
     const ctx = this.ctx(step, scope);
@@ -508,10 +563,12 @@ export class HostRunner {
       ...(withholdUndo ? { undoWithheld: true } : {}),
       ...(ignored ? { ignored: true } : {}),
       ...(extra.irreversible ? { irreversible: true } : {}),
+      ...(this.delegated ? { delegate: this.delegated.name } : {}),
     };
     // a change (or a command that failed after it ran) is classified now, against the backups taken before it
     const changed = r.status === 'changed' || (r.status === 'failed' && extra.undoable === false);
-    const cls = extra.applied && changed ? classifyChange({ type: step.type, stepName: step.name, ...(extra.undo ? { undo: extra.undo } : {}), withheld: withholdUndo, backedUp: this.backedUpRoots(), backupsTaken: this.backups.length }) : undefined;
+    // (a delegated step's change belongs to the other host, whose backups this host does not know)
+    const cls = extra.applied && changed && !this.delegated ? classifyChange({ type: step.type, stepName: step.name, ...(extra.undo ? { undo: extra.undo } : {}), withheld: withholdUndo, backedUp: this.backedUpRoots(), backupsTaken: this.backups.length }) : undefined;
     if (cls) {
       e.change = cls.cls;
       if (cls.notRestored.length) {
@@ -520,7 +577,8 @@ export class HostRunner {
       }
     }
     if (e.undoWithheld) this.withheld.push(`"${e.name}"`);
-    if (e.undo) this.undos.push({ step: e.step, name: e.name, type: e.type, record: e.undo, covered: coveredBy(undoPaths(e.undo), this.backedUpRoots()) });
+    if (e.undo && this.delegated) this.delegated.to.recordUndo({ step: e.step, name: e.name, type: e.type, record: e.undo, covered: [] });
+    else if (e.undo) this.undos.push({ step: e.step, name: e.name, type: e.type, record: e.undo, covered: coveredBy(undoPaths(e.undo), this.backedUpRoots()) });
     if (step.type === 'backup' && this.o.dryRun && (r.status === 'change' || r.status === 'ok')) this.plannedBackups++;
     this.deferred.emit(e);
     if (r.status === 'change' || (r.status === 'unknown' && !isReadOnlyStep(step))) this.pendingChanges++;
@@ -534,22 +592,4 @@ export class HostRunner {
     else c.ok++;
     return ignored ? { ...r, failed: false, facts: { ...(r.facts ?? {}), failed: true } } : r;
   }
-}
-
-function backupDirOf(probe: ProbeResult<unknown> | undefined, facts: Record<string, unknown> | undefined): string | undefined {
-  if (facts && typeof facts.dir === 'string') return facts.dir;
-  const st = probe?.state as { to?: unknown; done?: unknown } | undefined;
-  if (st && typeof st.to === 'string' && st.done === true) return st.to;
-  return undefined;
-}
-
-/** The paths a backup step copied: its facts' roots, or (made earlier by this run) its probe's paths. */
-function backupPathsOf(probe: ProbeResult<unknown> | undefined, facts: Record<string, unknown> | undefined): string[] | undefined {
-  if (facts && Array.isArray(facts.roots)) {
-    const out = facts.roots.map((r) => (r as { path?: unknown }).path).filter((p): p is string => typeof p === 'string');
-    if (out.length === facts.roots.length) return out;
-  }
-  const st = probe?.state as { paths?: unknown } | undefined;
-  if (st && Array.isArray(st.paths) && st.paths.every((p) => typeof p === 'string')) return st.paths as string[];
-  return undefined;
 }
