@@ -22,6 +22,7 @@ import { labSupport, restartHost, startLab, type Lab, type LabHost } from '../sr
 import { applyCmd } from '../src/cli/apply.js';
 import { planCmd } from '../src/cli/plan.js';
 import { rollbackCmd } from '../src/cli/rollback.js';
+import { resumeCmd } from '../src/cli/resume.js';
 import { parseJournal, type JournalLine } from '../src/engine/journal.js';
 import { isUserError } from '../src/errors.js';
 import { Capture } from './support/capture.js';
@@ -284,6 +285,57 @@ test(`the runner SIGKILLed at a seeded step (seed ${SEED}, ${ROUNDS} rounds): ro
     where.push(killedAt);
   }
   record('runner SIGKILL at a seeded step, then `runbook rollback ID`', ROUNDS, survived, lost, `seed ${SEED}: ${where.join('; ')}`);
+});
+
+const RESUME_ROUNDS = Number(process.env.FAULT_RESUME_ROUNDS ?? 20);
+
+test(`the runner SIGKILLed at ${RESUME_ROUNDS} seeded points, then resume ID: every host ends completed, byte-identical`, { skip }, async () => {
+  let survived = 0;
+  let lost = 0;
+  const where: string[] = [];
+  for (let round = 0; round < RESUME_ROUNDS; round++) {
+    resetHosts();
+    // every 4th round: killed while every host is inside a seeded pause point; the others after a seeded delay
+    const pause = round % 4 === 0 ? 1 + Math.floor(rand() * 4) : 0;
+    const delayMs = pause ? 0 : Math.floor(rand() * 450); // run-start to run-end takes ~300-500 ms here: most land mid-run
+    const child = spawn(process.execPath, [MAIN, 'apply', rbFile, '-i', inv, '--state-dir', stateDir, '--json', '-e', `pause_at=${pause}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    let runId = '';
+    await waitFor('run-start', () => !!(runId = String(events(out).find((e) => e.kind === 'run-start')?.runId ?? '')), 30_000, 20);
+    if (pause) {
+      const idx = PAUSE_STEP[pause]!;
+      await waitFor(`every host in pause point ${pause}`, () => lab.hosts.every((h) => events(out).some((e) => e.kind === 'step-start' && e.host === h.name && e.index === idx)), 30_000, 20);
+    } else await new Promise((r) => setTimeout(r, delayMs));
+    child.kill('SIGKILL');
+    await exited;
+    const before = journalFacts(runId);
+    assertChangesCovered(before.orig);
+    const lastStep = [...before.orig].reverse().find((l) => l.kind === 'step-end');
+    where.push(pause ? `pause ${pause}` : before.applyEnd ? `${delayMs} ms (finished)` : `${delayMs} ms${lastStep?.kind === 'step-end' ? ` (step ${lastStep.index})` : ''}`);
+    let said = '';
+    if (!before.applyEnd) {
+      // the pauses are not wanted again: -e overrides the run's value
+      const cap = new Capture();
+      const r = await resumeCmd({ id: runId, stateDir, extraVars: ['pause_at=0'], stdout: cap });
+      said = cap.text;
+      assert.equal(r.exitCode, 0, `round ${round} (${where[where.length - 1]}): ${JSON.stringify(r.result.recap)}`);
+      const j = journalFacts(runId);
+      assert.ok(j.lines.some((l) => l.kind === 'run-end' && l.mode === 'apply' && l.exitCode === 0), 'the journal records the resumed run and its success');
+    }
+    const diffs = lab.hosts.flatMap((h, i) => {
+      const now = snapshot(h);
+      const keys = [...new Set([...now.keys(), ...completed[i]!.keys()])].filter((k) => now.get(k)?.desc !== completed[i]!.get(k)?.desc);
+      return keys.length ? [`${h.name}: ${keys.map((k) => `${k} ${now.get(k)?.desc ?? 'missing'} (want ${completed[i]!.get(k)?.desc ?? 'absent'})`).join(', ')}`] : [];
+    });
+    assert.deepEqual(diffs, [], `round ${round} (${where[where.length - 1]}), run ${runId}:\n${said}`);
+    const v = verdicts(['completed', 'completed', 'completed']);
+    for (const h of lab.hosts) assert.equal(existsSync(lab.hostPath(h, '/var/lib/runbook/lock')), false, `${h.name}: lock released`);
+    lost += v.lost;
+    survived++;
+  }
+  record('runner SIGKILL at a seeded point, then `runbook resume ID`', RESUME_ROUNDS, survived, lost, `seed ${SEED}: ${where.join('; ')}`);
 });
 
 /** Run apply in-process with JSON events; `during` runs once every host is inside pause point 2. */

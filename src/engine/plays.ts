@@ -35,7 +35,8 @@ import { HostRunner, type Delegate, type OnceResult, type OnceSlot, type UndoEnt
 import { LocalTransport } from '../transport/local.js';
 import { flushHandlers, HandlerQueue, notifiersOf, notifies, notifyTargets, reportUnnotified, type FlushOptions } from './handlers.js';
 import { lockPathFor, type SelectedStep } from './run.js';
-import { changedAnything, keepRootFor, lockWarning, notRestoredMessage } from './safety.js';
+import { changedAnything, isReadOnlyStep, keepRootFor, lockWarning, notRestoredMessage } from './safety.js';
+import type { ResumeSpec } from './resume.js';
 
 /** The runbook as one play sees it: its hosts, settings, vars over the runbook's, and its steps. */
 export function playView(rb: LoadedRunbook, play: PlayInfo): LoadedRunbook {
@@ -109,6 +110,8 @@ export interface PlaysContext {
   limit: <T>(fn: () => Promise<T>) => Promise<T>;
   /** why no host may change anything any more (the journal cannot be written) */
   halted?: () => string | undefined;
+  /** `runbook resume`: steps done and what was changed before the runner died */
+  resume?: ResumeSpec;
 }
 
 export interface PlaysResult {
@@ -323,7 +326,7 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
       localDir: c.localDir,
       sink: emitter,
       total,
-      ...(s.runner ? { carry: s.runner } : {}),
+      ...(s.runner ? { carry: s.runner } : c.resume?.carry.has(h.name) ? { carry: c.resume.carry.get(h.name)! } : {}),
       ...(rb.multiPlay ? { uncertainElsewhere } : {}),
       delegate,
       once: onceIn(batchKey),
@@ -353,6 +356,11 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
         if (state.fatal) {
           stopped = state.fatal;
           break;
+        }
+        // resume: what the interrupted run journaled as done is not done again (read-only steps run, for their values)
+        if (c.resume?.done.get(h.name)?.has(step.id) && !isReadOnlyStep(step)) {
+          runner.journaledDone(step, index);
+          continue;
         }
         if (step.type === 'flush_handlers') {
           if ((await flushHandlers(flush)) && onFailure()) break;

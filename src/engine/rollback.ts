@@ -220,7 +220,8 @@ export interface RollbackRunResult {
 
 export type RollbackRecap = RecapRow;
 
-function hostEntryOf(r: InventoryHostRef): HostEntry {
+/** A host as the journal recorded it (passwords, journaled as ***, dropped). */
+export function hostEntryOf(r: InventoryHostRef): HostEntry {
   // passwords were journaled as ***: drop them, so -K (or $RUNBOOK_BECOME_PASSWORD) supplies the real one
   const vars = Object.fromEntries(Object.entries(r.vars).filter(([k, v]) => !(PASSWORD_VARS.includes(k) && v === '***')));
   return {

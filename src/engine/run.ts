@@ -28,6 +28,7 @@ import { DEFAULT_LOCK_PATH } from './lock.js';
 import { buildPlan, type SavedPlan } from './plan.js';
 import { newRunId } from './run-id.js';
 import { defaultStateDir } from './state-dir.js';
+import type { ResumeSpec } from './resume.js';
 import { runPlays, runSecrets } from './plays.js';
 import { EXIT } from '../cli/exit-codes.js';
 
@@ -53,6 +54,8 @@ export interface EngineOptions {
   /** write a journal; default: when not a dry run */
   journal?: boolean;
   sink?: EventSink;
+  /** `runbook resume`: what the interrupted run's journal says (./resume.ts) */
+  resume?: ResumeSpec;
   /** operator-side directory for fetch's relative dest; default the working directory */
   localDir?: string;
   /** this run is one slice of a logical run (--slice) */
@@ -184,7 +187,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   const dryRun = o.dryRun;
   const mode = dryRun ? 'plan' : 'apply';
   const extra = o.extraVars ?? {};
-  const steps = selectSteps(rb, o);
+  const steps = selectSteps(rb, o).filter((s) => !o.resume || o.resume.selected.has(s.step.id));
   // fetch: a relative dest is relative to where the operator runs runbook (never the system temp dir)
   const localDir = o.localDir ?? process.cwd();
 
@@ -197,7 +200,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   const journalOn = o.journal ?? !dryRun;
   // one place whatever the working directory: the runbook's git root, else the XDG state dir
   const stateDir = o.stateDir ?? defaultStateDir(rb.file);
-  const journal = journalOn ? new JournalWriter(runId, stateDir, { index: o.stateDir === undefined }) : undefined;
+  const journal = journalOn ? new JournalWriter(runId, stateDir, o.resume ? { append: true } : { index: o.stateDir === undefined }) : undefined;
   emitter.add(journal);
   const planEvents: StepEndEvent[] = [];
   if (dryRun) emitter.add({ emit: (e) => void (e.kind === 'step-end' && planEvents.push(e)) });
@@ -232,7 +235,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     };
     if (journal.failed !== undefined) journal.onError(journal.failed); // already the run-start line
   }
-  const { rows, pendingChanges, aborted } = await runPlays({
+  const { rows: ran, pendingChanges, aborted } = await runPlays({
     rb,
     hosts: o.hosts,
     steps,
@@ -246,8 +249,11 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     operator,
     startTime,
     halted: () => journalBroken,
+    ...(o.resume ? { resume: o.resume } : {}),
     limit: pLimit(Math.max(1, o.forks ?? DEFAULT_FORKS)),
   });
+  // resume: the hosts that had finished keep their rows, in the run's host order
+  const rows = o.resume ? [...o.resume.finishedRows, ...ran] : ran;
   const changesPending = dryRun && pendingChanges > 0;
   const exitCode = exitCodeOf(rows, dryRun, changesPending);
   emitter.emit({

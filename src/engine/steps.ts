@@ -57,8 +57,8 @@ export interface HostRunnerOptions {
   keepRoot?: string;
   /** why no change may be made any more (the journal cannot be written), checked before each apply */
   stopReason?: () => string | undefined;
-  /** the runner of this host's previous play: its backups, undo records and uncertain names carry over */
-  carry?: HostRunner;
+  /** the runner of this host's previous play (or, on resume, what the journal says): its backups, undo records and uncertain names carry over */
+  carry?: Carry;
   /** dry run: whether a name is uncertain on another host (read through `hostvars`) */
   uncertainElsewhere?: (name: string) => boolean;
   /** `delegate_to`: the other host's connection, and where its undo records go (that host's own) */
@@ -66,6 +66,9 @@ export interface HostRunnerOptions {
   /** `run_once`: the step's shared slot in this batch (the first host to reach it runs it) */
   once?: (stepId: string) => OnceSlot;
 }
+
+/** What a host's earlier runner leaves to the next (a later play; `runbook resume` from the journal). */
+export type Carry = Pick<HostRunner, 'backups' | 'backupPaths' | 'undos' | 'withheld' | 'uncertain' | 'notRestored'>;
 
 export interface StepOutcome {
   status: StepStatus;
@@ -300,6 +303,12 @@ export class HostRunner {
       this.scope[step.raw.register] = r.facts;
       this.uncertain.delete(step.raw.register);
     }
+  }
+
+  /** resume: a step the interrupted run journaled as done is not run again (its changes are in the carried undo records and backups). */
+  journaledDone(step: StepInfo, index: number): void {
+    this.deferred.emit({ kind: 'step-start', host: this.o.host, step: step.id, name: step.name, index, total: this.o.total });
+    this.finishItem(step, index, NO_ITEM, { status: 'ok', uncertain: false, failed: false, message: 'done before the run was interrupted (journal)' }, [], 0);
   }
 
   /** After the last step: backups still deferred were not needed. */

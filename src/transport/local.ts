@@ -2,7 +2,6 @@
  * LocalTransport: this machine, through zx. The command string is built by `shellJoin`
  * (the one quoting function) and handed to zx as a raw template, so zx quotes nothing itself.
  */
-import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { ioError, userError, messageOf } from '../errors.js';
@@ -121,7 +120,9 @@ export class LocalTransport implements Transport {
   }
 
   async writeAtomic(path: string, data: Buffer | string, options: { mode?: number } = {}): Promise<void> {
-    const tmp = join(dirname(path), `.${basename(path)}.runbook-tmp-${randomBytes(6).toString('hex')}`);
+    // one temp name per target (see ssh.ts): a killed run's leftover is replaced by the next write
+    const tmp = join(dirname(path), `.${basename(path)}.runbook-tmp`);
+    await fsp.rm(tmp, { force: true }).catch(() => undefined);
     try {
       let mode = options.mode;
       if (mode === undefined) {

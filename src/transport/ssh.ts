@@ -518,7 +518,10 @@ export class SshTransport implements Transport {
 
   async writeAtomic(path: string, data: Buffer | string, options: { mode?: number } = {}): Promise<void> {
     const buf = Buffer.from(data);
-    const tmp = join(dirname(path), `.${basename(path)}.runbook-tmp-${randomBytes(6).toString('hex')}`);
+    // one temp name per target: a runner killed mid-write leaves at most one, which the next write
+    // of that path (a resumed run) removes and replaces (O_EXCL after the unlink: never written through a link)
+    const fixed = join(dirname(path), `.${basename(path)}.runbook-tmp`);
+    const tmp = this.writing.has(fixed) ? `${fixed}-${randomBytes(6).toString('hex')}` : fixed;
     this.writing.add(tmp);
     try {
       await this.writeVia(tmp, path, buf, options);
@@ -531,7 +534,7 @@ export class SshTransport implements Transport {
     if (this.filesViaSudo) {
       // keep the old file's mode and owner unless a mode is given; rename over the target
       const script =
-        'set -e; umask 077; cat > "$1"; m=$3; ' +
+        'set -e; umask 077; rm -f -- "$1"; set -C; cat > "$1"; set +C; m=$3; ' +
         'if [ -e "$2" ]; then chown --reference="$2" -- "$1" 2>/dev/null || true; [ -n "$m" ] || m=$(stat -c %a -- "$2"); fi; ' +
         '[ -n "$m" ] || m=644; chmod "$m" -- "$1"; mv -f -- "$1" "$2"';
       const mode = options.mode === undefined ? '' : options.mode.toString(8);
@@ -549,6 +552,7 @@ export class SshTransport implements Transport {
     const old: FileStat | null = await this.stat(path);
     const mode = options.mode ?? (old && old.type === 'file' ? old.mode : 0o644);
     let handle: Buffer | undefined;
+    await call((cb) => sftp.unlink(tmp, cb)).catch(() => undefined); // a killed run's leftover
     try {
       handle = await call<Buffer>((cb) => sftp.open(tmp, 'wx', { mode }, cb));
       if (buf.length) await call((cb) => sftp.write(handle!, buf, 0, buf.length, 0, cb));
