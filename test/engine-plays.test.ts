@@ -289,3 +289,39 @@ test('handlers: once per flush, in definition order, only when notified; not on 
   assert.equal(again.exitCode, 0);
   assert.equal(readFileSync(lab.hostPath(h1, '/etc/kubernetes/h/log'), 'utf8'), 'A\nB\nB\n', 'nothing changed, nothing notified');
 });
+
+const RETRIES = `apiVersion: runbook/v1
+name: retries-lab
+hosts: pl-01
+steps:
+  - name: Count up until 3
+    shell: { script: 'n=$(cat /etc/kubernetes/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /etc/kubernetes/n; echo $n', changed_when: true }
+    until: "result.stdout == '3'"
+    retries: 5
+    delay: 100ms
+    register: counted
+  - name: It took three attempts
+    assert: { that: "counted.attempts == 3 && counted.stdout == '3' && counted.changed" }
+  - name: Never true
+    command: { argv: [printf, "no"], read_only: true }
+    until: "result.stdout == 'yes'"
+    retries: 2
+    delay: 100ms
+    ignore_errors: true
+    register: never
+  - name: It failed after 1 + 2 attempts
+    assert: { that: "never.failed && never.attempts == 3" }
+`;
+
+test('retries / until / delay on any step: retried until the condition holds, failed after the last try', { skip }, async () => {
+  const file = join(dir, 'retries.yaml');
+  writeFileSync(file, RETRIES);
+  const o = opts({ runbook: file });
+  const r = await applyCmd(o);
+  assert.equal(r.exitCode, 0, o.stdout.text + o.stderr.text);
+  assert.equal(readFileSync(lab.hostPath(lab.hosts[0]!, '/etc/kubernetes/n'), 'utf8'), '3\n');
+  const lines = journal(r.result!.runId);
+  const never = lines.find((l) => l.kind === 'step-end' && (l as StepEndEvent).name === 'Never true') as StepEndEvent | undefined;
+  assert.equal(never?.status, 'failed');
+  assert.match(never?.message ?? '', /still failing after 3 attempts: until `result.stdout == 'yes'` is false/);
+});

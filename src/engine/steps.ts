@@ -16,6 +16,7 @@ import type { ExecOptions, Transport } from '../transport/types.js';
 import { emptyCounts, type EventSink, type HostCounts, type StepEndEvent, type StepStatus } from './events.js';
 import { isWithin } from '../actions/util.js';
 import type { Delegate, OnceSlot } from './cross-host.js';
+import { applyWithRetries, retrySpec } from './retry.js';
 export type { Delegate, OnceResult, OnceSlot } from './cross-host.js';
 
 /** A change a step made that its action can reverse; the same record is in the journal's step-end. */
@@ -516,7 +517,9 @@ export class HostRunner {
       if (f) return f;
     }
     try {
-      const res = await withTimeout(action.apply(ctx, params, probe), ctx.timeoutMs, what, this.o.host);
+      const attempt = (p: ProbeResult<unknown>) => withTimeout(action.apply(ctx, params, p), ctx.timeoutMs, what, this.o.host);
+      const reprobe = () => withTimeout(action.probe(ctx, params), ctx.timeoutMs, what, this.o.host);
+      const res = await applyWithRetries(retrySpec(raw), ctx, probe, attempt, reprobe);
       const failed = res.failed === true;
       const status: StepStatus = failed ? 'failed' : res.changed ? 'changed' : 'ok';
       const dir = step.type === 'backup' ? backupDirOf(probe, res.facts) : undefined;
