@@ -304,7 +304,7 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
       sink: emitter,
       total,
       ...(s.runner ? { carry: s.runner } : {}),
-      ...(rb.multiPlay ? { uncertainElsewhere } : {}),
+      uncertainElsewhere,
       delegate,
       once: onceIn(batchKey),
     });
