@@ -15,6 +15,7 @@ import { labSupport, startLab, type Lab, type LabHost } from '../src/lab/hosts.j
 import { applyCmd } from '../src/cli/apply.js';
 import { planCmd } from '../src/cli/plan.js';
 import { rollbackCmd } from '../src/cli/rollback.js';
+import { showCmd } from '../src/cli/show.js';
 import { parseJournal } from '../src/engine/journal.js';
 import type { StepEndEvent } from '../src/engine/events.js';
 import { Capture } from './support/capture.js';
@@ -159,6 +160,11 @@ test('a failure in play 2 rolls its host back across both plays, newest play fir
   assert.equal(readFileSync(lab.hostPath(h1, '/root/rollback-order'), 'utf8'), 'play2\nplay1\n');
   // the worker took part in play 2 only
   assert.equal(readFileSync(lab.hostPath(h3, '/root/rollback-order'), 'utf8'), 'play2\n');
+  // the journal reads back as one run of two plays
+  const shown = new Capture();
+  showCmd({ id, stateDir, stdout: shown });
+  assert.match(shown.text, /PLAY 1\/2 Gather and write on the control plane[\s\S]*PLAY 2\/2 Use the control plane's facts everywhere/);
+  assert.match(shown.text, /ROLLBACK plays-lab/);
 });
 
 test('apply over both plays, then again: nothing changes, read-only steps are never a change', { skip }, async () => {
