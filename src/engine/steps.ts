@@ -246,7 +246,7 @@ export class HostRunner {
   }
 
   /**
-   * run_once: the first host of the batch to reach the step runs it; the others wait, then
+   * run_once: the first host of the batch runs the step; the others wait, then
    * register its result as theirs (Ansible: the result is registered on every host of the batch)
    * and fail with it when it failed.
    */
@@ -263,6 +263,7 @@ export class HostRunner {
     }
     this.o.sink.emit({ kind: 'step-start', host: this.o.host, step: step.id, name: step.name, index, total: this.o.total });
     const r = await slot.result;
+    if (r.orphaned && this.o.once) return this.runOnce(step, index, this.o.once(step.id));
     const failed = r.outcome.hostFailed;
     const status: StepStatus = failed ? 'failed' : r.outcome.status === 'skipped' ? 'skipped' : 'ok';
     this.finishItem(step, index, NO_ITEM, { status, uncertain: r.uncertain, failed, message: `run once on ${r.ranOn}${r.outcome.message ? `: ${r.outcome.message}` : ''}` }, [], 0);

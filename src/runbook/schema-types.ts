@@ -133,7 +133,7 @@ export type Step = {
    */
   until?: string;
   /**
-   * Run the step on one host of the batch only (the first to reach it); its result is registered on every host of the batch, and its failure fails them all.
+   * Run the step on one host of the batch only (the first host of the batch, or the next one when it failed before the step); its result is registered on every host of the batch, and its failure fails them all.
    */
   run_once?: boolean;
   /**
