@@ -274,16 +274,34 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
     if (!(await open(s))) throw new Error(`${name}: ${s.message ?? 'cannot be reached'}`);
     return { transport: s.transport!, recordUndo: (u) => (s.runner ? s.runner.undos.push(u) : s.delegatedUndos.push(u)) };
   };
-  const slots = new Map<string, OnceSlot>();
-  const onceIn = (key: string) => (stepId: string): OnceSlot => {
+  // run_once: one slot per batch and step; the batch's first host runs it, or (when that host
+  // left the play before reaching it) the first host to ask after that
+  const slots = new Map<string, { slot: OnceSlot; runner?: string; done?: boolean }>();
+  const onceIn = (key: string, designated: string, host: string) => (stepId: string): OnceSlot => {
     const k = `${key}:${stepId}`;
-    const existing = slots.get(k);
-    if (existing) return { ...existing, first: false };
-    let resolve!: (r: OnceResult) => void;
-    const result = new Promise<OnceResult>((r) => (resolve = r));
-    const slot: OnceSlot = { first: true, result, resolve };
-    slots.set(k, slot);
-    return slot;
+    let entry = slots.get(k);
+    if (!entry) {
+      let settle!: (r: OnceResult) => void;
+      const result = new Promise<OnceResult>((r) => (settle = r));
+      const e: { slot: OnceSlot; runner?: string; done?: boolean } = {
+        slot: { first: false, result, resolve: (r) => ((e.done = !r.orphaned), settle(r)) },
+      };
+      entry = e;
+      if (!leftPlay.has(`${key}:${designated}`)) entry.runner = designated;
+      slots.set(k, entry);
+    }
+    entry.runner ??= host;
+    return { ...entry.slot, first: entry.runner === host };
+  };
+  /** batch key:host of the hosts that finished their part of a batch */
+  const leftPlay = new Set<string>();
+  const orphan = (key: string, host: string): void => {
+    leftPlay.add(`${key}:${host}`);
+    for (const [k, e] of slots) {
+      if (!k.startsWith(`${key}:`) || e.runner !== host || e.done) continue;
+      slots.delete(k); // the next host to ask runs it
+      e.slot.resolve({ ranOn: host, outcome: { status: 'skipped', hostFailed: false }, value: undefined, uncertain: false, orphaned: true });
+    }
   };
 
   // handlers are reported after all the selected steps, play by play
@@ -295,7 +313,7 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
   }
   const total = nextIndex - 1;
 
-  const runHostPlay = async (s: Session, play: PlayInfo, view: LoadedRunbook, steps: SelectedStep[], names: string[], batchKey: string): Promise<void> => {
+  const runHostPlay = async (s: Session, play: PlayInfo, view: LoadedRunbook, steps: SelectedStep[], names: string[], batchKey: string, batchFirst: string): Promise<void> => {
     const h = s.entry;
     begin(s);
     let base: Scope;
@@ -327,9 +345,9 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
       sink: emitter,
       total,
       ...(s.runner ? { carry: s.runner } : c.resume?.carry.has(h.name) ? { carry: c.resume.carry.get(h.name)! } : {}),
-      ...(rb.multiPlay ? { uncertainElsewhere } : {}),
+      uncertainElsewhere,
       delegate,
-      once: onceIn(batchKey),
+      once: onceIn(batchKey, batchFirst, h.name),
       keepRoot: keepRootFor(lockPathFor(h)),
       ...(c.halted ? { stopReason: c.halted } : {}),
     });
@@ -437,7 +455,8 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
       emitter.emit({ kind: 'batch-start', index: bi + 1, count: batches.length, hosts: batch.map((s) => s.entry.name) });
       batchFailures.set(`${play.index}:${bi}`, { n: 0, size: batch.length, max: play.settings.max_fail_percentage, play: play.name });
       const before = new Map(batch.map((s) => [s, s.status]));
-      await Promise.all(batch.map((s) => c.limit(() => runHostPlay(s, play, view, steps, names, `${play.index}:${bi}`))));
+      const key = `${play.index}:${bi}`;
+      await Promise.all(batch.map((s) => c.limit(() => runHostPlay(s, play, view, steps, names, key, batch[0]!.entry.name).finally(() => orphan(key, s.entry.name)))));
       const failedN = batch.filter((s) => s.status !== 'ok' && s.status !== 'aborted' && s.status !== 'not-run' && before.get(s) === 'ok').length;
       const max = play.settings.max_fail_percentage;
       const over = !dryRun && exceedsMaxFail(failedN, batch.length, max);

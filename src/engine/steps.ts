@@ -19,6 +19,7 @@ import { backupDirOf, backupPathsOf, DeferredBackups } from './deferred.js';
 import { withTimeout } from './timeout.js';
 import { applyActs, classifyChange, irreversibleInPlan, isReadOnlyStep } from './safety.js';
 import type { Delegate, OnceSlot } from './cross-host.js';
+import { applyWithRetries, retrySpec } from './retry.js';
 export type { Delegate, OnceResult, OnceSlot } from './cross-host.js';
 
 /** A change a step made that its action can reverse; the same record is in the journal's step-end. */
@@ -241,7 +242,7 @@ export class HostRunner {
   }
 
   /**
-   * run_once: the first host of the batch to reach the step runs it; the others wait, then
+   * run_once: the first host of the batch runs the step; the others wait, then
    * register its result as theirs (Ansible: the result is registered on every host of the batch)
    * and fail with it when it failed.
    */
@@ -258,6 +259,7 @@ export class HostRunner {
     }
     this.deferred.emit({ kind: 'step-start', host: this.o.host, step: step.id, name: step.name, index, total: this.o.total });
     const r = await slot.result;
+    if (r.orphaned && this.o.once) return this.runOnce(step, index, this.o.once(step.id));
     const failed = r.outcome.hostFailed;
     const status: StepStatus = failed ? 'failed' : r.outcome.status === 'skipped' ? 'skipped' : 'ok';
     this.finishItem(step, index, NO_ITEM, { status, uncertain: r.uncertain, failed, message: `run once on ${r.ranOn}${r.outcome.message ? `: ${r.outcome.message}` : ''}` }, [], 0);
@@ -518,7 +520,9 @@ export class HostRunner {
       if (f) return f;
     }
     try {
-      const res = await withTimeout(action.apply(ctx, params, probe), ctx.timeoutMs, what, this.o.host, this.cancel);
+      const attempt = (p: ProbeResult<unknown>) => withTimeout(action.apply(ctx, params, p), ctx.timeoutMs, what, this.o.host, this.cancel);
+      const reprobe = () => withTimeout(action.probe(ctx, params), ctx.timeoutMs, what, this.o.host, this.cancel);
+      const res = await applyWithRetries(retrySpec(raw), ctx, probe, attempt, reprobe);
       const failed = res.failed === true;
       const status: StepStatus = failed ? 'failed' : res.changed ? 'changed' : 'ok';
       const dir = step.type === 'backup' ? backupDirOf(probe, res.facts) : undefined;

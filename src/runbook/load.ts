@@ -257,7 +257,7 @@ function handlerDiagnostics(doc: YamlDocument): Diagnostic[] {
   return out;
 }
 
-const STEP_OPTIONS = new Set(['name', 'when', 'register', 'loop', 'tags', 'timeout', 'ignore_errors', 'no_log', 'become', 'run_once', 'delegate_to', 'notify']);
+const STEP_OPTIONS = new Set(['name', 'when', 'register', 'loop', 'tags', 'timeout', 'ignore_errors', 'no_log', 'become', 'run_once', 'delegate_to', 'notify', 'retries', 'delay', 'until']);
 
 function isCoveredByStepShape(d: Diagnostic, shape: Diagnostic[]): boolean {
   // ajv's "must match exactly one schema" at a step duplicates what stepShapeDiagnostics said
@@ -373,6 +373,10 @@ function semanticDiagnostics(doc: YamlDocument, rb: Runbook, opts: LoadOptions):
         checkActionParams(type, params, [...path, type], stepKnown, out, doc);
       }
       if (typeof s.delegate_to === 'string') checkDelegation(s, path, stepKnown, out, doc);
+      if (typeof s.until === 'string') checkExpr(s.until, [...path, 'until'], new Set([...stepKnown, 'result']), out, doc);
+      if (s.delay !== undefined && s.retries === undefined && s.until === undefined) {
+        out.push({ kind: 'schema', severity: 'warning', message: 'delay without retries or until: the step is tried once', hint: 'add retries: N or until: CONDITION', file: doc.source.file, ...positionOf(doc, [...path, 'delay'], 'key') });
+      }
       for (const n of namesProvidedBy(s)) {
         known.add(n);
         if (section === 'steps') allProvided.add(n);
