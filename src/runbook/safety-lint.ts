@@ -23,22 +23,29 @@ function irreversibleWhy(step: StepInfo): string | undefined {
 }
 
 export function safetyDiagnostics(rb: LoadedRunbook): Diagnostic[] {
-  if (rb.runbook.on_failure !== 'rollback') return [];
   const out: Diagnostic[] = [];
   const file = rb.file;
-  const firstBackup = rb.steps.findIndex((s) => s.type === 'backup');
+  const plays = rb.plays ?? [];
+  const policyOf = (i: number) => plays[i]?.settings.on_failure ?? rb.runbook.on_failure;
+  const rollbackPlays = plays.length ? plays.filter((p) => policyOf(p.index) === 'rollback') : rb.runbook.on_failure === 'rollback' ? [undefined] : [];
+  if (rollbackPlays.length === 0) return [];
+  // a host keeps its backups across plays: a backup in an earlier play covers a later one
+  const steps = rb.steps;
+  const firstBackup = steps.findIndex((s) => s.type === 'backup');
   if (firstBackup < 0) {
+    const where = rb.multiPlay && plays.length ? ['plays', rollbackPlays[0]!.index, 'on_failure'] : ['on_failure'];
     out.push({
       kind: 'schema',
       severity: 'warning',
       message: 'on_failure: rollback with no backup step: rollback can only undo what each step recorded',
       hint: 'add a backup step before the first change, e.g. backup: { paths: [...], to: "/var/backups/runbook/{{ run.id }}" }',
       file,
-      ...positionOf(rb.doc, ['on_failure'], 'key'),
+      ...positionOf(rb.doc, where, 'key'),
     });
   }
-  rb.steps.forEach((step, i) => {
+  steps.forEach((step, i) => {
     if (firstBackup >= 0 && i > firstBackup) return;
+    if (plays.length && policyOf(step.play ?? 0) !== 'rollback') return;
     const why = irreversibleWhy(step);
     if (!why) return;
     out.push({ kind: 'schema', severity: 'warning', message: `step "${step.name}": ${why}`, hint: 'move a backup step before it, or declare it read_only when it changes nothing', file, line: step.line, col: step.col });
