@@ -174,10 +174,15 @@ steps:
     backup: { paths: ["${APP}"], to: "/var/backups/runbook/{{ run.id }}" }
   - name: Change
     copy: { dest: "${APP}/a.conf", content: "changed on {{ inventory_hostname }}\\n" }
+    notify: Restart
   - name: Fail on the first host, the others are busy meanwhile
     shell: { script: 'if [ "$1" = "$2" ]; then exit 3; fi; sleep 2', args: ["{{ inventory_hostname }}", "${first}"], changed_when: false }
   - name: Change more
     copy: { dest: "${APP}/b.conf", content: "more\\n" }
+handlers:
+  # an aborted host runs no handler (that would be a change after the stop)
+  - name: Restart
+    command: { argv: [touch, /etc/kubernetes/handler-ran], creates: /etc/kubernetes/handler-ran }
 `);
     const { r, status, events, text } = await apply(rb);
     assert.equal(r.exitCode, 6, `${policy}\n${text}`);

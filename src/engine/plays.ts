@@ -389,7 +389,8 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
         if (out.hostFailed && onFailure()) break;
       }
       // a failed host runs its pending handlers only with force_handlers (then its rollback follows)
-      if (queue.pending && (!failed || play.settings.force_handlers)) if (await flushHandlers(flush)) onFailure();
+      // nor does a host aborted because another failed: it stops before its next change (review-lang 7)
+      if (queue.pending && ((!failed && !stopped) || play.settings.force_handlers)) if (await flushHandlers(flush)) onFailure();
       if (dryRun) reportUnnotified(flush, flush.ran);
       runner.finish();
     } catch (e) {
