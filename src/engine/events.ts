@@ -64,6 +64,18 @@ export interface RunStartEvent {
   steps: { id: string; name: string; type: string }[];
   /** for rollback: the run being rolled back */
   target?: string;
+  /** `--slice K/N`: this run is one slice of a logical run made of N */
+  slice?: SliceRef;
+}
+
+export interface SliceRef {
+  /** 1-based */
+  index: number;
+  count: number;
+  /** the logical run the slices share (`runbook history --group`) */
+  group: string;
+  /** how many hosts were selected before slicing */
+  of: number;
 }
 
 export interface ConnectionRef {
@@ -72,6 +84,16 @@ export interface ConnectionRef {
   privateKey?: string;
   user?: string;
   become?: boolean;
+}
+
+/** A play begins (runbooks written with `plays:`): its hosts, those that have not failed before it. */
+export interface PlayStartEvent {
+  kind: 'play-start';
+  /** 1-based */
+  index: number;
+  count: number;
+  name: string;
+  hosts: string[];
 }
 
 export interface BatchStartEvent {
@@ -145,6 +167,8 @@ export interface StepEndEvent {
   undoWithheld?: boolean;
   /** failure ignored with ignore_errors */
   ignored?: boolean;
+  /** delegate_to: the host the step ran on (its undo record is that host's) */
+  delegate?: string;
 }
 
 export interface HostEndEvent {
@@ -219,6 +243,7 @@ export interface RunEndEvent {
 
 export type Event =
   | RunStartEvent
+  | PlayStartEvent
   | BatchStartEvent
   | BatchEndEvent
   | HostStartEvent
