@@ -334,6 +334,13 @@ test(`the runner SIGKILLed at ${RESUME_ROUNDS} seeded points, then resume ID: ev
     assert.deepEqual(diffs, [], `round ${round} (${where[where.length - 1]}), run ${runId}:\n${said}`);
     const v = verdicts(['completed', 'completed', 'completed']);
     for (const h of lab.hosts) assert.equal(existsSync(lab.hostPath(h, '/var/lib/runbook/lock')), false, `${h.name}: lock released`);
+    if (!before.applyEnd && round % 2 === 1) {
+      // the resumed run kept the original backup (never re-taken over changed files): rollback ID gives the pre-run bytes
+      const back = await rollbackCmd({ id: runId, stateDir, stdout: new Capture() });
+      assert.equal(back.exitCode, 0, JSON.stringify(back.recap));
+      verdicts(['original', 'original', 'original']);
+      where[where.length - 1] += ' +rollback';
+    }
     lost += v.lost;
     survived++;
   }
