@@ -35,6 +35,7 @@ import { HostRunner, type Delegate, type OnceResult, type OnceSlot, type UndoEnt
 import { LocalTransport } from '../transport/local.js';
 import { flushHandlers, HandlerQueue, notifiersOf, notifies, notifyTargets, reportUnnotified, type FlushOptions } from './handlers.js';
 import { lockPathFor, type SelectedStep } from './run.js';
+import { blockTree, forgetFailure, markFailure, reportNotNeeded, runSteps, type BlockHooks } from './blocks.js';
 
 /** The runbook as one play sees it: its hosts, settings, vars over the runbook's, and its steps. */
 export function playView(rb: LoadedRunbook, play: PlayInfo): LoadedRunbook {
@@ -140,7 +141,8 @@ interface Session {
 }
 
 function addCounts(a: HostCounts, b: HostCounts): void {
-  for (const k of Object.keys(a) as (keyof HostCounts)[]) a[k] += b[k];
+  // keys of b: a runner's counts may carry `rescued` (src/engine/blocks.ts), which the recap row keeps
+  for (const k of Object.keys(b) as (keyof HostCounts)[]) a[k] = (a[k] ?? 0) + b[k];
 }
 
 /** A scope without its Lazy values (hostvars of hostvars would be circular). */
@@ -340,19 +342,23 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
       return policy !== 'continue';
     };
     try {
-      for (const { step, index } of steps) {
-        if (state.fatal) {
-          s.message = `stopped: ${state.fatal}`;
-          break;
-        }
-        if (step.type === 'flush_handlers') {
-          if ((await flushHandlers(flush)) && onFailure()) break;
-          continue;
-        }
-        const out = await runner.runStep(step, index);
-        if (notifies(out.status, dryRun)) for (const t of notifyTargets(step)) queue.notify(t, step.name);
-        if (out.hostFailed && onFailure()) break;
-      }
+      // steps in blocks: a rescued failure never reaches onFailure (src/engine/blocks.ts)
+      const hooks: BlockHooks<SelectedStep, ReturnType<typeof markFailure>> = {
+        run: async ({ step, index }) => {
+          if (state.fatal) {
+            s.message = `stopped: ${state.fatal}`;
+            return 'stop';
+          }
+          if (step.type === 'flush_handlers') return (await flushHandlers(flush)) ? 'failed' : 'ok';
+          const out = await runner.runStep(step, index);
+          if (notifies(out.status, dryRun)) for (const t of notifyTargets(step)) queue.notify(t, step.name);
+          return out.hostFailed ? 'failed' : 'ok';
+        },
+        mark: () => markFailure(runner),
+        rescued: (_b, m) => forgetFailure(runner, m),
+        notNeeded: ({ step, index }, b) => reportNotNeeded(emitter, h.name, step, index, total, b),
+      };
+      await runSteps(blockTree(steps, (x) => x.step.blocks), hooks, onFailure);
       // a failed host runs its pending handlers only with force_handlers (then its rollback follows)
       if (queue.pending && (!failed || play.settings.force_handlers)) if (await flushHandlers(flush)) onFailure();
       if (dryRun) reportUnnotified(flush, flush.ran);

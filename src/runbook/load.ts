@@ -12,6 +12,7 @@ import { loadYaml, offsetInScalar, pointer, positionOf, type Path, type YamlDocu
 import { label, schemaDiagnostics } from './schema-check.js';
 import { candidateNames, createChecker, hasTemplate, parseTemplate, type Checker } from './expressions.js';
 import { closest } from './suggest.js';
+import { blockDiagnostics, flattenSteps, walkSteps } from './blocks.js';
 
 export interface LoadOptions {
   /** names provided outside the runbook: inventory vars, -e vars */
@@ -50,7 +51,7 @@ export function loadRunbookText(text: string, file: string, opts: LoadOptions = 
     });
     return { diagnostics: sortDiagnostics(diagnostics) };
   }
-  diagnostics.push(...stepShapeDiagnostics(doc), ...playShapeDiagnostics(doc), ...handlerDiagnostics(doc));
+  diagnostics.push(...stepShapeDiagnostics(doc), ...playShapeDiagnostics(doc), ...handlerDiagnostics(doc), ...blockDiagnostics(doc, stepLists(doc.value as Record<string, unknown>)));
   diagnostics.push(...schemaDiagnostics(doc, 'runbook').filter((d) => !isCoveredByStepShape(d, diagnostics)));
   const raw = doc.value as Runbook;
   diagnostics.push(...semanticDiagnostics(doc, raw, opts));
@@ -58,13 +59,13 @@ export function loadRunbookText(text: string, file: string, opts: LoadOptions = 
   if (sorted.some((d) => d.severity === 'error')) return { diagnostics: sorted };
 
   const stepInfos = (prefix: Path, section: 'steps' | 'rollback' | 'handlers', list: Step[] | undefined, play: number, inherit: Pick<Step, 'become' | 'timeout'>): StepInfo[] =>
-    (list ?? []).map((written, index) => {
+    flattenSteps(list, [...prefix, section]).map(({ step: written, path, frames }, index) => {
       const type = actionKeys(written)[0]!;
-      const pos = positionOf(doc, [...prefix, section, index]);
+      const pos = positionOf(doc, path);
       // a play's become/timeout is the default of its steps (the step's own wins)
       const step: Step = { ...written, ...(written.become === undefined && inherit.become !== undefined ? { become: inherit.become } : {}), ...(written.timeout === undefined && inherit.timeout !== undefined ? { timeout: inherit.timeout } : {}) };
-      const id = `${prefix.length ? `plays[${play}].` : ''}${section}[${index}]`;
-      return { section, play, index, id, name: step.name, type, params: (step as Record<string, unknown>)[type], raw: step, ...pos };
+      const id = label(path);
+      return { section, play, index, id, name: step.name, type, params: (step as Record<string, unknown>)[type], raw: step, ...(frames.length ? { blocks: frames } : {}), ...pos };
     });
   const plays: PlayInfo[] = raw.plays
     ? raw.plays.map((p, i) => {
@@ -153,22 +154,24 @@ function stepShapeDiagnostics(doc: YamlDocument): Diagnostic[] {
   const out: Diagnostic[] = [];
   const root = doc.value as Record<string, unknown>;
   for (const { path: at, section } of stepLists(root)) {
-    const steps = listAt(root, at);
-    if (!Array.isArray(steps)) continue;
-    steps.forEach((step, i) => {
-      if (!step || typeof step !== 'object' || Array.isArray(step)) return;
+    void section;
+    for (const { step, path, block } of walkSteps(listAt(root, at), at)) {
       const keys = actionKeys(step);
-      const name = typeof (step as Step).name === 'string' ? `step "${(step as Step).name}"` : label([...at, i]);
-      void section;
+      const name = typeof (step as unknown as Step).name === 'string' ? `${block ? 'block' : 'step'} "${(step as unknown as Step).name}"` : label(path);
+      if (block) {
+        if (keys.length > 0) out.push({ kind: 'schema', severity: 'error', message: `${name} has an action (\`${keys[0]}\`): a block only groups steps`, hint: 'move the action into a step under block:', file: doc.source.file, ...positionOf(doc, [...path, keys[0]!], 'key') });
+        continue;
+      }
       if (keys.length === 0) {
         const unknown = Object.keys(step).filter((k) => !STEP_OPTIONS.has(k));
-        if (unknown.length > 0) return; // the schema reports the unknown key, with a suggestion
+        // the schema reports an unknown key (with a suggestion); blocks.ts a rescue without its block
+        if (unknown.length > 0 || 'rescue' in step || 'always' in step) continue;
         out.push({
           kind: 'schema',
           severity: 'error',
           message: `${name} has no action: add one of ${ACTION_TYPES.join(', ')}`,
           file: doc.source.file,
-          ...positionOf(doc, [...at, i]),
+          ...positionOf(doc, path),
         });
       } else if (keys.length > 1) {
         out.push({
@@ -176,10 +179,10 @@ function stepShapeDiagnostics(doc: YamlDocument): Diagnostic[] {
           severity: 'error',
           message: `${name} has more than one action (${keys.map((k) => `\`${k}\``).join(' and ')}): a step does exactly one thing, split it into ${keys.length} steps`,
           file: doc.source.file,
-          ...positionOf(doc, [...at, i, keys[1]!], 'key'),
+          ...positionOf(doc, [...path, keys[1]!], 'key'),
         });
       }
-    });
+    }
   }
   return out;
 }
@@ -228,10 +231,9 @@ function handlerDiagnostics(doc: YamlDocument): Diagnostic[] {
     });
     const notified = new Set<string>();
     for (const section of ['steps', 'handlers', 'rollback'] as const) {
-      (Array.isArray(play[section]) ? (play[section] as unknown[]) : []).forEach((st, i) => {
-        if (!isObject(st)) return;
+      for (const { step: st, path: stPath } of walkSteps(play[section], [...at, section])) {
         if ('flush_handlers' in st && section !== 'steps') {
-          out.push({ kind: 'schema', severity: 'error', message: `flush_handlers belongs in steps:, not in ${section}:`, file, ...positionOf(doc, [...at, section, i, 'flush_handlers'], 'key') });
+          out.push({ kind: 'schema', severity: 'error', message: `flush_handlers belongs in steps:, not in ${section}:`, file, ...positionOf(doc, [...stPath, 'flush_handlers'], 'key') });
         }
         const n = st.notify;
         const targets = typeof n === 'string' ? [n] : Array.isArray(n) ? n.filter((x): x is string => typeof x === 'string') : [];
@@ -246,10 +248,10 @@ function handlerDiagnostics(doc: YamlDocument): Diagnostic[] {
             message: `notify: no handler named "${t}" in ${at.length ? label(at) : 'this runbook'}`,
             hint: elsewhere ? `"${t}" is a handler of ${label(elsewhere)}: a step notifies the handlers of its own play` : guess ? `did you mean "${guess}"?` : names.size ? `handlers: ${[...names.keys()].map((x) => `"${x}"`).join(', ')}` : 'add it under handlers:',
             file,
-            ...positionOf(doc, typeof n === 'string' ? [...at, section, i, 'notify'] : [...at, section, i, 'notify', j]),
+            ...positionOf(doc, typeof n === 'string' ? [...stPath, 'notify'] : [...stPath, 'notify', j]),
           });
         });
-      });
+      }
     }
     for (const [name, i] of names) {
       if (!notified.has(name)) out.push({ kind: 'schema', severity: 'warning', message: `handler "${name}" is never notified: it will never run`, hint: 'add `notify: ' + name + '` to the step that should trigger it', file, ...positionOf(doc, [...at, 'handlers', i]) });
@@ -258,12 +260,12 @@ function handlerDiagnostics(doc: YamlDocument): Diagnostic[] {
   return out;
 }
 
-const STEP_OPTIONS = new Set(['name', 'when', 'register', 'loop', 'tags', 'timeout', 'ignore_errors', 'no_log', 'become', 'run_once', 'delegate_to', 'notify', 'retries', 'delay', 'until']);
+const STEP_OPTIONS = new Set(['block', 'rescue', 'always', 'name', 'when', 'register', 'loop', 'tags', 'timeout', 'ignore_errors', 'no_log', 'become', 'run_once', 'delegate_to', 'notify', 'retries', 'delay', 'until']);
 
 function isCoveredByStepShape(d: Diagnostic, shape: Diagnostic[]): boolean {
   // ajv's "must match exactly one schema" at a step duplicates what stepShapeDiagnostics said
   void shape;
-  return /^(plays\[\d+\]\.)?(steps|rollback|handlers)\[\d+\]( needs exactly one of| takes only one of)/.test(d.message);
+  return /^(plays\[\d+\]\.)?(steps|rollback|handlers)\[\d+\](\.(block|rescue|always)\[\d+\])*( needs exactly one of| takes only one of)/.test(d.message);
 }
 
 function dedupe(ds: Diagnostic[]): Diagnostic[] {
@@ -330,15 +332,13 @@ function semanticDiagnostics(doc: YamlDocument, rb: Runbook, opts: LoadOptions):
   const universe = new Set<string>([...base, 'item', 'result']);
   for (const { path: at, play } of lists) {
     for (const k of Object.keys(playVars(play))) universe.add(k);
-    const steps = listAt(root, at);
-    if (Array.isArray(steps)) for (const st of steps) if (isObject(st)) for (const n of namesProvidedBy(st as unknown as Step)) universe.add(n);
+    for (const { step: st } of walkSteps(listAt(root, at), at)) for (const n of namesProvidedBy(st as unknown as Step)) universe.add(n);
   }
   const playVarNames = new Set<string>();
   const provided = new Set<string>();
   for (const { play, path: at } of lists) {
     for (const k of Object.keys(playVars(play))) if (!base.has(k)) playVarNames.add(k);
-    const steps = listAt(root, at);
-    if (Array.isArray(steps)) for (const st of steps) if (isObject(st)) for (const n of namesProvidedBy(st as unknown as Step)) provided.add(n);
+    for (const { step: st } of walkSteps(listAt(root, at), at)) for (const n of namesProvidedBy(st as unknown as Step)) provided.add(n);
   }
   ctx = { doc, out, universe, checkUniverse: createChecker(universe), playVarNames, provided };
   // Runbook vars may refer to each other and to builtins.
@@ -354,15 +354,11 @@ function semanticDiagnostics(doc: YamlDocument, rb: Runbook, opts: LoadOptions):
     });
   }
   for (const { path: at, section, play } of lists) {
-    const steps = listAt(root, at);
-    if (!Array.isArray(steps)) continue;
     // a play sees what earlier plays registered (on its host, or any host's via hostvars); rollback
     // steps may refer to anything the steps before registered (it may be absent at run time: has() guards it)
     const known = new Set<string>([...base, ...Object.keys(playVars(play)), ...allProvided]);
-    steps.forEach((step: unknown, i: number) => {
-      if (!isObject(step)) return;
+    for (const { step, path } of walkSteps(listAt(root, at), at)) {
       const s = step as unknown as Step;
-      const path: Path = [...at, i];
       const stepKnown = new Set(known);
       if (s.loop !== undefined) stepKnown.add('item');
       if (typeof s.when === 'string') checkExpr(s.when, [...path, 'when'], stepKnown, out, doc);
@@ -382,7 +378,7 @@ function semanticDiagnostics(doc: YamlDocument, rb: Runbook, opts: LoadOptions):
         known.add(n);
         if (section === 'steps') allProvided.add(n);
       }
-    });
+    }
   }
   ctx = undefined;
   return out;

@@ -117,6 +117,24 @@ export type Step = {
    */
   notify?: string | [string, ...string[]];
   /**
+   * Not an action: a group of steps run in order. When one fails, the `rescue` steps run (and a rescued failure is not a failure of the host); the `always` steps run after either. `name`, `when`, `tags`, `become`, `timeout`, `ignore_errors` and `no_log` apply to every step inside.
+   *
+   * @minItems 1
+   */
+  block?: [Step, ...Step[]];
+  /**
+   * With `block`: steps run only when a step of the block failed. When they succeed the host goes on as if nothing failed; when one fails the host has failed (and `on_failure` applies after `always`).
+   *
+   * @minItems 1
+   */
+  rescue?: [Step, ...Step[]];
+  /**
+   * With `block`: steps run after the block (and its rescue), whether or not something failed.
+   *
+   * @minItems 1
+   */
+  always?: [Step, ...Step[]];
+  /**
    * Not an action: run the handlers notified so far on this host, now (in their order), instead of at the end of the play.
    */
   flush_handlers?: true;
