@@ -117,7 +117,7 @@ export function reportNotNeeded(sink: EventSink, host: string, step: StepInfo, i
     total,
     status: 'skipped',
     commands: [],
-    message: `rescue of block "${block.name}": not needed, nothing in the block failed`,
+    summary: `rescue of block "${block.name}": not needed, nothing in the block failed`,
     durationMs: 0,
   });
 }

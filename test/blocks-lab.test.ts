@@ -1,0 +1,141 @@
+/**
+ * block / rescue / always against real OpenSSH hosts (the lab), with `on_failure: rollback`.
+ * One apply over three hosts: on the first nothing fails (the rescue is not needed); on the second
+ * the block fails and the rescue makes it good (the host is ok, nothing is rolled back, the
+ * failure shows in the journal and as rescued in the recap); on the third the rescue fails too:
+ * `always` still runs, then the host is rolled back to what it was before the run.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { treeSnapshot } from '../src/lab/tree-snapshot.js';
+import { labSupport, startLab, type Lab, type LabHost } from '../src/lab/hosts.js';
+import { applyCmd } from '../src/cli/apply.js';
+import { planCmd } from '../src/cli/plan.js';
+import { parseJournal } from '../src/engine/journal.js';
+import type { StepEndEvent } from '../src/engine/events.js';
+import { Capture } from './support/capture.js';
+
+const support = labSupport();
+const skip = support.ok ? false : support.reason!;
+let lab: Lab;
+let dir: string;
+let inv: string;
+let rbFile: string;
+let stateDir: string;
+
+const FAIL_IF_LISTED = 'case ",$2," in *",$1,"*) exit 5;; esac';
+const RUNBOOK = `apiVersion: runbook/v1
+name: blocks-lab
+hosts: all
+on_failure: rollback
+vars:
+  fail_block: ""
+  fail_rescue: ""
+steps:
+  - name: Back up the app tree
+    backup: { paths: [/etc/kubernetes/app], to: "/var/backups/runbook/{{ run.id }}" }
+  - name: Upgrade the app
+    block:
+      - name: App directory
+        file: { path: /etc/kubernetes/app, state: directory, mode: "0755" }
+      - name: New config
+        copy: { dest: /etc/kubernetes/app/app.conf, content: "new\\n" }
+      - name: Health check
+        shell: { script: '${FAIL_IF_LISTED}', args: ["{{ inventory_hostname }}", "{{ fail_block }}"], read_only: true }
+      - name: Not reached after a failure
+        copy: { dest: /etc/kubernetes/app/checked, content: "yes\\n" }
+    rescue:
+      - name: Old config back
+        copy: { dest: /etc/kubernetes/app/app.conf, content: "old\\n" }
+      - name: Check the old config
+        shell: { script: '${FAIL_IF_LISTED}', args: ["{{ inventory_hostname }}", "{{ fail_rescue }}"], read_only: true }
+    always:
+      - name: Record the cleanup
+        shell: { script: 'echo always >> /root/blocks-order', changed_when: true }
+  - name: After the block
+    copy: { dest: /etc/kubernetes/app/done, content: "done\\n" }
+`;
+
+function snapshot(h: LabHost): Map<string, string> {
+  return treeSnapshot(['/etc/kubernetes'], (r) => lab.hostPath(h, r));
+}
+
+function opts(extra: Record<string, unknown> = {}) {
+  return { runbook: rbFile, inventory: inv, stateDir, stdout: new Capture(), stderr: new Capture(), ...extra };
+}
+
+let pristine: Map<string, string>[] = [];
+
+before(async () => {
+  if (skip) return;
+  lab = await startLab({ count: 3, firstAddress: '127.1.217.1', namePrefix: 'bk' });
+  dir = mkdtempSync(join(tmpdir(), 'runbook-blocks-lab-'));
+  inv = join(dir, 'inventory.yaml');
+  writeFileSync(inv, lab.inventoryYaml());
+  rbFile = join(dir, 'blocks.yaml');
+  writeFileSync(rbFile, RUNBOOK);
+  stateDir = join(dir, 'state');
+  pristine = lab.hosts.map((h) => snapshot(h));
+});
+
+after(async () => {
+  if (skip) return;
+  if (lab) await lab.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const FAILS = ['fail_block=bk-02,bk-03', 'fail_rescue=bk-03'];
+
+test('plan: the read-only check fails where asked, the rescue is planned there and "not needed" elsewhere; nothing changes', { skip }, async () => {
+  const o = opts({ out: join(dir, 'plan.json'), extraVars: FAILS });
+  await planCmd(o);
+  lab.hosts.forEach((h, i) => assert.deepEqual(snapshot(h), pristine[i], `${h.name} changed during plan`));
+  const plan = JSON.parse(readFileSync(join(dir, 'plan.json'), 'utf8'));
+  const step = (host: string, id: string) => plan.hosts[host].steps.find((s: { step: string }) => s.step === id);
+  assert.equal(step('bk-01', 'steps[1].rescue[0]').status, 'skipped');
+  assert.match(step('bk-01', 'steps[1].rescue[0]').summary, /rescue of block "Upgrade the app": not needed, nothing in the block failed/);
+  assert.equal(step('bk-02', 'steps[1].block[2]').status, 'failed');
+  assert.equal(step('bk-02', 'steps[1].rescue[0]').status, 'change');
+  assert.equal(step('bk-02', 'steps[1].always[0]').status, 'change');
+  assert.equal(plan.hosts['bk-02'].status, 'ok', 'a rescued failure is no failure in the plan either');
+});
+
+test('apply: rescued on one host (ok, no rollback), rescue failing on another (always runs, then rollback)', { skip }, async () => {
+  const o = opts({ extraVars: FAILS });
+  const r = await applyCmd(o);
+  const out = o.stdout.text + o.stderr.text;
+  const rows = Object.fromEntries(r.result!.recap.map((x) => [x.host, x]));
+  assert.equal(rows['bk-01']!.status, 'ok', out);
+  assert.equal(rows['bk-02']!.status, 'ok', out);
+  assert.equal(rows['bk-03']!.status, 'rolled-back', out);
+  assert.equal(rows['bk-02']!.failed, 0, 'a rescued failure does not count as failed');
+  assert.equal((rows['bk-02'] as unknown as { rescued?: number }).rescued, 1);
+  const [h1, h2, h3] = lab.hosts as [LabHost, LabHost, LabHost];
+  const read = (h: LabHost, p: string) => readFileSync(lab.hostPath(h, p), 'utf8');
+  // no failure: the block ran to its end, the rescue did not run, always did, the play went on
+  assert.equal(read(h1, '/etc/kubernetes/app/app.conf'), 'new\n');
+  assert.equal(read(h1, '/etc/kubernetes/app/checked'), 'yes\n');
+  assert.equal(read(h1, '/etc/kubernetes/app/done'), 'done\n');
+  assert.equal(read(h1, '/root/blocks-order'), 'always\n');
+  // rescued: the rest of the block was not run, the rescue's change stays, the play went on
+  assert.equal(read(h2, '/etc/kubernetes/app/app.conf'), 'old\n');
+  assert.ok(!existsSync(lab.hostPath(h2, '/etc/kubernetes/app/checked')));
+  assert.equal(read(h2, '/etc/kubernetes/app/done'), 'done\n');
+  assert.equal(read(h2, '/root/blocks-order'), 'always\n');
+  // the rescue failed: always ran, then rollback put /etc/kubernetes back as it was; nothing after the block ran
+  assert.equal(read(h3, '/root/blocks-order'), 'always\n');
+  assert.deepEqual(snapshot(h3), pristine[2], 'bk-03 restored to its state before the run');
+  const lines = parseJournal(readFileSync(join(stateDir, 'runs', `${r.result!.runId}.jsonl`), 'utf8'));
+  const ends = (host: string) => (lines as unknown as StepEndEvent[]).filter((l) => l.kind === 'step-end' && l.host === host).map((e) => `${e.step}:${e.status}`);
+  assert.deepEqual(
+    ends('bk-02').filter((x) => !x.startsWith('steps[0]')),
+    ['steps[1].block[0]:changed', 'steps[1].block[1]:changed', 'steps[1].block[2]:failed', 'steps[1].rescue[0]:changed', 'steps[1].rescue[1]:ok', 'steps[1].always[0]:changed', 'steps[2]:changed'],
+  );
+  assert.deepEqual(
+    ends('bk-03').filter((x) => !x.startsWith('steps[0]')),
+    ['steps[1].block[0]:changed', 'steps[1].block[1]:changed', 'steps[1].block[2]:failed', 'steps[1].rescue[0]:changed', 'steps[1].rescue[1]:failed', 'steps[1].always[0]:changed'],
+  );
+});
