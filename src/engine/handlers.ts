@@ -9,6 +9,7 @@
 import type { StepInfo } from '../runbook/model.js';
 import type { EventSink, StepStatus } from './events.js';
 import type { HostRunner, StepOutcome } from './steps.js';
+import { withStepVars } from './step-vars.js';
 
 /** The notified handlers of one host in one play: each due at most once per flush, in definition order. */
 export class HandlerQueue {
@@ -85,7 +86,7 @@ export async function flushHandlers(o: FlushOptions): Promise<StepOutcome | unde
     const h = o.handlers[due.index]!;
     // in a plan the name says why it runs; in apply the journal keeps the handler's own name
     const step = o.dryRun ? { ...h, name: `${h.name} (runs if notified by ${quote(due.by)})` } : h;
-    const out = await o.runner.runStep(step, o.firstIndex + due.index);
+    const out = await withStepVars(o.runner.scope, h, () => o.runner.runStep(step, o.firstIndex + due.index));
     for (const t of notifyTargets(h)) if (notifies(out.status, o.dryRun)) o.queue.notify(t, h.name);
     if (out.hostFailed) return out;
   }

@@ -35,6 +35,7 @@ import { HostRunner, type Delegate, type OnceResult, type OnceSlot, type UndoEnt
 import { LocalTransport } from '../transport/local.js';
 import { flushHandlers, HandlerQueue, notifiersOf, notifies, notifyTargets, reportUnnotified, type FlushOptions } from './handlers.js';
 import { lockPathFor, type SelectedStep } from './run.js';
+import { withStepVars } from './step-vars.js';
 import { blockTree, forgetFailure, markFailure, reportNotNeeded, runSteps, type BlockHooks } from './blocks.js';
 
 /** The runbook as one play sees it: its hosts, settings, vars over the runbook's, and its steps. */
@@ -350,7 +351,7 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
             return 'stop';
           }
           if (step.type === 'flush_handlers') return (await flushHandlers(flush)) ? 'failed' : 'ok';
-          const out = await runner.runStep(step, index);
+          const out = await withStepVars(runner.scope, step, () => runner.runStep(step, index));
           if (notifies(out.status, dryRun)) for (const t of notifyTargets(step)) queue.notify(t, step.name);
           return out.hostFailed ? 'failed' : 'ok';
         },

@@ -3,7 +3,7 @@
  * The engine sees no block step: the loader flattens every block into the steps inside it, in
  * document order, each carrying the chain of blocks around it (its frames) and the block's
  * settings it inherits (`when` joined with `&&`, `tags` added, `become`/`timeout`/`no_log`/
- * `ignore_errors` unless the step says). src/engine/blocks.ts rebuilds the tree to run it.
+ * `ignore_errors` unless the step says, `vars` under the step's own). src/engine/blocks.ts rebuilds the tree to run it.
  */
 import type { Diagnostic } from '../errors.js';
 import type { Step } from './schema-types.js';
@@ -39,17 +39,20 @@ export interface WalkedStep {
   path: Path;
   /** a block (its steps follow it in the walk) */
   block: boolean;
+  /** names of the `vars:` of the blocks around it and its own */
+  vars: string[];
 }
 
 /** Every step of a list in document order, blocks and the steps inside them included, with its path. */
-export function walkSteps(list: unknown, at: Path, out: WalkedStep[] = []): WalkedStep[] {
+export function walkSteps(list: unknown, at: Path, out: WalkedStep[] = [], outer: string[] = []): WalkedStep[] {
   if (!Array.isArray(list)) return out;
   list.forEach((step, i) => {
     if (!isObject(step)) return;
     const path = [...at, i];
     const block = isBlock(step);
-    out.push({ step, path, block });
-    if (block) for (const part of BLOCK_PARTS) walkSteps(step[part], [...path, part], out);
+    const vars = isObject(step.vars) ? [...outer, ...Object.keys(step.vars)] : outer;
+    out.push({ step, path, block, vars });
+    if (block) for (const part of BLOCK_PARTS) walkSteps(step[part], [...path, part], out, vars);
   });
   return out;
 }
@@ -83,6 +86,7 @@ function inherit(block: Step, step: Step): Step {
   const out: Record<string, unknown> = { ...step };
   for (const k of INHERITED) if (out[k] === undefined && block[k] !== undefined) out[k] = block[k];
   if (block.tags?.length) out.tags = [...new Set([...block.tags, ...(step.tags ?? [])])];
+  if (block.vars !== undefined) out.vars = { ...block.vars, ...(step.vars ?? {}) };
   if (block.when !== undefined) out.when = step.when === undefined ? block.when : `(${block.when}) && (${step.when})`;
   return out as unknown as Step;
 }

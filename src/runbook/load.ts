@@ -13,6 +13,7 @@ import { label, schemaDiagnostics } from './schema-check.js';
 import { candidateNames, createChecker, hasTemplate, parseTemplate, type Checker } from './expressions.js';
 import { closest } from './suggest.js';
 import { blockDiagnostics, flattenSteps, walkSteps } from './blocks.js';
+import { expandImports } from './imports.js';
 
 export interface LoadOptions {
   /** names provided outside the runbook: inventory vars, -e vars */
@@ -38,8 +39,11 @@ export async function loadRunbookFile(path: string, opts: LoadOptions = {}): Pro
 }
 
 export function loadRunbookText(text: string, file: string, opts: LoadOptions = {}): LoadResult {
-  const doc = loadYaml(text, file);
-  const diagnostics = [...doc.diagnostics];
+  const parsed = loadYaml(text, file);
+  // imported files joined in (src/runbook/imports.ts); their diagnostics are remapped at the end
+  const imports = expandImports(parsed);
+  const doc = imports.doc;
+  const diagnostics = [...doc.diagnostics, ...imports.diagnostics];
   if (doc.value === undefined) return { diagnostics: sortDiagnostics(diagnostics) };
   if (doc.value === null || typeof doc.value !== 'object' || Array.isArray(doc.value)) {
     diagnostics.push({
@@ -55,7 +59,7 @@ export function loadRunbookText(text: string, file: string, opts: LoadOptions = 
   diagnostics.push(...schemaDiagnostics(doc, 'runbook').filter((d) => !isCoveredByStepShape(d, diagnostics)));
   const raw = doc.value as Runbook;
   diagnostics.push(...semanticDiagnostics(doc, raw, opts));
-  const sorted = sortDiagnostics(dedupe(diagnostics));
+  const sorted = sortDiagnostics(dedupe(diagnostics.map(imports.remap)));
   if (sorted.some((d) => d.severity === 'error')) return { diagnostics: sorted };
 
   const stepInfos = (prefix: Path, section: 'steps' | 'rollback' | 'handlers', list: Step[] | undefined, play: number, inherit: Pick<Step, 'become' | 'timeout'>): StepInfo[] =>
@@ -102,7 +106,8 @@ export function loadRunbookText(text: string, file: string, opts: LoadOptions = 
       file,
       dir: dirname(resolve(file)),
       text,
-      sha256: createHash('sha256').update(text).digest('hex'),
+      // over the imported files too: a saved plan is refused when any of them changed
+      sha256: createHash('sha256').update(doc.source.text).digest('hex'),
       doc,
       runbook: raw,
       steps: plays.flatMap((p) => p.steps),
@@ -165,7 +170,7 @@ function stepShapeDiagnostics(doc: YamlDocument): Diagnostic[] {
       if (keys.length === 0) {
         const unknown = Object.keys(step).filter((k) => !STEP_OPTIONS.has(k));
         // the schema reports an unknown key (with a suggestion); blocks.ts a rescue without its block
-        if (unknown.length > 0 || 'rescue' in step || 'always' in step) continue;
+        if (unknown.length > 0 || 'rescue' in step || 'always' in step || 'import' in step) continue;
         out.push({
           kind: 'schema',
           severity: 'error',
@@ -260,7 +265,7 @@ function handlerDiagnostics(doc: YamlDocument): Diagnostic[] {
   return out;
 }
 
-const STEP_OPTIONS = new Set(['block', 'rescue', 'always', 'name', 'when', 'register', 'loop', 'tags', 'timeout', 'ignore_errors', 'no_log', 'become', 'run_once', 'delegate_to', 'notify', 'retries', 'delay', 'until']);
+const STEP_OPTIONS = new Set(['block', 'rescue', 'always', 'import', 'vars', 'name', 'when', 'register', 'loop', 'tags', 'timeout', 'ignore_errors', 'no_log', 'become', 'run_once', 'delegate_to', 'notify', 'retries', 'delay', 'until']);
 
 function isCoveredByStepShape(d: Diagnostic, shape: Diagnostic[]): boolean {
   // ajv's "must match exactly one schema" at a step duplicates what stepShapeDiagnostics said
@@ -332,7 +337,7 @@ function semanticDiagnostics(doc: YamlDocument, rb: Runbook, opts: LoadOptions):
   const universe = new Set<string>([...base, 'item', 'result']);
   for (const { path: at, play } of lists) {
     for (const k of Object.keys(playVars(play))) universe.add(k);
-    for (const { step: st } of walkSteps(listAt(root, at), at)) for (const n of namesProvidedBy(st as unknown as Step)) universe.add(n);
+    for (const { step: st, vars } of walkSteps(listAt(root, at), at)) for (const n of [...namesProvidedBy(st as unknown as Step), ...vars]) universe.add(n);
   }
   const playVarNames = new Set<string>();
   const provided = new Set<string>();
@@ -357,9 +362,11 @@ function semanticDiagnostics(doc: YamlDocument, rb: Runbook, opts: LoadOptions):
     // a play sees what earlier plays registered (on its host, or any host's via hostvars); rollback
     // steps may refer to anything the steps before registered (it may be absent at run time: has() guards it)
     const known = new Set<string>([...base, ...Object.keys(playVars(play)), ...allProvided]);
-    for (const { step, path } of walkSteps(listAt(root, at), at)) {
+    for (const { step, path, vars } of walkSteps(listAt(root, at), at)) {
       const s = step as unknown as Step;
-      const stepKnown = new Set(known);
+      // a step's vars (and its blocks') see what the step sees; the step sees them too
+      if (isObject(s.vars)) for (const [k, v] of Object.entries(s.vars)) checkStrings(v, [...path, 'vars', k], new Set([...known, ...vars.filter((n) => !(n in s.vars!))]), out, doc);
+      const stepKnown = new Set([...known, ...vars]);
       if (s.loop !== undefined) stepKnown.add('item');
       if (typeof s.when === 'string') checkExpr(s.when, [...path, 'when'], stepKnown, out, doc);
       if (typeof s.loop === 'string') checkStrings(s.loop, [...path, 'loop'], new Set(known), out, doc);

@@ -135,6 +135,11 @@ export type Step = {
    */
   always?: [Step, ...Step[]];
   /**
+   * Not an action: the steps of another file (a list of steps, or a mapping with `steps`, optional `handlers` and `vars` defaults), relative to this file, put here when the runbook is loaded, as a block. Its handlers join the play's. `vars:` of this step set its variables.
+   */
+  import?: string;
+  vars?: Vars1;
+  /**
    * Not an action: run the handlers notified so far on this host, now (in their order), instead of at the end of the play.
    */
   flush_handlers?: true;
@@ -418,6 +423,12 @@ export interface Vars {
   [k: string]: unknown;
 }
 /**
+ * Variables for this step only (on a block or an import: for the steps inside), over the play's and the runbook's; templates allowed.
+ */
+export interface Vars1 {
+  [k: string]: unknown;
+}
+/**
  * Environment variables for the command.
  *
  * This interface was referenced by `undefined`'s JSON-Schema
@@ -584,7 +595,7 @@ export interface Play {
    * Run this play's commands through sudo (default: the runbook's `become`).
    */
   become?: boolean;
-  vars?: Vars1;
+  vars?: Vars2;
   /**
    * The play's steps, run in order on each of its hosts.
    *
@@ -601,7 +612,7 @@ export interface Play {
 /**
  * Variables of this play, over the runbook's `vars` (inventory and `-e` still override them).
  */
-export interface Vars1 {
+export interface Vars2 {
   [k: string]: unknown;
 }
 /**
@@ -610,7 +621,7 @@ export interface Vars1 {
  * This interface was referenced by `undefined`'s JSON-Schema
  * via the `definition` "vars".
  */
-export interface Vars2 {
+export interface Vars3 {
   [k: string]: unknown;
 }
 /**
@@ -649,6 +660,6 @@ export interface Guards {
  * This interface was referenced by `undefined`'s JSON-Schema
  * via the `definition` "setFactParams".
  */
-export interface Vars3 {
+export interface Vars4 {
   [k: string]: unknown;
 }
