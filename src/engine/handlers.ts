@@ -65,6 +65,8 @@ export interface FlushOptions {
   notifiers: Map<string, string[]>;
   /** indices of the handlers that ran (filled in) */
   ran: Set<number>;
+  /** the end of the play: also run what a later handler notified in an earlier one (again and again, bounded) */
+  final?: boolean;
 }
 
 /** Handler name → the names of the play's steps and handlers that notify it. */
@@ -78,8 +80,15 @@ export function notifiersOf(steps: StepInfo[], handlers: StepInfo[]): Map<string
 export async function flushHandlers(o: FlushOptions): Promise<StepOutcome | undefined> {
   const quote = (names: string[]) => names.map((n) => `"${n}"`).join(', ');
   let at = -1;
+  // at the end of a play a handler notified by a later one runs in another pass (handlers that
+  // notify each other in a circle stop after as many passes as there are handlers)
+  let passes = o.final ? o.handlers.length : 0;
   for (;;) {
-    const due = o.queue.next(at);
+    let due = o.queue.next(at);
+    if (!due && passes-- > 0 && o.queue.pending) {
+      at = -1;
+      due = o.queue.next(at);
+    }
     if (!due) break;
     at = due.index;
     o.ran.add(due.index);

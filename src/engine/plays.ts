@@ -31,7 +31,7 @@ import type { Emitter } from './emitter.js';
 import { emptyCounts, type HostCounts, type HostStatus, type RecapRow } from './events.js';
 import { acquireLock, lockHolder, releaseLock } from './lock.js';
 import { rollbackHost } from './rollback.js';
-import { HostRunner, type Delegate, type OnceResult, type OnceSlot, type UndoEntry } from './steps.js';
+import { coveredBy, HostRunner, undoPaths, type Delegate, type OnceResult, type OnceSlot, type UndoEntry } from './steps.js';
 import { LocalTransport } from '../transport/local.js';
 import { flushHandlers, HandlerQueue, notifiersOf, notifies, notifyTargets, reportUnnotified, type FlushOptions } from './handlers.js';
 import { lockPathFor, type SelectedStep } from './run.js';
@@ -108,6 +108,8 @@ export interface PlaysContext {
   operator: string;
   startTime: string;
   limit: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** names of each play's hosts, selected from the whole inventory (src/cli/run-options.ts) */
+  playHosts?: string[][];
 }
 
 export interface PlaysResult {
@@ -137,6 +139,8 @@ interface Session {
   out: boolean;
   /** changes other hosts' steps delegated to it made before it ran a play of its own */
   delegatedUndos: UndoEntry[];
+  /** its lock was refused (held by another run): never used again, not even as a delegate */
+  refused?: boolean;
   finished: boolean;
   row?: RecapRow;
 }
@@ -155,13 +159,14 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
   const { rb, emitter, dryRun } = c;
   const run = { id: c.runId, dry_run: dryRun };
   const inventory = runInventory(c.hosts);
-  const playHosts = rb.plays.map((p): HostEntry[] => {
+  // each play's hosts: selected from the whole inventory when the run was prepared (then narrowed
+  // to the run's hosts: --limit, --slice), else among the run's hosts; a selection error is an error
+  const runNames = new Set(c.hosts.map((h) => h.name));
+  const playHosts = rb.plays.map((p, i): HostEntry[] => {
     if (!rb.multiPlay) return c.hosts;
-    try {
-      return selectHosts(inventory, p.hosts);
-    } catch {
-      return []; // a group none of the run's hosts (after --limit) is in
-    }
+    const chosen = c.playHosts?.[i];
+    if (chosen) return c.hosts.filter((h) => runNames.has(h.name) && chosen.includes(h.name));
+    return selectHosts(inventory, p.hosts);
   });
   const lastPlay = new Map<string, number>();
   playHosts.forEach((hs, i) => hs.forEach((h) => lastPlay.set(h.name, i)));
@@ -183,7 +188,7 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
   const state: { fatal?: string; aborted?: string } = {};
 
   // with delegate_to, any host's connection may be needed until the run ends
-  const keepOpen = rb.steps.some((st) => st.raw.delegate_to !== undefined);
+  const keepOpen = [...rb.steps, ...rb.plays.flatMap((p) => p.handlers)].some((st) => st.raw.delegate_to !== undefined);
   const close = async (s: Session): Promise<void> => {
     if (!s.transport) return;
     const t = s.transport;
@@ -211,6 +216,7 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
 
   /** Connect and lock on the host's first play; false when it cannot take part. */
   const open = async (s: Session): Promise<boolean> => {
+    if (s.refused) return false;
     if (s.transport) return true;
     const h = s.entry;
     try {
@@ -236,14 +242,21 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
       s.status = 'failed';
       s.message = messageOf(e);
       if (isUserError(e) && e.kind === 'lock') emitter.emit({ kind: 'warning', host: h.name, message: s.message });
+      // without the lock this run must not change the host: drop the connection for good
+      s.refused = true;
+      const t = s.transport;
+      s.transport = undefined;
+      await t?.close().catch(() => undefined);
       return false;
     }
     return true;
   };
 
   let local: Transport | undefined;
+  /** host → the changes its delegated steps made on other hosts (its own rollback does not undo them) */
+  const delegatedBy = new Map<string, { on: string; name: string }[]>();
   /** delegate_to: a host of the run (connected and locked on first use) or the operator's machine */
-  const delegate = async (name: string): Promise<Delegate> => {
+  const delegate = async (name: string, by: string): Promise<Delegate> => {
     const s = sessions.get(name);
     if (!s) {
       if (name !== 'localhost') throw new Error(`no host \`${name}\` in this run (delegate to a host the run's plays select, or localhost)`);
@@ -251,9 +264,22 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
       return { transport: local, recordUndo: (u) => emitter.emit({ kind: 'warning', host: 'localhost', message: `"${u.name}" changed the operator's machine: rollback does not undo it` }) };
     }
     if (s.status === 'unreachable') throw new Error(`${name} is unreachable`);
+    // a host that failed, was rolled back, or is done with the run: a change there would not be rolled back
+    if (s.out || s.refused || (s.finished && (s.status !== 'ok' || s.plays.length === 0))) {
+      throw new Error(`${name} has left the run (${s.status}${s.message ? `: ${s.message}` : ''}): nothing may be changed there any more`);
+    }
     begin(s);
     if (!(await open(s))) throw new Error(`${name}: ${s.message ?? 'cannot be reached'}`);
-    return { transport: s.transport!, recordUndo: (u) => (s.runner ? s.runner.undos.push(u) : s.delegatedUndos.push(u)) };
+    return {
+      transport: s.transport!,
+      recordUndo: (u) => {
+        // covered by the backups that host took before this change (its rollback restores them first)
+        const entry = { ...u, covered: coveredBy(undoPaths(u.record), s.runner ? s.runner.backedUpRoots() : []) };
+        if (s.runner) s.runner.undos.push(entry);
+        else s.delegatedUndos.push(entry);
+        (delegatedBy.get(by) ?? delegatedBy.set(by, []).get(by)!).push({ on: name, name: u.name });
+      },
+    };
   };
   // run_once: one slot per batch and step; the batch's first host runs it, or (when that host
   // left the play before reaching it) the first host to ask after that
@@ -326,7 +352,7 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
       total,
       ...(s.runner ? { carry: s.runner } : {}),
       uncertainElsewhere,
-      delegate,
+      delegate: (name) => delegate(name, h.name),
       once: onceIn(batchKey, batchFirst, h.name),
     });
     runner.undos.push(...s.delegatedUndos.splice(0));
@@ -335,6 +361,7 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
     s.plays.push(play.index);
     const policy = play.settings.on_failure ?? 'stop';
     let failed = false;
+    let stopped = false;
     const queue = new HandlerQueue(play.handlers.map((x) => x.name));
     const flush: FlushOptions = { runner, handlers: play.handlers, queue, dryRun, host: h.name, sink: emitter, firstIndex: handlerIndex[play.index]!, total, notifiers: notifiersOf(play.steps, play.handlers), ran: new Set() };
     const onFailure = (): boolean => {
@@ -348,6 +375,7 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
         run: async ({ step, index }) => {
           if (state.fatal) {
             s.message = `stopped: ${state.fatal}`;
+            stopped = true;
             return 'stop';
           }
           if (step.type === 'flush_handlers') return (await flushHandlers(flush)) ? 'failed' : 'ok';
@@ -360,8 +388,9 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
         notNeeded: ({ step, index }, b) => reportNotNeeded(emitter, h.name, step, index, total, b),
       };
       await runSteps(blockTree(steps, (x) => x.step.blocks), hooks, onFailure);
-      // a failed host runs its pending handlers only with force_handlers (then its rollback follows)
-      if (queue.pending && (!failed || play.settings.force_handlers)) if (await flushHandlers(flush)) onFailure();
+      // a failed host runs its pending handlers only with force_handlers (then its rollback follows);
+      // a host stopped by another's fatal failure runs none
+      if (queue.pending && !stopped && (!failed || play.settings.force_handlers)) if (await flushHandlers({ ...flush, final: true })) onFailure();
       if (dryRun) reportUnnotified(flush, flush.ran);
       runner.finish();
     } catch (e) {
@@ -393,9 +422,21 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
           dryRun: false,
           localDir: c.localDir,
           reason,
+          // each play's rollback steps with that play's variables, and what the host registered
+          scopeOf: (p) => {
+            const facts = Object.fromEntries(Object.entries(runner.scope).filter(([k, v]) => !(k in base) || base[k] !== v));
+            try {
+              return { ...runner.scope, ...hostScope(playView(rb, rb.plays[p]!), h, c.extra, run), ...facts };
+            } catch {
+              return runner.scope;
+            }
+          },
         }).catch((e: unknown) => ({ ok: false, message: messageOf(e) }));
         s.status = rolled.ok ? 'rolled-back' : 'rollback-failed';
         s.message = rolled.ok ? `rolled back after ${reason}` : `${reason}; rollback failed: ${rolled.message}`;
+        for (const d of delegatedBy.get(h.name) ?? []) {
+          emitter.emit({ kind: 'warning', host: h.name, message: `"${d.name}" changed ${d.on} (delegate_to) and was not undone: it is ${d.on}'s change; \`runbook rollback ${c.runId} --limit ${d.on}\` undoes it` });
+        }
       }
     }
     if (s.out || lastPlay.get(h.name) === play.index) await finish(s);

@@ -56,6 +56,8 @@ export interface EngineOptions {
   localDir?: string;
   /** this run is one slice of a logical run (--slice) */
   slice?: SliceRef;
+  /** multi-play: each play's hosts, selected from the whole inventory (src/cli/run-options.ts) */
+  playHosts?: string[][];
 }
 
 export interface EngineResult {
@@ -233,6 +235,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     operator,
     startTime,
     limit: pLimit(Math.max(1, o.forks ?? DEFAULT_FORKS)),
+    ...(o.playHosts ? { playHosts: o.playHosts } : {}),
   });
   const changesPending = dryRun && pendingChanges > 0;
   const exitCode = exitCodeOf(rows, dryRun, changesPending);

@@ -69,7 +69,7 @@ export function loadRunbookText(text: string, file: string, opts: LoadOptions = 
       // a play's become/timeout is the default of its steps (the step's own wins)
       const step: Step = { ...written, ...(written.become === undefined && inherit.become !== undefined ? { become: inherit.become } : {}), ...(written.timeout === undefined && inherit.timeout !== undefined ? { timeout: inherit.timeout } : {}) };
       const id = label(path);
-      return { section, play, index, id, name: step.name, type, params: (step as Record<string, unknown>)[type], raw: step, ...(frames.length ? { blocks: frames } : {}), ...pos };
+      return { section, play, index, id, name: step.name, type, params: (step as Record<string, unknown>)[type], raw: step, ...(written.become !== undefined ? { ownBecome: written.become } : {}), ...(frames.length ? { blocks: frames } : {}), ...pos };
     });
   const plays: PlayInfo[] = raw.plays
     ? raw.plays.map((p, i) => {
@@ -158,8 +158,7 @@ function actionKeys(step: unknown): StepType[] {
 function stepShapeDiagnostics(doc: YamlDocument): Diagnostic[] {
   const out: Diagnostic[] = [];
   const root = doc.value as Record<string, unknown>;
-  for (const { path: at, section } of stepLists(root)) {
-    void section;
+  for (const { path: at } of stepLists(root)) {
     for (const { step, path, block } of walkSteps(listAt(root, at), at)) {
       const keys = actionKeys(step);
       const name = typeof (step as unknown as Step).name === 'string' ? `${block ? 'block' : 'step'} "${(step as unknown as Step).name}"` : label(path);
@@ -358,7 +357,12 @@ function semanticDiagnostics(doc: YamlDocument, rb: Runbook, opts: LoadOptions):
       }
     });
   }
+  // names registered by a play's steps (the first play that does), and by each play so far
+  const registeredIn = new Map<string, number>();
+  const playLocal = new Map<number, Set<string>>();
+  const playHosts = (p: number): unknown => (Array.isArray(root.plays) && isObject(root.plays[p]) ? root.plays[p].hosts : undefined);
   for (const { path: at, section, play } of lists) {
+    const local = playLocal.get(play) ?? playLocal.set(play, new Set()).get(play)!;
     // a play sees what earlier plays registered (on its host, or any host's via hostvars); rollback
     // steps may refer to anything the steps before registered (it may be absent at run time: has() guards it)
     const known = new Set<string>([...base, ...Object.keys(playVars(play)), ...allProvided]);
@@ -376,14 +380,32 @@ function semanticDiagnostics(doc: YamlDocument, rb: Runbook, opts: LoadOptions):
         const params = (s as Record<string, unknown>)[type];
         checkActionParams(type, params, [...path, type], stepKnown, out, doc);
       }
-      if (typeof s.delegate_to === 'string') checkDelegation(s, path, stepKnown, out, doc);
+      if (typeof s.delegate_to === 'string') checkDelegation(s, path, stepKnown, out, doc, section);
+      // a name only an earlier play with other hosts registered: undefined on a host that did not run it
+      for (const n of new Set(namesInStrings(s))) {
+        const q = registeredIn.get(n);
+        if (q === undefined || q >= play || local.has(n) || stepKnown.has(n) !== true || base.has(n) || n in playVars(play) || vars.includes(n)) continue;
+        if (playHosts(q) === playHosts(play)) continue;
+        out.push({
+          kind: 'undefined-variable',
+          severity: 'warning',
+          message: `\`${n}\` is registered in play ${q + 1}, which may select other hosts than this play: on a host that did not run it, \`${n}\` is undefined`,
+          hint: `read it as hostvars[HOST].${n} from a host that ran play ${q + 1}, or guard it with has()`,
+          file: doc.source.file,
+          ...positionOf(doc, path),
+        });
+      }
       if (typeof s.until === 'string') checkExpr(s.until, [...path, 'until'], new Set([...stepKnown, 'result']), out, doc);
       if (s.delay !== undefined && s.retries === undefined && s.until === undefined) {
         out.push({ kind: 'schema', severity: 'warning', message: 'delay without retries or until: the step is tried once', hint: 'add retries: N or until: CONDITION', file: doc.source.file, ...positionOf(doc, [...path, 'delay'], 'key') });
       }
       for (const n of namesProvidedBy(s)) {
         known.add(n);
-        if (section === 'steps') allProvided.add(n);
+        if (section === 'steps') {
+          allProvided.add(n);
+          local.add(n);
+          if (!registeredIn.has(n)) registeredIn.set(n, play);
+        }
       }
     }
   }
@@ -393,6 +415,21 @@ function semanticDiagnostics(doc: YamlDocument, rb: Runbook, opts: LoadOptions):
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** The top-level names the templates and expressions of a step (not of its blocks' steps) read. */
+function namesInStrings(step: Step): string[] {
+  const out: string[] = [];
+  const visit = (v: unknown, key?: string, expression = false): void => {
+    if (key === 'block' || key === 'rescue' || key === 'always' || key === 'name') return;
+    if (typeof v === 'string') {
+      if (expression) out.push(...candidateNames(v));
+      else if (hasTemplate(v)) for (const part of parseTemplate(v).parts) if (part.kind === 'expr') out.push(...candidateNames(part.source));
+    } else if (Array.isArray(v)) v.forEach((x) => visit(x, undefined, expression));
+    else if (isObject(v)) for (const [k, x] of Object.entries(v)) visit(x, k, ['when', 'until', 'that', 'changed_when', 'failed_when'].includes(k));
+  };
+  visit(step);
+  return out;
 }
 
 const EXPRESSION_KEYS = new Set(['changed_when', 'failed_when']);
@@ -457,8 +494,12 @@ function checkActionParams(type: ActionType, params: unknown, path: Path, known:
 }
 
 /** delegate_to: its templates, and no backup/restore elsewhere (a host's backups are its own to restore). */
-function checkDelegation(s: Step, path: Path, known: Set<string>, out: Diagnostic[], doc: YamlDocument): void {
+function checkDelegation(s: Step, path: Path, known: Set<string>, out: Diagnostic[], doc: YamlDocument, section: string): void {
   checkStrings(s.delegate_to, [...path, 'delegate_to'], known, out, doc);
+  if (section === 'rollback') {
+    out.push({ kind: 'schema', severity: 'error', message: 'a rollback step cannot be delegated: rollback runs on the host being restored', hint: 'put the delegated step in steps: (its change is then rolled back on the host it was made on)', file: doc.source.file, ...positionOf(doc, [...path, 'delegate_to'], 'key') });
+    return;
+  }
   const type = actionKeys(s).find((t) => t === 'backup' || t === 'restore');
   if (type) {
     out.push({

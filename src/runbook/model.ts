@@ -43,6 +43,8 @@ export interface StepInfo {
   params: unknown;
   /** the whole step as written (when, register, loop, tags, timeout, ...) */
   raw: Step;
+  /** `become` as written on the step or its blocks (not the play's or runbook's): a delegated step uses only this */
+  ownBecome?: boolean;
   /** the blocks around the step, outermost first (src/runbook/blocks.ts); absent outside blocks */
   blocks?: BlockFrame[];
   /** where the step starts in the file (1-based) */

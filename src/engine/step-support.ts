@@ -1,0 +1,60 @@
+/**
+ * What running a step needs around its action: the action module for a type, a transport with
+ * or without sudo, a timeout around a promise, and an error's text for the operator.
+ */
+import { isUserError, messageOf, userError } from '../errors.js';
+import type { Action } from '../actions/types.js';
+import type { ExecOptions, Transport } from '../transport/types.js';
+
+/** A transport that runs every command through sudo (or not), whatever the host's default. */
+export function withBecome(t: Transport, become: boolean): Transport {
+  return {
+    host: t.host,
+    exec: (argv, o?: ExecOptions) => t.exec(argv, { become, ...(o ?? {}) }),
+    read: (p) => t.read(p),
+    writeAtomic: (p, d, o) => t.writeAtomic(p, d, o),
+    stat: (p) => t.stat(p),
+    close: () => t.close(),
+  };
+}
+
+export function withTimeout<T>(p: Promise<T>, ms: number | undefined, what: string, host: string): Promise<T> {
+  if (!ms) return p;
+  // the transport kills commands after ms; this catches anything else that hangs (a little later)
+  const grace = ms + Math.min(5_000, Math.max(500, ms / 10));
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(userError('timeout', `${what} timed out after ${ms} ms`, { host })), grace);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+export function errorText(e: unknown): string {
+  if (isUserError(e)) {
+    const d = e.diagnostic;
+    return d.hint ? `${d.message} (${d.hint})` : d.message;
+  }
+  return messageOf(e);
+}
+
+// The registry (src/actions/registry.ts, `getAction(type)`) when present, else the action module's default export.
+const REGISTRY = '../actions/registry.js';
+const actionCache = new Map<string, Action<unknown, unknown>>();
+let registry: { getAction?: (type: string) => unknown } | null | undefined;
+
+export async function actionFor(type: string): Promise<Action<unknown, unknown>> {
+  const cached = actionCache.get(type);
+  if (cached) return cached;
+  if (registry === undefined) registry = (await import(REGISTRY).catch(() => null)) as typeof registry;
+  let a = registry?.getAction?.(type) as Action<unknown, unknown> | undefined;
+  if (!a && /^[a-z_0-9]+$/.test(type)) {
+    const mod = (await import(`../actions/${type}.js`).catch(() => undefined)) as { default?: Action<unknown, unknown> } | undefined;
+    a = mod?.default;
+  }
+  if (!a) throw userError('internal', `no action module for step type \`${type}\``);
+  actionCache.set(type, a);
+  return a;
+}
+
