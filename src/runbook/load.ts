@@ -497,7 +497,7 @@ function checkActionParams(type: ActionType, params: unknown, path: Path, known:
 function checkDelegation(s: Step, path: Path, known: Set<string>, out: Diagnostic[], doc: YamlDocument, section: string): void {
   checkStrings(s.delegate_to, [...path, 'delegate_to'], known, out, doc);
   if (section === 'rollback') {
-    out.push({ kind: 'schema', severity: 'error', message: 'a rollback step cannot be delegated: rollback runs on the host being restored', hint: 'put the delegated step in steps: (its change is then rolled back on the host it was made on)', file: doc.source.file, ...positionOf(doc, [...path, 'delegate_to'], 'key') });
+    out.push({ kind: 'schema', severity: 'error', message: 'a rollback step cannot be delegated: rollback runs on the host being restored', hint: 'put the delegated step in steps:, where its change is rolled back on the host it was made on', file: doc.source.file, ...positionOf(doc, [...path, 'delegate_to'], 'key') });
     return;
   }
   const type = actionKeys(s).find((t) => t === 'backup' || t === 'restore');
