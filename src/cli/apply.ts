@@ -5,7 +5,8 @@ import { loadPlan } from '../engine/plan.js';
 import { makeReporter } from '../report/reporter.js';
 import { EXIT } from './exit-codes.js';
 import { planCmd, type CmdResult } from './plan.js';
-import { addRunOptions, connectOptions, prepareRun, type RunCliOptions } from './run-options.js';
+import { addRunOptions, connectOptions, givenSliceGroup, prepareRun, type RunCliOptions } from './run-options.js';
+import { userError } from '../errors.js';
 
 export interface ApplyOptions extends RunCliOptions {
   runbook: string;
@@ -20,6 +21,10 @@ export interface ApplyOptions extends RunCliOptions {
 
 export async function applyCmd(o: ApplyOptions): Promise<CmdResult> {
   if (o.dryRun) return planCmd(o);
+  // jobs started at different times must still agree on their group: never derive it from a clock
+  if (o.slice !== undefined && givenSliceGroup(o) === undefined) {
+    throw userError('usage', '--slice needs the name of the logical run its slices share: --slice-group NAME or $RUNBOOK_SLICE_GROUP', { hint: 'e.g. the scheduler job name, as in examples/schedulers/' });
+  }
   const stderr = o.stderr ?? process.stderr;
   const prepared = await prepareRun(o.runbook, o, stderr);
   if (!prepared) return { exitCode: EXIT.invalidInput };
