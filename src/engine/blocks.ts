@@ -106,7 +106,7 @@ export function forgetFailure(r: FailureState, m: { failure?: string; failed: nu
 }
 
 /** A rescue step that did not run: reported as skipped, with why. */
-export function reportNotNeeded(sink: EventSink, host: string, step: StepInfo, index: number, total: number, block: { name: string }): void {
+export function reportNotNeeded(sink: EventSink, host: string, step: StepInfo, index: number, total: number, block: { name: string }, dryRun = false): void {
   sink.emit({
     kind: 'step-end',
     host,
@@ -117,7 +117,8 @@ export function reportNotNeeded(sink: EventSink, host: string, step: StepInfo, i
     total,
     status: 'skipped',
     commands: [],
-    summary: `rescue of block "${block.name}": not needed, nothing in the block failed`,
+    // a plan cannot know whether a step that would run after changes fails: say when it runs
+    summary: dryRun ? `rescue of block "${block.name}": runs only if a step of the block fails` : `rescue of block "${block.name}": not needed, nothing in the block failed`,
     durationMs: 0,
   });
 }

@@ -385,7 +385,7 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
         },
         mark: () => markFailure(runner),
         rescued: (_b, m) => forgetFailure(runner, m),
-        notNeeded: ({ step, index }, b) => reportNotNeeded(emitter, h.name, step, index, total, b),
+        notNeeded: ({ step, index }, b) => reportNotNeeded(emitter, h.name, step, index, total, b, dryRun),
       };
       await runSteps(blockTree(steps, (x) => x.step.blocks), hooks, onFailure);
       // a failed host runs its pending handlers only with force_handlers (then its rollback follows);
