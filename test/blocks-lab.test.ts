@@ -192,3 +192,27 @@ test("import: a fragment's steps run as a block with the import's vars over its 
   const ends = (lines as unknown as StepEndEvent[]).filter((l) => l.kind === 'step-end').map((e) => `${e.step}:${e.status}`);
   assert.deepEqual(ends, ['steps[0].block[0]:changed', 'steps[0].block[1]:changed', 'steps[1].block[0]:ok', 'steps[1].block[1]:changed', 'handlers[0]:changed']);
 });
+
+test('serial as a ramp: one host first, then the rest, in plan and apply (the journal has the batches)', { skip }, async () => {
+  const file = join(dir, 'ramp.yaml');
+  writeFileSync(
+    file,
+    `apiVersion: runbook/v1
+name: ramp
+hosts: all
+serial: [1, "100%"]
+steps:
+  - name: Mark
+    copy: { dest: /etc/kubernetes/ramp, content: "x\\n" }
+`,
+  );
+  const p = opts({ runbook: file, json: true });
+  await planCmd(p);
+  const planBatches = p.stdout.text.split('\n').filter((l) => l.includes('"batch-start"')).map((l) => JSON.parse(l).hosts);
+  assert.deepEqual(planBatches, [['bk-01'], ['bk-02', 'bk-03']]);
+  const o = opts({ runbook: file });
+  const r = await applyCmd(o);
+  assert.equal(r.exitCode, 0, o.stdout.text + o.stderr.text);
+  const lines = parseJournal(readFileSync(join(stateDir, 'runs', `${r.result!.runId}.jsonl`), 'utf8')) as unknown as { kind: string; hosts?: string[] }[];
+  assert.deepEqual(lines.filter((l) => l.kind === 'batch-start').map((l) => l.hosts), [['bk-01'], ['bk-02', 'bk-03']]);
+});

@@ -21,9 +21,9 @@ export type Runbook = {
    */
   hosts?: string;
   /**
-   * Rolling batches: how many hosts are changed at once (a count, or a percentage of the selected hosts such as `30%`). Each batch completes before the next starts. Default: all hosts in one batch.
+   * Rolling batches: how many hosts are changed at once (a count, or a percentage of the selected hosts such as `30%`), or a ramp of those: `[1, "30%", "100%"]` is one host first, then a batch of 30% of the hosts, then all the rest (the last value repeats until every host has run). Each batch completes before the next starts. Default: all hosts in one batch.
    */
-  serial?: number | string;
+  serial?: BatchSize | [BatchSize, ...BatchSize[]];
   /**
    * Stop starting new batches once more than this percentage of a batch failed.
    */
@@ -70,6 +70,11 @@ export type Runbook = {
 } & {
   [k: string]: unknown;
 };
+/**
+ * This interface was referenced by `undefined`'s JSON-Schema
+ * via the `definition` "batchSize".
+ */
+export type BatchSize = number | string;
 /**
  * This interface was referenced by `undefined`'s JSON-Schema
  * via the `definition` "identifier".
@@ -572,9 +577,9 @@ export interface Play {
    */
   hosts: string;
   /**
-   * Rolling batches: how many hosts are changed at once (a count, or a percentage of the selected hosts such as `30%`). Each batch completes before the next starts. Default: all hosts in one batch.
+   * Rolling batches: how many hosts are changed at once (a count, or a percentage of the selected hosts such as `30%`), or a ramp of those: `[1, "30%", "100%"]` is one host first, then a batch of 30% of the hosts, then all the rest (the last value repeats until every host has run). Each batch completes before the next starts. Default: all hosts in one batch.
    */
-  serial?: number | string;
+  serial?: BatchSize | [BatchSize, ...BatchSize[]];
   /**
    * Stop starting new batches once more than this percentage of a batch failed.
    */
