@@ -1,5 +1,7 @@
 /** `runbook apply RUNBOOK`: change the hosts (or `--dry-run`, the same as `plan`; `--plan FILE` applies a saved plan only if nothing changed since). */
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { quoteArg } from '../transport/quote.js';
 import { runApply } from '../engine/apply.js';
 import { loadPlan } from '../engine/plan.js';
 import { makeReporter } from '../report/reporter.js';
@@ -49,6 +51,11 @@ export async function applyCmd(o: ApplyOptions): Promise<CmdResult> {
       sink: reporter,
     });
     await reporter.close();
+    if (o.json !== true && result.journalPath) {
+      // the way back, from any directory (the journal's place is found again; an explicit --state-dir is repeated)
+      const dir = o.stateDir ? ` --state-dir ${quoteArg(resolve(o.stateDir))}` : '';
+      (o.stdout ?? process.stdout).write(`to roll this run back: runbook rollback ${result.runId}${dir}\n`);
+    }
     return { exitCode: result.exitCode, result };
   } catch (e) {
     await reporter.close();

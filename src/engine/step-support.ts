@@ -1,6 +1,6 @@
 /**
  * What running a step needs around its action: the action module for a type, a transport with
- * or without sudo, a timeout around a promise, and an error's text for the operator.
+ * or without sudo, and an error's text for the operator.
  */
 import { isUserError, messageOf, userError } from '../errors.js';
 import type { Action } from '../actions/types.js';
@@ -16,19 +16,6 @@ export function withBecome(t: Transport, become: boolean): Transport {
     stat: (p) => t.stat(p),
     close: () => t.close(),
   };
-}
-
-export function withTimeout<T>(p: Promise<T>, ms: number | undefined, what: string, host: string): Promise<T> {
-  if (!ms) return p;
-  // the transport kills commands after ms; this catches anything else that hangs (a little later)
-  const grace = ms + Math.min(5_000, Math.max(500, ms / 10));
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(userError('timeout', `${what} timed out after ${ms} ms`, { host })), grace);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 export function errorText(e: unknown): string {

@@ -14,6 +14,7 @@ import { candidateNames, createChecker, hasTemplate, parseTemplate, type Checker
 import { closest } from './suggest.js';
 import { blockDiagnostics, flattenSteps, walkSteps } from './blocks.js';
 import { expandImports } from './imports.js';
+import { safetyDiagnostics } from './safety-lint.js';
 
 export interface LoadOptions {
   /** names provided outside the runbook: inventory vars, -e vars */
@@ -101,24 +102,22 @@ export function loadRunbookText(text: string, file: string, opts: LoadOptions = 
           col: 1,
         },
       ];
-  return {
-    runbook: {
-      file,
-      dir: dirname(resolve(file)),
-      text,
-      // over the imported files too: a saved plan is refused when any of them changed
-      sha256: createHash('sha256').update(doc.source.text).digest('hex'),
-      doc,
-      runbook: raw,
-      steps: plays.flatMap((p) => p.steps),
-      rollback: plays.flatMap((p) => p.rollback),
-      plays,
-      multiPlay: raw.plays !== undefined,
-      hostsPattern: plays.map((p) => p.hosts).join(','),
-      secrets: new Set(raw.secrets ?? []),
-    },
-    diagnostics: sorted,
+  const loaded: LoadedRunbook = {
+    file,
+    dir: dirname(resolve(file)),
+    text,
+    // over the imported files too: a saved plan is refused when any of them changed
+    sha256: createHash('sha256').update(doc.source.text).digest('hex'),
+    doc,
+    runbook: raw,
+    steps: plays.flatMap((p) => p.steps),
+    rollback: plays.flatMap((p) => p.rollback),
+    plays,
+    multiPlay: raw.plays !== undefined,
+    hostsPattern: plays.map((p) => p.hosts).join(','),
+    secrets: new Set(raw.secrets ?? []),
   };
+  return { runbook: loaded, diagnostics: sortDiagnostics([...sorted, ...safetyDiagnostics(loaded).map(imports.remap)]) };
 }
 
 function pick<T extends object, K extends keyof T>(o: T, keys: K[]): Pick<T, K> {
