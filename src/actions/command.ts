@@ -138,7 +138,9 @@ export async function probeCommand(ctx: StepContext, spec: CommandSpec): Promise
  */
 async function probeReadOnly(ctx: StepContext, spec: CommandSpec): Promise<ProbeResult<CommandState>> {
   const res = await applyCommand(ctx, { ...spec, changed_when: false });
-  if (res.failed) throw stepError(`read-only command failed: ${res.message ?? 'failed'}`);
+  if (res.failed && ctx.dryRun) throw stepError(`read-only command failed: ${res.message ?? 'failed'}`);
+  // in apply the failure is the apply's result, so retries / until run the command again
+  if (res.failed) return { status: 'ok', commands: res.commands, summary: 'read-only: ran for its result', state: { run: false, done: { ...res, message: `read-only command failed: ${res.message ?? 'failed'}` } }, ...(res.facts ? { facts: res.facts } : {}) };
   return { status: 'ok', commands: res.commands, summary: 'read-only: ran for its result', state: { run: false, done: res }, ...(res.facts ? { facts: res.facts } : {}) };
 }
 

@@ -39,6 +39,7 @@ export async function applyCmd(o: ApplyOptions): Promise<CmdResult> {
       ...(prepared.inventoryFile ? { inventoryFile: prepared.inventoryFile } : {}),
       extraVars: prepared.extraVars,
     ...(prepared.slice ? { slice: prepared.slice } : {}),
+    ...(prepared.playHosts ? { playHosts: prepared.playHosts } : {}),
       ...(o.forks ? { forks: o.forks } : {}),
       connect: await connectOptions(o),
       ...(o.tags ? { tags: o.tags } : {}),

@@ -31,6 +31,7 @@ export async function planCmd(o: PlanOptions): Promise<CmdResult> {
     ...(prepared.inventoryFile ? { inventoryFile: prepared.inventoryFile } : {}),
     extraVars: prepared.extraVars,
     ...(prepared.slice ? { slice: prepared.slice } : {}),
+    ...(prepared.playHosts ? { playHosts: prepared.playHosts } : {}),
     ...(o.forks ? { forks: o.forks } : {}),
     connect: await connectOptions(o),
     ...(o.tags ? { tags: o.tags } : {}),

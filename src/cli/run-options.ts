@@ -157,6 +157,8 @@ export interface PreparedRun {
   extraVars: Record<string, unknown>;
   diagnostics: Diagnostic[];
   slice?: SliceRef;
+  /** multi-play: the names of each play's hosts in the whole inventory (the engine narrows them to `hosts`) */
+  playHosts?: string[][];
 }
 
 /** --slice-group, else $RUNBOOK_SLICE_GROUP (what the N jobs were given). */
@@ -179,11 +181,13 @@ export async function prepareRun(runbookFile: string, o: RunCliOptions, stderr: 
   const { runbook, diagnostics } = await loadRunbookFile(runbookFile, { knownVarNames: known });
   printDiagnostics(diagnostics, stderr);
   if (!runbook) return undefined;
-  let hosts = o.hosts ? selectHosts(inventory, 'all', o.limit) : selectHosts(inventory, runbook.hostsPattern, o.limit);
+  // each play's pattern on its own (a `!x` of one play must not drop x from another), then the union
+  const playHosts = runbook.multiPlay && !o.hosts ? runbook.plays.map((p) => selectHosts(inventory, p.hosts, o.limit).map((h) => h.name)) : undefined;
+  let hosts = o.hosts ? selectHosts(inventory, 'all', o.limit) : playHosts ? [...inventory.hosts.values()].filter((h) => playHosts.some((names) => names.includes(h.name))) : selectHosts(inventory, runbook.hostsPattern, o.limit);
   if (hosts.length === 0) {
     throw userError('inventory', `no hosts selected: \`${runbook.hostsPattern}\`${o.limit ? ` limited to \`${o.limit}\`` : ''} matches nothing in ${o.inventory ?? '--hosts'}`);
   }
   let slice: SliceRef | undefined;
   if (o.slice !== undefined) ({ hosts, slice } = sliceRun(runbook, hosts, { slice: o.slice, group: sliceGroupName(o, runbook.runbook.name, parseSlice(o.slice).count) }));
-  return { rb: runbook, hosts, ...(o.inventory ? { inventoryFile: o.inventory } : {}), extraVars, diagnostics, ...(slice ? { slice } : {}) };
+  return { rb: runbook, hosts, ...(o.inventory ? { inventoryFile: o.inventory } : {}), extraVars, diagnostics, ...(slice ? { slice } : {}), ...(playHosts ? { playHosts } : {}) };
 }

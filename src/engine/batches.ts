@@ -9,10 +9,19 @@ export function batchSizes(total: number, serial: number | string | undefined): 
   return Number.isFinite(n) && n >= 1 ? Math.min(total, Math.floor(n)) : total;
 }
 
-export function makeBatches<T>(items: readonly T[], serial: number | string | undefined): T[][] {
-  const size = batchSizes(items.length, serial);
+/**
+ * The batches of a play's hosts. A list is a ramp (Ansible's): `[1, "30%", "100%"]` makes a
+ * first batch of one host, then batches of 30% of the hosts, then the rest; the last value
+ * repeats. Percentages are of all the play's hosts.
+ */
+export function makeBatches<T>(items: readonly T[], serial: number | string | readonly (number | string)[] | undefined): T[][] {
+  const ramp = Array.isArray(serial) ? (serial.length ? serial : [undefined]) : [serial as number | string | undefined];
   const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size || 1) out.push(items.slice(i, i + (size || 1)));
+  for (let i = 0, k = 0; i < items.length; k++) {
+    const size = batchSizes(items.length, ramp[Math.min(k, ramp.length - 1)]) || 1;
+    out.push(items.slice(i, i + size));
+    i += size;
+  }
   return out;
 }
 

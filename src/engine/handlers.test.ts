@@ -59,3 +59,21 @@ test('the notifiers are kept once each, in order; unknown names are ignored', ()
   assert.deepEqual(q.next(-1), { index: 2, by: ['Config A', 'Config B'] });
   assert.equal(q.next(-1), undefined);
 });
+
+test('at the end of a play, a handler notified by a later handler still runs (bounded for handlers notifying each other)', async () => {
+  const { flushHandlers } = await import('./handlers.js');
+  const mk = (name: string, notify?: string) => ({ section: 'handlers' as const, play: 0, index: 0, id: name, name, type: 'command' as const, params: {}, raw: { name, ...(notify ? { notify } : {}) } as never, line: 1, col: 1 });
+  const run = async (handlers: ReturnType<typeof mk>[], first: string) => {
+    const ran: string[] = [];
+    const runner = { scope: {}, runStep: async (s: { name: string }) => (ran.push(s.name), { status: 'changed' as const, hostFailed: false }) };
+    const queue = new HandlerQueue(handlers.map((h) => h.name));
+    queue.notify(first, 'a step');
+    await flushHandlers({ runner: runner as never, handlers, queue, dryRun: false, host: 'h', sink: { emit: () => undefined }, firstIndex: 1, total: 3, notifiers: new Map(), ran: new Set(), final: true });
+    return ran;
+  };
+  // B (later) notifies A (earlier): A runs in a second pass
+  assert.deepEqual(await run([mk('A'), mk('B', 'A')], 'B'), ['B', 'A']);
+  // A and B notify each other: as many passes as handlers, then it stops
+  const loop = await run([mk('A', 'B'), mk('B', 'A')], 'A');
+  assert.ok(loop.length <= 6 && loop.length >= 3, loop.join(','));
+});

@@ -9,6 +9,7 @@
 import type { StepInfo } from '../runbook/model.js';
 import type { EventSink, StepStatus } from './events.js';
 import type { HostRunner, StepOutcome } from './steps.js';
+import { withStepVars } from './step-vars.js';
 
 /** The notified handlers of one host in one play: each due at most once per flush, in definition order. */
 export class HandlerQueue {
@@ -64,6 +65,8 @@ export interface FlushOptions {
   notifiers: Map<string, string[]>;
   /** indices of the handlers that ran (filled in) */
   ran: Set<number>;
+  /** the end of the play: also run what a later handler notified in an earlier one (again and again, bounded) */
+  final?: boolean;
 }
 
 /** Handler name → the names of the play's steps and handlers that notify it. */
@@ -77,15 +80,22 @@ export function notifiersOf(steps: StepInfo[], handlers: StepInfo[]): Map<string
 export async function flushHandlers(o: FlushOptions): Promise<StepOutcome | undefined> {
   const quote = (names: string[]) => names.map((n) => `"${n}"`).join(', ');
   let at = -1;
+  // at the end of a play a handler notified by a later one runs in another pass (handlers that
+  // notify each other in a circle stop after as many passes as there are handlers)
+  let passes = o.final ? o.handlers.length : 0;
   for (;;) {
-    const due = o.queue.next(at);
+    let due = o.queue.next(at);
+    if (!due && passes-- > 0 && o.queue.pending) {
+      at = -1;
+      due = o.queue.next(at);
+    }
     if (!due) break;
     at = due.index;
     o.ran.add(due.index);
     const h = o.handlers[due.index]!;
     // in a plan the name says why it runs; in apply the journal keeps the handler's own name
     const step = o.dryRun ? { ...h, name: `${h.name} (runs if notified by ${quote(due.by)})` } : h;
-    const out = await o.runner.runStep(step, o.firstIndex + due.index);
+    const out = await withStepVars(o.runner.scope, h, () => o.runner.runStep(step, o.firstIndex + due.index));
     for (const t of notifyTargets(h)) if (notifies(out.status, o.dryRun)) o.queue.notify(t, h.name);
     if (out.hostFailed) return out;
   }

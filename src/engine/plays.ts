@@ -31,10 +31,12 @@ import type { Emitter } from './emitter.js';
 import { emptyCounts, type HostCounts, type HostStatus, type RecapRow } from './events.js';
 import { acquireLock, lockHolder, releaseLock } from './lock.js';
 import { rollbackHost } from './rollback.js';
-import { HostRunner, type Delegate, type OnceResult, type OnceSlot, type UndoEntry } from './steps.js';
+import { coveredBy, HostRunner, undoPaths, type Delegate, type OnceResult, type OnceSlot, type UndoEntry } from './steps.js';
 import { LocalTransport } from '../transport/local.js';
 import { flushHandlers, HandlerQueue, notifiersOf, notifies, notifyTargets, reportUnnotified, type FlushOptions } from './handlers.js';
 import { lockPathFor, type SelectedStep } from './run.js';
+import { withStepVars } from './step-vars.js';
+import { blockTree, forgetFailure, markFailure, reportNotNeeded, runSteps, type BlockHooks } from './blocks.js';
 import { changedAnything, isReadOnlyStep, keepRootFor, lockWarning, notRestoredMessage } from './safety.js';
 import type { ResumeSpec } from './resume.js';
 
@@ -108,6 +110,8 @@ export interface PlaysContext {
   operator: string;
   startTime: string;
   limit: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** names of each play's hosts, selected from the whole inventory (src/cli/run-options.ts) */
+  playHosts?: string[][];
   /** why no host may change anything any more (the journal cannot be written) */
   halted?: () => string | undefined;
   /** `runbook resume`: steps done and what was changed before the runner died */
@@ -141,6 +145,8 @@ interface Session {
   out: boolean;
   /** changes other hosts' steps delegated to it made before it ran a play of its own */
   delegatedUndos: UndoEntry[];
+  /** its lock was refused (held by another run): never used again, not even as a delegate */
+  refused?: boolean;
   finished: boolean;
   row?: RecapRow;
   /** for the recap although the host finished (a lock not released) */
@@ -148,7 +154,8 @@ interface Session {
 }
 
 function addCounts(a: HostCounts, b: HostCounts): void {
-  for (const k of Object.keys(a) as (keyof HostCounts)[]) a[k] += b[k];
+  // keys of b: a runner's counts may carry `rescued` (src/engine/blocks.ts), which the recap row keeps
+  for (const k of Object.keys(b) as (keyof HostCounts)[]) a[k] = (a[k] ?? 0) + b[k];
 }
 
 /** A scope without its Lazy values (hostvars of hostvars would be circular). */
@@ -160,13 +167,14 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
   const { rb, emitter, dryRun } = c;
   const run = { id: c.runId, dry_run: dryRun };
   const inventory = runInventory(c.hosts);
-  const playHosts = rb.plays.map((p): HostEntry[] => {
+  // each play's hosts: selected from the whole inventory when the run was prepared (then narrowed
+  // to the run's hosts: --limit, --slice), else among the run's hosts; a selection error is an error
+  const runNames = new Set(c.hosts.map((h) => h.name));
+  const playHosts = rb.plays.map((p, i): HostEntry[] => {
     if (!rb.multiPlay) return c.hosts;
-    try {
-      return selectHosts(inventory, p.hosts);
-    } catch {
-      return []; // a group none of the run's hosts (after --limit) is in
-    }
+    const chosen = c.playHosts?.[i];
+    if (chosen) return c.hosts.filter((h) => runNames.has(h.name) && chosen.includes(h.name));
+    return selectHosts(inventory, p.hosts);
   });
   const lastPlay = new Map<string, number>();
   playHosts.forEach((hs, i) => hs.forEach((h) => lastPlay.set(h.name, i)));
@@ -196,7 +204,7 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
   };
 
   // with delegate_to, any host's connection may be needed until the run ends
-  const keepOpen = rb.steps.some((st) => st.raw.delegate_to !== undefined);
+  const keepOpen = [...rb.steps, ...rb.plays.flatMap((p) => p.handlers)].some((st) => st.raw.delegate_to !== undefined);
   const close = async (s: Session): Promise<void> => {
     if (!s.transport) return;
     const t = s.transport;
@@ -230,6 +238,7 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
 
   /** Connect and lock on the host's first play; false when it cannot take part. */
   const open = async (s: Session): Promise<boolean> => {
+    if (s.refused) return false;
     if (s.transport) return true;
     const h = s.entry;
     try {
@@ -255,14 +264,21 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
       s.status = 'failed';
       s.message = messageOf(e);
       if (isUserError(e) && e.kind === 'lock') emitter.emit({ kind: 'warning', host: h.name, message: s.message });
+      // without the lock this run must not change the host: drop the connection for good
+      s.refused = true;
+      const t = s.transport;
+      s.transport = undefined;
+      await t?.close().catch(() => undefined);
       return false;
     }
     return true;
   };
 
   let local: Transport | undefined;
+  /** host → the changes its delegated steps made on other hosts (its own rollback does not undo them) */
+  const delegatedBy = new Map<string, { on: string; name: string }[]>();
   /** delegate_to: a host of the run (connected and locked on first use) or the operator's machine */
-  const delegate = async (name: string): Promise<Delegate> => {
+  const delegate = async (name: string, by: string): Promise<Delegate> => {
     const s = sessions.get(name);
     if (!s) {
       if (name !== 'localhost') throw new Error(`no host \`${name}\` in this run (delegate to a host the run's plays select, or localhost)`);
@@ -270,9 +286,22 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
       return { transport: local, recordUndo: (u) => emitter.emit({ kind: 'warning', host: 'localhost', message: `"${u.name}" changed the operator's machine: rollback does not undo it` }) };
     }
     if (s.status === 'unreachable') throw new Error(`${name} is unreachable`);
+    // a host that failed, was rolled back, or is done with the run: a change there would not be rolled back
+    if (s.out || s.refused || (s.finished && (s.status !== 'ok' || s.plays.length === 0))) {
+      throw new Error(`${name} has left the run (${s.status}${s.message ? `: ${s.message}` : ''}): nothing may be changed there any more`);
+    }
     begin(s);
     if (!(await open(s))) throw new Error(`${name}: ${s.message ?? 'cannot be reached'}`);
-    return { transport: s.transport!, recordUndo: (u) => (s.runner ? s.runner.undos.push(u) : s.delegatedUndos.push(u)) };
+    return {
+      transport: s.transport!,
+      recordUndo: (u) => {
+        // covered by the backups that host took before this change (its rollback restores them first)
+        const entry = { ...u, covered: coveredBy(undoPaths(u.record), s.runner ? s.runner.backedUpRoots() : []) };
+        if (s.runner) s.runner.undos.push(entry);
+        else s.delegatedUndos.push(entry);
+        (delegatedBy.get(by) ?? delegatedBy.set(by, []).get(by)!).push({ on: name, name: u.name });
+      },
+    };
   };
   // run_once: one slot per batch and step; the batch's first host runs it, or (when that host
   // left the play before reaching it) the first host to ask after that
@@ -346,7 +375,7 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
       total,
       ...(s.runner ? { carry: s.runner } : c.resume?.carry.has(h.name) ? { carry: c.resume.carry.get(h.name)! } : {}),
       uncertainElsewhere,
-      delegate,
+      delegate: (name) => delegate(name, h.name),
       once: onceIn(batchKey, batchFirst, h.name),
       keepRoot: keepRootFor(lockPathFor(h)),
       ...(c.halted ? { stopReason: c.halted } : {}),
@@ -368,29 +397,33 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
     /** stopped between steps because another host failed (or the journal broke): `aborted` */
     let stopped: string | undefined;
     try {
-      for (const { step, index } of steps) {
-        const halt = c.halted?.();
-        if (halt) state.fatal ??= `${halt}; every host stopped before its next change`;
-        if (state.fatal) {
-          stopped = state.fatal;
-          break;
-        }
-        // resume: what the interrupted run journaled as done is not done again (read-only steps run, for their values)
-        if (c.resume?.done.get(h.name)?.has(step.id) && !isReadOnlyStep(step)) {
-          runner.journaledDone(step, index);
-          continue;
-        }
-        if (step.type === 'flush_handlers') {
-          if ((await flushHandlers(flush)) && onFailure()) break;
-          continue;
-        }
-        const out = await runner.runStep(step, index);
-        if (notifies(out.status, dryRun)) for (const t of notifyTargets(step)) queue.notify(t, step.name);
-        if (out.hostFailed && onFailure()) break;
-      }
-      // a failed host runs its pending handlers only with force_handlers (then its rollback follows)
-      // nor does a host aborted because another failed: it stops before its next change (review-lang 7)
-      if (queue.pending && ((!failed && !stopped) || play.settings.force_handlers)) if (await flushHandlers(flush)) onFailure();
+      // steps in blocks: a rescued failure never reaches onFailure (src/engine/blocks.ts)
+      const hooks: BlockHooks<SelectedStep, ReturnType<typeof markFailure>> = {
+        run: async ({ step, index }) => {
+          const halt = c.halted?.();
+          if (halt) state.fatal ??= `${halt}; every host stopped before its next change`;
+          if (state.fatal) {
+            stopped = state.fatal;
+            return 'stop';
+          }
+          // resume: what the interrupted run journaled as done is not done again (read-only steps run, for their values)
+          if (c.resume?.done.get(h.name)?.has(step.id) && !isReadOnlyStep(step)) {
+            runner.journaledDone(step, index);
+            return 'ok';
+          }
+          if (step.type === 'flush_handlers') return (await flushHandlers(flush)) ? 'failed' : 'ok';
+          const out = await withStepVars(runner.scope, step, () => runner.runStep(step, index));
+          if (notifies(out.status, dryRun)) for (const t of notifyTargets(step)) queue.notify(t, step.name);
+          return out.hostFailed ? 'failed' : 'ok';
+        },
+        mark: () => markFailure(runner),
+        rescued: (_b, m) => forgetFailure(runner, m),
+        notNeeded: ({ step, index }, b) => reportNotNeeded(emitter, h.name, step, index, total, b, dryRun),
+      };
+      await runSteps(blockTree(steps, (x) => x.step.blocks), hooks, onFailure);
+      // a failed host runs its pending handlers only with force_handlers (then its rollback follows);
+      // a host stopped by another's fatal failure runs none
+      if (queue.pending && !stopped && (!failed || play.settings.force_handlers)) if (await flushHandlers({ ...flush, final: true })) onFailure();
       if (dryRun) reportUnnotified(flush, flush.ran);
       runner.finish();
     } catch (e) {
@@ -424,6 +457,15 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
           dryRun: false,
           localDir: c.localDir,
           reason,
+          // each play's rollback steps with that play's variables, and what the host registered
+          scopeOf: (p) => {
+            const facts = Object.fromEntries(Object.entries(runner.scope).filter(([k, v]) => !(k in base) || base[k] !== v));
+            try {
+              return { ...runner.scope, ...hostScope(playView(rb, rb.plays[p]!), h, c.extra, run), ...facts };
+            } catch {
+              return runner.scope;
+            }
+          },
         }).catch((e: unknown) => ({ ok: false, message: messageOf(e) }));
         // never `rolled-back` after losing data: an irreversible change leaves the host failed
         s.status = !rolled.ok ? 'rollback-failed' : lost.length ? 'failed' : failed ? 'rolled-back' : 'aborted';
@@ -434,6 +476,9 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
             : failed
               ? `rolled back after ${reason}`
               : `${reason}; rolled back`;
+        for (const d of delegatedBy.get(h.name) ?? []) {
+          emitter.emit({ kind: 'warning', host: h.name, message: `"${d.name}" changed ${d.on} (delegate_to) and was not undone: it is ${d.on}'s change; \`runbook rollback ${c.runId} --limit ${d.on}\` undoes it` });
+        }
       }
     }
     if (s.out || lastPlay.get(h.name) === play.index) await finish(s);

@@ -8,6 +8,7 @@
  */
 import type { ApplyResult, ProbeResult, StepContext } from '../actions/types.js';
 import { parseDuration } from '../runbook/duration.js';
+import { messageOf } from '../errors.js';
 import type { Step } from '../runbook/schema-types.js';
 
 export interface RetrySpec {
@@ -24,12 +25,17 @@ export function retrySpec(step: Step): RetrySpec | undefined {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** Whether an attempt is good: not failed, and its `until` holds. */
+/** Whether an attempt is good: not failed, and its `until` holds (an `until` that cannot be evaluated does not). */
 function holds(spec: RetrySpec, ctx: StepContext, res: ApplyResult): { ok: boolean; why?: string } {
   if (res.failed) return { ok: false, why: res.message ?? 'failed' };
   if (spec.until === undefined) return { ok: true };
-  const v = ctx.evaluate(spec.until, { result: res.facts ?? {} });
-  if (typeof v !== 'boolean') throw new Error(`until \`${spec.until}\` must be true or false, got ${JSON.stringify(v)}`);
+  let v: unknown;
+  try {
+    v = ctx.evaluate(spec.until, { result: res.facts ?? {} });
+  } catch (e) {
+    return { ok: false, why: `until \`${spec.until}\`: ${messageOf(e)}` };
+  }
+  if (typeof v !== 'boolean') return { ok: false, why: `until \`${spec.until}\` must be true or false, got ${JSON.stringify(v)}` };
   return v ? { ok: true } : { ok: false, why: `until \`${spec.until}\` is false` };
 }
 
@@ -42,21 +48,27 @@ export async function applyWithRetries(
 ): Promise<ApplyResult> {
   if (!spec) return apply(probe);
   let res = await apply(probe);
-  const first = res;
   let changed = res.changed;
   const commands = [...res.commands];
   let attempts = 1;
+  // the state before the step: the undo record of the first attempt that made one
+  let undo = res.undo;
   let check = holds(spec, ctx, res);
   while (!check.ok && attempts <= spec.retries) {
     await sleep(spec.delayMs);
-    const p = await reprobe();
-    res = p.status === 'skip' ? { changed: false, commands: [], ...(p.summary ? { message: p.summary } : {}), ...(p.facts ? { facts: p.facts } : {}) } : await apply(p);
+    try {
+      const p = await reprobe();
+      res = p.status === 'skip' ? { changed: false, commands: [], ...(p.summary ? { message: p.summary } : {}), ...(p.facts ? { facts: p.facts } : {}) } : await apply(p);
+    } catch (e) {
+      // a later attempt that throws is a failed attempt: the earlier attempts' changes stay recorded
+      res = { changed: false, commands: [], failed: true, message: messageOf(e) };
+    }
     attempts++;
     changed ||= res.changed;
     commands.push(...res.commands);
+    undo ??= res.undo;
     check = holds(spec, ctx, res);
   }
-  const undo = first.undo ?? res.undo;
   return {
     ...res,
     changed,

@@ -28,7 +28,7 @@ import { connectionRef, connectionSecrets, DEFAULT_FORKS, PASSWORD_VARS, hostRef
 import { coveredBy, HostRunner, undoPaths, type UndoEntry } from './steps.js';
 import { notRestoredMessage } from './safety.js';
 import { getAction } from '../actions/registry.js';
-import { playOfStepId, rollbackView } from './plays.js';
+import { playOfStepId, playView, rollbackView } from './plays.js';
 
 /** The plays a host took part in, from the journal's step results (its rollback steps are theirs). */
 function playsOf(lines: JournalLine[], host: string): number[] {
@@ -53,6 +53,8 @@ export interface RollbackHostOptions {
   dryRun: boolean;
   localDir: string;
   reason: string;
+  /** the host's variables as play N saw them: each play's rollback steps run with their own play's */
+  scopeOf?: (play: number) => Scope;
 }
 
 export interface RollbackHostResult {
@@ -113,19 +115,21 @@ export async function rollbackHost(o: RollbackHostOptions): Promise<RollbackHost
   }
   changed += await undoUncovered(o, ctx, 'after', problems, counts);
   const steps = o.rb?.rollback ?? [];
-  if (steps.length) {
+  // one runner per play (its steps are together, newest play first), with that play's variables
+  for (let i = 0; i < steps.length; ) {
+    const play = steps[i]!.play;
     const runner = new HostRunner({
       rb: o.rb!,
       host: o.host,
       transport: o.transport,
-      scope: o.scope,
+      scope: o.scopeOf?.(play) ?? o.scope,
       runId: o.runId,
       dryRun: o.dryRun,
       localDir: o.localDir,
       sink: o.sink,
       total: steps.length,
     });
-    for (let i = 0; i < steps.length; i++) {
+    for (; i < steps.length && steps[i]!.play === play; i++) {
       const out = await runner.runStep(steps[i]!, i + 1);
       if (out.hostFailed) problems.push(`rollback step "${steps[i]!.name}": ${out.message ?? 'failed'}`);
     }
@@ -288,7 +292,8 @@ export function hostsFromJournal(lines: JournalLine[]): {
       // a delegated step's change is on the host it ran on (delegate_to)
       const on = e.delegate ?? e.host;
       const list = undos.get(on) ?? [];
-      list.push({ step: e.step, name: e.name, type: e.type, record: e.undo, covered: e.delegate ? [] : coveredBy(undoPaths(e.undo), roots.get(on)) });
+      // covered by the backups the host it changed had taken before (none yet: not covered)
+      list.push({ step: e.step, name: e.name, type: e.type, record: e.undo, covered: coveredBy(undoPaths(e.undo), roots.has(on) ? roots.get(on) : []) });
       undos.set(on, list);
     }
     if (e.backupDir) {
@@ -448,6 +453,7 @@ export async function rollbackRun(o: RollbackRunOptions): Promise<RollbackRunRes
             host: h.name,
             transport: t,
             scope,
+            ...(rb?.multiPlay ? { scopeOf: (p: number) => (rb.plays[p] ? hostScope(playView(rb, rb.plays[p]), h, extra, { id: o.id, dry_run: dryRun }) : scope) } : {}),
             runId: o.id,
             backups: backups.get(h.name) ?? [],
             undos: undos.get(h.name) ?? [],

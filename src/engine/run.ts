@@ -60,6 +60,8 @@ export interface EngineOptions {
   localDir?: string;
   /** this run is one slice of a logical run (--slice) */
   slice?: SliceRef;
+  /** multi-play: each play's hosts, selected from the whole inventory (src/cli/run-options.ts) */
+  playHosts?: string[][];
 }
 
 export interface EngineResult {
@@ -251,6 +253,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     halted: () => journalBroken,
     ...(o.resume ? { resume: o.resume } : {}),
     limit: pLimit(Math.max(1, o.forks ?? DEFAULT_FORKS)),
+    ...(o.playHosts ? { playHosts: o.playHosts } : {}),
   });
   // resume: the hosts that had finished keep their rows, in the run's host order
   const rows = o.resume ? [...o.resume.finishedRows, ...ran] : ran;

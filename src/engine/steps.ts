@@ -20,6 +20,8 @@ import { withTimeout } from './timeout.js';
 import { applyActs, classifyChange, irreversibleInPlan, isReadOnlyStep } from './safety.js';
 import type { Delegate, OnceSlot } from './cross-host.js';
 import { applyWithRetries, retrySpec } from './retry.js';
+import { actionFor, errorText, withBecome } from './step-support.js';
+export { actionFor } from './step-support.js';
 export type { Delegate, OnceResult, OnceSlot } from './cross-host.js';
 
 /** A change a step made that its action can reverse; the same record is in the journal's step-end. */
@@ -91,45 +93,6 @@ function namesIn(v: unknown, out: string[] = []): string[] {
 /** Whether a step never changes a host (one definition: src/engine/safety.ts). */
 export { isReadOnlyStep };
 
-/** A transport that runs every command through sudo (or not), whatever the host's default. */
-function withBecome(t: Transport, become: boolean): Transport {
-  return {
-    host: t.host,
-    exec: (argv, o?: ExecOptions) => t.exec(argv, { become, ...(o ?? {}) }),
-    read: (p) => t.read(p),
-    writeAtomic: (p, d, o) => t.writeAtomic(p, d, o),
-    stat: (p) => t.stat(p),
-    close: () => t.close(),
-  };
-}
-
-function errorText(e: unknown): string {
-  if (isUserError(e)) {
-    const d = e.diagnostic;
-    return d.hint ? `${d.message} (${d.hint})` : d.message;
-  }
-  return messageOf(e);
-}
-
-// The registry (src/actions/registry.ts, `getAction(type)`) when present, else the action module's default export.
-const REGISTRY = '../actions/registry.js';
-const actionCache = new Map<string, Action<unknown, unknown>>();
-let registry: { getAction?: (type: string) => unknown } | null | undefined;
-
-export async function actionFor(type: string): Promise<Action<unknown, unknown>> {
-  const cached = actionCache.get(type);
-  if (cached) return cached;
-  if (registry === undefined) registry = (await import(REGISTRY).catch(() => null)) as typeof registry;
-  let a = registry?.getAction?.(type) as Action<unknown, unknown> | undefined;
-  if (!a && /^[a-z_0-9]+$/.test(type)) {
-    const mod = (await import(`../actions/${type}.js`).catch(() => undefined)) as { default?: Action<unknown, unknown> } | undefined;
-    a = mod?.default;
-  }
-  if (!a) throw userError('internal', `no action module for step type \`${type}\``);
-  actionCache.set(type, a);
-  return a;
-}
-
 /** The step's timeout in ms: the step's own, else the runbook's, else none. */
 export function stepTimeoutMs(rb: LoadedRunbook, step: StepInfo): number | undefined {
   const t = step.raw.timeout ?? rb.runbook.timeout;
@@ -193,7 +156,7 @@ export class HostRunner {
   }
 
   /** The paths this host's backups so far copied; undefined when a backup did not say (then all count as covered). */
-  private backedUpRoots(): string[] | undefined {
+  backedUpRoots(): string[] | undefined {
     if (this.backups.some((d) => !this.backupPaths.has(d))) return undefined;
     return [...this.backupPaths.values()].flat();
   }
@@ -213,7 +176,8 @@ export class HostRunner {
     const timeoutMs = stepTimeoutMs(this.o.rb, step);
     // delegated: the other host's connection with its own become, unless the step says
     const base = this.delegated?.to.transport ?? this.o.transport;
-    const stepBecome = this.delegated ? step.raw.become : become;
+    // delegated: the step's own become (written on it or its block), not the play's or runbook's
+    const stepBecome = this.delegated ? step.ownBecome : become;
     return {
       transport: stepBecome === undefined ? base : withBecome(base, stepBecome),
       hostName: this.o.host,
@@ -471,6 +435,10 @@ export class HostRunner {
     } catch (e) {
       if (dry && isUserError(e) && (e.kind === 'expression' || e.kind === 'undefined-variable') && this.mentionsUncertain(raw)) {
         return this.finishItem(step, index, item, { status: 'unknown', uncertain: true, failed: false, message: `depends on results a dry run cannot know: ${errorText(e)}` }, [], started);
+      }
+      // a read-only check that fails now may pass once the earlier changes are made
+      if (dry && isReadOnlyStep(step) && (whenUnknown || this.pendingChanges > 0)) {
+        return this.finishItem(step, index, item, { status: 'unknown', uncertain: true, failed: false, message: `fails now, before the earlier changes are made: ${errorText(e)}` }, [], started);
       }
       return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: false, failed: true, skipped: false }, message: errorText(e) }, [], started);
     }

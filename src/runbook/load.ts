@@ -12,6 +12,8 @@ import { loadYaml, offsetInScalar, pointer, positionOf, type Path, type YamlDocu
 import { label, schemaDiagnostics } from './schema-check.js';
 import { candidateNames, createChecker, hasTemplate, parseTemplate, type Checker } from './expressions.js';
 import { closest } from './suggest.js';
+import { blockDiagnostics, flattenSteps, walkSteps } from './blocks.js';
+import { expandImports } from './imports.js';
 import { safetyDiagnostics } from './safety-lint.js';
 
 export interface LoadOptions {
@@ -38,8 +40,11 @@ export async function loadRunbookFile(path: string, opts: LoadOptions = {}): Pro
 }
 
 export function loadRunbookText(text: string, file: string, opts: LoadOptions = {}): LoadResult {
-  const doc = loadYaml(text, file);
-  const diagnostics = [...doc.diagnostics];
+  const parsed = loadYaml(text, file);
+  // imported files joined in (src/runbook/imports.ts); their diagnostics are remapped at the end
+  const imports = expandImports(parsed);
+  const doc = imports.doc;
+  const diagnostics = [...doc.diagnostics, ...imports.diagnostics];
   if (doc.value === undefined) return { diagnostics: sortDiagnostics(diagnostics) };
   if (doc.value === null || typeof doc.value !== 'object' || Array.isArray(doc.value)) {
     diagnostics.push({
@@ -51,21 +56,21 @@ export function loadRunbookText(text: string, file: string, opts: LoadOptions = 
     });
     return { diagnostics: sortDiagnostics(diagnostics) };
   }
-  diagnostics.push(...stepShapeDiagnostics(doc), ...playShapeDiagnostics(doc), ...handlerDiagnostics(doc));
+  diagnostics.push(...stepShapeDiagnostics(doc), ...playShapeDiagnostics(doc), ...handlerDiagnostics(doc), ...blockDiagnostics(doc, stepLists(doc.value as Record<string, unknown>)));
   diagnostics.push(...schemaDiagnostics(doc, 'runbook').filter((d) => !isCoveredByStepShape(d, diagnostics)));
   const raw = doc.value as Runbook;
   diagnostics.push(...semanticDiagnostics(doc, raw, opts));
-  const sorted = sortDiagnostics(dedupe(diagnostics));
+  const sorted = sortDiagnostics(dedupe(diagnostics.map(imports.remap)));
   if (sorted.some((d) => d.severity === 'error')) return { diagnostics: sorted };
 
   const stepInfos = (prefix: Path, section: 'steps' | 'rollback' | 'handlers', list: Step[] | undefined, play: number, inherit: Pick<Step, 'become' | 'timeout'>): StepInfo[] =>
-    (list ?? []).map((written, index) => {
+    flattenSteps(list, [...prefix, section]).map(({ step: written, path, frames }, index) => {
       const type = actionKeys(written)[0]!;
-      const pos = positionOf(doc, [...prefix, section, index]);
+      const pos = positionOf(doc, path);
       // a play's become/timeout is the default of its steps (the step's own wins)
       const step: Step = { ...written, ...(written.become === undefined && inherit.become !== undefined ? { become: inherit.become } : {}), ...(written.timeout === undefined && inherit.timeout !== undefined ? { timeout: inherit.timeout } : {}) };
-      const id = `${prefix.length ? `plays[${play}].` : ''}${section}[${index}]`;
-      return { section, play, index, id, name: step.name, type, params: (step as Record<string, unknown>)[type], raw: step, ...pos };
+      const id = label(path);
+      return { section, play, index, id, name: step.name, type, params: (step as Record<string, unknown>)[type], raw: step, ...(written.become !== undefined ? { ownBecome: written.become } : {}), ...(frames.length ? { blocks: frames } : {}), ...pos };
     });
   const plays: PlayInfo[] = raw.plays
     ? raw.plays.map((p, i) => {
@@ -101,7 +106,8 @@ export function loadRunbookText(text: string, file: string, opts: LoadOptions = 
     file,
     dir: dirname(resolve(file)),
     text,
-    sha256: createHash('sha256').update(text).digest('hex'),
+    // over the imported files too: a saved plan is refused when any of them changed
+    sha256: createHash('sha256').update(doc.source.text).digest('hex'),
     doc,
     runbook: raw,
     steps: plays.flatMap((p) => p.steps),
@@ -111,7 +117,7 @@ export function loadRunbookText(text: string, file: string, opts: LoadOptions = 
     hostsPattern: plays.map((p) => p.hosts).join(','),
     secrets: new Set(raw.secrets ?? []),
   };
-  return { runbook: loaded, diagnostics: sortDiagnostics([...sorted, ...safetyDiagnostics(loaded)]) };
+  return { runbook: loaded, diagnostics: sortDiagnostics([...sorted, ...safetyDiagnostics(loaded).map(imports.remap)]) };
 }
 
 function pick<T extends object, K extends keyof T>(o: T, keys: K[]): Pick<T, K> {
@@ -151,23 +157,24 @@ function actionKeys(step: unknown): StepType[] {
 function stepShapeDiagnostics(doc: YamlDocument): Diagnostic[] {
   const out: Diagnostic[] = [];
   const root = doc.value as Record<string, unknown>;
-  for (const { path: at, section } of stepLists(root)) {
-    const steps = listAt(root, at);
-    if (!Array.isArray(steps)) continue;
-    steps.forEach((step, i) => {
-      if (!step || typeof step !== 'object' || Array.isArray(step)) return;
+  for (const { path: at } of stepLists(root)) {
+    for (const { step, path, block } of walkSteps(listAt(root, at), at)) {
       const keys = actionKeys(step);
-      const name = typeof (step as Step).name === 'string' ? `step "${(step as Step).name}"` : label([...at, i]);
-      void section;
+      const name = typeof (step as unknown as Step).name === 'string' ? `${block ? 'block' : 'step'} "${(step as unknown as Step).name}"` : label(path);
+      if (block) {
+        if (keys.length > 0) out.push({ kind: 'schema', severity: 'error', message: `${name} has an action (\`${keys[0]}\`): a block only groups steps`, hint: 'move the action into a step under block:', file: doc.source.file, ...positionOf(doc, [...path, keys[0]!], 'key') });
+        continue;
+      }
       if (keys.length === 0) {
         const unknown = Object.keys(step).filter((k) => !STEP_OPTIONS.has(k));
-        if (unknown.length > 0) return; // the schema reports the unknown key, with a suggestion
+        // the schema reports an unknown key (with a suggestion); blocks.ts a rescue without its block
+        if (unknown.length > 0 || 'rescue' in step || 'always' in step || 'import' in step) continue;
         out.push({
           kind: 'schema',
           severity: 'error',
           message: `${name} has no action: add one of ${ACTION_TYPES.join(', ')}`,
           file: doc.source.file,
-          ...positionOf(doc, [...at, i]),
+          ...positionOf(doc, path),
         });
       } else if (keys.length > 1) {
         out.push({
@@ -175,10 +182,10 @@ function stepShapeDiagnostics(doc: YamlDocument): Diagnostic[] {
           severity: 'error',
           message: `${name} has more than one action (${keys.map((k) => `\`${k}\``).join(' and ')}): a step does exactly one thing, split it into ${keys.length} steps`,
           file: doc.source.file,
-          ...positionOf(doc, [...at, i, keys[1]!], 'key'),
+          ...positionOf(doc, [...path, keys[1]!], 'key'),
         });
       }
-    });
+    }
   }
   return out;
 }
@@ -227,10 +234,9 @@ function handlerDiagnostics(doc: YamlDocument): Diagnostic[] {
     });
     const notified = new Set<string>();
     for (const section of ['steps', 'handlers', 'rollback'] as const) {
-      (Array.isArray(play[section]) ? (play[section] as unknown[]) : []).forEach((st, i) => {
-        if (!isObject(st)) return;
+      for (const { step: st, path: stPath } of walkSteps(play[section], [...at, section])) {
         if ('flush_handlers' in st && section !== 'steps') {
-          out.push({ kind: 'schema', severity: 'error', message: `flush_handlers belongs in steps:, not in ${section}:`, file, ...positionOf(doc, [...at, section, i, 'flush_handlers'], 'key') });
+          out.push({ kind: 'schema', severity: 'error', message: `flush_handlers belongs in steps:, not in ${section}:`, file, ...positionOf(doc, [...stPath, 'flush_handlers'], 'key') });
         }
         const n = st.notify;
         const targets = typeof n === 'string' ? [n] : Array.isArray(n) ? n.filter((x): x is string => typeof x === 'string') : [];
@@ -245,10 +251,10 @@ function handlerDiagnostics(doc: YamlDocument): Diagnostic[] {
             message: `notify: no handler named "${t}" in ${at.length ? label(at) : 'this runbook'}`,
             hint: elsewhere ? `"${t}" is a handler of ${label(elsewhere)}: a step notifies the handlers of its own play` : guess ? `did you mean "${guess}"?` : names.size ? `handlers: ${[...names.keys()].map((x) => `"${x}"`).join(', ')}` : 'add it under handlers:',
             file,
-            ...positionOf(doc, typeof n === 'string' ? [...at, section, i, 'notify'] : [...at, section, i, 'notify', j]),
+            ...positionOf(doc, typeof n === 'string' ? [...stPath, 'notify'] : [...stPath, 'notify', j]),
           });
         });
-      });
+      }
     }
     for (const [name, i] of names) {
       if (!notified.has(name)) out.push({ kind: 'schema', severity: 'warning', message: `handler "${name}" is never notified: it will never run`, hint: 'add `notify: ' + name + '` to the step that should trigger it', file, ...positionOf(doc, [...at, 'handlers', i]) });
@@ -257,12 +263,12 @@ function handlerDiagnostics(doc: YamlDocument): Diagnostic[] {
   return out;
 }
 
-const STEP_OPTIONS = new Set(['name', 'when', 'register', 'loop', 'tags', 'timeout', 'ignore_errors', 'no_log', 'become', 'run_once', 'delegate_to', 'notify', 'retries', 'delay', 'until']);
+const STEP_OPTIONS = new Set(['block', 'rescue', 'always', 'import', 'vars', 'name', 'when', 'register', 'loop', 'tags', 'timeout', 'ignore_errors', 'no_log', 'become', 'run_once', 'delegate_to', 'notify', 'retries', 'delay', 'until']);
 
 function isCoveredByStepShape(d: Diagnostic, shape: Diagnostic[]): boolean {
   // ajv's "must match exactly one schema" at a step duplicates what stepShapeDiagnostics said
   void shape;
-  return /^(plays\[\d+\]\.)?(steps|rollback|handlers)\[\d+\]( needs exactly one of| takes only one of)/.test(d.message);
+  return /^(plays\[\d+\]\.)?(steps|rollback|handlers)\[\d+\](\.(block|rescue|always)\[\d+\])*( needs exactly one of| takes only one of)/.test(d.message);
 }
 
 function dedupe(ds: Diagnostic[]): Diagnostic[] {
@@ -329,15 +335,13 @@ function semanticDiagnostics(doc: YamlDocument, rb: Runbook, opts: LoadOptions):
   const universe = new Set<string>([...base, 'item', 'result']);
   for (const { path: at, play } of lists) {
     for (const k of Object.keys(playVars(play))) universe.add(k);
-    const steps = listAt(root, at);
-    if (Array.isArray(steps)) for (const st of steps) if (isObject(st)) for (const n of namesProvidedBy(st as unknown as Step)) universe.add(n);
+    for (const { step: st, vars } of walkSteps(listAt(root, at), at)) for (const n of [...namesProvidedBy(st as unknown as Step), ...vars]) universe.add(n);
   }
   const playVarNames = new Set<string>();
   const provided = new Set<string>();
   for (const { play, path: at } of lists) {
     for (const k of Object.keys(playVars(play))) if (!base.has(k)) playVarNames.add(k);
-    const steps = listAt(root, at);
-    if (Array.isArray(steps)) for (const st of steps) if (isObject(st)) for (const n of namesProvidedBy(st as unknown as Step)) provided.add(n);
+    for (const { step: st } of walkSteps(listAt(root, at), at)) for (const n of namesProvidedBy(st as unknown as Step)) provided.add(n);
   }
   ctx = { doc, out, universe, checkUniverse: createChecker(universe), playVarNames, provided };
   // Runbook vars may refer to each other and to builtins.
@@ -352,17 +356,20 @@ function semanticDiagnostics(doc: YamlDocument, rb: Runbook, opts: LoadOptions):
       }
     });
   }
+  // names registered by a play's steps (the first play that does), and by each play so far
+  const registeredIn = new Map<string, number>();
+  const playLocal = new Map<number, Set<string>>();
+  const playHosts = (p: number): unknown => (Array.isArray(root.plays) && isObject(root.plays[p]) ? root.plays[p].hosts : undefined);
   for (const { path: at, section, play } of lists) {
-    const steps = listAt(root, at);
-    if (!Array.isArray(steps)) continue;
+    const local = playLocal.get(play) ?? playLocal.set(play, new Set()).get(play)!;
     // a play sees what earlier plays registered (on its host, or any host's via hostvars); rollback
     // steps may refer to anything the steps before registered (it may be absent at run time: has() guards it)
     const known = new Set<string>([...base, ...Object.keys(playVars(play)), ...allProvided]);
-    steps.forEach((step: unknown, i: number) => {
-      if (!isObject(step)) return;
+    for (const { step, path, vars } of walkSteps(listAt(root, at), at)) {
       const s = step as unknown as Step;
-      const path: Path = [...at, i];
-      const stepKnown = new Set(known);
+      // a step's vars (and its blocks') see what the step sees; the step sees them too
+      if (isObject(s.vars)) for (const [k, v] of Object.entries(s.vars)) checkStrings(v, [...path, 'vars', k], new Set([...known, ...vars.filter((n) => !(n in s.vars!))]), out, doc);
+      const stepKnown = new Set([...known, ...vars]);
       if (s.loop !== undefined) stepKnown.add('item');
       if (typeof s.when === 'string') checkExpr(s.when, [...path, 'when'], stepKnown, out, doc);
       if (typeof s.loop === 'string') checkStrings(s.loop, [...path, 'loop'], new Set(known), out, doc);
@@ -372,16 +379,34 @@ function semanticDiagnostics(doc: YamlDocument, rb: Runbook, opts: LoadOptions):
         const params = (s as Record<string, unknown>)[type];
         checkActionParams(type, params, [...path, type], stepKnown, out, doc);
       }
-      if (typeof s.delegate_to === 'string') checkDelegation(s, path, stepKnown, out, doc);
+      if (typeof s.delegate_to === 'string') checkDelegation(s, path, stepKnown, out, doc, section);
+      // a name only an earlier play with other hosts registered: undefined on a host that did not run it
+      for (const n of new Set(namesInStrings(s))) {
+        const q = registeredIn.get(n);
+        if (q === undefined || q >= play || local.has(n) || stepKnown.has(n) !== true || base.has(n) || n in playVars(play) || vars.includes(n)) continue;
+        if (playHosts(q) === playHosts(play)) continue;
+        out.push({
+          kind: 'undefined-variable',
+          severity: 'warning',
+          message: `\`${n}\` is registered in play ${q + 1}, which may select other hosts than this play: on a host that did not run it, \`${n}\` is undefined`,
+          hint: `read it as hostvars[HOST].${n} from a host that ran play ${q + 1}, or guard it with has()`,
+          file: doc.source.file,
+          ...positionOf(doc, path),
+        });
+      }
       if (typeof s.until === 'string') checkExpr(s.until, [...path, 'until'], new Set([...stepKnown, 'result']), out, doc);
       if (s.delay !== undefined && s.retries === undefined && s.until === undefined) {
         out.push({ kind: 'schema', severity: 'warning', message: 'delay without retries or until: the step is tried once', hint: 'add retries: N or until: CONDITION', file: doc.source.file, ...positionOf(doc, [...path, 'delay'], 'key') });
       }
       for (const n of namesProvidedBy(s)) {
         known.add(n);
-        if (section === 'steps') allProvided.add(n);
+        if (section === 'steps') {
+          allProvided.add(n);
+          local.add(n);
+          if (!registeredIn.has(n)) registeredIn.set(n, play);
+        }
       }
-    });
+    }
   }
   ctx = undefined;
   return out;
@@ -389,6 +414,21 @@ function semanticDiagnostics(doc: YamlDocument, rb: Runbook, opts: LoadOptions):
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** The top-level names the templates and expressions of a step (not of its blocks' steps) read. */
+function namesInStrings(step: Step): string[] {
+  const out: string[] = [];
+  const visit = (v: unknown, key?: string, expression = false): void => {
+    if (key === 'block' || key === 'rescue' || key === 'always' || key === 'name') return;
+    if (typeof v === 'string') {
+      if (expression) out.push(...candidateNames(v));
+      else if (hasTemplate(v)) for (const part of parseTemplate(v).parts) if (part.kind === 'expr') out.push(...candidateNames(part.source));
+    } else if (Array.isArray(v)) v.forEach((x) => visit(x, undefined, expression));
+    else if (isObject(v)) for (const [k, x] of Object.entries(v)) visit(x, k, ['when', 'until', 'that', 'changed_when', 'failed_when'].includes(k));
+  };
+  visit(step);
+  return out;
 }
 
 const EXPRESSION_KEYS = new Set(['changed_when', 'failed_when']);
@@ -453,8 +493,12 @@ function checkActionParams(type: ActionType, params: unknown, path: Path, known:
 }
 
 /** delegate_to: its templates, and no backup/restore elsewhere (a host's backups are its own to restore). */
-function checkDelegation(s: Step, path: Path, known: Set<string>, out: Diagnostic[], doc: YamlDocument): void {
+function checkDelegation(s: Step, path: Path, known: Set<string>, out: Diagnostic[], doc: YamlDocument, section: string): void {
   checkStrings(s.delegate_to, [...path, 'delegate_to'], known, out, doc);
+  if (section === 'rollback') {
+    out.push({ kind: 'schema', severity: 'error', message: 'a rollback step cannot be delegated: rollback runs on the host being restored', hint: 'put the delegated step in steps:, where its change is rolled back on the host it was made on', file: doc.source.file, ...positionOf(doc, [...path, 'delegate_to'], 'key') });
+    return;
+  }
   const type = actionKeys(s).find((t) => t === 'backup' || t === 'restore');
   if (type) {
     out.push({

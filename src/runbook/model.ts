@@ -1,6 +1,7 @@
 /** The loaded, validated runbook as the engine sees it. */
 import type { Play, Runbook, Step } from './schema-types.js';
 import type { YamlDocument } from './yaml.js';
+import type { BlockFrame } from './blocks.js';
 
 /** Step keys that name an action module (src/actions/<type>.ts). Keep in sync with the schema's step properties. */
 export const ACTION_TYPES = [
@@ -42,6 +43,10 @@ export interface StepInfo {
   params: unknown;
   /** the whole step as written (when, register, loop, tags, timeout, ...) */
   raw: Step;
+  /** `become` as written on the step or its blocks (not the play's or runbook's): a delegated step uses only this */
+  ownBecome?: boolean;
+  /** the blocks around the step, outermost first (src/runbook/blocks.ts); absent outside blocks */
+  blocks?: BlockFrame[];
   /** where the step starts in the file (1-based) */
   line: number;
   col: number;

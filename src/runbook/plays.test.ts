@@ -69,3 +69,42 @@ test('the single-play form is one play with the old step ids', () => {
   assert.deepEqual(rb.steps.map((s) => s.id), ['steps[0]']);
   assert.equal(playView(rb, rb.plays[0]!), rb);
 });
+
+test('validate warns about a name only an earlier play with other hosts registered (undefined on a host that did not run it)', () => {
+  const text = `apiVersion: runbook/v1
+name: cross-play
+plays:
+  - name: Read on the control plane
+    hosts: control_plane
+    steps:
+      - name: Version
+        command: { argv: [kubeadm, version, -o, short], read_only: true }
+        register: ver
+  - name: Use on the workers
+    hosts: workers
+    steps:
+      - name: Same version
+        assert: { that: "ver.stdout != ''" }
+      - name: Through hostvars is fine
+        assert: { that: "hostvars[groups['control_plane'][0]].ver.stdout != ''" }
+  - name: Same hosts again
+    hosts: control_plane
+    steps:
+      - name: Fine here
+        assert: { that: "ver.stdout != ''" }
+`;
+  const { runbook, diagnostics } = loadRunbookText(text, 'x.yaml');
+  assert.ok(runbook, diagnostics.map((d) => d.message).join('\n'));
+  const warnings = diagnostics.filter((d) => d.severity === 'warning');
+  assert.equal(warnings.length, 1, warnings.map((d) => d.message).join('\n'));
+  assert.equal(warnings[0]!.line, 13);
+  assert.match(warnings[0]!.message, /`ver` is registered in play 1, which may select other hosts than this play/);
+});
+
+test("a step's own become is kept apart from the play's (a delegated step uses only its own)", () => {
+  const { runbook, diagnostics } = loadRunbookText(TEXT, 'x.yaml');
+  assert.ok(runbook, diagnostics.map((d) => d.message).join('\n'));
+  const steps = runbook.plays[0]!.steps;
+  assert.equal(steps[0]!.raw.become, true, 'inherited for the step itself');
+  assert.equal(steps[0]!.ownBecome, undefined, 'but not its own');
+});

@@ -21,9 +21,9 @@ export type Runbook = {
    */
   hosts?: string;
   /**
-   * Rolling batches: how many hosts are changed at once (a count, or a percentage of the selected hosts such as `30%`). Each batch completes before the next starts. Default: all hosts in one batch.
+   * Rolling batches: how many hosts are changed at once (a count, or a percentage of the selected hosts such as `30%`), or a ramp of those: `[1, "30%", "100%"]` is one host first, then a batch of 30% of the hosts, then all the rest (the last value repeats until every host has run). Each batch completes before the next starts. Default: all hosts in one batch.
    */
-  serial?: number | string;
+  serial?: BatchSize | [BatchSize, ...BatchSize[]];
   /**
    * Stop starting new batches once more than this percentage of a batch failed.
    */
@@ -72,6 +72,11 @@ export type Runbook = {
 };
 /**
  * This interface was referenced by `undefined`'s JSON-Schema
+ * via the `definition` "batchSize".
+ */
+export type BatchSize = number | string;
+/**
+ * This interface was referenced by `undefined`'s JSON-Schema
  * via the `definition` "identifier".
  */
 export type Identifier = string;
@@ -116,6 +121,29 @@ export type Step = {
    * Handler names (of this play's `handlers`) to run at the end of the play when this step changed something.
    */
   notify?: string | [string, ...string[]];
+  /**
+   * Not an action: a group of steps run in order. When one fails, the `rescue` steps run (and a rescued failure is not a failure of the host); the `always` steps run after either. `name`, `when`, `tags`, `become`, `timeout`, `ignore_errors` and `no_log` apply to every step inside.
+   *
+   * @minItems 1
+   */
+  block?: [Step, ...Step[]];
+  /**
+   * With `block`: steps run only when a step of the block failed. When they succeed the host goes on as if nothing failed; when one fails the host has failed (and `on_failure` applies after `always`).
+   *
+   * @minItems 1
+   */
+  rescue?: [Step, ...Step[]];
+  /**
+   * With `block`: steps run after the block (and its rescue), whether or not something failed.
+   *
+   * @minItems 1
+   */
+  always?: [Step, ...Step[]];
+  /**
+   * Not an action: the steps of another file (a list of steps, or a mapping with `steps`, optional `handlers` and `vars` defaults), relative to this file, put here when the runbook is loaded, as a block. Its handlers join the play's. `vars:` of this step set its variables.
+   */
+  import?: string;
+  vars?: Vars1;
   /**
    * Not an action: run the handlers notified so far on this host, now (in their order), instead of at the end of the play.
    */
@@ -400,6 +428,12 @@ export interface Vars {
   [k: string]: unknown;
 }
 /**
+ * Variables for this step only (on a block or an import: for the steps inside), over the play's and the runbook's; templates allowed.
+ */
+export interface Vars1 {
+  [k: string]: unknown;
+}
+/**
  * Environment variables for the command.
  *
  * This interface was referenced by `undefined`'s JSON-Schema
@@ -543,9 +577,9 @@ export interface Play {
    */
   hosts: string;
   /**
-   * Rolling batches: how many hosts are changed at once (a count, or a percentage of the selected hosts such as `30%`). Each batch completes before the next starts. Default: all hosts in one batch.
+   * Rolling batches: how many hosts are changed at once (a count, or a percentage of the selected hosts such as `30%`), or a ramp of those: `[1, "30%", "100%"]` is one host first, then a batch of 30% of the hosts, then all the rest (the last value repeats until every host has run). Each batch completes before the next starts. Default: all hosts in one batch.
    */
-  serial?: number | string;
+  serial?: BatchSize | [BatchSize, ...BatchSize[]];
   /**
    * Stop starting new batches once more than this percentage of a batch failed.
    */
@@ -566,7 +600,7 @@ export interface Play {
    * Run this play's commands through sudo (default: the runbook's `become`).
    */
   become?: boolean;
-  vars?: Vars1;
+  vars?: Vars2;
   /**
    * The play's steps, run in order on each of its hosts.
    *
@@ -583,7 +617,7 @@ export interface Play {
 /**
  * Variables of this play, over the runbook's `vars` (inventory and `-e` still override them).
  */
-export interface Vars1 {
+export interface Vars2 {
   [k: string]: unknown;
 }
 /**
@@ -592,7 +626,7 @@ export interface Vars1 {
  * This interface was referenced by `undefined`'s JSON-Schema
  * via the `definition` "vars".
  */
-export interface Vars2 {
+export interface Vars3 {
   [k: string]: unknown;
 }
 /**
@@ -631,6 +665,6 @@ export interface Guards {
  * This interface was referenced by `undefined`'s JSON-Schema
  * via the `definition` "setFactParams".
  */
-export interface Vars3 {
+export interface Vars4 {
   [k: string]: unknown;
 }

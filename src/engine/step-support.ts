@@ -1,0 +1,47 @@
+/**
+ * What running a step needs around its action: the action module for a type, a transport with
+ * or without sudo, and an error's text for the operator.
+ */
+import { isUserError, messageOf, userError } from '../errors.js';
+import type { Action } from '../actions/types.js';
+import type { ExecOptions, Transport } from '../transport/types.js';
+
+/** A transport that runs every command through sudo (or not), whatever the host's default. */
+export function withBecome(t: Transport, become: boolean): Transport {
+  return {
+    host: t.host,
+    exec: (argv, o?: ExecOptions) => t.exec(argv, { become, ...(o ?? {}) }),
+    read: (p) => t.read(p),
+    writeAtomic: (p, d, o) => t.writeAtomic(p, d, o),
+    stat: (p) => t.stat(p),
+    close: () => t.close(),
+  };
+}
+
+export function errorText(e: unknown): string {
+  if (isUserError(e)) {
+    const d = e.diagnostic;
+    return d.hint ? `${d.message} (${d.hint})` : d.message;
+  }
+  return messageOf(e);
+}
+
+// The registry (src/actions/registry.ts, `getAction(type)`) when present, else the action module's default export.
+const REGISTRY = '../actions/registry.js';
+const actionCache = new Map<string, Action<unknown, unknown>>();
+let registry: { getAction?: (type: string) => unknown } | null | undefined;
+
+export async function actionFor(type: string): Promise<Action<unknown, unknown>> {
+  const cached = actionCache.get(type);
+  if (cached) return cached;
+  if (registry === undefined) registry = (await import(REGISTRY).catch(() => null)) as typeof registry;
+  let a = registry?.getAction?.(type) as Action<unknown, unknown> | undefined;
+  if (!a && /^[a-z_0-9]+$/.test(type)) {
+    const mod = (await import(`../actions/${type}.js`).catch(() => undefined)) as { default?: Action<unknown, unknown> } | undefined;
+    a = mod?.default;
+  }
+  if (!a) throw userError('internal', `no action module for step type \`${type}\``);
+  actionCache.set(type, a);
+  return a;
+}
+
