@@ -251,7 +251,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     if (fatal) return row('not-run', emptyCounts(), `not started: ${fatal}`);
     let t: Transport;
     try {
-      t = await openTransport(h, o.connect);
+      t = await openTransport(h, o.connect, rb.runbook);
     } catch (e) {
       const kind = isUserError(e) ? e.kind : 'connect';
       const message = messageOf(e);

@@ -70,8 +70,9 @@ function namesIn(v: unknown, out: string[] = []): string[] {
 /** Step types that never change a host: `unknown` in a dry run is not a pending change. */
 const READ_ONLY = new Set(['assert', 'x509', 'set_fact', 'wait_for', 'fetch']);
 
-/** A transport that runs every command through sudo (or not), whatever the host's default. */
-function withBecome(t: Transport, become: boolean): Transport {
+/** The host's transport with every operation through sudo (or not), whatever the host's default. */
+function withBecome(t: Transport, become: boolean, user: string | undefined): Transport {
+  if (t.withBecome) return t.withBecome(become ? (user ? { user } : {}) : false);
   return {
     host: t.host,
     exec: (argv, o?: ExecOptions) => t.exec(argv, { become, ...(o ?? {}) }),
@@ -183,10 +184,11 @@ export class HostRunner {
   }
 
   private ctx(step: StepInfo, scope: Scope): StepContext {
+    const becomeUser = step.raw.become_user ?? this.o.rb.runbook.become_user;
     const become = step.raw.become ?? this.o.rb.runbook.become;
     const timeoutMs = stepTimeoutMs(this.o.rb, step);
     return {
-      transport: become === undefined ? this.o.transport : withBecome(this.o.transport, become),
+      transport: become === undefined ? this.o.transport : withBecome(this.o.transport, become, becomeUser),
       hostName: this.o.host,
       runId: this.o.runId,
       dryRun: this.o.dryRun,

@@ -211,7 +211,8 @@ function sshdConfig(h: { name: string; address: string; port: number }): string 
     `ListenAddress ${h.address}:${h.port}`,
     `PidFile ${H}/sshd.pid`,
     `HostKey ${H}/ssh_host_ed25519_key`,
-    `AuthorizedKeysFile ${IN_NS_LAB}/authorized_keys`,
+    // the second file is for the non-root lab users (users.ts): they cannot read the 0700 lab dir
+    `AuthorizedKeysFile ${IN_NS_LAB}/authorized_keys /etc/runbook-lab/authorized_keys`,
     'PermitRootLogin prohibit-password',
     'PubkeyAuthentication yes',
     'PasswordAuthentication no',

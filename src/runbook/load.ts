@@ -119,7 +119,7 @@ function stepShapeDiagnostics(doc: YamlDocument): Diagnostic[] {
   return out;
 }
 
-const STEP_OPTIONS = new Set(['name', 'when', 'register', 'loop', 'tags', 'timeout', 'ignore_errors', 'no_log', 'become']);
+const STEP_OPTIONS = new Set(['name', 'when', 'register', 'loop', 'tags', 'timeout', 'ignore_errors', 'no_log', 'become', 'become_user']);
 
 function isCoveredByStepShape(d: Diagnostic, shape: Diagnostic[]): boolean {
   // ajv's "must match exactly one schema" at a step duplicates what stepShapeDiagnostics said

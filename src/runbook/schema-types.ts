@@ -42,6 +42,7 @@ export type Step = {
    */
   no_log?: boolean;
   become?: boolean;
+  become_user?: string;
   command?: CommandParams;
   shell?: ShellParams;
   file?: FileParams;
@@ -313,9 +314,13 @@ export interface Runbook {
    */
   timeout?: string;
   /**
-   * Run commands through sudo (when the SSH user is not root).
+   * Run every operation on the hosts (commands, file reads and writes, the lock, backups, rollback) through sudo. Wins over the inventory's ansible_become and -b; a step's own `become` wins over it.
    */
   become?: boolean;
+  /**
+   * The user `become` runs as (default: the host's ansible_become_user, else root).
+   */
+  become_user?: string;
   vars?: Vars;
   /**
    * Names of variables whose values are secret: they print as *** in the terminal, the journal, saved plans and JSON events.
