@@ -33,6 +33,8 @@ export interface ProbeResult<State = unknown> {
   state: State;
   /** facts known without changing anything (x509, set_fact, assert...): registered in dry-run too */
   facts?: Record<string, unknown>;
+  /** structured, non-secret result for reporters (x509: the certificates), carried on step-end */
+  report?: Record<string, unknown>;
 }
 
 /** JSON-serialisable record that undo() can reverse; written to the journal. */

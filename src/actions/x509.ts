@@ -230,6 +230,27 @@ export async function x509Facts(ctx: StepContext, params: X509Params): Promise<R
   return { certs, expiring, expired, missing: missing.sort() };
 }
 
+/** What `runbook report` draws: every certificate's dates, no key material, no file contents. */
+export function certReport(certs: CertFacts[], within: string): Record<string, unknown> {
+  return {
+    within,
+    checked_at: new Date().toISOString(),
+    certs: certs.map((c) => ({
+      name: c.name,
+      path: c.path,
+      source: c.source,
+      ...(c.embedded !== undefined ? { embedded: c.embedded } : {}),
+      cn: c.cn,
+      not_before: c.not_before,
+      not_after: c.not_after,
+      days_left: c.days_left,
+      expired: c.expired,
+      is_ca: c.is_ca,
+      serial: c.serial,
+    })),
+  };
+}
+
 export const x509Action: Action<X509Params, undefined> = {
   type: 'x509',
   readOnly: true,
@@ -244,6 +265,7 @@ export const x509Action: Action<X509Params, undefined> = {
       summary: `${certs.length} certificates${expiring.length ? `, expiring: ${expiring.join(', ')}` : ''}${certs.length ? ` (days left: ${certs.map((c) => `${c.name} ${c.days_left}`).join(', ')})` : ''}`,
       state: undefined,
       facts,
+      report: certReport(certs, params.within ?? '30d'),
     };
   },
   async apply(ctx, params) {

@@ -15,6 +15,7 @@ import { register as registerShow } from './show.js';
 import { register as registerConnect } from './connect.js';
 import { register as registerDemo } from './demo.js';
 import { register as registerLab } from './lab.js';
+import { register as registerReport } from './report.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerRollback(program);
   registerHistory(program);
   registerShow(program);
+  registerReport(program);
   registerConnect(program);
   registerDemo(program);
   registerLab(program);

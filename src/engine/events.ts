@@ -132,6 +132,8 @@ export interface StepEndEvent {
   /** display form of the commands (planned, or that ran) */
   commands: string[];
   summary?: string;
+  /** structured, non-secret result of a read-only step (x509: the certificates), for `runbook report` */
+  report?: Record<string, unknown>;
   message?: string;
   durationMs: number;
   /** backup directory a `backup` step made (rollback restores from it) */

@@ -419,7 +419,7 @@ export class HostRunner {
         { status, uncertain: !known || whenUnknown, failed: false, ...(value ? { facts: value } : {}), ...(probe.summary ? { message: probe.summary } : {}) },
         probe.commands,
         started,
-        { ...(probe.summary ? { summary: probe.summary } : {}) },
+        { ...(probe.summary ? { summary: probe.summary } : {}), ...(probe.report ? { report: probe.report } : {}) },
       );
     }
 
@@ -446,7 +446,7 @@ export class HostRunner {
         { status, uncertain: false, failed, facts: { ...(res.facts ?? {}), changed: res.changed, failed, skipped: false }, ...(res.message ? { message: res.message } : {}) },
         res.commands,
         started,
-        { ...(dir ? { backupDir: dir } : {}), ...(dir && paths ? { backupPaths: paths } : {}), ...(res.undo ? { undo: res.undo } : {}), ...(probe.summary ? { summary: probe.summary } : {}) },
+        { ...(dir ? { backupDir: dir } : {}), ...(dir && paths ? { backupPaths: paths } : {}), ...(res.undo ? { undo: res.undo } : {}), ...(probe.summary ? { summary: probe.summary } : {}), ...(probe.report ? { report: probe.report } : {}) },
       );
     } catch (e) {
       return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: true, failed: true, skipped: false }, message: errorText(e) }, probe.commands, started);
@@ -460,7 +460,7 @@ export class HostRunner {
     r: ItemResult,
     commands: string[],
     started: number,
-    extra: Partial<Pick<StepEndEvent, 'summary' | 'backupDir' | 'backupPaths' | 'undo'>> = {},
+    extra: Partial<Pick<StepEndEvent, 'summary' | 'report' | 'backupDir' | 'backupPaths' | 'undo'>> = {},
   ): ItemResult {
     const noLog = step.raw.no_log === true;
     const ignored = r.failed && step.raw.ignore_errors === true;
@@ -479,6 +479,7 @@ export class HostRunner {
       ...(r.message !== undefined ? { message: noLog ? '(no_log: output hidden)' : r.message } : {}),
       durationMs: started ? Date.now() - started : 0,
       ...(extra.summary !== undefined && !noLog ? { summary: extra.summary } : {}),
+      ...(extra.report !== undefined && !noLog ? { report: extra.report } : {}),
       ...(extra.backupDir ? { backupDir: extra.backupDir } : {}),
       ...(extra.backupPaths ? { backupPaths: extra.backupPaths } : {}),
       ...(extra.undo && !withholdUndo ? { undo: extra.undo } : {}),

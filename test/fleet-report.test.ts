@@ -1,0 +1,122 @@
+/**
+ * The fleet expiry report end to end: runbooks/cert-check.yaml run by the real CLI over SSH on
+ * simulated kubeadm nodes of two clusters (plus one host that is down), then `runbook report`
+ * writes the HTML page, the Prometheus textfile and JSON. The page is opened in the real Chromium
+ * (headless, no network) and must draw one chart per cluster; the textfile is served by the real
+ * node_exporter's textfile collector, and every expiry it exports equals the certificate on disk.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { labSupport, startLab, type Lab } from '../src/lab/hosts.js';
+import { installSimHost } from '../src/lab/sim-host.js';
+import { packageRoot } from '../src/lab/sim/paths.js';
+import { freePort } from '../src/lab/sim/index.js';
+import { readCertFile } from '../src/lab/sim/pki.js';
+import type { FleetReport } from '../src/report/fleet/model.js';
+import { waitFor } from '../src/lab/wait.js';
+
+const support = labSupport();
+const skip = support.ok ? false : support.reason!;
+const CLI = join(packageRoot, 'dist/src/cli/main.js');
+const CHECK = join(packageRoot, 'runbooks/cert-check.yaml');
+
+let lab: Lab;
+let dir: string;
+let exporter: ChildProcess | undefined;
+
+function run(cmd: string, args: string[], timeout = 120_000): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { cwd: dir, timeout, maxBuffer: 64 << 20, env: { ...process.env, NO_COLOR: '1' } }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
+      resolve({ code, out: stdout + stderr });
+    });
+  });
+}
+const cli = (args: string[]) => run(process.execPath, [CLI, ...args]);
+
+before(async () => {
+  if (skip) return;
+  lab = await startLab({ count: 3, firstAddress: '127.1.236.1', namePrefix: 'fr' });
+  dir = mkdtempSync(join(tmpdir(), 'runbook-fleet-'));
+  const [a, b, c] = lab.hosts as [typeof lab.hosts[0], typeof lab.hosts[0], typeof lab.hosts[0]];
+  // cert-check reads files only: no node agent needed
+  await Promise.all([installSimHost(lab, a, 'healthy-1.28', { start: false }), installSimHost(lab, b, 'expiring-10d-1.28', { start: false }), installSimHost(lab, c, 'all-expired-1.28', { start: false })]);
+  const inv = lab.inventoryYaml().trimEnd().split('\n');
+  // one more host nobody listens on: the report must show it as not read
+  const hostsAt = inv.findIndex((l) => l.trim() === 'hosts:');
+  inv.splice(hostsAt + 1, 0, `    fr-down: { ansible_host: 127.1.236.250, ansible_port: 22, ansible_user: root }`);
+  inv.push('  children:', '    control_plane:', '      hosts:');
+  inv.push(`        ${a.name}: { cluster: prod }`, `        ${b.name}: { cluster: prod }`, `        ${c.name}: { cluster: staging }`, '        fr-down: { cluster: staging }');
+  writeFileSync(join(dir, 'inventory.yaml'), inv.join('\n') + '\n');
+});
+
+after(async () => {
+  if (exporter?.pid) exporter.kill('SIGTERM');
+  if (lab) await lab.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test('cert-check → report: HTML drawn by Chromium, Prometheus textfile read by node_exporter, JSON', { skip, timeout: 240_000 }, async () => {
+  const state = join(dir, 'state');
+  const check = await cli(['apply', CHECK, '-i', join(dir, 'inventory.yaml'), '--state-dir', state, '--json']);
+  // expiring and expired nodes fail the check, the down host is unreachable
+  assert.ok([3, 4, 5].includes(check.code), `cert-check exit ${check.code}\n${check.out}`);
+  writeFileSync(join(dir, 'check.jsonl'), check.out);
+
+  const textfiles = join(dir, 'textfile');
+  mkdirSync(textfiles);
+  const html = join(dir, 'expiry.html');
+  const prom = join(textfiles, 'kubeadm.prom');
+  const rep = await cli(['report', '--state-dir', state, '--html', html, '--prom', prom, '--json', join(dir, 'report.json')]);
+  assert.equal(rep.code, 0, rep.out);
+  assert.match(rep.out, /4 nodes: 1 expired, 1 expiring, 1 healthy, 1 not read/);
+  assert.match(rep.out, /staging +fr-03 +expired/);
+  assert.match(rep.out, /staging +fr-down +unknown/);
+
+  // the same report from the lines `apply --json` printed
+  const fromJson = await cli(['report', '--from', join(dir, 'check.jsonl'), '--json', join(dir, 'report2.json')]);
+  assert.equal(fromJson.code, 0, fromJson.out);
+  const report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as FleetReport;
+  const again = JSON.parse(readFileSync(join(dir, 'report2.json'), 'utf8')) as FleetReport;
+  assert.deepEqual(again.nodes.map((n) => n.certs), report.nodes.map((n) => n.certs));
+  assert.deepEqual(report.nodes.map((n) => [n.cluster, n.host, n.health]), [['prod', 'fr-01', 'healthy'], ['prod', 'fr-02', 'expiring'], ['staging', 'fr-03', 'expired'], ['staging', 'fr-down', 'unknown']]);
+  assert.match(report.nodes[2]!.renewCommand, /^runbook apply runbooks\/cert-renew\.yaml -i \S+inventory\.yaml -l fr-03$/);
+
+  // Prometheus: node_exporter's own textfile collector serves it without a scrape error
+  const port = await freePort('127.0.0.1');
+  exporter = spawn('prometheus-node-exporter', ['--collector.disable-defaults', '--collector.textfile', `--collector.textfile.directory=${textfiles}`, `--web.listen-address=127.0.0.1:${port}`], { stdio: 'ignore' });
+  const metrics = await waitFor('node_exporter to serve /metrics', async () => {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+      return res.ok ? await res.text() : undefined;
+    } catch {
+      return undefined;
+    }
+  }, 20_000, 100);
+  assert.match(metrics, /^node_textfile_scrape_error 0$/m);
+  for (const h of lab.hosts) {
+    for (const name of ['apiserver', 'etcd/peer', 'front-proxy-client']) {
+      const onDisk = readCertFile(lab.hostPath(h, `/etc/kubernetes/pki/${name}.crt`));
+      const line = new RegExp(`^kubeadm_certificate_expiry_timestamp_seconds\\{cert="${name}",cluster="\\w+",host="${h.name}",kind="certificate",path="[^"]+"\\} (\\S+)$`, 'm').exec(metrics);
+      assert.ok(line, `${h.name} ${name} missing from node_exporter's output`);
+      assert.equal(Number(line[1]) * 1000, onDisk.notAfter.getTime(), `${h.name} ${name}`);
+    }
+  }
+  assert.match(metrics, /^runbook_cert_check_success\{cluster="staging",host="fr-down"\} 0$/m);
+  assert.equal(statSync(prom).mode & 0o777, 0o644);
+
+  // HTML: the real browser, no network, draws a chart per cluster with data (none for the down host's rows)
+  const dom = await run('chromium', ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-extensions', `--user-data-dir=${join(dir, 'chromium')}`, '--virtual-time-budget=10000', '--dump-dom', `file://${html}`], 90_000);
+  assert.match(dom.out, /<html lang="en" data-rendered="2">/, dom.out.slice(0, 2000));
+  assert.doesNotMatch(dom.out, /data-error=/);
+  assert.match(dom.out, /<section data-cluster="prod">/);
+  assert.match(dom.out, /<section data-cluster="staging">/);
+  // the per-certificate tables list every certificate the check read
+  const rows = (dom.out.match(/<td>fr-0[123]<\/td><td>[^<]+<\/td><td>(certificate|kubeconfig)<\/td>/g) ?? []).length;
+  assert.equal(rows, report.nodes.reduce((n, x) => n + x.certs.length, 0));
+  assert.match(dom.out, /<code>runbook apply runbooks\/cert-renew\.yaml -i \S+ -l fr-03<\/code>/);
+});
