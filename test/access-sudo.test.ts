@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { labSupport, startLab, type Lab, type LabHost } from '../src/lab/hosts.js';
@@ -15,6 +15,8 @@ import { addLabUsers, LAB_SUDO_PASSWORD } from '../src/lab/users.js';
 import { SshTransport, type SshConnectOptions } from '../src/transport/ssh.js';
 import { LocalTransport } from '../src/transport/local.js';
 import { isUserError } from '../src/errors.js';
+import { applyCmd } from '../src/cli/apply.js';
+import { Capture } from './support/capture.js';
 
 const support = labSupport();
 const haveTools = spawnSync('sh', ['-c', 'command -v sudo && command -v nsenter && command -v openssl']).status === 0;
@@ -193,4 +195,56 @@ test('the local transport becomes another user through sudo too', { skip }, asyn
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a runbook that says become: the lock, files, backup and rollback all act as root; a step can become another user', { skip }, async () => {
+  const h = lab.hosts[1]!; // ops2: NOPASSWD
+  const inv = join(work, 'inv-become.yaml');
+  writeFileSync(
+    inv,
+    `all:\n  vars:\n    ansible_ssh_private_key_file: ${lab.privateKeyPath}\n    ansible_ssh_common_args: "-o UserKnownHostsFile=${lab.knownHostsPath}"\n  hosts:\n    ${h.name}: { ansible_host: ${h.address}, ansible_user: ops2 }\n`,
+  );
+  const rb = join(work, 'become.yaml');
+  writeFileSync(
+    rb,
+    [
+      'apiVersion: runbook/v1',
+      'name: become everywhere',
+      'hosts: all',
+      'become: true',
+      'on_failure: rollback',
+      'steps:',
+      '  - name: back up',
+      '    backup: { paths: [/etc/kubernetes/become-test], to: "/var/backups/runbook/{{ run.id }}" }',
+      '  - name: a root-only file',
+      '    copy: { dest: /etc/kubernetes/become-test/root.conf, content: "root\\n", mode: "0600" }',
+      '  - name: a file of ops, written by ops',
+      '    become_user: ops',
+      '    copy: { dest: /tmp/ops-file, content: "ops\\n", mode: "0640" }',
+      '  - name: it belongs to ops',
+      '    command: { argv: [sh, -c, "stat -c %U /tmp/ops-file > /tmp/ops-file-owner"] }',
+      '  - name: as the login user, no sudo',
+      '    become: false',
+      '    command: { argv: [sh, -c, "id -un > /tmp/login-user"] }',
+      '  - name: fail, so the host rolls back',
+      '    command: { argv: ["false"] }',
+      '',
+    ].join('\n'),
+  );
+  mkdirSync(lab.hostPath(h, '/etc/kubernetes/become-test'), { recursive: true });
+  writeFileSync(lab.hostPath(h, '/etc/kubernetes/become-test/root.conf'), 'before\n', { mode: 0o644 });
+  const out = new Capture();
+  const r = await applyCmd({ runbook: rb, inventory: inv, stateDir: join(work, 'state-become'), stdout: out, stderr: out });
+  assert.equal(r.exitCode, 6, out.text);
+  assert.match(out.text, /rolled back/);
+  const conf = lab.hostPath(h, '/etc/kubernetes/become-test/root.conf');
+  assert.equal(readFileSync(conf, 'utf8'), 'before\n', 'the backup restored the file');
+  assert.deepEqual([statSync(conf).uid, statSync(conf).mode & 0o7777], [0, 0o644]);
+  assert.equal(readFileSync(lab.hostPath(h, '/tmp/login-user'), 'utf8'), 'ops2\n');
+  assert.equal(readFileSync(lab.hostPath(h, '/tmp/ops-file-owner'), 'utf8'), 'ops\n');
+  assert.ok(!existsSync(lab.hostPath(h, '/tmp/ops-file')), 'the rollback removed the file the run created');
+  // the lock was taken and released under /var/lib/runbook, which only root may write
+  const lock = spawnSync('nsenter', ['-t', String(h.pid), '-m', '--', 'sh', '-c', 'stat -c %U /var/lib/runbook; ls -A /var/lib/runbook'], { encoding: 'utf8' });
+  assert.equal(lock.stdout.split('\n')[0], 'root');
+  assert.doesNotMatch(lock.stdout, /lock/);
 });
