@@ -31,6 +31,7 @@ export async function applyCmd(o: ApplyOptions): Promise<CmdResult> {
       hosts: prepared.hosts,
       ...(prepared.inventoryFile ? { inventoryFile: prepared.inventoryFile } : {}),
       extraVars: prepared.extraVars,
+    ...(prepared.slice ? { slice: prepared.slice } : {}),
       ...(o.forks ? { forks: o.forks } : {}),
       connect: await connectOptions(o),
       ...(o.tags ? { tags: o.tags } : {}),

@@ -30,6 +30,7 @@ export async function planCmd(o: PlanOptions): Promise<CmdResult> {
     hosts: prepared.hosts,
     ...(prepared.inventoryFile ? { inventoryFile: prepared.inventoryFile } : {}),
     extraVars: prepared.extraVars,
+    ...(prepared.slice ? { slice: prepared.slice } : {}),
     ...(o.forks ? { forks: o.forks } : {}),
     connect: await connectOptions(o),
     ...(o.tags ? { tags: o.tags } : {}),

@@ -6,6 +6,8 @@ import { Option, type Command } from 'commander';
 import type { Diagnostic } from '../errors.js';
 import { userError } from '../errors.js';
 import { adhocInventory, inventoryVarNames, loadInventoryFile, selectHosts } from '../inventory/load.js';
+import { clusterKey, parseSlice, sliceHosts } from '../inventory/slice.js';
+import type { SliceRef } from '../engine/events.js';
 import type { HostEntry, Inventory } from '../inventory/types.js';
 import { loadRunbookFile } from '../runbook/load.js';
 import type { LoadedRunbook } from '../runbook/model.js';
@@ -39,6 +41,10 @@ export interface RunCliOptions extends ConnectionCliOptions, HostsCliOptions {
   startAtStep?: string;
   breakLock?: boolean;
   stateDir?: string;
+  /** K/N: only the K-th of N slices of the selected hosts */
+  slice?: string;
+  /** names the logical run the slices belong to */
+  sliceGroup?: string;
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -76,7 +82,9 @@ export function addRunOptions(cmd: Command): Command {
     .option('--skip-tags <tags>', 'leave out steps with these tags', list)
     .option('--start-at-step <step>', 'start at this step: its number (1-based) or its name')
     .option('--json', 'JSON-lines events on stdout instead of the tree/lines')
-    .option('--state-dir <dir>', 'where run journals are kept (default .runbook)');
+    .option('--state-dir <dir>', 'where run journals are kept (default .runbook)')
+    .option('--slice <K/N>', 'only the K-th of N deterministic, balanced slices of the selected hosts (one job of N on a scheduler)')
+    .option('--slice-group <name>', 'the logical run the slices belong to (default $RUNBOOK_SLICE_GROUP, else runbook name, N and UTC date)');
   return addConnectionOptions(cmd);
 }
 
@@ -147,6 +155,14 @@ export interface PreparedRun {
   inventoryFile?: string;
   extraVars: Record<string, unknown>;
   diagnostics: Diagnostic[];
+  slice?: SliceRef;
+}
+
+/** --slice-group, else $RUNBOOK_SLICE_GROUP, else a name the N jobs of one day agree on. */
+function sliceGroupName(o: RunCliOptions, runbookName: string, count: number): string {
+  const given = o.sliceGroup ?? process.env.RUNBOOK_SLICE_GROUP;
+  if (given !== undefined && given.trim() !== '') return given.trim();
+  return `${runbookName}-${count}x-${new Date().toISOString().slice(0, 10).replace(/-/g, '')}`;
 }
 
 /** Load the runbook and inventory and select hosts; undefined (after printing why) on invalid input. */
@@ -158,9 +174,21 @@ export async function prepareRun(runbookFile: string, o: RunCliOptions, stderr: 
   const { runbook, diagnostics } = await loadRunbookFile(runbookFile, { knownVarNames: known });
   printDiagnostics(diagnostics, stderr);
   if (!runbook) return undefined;
-  const hosts = o.hosts ? selectHosts(inventory, 'all', o.limit) : selectHosts(inventory, runbook.runbook.hosts, o.limit);
+  let hosts = o.hosts ? selectHosts(inventory, 'all', o.limit) : selectHosts(inventory, runbook.runbook.hosts, o.limit);
   if (hosts.length === 0) {
     throw userError('inventory', `no hosts selected: \`${runbook.runbook.hosts}\`${o.limit ? ` limited to \`${o.limit}\`` : ''} matches nothing in ${o.inventory ?? '--hosts'}`);
   }
-  return { rb: runbook, hosts, ...(o.inventory ? { inventoryFile: o.inventory } : {}), extraVars, diagnostics };
+  let slice: SliceRef | undefined;
+  if (o.slice !== undefined) {
+    const spec = parseSlice(o.slice);
+    // a rolling runbook keeps each cluster in one slice: two jobs must not restart one cluster at once
+    const rolling = runbook.runbook.serial !== undefined;
+    const selected = hosts.length;
+    hosts = sliceHosts(hosts, spec, rolling ? clusterKey : undefined);
+    slice = { ...spec, group: sliceGroupName(o, runbook.runbook.name, spec.count), of: selected };
+    if (hosts.length === 0) {
+      throw userError('inventory', `slice ${spec.index}/${spec.count} of ${selected} selected host(s) is empty`, { hint: 'use fewer slices than hosts (or clusters, for a runbook with serial)' });
+    }
+  }
+  return { rb: runbook, hosts, ...(o.inventory ? { inventoryFile: o.inventory } : {}), extraVars, diagnostics, ...(slice ? { slice } : {}) };
 }

@@ -64,6 +64,18 @@ export interface RunStartEvent {
   steps: { id: string; name: string; type: string }[];
   /** for rollback: the run being rolled back */
   target?: string;
+  /** `--slice K/N`: this run is one slice of a logical run made of N */
+  slice?: SliceRef;
+}
+
+export interface SliceRef {
+  /** 1-based */
+  index: number;
+  count: number;
+  /** the logical run the slices share (`runbook history --group`) */
+  group: string;
+  /** how many hosts were selected before slicing */
+  of: number;
 }
 
 export interface ConnectionRef {

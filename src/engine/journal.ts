@@ -7,7 +7,7 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync, chmodSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { userError } from '../errors.js';
-import type { Event, EventSink, RunEndEvent, RunStartEvent, StepEndEvent } from './events.js';
+import type { Event, EventSink, RunEndEvent, RunStartEvent, SliceRef, StepEndEvent } from './events.js';
 import { isRunId } from './run-id.js';
 
 export const DEFAULT_STATE_DIR = '.runbook';
@@ -109,6 +109,8 @@ export interface RunSummary {
   rolledBack: number;
   /** later `runbook rollback` runs appended to this journal */
   rollbacks: number;
+  /** --slice: which slice of which logical run */
+  slice?: SliceRef;
 }
 
 export function summarize(id: string, lines: JournalLine[]): RunSummary | undefined {
@@ -131,6 +133,7 @@ export function summarize(id: string, lines: JournalLine[]): RunSummary | undefi
     unreachable: recap.filter((r) => r.status === 'unreachable').length,
     rolledBack: recap.filter((r) => r.status === 'rolled-back').length,
     rollbacks: lines.filter((l) => l.kind === 'run-start' && l.mode === 'rollback').length,
+    ...(start.slice ? { slice: start.slice } : {}),
   };
 }
 

@@ -25,6 +25,7 @@ import {
   type InventoryHostRef,
   type RecapRow,
   type RunbookRef,
+  type SliceRef,
   type StepEndEvent,
 } from './events.js';
 import { JournalWriter } from './journal.js';
@@ -59,6 +60,8 @@ export interface EngineOptions {
   sink?: EventSink;
   /** operator-side directory for fetch; default a temp dir */
   localDir?: string;
+  /** this run is one slice of a logical run (--slice) */
+  slice?: SliceRef;
 }
 
 export interface EngineResult {
@@ -231,6 +234,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     extraVars: extra,
     connection: connectionRef(o.connect),
     steps: steps.map((s) => ({ id: s.step.id, name: s.step.name, type: s.step.type })),
+    ...(o.slice ? { slice: o.slice } : {}),
   });
 
   const recap = new Map<string, RecapRow>();
