@@ -84,6 +84,9 @@ export interface ConnectionRef {
   privateKey?: string;
   user?: string;
   become?: boolean;
+  becomeUser?: string;
+  /** -J: the bastions the hosts were reached through */
+  jump?: string;
 }
 
 export interface BatchStartEvent {

@@ -9,6 +9,7 @@ import { schemaDiagnostics } from '../runbook/schema-check.js';
 import { sortDiagnostics } from '../runbook/load.js';
 import { closest } from '../runbook/suggest.js';
 import type { HostEntry, Inventory } from './types.js';
+import { connectionVarDiagnostics } from './connection-vars.js';
 
 type Vars = Record<string, unknown>;
 interface RawGroup {
@@ -39,7 +40,7 @@ export function loadInventoryText(text: string, file: string): { inventory?: Inv
   diagnostics.push(...schemaDiagnostics(doc, 'inventory'));
   if (diagnostics.some((d) => d.severity === 'error')) return { diagnostics: sortDiagnostics(diagnostics) };
   const built = buildInventory(doc.value as Record<string, RawGroup | null>, doc);
-  diagnostics.push(...built.diagnostics);
+  diagnostics.push(...built.diagnostics, ...connectionVarDiagnostics(doc.value as Record<string, RawGroup | null>, doc));
   if (diagnostics.some((d) => d.severity === 'error')) return { diagnostics: sortDiagnostics(diagnostics) };
   return { inventory: { ...built.inventory, file }, diagnostics: sortDiagnostics(diagnostics) };
 }
@@ -159,13 +160,14 @@ function buildInventory(root: Record<string, RawGroup | null>, doc: YamlDocument
 
 function hostEntry(name: string, vars: Vars, groups: string[]): HostEntry {
   const str = (k: string) => (typeof vars[k] === 'string' ? (vars[k] as string) : undefined);
-  const port = typeof vars.ansible_port === 'number' ? vars.ansible_port : typeof vars.ansible_port === 'string' ? Number(vars.ansible_port) : 22;
+  const portVar = vars.ansible_port ?? vars.ansible_ssh_port; // ansible_ssh_*: Ansible's older names, still honoured
+  const port = typeof portVar === 'number' ? portVar : typeof portVar === 'string' ? Number(portVar) : 22;
   return {
     name,
-    address: str('ansible_host') ?? name,
+    address: str('ansible_host') ?? str('ansible_ssh_host') ?? name,
     port,
-    user: str('ansible_user'),
-    privateKeyFile: str('ansible_ssh_private_key_file'),
+    user: str('ansible_user') ?? str('ansible_ssh_user'),
+    privateKeyFile: str('ansible_ssh_private_key_file') ?? str('ansible_private_key_file'),
     knownHostsFile: str('runbook_known_hosts'),
     become: vars.ansible_become === true,
     connection: vars.ansible_connection === 'local' || name === 'localhost' && vars.ansible_connection === undefined && !vars.ansible_host ? 'local' : 'ssh',
