@@ -6,7 +6,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -247,4 +247,51 @@ test('a runbook that says become: the lock, files, backup and rollback all act a
   const lock = spawnSync('nsenter', ['-t', String(h.pid), '-m', '--', 'sh', '-c', 'stat -c %U /var/lib/runbook; ls -A /var/lib/runbook'], { encoding: 'utf8' });
   assert.equal(lock.stdout.split('\n')[0], 'root');
   assert.doesNotMatch(lock.stdout, /lock/);
+});
+
+test('other ways in: password authentication, an encrypted key opened with $RUNBOOK_KEY_PASSPHRASE, the ssh-agent', { skip }, async () => {
+  const h = lab.hosts[4]!;
+  // password logins for ops on this host only (sshd re-reads its config on SIGHUP, same PID)
+  const cfg = join(lab.dir, 'hosts', h.name, 'sshd_config');
+  writeFileSync(cfg, readFileSync(cfg, 'utf8') + 'Match User ops\n  PasswordAuthentication yes\n');
+  process.kill(h.pid, 'SIGHUP');
+  const byPassword = { name: h.name, host: h.address, port: h.port, user: 'ops', password: LAB_SUDO_PASSWORD, knownHostsPath: lab.knownHostsPath, connectTimeoutMs: 5000 };
+  let t: SshTransport | undefined;
+  for (const deadline = Date.now() + 10_000; !t; ) {
+    t = await SshTransport.connect(byPassword).catch((e) => {
+      if (Date.now() > deadline) throw e;
+      return new Promise<undefined>((r) => setTimeout(() => r(undefined), 200));
+    });
+  }
+  assert.equal((await t.exec(['id', '-un'])).stdout, 'ops\n');
+  await t.close();
+  await assert.rejects(SshTransport.connect({ ...byPassword, password: 'wrong' }), (e: unknown) => isUserError(e) && e.kind === 'connect' && /authentication failed/.test(e.message));
+
+  // an encrypted key: its passphrase from the environment
+  const key = join(work, 'id_encrypted');
+  assert.equal(spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'key-pass-1', '-C', 'encrypted', '-f', key]).status, 0);
+  writeFileSync(join(lab.dir, 'authorized_keys'), readFileSync(join(lab.dir, 'authorized_keys'), 'utf8') + readFileSync(key + '.pub', 'utf8'));
+  const byKey = { name: h.name, host: h.address, port: h.port, user: 'root', privateKeyPath: key, knownHostsPath: lab.knownHostsPath, connectTimeoutMs: 5000 };
+  await assert.rejects(SshTransport.connect(byKey), (e: unknown) => isUserError(e) && /RUNBOOK_KEY_PASSPHRASE/.test(e.diagnostic.hint ?? ''));
+  process.env.RUNBOOK_KEY_PASSPHRASE = 'key-pass-1';
+  try {
+    const k = await SshTransport.connect(byKey);
+    assert.equal((await k.exec(['true'])).code, 0);
+    await k.close();
+  } finally {
+    delete process.env.RUNBOOK_KEY_PASSPHRASE;
+  }
+
+  // the agent: a real ssh-agent holding the lab key, no key file given
+  const sock = join(work, 'agent.sock');
+  const agent = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
+  try {
+    for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(spawnSync('ssh-add', ['-q', lab.privateKeyPath], { env: { ...process.env, SSH_AUTH_SOCK: sock } }).status, 0);
+    const a = await SshTransport.connect({ name: h.name, host: h.address, port: h.port, user: 'root', agent: sock, knownHostsPath: lab.knownHostsPath, connectTimeoutMs: 5000 });
+    assert.equal((await a.exec(['true'])).code, 0);
+    await a.close();
+  } finally {
+    agent.kill('SIGTERM');
+  }
 });
