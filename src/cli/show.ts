@@ -4,17 +4,27 @@ import { readJournal, summarize } from '../engine/journal.js';
 import type { Event, RunStartEvent } from '../engine/events.js';
 import { formatEvent, type FormatContext } from '../report/format.js';
 import { recapTable } from '../report/recap.js';
+import { timelineFromJournal } from '../report/timeline/model.js';
+import { writeTimelineHtml } from '../report/timeline/html.js';
 
 export interface ShowOptions {
   id: string;
   stateDir?: string;
   json?: boolean;
+  /** write the run as a timeline page instead of printing it */
+  html?: string;
   stdout?: NodeJS.WritableStream;
 }
 
 export function showCmd(o: ShowOptions): { exitCode: number } {
   const out = o.stdout ?? process.stdout;
   const lines = readJournal(o.id, o.stateDir);
+  if (o.html) {
+    const tl = timelineFromJournal(o.id, lines);
+    writeTimelineHtml(o.html, tl);
+    out.write(`wrote ${o.html}: ${tl.sections.map((s) => `${s.mode} (${s.hosts.length} hosts, ${s.spans.length} spans)`).join(', ')}\n`);
+    return { exitCode: 0 };
+  }
   if (o.json) {
     for (const l of lines) out.write(JSON.stringify(l) + '\n');
     return { exitCode: 0 };
@@ -59,6 +69,7 @@ export function register(program: Command): void {
     .argument('<id>', 'run id (see `runbook history`)')
     .option('--state-dir <dir>', 'where run journals are kept (default .runbook)')
     .option('--json', 'the journal lines as they are')
+    .option('--html <file>', 'write the run as a timeline page: hosts × time, steps, waits, failures, rollbacks; click for commands')
     .action((id: string, opts: Omit<ShowOptions, 'id'>) => {
       process.exitCode = showCmd({ ...opts, id }).exitCode;
     });

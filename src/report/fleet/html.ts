@@ -5,27 +5,9 @@
  * Charts are Chart.js with its annotation plugin, inlined from their published UMD builds; the
  * data travels as JSON and is put on the page with textContent only (names are never markup).
  */
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { chartScripts, escapeHtml, scriptJson } from '../html-kit.js';
 import { writeFileAtomic } from './write.js';
 import { countByHealth, type FleetReport } from './model.js';
-
-const require = createRequire(import.meta.url);
-
-/** A package's browser build, found beside the file its `require` export names. */
-function browserBuild(pkg: string, file: string): string {
-  return readFileSync(join(dirname(require.resolve(pkg)), file), 'utf8');
-}
-
-/** JSON safe inside <script>: no `</script>`, no `<!--`, no line separators that end a JS string. */
-function scriptJson(value: unknown): string {
-  return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
-}
-
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
 
 const STYLE = `
 :root { --expired: #c0392b; --expiring: #e67e22; --healthy: #27ae60; --unknown: #7f8c8d; font-family: system-ui, sans-serif; }
@@ -180,8 +162,6 @@ const PAGE_SCRIPT = `
 
 export function fleetHtml(r: FleetReport): string {
   const counts = countByHealth(r);
-  const chartJs = browserBuild('chart.js', 'chart.umd.min.js');
-  const annotation = browserBuild('chartjs-plugin-annotation', 'chartjs-plugin-annotation.min.js');
   const title = `kubeadm certificate expiry — ${r.nodes.length} node${r.nodes.length === 1 ? '' : 's'}`;
   const countLine = (['expired', 'expiring', 'healthy', 'unknown'] as const)
     .map((h) => `<span><i class="dot" style="background: var(--${h})"></i>${counts[h]} ${h === 'unknown' ? 'not read' : h}</span>`)
@@ -200,8 +180,7 @@ export function fleetHtml(r: FleetReport): string {
 <p class="counts">${countLine}</p>
 <main id="clusters"></main>
 <script type="application/json" id="fleet-data">${scriptJson(r)}</script>
-<script>${chartJs}</script>
-<script>${annotation}</script>
+${chartScripts()}
 <script>${PAGE_SCRIPT}</script>
 </body>
 </html>
