@@ -295,3 +295,17 @@ test('other ways in: password authentication, an encrypted key opened with $RUNB
     agent.kill('SIGTERM');
   }
 });
+
+test('a command through sudo that times out is killed, with everything under it', { skip }, async () => {
+  const h = lab.hosts[0]!;
+  const t = await SshTransport.connect(opts(h, 'ops', { become: true, becomePassword: LAB_SUDO_PASSWORD }));
+  try {
+    const r = await t.exec(['sh', '-c', 'sleep 37.25; echo late'], { timeoutMs: 1500 });
+    assert.equal(r.timedOut, true);
+    const left = () => allCmdlines().split('\n').filter((l) => l.startsWith('sleep\0' + '37.25'));
+    for (let i = 0; i < 50 && left().length; i++) await new Promise((res) => setTimeout(res, 100));
+    assert.deepEqual(left(), [], 'the sleep under sudo is still running');
+  } finally {
+    await t.close();
+  }
+});

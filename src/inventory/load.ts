@@ -155,7 +155,7 @@ function buildInventory(root: Record<string, RawGroup | null>, doc: YamlDocument
     Object.assign(vars, hostVars.get(name));
     hosts.set(name, hostEntry(name, vars, hostGroups));
   }
-  return { inventory: { hosts, groups: members, tree: buildPatternTree(root, expandHostRange) }, diagnostics };
+  return { inventory: { hosts, groups: members, tree: buildPatternTree(root, (p) => (hostRangeSize(p) > MAX_HOSTS_PER_RANGE ? [] : expandHostRange(p))) }, diagnostics };
 }
 
 function hostEntry(name: string, vars: Vars, groups: string[]): HostEntry {

@@ -38,11 +38,13 @@ export function buildPatternTree(root: Record<string, RawGroup | null>, expand: 
   const t: PatternTree = { hosts: [], groups: ['all', 'ungrouped'], kids: new Map([['all', ['ungrouped']], ['ungrouped', []]]), direct: new Map([['all', []], ['ungrouped', []]]) };
   const parents = new Map<string, Set<string>>();
   const hostGroups = new Map<string, Set<string>>();
+  const directSets = new Map<string, Set<string>>([['all', new Set()], ['ungrouped', new Set()]]);
   const addGroup = (g: string) => {
     if (t.kids.has(g)) return;
     t.groups.push(g);
     t.kids.set(g, []);
     t.direct.set(g, []);
+    directSets.set(g, new Set());
   };
   const addChild = (p: string, c: string) => {
     const k = t.kids.get(p)!;
@@ -56,8 +58,11 @@ export function buildPatternTree(root: Record<string, RawGroup | null>, expand: 
       t.hosts.push(h);
     }
     hostGroups.get(h)!.add(g);
-    const d = t.direct.get(g)!;
-    if (!d.includes(h)) d.push(h);
+    const seen = directSets.get(g)!;
+    if (!seen.has(h)) {
+      seen.add(h);
+      t.direct.get(g)!.push(h);
+    }
   };
   const parse = (name: string, raw: RawGroup | null, trail: string[]) => {
     addGroup(name);
