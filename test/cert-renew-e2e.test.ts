@@ -155,7 +155,7 @@ after(async () => {
 
 /** version-specific commands that plan must list and apply must then run */
 const EXPECTED: Record<string, RegExp[]> = {
-  seed2: [/\$ kubeadm alpha phase certs all --cert-dir \/etc\/kubernetes\/pki --apiserver-advertise-address 127\.1\.230\.1 --apiserver-cert-extra-sans \S+/, /\$ kubeadm alpha phase kubeconfig all /],
+  seed2: [/\$ kubeadm alpha phase certs all --cert-dir \/etc\/kubernetes\/pki --apiserver-advertise-address 127\.\d+\.230\.1 --apiserver-cert-extra-sans \S+/, /\$ kubeadm alpha phase kubeconfig all /],
   seed1: [/\$ kubeadm alpha certs renew apiserver /, /\$ kubeadm alpha certs renew admin\.conf /, /\$ kubeadm init phase kubeconfig kubelet /],
   expired: [/\$ kubeadm certs renew apiserver /, /\$ kubeadm certs renew etcd-server /, /\$ kubeadm certs renew admin\.conf /],
   expiring: [/\$ kubeadm certs renew apiserver /, /\$ kubeadm certs renew scheduler\.conf /],

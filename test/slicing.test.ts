@@ -128,7 +128,7 @@ function assertKnownOptions(args: string[]): void {
 }
 
 test('examples: the Kubernetes Indexed Job gives pods 0..N-1 the slices 1/N..N/N', { skip }, () => {
-  const docs = loadYaml(readFileSync(join(packageRoot, 'examples/k8s-indexed-job.yaml'), 'utf8')) as {
+  const docs = loadYaml(readFileSync(join(packageRoot, 'examples/schedulers/k8s-indexed-job.yaml'), 'utf8')) as {
     kind: string;
     spec: { jobTemplate: { spec: { completionMode: string; completions: number; parallelism: number; template: { spec: { containers: { command: string[]; env: { name: string; value?: string }[] }[] } } } } };
   };
@@ -150,7 +150,7 @@ test('examples: the Kubernetes Indexed Job gives pods 0..N-1 the slices 1/N..N/N
 });
 
 test('examples: the CI matrix lists slices 1..N and passes --slice K/N', { skip }, () => {
-  const wf = loadYaml(readFileSync(join(packageRoot, 'examples/ci-matrix-slices.yaml'), 'utf8')) as {
+  const wf = loadYaml(readFileSync(join(packageRoot, 'examples/schedulers/ci-matrix-slices.yaml'), 'utf8')) as {
     jobs: Record<string, { strategy: { matrix: { slice: number[] } }; steps: { run?: string }[] }>;
   };
   const job = wf.jobs['cert-check']!;

@@ -26,11 +26,15 @@ export interface CommandSpec {
   only_if?: string[];
   changed_when?: string | boolean;
   failed_when?: string | boolean;
+  /** read-only by contract: runs in the probe (plan too), never a change */
+  read_only?: boolean;
 }
 
 export interface CommandState {
   /** apply runs the command (false when a guard skipped it) */
   run: boolean;
+  /** read_only: the probe already ran it; apply reports this result instead of running it again */
+  done?: ApplyResult;
 }
 
 type Guarded = {
@@ -43,6 +47,7 @@ type Guarded = {
   only_if?: unknown;
   changed_when?: string | boolean;
   failed_when?: string | boolean;
+  read_only?: boolean;
 };
 
 function guardsOf(p: Guarded, argv: string[], what: string): CommandSpec {
@@ -57,6 +62,7 @@ function guardsOf(p: Guarded, argv: string[], what: string): CommandSpec {
   if (p.only_if !== undefined) spec.only_if = toArgv(p.only_if, `${what}.only_if`);
   if (p.changed_when !== undefined) spec.changed_when = p.changed_when;
   if (p.failed_when !== undefined) spec.failed_when = p.failed_when;
+  if (p.read_only === true) spec.read_only = true;
   return spec;
 }
 
@@ -110,6 +116,7 @@ export async function probeCommand(ctx: StepContext, spec: CommandSpec): Promise
   const reasons = (await Promise.all(checks)).filter((r): r is string => r !== undefined);
   const commands = [display(spec)];
   if (reasons.length) return { status: 'skip', commands: [], summary: reasons[0], state: { run: false } };
+  if (spec.read_only) return probeReadOnly(ctx, spec);
   if (spec.changed_when === false) {
     return { status: 'ok', commands, summary: 'runs for its result; reports no change (changed_when: false)', state: { run: true } };
   }
@@ -122,6 +129,17 @@ export async function probeCommand(ctx: StepContext, spec: CommandSpec): Promise
     summary: hasGuard(spec) ? 'will run' : 'will run (no guard: creates, removes, unless, only_if or changed_when)',
     state: { run: true },
   };
+}
+
+/**
+ * A read-only command runs here, in the probe (so in `plan` too): its result is the step's facts,
+ * it never counts as a change, and apply hands back this same result instead of running it twice.
+ * A failure (failed_when, default a non-zero exit) fails the step in plan and apply alike.
+ */
+async function probeReadOnly(ctx: StepContext, spec: CommandSpec): Promise<ProbeResult<CommandState>> {
+  const res = await applyCommand(ctx, { ...spec, changed_when: false });
+  if (res.failed) throw stepError(`read-only command failed: ${res.message ?? 'failed'}`);
+  return { status: 'ok', commands: res.commands, summary: 'read-only: ran for its result', state: { run: false, done: res }, ...(res.facts ? { facts: res.facts } : {}) };
 }
 
 function trimEnd(s: string): string {
@@ -138,6 +156,7 @@ function decide(ctx: StepContext, expr: string | boolean | undefined, fallback: 
 
 export async function applyCommand(ctx: StepContext, spec: CommandSpec, probe?: ProbeResult<CommandState>): Promise<ApplyResult> {
   if (probe && probe.status === 'skip') return { changed: false, commands: [], message: probe.summary };
+  if (probe?.state.done) return probe.state.done;
   const r = await run(ctx, spec.argv, {
     ...(spec.stdin !== undefined ? { stdin: spec.stdin } : {}),
     ...(spec.env ? { env: spec.env } : {}),

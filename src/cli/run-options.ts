@@ -203,15 +203,15 @@ export async function prepareRun(runbookFile: string, o: RunCliOptions, stderr: 
   const { runbook, diagnostics } = await loadRunbookFile(runbookFile, { knownVarNames: known });
   printDiagnostics(diagnostics, stderr);
   if (!runbook) return undefined;
-  let hosts = o.hosts ? selectHosts(inventory, 'all', o.limit) : selectHosts(inventory, runbook.runbook.hosts, o.limit);
+  let hosts = o.hosts ? selectHosts(inventory, 'all', o.limit) : selectHosts(inventory, runbook.hostsPattern, o.limit);
   if (hosts.length === 0) {
-    throw userError('inventory', `no hosts selected: \`${runbook.runbook.hosts}\`${o.limit ? ` limited to \`${o.limit}\`` : ''} matches nothing in ${o.inventory ?? '--hosts'}`);
+    throw userError('inventory', `no hosts selected: \`${runbook.hostsPattern}\`${o.limit ? ` limited to \`${o.limit}\`` : ''} matches nothing in ${o.inventory ?? '--hosts'}`);
   }
   let slice: SliceRef | undefined;
   if (o.slice !== undefined) {
     const spec = parseSlice(o.slice);
     // a rolling runbook keeps each cluster in one slice: two jobs must not restart one cluster at once
-    const rolling = runbook.runbook.serial !== undefined;
+    const rolling = runbook.plays.some((p) => p.settings.serial !== undefined);
     const selected = hosts.length;
     hosts = sliceHosts(hosts, spec, rolling ? clusterKey : undefined);
     slice = { ...spec, group: sliceGroupName(o, runbook.runbook.name, spec.count), of: selected };

@@ -82,19 +82,26 @@ async function hostsPatternDiagnostics(file: string, inventory: Inventory, inven
   } catch {
     return [];
   }
-  const pattern = (doc.value as { hosts?: unknown } | null)?.hosts;
-  if (typeof pattern !== 'string' || pattern === '') return [];
-  const p = doc.positions.get('/hosts');
-  const where = { file, ...(p ? doc.source.lineCol(p.value) : { line: 1, col: 1 }) };
-  try {
-    if (selectHosts(inventory, pattern).length === 0) {
-      return [{ kind: 'inventory', severity: 'warning', message: `hosts pattern \`${pattern}\` selects no host of ${inventoryFile}`, ...where }];
+  // `hosts:`, or each play's (`plays[N].hosts`)
+  const root = doc.value as { hosts?: unknown; plays?: unknown } | null;
+  const places: { pattern: unknown; at: string }[] = Array.isArray(root?.plays)
+    ? root.plays.map((pl: unknown, i: number) => ({ pattern: (pl as { hosts?: unknown } | null)?.hosts, at: `/plays/${i}/hosts` }))
+    : [{ pattern: root?.hosts, at: '/hosts' }];
+  const out: Diagnostic[] = [];
+  for (const { pattern, at } of places) {
+    if (typeof pattern !== 'string' || pattern === '') continue;
+    const p = doc.positions.get(at);
+    const where = { file, ...(p ? doc.source.lineCol(p.value) : { line: 1, col: 1 }) };
+    try {
+      if (selectHosts(inventory, pattern).length === 0) {
+        out.push({ kind: 'inventory', severity: 'warning', message: `hosts pattern \`${pattern}\` selects no host of ${inventoryFile}`, ...where });
+      }
+    } catch (e) {
+      if (!isUserError(e)) throw e;
+      out.push({ ...e.diagnostic, ...where });
     }
-  } catch (e) {
-    if (!isUserError(e)) throw e;
-    return [{ ...e.diagnostic, ...where }];
   }
-  return [];
+  return out;
 }
 
 export function register(program: Command): void {

@@ -89,6 +89,16 @@ export interface ConnectionRef {
   jump?: string;
 }
 
+/** A play begins (runbooks written with `plays:`): its hosts, those that have not failed before it. */
+export interface PlayStartEvent {
+  kind: 'play-start';
+  /** 1-based */
+  index: number;
+  count: number;
+  name: string;
+  hosts: string[];
+}
+
 export interface BatchStartEvent {
   kind: 'batch-start';
   index: number;
@@ -160,6 +170,8 @@ export interface StepEndEvent {
   undoWithheld?: boolean;
   /** failure ignored with ignore_errors */
   ignored?: boolean;
+  /** delegate_to: the host the step ran on (its undo record is that host's) */
+  delegate?: string;
 }
 
 export interface HostEndEvent {
@@ -234,6 +246,7 @@ export interface RunEndEvent {
 
 export type Event =
   | RunStartEvent
+  | PlayStartEvent
   | BatchStartEvent
   | BatchEndEvent
   | HostStartEvent

@@ -27,6 +27,12 @@ import { acquireLock, lockHolder, releaseLock } from './lock.js';
 import { connectionRef, connectionSecrets, DEFAULT_FORKS, PASSWORD_VARS, hostRef, lockPathFor, operatorName } from './run.js';
 import { coveredBy, HostRunner, undoPaths, type UndoEntry } from './steps.js';
 import { getAction } from '../actions/registry.js';
+import { playOfStepId, rollbackView } from './plays.js';
+
+/** The plays a host took part in, from the journal's step results (its rollback steps are theirs). */
+function playsOf(lines: JournalLine[], host: string): number[] {
+  return lines.filter((l): l is StepEndEvent & { t: string } => l.kind === 'step-end' && (l as StepEndEvent).host === host).map((l) => playOfStepId(l.step));
+}
 
 export interface RollbackHostOptions {
   rb: LoadedRunbook | undefined;
@@ -273,9 +279,11 @@ export function hostsFromJournal(lines: JournalLine[]): {
       // a path the redactor changed: acting on it would touch the wrong file
       damaged.push(`${e.host}: "${e.name}" (its path was redacted in the journal)`);
     } else if (e.undo) {
-      const list = undos.get(e.host) ?? [];
-      list.push({ step: e.step, name: e.name, type: e.type, record: e.undo, covered: coveredBy(undoPaths(e.undo), roots.get(e.host)) });
-      undos.set(e.host, list);
+      // a delegated step's change is on the host it ran on (delegate_to)
+      const on = e.delegate ?? e.host;
+      const list = undos.get(on) ?? [];
+      list.push({ step: e.step, name: e.name, type: e.type, record: e.undo, covered: e.delegate ? [] : coveredBy(undoPaths(e.undo), roots.get(on)) });
+      undos.set(on, list);
     }
     if (e.backupDir) {
       const list = backups.get(e.host) ?? [];
@@ -426,7 +434,7 @@ export async function rollbackRun(o: RollbackRunOptions): Promise<RollbackRunRes
             if (holder) emitter.emit({ kind: 'warning', host: h.name, message: `locked by ${holder}` });
           }
           const res = await rollbackHost({
-            rb,
+            rb: rb && rollbackView(rb, playsOf(lines, h.name)),
             host: h.name,
             transport: t,
             scope,

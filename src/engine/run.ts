@@ -8,20 +8,15 @@ import { execFile } from 'node:child_process';
 import { hostname, tmpdir, userInfo } from 'node:os';
 import { dirname, basename, resolve } from 'node:path';
 import pLimit from 'p-limit';
-import { isUserError, messageOf, userError } from '../errors.js';
+import { userError } from '../errors.js';
 import type { HostEntry } from '../inventory/types.js';
-import type { Scope } from '../runbook/expressions.js';
 import type { LoadedRunbook, StepInfo } from '../runbook/model.js';
-import { hostScope, Redactor, secretValues } from '../runbook/vars.js';
-import type { Transport } from '../transport/types.js';
-import { exceedsMaxFail, makeBatches } from './batches.js';
-import { openTransport, type ConnectOptions } from './connect.js';
+import { Redactor } from '../runbook/vars.js';
+import type { ConnectOptions } from './connect.js';
 import { Emitter, secretForms } from './emitter.js';
 import {
-  emptyCounts,
   type ConnectionRef,
   type EventSink,
-  type HostStatus,
   type InventoryHostRef,
   type RecapRow,
   type RunbookRef,
@@ -29,11 +24,10 @@ import {
   type StepEndEvent,
 } from './events.js';
 import { JournalWriter } from './journal.js';
-import { acquireLock, DEFAULT_LOCK_PATH, lockHolder, releaseLock } from './lock.js';
+import { DEFAULT_LOCK_PATH } from './lock.js';
 import { buildPlan, type SavedPlan } from './plan.js';
-import { rollbackHost } from './rollback.js';
 import { newRunId } from './run-id.js';
-import { HostRunner } from './steps.js';
+import { runPlays, runSecrets } from './plays.js';
 import { EXIT } from '../cli/exit-codes.js';
 
 export const DEFAULT_FORKS = 50;
@@ -192,22 +186,10 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   const mode = dryRun ? 'plan' : 'apply';
   const extra = o.extraVars ?? {};
   const steps = selectSteps(rb, o);
-  const policy = rb.runbook.on_failure ?? 'stop';
   const localDir = o.localDir ?? tmpdir();
 
-  // scopes and secrets first: every event is redacted with every host's secret values
-  const scopes = new Map<string, Scope>();
-  const scopeErrors = new Map<string, string>();
-  const secrets: string[] = [];
-  for (const h of o.hosts) {
-    try {
-      const s = hostScope(rb, h, extra, { id: runId, dry_run: dryRun });
-      scopes.set(h.name, s);
-      secrets.push(...secretValues(rb, s));
-    } catch (e) {
-      scopeErrors.set(h.name, messageOf(e));
-    }
-  }
+  // secrets first: every event is redacted with every host's secret values, in every play
+  const secrets = runSecrets(rb, o.hosts, extra, { id: runId, dry_run: dryRun });
   if (o.connect?.becomePassword) secrets.push(o.connect.becomePassword);
   for (const h of o.hosts) secrets.push(...connectionSecrets(h));
   const emitter = new Emitter();
@@ -239,117 +221,21 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     ...(o.slice ? { slice: o.slice } : {}),
   });
 
-  const recap = new Map<string, RecapRow>();
-  let fatal: string | undefined;
-  let aborted: string | undefined;
-  let pendingChanges = 0;
-
-  const runHost = async (h: HostEntry): Promise<RecapRow> => {
-    const hostStarted = Date.now();
-    const row = (status: HostStatus, counts = emptyCounts(), message?: string): RecapRow => {
-      const r: RecapRow = { host: h.name, status, ...counts, unreachable: status === 'unreachable' ? 1 : 0, ...(message ? { message } : {}) };
-      emitter.emit({ kind: 'host-end', host: h.name, status, counts, ...(message ? { message } : {}), durationMs: Date.now() - hostStarted });
-      return r;
-    };
-    emitter.emit({ kind: 'host-start', host: h.name });
-    const scope = scopes.get(h.name);
-    if (!scope) return row('failed', emptyCounts(), `variables: ${scopeErrors.get(h.name) ?? 'unknown error'}`);
-    if (fatal) return row('not-run', emptyCounts(), `not started: ${fatal}`);
-    let t: Transport;
-    try {
-      t = await openTransport(h, o.connect, rb.runbook);
-    } catch (e) {
-      const kind = isUserError(e) ? e.kind : 'connect';
-      const message = messageOf(e);
-      emitter.emit({ kind: 'host-unreachable', host: h.name, errorKind: kind, message });
-      return row('unreachable', emptyCounts(), message);
-    }
-    emitter.emit({ kind: 'host-connected', host: h.name, ms: Date.now() - hostStarted });
-    const lockPath = lockPathFor(h);
-    let locked = false;
-    let runner: HostRunner | undefined;
-    let status: HostStatus = 'ok';
-    let message: string | undefined;
-    try {
-      if (!dryRun) {
-        await acquireLock(t, lockPath, { run_id: runId, operator, pid: process.pid, started: startTime }, { breakLock: o.breakLock === true });
-        locked = true;
-      } else {
-        const holder = await lockHolder(t, lockPath);
-        if (holder) emitter.emit({ kind: 'warning', host: h.name, message: `locked by ${holder}: an apply now would be refused` });
-      }
-      runner = new HostRunner({ rb, host: h.name, transport: t, scope, runId, dryRun, localDir, sink: emitter, total: rb.steps.length });
-      let failed = false;
-      for (const { step, index } of steps) {
-        if (fatal) {
-          message = `stopped: ${fatal}`;
-          break;
-        }
-        const out = await runner.runStep(step, index);
-        if (out.hostFailed) {
-          failed = true;
-          if (!dryRun && rb.runbook.any_errors_fatal) fatal ??= `${h.name} failed (any_errors_fatal)`;
-          if (policy !== 'continue') break;
-        }
-      }
-      runner.finish();
-      if (failed) {
-        status = 'failed';
-        message = runner.failure;
-        if (!dryRun && policy === 'rollback') {
-          const rolled = await rollbackHost({
-            rb,
-            host: h.name,
-            transport: t,
-            scope: runner.scope,
-            runId,
-            backups: runner.backups,
-            undos: runner.undos,
-            withheld: runner.withheld,
-            backupPaths: runner.backupPaths,
-            sink: emitter,
-            dryRun: false,
-            localDir,
-            reason: runner.failure ?? 'a step failed',
-          });
-          status = rolled.ok ? 'rolled-back' : 'rollback-failed';
-          message = rolled.ok ? `rolled back after ${runner.failure}` : `${runner.failure}; rollback failed: ${rolled.message}`;
-        }
-      }
-    } catch (e) {
-      status = 'failed';
-      message = messageOf(e);
-      if (isUserError(e) && e.kind === 'lock') emitter.emit({ kind: 'warning', host: h.name, message });
-    } finally {
-      if (locked) await releaseLock(t, lockPath, runId).catch(() => undefined);
-      await t.close().catch(() => undefined);
-    }
-    pendingChanges += runner?.pendingChanges ?? 0;
-    return row(status, runner?.counts ?? emptyCounts(), message);
-  };
-
-  const batches = makeBatches(o.hosts, rb.runbook.serial);
-  const limit = pLimit(Math.max(1, o.forks ?? DEFAULT_FORKS));
-  for (let bi = 0; bi < batches.length; bi++) {
-    const batch = batches[bi]!;
-    if (aborted || fatal) {
-      for (const h of batch) {
-        const r: RecapRow = { host: h.name, status: 'not-run', ...emptyCounts(), unreachable: 0, message: `not started: ${aborted ?? fatal}` };
-        emitter.emit({ kind: 'host-end', host: h.name, status: 'not-run', counts: emptyCounts(), message: r.message!, durationMs: 0 });
-        recap.set(h.name, r);
-      }
-      continue;
-    }
-    emitter.emit({ kind: 'batch-start', index: bi + 1, count: batches.length, hosts: batch.map((h) => h.name) });
-    const rows = await Promise.all(batch.map((h) => limit(() => runHost(h))));
-    for (const r of rows) recap.set(r.host, r);
-    const failedN = rows.filter((r) => r.status !== 'ok').length;
-    const over = !dryRun && exceedsMaxFail(failedN, batch.length, rb.runbook.max_fail_percentage);
-    if (over) aborted = `${failedN} of ${batch.length} hosts of batch ${bi + 1} failed, more than max_fail_percentage ${rb.runbook.max_fail_percentage}%`;
-    emitter.emit({ kind: 'batch-end', index: bi + 1, failed: failedN, aborted: over, ...(over ? { message: aborted! } : {}) });
-  }
-
-  const rows = o.hosts.map((h) => recap.get(h.name)!).filter(Boolean);
+  const { rows, pendingChanges, aborted } = await runPlays({
+    rb,
+    hosts: o.hosts,
+    steps,
+    extra,
+    runId,
+    dryRun,
+    localDir,
+    ...(o.connect ? { connect: o.connect } : {}),
+    breakLock: o.breakLock === true,
+    emitter,
+    operator,
+    startTime,
+    limit: pLimit(Math.max(1, o.forks ?? DEFAULT_FORKS)),
+  });
   const changesPending = dryRun && pendingChanges > 0;
   const exitCode = exitCodeOf(rows, dryRun, changesPending);
   emitter.emit({
@@ -361,7 +247,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     exitCode,
     changesPending,
     recap: rows,
-    ...(aborted || fatal ? { aborted: aborted ?? fatal! } : {}),
+    ...(aborted ? { aborted } : {}),
   });
   journal?.close();
   return {
@@ -369,7 +255,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     exitCode,
     recap: rows,
     changesPending,
-    ...(dryRun ? { plan: buildPlan(runId, runbookRef, rb.runbook.hosts, rows, planEvents, changesPending) } : {}),
+    ...(dryRun ? { plan: buildPlan(runId, runbookRef, rb.hostsPattern, rows, planEvents, changesPending) } : {}),
     ...(journal ? { journalPath: journal.path } : {}),
   };
 }

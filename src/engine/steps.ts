@@ -15,6 +15,9 @@ import type { LoadedRunbook, StepInfo } from '../runbook/model.js';
 import type { ExecOptions, Transport } from '../transport/types.js';
 import { emptyCounts, type EventSink, type HostCounts, type StepEndEvent, type StepStatus } from './events.js';
 import { isWithin } from '../actions/util.js';
+import type { Delegate, OnceSlot } from './cross-host.js';
+import { applyWithRetries, retrySpec } from './retry.js';
+export type { Delegate, OnceResult, OnceSlot } from './cross-host.js';
 
 /** A change a step made that its action can reverse; the same record is in the journal's step-end. */
 export interface UndoEntry {
@@ -48,6 +51,14 @@ export interface HostRunnerOptions {
   sink: EventSink;
   /** position of steps in the report: total steps selected */
   total: number;
+  /** the runner of this host's previous play: its backups, undo records and uncertain names carry over */
+  carry?: HostRunner;
+  /** dry run: whether a name is uncertain on another host (read through `hostvars`) */
+  uncertainElsewhere?: (name: string) => boolean;
+  /** `delegate_to`: the other host's connection, and where its undo records go (that host's own) */
+  delegate?: (name: string) => Promise<Delegate>;
+  /** `run_once`: the step's shared slot in this batch (the first host to reach it runs it) */
+  once?: (stepId: string) => OnceSlot;
 }
 
 export interface StepOutcome {
@@ -69,6 +80,13 @@ function namesIn(v: unknown, out: string[] = []): string[] {
 
 /** Step types that never change a host: `unknown` in a dry run is not a pending change. */
 const READ_ONLY = new Set(['assert', 'x509', 'set_fact', 'wait_for', 'fetch']);
+
+/** Whether a step never changes a host: a read-only type, or a `command`/`shell` with `read_only: true`. */
+export function isReadOnlyStep(step: Pick<StepInfo, 'type' | 'params'>): boolean {
+  if (READ_ONLY.has(step.type)) return true;
+  const p = step.params;
+  return (step.type === 'command' || step.type === 'shell') && p !== null && typeof p === 'object' && (p as { read_only?: unknown }).read_only === true;
+}
 
 /** The host's transport with every operation through sudo (or not), whatever the host's default. */
 function withBecome(t: Transport, become: boolean, user: string | undefined): Transport {
@@ -144,7 +162,7 @@ export class HostRunner {
   pendingChanges = 0;
   readonly scope: Scope;
   /** register names (and `previous`) whose values a dry run does not fully know */
-  private readonly uncertain = new Set<string>();
+  readonly uncertain = new Set<string>();
   /** backup directories this host's `backup` steps made, in order */
   readonly backups: string[] = [];
   /** backup directory → the paths its step backed up (what rollback may restore from it) */
@@ -158,6 +176,14 @@ export class HostRunner {
 
   constructor(private readonly o: HostRunnerOptions) {
     this.scope = { ...o.scope };
+    const c = o.carry;
+    if (c) {
+      this.backups.push(...c.backups);
+      for (const [dir, paths] of c.backupPaths) this.backupPaths.set(dir, paths);
+      this.undos.push(...c.undos);
+      this.withheld.push(...c.withheld);
+      for (const n of c.uncertain) this.uncertain.add(n);
+    }
   }
 
   /**
@@ -179,16 +205,23 @@ export class HostRunner {
 
   /** Whether any string in `v` (expressions, templates) names an uncertain register. */
   private mentionsUncertain(v: unknown): boolean {
-    if (this.uncertain.size === 0) return false;
-    return namesIn(v).some((n) => this.uncertain.has(n));
+    const elsewhere = this.o.uncertainElsewhere;
+    if (this.uncertain.size === 0 && !elsewhere) return false;
+    return namesIn(v).some((n) => this.uncertain.has(n) || elsewhere?.(n) === true);
   }
+
+  /** while an item of a delegated step runs: the host it runs on */
+  private delegated: { name: string; to: Delegate } | undefined;
 
   private ctx(step: StepInfo, scope: Scope): StepContext {
     const becomeUser = step.raw.become_user ?? this.o.rb.runbook.become_user;
     const become = step.raw.become ?? this.o.rb.runbook.become;
     const timeoutMs = stepTimeoutMs(this.o.rb, step);
+    // delegated: the other host's connection with its own become, unless the step says
+    const base = this.delegated?.to.transport ?? this.o.transport;
+    const stepBecome = this.delegated ? step.raw.become : become;
     return {
-      transport: become === undefined ? this.o.transport : withBecome(this.o.transport, become, becomeUser),
+      transport: stepBecome === undefined ? base : withBecome(base, stepBecome, this.delegated ? step.raw.become_user : becomeUser),
       hostName: this.o.host,
       runId: this.o.runId,
       dryRun: this.o.dryRun,
@@ -210,6 +243,42 @@ export class HostRunner {
   private backupFailure: StepOutcome | undefined;
 
   async runStep(step: StepInfo, index: number): Promise<StepOutcome> {
+    if (step.raw.run_once === true && this.o.once) return this.runOnce(step, index, this.o.once(step.id));
+    return this.runStepHere(step, index);
+  }
+
+  /**
+   * run_once: the first host of the batch runs the step; the others wait, then
+   * register its result as theirs (Ansible: the result is registered on every host of the batch)
+   * and fail with it when it failed.
+   */
+  private async runOnce(step: StepInfo, index: number, slot: OnceSlot): Promise<StepOutcome> {
+    if (slot.first) {
+      let out: StepOutcome = { status: 'failed', hostFailed: true, message: 'run_once step did not finish' };
+      try {
+        out = await this.runStepHere(step, index);
+      } finally {
+        const name = step.raw.register ?? 'previous';
+        slot.resolve({ ranOn: this.o.host, outcome: out, value: this.scope[name] as Record<string, unknown> | undefined, uncertain: this.uncertain.has(name) });
+      }
+      return out;
+    }
+    this.o.sink.emit({ kind: 'step-start', host: this.o.host, step: step.id, name: step.name, index, total: this.o.total });
+    const r = await slot.result;
+    if (r.orphaned && this.o.once) return this.runOnce(step, index, this.o.once(step.id));
+    const failed = r.outcome.hostFailed;
+    const status: StepStatus = failed ? 'failed' : r.outcome.status === 'skipped' ? 'skipped' : 'ok';
+    this.finishItem(step, index, NO_ITEM, { status, uncertain: r.uncertain, failed, message: `run once on ${r.ranOn}${r.outcome.message ? `: ${r.outcome.message}` : ''}` }, [], 0);
+    for (const name of ['previous', ...(step.raw.register ? [step.raw.register] : [])]) {
+      if (r.value === undefined) delete this.scope[name];
+      else this.scope[name] = r.value;
+      if (r.uncertain) this.uncertain.add(name);
+      else this.uncertain.delete(name);
+    }
+    return this.outcome(step, [{ status, uncertain: r.uncertain, failed, ...(r.outcome.message ? { message: `run once on ${r.ranOn}: ${r.outcome.message}` } : {}) }]);
+  }
+
+  private async runStepHere(step: StepInfo, index: number): Promise<StepOutcome> {
     const raw = step.raw;
     const rawText = JSON.stringify(raw);
     if (this.pending.length) {
@@ -377,6 +446,25 @@ export class HostRunner {
       return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: false, failed: true, skipped: false }, message: errorText(e) }, [], started);
     }
 
+    if (raw.delegate_to !== undefined) {
+      try {
+        const name = String(renderTemplate(raw.delegate_to, scope));
+        if (!this.o.delegate) throw userError('usage', `delegate_to ${name}: not available here`);
+        this.delegated = { name, to: await this.o.delegate(name) };
+      } catch (e) {
+        return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: false, failed: true, skipped: false }, message: `delegate_to: ${errorText(e)}` }, [], started);
+      }
+    }
+    try {
+      return await this.runAction(step, index, item, scope, params, whenUnknown, started);
+    } finally {
+      this.delegated = undefined;
+    }
+  }
+
+  private async runAction(step: StepInfo, index: number, item: unknown, scope: Scope, params: unknown, whenUnknown: boolean, started: number): Promise<ItemResult> {
+    const raw = step.raw;
+    const dry = this.o.dryRun;
     let action: Action<unknown, unknown>;
     let probe: ProbeResult<unknown> | undefined;
     const ctx = this.ctx(step, scope);
@@ -432,7 +520,9 @@ export class HostRunner {
       if (f) return f;
     }
     try {
-      const res = await withTimeout(action.apply(ctx, params, probe), ctx.timeoutMs, what, this.o.host);
+      const attempt = (p: ProbeResult<unknown>) => withTimeout(action.apply(ctx, params, p), ctx.timeoutMs, what, this.o.host);
+      const reprobe = () => withTimeout(action.probe(ctx, params), ctx.timeoutMs, what, this.o.host);
+      const res = await applyWithRetries(retrySpec(raw), ctx, probe, attempt, reprobe);
       const failed = res.failed === true;
       const status: StepStatus = failed ? 'failed' : res.changed ? 'changed' : 'ok';
       const dir = step.type === 'backup' ? backupDirOf(probe, res.facts) : undefined;
@@ -485,11 +575,13 @@ export class HostRunner {
       ...(extra.undo && !withholdUndo ? { undo: extra.undo } : {}),
       ...(withholdUndo ? { undoWithheld: true } : {}),
       ...(ignored ? { ignored: true } : {}),
+      ...(this.delegated ? { delegate: this.delegated.name } : {}),
     };
     if (e.undoWithheld) this.withheld.push(`"${e.name}"`);
-    if (e.undo) this.undos.push({ step: e.step, name: e.name, type: e.type, record: e.undo, covered: coveredBy(undoPaths(e.undo), this.backedUpRoots()) });
+    if (e.undo && this.delegated) this.delegated.to.recordUndo({ step: e.step, name: e.name, type: e.type, record: e.undo, covered: [] });
+    else if (e.undo) this.undos.push({ step: e.step, name: e.name, type: e.type, record: e.undo, covered: coveredBy(undoPaths(e.undo), this.backedUpRoots()) });
     this.o.sink.emit(e);
-    if (r.status === 'change' || (r.status === 'unknown' && !READ_ONLY.has(step.type))) this.pendingChanges++;
+    if (r.status === 'change' || (r.status === 'unknown' && !isReadOnlyStep(step))) this.pendingChanges++;
     const c = this.counts;
     if (r.status === 'failed') {
       if (ignored) c.ok++;

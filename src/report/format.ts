@@ -66,6 +66,7 @@ export const FORMATTERS: Formatters = {
     const git = e.runbook.git ? ` @ ${e.runbook.git.commit.slice(0, 12)}${e.runbook.git.dirty ? ' (uncommitted changes)' : ''}` : '';
     return [pc.bold(`${what} ${e.runbook.name}`) + ` — run ${e.runId}, ${e.inventory.hosts.length} host${e.inventory.hosts.length === 1 ? '' : 's'}, ${e.runbook.file}${git}`];
   },
+  'play-start': (e) => [pc.bold(`PLAY ${e.index}/${e.count} ${e.name}`) + ` — ${e.hosts.length ? e.hosts.join(', ') : 'no hosts'}`],
   'batch-start': (e) => (e.count > 1 ? [pc.bold(`batch ${e.index}/${e.count}: ${e.hosts.length} host${e.hosts.length === 1 ? '' : 's'}`)] : []),
   'batch-end': (e) => (e.aborted ? [pc.red(`batch ${e.index}: ${e.message ?? 'too many failures'}; no further batch starts`)] : []),
   'host-start': () => [],

@@ -153,6 +153,7 @@ export class ListrReporter implements Reporter {
         return;
       }
       case 'warning':
+      case 'play-start':
       case 'batch-end':
         this.after.push(...formatEvent(e as never, this.ctx));
         return;

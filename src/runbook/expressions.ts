@@ -49,6 +49,7 @@ export function hasTemplate(text: string): boolean {
 /** CEL integers are bigints; YAML integers arrive as numbers. Convert deeply. */
 export function toCel(value: unknown): unknown {
   if (typeof value === 'number') return Number.isInteger(value) ? BigInt(value) : value;
+  if (value instanceof Lazy) return null;
   if (Array.isArray(value)) return value.map(toCel);
   if (value instanceof Map) return value;
   if (value !== null && typeof value === 'object') {
@@ -216,6 +217,27 @@ export function unknownNames(source: string, known: Iterable<string>): string[] 
 export type Scope = Record<string, unknown>;
 
 /**
+ * A scope value computed only when an expression names it: `hostvars` (every host's variables
+ * and facts) would otherwise be converted for every expression of every host.
+ */
+export class Lazy {
+  constructor(readonly compute: () => unknown) {}
+}
+
+/** The scope as CEL sees it: Lazy values only when `source` names them, and none nested. */
+function celScope(scope: Scope, source: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  let names: Set<string> | undefined;
+  for (const [k, v] of Object.entries(scope)) {
+    if (v instanceof Lazy) {
+      names ??= new Set(candidateNames(source));
+      if (names.has(k)) out[k] = toCel(v.compute());
+    } else out[k] = toCel(v);
+  }
+  return out;
+}
+
+/**
  * Evaluate one CEL expression. Throws UserError: kind 'undefined-variable' for a name not in
  * scope (never silently empty), 'expression' for anything else.
  */
@@ -232,7 +254,7 @@ export function evaluate(source: string, scope: Scope): unknown {
     compiled.set(source, fn);
   }
   try {
-    return fromCel(fn(toCel(scope) as Record<string, unknown>));
+    return fromCel(fn(celScope(scope, source)));
   } catch (e) {
     const p = problemOf(e);
     if (p.kind === 'unknown-name' && p.name) {

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { formatDiagnostic, messageOf, type Diagnostic } from '../errors.js';
 import type { Runbook, Step } from './schema-types.js';
-import { ACTION_TYPES, BUILTIN_NAMES, type ActionType, type LoadedRunbook, type StepInfo } from './model.js';
+import { ACTION_TYPES, BUILTIN_NAMES, ENGINE_STEP_TYPES, type ActionType, type LoadedRunbook, type PlayInfo, type StepInfo, type StepType } from './model.js';
 import { loadYaml, offsetInScalar, pointer, positionOf, type Path, type YamlDocument } from './yaml.js';
 import { label, schemaDiagnostics } from './schema-check.js';
 import { candidateNames, createChecker, hasTemplate, parseTemplate, type Checker } from './expressions.js';
@@ -50,19 +50,52 @@ export function loadRunbookText(text: string, file: string, opts: LoadOptions = 
     });
     return { diagnostics: sortDiagnostics(diagnostics) };
   }
-  diagnostics.push(...stepShapeDiagnostics(doc));
+  diagnostics.push(...stepShapeDiagnostics(doc), ...playShapeDiagnostics(doc), ...handlerDiagnostics(doc));
   diagnostics.push(...schemaDiagnostics(doc, 'runbook').filter((d) => !isCoveredByStepShape(d, diagnostics)));
   const raw = doc.value as Runbook;
   diagnostics.push(...semanticDiagnostics(doc, raw, opts));
   const sorted = sortDiagnostics(dedupe(diagnostics));
   if (sorted.some((d) => d.severity === 'error')) return { diagnostics: sorted };
 
-  const stepInfos = (section: 'steps' | 'rollback'): StepInfo[] =>
-    (raw[section] ?? []).map((step, index) => {
-      const type = actionKeys(step)[0]!;
-      const pos = positionOf(doc, [section, index]);
-      return { section, index, id: `${section}[${index}]`, name: step.name, type, params: (step as Record<string, unknown>)[type], raw: step, ...pos };
+  const stepInfos = (prefix: Path, section: 'steps' | 'rollback' | 'handlers', list: Step[] | undefined, play: number, inherit: Pick<Step, 'become' | 'become_user' | 'timeout'>): StepInfo[] =>
+    (list ?? []).map((written, index) => {
+      const type = actionKeys(written)[0]!;
+      const pos = positionOf(doc, [...prefix, section, index]);
+      // a play's become/timeout is the default of its steps (the step's own wins)
+      const step: Step = { ...written, ...(written.become === undefined && inherit.become !== undefined ? { become: inherit.become } : {}), ...(written.become_user === undefined && inherit.become_user !== undefined ? { become_user: inherit.become_user } : {}), ...(written.timeout === undefined && inherit.timeout !== undefined ? { timeout: inherit.timeout } : {}) };
+      const id = `${prefix.length ? `plays[${play}].` : ''}${section}[${index}]`;
+      return { section, play, index, id, name: step.name, type, params: (step as Record<string, unknown>)[type], raw: step, ...pos };
     });
+  const plays: PlayInfo[] = raw.plays
+    ? raw.plays.map((p, i) => {
+        const inherit = { ...(p.become ?? raw.become) !== undefined ? { become: (p.become ?? raw.become)! } : {}, ...((p.become_user ?? raw.become_user) !== undefined ? { become_user: (p.become_user ?? raw.become_user)! } : {}), ...((p.timeout ?? raw.timeout) !== undefined ? { timeout: (p.timeout ?? raw.timeout)! } : {}) };
+        const { name, hosts, vars, steps, rollback, handlers: _handlers, ...settings } = p;
+        return {
+          index: i,
+          name,
+          hosts,
+          settings: { ...(raw.force_handlers !== undefined ? { force_handlers: raw.force_handlers } : {}), ...settings, ...inherit },
+          vars: (vars ?? {}) as Record<string, unknown>,
+          steps: stepInfos(['plays', i], 'steps', steps, i, inherit),
+          rollback: stepInfos(['plays', i], 'rollback', rollback, i, inherit),
+          handlers: stepInfos(['plays', i], 'handlers', p.handlers, i, inherit),
+          ...positionOf(doc, ['plays', i]),
+        };
+      })
+    : [
+        {
+          index: 0,
+          name: raw.name,
+          hosts: raw.hosts!,
+          settings: pick(raw, ['serial', 'max_fail_percentage', 'any_errors_fatal', 'on_failure', 'timeout', 'become', 'force_handlers']),
+          vars: {},
+          steps: stepInfos([], 'steps', raw.steps, 0, {}),
+          rollback: stepInfos([], 'rollback', raw.rollback, 0, {}),
+          handlers: stepInfos([], 'handlers', raw.handlers, 0, {}),
+          line: 1,
+          col: 1,
+        },
+      ];
   return {
     runbook: {
       file,
@@ -71,30 +104,62 @@ export function loadRunbookText(text: string, file: string, opts: LoadOptions = 
       sha256: createHash('sha256').update(text).digest('hex'),
       doc,
       runbook: raw,
-      steps: stepInfos('steps'),
-      rollback: stepInfos('rollback'),
+      steps: plays.flatMap((p) => p.steps),
+      rollback: plays.flatMap((p) => p.rollback),
+      plays,
+      multiPlay: raw.plays !== undefined,
+      hostsPattern: plays.map((p) => p.hosts).join(','),
       secrets: new Set(raw.secrets ?? []),
     },
     diagnostics: sorted,
   };
 }
 
-function actionKeys(step: unknown): ActionType[] {
+function pick<T extends object, K extends keyof T>(o: T, keys: K[]): Pick<T, K> {
+  const out = {} as Pick<T, K>;
+  for (const k of keys) if (o[k] !== undefined) out[k] = o[k];
+  return out;
+}
+
+/** Where the runbook's step lists are: `steps`/`rollback`, or those of each play. */
+type Section = 'steps' | 'rollback' | 'handlers';
+const SECTIONS = ['steps', 'handlers', 'rollback'] as const;
+
+function stepLists(root: Record<string, unknown>): { path: Path; section: Section; play: number }[] {
+  const out: { path: Path; section: Section; play: number }[] = [];
+  if (Array.isArray(root.plays)) {
+    root.plays.forEach((p, i) => {
+      if (isObject(p)) for (const section of SECTIONS) out.push({ path: ['plays', i, section], section, play: i });
+    });
+  } else for (const section of SECTIONS) out.push({ path: [section], section, play: 0 });
+  return out;
+}
+
+function listAt(root: Record<string, unknown>, path: Path): unknown {
+  let v: unknown = root;
+  for (const k of path) v = isObject(v) || Array.isArray(v) ? (v as Record<string | number, unknown>)[k] : undefined;
+  return v;
+}
+
+const STEP_TYPES: readonly string[] = [...ACTION_TYPES, ...ENGINE_STEP_TYPES];
+
+function actionKeys(step: unknown): StepType[] {
   if (!step || typeof step !== 'object') return [];
-  return Object.keys(step).filter((k): k is ActionType => (ACTION_TYPES as readonly string[]).includes(k));
+  return Object.keys(step).filter((k): k is StepType => STEP_TYPES.includes(k));
 }
 
 /** Exactly one action per step, said plainly (the schema's oneOf would say it badly). */
 function stepShapeDiagnostics(doc: YamlDocument): Diagnostic[] {
   const out: Diagnostic[] = [];
   const root = doc.value as Record<string, unknown>;
-  for (const section of ['steps', 'rollback'] as const) {
-    const steps = root[section];
+  for (const { path: at, section } of stepLists(root)) {
+    const steps = listAt(root, at);
     if (!Array.isArray(steps)) continue;
     steps.forEach((step, i) => {
       if (!step || typeof step !== 'object' || Array.isArray(step)) return;
       const keys = actionKeys(step);
-      const name = typeof (step as Step).name === 'string' ? `step "${(step as Step).name}"` : `${section}[${i}]`;
+      const name = typeof (step as Step).name === 'string' ? `step "${(step as Step).name}"` : label([...at, i]);
+      void section;
       if (keys.length === 0) {
         const unknown = Object.keys(step).filter((k) => !STEP_OPTIONS.has(k));
         if (unknown.length > 0) return; // the schema reports the unknown key, with a suggestion
@@ -103,7 +168,7 @@ function stepShapeDiagnostics(doc: YamlDocument): Diagnostic[] {
           severity: 'error',
           message: `${name} has no action: add one of ${ACTION_TYPES.join(', ')}`,
           file: doc.source.file,
-          ...positionOf(doc, [section, i]),
+          ...positionOf(doc, [...at, i]),
         });
       } else if (keys.length > 1) {
         out.push({
@@ -111,7 +176,7 @@ function stepShapeDiagnostics(doc: YamlDocument): Diagnostic[] {
           severity: 'error',
           message: `${name} has more than one action (${keys.map((k) => `\`${k}\``).join(' and ')}): a step does exactly one thing, split it into ${keys.length} steps`,
           file: doc.source.file,
-          ...positionOf(doc, [section, i, keys[1]!], 'key'),
+          ...positionOf(doc, [...at, i, keys[1]!], 'key'),
         });
       }
     });
@@ -119,12 +184,86 @@ function stepShapeDiagnostics(doc: YamlDocument): Diagnostic[] {
   return out;
 }
 
-const STEP_OPTIONS = new Set(['name', 'when', 'register', 'loop', 'tags', 'timeout', 'ignore_errors', 'no_log', 'become', 'become_user']);
+/** Keys of a single play that move into each play when the runbook has `plays:`. */
+const PLAY_KEYS = ['hosts', 'serial', 'max_fail_percentage', 'any_errors_fatal', 'on_failure', 'rollback', 'handlers'] as const;
+
+/** The two forms kept apart: `hosts` + `steps`, or `plays:` (each with its own hosts and policy). */
+function playShapeDiagnostics(doc: YamlDocument): Diagnostic[] {
+  const root = doc.value as Record<string, unknown>;
+  const file = doc.source.file;
+  if (root.plays !== undefined) {
+    return PLAY_KEYS.filter((k) => k in root).map((k) => ({
+      kind: 'schema',
+      severity: 'error',
+      message: `\`${k}\` belongs in each play when the runbook has \`plays:\``,
+      hint: k === 'rollback' ? "give each play its own rollback steps (a failed run runs those of the host's plays, newest first)" : k === 'handlers' ? 'give each play the handlers its steps notify' : `move it into the plays that need it`,
+      file,
+      ...positionOf(doc, [k], 'key'),
+    }));
+  }
+  if (root.steps !== undefined && root.hosts === undefined) {
+    return [{ kind: 'schema', severity: 'error', message: 'the document is missing required key `hosts`', file, ...positionOf(doc, []) }];
+  }
+  return [];
+}
+
+/**
+ * Handlers: `notify` names a handler of the same play; handler names are unique; a handler no
+ * step notifies is dead code; `flush_handlers` is a step of `steps:` only.
+ */
+function handlerDiagnostics(doc: YamlDocument): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const file = doc.source.file;
+  const root = doc.value as Record<string, unknown>;
+  const plays: Path[] = Array.isArray(root.plays) ? root.plays.map((_, i) => ['plays', i]) : [[]];
+  for (const at of plays) {
+    const play = listAt(root, at);
+    if (!isObject(play)) continue;
+    const handlers = Array.isArray(play.handlers) ? (play.handlers as unknown[]) : [];
+    const names = new Map<string, number>();
+    handlers.forEach((h, i) => {
+      if (!isObject(h) || typeof h.name !== 'string') return;
+      if (names.has(h.name)) out.push({ kind: 'schema', severity: 'error', message: `two handlers are named "${h.name}": notify could not tell them apart`, file, ...positionOf(doc, [...at, 'handlers', i, 'name']) });
+      else names.set(h.name, i);
+    });
+    const notified = new Set<string>();
+    for (const section of ['steps', 'handlers', 'rollback'] as const) {
+      (Array.isArray(play[section]) ? (play[section] as unknown[]) : []).forEach((st, i) => {
+        if (!isObject(st)) return;
+        if ('flush_handlers' in st && section !== 'steps') {
+          out.push({ kind: 'schema', severity: 'error', message: `flush_handlers belongs in steps:, not in ${section}:`, file, ...positionOf(doc, [...at, section, i, 'flush_handlers'], 'key') });
+        }
+        const n = st.notify;
+        const targets = typeof n === 'string' ? [n] : Array.isArray(n) ? n.filter((x): x is string => typeof x === 'string') : [];
+        targets.forEach((t, j) => {
+          notified.add(t);
+          if (names.has(t)) return;
+          const guess = closest(t, [...names.keys()]);
+          const elsewhere = plays.find((o) => o !== at && (listAt(root, [...o, 'handlers']) as unknown[] | undefined)?.some?.((x) => isObject(x) && x.name === t));
+          out.push({
+            kind: 'schema',
+            severity: 'error',
+            message: `notify: no handler named "${t}" in ${at.length ? label(at) : 'this runbook'}`,
+            hint: elsewhere ? `"${t}" is a handler of ${label(elsewhere)}: a step notifies the handlers of its own play` : guess ? `did you mean "${guess}"?` : names.size ? `handlers: ${[...names.keys()].map((x) => `"${x}"`).join(', ')}` : 'add it under handlers:',
+            file,
+            ...positionOf(doc, typeof n === 'string' ? [...at, section, i, 'notify'] : [...at, section, i, 'notify', j]),
+          });
+        });
+      });
+    }
+    for (const [name, i] of names) {
+      if (!notified.has(name)) out.push({ kind: 'schema', severity: 'warning', message: `handler "${name}" is never notified: it will never run`, hint: 'add `notify: ' + name + '` to the step that should trigger it', file, ...positionOf(doc, [...at, 'handlers', i]) });
+    }
+  }
+  return out;
+}
+
+const STEP_OPTIONS = new Set(['name', 'when', 'register', 'loop', 'tags', 'timeout', 'ignore_errors', 'no_log', 'become', 'become_user', 'run_once', 'delegate_to', 'notify', 'retries', 'delay', 'until']);
 
 function isCoveredByStepShape(d: Diagnostic, shape: Diagnostic[]): boolean {
   // ajv's "must match exactly one schema" at a step duplicates what stepShapeDiagnostics said
   void shape;
-  return /^(steps|rollback)\[\d+\]( needs exactly one of| takes only one of)/.test(d.message);
+  return /^(plays\[\d+\]\.)?(steps|rollback|handlers)\[\d+\]( needs exactly one of| takes only one of)/.test(d.message);
 }
 
 function dedupe(ds: Diagnostic[]): Diagnostic[] {
@@ -157,6 +296,10 @@ interface CheckContext {
   out: Diagnostic[];
   universe: Set<string>;
   checkUniverse: Checker;
+  /** names declared only under some play's vars */
+  playVarNames: Set<string>;
+  /** names some step registers or set_facts */
+  provided: Set<string>;
 }
 let ctx: CheckContext | undefined;
 
@@ -175,39 +318,69 @@ function semanticDiagnostics(doc: YamlDocument, rb: Runbook, opts: LoadOptions):
     }
   }
 
-  const sections: ('steps' | 'rollback')[] = ['steps', 'rollback'];
+  const root = rb as unknown as Record<string, unknown>;
+  const lists = stepLists(root);
+  const playVars = (play: number): Record<string, unknown> => {
+    const p = Array.isArray(root.plays) ? root.plays[play] : undefined;
+    return isObject(p) && isObject(p.vars) ? p.vars : {};
+  };
   const allProvided = new Set<string>();
   // One checker for every name the runbook could ever see; whether a name is available at a
   // given step is then a cheap set lookup (building a checker per step would be quadratic).
   const universe = new Set<string>([...base, 'item', 'result']);
-  for (const section of sections) {
-    const steps = (rb as unknown as Record<string, unknown>)[section];
+  for (const { path: at, play } of lists) {
+    for (const k of Object.keys(playVars(play))) universe.add(k);
+    const steps = listAt(root, at);
     if (Array.isArray(steps)) for (const st of steps) if (isObject(st)) for (const n of namesProvidedBy(st as unknown as Step)) universe.add(n);
   }
-  ctx = { doc, out, universe, checkUniverse: createChecker(universe) };
+  const playVarNames = new Set<string>();
+  const provided = new Set<string>();
+  for (const { play, path: at } of lists) {
+    for (const k of Object.keys(playVars(play))) if (!base.has(k)) playVarNames.add(k);
+    const steps = listAt(root, at);
+    if (Array.isArray(steps)) for (const st of steps) if (isObject(st)) for (const n of namesProvidedBy(st as unknown as Step)) provided.add(n);
+  }
+  ctx = { doc, out, universe, checkUniverse: createChecker(universe), playVarNames, provided };
   // Runbook vars may refer to each other and to builtins.
   for (const [k, v] of varsToCheck) checkStrings(v, ['vars', k], base, out, doc);
-  for (const section of sections) {
-    const steps = (rb as unknown as Record<string, unknown>)[section];
+  // a play's vars may refer to the runbook's and to the play's vars before them
+  if (Array.isArray(root.plays)) {
+    root.plays.forEach((_, p) => {
+      const known = new Set(base);
+      for (const [k, v] of Object.entries(playVars(p))) {
+        checkStrings(v, ['plays', p, 'vars', k], known, out, doc);
+        known.add(k);
+      }
+    });
+  }
+  for (const { path: at, section, play } of lists) {
+    const steps = listAt(root, at);
     if (!Array.isArray(steps)) continue;
-    // rollback steps may refer to anything the main steps registered (it may be absent at run time: has() guards it)
-    const known = new Set<string>(section === 'rollback' ? [...base, ...allProvided] : base);
+    // a play sees what earlier plays registered (on its host, or any host's via hostvars); rollback
+    // steps may refer to anything the steps before registered (it may be absent at run time: has() guards it)
+    const known = new Set<string>([...base, ...Object.keys(playVars(play)), ...allProvided]);
     steps.forEach((step: unknown, i: number) => {
       if (!isObject(step)) return;
       const s = step as unknown as Step;
-      const path: Path = [section, i];
+      const path: Path = [...at, i];
       const stepKnown = new Set(known);
       if (s.loop !== undefined) stepKnown.add('item');
       if (typeof s.when === 'string') checkExpr(s.when, [...path, 'when'], stepKnown, out, doc);
       if (typeof s.loop === 'string') checkStrings(s.loop, [...path, 'loop'], new Set(known), out, doc);
       else if (Array.isArray(s.loop)) checkStrings(s.loop, [...path, 'loop'], new Set(known), out, doc);
       for (const type of actionKeys(s)) {
+        if (type === 'flush_handlers') continue;
         const params = (s as Record<string, unknown>)[type];
         checkActionParams(type, params, [...path, type], stepKnown, out, doc);
       }
+      if (typeof s.delegate_to === 'string') checkDelegation(s, path, stepKnown, out, doc);
+      if (typeof s.until === 'string') checkExpr(s.until, [...path, 'until'], new Set([...stepKnown, 'result']), out, doc);
+      if (s.delay !== undefined && s.retries === undefined && s.until === undefined) {
+        out.push({ kind: 'schema', severity: 'warning', message: 'delay without retries or until: the step is tried once', hint: 'add retries: N or until: CONDITION', file: doc.source.file, ...positionOf(doc, [...path, 'delay'], 'key') });
+      }
       for (const n of namesProvidedBy(s)) {
         known.add(n);
-        allProvided.add(n);
+        if (section === 'steps') allProvided.add(n);
       }
     });
   }
@@ -244,13 +417,23 @@ function checkActionParams(type: ActionType, params: unknown, path: Path, known:
     } else if (type === 'shell' && typeof params === 'string') {
       if (hasTemplate(params)) out.push(shellTemplateError(path, doc));
     } else checkStrings(params, path, known, out, doc);
-    const guarded = obj && ['creates', 'removes', 'unless', 'only_if', 'changed_when'].some((g) => g in obj);
+    if (obj?.read_only === true && 'changed_when' in obj) {
+      out.push({
+        kind: 'schema',
+        severity: 'error',
+        message: `${type} step is read_only and has changed_when: a read-only command never counts as a change`,
+        hint: 'remove changed_when, or remove read_only if the command changes the host',
+        file,
+        ...positionOf(doc, [...path, 'changed_when'], 'key'),
+      });
+    }
+    const guarded = obj && ['creates', 'removes', 'unless', 'only_if', 'changed_when', 'read_only'].some((g) => g in obj);
     if (!guarded) {
       out.push({
         kind: 'schema',
         severity: 'warning',
         message: `${type} step has no idempotency guard: it will run (and count as a change) on every apply`,
-        hint: 'add creates, removes, unless, only_if or changed_when',
+        hint: 'add creates, removes, unless, only_if, changed_when, or read_only: true for a command that only reads',
         file,
         ...positionOf(doc, path, 'key'),
       });
@@ -268,6 +451,22 @@ function checkActionParams(type: ActionType, params: unknown, path: Path, known:
     });
   }
   checkStrings(params, path, known, out, doc);
+}
+
+/** delegate_to: its templates, and no backup/restore elsewhere (a host's backups are its own to restore). */
+function checkDelegation(s: Step, path: Path, known: Set<string>, out: Diagnostic[], doc: YamlDocument): void {
+  checkStrings(s.delegate_to, [...path, 'delegate_to'], known, out, doc);
+  const type = actionKeys(s).find((t) => t === 'backup' || t === 'restore');
+  if (type) {
+    out.push({
+      kind: 'schema',
+      severity: 'error',
+      message: `a \`${type}\` step cannot be delegated: rollback restores a host from the backups taken on it`,
+      hint: `take the ${type} in a play on the host it protects`,
+      file: doc.source.file,
+      ...positionOf(doc, [...path, 'delegate_to'], 'key'),
+    });
+  }
 }
 
 function shellTemplateError(path: Path, doc: YamlDocument): Diagnostic {
@@ -318,7 +517,9 @@ function checkExpr(source: string, path: Path, known: Set<string>, out: Diagnost
           ? '`item` exists only in a step with `loop:`'
           : problem.name === 'result'
             ? '`result` exists only in changed_when and failed_when'
-            : `\`${problem.name}\` is registered by a later step; steps see only what earlier steps registered`
+            : c.playVarNames.has(problem.name) && !c.provided.has(problem.name)
+              ? `\`${problem.name}\` is a var of another play; a play's vars are its own, declare it under the runbook's vars to share it`
+              : `\`${problem.name}\` is registered by a later step; steps see only what earlier steps registered`
         : guess
           ? `did you mean \`${guess}\`?`
           : 'declare it under vars: (null when the inventory or -e provides it), or register it in an earlier step',

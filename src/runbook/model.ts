@@ -1,5 +1,5 @@
 /** The loaded, validated runbook as the engine sees it. */
-import type { Runbook, Step } from './schema-types.js';
+import type { Play, Runbook, Step } from './schema-types.js';
 import type { YamlDocument } from './yaml.js';
 
 /** Step keys that name an action module (src/actions/<type>.ts). Keep in sync with the schema's step properties. */
@@ -20,23 +20,47 @@ export const ACTION_TYPES = [
 ] as const;
 export type ActionType = (typeof ACTION_TYPES)[number];
 
+/** Step keys the engine itself carries out (no action module): `flush_handlers` runs the notified handlers. */
+export const ENGINE_STEP_TYPES = ['flush_handlers'] as const;
+export type StepType = ActionType | (typeof ENGINE_STEP_TYPES)[number];
+
 /** Builtin names every expression may use, besides vars and registered results. */
-export const BUILTIN_NAMES = ['host', 'run', 'previous', 'inventory_hostname'] as const;
+export const BUILTIN_NAMES = ['host', 'run', 'previous', 'inventory_hostname', 'hostvars', 'groups', 'play_hosts', 'ansible_play_hosts'] as const;
 
 export interface StepInfo {
-  /** 'steps' or 'rollback' */
-  section: 'steps' | 'rollback';
+  /** 'steps', 'rollback' or 'handlers' */
+  section: 'steps' | 'rollback' | 'handlers';
+  /** index of its play (0 in the single-play form) */
+  play: number;
   /** index within its section */
   index: number;
-  /** stable id for journals and --start-at-step: `steps[3]` */
+  /** stable id for journals and --start-at-step: `steps[3]`, or `plays[1].steps[3]` */
   id: string;
   name: string;
-  type: ActionType;
+  type: StepType;
   /** the action's parameters, templates not yet expanded */
   params: unknown;
   /** the whole step as written (when, register, loop, tags, timeout, ...) */
   raw: Step;
   /** where the step starts in the file (1-based) */
+  line: number;
+  col: number;
+}
+
+/** One play: the single-play form is one play made of the runbook's top-level keys. */
+export interface PlayInfo {
+  index: number;
+  name: string;
+  /** the host pattern */
+  hosts: string;
+  /** the play's own settings, the runbook's where it has none */
+  settings: Pick<Play, 'serial' | 'max_fail_percentage' | 'any_errors_fatal' | 'on_failure' | 'timeout' | 'become' | 'force_handlers'>;
+  /** the play's vars (over the runbook's) */
+  vars: Record<string, unknown>;
+  steps: StepInfo[];
+  rollback: StepInfo[];
+  /** run at the end of the play (or at a flush_handlers step) when notified, in this order */
+  handlers: StepInfo[];
   line: number;
   col: number;
 }
@@ -49,8 +73,16 @@ export interface LoadedRunbook {
   sha256: string;
   doc: YamlDocument;
   runbook: Runbook;
+  /** every play's steps, in order */
   steps: StepInfo[];
+  /** every play's rollback steps, in play order */
   rollback: StepInfo[];
+  /** the plays, in order (one in the single-play form) */
+  plays: PlayInfo[];
+  /** whether the runbook is written with `plays:` */
+  multiPlay: boolean;
+  /** the hosts any play may run on: `hosts`, or the plays' patterns joined */
+  hostsPattern: string;
   /** names of secret variables */
   secrets: Set<string>;
 }

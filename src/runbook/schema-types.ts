@@ -1,14 +1,88 @@
 /* Generated from the JSON Schema by scripts/gen-types.mjs. Do not edit: change the schema and run `npm run gen:types`. */
 
 /**
- * This interface was referenced by `Runbook`'s JSON-Schema
+ * A declarative, idempotent recovery procedure run by `runbook apply` across the hosts of an inventory.
+ */
+export type Runbook = {
+  /**
+   * Format version. Always `runbook/v1`.
+   */
+  apiVersion: "runbook/v1";
+  /**
+   * Short name, shown in plans, journals and history.
+   */
+  name: string;
+  /**
+   * What this runbook is for, for the operator reading it at 3 a.m.
+   */
+  description?: string;
+  /**
+   * Inventory pattern selecting the hosts: a group, a host, `all`, a glob (`cp-*`), or a comma list; `!name` excludes, `&name` intersects (Ansible pattern syntax).
+   */
+  hosts?: string;
+  /**
+   * Rolling batches: how many hosts are changed at once (a count, or a percentage of the selected hosts such as `30%`). Each batch completes before the next starts. Default: all hosts in one batch.
+   */
+  serial?: number | string;
+  /**
+   * Stop starting new batches once more than this percentage of a batch failed.
+   */
+  max_fail_percentage?: number;
+  /**
+   * A failure on any host stops every host after the current step.
+   */
+  any_errors_fatal?: boolean;
+  /**
+   * What happens to a host whose step fails: `rollback` restores it from its backup and runs the `rollback` steps; `stop` leaves it as it is; `continue` records the failure and goes on with the next step.
+   */
+  on_failure?: "rollback" | "stop" | "continue";
+  /**
+   * Default timeout of each step on a host.
+   */
+  timeout?: string;
+  /**
+   * Run every operation on the hosts (commands, file reads and writes, the lock, backups, rollback) through sudo. Wins over the inventory's ansible_become and -b; a play's or step's own `become` wins over it.
+   */
+  become?: boolean;
+  /**
+   * The user `become` runs as (default: the host's ansible_become_user, else root).
+   */
+  become_user?: string;
+  vars?: Vars;
+  /**
+   * Names of variables whose values are secret: they print as *** in the terminal, the journal, saved plans and JSON events.
+   */
+  secrets?: Identifier[];
+  /**
+   * The steps, run in order on every host (the single-play form; with `plays:` each play has its own).
+   *
+   * @minItems 1
+   */
+  steps?: [Step, ...Step[]];
+  handlers?: Handlers;
+  force_handlers?: ForceHandlers;
+  /**
+   * Several plays, run one after the other in one run (one run id, one journal, one lock per host). Instead of top-level `hosts`, `steps` and the failure settings; `vars`, `secrets`, `timeout` and `become` here apply to every play. Facts registered in a play are seen by later plays: on the same host by name, on any host as `hostvars['cp1'].name`.
+   *
+   * @minItems 1
+   */
+  plays?: [Play, ...Play[]];
+  /**
+   * Steps run on a host after its files were restored from the backup (on failure with `on_failure: rollback`, or by `runbook rollback ID`).
+   */
+  rollback?: Step[];
+} & {
+  [k: string]: unknown;
+};
+/**
+ * This interface was referenced by `undefined`'s JSON-Schema
  * via the `definition` "identifier".
  */
 export type Identifier = string;
 /**
  * One step: a name, exactly one action, and common options.
  *
- * This interface was referenced by `Runbook`'s JSON-Schema
+ * This interface was referenced by `undefined`'s JSON-Schema
  * via the `definition` "step".
  */
 export type Step = {
@@ -43,6 +117,34 @@ export type Step = {
   no_log?: boolean;
   become?: boolean;
   become_user?: string;
+  /**
+   * Handler names (of this play's `handlers`) to run at the end of the play when this step changed something.
+   */
+  notify?: string | [string, ...string[]];
+  /**
+   * Not an action: run the handlers notified so far on this host, now (in their order), instead of at the end of the play.
+   */
+  flush_handlers?: true;
+  /**
+   * Try again up to this many times while the step fails or `until` is false (default 3 with `until`). Not in a dry run.
+   */
+  retries?: number;
+  /**
+   * A duration: a whole number and a unit, one of ms, s, m, h, d (`500ms`, `3s`, `5m`, `30d`).
+   */
+  delay?: string;
+  /**
+   * CEL over `result` (the step's result: code, stdout, changed...): the step is done when true; otherwise it is retried, and fails after the last try.
+   */
+  until?: string;
+  /**
+   * Run the step on one host of the batch only (the first host of the batch, or the next one when it failed before the step); its result is registered on every host of the batch, and its failure fails them all.
+   */
+  run_once?: boolean;
+  /**
+   * Run the step on another host of the run (its inventory name, templates allowed) or `localhost` (the operator's machine), over that host's connection and become. The result is registered for the host it was delegated for; a change it makes is the other host's to roll back.
+   */
+  delegate_to?: string;
   command?: CommandParams;
   shell?: ShellParams;
   file?: FileParams;
@@ -60,14 +162,14 @@ export type Step = {
 /**
  * A duration: a whole number and a unit, one of ms, s, m, h, d (`500ms`, `3s`, `5m`, `30d`).
  *
- * This interface was referenced by `Runbook`'s JSON-Schema
+ * This interface was referenced by `undefined`'s JSON-Schema
  * via the `definition` "duration".
  */
 export type Duration = string;
 /**
  * Run one command from an argument list (no shell). Give a list, or an object with `argv` and guards.
  *
- * This interface was referenced by `Runbook`'s JSON-Schema
+ * This interface was referenced by `undefined`'s JSON-Schema
  * via the `definition` "commandParams".
  */
 export type CommandParams =
@@ -107,25 +209,33 @@ export type CommandParams =
        * CEL over `result`: whether the run counts as a failure. Default: `result.code != 0`.
        */
       failed_when?: Expression | boolean;
+      read_only?: ReadOnly;
     };
 /**
  * A command as a list of arguments. Each item is one argument, never split or interpreted by a shell; `{{ }}` templates allowed in each. Or one template that yields such a list: `"{{ ['kubeadm'] + renew_cmd }}"`.
  *
- * This interface was referenced by `Runbook`'s JSON-Schema
+ * This interface was referenced by `undefined`'s JSON-Schema
  * via the `definition` "argv".
  */
 export type Argv = [string | number | boolean, ...(string | number | boolean)[]] | string;
 /**
  * A CEL expression (https://cel.dev), e.g. `size(certs.expiring) > 0`. No `{{ }}` around it.
  *
- * This interface was referenced by `Runbook`'s JSON-Schema
+ * This interface was referenced by `undefined`'s JSON-Schema
  * via the `definition` "expression".
  */
 export type Expression = string;
 /**
+ * The command only reads (Ansible's `check_mode: false` + `changed_when: false`): it runs during `plan` too, so later steps see its result, and it never counts as a change. Read-only by contract: the engine takes no backup for it and rollback never undoes it.
+ *
+ * This interface was referenced by `undefined`'s JSON-Schema
+ * via the `definition` "readOnly".
+ */
+export type ReadOnly = boolean;
+/**
  * Run a POSIX sh script. The script is literal text: pass values through `env` or `args` ($1, $2...), never with `{{ }}` inside the script.
  *
- * This interface was referenced by `Runbook`'s JSON-Schema
+ * This interface was referenced by `undefined`'s JSON-Schema
  * via the `definition` "shellParams".
  */
 export type ShellParams =
@@ -166,25 +276,26 @@ export type ShellParams =
        * CEL over `result`: whether the run counts as a failure. Default: `result.code != 0`.
        */
       failed_when?: Expression | boolean;
+      read_only?: ReadOnly;
     };
 /**
  * An absolute path on the host. `{{ }}` templates allowed.
  *
- * This interface was referenced by `Runbook`'s JSON-Schema
+ * This interface was referenced by `undefined`'s JSON-Schema
  * via the `definition` "path".
  */
 export type Path = string;
 /**
  * Permission bits as an octal string, e.g. `"0644"`.
  *
- * This interface was referenced by `Runbook`'s JSON-Schema
+ * This interface was referenced by `undefined`'s JSON-Schema
  * via the `definition` "mode".
  */
 export type Mode = string;
 /**
  * Write a file atomically (temp file, then rename) from inline content or a file on the operator's machine.
  *
- * This interface was referenced by `Runbook`'s JSON-Schema
+ * This interface was referenced by `undefined`'s JSON-Schema
  * via the `definition` "copyParams".
  */
 export type CopyParams = {
@@ -211,7 +322,7 @@ export type CopyParams1 = {
 /**
  * Wait until a command succeeds (optionally printing something), a TCP port opens, or a path appears/disappears.
  *
- * This interface was referenced by `Runbook`'s JSON-Schema
+ * This interface was referenced by `undefined`'s JSON-Schema
  * via the `definition` "waitForParams".
  */
 export type WaitForParams = {
@@ -248,7 +359,7 @@ export type WaitForParams1 = {
 /**
  * Read certificates (read-only): from files, every *.crt under a directory, or the client certificates embedded in kubeconfigs. Registers `certs` (name, path, subject, issuer, sans, not_before, not_after, days_left, is_ca, fingerprint) and `expiring` (names within `within`).
  *
- * This interface was referenced by `Runbook`'s JSON-Schema
+ * This interface was referenced by `undefined`'s JSON-Schema
  * via the `definition` "x509Params".
  */
 export type X509Params = X509Params1 & {
@@ -272,71 +383,21 @@ export type X509Params1 = {
 export type Step1 = {
   [k: string]: unknown;
 };
-
 /**
- * A declarative, idempotent recovery procedure run by `runbook apply` across the hosts of an inventory.
+ * Steps run only when a changed step `notify`s them by name: once per host, at the end of the play (or at a `flush_handlers` step), in the order written here. Not run on a host whose run failed, unless `force_handlers`.
+ *
+ * This interface was referenced by `undefined`'s JSON-Schema
+ * via the `definition` "handlers".
  */
-export interface Runbook {
-  /**
-   * Format version. Always `runbook/v1`.
-   */
-  apiVersion: "runbook/v1";
-  /**
-   * Short name, shown in plans, journals and history.
-   */
-  name: string;
-  /**
-   * What this runbook is for, for the operator reading it at 3 a.m.
-   */
-  description?: string;
-  /**
-   * Inventory pattern selecting the hosts: a group, a host, `all`, a glob (`cp-*`), or a comma list; `!name` excludes, `&name` intersects (Ansible pattern syntax).
-   */
-  hosts: string;
-  /**
-   * Rolling batches: how many hosts are changed at once (a count, or a percentage of the selected hosts such as `30%`). Each batch completes before the next starts. Default: all hosts in one batch.
-   */
-  serial?: number | string;
-  /**
-   * Stop starting new batches once more than this percentage of a batch failed.
-   */
-  max_fail_percentage?: number;
-  /**
-   * A failure on any host stops every host after the current step.
-   */
-  any_errors_fatal?: boolean;
-  /**
-   * What happens to a host whose step fails: `rollback` restores it from its backup and runs the `rollback` steps; `stop` leaves it as it is; `continue` records the failure and goes on with the next step.
-   */
-  on_failure?: "rollback" | "stop" | "continue";
-  /**
-   * Default timeout of each step on a host.
-   */
-  timeout?: string;
-  /**
-   * Run every operation on the hosts (commands, file reads and writes, the lock, backups, rollback) through sudo. Wins over the inventory's ansible_become and -b; a step's own `become` wins over it.
-   */
-  become?: boolean;
-  /**
-   * The user `become` runs as (default: the host's ansible_become_user, else root).
-   */
-  become_user?: string;
-  vars?: Vars;
-  /**
-   * Names of variables whose values are secret: they print as *** in the terminal, the journal, saved plans and JSON events.
-   */
-  secrets?: Identifier[];
-  /**
-   * The steps, run in order on every host.
-   *
-   * @minItems 1
-   */
-  steps: [Step, ...Step[]];
-  /**
-   * Steps run on a host after its files were restored from the backup (on failure with `on_failure: rollback`, or by `runbook rollback ID`).
-   */
-  rollback?: Step[];
-}
+export type Handlers = Step[];
+/**
+ * Run the notified handlers on a host even when one of its steps failed (before its rollback).
+ *
+ * This interface was referenced by `undefined`'s JSON-Schema
+ * via the `definition` "forceHandlers".
+ */
+export type ForceHandlers = boolean;
+
 /**
  * Variables with their defaults. Inventory group vars, host vars and `-e` override them, in that order.
  */
@@ -346,7 +407,7 @@ export interface Vars {
 /**
  * Environment variables for the command.
  *
- * This interface was referenced by `Runbook`'s JSON-Schema
+ * This interface was referenced by `undefined`'s JSON-Schema
  * via the `definition` "env".
  */
 export interface Env {
@@ -355,7 +416,7 @@ export interface Env {
 /**
  * Make a path a directory, an empty file, or absent, with a mode and owner.
  *
- * This interface was referenced by `Runbook`'s JSON-Schema
+ * This interface was referenced by `undefined`'s JSON-Schema
  * via the `definition` "fileParams".
  */
 export interface FileParams {
@@ -377,7 +438,7 @@ export interface FileParams {
 /**
  * Move a file or directory (e.g. a stale certificate aside). Done when `src` is gone and `dest` exists.
  *
- * This interface was referenced by `Runbook`'s JSON-Schema
+ * This interface was referenced by `undefined`'s JSON-Schema
  * via the `definition` "moveParams".
  */
 export interface MoveParams {
@@ -394,7 +455,7 @@ export interface MoveParams {
 /**
  * Copy paths into a backup directory with a manifest.json (path, type, size, mode, uid, gid, sha256 of every file) that rollback restores and verifies.
  *
- * This interface was referenced by `Runbook`'s JSON-Schema
+ * This interface was referenced by `undefined`'s JSON-Schema
  * via the `definition` "backupParams".
  */
 export interface BackupParams {
@@ -412,7 +473,7 @@ export interface BackupParams {
 /**
  * Restore paths from a backup directory made by `backup`, verifying sha256 and removing files that appeared since.
  *
- * This interface was referenced by `Runbook`'s JSON-Schema
+ * This interface was referenced by `undefined`'s JSON-Schema
  * via the `definition` "restoreParams".
  */
 export interface RestoreParams {
@@ -425,7 +486,7 @@ export interface RestoreParams {
 /**
  * Start, stop or restart a systemd unit.
  *
- * This interface was referenced by `Runbook`'s JSON-Schema
+ * This interface was referenced by `undefined`'s JSON-Schema
  * via the `definition` "serviceParams".
  */
 export interface ServiceParams {
@@ -441,7 +502,7 @@ export interface ServiceParams {
 /**
  * Fail the host unless every CEL condition holds.
  *
- * This interface was referenced by `Runbook`'s JSON-Schema
+ * This interface was referenced by `undefined`'s JSON-Schema
  * via the `definition` "assertParams".
  */
 export interface AssertParams {
@@ -454,7 +515,7 @@ export interface AssertParams {
 /**
  * Copy a file from the host to the operator's machine; an existing local file is kept as `<dest>.<timestamp>.bak`.
  *
- * This interface was referenced by `Runbook`'s JSON-Schema
+ * This interface was referenced by `undefined`'s JSON-Schema
  * via the `definition` "fetchParams".
  */
 export interface FetchParams {
@@ -472,16 +533,79 @@ export interface SetFactParams {
   [k: string]: unknown;
 }
 /**
- * Variable names (letters, digits, underscore) and their values.
+ * One play: a host pattern and the steps run on those hosts, with its own batches and failure policy.
  *
- * This interface was referenced by `Runbook`'s JSON-Schema
- * via the `definition` "vars".
+ * This interface was referenced by `undefined`'s JSON-Schema
+ * via the `definition` "play".
+ */
+export interface Play {
+  /**
+   * What the play does, shown in plans and the journal.
+   */
+  name: string;
+  /**
+   * Inventory pattern selecting the hosts: a group, a host, `all`, a glob (`cp-*`), or a comma list; `!name` excludes, `&name` intersects (Ansible pattern syntax).
+   */
+  hosts: string;
+  /**
+   * Rolling batches: how many hosts are changed at once (a count, or a percentage of the selected hosts such as `30%`). Each batch completes before the next starts. Default: all hosts in one batch.
+   */
+  serial?: number | string;
+  /**
+   * Stop starting new batches once more than this percentage of a batch failed.
+   */
+  max_fail_percentage?: number;
+  /**
+   * A failure on any host stops every host after the current step.
+   */
+  any_errors_fatal?: boolean;
+  /**
+   * What happens to a host whose step fails: `rollback` restores it from its backup and runs the `rollback` steps; `stop` leaves it as it is; `continue` records the failure and goes on with the next step.
+   */
+  on_failure?: "rollback" | "stop" | "continue";
+  /**
+   * A duration: a whole number and a unit, one of ms, s, m, h, d (`500ms`, `3s`, `5m`, `30d`).
+   */
+  timeout?: string;
+  /**
+   * Run this play's steps through sudo (default: the runbook's `become`).
+   */
+  become?: boolean;
+  /**
+   * The user this play's steps become (default: the runbook's `become_user`).
+   */
+  become_user?: string;
+  vars?: Vars1;
+  /**
+   * The play's steps, run in order on each of its hosts.
+   *
+   * @minItems 1
+   */
+  steps: [Step, ...Step[]];
+  handlers?: Handlers;
+  force_handlers?: ForceHandlers;
+  /**
+   * Steps run on a host when its run is rolled back (after the restore), newest play first: only the plays the host took part in.
+   */
+  rollback?: Step[];
+}
+/**
+ * Variables of this play, over the runbook's `vars` (inventory and `-e` still override them).
  */
 export interface Vars1 {
   [k: string]: unknown;
 }
 /**
- * This interface was referenced by `Runbook`'s JSON-Schema
+ * Variable names (letters, digits, underscore) and their values.
+ *
+ * This interface was referenced by `undefined`'s JSON-Schema
+ * via the `definition` "vars".
+ */
+export interface Vars2 {
+  [k: string]: unknown;
+}
+/**
+ * This interface was referenced by `undefined`'s JSON-Schema
  * via the `definition` "guards".
  */
 export interface Guards {
@@ -513,9 +637,9 @@ export interface Guards {
 /**
  * Set variables for the following steps on this host (values may be templates).
  *
- * This interface was referenced by `Runbook`'s JSON-Schema
+ * This interface was referenced by `undefined`'s JSON-Schema
  * via the `definition` "setFactParams".
  */
-export interface Vars2 {
+export interface Vars3 {
   [k: string]: unknown;
 }

@@ -80,18 +80,22 @@ export interface AuthOptions {
   password?: string;
 }
 
-/** Authentication methods in OpenSSH's order: agent, key files, password. */
+/** Authentication methods: named key files, the agent (unless IdentitiesOnly), password. */
 export async function authMethods(o: AuthOptions, where: { host: string }, target: string): Promise<AnyAuthMethod[]> {
   const methods: AnyAuthMethod[] = [];
   const user = o.user;
   const agent = o.agent === true ? process.env.SSH_AUTH_SOCK : o.agent || undefined;
   let keyPaths = o.privateKeyPaths;
-  if (agent && !(o.identitiesOnly && keyPaths?.length)) methods.push({ type: 'agent', username: user, agent });
+  // the keys the inventory names first, then the agent's: an agent full of other keys must not use
+  // up the server's MaxAuthTries before the right key is offered
+  const explicit = !!keyPaths?.length;
+  if (agent && !explicit) methods.push({ type: 'agent', username: user, agent });
   if (!keyPaths && !agent && o.password === undefined) {
     keyPaths = ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((f) => join(homedir(), '.ssh', f)).filter((f) => existsSync(f));
     if (process.env.SSH_AUTH_SOCK) methods.push({ type: 'agent', username: user, agent: process.env.SSH_AUTH_SOCK });
   }
   for (const p of keyPaths ?? []) methods.push({ type: 'publickey', username: user, key: await loadKey(p, o.passphrase, where, o.askPassphrase) });
+  if (agent && explicit && !o.identitiesOnly) methods.push({ type: 'agent', username: user, agent });
   if (o.password !== undefined) methods.push({ type: 'password', username: user, password: o.password });
   if (methods.length === 0) {
     throw userError('connect', `no way to authenticate to ${target}: no private key, ssh-agent or password`, {

@@ -1,0 +1,439 @@
+/**
+ * Plays: a run is one or more plays in order (the single-play form is one play). Each play
+ * selects its hosts among the run's, runs them in batches (its `serial`) and applies its own
+ * failure policy. A host keeps one connection, one lock, its registered facts, its backups and its
+ * undo records across plays, so rollback of a failed host spans every play it took part in,
+ * newest change first, then runs the `rollback:` steps of those plays, newest play first. A host
+ * that failed takes no part in later plays (Ansible).
+ *
+ * Facts cross hosts through `hostvars['cp1'].name` (every host's variables and registered
+ * results so far), `groups['control_plane']` (names of the run's hosts in each group) and
+ * `play_hosts` / `ansible_play_hosts` (the current play's hosts). Across plays they are exact:
+ * a play starts only when the one before has finished on every host. Within a play, hosts run
+ * independently (another host's fact may not be registered yet).
+ *
+ * Plan: read-only steps (x509, assert, set_fact, `read_only` commands...) run in plan too, so
+ * what they register is known and flows to later plays like in apply. What a dry run cannot know
+ * (a register of a step that would change something) is uncertain on its host; a later step that
+ * reads it, on that host or through `hostvars` on another, is `unknown` in the plan, never an error.
+ */
+import { isUserError, messageOf } from '../errors.js';
+import type { HostEntry, Inventory } from '../inventory/types.js';
+import { selectHosts } from '../inventory/load.js';
+import { Lazy, type Scope } from '../runbook/expressions.js';
+import type { LoadedRunbook, PlayInfo } from '../runbook/model.js';
+import type { Step } from '../runbook/schema-types.js';
+import { hostScope, secretValues } from '../runbook/vars.js';
+import type { Transport } from '../transport/types.js';
+import { exceedsMaxFail, makeBatches } from './batches.js';
+import { openTransport, type ConnectOptions } from './connect.js';
+import type { Emitter } from './emitter.js';
+import { emptyCounts, type HostCounts, type HostStatus, type RecapRow } from './events.js';
+import { acquireLock, lockHolder, releaseLock } from './lock.js';
+import { rollbackHost } from './rollback.js';
+import { HostRunner, type Delegate, type OnceResult, type OnceSlot, type UndoEntry } from './steps.js';
+import { LocalTransport } from '../transport/local.js';
+import { flushHandlers, HandlerQueue, notifiersOf, notifies, notifyTargets, reportUnnotified, type FlushOptions } from './handlers.js';
+import { lockPathFor, type SelectedStep } from './run.js';
+
+/** The runbook as one play sees it: its hosts, settings, vars over the runbook's, and its steps. */
+export function playView(rb: LoadedRunbook, play: PlayInfo): LoadedRunbook {
+  if (!rb.multiPlay) return rb;
+  const { vars: _vars, plays: _plays, ...top } = rb.runbook;
+  return {
+    ...rb,
+    runbook: { ...top, hosts: play.hosts, ...play.settings, vars: { ...(rb.runbook.vars ?? {}), ...play.vars }, steps: play.steps.map((s) => s.raw) as [Step, ...Step[]], rollback: play.rollback.map((s) => s.raw) },
+    steps: play.steps,
+    rollback: play.rollback,
+    plays: [play],
+  };
+}
+
+/** The runbook whose `rollback` steps are those of the given plays, newest play first. */
+export function rollbackView(rb: LoadedRunbook, plays: Iterable<number>): LoadedRunbook {
+  if (!rb.multiPlay) return rb;
+  const order = [...new Set(plays)].filter((p) => rb.plays[p]).sort((a, b) => b - a);
+  return { ...rb, rollback: order.flatMap((p) => rb.plays[p]!.rollback) };
+}
+
+/** The plays a step id belongs to (`plays[2].steps[0]` → 2; the single-play form's ids → 0). */
+export function playOfStepId(id: string): number {
+  const m = /^plays\[(\d+)\]\./.exec(id);
+  return m ? Number(m[1]) : 0;
+}
+
+/** The run's hosts as an inventory of their own, for selecting each play's hosts among them. */
+function runInventory(hosts: HostEntry[]): Inventory {
+  const groups = new Map<string, Set<string>>();
+  for (const h of hosts) for (const g of h.groups) (groups.get(g) ?? groups.set(g, new Set()).get(g)!).add(h.name);
+  return { hosts: new Map(hosts.map((h) => [h.name, h])), groups };
+}
+
+/** `groups`: group name → the run's hosts in it, in inventory order. */
+function groupsOf(hosts: HostEntry[]): Record<string, string[]> {
+  const out: Record<string, string[]> = { all: hosts.map((h) => h.name) };
+  for (const h of hosts) for (const g of h.groups) if (g !== 'all') (out[g] ??= []).push(h.name);
+  return out;
+}
+
+/** Every secret value any play's scope gives any host (the redactor must know them all before the first event). */
+export function runSecrets(rb: LoadedRunbook, hosts: HostEntry[], extra: Record<string, unknown>, run: { id: string; dry_run: boolean }): string[] {
+  const out: string[] = [];
+  for (const play of rb.plays) {
+    const view = playView(rb, play);
+    for (const h of hosts) {
+      try {
+        out.push(...secretValues(view, hostScope(view, h, extra, run)));
+      } catch {
+        /* reported when the host runs */
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Who the host's own operations (lock, backups' restore, rollback) run as: the runbook's become, or
+ * through sudo when any play becomes (a non-root login could not take the lock under /var/lib).
+ */
+function sessionBecome(rb: LoadedRunbook): { become?: boolean; become_user?: string } {
+  const top = rb.runbook.become ?? (rb.plays.some((p) => p.settings.become === true) ? true : undefined);
+  return { ...(top !== undefined ? { become: top } : {}), ...(rb.runbook.become_user ? { become_user: rb.runbook.become_user } : {}) };
+}
+
+export interface PlaysContext {
+  rb: LoadedRunbook;
+  hosts: HostEntry[];
+  steps: SelectedStep[];
+  extra: Record<string, unknown>;
+  runId: string;
+  dryRun: boolean;
+  localDir: string;
+  connect?: ConnectOptions;
+  breakLock: boolean;
+  emitter: Emitter;
+  operator: string;
+  startTime: string;
+  limit: <T>(fn: () => Promise<T>) => Promise<T>;
+}
+
+export interface PlaysResult {
+  rows: RecapRow[];
+  pendingChanges: number;
+  aborted?: string;
+}
+
+/** One host across the run's plays. */
+interface Session {
+  entry: HostEntry;
+  started: number;
+  transport?: Transport;
+  locked: boolean;
+  status: HostStatus;
+  message?: string;
+  counts: HostCounts;
+  pendingChanges: number;
+  /** the runner of its latest play (carries backups, undo records, uncertain names) */
+  runner?: HostRunner;
+  /** what its steps registered or set, kept for later plays */
+  facts: Scope;
+  /** the variables other hosts see through hostvars */
+  current: Scope;
+  plays: number[];
+  /** failed or unreachable: no later play */
+  out: boolean;
+  /** changes other hosts' steps delegated to it made before it ran a play of its own */
+  delegatedUndos: UndoEntry[];
+  finished: boolean;
+  row?: RecapRow;
+}
+
+function addCounts(a: HostCounts, b: HostCounts): void {
+  for (const k of Object.keys(a) as (keyof HostCounts)[]) a[k] += b[k];
+}
+
+/** A scope without its Lazy values (hostvars of hostvars would be circular). */
+function plain(scope: Scope): Scope {
+  return Object.fromEntries(Object.entries(scope).filter(([, v]) => !(v instanceof Lazy)));
+}
+
+export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
+  const { rb, emitter, dryRun } = c;
+  const run = { id: c.runId, dry_run: dryRun };
+  const inventory = runInventory(c.hosts);
+  const playHosts = rb.plays.map((p): HostEntry[] => {
+    if (!rb.multiPlay) return c.hosts;
+    try {
+      return selectHosts(inventory, p.hosts);
+    } catch {
+      return []; // a group none of the run's hosts (after --limit) is in
+    }
+  });
+  const lastPlay = new Map<string, number>();
+  playHosts.forEach((hs, i) => hs.forEach((h) => lastPlay.set(h.name, i)));
+  const sessions = new Map<string, Session>();
+  for (const h of c.hosts) {
+    let current: Scope = {};
+    try {
+      current = hostScope(playView(rb, rb.plays[0]!), h, c.extra, run);
+    } catch {
+      /* reported when the host runs */
+    }
+    sessions.set(h.name, { entry: h, started: 0, locked: false, status: 'ok', counts: emptyCounts(), pendingChanges: 0, facts: {}, current, plays: [], out: false, finished: false, delegatedUndos: [] });
+  }
+  const groups = new Lazy(() => groupsOf(c.hosts));
+  const hostvars = new Lazy(() => Object.fromEntries([...sessions].map(([n, s]) => [n, plain(s.current)])));
+  // `hostvars['cp1'].x` names only `hostvars` at top level: any uncertain name on any host counts
+  const uncertainElsewhere = (name: string): boolean =>
+    [...sessions.values()].some((s) => (name === 'hostvars' ? (s.runner?.uncertain.size ?? 0) > 0 : s.runner?.uncertain.has(name) === true));
+  const state: { fatal?: string; aborted?: string } = {};
+
+  // with delegate_to, any host's connection may be needed until the run ends
+  const keepOpen = rb.steps.some((st) => st.raw.delegate_to !== undefined);
+  const close = async (s: Session): Promise<void> => {
+    if (!s.transport) return;
+    const t = s.transport;
+    s.transport = undefined;
+    if (s.locked) await releaseLock(t, lockPathFor(s.entry), c.runId).catch(() => undefined);
+    s.locked = false;
+    await t.close().catch(() => undefined);
+  };
+  const begin = (s: Session): void => {
+    if (s.started) return;
+    s.started = Date.now();
+    emitter.emit({ kind: 'host-start', host: s.entry.name });
+  };
+
+  const finish = async (s: Session, status?: HostStatus, message?: string): Promise<void> => {
+    if (s.finished) return;
+    s.finished = true;
+    if (status) s.status = status;
+    if (message) s.message = message;
+    if (!keepOpen) await close(s);
+    const h = s.entry.name;
+    s.row = { host: h, status: s.status, ...s.counts, unreachable: s.status === 'unreachable' ? 1 : 0, ...(s.message ? { message: s.message } : {}) };
+    emitter.emit({ kind: 'host-end', host: h, status: s.status, counts: s.counts, ...(s.message ? { message: s.message } : {}), durationMs: s.started ? Date.now() - s.started : 0 });
+  };
+
+  /** Connect and lock on the host's first play; false when it cannot take part. */
+  const open = async (s: Session): Promise<boolean> => {
+    if (s.transport) return true;
+    const h = s.entry;
+    try {
+      s.transport = await openTransport(h, c.connect, sessionBecome(c.rb));
+    } catch (e) {
+      const message = messageOf(e);
+      emitter.emit({ kind: 'host-unreachable', host: h.name, errorKind: isUserError(e) ? e.kind : 'connect', message });
+      s.status = 'unreachable';
+      s.message = message;
+      return false;
+    }
+    emitter.emit({ kind: 'host-connected', host: h.name, ms: Date.now() - s.started });
+    const lockPath = lockPathFor(h);
+    try {
+      if (!dryRun) {
+        await acquireLock(s.transport, lockPath, { run_id: c.runId, operator: c.operator, pid: process.pid, started: c.startTime }, { breakLock: c.breakLock });
+        s.locked = true;
+      } else {
+        const holder = await lockHolder(s.transport, lockPath);
+        if (holder) emitter.emit({ kind: 'warning', host: h.name, message: `locked by ${holder}: an apply now would be refused` });
+      }
+    } catch (e) {
+      s.status = 'failed';
+      s.message = messageOf(e);
+      if (isUserError(e) && e.kind === 'lock') emitter.emit({ kind: 'warning', host: h.name, message: s.message });
+      return false;
+    }
+    return true;
+  };
+
+  let local: Transport | undefined;
+  /** delegate_to: a host of the run (connected and locked on first use) or the operator's machine */
+  const delegate = async (name: string): Promise<Delegate> => {
+    const s = sessions.get(name);
+    if (!s) {
+      if (name !== 'localhost') throw new Error(`no host \`${name}\` in this run (delegate to a host the run's plays select, or localhost)`);
+      local ??= new LocalTransport({ host: 'localhost' });
+      return { transport: local, recordUndo: (u) => emitter.emit({ kind: 'warning', host: 'localhost', message: `"${u.name}" changed the operator's machine: rollback does not undo it` }) };
+    }
+    if (s.status === 'unreachable') throw new Error(`${name} is unreachable`);
+    begin(s);
+    if (!(await open(s))) throw new Error(`${name}: ${s.message ?? 'cannot be reached'}`);
+    return { transport: s.transport!, recordUndo: (u) => (s.runner ? s.runner.undos.push(u) : s.delegatedUndos.push(u)) };
+  };
+  // run_once: one slot per batch and step; the batch's first host runs it, or (when that host
+  // left the play before reaching it) the first host to ask after that
+  const slots = new Map<string, { slot: OnceSlot; runner?: string; done?: boolean }>();
+  const onceIn = (key: string, designated: string, host: string) => (stepId: string): OnceSlot => {
+    const k = `${key}:${stepId}`;
+    let entry = slots.get(k);
+    if (!entry) {
+      let settle!: (r: OnceResult) => void;
+      const result = new Promise<OnceResult>((r) => (settle = r));
+      const e: { slot: OnceSlot; runner?: string; done?: boolean } = {
+        slot: { first: false, result, resolve: (r) => ((e.done = !r.orphaned), settle(r)) },
+      };
+      entry = e;
+      if (!leftPlay.has(`${key}:${designated}`)) entry.runner = designated;
+      slots.set(k, entry);
+    }
+    entry.runner ??= host;
+    return { ...entry.slot, first: entry.runner === host };
+  };
+  /** batch key:host of the hosts that finished their part of a batch */
+  const leftPlay = new Set<string>();
+  const orphan = (key: string, host: string): void => {
+    leftPlay.add(`${key}:${host}`);
+    for (const [k, e] of slots) {
+      if (!k.startsWith(`${key}:`) || e.runner !== host || e.done) continue;
+      slots.delete(k); // the next host to ask runs it
+      e.slot.resolve({ ranOn: host, outcome: { status: 'skipped', hostFailed: false }, value: undefined, uncertain: false, orphaned: true });
+    }
+  };
+
+  // handlers are reported after all the selected steps, play by play
+  const handlerIndex: number[] = [];
+  let nextIndex = c.steps.length + 1;
+  for (const p of rb.plays) {
+    handlerIndex.push(nextIndex);
+    nextIndex += p.handlers.length;
+  }
+  const total = nextIndex - 1;
+
+  const runHostPlay = async (s: Session, play: PlayInfo, view: LoadedRunbook, steps: SelectedStep[], names: string[], batchKey: string, batchFirst: string): Promise<void> => {
+    const h = s.entry;
+    begin(s);
+    let base: Scope;
+    try {
+      base = hostScope(view, h, c.extra, run);
+    } catch (e) {
+      s.out = true;
+      return finish(s, 'failed', `variables: ${messageOf(e)}`);
+    }
+    if (state.fatal) {
+      s.out = true;
+      return finish(s, s.plays.length ? s.status : 'not-run', `not started: ${state.fatal}`);
+    }
+    if (!(await open(s))) {
+      s.out = true;
+      return finish(s);
+    }
+    const playHostList = new Lazy(() => names);
+    const scope: Scope = { ...base, ...s.facts, hostvars, groups, play_hosts: playHostList, ansible_play_hosts: playHostList };
+    const runner = new HostRunner({
+      rb: view,
+      host: h.name,
+      transport: s.transport!,
+      scope,
+      runId: c.runId,
+      dryRun,
+      localDir: c.localDir,
+      sink: emitter,
+      total,
+      ...(s.runner ? { carry: s.runner } : {}),
+      uncertainElsewhere,
+      delegate,
+      once: onceIn(batchKey, batchFirst, h.name),
+    });
+    runner.undos.push(...s.delegatedUndos.splice(0));
+    s.runner = runner;
+    s.current = runner.scope;
+    s.plays.push(play.index);
+    const policy = play.settings.on_failure ?? 'stop';
+    let failed = false;
+    const queue = new HandlerQueue(play.handlers.map((x) => x.name));
+    const flush: FlushOptions = { runner, handlers: play.handlers, queue, dryRun, host: h.name, sink: emitter, firstIndex: handlerIndex[play.index]!, total, notifiers: notifiersOf(play.steps, play.handlers), ran: new Set() };
+    const onFailure = (): boolean => {
+      failed = true;
+      if (!dryRun && play.settings.any_errors_fatal) state.fatal ??= `${h.name} failed (any_errors_fatal)`;
+      return policy !== 'continue';
+    };
+    try {
+      for (const { step, index } of steps) {
+        if (state.fatal) {
+          s.message = `stopped: ${state.fatal}`;
+          break;
+        }
+        if (step.type === 'flush_handlers') {
+          if ((await flushHandlers(flush)) && onFailure()) break;
+          continue;
+        }
+        const out = await runner.runStep(step, index);
+        if (notifies(out.status, dryRun)) for (const t of notifyTargets(step)) queue.notify(t, step.name);
+        if (out.hostFailed && onFailure()) break;
+      }
+      // a failed host runs its pending handlers only with force_handlers (then its rollback follows)
+      if (queue.pending && (!failed || play.settings.force_handlers)) if (await flushHandlers(flush)) onFailure();
+      if (dryRun) reportUnnotified(flush, flush.ran);
+      runner.finish();
+    } catch (e) {
+      failed = true;
+      runner.failure ??= messageOf(e);
+    }
+    addCounts(s.counts, runner.counts);
+    s.pendingChanges += runner.pendingChanges;
+    // what this play registered stays for the later ones (a dry run's uncertain name stays uncertain)
+    for (const [k, v] of Object.entries(runner.scope)) if (!(v instanceof Lazy) && (!(k in base) || base[k] !== v)) s.facts[k] = v;
+    for (const n of runner.uncertain) if (!(n in runner.scope)) delete s.facts[n];
+    if (failed) {
+      s.out = true;
+      s.status = 'failed';
+      s.message = runner.failure;
+      if (!dryRun && policy === 'rollback') {
+        const reason = runner.failure ?? 'a step failed';
+        const rolled = await rollbackHost({
+          rb: rollbackView(rb, s.plays),
+          host: h.name,
+          transport: s.transport!,
+          scope: runner.scope,
+          runId: c.runId,
+          backups: runner.backups,
+          undos: runner.undos,
+          withheld: runner.withheld,
+          backupPaths: runner.backupPaths,
+          sink: emitter,
+          dryRun: false,
+          localDir: c.localDir,
+          reason,
+        }).catch((e: unknown) => ({ ok: false, message: messageOf(e) }));
+        s.status = rolled.ok ? 'rolled-back' : 'rollback-failed';
+        s.message = rolled.ok ? `rolled back after ${reason}` : `${reason}; rollback failed: ${rolled.message}`;
+      }
+    }
+    if (s.out || lastPlay.get(h.name) === play.index) await finish(s);
+  };
+
+  for (const play of rb.plays) {
+    const view = playView(rb, play);
+    const steps = c.steps.filter((s) => s.step.play === play.index && s.step.section === 'steps');
+    const active = playHosts[play.index]!.map((h) => sessions.get(h.name)!).filter((s) => !s.out && !s.finished);
+    const names = active.map((s) => s.entry.name);
+    if (rb.multiPlay) emitter.emit({ kind: 'play-start', index: play.index + 1, count: rb.plays.length, name: play.name, hosts: names });
+    const batches = makeBatches(active, play.settings.serial);
+    for (let bi = 0; bi < batches.length; bi++) {
+      const batch = batches[bi]!;
+      const stop = state.aborted ?? state.fatal;
+      if (stop) {
+        for (const s of batch) await finish(s, s.plays.length ? s.status : 'not-run', `not started: ${stop}`);
+        continue;
+      }
+      emitter.emit({ kind: 'batch-start', index: bi + 1, count: batches.length, hosts: batch.map((s) => s.entry.name) });
+      const before = new Map(batch.map((s) => [s, s.status]));
+      const key = `${play.index}:${bi}`;
+      await Promise.all(batch.map((s) => c.limit(() => runHostPlay(s, play, view, steps, names, key, batch[0]!.entry.name).finally(() => orphan(key, s.entry.name)))));
+      const failedN = batch.filter((s) => s.status !== 'ok' && before.get(s) === 'ok').length;
+      const max = play.settings.max_fail_percentage;
+      const over = !dryRun && exceedsMaxFail(failedN, batch.length, max);
+      if (over) state.aborted = `${failedN} of ${batch.length} hosts of batch ${bi + 1}${rb.multiPlay ? ` of play "${play.name}"` : ''} failed, more than max_fail_percentage ${max}%`;
+      emitter.emit({ kind: 'batch-end', index: bi + 1, failed: failedN, aborted: over, ...(over ? { message: state.aborted! } : {}) });
+    }
+  }
+  // hosts still open (a later play that would have had them did not run) and hosts no play selected
+  const stop = state.aborted ?? state.fatal;
+  for (const s of sessions.values()) if (!s.finished) await finish(s, s.plays.length ? undefined : 'not-run', s.plays.length ? undefined : `not started: ${stop ?? 'no play selects this host'}`);
+  for (const s of sessions.values()) await close(s);
+  await local?.close().catch(() => undefined);
+  const rows = c.hosts.map((h) => sessions.get(h.name)!.row!).filter(Boolean);
+  const pendingChanges = [...sessions.values()].reduce((n, s) => n + s.pendingChanges, 0);
+  return { rows, pendingChanges, ...(stop ? { aborted: stop } : {}) };
+}
