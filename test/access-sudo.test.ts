@@ -309,3 +309,40 @@ test('a command through sudo that times out is killed, with everything under it'
     await t.close();
   }
 });
+
+test('plays: a play that becomes makes the host\'s lock and rollback go through sudo; play become_user reaches its steps', { skip }, async () => {
+  const h = lab.hosts[2]!;
+  addLabUsers(lab, h);
+  const inv = join(work, 'inv-plays.yaml');
+  writeFileSync(
+    inv,
+    `all:\n  vars:\n    ansible_ssh_private_key_file: ${lab.privateKeyPath}\n    ansible_ssh_common_args: "-o UserKnownHostsFile=${lab.knownHostsPath}"\n  hosts:\n    ${h.name}: { ansible_host: ${h.address}, ansible_user: ops2 }\n`,
+  );
+  const rb = join(work, 'plays-become.yaml');
+  writeFileSync(
+    rb,
+    [
+      'apiVersion: runbook/v1',
+      'name: plays that become',
+      'plays:',
+      '  - name: as the login user',
+      '    hosts: all',
+      '    steps:',
+      '      - name: who',
+      '        command: { argv: [sh, -c, "id -un > /tmp/play1-user"] }',
+      '  - name: as ops through sudo',
+      '    hosts: all',
+      '    become: true',
+      '    become_user: ops',
+      '    steps:',
+      '      - name: who',
+      '        command: { argv: [sh, -c, "id -un > /tmp/play2-user"] }',
+      '',
+    ].join('\n'),
+  );
+  const out = new Capture();
+  const r = await applyCmd({ runbook: rb, inventory: inv, stateDir: join(work, 'state-plays'), stdout: out, stderr: out });
+  assert.equal(r.exitCode, 0, out.text);
+  assert.equal(readFileSync(lab.hostPath(h, '/tmp/play1-user'), 'utf8'), 'ops2\n');
+  assert.equal(readFileSync(lab.hostPath(h, '/tmp/play2-user'), 'utf8'), 'ops\n');
+});

@@ -68,7 +68,9 @@ export function loadRunbookText(text: string, file: string, opts: LoadOptions = 
     });
   const plays: PlayInfo[] = raw.plays
     ? raw.plays.map((p, i) => {
-        const inherit = { ...(p.become ?? raw.become) !== undefined ? { become: (p.become ?? raw.become)! } : {}, ...((p.become_user ?? raw.become_user) !== undefined ? { become_user: (p.become_user ?? raw.become_user)! } : {}), ...((p.timeout ?? raw.timeout) !== undefined ? { timeout: (p.timeout ?? raw.timeout)! } : {}) };
+        // when another play becomes, the host's own connection does (lock, rollback): a play that says nothing runs as the login user
+        const become = p.become ?? raw.become ?? (raw.plays!.some((q) => q.become === true) ? false : undefined);
+        const inherit = { ...(become !== undefined ? { become } : {}), ...((p.become_user ?? raw.become_user) !== undefined ? { become_user: (p.become_user ?? raw.become_user)! } : {}), ...((p.timeout ?? raw.timeout) !== undefined ? { timeout: (p.timeout ?? raw.timeout)! } : {}) };
         const { name, hosts, vars, steps, rollback, handlers: _handlers, ...settings } = p;
         return {
           index: i,
