@@ -198,7 +198,7 @@ export function adhocInventory(list: string, defaults: Partial<HostEntry> = {}):
  * gives them (patterns.ts).
  */
 export function selectHosts(inv: Inventory, pattern: string, limit?: string): HostEntry[] {
-  const tree = inv.tree ?? flatPatternTree([...inv.hosts.keys()]);
+  const tree = inv.tree ?? flatPatternTree([...inv.hosts.keys()], inv.groups);
   return evaluatePattern(tree, pattern, limit, inv.file).map((n) => inv.hosts.get(n)!).filter(Boolean);
 }
 

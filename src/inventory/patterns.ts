@@ -88,9 +88,24 @@ export function buildPatternTree(root: Record<string, RawGroup | null>, expand: 
   return t;
 }
 
-/** A flat list of hosts, all in `all` (ad-hoc `--hosts`). */
-export function flatPatternTree(hosts: string[]): PatternTree {
-  return { hosts: [...hosts], groups: ['all', 'ungrouped'], kids: new Map([['all', ['ungrouped']], ['ungrouped', []]]), direct: new Map([['all', [...hosts]], ['ungrouped', [...hosts]]]) };
+/**
+ * A graph for an inventory made in code (ad-hoc `--hosts`, a run's hosts): every group a child of
+ * `all`, holding its members directly, in host order.
+ */
+export function flatPatternTree(hosts: string[], groups: Map<string, Set<string>> = new Map()): PatternTree {
+  const t: PatternTree = { hosts: [...hosts], groups: ['all', 'ungrouped'], kids: new Map([['all', ['ungrouped']], ['ungrouped', []]]), direct: new Map([['all', []], ['ungrouped', []]]) };
+  const grouped = new Set<string>();
+  for (const [g, members] of groups) {
+    if (g === 'all' || g === 'ungrouped') continue;
+    t.groups.push(g);
+    t.kids.get('all')!.push(g);
+    t.kids.set(g, []);
+    t.direct.set(g, hosts.filter((h) => members.has(h)));
+    for (const h of members) grouped.add(h);
+  }
+  t.direct.set('all', [...hosts]); // `all` keeps the given order
+  t.direct.set('ungrouped', hosts.filter((h) => !grouped.has(h)));
+  return t;
 }
 
 /** Group.get_hosts(): the group, then its descendants breadth first, each host once. */
