@@ -90,7 +90,7 @@ test('ops (sudo asks): commands, stdin, reads, stats and writes all run as root;
     const s2 = await t.stat('/root/private/conf');
     assert.deepEqual([s2?.type, s2?.mode, s2?.uid, s2?.size], ['file', 0o640, 0, 14]);
     assert.equal(await t.stat('/root/private/none'), null);
-    await assert.rejects(t.read('/root/private/none'), (e: unknown) => isUserError(e) && e.kind === 'io' && /no such file/.test(e.message));
+    await assert.rejects(t.read('/root/private/none'), (e: unknown) => isUserError(e) && e.kind === 'io' && /ENOENT/.test(e.message));
     // replacing keeps the owner and mode of the old file unless a mode is asked for
     writeFileSync(lab.hostPath(h, '/root/private/owned'), 'old');
     spawnSync('chown', ['1602:1602', lab.hostPath(h, '/root/private/owned')]);

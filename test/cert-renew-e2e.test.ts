@@ -14,10 +14,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { treeSnapshot } from '../src/lab/tree-snapshot.js';
 import { labSupport, startLab, type Lab, type LabHost } from '../src/lab/hosts.js';
-import { installSimHost, FAST_SIM, type SimHost } from '../src/lab/sim-host.js';
+import { installSimHost, installSimCluster, FAST_SIM, type EtcdctlChoice, type SimHost } from '../src/lab/sim-host.js';
 import { packageRoot } from '../src/lab/sim/paths.js';
 import { readCertFile } from '../src/lab/sim/pki.js';
-import type { ScenarioName } from '../src/lab/sim/index.js';
+import { isHAScenario, type ScenarioName } from '../src/lab/sim/index.js';
 import { alive } from '../src/lab/process.js';
 import { waitFor } from '../src/lab/wait.js';
 
@@ -27,15 +27,19 @@ const CLI = join(packageRoot, 'dist/src/cli/main.js');
 const RENEW = join(packageRoot, 'runbooks/cert-renew.yaml');
 const CHECK = join(packageRoot, 'runbooks/cert-check.yaml');
 
-/** one lab host per case; HA takes three */
-const CASES: { id: string; scenario: ScenarioName; hosts: number }[] = [
-  { id: 'seed2', scenario: 'seed2-1.11-docker', hosts: 1 },
+/**
+ * One lab host per case; an HA case is one cluster on several hosts (one real etcd member each).
+ * etcdctl: what the hosts have on their PATH (default: the machine's real etcdctl 3.4, which prints
+ * `endpoint health` on stderr; `emulated` prints etcdctl 3.5's format on stdout; `none`: no etcdctl).
+ */
+const CASES: { id: string; scenario: ScenarioName; hosts: number; etcdctl?: EtcdctlChoice }[] = [
+  { id: 'seed2', scenario: 'seed2-1.11-docker', hosts: 1, etcdctl: 'emulated' },
   { id: 'seed1', scenario: 'seed1-1.18', hosts: 1 },
   { id: 'expired', scenario: 'all-expired-1.28', hosts: 1 },
   { id: 'expiring', scenario: 'expiring-10d-1.28', hosts: 1 },
-  { id: 'superadmin', scenario: 'super-admin-1.30', hosts: 1 },
+  { id: 'superadmin', scenario: 'super-admin-1.30', hosts: 1, etcdctl: 'none' },
   { id: 'healthy', scenario: 'healthy-1.28', hosts: 1 },
-  { id: 'ha', scenario: 'ha-expired-1.28', hosts: 3 },
+  { id: 'ha', scenario: 'ha-expiring-1.29', hosts: 3 },
   { id: 'fail-backup', scenario: 'all-expired-1.28', hosts: 1 },
   { id: 'fail-renew', scenario: 'all-expired-1.28', hosts: 1 },
   { id: 'fail-kubeconfig', scenario: 'seed2-1.11-docker', hosts: 1 },
@@ -96,10 +100,19 @@ async function serverVersion(h: LabHost): Promise<string> {
   return r.out;
 }
 
-/** the API server serves the certificate that is on disk now (it was restarted after renewal) */
-function servesCurrentCert(sim: SimHost): Promise<true> {
+/** the API server and etcd serve the certificates that are on disk now (they were restarted after renewal) */
+async function servesCurrentCert(sim: SimHost): Promise<void> {
   const file = lab.hostPath(sim.host, '/etc/kubernetes/pki/apiserver.crt');
-  return waitFor(`${sim.host.name}'s API server to serve the renewed certificate`, () => sim.status()?.apiserver.servingSerial === readCertFile(file).serial, 60_000, 300);
+  await waitFor(`${sim.host.name}'s API server to serve the renewed certificate`, () => sim.status()?.apiserver.servingSerial === readCertFile(file).serial, 60_000, 300);
+  const etcdFile = lab.hostPath(sim.host, '/etc/kubernetes/pki/etcd/server.crt');
+  await waitFor(`${sim.host.name}'s etcd to serve the renewed certificate`, () => sim.status()?.etcd.servingSerial === readCertFile(etcdFile).serial, 60_000, 300);
+}
+
+/** the real etcdctl 3.4 on this machine, with node h's healthcheck-client certificate: every member of its cluster healthy */
+function etcdClusterHealthy(sim: SimHost): Promise<string> {
+  const pki = (f: string) => lab.hostPath(sim.host, `/etc/kubernetes/pki/etcd/${f}`);
+  const args = ['--endpoints', `https://${sim.host.address}:${sim.node.etcdPort}`, '--cacert', pki('ca.crt'), '--cert', pki('healthcheck-client.crt'), '--key', pki('healthcheck-client.key'), 'endpoint', 'health', '--cluster'];
+  return new Promise((resolve) => execFile('/usr/bin/etcdctl', args, { timeout: 30_000 }, (err, stdout, stderr) => resolve(`${err ? `exit ${(err as { code?: unknown }).code} ` : ''}${stdout}${stderr}`)));
 }
 
 function replaceCommand(h: LabHost, cmd: string, script: string): void {
@@ -130,13 +143,13 @@ before(async () => {
   const lines = [lab.inventoryYaml().trimEnd(), '  children:', '    control_plane:', '      hosts:', ...lab.hosts.map((h) => `        ${h.name}: {}`)];
   inv = join(dir, 'inventory.yaml');
   writeFileSync(inv, lines.join('\n') + '\n');
-  // every case's node at once (HA: the init node first, then the joined ones)
+  // every case's node at once (HA: one cluster, the init node first, then the joined ones)
   await Promise.all(
     CASES.map(async (c) => {
       const hs = hostsOf.get(c.id)!;
-      const first = await installSimHost(lab, hs[0]!, c.scenario, FAST_SIM);
-      sims.push(first);
-      sims.push(...(await Promise.all(hs.slice(1).map((h) => installSimHost(lab, h, c.scenario, { ...FAST_SIM, joinTo: first })))));
+      const opts = { ...FAST_SIM, ...(c.etcdctl ? { etcdctl: c.etcdctl } : {}) };
+      if (isHAScenario(c.scenario)) sims.push(...(await installSimCluster(lab, hs, c.scenario, opts)));
+      else sims.push(await installSimHost(lab, hs[0]!, c.scenario, opts));
     }),
   );
 });
@@ -155,18 +168,17 @@ after(async () => {
 
 /** version-specific commands that plan must list and apply must then run */
 const EXPECTED: Record<string, RegExp[]> = {
+  // the address is the lab's (RUNBOOK_LAB_OCTET moves it): checked against the host in renews()
   seed2: [/\$ kubeadm alpha phase certs all --cert-dir \/etc\/kubernetes\/pki --apiserver-advertise-address 127\.\d+\.230\.1 --apiserver-cert-extra-sans \S+/, /\$ kubeadm alpha phase kubeconfig all /],
   seed1: [/\$ kubeadm alpha certs renew apiserver /, /\$ kubeadm alpha certs renew admin\.conf /, /\$ kubeadm init phase kubeconfig kubelet /],
   expired: [/\$ kubeadm certs renew apiserver /, /\$ kubeadm certs renew etcd-server /, /\$ kubeadm certs renew admin\.conf /],
   expiring: [/\$ kubeadm certs renew apiserver /, /\$ kubeadm certs renew scheduler\.conf /],
   superadmin: [/\$ kubeadm certs renew apiserver /, /\$ kubeadm certs renew super-admin\.conf /],
-  ha: [/\$ kubeadm certs renew apiserver /],
+  ha: [/\$ kubeadm certs renew apiserver /, /\$ kubeadm certs renew super-admin\.conf /],
 };
 
-async function renews(id: string, opts: { withoutEtcdctl?: boolean } = {}): Promise<void> {
+async function renews(id: string): Promise<void> {
   const hs = hostsOf.get(id)!;
-  // many real nodes have etcdctl only inside the etcd container: the runbook then asks the API server's etcd check
-  if (opts.withoutEtcdctl) for (const h of hs) renameSync(lab.hostPath(h, '/usr/local/sbin/etcdctl'), lab.hostPath(h, '/usr/local/sbin/.etcdctl-hidden'));
   const check0 = await apply(id, CHECK);
   assert.equal(check0.code, 4, `cert-check before renewal must fail inside the window:\n${check0.out}`);
   assert.match(check0.out, /expiring within 30d \(days left, soonest first\): \S+ -?\d+/);
@@ -178,9 +190,14 @@ async function renews(id: string, opts: { withoutEtcdctl?: boolean } = {}): Prom
 
   const a = await applyJson(id);
   assert.equal(a.code, 0, a.out);
+  if (id === 'seed2') assert.ok(a.commands.includes(`--apiserver-advertise-address ${hs[0]!.address} `), a.commands);
   for (const re of EXPECTED[id]!) assert.match(a.commands, re, `apply did not run ${re}`);
   for (const h of hs) assert.match(await serverVersion(h), /Server Version: v1\.\d+\.\d+/);
-  for (const s of sims.filter((x) => hs.includes(x.host))) await servesCurrentCert(s);
+  for (const s of sims.filter((x) => hs.includes(x.host))) {
+    await servesCurrentCert(s);
+    const health = await etcdClusterHealthy(s);
+    assert.equal(health.match(/ is healthy: /g)?.length, hs.length, `etcd endpoint health --cluster on ${s.host.name}:\n${health}`);
+  }
   // the node's own kubectl (root's ~/.kube/config) is the new admin.conf
   for (const h of hs) assert.equal(readFileSync(lab.hostPath(h, '/root/.kube/config'), 'utf8'), readFileSync(lab.hostPath(h, '/etc/kubernetes/admin.conf'), 'utf8'));
 
@@ -213,9 +230,9 @@ test('cert-renew on every scenario, concurrently: renewed, verified, idempotent;
     ['seed 2: kubeadm 1.11 with docker, one leaf expired (move aside + alpha phase)', () => renews('seed2')],
     ['seed 1: kubeadm 1.18, all certs and the embedded kubelet client (alpha certs renew + kubelet.conf)', () => renews('seed1')],
     ['1.28, every certificate expired (certs renew)', () => renews('expired')],
-    ['1.28, expiring in 10 days (certs renew before anything breaks)', () => renews('expiring')],
-    ['1.30 with super-admin.conf, no etcdctl on the node (etcd checked through the API server)', () => renews('superadmin', { withoutEtcdctl: true })],
-    ['three-node HA 1.28, serial: one node at a time', () => renews('ha')],
+    ['1.28, expiring in 10 days, the real etcdctl 3.4 on the node (health on stderr)', () => renews('expiring')],
+    ['1.30 with super-admin.conf, no etcdctl on the node (etcd checked through the API server)', () => renews('superadmin')],
+    ['three-node HA 1.29 expiring, one etcd cluster, super-admin.conf on the init node: one node at a time', () => renews('ha')],
     [
       'healthy 1.28: nothing to do, nothing touched',
       async () => {

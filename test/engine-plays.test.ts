@@ -228,7 +228,11 @@ test('delegate_to runs on the other host and registers here; run_once runs once 
   assert.ok(!existsSync(lab.hostPath(h3, '/etc/kubernetes/for-pl-03')), 'the delegated copy was made on pl-01, not on pl-03');
 
   const back = await rollbackCmd({ id: r.result!.runId, stateDir, stdout: new Capture() });
-  assert.equal(back.exitCode, 0);
+  // the run_once shell ran with no backup before it: its change cannot be undone, so the host it
+  // ran on is reported failed (not restored), never restored (the safety contract, issue 15)
+  assert.equal(back.exitCode, 4);
+  assert.deepEqual(back.recap.filter((x) => x.status === 'failed').map((x) => x.host), [ran[0]!.name]);
+  assert.match(back.recap.find((x) => x.host === ran[0]!.name)!.message ?? '', /not restored: what step "Once for the batch" \(shell\) changed/);
   assert.ok(!existsSync(lab.hostPath(h1, '/etc/kubernetes/for-pl-03')), 'rollback removed the delegated file from pl-01');
   for (const h of lab.hosts) assert.ok(!existsSync(lab.hostPath(h, '/etc/kubernetes/learned')), h.name);
 });

@@ -8,8 +8,8 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { messageOf, userError } from '../errors.js';
 import { labSupport, openLab, startLab, stopLab, type Lab } from '../lab/hosts.js';
-import { installSimHost, FAST_SIM, type SimHost } from '../lab/sim-host.js';
-import { SCENARIOS, nodeStatus, scenarioArg, stopNode, type ScenarioName } from '../lab/sim/index.js';
+import { installSimHost, installSimCluster, FAST_SIM, type SimHost } from '../lab/sim-host.js';
+import { SCENARIOS, isHAScenario, nodeStatus, scenarioArg, stopNode, type ScenarioName } from '../lab/sim/index.js';
 import { shellJoin } from '../transport/quote.js';
 import { EXIT } from './exit-codes.js';
 import { positiveInt } from './run-options.js';
@@ -72,11 +72,9 @@ export async function labUpCmd(o: LabUpOptions): Promise<number> {
   const sims: SimHost[] = [];
   if (scenario) {
     try {
-      // HA: the first node is `kubeadm init`, the others join it (shared CAs, their own leaves)
-      for (const h of lab.hosts) {
-        const joinTo = scenario === 'ha-expired-1.28' ? sims[0] : undefined;
-        sims.push(await installSimHost(lab, h, scenario, { ...FAST_SIM, ...(joinTo ? { joinTo } : {}) }));
-      }
+      // HA: the first node is `kubeadm init`, the others join it (shared CAs, their own leaves, one etcd cluster)
+      if (isHAScenario(scenario)) sims.push(...(await installSimCluster(lab, lab.hosts, scenario, FAST_SIM)));
+      else for (const h of lab.hosts) sims.push(await installSimHost(lab, h, scenario, FAST_SIM));
     } catch (e) {
       await downLab(dir).catch(() => undefined);
       throw userError('io', `lab up: installing the simulated kubeadm nodes failed: ${messageOf(e)}`);

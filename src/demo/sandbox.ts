@@ -44,9 +44,10 @@ export async function createSandbox(scenario: ScenarioName, parent: string = tmp
   const root = mkdtempSync(join(parent, 'runbook-demo-'));
   const apiPort = await freePort();
   const etcdPort = await freePort();
+  const etcdPeerPort = await freePort(); // the sandbox's etcd peers on 127.0.0.1: 2380 could be taken
   let node: Awaited<ReturnType<typeof installNode>>;
   try {
-    node = await installNode(root, scenario, { nodeName: 'cp1', advertiseAddress: '127.0.0.1', apiPort, etcdPort, ...FAST_NODE });
+    node = await installNode(root, scenario, { nodeName: 'cp1', advertiseAddress: '127.0.0.1', apiPort, etcdPort, etcdPeerPort, ...FAST_NODE });
   } catch (e) {
     rmSync(root, { recursive: true, force: true }); // nothing was started yet: no sandbox left behind
     throw e;

@@ -69,6 +69,27 @@ export function isHostPrivate(p: string): boolean {
   return PRIVATE_PATHS.some((b) => isWithin(p, b));
 }
 
+/**
+ * Machine commands the lab hosts must not see on their PATH: whether a host has etcdctl is the test's
+ * decision (src/lab/sim-host.ts), not the operator machine's. Each is masked inside the namespace by a
+ * non-executable empty file, and the machine's binary stays reachable at TOOLS_IN_NS/<name> for a test
+ * that puts it on a host's PATH.
+ */
+export const HIDDEN_COMMANDS = ['etcdctl', 'etcd'] as const;
+const HIDDEN_SEARCH = ['/usr/local/bin', '/usr/bin', '/bin', '/usr/sbin', '/sbin'];
+/** where a host's namespace sees the machine's hidden commands (HIDDEN_COMMANDS) */
+export const TOOLS_IN_NS = '/run/runbook-lab-tools';
+
+/** The hidden commands present on this machine: name → every path it has (the first one is exposed). */
+function hiddenCommandPaths(): Array<[string, string[]]> {
+  const out: Array<[string, string[]]> = [];
+  for (const name of HIDDEN_COMMANDS) {
+    const paths = HIDDEN_SEARCH.map((d) => `${d}/${name}`).filter((p) => existsSync(p));
+    if (paths.length) out.push([name, paths]);
+  }
+  return out;
+}
+
 const SSHD = '/usr/sbin/sshd';
 /** where the lab dir is seen from inside every host's namespace (its /tmp may hide the real path) */
 export const IN_NS_LAB = '/run/runbook-lab';
@@ -286,6 +307,12 @@ function namespaceScript(labDir: string, name: string): string {
     ...keep.map((k, i) => `mkdir -p /run/runbook-keep/${i} && mount --bind ${quoteArg(k)} /run/runbook-keep/${i}`),
     ...PRIVATE_PATHS.map((p) => `mount --bind ${R}${p} ${p}`),
     ...keep.map((k, i) => `mkdir -p ${quoteArg(k)} && mount --bind /run/runbook-keep/${i} ${quoteArg(k)}`),
+    // the machine's etcd/etcdctl: kept at TOOLS_IN_NS, masked where the PATH would find them
+    `mkdir -p ${TOOLS_IN_NS} && : > ${TOOLS_IN_NS}/.masked && chmod 644 ${TOOLS_IN_NS}/.masked`,
+    ...hiddenCommandPaths().flatMap(([name, paths]) => [
+      `: > ${TOOLS_IN_NS}/${name} && mount --bind ${quoteArg(paths[0]!)} ${TOOLS_IN_NS}/${name}`,
+      ...paths.map((p) => `mount --bind ${TOOLS_IN_NS}/.masked ${quoteArg(p)}`),
+    ]),
     `exec ${SSHD} -D -e -f ${H}/sshd_config`,
   ];
   return lines.join('\n');

@@ -14,11 +14,13 @@ const skip = support.ok ? false : support.reason!;
 let lab: Lab;
 let t: SshTransport;
 let sim: SimHost;
+let bare: SimHost;
 
 before(async () => {
   if (skip) return;
-  lab = await startLab({ count: 1, firstAddress: '127.1.231.1', namePrefix: 'sh' });
-  sim = await installSimHost(lab, lab.hosts[0]!, 'healthy-1.28', FAST_SIM);
+  lab = await startLab({ count: 2, firstAddress: '127.1.231.1', namePrefix: 'sh' });
+  sim = await installSimHost(lab, lab.hosts[0]!, 'healthy-1.28', FAST_SIM); // the real etcdctl 3.4 on its PATH
+  bare = await installSimHost(lab, lab.hosts[1]!, 'healthy-1.28', { ...FAST_SIM, etcdctl: 'none', start: false });
   const h = lab.hosts[0]!;
   t = await SshTransport.connect({ name: h.name, host: h.address, port: h.port, user: h.user, privateKeyPath: lab.privateKeyPath, knownHostsPath: lab.knownHostsPath });
 });
@@ -28,6 +30,7 @@ after(async () => {
   await t?.close();
   const pid = sim?.pid;
   await sim?.stop();
+  await bare?.stop();
   if (pid) assert.equal(existsSync(`/proc/${pid}`), false, 'agent left running');
   if (lab) await lab.stop();
 });
@@ -51,9 +54,15 @@ test('over SSH the host is a kubeadm node: kubeadm, systemctl, crictl, etcdctl, 
   assert.match(r.stdout, /sh-01 +(Not)?Ready/);
   r = await t.exec(['crictl', 'ps', '--name', 'kube-apiserver']);
   assert.match(r.stdout, /kube-apiserver/);
-  r = await t.exec(['etcdctl', '--endpoints', `https://${h.address}:2379`, '--cacert', '/etc/kubernetes/pki/etcd/ca.crt', '--cert', '/etc/kubernetes/pki/etcd/healthcheck-client.crt', '--key', '/etc/kubernetes/pki/etcd/healthcheck-client.key', 'endpoint', 'health']);
-  assert.equal(r.code, 0, r.stdout + r.stderr);
-  assert.match(r.stdout, /is healthy/);
+  // the machine's etcdctl 3.4, put on this host's PATH by the test (the machine's /usr/bin one is masked)
+  r = await t.exec(['sh', '-c', 'command -v etcdctl; [ -x /usr/bin/etcdctl ] || echo masked']);
+  assert.equal(r.stdout, '/usr/local/sbin/etcdctl\nmasked\n');
+  r = await waitFor('etcdctl endpoint health', async () => {
+    const x = await t.exec(['etcdctl', '--endpoints', `https://${h.address}:${sim.node.etcdPort}`, '--cacert', '/etc/kubernetes/pki/etcd/ca.crt', '--cert', '/etc/kubernetes/pki/etcd/healthcheck-client.crt', '--key', '/etc/kubernetes/pki/etcd/healthcheck-client.key', 'endpoint', 'health', '--cluster']);
+    return x.code === 0 ? x : false;
+  }, 20_000, 250);
+  assert.equal(r.stdout, '', 'etcdctl 3.4 prints endpoint health on stderr');
+  assert.match(r.stderr, /is healthy/);
   // kubeadm inside the namespace writes where the agent outside reads
   r = await t.exec(['kubeadm', 'certs', 'check-expiration']);
   assert.equal(r.code, 0, r.stderr);
@@ -64,4 +73,16 @@ test('over SSH the host is a kubeadm node: kubeadm, systemctl, crictl, etcdctl, 
   );
   assert.match(out, new RegExp(`Server Version: v1\\.28\\.15`));
   assert.equal(sim.status()?.apiserver.address, h.address);
+});
+
+test('a host without etcdctl: neither the machine\'s etcdctl nor its etcd is on the PATH', { skip }, async () => {
+  const h = lab.hosts[1]!;
+  const b = await SshTransport.connect({ name: h.name, host: h.address, port: h.port, user: h.user, privateKeyPath: lab.privateKeyPath, knownHostsPath: lab.knownHostsPath });
+  try {
+    const r = await b.exec(['sh', '-c', 'command -v etcdctl || echo no etcdctl; command -v etcd || echo no etcd; command -v kubeadm']);
+    assert.equal(r.stdout, 'no etcdctl\nno etcd\n/usr/local/sbin/kubeadm\n');
+    assert.equal(bare.pid, undefined);
+  } finally {
+    await b.close();
+  }
 });

@@ -14,9 +14,9 @@
  * its own (127.0.0.1:2379 would collide between hosts; the emulated etcdctl maps <address>:2379 to it).
  */
 import { spawnSync } from 'node:child_process';
-import { readdirSync, writeFileSync, chmodSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
-import { IN_NS_LAB, isHostPrivate, type Lab, type LabHost } from './hosts.js';
+import { IN_NS_LAB, TOOLS_IN_NS, isHostPrivate, type Lab, type LabHost } from './hosts.js';
 import { installNode, startNode, stopNode, freePort, nodeStatus, type InstallOptions, type NodeConfig, type ScenarioName, type AgentStatus } from './sim/index.js';
 import { NODE, packageRoot, simDistDir } from './sim/paths.js';
 import { quoteArg } from '../transport/quote.js';
@@ -24,9 +24,18 @@ import { quoteArg } from '../transport/quote.js';
 /** Short kubelet periods for tests: pass `-e manifest_check_period=1s` to the runbook to match. */
 export const FAST_SIM: Partial<InstallOptions> = { fileCheckFrequency: '1s', kubeletRestartMs: 400, crashBackoffMs: 300, containerRestartMs: 200 };
 
+/**
+ * Which etcdctl a host has on its PATH (the machine's own is always hidden from lab hosts):
+ * `real`: the machine's etcdctl (Debian's etcd-client, 3.4: `endpoint health` on stderr);
+ * `emulated`: the simulator's (etcdctl 3.5 output); `none`: no etcdctl at all, as on many real nodes.
+ */
+export type EtcdctlChoice = 'real' | 'emulated' | 'none';
+
 export interface SimHostOptions extends Partial<Omit<InstallOptions, 'shareCAsFrom' | 'advertiseAddress'>> {
   /** HA: the sim host whose CAs this node shares (it is then a joined control-plane node) */
   joinTo?: SimHost;
+  /** default `real` */
+  etcdctl?: EtcdctlChoice;
   /** start the node agent (kubelet, runtime, static pods) right away; default true */
   start?: boolean;
 }
@@ -51,10 +60,16 @@ export function rootInNamespace(h: LabHost): string {
 }
 
 /** Emulated commands that find their node from inside the namespace (sshd sessions get no SIM_ROOT). */
-function writeWrappers(h: LabHost): void {
+function writeWrappers(h: LabHost, etcdctl: EtcdctlChoice): void {
   const sbin = join(h.root, NODE.sbin);
   const cli = join(simDistDir, 'cli.js');
   for (const c of readdirSync(sbin)) {
+    if (c === 'etcdctl' && etcdctl !== 'emulated') {
+      rmSync(join(sbin, c), { force: true });
+      // the machine's etcdctl, kept by the host's namespace at TOOLS_IN_NS (masked on the usual PATH)
+      if (etcdctl === 'real') symlinkSync(`${TOOLS_IN_NS}/etcdctl`, join(sbin, c));
+      continue;
+    }
     const text = [
       '#!/bin/sh',
       `# kubeadm node simulator on lab host ${h.name}: emulated ${c}`,
@@ -83,7 +98,10 @@ function assertVisibleInNamespace(h: LabHost): void {
 /** Installs scenario `scenario` on lab host `host` and (by default) starts its node agent. */
 export async function installSimHost(lab: Lab, host: LabHost, scenario: ScenarioName, opts: SimHostOptions = {}): Promise<SimHost> {
   if (!lab.hosts.includes(host)) throw new Error(`${host.name} is not a host of this lab`);
-  const { joinTo, start = true, ...install } = opts;
+  const { joinTo, start = true, etcdctl = 'real', ...install } = opts;
+  if (etcdctl === 'real' && !['/usr/bin/etcdctl', '/usr/local/bin/etcdctl'].some((p) => existsSync(p))) {
+    throw new Error('etcdctl: "real" needs etcdctl on this machine (Debian\'s etcd-client)');
+  }
   const node = await installNode(host.root, scenario, {
     nodeName: host.name,
     apiPort: 6443,
@@ -93,7 +111,7 @@ export async function installSimHost(lab: Lab, host: LabHost, scenario: Scenario
     shareCAsFrom: joinTo?.root,
     initNode: joinTo ? false : install.initNode,
   });
-  writeWrappers(host);
+  writeWrappers(host, etcdctl);
   assertVisibleInNamespace(host);
   const sh: SimHost = {
     host,
@@ -113,4 +131,20 @@ export async function installSimHost(lab: Lab, host: LabHost, scenario: Scenario
   };
   if (start) await sh.start();
   return sh;
+}
+
+/**
+ * HA: a stacked-etcd control plane on `hosts` (the first is the `kubeadm init` node, the others join
+ * it): one etcd cluster whose members are every host (each manifest's --initial-cluster names them
+ * all at their lab addresses), then every node agent started at once so etcd can reach its quorum.
+ */
+export async function installSimCluster(lab: Lab, hosts: LabHost[], scenario: ScenarioName, opts: Omit<SimHostOptions, 'joinTo' | 'etcdMembers'> = {}): Promise<SimHost[]> {
+  const [first, ...rest] = hosts;
+  if (!first) return [];
+  const etcdMembers = hosts.map((h) => ({ name: h.name, address: h.address }));
+  const init = await installSimHost(lab, first, scenario, { ...opts, etcdMembers, start: false });
+  const joined = await Promise.all(rest.map((h) => installSimHost(lab, h, scenario, { ...opts, etcdMembers, joinTo: init, start: false })));
+  const all = [init, ...joined];
+  if (opts.start !== false) await Promise.all(all.map((s) => s.start()));
+  return all;
 }

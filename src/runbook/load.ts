@@ -12,6 +12,7 @@ import { loadYaml, offsetInScalar, pointer, positionOf, type Path, type YamlDocu
 import { label, schemaDiagnostics } from './schema-check.js';
 import { candidateNames, createChecker, hasTemplate, parseTemplate, type Checker } from './expressions.js';
 import { closest } from './suggest.js';
+import { safetyDiagnostics } from './safety-lint.js';
 
 export interface LoadOptions {
   /** names provided outside the runbook: inventory vars, -e vars */
@@ -98,23 +99,21 @@ export function loadRunbookText(text: string, file: string, opts: LoadOptions = 
           col: 1,
         },
       ];
-  return {
-    runbook: {
-      file,
-      dir: dirname(resolve(file)),
-      text,
-      sha256: createHash('sha256').update(text).digest('hex'),
-      doc,
-      runbook: raw,
-      steps: plays.flatMap((p) => p.steps),
-      rollback: plays.flatMap((p) => p.rollback),
-      plays,
-      multiPlay: raw.plays !== undefined,
-      hostsPattern: plays.map((p) => p.hosts).join(','),
-      secrets: new Set(raw.secrets ?? []),
-    },
-    diagnostics: sorted,
+  const loaded: LoadedRunbook = {
+    file,
+    dir: dirname(resolve(file)),
+    text,
+    sha256: createHash('sha256').update(text).digest('hex'),
+    doc,
+    runbook: raw,
+    steps: plays.flatMap((p) => p.steps),
+    rollback: plays.flatMap((p) => p.rollback),
+    plays,
+    multiPlay: raw.plays !== undefined,
+    hostsPattern: plays.map((p) => p.hosts).join(','),
+    secrets: new Set(raw.secrets ?? []),
   };
+  return { runbook: loaded, diagnostics: sortDiagnostics([...sorted, ...safetyDiagnostics(loaded)]) };
 }
 
 function pick<T extends object, K extends keyof T>(o: T, keys: K[]): Pick<T, K> {

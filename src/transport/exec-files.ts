@@ -3,23 +3,36 @@
  * as the wrong user: with become, they run through sudo as the become user, like every command.
  * Shared by the SSH and local transports; `run` runs one argv (through sudo) and returns raw output.
  */
-import { randomBytes } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
-import { userError, type UserError } from '../errors.js';
+import { ioError as makeIoError, messageOf, type UserError } from '../errors.js';
 import type { Arg } from './quote.js';
 import type { FileStat } from './types.js';
 
 export type RawRun = (argv: readonly Arg[], stdin?: Buffer) => Promise<{ code: number | null; stdout: Buffer; stderr: Buffer }>;
 
 function ioError(host: string, op: string, path: string, detail: string): UserError {
-  return userError('io', `cannot ${op} ${path} on ${host}: ${detail}`, { host });
+  return makeIoError(op, path, host, detail, errnoOf(detail));
+}
+
+/** SFTP status codes (draft-ietf-secsh-filexfer-02) and tools' messages → errno names; only ENOENT/ENOTDIR mean absent. */
+export function errnoOf(e: unknown): string {
+  const code = (e as { code?: unknown } | null)?.code;
+  if (typeof code === 'number') return ({ 2: 'ENOENT', 3: 'EACCES', 4: 'EIO', 5: 'EBADMSG', 6: 'ENOTCONN', 7: 'ECONNRESET', 8: 'ENOTSUP' } as Record<number, string>)[code] ?? 'EIO';
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return code;
+  const text = typeof e === 'string' ? e : messageOf(e);
+  if (/no such file/i.test(text)) return 'ENOENT';
+  if (/not a directory/i.test(text)) return 'ENOTDIR';
+  if (/permission denied/i.test(text)) return 'EACCES';
+  if (/is a directory/i.test(text)) return 'EISDIR';
+  if (/too many levels of symbolic links/i.test(text)) return 'ELOOP';
+  if (/no space left/i.test(text)) return 'ENOSPC';
+  return 'EIO';
 }
 
 export async function readViaExec(run: RawRun, host: string, path: string): Promise<Buffer> {
   const r = await run(['cat', '--', path]);
   if (r.code !== 0) {
     const err = r.stderr.toString().trim();
-    throw ioError(host, 'read', path, /No such file/i.test(err) ? 'no such file' : err || `cat exited with ${r.code}`);
+    throw ioError(host, 'read', path, err || `cat exited with ${r.code}`);
   }
   return r.stdout;
 }
@@ -42,14 +55,18 @@ export async function statViaExec(run: RawRun, host: string, path: string): Prom
 }
 
 /**
- * Write to a temp name beside `path` (umask 077 until the mode is set), keep the old file's owner
+ * Write to `tmp` beside `path` (a leftover is removed first, then created with O_EXCL: never written
+ * through a link; umask 077 until the mode is set), keep the old file's owner
  * and mode unless a mode is given (a new file: 0644, owned by the become user), fsync, rename over.
  * $1 = temp, $2 = path, $3 = octal mode or ''.
  */
 const WRITE_SCRIPT = [
   'set -e',
   'umask 077',
+  'rm -f -- "$1"',
+  'set -C',
   'cat > "$1"',
+  'set +C',
   'm=$3',
   'if [ -f "$2" ]; then chown --reference="$2" -- "$1" 2>/dev/null || true; [ -n "$m" ] || m=$(stat -c %a -- "$2"); fi',
   '[ -n "$m" ] || m=644',
@@ -58,8 +75,7 @@ const WRITE_SCRIPT = [
   'mv -f -- "$1" "$2"',
 ].join('\n');
 
-export async function writeViaExec(run: RawRun, host: string, path: string, data: Buffer, mode: number | undefined): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.runbook-tmp-${randomBytes(6).toString('hex')}`);
+export async function writeViaExec(run: RawRun, host: string, tmp: string, path: string, data: Buffer, mode: number | undefined): Promise<void> {
   const r = await run(['sh', '-c', WRITE_SCRIPT, 'sh', tmp, path, mode === undefined ? '' : mode.toString(8)], data);
   if (r.code !== 0) {
     await run(['rm', '-f', '--', tmp]).catch(() => undefined);

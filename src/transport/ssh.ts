@@ -10,19 +10,20 @@ import { homedir } from 'node:os';
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import ssh2, { type Client as ClientT, type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
-import { userError, messageOf, UserError } from '../errors.js';
+import { ioError, userError, messageOf, UserError } from '../errors.js';
 import { hostKeyName, knownKeyTypes, loadKnownHosts } from './known-hosts.js';
 import { cdPrefix, withEnv } from './local.js';
 import { type Arg, shellJoin } from './quote.js';
 import { authMethods, connectError, hostKeyAlgorithms, hostVerifier, type HostKeyPolicy, type PassphraseSource } from './ssh-auth.js';
 import { becomeUser, newSudoMarkers, SudoDialog, SudoGate, sudoArgv, type BecomeSpec, type SudoMarkers } from './become.js';
-import { readViaExec, statFromMode, statViaExec, writeViaExec, type RawRun } from './exec-files.js';
+import { errnoOf, readViaExec, statFromMode, statViaExec, writeViaExec, type RawRun } from './exec-files.js';
 import type { ExecOptions, ExecResult, FileStat, Transport } from './types.js';
 
 const { Client } = ssh2; // CommonJS: no named exports at run time
 
 export type { HostKeyPolicy } from './ssh-auth.js';
 export { sshOptionsForHost } from './ssh-options.js';
+export { errnoOf } from './exec-files.js';
 
 export interface SshConnectOptions {
   /** inventory name, used in messages; default host */
@@ -82,6 +83,11 @@ const SFTP_NO_SUCH_FILE = 2;
 interface Shared {
   conn: ClientT;
   sftpP: Promise<SFTPWrapper> | undefined;
+  sftpS: SFTPWrapper | undefined;
+  /** commands running now: their channel and (once reported) process group, for cancel() */
+  running: Set<Running>;
+  /** temp files of writes in flight, removed by cancel() */
+  writing: Set<string>;
   broken: string | undefined;
   /** the underlying connection emitted 'close' */
   connClosed: boolean;
@@ -196,7 +202,7 @@ export class SshTransport implements Transport {
     });
     conn.removeAllListeners('error');
     conn.removeAllListeners('close');
-    const shared: Shared = { conn, sftpP: undefined, broken: undefined, connClosed: false, closed: false, gate: new SudoGate(), becomePassword: opts.becomePassword, becomeUser: opts.becomeUser, onClose: opts.onClose };
+    const shared: Shared = { conn, sftpP: undefined, sftpS: undefined, running: new Set(), writing: new Set(), broken: undefined, connClosed: false, closed: false, gate: new SudoGate(), becomePassword: opts.becomePassword, becomeUser: opts.becomeUser, onClose: opts.onClose };
     conn.on('error', (e) => {
       shared.broken ??= messageOf(e);
     });
@@ -271,9 +277,9 @@ export class SshTransport implements Transport {
   private channel(line: string, options: ExecOptions, sudo: { m: SudoMarkers; user: string } | undefined): Promise<RawResult> {
     this.assertUsable();
     const timed = !!options.timeoutMs && options.timeoutMs > 0;
-    // With a timeout, the shell first reports its PID on stderr: it leads the session's process group,
-    // which we kill on timeout (OpenSSH ignores `signal` requests on root sessions: no privsep child).
-    const cmd = (timed ? 'echo "$$" >&2; ' : '') + line;
+    // The shell first reports its PID on stderr: it leads the session's process group, which we
+    // kill on timeout or cancel() (OpenSSH ignores `signal` requests on root sessions: no privsep child).
+    const cmd = 'echo "$$" >&2; ' + line;
     const stdin: Buffer | undefined = options.stdin === undefined ? undefined : Buffer.from(options.stdin);
     const started = Date.now();
     return new Promise<RawResult>((resolve, reject) => {
@@ -282,6 +288,8 @@ export class SshTransport implements Transport {
           reject(userError('connect', `cannot run a command on ${this.host} (${this.target}): ${messageOf(err)}`, { host: this.host }));
           return;
         }
+        const entry: Running = { ch, sudoUser: sudo?.user, cancelled: false, closed: new Promise<void>((r) => ch.once('close', () => r())) };
+        this.s.running.add(entry);
         const out: Buffer[] = [];
         const errOut: Buffer[] = [];
         let code: number | null = null;
@@ -298,8 +306,10 @@ export class SshTransport implements Transport {
         const finish = () => {
           if (done) return;
           done = true;
+          this.s.running.delete(entry);
           if (timer) clearTimeout(timer);
           if (grace) clearTimeout(grace);
+          if (entry.cancelled) timedOut = true; // cancel(): killed like a timeout
           if (failure) return reject(failure);
           if (dialog && !dialog.ready && !timedOut && (code !== null || signal !== null)) return reject(dialog.refusedAtExit(code));
           if (!timedOut && code === null && signal === null) {
@@ -321,7 +331,7 @@ export class SshTransport implements Transport {
           }
         };
         let pgid: string | undefined;
-        let head: Buffer | undefined = timed ? Buffer.alloc(0) : undefined; // stderr until the PID line
+        let head: Buffer | undefined = Buffer.alloc(0); // stderr until the PID line
         ch.on('data', (b: Buffer) => out.push(b));
         ch.stderr.on('data', (b: Buffer) => {
           if (!head) return toStderr(b);
@@ -329,6 +339,7 @@ export class SshTransport implements Transport {
           const nl = head.indexOf(0x0a);
           if (nl < 0) return;
           pgid = head.subarray(0, nl).toString().trim();
+          entry.pgid = pgid;
           const rest = head.subarray(nl + 1);
           head = undefined;
           if (rest.length) toStderr(rest);
@@ -342,21 +353,56 @@ export class SshTransport implements Transport {
         if (timed) {
           timer = setTimeout(() => {
             timedOut = true;
-            sendKill(ch); // honoured by OpenSSH for non-root sessions (killpg of the session)
-            if (pgid && /^\d+$/.test(pgid)) {
-              // through sudo when the command runs as another user (the same password dialog)
-              const kill = ['kill', '-s', 'KILL', '--', `-${pgid}`];
-              const km = newSudoMarkers();
-              const k = sudo ? this.channel(shellJoin(sudoArgv(kill, sudo.user, km)), {}, { m: km, user: sudo.user }) : this.channel(shellJoin(kill), {}, undefined);
-              k.catch(() => undefined);
-            }
-            ch.close();
+            void this.killRunning(entry);
             grace = setTimeout(finish, 1000); // do not wait forever for the server's close
           }, options.timeoutMs);
         }
         if (!dialog) sendStdin(); // with sudo: only once sudo let the command start
       });
     });
+  }
+
+  /**
+   * Kill one running command: the KILL signal request, then its process group (as the user it runs
+   * as: through sudo, with the same password dialog, when it runs as another user), then close the channel.
+   */
+  private async killRunning(entry: Running): Promise<void> {
+    sendKill(entry.ch); // honoured by OpenSSH for non-root sessions (killpg of the session)
+    const pgid = entry.pgid;
+    if (pgid && /^\d+$/.test(pgid) && !this.s.connClosed && !this.s.broken) {
+      const kill = ['kill', '-s', 'KILL', '--', `-${pgid}`];
+      const m = newSudoMarkers();
+      const k = entry.sudoUser ? this.channel(shellJoin(sudoArgv(kill, entry.sudoUser, m)), {}, { m, user: entry.sudoUser }) : this.channel(shellJoin(kill), {}, undefined);
+      await Promise.race([k.catch(() => undefined), new Promise((r) => setTimeout(r, 3000))]);
+    }
+    entry.ch.close();
+  }
+
+  /**
+   * A step timed out: stop everything in flight before rollback starts. Running commands' process
+   * groups are killed; the SFTP session is ended and its close awaited (sftp-server has then
+   * exited: no request it had queued can still land); temp files of unfinished writes removed.
+   */
+  async cancel(): Promise<void> {
+    const s = this.s;
+    if (s.closed || s.broken) return;
+    const tmps = [...s.writing]; // before the session ends: a failing write forgets its temp file
+    s.writing.clear();
+    const entries = [...s.running];
+    for (const e of entries) e.cancelled = true;
+    await Promise.all(entries.map((e) => this.killRunning(e)));
+    await Promise.all(entries.map((e) => Promise.race([e.closed, new Promise((r) => setTimeout(r, 2000))])));
+    const sftp = s.sftpS;
+    if (sftp) {
+      s.sftpP = undefined;
+      s.sftpS = undefined;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 3000);
+        sftp.once('close', () => (clearTimeout(t), resolve()));
+        sftp.end();
+      });
+    }
+    if (tmps.length && !s.broken) await this.execRaw(['rm', '-f', '--', ...tmps], {}).catch(() => undefined);
   }
 
   // ---- files ----
@@ -382,7 +428,9 @@ export class SshTransport implements Transport {
             s.sftpP = undefined;
             reject(userError('connect', `cannot open SFTP on ${this.host} (${this.target}): ${messageOf(err)}`, { host: this.host }));
           } else {
-            w.on('close', () => (s.sftpP = undefined));
+            // a session ended by cancel() must not clear the one opened after it
+            w.on('close', () => void (s.sftpS === w && ((s.sftpP = undefined), (s.sftpS = undefined))));
+            s.sftpS = w;
             resolve(w);
           }
         });
@@ -393,7 +441,7 @@ export class SshTransport implements Transport {
 
   private ioError(op: string, path: string, e: unknown): UserError {
     if (e instanceof UserError) return e;
-    return userError('io', `cannot ${op} ${path} on ${this.host}: ${messageOf(e)}`, { host: this.host });
+    return ioError(op, path, this.host, messageOf(e), errnoOf(e));
   }
 
   async read(path: string): Promise<Buffer> {
@@ -422,19 +470,28 @@ export class SshTransport implements Transport {
 
   async writeAtomic(path: string, data: Buffer | string, options: { mode?: number } = {}): Promise<void> {
     const buf = Buffer.from(data);
-    if (this.filesViaSudo) return writeViaExec(this.run, this.host, path, buf, options.mode);
-    const tmp = join(dirname(path), `.${basename(path)}.runbook-tmp-${randomBytes(6).toString('hex')}`);
+    // one temp name per target: a runner killed mid-write leaves at most one, which the next write
+    // of that path (a resumed run) removes and replaces (O_EXCL after the unlink: never written through a link)
+    const fixed = join(dirname(path), `.${basename(path)}.runbook-tmp`);
+    const tmp = this.s.writing.has(fixed) ? `${fixed}-${randomBytes(6).toString('hex')}` : fixed;
+    this.s.writing.add(tmp);
+    try {
+      await this.writeVia(tmp, path, buf, options);
+    } finally {
+      this.s.writing.delete(tmp);
+    }
+  }
+
+  private async writeVia(tmp: string, path: string, buf: Buffer, options: { mode?: number }): Promise<void> {
+    if (this.filesViaSudo) return writeViaExec(this.run, this.host, tmp, path, buf, options.mode);
     const sftp = await this.sftp();
     const call = <T>(f: (cb: (err: Error | undefined | null, v?: T) => void) => void): Promise<T> =>
       new Promise((resolve, reject) => f((err, v) => (err ? reject(err) : resolve(v as T))));
-    let old: FileStat | null = null;
-    try {
-      old = await this.stat(path);
-    } catch {
-      old = null;
-    }
+    // only "absent" is null: a stat that fails otherwise stops the write (its mode would be guessed)
+    const old: FileStat | null = await this.stat(path);
     const mode = options.mode ?? (old && old.type === 'file' ? old.mode : 0o644);
     let handle: Buffer | undefined;
+    await call((cb) => sftp.unlink(tmp, cb)).catch(() => undefined); // a killed run's leftover
     try {
       handle = await call<Buffer>((cb) => sftp.open(tmp, 'wx', { mode }, cb));
       if (buf.length) await call((cb) => sftp.write(handle!, buf, 0, buf.length, 0, cb));
@@ -486,6 +543,16 @@ export class SshTransport implements Transport {
       s.conn.end();
     });
   }
+}
+
+interface Running {
+  ch: ClientChannel;
+  pgid?: string;
+  /** the user it runs as through sudo (its process group is killed as that user) */
+  sudoUser: string | undefined;
+  /** killed by cancel(): reported like a timeout, not as a lost connection */
+  cancelled: boolean;
+  closed: Promise<void>;
 }
 
 /**

@@ -59,5 +59,11 @@ export interface Transport {
    * as `spec.user` through sudo (false: as the login user). Closing a view closes the connection.
    */
   withBecome?(spec: BecomeSpec | false): Transport;
+  /**
+   * Stop the work in flight (a step timed out): kill every running command's process group,
+   * close the file-transfer session and remove temp files of writes not finished. Resolves once
+   * nothing started before it can still change the host. Later calls work as usual.
+   */
+  cancel?(): Promise<void>;
   close(): Promise<void>;
 }

@@ -7,7 +7,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
-import { connect as tlsConnect, createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { basename, join, resolve } from 'node:path';
 import { load as yamlLoad } from 'js-yaml';
@@ -15,6 +15,8 @@ import { NODE, rooted } from './paths.js';
 import { atLeast, loadNode, type NodeConfig } from './node.js';
 import { expiredAt, goTime, parseCert, parseKubeconfig, signedBy, type CertInfo } from './pki.js';
 import { images, type Component } from './manifests.js';
+import type { ChildProcess } from 'node:child_process';
+import { EtcdClient, etcdArgv, spawnEtcd, stopEtcd } from './etcd.js';
 import { humanDuration, journalPrefix, klog, systemdAgo, systemdTime, tabwrite, unitsHumanDuration } from './format.js';
 
 // ---------------------------------------------------------------- types (also used by nodeStatus)
@@ -85,10 +87,14 @@ interface Pod extends PodStatus {
   backoff: number;
   /** recreate the sandbox (it was removed or stopped) */
   needSandbox: boolean;
-  servers: Array<HttpsServer | TlsServer>;
+  servers: HttpsServer[];
   /** apiserver: what it loaded */
   api?: ApiRuntime;
   etcdRt?: EtcdRuntime;
+  /** etcd: the real etcd process of the running container */
+  proc?: ChildProcess;
+  /** kube-apiserver: its etcd client (apiserver-etcd-client) */
+  etcd?: EtcdClient;
 }
 
 interface ApiRuntime {
@@ -333,6 +339,15 @@ function stopContainer(pod: Pod, exitCode: number, why: string): void {
   pod.servers = [];
   pod.api = undefined;
   pod.etcdRt = undefined;
+  pod.etcd?.close();
+  pod.etcd = undefined;
+  if (pod.proc) {
+    const exiting: Promise<void> = stopEtcd(pod.proc).then(() => {
+      if (etcdExiting === exiting) etcdExiting = undefined;
+    });
+    etcdExiting = exiting;
+    pod.proc = undefined;
+  }
   if (c && c.state !== 'exited') {
     c.state = 'exited';
     c.exitCode = exitCode;
@@ -449,103 +464,57 @@ function runComponent(pod: Pod, c: ContainerStatus): void {
   }
 }
 
+/** The etcd process of the previous container, while it is still shutting down (its data dir and ports are busy). */
+let etcdExiting: Promise<void> | undefined;
+
 function startEtcd(pod: Pod, c: ContainerStatus): void {
   const serving = loadCertFlag(pod, 'cert-file', c.loaded);
-  const key = loadKeyFlag(pod, 'key-file');
+  loadKeyFlag(pod, 'key-file');
   const trusted = loadCertFlag(pod, 'trusted-ca-file', c.loaded);
   loadCertFlag(pod, 'peer-cert-file', c.loaded);
-  const urls = (pod.flags['listen-client-urls'] ?? `https://127.0.0.1:${node.etcdPort}`).split(',');
-  const hosts = [...new Set(urls.map((u) => new URL(u).hostname))];
-  const port = Number(new URL(urls[0]!).port || 2379);
-  pod.etcdRt = { serving, trustedCA: trusted };
-  const opts = {
-    cert: readNodeFile(pod.flags['cert-file']!),
-    key,
-    ca: readNodeFile(pod.flags['trusted-ca-file']!),
-    requestCert: true,
-    rejectUnauthorized: true,
-  };
-  let up = 0;
-  for (const h of hosts) {
-    const srv = createTlsServer(opts, (sock: TLSSocket) => {
-      sock.on('error', () => undefined);
-      let buf = '';
-      sock.on('data', (d) => {
-        buf += d.toString();
-        if (!buf.includes('\r\n\r\n')) return;
-        const body = JSON.stringify({ health: 'true', reason: '' });
-        sock.end(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
-      });
-    });
-    srv.on('tlsClientError', (err: Error, sock: TLSSocket) => {
-      clog(c, 'W', 'embed/config_logging.go:160', `rejected connection from "${sock.remoteAddress}:${sock.remotePort}" (error "${err.message}", ServerName "")`);
-    });
-    pod.servers.push(srv);
-    srv.once('error', (e: Error) => {
-      if (hosts.length > 1 && h !== hosts[0]) return; // the advertise address may be 127.0.0.1 too
-      crash(pod, c, `listen tcp ${h}:${port}: ${(e as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'bind: address already in use' : e.message}`);
-    });
-    srv.listen(port, h, () => {
-      up++;
-      if (up === 1) {
-        c.state = 'running';
-        c.startedAt = new Date().toISOString();
-        clog(c, 'I', 'etcd.go:133', `serving client traffic securely address="${h}:${port}"`);
-        writeStatus();
-        if (expiredAt(serving)) clog(c, 'W', 'etcd.go:140', `serving certificate /etc/kubernetes/pki/etcd/server.crt has expired: ${goTime(serving.notAfter)}`);
-      }
-    });
-  }
-}
-
-function etcdEndpoint(pod: Pod): { host: string; port: number } {
-  const u = new URL((pod.flags['etcd-servers'] ?? `https://127.0.0.1:${node.etcdPort}`).split(',')[0]!);
-  return { host: u.hostname, port: Number(u.port || 2379) };
-}
-
-/** A real TLS handshake with etcd using the apiserver's etcd client certificate. */
-function etcdHandshake(pod: Pod, cb: (err?: string) => void): void {
-  const { host, port } = etcdEndpoint(pod);
-  let done = false;
-  const finish = (e?: string) => {
-    if (!done) {
-      done = true;
-      cb(e);
+  loadKeyFlag(pod, 'peer-key-file');
+  const argv = etcdArgv(pod.command, r);
+  c.state = 'starting';
+  const launch = () => {
+    if (pod.container !== c || c.state === 'exited') return;
+    let proc: ChildProcess;
+    try {
+      proc = spawnEtcd(argv, containerLogPath(c.id));
+    } catch (e) {
+      return crash(pod, c, (e as Error).message);
     }
+    pod.proc = proc;
+    pod.etcdRt = { serving, trustedCA: trusted };
+    c.state = 'running';
+    c.startedAt = new Date().toISOString();
+    writeFileSync(join(runDir, 'etcd.pid'), String(proc.pid ?? ''));
+    proc.once('exit', (code, signal) => {
+      if (pod.proc === proc) pod.proc = undefined;
+      // exited on its own (bad flag, port in use, corrupt data dir): the kubelet restarts it with back-off
+      if (pod.container === c && c.state !== 'exited') crash(pod, c, `etcd exited: ${signal ? `signal ${signal}` : `exit status ${code}`}`);
+      writeStatus();
+    });
+    writeStatus();
   };
-  try {
-    const s = tlsConnect({
-      host, port,
-      ca: readNodeFile(pod.flags['etcd-cafile']!),
-      cert: readNodeFile(pod.flags['etcd-certfile']!),
-      key: readNodeFile(pod.flags['etcd-keyfile']!),
-      servername: host === '127.0.0.1' ? undefined : host,
-      checkServerIdentity: () => undefined,
-    });
-    s.setTimeout(2000, () => {
-      s.destroy();
-      finish('context deadline exceeded');
-    });
-    s.on('secureConnect', () => {
-      s.write(`GET /health HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
-    });
-    s.on('data', (d) => {
-      s.destroy();
-      finish(d.toString().includes('"health":"true"') ? undefined : 'unhealthy');
-    });
-    s.on('error', (e: NodeJS.ErrnoException) => {
-      const msg = e.code === 'ECONNREFUSED'
-        ? `connection error: desc = "transport: Error while dialing dial tcp ${host}:${port}: connect: connection refused"`
-        : e.code === 'CERT_HAS_EXPIRED'
-          ? `connection error: desc = "transport: authentication handshake failed: x509: certificate has expired or is not yet valid"`
-          : `connection error: desc = "transport: authentication handshake failed: ${e.message}"`;
-      finish(msg);
-    });
-    s.on('close', () => finish('connection closed'));
-  } catch (e) {
-    finish((e as Error).message);
-  }
+  if (etcdExiting) void etcdExiting.then(launch);
+  else launch();
 }
+
+function etcdEndpoint(pod: Pod): URL {
+  return new URL((pod.flags['etcd-servers'] ?? `https://127.0.0.1:${node.etcdPort}`).split(',')[0]!);
+}
+
+/** The API server's etcd client, built from its --etcd-* flags when the container starts. */
+function etcdClientFor(pod: Pod): EtcdClient {
+  return new EtcdClient(etcdEndpoint(pod), {
+    ca: readNodeFile(pod.flags['etcd-cafile']!),
+    cert: readNodeFile(pod.flags['etcd-certfile']!),
+    key: readNodeFile(pod.flags['etcd-keyfile']!),
+  });
+}
+
+/** The key the API server writes when it starts and reads (linearizably: needs a quorum) on every request. */
+const leaseKey = () => `/registry/masterleases/${node.advertiseAddress}`;
 
 function startApiserver(pod: Pod, c: ContainerStatus): void {
   const serving = loadCertFlag(pod, 'tls-cert-file', c.loaded);
@@ -563,22 +532,36 @@ function startApiserver(pod: Pod, c: ContainerStatus): void {
   const bind = pod.flags['advertise-address'] ?? node.advertiseAddress;
   clog(c, 'I', 'server.go:565', 'external host was not specified, using ' + bind);
   let tries = 0;
+  let client: EtcdClient;
+  try {
+    client = etcdClientFor(pod);
+  } catch (e) {
+    throw new Error(`open etcd client files: ${(e as Error).message}`);
+  }
+  pod.etcd = client;
   const attempt = () => {
     if (pod.container !== c || c.state === 'exited') return;
-    etcdHandshake(pod, (err) => {
-      if (pod.container !== c || c.state === 'exited') return;
-      if (err) {
-        const { host, port: ep } = etcdEndpoint(pod);
-        clog(c, 'W', 'logging.go:59', `[core] [Channel #1 SubChannel #2] grpc: addrConn.createTransport failed to connect to {Addr: "${host}:${ep}", ServerName: "${host}", }. Err: ${err}`);
-        if (++tries < 3) {
-          setTimeout(attempt, 150);
+    // storage: the API server writes its master lease into etcd before it serves anything
+    client.put(leaseKey(), JSON.stringify({ address: bind, port, container: c.id }), 2000).then(
+      () => serve(),
+      (e: Error) => {
+        if (pod.container !== c || c.state === 'exited') return;
+        const u = etcdEndpoint(pod);
+        clog(c, 'W', 'logging.go:59', `[core] [Channel #1 SubChannel #2] grpc: addrConn.createTransport failed to connect to {Addr: "${u.host}", ServerName: "${u.hostname}", }. Err: ${e.message}`);
+        // the real one gives etcd about a minute; a short back-off keeps tests fast and still crash-loops
+        if (++tries < 10) {
+          setTimeout(attempt, 300);
           return;
         }
         crash(pod, c, `Error creating leases: error creating storage factory: context deadline exceeded`);
-        return;
-      }
+      },
+    );
+  };
+  const serve = () => {
+    if (pod.container !== c || c.state === 'exited') return;
+    {
       const srv = createHttpsServer({ cert: certPem, key, ca: caPem, requestCert: true, rejectUnauthorized: false }, (req, res) =>
-        handleApi(pod, c, req, res),
+        void handleApi(pod, c, req, res).catch((e: Error) => send(res, 500, statusBody(500, 'InternalError', e.message))),
       );
       pod.servers.push(srv);
       pod.api = { clientCA, etcdClient, kubeletClient, serving };
@@ -592,7 +575,7 @@ function startApiserver(pod: Pod, c: ContainerStatus): void {
         writeStatus();
         if (expiredAt(kubeletClient)) clog(c, 'W', 'authentication.go:70', `kubelet client certificate /etc/kubernetes/pki/apiserver-kubelet-client.crt: ${x509Reason(kubeletClient)}`);
       });
-    });
+    }
   };
   c.state = 'starting';
   c.startedAt = new Date().toISOString();
@@ -610,10 +593,16 @@ function send(res: ServerResponse, code: number, body: string, type = 'applicati
   res.end(body);
 }
 
-function etcdHealthy(pod: Pod): boolean {
-  const e = pods.get('etcd');
-  if (!e || e.container?.state !== 'running' || !e.etcdRt || !pod.api) return false;
-  return !expiredAt(e.etcdRt.serving) && !expiredAt(pod.api.etcdClient) && signedBy(pod.api.etcdClient, e.etcdRt.trustedCA);
+/** Reads the API server's lease key from etcd (a quorum read): undefined when etcd answered, else why not. */
+async function etcdError(pod: Pod, c: ContainerStatus): Promise<string | undefined> {
+  if (!pod.etcd) return 'no etcd client';
+  try {
+    await pod.etcd.get(leaseKey());
+    return undefined;
+  } catch (e) {
+    clog(c, 'W', 'logging.go:59', `[core] etcd request failed: ${(e as Error).message}`);
+    return (e as Error).message;
+  }
 }
 
 function nodeReady(pod: Pod): boolean {
@@ -732,7 +721,7 @@ function versionInfo() {
   };
 }
 
-function handleApi(pod: Pod, c: ContainerStatus, req: IncomingMessage, res: ServerResponse): void {
+async function handleApi(pod: Pod, c: ContainerStatus, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const sock = req.socket as TLSSocket;
   const url = new URL(req.url ?? '/', 'https://x');
   const path = url.pathname.replace(/\/$/, '') || '/';
@@ -752,18 +741,22 @@ function handleApi(pod: Pod, c: ContainerStatus, req: IncomingMessage, res: Serv
     return send(res, 403, statusBody(403, 'Forbidden', `forbidden: User "system:anonymous" cannot get path "${url.pathname}"`));
   }
   const accept = String(req.headers.accept ?? '');
+  // every request but /livez reads from etcd (through apiserver-etcd-client, a quorum read): without
+  // a quorum or with a certificate etcd refuses, the API server answers nothing useful, /version included
+  const etcdErr = path === '/livez' ? undefined : await etcdError(pod, c);
   switch (path) {
     case '/version':
+      if (etcdErr) return send(res, 500, statusBody(500, 'InternalError', `etcdserver: request timed out (${etcdErr})`));
       return send(res, 200, JSON.stringify(versionInfo(), null, 2));
     case '/healthz/etcd':
       // the apiserver's own etcd check (authenticated users only, like the real RBAC default):
       // what an operator can ask when etcdctl is not installed on the node
-      if (!etcdHealthy(pod)) return send(res, 500, 'internal server error: etcd client connection failed\n', 'text/plain; charset=utf-8');
+      if (etcdErr) return send(res, 500, 'internal server error: etcd client connection failed\n', 'text/plain; charset=utf-8');
       return send(res, 200, 'ok', 'text/plain; charset=utf-8');
     case '/healthz':
     case '/livez':
     case '/readyz': {
-      if (path !== '/livez' && !etcdHealthy(pod)) {
+      if (etcdErr) {
         return send(res, 500, `[+]ping ok\n[+]log ok\n[-]etcd failed: reason withheld\n${path.slice(1)} check failed\n`, 'text/plain; charset=utf-8');
       }
       return send(res, 200, 'ok', 'text/plain; charset=utf-8');
@@ -783,7 +776,7 @@ function handleApi(pod: Pod, c: ContainerStatus, req: IncomingMessage, res: Serv
         ],
       }));
   }
-  if (!etcdHealthy(pod)) {
+  if (etcdErr) {
     return send(res, 500, statusBody(500, 'InternalError', 'etcdserver: request timed out'));
   }
   if (path === '/api/v1/nodes') return send(res, 200, JSON.stringify(nodeTable(pod, accept.includes('as=Table'))));
@@ -1325,16 +1318,34 @@ function serveControl(): NetServer {
   return srv;
 }
 
+/** An etcd left by an agent that was killed (SIGKILL): stop it by its recorded PID, if it is still that etcd. */
+function reapStaleEtcd(): void {
+  let pid = 0;
+  try {
+    pid = Number(readFileSync(join(runDir, 'etcd.pid'), 'utf8'));
+  } catch {
+    return;
+  }
+  try {
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    if (pid > 0 && cmd.includes(r('/var/lib/etcd'))) process.kill(pid, 'SIGKILL');
+  } catch { /* gone */ }
+  rmSync(join(runDir, 'etcd.pid'), { force: true });
+}
+
 function main(): void {
+  reapStaleEtcd();
   writeFileSync(join(runDir, 'agent.pid'), String(process.pid));
   // boot: systemd starts the enabled kubelet unit
   kubeletStartAttempt();
   const ctl = serveControl();
   writeStatus();
   const timer = setInterval(tick, 100);
-  const shutdown = () => {
+  const shutdown = async () => {
     clearInterval(timer);
     for (const p of pods.values()) stopContainer(p, 0, 'node agent stopped');
+    await etcdExiting; // etcd holds the data dir and its ports until it has exited
+    rmSync(join(runDir, 'etcd.pid'), { force: true });
     ctl.close();
     rmSync(sockPath, { force: true });
     rmSync(join(runDir, 'agent.pid'), { force: true });
@@ -1348,8 +1359,8 @@ function main(): void {
     } catch { /* empty */ }
     process.exit(0);
   };
-  process.on('SIGTERM', shutdown);
-  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', () => void shutdown());
+  process.on('SIGINT', () => void shutdown());
   process.on('SIGHUP', () => undefined);
 }
 

@@ -16,6 +16,11 @@ export interface NodeConfig {
   apiPort: number;
   /** etcd client port (2379 on a lab host; a free port in the sandbox) */
   etcdPort: number;
+  /** etcd peer port (2380) */
+  etcdPeerPort: number;
+  /** etcd's --initial-cluster: every member, name=https://address:peerPort */
+  etcdInitialCluster: string;
+  etcdTimings?: { heartbeatMs: number; electionMs: number };
   /** HA: the first control-plane node (where `kubeadm init` ran, holds super-admin.conf) */
   initNode: boolean;
   /** extra apiserver SANs recorded in the cluster's kubeadm config (certSANs) */

@@ -20,8 +20,15 @@ export const SCENARIOS = [
   'healthy-1.28',
   'super-admin-1.30',
   'ha-expired-1.28',
+  'ha-expired-1.18-docker',
+  'ha-expiring-1.29',
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
+
+/** Scenarios of a stacked-etcd HA control plane: installed on several hosts as one cluster (installSimCluster). */
+export function isHAScenario(s: ScenarioName): boolean {
+  return s.startsWith('ha-');
+}
 
 /** A `--scenario` value as given on a command line: a known scenario, or a usage error listing them. */
 export function scenarioArg(s: string): ScenarioName {
@@ -49,6 +56,18 @@ export interface InstallOptions {
   certSANs?: string[];
   /** force the rule for expired certs seen by `init phase certs` (default: by version) */
   expiredInitCerts?: 'reuse' | 'error';
+  /** etcd peer port on the advertise address (2380; a free port in sandboxes, which all use 127.0.0.1) */
+  etcdPeerPort?: number;
+  /** HA: every etcd member of the cluster (this node included), named in each manifest's --initial-cluster */
+  etcdMembers?: EtcdMember[];
+  /** etcd's --heartbeat-interval and --election-timeout in ms (kubeadm extraArgs), for fast tests */
+  etcdTimings?: { heartbeatMs: number; electionMs: number };
+}
+
+export interface EtcdMember {
+  name: string;
+  address: string;
+  peerPort?: number;
 }
 
 type Window = { nb: Date; na: Date };
@@ -88,6 +107,19 @@ const DEFS: Record<ScenarioName, ScenarioDef> = {
   'ha-expired-1.28': {
     version: 'v1.28.15', runtime: 'containerd', superAdmin: false, kubeletEmbedded: false,
     ca: initAgo(400),
+    leaf: (n, ca, now) => (n === 'kubelet-client' ? rotatedKubelet(now) : oneYearFromInit(n, ca)),
+  },
+  // HA, two control-plane nodes on kubeadm 1.18 with docker, untouched for a year: every leaf expired,
+  // the etcd peer certificates and kubelet.conf's embedded client certificate included.
+  'ha-expired-1.18-docker': {
+    version: 'v1.18.20', runtime: 'docker', superAdmin: false, kubeletEmbedded: true,
+    ca: initAgo(367),
+    leaf: (n, ca) => oneYearFromInit(n, ca),
+  },
+  // HA, three control-plane nodes on 1.29 expiring in 10 days; super-admin.conf on the init node only.
+  'ha-expiring-1.29': {
+    version: 'v1.29.10', runtime: 'containerd', superAdmin: true, kubeletEmbedded: false,
+    ca: initAgo(355),
     leaf: (n, ca, now) => (n === 'kubelet-client' ? rotatedKubelet(now) : oneYearFromInit(n, ca)),
   },
   'expiring-10d-1.28': {
@@ -172,6 +204,10 @@ export async function installNode(root: string, scenario: ScenarioName, opts: In
     advertiseAddress: opts.advertiseAddress,
     apiPort: opts.apiPort ?? 6443,
     etcdPort: opts.etcdPort ?? 2379,
+    etcdPeerPort: opts.etcdPeerPort ?? 2380,
+    etcdInitialCluster: (opts.etcdMembers ?? [{ name: opts.nodeName, address: opts.advertiseAddress, peerPort: opts.etcdPeerPort }])
+      .map((m) => `${m.name}=https://${m.address}:${m.peerPort ?? opts.etcdPeerPort ?? 2380}`).join(','),
+    etcdTimings: opts.etcdTimings,
     initNode: opts.initNode ?? !opts.shareCAsFrom,
     certSANs: opts.certSANs ?? [],
     serviceSubnet: '10.96.0.0/12',
@@ -272,28 +308,31 @@ export interface ClusterNode {
   advertiseAddress: string;
   apiPort?: number;
   etcdPort?: number;
+  etcdPeerPort?: number;
 }
 
 /** HA: the first node is `kubeadm init`; the others share its CAs and get their own leaves and SANs. */
 export async function installCluster(
   nodes: ClusterNode[],
   scenario: ScenarioName,
-  common: Omit<InstallOptions, 'nodeName' | 'advertiseAddress' | 'apiPort' | 'etcdPort' | 'shareCAsFrom' | 'initNode'> = {},
+  common: Omit<InstallOptions, 'nodeName' | 'advertiseAddress' | 'apiPort' | 'etcdPort' | 'etcdPeerPort' | 'shareCAsFrom' | 'initNode' | 'etcdMembers'> = {},
 ): Promise<NodeConfig[]> {
   const out: NodeConfig[] = [];
   const first = nodes[0];
   if (!first) return out;
-  out.push(await installNode(first.root, scenario, { ...common, ...pick(first), initNode: true }));
+  // one etcd cluster: every manifest names every member
+  const etcdMembers = nodes.map((n) => ({ name: n.nodeName, address: n.advertiseAddress, peerPort: n.etcdPeerPort }));
+  out.push(await installNode(first.root, scenario, { ...common, ...pick(first), etcdMembers, initNode: true }));
   out.push(
     ...(await Promise.all(
-      nodes.slice(1).map((n) => installNode(n.root, scenario, { ...common, ...pick(n), initNode: false, shareCAsFrom: first.root })),
+      nodes.slice(1).map((n) => installNode(n.root, scenario, { ...common, ...pick(n), etcdMembers, initNode: false, shareCAsFrom: first.root })),
     )),
   );
   return out;
 }
 
 function pick(n: ClusterNode) {
-  return { nodeName: n.nodeName, advertiseAddress: n.advertiseAddress, apiPort: n.apiPort, etcdPort: n.etcdPort };
+  return { nodeName: n.nodeName, advertiseAddress: n.advertiseAddress, apiPort: n.apiPort, etcdPort: n.etcdPort, etcdPeerPort: n.etcdPeerPort };
 }
 
 export function isInstalled(root: string): boolean {

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitFor } from '../wait.js';
-import { freePort, installNode, sandboxEnv, startNode, stopNode, nodeStatus, type InstallOptions, type ScenarioName } from './index.js';
+import { freePort, installCluster, installNode, sandboxEnv, startNode, stopNode, nodeStatus, type InstallOptions, type ScenarioName } from './index.js';
 
 export interface Run {
   code: number;
@@ -47,8 +47,30 @@ export async function makeNode(scenario: ScenarioName, opts: Partial<InstallOpti
   roots.add(dir);
   const apiPort = opts.apiPort ?? (await freePort());
   const etcdPort = opts.etcdPort ?? (await freePort());
-  await installNode(dir, scenario, { nodeName: 'cp1', advertiseAddress: '127.0.0.1', ...FAST, ...opts, apiPort, etcdPort });
+  const etcdPeerPort = opts.etcdPeerPort ?? (await freePort()); // sandboxes share 127.0.0.1: no fixed 2380
+  await installNode(dir, scenario, { nodeName: 'cp1', advertiseAddress: '127.0.0.1', ...FAST, ...opts, apiPort, etcdPort, etcdPeerPort });
   return nodeHandle(dir, apiPort, etcdPort);
+}
+
+/**
+ * HA in sandboxes: `count` nodes on 127.0.0.1..count (loopback addresses, free ports for everything),
+ * one etcd cluster with a member per node. Not started.
+ */
+export async function makeCluster(scenario: ScenarioName, count: number, opts: Partial<InstallOptions> = {}): Promise<SimNode[]> {
+  const nodes = await Promise.all(Array.from({ length: count }, async (_, i) => {
+    const address = `127.0.0.${i + 1}`;
+    return {
+      root: mkdtempSync(join(tmpdir(), `sim-${scenario}-${i + 1}-`)),
+      nodeName: `cp${i + 1}`,
+      advertiseAddress: address,
+      apiPort: await freePort(address),
+      etcdPort: await freePort(),
+      etcdPeerPort: await freePort(address),
+    };
+  }));
+  for (const n of nodes) roots.add(n.root);
+  await installCluster(nodes, scenario, { ...FAST, ...opts });
+  return nodes.map((n) => nodeHandle(n.root, n.apiPort, n.etcdPort));
 }
 
 export function nodeHandle(dir: string, apiPort: number, etcdPort: number): SimNode {
