@@ -13,6 +13,7 @@ export type ErrorKind =
   | 'io' // reading local files
   | 'connect' // SSH connection, authentication
   | 'host-key' // host key unknown or changed
+  | 'become' // sudo refused: wrong or missing password, not in sudoers
   | 'lock' // host locked by another run
   | 'step' // a step failed on a host
   | 'timeout'

@@ -24,6 +24,8 @@ export interface ConnectionCliOptions {
   user?: string;
   become?: boolean;
   askBecomePass?: boolean;
+  becomeUser?: string;
+  jump?: string;
   connectTimeout?: number;
 }
 
@@ -69,8 +71,10 @@ export function addConnectionOptions(cmd: Command): Command {
     .option('--known-hosts <file>', 'known_hosts file (default: the inventory\'s, else ~/.ssh/known_hosts)')
     .option('--private-key <file>', 'SSH private key when the inventory names none')
     .option('-u, --user <name>', 'SSH user when the inventory names none')
-    .option('-b, --become', 'run commands through sudo')
+    .option('-b, --become', 'run everything on the hosts through sudo')
+    .option('--become-user <name>', 'become this user instead of root (wins over ansible_become_user)')
     .option('-K, --ask-become-pass', 'sudo password: $RUNBOOK_BECOME_PASSWORD, else a prompt')
+    .option('-J, --jump <hosts>', 'ProxyJump for every host: [user@]bastion[:port][,next...] (wins over the inventory and ~/.ssh/config)')
     .addOption(new Option('--connect-timeout <ms>', 'TCP + SSH handshake timeout').argParser(positiveInt('--connect-timeout')).hideHelp());
 }
 
@@ -95,7 +99,29 @@ export async function becomePassword(o: ConnectionCliOptions): Promise<string | 
   const env = process.env.RUNBOOK_BECOME_PASSWORD;
   if (env !== undefined) return env;
   if (!process.stdin.isTTY) throw userError('usage', '--ask-become-pass: no terminal to ask on; set RUNBOOK_BECOME_PASSWORD');
-  process.stderr.write('BECOME password: ');
+  return askHidden('BECOME password: ');
+}
+
+// each encrypted key is asked for once per process, however many hosts use it
+const passphrases = new Map<string, Promise<string | undefined>>();
+/** The passphrase of an encrypted private key, asked on the terminal (undefined without one). */
+export function askKeyPassphrase(keyPath: string): Promise<string | undefined> {
+  if (!process.stdin.isTTY) return Promise.resolve(undefined);
+  let p = passphrases.get(keyPath);
+  if (!p) passphrases.set(keyPath, (p = askHidden(`Passphrase for ${keyPath}: `)));
+  return p;
+}
+
+let asking: Promise<unknown> = Promise.resolve();
+/** One line from the terminal without echo; questions wait for each other. */
+function askHidden(prompt: string): Promise<string> {
+  const next = asking.then(() => askHiddenNow(prompt));
+  asking = next.catch(() => undefined);
+  return next;
+}
+
+function askHiddenNow(prompt: string): Promise<string> {
+  process.stderr.write(prompt);
   const stdin = process.stdin;
   stdin.setRawMode(true);
   stdin.resume();
@@ -135,6 +161,9 @@ export async function connectOptions(o: ConnectionCliOptions): Promise<ConnectOp
     ...(o.privateKey ? { privateKey: o.privateKey } : {}),
     ...(o.user ? { user: o.user } : {}),
     ...(o.become ? { become: true } : {}),
+    ...(o.becomeUser ? { becomeUser: o.becomeUser } : {}),
+    ...(o.jump ? { jump: o.jump } : {}),
+    askPassphrase: askKeyPassphrase,
     ...(pw !== undefined ? { becomePassword: pw } : {}),
     ...(o.connectTimeout !== undefined ? { connectTimeoutMs: o.connectTimeout } : {}),
   };

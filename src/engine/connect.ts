@@ -1,7 +1,8 @@
 /**
  * One transport per host for the whole run: LocalTransport for `ansible_connection: local`,
  * SshTransport otherwise (host keys verified against known_hosts; `--accept-new` records unknown
- * keys, a changed key is always refused).
+ * keys, a changed key is always refused), through the ProxyJump hops the inventory, ~/.ssh/config
+ * or -J name (one shared connection per hop for the whole run).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -9,6 +10,9 @@ import { join } from 'node:path';
 import type { HostEntry } from '../inventory/types.js';
 import { LocalTransport } from '../transport/local.js';
 import { SshTransport, sshOptionsForHost } from '../transport/ssh.js';
+import { JumpPool } from '../transport/jump.js';
+import type { BecomeSpec } from '../transport/become.js';
+import type { PassphraseSource } from '../transport/ssh-auth.js';
 import type { Transport } from '../transport/types.js';
 
 export interface ConnectOptions {
@@ -19,12 +23,18 @@ export interface ConnectOptions {
   privateKey?: string;
   /** used when the inventory names no user */
   user?: string;
-  /** every host becomes root through sudo */
+  /** every host becomes root (or becomeUser) through sudo */
   become?: boolean;
+  /** --become-user: wins over ansible_become_user */
+  becomeUser?: string;
   becomePassword?: string;
   connectTimeoutMs?: number;
   /** ~/.ssh/config text; default: read it when it exists */
   sshConfigText?: string;
+  /** -J/--jump: ProxyJump for every host, wins over the inventory and ~/.ssh/config */
+  jump?: string;
+  /** asked once per encrypted key when $RUNBOOK_KEY_PASSPHRASE does not open it */
+  askPassphrase?: PassphraseSource;
 }
 
 let cachedSshConfig: string | undefined | null = null;
@@ -39,20 +49,65 @@ function defaultSshConfig(): string | undefined {
   return cachedSshConfig;
 }
 
-export async function openTransport(h: HostEntry, o: ConnectOptions = {}): Promise<Transport> {
-  if (h.connection === 'local') return new LocalTransport({ host: h.name });
+// one pool of jump hosts per run (every host of a run shares its ConnectOptions object)
+const pools = new WeakMap<object, JumpPool>();
+const defaultPool = new JumpPool();
+export function jumpPoolFor(o: ConnectOptions | undefined): JumpPool {
+  if (!o) return defaultPool;
+  let p = pools.get(o);
+  if (!p) pools.set(o, (p = new JumpPool()));
+  return p;
+}
+
+/**
+ * Who the host's operations run as: a runbook-level `become`/`become_user` (when set) wins over the
+ * inventory's ansible_become and -b; -b/--become-user win over the inventory.
+ */
+export function hostBecome(h: HostEntry, o: ConnectOptions = {}, runbook?: { become?: boolean; become_user?: string }): BecomeSpec | false {
+  const on = runbook?.become ?? (o.become || h.become);
+  if (!on) return false;
+  const inv = typeof h.vars.ansible_become_user === 'string' ? h.vars.ansible_become_user : undefined;
+  const user = runbook?.become_user ?? o.becomeUser ?? inv;
+  return user ? { user } : {};
+}
+
+export async function openTransport(h: HostEntry, o: ConnectOptions = {}, runbook?: { become?: boolean; become_user?: string }): Promise<Transport> {
+  const become = hostBecome(h, o, runbook);
+  if (h.connection === 'local') {
+    const pw = o.becomePassword ?? (typeof h.vars.ansible_become_password === 'string' ? h.vars.ansible_become_password : undefined);
+    const t = new LocalTransport({ host: h.name, ...(pw !== undefined ? { becomePassword: pw } : {}) });
+    return become ? t.withBecome(become) : t;
+  }
   const entry: HostEntry = { ...h };
   if (!entry.user && o.user) entry.user = o.user;
   if (!entry.privateKeyFile && o.privateKey) entry.privateKeyFile = o.privateKey;
   if (o.knownHosts) entry.knownHostsFile = o.knownHosts;
-  if (o.become) entry.become = true;
   const sshConfigText = o.sshConfigText ?? defaultSshConfig();
   const so = sshOptionsForHost(entry, {
     ...(o.acceptNew ? { acceptNew: true } : {}),
     ...(sshConfigText !== undefined ? { sshConfigText } : {}),
     ...(o.connectTimeoutMs !== undefined ? { connectTimeoutMs: o.connectTimeoutMs } : {}),
+    ...(o.jump ? { jump: o.jump } : {}),
   });
-  const { proxyJumpSpec: _jump, ...opts } = so;
+  const { proxyJumpSpec: _spec, jumps, ...opts } = so;
   if (o.becomePassword !== undefined && opts.becomePassword === undefined) opts.becomePassword = o.becomePassword;
-  return SshTransport.connect(opts);
+  if (o.becomeUser) opts.becomeUser = o.becomeUser;
+  if (o.askPassphrase) opts.askPassphrase = o.askPassphrase;
+  let t: SshTransport;
+  if (jumps?.length) {
+    const { knownHostsPaths, hostKeyPolicy, connectTimeoutMs, agent, identitiesOnly, passphrase, askPassphrase, keepalive, keepaliveCountMax, hostKeyAlgorithms } = opts;
+    const settings = { knownHostsPaths, hostKeyPolicy, connectTimeoutMs, agent, identitiesOnly, passphrase, askPassphrase, keepalive, keepaliveCountMax, hostKeyAlgorithms };
+    for (const k of Object.keys(settings) as (keyof typeof settings)[]) if (settings[k] === undefined) delete settings[k];
+    const pool = jumpPoolFor(o);
+    const { last, release } = await pool.through(jumps, settings, h.name);
+    try {
+      t = await SshTransport.connect({ ...opts, proxyJump: last, onClose: release });
+    } catch (e) {
+      release();
+      throw e;
+    }
+  } else {
+    t = await SshTransport.connect(opts);
+  }
+  return t.withBecome(become);
 }

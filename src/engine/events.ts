@@ -88,6 +88,9 @@ export interface ConnectionRef {
   privateKey?: string;
   user?: string;
   become?: boolean;
+  becomeUser?: string;
+  /** -J: the bastions the hosts were reached through */
+  jump?: string;
 }
 
 /** A play begins (runbooks written with `plays:`): its hosts, those that have not failed before it. */

@@ -96,6 +96,15 @@ export function runSecrets(rb: LoadedRunbook, hosts: HostEntry[], extra: Record<
   return out;
 }
 
+/**
+ * Who the host's own operations (lock, backups' restore, rollback) run as: the runbook's become, or
+ * through sudo when any play becomes (a non-root login could not take the lock under /var/lib).
+ */
+function sessionBecome(rb: LoadedRunbook): { become?: boolean; become_user?: string } {
+  const top = rb.runbook.become ?? (rb.plays.some((p) => p.settings.become === true) ? true : undefined);
+  return { ...(top !== undefined ? { become: top } : {}), ...(rb.runbook.become_user ? { become_user: rb.runbook.become_user } : {}) };
+}
+
 export interface PlaysContext {
   rb: LoadedRunbook;
   hosts: HostEntry[];
@@ -242,7 +251,7 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
     if (s.transport) return true;
     const h = s.entry;
     try {
-      s.transport = await openTransport(h, c.connect);
+      s.transport = await openTransport(h, c.connect, sessionBecome(c.rb));
     } catch (e) {
       const message = messageOf(e);
       emitter.emit({ kind: 'host-unreachable', host: h.name, errorKind: isUserError(e) ? e.kind : 'connect', message });

@@ -431,7 +431,7 @@ export async function rollbackRun(o: RollbackRunOptions): Promise<RollbackRunRes
         if (!scope) return done('failed', emptyCounts(), 'variables could not be computed');
         let t: Transport;
         try {
-          t = await openTransport(h, connect);
+          t = await openTransport(h, connect, rb?.runbook);
         } catch (e) {
           emitter.emit({ kind: 'host-unreachable', host: h.name, errorKind: isUserError(e) ? e.kind : 'connect', message: messageOf(e) });
           return done('unreachable', emptyCounts(), messageOf(e));

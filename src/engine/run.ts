@@ -157,6 +157,8 @@ export function connectionRef(c: ConnectOptions | undefined): ConnectionRef {
     ...(c.privateKey ? { privateKey: resolve(c.privateKey) } : {}),
     ...(c.user ? { user: c.user } : {}),
     ...(c.become ? { become: true } : {}),
+    ...(c.becomeUser ? { becomeUser: c.becomeUser } : {}),
+    ...(c.jump ? { jump: c.jump } : {}),
   };
 }
 

@@ -172,6 +172,7 @@ export class HostRunner {
   private delegated: { name: string; to: Delegate } | undefined;
 
   private ctx(step: StepInfo, scope: Scope): StepContext {
+    const becomeUser = step.raw.become_user ?? this.o.rb.runbook.become_user;
     const become = step.raw.become ?? this.o.rb.runbook.become;
     const timeoutMs = stepTimeoutMs(this.o.rb, step);
     // delegated: the other host's connection with its own become, unless the step says
@@ -179,7 +180,7 @@ export class HostRunner {
     // delegated: the step's own become (written on it or its block), not the play's or runbook's
     const stepBecome = this.delegated ? step.ownBecome : become;
     return {
-      transport: stepBecome === undefined ? base : withBecome(base, stepBecome),
+      transport: stepBecome === undefined ? base : withBecome(base, stepBecome, this.delegated ? step.raw.become_user : becomeUser),
       hostName: this.o.host,
       runId: this.o.runId,
       dryRun: this.o.dryRun,

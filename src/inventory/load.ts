@@ -7,8 +7,9 @@ import { UserError, messageOf, type Diagnostic } from '../errors.js';
 import { loadYaml, positionOf, type YamlDocument } from '../runbook/yaml.js';
 import { schemaDiagnostics } from '../runbook/schema-check.js';
 import { sortDiagnostics } from '../runbook/load.js';
-import { closest } from '../runbook/suggest.js';
 import type { HostEntry, Inventory } from './types.js';
+import { connectionVarDiagnostics } from './connection-vars.js';
+import { buildPatternTree, evaluatePattern, flatPatternTree } from './patterns.js';
 
 type Vars = Record<string, unknown>;
 interface RawGroup {
@@ -39,7 +40,7 @@ export function loadInventoryText(text: string, file: string): { inventory?: Inv
   diagnostics.push(...schemaDiagnostics(doc, 'inventory'));
   if (diagnostics.some((d) => d.severity === 'error')) return { diagnostics: sortDiagnostics(diagnostics) };
   const built = buildInventory(doc.value as Record<string, RawGroup | null>, doc);
-  diagnostics.push(...built.diagnostics);
+  diagnostics.push(...built.diagnostics, ...connectionVarDiagnostics(doc.value as Record<string, RawGroup | null>, doc));
   if (diagnostics.some((d) => d.severity === 'error')) return { diagnostics: sortDiagnostics(diagnostics) };
   return { inventory: { ...built.inventory, file }, diagnostics: sortDiagnostics(diagnostics) };
 }
@@ -154,18 +155,19 @@ function buildInventory(root: Record<string, RawGroup | null>, doc: YamlDocument
     Object.assign(vars, hostVars.get(name));
     hosts.set(name, hostEntry(name, vars, hostGroups));
   }
-  return { inventory: { hosts, groups: members }, diagnostics };
+  return { inventory: { hosts, groups: members, tree: buildPatternTree(root, (p) => (hostRangeSize(p) > MAX_HOSTS_PER_RANGE ? [] : expandHostRange(p))) }, diagnostics };
 }
 
 function hostEntry(name: string, vars: Vars, groups: string[]): HostEntry {
   const str = (k: string) => (typeof vars[k] === 'string' ? (vars[k] as string) : undefined);
-  const port = typeof vars.ansible_port === 'number' ? vars.ansible_port : typeof vars.ansible_port === 'string' ? Number(vars.ansible_port) : 22;
+  const portVar = vars.ansible_port ?? vars.ansible_ssh_port; // ansible_ssh_*: Ansible's older names, still honoured
+  const port = typeof portVar === 'number' ? portVar : typeof portVar === 'string' ? Number(portVar) : 22;
   return {
     name,
-    address: str('ansible_host') ?? name,
+    address: str('ansible_host') ?? str('ansible_ssh_host') ?? name,
     port,
-    user: str('ansible_user'),
-    privateKeyFile: str('ansible_ssh_private_key_file'),
+    user: str('ansible_user') ?? str('ansible_ssh_user'),
+    privateKeyFile: str('ansible_ssh_private_key_file') ?? str('ansible_private_key_file'),
     knownHostsFile: str('runbook_known_hosts'),
     become: vars.ansible_become === true,
     connection: vars.ansible_connection === 'local' || name === 'localhost' && vars.ansible_connection === undefined && !vars.ansible_host ? 'local' : 'ssh',
@@ -191,64 +193,13 @@ export function adhocInventory(list: string, defaults: Partial<HostEntry> = {}):
   return { hosts, groups: new Map([['all', new Set(hosts.keys())]]) };
 }
 
-function globToRegExp(glob: string): RegExp {
-  return new RegExp('^' + glob.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$');
-}
-
-/** Hosts matching one pattern term: a group, a host, a glob, or `~regex`. */
-function matchTerm(inv: Inventory, term: string): Set<string> {
-  if (term === 'all' || term === '*') return new Set(inv.hosts.keys());
-  const group = inv.groups.get(term);
-  if (group) return new Set(group);
-  if (inv.hosts.has(term)) return new Set([term]);
-  let re: RegExp | undefined;
-  if (term.startsWith('~')) {
-    try {
-      re = new RegExp(term.slice(1));
-    } catch {
-      throw new UserError({ kind: 'inventory', message: `invalid regular expression in host pattern "${term}"` });
-    }
-  } else if (/[*?]/.test(term)) re = globToRegExp(term);
-  if (re) {
-    const out = new Set<string>();
-    for (const h of inv.hosts.keys()) if (re.test(h)) out.add(h);
-    for (const [g, hs] of inv.groups) if (re.test(g)) for (const h of hs) out.add(h);
-    return out;
-  }
-  const guess = closest(term, [...inv.groups.keys(), ...inv.hosts.keys()]);
-  throw new UserError({
-    kind: 'inventory',
-    message: `no group or host \`${term}\` in the inventory${inv.file ? ` ${inv.file}` : ''}`,
-    hint: guess ? `did you mean \`${guess}\`?` : `groups: ${[...inv.groups.keys()].join(', ')}`,
-  });
-}
-
-/** Ansible pattern semantics: terms separated by `,` or `:`; `!x` excludes, `&x` intersects. */
-function applyPattern(inv: Inventory, pattern: string, base?: Set<string>): Set<string> {
-  const terms = pattern.split(/[,:](?![^\[]*\])/).map((t) => t.trim()).filter(Boolean);
-  let selected = new Set<string>();
-  const exclusions: string[] = [];
-  const intersections: string[] = [];
-  for (const t of terms) {
-    if (t.startsWith('!')) exclusions.push(t.slice(1));
-    else if (t.startsWith('&')) intersections.push(t.slice(1));
-    else for (const h of matchTerm(inv, t)) selected.add(h);
-  }
-  if (terms.every((t) => t.startsWith('!') || t.startsWith('&'))) selected = new Set(base ?? inv.hosts.keys());
-  for (const t of intersections) {
-    const m = matchTerm(inv, t);
-    selected = new Set([...selected].filter((h) => m.has(h)));
-  }
-  for (const t of exclusions) for (const h of matchTerm(inv, t)) selected.delete(h);
-  if (base) selected = new Set([...selected].filter((h) => base.has(h)));
-  return selected;
-}
-
-/** The hosts a runbook's `hosts:` pattern selects, narrowed by `--limit`, in inventory order. */
+/**
+ * The hosts a runbook's `hosts:` pattern selects, narrowed by `--limit`, in the order Ansible
+ * gives them (patterns.ts).
+ */
 export function selectHosts(inv: Inventory, pattern: string, limit?: string): HostEntry[] {
-  let names = applyPattern(inv, pattern);
-  if (limit) names = applyPattern(inv, limit, names);
-  return [...inv.hosts.values()].filter((h) => names.has(h.name));
+  const tree = inv.tree ?? flatPatternTree([...inv.hosts.keys()], inv.groups);
+  return evaluatePattern(tree, pattern, limit, inv.file).map((n) => inv.hosts.get(n)!).filter(Boolean);
 }
 
 /** All variable names the inventory defines (for `validate -i`). */

@@ -28,7 +28,7 @@ export type Group = {
   vars?: Vars;
 } | null;
 /**
- * A host's variables. `ansible_host`, `ansible_port`, `ansible_user`, `ansible_ssh_private_key_file`, `ansible_become` and `ansible_connection` (ssh | local) are understood.
+ * A host's variables. The Ansible connection variables runbook honours and warns about are listed in README (Inventories): ansible_host, ansible_port, ansible_user, ansible_ssh_private_key_file, ansible_password, ansible_ssh_common_args, ansible_ssh_extra_args, ansible_ssh_args, ansible_become, ansible_become_user, ansible_become_password, ansible_connection (ssh | local), ...
  *
  * This interface was referenced by `Inventory`'s JSON-Schema
  * via the `definition` "host".

@@ -54,6 +54,11 @@ export interface StartLabOptions {
   port?: number;
   /** how long to wait for every sshd to listen; default 30 s + 50 ms per host */
   readyTimeoutMs?: number;
+  /**
+   * Start the hosts inside the network namespace of this process (one the caller made, e.g. with
+   * `unshare -n`): they are then reachable only from inside it, as hosts behind a bastion are.
+   */
+  netnsPid?: number;
 }
 
 /** Trees each host has for itself (bind mounts of `<host>/root/<path>`). */
@@ -107,6 +112,8 @@ interface LabState {
   privateKeyPath: string;
   knownHostsPath: string;
   hosts: HostState[];
+  /** the network namespace the hosts run in (StartLabOptions.netnsPid) */
+  netnsPid?: number;
 }
 
 let support: { ok: boolean; reason?: string } | undefined;
@@ -232,7 +239,8 @@ function sshdConfig(h: { name: string; address: string; port: number }): string 
     `ListenAddress ${h.address}:${h.port}`,
     `PidFile ${H}/sshd.pid`,
     `HostKey ${H}/ssh_host_ed25519_key`,
-    `AuthorizedKeysFile ${IN_NS_LAB}/authorized_keys`,
+    // the second file is for the non-root lab users (users.ts): they cannot read the 0700 lab dir
+    `AuthorizedKeysFile ${IN_NS_LAB}/authorized_keys /etc/runbook-lab/authorized_keys`,
     'PermitRootLogin prohibit-password',
     'PubkeyAuthentication yes',
     'PasswordAuthentication no',
@@ -257,9 +265,12 @@ function sshdConfig(h: { name: string; address: string; port: number }): string 
  * detached into its own process group (it survives the caller, `runbook lab up`, and its Ctrl-C),
  * logging to its sshd.log. `exited` is filled in if it dies.
  */
-function spawnHost(dir: string, name: string): { pid: number; exited: { code: number | null } | null } {
+function spawnHost(dir: string, name: string, netnsPid?: number): { pid: number; exited: { code: number | null } | null } {
   const log = openSync(join(dir, 'hosts', name, 'sshd.log'), 'a');
-  const child = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', namespaceScript(dir, name)], { detached: true, stdio: ['ignore', log, log] });
+  const argv = ['unshare', '-m', '--propagation', 'private', 'sh', '-c', namespaceScript(dir, name)];
+  // nsenter execs unshare, which execs sh, which execs sshd: the PID stays sshd's
+  const cmd = netnsPid === undefined ? argv : ['nsenter', `--net=/proc/${netnsPid}/ns/net`, '--', ...argv];
+  const child = spawn(cmd[0]!, cmd.slice(1), { detached: true, stdio: ['ignore', log, log] });
   closeSync(log);
   const h = { pid: child.pid ?? -1, exited: null as { code: number | null } | null };
   child.on('exit', (code) => (h.exited = { code }));
@@ -420,14 +431,14 @@ export async function startLab(opts: StartLabOptions): Promise<Lab> {
   const knownHostsPath = join(dir, 'known_hosts');
   writeFileSync(knownHostsPath, known.join('\n') + '\n', { mode: 0o600 });
 
-  const state: LabState = { version: 1, dir, privateKeyPath, knownHostsPath, hosts: [] };
+  const state: LabState = { version: 1, dir, privateKeyPath, knownHostsPath, hosts: [], ...(opts.netnsPid !== undefined ? { netnsPid: opts.netnsPid } : {}) };
   const saveState = () => writeFileSync(join(dir, STATE_FILE), JSON.stringify(state, null, 2) + '\n');
   saveState(); // written before any process starts, so stopLab(dir) can always clean up
 
   // start every sshd at once; each one is `unshare -m ... sh -c 'mounts; exec sshd'`, so the PID is sshd's
   const started: { spec: (typeof specs)[number]; pid: number; exited: { code: number | null } | null }[] = [];
   for (const spec of specs) {
-    const entry = Object.assign(spawnHost(dir, spec.name), { spec }); // the same object: its `exited` fills in later
+    const entry = Object.assign(spawnHost(dir, spec.name, opts.netnsPid), { spec }); // the same object: its `exited` fills in later
     started.push(entry);
     state.hosts.push({ name: spec.name, address: spec.address, port, pid: entry.pid, startTime: procStartTime(entry.pid) ?? '', mntns: '' });
   }
@@ -549,7 +560,7 @@ export async function restartHost(lab: Lab, name: string, timeoutMs = 30_000): P
   if (hs.pid > 0 && procStartTime(hs.pid) === hs.startTime && hs.startTime !== '') throw new Error(`lab host ${name} is still running (pid ${hs.pid})`);
   const hd = join(lab.dir, 'hosts', name);
   rmSync(join(hd, 'sshd.pid'), { force: true });
-  const started = spawnHost(lab.dir, name);
+  const started = spawnHost(lab.dir, name, state.netnsPid);
   const pid = started.pid;
   hs.pid = pid;
   hs.startTime = procStartTime(pid) ?? '';

@@ -63,18 +63,20 @@ export function loadRunbookText(text: string, file: string, opts: LoadOptions = 
   const sorted = sortDiagnostics(dedupe(diagnostics.map(imports.remap)));
   if (sorted.some((d) => d.severity === 'error')) return { diagnostics: sorted };
 
-  const stepInfos = (prefix: Path, section: 'steps' | 'rollback' | 'handlers', list: Step[] | undefined, play: number, inherit: Pick<Step, 'become' | 'timeout'>): StepInfo[] =>
+  const stepInfos = (prefix: Path, section: 'steps' | 'rollback' | 'handlers', list: Step[] | undefined, play: number, inherit: Pick<Step, 'become' | 'become_user' | 'timeout'>): StepInfo[] =>
     flattenSteps(list, [...prefix, section]).map(({ step: written, path, frames }, index) => {
       const type = actionKeys(written)[0]!;
       const pos = positionOf(doc, path);
       // a play's become/timeout is the default of its steps (the step's own wins)
-      const step: Step = { ...written, ...(written.become === undefined && inherit.become !== undefined ? { become: inherit.become } : {}), ...(written.timeout === undefined && inherit.timeout !== undefined ? { timeout: inherit.timeout } : {}) };
+      const step: Step = { ...written, ...(written.become === undefined && inherit.become !== undefined ? { become: inherit.become } : {}), ...(written.become_user === undefined && inherit.become_user !== undefined ? { become_user: inherit.become_user } : {}), ...(written.timeout === undefined && inherit.timeout !== undefined ? { timeout: inherit.timeout } : {}) };
       const id = label(path);
       return { section, play, index, id, name: step.name, type, params: (step as Record<string, unknown>)[type], raw: step, ...(written.become !== undefined ? { ownBecome: written.become } : {}), ...(frames.length ? { blocks: frames } : {}), ...pos };
     });
   const plays: PlayInfo[] = raw.plays
     ? raw.plays.map((p, i) => {
-        const inherit = { ...(p.become ?? raw.become) !== undefined ? { become: (p.become ?? raw.become)! } : {}, ...((p.timeout ?? raw.timeout) !== undefined ? { timeout: (p.timeout ?? raw.timeout)! } : {}) };
+        // when another play becomes, the host's own connection does (lock, rollback): a play that says nothing runs as the login user
+        const become = p.become ?? raw.become ?? (raw.plays!.some((q) => q.become === true) ? false : undefined);
+        const inherit = { ...(become !== undefined ? { become } : {}), ...((p.become_user ?? raw.become_user) !== undefined ? { become_user: (p.become_user ?? raw.become_user)! } : {}), ...((p.timeout ?? raw.timeout) !== undefined ? { timeout: (p.timeout ?? raw.timeout)! } : {}) };
         const { name, hosts, vars, steps, rollback, handlers: _handlers, ...settings } = p;
         return {
           index: i,
@@ -263,7 +265,7 @@ function handlerDiagnostics(doc: YamlDocument): Diagnostic[] {
   return out;
 }
 
-const STEP_OPTIONS = new Set(['block', 'rescue', 'always', 'import', 'vars', 'name', 'when', 'register', 'loop', 'tags', 'timeout', 'ignore_errors', 'no_log', 'become', 'run_once', 'delegate_to', 'notify', 'retries', 'delay', 'until']);
+const STEP_OPTIONS = new Set(['block', 'rescue', 'always', 'import', 'vars', 'name', 'when', 'register', 'loop', 'tags', 'timeout', 'ignore_errors', 'no_log', 'become', 'become_user', 'run_once', 'delegate_to', 'notify', 'retries', 'delay', 'until']);
 
 function isCoveredByStepShape(d: Diagnostic, shape: Diagnostic[]): boolean {
   // ajv's "must match exactly one schema" at a step duplicates what stepShapeDiagnostics said

@@ -41,9 +41,13 @@ export type Runbook = {
    */
   timeout?: string;
   /**
-   * Run commands through sudo (when the SSH user is not root).
+   * Run every operation on the hosts (commands, file reads and writes, the lock, backups, rollback) through sudo. Wins over the inventory's ansible_become and -b; a play's or step's own `become` wins over it.
    */
   become?: boolean;
+  /**
+   * The user `become` runs as (default: the host's ansible_become_user, else root).
+   */
+  become_user?: string;
   vars?: Vars;
   /**
    * Names of variables whose values are secret: they print as *** in the terminal, the journal, saved plans and JSON events.
@@ -117,6 +121,7 @@ export type Step = {
    */
   no_log?: boolean;
   become?: boolean;
+  become_user?: string;
   /**
    * Handler names (of this play's `handlers`) to run at the end of the play when this step changed something.
    */
@@ -597,9 +602,13 @@ export interface Play {
    */
   timeout?: string;
   /**
-   * Run this play's commands through sudo (default: the runbook's `become`).
+   * Run this play's steps through sudo (default: the runbook's `become`).
    */
   become?: boolean;
+  /**
+   * The user this play's steps become (default: the runbook's `become_user`).
+   */
+  become_user?: string;
   vars?: Vars2;
   /**
    * The play's steps, run in order on each of its hosts.

@@ -3,6 +3,10 @@
  * (the one quoting function) and handed to zx as a raw template, so zx quotes nothing itself.
  */
 import { promises as fsp } from 'node:fs';
+import { userInfo } from 'node:os';
+import { runLocalSudo } from './local-sudo.js';
+import { becomeUser, SudoGate, type BecomeSpec } from './become.js';
+import { readViaExec, statViaExec, writeViaExec, type RawRun } from './exec-files.js';
 import { basename, dirname, join } from 'node:path';
 import { ioError, userError, messageOf } from '../errors.js';
 import { type Arg, quoteArg, shellJoin } from './quote.js';
@@ -55,20 +59,76 @@ export interface LocalTransportOptions {
   host?: string;
   /** extra environment for every command (e.g. PATH for a sandbox) */
   env?: Record<string, string>;
+  /** written to sudo when it asks (become to another user than the one running runbook) */
+  becomePassword?: string;
+  /** whom `become` without a user means (ansible_become_user; default root) */
+  becomeUser?: string;
+}
+
+/** The user running this process (`root` for uid 0 even without a passwd entry). */
+function localUser(): string {
+  if (process.getuid?.() === 0) return 'root';
+  try {
+    return userInfo().username;
+  } catch {
+    return process.env.USER ?? '';
+  }
 }
 
 export class LocalTransport implements Transport {
   readonly host: string;
   private readonly baseEnv: NodeJS.ProcessEnv;
-  readonly filesInProcess = true;
+  private readonly opts: LocalTransportOptions;
+  /** whom to become through sudo (undefined: this process's user) */
+  private readonly become: BecomeSpec | undefined;
+  private readonly gate: SudoGate;
 
-  constructor(opts: LocalTransportOptions = {}) {
+  constructor(opts: LocalTransportOptions = {}, become?: BecomeSpec, gate?: SudoGate) {
     this.host = opts.host ?? 'localhost';
     this.baseEnv = { ...process.env, ...(opts.env ?? {}) };
+    this.opts = opts;
+    this.become = become;
+    this.gate = gate ?? new SudoGate();
   }
+
+  /** This machine as `spec.user` through sudo (no sudo when that is already who runs runbook). */
+  withBecome(spec: BecomeSpec | false): LocalTransport {
+    return new LocalTransport(this.opts, spec === false ? undefined : spec, this.gate);
+  }
+
+  private sudoUser(become: boolean | undefined): string | undefined {
+    const spec = become === false ? undefined : become === true ? (this.become ?? {}) : this.become;
+    if (!spec) return undefined;
+    const u = becomeUser({ user: spec.user ?? this.opts.becomeUser });
+    return u === localUser() ? undefined : u;
+  }
+
+  get filesInProcess(): boolean {
+    return this.sudoUser(undefined) === undefined;
+  }
+
+  private readonly run: RawRun = (argv, stdin) => {
+    const as = this.sudoUser(undefined)!;
+    return this.gate.run(as, () => runLocalSudo(argv, { user: as, host: this.host, env: this.baseEnv, ...(stdin ? { stdin } : {}), ...(this.opts.becomePassword !== undefined ? { password: this.opts.becomePassword } : {}) }));
+  };
 
   async exec(argv: readonly Arg[], options: ExecOptions = {}): Promise<ExecResult> {
     if (argv.length === 0) throw userError('usage', 'empty command', { host: this.host });
+    const as = this.sudoUser(options.become);
+    if (as !== undefined) {
+      const r = await this.gate.run(as, () =>
+        runLocalSudo(withEnv(argv, options.env, this.host), {
+          user: as,
+          host: this.host,
+          env: this.baseEnv,
+          ...(options.stdin !== undefined ? { stdin: Buffer.from(options.stdin) } : {}),
+          ...(options.cwd ? { cwd: options.cwd } : {}),
+          ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
+          ...(this.opts.becomePassword !== undefined ? { password: this.opts.becomePassword } : {}),
+        }),
+      );
+      return { code: r.code, signal: r.signal, stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8'), durationMs: r.durationMs, ...(r.timedOut ? { timedOut: true } : {}) };
+    }
     const cmd = shellJoin(withEnv(argv, options.env, this.host));
     const started = Date.now();
     const { $ } = await loadZx();
@@ -112,6 +172,7 @@ export class LocalTransport implements Transport {
   }
 
   async read(path: string): Promise<Buffer> {
+    if (!this.filesInProcess) return readViaExec(this.run, this.host, path);
     try {
       return await fsp.readFile(path);
     } catch (e) {
@@ -122,6 +183,7 @@ export class LocalTransport implements Transport {
   async writeAtomic(path: string, data: Buffer | string, options: { mode?: number } = {}): Promise<void> {
     // one temp name per target (see ssh.ts): a killed run's leftover is replaced by the next write
     const tmp = join(dirname(path), `.${basename(path)}.runbook-tmp`);
+    if (!this.filesInProcess) return writeViaExec(this.run, this.host, tmp, path, Buffer.from(data), options.mode);
     await fsp.rm(tmp, { force: true }).catch(() => undefined);
     try {
       let mode = options.mode;
@@ -145,6 +207,7 @@ export class LocalTransport implements Transport {
   }
 
   async stat(path: string): Promise<FileStat | null> {
+    if (!this.filesInProcess) return statViaExec(this.run, this.host, path);
     try {
       return fileStatOf(await fsp.lstat(path));
     } catch (e) {

@@ -21,6 +21,15 @@ export interface SshConfigResult {
   hostKeyPolicy?: 'strict' | 'accept-new';
   /** ConnectTimeout in ms */
   connectTimeoutMs?: number;
+  identitiesOnly?: boolean;
+  /** IdentityAgent: a socket path, or `none` (then undefined and `agentOff`) */
+  identityAgent?: string;
+  agentOff?: boolean;
+  /** ServerAliveInterval in ms (0: off) */
+  serverAliveMs?: number;
+  serverAliveCountMax?: number;
+  /** HostKeyAlgorithms as written (`a,b`, `+a`, `-a`, `^a`) */
+  hostKeyAlgorithms?: string;
 }
 
 function first(v: string | string[] | undefined): string | undefined {
@@ -89,6 +98,18 @@ export function resolveSshConfig(text: string, alias: string, opts: { home?: str
   else if (strict === 'accept-new' || strict === 'no' || strict === 'off') result.hostKeyPolicy = 'accept-new';
   const ct = first(c.connecttimeout);
   if (ct && /^\d+$/.test(ct)) result.connectTimeoutMs = Number(ct) * 1000;
+  const io = first(c.identitiesonly)?.toLowerCase();
+  if (io === 'yes' || io === 'no') result.identitiesOnly = io === 'yes';
+  const ia = first(c.identityagent);
+  if (ia && ia.toLowerCase() === 'none') result.agentOff = true;
+  else if (ia === 'SSH_AUTH_SOCK' || ia === '$SSH_AUTH_SOCK') result.identityAgent = process.env.SSH_AUTH_SOCK ?? '';
+  else if (ia) result.identityAgent = expand(ia, ctx);
+  const sa = first(c.serveraliveinterval);
+  if (sa && /^\d+$/.test(sa)) result.serverAliveMs = Number(sa) * 1000;
+  const sc = first(c.serveralivecountmax);
+  if (sc && /^\d+$/.test(sc)) result.serverAliveCountMax = Number(sc);
+  const hka = first(c.hostkeyalgorithms);
+  if (hka) result.hostKeyAlgorithms = hka;
   return result;
 }
 
@@ -101,6 +122,15 @@ export function resolveSshConfigFile(alias: string, file = join(homedir(), '.ssh
     return { identityFiles: [] };
   }
   return resolveSshConfig(text, alias);
+}
+
+/** Every hop of a ProxyJump value (`a,u@b:2222`), in the order they are dialled. */
+export function parseJumpChain(spec: string): { user?: string; host: string; port?: number }[] {
+  return spec
+    .split(',')
+    .map((h) => h.trim())
+    .filter(Boolean)
+    .map((h) => parseJump(h));
 }
 
 /** `user@host:port` of one ProxyJump hop (the first one of a comma list). */

@@ -27,3 +27,38 @@ test('inventory values win over ~/.ssh/config; config fills the rest', () => {
   assert.equal(sshOptionsForHost(entry()).hostKeyPolicy, 'strict');
   assert.equal(sshOptionsForHost(entry(), { acceptNew: true }).hostKeyPolicy, 'accept-new');
 });
+
+test('Ansible ssh arguments: ansible_ssh_args, then the inventory, then common and extra args, then ~/.ssh/config (first value wins)', () => {
+  const o = sshOptionsForHost(
+    entry({
+      address: '10.1.1.1',
+      vars: {
+        ansible_ssh_common_args: '-o UserKnownHostsFile=/inv/kh -o StrictHostKeyChecking=yes -o Port=2200 -o ProxyJump=jump@bastion:2022,second -o ServerAliveInterval=5 -o ServerAliveCountMax=4 -o HostKeyAlgorithms=ssh-ed25519 -o IdentitiesOnly=yes',
+        ansible_ssh_extra_args: '-o Port=2300 -o ConnectTimeout=3',
+      },
+    }),
+    { sshConfigText: 'Host second\n  HostName 10.9.9.9\n  Port 2222\n  User hop2\nHost *\n  StrictHostKeyChecking accept-new\n  Port 2400\n' },
+  );
+  assert.deepEqual(
+    [o.port, o.knownHostsPaths, o.hostKeyPolicy, o.proxyJumpSpec, o.keepalive, o.keepaliveCountMax, o.hostKeyAlgorithms, o.identitiesOnly, o.connectTimeoutMs],
+    [2200, ['/inv/kh'], 'strict', 'jump@bastion:2022,second', 5000, 4, 'ssh-ed25519', true, 3000],
+  );
+  assert.deepEqual(
+    o.jumps?.map((j) => [j.alias, j.host, j.port, j.user]),
+    [
+      ['bastion', 'bastion', 2022, 'jump'],
+      ['second', '10.9.9.9', 2222, 'hop2'],
+    ],
+  );
+  // the inventory's own port wins over common args; ansible_ssh_args wins over the inventory
+  assert.equal(sshOptionsForHost(entry({ port: 2500, vars: { ansible_port: 2500, ansible_ssh_common_args: '-p 2600' } })).port, 2500);
+  assert.equal(sshOptionsForHost(entry({ port: 2500, vars: { ansible_port: 2500, ansible_ssh_args: '-p 2700' } })).port, 2700);
+  // -J on the command line wins over everything
+  assert.equal(sshOptionsForHost(entry({ vars: { ansible_ssh_common_args: '-J a' } }), { jump: 'b' }).proxyJumpSpec, 'b');
+  // passwords
+  assert.equal(sshOptionsForHost(entry({ vars: { ansible_ssh_pass: 'pw' } })).password, 'pw');
+  assert.equal(sshOptionsForHost(entry({ vars: { ansible_password: 'pw2' } })).password, 'pw2');
+  // -F names another ssh_config
+  const f = sshOptionsForHost(entry({ vars: { ansible_ssh_common_args: '-F /my/config' } }), { readConfigFile: (p) => (p === '/my/config' ? 'Host cp-1\n  User fromfile\n' : '') });
+  assert.equal(f.user, 'fromfile');
+});

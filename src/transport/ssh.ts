@@ -1,25 +1,29 @@
 /**
  * SshTransport: one ssh2 connection per host, reused for every command (one channel each),
  * host keys verified against known_hosts (known-hosts.ts), files through one lazily opened
- * SFTP session, or through `sudo cat`/`mv` when become would make SFTP act as the wrong user.
+ * SFTP session, or as commands through sudo (exec-files.ts) when become makes SFTP the wrong user.
+ * `withBecome()` gives views on the same connection that run everything as another user.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { Socket } from 'node:net';
-import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
+import { homedir } from 'node:os';
+import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import ssh2, { type AnyAuthMethod, type Client as ClientT, type ClientChannel, type ConnectConfig, type ParsedKey, type SFTPWrapper } from 'ssh2';
+import ssh2, { type Client as ClientT, type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
 import { ioError, userError, messageOf, UserError } from '../errors.js';
-import { appendKnownHost, checkHostKey, fingerprint, hostKeyName, keyTypeOf, knownKeyTypes, loadKnownHosts } from './known-hosts.js';
+import { hostKeyName, knownKeyTypes, loadKnownHosts } from './known-hosts.js';
 import { cdPrefix, withEnv } from './local.js';
-import { resolveSshConfig } from './ssh-config.js';
 import { type Arg, shellJoin } from './quote.js';
+import { authMethods, connectError, hostKeyAlgorithms, hostVerifier, type HostKeyPolicy, type PassphraseSource } from './ssh-auth.js';
+import { becomeUser, newSudoMarkers, SudoDialog, SudoGate, sudoArgv, type BecomeSpec, type SudoMarkers } from './become.js';
+import { errnoOf, readViaExec, statFromMode, statViaExec, writeViaExec, type RawRun } from './exec-files.js';
 import type { ExecOptions, ExecResult, FileStat, Transport } from './types.js';
 
-const { Client, utils } = ssh2; // CommonJS: no named exports at run time
+const { Client } = ssh2; // CommonJS: no named exports at run time
 
-export type HostKeyPolicy = 'strict' | 'accept-new';
+export type { HostKeyPolicy } from './ssh-auth.js';
+export { sshOptionsForHost } from './ssh-options.js';
+export { errnoOf } from './exec-files.js';
 
 export interface SshConnectOptions {
   /** inventory name, used in messages; default host */
@@ -32,73 +36,36 @@ export interface SshConnectOptions {
   privateKeyPath?: string;
   privateKeyPaths?: string[];
   passphrase?: string;
+  /** asked when a key is encrypted and neither `passphrase` nor $RUNBOOK_KEY_PASSPHRASE opens it */
+  askPassphrase?: PassphraseSource;
   /** ssh-agent socket; `true` means $SSH_AUTH_SOCK */
   agent?: string | boolean;
+  /** IdentitiesOnly yes: with key files given, the agent's keys are not offered */
+  identitiesOnly?: boolean;
   password?: string;
   /** default ~/.ssh/known_hosts */
   knownHostsPath?: string;
   knownHostsPaths?: string[];
   /** strict (default): unknown key refuses; accept-new: record an unknown key. A changed key always refuses. */
   hostKeyPolicy?: HostKeyPolicy;
+  /** HostKeyAlgorithms as in ssh_config (`a,b`, `+a`, `-a`, `^a`) */
+  hostKeyAlgorithms?: string;
   /** TCP connect + SSH handshake; default 10 s */
   connectTimeoutMs?: number;
   /** SSH keepalive interval in ms (true = 15 s); off by default */
   keepalive?: boolean | number;
-  /** reach this host through another host's direct-tcpip channel */
+  /** unanswered keepalives before the connection counts as lost (ServerAliveCountMax; default 3) */
+  keepaliveCountMax?: number;
+  /** reach this host through another host's direct-tcpip channel (the last hop of a ProxyJump chain) */
   proxyJump?: SshTransport;
-  /** run commands through sudo */
+  /** called once when this connection closes (the jump pool releases its hops) */
+  onClose?: () => void;
+  /** run every operation through sudo as root */
   become?: boolean;
-  /** sent on sudo's stdin (`sudo -S -p ''`), never in argv or messages */
+  /** ... as this user (ansible_become_user); implies nothing without `become` */
+  becomeUser?: string;
+  /** written on sudo's stdin when sudo asks for it (become.ts), never in argv or messages */
   becomePassword?: string;
-}
-
-const DEFAULT_HOST_KEY_ALGOS = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
-
-/** Host key algorithms, the types known_hosts already has for this host first (as OpenSSH orders them). */
-function hostKeyAlgorithms(knownTypes: string[]): string[] {
-  const first: string[] = [];
-  for (const t of knownTypes) {
-    if (t === 'ssh-rsa') first.push('rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa');
-    else if (DEFAULT_HOST_KEY_ALGOS.includes(t)) first.push(t);
-  }
-  return [...new Set([...first, ...DEFAULT_HOST_KEY_ALGOS])];
-}
-
-// Keys are read and parsed once per process: 500 hosts share one lab key.
-const keyCache = new Map<string, ParsedKey>();
-function loadKey(path: string, passphrase: string | undefined, where: { host: string }): ParsedKey {
-  const cached = keyCache.get(path);
-  if (cached) return cached;
-  let data: Buffer;
-  try {
-    data = readFileSync(path);
-  } catch (e) {
-    throw userError('connect', `cannot read private key ${path}: ${messageOf(e)}`, where);
-  }
-  const parsed = utils.parseKey(data, passphrase);
-  if (parsed instanceof Error) {
-    const hint = /encrypted|passphrase/i.test(parsed.message) ? 'the key is encrypted: load it into ssh-agent' : undefined;
-    throw userError('connect', `cannot use private key ${path}: ${parsed.message}`, { ...where, ...(hint ? { hint } : {}) });
-  }
-  const key = Array.isArray(parsed) ? parsed[0]! : parsed;
-  keyCache.set(path, key);
-  return key;
-}
-
-/** Errors while connecting, in words an operator can act on. */
-function connectError(e: unknown, target: string, where: { host: string }, timeoutMs: number): UserError {
-  if (e instanceof UserError) return e;
-  const err = e as NodeJS.ErrnoException & { level?: string };
-  const code = err?.code;
-  let msg: string;
-  if (code === 'ECONNREFUSED') msg = `cannot connect to ${target}: connection refused (is sshd running and listening there?)`;
-  else if (code === 'ETIMEDOUT' || /timed out/i.test(messageOf(e))) msg = `cannot connect to ${target}: timed out after ${timeoutMs} ms`;
-  else if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH') msg = `cannot connect to ${target}: host unreachable`;
-  else if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') msg = `cannot connect to ${target}: unknown host name`;
-  else if (code === 'ECONNRESET') msg = `cannot connect to ${target}: connection reset during the SSH handshake`;
-  else if (err?.level === 'client-authentication') msg = `authentication failed for ${target}: ${messageOf(e)}`;
-  else msg = `cannot connect to ${target}: ${messageOf(e)}`;
-  return userError('connect', msg, where);
 }
 
 interface RawResult {
@@ -112,47 +79,54 @@ interface RawResult {
 
 const SFTP_NO_SUCH_FILE = 2;
 
+/** What every view of one connection shares. */
+interface Shared {
+  conn: ClientT;
+  sftpP: Promise<SFTPWrapper> | undefined;
+  sftpS: SFTPWrapper | undefined;
+  /** commands running now: their channel and (once reported) process group, for cancel() */
+  running: Set<Running>;
+  /** temp files of writes in flight, removed by cancel() */
+  writing: Set<string>;
+  broken: string | undefined;
+  /** the underlying connection emitted 'close' */
+  connClosed: boolean;
+  closed: boolean;
+  gate: SudoGate;
+  becomePassword: string | undefined;
+  /** ansible_become_user: whom `become` without a user means (default root) */
+  becomeUser: string | undefined;
+  onClose: (() => void) | undefined;
+}
+
 export class SshTransport implements Transport {
   readonly host: string;
   readonly address: string;
   readonly port: number;
   readonly user: string;
-  private readonly become: boolean;
-  private readonly becomePassword: string | undefined;
-  private sftpP: Promise<SFTPWrapper> | undefined;
-  /** commands running now: their channel and (once reported) process group, for cancel() */
-  private readonly running = new Set<Running>();
-  private sftpS: SFTPWrapper | undefined;
-  /** temp files of writes in flight, removed by cancel() */
-  private readonly writing = new Set<string>();
-  private broken: string | undefined;
-  /** the underlying connection emitted 'close' */
-  private connClosed = false;
-  private closed = false;
+  /** whom this view runs as through sudo; undefined: the login user */
+  private readonly become: BecomeSpec | undefined;
 
   private constructor(
-    private readonly conn: ClientT,
-    opts: SshConnectOptions,
+    private readonly s: Shared,
+    info: { name: string; host: string; port: number; user: string },
+    become: BecomeSpec | undefined,
   ) {
-    this.address = opts.host;
-    this.port = opts.port ?? 22;
-    this.user = opts.user ?? process.env.USER ?? 'root';
-    this.host = opts.name ?? opts.host;
-    this.become = opts.become ?? false;
-    this.becomePassword = opts.becomePassword;
-    conn.on('error', (e) => {
-      this.broken ??= messageOf(e);
-    });
-    conn.on('close', () => {
-      this.broken ??= 'connection closed';
-      this.connClosed = true;
-      this.sftpP = undefined;
-    });
+    this.address = info.host;
+    this.port = info.port;
+    this.user = info.user;
+    this.host = info.name;
+    this.become = become;
   }
 
   /** `user@host:port` for messages */
   get target(): string {
     return `${this.user}@${this.address}:${this.port}`;
+  }
+
+  /** A view of this connection that runs commands and file operations as `spec.user` through sudo (false: as the login user). */
+  withBecome(spec: BecomeSpec | false): SshTransport {
+    return new SshTransport(this.s, { name: this.host, host: this.address, port: this.port, user: this.user }, spec === false ? undefined : spec);
   }
 
   static async connect(opts: SshConnectOptions): Promise<SshTransport> {
@@ -163,64 +137,11 @@ export class SshTransport implements Transport {
     const target = name === opts.host ? `${user}@${opts.host}:${port}` : `${name} (${user}@${opts.host}:${port})`;
     const timeoutMs = opts.connectTimeoutMs ?? 10_000;
     const knownFiles = opts.knownHostsPaths ?? [opts.knownHostsPath ?? join(homedir(), '.ssh', 'known_hosts')];
-    const policy = opts.hostKeyPolicy ?? 'strict';
     const keyName = hostKeyName(opts.host, port);
     const entries = loadKnownHosts(knownFiles);
-    const hostPort = `${opts.host}:${port}`;
-
-    // ---- authentication methods, tried in order: agent, keys, password ----
-    const methods: AnyAuthMethod[] = [];
-    const agent = opts.agent === true ? process.env.SSH_AUTH_SOCK : opts.agent || undefined;
-    if (agent) methods.push({ type: 'agent', username: user, agent });
-    let keyPaths = opts.privateKeyPaths ?? (opts.privateKeyPath ? [opts.privateKeyPath] : undefined);
-    if (!keyPaths && !agent && opts.password === undefined) {
-      keyPaths = ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((f) => join(homedir(), '.ssh', f)).filter((f) => existsSync(f));
-      if (process.env.SSH_AUTH_SOCK) methods.push({ type: 'agent', username: user, agent: process.env.SSH_AUTH_SOCK });
-    }
-    for (const p of keyPaths ?? []) methods.push({ type: 'publickey', username: user, key: loadKey(p, opts.passphrase, where) });
-    if (opts.password !== undefined) methods.push({ type: 'password', username: user, password: opts.password });
-    if (methods.length === 0) {
-      throw userError('connect', `no way to authenticate to ${target}: no private key, ssh-agent or password`, {
-        ...where,
-        hint: 'set ansible_ssh_private_key_file or start ssh-agent',
-      });
-    }
-
-    // ---- host key verification ----
-    let refusal: UserError | undefined;
-    const hostVerifier = (key: Buffer): boolean => {
-      const fp = `${keyTypeOf(key)} ${fingerprint(key)}`;
-      const v = checkHostKey(entries, keyName, key);
-      if (v.status === 'ok') return true;
-      if (v.status === 'revoked') {
-        refusal = userError('host-key', `host key for ${hostPort} (${fp}) is REVOKED in ${v.entry.file} line ${v.entry.line}; refusing to connect`, where);
-        return false;
-      }
-      if (v.status === 'changed') {
-        refusal = userError(
-          'host-key',
-          `HOST KEY CHANGED for ${hostPort} (now ${fp}): possible man-in-the-middle; remove the old key from ${v.entry.file} line ${v.entry.line} if the change is expected`,
-          where,
-        );
-        return false;
-      }
-      if (policy === 'accept-new') {
-        try {
-          appendKnownHost(knownFiles[0]!, keyName, key);
-        } catch (e) {
-          refusal = userError('host-key', `cannot record the host key for ${hostPort} in ${knownFiles[0]}: ${messageOf(e)}`, where);
-          return false;
-        }
-        return true;
-      }
-      const also = v.otherTypes.length ? ` (known_hosts has only ${v.otherTypes.join(', ')} keys for it)` : '';
-      refusal = userError(
-        'host-key',
-        `host key for ${hostPort} is not in ${knownFiles.join(', ')} (${fp})${also}; run with --accept-new to trust it`,
-        where,
-      );
-      return false;
-    };
+    const keyPaths = opts.privateKeyPaths ?? (opts.privateKeyPath ? [opts.privateKeyPath] : undefined);
+    const methods = await authMethods({ ...opts, user, ...(keyPaths ? { privateKeyPaths: keyPaths } : {}) }, where, target);
+    const hv = hostVerifier({ entries, keyName, hostPort: `${opts.host}:${port}`, knownFiles, policy: opts.hostKeyPolicy ?? 'strict', where });
 
     // ---- the socket: TCP with TCP_NODELAY, or a channel through the jump host ----
     let sock: Duplex;
@@ -260,7 +181,7 @@ export class SshTransport implements Transport {
         if (settled) return;
         settled = true;
         sock.destroy();
-        reject(refusal ?? connectError(e, target, where, timeoutMs));
+        reject(hv.refusal() ?? connectError(e, target, where, timeoutMs));
       };
       conn.once('ready', () => {
         settled = true;
@@ -274,33 +195,58 @@ export class SshTransport implements Transport {
         authHandler: methods,
         readyTimeout: timeoutMs,
         keepaliveInterval,
-        hostVerifier,
-        algorithms: { serverHostKey: hostKeyAlgorithms(knownKeyTypes(entries, keyName)) as never },
+        ...(opts.keepaliveCountMax !== undefined ? { keepaliveCountMax: opts.keepaliveCountMax } : {}),
+        hostVerifier: hv.verify,
+        algorithms: { serverHostKey: hostKeyAlgorithms(knownKeyTypes(entries, keyName), opts.hostKeyAlgorithms) as never },
       });
     });
     conn.removeAllListeners('error');
     conn.removeAllListeners('close');
-    return new SshTransport(conn, { ...opts, port, user, name });
+    const shared: Shared = { conn, sftpP: undefined, sftpS: undefined, running: new Set(), writing: new Set(), broken: undefined, connClosed: false, closed: false, gate: new SudoGate(), becomePassword: opts.becomePassword, becomeUser: opts.becomeUser, onClose: opts.onClose };
+    conn.on('error', (e) => {
+      shared.broken ??= messageOf(e);
+    });
+    conn.on('close', () => {
+      shared.broken ??= 'connection closed';
+      shared.connClosed = true;
+      shared.sftpP = undefined;
+      const f = shared.onClose;
+      shared.onClose = undefined;
+      f?.();
+    });
+    const become = opts.become ? {} : undefined;
+    return new SshTransport(shared, { name, host: opts.host, port, user }, become);
   }
 
   /** A direct-tcpip channel from this host to host:port (ProxyJump). */
   forwardOut(host: string, port: number): Promise<ClientChannel> {
     this.assertUsable();
     return new Promise((resolve, reject) => {
-      this.conn.forwardOut('127.0.0.1', 0, host, port, (err, ch) => (err ? reject(err) : resolve(ch)));
+      this.s.conn.forwardOut('127.0.0.1', 0, host, port, (err, ch) => (err ? reject(err) : resolve(ch)));
     });
   }
 
   private assertUsable(): void {
-    if (this.closed) throw userError('connect', `connection to ${this.host} is closed`, { host: this.host });
-    if (this.broken) throw userError('connect', `connection to ${this.host} (${this.target}) was lost: ${this.broken}`, { host: this.host });
+    if (this.s.closed) throw userError('connect', `connection to ${this.host} is closed`, { host: this.host });
+    if (this.s.broken) throw userError('connect', `connection to ${this.host} (${this.target}) was lost: ${this.s.broken}`, { host: this.host });
   }
 
-  /** The exact shell string sent for argv (what `exec` runs). The become password is never part of it. */
-  commandLine(argv: readonly Arg[], options: ExecOptions = {}): string {
-    const become = options.become ?? this.become;
+  /** The user a command runs as through sudo, or undefined when it runs as the login user. */
+  private sudoUser(become: boolean | undefined): string | undefined {
+    const spec = become === false ? undefined : become === true ? (this.become ?? {}) : this.become;
+    if (!spec) return undefined;
+    const u = becomeUser({ user: spec.user ?? this.s.becomeUser });
+    return u === this.user ? undefined : u; // already that user: no sudo
+  }
+
+  /**
+   * The shell string sent for argv (what `exec` runs), with the sudo markers `m` when it runs
+   * through sudo. The become password is never part of it.
+   */
+  commandLine(argv: readonly Arg[], options: ExecOptions = {}, m: SudoMarkers = newSudoMarkers()): string {
+    const as = this.sudoUser(options.become);
     let full = withEnv(argv, options.env, this.host);
-    if (become) full = this.becomePassword !== undefined ? ['sudo', '-S', '-p', '', '--', ...full] : ['sudo', '-n', '--', ...full];
+    if (as !== undefined) full = sudoArgv(full, as, m);
     return cdPrefix(options.cwd) + shellJoin(full);
   }
 
@@ -319,64 +265,84 @@ export class SshTransport implements Transport {
 
   private execRaw(argv: readonly Arg[], options: ExecOptions): Promise<RawResult> {
     this.assertUsable();
-    const become = options.become ?? this.become;
+    const as = this.sudoUser(options.become);
+    if (as === undefined) return this.channel(this.commandLine(argv, { ...options, become: false }), options, undefined);
+    return this.s.gate.run(as, () => {
+      const m = newSudoMarkers();
+      return this.channel(this.commandLine(argv, options, m), options, { m, user: as });
+    });
+  }
+
+  /** Runs one command line on a new channel; with `sudo`, stdin waits for sudo's READY (become.ts). */
+  private channel(line: string, options: ExecOptions, sudo: { m: SudoMarkers; user: string } | undefined): Promise<RawResult> {
+    this.assertUsable();
+    const timed = !!options.timeoutMs && options.timeoutMs > 0;
     // The shell first reports its PID on stderr: it leads the session's process group, which we
     // kill on timeout or cancel() (OpenSSH ignores `signal` requests on root sessions: no privsep child).
-    const timed = true;
-    const cmd = 'echo "$$" >&2; ' + this.commandLine(argv, options);
-    let stdin: Buffer | undefined = options.stdin === undefined ? undefined : Buffer.from(options.stdin);
-    if (become && this.becomePassword !== undefined) stdin = Buffer.concat([Buffer.from(this.becomePassword + '\n'), stdin ?? Buffer.alloc(0)]);
+    const cmd = 'echo "$$" >&2; ' + line;
+    const stdin: Buffer | undefined = options.stdin === undefined ? undefined : Buffer.from(options.stdin);
     const started = Date.now();
     return new Promise<RawResult>((resolve, reject) => {
-      this.conn.exec(cmd, (err, ch) => {
+      this.s.conn.exec(cmd, (err, ch) => {
         if (err) {
           reject(userError('connect', `cannot run a command on ${this.host} (${this.target}): ${messageOf(err)}`, { host: this.host }));
           return;
         }
-        const entry: Running = { ch, become, cancelled: false, closed: new Promise<void>((r) => ch.once('close', () => r())) };
-        this.running.add(entry);
+        const entry: Running = { ch, sudoUser: sudo?.user, cancelled: false, closed: new Promise<void>((r) => ch.once('close', () => r())) };
+        this.s.running.add(entry);
         const out: Buffer[] = [];
         const errOut: Buffer[] = [];
         let code: number | null = null;
         let signal: string | null = null;
         let timedOut = false;
         let done = false;
+        let failure: UserError | undefined;
         let timer: NodeJS.Timeout | undefined;
         let grace: NodeJS.Timeout | undefined;
+        const sendStdin = () => (stdin ? ch.end(stdin) : ch.end());
+        const dialog = sudo
+          ? new SudoDialog(sudo.m, { user: sudo.user, loginUser: this.user, host: this.host }, this.s.becomePassword, (pw) => ch.write(pw))
+          : undefined;
         const finish = () => {
           if (done) return;
           done = true;
-          this.running.delete(entry);
+          this.s.running.delete(entry);
           if (timer) clearTimeout(timer);
           if (grace) clearTimeout(grace);
           if (entry.cancelled) timedOut = true; // cancel(): killed like a timeout
+          if (failure) return reject(failure);
+          if (dialog && !dialog.ready && !timedOut && (code !== null || signal !== null)) return reject(dialog.refusedAtExit(code));
           if (!timedOut && code === null && signal === null) {
             // the channel closed with no exit status: sshd (or its session) went away under us
-            this.broken ??= 'the connection closed while a command was running';
+            this.s.broken ??= 'the connection closed while a command was running';
             reject(userError('connect', `the connection to ${this.host} (${this.target}) was lost while a command was running: it may or may not have finished`, { host: this.host }));
             return;
           }
-          resolve({
-            code: timedOut ? null : code,
-            signal,
-            stdout: Buffer.concat(out),
-            stderr: Buffer.concat(head ? [head, ...errOut] : errOut),
-            durationMs: Date.now() - started,
-            timedOut,
-          });
+          resolve({ code: timedOut ? null : code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(errOut), durationMs: Date.now() - started, timedOut });
+        };
+        const toStderr = (b: Buffer) => {
+          if (!dialog) return void errOut.push(b);
+          const r = dialog.feed(b);
+          if (r.pass) errOut.push(r.pass);
+          if (r.event?.kind === 'ready') sendStdin();
+          else if (r.event?.kind === 'fail') {
+            failure = r.event.error;
+            ch.close();
+          }
         };
         let pgid: string | undefined;
-        let head: Buffer | undefined = timed ? Buffer.alloc(0) : undefined; // stderr until the PID line
+        let head: Buffer | undefined = Buffer.alloc(0); // stderr until the PID line
         ch.on('data', (b: Buffer) => out.push(b));
         ch.stderr.on('data', (b: Buffer) => {
-          if (!head) return void errOut.push(b);
+          if (!head) return toStderr(b);
           head = Buffer.concat([head, b]);
           const nl = head.indexOf(0x0a);
           if (nl < 0) return;
           pgid = head.subarray(0, nl).toString().trim();
           entry.pgid = pgid;
-          if (nl + 1 < head.length) errOut.push(head.subarray(nl + 1));
+          const rest = head.subarray(nl + 1);
           head = undefined;
+          if (rest.length) toStderr(rest);
         });
         ch.on('exit', (c: number | null, sig?: string) => {
           if (typeof c === 'number') code = c;
@@ -384,36 +350,30 @@ export class SshTransport implements Transport {
         });
         ch.on('close', finish);
         ch.on('error', () => undefined);
-        if (options.timeoutMs && options.timeoutMs > 0) {
+        if (timed) {
           timer = setTimeout(() => {
             timedOut = true;
             void this.killRunning(entry);
             grace = setTimeout(finish, 1000); // do not wait forever for the server's close
           }, options.timeoutMs);
         }
-        if (stdin) ch.end(stdin);
-        else ch.end();
+        if (!dialog) sendStdin(); // with sudo: only once sudo let the command start
       });
     });
   }
 
-  /** Kill one running command: the KILL signal request, then its process group (as the same user), then close the channel. */
+  /**
+   * Kill one running command: the KILL signal request, then its process group (as the user it runs
+   * as: through sudo, with the same password dialog, when it runs as another user), then close the channel.
+   */
   private async killRunning(entry: Running): Promise<void> {
     sendKill(entry.ch); // honoured by OpenSSH for non-root sessions (killpg of the session)
     const pgid = entry.pgid;
-    if (pgid && /^\d+$/.test(pgid) && !this.connClosed) {
-      await new Promise<void>((resolve) => {
-        const argv = entry.become ? ['sudo', '-n', '--', 'kill', '-s', 'KILL', '--', `-${pgid}`] : ['kill', '-s', 'KILL', '--', `-${pgid}`];
-        const t = setTimeout(resolve, 3000);
-        this.conn.exec(shellJoin(argv), (e, k) => {
-          if (e) return void (clearTimeout(t), resolve());
-          k.on('error', () => undefined);
-          k.on('close', () => (clearTimeout(t), resolve()));
-          k.resume();
-          k.stderr.resume();
-          k.end();
-        });
-      });
+    if (pgid && /^\d+$/.test(pgid) && !this.s.connClosed && !this.s.broken) {
+      const kill = ['kill', '-s', 'KILL', '--', `-${pgid}`];
+      const m = newSudoMarkers();
+      const k = entry.sudoUser ? this.channel(shellJoin(sudoArgv(kill, entry.sudoUser, m)), {}, { m, user: entry.sudoUser }) : this.channel(shellJoin(kill), {}, undefined);
+      await Promise.race([k.catch(() => undefined), new Promise((r) => setTimeout(r, 3000))]);
     }
     entry.ch.close();
   }
@@ -424,55 +384,59 @@ export class SshTransport implements Transport {
    * exited: no request it had queued can still land); temp files of unfinished writes removed.
    */
   async cancel(): Promise<void> {
-    if (this.closed || this.broken) return;
-    const tmps = [...this.writing]; // before the session ends: a failing write forgets its temp file
-    this.writing.clear();
-    const entries = [...this.running];
+    const s = this.s;
+    if (s.closed || s.broken) return;
+    const tmps = [...s.writing]; // before the session ends: a failing write forgets its temp file
+    s.writing.clear();
+    const entries = [...s.running];
     for (const e of entries) e.cancelled = true;
     await Promise.all(entries.map((e) => this.killRunning(e)));
     await Promise.all(entries.map((e) => Promise.race([e.closed, new Promise((r) => setTimeout(r, 2000))])));
-    const sftp = this.sftpS;
+    const sftp = s.sftpS;
     if (sftp) {
-      this.sftpP = undefined;
-      this.sftpS = undefined;
+      s.sftpP = undefined;
+      s.sftpS = undefined;
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, 3000);
         sftp.once('close', () => (clearTimeout(t), resolve()));
         sftp.end();
       });
     }
-    if (tmps.length && !this.broken) await this.execRaw(['rm', '-f', '--', ...tmps], {}).catch(() => undefined);
+    if (tmps.length && !s.broken) await this.execRaw(['rm', '-f', '--', ...tmps], {}).catch(() => undefined);
   }
 
   // ---- files ----
 
   /** SFTP acts as the login user; with become to another user, files go through sudo instead. */
   private get filesViaSudo(): boolean {
-    return this.become && this.user !== 'root';
+    return this.sudoUser(undefined) !== undefined;
   }
 
   get filesInProcess(): boolean {
     return !this.filesViaSudo;
   }
 
+  private readonly run: RawRun = async (argv, stdin) => this.execRaw(argv, stdin ? { stdin } : {});
+
   private sftp(): Promise<SFTPWrapper> {
     this.assertUsable();
-    if (!this.sftpP) {
-      this.sftpP = new Promise<SFTPWrapper>((resolve, reject) => {
-        this.conn.sftp((err, s) => {
+    const s = this.s;
+    if (!s.sftpP) {
+      s.sftpP = new Promise<SFTPWrapper>((resolve, reject) => {
+        s.conn.sftp((err, w) => {
           if (err) {
-            this.sftpP = undefined;
+            s.sftpP = undefined;
             reject(userError('connect', `cannot open SFTP on ${this.host} (${this.target}): ${messageOf(err)}`, { host: this.host }));
           } else {
             // a session ended by cancel() must not clear the one opened after it
-            s.on('close', () => void (this.sftpS === s && ((this.sftpP = undefined), (this.sftpS = undefined))));
-            this.sftpS = s;
-            resolve(s);
+            w.on('close', () => void (s.sftpS === w && ((s.sftpP = undefined), (s.sftpS = undefined))));
+            s.sftpS = w;
+            resolve(w);
           }
         });
       });
     }
-    return this.sftpP;
+    return s.sftpP;
   }
 
   private ioError(op: string, path: string, e: unknown): UserError {
@@ -481,11 +445,7 @@ export class SshTransport implements Transport {
   }
 
   async read(path: string): Promise<Buffer> {
-    if (this.filesViaSudo) {
-      const r = await this.execRaw(['cat', '--', path], {});
-      if (r.code !== 0) throw this.ioError('read', path, r.stderr.toString().trim() || `cat exited with ${r.code}`);
-      return r.stdout;
-    }
+    if (this.filesViaSudo) return readViaExec(this.run, this.host, path);
     const sftp = await this.sftp();
     return new Promise((resolve, reject) => {
       sftp.readFile(path, (err, data) => {
@@ -496,15 +456,7 @@ export class SshTransport implements Transport {
   }
 
   async stat(path: string): Promise<FileStat | null> {
-    if (this.filesViaSudo) {
-      const r = await this.execRaw(['stat', '-c', '%f %s %u %g %Y', '--', path], {});
-      if (r.code !== 0) {
-        if (/No such file|Not a directory/i.test(r.stderr.toString())) return null;
-        throw this.ioError('stat', path, r.stderr.toString().trim());
-      }
-      const [modeHex, size, uid, gid, mtime] = r.stdout.toString().trim().split(' ');
-      return statFromMode(parseInt(modeHex!, 16), Number(size), Number(uid), Number(gid), Number(mtime) * 1000);
-    }
+    if (this.filesViaSudo) return statViaExec(this.run, this.host, path);
     const sftp = await this.sftp();
     return new Promise((resolve, reject) => {
       sftp.lstat(path, (err, st) => {
@@ -521,30 +473,17 @@ export class SshTransport implements Transport {
     // one temp name per target: a runner killed mid-write leaves at most one, which the next write
     // of that path (a resumed run) removes and replaces (O_EXCL after the unlink: never written through a link)
     const fixed = join(dirname(path), `.${basename(path)}.runbook-tmp`);
-    const tmp = this.writing.has(fixed) ? `${fixed}-${randomBytes(6).toString('hex')}` : fixed;
-    this.writing.add(tmp);
+    const tmp = this.s.writing.has(fixed) ? `${fixed}-${randomBytes(6).toString('hex')}` : fixed;
+    this.s.writing.add(tmp);
     try {
       await this.writeVia(tmp, path, buf, options);
     } finally {
-      this.writing.delete(tmp);
+      this.s.writing.delete(tmp);
     }
   }
 
   private async writeVia(tmp: string, path: string, buf: Buffer, options: { mode?: number }): Promise<void> {
-    if (this.filesViaSudo) {
-      // keep the old file's mode and owner unless a mode is given; rename over the target
-      const script =
-        'set -e; umask 077; rm -f -- "$1"; set -C; cat > "$1"; set +C; m=$3; ' +
-        'if [ -e "$2" ]; then chown --reference="$2" -- "$1" 2>/dev/null || true; [ -n "$m" ] || m=$(stat -c %a -- "$2"); fi; ' +
-        '[ -n "$m" ] || m=644; chmod "$m" -- "$1"; mv -f -- "$1" "$2"';
-      const mode = options.mode === undefined ? '' : options.mode.toString(8);
-      const r = await this.execRaw(['sh', '-c', script, 'sh', tmp, path, mode], { stdin: buf });
-      if (r.code !== 0) {
-        await this.execRaw(['rm', '-f', '--', tmp], {}).catch(() => undefined);
-        throw this.ioError('write', path, r.stderr.toString().trim() || `exit ${r.code}`);
-      }
-      return;
-    }
+    if (this.filesViaSudo) return writeViaExec(this.run, this.host, tmp, path, buf, options.mode);
     const sftp = await this.sftp();
     const call = <T>(f: (cb: (err: Error | undefined | null, v?: T) => void) => void): Promise<T> =>
       new Promise((resolve, reject) => f((err, v) => (err ? reject(err) : resolve(v as T))));
@@ -581,22 +520,27 @@ export class SshTransport implements Transport {
     }
   }
 
+  /** Closes the connection (every view of it). */
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
+    const s = this.s;
+    if (s.closed) return;
+    s.closed = true;
     // a transport marked broken (a session lost mid-command) may still hold an open socket
-    if (this.connClosed) return;
-    if (this.broken) {
-      this.conn.destroy();
+    if (s.connClosed) return;
+    if (s.broken) {
+      s.conn.destroy();
       return;
     }
     await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, 2000);
-      this.conn.once('close', () => {
+      const t = setTimeout(() => {
+        s.conn.destroy();
+        resolve();
+      }, 2000);
+      s.conn.once('close', () => {
         clearTimeout(t);
         resolve();
       });
-      this.conn.end();
+      s.conn.end();
     });
   }
 }
@@ -604,25 +548,11 @@ export class SshTransport implements Transport {
 interface Running {
   ch: ClientChannel;
   pgid?: string;
-  become: boolean;
+  /** the user it runs as through sudo (its process group is killed as that user) */
+  sudoUser: string | undefined;
   /** killed by cancel(): reported like a timeout, not as a lost connection */
   cancelled: boolean;
   closed: Promise<void>;
-}
-
-/** SFTP status codes (draft-ietf-secsh-filexfer-02) and tools' messages → errno names; only ENOENT/ENOTDIR mean absent. */
-export function errnoOf(e: unknown): string {
-  const code = (e as { code?: unknown } | null)?.code;
-  if (typeof code === 'number') return ({ 2: 'ENOENT', 3: 'EACCES', 4: 'EIO', 5: 'EBADMSG', 6: 'ENOTCONN', 7: 'ECONNRESET', 8: 'ENOTSUP' } as Record<number, string>)[code] ?? 'EIO';
-  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return code;
-  const text = typeof e === 'string' ? e : messageOf(e);
-  if (/no such file/i.test(text)) return 'ENOENT';
-  if (/not a directory/i.test(text)) return 'ENOTDIR';
-  if (/permission denied/i.test(text)) return 'EACCES';
-  if (/is a directory/i.test(text)) return 'EISDIR';
-  if (/too many levels of symbolic links/i.test(text)) return 'ELOOP';
-  if (/no space left/i.test(text)) return 'ENOSPC';
-  return 'EIO';
 }
 
 /**
@@ -638,41 +568,4 @@ function sendKill(ch: ClientChannel): void {
   } catch {
     /* the server may not support signals; closing the channel still ends our wait */
   }
-}
-
-function statFromMode(mode: number, size: number, uid: number, gid: number, mtimeMs: number): FileStat {
-  const fmt = mode & 0o170000;
-  const type: FileStat['type'] = fmt === 0o100000 ? 'file' : fmt === 0o040000 ? 'directory' : fmt === 0o120000 ? 'symlink' : 'other';
-  return { type, size, mode: mode & 0o7777, uid, gid, mtimeMs };
-}
-
-/**
- * Connection options for an inventory host: inventory values first, then ~/.ssh/config
- * (`sshConfigText`, default none) for what the inventory leaves open, as Ansible's ssh does.
- */
-export function sshOptionsForHost(
-  entry: import('../inventory/types.js').HostEntry,
-  opts: { acceptNew?: boolean; sshConfigText?: string; connectTimeoutMs?: number } = {},
-): Omit<SshConnectOptions, 'proxyJump'> & { proxyJumpSpec?: string } {
-  const cfg = opts.sshConfigText !== undefined ? resolveSshConfig(opts.sshConfigText, entry.address) : { identityFiles: [] as string[] };
-  const str = (k: string) => (typeof entry.vars[k] === 'string' ? (entry.vars[k] as string) : undefined);
-  const becomePassword = str('ansible_become_password') ?? str('ansible_become_pass');
-  const keys = entry.privateKeyFile ? [entry.privateKeyFile] : cfg.identityFiles.filter((f) => existsSync(f));
-  const known = entry.knownHostsFile ? [entry.knownHostsFile] : cfg.userKnownHostsFiles;
-  const out: Omit<SshConnectOptions, 'proxyJump'> & { proxyJumpSpec?: string } = {
-    name: entry.name,
-    host: cfg.hostName ?? entry.address,
-    port: entry.port !== 22 || cfg.port === undefined ? entry.port : cfg.port,
-    become: entry.become,
-    hostKeyPolicy: opts.acceptNew ? 'accept-new' : (cfg.hostKeyPolicy ?? 'strict'),
-  };
-  const user = entry.user ?? cfg.user;
-  if (user) out.user = user;
-  if (keys.length) out.privateKeyPaths = keys;
-  if (known) out.knownHostsPaths = known;
-  if (becomePassword !== undefined) out.becomePassword = becomePassword;
-  const timeout = opts.connectTimeoutMs ?? cfg.connectTimeoutMs;
-  if (timeout !== undefined) out.connectTimeoutMs = timeout;
-  if (cfg.proxyJump) out.proxyJumpSpec = cfg.proxyJump;
-  return out;
 }

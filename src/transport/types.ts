@@ -1,4 +1,5 @@
 import type { Arg } from './quote.js';
+import type { BecomeSpec } from './become.js';
 
 /** One result object for every command, local or remote (zx's lesson). */
 export interface ExecResult {
@@ -20,7 +21,7 @@ export interface ExecOptions {
   env?: Record<string, string>;
   /** working directory on the target */
   cwd?: string;
-  /** run through sudo when the host has become=true (default: the host's setting) */
+  /** true: through sudo as the become user (root unless one is set); false: as the login user; default: the transport's setting */
   become?: boolean;
 }
 
@@ -53,6 +54,11 @@ export interface Transport {
    * is what 500 hosts pay for). Absent means false.
    */
   readonly filesInProcess?: boolean;
+  /**
+   * The same host (the same connection) with every operation — commands, reads, stats, writes — run
+   * as `spec.user` through sudo (false: as the login user). Closing a view closes the connection.
+   */
+  withBecome?(spec: BecomeSpec | false): Transport;
   /**
    * Stop the work in flight (a step timed out): kill every running command's process group,
    * close the file-transfer session and remove temp files of writes not finished. Resolves once

@@ -1,0 +1,154 @@
+/**
+ * Becoming another user through sudo, the same way for SSH and local commands.
+ *
+ * Every become command is `sudo -S -p PROMPT -u USER -- sh -c 'printf READY >&2; exec "$@"' ... argv`
+ * with a prompt and a ready marker made fresh for each invocation. The caller feeds the command's
+ * stderr to a SudoDialog, which:
+ *   - writes the password on stdin only when sudo prints PROMPT (NOPASSWD or a cached timestamp: sudo
+ *     never asks, and nothing is written), and at most once: a second PROMPT means a wrong password;
+ *   - says when READY arrives: sudo has let the command start, and only now may the command's own
+ *     stdin be sent (before that, bytes on stdin could be read by sudo as a password);
+ *   - hides sudo's own chatter (the prompt, a lecture, "unable to resolve host") from the command's stderr.
+ * The password is never in argv, and `sh` is always what sudo runs, so sudo's verdict is the same
+ * for every command of a host (one check, then no retries: see SudoGate).
+ */
+import { randomBytes } from 'node:crypto';
+import { userError, type UserError } from '../errors.js';
+import type { Arg } from './quote.js';
+
+/** Who to become: `user` (default: the host's ansible_become_user, else root). */
+export interface BecomeSpec {
+  user?: string;
+}
+
+export function becomeUser(spec: BecomeSpec): string {
+  return spec.user && spec.user !== '' ? spec.user : 'root';
+}
+
+export interface SudoMarkers {
+  prompt: string;
+  ready: string;
+}
+
+export function newSudoMarkers(): SudoMarkers {
+  const id = randomBytes(12).toString('hex'); // no `%`: sudo expands %-escapes in -p
+  return { prompt: `[runbook-sudo-${id}] password: `, ready: `runbook-sudo-${id}-ready` };
+}
+
+/** The argv that runs `argv` as `user` through sudo, announcing READY on stderr when sudo lets it start. */
+export function sudoArgv(argv: readonly Arg[], user: string, m: SudoMarkers): Arg[] {
+  return ['sudo', '-S', '-p', m.prompt, '-u', user, '--', 'sh', '-c', 'printf "%s\\n" "$0" >&2; exec "$@"', m.ready, ...argv];
+}
+
+export type SudoEvent = { kind: 'ready' } | { kind: 'fail'; error: UserError };
+
+/**
+ * Reads the stderr of one sudo invocation. `feed` returns the bytes that belong to the command's
+ * own stderr (none before READY) and at most one event.
+ */
+export class SudoDialog {
+  private buf = Buffer.alloc(0);
+  private prompts = 0;
+  ready = false;
+  failed = false;
+  constructor(
+    private readonly m: SudoMarkers,
+    private readonly who: { user: string; loginUser: string; host: string },
+    private readonly password: string | undefined,
+    private readonly writePassword: (line: Buffer) => void,
+  ) {}
+
+  feed(chunk: Buffer): { pass?: Buffer; event?: SudoEvent } {
+    if (this.ready) return { pass: chunk };
+    if (this.failed) return {};
+    this.buf = Buffer.concat([this.buf, chunk]);
+    for (;;) {
+      const text = this.buf.toString('latin1');
+      const p = text.indexOf(this.m.prompt);
+      const r = text.indexOf(this.m.ready + '\n');
+      if (r >= 0 && (p < 0 || r < p)) {
+        this.ready = true;
+        const rest = this.buf.subarray(Buffer.byteLength(text.slice(0, r + this.m.ready.length + 1), 'latin1'));
+        this.buf = Buffer.alloc(0);
+        return { ...(rest.length ? { pass: rest } : {}), event: { kind: 'ready' } };
+      }
+      if (p < 0) return {};
+      this.buf = this.buf.subarray(p + this.m.prompt.length);
+      this.prompts++;
+      if (this.password === undefined) {
+        this.failed = true;
+        return {
+          event: {
+            kind: 'fail',
+            error: userError('become', `sudo asks ${this.who.loginUser} on ${this.who.host} for a password, and none was given`, {
+              host: this.who.host,
+              hint: 'pass -K (--ask-become-pass, or $RUNBOOK_BECOME_PASSWORD) or set ansible_become_password',
+            }),
+          },
+        };
+      }
+      if (this.prompts > 1) {
+        this.failed = true;
+        return { event: { kind: 'fail', error: wrongPassword(this.who) } };
+      }
+      this.writePassword(Buffer.from(this.password + '\n'));
+    }
+  }
+
+  /** The command ended before READY: sudo refused (not in sudoers, no tty required, ...). */
+  refusedAtExit(code: number | null): UserError {
+    const said = this.buf
+      .toString('utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '' && !/^We trust you have received|^#\d\)|^\s*$|Sorry, try again/.test(l))
+      .join('; ');
+    if (this.prompts > 0 && /incorrect password|Sorry|Authentication failure/i.test(this.buf.toString())) return wrongPassword(this.who);
+    return userError('become', `sudo refused to run commands as ${this.who.user} for ${this.who.loginUser} on ${this.who.host}: ${said || `exit ${code}`}`, {
+      host: this.who.host,
+      hint: `check the sudoers rules for ${this.who.loginUser} there`,
+    });
+  }
+}
+
+function wrongPassword(who: { loginUser: string; host: string }): UserError {
+  return userError('become', `sudo: wrong password for ${who.loginUser} on ${who.host}`, {
+    host: who.host,
+    hint: 'check -K / $RUNBOOK_BECOME_PASSWORD / ansible_become_password; no further attempt is made on this host',
+  });
+}
+
+/**
+ * One sudo check per host and target user: the first become command runs alone; when sudo let it
+ * start, the others follow in parallel; when sudo refused it (a wrong password), every later
+ * command gets the same error at once instead of asking sudo again (no retry storm, one failed
+ * attempt in the host's auth log).
+ */
+export class SudoGate {
+  private readonly state = new Map<string, { ok: boolean; pending?: Promise<void>; failure?: UserError }>();
+
+  /** Runs `f`, first waiting for (or becoming) the check for `user`. */
+  async run<T>(user: string, f: () => Promise<T>): Promise<T> {
+    let s = this.state.get(user);
+    if (s?.failure) throw s.failure;
+    if (s?.ok) return f();
+    if (s?.pending) {
+      await s.pending;
+      return this.run(user, f);
+    }
+    let done!: () => void;
+    s = { ok: false, pending: new Promise<void>((r) => (done = r)) };
+    this.state.set(user, s);
+    try {
+      const out = await f();
+      s.ok = true;
+      return out;
+    } catch (e) {
+      if ((e as UserError)?.kind === 'become') s.failure = e as UserError;
+      throw e;
+    } finally {
+      delete s.pending;
+      done();
+    }
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * ProxyJump: hosts behind bastions. Each hop of a chain is one SSH connection, opened through the
+ * hop before it (a direct-tcpip channel), its host key checked against the same known_hosts files
+ * with the same policy as the target's. A pool shares every hop among all the hosts behind it: 200
+ * nodes behind one bastion make one connection to the bastion, closed when the last of them closes.
+ */
+import { messageOf, userError } from '../errors.js';
+import { SshTransport, type SshConnectOptions } from './ssh.js';
+import type { JumpHop } from './ssh-options.js';
+
+interface PoolEntry {
+  conn: Promise<SshTransport>;
+  refs: number;
+  /** the hop this one goes through, released with it */
+  parent: string | undefined;
+}
+
+/** What a hop shares with its target: how host keys are checked and how to authenticate. */
+export type HopSettings = Pick<SshConnectOptions, 'knownHostsPaths' | 'hostKeyPolicy' | 'connectTimeoutMs' | 'agent' | 'identitiesOnly' | 'passphrase' | 'askPassphrase' | 'keepalive' | 'keepaliveCountMax' | 'hostKeyAlgorithms'>;
+
+export class JumpPool {
+  private readonly entries = new Map<string, PoolEntry>();
+
+  /** Opens (or shares) every hop of `chain` and returns the last one, with a release for the caller. */
+  async through(chain: JumpHop[], settings: HopSettings, forHost: string): Promise<{ last: SshTransport; release: () => void }> {
+    let parent: string | undefined;
+    const taken: string[] = [];
+    try {
+      for (const hop of chain) {
+        const key = `${parent ?? ''}>${hop.user}@${hop.host}:${hop.port}|${(settings.knownHostsPaths ?? []).join(':')}|${settings.hostKeyPolicy ?? 'strict'}`;
+        let e = this.entries.get(key);
+        if (!e) {
+          const via = parent ? await this.entries.get(parent)!.conn : undefined;
+          const conn = SshTransport.connect({
+            ...settings,
+            name: hop.alias === hop.host ? hop.host : hop.alias,
+            host: hop.host,
+            port: hop.port,
+            user: hop.user,
+            ...(hop.privateKeyPaths.length ? { privateKeyPaths: hop.privateKeyPaths } : {}),
+            ...(via ? { proxyJump: via } : {}),
+            onClose: () => {
+              if (this.entries.get(key)?.conn === conn) this.entries.delete(key);
+            },
+          });
+          e = { conn, refs: 0, parent };
+          this.entries.set(key, e);
+          conn.catch(() => {
+            if (this.entries.get(key) === e) this.entries.delete(key);
+          });
+        }
+        e.refs++;
+        taken.push(key);
+        try {
+          await e.conn;
+        } catch (err) {
+          throw userError(
+            (err as { kind?: string }).kind === 'host-key' ? 'host-key' : 'connect',
+            `cannot reach ${forHost} through the jump host ${hop.alias}: ${messageOf(err)}`,
+            { host: forHost },
+          );
+        }
+        parent = key;
+      }
+    } catch (e) {
+      this.release(taken);
+      throw e;
+    }
+    const last = await this.entries.get(parent!)!.conn;
+    let released = false;
+    return {
+      last,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.release(taken);
+      },
+    };
+  }
+
+  private release(keys: string[]): void {
+    for (const key of [...keys].reverse()) {
+      const e = this.entries.get(key);
+      if (!e) continue;
+      if (--e.refs > 0) continue;
+      this.entries.delete(key);
+      void e.conn.then((c) => c.close()).catch(() => undefined);
+    }
+  }
+
+  /** hops open now (tests: one connection per hop) */
+  get size(): number {
+    return this.entries.size;
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * Connection options for an inventory host, the way Ansible's ssh connection hands them to ssh(1)
+ * (first value wins): `ansible_ssh_args`, then the inventory's own values (ansible_port,
+ * ansible_user, ansible_ssh_private_key_file, runbook_known_hosts), then `ansible_ssh_common_args`
+ * and `ansible_ssh_extra_args`, then ~/.ssh/config (or the `-F` file the arguments name).
+ * Everything is turned into ssh_config lines and resolved by ssh-config.ts in one pass.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import type { HostEntry } from '../inventory/types.js';
+import { userError } from '../errors.js';
+import { parseJumpChain, resolveSshConfig } from './ssh-config.js';
+import { parseSshArgs, SSH_ARG_VARS } from './ssh-args.js';
+import type { SshConnectOptions } from './ssh.js';
+
+export interface JumpHop {
+  /** the hop as written in ProxyJump (its ~/.ssh/config alias) */
+  alias: string;
+  host: string;
+  port: number;
+  user: string;
+  privateKeyPaths: string[];
+}
+
+export type HostSshOptions = Omit<SshConnectOptions, 'proxyJump'> & {
+  /** ProxyJump as written; `jumps` are its hops, resolved */
+  proxyJumpSpec?: string;
+  jumps?: JumpHop[];
+};
+
+function str(entry: HostEntry, k: string): string | undefined {
+  const v = entry.vars[k];
+  return typeof v === 'string' ? v : typeof v === 'number' ? String(v) : undefined;
+}
+
+/** Quote a value for an ssh_config line (paths with spaces). */
+function cfgValue(v: string): string {
+  return /\s/.test(v) ? `"${v.replace(/"/g, '')}"` : v;
+}
+
+export function sshOptionsForHost(
+  entry: HostEntry,
+  opts: {
+    acceptNew?: boolean;
+    sshConfigText?: string;
+    connectTimeoutMs?: number;
+    /** -J/--jump on the command line: wins over everything */
+    jump?: string;
+    /** reads a -F file; default readFileSync (tests pass their own) */
+    readConfigFile?: (path: string) => string;
+  } = {},
+): HostSshOptions {
+  const where = { host: entry.name };
+  const parsed = SSH_ARG_VARS.map((k) => {
+    const v = str(entry, k);
+    return v === undefined ? undefined : parseSshArgs(v);
+  });
+  for (const [i, p] of parsed.entries()) {
+    if (p?.errors.length) throw userError('inventory', `${SSH_ARG_VARS[i]}: ${p.errors[0]}`, where);
+  }
+  const [sshArgs, commonArgs, extraArgs] = parsed;
+  const own: string[] = [];
+  if (opts.jump) own.push(`ProxyJump ${opts.jump}`);
+  const explicitPort = entry.vars.ansible_port !== undefined || entry.vars.ansible_ssh_port !== undefined || entry.port !== 22;
+  if (explicitPort) own.push(`Port ${entry.port}`);
+  if (entry.user) own.push(`User ${cfgValue(entry.user)}`);
+  if (entry.privateKeyFile) own.push(`IdentityFile ${cfgValue(entry.privateKeyFile)}`);
+  if (entry.knownHostsFile) own.push(`UserKnownHostsFile ${cfgValue(entry.knownHostsFile)}`);
+  const timeoutVar = str(entry, 'ansible_ssh_timeout') ?? str(entry, 'ansible_timeout');
+  if (timeoutVar && /^\d+$/.test(timeoutVar)) own.push(`ConnectTimeout ${timeoutVar}`);
+  if (entry.vars.ansible_host_key_checking === false) own.push('StrictHostKeyChecking accept-new');
+  const argLines = [...(opts.jump ? own.slice(0, 1) : []), ...(sshArgs?.lines ?? []), ...own.slice(opts.jump ? 1 : 0), ...(commonArgs?.lines ?? []), ...(extraArgs?.lines ?? [])];
+  const configFile = [sshArgs, commonArgs, extraArgs].find((p) => p?.configFile)?.configFile;
+  let configText = opts.sshConfigText ?? '';
+  if (configFile) {
+    try {
+      configText = (opts.readConfigFile ?? ((p) => readFileSync(p, 'utf8')))(configFile);
+    } catch (e) {
+      throw userError('inventory', `cannot read the ssh config file ${configFile} (-F): ${(e as Error).message}`, where);
+    }
+  }
+  // the argument lines come before the file's first Host block: they apply to this host whatever its name
+  const cfg = resolveSshConfig(argLines.join('\n') + '\n' + configText, entry.address);
+  const argKeys = argLines.length ? resolveSshConfig(argLines.join('\n'), entry.address).identityFiles : [];
+  // keys the inventory or its arguments name are used as given (a missing one is an error later);
+  // keys only ~/.ssh/config names are tried when they exist, as ssh(1) does
+  const keys = cfg.identityFiles.filter((f) => argKeys.includes(f) || existsSync(f));
+
+  const out: HostSshOptions = {
+    name: entry.name,
+    host: cfg.hostName ?? entry.address,
+    port: cfg.port ?? entry.port,
+    become: entry.become,
+    hostKeyPolicy: opts.acceptNew ? 'accept-new' : (cfg.hostKeyPolicy ?? 'strict'),
+  };
+  if (cfg.user) out.user = cfg.user;
+  if (keys.length) out.privateKeyPaths = keys;
+  if (cfg.userKnownHostsFiles) out.knownHostsPaths = cfg.userKnownHostsFiles;
+  const becomeUser = str(entry, 'ansible_become_user');
+  if (becomeUser) out.becomeUser = becomeUser;
+  const becomePassword = str(entry, 'ansible_become_password') ?? str(entry, 'ansible_become_pass');
+  if (becomePassword !== undefined) out.becomePassword = becomePassword;
+  const password = str(entry, 'ansible_password') ?? str(entry, 'ansible_ssh_pass') ?? str(entry, 'ansible_ssh_password');
+  if (password !== undefined) out.password = password;
+  const passphrase = str(entry, 'ansible_ssh_private_key_passphrase') ?? str(entry, 'ansible_private_key_passphrase');
+  if (passphrase !== undefined) out.passphrase = passphrase;
+  const timeout = opts.connectTimeoutMs ?? cfg.connectTimeoutMs;
+  if (timeout !== undefined) out.connectTimeoutMs = timeout;
+  if (cfg.identitiesOnly) out.identitiesOnly = true;
+  if (cfg.agentOff) out.agent = false;
+  else if (cfg.identityAgent) out.agent = cfg.identityAgent;
+  else if (process.env.SSH_AUTH_SOCK && keys.length) out.agent = true; // ssh(1) offers the agent's keys too
+  if (cfg.serverAliveMs) out.keepalive = cfg.serverAliveMs;
+  if (cfg.serverAliveCountMax !== undefined) out.keepaliveCountMax = cfg.serverAliveCountMax;
+  if (cfg.hostKeyAlgorithms) out.hostKeyAlgorithms = cfg.hostKeyAlgorithms;
+  if (cfg.proxyJump) {
+    out.proxyJumpSpec = cfg.proxyJump;
+    // each hop: its own ~/.ssh/config entry (HostName, User, Port, IdentityFile), else the target's user and keys
+    out.jumps = parseJumpChain(cfg.proxyJump).map((hop) => {
+      const hc = resolveSshConfig(configText, hop.host);
+      const hopKeys = hc.identityFiles.filter((f) => existsSync(f));
+      return {
+        alias: hop.host,
+        host: hc.hostName ?? hop.host,
+        port: hop.port ?? hc.port ?? 22,
+        user: hop.user ?? hc.user ?? out.user ?? process.env.USER ?? 'root',
+        privateKeyPaths: hopKeys.length ? hopKeys : keys,
+      };
+    });
+  }
+  return out;
+}

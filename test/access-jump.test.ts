@@ -1,0 +1,167 @@
+/**
+ * ProxyJump against real OpenSSH: target hosts in a network namespace of their own (unshare -n),
+ * which this machine cannot reach, and a bastion (a real sshd in inetd mode, src/lab/bastion.ts)
+ * reachable from here that reaches them. Runbooks are applied through the bastion from an
+ * ssh_config file and from an inventory's ansible_ssh_common_args; one bastion connection serves
+ * every host of a run; several hops; a changed or unknown bastion key is refused.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { labNetwork, labSupport, startLab, type Lab, type LabHost } from '../src/lab/hosts.js';
+import { privateNetwork, startBastion, type Bastion, type PrivateNetwork } from '../src/lab/bastion.js';
+import { SshTransport } from '../src/transport/ssh.js';
+import { openTransport } from '../src/engine/connect.js';
+import { loadInventoryFile } from '../src/inventory/load.js';
+import { applyCmd } from '../src/cli/apply.js';
+import { connectCmd } from '../src/cli/connect.js';
+import { isUserError } from '../src/errors.js';
+import { Capture } from './support/capture.js';
+
+const support = labSupport();
+const haveTools = spawnSync('sh', ['-c', 'command -v ip && command -v nsenter']).status === 0;
+const skip = !support.ok ? support.reason! : haveTools ? false : 'ip or nsenter not installed';
+
+let net: PrivateNetwork | undefined;
+let lab: Lab;
+let bastion: Bastion;
+let work: string;
+let kh: string;
+let bastionLine: string;
+
+const BASTION_PORT = 2222;
+
+function file(name: string, text: string): string {
+  const p = join(work, name);
+  writeFileSync(p, text);
+  return p;
+}
+
+function hostKeyOf(h: LabHost): string {
+  return readFileSync(join(lab.dir, 'hosts', h.name, 'ssh_host_ed25519_key.pub'), 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
+}
+
+const RB = `apiVersion: runbook/v1
+name: through the bastion
+hosts: all
+steps:
+  - name: a file written behind the bastion
+    copy: { dest: /tmp/through-bastion, content: "{{ host.name }} via {{ how }}\\n", mode: "0640" }
+`;
+
+before(async () => {
+  if (skip) return;
+  net = await privateNetwork();
+  lab = await startLab({ count: 3, firstAddress: '127.1.206.1', namePrefix: 'pj', netnsPid: net.pid });
+  work = mkdtempSync(join(tmpdir(), 'access-jump-'));
+  bastion = await startBastion(lab.hosts[0]!, net.pid, labNetwork('127.1.205.1'), BASTION_PORT);
+  bastionLine = `[${bastion.address}]:${BASTION_PORT} ${hostKeyOf(lab.hosts[0]!)}`;
+  kh = file('known_hosts', readFileSync(lab.knownHostsPath, 'utf8') + bastionLine + '\n');
+});
+
+after(async () => {
+  if (skip) return;
+  await bastion?.stop();
+  await lab?.stop();
+  await net?.stop();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+test('the targets cannot be reached from here, only through the bastion', { skip }, async () => {
+  const h = lab.hosts[1]!;
+  await assert.rejects(
+    SshTransport.connect({ host: h.address, user: 'root', privateKeyPath: lab.privateKeyPath, knownHostsPath: kh, connectTimeoutMs: 2000 }),
+    (e: unknown) => isUserError(e) && e.kind === 'connect',
+  );
+});
+
+test('ProxyJump from an ssh_config file: a runbook applied to two hosts behind the bastion over one bastion connection', { skip }, async () => {
+  const [, h2, h3] = lab.hosts as [LabHost, LabHost, LabHost];
+  const cfg = file(
+    'ssh_config',
+    [`Host ${h2.name}`, `  HostName ${h2.address}`, `Host ${h3.name}`, `  HostName ${h3.address}`, 'Host pj-*', '  ProxyJump gate', 'Host gate', `  HostName ${bastion.address}`, `  Port ${BASTION_PORT}`, '  User root', ''].join('\n'),
+  );
+  const inv = file(
+    'inv-config.yaml',
+    `all:\n  vars:\n    how: ssh_config\n    ansible_user: root\n    ansible_ssh_private_key_file: ${lab.privateKeyPath}\n    ansible_ssh_common_args: "-F ${cfg} -o UserKnownHostsFile=${kh} -o StrictHostKeyChecking=yes"\n  hosts:\n    ${h2.name}: {}\n    ${h3.name}: {}\n`,
+  );
+  const before = bastion.connections;
+  const out = new Capture();
+  const r = await applyCmd({ runbook: file('rb.yaml', RB), inventory: inv, stateDir: join(work, 'state'), stdout: out, stderr: out });
+  assert.equal(r.exitCode, 0, out.text);
+  for (const h of [h2, h3]) assert.equal(readFileSync(lab.hostPath(h, '/tmp/through-bastion'), 'utf8'), `${h.name} via ssh_config\n`);
+  assert.equal(bastion.connections - before, 1, 'both hosts share one connection to the bastion');
+});
+
+test('ProxyJump from ansible_ssh_common_args: connect and apply with no flags at all', { skip }, async () => {
+  const [, h2, h3] = lab.hosts as [LabHost, LabHost, LabHost];
+  const inv = file(
+    'inv-args.yaml',
+    [
+      'all:',
+      '  vars:',
+      '    how: ansible_ssh_common_args',
+      `    ansible_ssh_private_key_file: ${lab.privateKeyPath}`,
+      `    ansible_ssh_common_args: "-o ProxyJump=root@${bastion.address}:${BASTION_PORT} -o UserKnownHostsFile=${kh} -o StrictHostKeyChecking=yes"`,
+      '  hosts:',
+      `    ${h2.name}: { ansible_host: ${h2.address}, ansible_user: root }`,
+      `    ${h3.name}: { ansible_host: ${h3.address}, ansible_user: root }`,
+      '',
+    ].join('\n'),
+  );
+  const { diagnostics } = await loadInventoryFile(inv);
+  assert.deepEqual(diagnostics, [], 'every option is honoured: no warning');
+  const c = await connectCmd({ inventory: inv, stdout: new Capture(), stderr: new Capture() });
+  assert.equal(c.exitCode, 0, JSON.stringify(c.rows));
+  const out = new Capture();
+  const r = await applyCmd({ runbook: file('rb.yaml', RB), inventory: inv, stateDir: join(work, 'state'), stdout: out, stderr: out });
+  assert.equal(r.exitCode, 0, out.text);
+  for (const h of [h2, h3]) assert.equal(readFileSync(lab.hostPath(h, '/tmp/through-bastion'), 'utf8'), `${h.name} via ansible_ssh_common_args\n`);
+});
+
+test('several hops: -J bastion,second-hop; every hop checked against known_hosts', { skip }, async () => {
+  const [h1, , h3] = lab.hosts as [LabHost, LabHost, LabHost];
+  const inv = file('inv-hops.yaml', `all:\n  hosts:\n    ${h3.name}: { ansible_host: ${h3.address}, ansible_user: root, ansible_ssh_private_key_file: ${lab.privateKeyPath} }\n`);
+  const { inventory } = await loadInventoryFile(inv);
+  const h = inventory!.hosts.get(h3.name)!;
+  // the second hop is the bastion host's own sshd inside the private network
+  const t = await openTransport(h, { jump: `root@${bastion.address}:${BASTION_PORT},root@${h1.address}`, knownHosts: kh, sshConfigText: '' });
+  try {
+    await t.writeAtomic('/tmp/two-hops', 'two hops\n');
+    assert.equal(readFileSync(lab.hostPath(h3, '/tmp/two-hops'), 'utf8'), 'two hops\n');
+  } finally {
+    await t.close();
+  }
+  // the second hop unknown to known_hosts: refused like the target would be
+  const khNoHop = file('kh-no-hop', readFileSync(kh, 'utf8').split('\n').filter((l) => !l.startsWith(`${h1.address} `)).join('\n'));
+  await assert.rejects(
+    openTransport(h, { jump: `root@${bastion.address}:${BASTION_PORT},root@${h1.address}`, knownHosts: khNoHop, sshConfigText: '' }),
+    (e: unknown) => isUserError(e) && e.kind === 'host-key' && e.message.includes(`jump host ${h1.address}`) && /is not in/.test(e.message),
+  );
+});
+
+test('a changed or unknown host key on the bastion is refused before anything reaches the target', { skip }, async () => {
+  const [, h2] = lab.hosts as [LabHost, LabHost];
+  const changed = file('kh-changed', readFileSync(kh, 'utf8').replace(bastionLine, `[${bastion.address}]:${BASTION_PORT} ${hostKeyOf(h2)}`));
+  const unknown = file('kh-unknown', readFileSync(kh, 'utf8').replace(bastionLine + '\n', ''));
+  const entry = (known: string) => ({
+    name: h2.name,
+    address: h2.address,
+    port: 22,
+    user: 'root',
+    privateKeyFile: lab.privateKeyPath,
+    knownHostsFile: known,
+    become: false,
+    connection: 'ssh' as const,
+    groups: ['all'],
+    vars: { ansible_ssh_common_args: `-o ProxyJump=root@${bastion.address}:${BASTION_PORT}` },
+  });
+  await assert.rejects(
+    openTransport(entry(changed), { sshConfigText: '' }),
+    (e: unknown) => isUserError(e) && e.kind === 'host-key' && /through the jump host .*HOST KEY CHANGED for 127\.\d+\.205\.1:2222/.test(e.message),
+  );
+  await assert.rejects(openTransport(entry(unknown), { sshConfigText: '' }), (e: unknown) => isUserError(e) && e.kind === 'host-key' && /is not in/.test(e.message));
+});
