@@ -40,6 +40,8 @@ const CASES: { id: string; scenario: ScenarioName; hosts: number; etcdctl?: Etcd
   { id: 'superadmin', scenario: 'super-admin-1.30', hosts: 1, etcdctl: 'none' },
   { id: 'healthy', scenario: 'healthy-1.28', hosts: 1 },
   { id: 'ha', scenario: 'ha-expiring-1.29', hosts: 3 },
+  { id: 'ha-expired', scenario: 'ha-expired-1.28', hosts: 3 },
+  { id: 'ha-docker', scenario: 'ha-expired-1.18-docker', hosts: 2 },
   { id: 'fail-backup', scenario: 'all-expired-1.28', hosts: 1 },
   { id: 'fail-renew', scenario: 'all-expired-1.28', hosts: 1 },
   { id: 'fail-kubeconfig', scenario: 'seed2-1.11-docker', hosts: 1 },
@@ -175,6 +177,8 @@ const EXPECTED: Record<string, RegExp[]> = {
   expiring: [/\$ kubeadm certs renew apiserver /, /\$ kubeadm certs renew scheduler\.conf /],
   superadmin: [/\$ kubeadm certs renew apiserver /, /\$ kubeadm certs renew super-admin\.conf /],
   ha: [/\$ kubeadm certs renew apiserver /, /\$ kubeadm certs renew super-admin\.conf /],
+  'ha-expired': [/\$ kubeadm certs renew etcd-peer /, /\$ kubeadm certs renew apiserver /],
+  'ha-docker': [/\$ kubeadm alpha certs renew etcd-peer /, /\$ kubeadm init phase kubeconfig kubelet /],
 };
 
 async function renews(id: string): Promise<void> {
@@ -233,6 +237,8 @@ test('cert-renew on every scenario, concurrently: renewed, verified, idempotent;
     ['1.28, expiring in 10 days, the real etcdctl 3.4 on the node (health on stderr)', () => renews('expiring')],
     ['1.30 with super-admin.conf, no etcdctl on the node (etcd checked through the API server)', () => renews('superadmin')],
     ['three-node HA 1.29 expiring, one etcd cluster, super-admin.conf on the init node: one node at a time', () => renews('ha')],
+    ['three-node HA 1.28, everything expired (etcd peers included): HA recovery, every node renewed first, etcd restarted together', () => renews('ha-expired')],
+    ['two-node HA 1.18 with docker, everything expired, kubelet down: HA recovery', () => renews('ha-docker')],
     [
       'healthy 1.28: nothing to do, nothing touched',
       async () => {
