@@ -2,6 +2,8 @@
 // Regenerates RELIABILITY.md: runs the fault-injection, security and fuzz tests (compiled in dist/)
 // with the TAP reporter, collects the JSON lines they write to $RELIABILITY_OUT (what was
 // injected or tried, how many times, how many survived, bytes lost) and writes the table.
+// Fault cases: runner SIGKILL then rollback ID (rounds), runner SIGKILL then resume ID (5 × rounds),
+// the operator's state dir full (rounds), a timeout during a large copy (rounds / 4), host faults.
 // Usage: npm run reliability            (builds first)
 //        node scripts/reliability.mjs [--rounds N] [--seed N] [--fuzz-runs N] [--out FILE]
 import { spawnSync } from 'node:child_process';
@@ -51,9 +53,12 @@ const failed = results.filter((t) => !t.ok);
 const skipped = results.filter((t) => t.skipped);
 
 const esc = (s) => String(s).replace(/\|/g, '\\|').replace(/\n/g, ' ');
-const rows = recs.map((x) => `| ${x.suite} | ${esc(x.case)} | ${x.tries} | ${x.survived} | ${x.bytesLost} | ${esc(x.detail ?? '')} |`);
-for (const t of failed) rows.push(`| FAILED | ${esc(t.name)} | — | 0 | — | see \`node scripts/reliability.mjs\` output |`);
-const total = recs.reduce((a, x) => ({ tries: a.tries + x.tries, survived: a.survived + x.survived, lost: a.lost + x.bytesLost }), { tries: 0, survived: 0, lost: 0 });
+// fault cases say how many hosts were reported rolled back (or ok) while their tree said otherwise
+const wrongOf = (x) => (typeof x.wrongRolledBack === 'number' ? x.wrongRolledBack : 0);
+const rows = recs.map((x) => `| ${x.suite} | ${esc(x.case)} | ${x.tries} | ${x.survived} | ${x.bytesLost} | ${x.suite === 'faults' ? wrongOf(x) : '—'} | ${esc(x.detail ?? '')} |`);
+for (const t of failed) rows.push(`| FAILED | ${esc(t.name)} | — | 0 | — | — | see \`node scripts/reliability.mjs\` output |`);
+const total = recs.reduce((a, x) => ({ tries: a.tries + x.tries, survived: a.survived + x.survived, lost: a.lost + x.bytesLost, wrong: a.wrong + wrongOf(x) }), { tries: 0, survived: 0, lost: 0, wrong: 0 });
+const faults = recs.filter((x) => x.suite === 'faults').reduce((n, x) => n + x.tries, 0);
 let commit = '';
 try {
   commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim();
@@ -71,21 +76,23 @@ The same tests run in every CI run (\`npm test\`) with ${'`FAULT_ROUNDS=4`'} and
 - **date:** ${new Date().toISOString()}
 - **machine:** ${hostname()}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Linux ${release()}, Node ${process.version}
 - **commit:** ${commit || 'unknown'}; **seed:** ${seed}; **runner kills:** ${rounds}; **fuzz runs per property:** ${fuzzRuns}
-- **result:** ${results.length - failed.length - skipped.length} of ${results.length} tests passed${skipped.length ? `, ${skipped.length} skipped` : ''}${failed.length ? `, **${failed.length} FAILED**` : ''}; ${total.survived} of ${total.tries} injections and attempts survived; **bytes lost: ${total.lost}** (target 0); ${seconds} s
+- **result:** ${results.length - failed.length - skipped.length} of ${results.length} tests passed${skipped.length ? `, ${skipped.length} skipped` : ''}${failed.length ? `, **${failed.length} FAILED**` : ''}; ${total.survived} of ${total.tries} injections and attempts survived (${faults} injected faults); **bytes lost: ${total.lost}** (target 0); **hosts wrongly reported rolled back: ${total.wrong}** (target 0); ${seconds} s
 
 "Survived" means: after the fault, every host was either completed (the run's intended tree) or
 restored byte-identical (sha256 of every file under the backed-up paths), and the journal said
 which; for attacks, that the attack was refused or had no effect; for fuzzing, that no exception
 escaped and every diagnostic had a line and column. "Bytes lost" counts the bytes of files that
-ended neither in their original nor in their completed state.
+ended neither in their original nor in their completed state. "Wrongly rolled back" counts hosts
+reported \`rolled-back\` (or aborted and rolled back, or ok) whose tree was not original (or not
+completed): the tool must never say "rolled back" after losing data.
 
-| suite | what was injected or tried | times | survived | bytes lost | detail |
-|---|---|---|---|---|---|
+| suite | what was injected or tried | times | survived | bytes lost | wrongly rolled back | detail |
+|---|---|---|---|---|---|---|
 ${rows.join('\n')}
-| **total** | | **${total.tries}** | **${total.survived}** | **${total.lost}** | |
+| **total** | | **${total.tries}** | **${total.survived}** | **${total.lost}** | **${total.wrong}** | |
 `;
 writeFileSync(outFile, md);
-process.stdout.write(`${outFile}: ${total.survived}/${total.tries} survived, ${total.lost} bytes lost, ${failed.length} failed test(s), ${seconds} s\n`);
+process.stdout.write(`${outFile}: ${total.survived}/${total.tries} survived (${faults} injected faults), ${total.lost} bytes lost, ${total.wrong} hosts wrongly reported rolled back, ${failed.length} failed test(s), ${seconds} s\n`);
 if (r.status !== 0 || failed.length) {
   process.stderr.write(tap.split('\n').filter((l) => /not ok|Error|assert/i.test(l)).slice(0, 40).join('\n') + '\n');
   process.exit(1);

@@ -37,6 +37,8 @@ export interface Diagnostic extends Location {
   severity: Severity;
   message: string;
   hint?: string;
+  /** I/O errors: the errno name (ENOENT, EACCES, EISDIR, EIO...); only ENOENT means "absent" */
+  errno?: string;
 }
 
 export class UserError extends Error {
@@ -64,6 +66,16 @@ export function formatDiagnostic(d: Diagnostic): string {
   const prefix = parts.length ? parts.join(', ') + ': ' : '';
   const sev = d.severity === 'warning' ? 'warning: ' : '';
   return `${prefix}${sev}${d.message}${d.hint ? ` (${d.hint})` : ''}`;
+}
+
+/** An I/O error on a host or here: message `cannot OP PATH on HOST: WHY (ERRNO)`, errno kept for isNotFound. */
+export function ioError(op: string, path: string, host: string, why: string, errno: string): UserError {
+  return new UserError({ kind: 'io', message: `cannot ${op} ${path} on ${host}: ${why} (${errno})`, host, errno });
+}
+
+/** "No such file or directory" (ENOENT, or ENOTDIR where a path component is a file): the only "absent". */
+export function isNotFound(e: unknown): boolean {
+  return e instanceof UserError && e.kind === 'io' && (e.diagnostic.errno === 'ENOENT' || e.diagnostic.errno === 'ENOTDIR');
 }
 
 export function isUserError(e: unknown): e is UserError {

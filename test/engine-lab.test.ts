@@ -56,8 +56,10 @@ steps:
     file: { path: "{{ app }}/sub", state: directory, mode: "0750" }
   - name: Nested config
     copy: { dest: "{{ app }}/sub/c.conf", content: "{{ greeting }}\\n" }
+  # read-only steps are wait_for (read-only by contract): a quiet command after the backup would
+  # make every apply take the backup first (a command may change anything)
   - name: Echo the payload
-    command: { argv: [printf, "%s", "{{ payload }}"], changed_when: false }
+    wait_for: { command: [printf, "%s", "{{ payload }}"], retries: 0 }
     register: echo
   - name: The payload arrived as one argument
     assert: { that: ["echo.stdout == payload"] }
@@ -65,7 +67,7 @@ steps:
     command: { argv: [sh, -c, 'date >> "$1"', sh, "{{ app }}/restarts"] }
     when: changed(a)
   - name: Fail or wait where asked
-    shell: { script: 'if [ "$1" = "$2" ]; then exit 7; fi; if [ "$1" = "$3" ]; then sleep 30; fi', args: ["{{ inventory_hostname }}", "{{ fail_host }}", "{{ slow_host }}"], changed_when: false }
+    wait_for: { command: [sh, -c, 'if [ "$1" = "$2" ]; then exit 7; fi; if [ "$1" = "$3" ]; then sleep 30; fi', sh, "{{ inventory_hostname }}", "{{ fail_host }}", "{{ slow_host }}"], retries: 0 }
 rollback:
   - name: Note the rollback
     command: { argv: [touch, /root/rolled-back], creates: /root/rolled-back }
@@ -106,7 +108,8 @@ test('plan changes nothing on any host, lists the commands, exits 2', { skip }, 
   assert.equal(r.exitCode, 2, o.stdout.text + o.stderr.text);
   lab.hosts.forEach((h, i) => assert.deepEqual(snapshot(h), before[i], `${h.name} changed during plan`));
   assert.match(o.stdout.text, /write \/etc\/kubernetes\/app\/a\.conf/);
-  assert.match(o.stdout.text, /\$ printf %s 'x; touch \/tmp\/pwned'/);
+  // the read-only echo runs in the plan too: the payload arrives as one argument
+  assert.match(o.stdout.text, /ok +8\/10 The payload arrived as one argument/);
   const plan = JSON.parse(readFileSync(join(dir, 'plan.json'), 'utf8'));
   assert.equal(Object.keys(plan.hosts).length, 3);
   assert.equal(plan.hosts['eng-01'].steps.find((s: { step: string }) => s.step === 'steps[2]').status, 'change');

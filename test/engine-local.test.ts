@@ -81,7 +81,9 @@ test('serial batches with max_fail_percentage: no batch starts after too many fa
   const r = await applyCmd({ ...o, json: true });
   assert.equal(r.exitCode, 4);
   const st = Object.fromEntries(r.result!.recap.map((x) => [x.host, x.status]));
-  assert.deepEqual(st, { h1: 'failed', h2: 'ok', h3: 'not-run', h4: 'not-run' });
+  // h2 is stopped before its next step once h1's failure exceeds the percentage (aborted), unless it had finished
+  assert.ok(st.h2 === 'aborted' || st.h2 === 'ok', String(st.h2));
+  assert.deepEqual({ ...st, h2: 'x' }, { h1: 'failed', h2: 'x', h3: 'not-run', h4: 'not-run' });
   const events = o.stdout.text.trim().split('\n').map((l) => JSON.parse(l) as Event);
   assert.ok(events.some((e) => e.kind === 'batch-end' && e.aborted));
   assert.equal(events.filter((e) => e.kind === 'batch-start').length, 1);
@@ -246,7 +248,9 @@ test('rollback also reverses, from undo records, the changes no backup covers (n
   const a = setup(1, rb);
   prepare(a.roots[0]!);
   const r1 = await applyCmd({ ...a.o, extraVars: ['fail=yes'] });
-  assert.equal(r1.exitCode, 6, a.o.stdout.text);
+  // the no_log step's new file has no undo record and no backup covers it: never "rolled-back"
+  assert.equal(r1.exitCode, 4, a.o.stdout.text);
+  assert.match(a.o.stdout.text, /not restored: \S+quiet\.txt/);
   assert.match(a.o.stdout.text, /undid "create a directory outside the backup"/);
   assert.match(a.o.stdout.text, /undid "change a file outside the backup"/);
   assert.doesNotMatch(a.o.stdout.text, /undid "change a covered file"/);
@@ -255,7 +259,7 @@ test('rollback also reverses, from undo records, the changes no backup covers (n
   untouched(a.roots[0]!, 'automatic rollback');
   // a later `runbook rollback ID` of the same run does not redo (and fail on) what is already undone
   const again = await rollbackCmd({ id: r1.result!.runId, stateDir: a.stateDir, stdout: a.o.stdout });
-  assert.equal(again.exitCode, 0, a.o.stdout.text);
+  assert.equal(again.exitCode, 4, a.o.stdout.text);
   untouched(a.roots[0]!, 'rollback after the automatic one');
 
   // a finished run, then `runbook rollback ID` (from the journal); a dry run first changes nothing
@@ -269,6 +273,6 @@ test('rollback also reverses, from undo records, the changes no backup covers (n
   assert.match(b.o.stdout.text, /would undo "change a file outside the backup"/);
   assert.equal(readFileSync(join(b.roots[0]!, 'outside.conf'), 'utf8'), 'new outside\n', 'a dry run changes nothing');
   const rolled = await rollbackCmd({ id, stateDir: b.stateDir, stdout: b.o.stdout });
-  assert.equal(rolled.exitCode, 0, b.o.stdout.text);
+  assert.equal(rolled.exitCode, 4, b.o.stdout.text);
   untouched(b.roots[0]!, 'runbook rollback ID');
 });

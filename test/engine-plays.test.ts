@@ -15,6 +15,7 @@ import { labSupport, startLab, type Lab, type LabHost } from '../src/lab/hosts.j
 import { applyCmd } from '../src/cli/apply.js';
 import { planCmd } from '../src/cli/plan.js';
 import { rollbackCmd } from '../src/cli/rollback.js';
+import { showCmd } from '../src/cli/show.js';
 import { parseJournal } from '../src/engine/journal.js';
 import type { StepEndEvent } from '../src/engine/events.js';
 import { Capture } from './support/capture.js';
@@ -159,6 +160,11 @@ test('a failure in play 2 rolls its host back across both plays, newest play fir
   assert.equal(readFileSync(lab.hostPath(h1, '/root/rollback-order'), 'utf8'), 'play2\nplay1\n');
   // the worker took part in play 2 only
   assert.equal(readFileSync(lab.hostPath(h3, '/root/rollback-order'), 'utf8'), 'play2\n');
+  // the journal reads back as one run of two plays
+  const shown = new Capture();
+  showCmd({ id, stateDir, stdout: shown });
+  assert.match(shown.text, /PLAY 1\/2 Gather and write on the control plane[\s\S]*PLAY 2\/2 Use the control plane's facts everywhere/);
+  assert.match(shown.text, /ROLLBACK plays-lab/);
 });
 
 test('apply over both plays, then again: nothing changes, read-only steps are never a change', { skip }, async () => {
@@ -214,7 +220,7 @@ test('delegate_to runs on the other host and registers here; run_once runs once 
   const r = await applyCmd(o);
   assert.equal(r.exitCode, 0, o.stdout.text + o.stderr.text);
   const ran = lab.hosts.filter((h) => existsSync(lab.hostPath(h, '/etc/kubernetes/once-count')));
-  assert.equal(ran.length, 1, 'run_once ran on one host');
+  assert.deepEqual(ran.map((h) => h.name), ['pl-01'], 'run_once ran on the first host of the batch only');
   assert.equal(readFileSync(lab.hostPath(ran[0]!, '/etc/kubernetes/once-count'), 'utf8'), 'x\n');
   for (const h of lab.hosts) assert.equal(readFileSync(lab.hostPath(h, '/etc/kubernetes/learned'), 'utf8'), `pl-01 ${ran[0]!.name}\n`, h.name);
   const [h1, , h3] = lab.hosts as [LabHost, LabHost, LabHost];
@@ -222,7 +228,11 @@ test('delegate_to runs on the other host and registers here; run_once runs once 
   assert.ok(!existsSync(lab.hostPath(h3, '/etc/kubernetes/for-pl-03')), 'the delegated copy was made on pl-01, not on pl-03');
 
   const back = await rollbackCmd({ id: r.result!.runId, stateDir, stdout: new Capture() });
-  assert.equal(back.exitCode, 0);
+  // the run_once shell ran with no backup before it: its change cannot be undone, so the host it
+  // ran on is reported failed (not restored), never restored (the safety contract, issue 15)
+  assert.equal(back.exitCode, 4);
+  assert.deepEqual(back.recap.filter((x) => x.status === 'failed').map((x) => x.host), [ran[0]!.name]);
+  assert.match(back.recap.find((x) => x.host === ran[0]!.name)!.message ?? '', /not restored: what step "Once for the batch" \(shell\) changed/);
   assert.ok(!existsSync(lab.hostPath(h1, '/etc/kubernetes/for-pl-03')), 'rollback removed the delegated file from pl-01');
   for (const h of lab.hosts) assert.ok(!existsSync(lab.hostPath(h, '/etc/kubernetes/learned')), h.name);
 });
@@ -288,4 +298,68 @@ test('handlers: once per flush, in definition order, only when notified; not on 
   const again = await applyCmd(opts({ runbook: file }));
   assert.equal(again.exitCode, 0);
   assert.equal(readFileSync(lab.hostPath(h1, '/etc/kubernetes/h/log'), 'utf8'), 'A\nB\nB\n', 'nothing changed, nothing notified');
+});
+
+const RETRIES = `apiVersion: runbook/v1
+name: retries-lab
+hosts: pl-01
+steps:
+  - name: Count up until 3
+    shell: { script: 'n=$(cat /etc/kubernetes/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /etc/kubernetes/n; echo $n', changed_when: true }
+    until: "result.stdout == '3'"
+    retries: 5
+    delay: 100ms
+    register: counted
+  - name: It took three attempts
+    assert: { that: "counted.attempts == 3 && counted.stdout == '3' && counted.changed" }
+  - name: Never true
+    command: { argv: [printf, "no"], read_only: true }
+    until: "result.stdout == 'yes'"
+    retries: 2
+    delay: 100ms
+    ignore_errors: true
+    register: never
+  - name: It failed after 1 + 2 attempts
+    assert: { that: "never.failed && never.attempts == 3" }
+`;
+
+test('retries / until / delay on any step: retried until the condition holds, failed after the last try', { skip }, async () => {
+  const file = join(dir, 'retries.yaml');
+  writeFileSync(file, RETRIES);
+  const o = opts({ runbook: file });
+  const r = await applyCmd(o);
+  assert.equal(r.exitCode, 0, o.stdout.text + o.stderr.text);
+  assert.equal(readFileSync(lab.hostPath(lab.hosts[0]!, '/etc/kubernetes/n'), 'utf8'), '3\n');
+  const lines = journal(r.result!.runId);
+  const never = lines.find((l) => l.kind === 'step-end' && (l as StepEndEvent).name === 'Never true') as StepEndEvent | undefined;
+  assert.equal(never?.status, 'failed');
+  assert.match(never?.message ?? '', /still failing after 3 attempts: until `result.stdout == 'yes'` is false/);
+});
+
+const ORPHAN = `apiVersion: runbook/v1
+name: once-orphan
+hosts: all
+vars:
+  fail_host: ""
+steps:
+  - name: Fail where asked
+    shell: { script: 'if [ "$1" = "$2" ]; then exit 3; fi', args: ["{{ inventory_hostname }}", "{{ fail_host }}"], read_only: true }
+  - name: Once
+    shell: { script: 'echo x >> /etc/kubernetes/orphan-count; printf %s "$1"', args: ["{{ inventory_hostname }}"], changed_when: true }
+    run_once: true
+    register: once
+  - name: Record who ran it
+    copy: { dest: /etc/kubernetes/orphan-ran, content: "{{ once.stdout }}\\n" }
+`;
+
+test('run_once: when the first host of the batch fails before the step, another host runs it, once', { skip }, async () => {
+  const file = join(dir, 'orphan.yaml');
+  writeFileSync(file, ORPHAN);
+  const r = await applyCmd(opts({ runbook: file, extraVars: ['fail_host=pl-01'] }));
+  const rows = Object.fromEntries(r.result!.recap.map((x) => [x.host, x.status]));
+  assert.deepEqual(rows, { 'pl-01': 'failed', 'pl-02': 'ok', 'pl-03': 'ok' });
+  const ran = lab.hosts.filter((h) => existsSync(lab.hostPath(h, '/etc/kubernetes/orphan-count')));
+  assert.equal(ran.length, 1);
+  assert.notEqual(ran[0]!.name, 'pl-01');
+  for (const h of lab.hosts.slice(1)) assert.equal(readFileSync(lab.hostPath(h, '/etc/kubernetes/orphan-ran'), 'utf8'), `${ran[0]!.name}\n`);
 });

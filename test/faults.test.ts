@@ -22,6 +22,7 @@ import { labSupport, restartHost, startLab, type Lab, type LabHost } from '../sr
 import { applyCmd } from '../src/cli/apply.js';
 import { planCmd } from '../src/cli/plan.js';
 import { rollbackCmd } from '../src/cli/rollback.js';
+import { resumeCmd } from '../src/cli/resume.js';
 import { parseJournal, type JournalLine } from '../src/engine/journal.js';
 import { isUserError } from '../src/errors.js';
 import { Capture } from './support/capture.js';
@@ -130,9 +131,10 @@ function verdicts(expect?: ('original' | 'completed')[]): { states: string[]; lo
   return { states, lost };
 }
 
-function record(name: string, tries: number, survived: number, lost: number, detail: string): void {
+/** `wrongRolledBack`: hosts reported rolled back (or ok) whose tree says otherwise; every case asserts it is 0. */
+function record(name: string, tries: number, survived: number, lost: number, detail: string, wrongRolledBack = 0): void {
   const out = process.env.RELIABILITY_OUT;
-  if (out) appendFileSync(out, JSON.stringify({ suite: 'faults', case: name, tries, survived, bytesLost: lost, detail }) + '\n');
+  if (out) appendFileSync(out, JSON.stringify({ suite: 'faults', case: name, tries, survived, bytesLost: lost, wrongRolledBack, detail }) + '\n');
 }
 
 /** The initial tree: files, a nested dir, a symlink, a private key-like file, a file the run removes. */
@@ -286,6 +288,58 @@ test(`the runner SIGKILLed at a seeded step (seed ${SEED}, ${ROUNDS} rounds): ro
   record('runner SIGKILL at a seeded step, then `runbook rollback ID`', ROUNDS, survived, lost, `seed ${SEED}: ${where.join('; ')}`);
 });
 
+// 20 in CI (FAULT_ROUNDS=4), 100 for RELIABILITY.md (--rounds 20)
+const RESUME_ROUNDS = Number(process.env.FAULT_RESUME_ROUNDS ?? ROUNDS * 5);
+
+test(`the runner SIGKILLed at ${RESUME_ROUNDS} seeded points, then resume ID: every host ends completed, byte-identical`, { skip }, async () => {
+  let survived = 0;
+  let lost = 0;
+  const where: string[] = [];
+  for (let round = 0; round < RESUME_ROUNDS; round++) {
+    resetHosts();
+    // every 4th round: killed while every host is inside a seeded pause point; the others after a seeded delay
+    const pause = round % 4 === 0 ? 1 + Math.floor(rand() * 4) : 0;
+    const delayMs = pause ? 0 : Math.floor(rand() * 450); // run-start to run-end takes ~300-500 ms here: most land mid-run
+    const child = spawn(process.execPath, [MAIN, 'apply', rbFile, '-i', inv, '--state-dir', stateDir, '--json', '-e', `pause_at=${pause}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    let runId = '';
+    await waitFor('run-start', () => !!(runId = String(events(out).find((e) => e.kind === 'run-start')?.runId ?? '')), 30_000, 20);
+    if (pause) {
+      const idx = PAUSE_STEP[pause]!;
+      await waitFor(`every host in pause point ${pause}`, () => lab.hosts.every((h) => events(out).some((e) => e.kind === 'step-start' && e.host === h.name && e.index === idx)), 30_000, 20);
+    } else await new Promise((r) => setTimeout(r, delayMs));
+    child.kill('SIGKILL');
+    await exited;
+    const before = journalFacts(runId);
+    assertChangesCovered(before.orig);
+    const lastStep = [...before.orig].reverse().find((l) => l.kind === 'step-end');
+    where.push(pause ? `pause ${pause}` : before.applyEnd ? `${delayMs} ms (finished)` : `${delayMs} ms${lastStep?.kind === 'step-end' ? ` (step ${lastStep.index})` : ''}`);
+    let said = '';
+    if (!before.applyEnd) {
+      // the pauses are not wanted again: -e overrides the run's value
+      const cap = new Capture();
+      const r = await resumeCmd({ id: runId, stateDir, extraVars: ['pause_at=0'], stdout: cap });
+      said = cap.text;
+      assert.equal(r.exitCode, 0, `round ${round} (${where[where.length - 1]}): ${JSON.stringify(r.result.recap)}`);
+      const j = journalFacts(runId);
+      assert.ok(j.lines.some((l) => l.kind === 'run-end' && l.mode === 'apply' && l.exitCode === 0), 'the journal records the resumed run and its success');
+    }
+    const diffs = lab.hosts.flatMap((h, i) => {
+      const now = snapshot(h);
+      const keys = [...new Set([...now.keys(), ...completed[i]!.keys()])].filter((k) => now.get(k)?.desc !== completed[i]!.get(k)?.desc);
+      return keys.length ? [`${h.name}: ${keys.map((k) => `${k} ${now.get(k)?.desc ?? 'missing'} (want ${completed[i]!.get(k)?.desc ?? 'absent'})`).join(', ')}`] : [];
+    });
+    assert.deepEqual(diffs, [], `round ${round} (${where[where.length - 1]}), run ${runId}:\n${said}`);
+    const v = verdicts(['completed', 'completed', 'completed']);
+    for (const h of lab.hosts) assert.equal(existsSync(lab.hostPath(h, '/var/lib/runbook/lock')), false, `${h.name}: lock released`);
+    lost += v.lost;
+    survived++;
+  }
+  record('runner SIGKILL at a seeded point, then `runbook resume ID`', RESUME_ROUNDS, survived, lost, `seed ${SEED}: ${where.join('; ')}`);
+});
+
 /** Run apply in-process with JSON events; `during` runs once every host is inside pause point 2. */
 async function applyWithFault(extraVars: string[], during: (events: () => Record<string, unknown>[]) => Promise<void>) {
   const o = opts({ json: true, extraVars });
@@ -401,4 +455,108 @@ test('a file changed by someone else between plan --out and apply --plan: apply 
   lab.hosts.forEach((h, i) => assert.ok(same(snapshot(h), snaps[i]!), `${h.name} unchanged`));
   assert.ok(!existsSync(join(stateDir, 'runs', `${JSON.parse(readFileSync(planFile, 'utf8')).run_id}.jsonl`)), 'no journal: nothing ran');
   record('host changed between `plan --out` and `apply --plan`', 1, 1, 0, 'apply refused (plan-stale), no host touched');
+});
+
+/**
+ * Hosts whose report does not match their tree: reported rolled back (or aborted and rolled back)
+ * but not original, or reported ok but not completed. Must be 0.
+ */
+function wronglyReported(rows: Record<string, { status: string; message?: string }>): string[] {
+  const wrong: string[] = [];
+  lab.hosts.forEach((h, i) => {
+    const s = snapshot(h);
+    const row = rows[h.name];
+    if (!row) return;
+    const saysRestored = row.status === 'rolled-back' || (row.status === 'aborted' && /rolled back/.test(row.message ?? ''));
+    if (saysRestored && !same(s, original[i]!)) wrong.push(`${h.name}: reported ${row.status} but not restored`);
+    if (row.status === 'ok' && !same(s, completed[i]!)) wrong.push(`${h.name}: reported ok but not completed`);
+  });
+  return wrong;
+}
+
+const JOURNAL_ROUNDS = ROUNDS;
+
+test(`the operator's state dir full at ${JOURNAL_ROUNDS} seeded sizes (a tmpfs): every host stops before its next change, ends completed or restored, and is reported as it is`, { skip: skip || (process.getuid?.() === 0 ? false : 'needs root to mount a tmpfs') }, async () => {
+  let survived = 0;
+  let lost = 0;
+  let wrong = 0;
+  const where: string[] = [];
+  for (let round = 0; round < JOURNAL_ROUNDS; round++) {
+    resetHosts();
+    // sizes from "not even the run-start fits" to "the whole run fits", in pages
+    const kib = 4 * (1 + Math.floor(rand() * 6));
+    const small = mkdtempSync(join(dir, 'small-state-'));
+    const m = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${kib}k,mode=0700`, 'runbook-state-full', small], { encoding: 'utf8' });
+    assert.equal(m.status, 0, m.stderr);
+    try {
+      const o = { ...opts({ json: true }), stateDir: small };
+      const r = await applyCmd(o).catch((e: unknown) => ({ exitCode: -1, result: undefined, error: e }));
+      if (!r.result) {
+        // the journal could not even be created: nothing ran
+        verdicts(['original', 'original', 'original']);
+        where.push(`${kib}k: refused before any host`);
+      } else {
+        const rows = Object.fromEntries(r.result.recap.map((x) => [x.host, x]));
+        const v = verdicts();
+        lost += v.lost;
+        const bad = wronglyReported(rows);
+        wrong += bad.length;
+        assert.deepEqual(bad, [], `${kib}k: ${o.stdout.text.slice(-2000)}`);
+        const broke = events(o.stdout.text).some((e) => e.kind === 'warning' && /journal .* cannot be written/.test(String(e.message)));
+        if (broke) assert.notEqual(r.exitCode, 0, 'a run whose journal broke does not report success');
+        where.push(`${kib}k: ${v.states.join('/')}${broke ? ' (journal full)' : ''}`);
+      }
+      survived++;
+    } finally {
+      spawnSync('umount', [small]);
+    }
+  }
+  record("operator's state dir full (journal write fails: tmpfs of seeded size)", JOURNAL_ROUNDS, survived, lost, `seed ${SEED}: ${where.join('; ')}`, wrong);
+});
+
+const COPY_ROUNDS = Math.max(1, Math.round(ROUNDS / 4));
+
+test(`a step timeout during a large copy (${COPY_ROUNDS} seeded timeouts): the transfer is cancelled before rollback, nothing lands afterwards`, { skip }, async () => {
+  const big = join(dir, 'big.bin');
+  writeFileSync(big, Buffer.alloc(64 * 1024 * 1024, 9));
+  const rb = join(dir, 'large-copy.yaml');
+  let survived = 0;
+  let lost = 0;
+  let wrong = 0;
+  const where: string[] = [];
+  try {
+    for (let round = 0; round < COPY_ROUNDS; round++) {
+      resetHosts();
+      const ms = 150 + Math.floor(rand() * 450);
+      writeFileSync(rb, `apiVersion: runbook/v1
+name: large-copy
+hosts: all
+on_failure: rollback
+steps:
+  - name: Back up
+    backup: { paths: [/etc/kubernetes/app, /var/lib/kubelet/conf], to: "/var/backups/runbook/{{ run.id }}" }
+  - name: Main config
+    copy: { dest: /etc/kubernetes/app/a.conf, content: "changed\\n" }
+  - name: Large copy
+    copy: { src: "${big}", dest: /var/lib/kubelet/conf/big.bin }
+    timeout: ${ms}ms
+`);
+      const o = { ...opts({ json: true }), runbook: rb };
+      const r = await applyCmd(o);
+      const rows = Object.fromEntries(r.result!.recap.map((x) => [x.host, x]));
+      // nothing may land behind the rollback's back
+      await new Promise((res) => setTimeout(res, 1500));
+      const v = verdicts(['original', 'original', 'original']);
+      lost += v.lost;
+      const bad = wronglyReported(rows);
+      wrong += bad.length;
+      assert.deepEqual(bad, []);
+      for (const h of lab.hosts) assert.equal(rows[h.name]!.status, 'rolled-back', `${h.name}: ${rows[h.name]!.message}`);
+      where.push(`${ms} ms`);
+      survived++;
+    }
+  } finally {
+    rmSync(big, { force: true });
+  }
+  record('step timeout during a 64 MiB copy (cancelled: process groups killed, SFTP closed, temp files removed)', COPY_ROUNDS, survived, lost, `seed ${SEED}: timeouts ${where.join(', ')}`, wrong);
 });

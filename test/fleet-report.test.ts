@@ -7,13 +7,14 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { labSupport, startLab, type Lab } from '../src/lab/hosts.js';
+import { labNetwork, labSupport, startLab, type Lab } from '../src/lab/hosts.js';
 import { installSimHost } from '../src/lab/sim-host.js';
 import { packageRoot } from '../src/lab/sim/paths.js';
+import { runProcess } from './support/run.js';
 import { freePort } from '../src/lab/sim/index.js';
 import { readCertFile } from '../src/lab/sim/pki.js';
 import type { FleetReport } from '../src/report/fleet/model.js';
@@ -28,14 +29,7 @@ let lab: Lab;
 let dir: string;
 let exporter: ChildProcess | undefined;
 
-function run(cmd: string, args: string[], timeout = 120_000): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { cwd: dir, timeout, maxBuffer: 64 << 20, env: { ...process.env, NO_COLOR: '1' } }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-      resolve({ code, out: stdout + stderr });
-    });
-  });
-}
+const run = (cmd: string, args: string[], timeout = 120_000) => runProcess(cmd, args, { cwd: dir, timeout });
 const cli = (args: string[]) => run(process.execPath, [CLI, ...args]);
 
 before(async () => {
@@ -48,7 +42,7 @@ before(async () => {
   const inv = lab.inventoryYaml().trimEnd().split('\n');
   // one more host nobody listens on: the report must show it as not read
   const hostsAt = inv.findIndex((l) => l.trim() === 'hosts:');
-  inv.splice(hostsAt + 1, 0, `    fr-down: { ansible_host: 127.1.236.250, ansible_port: 22, ansible_user: root }`);
+  inv.splice(hostsAt + 1, 0, `    fr-down: { ansible_host: ${labNetwork('127.1.236.250')}, ansible_port: 22, ansible_user: root }`);
   inv.push('  children:', '    control_plane:', '      hosts:');
   inv.push(`        ${a.name}: { cluster: prod }`, `        ${b.name}: { cluster: prod }`, `        ${c.name}: { cluster: staging }`, '        fr-down: { cluster: staging }');
   writeFileSync(join(dir, 'inventory.yaml'), inv.join('\n') + '\n');
@@ -62,10 +56,13 @@ after(async () => {
 
 test('cert-check → report: HTML drawn by Chromium, Prometheus textfile read by node_exporter, JSON', { skip, timeout: 240_000 }, async () => {
   const state = join(dir, 'state');
-  const check = await cli(['apply', CHECK, '-i', join(dir, 'inventory.yaml'), '--state-dir', state, '--json']);
-  // expiring and expired nodes fail the check, the down host is unreachable
-  assert.ok([3, 4, 5].includes(check.code), `cert-check exit ${check.code}\n${check.out}`);
-  writeFileSync(join(dir, 'check.jsonl'), check.out);
+  // the nightly check as two slices of one logical run, as a scheduler would start them
+  const checks = await Promise.all([1, 2].map((k) => cli(['apply', CHECK, '-i', join(dir, 'inventory.yaml'), '--state-dir', state, '--json', '--slice', `${k}/2`, '--slice-group', 'nightly'])));
+  checks.forEach((check, i) => {
+    // expiring and expired nodes fail the check, the down host is unreachable
+    assert.ok([3, 4, 5].includes(check.code), `cert-check slice ${i + 1} exit ${check.code}\n${check.out}`);
+    writeFileSync(join(dir, `check-${i + 1}.jsonl`), check.out);
+  });
 
   const textfiles = join(dir, 'textfile');
   mkdirSync(textfiles);
@@ -73,16 +70,24 @@ test('cert-check → report: HTML drawn by Chromium, Prometheus textfile read by
   const prom = join(textfiles, 'kubeadm.prom');
   const rep = await cli(['report', '--state-dir', state, '--html', html, '--prom', prom, '--json', join(dir, 'report.json')]);
   assert.equal(rep.code, 0, rep.out);
+  // the newest run is one slice: the report covers every slice of its group
+  assert.match(rep.out, /is slice [12]\/2 of nightly: reporting every slice of it/);
   assert.match(rep.out, /4 nodes: 1 expired, 1 expiring, 1 healthy, 1 not read/);
   assert.match(rep.out, /staging +fr-03 +expired/);
   assert.match(rep.out, /staging +fr-down +unknown/);
 
-  // the same report from the lines `apply --json` printed
-  const fromJson = await cli(['report', '--from', join(dir, 'check.jsonl'), '--json', join(dir, 'report2.json')]);
-  assert.equal(fromJson.code, 0, fromJson.out);
+  // the same nodes from the lines each slice's `apply --json` printed
   const report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as FleetReport;
-  const again = JSON.parse(readFileSync(join(dir, 'report2.json'), 'utf8')) as FleetReport;
-  assert.deepEqual(again.nodes.map((n) => n.certs), report.nodes.map((n) => n.certs));
+  const fromJson: FleetReport['nodes'] = [];
+  for (const k of [1, 2]) {
+    const r = await cli(['report', '--from', join(dir, `check-${k}.jsonl`), '--json', join(dir, `report-${k}.json`)]);
+    assert.equal(r.code, 0, r.out);
+    fromJson.push(...(JSON.parse(readFileSync(join(dir, `report-${k}.json`), 'utf8')) as FleetReport).nodes);
+  }
+  fromJson.sort((a, b) => a.host.localeCompare(b.host));
+  assert.deepEqual(fromJson.map((n) => [n.host, n.certs.map((c) => c.notAfter)]), report.nodes.map((n) => [n.host, n.certs.map((c) => c.notAfter)]));
+  const group = await cli(['report', '--group', 'nightly', '--state-dir', state]);
+  assert.match(group.out, /4 nodes: 1 expired, 1 expiring, 1 healthy, 1 not read/);
   assert.deepEqual(report.nodes.map((n) => [n.cluster, n.host, n.health]), [['prod', 'fr-01', 'healthy'], ['prod', 'fr-02', 'expiring'], ['staging', 'fr-03', 'expired'], ['staging', 'fr-down', 'unknown']]);
   assert.match(report.nodes[2]!.renewCommand, /^runbook apply runbooks\/cert-renew\.yaml -i \S+inventory\.yaml -l fr-03$/);
 

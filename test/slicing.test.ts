@@ -7,13 +7,14 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { load as loadYaml } from 'js-yaml';
 import { labSupport, startLab, type Lab } from '../src/lab/hosts.js';
 import { packageRoot } from '../src/lab/sim/paths.js';
+import { runProcess } from './support/run.js';
 
 const support = labSupport();
 const skip = support.ok ? false : support.reason!;
@@ -24,14 +25,7 @@ const HOSTS = 7;
 let lab: Lab;
 let dir: string;
 
-function cli(args: string[]): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { cwd: dir, timeout: 120_000, env: { ...process.env, NO_COLOR: '1', RUNBOOK_SLICE_GROUP: '' } }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-      resolve({ code, out: stdout + stderr });
-    });
-  });
-}
+const cli = (args: string[]) => runProcess(process.execPath, [CLI, ...args], { cwd: dir, env: { RUNBOOK_SLICE_GROUP: '' } });
 
 const RUNBOOK = `apiVersion: runbook/v1
 name: slice-wave
@@ -105,7 +99,16 @@ test('N slices at once change every host exactly once; history and rollback see 
   const none = await cli(['rollback', '--group', 'nope', '--state-dir', state]);
   assert.equal(none.code, 3, none.out);
   assert.match(none.out, /no slices of nope/);
-  const bad = await cli(['apply', 'wave.yaml', '-i', 'inventory.yaml', '--slice', '0/3']);
+  // apply journals its slice: jobs must be told their group, never derive it from a clock
+  const noGroup = await cli(['apply', 'wave.yaml', '-i', 'inventory.yaml', '--slice', '1/3']);
+  assert.equal(noGroup.code, 3, noGroup.out);
+  assert.match(noGroup.out, /--slice needs the name of the logical run/);
+  // a runbook that coordinates hosts is split only into whole clusters; loose hosts are refused
+  writeFileSync(join(dir, 'cross.yaml'), RUNBOOK.replace('name: slice-wave', 'name: cross').replace('content: "{{ inventory_hostname }}\\n"', 'content: "{{ groups[\'all\'][0] }}\\n"'));
+  const cross = await cli(['plan', 'cross.yaml', '-i', 'inventory.yaml', '--slice', '1/2']);
+  assert.equal(cross.code, 3, cross.out);
+  assert.match(cross.out, /coordinates hosts \(it uses groups\), so a slice must hold whole clusters, but sl-05, sl-06, sl-07 have no `cluster` variable/);
+  const bad = await cli(['apply', 'wave.yaml', '-i', 'inventory.yaml', '--slice', '0/3', '--slice-group', 'x']);
   assert.equal(bad.code, 3, bad.out);
   assert.match(bad.out, /expected K\/N with 1 ≤ K ≤ N.*JOB_COMPLETION_INDEX \+ 1/);
 });

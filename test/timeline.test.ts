@@ -5,12 +5,12 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { labSupport, startLab, type Lab } from '../src/lab/hosts.js';
 import { packageRoot } from '../src/lab/sim/paths.js';
+import { runProcess } from './support/run.js';
 import type { Timeline } from '../src/report/timeline/model.js';
 
 const support = labSupport();
@@ -21,14 +21,7 @@ const SECRET = 'tl-Secret-7f3a9c';
 let lab: Lab;
 let dir: string;
 
-function run(cmd: string, args: string[], timeout = 120_000): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { cwd: dir, timeout, maxBuffer: 64 << 20, env: { ...process.env, NO_COLOR: '1' } }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-      resolve({ code, out: stdout + stderr });
-    });
-  });
-}
+const run = (cmd: string, args: string[], timeout = 120_000) => runProcess(cmd, args, { cwd: dir, timeout });
 const cli = (args: string[]) => run(process.execPath, [CLI, ...args]);
 
 const RUNBOOK = `apiVersion: runbook/v1
@@ -46,8 +39,8 @@ steps:
     copy: { dest: /etc/kubernetes/tl.conf, content: "token={{ token }}\\n" }
   - name: Wait for the file
     wait_for: { path: /etc/kubernetes/tl.conf, retries: 3, delay: 100ms }
-  - name: Fails on the second host
-    command: { argv: [sh, -c, 'test "$1" != tl-02', sh, "{{ inventory_hostname }}"], changed_when: false }
+  - name: Fails on the second host, with the secret as an argument
+    command: { argv: [sh, -c, 'test "$1" != tl-02', sh, "{{ inventory_hostname }}", "{{ token }}"], changed_when: false }
 `;
 
 before(async () => {
@@ -67,7 +60,7 @@ async function render(id: string, state: string, file: string): Promise<{ tl: Ti
   const show = await cli(['show', id, '--state-dir', state, '--html', file]);
   assert.equal(show.code, 0, show.out);
   const html = readFileSync(file, 'utf8');
-  const tl = JSON.parse(JSON.parse(`"${/<script type="application\/json" id="timeline-data">([^]*?)<\/script>/.exec(html)![1]!.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`)) as Timeline;
+  const tl = JSON.parse(/<script type="application\/json" id="timeline-data">([^]*?)<\/script>/.exec(html)![1]!) as Timeline;
   const dom = await run('chromium', ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-extensions', `--user-data-dir=${join(dir, 'chromium')}`, '--virtual-time-budget=10000', '--dump-dom', `file://${file}`], 90_000);
   return { tl, dom: dom.out, html };
 }
@@ -92,7 +85,8 @@ test('show --html: a run with a failure and rollbacks as a timeline the browser 
   const endOf1 = Math.max(...s.spans.filter((x) => x.host === 'tl-01').map((x) => x.end));
   assert.ok(Math.min(...s.spans.filter((x) => x.host === 'tl-02').map((x) => x.start)) >= endOf1 - 5);
   for (const x of s.spans) assert.ok(x.end >= x.start && x.start >= 0, JSON.stringify(x));
-  assert.ok(s.spans.find((x) => x.kind === 'failed')!.commands.some((c) => c.includes('test "$1" != tl-02')));
+  const failedCommands = s.spans.find((x) => x.kind === 'failed')!.commands;
+  assert.ok(failedCommands.some((c) => c.includes('test "$1" != tl-02') && c.endsWith(' tl-02 ***')), failedCommands.join('\n'));
   assert.match(first.dom, /<html lang="en" data-rendered="1">/, first.dom.slice(0, 1500));
   assert.doesNotMatch(first.dom, /data-error=/);
   assert.ok(!first.html.includes(SECRET), 'the secret is in the page');

@@ -18,7 +18,8 @@ import type { BackupParams } from '../runbook/schema-types.js';
 import { displayCommand, quoteArg } from '../transport/quote.js';
 import type { Action } from './types.js';
 import { LIST_SCRIPT, parseListing, stripPrefix, type Manifest } from './tree.js';
-import { absPath, describeExit, isIoError, isWithin, run, stepError } from './util.js';
+import { absPath, describeExit, isWithin, PRESENT_FN, run, stepError } from './util.js';
+import { isNotFound } from '../errors.js';
 
 export const MANIFEST_NAME = 'manifest.json';
 
@@ -31,6 +32,7 @@ export interface BackupState {
 /** Literal script: $1 = to, $2... = paths. Copies, then lists the copy. */
 const BACKUP_SCRIPT = [
   'set -eu',
+  PRESENT_FN,
   'to=$1; shift',
   'umask 077',
   'mkdir -p -- "$to"',
@@ -38,7 +40,7 @@ const BACKUP_SCRIPT = [
   'rm -rf -- "$to/.partial" "$to/files"',
   'mkdir -p -- "$to/.partial"',
   'for p in "$@"; do',
-  '  if [ -e "$p" ] || [ -L "$p" ]; then',
+  '  if present "$p"; then',
   '    d=$to/.partial$(dirname -- "$p")',
   '    mkdir -p -- "$d"',
   '    cp -a -- "$p" "$d/"',
@@ -94,7 +96,8 @@ export async function readManifestJson(ctx: Parameters<Action['probe']>[0], dir:
   try {
     raw = await ctx.transport.read(`${dir}/${MANIFEST_NAME}`);
   } catch (e) {
-    if (isIoError(e)) return undefined;
+    // only "no such file" is "no backup here": unreadable is an error, never a reason to overwrite
+    if (isNotFound(e)) return undefined;
     throw e;
   }
   try {

@@ -118,7 +118,7 @@ export async function probeCommand(ctx: StepContext, spec: CommandSpec): Promise
   if (reasons.length) return { status: 'skip', commands: [], summary: reasons[0], state: { run: false } };
   if (spec.read_only) return probeReadOnly(ctx, spec);
   if (spec.changed_when === false) {
-    return { status: 'ok', commands, summary: 'runs for its result; reports no change (changed_when: false)', state: { run: true } };
+    return { status: 'ok', acts: true, commands, summary: 'runs for its result; reports no change (changed_when: false)', state: { run: true } };
   }
   if (typeof spec.changed_when === 'string') {
     return { status: 'unknown', commands, summary: `change decided after it runs: ${spec.changed_when}`, state: { run: true } };

@@ -8,8 +8,9 @@
  * apply (only what differs): `mkdir -p` of the parent for a new file, transport.writeAtomic
  * (remote_src: one transport.read first), then `chmod`/`chown`. Replacing a file keeps its
  * owner (one stat after the write, `chown` only when the rename changed it). The previous
- * content is read first for the undo record when it is world-readable and up to 1 MiB (private
- * files such as keys and kubeconfigs never go into the journal: the backup has them).
+ * content is read first for the undo record when it is world-readable and up to 1 MiB; a private
+ * one (keys, kubeconfigs never go into the journal) is kept on the host instead (./keep.ts), a
+ * larger one is recorded as `lost` (only a backup brings it back).
  * undo: writes the previous content back with its mode and owner, or removes a file that did not
  * exist.
  */
@@ -35,6 +36,7 @@ import {
   journalable,
   type PathInfo,
 } from './util.js';
+import { keepCopy, putBack } from './keep.js';
 
 export interface CopyState {
   dest: string;
@@ -52,6 +54,8 @@ export interface CopyUndo extends UndoRecord {
   existed: boolean;
   wrote: boolean;
   content_b64?: string;
+  /** the previous file, kept on the host (private or larger than the journal takes) */
+  kept?: string;
   mode?: number;
   uid?: number;
   gid?: number;
@@ -150,6 +154,11 @@ export const copyAction: Action<CopyParams, CopyState> = {
     if (write) {
       if (info.exists && journalable(info)) {
         undo.content_b64 = (await ctx.transport.read(dest)).toString('base64');
+      } else if (info.exists) {
+        // private or large: kept on the host (never in the journal), or lost when over the limit
+        const kept = await keepCopy(ctx, dest);
+        if (kept !== undefined) undo.kept = kept;
+        else undo.lost = [dest];
       }
       if (!info.exists) {
         const mk = ['mkdir', '-p', '--', posix.dirname(dest)];
@@ -190,6 +199,10 @@ export const copyAction: Action<CopyParams, CopyState> = {
       return;
     }
     if (r.wrote) {
+      if (r.kept !== undefined) {
+        await putBack(ctx, r.kept, r.dest, true);
+        return;
+      }
       if (r.content_b64 === undefined) {
         throw stepError(`copy undo: the previous ${r.dest} is not in the journal (private or larger than 1 MiB); restore it from the backup`);
       }

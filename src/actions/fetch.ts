@@ -1,5 +1,5 @@
 /**
- * `fetch`: copy a file from the host to the operator's machine (`dest`, relative to the run's
+ * `fetch`: copy a file from the host to the operator's machine (`dest`, relative to the working
  * local directory; `{{ host.name }}` in it keeps hosts apart). Directories are created; a
  * different existing file is kept as `<dest>.<UTC timestamp>.bak`; the new file is written
  * atomically (temp + rename) with `mode` (default 0600: kubeconfigs hold keys).
@@ -65,7 +65,10 @@ export const fetchAction: Action<FetchParams, FetchState> = {
     if (remote.type !== 'file' || !remote.sha256) throw stepError(`fetch: ${src} is not a regular file (${remote.type})`);
     let local: FetchState['local'] = 'absent';
     let chmodOnly = false;
-    const st = await stat(dest).catch(() => null);
+    const st = await stat(dest).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return null;
+      throw stepError(`fetch: cannot stat the local ${dest}: ${e.message} (${e.code ?? 'EIO'})`);
+    });
     if (st) {
       if (!st.isFile()) throw stepError(`fetch: local ${dest} exists and is not a file`);
       const sha = createHash('sha256').update(await readFile(dest)).digest('hex');

@@ -144,7 +144,11 @@ test('copy: replace content, undo restores previous content and mode; mode-only 
     const k = await cycle(copyAction, { dest: key, content: 'NEW KEY\n' });
     assert.equal(k.r.undo!.content_b64, undefined);
     assert.equal(JSON.stringify(k.r.undo).includes(Buffer.from('SECRET KEY\n').toString('base64')), false);
-    await assert.rejects(copyAction.undo!(k.ctx, k.r.undo!), /restore it from the backup/);
+    // it is kept on the host instead, and undo puts it back exactly
+    assert.equal(typeof k.r.undo!.kept, 'string');
+    await copyAction.undo!(k.ctx, k.r.undo!);
+    assert.equal(readFileSync(key, 'utf8'), 'SECRET KEY\n');
+    assert.equal(modeOf(key), 0o600);
 
     const m = await cycle(copyAction, { dest, content: 'old\n', mode: '0644' });
     assert.deepEqual(m.p1.commands, [`chmod 0644 -- ${dest}`]);

@@ -6,9 +6,10 @@
  * apply: only the commands needed: `mkdir -p`, `touch`, `rm -rf`, `chmod`, `chown` (one exec
  * each; creating a directory first stats the missing ancestors so undo can remove them).
  * undo: created paths are removed (`rm -f` / `rmdir`, never a non-empty directory), mode and
- * owner are set back, a removed file is written back when it was recorded (world-readable and
- * up to 1 MiB: private files are never put in the journal), a removed symlink is recreated, a removed directory is recreated empty (its contents
- * come back from the backup).
+ * owner are set back; a removed path (file, tree, symlink) up to 1 MiB in all was kept on the
+ * host before `rm` (src/actions/keep.ts) and is copied back exactly (modes, owners, times); a
+ * larger one is listed as `lost` in the record (only a backup brings it back). Records from
+ * before the keep (content_b64, target) are still undone as they were.
  */
 import { posix } from 'node:path';
 import type { FileParams } from '../runbook/schema-types.js';
@@ -25,9 +26,9 @@ import {
   parseMode,
   runOk,
   stepError,
-  journalable,
   type PathInfo,
 } from './util.js';
+import { keepCopy, putBack } from './keep.js';
 
 export interface FileState {
   path: string;
@@ -44,7 +45,9 @@ export interface FileUndo extends UndoRecord {
   prevMode?: number;
   prevUid?: number;
   prevGid?: number;
-  removed?: { type: string; mode: number; uid: number; gid: number; content_b64?: string; target?: string };
+  removed?: { type: string; mode: number; uid: number; gid: number; kept?: string; content_b64?: string; target?: string };
+  /** paths this record cannot bring back (removed and too large to keep) */
+  lost?: string[];
 }
 
 function argvFor(step: FileState['plan'][number], path: string, params: FileParams, mode: number | undefined): string[] {
@@ -132,7 +135,10 @@ export const fileAction: Action<FileParams, FileState> = {
       if (step === 'mkdir') undo.created = await missingAncestors(ctx, path);
       if (step === 'touch') undo.created = [path];
       if (step === 'mkdir' || step === 'touch') undo.createdType = step === 'mkdir' ? 'directory' : 'file';
-      if (step === 'rm') undo.removed = await describeRemoved(ctx, path, info);
+      if (step === 'rm') {
+        undo.removed = await describeRemoved(ctx, path, info);
+        if (!undo.removed.kept) undo.lost = [path];
+      }
       const argv = argvFor(step, path, params, mode);
       commands.push(displayCommand(argv));
       await runOk(ctx, argv);
@@ -144,6 +150,12 @@ export const fileAction: Action<FileParams, FileState> = {
     const r = record as FileUndo;
     if (r.removed) {
       const rm = r.removed;
+      if (rm.kept !== undefined) {
+        await putBack(ctx, rm.kept, r.path, false);
+        return;
+      }
+      // too large to keep: an empty directory in its place would only look restored (the engine reports it lost)
+      if (r.lost?.includes(r.path)) return;
       const exists = await ctx.transport.stat(r.path);
       if (exists) return; // something is there again: leave it
       if (rm.type === 'file' && rm.content_b64 !== undefined) {
@@ -188,14 +200,10 @@ async function missingAncestors(ctx: StepContext, path: string): Promise<string[
   return missing;
 }
 
-async function describeRemoved(ctx: StepContext, path: string, info: PathInfo): Promise<FileUndo['removed']> {
+async function describeRemoved(ctx: StepContext, path: string, info: PathInfo): Promise<NonNullable<FileUndo['removed']>> {
   const rec: NonNullable<FileUndo['removed']> = { type: info.type ?? 'other', mode: info.mode ?? 0o644, uid: info.uid ?? 0, gid: info.gid ?? 0 };
-  if (info.type === 'file' && journalable(info)) {
-    rec.content_b64 = (await ctx.transport.read(path)).toString('base64');
-  } else if (info.type === 'symlink') {
-    const r = await runOk(ctx, ['readlink', '--', path]);
-    rec.target = r.stdout.replace(/\n$/, '');
-  }
+  const kept = await keepCopy(ctx, path);
+  if (kept !== undefined) rec.kept = kept;
   return rec;
 }
 

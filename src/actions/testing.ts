@@ -49,6 +49,8 @@ export function makeCtx(overrides: Partial<StepContext> & { vars?: Record<string
     dryRun: false,
     localDir: tmpdir(),
     runbookDir: tmpdir(),
+    // kept copies (./keep.ts) go to a temp dir, never this machine's /var/lib/runbook
+    keepRoot: join(tmpdir(), 'runbook-actions-kept'),
     evaluate: (expression, extra) => evaluate(expression, { ...vars, ...(extra ?? {}) }),
     ...rest,
     transport,

@@ -5,7 +5,7 @@
  */
 import { posix } from 'node:path';
 import type { StepContext } from './types.js';
-import { describeExit, isWithin, modeString, run, stepError } from './util.js';
+import { describeExit, isWithin, modeString, PRESENT_FN, run, stepError } from './util.js';
 
 export type EntryType = 'file' | 'dir' | 'symlink' | 'other';
 
@@ -37,14 +37,15 @@ export interface Manifest {
 
 /** Lists every path given as an argument (missing ones are skipped). Literal; paths are "$@". */
 export const LIST_SCRIPT = [
+  PRESENT_FN,
   'for p in "$@"; do',
-  '  if [ -e "$p" ] || [ -L "$p" ]; then',
+  '  if present "$p"; then',
   "    find \"$p\" -printf '%y\\0%m\\0%U\\0%G\\0%s\\0%l\\0%p\\0' || exit 3",
   '  fi',
   'done',
   "printf 'END\\0'",
   'for p in "$@"; do',
-  '  if [ -e "$p" ] || [ -L "$p" ]; then',
+  '  if present "$p"; then',
   '    find "$p" -type f -exec sha256sum -- {} + || exit 4',
   '  fi',
   'done',

@@ -21,6 +21,8 @@ export interface StepContext {
   evaluate(expression: string, extra?: Record<string, unknown>): unknown;
   /** directory of the runbook file, for resolving `copy.src` on the operator's machine */
   runbookDir: string;
+  /** where on the host steps keep what they destroy, for their undo (default /var/lib/runbook/kept) */
+  keepRoot?: string;
 }
 
 export interface ProbeResult<State = unknown> {
@@ -33,12 +35,17 @@ export interface ProbeResult<State = unknown> {
   state: State;
   /** facts known without changing anything (x509, set_fact, assert...): registered in dry-run too */
   facts?: Record<string, unknown>;
+  /** apply still runs something although the status is ok (a command with changed_when: false) */
+  acts?: boolean;
   /** structured, non-secret result for reporters (x509: the certificates), carried on step-end */
   report?: Record<string, unknown>;
 }
 
-/** JSON-serialisable record that undo() can reverse; written to the journal. */
-export type UndoRecord = Record<string, unknown>;
+/**
+ * JSON-serialisable record that undo() can reverse; written to the journal. `lost`, when set,
+ * lists the paths whose previous state the record cannot bring back (only a backup can).
+ */
+export type UndoRecord = Record<string, unknown> & { lost?: string[] };
 
 export interface ApplyResult {
   changed: boolean;

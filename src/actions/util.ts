@@ -114,12 +114,28 @@ export interface PathInfo {
 }
 
 /**
+ * sh function `present PATH`: true when the path exists (a dangling symlink too), false only when
+ * stat says "No such file or directory" or "Not a directory"; any other error (permission denied,
+ * I/O error, a symlink loop) is printed and the script exits 5: unreadable is never "absent".
+ */
+export const PRESENT_FN = [
+  'present() {',
+  '  if [ -e "$1" ] || [ -L "$1" ]; then return 0; fi',
+  '  if __e=$(LC_ALL=C stat -- "$1" 2>&1 >/dev/null); then return 0; fi',
+  '  case $__e in *"No such file"*|*"Not a directory"*) return 1 ;; esac',
+  '  printf "cannot stat %s: %s\\n" "$1" "$__e" >&2',
+  '  exit 5',
+  '}',
+].join('\n');
+
+/**
  * One read-only probe of a path: `stat` (and `sha256sum` for files) in a single exec.
  * The script is a literal; the path is a positional argument.
  */
 const INSPECT_SCRIPT = [
+  PRESENT_FN,
   'p=$1',
-  'if [ ! -e "$p" ] && [ ! -L "$p" ]; then echo absent; exit 0; fi',
+  'if ! present "$p"; then echo absent; exit 0; fi',
   "stat -c '%a %u %g %s %U %G %F' -- \"$p\" || exit 2",
   'if [ "$2" = 1 ] && [ -f "$p" ] && [ ! -L "$p" ]; then sha256sum < "$p" || exit 3; fi',
 ].join('\n');
@@ -211,10 +227,8 @@ export function journalable(info: { size?: number; mode?: number }): boolean {
   return (info.size ?? 0) <= UNDO_CONTENT_LIMIT && ((info.mode ?? 0) & 0o004) !== 0;
 }
 
-/** Is this error the transport's "file does not exist" (read of a missing path)? */
-export function isIoError(e: unknown): boolean {
-  return e instanceof UserError && e.kind === 'io';
-}
+/** Is this error the transport's "file does not exist"? (Any other I/O error is not "absent".) */
+export { isNotFound } from '../errors.js';
 
 /**
  * Something an earlier step may create is missing. In a dry run those steps have not run, so the

@@ -1,11 +1,14 @@
 /** `runbook apply RUNBOOK`: change the hosts (or `--dry-run`, the same as `plan`; `--plan FILE` applies a saved plan only if nothing changed since). */
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { quoteArg } from '../transport/quote.js';
 import { runApply } from '../engine/apply.js';
 import { loadPlan } from '../engine/plan.js';
 import { makeReporter } from '../report/reporter.js';
 import { EXIT } from './exit-codes.js';
 import { planCmd, type CmdResult } from './plan.js';
-import { addRunOptions, connectOptions, prepareRun, type RunCliOptions } from './run-options.js';
+import { addRunOptions, connectOptions, givenSliceGroup, prepareRun, type RunCliOptions } from './run-options.js';
+import { userError } from '../errors.js';
 
 export interface ApplyOptions extends RunCliOptions {
   runbook: string;
@@ -20,6 +23,10 @@ export interface ApplyOptions extends RunCliOptions {
 
 export async function applyCmd(o: ApplyOptions): Promise<CmdResult> {
   if (o.dryRun) return planCmd(o);
+  // jobs started at different times must still agree on their group: never derive it from a clock
+  if (o.slice !== undefined && givenSliceGroup(o) === undefined) {
+    throw userError('usage', '--slice needs the name of the logical run its slices share: --slice-group NAME or $RUNBOOK_SLICE_GROUP', { hint: 'e.g. the scheduler job name, as in examples/schedulers/' });
+  }
   const stderr = o.stderr ?? process.stderr;
   const prepared = await prepareRun(o.runbook, o, stderr);
   if (!prepared) return { exitCode: EXIT.invalidInput };
@@ -43,6 +50,11 @@ export async function applyCmd(o: ApplyOptions): Promise<CmdResult> {
       sink: reporter,
     });
     await reporter.close();
+    if (o.json !== true && result.journalPath) {
+      // the way back, from any directory (the journal's place is found again; an explicit --state-dir is repeated)
+      const dir = o.stateDir ? ` --state-dir ${quoteArg(resolve(o.stateDir))}` : '';
+      (o.stdout ?? process.stdout).write(`to roll this run back: runbook rollback ${result.runId}${dir}\n`);
+    }
     return { exitCode: result.exitCode, result };
   } catch (e) {
     await reporter.close();

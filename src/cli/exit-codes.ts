@@ -14,6 +14,8 @@ export const EXIT_HELP = `Exit codes:
   1  internal error (a bug: please report it)
   2  plan: changes pending
   3  invalid input (runbook, inventory, options)
-  4  one or more hosts failed
+  4  one or more hosts failed, or were aborted (stopped by any_errors_fatal or
+     max_fail_percentage), or failed with changes rollback could not put back
+     (recap: failed, "not restored: PATHS")
   5  one or more hosts unreachable
-  6  failed and rolled back`;
+  6  failed and rolled back (every change put back; aborted hosts rolled back too)`;

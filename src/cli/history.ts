@@ -1,4 +1,4 @@
-/** `runbook history`: the runs journaled under .runbook/runs, newest first. */
+/** `runbook history`: the runs journaled in the state dir (the working directory's git root's .runbook, else $XDG_STATE_HOME/runbook), newest first. */
 import type { Command } from 'commander';
 import { colors as pc } from '../report/colors.js';
 import { listRuns, type RunSummary } from '../engine/journal.js';
@@ -60,8 +60,8 @@ export function groupSummary(group: string, runs: RunSummary[]): string {
 export function register(program: Command): void {
   program
     .command('history')
-    .description('list the runs journaled under .runbook/runs, newest first')
-    .option('--state-dir <dir>', 'where run journals are kept (default .runbook)')
+    .description("list the runs journaled in the state dir (the git root's .runbook, else $XDG_STATE_HOME/runbook), newest first")
+    .option('--state-dir <dir>', "where run journals are kept (default: the runbook's git root's .runbook, else $XDG_STATE_HOME/runbook)")
     .option('-n, --last <n>', 'only the last n runs', positiveInt('--last'))
     .option('--json', 'one JSON object per run')
     .option('--group <name>', 'only the slices of one logical run (--slice-group), with a summary line')

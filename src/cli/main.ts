@@ -10,6 +10,7 @@ import { register as registerValidate } from './validate.js';
 import { register as registerPlan } from './plan.js';
 import { register as registerApply } from './apply.js';
 import { register as registerRollback } from './rollback.js';
+import { register as registerResume } from './resume.js';
 import { register as registerHistory } from './history.js';
 import { register as registerShow } from './show.js';
 import { register as registerConnect } from './connect.js';
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerPlan(program);
   registerApply(program);
   registerRollback(program);
+  registerResume(program);
   registerHistory(program);
   registerShow(program);
   registerReport(program);

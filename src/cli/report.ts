@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { userError } from '../errors.js';
 import type { Event } from '../engine/events.js';
 import { listRuns, parseJournal, readJournal } from '../engine/journal.js';
-import { countByHealth, fleetFromEvents, type FleetReport } from '../report/fleet/model.js';
+import { countByHealth, fleetFromEvents, mergeReports, type FleetReport } from '../report/fleet/model.js';
 import { writeHtml } from '../report/fleet/html.js';
 import { writePrometheus } from '../report/fleet/prometheus.js';
 import { writeFileAtomic } from '../report/fleet/write.js';
@@ -17,6 +17,8 @@ import { EXIT } from './exit-codes.js';
 
 export interface ReportOptions {
   id?: string;
+  /** every slice of a sliced run (--slice-group) */
+  group?: string;
   from?: string;
   stateDir?: string;
   html?: string;
@@ -24,10 +26,17 @@ export interface ReportOptions {
   json?: string;
   renewRunbook?: string;
   stdout?: NodeJS.WritableStream;
+  stderr?: NodeJS.WritableStream;
   now?: Date;
 }
 
-function eventsOf(o: ReportOptions): Event[] {
+const hasCertReport = (events: readonly Event[]) => events.some((e) => e.kind === 'step-end' && e.type === 'x509' && e.report !== undefined);
+
+/**
+ * The runs to report on: --from's lines; one run by id; every slice of --group; else the newest run
+ * that read certificates (and, when it was one slice, every slice of its group, said so on stderr).
+ */
+function sources(o: ReportOptions, stderr: NodeJS.WritableStream): { name: string; runs: Event[][] } {
   if (o.from) {
     let text: string;
     try {
@@ -36,11 +45,24 @@ function eventsOf(o: ReportOptions): Event[] {
       throw userError('usage', `cannot read ${o.from}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
     }
     // --json output ends with a recap table after a blank line: only JSON lines are events
-    return parseJournal(text.split('\n').filter((l) => l.startsWith('{')).join('\n'));
+    return { name: o.from, runs: [parseJournal(text.split('\n').filter((l) => l.startsWith('{')).join('\n'))] };
   }
-  const id = o.id ?? listRuns(o.stateDir).find((r) => r.mode !== 'rollback')?.id;
-  if (!id) throw userError('usage', 'no run to report on', { hint: 'run `runbook apply runbooks/cert-check.yaml` first, or give --from FILE with its --json output' });
-  return readJournal(id, o.stateDir);
+  if (o.id) return { name: o.id, runs: [readJournal(o.id, o.stateDir)] };
+  const all = listRuns(o.stateDir).filter((r) => r.mode === 'apply');
+  const groupRuns = (g: string) => all.filter((r) => r.slice?.group === g).map((r) => readJournal(r.id, o.stateDir));
+  if (o.group) {
+    const runs = groupRuns(o.group);
+    if (!runs.length) throw userError('usage', `no slices of ${o.group} under ${o.stateDir ?? 'the state dir'}`, { hint: 'runbook history --group NAME lists them; the slices must share --state-dir' });
+    return { name: o.group, runs };
+  }
+  for (const r of all) {
+    const events = readJournal(r.id, o.stateDir);
+    if (!hasCertReport(events)) continue;
+    if (!r.slice) return { name: r.id, runs: [events] };
+    stderr.write(`run ${r.id} is slice ${r.slice.index}/${r.slice.count} of ${r.slice.group}: reporting every slice of it\n`);
+    return { name: r.slice.group, runs: groupRuns(r.slice.group) };
+  }
+  throw userError('usage', 'no run that read certificates', { hint: 'run `runbook apply runbooks/cert-check.yaml` first, or give --from FILE with its --json output' });
 }
 
 function terminalTable(r: FleetReport, out: NodeJS.WritableStream): void {
@@ -62,11 +84,14 @@ function terminalTable(r: FleetReport, out: NodeJS.WritableStream): void {
 
 export async function reportCmd(o: ReportOptions): Promise<{ exitCode: number; report: FleetReport }> {
   const out = o.stdout ?? process.stdout;
+  const { name, runs } = sources(o, o.stderr ?? process.stderr);
+  const opts = { ...(o.renewRunbook ? { renewRunbook: o.renewRunbook } : {}), ...(o.now ? { now: o.now } : {}) };
   let report: FleetReport;
   try {
-    report = fleetFromEvents(eventsOf(o), { ...(o.renewRunbook ? { renewRunbook: o.renewRunbook } : {}), ...(o.now ? { now: o.now } : {}) });
+    const each = runs.map((events) => fleetFromEvents(events, opts));
+    report = each.length === 1 ? each[0]! : mergeReports(name, each);
   } catch (e) {
-    if (e instanceof Error && e.message.startsWith('no run-start')) throw userError('usage', `${o.from ?? o.id ?? 'the latest run'}: ${e.message}`);
+    if (e instanceof Error && e.message.startsWith('no run-start')) throw userError('usage', `${name}: ${e.message}`);
     throw e;
   }
   if (!report.nodes.some((n) => n.checkedAt)) {
@@ -94,7 +119,8 @@ export function register(program: Command): void {
   program
     .command('report')
     .description('fleet certificate-expiry report of a cert-check run: HTML page, Prometheus textfile, JSON')
-    .argument('[id]', 'run id (default: the latest run under --state-dir)')
+    .argument('[id]', 'run id (default: the newest run that read certificates, with every slice of its group)')
+    .option('--group <name>', 'every slice of a sliced run (--slice-group), as one fleet')
     .option('--from <file>', 'read the lines `runbook apply --json` printed instead of a journal (- for stdin)')
     .option('--state-dir <dir>', 'where run journals are kept')
     .option('--html <file>', 'write a self-contained HTML page (charts, sortable tables, renew commands)')

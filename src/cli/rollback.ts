@@ -76,7 +76,7 @@ export function register(program: Command): void {
     .option('-f, --forks <n>', 'hosts worked on at once', positiveInt('--forks'))
     .option('--json', 'JSON-lines events')
     .option('--break-lock', 'remove a lock held by another run')
-    .option('--state-dir <dir>', 'where run journals are kept (default .runbook)')
+    .option('--state-dir <dir>', "where run journals are kept (default: the runbook's git root's .runbook, else $XDG_STATE_HOME/runbook)")
     .option('-i, --inventory <file>', "reach the run's hosts through this inventory (matched by host name) instead of the addresses the journal recorded")
     .option('--hosts <list>', 'the same, without an inventory: a,b,user@c:2222');
   addConnectionOptions(cmd).action(async (id: string | undefined, opts: Omit<RollbackOptions, 'id'> & { group?: string }) => {

@@ -6,7 +6,8 @@ import { Option, type Command } from 'commander';
 import type { Diagnostic } from '../errors.js';
 import { userError } from '../errors.js';
 import { adhocInventory, inventoryVarNames, loadInventoryFile, selectHosts } from '../inventory/load.js';
-import { clusterKey, parseSlice, sliceHosts } from '../inventory/slice.js';
+import { parseSlice } from '../inventory/slice.js';
+import { sliceRun } from './slicing.js';
 import type { SliceRef } from '../engine/events.js';
 import type { HostEntry, Inventory } from '../inventory/types.js';
 import { loadRunbookFile } from '../runbook/load.js';
@@ -82,9 +83,9 @@ export function addRunOptions(cmd: Command): Command {
     .option('--skip-tags <tags>', 'leave out steps with these tags', list)
     .option('--start-at-step <step>', 'start at this step: its number (1-based) or its name')
     .option('--json', 'JSON-lines events on stdout instead of the tree/lines')
-    .option('--state-dir <dir>', 'where run journals are kept (default .runbook)')
+    .option('--state-dir <dir>', "where run journals are kept (default: the runbook's git root's .runbook, else $XDG_STATE_HOME/runbook)")
     .option('--slice <K/N>', 'only the K-th of N deterministic, balanced slices of the selected hosts (one job of N on a scheduler)')
-    .option('--slice-group <name>', 'the logical run the slices belong to (default $RUNBOOK_SLICE_GROUP, else runbook name, N and UTC date)');
+    .option('--slice-group <name>', 'the logical run the slices belong to (default $RUNBOOK_SLICE_GROUP; apply needs one)');
   return addConnectionOptions(cmd);
 }
 
@@ -158,11 +159,15 @@ export interface PreparedRun {
   slice?: SliceRef;
 }
 
-/** --slice-group, else $RUNBOOK_SLICE_GROUP, else a name the N jobs of one day agree on. */
-function sliceGroupName(o: RunCliOptions, runbookName: string, count: number): string {
+/** --slice-group, else $RUNBOOK_SLICE_GROUP (what the N jobs were given). */
+export function givenSliceGroup(o: RunCliOptions): string | undefined {
   const given = o.sliceGroup ?? process.env.RUNBOOK_SLICE_GROUP;
-  if (given !== undefined && given.trim() !== '') return given.trim();
-  return `${runbookName}-${count}x-${new Date().toISOString().slice(0, 10).replace(/-/g, '')}`;
+  return given !== undefined && given.trim() !== '' ? given.trim() : undefined;
+}
+
+/** The group a slice journals under; a plan (nothing journaled) may go without one. */
+function sliceGroupName(o: RunCliOptions, runbookName: string, count: number): string {
+  return givenSliceGroup(o) ?? `${runbookName}-${count}x`;
 }
 
 /** Load the runbook and inventory and select hosts; undefined (after printing why) on invalid input. */
@@ -179,16 +184,6 @@ export async function prepareRun(runbookFile: string, o: RunCliOptions, stderr: 
     throw userError('inventory', `no hosts selected: \`${runbook.hostsPattern}\`${o.limit ? ` limited to \`${o.limit}\`` : ''} matches nothing in ${o.inventory ?? '--hosts'}`);
   }
   let slice: SliceRef | undefined;
-  if (o.slice !== undefined) {
-    const spec = parseSlice(o.slice);
-    // a rolling runbook keeps each cluster in one slice: two jobs must not restart one cluster at once
-    const rolling = runbook.plays.some((p) => p.settings.serial !== undefined);
-    const selected = hosts.length;
-    hosts = sliceHosts(hosts, spec, rolling ? clusterKey : undefined);
-    slice = { ...spec, group: sliceGroupName(o, runbook.runbook.name, spec.count), of: selected };
-    if (hosts.length === 0) {
-      throw userError('inventory', `slice ${spec.index}/${spec.count} of ${selected} selected host(s) is empty`, { hint: 'use fewer slices than hosts (or clusters, for a runbook with serial)' });
-    }
-  }
+  if (o.slice !== undefined) ({ hosts, slice } = sliceRun(runbook, hosts, { slice: o.slice, group: sliceGroupName(o, runbook.runbook.name, parseSlice(o.slice).count) }));
   return { rb: runbook, hosts, ...(o.inventory ? { inventoryFile: o.inventory } : {}), extraVars, diagnostics, ...(slice ? { slice } : {}) };
 }

@@ -67,7 +67,7 @@ export function register(program: Command): void {
     .command('show')
     .description('print one run from its journal')
     .argument('<id>', 'run id (see `runbook history`)')
-    .option('--state-dir <dir>', 'where run journals are kept (default .runbook)')
+    .option('--state-dir <dir>', "where run journals are kept (default: the runbook's git root's .runbook, else $XDG_STATE_HOME/runbook)")
     .option('--json', 'the journal lines as they are')
     .option('--html <file>', 'write the run as a timeline page: hosts × time, steps, waits, failures, rollbacks; click for commands')
     .action((id: string, opts: Omit<ShowOptions, 'id'>) => {

@@ -3,6 +3,7 @@
  * paths), a fresh dry run must match the plan exactly, and only then anything is changed.
  * Steps are re-probed just before each is applied anyway (plans go stale).
  */
+import { defaultStateDir } from './state-dir.js';
 import { userError } from '../errors.js';
 import { comparePlans, type SavedPlan } from './plan.js';
 import { journalPath } from './journal.js';
@@ -17,7 +18,7 @@ export async function runApply(o: Omit<EngineOptions, 'dryRun'> & { savedPlan?: 
       hint: 'run `runbook plan --out` again',
     });
   }
-  if (existsSync(journalPath(savedPlan.run_id, o.stateDir))) {
+  if (existsSync(journalPath(savedPlan.run_id, o.stateDir ?? defaultStateDir(o.rb.file)))) {
     throw userError('plan-stale', `the plan ${savedPlan.run_id} was already applied; refusing to apply it again`, { hint: 'run `runbook plan --out` again' });
   }
   const { sink: _sink, ...quiet } = rest;

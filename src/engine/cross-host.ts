@@ -18,10 +18,12 @@ export interface OnceResult {
   outcome: StepOutcome;
   value: Record<string, unknown> | undefined;
   uncertain: boolean;
+  /** the host that was to run it left the play before reaching it: ask for the slot again */
+  orphaned?: boolean;
 }
 
 export interface OnceSlot {
-  /** this host is the first to reach the step: it runs it and must call resolve */
+  /** this host runs the step (the first host of the batch, or the next one when that one left the play before it) and must call resolve */
   first: boolean;
   result: Promise<OnceResult>;
   resolve(r: OnceResult): void;

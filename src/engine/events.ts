@@ -3,13 +3,15 @@
  * the journal subscribe; src/report/format.ts has one formatter per kind, checked by the compiler.
  * Every event is redacted (secrets as ***) before anyone sees it.
  */
+import type { ChangeClass } from './safety.js';
 
 export type RunMode = 'plan' | 'apply' | 'rollback';
 
 /** How one step ended on one host. Plan uses ok | change | skip | unknown | failed. */
 export type StepStatus = 'ok' | 'changed' | 'change' | 'skipped' | 'unknown' | 'failed';
 
-export type HostStatus = 'ok' | 'failed' | 'unreachable' | 'rolled-back' | 'rollback-failed' | 'not-run';
+/** `aborted`: stopped between steps because another host failed (any_errors_fatal, max_fail_percentage). */
+export type HostStatus = 'ok' | 'failed' | 'unreachable' | 'rolled-back' | 'rollback-failed' | 'not-run' | 'aborted';
 
 export interface HostCounts {
   ok: number;
@@ -25,6 +27,8 @@ export interface RecapRow extends HostCounts {
   /** 1 when the host could not be reached (recap column) */
   unreachable: number;
   message?: string;
+  /** things the operator must know although the host finished (a lock not released) */
+  warnings?: string[];
 }
 
 export interface RunbookRef {
@@ -167,6 +171,12 @@ export interface StepEndEvent {
   undoWithheld?: boolean;
   /** failure ignored with ignore_errors */
   ignored?: boolean;
+  /** how rollback can put this change back (src/engine/safety.ts); absent for no change */
+  change?: ChangeClass;
+  /** an irreversible change: what rollback cannot put back */
+  notRestored?: string[];
+  /** plan: this step would make a change rollback cannot put back */
+  irreversible?: boolean;
   /** delegate_to: the host the step ran on (its undo record is that host's) */
   delegate?: string;
 }

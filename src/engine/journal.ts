@@ -9,14 +9,18 @@ import { join, resolve } from 'node:path';
 import { userError } from '../errors.js';
 import type { Event, EventSink, RunEndEvent, RunStartEvent, SliceRef, StepEndEvent } from './events.js';
 import { isRunId } from './run-id.js';
+import { defaultStateDir, indexRun, stateDirsFor } from './state-dir.js';
 
+/** The state dir's name inside a git repository (see ./state-dir.ts for where it is). */
 export const DEFAULT_STATE_DIR = '.runbook';
 
-export function runsDir(stateDir = DEFAULT_STATE_DIR): string {
-  return resolve(stateDir, 'runs');
+/** `stateDir` undefined: the one for the working directory (its git root's .runbook, else the XDG state dir). */
+export function runsDir(stateDir?: string): string {
+  return resolve(stateDir ?? defaultStateDir(process.cwd()), 'runs');
 }
 
-export function journalPath(id: string, stateDir = DEFAULT_STATE_DIR): string {
+export function journalPath(id: string, stateDir?: string): string {
+  if (stateDir === undefined) stateDir = stateDirsFor(id).find((d) => existsSync(join(d, 'runs', `${id}.jsonl`))) ?? defaultStateDir(process.cwd());
   return join(runsDir(stateDir), `${id}.jsonl`);
 }
 
@@ -27,8 +31,12 @@ export class JournalWriter implements EventSink {
   private lastSync = 0;
   private dirty = false;
   readonly path: string;
+  /** set once a write or fsync failed (disk full...): nothing more is written */
+  failed: string | undefined;
+  /** told once, on the first failure: the engine stops every host before its next change */
+  onError: ((message: string) => void) | undefined;
 
-  constructor(id: string, stateDir = DEFAULT_STATE_DIR, opts: { append?: boolean } = {}) {
+  constructor(id: string, stateDir: string, opts: { append?: boolean; index?: boolean } = {}) {
     const dir = runsDir(stateDir);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     try {
@@ -41,14 +49,24 @@ export class JournalWriter implements EventSink {
       throw userError('usage', `run ${id} already has a journal (${this.path})`, { hint: 'a saved plan can be applied once; make a new plan' });
     }
     this.fd = openSync(this.path, opts.append ? 'a' : 'wx', 0o600);
+    if (opts.index) indexRun(id, stateDir);
   }
 
   emit(e: Event): void {
-    if (this.fd === undefined) return;
-    writeSync(this.fd, JSON.stringify({ t: new Date().toISOString(), ...e }) + '\n');
-    this.dirty = true;
-    const now = Date.now();
-    if (e.kind === 'run-start' || e.kind === 'run-end' || e.kind === 'rollback-end' || now - this.lastSync >= 100) this.sync(now);
+    if (this.fd === undefined || this.failed !== undefined) return;
+    try {
+      const buf = Buffer.from(JSON.stringify({ t: new Date().toISOString(), ...e }) + '\n');
+      // a short write (the disk filling up) is continued until it fails with the reason
+      for (let off = 0; off < buf.length; ) off += writeSync(this.fd, buf, off, buf.length - off);
+      this.dirty = true;
+      const now = Date.now();
+      if (e.kind === 'run-start' || e.kind === 'run-end' || e.kind === 'rollback-end' || now - this.lastSync >= 100) this.sync(now);
+    } catch (err) {
+      // never thrown into a step: the change it reports is made; the engine stops before the next one
+      const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+      this.failed = `the journal ${this.path} cannot be written: ${(err as Error).message.replace(/^\w+: /, '')} (${code})`;
+      this.onError?.(this.failed);
+    }
   }
 
   private sync(now = Date.now()): void {
@@ -60,21 +78,26 @@ export class JournalWriter implements EventSink {
 
   close(): void {
     if (this.fd === undefined) return;
-    this.sync();
-    closeSync(this.fd);
-    this.fd = undefined;
+    try {
+      if (this.failed === undefined) this.sync();
+    } finally {
+      closeSync(this.fd);
+      this.fd = undefined;
+    }
   }
 }
 
 /** Every line of a journal; a torn last line (the runner was killed mid-write) is ignored. */
-export function readJournal(id: string, stateDir = DEFAULT_STATE_DIR): JournalLine[] {
+/** Every line of run `id`'s journal: under `stateDir`, or (undefined) wherever ./state-dir.ts finds it. */
+export function readJournal(id: string, stateDir?: string): JournalLine[] {
   if (!isRunId(id)) throw userError('usage', `"${id}" is not a run id (like 20261122T191500Z-ab12cd)`, { hint: 'runbook history lists them' });
   const path = journalPath(id, stateDir);
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch {
-    throw userError('usage', `no run ${id} in ${runsDir(stateDir)}`, { hint: 'runbook history lists the runs' });
+    const where = stateDirsFor(id, stateDir).map((d) => runsDir(d)).join(', ');
+    throw userError('usage', `no run ${id} in ${where}`, { hint: 'runbook history lists the runs; give --state-dir when the run used one' });
   }
   return parseJournal(text);
 }
@@ -138,7 +161,7 @@ export function summarize(id: string, lines: JournalLine[]): RunSummary | undefi
 }
 
 /** Runs recorded under stateDir, newest first. */
-export function listRuns(stateDir = DEFAULT_STATE_DIR): RunSummary[] {
+export function listRuns(stateDir?: string): RunSummary[] {
   const dir = runsDir(stateDir);
   let names: string[];
   try {

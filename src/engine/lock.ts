@@ -29,7 +29,7 @@ const ACQUIRE_SCRIPT = [
 ].join('\n');
 
 /** $1 = lock path, $2 = our run id: remove only our own lock. */
-const RELEASE_SCRIPT = ['l=$1', 'if grep -q -F -- "\\"run_id\\":\\"$2\\"" "$l" 2>/dev/null; then rm -f -- "$l"; fi', 'exit 0'].join('\n');
+const RELEASE_SCRIPT = ['l=$1', 'if grep -q -F -- "\\"run_id\\":\\"$2\\"" "$l" 2>/dev/null; then rm -f -- "$l" || exit 2; fi', 'exit 0'].join('\n');
 
 export function describeHolder(text: string): string {
   try {
@@ -53,7 +53,8 @@ export async function acquireLock(t: Transport, path: string, info: LockInfo, op
 }
 
 export async function releaseLock(t: Transport, path: string, runId: string): Promise<void> {
-  await t.exec(['sh', '-c', RELEASE_SCRIPT, 'sh', path, runId]);
+  const r = await t.exec(['sh', '-c', RELEASE_SCRIPT, 'sh', path, runId]);
+  if (r.code !== 0) throw userError('lock', `cannot remove the lock ${path} on ${t.host}: ${(r.stderr || r.stdout).trim() || `exit ${r.code}`}`, { host: t.host });
 }
 
 /** Read-only: who holds the lock now (for plan's warning), or undefined. */

@@ -35,6 +35,8 @@ import { HostRunner, type Delegate, type OnceResult, type OnceSlot, type UndoEnt
 import { LocalTransport } from '../transport/local.js';
 import { flushHandlers, HandlerQueue, notifiersOf, notifies, notifyTargets, reportUnnotified, type FlushOptions } from './handlers.js';
 import { lockPathFor, type SelectedStep } from './run.js';
+import { changedAnything, isReadOnlyStep, keepRootFor, lockWarning, notRestoredMessage } from './safety.js';
+import type { ResumeSpec } from './resume.js';
 
 /** The runbook as one play sees it: its hosts, settings, vars over the runbook's, and its steps. */
 export function playView(rb: LoadedRunbook, play: PlayInfo): LoadedRunbook {
@@ -106,6 +108,10 @@ export interface PlaysContext {
   operator: string;
   startTime: string;
   limit: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** why no host may change anything any more (the journal cannot be written) */
+  halted?: () => string | undefined;
+  /** `runbook resume`: steps done and what was changed before the runner died */
+  resume?: ResumeSpec;
 }
 
 export interface PlaysResult {
@@ -137,6 +143,8 @@ interface Session {
   delegatedUndos: UndoEntry[];
   finished: boolean;
   row?: RecapRow;
+  /** for the recap although the host finished (a lock not released) */
+  warnings: string[];
 }
 
 function addCounts(a: HostCounts, b: HostCounts): void {
@@ -170,7 +178,7 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
     } catch {
       /* reported when the host runs */
     }
-    sessions.set(h.name, { entry: h, started: 0, locked: false, status: 'ok', counts: emptyCounts(), pendingChanges: 0, facts: {}, current, plays: [], out: false, finished: false, delegatedUndos: [] });
+    sessions.set(h.name, { entry: h, started: 0, locked: false, status: 'ok', counts: emptyCounts(), pendingChanges: 0, facts: {}, current, plays: [], out: false, finished: false, delegatedUndos: [], warnings: [] });
   }
   const groups = new Lazy(() => groupsOf(c.hosts));
   const hostvars = new Lazy(() => Object.fromEntries([...sessions].map(([n, s]) => [n, plain(s.current)])));
@@ -178,6 +186,14 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
   const uncertainElsewhere = (name: string): boolean =>
     [...sessions.values()].some((s) => (name === 'hostvars' ? (s.runner?.uncertain.size ?? 0) > 0 : s.runner?.uncertain.has(name) === true));
   const state: { fatal?: string; aborted?: string } = {};
+  /** max_fail_percentage is checked as each host fails: the others of its batch stop before their next step */
+  const batchFailures = new Map<string, { n: number; size: number; max: number | undefined; play: string }>();
+  const countFailure = (batchKey: string): void => {
+    const b = batchFailures.get(batchKey);
+    if (!b || dryRun) return;
+    b.n++;
+    if (exceedsMaxFail(b.n, b.size, b.max)) state.fatal ??= `${b.n} of ${b.size} hosts of the batch${rb.multiPlay ? ` of play "${b.play}"` : ''} failed, more than max_fail_percentage ${b.max}%`;
+  };
 
   // with delegate_to, any host's connection may be needed until the run ends
   const keepOpen = rb.steps.some((st) => st.raw.delegate_to !== undefined);
@@ -185,7 +201,13 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
     if (!s.transport) return;
     const t = s.transport;
     s.transport = undefined;
-    if (s.locked) await releaseLock(t, lockPathFor(s.entry), c.runId).catch(() => undefined);
+    if (s.locked) {
+      await releaseLock(t, lockPathFor(s.entry), c.runId).catch((e: unknown) => {
+        const w = lockWarning(s.entry.name, lockPathFor(s.entry), e, emitter);
+        s.warnings.push(w);
+        if (s.row) s.row.warnings = [...s.warnings]; // closed after its host-end (delegate_to keeps connections open)
+      });
+    }
     s.locked = false;
     await t.close().catch(() => undefined);
   };
@@ -202,7 +224,7 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
     if (message) s.message = message;
     if (!keepOpen) await close(s);
     const h = s.entry.name;
-    s.row = { host: h, status: s.status, ...s.counts, unreachable: s.status === 'unreachable' ? 1 : 0, ...(s.message ? { message: s.message } : {}) };
+    s.row = { host: h, status: s.status, ...s.counts, unreachable: s.status === 'unreachable' ? 1 : 0, ...(s.message ? { message: s.message } : {}), ...(s.warnings.length ? { warnings: [...s.warnings] } : {}) };
     emitter.emit({ kind: 'host-end', host: h, status: s.status, counts: s.counts, ...(s.message ? { message: s.message } : {}), durationMs: s.started ? Date.now() - s.started : 0 });
   };
 
@@ -252,16 +274,34 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
     if (!(await open(s))) throw new Error(`${name}: ${s.message ?? 'cannot be reached'}`);
     return { transport: s.transport!, recordUndo: (u) => (s.runner ? s.runner.undos.push(u) : s.delegatedUndos.push(u)) };
   };
-  const slots = new Map<string, OnceSlot>();
-  const onceIn = (key: string) => (stepId: string): OnceSlot => {
+  // run_once: one slot per batch and step; the batch's first host runs it, or (when that host
+  // left the play before reaching it) the first host to ask after that
+  const slots = new Map<string, { slot: OnceSlot; runner?: string; done?: boolean }>();
+  const onceIn = (key: string, designated: string, host: string) => (stepId: string): OnceSlot => {
     const k = `${key}:${stepId}`;
-    const existing = slots.get(k);
-    if (existing) return { ...existing, first: false };
-    let resolve!: (r: OnceResult) => void;
-    const result = new Promise<OnceResult>((r) => (resolve = r));
-    const slot: OnceSlot = { first: true, result, resolve };
-    slots.set(k, slot);
-    return slot;
+    let entry = slots.get(k);
+    if (!entry) {
+      let settle!: (r: OnceResult) => void;
+      const result = new Promise<OnceResult>((r) => (settle = r));
+      const e: { slot: OnceSlot; runner?: string; done?: boolean } = {
+        slot: { first: false, result, resolve: (r) => ((e.done = !r.orphaned), settle(r)) },
+      };
+      entry = e;
+      if (!leftPlay.has(`${key}:${designated}`)) entry.runner = designated;
+      slots.set(k, entry);
+    }
+    entry.runner ??= host;
+    return { ...entry.slot, first: entry.runner === host };
+  };
+  /** batch key:host of the hosts that finished their part of a batch */
+  const leftPlay = new Set<string>();
+  const orphan = (key: string, host: string): void => {
+    leftPlay.add(`${key}:${host}`);
+    for (const [k, e] of slots) {
+      if (!k.startsWith(`${key}:`) || e.runner !== host || e.done) continue;
+      slots.delete(k); // the next host to ask runs it
+      e.slot.resolve({ ranOn: host, outcome: { status: 'skipped', hostFailed: false }, value: undefined, uncertain: false, orphaned: true });
+    }
   };
 
   // handlers are reported after all the selected steps, play by play
@@ -273,7 +313,7 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
   }
   const total = nextIndex - 1;
 
-  const runHostPlay = async (s: Session, play: PlayInfo, view: LoadedRunbook, steps: SelectedStep[], names: string[], batchKey: string): Promise<void> => {
+  const runHostPlay = async (s: Session, play: PlayInfo, view: LoadedRunbook, steps: SelectedStep[], names: string[], batchKey: string, batchFirst: string): Promise<void> => {
     const h = s.entry;
     begin(s);
     let base: Scope;
@@ -289,6 +329,7 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
     }
     if (!(await open(s))) {
       s.out = true;
+      countFailure(batchKey);
       return finish(s);
     }
     const playHostList = new Lazy(() => names);
@@ -303,10 +344,12 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
       localDir: c.localDir,
       sink: emitter,
       total,
-      ...(s.runner ? { carry: s.runner } : {}),
-      ...(rb.multiPlay ? { uncertainElsewhere } : {}),
+      ...(s.runner ? { carry: s.runner } : c.resume?.carry.has(h.name) ? { carry: c.resume.carry.get(h.name)! } : {}),
+      uncertainElsewhere,
       delegate,
-      once: onceIn(batchKey),
+      once: onceIn(batchKey, batchFirst, h.name),
+      keepRoot: keepRootFor(lockPathFor(h)),
+      ...(c.halted ? { stopReason: c.halted } : {}),
     });
     runner.undos.push(...s.delegatedUndos.splice(0));
     s.runner = runner;
@@ -319,13 +362,23 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
     const onFailure = (): boolean => {
       failed = true;
       if (!dryRun && play.settings.any_errors_fatal) state.fatal ??= `${h.name} failed (any_errors_fatal)`;
+      countFailure(batchKey);
       return policy !== 'continue';
     };
+    /** stopped between steps because another host failed (or the journal broke): `aborted` */
+    let stopped: string | undefined;
     try {
       for (const { step, index } of steps) {
+        const halt = c.halted?.();
+        if (halt) state.fatal ??= `${halt}; every host stopped before its next change`;
         if (state.fatal) {
-          s.message = `stopped: ${state.fatal}`;
+          stopped = state.fatal;
           break;
+        }
+        // resume: what the interrupted run journaled as done is not done again (read-only steps run, for their values)
+        if (c.resume?.done.get(h.name)?.has(step.id) && !isReadOnlyStep(step)) {
+          runner.journaledDone(step, index);
+          continue;
         }
         if (step.type === 'flush_handlers') {
           if ((await flushHandlers(flush)) && onFailure()) break;
@@ -348,12 +401,14 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
     // what this play registered stays for the later ones (a dry run's uncertain name stays uncertain)
     for (const [k, v] of Object.entries(runner.scope)) if (!(v instanceof Lazy) && (!(k in base) || base[k] !== v)) s.facts[k] = v;
     for (const n of runner.uncertain) if (!(n in runner.scope)) delete s.facts[n];
-    if (failed) {
+    if (failed || stopped) {
+      // stopped because another host failed: `aborted`, rolled back like a failure when it changed anything
       s.out = true;
-      s.status = 'failed';
-      s.message = runner.failure;
-      if (!dryRun && policy === 'rollback') {
-        const reason = runner.failure ?? 'a step failed';
+      s.status = failed ? 'failed' : 'aborted';
+      const reason = failed ? (runner.failure ?? 'a step failed') : `aborted: ${stopped}`;
+      const lost = runner.notRestored;
+      s.message = lost.length ? notRestoredMessage(reason, lost) : reason;
+      if (!dryRun && policy === 'rollback' && (failed || changedAnything(runner))) {
         const rolled = await rollbackHost({
           rb: rollbackView(rb, s.plays),
           host: h.name,
@@ -369,8 +424,15 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
           localDir: c.localDir,
           reason,
         }).catch((e: unknown) => ({ ok: false, message: messageOf(e) }));
-        s.status = rolled.ok ? 'rolled-back' : 'rollback-failed';
-        s.message = rolled.ok ? `rolled back after ${reason}` : `${reason}; rollback failed: ${rolled.message}`;
+        // never `rolled-back` after losing data: an irreversible change leaves the host failed
+        s.status = !rolled.ok ? 'rollback-failed' : lost.length ? 'failed' : failed ? 'rolled-back' : 'aborted';
+        s.message = !rolled.ok
+          ? `${reason}; rollback failed: ${rolled.message}`
+          : lost.length
+            ? notRestoredMessage(`${reason}; rolled back what could be`, lost)
+            : failed
+              ? `rolled back after ${reason}`
+              : `${reason}; rolled back`;
       }
     }
     if (s.out || lastPlay.get(h.name) === play.index) await finish(s);
@@ -391,9 +453,11 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
         continue;
       }
       emitter.emit({ kind: 'batch-start', index: bi + 1, count: batches.length, hosts: batch.map((s) => s.entry.name) });
+      batchFailures.set(`${play.index}:${bi}`, { n: 0, size: batch.length, max: play.settings.max_fail_percentage, play: play.name });
       const before = new Map(batch.map((s) => [s, s.status]));
-      await Promise.all(batch.map((s) => c.limit(() => runHostPlay(s, play, view, steps, names, `${play.index}:${bi}`))));
-      const failedN = batch.filter((s) => s.status !== 'ok' && before.get(s) === 'ok').length;
+      const key = `${play.index}:${bi}`;
+      await Promise.all(batch.map((s) => c.limit(() => runHostPlay(s, play, view, steps, names, key, batch[0]!.entry.name).finally(() => orphan(key, s.entry.name)))));
+      const failedN = batch.filter((s) => s.status !== 'ok' && s.status !== 'aborted' && s.status !== 'not-run' && before.get(s) === 'ok').length;
       const max = play.settings.max_fail_percentage;
       const over = !dryRun && exceedsMaxFail(failedN, batch.length, max);
       if (over) state.aborted = `${failedN} of ${batch.length} hosts of batch ${bi + 1}${rb.multiPlay ? ` of play "${play.name}"` : ''} failed, more than max_fail_percentage ${max}%`;

@@ -7,7 +7,6 @@
  * failure with `on_failure: rollback`, or as `runbook rollback ID` from a journal (also one left
  * by a runner that was killed mid-run), with a dry run.
  */
-import { tmpdir } from 'node:os';
 import pLimit from 'p-limit';
 import { inspectRestore, restoreFromManifest, unitCommands } from '../actions/restore.js';
 import type { StepContext } from '../actions/types.js';
@@ -22,10 +21,12 @@ import { EXIT } from '../cli/exit-codes.js';
 import { openTransport, type ConnectOptions } from './connect.js';
 import { Emitter, secretForms } from './emitter.js';
 import { emptyCounts, type EventSink, type HostStatus, type InventoryHostRef, type RecapRow, type RunStartEvent, type StepEndEvent, type UndoEvent } from './events.js';
-import { JournalWriter, readJournal, type JournalLine } from './journal.js';
+import { JournalWriter, journalPath, readJournal, type JournalLine } from './journal.js';
+import { dirname } from 'node:path';
 import { acquireLock, lockHolder, releaseLock } from './lock.js';
 import { connectionRef, connectionSecrets, DEFAULT_FORKS, PASSWORD_VARS, hostRef, lockPathFor, operatorName } from './run.js';
 import { coveredBy, HostRunner, undoPaths, type UndoEntry } from './steps.js';
+import { notRestoredMessage } from './safety.js';
 import { getAction } from '../actions/registry.js';
 import { playOfStepId, rollbackView } from './plays.js';
 
@@ -219,7 +220,8 @@ export interface RollbackRunResult {
 
 export type RollbackRecap = RecapRow;
 
-function hostEntryOf(r: InventoryHostRef): HostEntry {
+/** A host as the journal recorded it (passwords, journaled as ***, dropped). */
+export function hostEntryOf(r: InventoryHostRef): HostEntry {
   // passwords were journaled as ***: drop them, so -K (or $RUNBOOK_BECOME_PASSWORD) supplies the real one
   const vars = Object.fromEntries(Object.entries(r.vars).filter(([k, v]) => !(PASSWORD_VARS.includes(k) && v === '***')));
   return {
@@ -250,6 +252,8 @@ export function hostsFromJournal(lines: JournalLine[]): {
   /** changes whose undo record cannot be trusted (shown as warnings) */
   damaged: string[];
   withheld: Map<string, string[]>;
+  /** per host: what its irreversible changes touched (no rollback puts those back) */
+  notRestored: Map<string, string[]>;
 } {
   const start = lines.find((l): l is RunStartEvent & { t: string } => l.kind === 'run-start' && l.mode === 'apply');
   if (!start) throw userError('usage', 'this journal has no apply run to roll back (plans change nothing)');
@@ -264,6 +268,7 @@ export function hostsFromJournal(lines: JournalLine[]): {
   const rolling = new Set<string>();
   const damaged: string[] = [];
   const withheld = new Map<string, string[]>();
+  const notRestored = new Map<string, string[]>();
   /** per host: the paths its backups copied so far, in journal order; undefined once a backup did not say */
   const roots = new Map<string, string[] | undefined>();
   for (const l of original) {
@@ -275,6 +280,7 @@ export function hostsFromJournal(lines: JournalLine[]): {
     if (rolling.has(e.host)) continue;
     if (!roots.has(e.host)) roots.set(e.host, []);
     if (e.undoWithheld) withheld.set(e.host, [...(withheld.get(e.host) ?? []), `"${e.name}"`]);
+    if (e.notRestored?.length) notRestored.set(e.host, [...(notRestored.get(e.host) ?? []), ...e.notRestored]);
     if (e.undo && undoPaths(e.undo).some((p) => p.includes('***'))) {
       // a path the redactor changed: acting on it would touch the wrong file
       damaged.push(`${e.host}: "${e.name}" (its path was redacted in the journal)`);
@@ -312,13 +318,16 @@ export function hostsFromJournal(lines: JournalLine[]): {
       list.filter((u) => !done.has(undoKey(host, u.step, u.record)) || coveredBy(undoPaths(u.record), restored).length > 0),
     );
   }
-  return { start, backups, backupPaths, undos, withheld, reached, damaged };
+  return { start, backups, backupPaths, undos, withheld, reached, damaged, notRestored };
 }
 
 export async function rollbackRun(o: RollbackRunOptions): Promise<RollbackRunResult> {
   const started = Date.now();
-  const lines = readJournal(o.id, o.stateDir);
-  const { start, backups, backupPaths, undos, withheld, reached, damaged } = hostsFromJournal(lines);
+  // found from any directory (./state-dir.ts); the rollback is appended to that same journal
+  const journalFile = journalPath(o.id, o.stateDir);
+  const stateDir = dirname(dirname(journalFile));
+  const lines = readJournal(o.id, stateDir);
+  const { start, backups, backupPaths, undos, withheld, reached, damaged, notRestored } = hostsFromJournal(lines);
   const dryRun = o.dryRun === true;
   const emitter = new Emitter();
   const warnings: string[] = [];
@@ -381,7 +390,7 @@ export async function rollbackRun(o: RollbackRunOptions): Promise<RollbackRunRes
   if (connect.becomePassword) secrets.push(connect.becomePassword);
   for (const h of hosts) secrets.push(...connectionSecrets(h));
   emitter.redactor = new Redactor(secretForms(secrets));
-  const journal = dryRun ? undefined : new JournalWriter(o.id, o.stateDir, { append: true });
+  const journal = dryRun ? undefined : new JournalWriter(o.id, stateDir, { append: true });
   emitter.add(journal).add(o.sink);
   const operator = operatorName();
   emitter.emit({
@@ -401,7 +410,8 @@ export async function rollbackRun(o: RollbackRunOptions): Promise<RollbackRunRes
   });
   for (const w of warnings) emitter.emit({ kind: 'warning', message: w });
 
-  const localDir = o.localDir ?? tmpdir();
+  // fetch: a relative dest is relative to where the operator runs runbook (never the system temp dir)
+  const localDir = o.localDir ?? process.cwd();
   const limit = pLimit(Math.max(1, o.forks ?? DEFAULT_FORKS));
   const rows = await Promise.all(
     hosts.map((h) =>
@@ -448,6 +458,8 @@ export async function rollbackRun(o: RollbackRunOptions): Promise<RollbackRunRes
             localDir,
             reason: `runbook rollback ${o.id}`,
           });
+          const lost = notRestored.get(h.name) ?? [];
+          if (res.ok && lost.length) return done(dryRun ? 'ok' : 'failed', res.counts, notRestoredMessage(dryRun ? 'would roll back what can be' : 'rolled back what could be', lost));
           return done(res.ok ? 'ok' : 'rollback-failed', res.counts, res.message);
         } catch (e) {
           return done('failed', emptyCounts(), messageOf(e));

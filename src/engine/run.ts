@@ -5,7 +5,7 @@
  * the journal; events to the reporter.
  */
 import { execFile } from 'node:child_process';
-import { hostname, tmpdir, userInfo } from 'node:os';
+import { hostname, userInfo } from 'node:os';
 import { dirname, basename, resolve } from 'node:path';
 import pLimit from 'p-limit';
 import { userError } from '../errors.js';
@@ -27,6 +27,8 @@ import { JournalWriter } from './journal.js';
 import { DEFAULT_LOCK_PATH } from './lock.js';
 import { buildPlan, type SavedPlan } from './plan.js';
 import { newRunId } from './run-id.js';
+import { defaultStateDir } from './state-dir.js';
+import type { ResumeSpec } from './resume.js';
 import { runPlays, runSecrets } from './plays.js';
 import { EXIT } from '../cli/exit-codes.js';
 
@@ -52,7 +54,9 @@ export interface EngineOptions {
   /** write a journal; default: when not a dry run */
   journal?: boolean;
   sink?: EventSink;
-  /** operator-side directory for fetch; default a temp dir */
+  /** `runbook resume`: what the interrupted run's journal says (./resume.ts) */
+  resume?: ResumeSpec;
+  /** operator-side directory for fetch's relative dest; default the working directory */
   localDir?: string;
   /** this run is one slice of a logical run (--slice) */
   slice?: SliceRef;
@@ -171,7 +175,7 @@ export function exitCodeOf(recap: RecapRow[], dryRun: boolean, changesPending: b
   if (recap.some((r) => r.status === 'failed' || r.status === 'rollback-failed')) return EXIT.failedHosts;
   if (recap.some((r) => r.status === 'unreachable')) return EXIT.unreachableHosts;
   if (!dryRun && recap.some((r) => r.status === 'rolled-back')) return EXIT.rolledBack;
-  if (recap.some((r) => r.status === 'not-run')) return EXIT.failedHosts;
+  if (recap.some((r) => r.status === 'not-run' || r.status === 'aborted')) return EXIT.failedHosts;
   if (dryRun && changesPending) return EXIT.changesPending;
   return EXIT.ok;
 }
@@ -183,8 +187,9 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   const dryRun = o.dryRun;
   const mode = dryRun ? 'plan' : 'apply';
   const extra = o.extraVars ?? {};
-  const steps = selectSteps(rb, o);
-  const localDir = o.localDir ?? tmpdir();
+  const steps = selectSteps(rb, o).filter((s) => !o.resume || o.resume.selected.has(s.step.id));
+  // fetch: a relative dest is relative to where the operator runs runbook (never the system temp dir)
+  const localDir = o.localDir ?? process.cwd();
 
   // secrets first: every event is redacted with every host's secret values, in every play
   const secrets = runSecrets(rb, o.hosts, extra, { id: runId, dry_run: dryRun });
@@ -193,7 +198,9 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   const emitter = new Emitter();
   emitter.redactor = new Redactor(secretForms(secrets));
   const journalOn = o.journal ?? !dryRun;
-  const journal = journalOn ? new JournalWriter(runId, o.stateDir) : undefined;
+  // one place whatever the working directory: the runbook's git root, else the XDG state dir
+  const stateDir = o.stateDir ?? defaultStateDir(rb.file);
+  const journal = journalOn ? new JournalWriter(runId, stateDir, o.resume ? { append: true } : { index: o.stateDir === undefined }) : undefined;
   emitter.add(journal);
   const planEvents: StepEndEvent[] = [];
   if (dryRun) emitter.add({ emit: (e) => void (e.kind === 'step-end' && planEvents.push(e)) });
@@ -219,7 +226,16 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     ...(o.slice ? { slice: o.slice } : {}),
   });
 
-  const { rows, pendingChanges, aborted } = await runPlays({
+  // a journal that cannot be written (disk full): every host stops before its next change
+  let journalBroken: string | undefined;
+  if (journal) {
+    journal.onError = (m) => {
+      journalBroken = m;
+      emitter.emit({ kind: 'warning', message: `${m}: stopping every host before its next change (rolled back when on_failure is rollback); this run's journal is incomplete` });
+    };
+    if (journal.failed !== undefined) journal.onError(journal.failed); // already the run-start line
+  }
+  const { rows: ran, pendingChanges, aborted } = await runPlays({
     rb,
     hosts: o.hosts,
     steps,
@@ -232,8 +248,12 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     emitter,
     operator,
     startTime,
+    halted: () => journalBroken,
+    ...(o.resume ? { resume: o.resume } : {}),
     limit: pLimit(Math.max(1, o.forks ?? DEFAULT_FORKS)),
   });
+  // resume: the hosts that had finished keep their rows, in the run's host order
+  const rows = o.resume ? [...o.resume.finishedRows, ...ran] : ran;
   const changesPending = dryRun && pendingChanges > 0;
   const exitCode = exitCodeOf(rows, dryRun, changesPending);
   emitter.emit({

@@ -15,7 +15,11 @@ import type { LoadedRunbook, StepInfo } from '../runbook/model.js';
 import type { ExecOptions, Transport } from '../transport/types.js';
 import { emptyCounts, type EventSink, type HostCounts, type StepEndEvent, type StepStatus } from './events.js';
 import { isWithin } from '../actions/util.js';
+import { backupDirOf, backupPathsOf, DeferredBackups } from './deferred.js';
+import { withTimeout } from './timeout.js';
+import { applyActs, classifyChange, irreversibleInPlan, isReadOnlyStep } from './safety.js';
 import type { Delegate, OnceSlot } from './cross-host.js';
+import { applyWithRetries, retrySpec } from './retry.js';
 export type { Delegate, OnceResult, OnceSlot } from './cross-host.js';
 
 /** A change a step made that its action can reverse; the same record is in the journal's step-end. */
@@ -50,8 +54,12 @@ export interface HostRunnerOptions {
   sink: EventSink;
   /** position of steps in the report: total steps selected */
   total: number;
-  /** the runner of this host's previous play: its backups, undo records and uncertain names carry over */
-  carry?: HostRunner;
+  /** where steps keep what they destroy on the host (beside the lock) */
+  keepRoot?: string;
+  /** why no change may be made any more (the journal cannot be written), checked before each apply */
+  stopReason?: () => string | undefined;
+  /** the runner of this host's previous play (or, on resume, what the journal says): its backups, undo records and uncertain names carry over */
+  carry?: Carry;
   /** dry run: whether a name is uncertain on another host (read through `hostvars`) */
   uncertainElsewhere?: (name: string) => boolean;
   /** `delegate_to`: the other host's connection, and where its undo records go (that host's own) */
@@ -59,6 +67,9 @@ export interface HostRunnerOptions {
   /** `run_once`: the step's shared slot in this batch (the first host to reach it runs it) */
   once?: (stepId: string) => OnceSlot;
 }
+
+/** What a host's earlier runner leaves to the next (a later play; `runbook resume` from the journal). */
+export type Carry = Pick<HostRunner, 'backups' | 'backupPaths' | 'undos' | 'withheld' | 'uncertain' | 'notRestored'>;
 
 export interface StepOutcome {
   status: StepStatus;
@@ -77,15 +88,8 @@ function namesIn(v: unknown, out: string[] = []): string[] {
   return out;
 }
 
-/** Step types that never change a host: `unknown` in a dry run is not a pending change. */
-const READ_ONLY = new Set(['assert', 'x509', 'set_fact', 'wait_for', 'fetch']);
-
-/** Whether a step never changes a host: a read-only type, or a `command`/`shell` with `read_only: true`. */
-export function isReadOnlyStep(step: Pick<StepInfo, 'type' | 'params'>): boolean {
-  if (READ_ONLY.has(step.type)) return true;
-  const p = step.params;
-  return (step.type === 'command' || step.type === 'shell') && p !== null && typeof p === 'object' && (p as { read_only?: unknown }).read_only === true;
-}
+/** Whether a step never changes a host (one definition: src/engine/safety.ts). */
+export { isReadOnlyStep };
 
 /** A transport that runs every command through sudo (or not), whatever the host's default. */
 function withBecome(t: Transport, become: boolean): Transport {
@@ -97,19 +101,6 @@ function withBecome(t: Transport, become: boolean): Transport {
     stat: (p) => t.stat(p),
     close: () => t.close(),
   };
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number | undefined, what: string, host: string): Promise<T> {
-  if (!ms) return p;
-  // the transport kills commands after ms; this catches anything else that hangs (a little later)
-  const grace = ms + Math.min(5_000, Math.max(500, ms / 10));
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(userError('timeout', `${what} timed out after ${ms} ms`, { host })), grace);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 function errorText(e: unknown): string {
@@ -171,15 +162,21 @@ export class HostRunner {
   readonly withheld: string[] = [];
   /** the first failure's message */
   failure?: string;
+  /** what this host's irreversible changes touched: rollback cannot put these back */
+  readonly notRestored: string[] = [];
+  /** dry run: backups the plan takes so far (a command after one is covered) */
+  private plannedBackups = 0;
 
   constructor(private readonly o: HostRunnerOptions) {
     this.scope = { ...o.scope };
+    this.deferred = new DeferredBackups(o.sink);
     const c = o.carry;
     if (c) {
       this.backups.push(...c.backups);
       for (const [dir, paths] of c.backupPaths) this.backupPaths.set(dir, paths);
       this.undos.push(...c.undos);
       this.withheld.push(...c.withheld);
+      this.notRestored.push(...c.notRestored);
       for (const n of c.uncertain) this.uncertain.add(n);
     }
   }
@@ -226,26 +223,26 @@ export class HostRunner {
       ...(timeoutMs !== undefined ? { timeoutMs } : {}),
       evaluate: (expression, extra) => evaluate(expression, extra ? { ...scope, ...extra } : scope),
       runbookDir: this.o.rb.dir,
+      ...(this.o.keepRoot ? { keepRoot: this.o.keepRoot } : {}),
     };
   }
 
-  /** Run one step (all its loop items) and register its result. */
-  /**
-   * Backups are lazy: a `backup` step is taken just before the first later step that would
-   * change something (or runs a command), so a run that changes nothing makes no backup and
-   * reports no change (idempotency), and rollback still finds every change covered.
-   */
-  private readonly pending: { step: StepInfo; index: number }[] = [];
+  /** Backups are deferred (./deferred.ts): taken before the first later step that may change the host. */
+  private readonly deferred: DeferredBackups;
   /** a deferred backup failed: nothing may change on this host any more (later loop items included) */
   private backupFailure: StepOutcome | undefined;
 
+  /** Stop the transport's work in flight (a step timed out). */
+  private readonly cancel = (): Promise<void> => this.o.transport.cancel?.() ?? Promise.resolve();
+
+  /** Run one step (all its loop items) and register its result. */
   async runStep(step: StepInfo, index: number): Promise<StepOutcome> {
     if (step.raw.run_once === true && this.o.once) return this.runOnce(step, index, this.o.once(step.id));
     return this.runStepHere(step, index);
   }
 
   /**
-   * run_once: the first host of the batch to reach the step runs it; the others wait, then
+   * run_once: the first host of the batch runs the step; the others wait, then
    * register its result as theirs (Ansible: the result is registered on every host of the batch)
    * and fail with it when it failed.
    */
@@ -260,8 +257,9 @@ export class HostRunner {
       }
       return out;
     }
-    this.o.sink.emit({ kind: 'step-start', host: this.o.host, step: step.id, name: step.name, index, total: this.o.total });
+    this.deferred.emit({ kind: 'step-start', host: this.o.host, step: step.id, name: step.name, index, total: this.o.total });
     const r = await slot.result;
+    if (r.orphaned && this.o.once) return this.runOnce(step, index, this.o.once(step.id));
     const failed = r.outcome.hostFailed;
     const status: StepStatus = failed ? 'failed' : r.outcome.status === 'skipped' ? 'skipped' : 'ok';
     this.finishItem(step, index, NO_ITEM, { status, uncertain: r.uncertain, failed, message: `run once on ${r.ranOn}${r.outcome.message ? `: ${r.outcome.message}` : ''}` }, [], 0);
@@ -276,16 +274,16 @@ export class HostRunner {
 
   private async runStepHere(step: StepInfo, index: number): Promise<StepOutcome> {
     const raw = step.raw;
-    const rawText = JSON.stringify(raw);
-    if (this.pending.length) {
+    const pending = this.deferred.pending;
+    if (pending.length) {
       const names = new Set(namesIn(raw));
-      if (this.pending.some((p) => p.step.raw.register && names.has(p.step.raw.register))) {
+      if (pending.some((p) => p.step.raw.register && names.has(p.step.raw.register))) {
         const f = await this.flushBackups();
         if (f) return f;
       }
     }
     if (step.type === 'backup' && raw.loop === undefined) {
-      this.pending.push({ step, index });
+      this.deferred.defer(step, index);
       return { status: 'ok', hostFailed: false };
     }
     return this.executeStep(step, index);
@@ -293,16 +291,12 @@ export class HostRunner {
 
   /** Take the deferred backups now; the failed outcome when one fails. */
   private async flushBackups(): Promise<StepOutcome | undefined> {
-    while (this.pending.length) {
-      const { step, index } = this.pending.shift()!;
-      const out = await this.executeStep(step, index);
-      if (out.hostFailed) {
-        for (const p of this.pending.splice(0)) this.skipDeferred(p.step, p.index, 'not taken: an earlier backup failed');
-        this.backupFailure = out;
-        return out;
-      }
-    }
-    return undefined;
+    const f = await this.deferred.flush(
+      (d) => this.executeStep(d.step, d.index),
+      (d, why) => this.skipDeferred(d.step, d.index, why),
+    );
+    if (f) this.backupFailure = f;
+    return f;
   }
 
   private skipDeferred(step: StepInfo, index: number, why: string): void {
@@ -313,9 +307,15 @@ export class HostRunner {
     }
   }
 
+  /** resume: a step the interrupted run journaled as done is not run again (its changes are in the carried undo records and backups). */
+  journaledDone(step: StepInfo, index: number): void {
+    this.deferred.emit({ kind: 'step-start', host: this.o.host, step: step.id, name: step.name, index, total: this.o.total });
+    this.finishItem(step, index, NO_ITEM, { status: 'ok', uncertain: false, failed: false, message: 'done before the run was interrupted (journal)' }, [], 0);
+  }
+
   /** After the last step: backups still deferred were not needed. */
   finish(): void {
-    for (const p of this.pending.splice(0)) this.skipDeferred(p.step, p.index, 'no backup needed: nothing changed after it');
+    this.deferred.drop((d, why) => this.skipDeferred(d.step, d.index, why));
   }
 
   private async executeStep(step: StepInfo, index: number): Promise<StepOutcome> {
@@ -415,7 +415,7 @@ export class HostRunner {
     const dry = this.o.dryRun;
     const rawText = JSON.stringify(raw);
     const itemField = item === NO_ITEM ? {} : { item };
-    this.o.sink.emit({ kind: 'step-start', host: this.o.host, step: step.id, name: step.name, index, total: this.o.total, ...itemField });
+    this.deferred.emit({ kind: 'step-start', host: this.o.host, step: step.id, name: step.name, index, total: this.o.total, ...itemField });
 
     // when:
     let whenUnknown = false;
@@ -436,7 +436,7 @@ export class HostRunner {
       params = expandDeep(step.params, scope);
     } catch (e) {
       if (dry && this.mentionsUncertain(raw)) {
-        if (this.pending.length) await this.flushBackups();
+        if (!isReadOnlyStep(step)) await this.flushBackups();
         return this.finishItem(step, index, item, { status: 'unknown', uncertain: true, failed: false, message: `depends on results a dry run cannot know: ${errorText(e)}` }, [], started);
       }
       return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: false, failed: true, skipped: false }, message: errorText(e) }, [], started);
@@ -467,7 +467,7 @@ export class HostRunner {
     const what = `step "${step.name}"`;
     try {
       action = await actionFor(step.type);
-      probe = await withTimeout(action.probe(ctx, params), ctx.timeoutMs, what, this.o.host);
+      probe = await withTimeout(action.probe(ctx, params), ctx.timeoutMs, what, this.o.host, this.cancel);
     } catch (e) {
       if (dry && isUserError(e) && (e.kind === 'expression' || e.kind === 'undefined-variable') && this.mentionsUncertain(raw)) {
         return this.finishItem(step, index, item, { status: 'unknown', uncertain: true, failed: false, message: `depends on results a dry run cannot know: ${errorText(e)}` }, [], started);
@@ -476,18 +476,19 @@ export class HostRunner {
     }
 
     const flushed = async (): Promise<ItemResult | undefined> => {
-      if (!this.pending.length && !this.backupFailure) return undefined;
+      if (!this.deferred.pending.length && !this.backupFailure) return undefined;
       const f = this.backupFailure ?? (await this.flushBackups());
       if (!f) return undefined;
       return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: false, failed: true, skipped: false }, message: `not run: ${f.message ?? 'the backup before it failed'}` }, [], started);
     };
 
+    const readOnly = isReadOnlyStep(step, action);
     if (dry) {
       const facts = probe.facts;
       let status: StepStatus = probe.status === 'skip' ? 'skipped' : probe.status;
       if (whenUnknown && status === 'change') status = 'unknown';
       if (whenUnknown && status === 'skipped') status = 'ok';
-      if (status === 'change' || status === 'unknown') {
+      if (!readOnly && (status === 'change' || status === 'unknown' || probe.acts === true)) {
         const f = await flushed();
         if (f) return f;
       }
@@ -503,7 +504,7 @@ export class HostRunner {
         { status, uncertain: !known || whenUnknown, failed: false, ...(value ? { facts: value } : {}), ...(probe.summary ? { message: probe.summary } : {}) },
         probe.commands,
         started,
-        { ...(probe.summary ? { summary: probe.summary } : {}), ...(probe.report ? { report: probe.report } : {}) },
+        { ...(probe.summary ? { summary: probe.summary } : {}), ...(probe.report ? { report: probe.report } : {}), ...(irreversibleInPlan(step.type, !readOnly && (status === 'change' || status === 'unknown'), !!action.undo, this.plannedBackups) ? { irreversible: true } : {}) },
       );
     }
 
@@ -511,12 +512,17 @@ export class HostRunner {
     if (probe.status === 'skip') {
       return this.finishItem(step, index, item, { status: 'skipped', uncertain: false, failed: false, facts: { ...(probe.facts ?? {}), changed: false, failed: false, skipped: true }, ...(probe.summary ? { message: probe.summary } : {}) }, [], started);
     }
-    if (probe.status !== 'ok') {
+    const stop = readOnly ? undefined : this.o.stopReason?.();
+    if (stop) return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: false, failed: true, skipped: false }, message: `not run: ${stop}` }, [], started);
+    // the contract: no step that may change the host applies before a backup that precedes it
+    if (!readOnly && applyActs(probe)) {
       const f = await flushed();
       if (f) return f;
     }
     try {
-      const res = await withTimeout(action.apply(ctx, params, probe), ctx.timeoutMs, what, this.o.host);
+      const attempt = (p: ProbeResult<unknown>) => withTimeout(action.apply(ctx, params, p), ctx.timeoutMs, what, this.o.host, this.cancel);
+      const reprobe = () => withTimeout(action.probe(ctx, params), ctx.timeoutMs, what, this.o.host, this.cancel);
+      const res = await applyWithRetries(retrySpec(raw), ctx, probe, attempt, reprobe);
       const failed = res.failed === true;
       const status: StepStatus = failed ? 'failed' : res.changed ? 'changed' : 'ok';
       const dir = step.type === 'backup' ? backupDirOf(probe, res.facts) : undefined;
@@ -530,10 +536,10 @@ export class HostRunner {
         { status, uncertain: false, failed, facts: { ...(res.facts ?? {}), changed: res.changed, failed, skipped: false }, ...(res.message ? { message: res.message } : {}) },
         res.commands,
         started,
-        { ...(dir ? { backupDir: dir } : {}), ...(dir && paths ? { backupPaths: paths } : {}), ...(res.undo ? { undo: res.undo } : {}), ...(probe.summary ? { summary: probe.summary } : {}), ...(probe.report ? { report: probe.report } : {}) },
+        { ...(dir ? { backupDir: dir } : {}), ...(dir && paths ? { backupPaths: paths } : {}), ...(res.undo ? { undo: res.undo } : {}), ...(probe.summary ? { summary: probe.summary } : {}), ...(probe.report ? { report: probe.report } : {}), applied: !readOnly, undoable: !!action.undo },
       );
     } catch (e) {
-      return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: true, failed: true, skipped: false }, message: errorText(e) }, probe.commands, started);
+      return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: true, failed: true, skipped: false }, message: errorText(e) }, probe.commands, started, { applied: !readOnly, undoable: !!action.undo });
     }
   }
 
@@ -544,7 +550,7 @@ export class HostRunner {
     r: ItemResult,
     commands: string[],
     started: number,
-    extra: Partial<Pick<StepEndEvent, 'summary' | 'report' | 'backupDir' | 'backupPaths' | 'undo'>> = {},
+    extra: Partial<Pick<StepEndEvent, 'summary' | 'report' | 'backupDir' | 'backupPaths' | 'undo' | 'irreversible'>> & { applied?: boolean; undoable?: boolean } = {},
   ): ItemResult {
     const noLog = step.raw.no_log === true;
     const ignored = r.failed && step.raw.ignore_errors === true;
@@ -569,12 +575,25 @@ export class HostRunner {
       ...(extra.undo && !withholdUndo ? { undo: extra.undo } : {}),
       ...(withholdUndo ? { undoWithheld: true } : {}),
       ...(ignored ? { ignored: true } : {}),
+      ...(extra.irreversible ? { irreversible: true } : {}),
       ...(this.delegated ? { delegate: this.delegated.name } : {}),
     };
+    // a change (or a command that failed after it ran) is classified now, against the backups taken before it
+    const changed = r.status === 'changed' || (r.status === 'failed' && extra.undoable === false);
+    // (a delegated step's change belongs to the other host, whose backups this host does not know)
+    const cls = extra.applied && changed && !this.delegated ? classifyChange({ type: step.type, stepName: step.name, ...(extra.undo ? { undo: extra.undo } : {}), withheld: withholdUndo, backedUp: this.backedUpRoots(), backupsTaken: this.backups.length }) : undefined;
+    if (cls) {
+      e.change = cls.cls;
+      if (cls.notRestored.length) {
+        e.notRestored = cls.notRestored;
+        this.notRestored.push(...cls.notRestored);
+      }
+    }
     if (e.undoWithheld) this.withheld.push(`"${e.name}"`);
     if (e.undo && this.delegated) this.delegated.to.recordUndo({ step: e.step, name: e.name, type: e.type, record: e.undo, covered: [] });
     else if (e.undo) this.undos.push({ step: e.step, name: e.name, type: e.type, record: e.undo, covered: coveredBy(undoPaths(e.undo), this.backedUpRoots()) });
-    this.o.sink.emit(e);
+    if (step.type === 'backup' && this.o.dryRun && (r.status === 'change' || r.status === 'ok')) this.plannedBackups++;
+    this.deferred.emit(e);
     if (r.status === 'change' || (r.status === 'unknown' && !isReadOnlyStep(step))) this.pendingChanges++;
     const c = this.counts;
     if (r.status === 'failed') {
@@ -586,22 +605,4 @@ export class HostRunner {
     else c.ok++;
     return ignored ? { ...r, failed: false, facts: { ...(r.facts ?? {}), failed: true } } : r;
   }
-}
-
-function backupDirOf(probe: ProbeResult<unknown> | undefined, facts: Record<string, unknown> | undefined): string | undefined {
-  if (facts && typeof facts.dir === 'string') return facts.dir;
-  const st = probe?.state as { to?: unknown; done?: unknown } | undefined;
-  if (st && typeof st.to === 'string' && st.done === true) return st.to;
-  return undefined;
-}
-
-/** The paths a backup step copied: its facts' roots, or (made earlier by this run) its probe's paths. */
-function backupPathsOf(probe: ProbeResult<unknown> | undefined, facts: Record<string, unknown> | undefined): string[] | undefined {
-  if (facts && Array.isArray(facts.roots)) {
-    const out = facts.roots.map((r) => (r as { path?: unknown }).path).filter((p): p is string => typeof p === 'string');
-    if (out.length === facts.roots.length) return out;
-  }
-  const st = probe?.state as { paths?: unknown } | undefined;
-  if (st && Array.isArray(st.paths) && st.paths.every((p) => typeof p === 'string')) return st.paths as string[];
-  return undefined;
 }

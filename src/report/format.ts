@@ -32,6 +32,7 @@ export function colorStatus(s: StepStatus | HostStatus | string, width = STATUS_
     case 'failed':
     case 'unreachable':
     case 'rollback-failed':
+    case 'aborted':
       return pc.red(text);
     case 'unknown':
       return pc.magenta(text);
@@ -76,7 +77,8 @@ export const FORMATTERS: Formatters = {
   'step-end': (e, c) => {
     if (!c.perStep && e.status !== 'failed') return [];
     const head = `${tag(e.host, c)} ${colorStatus(e.status)} ${`${e.index}/${e.total}`.padStart(5)} ${e.name}${itemText(e.item)}`;
-    const out = [e.ignored ? `${head} ${pc.dim('(ignored)')}` : head];
+    const marked = e.irreversible ? `${head} ${pc.red('(irreversible: rollback cannot undo it)')}` : head;
+    const out = [e.ignored ? `${marked} ${pc.dim('(ignored)')}` : marked];
     const detail = e.status === 'failed' ? e.message : c.showCommands && (e.status === 'change' || e.status === 'unknown') ? e.summary ?? e.message : undefined;
     if (detail) out.push(...indentLines(detail, ' '.repeat(c.hostWidth + 3) + pc.dim('│ ')));
     if (c.showCommands && e.status !== 'skipped' && e.status !== 'failed') {

@@ -12,6 +12,7 @@ import { loadYaml, offsetInScalar, pointer, positionOf, type Path, type YamlDocu
 import { label, schemaDiagnostics } from './schema-check.js';
 import { candidateNames, createChecker, hasTemplate, parseTemplate, type Checker } from './expressions.js';
 import { closest } from './suggest.js';
+import { safetyDiagnostics } from './safety-lint.js';
 
 export interface LoadOptions {
   /** names provided outside the runbook: inventory vars, -e vars */
@@ -96,23 +97,21 @@ export function loadRunbookText(text: string, file: string, opts: LoadOptions = 
           col: 1,
         },
       ];
-  return {
-    runbook: {
-      file,
-      dir: dirname(resolve(file)),
-      text,
-      sha256: createHash('sha256').update(text).digest('hex'),
-      doc,
-      runbook: raw,
-      steps: plays.flatMap((p) => p.steps),
-      rollback: plays.flatMap((p) => p.rollback),
-      plays,
-      multiPlay: raw.plays !== undefined,
-      hostsPattern: plays.map((p) => p.hosts).join(','),
-      secrets: new Set(raw.secrets ?? []),
-    },
-    diagnostics: sorted,
+  const loaded: LoadedRunbook = {
+    file,
+    dir: dirname(resolve(file)),
+    text,
+    sha256: createHash('sha256').update(text).digest('hex'),
+    doc,
+    runbook: raw,
+    steps: plays.flatMap((p) => p.steps),
+    rollback: plays.flatMap((p) => p.rollback),
+    plays,
+    multiPlay: raw.plays !== undefined,
+    hostsPattern: plays.map((p) => p.hosts).join(','),
+    secrets: new Set(raw.secrets ?? []),
   };
+  return { runbook: loaded, diagnostics: sortDiagnostics([...sorted, ...safetyDiagnostics(loaded)]) };
 }
 
 function pick<T extends object, K extends keyof T>(o: T, keys: K[]): Pick<T, K> {
@@ -258,7 +257,7 @@ function handlerDiagnostics(doc: YamlDocument): Diagnostic[] {
   return out;
 }
 
-const STEP_OPTIONS = new Set(['name', 'when', 'register', 'loop', 'tags', 'timeout', 'ignore_errors', 'no_log', 'become', 'run_once', 'delegate_to', 'notify']);
+const STEP_OPTIONS = new Set(['name', 'when', 'register', 'loop', 'tags', 'timeout', 'ignore_errors', 'no_log', 'become', 'run_once', 'delegate_to', 'notify', 'retries', 'delay', 'until']);
 
 function isCoveredByStepShape(d: Diagnostic, shape: Diagnostic[]): boolean {
   // ajv's "must match exactly one schema" at a step duplicates what stepShapeDiagnostics said
@@ -374,6 +373,10 @@ function semanticDiagnostics(doc: YamlDocument, rb: Runbook, opts: LoadOptions):
         checkActionParams(type, params, [...path, type], stepKnown, out, doc);
       }
       if (typeof s.delegate_to === 'string') checkDelegation(s, path, stepKnown, out, doc);
+      if (typeof s.until === 'string') checkExpr(s.until, [...path, 'until'], new Set([...stepKnown, 'result']), out, doc);
+      if (s.delay !== undefined && s.retries === undefined && s.until === undefined) {
+        out.push({ kind: 'schema', severity: 'warning', message: 'delay without retries or until: the step is tried once', hint: 'add retries: N or until: CONDITION', file: doc.source.file, ...positionOf(doc, [...path, 'delay'], 'key') });
+      }
       for (const n of namesProvidedBy(s)) {
         known.add(n);
         if (section === 'steps') allProvided.add(n);

@@ -121,7 +121,19 @@ export type Step = {
    */
   flush_handlers?: true;
   /**
-   * Run the step on one host of the batch only (the first to reach it); its result is registered on every host of the batch, and its failure fails them all.
+   * Try again up to this many times while the step fails or `until` is false (default 3 with `until`). Not in a dry run.
+   */
+  retries?: number;
+  /**
+   * A duration: a whole number and a unit, one of ms, s, m, h, d (`500ms`, `3s`, `5m`, `30d`).
+   */
+  delay?: string;
+  /**
+   * CEL over `result` (the step's result: code, stdout, changed...): the step is done when true; otherwise it is retried, and fails after the last try.
+   */
+  until?: string;
+  /**
+   * Run the step on one host of the batch only (the first host of the batch, or the next one when it failed before the step); its result is registered on every host of the batch, and its failure fails them all.
    */
   run_once?: boolean;
   /**

@@ -77,3 +77,30 @@ test('shellJoin quotes command words that the shell would read as assignments or
   const r = await new LocalTransport().exec(['if']);
   assert.equal(r.code, 127); // "if: not found", not a syntax error
 });
+
+test('only "no such file" is absent: stat gives null for ENOENT/ENOTDIR, an I/O error with its errno otherwise', async () => {
+  const { isNotFound, UserError } = await import('../errors.js');
+  const { errnoOf } = await import('./ssh.js');
+  const dir = mkdtempSync(join(tmpdir(), 'runbook-local-errno-'));
+  try {
+    const t = new LocalTransport({ host: 'h1' });
+    writeFileSync(join(dir, 'file'), 'x');
+    assert.equal(await t.stat(join(dir, 'missing')), null);
+    assert.equal(await t.stat(join(dir, 'file', 'below')), null, 'a path through a file (ENOTDIR) is absent');
+    // reading a directory is not "missing": EISDIR, with host and path in the message
+    const e = await t.read(dir).then(() => undefined, (x: unknown) => x);
+    assert.ok(e instanceof UserError);
+    assert.equal(isNotFound(e), false);
+    assert.match(e.message, new RegExp(`cannot read ${dir} on h1: .*\\(EISDIR\\)`));
+    const gone = await t.read(join(dir, 'missing')).then(() => undefined, (x: unknown) => x);
+    assert.equal(isNotFound(gone), true);
+    // SFTP status codes and tool messages map to errno names
+    assert.equal(errnoOf({ code: 2 }), 'ENOENT');
+    assert.equal(errnoOf({ code: 3 }), 'EACCES');
+    assert.equal(errnoOf({ code: 4 }), 'EIO');
+    assert.equal(errnoOf("cat: /x: Permission denied"), 'EACCES');
+    assert.equal(errnoOf('stat: cannot statx /a/b: Not a directory'), 'ENOTDIR');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -2,10 +2,9 @@
  * LocalTransport: this machine, through zx. The command string is built by `shellJoin`
  * (the one quoting function) and handed to zx as a raw template, so zx quotes nothing itself.
  */
-import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { userError, messageOf } from '../errors.js';
+import { ioError, userError, messageOf } from '../errors.js';
 import { type Arg, quoteArg, shellJoin } from './quote.js';
 import type { ExecOptions, ExecResult, FileStat, Transport } from './types.js';
 
@@ -116,12 +115,14 @@ export class LocalTransport implements Transport {
     try {
       return await fsp.readFile(path);
     } catch (e) {
-      throw userError('io', `cannot read ${path} on ${this.host}: ${messageOf(e)}`, { host: this.host });
+      throw ioError('read', path, this.host, messageOf(e), (e as NodeJS.ErrnoException).code ?? 'EIO');
     }
   }
 
   async writeAtomic(path: string, data: Buffer | string, options: { mode?: number } = {}): Promise<void> {
-    const tmp = join(dirname(path), `.${basename(path)}.runbook-tmp-${randomBytes(6).toString('hex')}`);
+    // one temp name per target (see ssh.ts): a killed run's leftover is replaced by the next write
+    const tmp = join(dirname(path), `.${basename(path)}.runbook-tmp`);
+    await fsp.rm(tmp, { force: true }).catch(() => undefined);
     try {
       let mode = options.mode;
       if (mode === undefined) {
@@ -139,7 +140,7 @@ export class LocalTransport implements Transport {
       await fsp.rename(tmp, path);
     } catch (e) {
       await fsp.rm(tmp, { force: true }).catch(() => undefined);
-      throw userError('io', `cannot write ${path} on ${this.host}: ${messageOf(e)}`, { host: this.host });
+      throw ioError('write', path, this.host, messageOf(e), (e as NodeJS.ErrnoException).code ?? 'EIO');
     }
   }
 
@@ -148,7 +149,7 @@ export class LocalTransport implements Transport {
       return fileStatOf(await fsp.lstat(path));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
-      throw userError('io', `cannot stat ${path} on ${this.host}: ${messageOf(e)}`, { host: this.host });
+      throw ioError('stat', path, this.host, messageOf(e), (e as NodeJS.ErrnoException).code ?? 'EIO');
     }
   }
 

@@ -10,7 +10,7 @@ import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import ssh2, { type AnyAuthMethod, type Client as ClientT, type ClientChannel, type ConnectConfig, type ParsedKey, type SFTPWrapper } from 'ssh2';
-import { userError, messageOf, UserError } from '../errors.js';
+import { ioError, userError, messageOf, UserError } from '../errors.js';
 import { appendKnownHost, checkHostKey, fingerprint, hostKeyName, keyTypeOf, knownKeyTypes, loadKnownHosts } from './known-hosts.js';
 import { cdPrefix, withEnv } from './local.js';
 import { resolveSshConfig } from './ssh-config.js';
@@ -120,6 +120,11 @@ export class SshTransport implements Transport {
   private readonly become: boolean;
   private readonly becomePassword: string | undefined;
   private sftpP: Promise<SFTPWrapper> | undefined;
+  /** commands running now: their channel and (once reported) process group, for cancel() */
+  private readonly running = new Set<Running>();
+  private sftpS: SFTPWrapper | undefined;
+  /** temp files of writes in flight, removed by cancel() */
+  private readonly writing = new Set<string>();
   private broken: string | undefined;
   /** the underlying connection emitted 'close' */
   private connClosed = false;
@@ -315,10 +320,10 @@ export class SshTransport implements Transport {
   private execRaw(argv: readonly Arg[], options: ExecOptions): Promise<RawResult> {
     this.assertUsable();
     const become = options.become ?? this.become;
-    const timed = !!options.timeoutMs && options.timeoutMs > 0;
-    // With a timeout, the shell first reports its PID on stderr: it leads the session's process group,
-    // which we kill on timeout (OpenSSH ignores `signal` requests on root sessions: no privsep child).
-    const cmd = (timed ? 'echo "$$" >&2; ' : '') + this.commandLine(argv, options);
+    // The shell first reports its PID on stderr: it leads the session's process group, which we
+    // kill on timeout or cancel() (OpenSSH ignores `signal` requests on root sessions: no privsep child).
+    const timed = true;
+    const cmd = 'echo "$$" >&2; ' + this.commandLine(argv, options);
     let stdin: Buffer | undefined = options.stdin === undefined ? undefined : Buffer.from(options.stdin);
     if (become && this.becomePassword !== undefined) stdin = Buffer.concat([Buffer.from(this.becomePassword + '\n'), stdin ?? Buffer.alloc(0)]);
     const started = Date.now();
@@ -328,6 +333,8 @@ export class SshTransport implements Transport {
           reject(userError('connect', `cannot run a command on ${this.host} (${this.target}): ${messageOf(err)}`, { host: this.host }));
           return;
         }
+        const entry: Running = { ch, become, cancelled: false, closed: new Promise<void>((r) => ch.once('close', () => r())) };
+        this.running.add(entry);
         const out: Buffer[] = [];
         const errOut: Buffer[] = [];
         let code: number | null = null;
@@ -339,8 +346,10 @@ export class SshTransport implements Transport {
         const finish = () => {
           if (done) return;
           done = true;
+          this.running.delete(entry);
           if (timer) clearTimeout(timer);
           if (grace) clearTimeout(grace);
+          if (entry.cancelled) timedOut = true; // cancel(): killed like a timeout
           if (!timedOut && code === null && signal === null) {
             // the channel closed with no exit status: sshd (or its session) went away under us
             this.broken ??= 'the connection closed while a command was running';
@@ -365,6 +374,7 @@ export class SshTransport implements Transport {
           const nl = head.indexOf(0x0a);
           if (nl < 0) return;
           pgid = head.subarray(0, nl).toString().trim();
+          entry.pgid = pgid;
           if (nl + 1 < head.length) errOut.push(head.subarray(nl + 1));
           head = undefined;
         });
@@ -377,19 +387,7 @@ export class SshTransport implements Transport {
         if (options.timeoutMs && options.timeoutMs > 0) {
           timer = setTimeout(() => {
             timedOut = true;
-            sendKill(ch); // honoured by OpenSSH for non-root sessions (killpg of the session)
-            if (pgid && /^\d+$/.test(pgid)) {
-              this.conn.exec(shellJoin(become ? ['sudo', '-n', '--', 'kill', '-s', 'KILL', '--', `-${pgid}`] : ['kill', '-s', 'KILL', '--', `-${pgid}`]), (e, k) => {
-                if (!e) {
-                  k.on('error', () => undefined);
-                  k.resume();
-                  k.stderr.resume();
-                  k.end();
-                }
-              });
-            }
-
-            ch.close();
+            void this.killRunning(entry);
             grace = setTimeout(finish, 1000); // do not wait forever for the server's close
           }, options.timeoutMs);
         }
@@ -397,6 +395,53 @@ export class SshTransport implements Transport {
         else ch.end();
       });
     });
+  }
+
+  /** Kill one running command: the KILL signal request, then its process group (as the same user), then close the channel. */
+  private async killRunning(entry: Running): Promise<void> {
+    sendKill(entry.ch); // honoured by OpenSSH for non-root sessions (killpg of the session)
+    const pgid = entry.pgid;
+    if (pgid && /^\d+$/.test(pgid) && !this.connClosed) {
+      await new Promise<void>((resolve) => {
+        const argv = entry.become ? ['sudo', '-n', '--', 'kill', '-s', 'KILL', '--', `-${pgid}`] : ['kill', '-s', 'KILL', '--', `-${pgid}`];
+        const t = setTimeout(resolve, 3000);
+        this.conn.exec(shellJoin(argv), (e, k) => {
+          if (e) return void (clearTimeout(t), resolve());
+          k.on('error', () => undefined);
+          k.on('close', () => (clearTimeout(t), resolve()));
+          k.resume();
+          k.stderr.resume();
+          k.end();
+        });
+      });
+    }
+    entry.ch.close();
+  }
+
+  /**
+   * A step timed out: stop everything in flight before rollback starts. Running commands' process
+   * groups are killed; the SFTP session is ended and its close awaited (sftp-server has then
+   * exited: no request it had queued can still land); temp files of unfinished writes removed.
+   */
+  async cancel(): Promise<void> {
+    if (this.closed || this.broken) return;
+    const tmps = [...this.writing]; // before the session ends: a failing write forgets its temp file
+    this.writing.clear();
+    const entries = [...this.running];
+    for (const e of entries) e.cancelled = true;
+    await Promise.all(entries.map((e) => this.killRunning(e)));
+    await Promise.all(entries.map((e) => Promise.race([e.closed, new Promise((r) => setTimeout(r, 2000))])));
+    const sftp = this.sftpS;
+    if (sftp) {
+      this.sftpP = undefined;
+      this.sftpS = undefined;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 3000);
+        sftp.once('close', () => (clearTimeout(t), resolve()));
+        sftp.end();
+      });
+    }
+    if (tmps.length && !this.broken) await this.execRaw(['rm', '-f', '--', ...tmps], {}).catch(() => undefined);
   }
 
   // ---- files ----
@@ -419,7 +464,9 @@ export class SshTransport implements Transport {
             this.sftpP = undefined;
             reject(userError('connect', `cannot open SFTP on ${this.host} (${this.target}): ${messageOf(err)}`, { host: this.host }));
           } else {
-            s.on('close', () => (this.sftpP = undefined));
+            // a session ended by cancel() must not clear the one opened after it
+            s.on('close', () => void (this.sftpS === s && ((this.sftpP = undefined), (this.sftpS = undefined))));
+            this.sftpS = s;
             resolve(s);
           }
         });
@@ -430,7 +477,7 @@ export class SshTransport implements Transport {
 
   private ioError(op: string, path: string, e: unknown): UserError {
     if (e instanceof UserError) return e;
-    return userError('io', `cannot ${op} ${path} on ${this.host}: ${messageOf(e)}`, { host: this.host });
+    return ioError(op, path, this.host, messageOf(e), errnoOf(e));
   }
 
   async read(path: string): Promise<Buffer> {
@@ -471,11 +518,23 @@ export class SshTransport implements Transport {
 
   async writeAtomic(path: string, data: Buffer | string, options: { mode?: number } = {}): Promise<void> {
     const buf = Buffer.from(data);
-    const tmp = join(dirname(path), `.${basename(path)}.runbook-tmp-${randomBytes(6).toString('hex')}`);
+    // one temp name per target: a runner killed mid-write leaves at most one, which the next write
+    // of that path (a resumed run) removes and replaces (O_EXCL after the unlink: never written through a link)
+    const fixed = join(dirname(path), `.${basename(path)}.runbook-tmp`);
+    const tmp = this.writing.has(fixed) ? `${fixed}-${randomBytes(6).toString('hex')}` : fixed;
+    this.writing.add(tmp);
+    try {
+      await this.writeVia(tmp, path, buf, options);
+    } finally {
+      this.writing.delete(tmp);
+    }
+  }
+
+  private async writeVia(tmp: string, path: string, buf: Buffer, options: { mode?: number }): Promise<void> {
     if (this.filesViaSudo) {
       // keep the old file's mode and owner unless a mode is given; rename over the target
       const script =
-        'set -e; umask 077; cat > "$1"; m=$3; ' +
+        'set -e; umask 077; rm -f -- "$1"; set -C; cat > "$1"; set +C; m=$3; ' +
         'if [ -e "$2" ]; then chown --reference="$2" -- "$1" 2>/dev/null || true; [ -n "$m" ] || m=$(stat -c %a -- "$2"); fi; ' +
         '[ -n "$m" ] || m=644; chmod "$m" -- "$1"; mv -f -- "$1" "$2"';
       const mode = options.mode === undefined ? '' : options.mode.toString(8);
@@ -489,14 +548,11 @@ export class SshTransport implements Transport {
     const sftp = await this.sftp();
     const call = <T>(f: (cb: (err: Error | undefined | null, v?: T) => void) => void): Promise<T> =>
       new Promise((resolve, reject) => f((err, v) => (err ? reject(err) : resolve(v as T))));
-    let old: FileStat | null = null;
-    try {
-      old = await this.stat(path);
-    } catch {
-      old = null;
-    }
+    // only "absent" is null: a stat that fails otherwise stops the write (its mode would be guessed)
+    const old: FileStat | null = await this.stat(path);
     const mode = options.mode ?? (old && old.type === 'file' ? old.mode : 0o644);
     let handle: Buffer | undefined;
+    await call((cb) => sftp.unlink(tmp, cb)).catch(() => undefined); // a killed run's leftover
     try {
       handle = await call<Buffer>((cb) => sftp.open(tmp, 'wx', { mode }, cb));
       if (buf.length) await call((cb) => sftp.write(handle!, buf, 0, buf.length, 0, cb));
@@ -543,6 +599,30 @@ export class SshTransport implements Transport {
       this.conn.end();
     });
   }
+}
+
+interface Running {
+  ch: ClientChannel;
+  pgid?: string;
+  become: boolean;
+  /** killed by cancel(): reported like a timeout, not as a lost connection */
+  cancelled: boolean;
+  closed: Promise<void>;
+}
+
+/** SFTP status codes (draft-ietf-secsh-filexfer-02) and tools' messages → errno names; only ENOENT/ENOTDIR mean absent. */
+export function errnoOf(e: unknown): string {
+  const code = (e as { code?: unknown } | null)?.code;
+  if (typeof code === 'number') return ({ 2: 'ENOENT', 3: 'EACCES', 4: 'EIO', 5: 'EBADMSG', 6: 'ENOTCONN', 7: 'ECONNRESET', 8: 'ENOTSUP' } as Record<number, string>)[code] ?? 'EIO';
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return code;
+  const text = typeof e === 'string' ? e : messageOf(e);
+  if (/no such file/i.test(text)) return 'ENOENT';
+  if (/not a directory/i.test(text)) return 'ENOTDIR';
+  if (/permission denied/i.test(text)) return 'EACCES';
+  if (/is a directory/i.test(text)) return 'EISDIR';
+  if (/too many levels of symbolic links/i.test(text)) return 'ELOOP';
+  if (/no space left/i.test(text)) return 'ENOSPC';
+  return 'EIO';
 }
 
 /**

@@ -53,5 +53,11 @@ export interface Transport {
    * is what 500 hosts pay for). Absent means false.
    */
   readonly filesInProcess?: boolean;
+  /**
+   * Stop the work in flight (a step timed out): kill every running command's process group,
+   * close the file-transfer session and remove temp files of writes not finished. Resolves once
+   * nothing started before it can still change the host. Later calls work as usual.
+   */
+  cancel?(): Promise<void>;
   close(): Promise<void>;
 }

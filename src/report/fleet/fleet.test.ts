@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Event } from '../../engine/events.js';
 import { emptyCounts } from '../../engine/events.js';
-import { fleetFromEvents } from './model.js';
+import { fleetFromEvents, mergeReports } from './model.js';
 import { prometheusText } from './prometheus.js';
 import { fleetHtml } from './html.js';
 
@@ -51,6 +51,20 @@ test('fleet model: health per certificate and node, clusters from host vars, unr
   // the window comes from the check: 300 days left is inside a 400d window
   assert.equal(r.nodes.find((n) => n.host === 'a-cp1')!.withinMs, 400 * DAY);
   assert.throws(() => fleetFromEvents([x509End('x', [])]), /no run-start/);
+  // a report made later counts days from its own time, like its health
+  const later = fleetFromEvents(events, { now: new Date(NOW.getTime() + 5 * DAY) });
+  assert.deepEqual(later.nodes.find((n) => n.host === 'b-cp1')!.certs.map((c) => [c.name, c.daysLeft, c.health]).slice(0, 2), [['apiserver', -8, 'expired'], ['admin.conf', 5, 'expiring']]);
+  // the renew command is pasted into a shell: quoted
+  const odd = fleetFromEvents([runStart([{ name: "cp 1;rm -rf /'" }]), x509End("cp 1;rm -rf /'", [cert('apiserver', 1)])], { now: NOW });
+  assert.equal(odd.nodes[0]!.renewCommand, `runbook apply runbooks/cert-renew.yaml -i /inv.yaml -l 'cp 1;rm -rf /'\\'''`);
+});
+
+test('slices of one run merge into one fleet: every node once, the latest check winning', () => {
+  const a = fleetFromEvents([runStart([{ name: 'n1' }, { name: 'n2' }]), x509End('n1', [cert('apiserver', 3)])], { now: NOW });
+  const b = fleetFromEvents([runStart([{ name: 'n2' }, { name: 'n3' }]), x509End('n2', [cert('apiserver', 90)]), x509End('n3', [cert('apiserver', 200)])], { now: NOW });
+  const m = mergeReports('nightly', [a, b]);
+  assert.equal(m.runId, 'nightly');
+  assert.deepEqual(m.nodes.map((n) => [n.host, n.health]), [['n1', 'expiring'], ['n2', 'healthy'], ['n3', 'healthy']]);
 });
 
 test('Prometheus text: expiry timestamps per certificate, check status per node, label values escaped', async () => {

@@ -5,7 +5,7 @@
  * Charts are Chart.js with its annotation plugin, inlined from their published UMD builds; the
  * data travels as JSON and is put on the page with textContent only (names are never markup).
  */
-import { chartScripts, escapeHtml, scriptJson } from '../html-kit.js';
+import { escapeHtml, htmlPage } from '../html-kit.js';
 import { writeFileAtomic } from './write.js';
 import { countByHealth, type FleetReport } from './model.js';
 
@@ -30,21 +30,12 @@ code { background: #f4f4f4; padding: .1rem .3rem; border-radius: 3px; font-size:
 
 /** Runs in the browser: builds charts and tables from the JSON in #fleet-data. */
 const PAGE_SCRIPT = `
-(function () {
-  const root = document.documentElement;
-  try {
     const report = JSON.parse(document.getElementById('fleet-data').textContent);
     const now = Date.parse(report.generatedAt);
     const DAY = 86400000;
     const css = getComputedStyle(root);
     const colour = (h) => css.getPropertyValue('--' + h).trim();
     const day = (t) => new Date(t).toISOString().slice(0, 10);
-    const el = (tag, attrs, text) => {
-      const e = document.createElement(tag);
-      for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
-      if (text !== undefined) e.textContent = text;
-      return e;
-    };
     function sortable(table) {
       const ths = table.querySelectorAll('th');
       ths.forEach((th, col) => th.addEventListener('click', () => {
@@ -152,12 +143,7 @@ const PAGE_SCRIPT = `
       });
       charts++;
     }
-    root.dataset.rendered = String(charts);
-  } catch (e) {
-    root.dataset.error = String(e && e.message || e);
-    throw e;
-  }
-})();
+    return charts;
 `;
 
 export function fleetHtml(r: FleetReport): string {
@@ -166,25 +152,15 @@ export function fleetHtml(r: FleetReport): string {
   const countLine = (['expired', 'expiring', 'healthy', 'unknown'] as const)
     .map((h) => `<span><i class="dot" style="background: var(--${h})"></i>${counts[h]} ${h === 'unknown' ? 'not read' : h}</span>`)
     .join('');
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${escapeHtml(title)}</title>
-<style>${STYLE}</style>
-</head>
-<body>
-<h1>${escapeHtml(title)}</h1>
-<p class="meta">Generated ${escapeHtml(r.generatedAt)} from run <code>${escapeHtml(r.runId)}</code> of <code>${escapeHtml(r.runbook)}</code>. Bars run from each certificate's NotBefore to its NotAfter; the black line is today, the shaded band the renew window.</p>
-<p class="counts">${countLine}</p>
-<main id="clusters"></main>
-<script type="application/json" id="fleet-data">${scriptJson(r)}</script>
-${chartScripts()}
-<script>${PAGE_SCRIPT}</script>
-</body>
-</html>
-`;
+  return htmlPage({
+    title,
+    style: STYLE,
+    intro: `<p class="meta">Generated ${escapeHtml(r.generatedAt)} from run <code>${escapeHtml(r.runId)}</code> of <code>${escapeHtml(r.runbook)}</code>. Bars run from each certificate's NotBefore to its NotAfter; the black line is today, the shaded band the renew window.</p>
+<p class="counts">${countLine}</p>`,
+    mainId: 'clusters',
+    data: { 'fleet-data': r },
+    script: PAGE_SCRIPT,
+  });
 }
 
 export function writeHtml(file: string, r: FleetReport): void {

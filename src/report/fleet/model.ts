@@ -5,6 +5,7 @@
  */
 import type { Event, RunStartEvent, StepEndEvent } from '../../engine/events.js';
 import { parseDuration } from '../../runbook/duration.js';
+import { shellJoin } from '../../transport/quote.js';
 
 export type Health = 'expired' | 'expiring' | 'healthy';
 
@@ -83,7 +84,6 @@ interface ReportedCert {
   cn?: unknown;
   not_before?: unknown;
   not_after?: unknown;
-  days_left?: unknown;
   is_ca?: unknown;
   serial?: unknown;
 }
@@ -107,7 +107,8 @@ export function fleetFromEvents(events: readonly Event[], o: FleetOptions = {}):
       withinMs: parseDuration(DEFAULT_WITHIN),
       certs: [],
       health: 'unknown',
-      renewCommand: ['runbook', 'apply', renewRunbook, ...(inventory ? ['-i', inventory] : []), '-l', h.name].join(' '),
+      // quoted: an operator pastes it into a shell
+      renewCommand: shellJoin(['runbook', 'apply', renewRunbook, ...(inventory ? ['-i', inventory] : []), '-l', h.name]),
     });
   }
   // one node's certificates can come from several x509 steps (pki/ and kubeconfigs): keyed by path
@@ -151,7 +152,8 @@ export function fleetFromEvents(events: readonly Event[], o: FleetOptions = {}):
         cn: str(c.cn),
         notBefore: str(c.not_before),
         notAfter,
-        daysLeft: typeof c.days_left === 'number' ? c.days_left : Math.floor((Date.parse(notAfter) - now) / 86_400_000),
+        // from the report's time, like health: an old run read today says how many days are left today
+        daysLeft: Math.floor((Date.parse(notAfter) - now) / 86_400_000),
         isCa: c.is_ca === true,
         serial: str(c.serial),
         health: 'healthy',
@@ -166,6 +168,19 @@ export function fleetFromEvents(events: readonly Event[], o: FleetOptions = {}):
   }
   const list = [...nodes.values()].sort((a, b) => a.cluster.localeCompare(b.cluster) || a.host.localeCompare(b.host));
   return { runId: start.runId, runbook: start.runbook.file, generatedAt: new Date(now).toISOString(), nodes: list };
+}
+
+/** One report from several runs (the slices of one logical run): every node once, the latest check winning. */
+export function mergeReports(name: string, reports: readonly FleetReport[]): FleetReport {
+  const nodes = new Map<string, FleetNode>();
+  for (const r of reports) {
+    for (const n of r.nodes) {
+      const had = nodes.get(n.host);
+      if (!had || (n.checkedAt && (!had.checkedAt || n.checkedAt > had.checkedAt))) nodes.set(n.host, n);
+    }
+  }
+  const list = [...nodes.values()].sort((a, b) => a.cluster.localeCompare(b.cluster) || a.host.localeCompare(b.host));
+  return { runId: name, runbook: [...new Set(reports.map((r) => r.runbook))].join(', '), generatedAt: reports[0]?.generatedAt ?? new Date().toISOString(), nodes: list };
 }
 
 /** The status a node shows in the recap-like summary line. */

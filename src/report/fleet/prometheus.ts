@@ -8,44 +8,18 @@ import { Gauge, Registry } from 'prom-client';
 import { writeFileAtomic } from './write.js';
 import type { FleetReport } from './model.js';
 
+const CERT_LABELS = ['cluster', 'host', 'cert', 'kind', 'path'] as const;
+const NODE_LABELS = ['cluster', 'host'] as const;
+
 export async function prometheusText(r: FleetReport): Promise<string> {
   const registry = new Registry();
-  const expiry = new Gauge({
-    name: 'kubeadm_certificate_expiry_timestamp_seconds',
-    help: 'NotAfter of a kubeadm certificate or kubeconfig client certificate, in seconds since the epoch.',
-    labelNames: ['cluster', 'host', 'cert', 'kind', 'path'] as const,
-    registers: [registry],
-  });
-  const issued = new Gauge({
-    name: 'kubeadm_certificate_not_before_timestamp_seconds',
-    help: 'NotBefore of a kubeadm certificate or kubeconfig client certificate, in seconds since the epoch.',
-    labelNames: ['cluster', 'host', 'cert', 'kind', 'path'] as const,
-    registers: [registry],
-  });
-  const isCa = new Gauge({
-    name: 'kubeadm_certificate_is_ca',
-    help: '1 when the certificate is a CA (kubeadm never renews those; they need a planned rotation).',
-    labelNames: ['cluster', 'host', 'cert', 'kind', 'path'] as const,
-    registers: [registry],
-  });
-  const lastCheck = new Gauge({
-    name: 'runbook_cert_check_last_run_timestamp_seconds',
-    help: 'When runbook last read this node\'s certificates, in seconds since the epoch.',
-    labelNames: ['cluster', 'host'] as const,
-    registers: [registry],
-  });
-  const success = new Gauge({
-    name: 'runbook_cert_check_success',
-    help: '1 when the last check could read this node\'s certificates, 0 when it could not (unreachable, failed).',
-    labelNames: ['cluster', 'host'] as const,
-    registers: [registry],
-  });
-  const window = new Gauge({
-    name: 'runbook_cert_check_renew_window_seconds',
-    help: 'The renew window the check used (renew_within): certificates expiring sooner are due.',
-    labelNames: ['cluster', 'host'] as const,
-    registers: [registry],
-  });
+  const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[]) => new Gauge<L>({ name, help, labelNames, registers: [registry] });
+  const expiry = gauge('kubeadm_certificate_expiry_timestamp_seconds', 'NotAfter of a kubeadm certificate or kubeconfig client certificate, in seconds since the epoch.', CERT_LABELS);
+  const issued = gauge('kubeadm_certificate_not_before_timestamp_seconds', 'NotBefore of a kubeadm certificate or kubeconfig client certificate, in seconds since the epoch.', CERT_LABELS);
+  const isCa = gauge('kubeadm_certificate_is_ca', '1 when the certificate is a CA (kubeadm never renews those; they need a planned rotation).', CERT_LABELS);
+  const lastCheck = gauge('runbook_cert_check_last_run_timestamp_seconds', "When runbook last read this node's certificates, in seconds since the epoch.", NODE_LABELS);
+  const success = gauge('runbook_cert_check_success', "1 when the last check could read this node's certificates, 0 when it could not (unreachable, failed).", NODE_LABELS);
+  const window = gauge('runbook_cert_check_renew_window_seconds', 'The renew window the check used (renew_within): certificates expiring sooner are due.', NODE_LABELS);
   for (const n of r.nodes) {
     const node = { cluster: n.cluster, host: n.host };
     success.set(node, n.checkedAt ? 1 : 0);

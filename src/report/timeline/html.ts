@@ -4,7 +4,7 @@
  * with their restores and undos, batch starts as lines; hover for the step, click for its commands
  * and messages (from the journal, so secrets are already redacted). Chart.js, inlined.
  */
-import { chartScripts, escapeHtml, scriptJson } from '../html-kit.js';
+import { htmlPage } from '../html-kit.js';
 import { writeFileAtomic } from '../fleet/write.js';
 import type { Timeline } from './model.js';
 
@@ -26,18 +26,9 @@ export const SPAN_COLOURS: Record<string, string> = {
 };
 
 const PAGE_SCRIPT = `
-(function () {
-  const root = document.documentElement;
-  try {
     const tl = JSON.parse(document.getElementById('timeline-data').textContent);
     const COLOURS = JSON.parse(document.getElementById('timeline-colours').textContent);
     const main = document.getElementById('sections');
-    const el = (tag, attrs, text) => {
-      const e = document.createElement(tag);
-      for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
-      if (text !== undefined) e.textContent = text;
-      return e;
-    };
     const secs = (v) => (v / 1000).toFixed(v < 10000 ? 2 : 1) + ' s';
     let charts = 0;
     tl.sections.forEach((s, si) => {
@@ -90,36 +81,20 @@ const PAGE_SCRIPT = `
       });
       charts++;
     });
-    root.dataset.rendered = String(charts);
-  } catch (e) {
-    root.dataset.error = String(e && e.message || e);
-    throw e;
-  }
-})();
+    return charts;
 `;
 
 export function timelineHtml(tl: Timeline): string {
   const title = `run ${tl.runId}`;
   const legend = Object.entries(SPAN_COLOURS).map(([k, c]) => `<span><i style="background:${c}"></i>${k}</span>`).join('');
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${escapeHtml(title)}</title>
-<style>${STYLE}</style>
-</head>
-<body>
-<h1>${escapeHtml(title)}</h1>
-<p class="legend">${legend}</p>
-<main id="sections"></main>
-<script type="application/json" id="timeline-data">${scriptJson(tl)}</script>
-<script type="application/json" id="timeline-colours">${scriptJson(SPAN_COLOURS)}</script>
-${chartScripts()}
-<script>${PAGE_SCRIPT}</script>
-</body>
-</html>
-`;
+  return htmlPage({
+    title,
+    style: STYLE,
+    intro: `<p class="legend">${legend}</p>`,
+    mainId: 'sections',
+    data: { 'timeline-data': tl, 'timeline-colours': SPAN_COLOURS },
+    script: PAGE_SCRIPT,
+  });
 }
 
 export function writeTimelineHtml(file: string, tl: Timeline): void {

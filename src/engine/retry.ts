@@ -1,0 +1,68 @@
+/**
+ * `retries` / `until` / `delay` on any step (Ansible's): apply, and while the step failed or its
+ * `until` condition (CEL over `result`, the step's facts) is false, wait `delay` (default 5s),
+ * probe again and apply again, up to `retries` more times (default 3 when `until` is given).
+ * The attempts make one result: changed when any attempt changed, the first attempt's undo
+ * record (the state before the step), the last attempt's facts plus `attempts`. A dry run probes
+ * once and never retries.
+ */
+import type { ApplyResult, ProbeResult, StepContext } from '../actions/types.js';
+import { parseDuration } from '../runbook/duration.js';
+import type { Step } from '../runbook/schema-types.js';
+
+export interface RetrySpec {
+  retries: number;
+  delayMs: number;
+  until?: string;
+}
+
+/** The step's retry settings; undefined when it has none (one attempt, as always). */
+export function retrySpec(step: Step): RetrySpec | undefined {
+  if (step.retries === undefined && step.until === undefined) return undefined;
+  return { retries: step.retries ?? 3, delayMs: step.delay ? parseDuration(step.delay) : 5_000, ...(step.until !== undefined ? { until: step.until } : {}) };
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Whether an attempt is good: not failed, and its `until` holds. */
+function holds(spec: RetrySpec, ctx: StepContext, res: ApplyResult): { ok: boolean; why?: string } {
+  if (res.failed) return { ok: false, why: res.message ?? 'failed' };
+  if (spec.until === undefined) return { ok: true };
+  const v = ctx.evaluate(spec.until, { result: res.facts ?? {} });
+  if (typeof v !== 'boolean') throw new Error(`until \`${spec.until}\` must be true or false, got ${JSON.stringify(v)}`);
+  return v ? { ok: true } : { ok: false, why: `until \`${spec.until}\` is false` };
+}
+
+export async function applyWithRetries(
+  spec: RetrySpec | undefined,
+  ctx: StepContext,
+  probe: ProbeResult<unknown>,
+  apply: (p: ProbeResult<unknown>) => Promise<ApplyResult>,
+  reprobe: () => Promise<ProbeResult<unknown>>,
+): Promise<ApplyResult> {
+  if (!spec) return apply(probe);
+  let res = await apply(probe);
+  const first = res;
+  let changed = res.changed;
+  const commands = [...res.commands];
+  let attempts = 1;
+  let check = holds(spec, ctx, res);
+  while (!check.ok && attempts <= spec.retries) {
+    await sleep(spec.delayMs);
+    const p = await reprobe();
+    res = p.status === 'skip' ? { changed: false, commands: [], ...(p.summary ? { message: p.summary } : {}), ...(p.facts ? { facts: p.facts } : {}) } : await apply(p);
+    attempts++;
+    changed ||= res.changed;
+    commands.push(...res.commands);
+    check = holds(spec, ctx, res);
+  }
+  const undo = first.undo ?? res.undo;
+  return {
+    ...res,
+    changed,
+    commands,
+    ...(undo ? { undo } : {}),
+    facts: { ...(res.facts ?? {}), attempts },
+    ...(check.ok ? {} : { failed: true, message: `still failing after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${check.why}` }),
+  };
+}

@@ -1,0 +1,118 @@
+/**
+ * The safety contract in one place: which steps are read-only, and how every change a step makes
+ * is classified when it is made —
+ *  - covered: a backup taken before it holds the paths it changed (the restore puts them back);
+ *  - reversible: its undo record carries what is needed to put the host back exactly;
+ *  - irreversible: nothing rollback has can put it back (a removed tree over the keep limit, a
+ *    command run before any backup, a private file overwritten with no backup covering it).
+ * A host that fails after an irreversible change ends `failed (not restored: …)`, never `rolled-back`.
+ */
+import type { Action, ProbeResult } from '../actions/types.js';
+import type { StepInfo } from '../runbook/model.js';
+import { isWithin } from '../actions/util.js';
+import type { EventSink } from './events.js';
+
+export type ChangeClass = 'covered' | 'reversible' | 'irreversible';
+
+/** Step types that never change a host (the action's `readOnly` says the same; this is for callers without the action). */
+export const READ_ONLY_TYPES: ReadonlySet<string> = new Set(['assert', 'x509', 'set_fact', 'wait_for']);
+
+/**
+ * Read-only by contract: the action never changes a host, or the step declares itself so
+ * (`read_only: true` in a command/shell's parameters). `fetch` writes on the operator's machine
+ * only: it changes no host, so a backup need not be taken before it. The one definition the
+ * engine (backup order, plan's pending changes), validate and plan use.
+ */
+export function isReadOnlyStep(step: Pick<StepInfo, 'type' | 'params'>, action?: Pick<Action, 'readOnly'>): boolean {
+  if (step.type === 'fetch' || READ_ONLY_TYPES.has(step.type)) return true;
+  const p = step.params;
+  if ((step.type === 'command' || step.type === 'shell') && p !== null && typeof p === 'object' && (p as { read_only?: unknown }).read_only === true) return true;
+  return action ? action.readOnly : false;
+}
+
+/** Whether apply would act on the host after this probe (a quiet command still runs). */
+export function applyActs(probe: ProbeResult<unknown>): boolean {
+  return probe.status !== 'ok' || probe.acts === true;
+}
+
+/** Step types whose changes leave no data behind to restore (a service's state is undone from its record, a restart needs nothing). */
+const STATE_ONLY = new Set(['service']);
+/** Changes made on the operator's machine, not on the host. */
+const LOCAL_SIDE = new Set(['fetch', 'backup']);
+
+export interface ChangeInput {
+  type: string;
+  stepName: string;
+  /** the undo record, also when withheld from the journal */
+  undo?: Record<string, unknown>;
+  withheld: boolean;
+  /** paths the backups taken so far copied; undefined when a backup did not say (all covered) */
+  backedUp: string[] | undefined;
+  /** backups taken on this host before this change */
+  backupsTaken: number;
+}
+
+export interface Classified {
+  cls: ChangeClass;
+  /** what rollback cannot put back (paths, or a step's description when its paths are unknown) */
+  notRestored: string[];
+}
+
+const covered = (p: string, roots: string[] | undefined) => roots === undefined || roots.some((r) => isWithin(p, r));
+
+/** The host paths an undo record names (copy: dest; file: path; move: src and dest). */
+export function recordPaths(record: Record<string, unknown>): string[] {
+  return ['path', 'dest', 'src'].map((k) => record[k]).filter((v): v is string => typeof v === 'string');
+}
+
+/** Classify one change (a step that reported `changed`, or a command that failed after running). */
+export function classifyChange(c: ChangeInput): Classified | undefined {
+  if (LOCAL_SIDE.has(c.type) || READ_ONLY_TYPES.has(c.type)) return undefined;
+  if (c.undo) {
+    const paths = recordPaths(c.undo);
+    const lost = Array.isArray(c.undo.lost) ? c.undo.lost.filter((p): p is string => typeof p === 'string') : [];
+    const allCovered = paths.length > 0 && paths.every((p) => covered(p, c.backedUp));
+    if (c.withheld) {
+      // no record in the journal: only a backup can put these paths back
+      return allCovered ? { cls: 'covered', notRestored: [] } : { cls: 'irreversible', notRestored: paths.filter((p) => !covered(p, c.backedUp)) };
+    }
+    const notRestored = lost.filter((p) => !covered(p, c.backedUp));
+    if (notRestored.length) return { cls: 'irreversible', notRestored };
+    return { cls: allCovered ? 'covered' : 'reversible', notRestored: [] };
+  }
+  if (STATE_ONLY.has(c.type)) return { cls: 'reversible', notRestored: [] };
+  // a command (or any step without a record): what it touched is unknown; only backups taken
+  // before it can stand for it
+  if (c.backupsTaken > 0) return { cls: 'covered', notRestored: [] };
+  return { cls: 'irreversible', notRestored: [`what step "${c.stepName}" (${c.type}) changed`] };
+}
+
+/** The recap message of a host that failed with changes rollback could not put back. */
+export function notRestoredMessage(failure: string, notRestored: string[]): string {
+  return `${failure}; not restored: ${[...new Set(notRestored)].join(', ')}`;
+}
+
+/**
+ * Plan: would this change be irreversible? A step with no undo (a command) that changes the host
+ * before any backup is taken. (How much a `file: absent` would remove is known only when it runs.)
+ */
+export function irreversibleInPlan(type: string, changes: boolean, hasUndo: boolean, backupsBefore: number): boolean {
+  return changes && !hasUndo && !STATE_ONLY.has(type) && !LOCAL_SIDE.has(type) && backupsBefore === 0;
+}
+
+/** Whether a host's run so far changed anything rollback would put back (an aborted host is rolled back only then). */
+export function changedAnything(r: { counts: { changed: number }; backups: string[]; undos: unknown[]; notRestored: string[] }): boolean {
+  return r.counts.changed > 0 || r.backups.length > 0 || r.undos.length > 0 || r.notRestored.length > 0;
+}
+
+/** A lock that could not be released: a warning for the recap (the next run would find it held). */
+export function lockWarning(host: string, lockPath: string, e: unknown, sink: EventSink): string {
+  const message = `the lock ${lockPath} could not be released: ${e instanceof Error ? e.message : String(e)} (the next run will find it held: check, then --break-lock)`;
+  sink.emit({ kind: 'warning', host, message });
+  return message;
+}
+
+/** Kept copies (src/actions/keep.ts) go beside the host's lock: the run can write there. */
+export function keepRootFor(lockPath: string): string {
+  return `${lockPath.slice(0, lockPath.lastIndexOf('/')) || ''}/kept`;
+}
