@@ -40,6 +40,9 @@ const CASES: { id: string; scenario: ScenarioName; hosts: number; etcdctl?: Etcd
   { id: 'superadmin', scenario: 'super-admin-1.30', hosts: 1, etcdctl: 'none' },
   { id: 'healthy', scenario: 'healthy-1.28', hosts: 1 },
   { id: 'ha', scenario: 'ha-expiring-1.29', hosts: 3 },
+  { id: 'ha-expired', scenario: 'ha-expired-1.28', hosts: 3 },
+  { id: 'ha-docker', scenario: 'ha-expired-1.18-docker', hosts: 2 },
+  { id: 'ha-fail', scenario: 'ha-expired-1.28', hosts: 2 },
   { id: 'fail-backup', scenario: 'all-expired-1.28', hosts: 1 },
   { id: 'fail-renew', scenario: 'all-expired-1.28', hosts: 1 },
   { id: 'fail-kubeconfig', scenario: 'seed2-1.11-docker', hosts: 1 },
@@ -63,7 +66,7 @@ function cli(args: string[], stateKey: string): Promise<Run> {
     execFile(
       process.execPath,
       [CLI, ...args, '-i', inv, '--state-dir', join(dir, 'state', stateKey), '-e', 'manifest_check_period=1s'],
-      { cwd: dir, timeout: 180_000, maxBuffer: 32 << 20, env: { ...process.env, NO_COLOR: '1' } },
+      { cwd: dir, timeout: 300_000, maxBuffer: 32 << 20, env: { ...process.env, NO_COLOR: '1' } },
       (err, stdout, stderr) => {
         const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
         resolve({ code, out: stdout + stderr });
@@ -175,6 +178,8 @@ const EXPECTED: Record<string, RegExp[]> = {
   expiring: [/\$ kubeadm certs renew apiserver /, /\$ kubeadm certs renew scheduler\.conf /],
   superadmin: [/\$ kubeadm certs renew apiserver /, /\$ kubeadm certs renew super-admin\.conf /],
   ha: [/\$ kubeadm certs renew apiserver /, /\$ kubeadm certs renew super-admin\.conf /],
+  'ha-expired': [/\$ kubeadm certs renew etcd-peer /, /\$ kubeadm certs renew apiserver /],
+  'ha-docker': [/\$ kubeadm alpha certs renew etcd-peer /, /\$ kubeadm init phase kubeconfig kubelet /],
 };
 
 async function renews(id: string): Promise<void> {
@@ -225,7 +230,29 @@ async function rollsBack(id: string, inject: (h: LabHost) => void, stepRe: RegEx
   assert.deepEqual(snapshot(h), before, `${h.name} is not byte-identical after the rollback`);
 }
 
-test('cert-renew on every scenario, concurrently: renewed, verified, idempotent; failures roll back', { skip, timeout: 600_000, concurrency: true }, async (t) => {
+/**
+ * HA recovery with a failure in its middle: node 2's kubelet stops when the etcd members are about to
+ * restart together. The run stops on every node (exit 6) naming node 2 and why; node 2 is rolled back
+ * by the run, and `runbook rollback ID` then puts every node back byte-identical.
+ */
+async function haFailsThenRollsBack(): Promise<void> {
+  const hs = hostsOf.get('ha-fail')!;
+  const before = hs.map((h) => snapshot(h));
+  // node 2: the first `systemctl restart kubelet` stops the kubelet instead (once; the rollback's restart is real)
+  replaceCommand(hs[1]!, 'systemctl', 'if [ "$1" = restart ] && [ ! -e /tmp/.kubelet-stopped ]; then : > /tmp/.kubelet-stopped; exec /usr/local/sbin/.systemctl-real stop kubelet; fi');
+  const a = await apply('ha-fail');
+  assert.equal(a.code, 6, a.out);
+  assert.match(a.out, new RegExp(`\\[${hs[1]!.name}\\] +failed .*Kubelet is active`), a.out);
+  assert.match(a.out, new RegExp(`${hs[1]!.name} +rolled-back`), a.out);
+  assert.deepEqual(snapshot(hs[1]!), before[1], `${hs[1]!.name} is not byte-identical after the run's rollback`);
+  const id = /run (\d{8}T\d{6}Z-[0-9a-f]+)/.exec(a.out)?.[1];
+  assert.ok(id, a.out);
+  const rb = await cli(['rollback', id], 'ha-fail');
+  assert.equal(rb.code, 0, rb.out);
+  hs.forEach((h, i) => assert.deepEqual(snapshot(h), before[i], `${h.name} is not byte-identical after runbook rollback`));
+}
+
+test('cert-renew on every scenario, concurrently: renewed, verified, idempotent; failures roll back', { skip, timeout: 900_000, concurrency: true }, async (t) => {
   const cases: [string, () => Promise<void>][] = [
     ['seed 2: kubeadm 1.11 with docker, one leaf expired (move aside + alpha phase)', () => renews('seed2')],
     ['seed 1: kubeadm 1.18, all certs and the embedded kubelet client (alpha certs renew + kubelet.conf)', () => renews('seed1')],
@@ -233,6 +260,9 @@ test('cert-renew on every scenario, concurrently: renewed, verified, idempotent;
     ['1.28, expiring in 10 days, the real etcdctl 3.4 on the node (health on stderr)', () => renews('expiring')],
     ['1.30 with super-admin.conf, no etcdctl on the node (etcd checked through the API server)', () => renews('superadmin')],
     ['three-node HA 1.29 expiring, one etcd cluster, super-admin.conf on the init node: one node at a time', () => renews('ha')],
+    ['three-node HA 1.28, everything expired (etcd peers included): HA recovery, every node renewed first, etcd restarted together', () => renews('ha-expired')],
+    ['two-node HA 1.18 with docker, everything expired, kubelet down: HA recovery', () => renews('ha-docker')],
+    ['HA recovery, node 2\'s kubelet stopped in the middle: exit 6 naming it; rollback ID restores every node', () => haFailsThenRollsBack()],
     [
       'healthy 1.28: nothing to do, nothing touched',
       async () => {
