@@ -10,7 +10,7 @@ import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { labSupport, stopLab } from '../src/lab/hosts.js';
+import { labNetwork, labSupport, stopLab } from '../src/lab/hosts.js';
 import { packageRoot } from '../src/lab/sim/paths.js';
 
 const MAIN = join(packageRoot, 'dist/src/cli/main.js');
@@ -60,7 +60,7 @@ test('lab up 2 --scenario / status / down: reachable kubeadm nodes, then nothing
   pids.forEach((p, i) => assert.ok(running(p, starts[i]!), `PID ${p} should run`));
 
   // the printed ssh command reaches the second host, which is a kubeadm 1.18 node
-  const ssh = /reach a host: +(ssh .*)$/m.exec(up.out)![1]!.replace('127.1.216.1', '127.1.216.2');
+  const ssh = /reach a host: +(ssh .*)$/m.exec(up.out)![1]!.replace(labNetwork('127.1.216.1'), labNetwork('127.1.216.2'));
   const r = spawnSync('sh', ['-c', `${ssh} -o BatchMode=yes 'kubeadm version -o short; hostname -I >/dev/null; test -f /etc/kubernetes/admin.conf && echo has-admin-conf'`], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /^v1\.18\.20\nhas-admin-conf\n$/);
@@ -71,8 +71,8 @@ test('lab up 2 --scenario / status / down: reachable kubeadm nodes, then nothing
 
   const st = await cli(['lab', 'status', '--dir', dir]);
   assert.equal(st.code, 0, st.out);
-  assert.match(st.out, /lab-01 +root@127\.1\.216\.1:22 +sshd PID \d+ running +node agent PID \d+ running/);
-  assert.match(st.out, /lab-02 +root@127\.1\.216\.2:22/);
+  assert.match(st.out, new RegExp(`lab-01 +root@${labNetwork('127.1.216.1').replace(/\./g, '\\.')}:22 +sshd PID \\d+ running +node agent PID \\d+ running`));
+  assert.match(st.out, new RegExp(`lab-02 +root@${labNetwork('127.1.216.2').replace(/\./g, '\\.')}:22`));
 
   const down = await cli(['lab', 'down', '--dir', dir]);
   assert.equal(down.code, 0, down.out);

@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
-import { labSupport, openLab, startLab, stopLab, type Lab } from '../src/lab/hosts.js';
+import { labNetwork, labSupport, openLab, startLab, stopLab, type Lab } from '../src/lab/hosts.js';
 import { SshTransport } from '../src/transport/ssh.js';
 import { loadInventoryText } from '../src/inventory/load.js';
 
@@ -37,16 +37,16 @@ test('hosts: names, loopback addresses, live sshd PIDs, inventory', { skip }, ()
   assert.deepEqual(
     lab.hosts.map((h) => [h.name, h.address, h.port, h.user]),
     [
-      ['lt-01', '127.1.202.1', 22, 'root'],
-      ['lt-02', '127.1.202.2', 22, 'root'],
-      ['lt-03', '127.1.202.3', 22, 'root'],
+      ['lt-01', labNetwork('127.1.202.1'), 22, 'root'],
+      ['lt-02', labNetwork('127.1.202.2'), 22, 'root'],
+      ['lt-03', labNetwork('127.1.202.3'), 22, 'root'],
     ],
   );
   for (const h of lab.hosts) assert.match(readFileSync(`/proc/${h.pid}/cmdline`, 'utf8'), /sshd/);
   const { inventory, diagnostics } = loadInventoryText(lab.inventoryYaml(), 'lab.yaml');
   assert.deepEqual(diagnostics.filter((d) => d.severity === 'error'), []);
   const e = inventory!.hosts.get('lt-02')!;
-  assert.deepEqual([e.address, e.port, e.user, e.privateKeyFile, e.knownHostsFile], ['127.1.202.2', 22, 'root', lab.privateKeyPath, lab.knownHostsPath]);
+  assert.deepEqual([e.address, e.port, e.user, e.privateKeyFile, e.knownHostsFile], [labNetwork('127.1.202.2'), 22, 'root', lab.privateKeyPath, lab.knownHostsPath]);
   // known_hosts lists every host, as OpenSSH writes them
   assert.equal(readFileSync(lab.knownHostsPath, 'utf8').trim().split('\n').length, 3);
   assert.equal(openLab(lab.dir).hosts.length, 3);

@@ -386,7 +386,9 @@ test('a step timeout during a large copy cancels the transfer before rollback: n
   const h = lab.hosts[0]!;
   mkdirSync(lab.hostPath(h, '/etc/kubernetes/other'), { recursive: true });
   const big = join(dir, 'big.bin');
-  writeFileSync(big, randomBytes(96 * 1024 * 1024));
+  // big enough that no loopback transfer finishes inside the timeout's grace (100 ms + 500 ms):
+  // with 96 MiB an idle machine sometimes copied it all in time and the test proved nothing
+  writeFileSync(big, randomBytes(256 * 1024 * 1024));
   const before = snap(h);
   const rb = writeRunbook(`on_failure: rollback
 steps:
@@ -396,13 +398,13 @@ steps:
     copy: { dest: "${APP}/a.conf", content: "changed\\n" }
   - name: Large copy outside the backup
     copy: { src: "${big}", dest: /etc/kubernetes/other/big.bin }
-    timeout: 300ms
+    timeout: 100ms
 `);
   try {
     const { r, text } = await apply(rb, { limit: h.name });
     const row = r.result!.recap[0]!;
     assert.equal(row.status, 'rolled-back', text);
-    assert.match(row.message ?? '', /timed out after 300 ms/);
+    assert.match(row.message ?? '', /timed out after 100 ms/);
     // the transfer must not go on behind the rollback's back
     await new Promise((res) => setTimeout(res, 3000));
     assert.deepEqual(readdirSync(lab.hostPath(h, '/etc/kubernetes/other')), [], 'neither the file nor a temp file');
