@@ -14,7 +14,8 @@ import { ioError, userError, messageOf, UserError } from '../errors.js';
 import { hostKeyName, knownKeyTypes, loadKnownHosts } from './known-hosts.js';
 import { cdPrefix, withEnv } from './local.js';
 import { type Arg, shellJoin } from './quote.js';
-import { authMethods, connectError, hostKeyAlgorithms, hostVerifier, type HostKeyPolicy, type PassphraseSource } from './ssh-auth.js';
+import { authMethods, connectError, hostKeyAlgorithms, hostVerifier, type AuthOptions, type HostKeyPolicy } from './ssh-auth.js';
+import type { LocalSudoResult } from './local-sudo.js';
 import { becomeUser, newSudoMarkers, SudoDialog, SudoGate, sudoArgv, type BecomeSpec, type SudoMarkers } from './become.js';
 import { errnoOf, readViaExec, statFromMode, statViaExec, writeViaExec, type RawRun } from './exec-files.js';
 import type { ExecOptions, ExecResult, FileStat, Transport } from './types.js';
@@ -25,7 +26,8 @@ export type { HostKeyPolicy } from './ssh-auth.js';
 export { sshOptionsForHost } from './ssh-options.js';
 export { errnoOf } from './exec-files.js';
 
-export interface SshConnectOptions {
+/** Where and how to connect; key, agent and password options as ssh-auth.ts takes them. */
+export interface SshConnectOptions extends Omit<AuthOptions, 'user'> {
   /** inventory name, used in messages; default host */
   name?: string;
   host: string;
@@ -34,15 +36,6 @@ export interface SshConnectOptions {
   /** default: $USER, else root */
   user?: string;
   privateKeyPath?: string;
-  privateKeyPaths?: string[];
-  passphrase?: string;
-  /** asked when a key is encrypted and neither `passphrase` nor $RUNBOOK_KEY_PASSPHRASE opens it */
-  askPassphrase?: PassphraseSource;
-  /** ssh-agent socket; `true` means $SSH_AUTH_SOCK */
-  agent?: string | boolean;
-  /** IdentitiesOnly yes: with key files given, the agent's keys are not offered */
-  identitiesOnly?: boolean;
-  password?: string;
   /** default ~/.ssh/known_hosts */
   knownHostsPath?: string;
   knownHostsPaths?: string[];
@@ -68,14 +61,8 @@ export interface SshConnectOptions {
   becomePassword?: string;
 }
 
-interface RawResult {
-  code: number | null;
-  signal: string | null;
-  stdout: Buffer;
-  stderr: Buffer;
-  durationMs: number;
-  timedOut: boolean;
-}
+/** a command's raw outcome: the same shape the local sudo runner returns */
+type RawResult = LocalSudoResult;
 
 const SFTP_NO_SUCH_FILE = 2;
 
