@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { userError } from '../errors.js';
 import { SCENARIOS, scenarioArg, type ScenarioName } from '../lab/sim/index.js';
 import { packageRoot } from '../lab/sim/paths.js';
+import { ETCD_BIN } from '../lab/sim/etcd.js';
 import { EXIT } from '../cli/exit-codes.js';
 import { Narrator, shortPath } from './narrate.js';
 import { createSandbox, destroySandbox, startSandbox, type Sandbox } from './sandbox.js';
@@ -28,7 +29,7 @@ export interface DemoOptions {
 }
 
 
-/** The two real tools the demo relies on: kubectl (checks the node from outside) and openssl (the simulator's certificates). */
+/** The real tools the demo relies on: kubectl (checks the node from outside), openssl (the simulator's certificates) and etcd (the node's etcd). */
 function checkTools(): void {
   const need: [string, string[], string][] = [
     ['kubectl', ['version', '--client'], 'the demo checks the sandbox node with the real kubectl: install it (https://kubernetes.io/docs/tasks/tools/)'],
@@ -40,6 +41,10 @@ function checkTools(): void {
     } catch {
       throw userError('usage', `runbook demo needs ${tool} on PATH, and none was found`, { hint });
     }
+  }
+  // without it the node's etcd never starts and the renewal would wait for it until its timeouts
+  if (!existsSync(ETCD_BIN)) {
+    throw userError('usage', `runbook demo needs the real etcd at ${ETCD_BIN}, and none was found`, { hint: "the sandbox node runs it as its etcd static pod: install Debian's etcd-server (apt-get install etcd-server)" });
   }
 }
 
