@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { walkTree } from '../lab/tree-snapshot.js';
-import { freePort, installNode, sandboxEnv, startNode, stopNode, nodeStatus, type ScenarioName, type AgentStatus } from '../lab/sim/index.js';
+import { distinctFreePorts, installNode, sandboxEnv, startNode, stopNode, nodeStatus, type ScenarioName, type AgentStatus } from '../lab/sim/index.js';
 import type { NodeConfig } from '../lab/sim/node.js';
 
 /** The simulator's kubelet and container timings, fast, so the whole demo takes seconds. */
@@ -42,9 +42,8 @@ export interface RunResult {
 
 export async function createSandbox(scenario: ScenarioName, parent: string = tmpdir()): Promise<Sandbox> {
   const root = mkdtempSync(join(parent, 'runbook-demo-'));
-  const apiPort = await freePort();
-  const etcdPort = await freePort();
-  const etcdPeerPort = await freePort(); // the sandbox's etcd peers on 127.0.0.1: 2380 could be taken
+  // the sandbox's etcd peers on 127.0.0.1 too (2380 could be taken): three distinct ports
+  const [apiPort, etcdPort, etcdPeerPort] = (await distinctFreePorts([undefined, undefined, undefined])) as [number, number, number];
   let node: Awaited<ReturnType<typeof installNode>>;
   try {
     node = await installNode(root, scenario, { nodeName: 'cp1', advertiseAddress: '127.0.0.1', apiPort, etcdPort, etcdPeerPort, ...FAST_NODE });

@@ -71,6 +71,16 @@ export function hostBecome(h: HostEntry, o: ConnectOptions = {}, runbook?: { bec
   return user ? { user } : {};
 }
 
+/**
+ * The identity of a host's session (its lock, backups, restore and rollback): the runbook's become,
+ * or become when any play becomes. The live run and `runbook rollback ID` both use it, so every
+ * operation on a host runs as the same user.
+ */
+export function sessionBecome(rb: { runbook: { become?: boolean; become_user?: string }; plays: { settings: { become?: boolean } }[] }): { become?: boolean; become_user?: string } {
+  const top = rb.runbook.become ?? (rb.plays.some((p) => p.settings.become === true) ? true : undefined);
+  return { ...(top !== undefined ? { become: top } : {}), ...(rb.runbook.become_user ? { become_user: rb.runbook.become_user } : {}) };
+}
+
 export async function openTransport(h: HostEntry, o: ConnectOptions = {}, runbook?: { become?: boolean; become_user?: string }): Promise<Transport> {
   const become = hostBecome(h, o, runbook);
   if (h.connection === 'local') {

@@ -26,7 +26,7 @@ import type { Step } from '../runbook/schema-types.js';
 import { hostScope, secretValues } from '../runbook/vars.js';
 import type { Transport } from '../transport/types.js';
 import { exceedsMaxFail, makeBatches } from './batches.js';
-import { openTransport, type ConnectOptions } from './connect.js';
+import { openTransport, sessionBecome, type ConnectOptions } from './connect.js';
 import type { Emitter } from './emitter.js';
 import { emptyCounts, type HostCounts, type HostStatus, type RecapRow } from './events.js';
 import { acquireLock, lockHolder, releaseLock } from './lock.js';
@@ -100,10 +100,6 @@ export function runSecrets(rb: LoadedRunbook, hosts: HostEntry[], extra: Record<
  * Who the host's own operations (lock, backups' restore, rollback) run as: the runbook's become, or
  * through sudo when any play becomes (a non-root login could not take the lock under /var/lib).
  */
-function sessionBecome(rb: LoadedRunbook): { become?: boolean; become_user?: string } {
-  const top = rb.runbook.become ?? (rb.plays.some((p) => p.settings.become === true) ? true : undefined);
-  return { ...(top !== undefined ? { become: top } : {}), ...(rb.runbook.become_user ? { become_user: rb.runbook.become_user } : {}) };
-}
 
 export interface PlaysContext {
   rb: LoadedRunbook;

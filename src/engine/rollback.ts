@@ -18,7 +18,7 @@ import type { LoadedRunbook } from '../runbook/model.js';
 import { hostScope, Redactor, secretValues } from '../runbook/vars.js';
 import type { Transport } from '../transport/types.js';
 import { EXIT } from '../cli/exit-codes.js';
-import { openTransport, type ConnectOptions } from './connect.js';
+import { openTransport, sessionBecome, type ConnectOptions } from './connect.js';
 import { Emitter, secretForms } from './emitter.js';
 import { emptyCounts, type EventSink, type HostStatus, type InventoryHostRef, type RecapRow, type RunStartEvent, type StepEndEvent, type UndoEvent } from './events.js';
 import { JournalWriter, journalPath, readJournal, type JournalLine } from './journal.js';
@@ -365,7 +365,7 @@ export async function rollbackRun(o: RollbackRunOptions): Promise<RollbackRunRes
     hosts = hosts.map((h) => {
       const n = now.get(h.name)!;
       // its passwords too (the journal holds them only as ***, dropped on reading)
-      const passwords = Object.fromEntries(PASSWORD_VARS.filter((k) => typeof n.vars[k] === 'string').map((k) => [k, n.vars[k]]));
+      const passwords = Object.fromEntries(PASSWORD_VARS.filter((k) => typeof n.vars[k] === 'string' || typeof n.vars[k] === 'number').map((k) => [k, n.vars[k]]));
       return {
         ...h,
         vars: { ...h.vars, ...passwords },
@@ -431,7 +431,7 @@ export async function rollbackRun(o: RollbackRunOptions): Promise<RollbackRunRes
         if (!scope) return done('failed', emptyCounts(), 'variables could not be computed');
         let t: Transport;
         try {
-          t = await openTransport(h, connect, rb?.runbook);
+          t = await openTransport(h, connect, rb ? sessionBecome(rb) : undefined);
         } catch (e) {
           emitter.emit({ kind: 'host-unreachable', host: h.name, errorKind: isUserError(e) ? e.kind : 'connect', message: messageOf(e) });
           return done('unreachable', emptyCounts(), messageOf(e));

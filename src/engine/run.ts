@@ -145,7 +145,8 @@ export function hostRef(h: HostEntry): InventoryHostRef {
     ...(h.privateKeyFile ? { privateKeyFile: h.privateKeyFile } : {}),
     ...(h.knownHostsFile ? { knownHostsFile: h.knownHostsFile } : {}),
     groups: h.groups,
-    vars: h.vars,
+    // journaled: passwords and passphrases as *** whatever their type (YAML reads 123456 as a number)
+    vars: Object.fromEntries(Object.entries(h.vars).map(([k, v]) => [k, PASSWORD_VARS.includes(k) && v !== undefined && v !== null && v !== '' ? '***' : v])),
   };
 }
 
@@ -163,10 +164,21 @@ export function connectionRef(c: ConnectOptions | undefined): ConnectionRef {
 }
 
 /** Inventory variables that hold passwords (Ansible's names): redacted like `secrets:`. */
-export const PASSWORD_VARS = ['ansible_become_password', 'ansible_become_pass', 'ansible_password', 'ansible_ssh_pass', 'ansible_ssh_password'];
+export const PASSWORD_VARS = [
+  'ansible_become_password',
+  'ansible_become_pass',
+  'ansible_password',
+  'ansible_ssh_pass',
+  'ansible_ssh_password',
+  'ansible_ssh_private_key_passphrase',
+  'ansible_private_key_passphrase',
+];
 
+/** Their values as the transports use them (a number is a password too), for the redactor. */
 export function connectionSecrets(h: HostEntry): string[] {
-  return PASSWORD_VARS.map((k) => h.vars[k]).filter((v): v is string => typeof v === 'string' && v.length > 0);
+  return PASSWORD_VARS.map((k) => h.vars[k])
+    .map((v) => (typeof v === 'number' ? String(v) : v))
+    .filter((v): v is string => typeof v === 'string' && v.length > 0);
 }
 
 export function lockPathFor(h: HostEntry): string {

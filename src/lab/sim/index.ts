@@ -6,7 +6,7 @@ import { NODE, rooted, simDistDir } from './paths.js';
 import type { AgentStatus } from './agent.js';
 import { alive } from '../process.js';
 
-export { SCENARIOS, isHAScenario, scenarioArg, installNode, installCluster, freePort, scenarioVersion, type ScenarioName, type InstallOptions, type ClusterNode, type EtcdMember } from './scenarios.js';
+export { SCENARIOS, isHAScenario, scenarioArg, installNode, installCluster, freePort, distinctFreePorts, scenarioVersion, type ScenarioName, type InstallOptions, type ClusterNode, type EtcdMember } from './scenarios.js';
 export { loadNode, type NodeConfig } from './node.js';
 export { rooted, simRoot } from './paths.js';
 export type { AgentStatus, PodStatus, ContainerStatus, UnitState } from './agent.js';

@@ -171,6 +171,23 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
+/**
+ * Free ports, one per address asked for (undefined: 127.0.0.1), never one twice: the kernel may hand
+ * a port it just gave to a probe out again, and two listeners of one node (or of one sandbox
+ * cluster, whose etcd clients all listen on 127.0.0.1) would then collide.
+ */
+export async function distinctFreePorts(addresses: readonly (string | undefined)[]): Promise<number[]> {
+  const taken = new Set<number>();
+  const out: number[] = [];
+  for (const a of addresses) {
+    let p = await freePort(a);
+    while (taken.has(p)) p = await freePort(a);
+    taken.add(p);
+    out.push(p);
+  }
+  return out;
+}
+
 const COMMANDS: Record<Runtime, string[]> = {
   containerd: ['kubeadm', 'systemctl', 'journalctl', 'crictl', 'etcdctl'],
   docker: ['kubeadm', 'systemctl', 'journalctl', 'docker', 'etcdctl'],

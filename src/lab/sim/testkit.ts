@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitFor } from '../wait.js';
-import { freePort, installCluster, installNode, sandboxEnv, startNode, stopNode, nodeStatus, type InstallOptions, type ScenarioName } from './index.js';
+import { distinctFreePorts, installCluster, installNode, sandboxEnv, startNode, stopNode, nodeStatus, type InstallOptions, type ScenarioName } from './index.js';
 
 export interface Run {
   code: number;
@@ -45,9 +45,8 @@ export function runIn(root: string, argv: string[], timeoutMs = 30_000): Promise
 export async function makeNode(scenario: ScenarioName, opts: Partial<InstallOptions> = {}, root?: string): Promise<SimNode> {
   const dir = root ?? mkdtempSync(join(tmpdir(), `sim-${scenario}-`));
   roots.add(dir);
-  const apiPort = opts.apiPort ?? (await freePort());
-  const etcdPort = opts.etcdPort ?? (await freePort());
-  const etcdPeerPort = opts.etcdPeerPort ?? (await freePort()); // sandboxes share 127.0.0.1: no fixed 2380
+  // sandboxes share 127.0.0.1: no fixed 2380, and three distinct ports
+  const [apiPort, etcdPort, etcdPeerPort] = await distinctFreePorts([undefined, undefined, undefined]).then((p) => [opts.apiPort ?? p[0]!, opts.etcdPort ?? p[1]!, opts.etcdPeerPort ?? p[2]!] as const);
   await installNode(dir, scenario, { nodeName: 'cp1', advertiseAddress: '127.0.0.1', ...FAST, ...opts, apiPort, etcdPort, etcdPeerPort });
   return nodeHandle(dir, apiPort, etcdPort);
 }
@@ -57,16 +56,16 @@ export async function makeNode(scenario: ScenarioName, opts: Partial<InstallOpti
  * one etcd cluster with a member per node. Not started.
  */
 export async function makeCluster(scenario: ScenarioName, count: number, opts: Partial<InstallOptions> = {}): Promise<SimNode[]> {
-  const nodes = await Promise.all(Array.from({ length: count }, async (_, i) => {
-    const address = `127.0.0.${i + 1}`;
-    return {
-      root: mkdtempSync(join(tmpdir(), `sim-${scenario}-${i + 1}-`)),
-      nodeName: `cp${i + 1}`,
-      advertiseAddress: address,
-      apiPort: await freePort(address),
-      etcdPort: await freePort(),
-      etcdPeerPort: await freePort(address),
-    };
+  const addresses = Array.from({ length: count }, (_, i) => `127.0.0.${i + 1}`);
+  // api on the node's address, etcd's client port on 127.0.0.1, its peer port on the node's address
+  const ports = await distinctFreePorts(addresses.flatMap((a) => [a, undefined, a]));
+  const nodes = addresses.map((address, i) => ({
+    root: mkdtempSync(join(tmpdir(), `sim-${scenario}-${i + 1}-`)),
+    nodeName: `cp${i + 1}`,
+    advertiseAddress: address,
+    apiPort: ports[3 * i]!,
+    etcdPort: ports[3 * i + 1]!,
+    etcdPeerPort: ports[3 * i + 2]!,
   }));
   for (const n of nodes) roots.add(n.root);
   await installCluster(nodes, scenario, { ...FAST, ...opts });
