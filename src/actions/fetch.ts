@@ -51,7 +51,7 @@ async function writeLocalAtomic(path: string, data: Buffer, mode: number): Promi
 
 export const fetchAction: Action<FetchParams, FetchState> = {
   type: 'fetch',
-  readOnly: false,
+  readOnly: true, // writes on the operator's machine only: it changes no host
 
   async probe(ctx, params) {
     const src = absPath(params.src, 'fetch.src');

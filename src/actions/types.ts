@@ -66,7 +66,7 @@ export interface ApplyResult {
 export interface Action<Params = Record<string, unknown>, State = unknown> {
   /** step key in YAML, e.g. `copy` */
   readonly type: string;
-  /** true when the step never changes a host (x509, assert, set_fact, wait_for) */
+  /** true when the step never changes a host: the one source of "read-only" (src/engine/safety.ts isReadOnlyStep) */
   readonly readOnly: boolean;
   probe(ctx: StepContext, params: Params): Promise<ProbeResult<State>>;
   apply(ctx: StepContext, params: Params, probe: ProbeResult<State>): Promise<ApplyResult>;

@@ -5,7 +5,7 @@ import { colors as pc } from '../report/colors.js';
 import { isUserError, messageOf } from '../errors.js';
 import { selectHosts } from '../inventory/load.js';
 import { openTransport } from '../engine/connect.js';
-import { DEFAULT_FORKS } from '../engine/run.js';
+import { DEFAULT_FORKS } from '../engine/host-connection.js';
 import { EXIT } from './exit-codes.js';
 import { addConnectionOptions, addHostOptions, connectOptions, loadHostsInventory, positiveInt, type ConnectionCliOptions, type HostsCliOptions } from './run-options.js';
 

@@ -1,13 +1,5 @@
-/** Process exit codes, documented in `runbook --help`. */
-export const EXIT = {
-  ok: 0,
-  internal: 1,
-  changesPending: 2,
-  invalidInput: 3,
-  failedHosts: 4,
-  unreachableHosts: 5,
-  rolledBack: 6,
-} as const;
+// The exit codes themselves are the engine's (a run's result); this is how the CLI documents them.
+export { EXIT } from '../engine/exit-codes.js';
 
 export const EXIT_HELP = `Exit codes:
   0  success (plan: no changes pending)

@@ -14,7 +14,7 @@ import { loadRunbookFile } from '../runbook/load.js';
 import type { LoadedRunbook } from '../runbook/model.js';
 import { parseExtraVars } from '../runbook/vars.js';
 import type { ConnectOptions } from '../engine/connect.js';
-import { DEFAULT_FORKS } from '../engine/run.js';
+import { DEFAULT_FORKS } from '../engine/host-connection.js';
 import { printDiagnostics } from './output.js';
 
 export interface ConnectionCliOptions {

@@ -4,7 +4,7 @@
  * The play orchestrator (plays.ts) provides both.
  */
 import type { Transport } from '../transport/types.js';
-import type { StepOutcome, UndoEntry } from './steps.js';
+import type { StepOutcome, UndoEntry } from './step-outcome.js';
 
 export interface Delegate {
   transport: Transport;

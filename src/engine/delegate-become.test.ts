@@ -45,7 +45,7 @@ plays:
   const here: (boolean | undefined)[] = [];
   const there: (boolean | undefined)[] = [];
   const other = recorder('other', there);
-  const { playView } = await import('./plays.js');
+  const { playView } = await import('./play-view.js');
   const view = playView(runbook, runbook.plays[0]!);
   const runner = new HostRunner({
     rb: view,

@@ -3,9 +3,11 @@
  * the journal subscribe; src/report/format.ts has one formatter per kind, checked by the compiler.
  * Every event is redacted (secrets as ***) before anyone sees it.
  */
-import type { ChangeClass } from './safety.js';
 
 export type RunMode = 'plan' | 'apply' | 'rollback';
+
+/** How rollback can put a change back (classified by src/engine/safety.ts classifyChange). */
+export type ChangeClass = 'covered' | 'reversible' | 'irreversible';
 
 /** How one step ended on one host. Plan uses ok | change | skip | unknown | failed. */
 export type StepStatus = 'ok' | 'changed' | 'change' | 'skipped' | 'unknown' | 'failed';

@@ -6,9 +6,16 @@
  * run only when it is still ours.
  */
 import { userError } from '../errors.js';
+import type { HostEntry } from '../inventory/types.js';
 import type { Transport } from '../transport/types.js';
 
 export const DEFAULT_LOCK_PATH = '/var/lib/runbook/lock';
+
+/** The host's lock file: its `runbook_lock_path` variable when absolute, else the default. */
+export function lockPathFor(h: HostEntry): string {
+  const v = h.vars.runbook_lock_path;
+  return typeof v === 'string' && v.startsWith('/') ? v : DEFAULT_LOCK_PATH;
+}
 
 export interface LockInfo {
   run_id: string;

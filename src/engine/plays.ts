@@ -22,49 +22,23 @@ import type { HostEntry, Inventory } from '../inventory/types.js';
 import { selectHosts } from '../inventory/load.js';
 import { Lazy, type Scope } from '../runbook/expressions.js';
 import type { LoadedRunbook, PlayInfo } from '../runbook/model.js';
-import type { Step } from '../runbook/schema-types.js';
 import { hostScope, secretValues } from '../runbook/vars.js';
 import type { Transport } from '../transport/types.js';
 import { exceedsMaxFail, makeBatches } from './batches.js';
 import { openTransport, sessionBecome, type ConnectOptions } from './connect.js';
 import type { Emitter } from './emitter.js';
 import { emptyCounts, type HostCounts, type HostStatus, type RecapRow } from './events.js';
-import { acquireLock, lockHolder, releaseLock } from './lock.js';
+import { acquireLock, lockHolder, lockPathFor, releaseLock } from './lock.js';
 import { rollbackHost } from './rollback.js';
 import { coveredBy, HostRunner, undoPaths, type Delegate, type OnceResult, type OnceSlot, type UndoEntry } from './steps.js';
 import { LocalTransport } from '../transport/local.js';
 import { flushHandlers, HandlerQueue, notifiersOf, notifies, notifyTargets, reportUnnotified, type FlushOptions } from './handlers.js';
-import { lockPathFor, type SelectedStep } from './run.js';
+import type { SelectedStep } from './select-steps.js';
 import { withStepVars } from './step-vars.js';
 import { blockTree, forgetFailure, markFailure, reportNotNeeded, runSteps, type BlockHooks } from './blocks.js';
 import { changedAnything, isReadOnlyStep, keepRootFor, lockWarning, notRestoredMessage } from './safety.js';
-import type { ResumeSpec } from './resume.js';
-
-/** The runbook as one play sees it: its hosts, settings, vars over the runbook's, and its steps. */
-export function playView(rb: LoadedRunbook, play: PlayInfo): LoadedRunbook {
-  if (!rb.multiPlay) return rb;
-  const { vars: _vars, plays: _plays, ...top } = rb.runbook;
-  return {
-    ...rb,
-    runbook: { ...top, hosts: play.hosts, ...play.settings, vars: { ...(rb.runbook.vars ?? {}), ...play.vars }, steps: play.steps.map((s) => s.raw) as [Step, ...Step[]], rollback: play.rollback.map((s) => s.raw) },
-    steps: play.steps,
-    rollback: play.rollback,
-    plays: [play],
-  };
-}
-
-/** The runbook whose `rollback` steps are those of the given plays, newest play first. */
-export function rollbackView(rb: LoadedRunbook, plays: Iterable<number>): LoadedRunbook {
-  if (!rb.multiPlay) return rb;
-  const order = [...new Set(plays)].filter((p) => rb.plays[p]).sort((a, b) => b - a);
-  return { ...rb, rollback: order.flatMap((p) => rb.plays[p]!.rollback) };
-}
-
-/** The plays a step id belongs to (`plays[2].steps[0]` → 2; the single-play form's ids → 0). */
-export function playOfStepId(id: string): number {
-  const m = /^plays\[(\d+)\]\./.exec(id);
-  return m ? Number(m[1]) : 0;
-}
+import type { ResumeSpec } from './resume-spec.js';
+import { playView, rollbackView } from './play-view.js';
 
 /** The run's hosts as an inventory of their own, for selecting each play's hosts among them. */
 function runInventory(hosts: HostEntry[]): Inventory {

@@ -17,18 +17,8 @@ import type { EventSink, RecapRow, RunStartEvent, StepEndEvent, StepStartEvent, 
 import { journalPath, readJournal, type JournalLine } from './journal.js';
 import { hostEntryOf, hostsFromJournal } from './rollback.js';
 import { runEngine, type EngineResult } from './run.js';
+import type { ResumeSpec } from './resume-spec.js';
 import type { Carry } from './steps.js';
-
-export interface ResumeSpec {
-  /** per host: the step ids the interrupted run journaled as done */
-  done: Map<string, Set<string>>;
-  /** per host: backups, undo records and losses the interrupted run journaled */
-  carry: Map<string, Carry>;
-  /** hosts that had finished: their recap rows as they ended */
-  finishedRows: RecapRow[];
-  /** the steps the interrupted run had selected (tags, --start-at-step) */
-  selected: Set<string>;
-}
 
 export interface ResumeOptions {
   id: string;

@@ -17,18 +17,18 @@ import { loadRunbookFile } from '../runbook/load.js';
 import type { LoadedRunbook } from '../runbook/model.js';
 import { hostScope, Redactor, secretValues } from '../runbook/vars.js';
 import type { Transport } from '../transport/types.js';
-import { EXIT } from '../cli/exit-codes.js';
+import { EXIT } from './exit-codes.js';
 import { openTransport, sessionBecome, type ConnectOptions } from './connect.js';
 import { Emitter, secretForms } from './emitter.js';
 import { emptyCounts, type EventSink, type HostStatus, type InventoryHostRef, type RecapRow, type RunStartEvent, type StepEndEvent, type UndoEvent } from './events.js';
 import { JournalWriter, journalPath, readJournal, type JournalLine } from './journal.js';
 import { dirname } from 'node:path';
-import { acquireLock, lockHolder, releaseLock } from './lock.js';
-import { connectionRef, connectionSecrets, DEFAULT_FORKS, PASSWORD_VARS, hostRef, lockPathFor, operatorName } from './run.js';
+import { acquireLock, lockHolder, lockPathFor, releaseLock } from './lock.js';
+import { connectionRef, connectionSecrets, DEFAULT_FORKS, PASSWORD_VARS, hostRef, operatorName } from './host-connection.js';
 import { coveredBy, HostRunner, undoPaths, type UndoEntry } from './steps.js';
 import { notRestoredMessage } from './safety.js';
 import { getAction } from '../actions/registry.js';
-import { playOfStepId, playView, rollbackView } from './plays.js';
+import { playOfStepId, playView, rollbackView } from './play-view.js';
 
 /** The plays a host took part in, from the journal's step results (its rollback steps are theirs). */
 function playsOf(lines: JournalLine[], host: string): number[] {

@@ -5,34 +5,29 @@
  * the journal; events to the reporter.
  */
 import { execFile } from 'node:child_process';
-import { hostname, userInfo } from 'node:os';
 import { dirname, basename, resolve } from 'node:path';
 import pLimit from 'p-limit';
-import { userError } from '../errors.js';
 import type { HostEntry } from '../inventory/types.js';
-import type { LoadedRunbook, StepInfo } from '../runbook/model.js';
+import type { LoadedRunbook } from '../runbook/model.js';
 import { Redactor } from '../runbook/vars.js';
 import type { ConnectOptions } from './connect.js';
 import { Emitter, secretForms } from './emitter.js';
 import {
-  type ConnectionRef,
   type EventSink,
-  type InventoryHostRef,
   type RecapRow,
   type RunbookRef,
   type SliceRef,
   type StepEndEvent,
 } from './events.js';
 import { JournalWriter } from './journal.js';
-import { DEFAULT_LOCK_PATH } from './lock.js';
 import { buildPlan, type SavedPlan } from './plan.js';
 import { newRunId } from './run-id.js';
 import { defaultStateDir } from './state-dir.js';
-import type { ResumeSpec } from './resume.js';
+import type { ResumeSpec } from './resume-spec.js';
 import { runPlays, runSecrets } from './plays.js';
-import { EXIT } from '../cli/exit-codes.js';
-
-export const DEFAULT_FORKS = 50;
+import { EXIT } from './exit-codes.js';
+import { connectionRef, connectionSecrets, DEFAULT_FORKS, hostRef, operatorName } from './host-connection.js';
+import { selectSteps } from './select-steps.js';
 
 export interface EngineOptions {
   rb: LoadedRunbook;
@@ -74,50 +69,6 @@ export interface EngineResult {
   journalPath?: string;
 }
 
-export interface SelectedStep {
-  step: StepInfo;
-  /** 1-based position in the runbook */
-  index: number;
-}
-
-/** --tags / --skip-tags / --start-at-step. `always` runs unless skipped by name. */
-export function selectSteps(rb: LoadedRunbook, o: { tags?: string[]; skipTags?: string[]; startAtStep?: string }): SelectedStep[] {
-  let start = 0;
-  if (o.startAtStep !== undefined && o.startAtStep !== '') {
-    const s = o.startAtStep.trim();
-    const byIndex = /^\d+$/.test(s) ? Number(s) - 1 : -1;
-    const byId = rb.steps.findIndex((st) => st.id === s);
-    const byName = rb.steps.findIndex((st) => st.name === s);
-    start = byIndex >= 0 && byIndex < rb.steps.length ? byIndex : byId >= 0 ? byId : byName;
-    if (start < 0) {
-      throw userError('usage', `--start-at-step ${JSON.stringify(s)}: no such step`, {
-        hint: `give a number 1-${rb.steps.length} or a step name, e.g. ${JSON.stringify(rb.steps[0]?.name ?? '')}`,
-      });
-    }
-  }
-  const tags = (o.tags ?? []).filter(Boolean);
-  const skip = new Set((o.skipTags ?? []).filter(Boolean));
-  const out: SelectedStep[] = [];
-  rb.steps.forEach((step, i) => {
-    if (i < start) return;
-    const st = step.raw.tags ?? [];
-    if (st.some((t) => skip.has(t))) return;
-    if (tags.length && !st.includes('always') && !st.some((t) => tags.includes(t))) return;
-    out.push({ step, index: i + 1 });
-  });
-  return out;
-}
-
-export function operatorName(): string {
-  let user = process.env.USER ?? 'unknown';
-  try {
-    user = userInfo().username;
-  } catch {
-    /* keep $USER */
-  }
-  return `${user}@${hostname()}`;
-}
-
 /** The runbook file's git commit and whether it has uncommitted changes (undefined outside git). */
 export function gitInfo(file: string): Promise<{ commit: string; dirty: boolean } | undefined> {
   const dir = dirname(resolve(file));
@@ -132,58 +83,6 @@ export function gitInfo(file: string): Promise<{ commit: string; dirty: boolean 
     if (!commit) return undefined;
     return { commit, dirty: status === undefined ? true : status.trim() !== '' };
   })();
-}
-
-export function hostRef(h: HostEntry): InventoryHostRef {
-  return {
-    name: h.name,
-    address: h.address,
-    port: h.port,
-    ...(h.user ? { user: h.user } : {}),
-    connection: h.connection,
-    become: h.become,
-    ...(h.privateKeyFile ? { privateKeyFile: h.privateKeyFile } : {}),
-    ...(h.knownHostsFile ? { knownHostsFile: h.knownHostsFile } : {}),
-    groups: h.groups,
-    // journaled: passwords and passphrases as *** whatever their type (YAML reads 123456 as a number)
-    vars: Object.fromEntries(Object.entries(h.vars).map(([k, v]) => [k, PASSWORD_VARS.includes(k) && v !== undefined && v !== null && v !== '' ? '***' : v])),
-  };
-}
-
-export function connectionRef(c: ConnectOptions | undefined): ConnectionRef {
-  if (!c) return {};
-  return {
-    ...(c.acceptNew ? { acceptNew: true } : {}),
-    ...(c.knownHosts ? { knownHosts: resolve(c.knownHosts) } : {}),
-    ...(c.privateKey ? { privateKey: resolve(c.privateKey) } : {}),
-    ...(c.user ? { user: c.user } : {}),
-    ...(c.become ? { become: true } : {}),
-    ...(c.becomeUser ? { becomeUser: c.becomeUser } : {}),
-    ...(c.jump ? { jump: c.jump } : {}),
-  };
-}
-
-/** Inventory variables that hold passwords (Ansible's names): redacted like `secrets:`. */
-export const PASSWORD_VARS = [
-  'ansible_become_password',
-  'ansible_become_pass',
-  'ansible_password',
-  'ansible_ssh_pass',
-  'ansible_ssh_password',
-  'ansible_ssh_private_key_passphrase',
-  'ansible_private_key_passphrase',
-];
-
-/** Their values as the transports use them (a number is a password too), for the redactor. */
-export function connectionSecrets(h: HostEntry): string[] {
-  return PASSWORD_VARS.map((k) => h.vars[k])
-    .map((v) => (typeof v === 'number' ? String(v) : v))
-    .filter((v): v is string => typeof v === 'string' && v.length > 0);
-}
-
-export function lockPathFor(h: HostEntry): string {
-  const v = h.vars.runbook_lock_path;
-  return typeof v === 'string' && v.startsWith('/') ? v : DEFAULT_LOCK_PATH;
 }
 
 /** Exit code from the recap (documented in `runbook --help`). */

@@ -8,26 +8,22 @@
  * A host that fails after an irreversible change ends `failed (not restored: …)`, never `rolled-back`.
  */
 import type { Action, ProbeResult } from '../actions/types.js';
+import { getAction } from '../actions/registry.js';
 import type { StepInfo } from '../runbook/model.js';
 import { isWithin } from '../actions/util.js';
-import type { EventSink } from './events.js';
-
-export type ChangeClass = 'covered' | 'reversible' | 'irreversible';
-
-/** Step types that never change a host (the action's `readOnly` says the same; this is for callers without the action). */
-export const READ_ONLY_TYPES: ReadonlySet<string> = new Set(['assert', 'x509', 'set_fact', 'wait_for']);
+import type { ChangeClass, EventSink } from './events.js';
 
 /**
- * Read-only by contract: the action never changes a host, or the step declares itself so
- * (`read_only: true` in a command/shell's parameters). `fetch` writes on the operator's machine
- * only: it changes no host, so a backup need not be taken before it. The one definition the
- * engine (backup order, plan's pending changes), validate and plan use.
+ * Read-only by contract: the step's action never changes a host (its `readOnly` flag is the one
+ * source: x509, assert, set_fact, wait_for, and fetch, which writes on the operator's machine
+ * only, so no backup need be taken before it), or the step declares itself so (`read_only: true`
+ * in a command/shell's parameters). The one definition the engine (backup order, plan's pending
+ * changes, change classes), validate and plan use.
  */
-export function isReadOnlyStep(step: Pick<StepInfo, 'type' | 'params'>, action?: Pick<Action, 'readOnly'>): boolean {
-  if (step.type === 'fetch' || READ_ONLY_TYPES.has(step.type)) return true;
+export function isReadOnlyStep(step: Pick<StepInfo, 'type' | 'params'>, action: Pick<Action, 'readOnly'> | undefined = getAction(step.type)): boolean {
   const p = step.params;
   if ((step.type === 'command' || step.type === 'shell') && p !== null && typeof p === 'object' && (p as { read_only?: unknown }).read_only === true) return true;
-  return action ? action.readOnly : false;
+  return action?.readOnly === true;
 }
 
 /** Whether apply would act on the host after this probe (a quiet command still runs). */
@@ -67,7 +63,7 @@ export function recordPaths(record: Record<string, unknown>): string[] {
 
 /** Classify one change (a step that reported `changed`, or a command that failed after running). */
 export function classifyChange(c: ChangeInput): Classified | undefined {
-  if (LOCAL_SIDE.has(c.type) || READ_ONLY_TYPES.has(c.type)) return undefined;
+  if (LOCAL_SIDE.has(c.type) || getAction(c.type)?.readOnly === true) return undefined;
   if (c.undo) {
     const paths = recordPaths(c.undo);
     const lost = Array.isArray(c.undo.lost) ? c.undo.lost.filter((p): p is string => typeof p === 'string') : [];

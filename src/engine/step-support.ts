@@ -4,6 +4,7 @@
  */
 import { isUserError, messageOf, userError } from '../errors.js';
 import type { Action } from '../actions/types.js';
+import { getAction } from '../actions/registry.js';
 import type { ExecOptions, Transport } from '../transport/types.js';
 
 /** A transport that runs every command through sudo (or not), whatever the host's default. */
@@ -28,22 +29,9 @@ export function errorText(e: unknown): string {
   return messageOf(e);
 }
 
-// The registry (src/actions/registry.ts, `getAction(type)`) when present, else the action module's default export.
-const REGISTRY = '../actions/registry.js';
-const actionCache = new Map<string, Action<unknown, unknown>>();
-let registry: { getAction?: (type: string) => unknown } | null | undefined;
-
-export async function actionFor(type: string): Promise<Action<unknown, unknown>> {
-  const cached = actionCache.get(type);
-  if (cached) return cached;
-  if (registry === undefined) registry = (await import(REGISTRY).catch(() => null)) as typeof registry;
-  let a = registry?.getAction?.(type) as Action<unknown, unknown> | undefined;
-  if (!a && /^[a-z_0-9]+$/.test(type)) {
-    const mod = (await import(`../actions/${type}.js`).catch(() => undefined)) as { default?: Action<unknown, unknown> } | undefined;
-    a = mod?.default;
-  }
+/** The action module for a step type (the registry, src/actions/registry.ts). */
+export function actionFor(type: string): Action<unknown, unknown> {
+  const a = getAction(type);
   if (!a) throw userError('internal', `no action module for step type \`${type}\``);
-  actionCache.set(type, a);
   return a;
 }
-

@@ -19,20 +19,12 @@ import { backupDirOf, backupPathsOf, DeferredBackups } from './deferred.js';
 import { withTimeout } from './timeout.js';
 import { applyActs, classifyChange, irreversibleInPlan, isReadOnlyStep } from './safety.js';
 import type { Delegate, OnceSlot } from './cross-host.js';
+import type { StepOutcome, UndoEntry } from './step-outcome.js';
+export type { StepOutcome, UndoEntry } from './step-outcome.js';
 import { applyWithRetries, retrySpec } from './retry.js';
 import { actionFor, errorText, withBecome } from './step-support.js';
 export { actionFor } from './step-support.js';
 export type { Delegate, OnceResult, OnceSlot } from './cross-host.js';
-
-/** A change a step made that its action can reverse; the same record is in the journal's step-end. */
-export interface UndoEntry {
-  step: string;
-  name: string;
-  type: string;
-  record: Record<string, unknown>;
-  /** the record's paths that a backup taken BEFORE this change covers (the restore puts those back) */
-  covered: string[];
-}
 
 /** The host paths an undo record names (copy: dest; file: path; move: src and dest). */
 export function undoPaths(record: Record<string, unknown>): string[] {
@@ -72,13 +64,6 @@ export interface HostRunnerOptions {
 
 /** What a host's earlier runner leaves to the next (a later play; `runbook resume` from the journal). */
 export type Carry = Pick<HostRunner, 'backups' | 'backupPaths' | 'undos' | 'withheld' | 'uncertain' | 'notRestored'>;
-
-export interface StepOutcome {
-  status: StepStatus;
-  /** failed and not ignored: the failure policy applies */
-  hostFailed: boolean;
-  message?: string;
-}
 
 const NO_ITEM = Symbol('no item');
 
@@ -431,7 +416,7 @@ export class HostRunner {
     const ctx = this.ctx(step, scope);
     const what = `step "${step.name}"`;
     try {
-      action = await actionFor(step.type);
+      action = actionFor(step.type);
       probe = await withTimeout(action.probe(ctx, params), ctx.timeoutMs, what, this.o.host, this.cancel);
     } catch (e) {
       if (dry && isUserError(e) && (e.kind === 'expression' || e.kind === 'undefined-variable') && this.mentionsUncertain(raw)) {

@@ -4,10 +4,9 @@
  * whole run. listr2 only displays: the engine runs and rolls back, and tells it through events.
  */
 import { Listr, type ListrTaskWrapper } from 'listr2';
-import type { Event, HostCounts, RecapRow } from '../engine/events.js';
+import type { Event, EventSink, HostCounts, RecapRow } from '../engine/events.js';
 import { countsText, formatEvent, type FormatContext } from './format.js';
 import { recapTable } from './recap.js';
-import type { Reporter } from './reporter.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Task = ListrTaskWrapper<any, any, any>;
@@ -24,7 +23,8 @@ interface HostView {
 const STEP_LINES_MAX_HOSTS = 10;
 const HOST_LINES_MAX_HOSTS = 100;
 
-export class ListrReporter implements Reporter {
+// a Reporter (./reporter.ts, which loads this module only on a terminal; makeReporter's return type checks it)
+export class ListrReporter implements EventSink {
   private listr: Listr | undefined;
   private running: Promise<unknown> | undefined;
   private readonly hosts = new Map<string, HostView>();

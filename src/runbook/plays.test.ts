@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadRunbookText } from './load.js';
-import { playView, rollbackView, playOfStepId } from '../engine/plays.js';
+import { playView, rollbackView, playOfStepId } from '../engine/play-view.js';
 
 const TEXT = `apiVersion: runbook/v1
 name: two-plays

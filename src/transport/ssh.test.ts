@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { sshOptionsForHost } from './ssh.js';
+import { sshOptionsForHost } from './ssh-options.js';
 import type { HostEntry } from '../inventory/types.js';
 
 const entry = (over: Partial<HostEntry> = {}): HostEntry => ({

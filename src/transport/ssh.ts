@@ -23,7 +23,6 @@ import type { ExecOptions, ExecResult, FileStat, Transport } from './types.js';
 const { Client } = ssh2; // CommonJS: no named exports at run time
 
 export type { HostKeyPolicy } from './ssh-auth.js';
-export { sshOptionsForHost } from './ssh-options.js';
 export { errnoOf } from './exec-files.js';
 
 /** Where and how to connect; key, agent and password options as ssh-auth.ts takes them. */
