@@ -35,7 +35,8 @@ async function floorRun(lab: { hosts: FloorHost[]; privateKeyPath: string }): Pr
       (h) =>
         new Promise<void>((resolve, reject) => {
           const c = new Client();
-          c.on('ready', async () => {
+          // an async body under a void callback: it catches everything itself (reject)
+          c.on('ready', () => void (async () => {
             // without TCP_NODELAY every small exec waits out a delayed ACK (~40 ms); any fast client sets it
             c.setNoDelay(true);
             try {
@@ -52,7 +53,7 @@ async function floorRun(lab: { hosts: FloorHost[]; privateKeyPath: string }): Pr
             } catch (e) {
               reject(e);
             }
-          });
+          })());
           c.on('error', reject);
           c.connect({ host: h.address, port: h.port, username: h.user, privateKey: key, readyTimeout: 30_000 });
         }),

@@ -27,7 +27,7 @@ for (const [schema, out] of targets) {
   const ts = await generate(schema);
   if (check) {
     let current = '';
-    try { current = readFileSync(out, 'utf8'); } catch {}
+    try { current = readFileSync(out, 'utf8'); } catch { /* not generated yet: drift */ }
     if (current !== ts) { console.error(`${out} is out of date with ${schema}: run npm run gen:types`); drift = true; }
   } else {
     writeFileSync(out, ts);

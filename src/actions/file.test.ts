@@ -10,6 +10,7 @@ import type { Action } from './types.js';
 
 const modeOf = (p: string) => statSync(p).mode & 0o7777;
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any action: the state type is the action's own
 async function cycle<P>(action: Action<P, any>, params: P, ctx = makeCtx()) {
   const p1 = await action.probe(ctx, params);
   assert.equal(p1.status, 'change', `first probe: ${p1.summary}`);

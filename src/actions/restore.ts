@@ -91,8 +91,8 @@ function unitsOf(manifest: Manifest, from: string, paths: string[] | undefined):
   return units;
 }
 
-/** Read and check everything; nothing is written. */
 /**
+ * Read and check everything; nothing is written.
  * `expectedRoots`: the paths the backup step that made `fromPath` copied (the engine's rollback
  * knows them from the run); a manifest naming any other root was edited, and is refused before
  * anything is removed.

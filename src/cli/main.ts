@@ -73,7 +73,8 @@ if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.me
       throw e;
     });
   }
-  main(process.argv.slice(2)).then((code) => {
+  // main() turns every error into an exit code: it never rejects
+  void main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });
 }

@@ -37,7 +37,7 @@ export class Narrator {
 
   /** Tool output, indented; at most `maxLines` (the first ones, then the last `tail`). */
   output(text: string, o: { maxLines?: number; tail?: number } = {}): void {
-    const lines = text.replace(/\s+$/, '').split('\n').filter((l, i, a) => !(a.length === 1 && l === ''));
+    const lines = text.replace(/\s+$/, '').split('\n').filter((l, _i, a) => !(a.length === 1 && l === ''));
     const max = o.maxLines ?? Infinity;
     const tail = Math.min(o.tail ?? 0, max);
     const shown =

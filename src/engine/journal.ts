@@ -87,8 +87,10 @@ export class JournalWriter implements EventSink {
   }
 }
 
-/** Every line of a journal; a torn last line (the runner was killed mid-write) is ignored. */
-/** Every line of run `id`'s journal: under `stateDir`, or (undefined) wherever ./state-dir.ts finds it. */
+/**
+ * Every line of run `id`'s journal: under `stateDir`, or (undefined) wherever ./state-dir.ts finds it.
+ * A torn last line (the runner was killed mid-write) is ignored.
+ */
 export function readJournal(id: string, stateDir?: string): JournalLine[] {
   if (!isRunId(id)) throw userError('usage', `"${id}" is not a run id (like 20261122T191500Z-ab12cd)`, { hint: 'runbook history lists them' });
   const path = journalPath(id, stateDir);

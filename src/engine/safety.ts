@@ -10,7 +10,7 @@
 import type { Action, ProbeResult } from '../actions/types.js';
 import { getAction } from '../actions/registry.js';
 import type { StepInfo } from '../runbook/model.js';
-import { isWithin } from '../actions/util.js';
+import { coveredBy, undoPaths } from './step-outcome.js';
 import type { ChangeClass, EventSink } from './events.js';
 
 /**
@@ -54,18 +54,13 @@ export interface Classified {
   notRestored: string[];
 }
 
-const covered = (p: string, roots: string[] | undefined) => roots === undefined || roots.some((r) => isWithin(p, r));
-
-/** The host paths an undo record names (copy: dest; file: path; move: src and dest). */
-export function recordPaths(record: Record<string, unknown>): string[] {
-  return ['path', 'dest', 'src'].map((k) => record[k]).filter((v): v is string => typeof v === 'string');
-}
+const covered = (p: string, roots: string[] | undefined) => coveredBy([p], roots).length > 0;
 
 /** Classify one change (a step that reported `changed`, or a command that failed after running). */
 export function classifyChange(c: ChangeInput): Classified | undefined {
   if (LOCAL_SIDE.has(c.type) || getAction(c.type)?.readOnly === true) return undefined;
   if (c.undo) {
-    const paths = recordPaths(c.undo);
+    const paths = undoPaths(c.undo);
     const lost = Array.isArray(c.undo.lost) ? c.undo.lost.filter((p): p is string => typeof p === 'string') : [];
     const allCovered = paths.length > 0 && paths.every((p) => covered(p, c.backedUp));
     if (c.withheld) {

@@ -7,7 +7,6 @@ import type { Action } from '../actions/types.js';
 import { getAction } from '../actions/registry.js';
 import type { ExecOptions, Transport } from '../transport/types.js';
 
-/** A transport that runs every command through sudo (or not), whatever the host's default. */
 /** The host's transport with every operation through sudo (or not), whatever the host's default. */
 export function withBecome(t: Transport, become: boolean, user: string | undefined): Transport {
   if (t.withBecome) return t.withBecome(become ? (user ? { user } : {}) : false);

@@ -7,35 +7,23 @@
  * probe gave no facts) is "uncertain"; an expression that needs it makes the step `unknown`,
  * never an error.
  */
-import { isUserError, messageOf, userError } from '../errors.js';
+import { isUserError, userError } from '../errors.js';
 import type { Action, ProbeResult, StepContext } from '../actions/types.js';
 import { candidateNames, evaluate, evaluateCondition, expandDeep, renderTemplate, type Scope } from '../runbook/expressions.js';
 import { parseDuration } from '../runbook/duration.js';
 import type { LoadedRunbook, StepInfo } from '../runbook/model.js';
-import type { ExecOptions, Transport } from '../transport/types.js';
+import type { Transport } from '../transport/types.js';
 import { emptyCounts, type EventSink, type HostCounts, type StepEndEvent, type StepStatus } from './events.js';
-import { isWithin } from '../actions/util.js';
 import { backupDirOf, backupPathsOf, DeferredBackups } from './deferred.js';
 import { withTimeout } from './timeout.js';
 import { applyActs, classifyChange, irreversibleInPlan, isReadOnlyStep } from './safety.js';
 import type { Delegate, OnceSlot } from './cross-host.js';
-import type { StepOutcome, UndoEntry } from './step-outcome.js';
+import { coveredBy, undoPaths, type StepOutcome, type UndoEntry } from './step-outcome.js';
 export type { StepOutcome, UndoEntry } from './step-outcome.js';
+export { coveredBy, undoPaths } from './step-outcome.js';
 import { applyWithRetries, retrySpec } from './retry.js';
 import { actionFor, errorText, withBecome } from './step-support.js';
-export { actionFor } from './step-support.js';
 export type { Delegate, OnceResult, OnceSlot } from './cross-host.js';
-
-/** The host paths an undo record names (copy: dest; file: path; move: src and dest). */
-export function undoPaths(record: Record<string, unknown>): string[] {
-  return ['path', 'dest', 'src'].map((k) => record[k]).filter((v): v is string => typeof v === 'string');
-}
-
-/** Which of `paths` lie under one of `roots`; every path when the roots are unknown (an older journal). */
-export function coveredBy(paths: string[], roots: string[] | undefined): string[] {
-  if (roots === undefined) return paths;
-  return paths.filter((p) => roots.some((r) => isWithin(p, r)));
-}
 
 export interface HostRunnerOptions {
   rb: LoadedRunbook;
@@ -74,9 +62,6 @@ function namesIn(v: unknown, out: string[] = []): string[] {
   else if (v !== null && typeof v === 'object') for (const x of Object.values(v)) namesIn(x, out);
   return out;
 }
-
-/** Whether a step never changes a host (one definition: src/engine/safety.ts). */
-export { isReadOnlyStep };
 
 /** The step's timeout in ms: the step's own, else the runbook's, else none. */
 export function stepTimeoutMs(rb: LoadedRunbook, step: StepInfo): number | undefined {
@@ -270,7 +255,6 @@ export class HostRunner {
 
   private async executeStep(step: StepInfo, index: number): Promise<StepOutcome> {
     const raw = step.raw;
-    const rawText = JSON.stringify(raw);
     let items: unknown[] = [NO_ITEM];
     if (raw.loop !== undefined) {
       try {
@@ -363,7 +347,6 @@ export class HostRunner {
     const raw = step.raw;
     const scope: Scope = item === NO_ITEM ? this.scope : { ...this.scope, item };
     const dry = this.o.dryRun;
-    const rawText = JSON.stringify(raw);
     const itemField = item === NO_ITEM ? {} : { item };
     this.deferred.emit({ kind: 'step-start', host: this.o.host, step: step.id, name: step.name, index, total: this.o.total, ...itemField });
 

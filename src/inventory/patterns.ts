@@ -124,10 +124,8 @@ function groupHosts(t: PatternTree, g: string): string[] {
     }
     unprocessed = next.filter((c) => !seen.has(c));
   }
-  const out: string[] = [];
-  const hs = new Set<string>();
-  for (const kid of ordered) for (const h of t.direct.get(kid) ?? []) if (!hs.has(h)) (hs.add(h), out.push(h));
-  return out;
+  // each host once, where it first appears (a Set keeps insertion order)
+  return [...new Set(ordered.flatMap((kid) => t.direct.get(kid) ?? []))];
 }
 
 /** split_host_pattern: commas split; otherwise `:` outside brackets (IPv6 and host:port patterns are not supported). */
@@ -155,7 +153,8 @@ function splitSubscript(p: string): [string, [number, number | undefined] | unde
 
 function applySubscript(hosts: string[], sub: [number, number | undefined] | undefined, pattern: string): string[] {
   if (!sub) return hosts;
-  let [start, end] = sub;
+  const [start] = sub;
+  let end = sub[1];
   if (end) {
     if (end === -1) end = hosts.length - 1;
     return pySlice(hosts, start, end + 1);

@@ -48,7 +48,6 @@ function moved(positions: Map<string, NodePos>, from: string, to: string, base: 
   }
 }
 
-/** Replace every `import:` step of a loaded runbook by a block of the imported steps. */
 /** An imported file: a regular file of reasonable size (never a device or a fifo). */
 function readFragment(path: string): string {
   const st = statSync(path);
@@ -58,6 +57,7 @@ function readFragment(path: string): string {
 }
 const MAX_FRAGMENT = 4 * 1024 * 1024;
 
+/** Replace every `import:` step of a loaded runbook by a block of the imported steps. */
 export function expandImports(root: YamlDocument, read: (path: string) => string = readFragment): Expanded {
   const rootFile = root.source.file;
   const texts = [root.source.text];

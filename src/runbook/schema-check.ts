@@ -96,10 +96,6 @@ export function label(path: Path): string {
 }
 
 /**
- * With allErrors, a failed `oneOf` reports every branch's errors. Keep the branch that best fits
- * the value (the one without a type mismatch at the value itself, with the fewest errors).
- */
-/**
  * With allErrors, a failed `oneOf`/`anyOf` reports every branch's errors. Replace them with the
  * errors of the branch that best fits the value (no type mismatch at the value itself, fewest
  * errors), found by validating the value against each branch on its own.

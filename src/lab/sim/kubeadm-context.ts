@@ -156,9 +156,10 @@ export function loadCfg(ctx: Ctx, p: Parsed): Cfg {
     let docs: unknown[];
     try {
       docs = yamlLoadAll(readFileSync(ctx.r(file), 'utf8'));
-    } catch (e) {
+    } catch {
       ctx.fail(`unable to read config from "${file}" : open ${file}: no such file or directory`);
     }
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- kubeadm config documents of every version: each field is probed for itself
     for (const d of docs as Array<Record<string, any>>) {
       if (!d || typeof d !== 'object') continue;
       if (d.certificatesDir) cfg.certDir = d.certificatesDir;

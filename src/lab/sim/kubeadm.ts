@@ -137,7 +137,7 @@ const KC_PHASE: Record<string, string> = {
   admin: 'admin.conf', 'super-admin': 'super-admin.conf', kubelet: 'kubelet.conf', 'controller-manager': 'controller-manager.conf', scheduler: 'scheduler.conf',
 };
 
-async function newClientKubeconfig(ctx: Ctx, cfg: Cfg, user: string, cn: string, orgs: string[], ca: Pem & { info: CertInfo }): Promise<string> {
+async function newClientKubeconfig(cfg: Cfg, user: string, cn: string, orgs: string[], ca: Pem & { info: CertInfo }): Promise<string> {
   const pem = await issue({ cn, orgs, usage: 'client', notBefore: ca.info.notBefore, notAfter: new Date(Date.now() + YEAR) }, ca);
   return kubeconfigYaml({ server: serverURL(cfg), caCert: ca.cert, user, client: pem, clusterName: cfg.clusterName });
 }
@@ -167,7 +167,7 @@ async function kubeconfigPhase(ctx: Ctx, cfg: Cfg, file: string): Promise<void> 
   }
   const d = confDef(file);
   const n = cfgNode(ctx, cfg);
-  const text = await newClientKubeconfig(ctx, cfg, d.user(n), d.user(n), d.orgs(n), ca);
+  const text = await newClientKubeconfig(cfg, d.user(n), d.user(n), d.orgs(n), ca);
   mkdirSync(dirname(full), { recursive: true });
   writeFileSync(full, text, { mode: 0o600 });
   chmodSync(full, 0o600);
@@ -180,7 +180,7 @@ async function userKubeconfig(ctx: Ctx, p: Parsed): Promise<void> {
   const cfg = loadCfg(ctx, p);
   const ca = loadCA(ctx, cfg, 'ca', 'ca');
   const orgs = p.multi['org'] ?? [];
-  const text = await newClientKubeconfig(ctx, cfg, client, client, orgs, ca);
+  const text = await newClientKubeconfig(cfg, client, client, orgs, ca);
   ctx.print(text);
 }
 

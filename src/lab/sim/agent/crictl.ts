@@ -79,10 +79,7 @@ export function crictl(st: AgentState, args: string[]): Reply {
         }
         if (pod.sandboxState === 'ready') out += `Stopped sandbox ${id}\n`;
         removeSandbox(st, pod);
-        if (verb === 'rmp') {
-          out += `Removed sandbox ${id}\n`;
-          pod.sandboxId = pod.sandboxId; // the kubelet will create a new one
-        }
+        if (verb === 'rmp') out += `Removed sandbox ${id}\n`; // the kubelet will create a new one
       }
       writeStatus(st);
       return ok(out);
