@@ -17,6 +17,7 @@ import { expiredAt, goTime, parseCert, parseKubeconfig, signedBy, type CertInfo 
 import { images, type Component } from './manifests.js';
 import type { ChildProcess } from 'node:child_process';
 import { EtcdClient, etcdArgv, spawnEtcd, stopEtcd } from './etcd.js';
+import { nodesApi, NODES_SEED_DIR } from './nodes-api.js';
 import { humanDuration, journalPrefix, klog, systemdAgo, systemdTime, tabwrite, unitsHumanDuration } from './format.js';
 
 // ---------------------------------------------------------------- types (also used by nodeStatus)
@@ -779,6 +780,9 @@ async function handleApi(pod: Pod, c: ContainerStatus, req: IncomingMessage, res
   if (etcdErr) {
     return send(res, 500, statusBody(500, 'InternalError', 'etcdserver: request timed out'));
   }
+  // worker nodes (and the list): stored in etcd by their kubelets (nodes-api.ts)
+  const workers = pod.etcd && (await nodesApi({ req, method: req.method ?? 'GET', path, wantTable: accept.includes('as=Table'), etcd: pod.etcd, controlPlaneNode: nodeObject(pod), graceMs: node.nodeMonitorGraceMs ?? 40_000, seedDir: r(NODES_SEED_DIR) }));
+  if (workers) return send(res, workers.code, workers.body);
   if (path === '/api/v1/nodes') return send(res, 200, JSON.stringify(nodeTable(pod, accept.includes('as=Table'))));
   if (path === `/api/v1/nodes/${node.nodeName}`) return send(res, 200, JSON.stringify(nodeObject(pod)));
   if (path.startsWith('/api/v1/nodes/')) {
