@@ -18,7 +18,8 @@ import { labSupport, startLab, type Lab, type LabHost } from '../src/lab/hosts.j
 import { installSimHost, FAST_SIM, type SimHost } from '../src/lab/sim-host.js';
 import { installSimWorker, FAST_WORKER, type SimWorker } from '../src/lab/sim-worker-host.js';
 import { packageRoot } from '../src/lab/sim/paths.js';
-import { parseCert, parseKubeconfig } from '../src/lab/sim/pki.js';
+import { request as httpsRequest } from 'node:https';
+import { DAY, issue, parseCert, parseKubeconfig, readPem } from '../src/lab/sim/pki.js';
 import type { ScenarioName, WorkerScenario } from '../src/lab/sim/index.js';
 import { alive } from '../src/lab/process.js';
 import { waitFor } from '../src/lab/wait.js';
@@ -117,6 +118,43 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
+/** a request to the control plane's API server with a client certificate: the HTTP status */
+function apiAs(cp: SimHost, client: { cert: string; key: string }, method: string, path: string, body?: unknown): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    const req = httpsRequest(
+      { host: cp.host.address, port: 6443, path, method, ca: readFileSync(lab.hostPath(cp.host, '/etc/kubernetes/pki/ca.crt')), cert: client.cert, key: client.key, timeout: 10_000, headers: data ? { 'Content-Type': 'application/strategic-merge-patch+json' } : {} },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+/**
+ * The API server authenticates kubelets as the real one does: an expired client certificate or one
+ * from another cluster's CA is 401; a certificate of the cluster CA outside group system:nodes, or for
+ * another node, may not write the node (Node authorizer, NodeRestriction: 403).
+ */
+async function apiIsStrict(cp: SimHost, w: SimWorker, otherCp: SimHost): Promise<void> {
+  const node = w.host.name;
+  const expired = readFileSync(lab.hostPath(w.host, '/var/lib/kubelet/pki/kubelet-client-current.pem'), 'utf8');
+  assert.ok(parseCert(expired).notAfter.getTime() < Date.now());
+  assert.equal(await apiAs(cp, { cert: expired, key: expired }, 'GET', `/api/v1/nodes/${node}`), 401, 'expired kubelet certificate');
+  const span = { notBefore: new Date(Date.now() - DAY), notAfter: new Date(Date.now() + DAY) };
+  const ca = readPem(lab.hostPath(cp.host, '/etc/kubernetes/pki'), 'ca');
+  const foreign = await issue({ cn: `system:node:${node}`, orgs: ['system:nodes'], usage: 'client', ...span }, readPem(lab.hostPath(otherCp.host, '/etc/kubernetes/pki'), 'ca'));
+  assert.equal(await apiAs(cp, foreign, 'GET', `/api/v1/nodes/${node}`), 401, 'a certificate of another cluster\'s CA');
+  const noGroup = await issue({ cn: `system:node:${node}`, usage: 'client', ...span }, ca);
+  assert.equal(await apiAs(cp, noGroup, 'PATCH', `/api/v1/nodes/${node}/status`, { status: {} }), 403, 'no O=system:nodes');
+  const otherNode = await issue({ cn: 'system:node:somebody-else', orgs: ['system:nodes'], usage: 'client', ...span }, ca);
+  assert.equal(await apiAs(cp, otherNode, 'PATCH', `/api/v1/nodes/${node}/status`, { status: {} }), 403, 'another node');
+  assert.equal(await readyStatus(cp, node), 'Unknown', 'a refused status update must not make the node Ready');
+}
+
 async function recovers(id: string): Promise<void> {
   const cp = cps.get(id)!;
   const ws = workers.get(id)!;
@@ -134,6 +172,7 @@ async function recovers(id: string): Promise<void> {
   for (const w of healthy) await waitFor(`${w.host.name}'s node Ready`, async () => (await readyStatus(cp, w.host.name)) === 'True', 60_000, 300);
   const nodes = await kubectl(cp, 'get', 'nodes');
   assert.match(nodes.out, new RegExp(`${expired[0]!.host.name} +NotReady`), nodes.out);
+  if (id === 'k128') await apiIsStrict(cp, expired[0]!, cps.get('k118')!);
   const before = new Map(ws.map((w) => [w.host.name, snapshot(w.host)]));
 
   // plan: which workers, why, and the command for this kubeadm version; nothing changes
