@@ -10,7 +10,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { treeSnapshot } from '../src/lab/tree-snapshot.js';
@@ -216,9 +216,24 @@ async function recovers(id: string): Promise<void> {
   assert.equal(rb.code, 0, rb.out);
   for (const w of ws) assert.deepEqual(snapshot(w.host), before.get(w.host.name), `${w.host.name} is not byte-identical after runbook rollback`);
   for (const w of expired) await waitFor(`${w.host.name}'s node NotReady after the rollback`, async () => (await readyStatus(cp, w.host.name)) === 'Unknown', 60_000, 300);
+
+  // a failure after the new kubelet.conf is in place (the kubelet restart fails once): the run puts the
+  // worker back from its backup by itself (exit 6), byte for byte
+  if (id === 'k128') {
+    const w = expired[0]!;
+    const sbin = lab.hostPath(w.host, '/usr/local/sbin');
+    renameSync(join(sbin, 'systemctl'), join(sbin, '.systemctl-real'));
+    writeFileSync(join(sbin, 'systemctl'), '#!/bin/sh\n# injected by kubelet-recover-e2e: the first restart fails\nif [ "$1" = restart ] && [ ! -e /tmp/.restart-failed ]; then : > /tmp/.restart-failed; echo "Job for kubelet.service failed because the control process exited with error code." >&2; exit 1; fi\nexec /usr/local/sbin/.systemctl-real "$@"\n');
+    chmodSync(join(sbin, 'systemctl'), 0o755);
+    const f = await cli(['apply', RECOVER, '-l', limit(id)], id);
+    assert.equal(f.code, 6, f.out);
+    assert.match(f.out, new RegExp(`\\[${w.host.name}\\] +failed .*Restart kubelet`), f.out);
+    assert.match(f.out, new RegExp(`${w.host.name} +rolled-back`), f.out);
+    assert.deepEqual(snapshot(w.host), before.get(w.host.name), `${w.host.name} is not byte-identical after the run's own rollback`);
+  }
 }
 
-test('kubelet-recover on a 1.18 and a 1.28 cluster, concurrently: NotReady workers Ready, idempotent, rolled back byte-identical', { skip, timeout: 600_000, concurrency: true }, async (t) => {
+test('kubelet-recover on a 1.18 and a 1.28 cluster, concurrently: NotReady workers Ready, idempotent, rolled back byte-identical; a failed restart rolls the worker back', { skip, timeout: 600_000, concurrency: true }, async (t) => {
   await Promise.all([
     t.test('kubeadm 1.18: kubelet.conf embeds an expired client certificate (alpha kubeconfig user)', () => recovers('k118')),
     t.test('kubeadm 1.28: kubelet-client-current.pem expired, a healthy worker beside it (kubeconfig user --config)', () => recovers('k128')),
