@@ -14,7 +14,7 @@ import { NODE, rooted } from './paths.js';
 import { atLeast, loadNode, type NodeConfig } from './node.js';
 import { expiredAt, goTime, parseCert, parseKubeconfig, type CertInfo } from './pki.js';
 import { journalPrefix, klog, systemdAgo, systemdTime } from './format.js';
-import type { AgentStatus, UnitState } from './agent.js';
+import type { AgentStatus, UnitState } from './agent/state.js';
 
 const root = resolve(process.argv[2] ?? '/');
 const r = (p: string) => rooted(root, p);
