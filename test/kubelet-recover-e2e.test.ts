@@ -10,7 +10,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { treeSnapshot } from '../src/lab/tree-snapshot.js';
@@ -205,6 +205,10 @@ async function recovers(id: string): Promise<void> {
     assert.equal(w.status()?.kubelet.state, 'active');
   }
   for (const w of healthy) assert.deepEqual(snapshot(w.host), before.get(w.host.name), `${w.host.name} (healthy) was changed`);
+  // the new kubelet.conf's private key reached the worker and nothing else: not the journal, not the control plane's /tmp
+  const journal = readFileSync(join(dir, 'state', id, 'runs', `${runId}.jsonl`), 'utf8');
+  assert.doesNotMatch(journal, /LS0tLS1CRUdJT|PRIVATE KEY/);
+  assert.deepEqual(readdirSync(lab.hostPath(cp.host, '/tmp')).filter((f) => f.startsWith('tmp.')), []);
 
   // again: nothing to do
   const again = await cli(['apply', RECOVER, '-l', limit(id)], id);
