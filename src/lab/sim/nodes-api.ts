@@ -144,7 +144,7 @@ function table(nodes: NodeObj[]) {
 function nodeWriteDenied(id: { user: string; groups: string[] }, name: string, verb: string, resource: string): ApiReply | undefined {
   if (id.groups.includes('system:nodes') && id.user === `system:node:${name}`) return undefined;
   if (id.groups.includes('system:masters')) return undefined;
-  return status(403, 'Forbidden', `${resource === 'nodes/status' ? 'nodes' : 'nodes'} "${name}" is forbidden: User "${id.user}" cannot ${verb} resource "${resource}" in API group "" at the cluster scope`, { name, kind: 'nodes' });
+  return status(403, 'Forbidden', `nodes "${name}" is forbidden: User "${id.user}" cannot ${verb} resource "${resource}" in API group "" at the cluster scope`, { name, kind: 'nodes' });
 }
 
 /**
