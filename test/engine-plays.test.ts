@@ -7,7 +7,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { treeSnapshot } from '../src/lab/tree-snapshot.js';
@@ -235,6 +235,48 @@ test('delegate_to runs on the other host and registers here; run_once runs once 
   assert.match(back.recap.find((x) => x.host === ran[0]!.name)!.message ?? '', /not restored: what step "Once for the batch" \(shell\) changed/);
   assert.ok(!existsSync(lab.hostPath(h1, '/etc/kubernetes/for-pl-03')), 'rollback removed the delegated file from pl-01');
   for (const h of lab.hosts) assert.ok(!existsSync(lab.hostPath(h, '/etc/kubernetes/learned')), h.name);
+});
+
+const DELEGATED_AFTER_BACKUP = `apiVersion: runbook/v1
+name: delegated-after-backup
+plays:
+  - name: The control plane takes part
+    hosts: control_plane
+    steps:
+      - name: Nothing
+        command: { argv: ["true"], read_only: true }
+  - name: Workers
+    hosts: workers
+    on_failure: rollback
+    steps:
+      - name: Back up this worker's directory
+        backup: { paths: [/etc/kubernetes/w], to: "/var/backups/runbook/{{ run.id }}/w" }
+      - name: Made on the first control-plane node (takes the deferred backup first)
+        command: { argv: [cat, /etc/kubernetes/id], changed_when: false }
+        delegate_to: pl-01
+        register: made
+      - name: Write it here
+        copy: { dest: /etc/kubernetes/w/made, content: "{{ made.stdout }}\\n" }
+`;
+
+test('a backup deferred until a delegated step is taken on its own host, over its own connection', { skip }, async () => {
+  const [h1, , h3] = lab.hosts as [LabHost, LabHost, LabHost];
+  mkdirSync(lab.hostPath(h3, '/etc/kubernetes/w'), { recursive: true });
+  writeFileSync(lab.hostPath(h3, '/etc/kubernetes/w/old'), 'old\n');
+  writeFileSync(lab.hostPath(h1, '/etc/kubernetes/id'), 'pl-01');
+  const file = join(dir, 'delegated-after-backup.yaml');
+  writeFileSync(file, DELEGATED_AFTER_BACKUP);
+  const o = opts({ runbook: file });
+  const r = await applyCmd(o);
+  assert.equal(r.exitCode, 0, o.stdout.text + o.stderr.text);
+  const id = r.result!.runId;
+  assert.ok(existsSync(lab.hostPath(h3, `/var/backups/runbook/${id}/w/manifest.json`)), 'the backup is on the worker');
+  assert.ok(!existsSync(lab.hostPath(h1, `/var/backups/runbook/${id}`)), 'nothing of the worker\'s backup on the delegate');
+  assert.equal(readFileSync(lab.hostPath(h3, '/etc/kubernetes/w/made'), 'utf8'), 'pl-01\n');
+  const back = await rollbackCmd({ id, stateDir, stdout: new Capture() });
+  assert.equal(back.exitCode, 0);
+  assert.ok(!existsSync(lab.hostPath(h3, '/etc/kubernetes/w/made')));
+  assert.equal(readFileSync(lab.hostPath(h3, '/etc/kubernetes/w/old'), 'utf8'), 'old\n');
 });
 
 const HANDLERS = `apiVersion: runbook/v1

@@ -9,7 +9,8 @@ import type { Command } from 'commander';
 import { messageOf, userError } from '../errors.js';
 import { labSupport, openLab, startLab, stopLab, type Lab } from '../lab/hosts.js';
 import { installSimHost, installSimCluster, FAST_SIM, type SimHost } from '../lab/sim-host.js';
-import { SCENARIOS, isHAScenario, nodeStatus, scenarioArg, stopNode, type ScenarioName } from '../lab/sim/index.js';
+import { SCENARIOS, WORKER_SCENARIOS, isHAScenario, nodeStatus, scenarioArg, stopNode, type ScenarioName, type WorkerScenario } from '../lab/sim/index.js';
+import { installSimWorker, FAST_WORKER } from '../lab/sim-worker-host.js';
 import { shellJoin } from '../transport/quote.js';
 import { EXIT } from './exit-codes.js';
 import { positiveInt } from './run-options.js';
@@ -22,6 +23,8 @@ export interface LabUpOptions {
   count: number;
   dir?: string;
   scenario?: string;
+  /** with scenario: host 1 is the control plane, the others are its workers in this worker scenario */
+  workers?: string;
   firstAddress?: string;
   port?: number;
   stdout?: NodeJS.WritableStream;
@@ -37,10 +40,11 @@ function requireLab(): void {
 }
 
 
-/** The lab's own inventory, plus (with simulated nodes) the control_plane group the kubeadm runbooks target. */
-function inventoryText(lab: Lab, scenario: ScenarioName | undefined): string {
+/** The lab's own inventory, plus (with simulated nodes) the control_plane and workers groups the kubeadm runbooks target. */
+function inventoryText(lab: Lab, scenario: ScenarioName | undefined, workers: boolean): string {
   let text = lab.inventoryYaml();
   if (scenario) {
+    const cps = workers ? lab.hosts.slice(0, 1) : lab.hosts;
     text += [
       '  children:',
       '    control_plane:',
@@ -48,16 +52,26 @@ function inventoryText(lab: Lab, scenario: ScenarioName | undefined): string {
       `        # simulated kubeadm nodes (${scenario}) with a fast kubelet: its fileCheckFrequency is 1s, not 20s`,
       '        manifest_check_period: 1s',
       '      hosts:',
-      ...lab.hosts.map((h) => `        ${h.name}: {}`),
+      ...cps.map((h) => `        ${h.name}: {}`),
+      ...(workers ? ['    workers:', '      hosts:', ...lab.hosts.slice(1).map((h) => `        ${h.name}: {}`)] : []),
       '',
     ].join('\n');
   }
   return text;
 }
 
+function workerScenarioArg(s: string): WorkerScenario {
+  if ((WORKER_SCENARIOS as readonly string[]).includes(s)) return s as WorkerScenario;
+  throw userError('usage', `--workers: unknown worker scenario "${s}"`, { hint: `one of ${WORKER_SCENARIOS.join(', ')}` });
+}
+
 export async function labUpCmd(o: LabUpOptions): Promise<number> {
   const out = o.stdout ?? process.stdout;
   const scenario = o.scenario ? scenarioArg(o.scenario) : undefined;
+  const workers = o.workers ? workerScenarioArg(o.workers) : undefined;
+  if (workers && (!scenario || isHAScenario(scenario) || o.count < 2)) {
+    throw userError('usage', '--workers needs --scenario with a single control-plane scenario and at least 2 hosts', { hint: 'e.g. runbook lab up 3 --scenario healthy-1.28 --workers worker-expired-1.28' });
+  }
   requireLab();
   const dir = resolve(o.dir ?? DEFAULT_LAB_DIR);
   if (existsSync(join(dir, 'lab.json'))) {
@@ -69,27 +83,34 @@ export async function labUpCmd(o: LabUpOptions): Promise<number> {
   } catch (e) {
     throw userError('io', `lab up failed: ${messageOf(e)}`);
   }
-  const sims: SimHost[] = [];
+  const sims: Pick<SimHost, 'node' | 'pid'>[] = [];
   if (scenario) {
     try {
       // HA: the first node is `kubeadm init`, the others join it (shared CAs, their own leaves, one etcd cluster)
       if (isHAScenario(scenario)) sims.push(...(await installSimCluster(lab, lab.hosts, scenario, FAST_SIM)));
-      else for (const h of lab.hosts) sims.push(await installSimHost(lab, h, scenario, FAST_SIM));
+      else if (workers) {
+        // host 1: the control plane; the others: its workers, whose kubelets register with its API server
+        const cp = await installSimHost(lab, lab.hosts[0]!, scenario, FAST_SIM);
+        sims.push(cp);
+        for (const h of lab.hosts.slice(1)) sims.push(await installSimWorker(lab, h, workers, { controlPlane: cp, ...FAST_WORKER }));
+      } else for (const h of lab.hosts) sims.push(await installSimHost(lab, h, scenario, FAST_SIM));
     } catch (e) {
       await downLab(dir).catch(() => undefined);
       throw userError('io', `lab up: installing the simulated kubeadm nodes failed: ${messageOf(e)}`);
     }
   }
   const inventory = join(dir, INVENTORY);
-  writeFileSync(inventory, inventoryText(lab, scenario));
+  writeFileSync(inventory, inventoryText(lab, scenario, !!workers));
   const first = lab.hosts[0]!;
   const ssh = ['ssh', '-i', lab.privateKeyPath, '-o', `UserKnownHostsFile=${lab.knownHostsPath}`, ...(first.port !== 22 ? ['-p', String(first.port)] : []), `root@${first.address}`];
   const lines = [
     `lab up: ${lab.hosts.length} host(s) in ${dir}`,
-    ...lab.hosts.map((h, i) => `  ${h.name}  root@${h.address}:${h.port}  sshd PID ${h.pid}${sims[i] ? `  kubeadm ${sims[i]!.node.version} (${scenario}), node agent PID ${sims[i]!.pid}` : ''}`),
+    ...lab.hosts.map((h, i) => `  ${h.name}  root@${h.address}:${h.port}  sshd PID ${h.pid}${sims[i] ? `  kubeadm ${sims[i]!.node.version} (${workers && i > 0 ? `worker, ${workers}` : scenario}), node agent PID ${sims[i]!.pid}` : ''}`),
     `inventory: ${inventory}`,
     `reach a host:  ${shellJoin(ssh)}`,
-    scenario
+    workers
+      ? `try a runbook: runbook plan runbooks/kubelet-recover.yaml -i ${inventory}`
+      : scenario
       ? `try a runbook: runbook plan runbooks/cert-renew.yaml -i ${inventory}`
       : `try a runbook: runbook plan examples/motd.yaml -i ${inventory}`,
     `status:        runbook lab status --dir ${dir}`,
@@ -137,7 +158,8 @@ export function labStatusCmd(o: { dir?: string; stdout?: NodeJS.WritableStream }
     const up = alive(h.pid);
     if (!up) down++;
     const st = nodeStatus(h.root);
-    const node = st ? `  node agent PID ${st.pid} ${alive(st.pid) ? 'running' : 'stopped'}, kubelet ${st.kubelet.state}, API server ${st.apiserver.listening ? 'listening' : 'down'}` : '';
+    const worker = (st as { role?: string } | undefined)?.role === 'worker';
+    const node = st ? `  node agent PID ${st.pid} ${alive(st.pid) ? 'running' : 'stopped'}, kubelet ${st.kubelet.state}, ${worker ? 'worker node' : `API server ${st.apiserver.listening ? 'listening' : 'down'}`}` : '';
     out.write(`  ${h.name}  root@${h.address}:${h.port}  sshd PID ${h.pid} ${up ? 'running' : 'NOT RUNNING'}${node}\n`);
   }
   return down === 0 ? EXIT.ok : EXIT.unreachableHosts;
@@ -153,6 +175,7 @@ export function register(program: Command): void {
     .argument('<count>', 'how many hosts', positiveInt('count'))
     .option('--dir <dir>', 'lab directory (keys, host trees, inventory)', DEFAULT_LAB_DIR)
     .option('--scenario <name>', `make every host a simulated kubeadm control-plane node: ${SCENARIOS.join(', ')}`)
+    .option('--workers <scenario>', `with --scenario: host 1 is the control plane, the others its worker nodes (kubelet only): ${WORKER_SCENARIOS.join(', ')}`)
     .option('--first-address <ip>', 'first host address (default 127.1.0.1; later hosts take the next ones)')
     .option('--port <n>', 'sshd port (default 22)', positiveInt('--port'))
     .action(async (count: number, opts: Omit<LabUpOptions, 'count'>) => {

@@ -226,12 +226,19 @@ export class HostRunner {
 
   /** Take the deferred backups now; the failed outcome when one fails. */
   private async flushBackups(): Promise<StepOutcome | undefined> {
-    const f = await this.deferred.flush(
-      (d) => this.executeStep(d.step, d.index),
-      (d, why) => this.skipDeferred(d.step, d.index, why),
-    );
-    if (f) this.backupFailure = f;
-    return f;
+    // a backup is this host's own: taken over its own connection even when the step that needs it is delegated
+    const delegated = this.delegated;
+    this.delegated = undefined;
+    try {
+      const f = await this.deferred.flush(
+        (d) => this.executeStep(d.step, d.index),
+        (d, why) => this.skipDeferred(d.step, d.index, why),
+      );
+      if (f) this.backupFailure = f;
+      return f;
+    } finally {
+      this.delegated = delegated;
+    }
   }
 
   private skipDeferred(step: StepInfo, index: number, why: string): void {

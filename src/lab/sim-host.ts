@@ -22,7 +22,7 @@ import { NODE, packageRoot, simDistDir } from './sim/paths.js';
 import { quoteArg } from '../transport/quote.js';
 
 /** Short kubelet periods for tests: pass `-e manifest_check_period=1s` to the runbook to match. */
-export const FAST_SIM: Partial<InstallOptions> = { fileCheckFrequency: '1s', kubeletRestartMs: 400, crashBackoffMs: 300, containerRestartMs: 200 };
+export const FAST_SIM: Partial<InstallOptions> = { fileCheckFrequency: '1s', kubeletRestartMs: 400, crashBackoffMs: 300, containerRestartMs: 200, nodeMonitorGraceMs: 3000 };
 
 /**
  * Which etcdctl a host has on its PATH (the machine's own is always hidden from lab hosts):
@@ -60,7 +60,7 @@ export function rootInNamespace(h: LabHost): string {
 }
 
 /** Emulated commands that find their node from inside the namespace (sshd sessions get no SIM_ROOT). */
-function writeWrappers(h: LabHost, etcdctl: EtcdctlChoice): void {
+export function writeWrappers(h: LabHost, etcdctl: EtcdctlChoice): void {
   const sbin = join(h.root, NODE.sbin);
   const cli = join(simDistDir, 'cli.js');
   for (const c of readdirSync(sbin)) {
@@ -87,7 +87,7 @@ function writeWrappers(h: LabHost, etcdctl: EtcdctlChoice): void {
  * a lab started from another checkout does not, and it cannot be bound in afterwards (the kernel
  * refuses a bind source from another mount namespace): say so instead of failing later.
  */
-function assertVisibleInNamespace(h: LabHost): void {
+export function assertVisibleInNamespace(h: LabHost): void {
   for (const p of new Set([packageRoot, join(process.execPath, '..')])) {
     if (!isHostPrivate(p)) continue;
     const r = spawnSync('nsenter', ['-t', String(h.pid), '-m', '--', 'mountpoint', '-q', p]);

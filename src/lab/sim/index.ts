@@ -5,9 +5,11 @@ import { join } from 'node:path';
 import { NODE, rooted, simDistDir } from './paths.js';
 import type { AgentStatus } from './agent.js';
 import { alive } from '../process.js';
+import { loadNode } from './node.js';
 
 export { SCENARIOS, isHAScenario, scenarioArg, installNode, installCluster, freePort, distinctFreePorts, scenarioVersion, type ScenarioName, type InstallOptions, type ClusterNode, type EtcdMember } from './scenarios.js';
 export { loadNode, type NodeConfig } from './node.js';
+export { WORKER_SCENARIOS, installWorker, workerScenarioVersion, type WorkerScenario, type WorkerInstallOptions } from './worker.js';
 export { rooted, simRoot } from './paths.js';
 export type { AgentStatus, PodStatus, ContainerStatus, UnitState } from './agent.js';
 
@@ -31,7 +33,9 @@ export async function startNode(root: string, opts: { timeoutMs?: number } = {})
   const logDir = rooted(root, NODE.logDir);
   mkdirSync(logDir, { recursive: true });
   const fd = openSync(join(logDir, 'agent.log'), 'a');
-  const child = spawn(process.execPath, [join(simDistDir, 'agent.js'), root], { detached: true, stdio: ['ignore', fd, fd] });
+  // a worker node runs only its kubelet (worker-agent.ts)
+  const script = loadNode(root).role === 'worker' ? 'worker-agent.js' : 'agent.js';
+  const child = spawn(process.execPath, [join(simDistDir, script), root], { detached: true, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   child.unref();
   const pid = child.pid;

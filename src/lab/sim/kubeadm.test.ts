@@ -1,7 +1,7 @@
 // The emulated kubeadm and the scenarios' files, without a running node agent.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, renameSync, readFileSync } from 'node:fs';
+import { existsSync, renameSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeNode, cleanupAll, type SimNode } from './testkit.js';
 import { installCluster, freePort } from './index.js';
@@ -215,4 +215,32 @@ test('HA: three nodes share one CA set, each has its own leaves and SANs', async
   assert.deepEqual(sans, [['10.96.0.1', '127.0.0.1'], ['10.96.0.1', '127.0.0.2'], ['10.96.0.1', '127.0.0.3']]);
   assert.notEqual(h[1]!.sha('etc/kubernetes/pki/apiserver.key'), h[0]!.sha('etc/kubernetes/pki/apiserver.key'));
   assert.ok(signedBy(cert(h[2]!, 'apiserver.crt'), cert(h[0]!, 'ca.crt')));
+});
+
+test('kubeconfig user: each version takes only its own flags (1.11 phase, 1.18 alpha, 1.20-1.26 need --config)', async () => {
+  const ids = (out: string) => { const c = parseCert(parseKubeconfig(out).clientCert!); return [c.cn, c.orgs]; };
+  const s2 = await makeNode('seed2-1.11-docker');
+  const a = await s2.run('kubeadm', 'alpha', 'phase', 'kubeconfig', 'user', '--client-name', 'system:node:w1', '--org', 'system:nodes', '--cert-dir', '/etc/kubernetes/pki');
+  assert.equal(a.code, 0, a.out);
+  assert.deepEqual(ids(a.stdout), ['system:node:w1', ['system:nodes']]);
+  assert.match((await s2.run('kubeadm', 'alpha', 'phase', 'kubeconfig', 'user', '--client-name', 'x', '--config', '/tmp/c.yaml')).out, /unknown flag: --config/);
+  const s1 = await makeNode('healthy-1.18');
+  const b = await s1.run('kubeadm', 'alpha', 'kubeconfig', 'user', '--client-name', 'system:node:w1', '--org', 'system:nodes', '--apiserver-advertise-address', '127.0.0.1', '--apiserver-bind-port', '6443');
+  assert.equal(b.code, 0, b.out);
+  assert.equal(parseKubeconfig(b.stdout).server, 'https://127.0.0.1:6443');
+  assert.match((await s1.run('kubeadm', 'alpha', 'kubeconfig', 'user', '--client-name', 'x', '--config', '/tmp/c.yaml')).out, /unknown flag: --config/);
+  // 1.28 (>= 1.27): --config optional; 1.24 would refuse without it (required flag, kubernetes#116074)
+  const n = await makeNode('healthy-1.28');
+  const cfg = join(n.root, 'tmp/kubeadm.yaml');
+  writeFileSync(cfg, 'apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\ncertificatesDir: /etc/kubernetes/pki\ncontrolPlaneEndpoint: lb.example:8443\n');
+  const c = await n.run('kubeadm', 'kubeconfig', 'user', '--config', cfg, '--client-name', 'system:node:w1', '--org', 'system:nodes');
+  assert.equal(c.code, 0, c.out);
+  assert.equal(parseKubeconfig(c.stdout).server, 'https://lb.example:8443');
+  assert.match((await n.run('kubeadm', 'kubeconfig', 'user', '--client-name', 'x', '--cert-dir', '/etc/kubernetes/pki')).out, /unknown flag: --cert-dir/);
+  const old = await makeNode('healthy-1.28');
+  const j = join(old.root, 'var/lib/sim/node.json');
+  writeFileSync(j, readFileSync(j, 'utf8').replace('"v1.28.15"', '"v1.24.17"'));
+  const d = await old.run('kubeadm', 'kubeconfig', 'user', '--client-name', 'x');
+  assert.equal(d.code, 1);
+  assert.match(d.out, /required flag\(s\) "config" not set/);
 });

@@ -176,6 +176,12 @@ async function kubeconfigPhase(ctx: Ctx, cfg: Cfg, file: string): Promise<void> 
 
 async function userKubeconfig(ctx: Ctx, p: Parsed): Promise<void> {
   const client = p.flags['client-name'];
+  // 1.20-1.26 require --config (cobra's MarkFlagRequired); kubernetes#116074 made it optional in 1.27
+  const needConfig = atLeast(ctx.v, '1.20.0') && !atLeast(ctx.v, '1.27.0') && !p.flags['config'];
+  if (atLeast(ctx.v, '1.21.0') && (!client || needConfig)) {
+    ctx.fail(`required flag(s) ${[...(client ? [] : ['"client-name"']), ...(needConfig ? ['"config"'] : [])].join(', ')} not set`);
+  }
+  if (needConfig) ctx.fail('required flag(s) "config" not set');
   if (!client) ctx.fail(ctx.modern ? 'required flag(s) "client-name" not set' : 'missing required argument --client-name');
   const cfg = loadCfg(ctx, p);
   const ca = loadCA(ctx, cfg, 'ca', 'ca');
@@ -412,7 +418,17 @@ const PHASE_KC_FLAGS: FlagSpec = {
   values: ['cert-dir', 'config', 'apiserver-advertise-address', 'apiserver-bind-port', 'control-plane-endpoint', 'kubeconfig-dir', 'kubernetes-version', 'node-name'],
   bools: ['dry-run'],
 };
-const USER_FLAGS: FlagSpec = { values: ['client-name', 'config', 'token', 'cert-dir', 'apiserver-advertise-address', 'apiserver-bind-port', 'validity-period', 'kubeconfig-dir'], repeat: ['org'] };
+/**
+ * `kubeconfig user` flags by version, from kubeadm's source: cmd/phases/kubeconfig.go (`alpha phase
+ * kubeconfig user`, 1.11-1.12: --org since kubernetes#62627, no --config), cmd/alpha/kubeconfig.go
+ * (`alpha kubeconfig user`, 1.13-1.19: address, port and cert-dir flags; 1.20: kubernetes#94879 replaced
+ * them with --config) and cmd/kubeconfig.go (`kubeconfig user`, 1.21+).
+ */
+function userFlags(v: string): FlagSpec {
+  if (!atLeast(v, '1.13.0')) return { values: ['client-name', 'token', 'cert-dir', 'apiserver-advertise-address', 'apiserver-bind-port', 'kubeconfig-dir'], repeat: ['org'] };
+  if (!atLeast(v, '1.20.0')) return { values: ['client-name', 'token', 'cert-dir', 'apiserver-advertise-address', 'apiserver-bind-port', 'cluster-name'], repeat: ['org'] };
+  return { values: ['client-name', 'config', 'token', 'validity-period'], repeat: ['org'] };
+}
 const RENEW_FLAGS: FlagSpec = { values: ['cert-dir', 'config', 'kubeconfig', 'kubeconfig-dir', 'csr-dir'], bools: ['use-api', 'csr-only'] };
 const CHECK_FLAGS: FlagSpec = { values: ['cert-dir', 'config', 'kubeconfig', 'kubeconfig-dir'] };
 
@@ -471,7 +487,7 @@ async function dispatch(ctx: Ctx, argv: string[]): Promise<void> {
       return certsPhaseCmd(ctx, p.pos[3], p, 'kubeadm alpha phase certs');
     }
     if (w[0] === 'alpha' && w[1] === 'phase' && w[2] === 'kubeconfig') {
-      const p = flagsOnly(w[3] === 'user' ? { ...USER_FLAGS, values: [...USER_FLAGS.values, 'apiserver-bind-port'] } : PHASE_KC_FLAGS, `kubeadm alpha phase kubeconfig ${w[3] ?? ''}`.trim());
+      const p = flagsOnly(w[3] === 'user' ? userFlags(v) : PHASE_KC_FLAGS, `kubeadm alpha phase kubeconfig ${w[3] ?? ''}`.trim());
       return kubeconfigPhaseCmd(ctx, p.pos[3], p, 'kubeadm alpha phase kubeconfig');
     }
     if (w[0] === 'alpha') return invalidSub(ctx, w.slice(w[1] === 'phase' ? 2 : 1), w[1] === 'phase' ? 'kubeadm alpha phase' : 'kubeadm alpha');
@@ -515,7 +531,7 @@ async function dispatch(ctx: Ctx, argv: string[]): Promise<void> {
     const base = alphaKc ? 2 : 1;
     const path = alphaKc ? 'kubeadm alpha kubeconfig' : 'kubeadm kubeconfig';
     if (w[base] === 'user') {
-      const p = flagsOnly(USER_FLAGS, `${path} user`);
+      const p = flagsOnly(userFlags(v), `${path} user`);
       return userKubeconfig(ctx, p);
     }
     return invalidSub(ctx, w.slice(base), path);

@@ -38,6 +38,12 @@ export interface NodeConfig {
   expiredInitCerts?: 'reuse' | 'error';
   /** sandbox: port the emulated etcdctl maps "<advertise>:2379" to */
   createdAt: string;
+  /** a worker node (kubelet only, src/lab/sim/worker.ts); default: a control-plane node */
+  role?: 'control-plane' | 'worker';
+  /** the API server's --node-monitor-grace-period, ms (40 s); a worker whose kubelet is silent longer is NotReady */
+  nodeMonitorGraceMs?: number;
+  /** a worker kubelet's nodeStatusUpdateFrequency, ms (10 s) */
+  nodeStatusUpdateMs?: number;
 }
 
 export function nodeJsonPath(root: string): string {

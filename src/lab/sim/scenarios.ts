@@ -18,6 +18,7 @@ export const SCENARIOS = [
   'seed1-1.18',
   'expiring-10d-1.28',
   'healthy-1.28',
+  'healthy-1.18',
   'super-admin-1.30',
   'ha-expired-1.28',
   'ha-expired-1.18-docker',
@@ -62,6 +63,8 @@ export interface InstallOptions {
   etcdMembers?: EtcdMember[];
   /** etcd's --heartbeat-interval and --election-timeout in ms (kubeadm extraArgs), for fast tests */
   etcdTimings?: { heartbeatMs: number; electionMs: number };
+  /** the API server's --node-monitor-grace-period for worker nodes, ms (default 40 s) */
+  nodeMonitorGraceMs?: number;
 }
 
 export interface EtcdMember {
@@ -131,6 +134,12 @@ const DEFS: Record<ScenarioName, ScenarioDef> = {
     version: 'v1.28.15', runtime: 'containerd', superAdmin: false, kubeletEmbedded: false,
     ca: initAgo(30),
     leaf: (n, ca, now) => (n === 'kubelet-client' ? { nb: d(now - 30 * DAY), na: d(now + 335 * DAY) } : oneYearFromInit(n, ca)),
+  },
+  // kubeadm 1.18 a month after init: the control plane of the 1.18 worker scenarios (src/lab/sim/worker.ts)
+  'healthy-1.18': {
+    version: 'v1.18.20', runtime: 'containerd', superAdmin: false, kubeletEmbedded: true,
+    ca: initAgo(30),
+    leaf: (n, ca) => oneYearFromInit(n, ca),
   },
   // Seed 1: everything expired two days ago, including kubelet.conf's embedded client certificate.
   'seed1-1.18': {
@@ -234,6 +243,7 @@ export async function installNode(root: string, scenario: ScenarioName, opts: In
     crashBackoffMs: opts.crashBackoffMs ?? 10_000,
     containerRestartMs: opts.containerRestartMs ?? 1_000,
     expiredInitCerts: opts.expiredInitCerts,
+    ...(opts.nodeMonitorGraceMs ? { nodeMonitorGraceMs: opts.nodeMonitorGraceMs } : {}),
     createdAt: def.ca(now).nb.toISOString(),
   };
   const r = (p: string) => rooted(root, p);

@@ -14,6 +14,7 @@ import { clog, type AgentState, type ContainerStatus, type Pod } from './state.j
 import { crash, loadCertFlag, loadKeyFlag, readNodeFile, x509Reason } from './runtime.js';
 import { kubeletClientCert } from './kubelet-files.js';
 import { writeStatus } from './status.js';
+import { nodesApi, NODES_SEED_DIR } from '../nodes-api.js';
 
 function etcdEndpoint(st: AgentState, pod: Pod): URL {
   return new URL((pod.flags['etcd-servers'] ?? `https://127.0.0.1:${st.node.etcdPort}`).split(',')[0]!);
@@ -292,6 +293,9 @@ async function handleApi(st: AgentState, pod: Pod, c: ContainerStatus, req: Inco
   if (etcdErr) {
     return send(res, 500, statusBody(500, 'InternalError', 'etcdserver: request timed out'));
   }
+  // worker nodes (and the list): stored in etcd by their kubelets (../nodes-api.ts)
+  const workers = pod.etcd && (await nodesApi({ req, method: req.method ?? 'GET', path, wantTable: accept.includes('as=Table'), etcd: pod.etcd, controlPlaneNode: nodeObject(st, pod), graceMs: st.node.nodeMonitorGraceMs ?? 40_000, seedDir: st.r(NODES_SEED_DIR) }));
+  if (workers) return send(res, workers.code, workers.body);
   if (path === '/api/v1/nodes') return send(res, 200, JSON.stringify(nodeTable(st, pod, accept.includes('as=Table'))));
   if (path === `/api/v1/nodes/${st.node.nodeName}`) return send(res, 200, JSON.stringify(nodeObject(st, pod)));
   if (path.startsWith('/api/v1/nodes/')) {
