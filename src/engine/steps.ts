@@ -187,7 +187,7 @@ export class HostRunner {
       localDir: this.o.localDir,
       ...(timeoutMs !== undefined ? { timeoutMs } : {}),
       evaluate: (expression, extra) => evaluate(expression, extra ? { ...scope, ...extra } : scope),
-      runbookDir: this.o.rb.dir,
+      runbookDir: step.dir ?? this.o.rb.dir,
       ...(this.o.keepRoot ? { keepRoot: this.o.keepRoot } : {}),
     };
   }

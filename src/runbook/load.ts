@@ -70,7 +70,8 @@ export function loadRunbookText(text: string, file: string, opts: LoadOptions = 
       // a play's become/timeout is the default of its steps (the step's own wins)
       const step: Step = { ...written, ...(written.become === undefined && inherit.become !== undefined ? { become: inherit.become } : {}), ...(written.become_user === undefined && inherit.become_user !== undefined ? { become_user: inherit.become_user } : {}), ...(written.timeout === undefined && inherit.timeout !== undefined ? { timeout: inherit.timeout } : {}) };
       const id = label(path);
-      return { section, play, index, id, name: step.name, type, params: (step as Record<string, unknown>)[type], raw: step, ...(written.become !== undefined ? { ownBecome: written.become } : {}), ...(frames.length ? { blocks: frames } : {}), ...pos };
+      const from = imports.fileOf(pos.line);
+      return { section, play, index, id, name: step.name, type, params: (step as Record<string, unknown>)[type], raw: step, ...(written.become !== undefined ? { ownBecome: written.become } : {}), ...(frames.length ? { blocks: frames } : {}), ...pos, ...(from !== file ? { dir: dirname(resolve(from)) } : {}) };
     });
   const plays: PlayInfo[] = raw.plays
     ? raw.plays.map((p, i) => {
