@@ -48,6 +48,8 @@ export interface RunCliOptions extends ConnectionCliOptions, HostsCliOptions {
   slice?: string;
   /** names the logical run the slices belong to */
   sliceGroup?: string;
+  /** show how copy/file steps change files (unified diffs, secrets redacted) */
+  diff?: boolean;
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -87,6 +89,7 @@ export function addRunOptions(cmd: Command): Command {
     .option('--skip-tags <tags>', 'leave out steps with these tags', list)
     .option('--start-at-step <step>', 'start at this step: its number (1-based) or its name')
     .option('--json', 'JSON-lines events on stdout instead of the tree/lines')
+    .option('--diff', 'show how copy/file steps change each file: unified diffs of text (secrets redacted), binary, large and private files summarised, mode/owner changes')
     .option('--state-dir <dir>', "where run journals are kept (default: the runbook's git root's .runbook, else $XDG_STATE_HOME/runbook)")
     .option('--slice <K/N>', 'only the K-th of N deterministic, balanced slices of the selected hosts (one job of N on a scheduler)')
     .option('--slice-group <name>', 'the logical run the slices belong to (default $RUNBOOK_SLICE_GROUP; apply needs one)');
