@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import fc from 'fast-check';
+import { applyPatch } from 'diff';
 import { contentDiff, DIFF_TEXT_LIMIT, finishDiff, modeChange, ownerChange, sizeText, type ContentSide } from './diff.js';
 import { diffLines } from '../report/diff-render.js';
 import { Redactor } from '../runbook/vars.js';
@@ -71,4 +73,20 @@ test('rendering: header, facts, then the unified diff, each line padded (no colo
   const lines = diffLines({ path: '/etc/app.conf', mode: '0644 → 0600', unified: '--- /etc/app.conf\n+++ /etc/app.conf\n@@ -1 +1 @@\n-a\n+b' }, '  ');
   assert.deepEqual(lines, ['  diff /etc/app.conf', '  │ mode: 0644 → 0600', '  --- /etc/app.conf', '  +++ /etc/app.conf', '  @@ -1 +1 @@', '  -a', '  +b']);
   assert.deepEqual(diffLines({ path: '/bin/x', content: 'binary, 1 KiB → 2 KiB' }, ''), ['diff /bin/x', '│ content: binary, 1 KiB → 2 KiB']);
+});
+
+test('property: the unified diff, applied to the old text, gives the new text (what the operator reads is what would be written)', () => {
+  const line = fc.stringMatching(/^[a-z =]{0,6}$/);
+  const text = fc.array(line, { maxLength: 12 }).map((ls) => ls.join('\n'));
+  fc.assert(
+    fc.property(text, text, fc.boolean(), (before, after, newline) => {
+      const b = before + (newline ? '\n' : '');
+      const a = after + '\n';
+      const d = contentDiff('/f', side(b), side(a), plain);
+      if (b === a) return d.unified === undefined;
+      assert.equal(applyPatch(b, d.unified!), a);
+      return true;
+    }),
+    { numRuns: 300 },
+  );
 });
