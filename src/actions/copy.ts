@@ -37,6 +37,7 @@ import {
   type PathInfo,
 } from './util.js';
 import { keepCopy, putBack } from './keep.js';
+import { contentDiff, diffable, finishDiff, modeChange, ownerChange, type ContentSide, type DiffRequest, type FileDiff } from './diff.js';
 
 export interface CopyState {
   dest: string;
@@ -81,6 +82,27 @@ function sourceLabel(params: CopyParams): string {
   return '';
 }
 
+/**
+ * `--diff`: the dest's content now against what would be written. Only reads (the dest, and a
+ * remote_src not read yet), through the step's transport and so its become; never a private or
+ * large file's content (those are summarised by their sizes and hashes).
+ */
+async function copyDiff(ctx: StepContext, req: DiffRequest, params: CopyParams, dest: string, info: PathInfo, after: ContentSide, write: boolean, chown: boolean): Promise<FileDiff | undefined> {
+  const before: ContentSide = { exists: info.exists, ...(info.sha256 ? { sha256: info.sha256 } : {}), ...(info.size !== undefined ? { size: info.size } : {}), ...(info.mode !== undefined ? { mode: info.mode } : {}) };
+  const wantsText = (s: ContentSide) => s.exists && diffable(s.size) && ((s.mode ?? 0o644) & 0o004) !== 0;
+  if (write && (!before.exists || wantsText(before)) && wantsText(after)) {
+    if (before.exists) before.data = await ctx.transport.read(dest);
+    if (after.data === undefined && typeof params.remote_src === 'string') after.data = await ctx.transport.read(absPath(params.remote_src, 'copy.remote_src'));
+  }
+  return finishDiff({
+    path: dest,
+    ...(info.exists ? {} : { state: 'absent → file' }),
+    mode: modeChange(info.mode, after.mode),
+    owner: ownerChange(info, params.owner, params.group, chown),
+    ...(write ? contentDiff(dest, before, after, req) : {}),
+  });
+}
+
 export const copyAction: Action<CopyParams, CopyState> = {
   type: 'copy',
   readOnly: false,
@@ -94,6 +116,7 @@ export const copyAction: Action<CopyParams, CopyState> = {
     let srcSha: string;
     let size: number;
     let info: PathInfo;
+    let data: Buffer | undefined;
     if (typeof params.remote_src === 'string') {
       const src = absPath(params.remote_src, 'copy.remote_src');
       const [s, d] = await Promise.all([inspectPath(ctx, src, { hash: true }), inspectPath(ctx, dest, { hash: true, names })]);
@@ -105,7 +128,7 @@ export const copyAction: Action<CopyParams, CopyState> = {
       size = s.size ?? 0;
       info = d;
     } else {
-      const data = await sourceData(ctx, params);
+      data = await sourceData(ctx, params);
       srcSha = sha256(data);
       size = data.length;
       info = await inspectPath(ctx, dest, { hash: true, names });
@@ -131,11 +154,14 @@ export const copyAction: Action<CopyParams, CopyState> = {
       if (!write) reasons.push('owner differs');
     }
     const changed = write || chmod || chown;
+    const newMode = write ? (mode ?? (info.exists ? info.mode : 0o644)) : chmod ? mode : info.mode;
+    const diff = ctx.diff && changed ? await copyDiff(ctx, ctx.diff, params, dest, info, { exists: true, sha256: srcSha, size, ...(data ? { data } : {}), ...(newMode !== undefined ? { mode: newMode } : {}) }, write, chown) : undefined;
     return {
       status: changed ? 'change' : 'ok',
       commands,
       summary: changed ? `${dest}: ${reasons.join(', ')}` : `${dest} is up to date`,
       state: { dest, info, sha256: srcSha, size, write, chmod, chown },
+      ...(diff ? { diff } : {}),
     };
   },
 

@@ -29,6 +29,7 @@ import {
   type PathInfo,
 } from './util.js';
 import { keepCopy, putBack } from './keep.js';
+import { contentDiff, diffable, finishDiff, modeChange, ownerChange, type FileDiff } from './diff.js';
 
 export interface FileState {
   path: string;
@@ -112,11 +113,13 @@ export const fileAction: Action<FileParams, FileState> = {
         reasons.push(`owner ${[params.owner, params.group].filter((x) => x !== undefined).join(':')}`);
       }
     }
+    const diff = ctx.diff && plan.length ? await fileDiff(ctx, params, path, info, plan, mode) : undefined;
     return {
       status: plan.length ? 'change' : 'ok',
       commands: plan.map((s) => displayCommand(argvFor(s, path, params, mode))),
       summary: plan.length ? `${path}: ${reasons.join(', ')}` : `${path} is as wanted`,
       state: { path, info, plan },
+      ...(diff ? { diff } : {}),
     };
   },
 
@@ -188,6 +191,27 @@ export const fileAction: Action<FileParams, FileState> = {
     if (r.prevUid !== undefined && r.prevGid !== undefined) await runOk(ctx, ['chown', `${r.prevUid}:${r.prevGid}`, '--', r.path]);
   },
 };
+
+/**
+ * `--diff`: the state, mode and owner changes; a small world-readable regular file being removed
+ * shows its content going (a read only; see ./diff.ts for what is never shown).
+ */
+async function fileDiff(ctx: StepContext, params: FileParams, path: string, info: PathInfo, plan: FileState['plan'], mode: number | undefined): Promise<FileDiff | undefined> {
+  const created = plan.includes('mkdir') ? 'directory' : plan.includes('touch') ? 'file' : undefined;
+  const removed = plan.includes('rm');
+  const d: FileDiff = {
+    path,
+    ...(created ? { state: `absent → ${created}` } : removed ? { state: `${info.type} → absent` } : {}),
+    ...(plan.includes('chmod') ? { mode: modeChange(created ? undefined : info.mode, mode) } : {}),
+    ...(plan.includes('chown') ? { owner: ownerChange(info, params.owner, params.group, true) } : {}),
+  };
+  if (removed && info.type === 'file') {
+    const readable = diffable(info.size) && ((info.mode ?? 0) & 0o004) !== 0;
+    const data = readable ? await ctx.transport.read(path) : undefined;
+    Object.assign(d, contentDiff(path, { exists: true, ...(info.size !== undefined ? { size: info.size } : {}), ...(info.mode !== undefined ? { mode: info.mode } : {}), ...(data ? { data } : {}) }, { exists: false }, ctx.diff!));
+  }
+  return finishDiff(d);
+}
 
 /** The path and its ancestors that do not exist yet, outermost first. */
 async function missingAncestors(ctx: StepContext, path: string): Promise<string[]> {

@@ -1,4 +1,5 @@
 import type { Transport } from '../transport/types.js';
+import type { DiffRequest, FileDiff } from './diff.js';
 
 /** What a probe says about a step on one host. */
 export type ProbeStatus = 'ok' | 'change' | 'skip' | 'unknown';
@@ -23,6 +24,8 @@ export interface StepContext {
   runbookDir: string;
   /** where on the host steps keep what they destroy, for their undo (default /var/lib/runbook/kept) */
   keepRoot?: string;
+  /** `--diff`: probes of steps that write files also say how (read-only reads of the current content) */
+  diff?: DiffRequest;
 }
 
 export interface ProbeResult<State = unknown> {
@@ -39,6 +42,8 @@ export interface ProbeResult<State = unknown> {
   acts?: boolean;
   /** structured, non-secret result for reporters (x509: the certificates), carried on step-end */
   report?: Record<string, unknown>;
+  /** `--diff`: what the step would do to a file (./diff.ts) */
+  diff?: FileDiff;
 }
 
 /**

@@ -48,6 +48,7 @@ export async function applyCmd(o: ApplyOptions): Promise<CmdResult> {
       ...(o.stateDir ? { stateDir: o.stateDir } : {}),
       ...(o.breakLock ? { breakLock: true } : {}),
       ...(savedPlan ? { savedPlan } : {}),
+      ...(o.diff ? { diff: true } : {}),
       sink: reporter,
     });
     await reporter.close();

@@ -17,6 +17,7 @@ import { register as registerConnect } from './connect.js';
 import { register as registerDemo } from './demo.js';
 import { register as registerLab } from './lab.js';
 import { register as registerReport } from './report.js';
+import { register as registerCrypt } from './crypt.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerHistory(program);
   registerShow(program);
   registerReport(program);
+  registerCrypt(program);
   registerConnect(program);
   registerDemo(program);
   registerLab(program);

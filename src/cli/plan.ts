@@ -38,6 +38,7 @@ export async function planCmd(o: PlanOptions): Promise<CmdResult> {
     ...(o.skipTags ? { skipTags: o.skipTags } : {}),
     ...(o.startAtStep ? { startAtStep: o.startAtStep } : {}),
     ...(o.stateDir ? { stateDir: o.stateDir } : {}),
+    ...(o.diff ? { diff: true } : {}),
     sink: reporter,
   });
   await reporter.close();

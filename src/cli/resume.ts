@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { resumeRun } from '../engine/resume.js';
 import type { EngineResult } from '../engine/run.js';
 import { parseExtraVars } from '../runbook/vars.js';
+import { useAgeIdentityFile } from '../runbook/encrypted.js';
 import { makeReporter } from '../report/reporter.js';
 import { addConnectionOptions, connectOptions, positiveInt, type ConnectionCliOptions } from './run-options.js';
 
@@ -17,6 +18,7 @@ export interface ResumeCliOptions extends ConnectionCliOptions {
 }
 
 export async function resumeCmd(o: ResumeCliOptions): Promise<{ exitCode: number; result: EngineResult }> {
+  useAgeIdentityFile(o.identityFile);
   const extraVars = await parseExtraVars(o.extraVars ?? []);
   const reporter = await makeReporter({ json: o.json === true, ...(o.stdout ? { out: o.stdout } : {}) });
   try {
@@ -41,6 +43,7 @@ export function register(program: Command): void {
     .description("continue a run whose runner died (killed, laptop closed) from its journal: finished hosts stay finished, the others go on from the first step not journaled as done, keeping the run's backups; each ends completed or rolled back")
     .argument('<id>', 'run id (see `runbook history`: interrupted)')
     .option('-e, --extra-vars <var>', 'key=value or @file.yaml (secrets are not journaled: give them again)', (v: string, p: string[] = []) => [...p, v])
+    .option('--identity-file <file>', 'age identity (key) file for encrypted -e @file.age and vars_files (default $RUNBOOK_AGE_IDENTITY)')
     .option('-f, --forks <n>', 'hosts worked on at once', positiveInt('--forks'))
     .option('--json', 'JSON-lines events')
     .option('--break-lock', 'remove a lock held by another run')

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { rollbackRun, type RollbackRunResult } from '../engine/rollback.js';
 import { parseExtraVars } from '../runbook/vars.js';
+import { useAgeIdentityFile } from '../runbook/encrypted.js';
 import { makeReporter } from '../report/reporter.js';
 import { addConnectionOptions, connectOptions, loadHostsInventory, positiveInt, type ConnectionCliOptions } from './run-options.js';
 import { userError } from '../errors.js';
@@ -42,6 +43,7 @@ export async function rollbackGroupCmd(group: string, o: Omit<RollbackOptions, '
 }
 
 export async function rollbackCmd(o: RollbackOptions): Promise<RollbackRunResult> {
+  useAgeIdentityFile(o.identityFile);
   const extraVars = await parseExtraVars(o.extraVars ?? []);
   const inventory = o.inventory || o.hosts ? await loadHostsInventory(o, o.stderr ?? process.stderr) : undefined;
   if ((o.inventory || o.hosts) && !inventory) throw userError('inventory', `invalid inventory ${o.inventory ?? o.hosts}`);
@@ -76,6 +78,7 @@ export function register(program: Command): void {
     .option('-f, --forks <n>', 'hosts worked on at once', positiveInt('--forks'))
     .option('--json', 'JSON-lines events')
     .option('--break-lock', 'remove a lock held by another run')
+    .option('--identity-file <file>', 'age identity (key) file for encrypted -e @file.age and vars_files (default $RUNBOOK_AGE_IDENTITY)')
     .option('--state-dir <dir>', "where run journals are kept (default: the runbook's git root's .runbook, else $XDG_STATE_HOME/runbook)")
     .option('-i, --inventory <file>', "reach the run's hosts through this inventory (matched by host name) instead of the addresses the journal recorded")
     .option('--hosts <list>', 'the same, without an inventory: a,b,user@c:2222');

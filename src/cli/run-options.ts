@@ -13,11 +13,14 @@ import type { HostEntry, Inventory } from '../inventory/types.js';
 import { loadRunbookFile } from '../runbook/load.js';
 import type { LoadedRunbook } from '../runbook/model.js';
 import { parseExtraVars } from '../runbook/vars.js';
+import { useAgeIdentityFile } from '../runbook/encrypted.js';
 import type { ConnectOptions } from '../engine/connect.js';
 import { DEFAULT_FORKS } from '../engine/host-connection.js';
 import { printDiagnostics } from './output.js';
 
 export interface ConnectionCliOptions {
+  /** age identity file for encrypted variables (src/runbook/encrypted.ts) */
+  identityFile?: string;
   acceptNew?: boolean;
   knownHosts?: string;
   privateKey?: string;
@@ -48,6 +51,8 @@ export interface RunCliOptions extends ConnectionCliOptions, HostsCliOptions {
   slice?: string;
   /** names the logical run the slices belong to */
   sliceGroup?: string;
+  /** show how copy/file steps change files (unified diffs, secrets redacted) */
+  diff?: boolean;
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -87,6 +92,8 @@ export function addRunOptions(cmd: Command): Command {
     .option('--skip-tags <tags>', 'leave out steps with these tags', list)
     .option('--start-at-step <step>', 'start at this step: its number (1-based) or its name')
     .option('--json', 'JSON-lines events on stdout instead of the tree/lines')
+    .option('--identity-file <file>', 'age identity (key) file for encrypted -e @file.age and vars_files (default $RUNBOOK_AGE_IDENTITY)')
+    .option('--diff', 'show how copy/file steps change each file: unified diffs of text (secrets redacted), binary, large and private files summarised, mode/owner changes')
     .option('--state-dir <dir>', "where run journals are kept (default: the runbook's git root's .runbook, else $XDG_STATE_HOME/runbook)")
     .option('--slice <K/N>', 'only the K-th of N deterministic, balanced slices of the selected hosts (one job of N on a scheduler)')
     .option('--slice-group <name>', 'the logical run the slices belong to (default $RUNBOOK_SLICE_GROUP; apply needs one)');
@@ -203,6 +210,7 @@ function sliceGroupName(o: RunCliOptions, runbookName: string, count: number): s
 
 /** Load the runbook and inventory and select hosts; undefined (after printing why) on invalid input. */
 export async function prepareRun(runbookFile: string, o: RunCliOptions, stderr: NodeJS.WritableStream = process.stderr): Promise<PreparedRun | undefined> {
+  useAgeIdentityFile(o.identityFile);
   const extraVars = await parseExtraVars(o.extraVars ?? []);
   const inventory = await loadHostsInventory(o, stderr);
   if (!inventory) return undefined;

@@ -6,6 +6,7 @@ import { isUserError } from '../errors.js';
 import { loadRunbookFile } from '../runbook/load.js';
 import { loadInventoryFile, inventoryVarNames, selectHosts } from '../inventory/load.js';
 import { parseExtraVars } from '../runbook/vars.js';
+import { useAgeIdentityFile } from '../runbook/encrypted.js';
 import { loadYaml, type YamlDocument } from '../runbook/yaml.js';
 import type { Inventory } from '../inventory/types.js';
 import { readFile } from 'node:fs/promises';
@@ -19,6 +20,8 @@ export interface ValidateOptions {
   json?: boolean;
   /** treat warnings as errors */
   strict?: boolean;
+  /** age identity for encrypted -e files and vars_files */
+  identityFile?: string;
 }
 
 export interface ValidateResult {
@@ -43,6 +46,7 @@ export async function validateCmd(opts: ValidateOptions): Promise<ValidateResult
   const diagnostics: Diagnostic[] = [];
   const files: ValidateResult['files'] = [];
   const known = new Set<string>();
+  useAgeIdentityFile(opts.identityFile);
   let inventory;
   if (opts.inventory) {
     const inv = await loadInventoryFile(opts.inventory);
@@ -112,6 +116,7 @@ export function register(program: Command): void {
     .option('-i, --inventory <file>', 'inventory: its variables count as defined, and `hosts:` must match it')
     .option('-e, --extra-vars <var>', 'key=value or @file.yaml: counts as defined (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--strict', 'warnings fail too')
+    .option('--identity-file <file>', 'age identity (key) file for encrypted -e @file.age and vars_files (default $RUNBOOK_AGE_IDENTITY)')
     .option('--json', 'diagnostics as JSON')
     .action(async (files: string[], o: { inventory?: string; extraVars?: string[]; strict?: boolean; json?: boolean }) => {
       const result = await validateCmd({ files, ...o });

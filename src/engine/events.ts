@@ -3,6 +3,7 @@
  * the journal subscribe; src/report/format.ts has one formatter per kind, checked by the compiler.
  * Every event is redacted (secrets as ***) before anyone sees it.
  */
+import type { FileDiff } from '../actions/diff.js';
 
 export type RunMode = 'plan' | 'apply' | 'rollback';
 
@@ -165,6 +166,8 @@ export interface StepEndEvent {
   summary?: string;
   /** structured, non-secret result of a read-only step (x509: the certificates), for `runbook report` */
   report?: Record<string, unknown>;
+  /** `--diff`: what the step does (would do) to a file, redacted (src/actions/diff.ts) */
+  diff?: FileDiff;
   message?: string;
   durationMs: number;
   /** backup directory a `backup` step made (rollback restores from it) */

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { userError, messageOf } from '../errors.js';
+import type { FileDiff } from '../actions/diff.js';
 import type { HostStatus, RecapRow, RunbookRef, StepEndEvent, StepStatus } from './events.js';
 
 export const PLAN_FORMAT = 'runbook-plan/v1';
@@ -20,6 +21,8 @@ export interface PlannedStep {
   commands: string[];
   summary?: string;
   message?: string;
+  /** `plan --diff`: the file change, redacted */
+  diff?: FileDiff;
 }
 
 export interface SavedPlan {
@@ -45,6 +48,7 @@ export function buildPlan(runId: string, runbook: RunbookRef, pattern: string, r
       ...('item' in e ? { item: e.item } : {}),
       commands: e.commands,
       ...(e.summary ? { summary: e.summary } : {}),
+      ...(e.diff ? { diff: e.diff } : {}),
       ...(e.message && e.status === 'failed' ? { message: e.message } : {}),
     });
   }

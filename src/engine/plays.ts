@@ -95,6 +95,8 @@ export interface PlaysContext {
   halted?: () => string | undefined;
   /** `runbook resume`: steps done and what was changed before the runner died */
   resume?: ResumeSpec;
+  /** `--diff` (src/actions/diff.ts) */
+  diff?: { redact(text: string): string };
 }
 
 export interface PlaysResult {
@@ -357,6 +359,7 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
       delegate: (name) => delegate(name, h.name),
       once: onceIn(batchKey, batchFirst, h.name),
       keepRoot: keepRootFor(lockPathFor(h)),
+      ...(c.diff ? { diff: c.diff } : {}),
       ...(c.halted ? { stopReason: c.halted } : {}),
     });
     runner.undos.push(...s.delegatedUndos.splice(0));

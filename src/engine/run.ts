@@ -57,6 +57,8 @@ export interface EngineOptions {
   slice?: SliceRef;
   /** multi-play: each play's hosts, selected from the whole inventory (src/cli/run-options.ts) */
   playHosts?: string[][];
+  /** `--diff`: file-writing steps show how they change the file */
+  diff?: boolean;
 }
 
 export interface EngineResult {
@@ -167,6 +169,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     ...(o.resume ? { resume: o.resume } : {}),
     limit: pLimit(Math.max(1, o.forks ?? DEFAULT_FORKS)),
     ...(o.playHosts ? { playHosts: o.playHosts } : {}),
+    ...(o.diff ? { diff: { redact: (t: string) => emitter.redactor.redact(t) } } : {}),
   });
   // resume: the hosts that had finished keep their rows, in the run's host order
   const rows = o.resume ? [...o.resume.finishedRows, ...ran] : ran;

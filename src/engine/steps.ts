@@ -48,6 +48,8 @@ export interface HostRunnerOptions {
   delegate?: (name: string) => Promise<Delegate>;
   /** `run_once`: the step's shared slot in this batch (the first host to reach it runs it) */
   once?: (stepId: string) => OnceSlot;
+  /** `--diff`: file-writing steps say how they change the file, redacted with the run's secrets */
+  diff?: { redact(text: string): string };
 }
 
 /** What a host's earlier runner leaves to the next (a later play; `runbook resume` from the journal). */
@@ -157,8 +159,9 @@ export class HostRunner {
       localDir: this.o.localDir,
       ...(timeoutMs !== undefined ? { timeoutMs } : {}),
       evaluate: (expression, extra) => evaluate(expression, extra ? { ...scope, ...extra } : scope),
-      runbookDir: this.o.rb.dir,
+      runbookDir: step.dir ?? this.o.rb.dir,
       ...(this.o.keepRoot ? { keepRoot: this.o.keepRoot } : {}),
+      ...(this.o.diff ? { diff: { redact: this.o.diff.redact, hideRemoved: this.mentionsSecret(step) } } : {}),
     };
   }
 
@@ -448,7 +451,7 @@ export class HostRunner {
         { status, uncertain: !known || whenUnknown, failed: false, ...(value ? { facts: value } : {}), ...(probe.summary ? { message: probe.summary } : {}) },
         probe.commands,
         started,
-        { ...(probe.summary ? { summary: probe.summary } : {}), ...(probe.report ? { report: probe.report } : {}), ...(irreversibleInPlan(step.type, !readOnly && (status === 'change' || status === 'unknown'), !!action.undo, this.plannedBackups) ? { irreversible: true } : {}) },
+        { ...(probe.summary ? { summary: probe.summary } : {}), ...(probe.report ? { report: probe.report } : {}), ...(probe.diff ? { diff: probe.diff } : {}), ...(irreversibleInPlan(step.type, !readOnly && (status === 'change' || status === 'unknown'), !!action.undo, this.plannedBackups) ? { irreversible: true } : {}) },
       );
     }
 
@@ -480,7 +483,7 @@ export class HostRunner {
         { status, uncertain: false, failed, facts: { ...(res.facts ?? {}), changed: res.changed, failed, skipped: false }, ...(res.message ? { message: res.message } : {}) },
         res.commands,
         started,
-        { ...(dir ? { backupDir: dir } : {}), ...(dir && paths ? { backupPaths: paths } : {}), ...(res.undo ? { undo: res.undo } : {}), ...(probe.summary ? { summary: probe.summary } : {}), ...(probe.report ? { report: probe.report } : {}), applied: !readOnly, undoable: !!action.undo },
+        { ...(dir ? { backupDir: dir } : {}), ...(dir && paths ? { backupPaths: paths } : {}), ...(res.undo ? { undo: res.undo } : {}), ...(probe.summary ? { summary: probe.summary } : {}), ...(probe.report ? { report: probe.report } : {}), ...(probe.diff ? { diff: probe.diff } : {}), applied: !readOnly, undoable: !!action.undo },
       );
     } catch (e) {
       return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: true, failed: true, skipped: false }, message: errorText(e) }, probe.commands, started, { applied: !readOnly, undoable: !!action.undo });
@@ -494,7 +497,7 @@ export class HostRunner {
     r: ItemResult,
     commands: string[],
     started: number,
-    extra: Partial<Pick<StepEndEvent, 'summary' | 'report' | 'backupDir' | 'backupPaths' | 'undo' | 'irreversible'>> & { applied?: boolean; undoable?: boolean } = {},
+    extra: Partial<Pick<StepEndEvent, 'summary' | 'report' | 'diff' | 'backupDir' | 'backupPaths' | 'undo' | 'irreversible'>> & { applied?: boolean; undoable?: boolean } = {},
   ): ItemResult {
     const noLog = step.raw.no_log === true;
     const ignored = r.failed && step.raw.ignore_errors === true;
@@ -514,6 +517,7 @@ export class HostRunner {
       durationMs: started ? Date.now() - started : 0,
       ...(extra.summary !== undefined && !noLog ? { summary: extra.summary } : {}),
       ...(extra.report !== undefined && !noLog ? { report: extra.report } : {}),
+      ...(extra.diff !== undefined && !noLog ? { diff: extra.diff } : {}),
       ...(extra.backupDir ? { backupDir: extra.backupDir } : {}),
       ...(extra.backupPaths ? { backupPaths: extra.backupPaths } : {}),
       ...(extra.undo && !withholdUndo ? { undo: extra.undo } : {}),

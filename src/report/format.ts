@@ -4,6 +4,7 @@
  * for events a mode does not show). Colours through ./colors.ts (terminal only, NO_COLOR honoured).
  */
 import { colors as pc } from './colors.js';
+import { diffLines } from './diff-render.js';
 import type { EventKind, EventOf, StepStatus, HostStatus } from '../engine/events.js';
 
 export interface FormatContext {
@@ -75,7 +76,7 @@ export const FORMATTERS: Formatters = {
   'host-unreachable': (e, c) => [`${tag(e.host, c)} ${colorStatus('unreachable')} ${e.message}`],
   'step-start': () => [],
   'step-end': (e, c) => {
-    if (!c.perStep && e.status !== 'failed') return [];
+    if (!c.perStep && e.status !== 'failed' && !e.diff) return [];
     const head = `${tag(e.host, c)} ${colorStatus(e.status)} ${`${e.index}/${e.total}`.padStart(5)} ${e.name}${itemText(e.item)}`;
     const marked = e.irreversible ? `${head} ${pc.red('(irreversible: rollback cannot undo it)')}` : head;
     const out = [e.ignored ? `${marked} ${pc.dim('(ignored)')}` : marked];
@@ -84,6 +85,7 @@ export const FORMATTERS: Formatters = {
     if (c.showCommands && e.status !== 'skipped' && e.status !== 'failed') {
       for (const cmd of e.commands) out.push(' '.repeat(c.hostWidth + 3) + pc.cyan('$ ') + cmd);
     }
+    if (e.diff) out.push(...diffLines(e.diff, ' '.repeat(c.hostWidth + 3)));
     return out;
   },
   'host-end': (e, c) => {

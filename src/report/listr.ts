@@ -121,6 +121,7 @@ export class ListrReporter implements EventSink {
           const lines = formatEvent(e, { ...this.ctx, perStep: true, hostWidth: 0 }).map((l) => l.replace(/^\S*\s+/, ''));
           this.output(e.host, lines.join('\n'));
         } else if (this.mode === 'hosts' && e.status === 'failed') this.output(e.host, `${e.name}: ${e.message ?? 'failed'}`);
+        else if (e.diff) this.after.push(...formatEvent(e, { ...this.ctx, perStep: false })); // --diff: shown after the progress
         return;
       }
       case 'host-unreachable':

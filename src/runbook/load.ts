@@ -14,11 +14,15 @@ import { candidateNames, createChecker, hasTemplate, parseTemplate, type Checker
 import { closest } from './suggest.js';
 import { blockDiagnostics, flattenSteps, walkSteps } from './blocks.js';
 import { expandImports } from './imports.js';
+import { applyVarsFiles, readVarsFiles, type VarsFiles } from './vars-files.js';
+import { encryptedVarNames } from './encrypted.js';
 import { safetyDiagnostics } from './safety-lint.js';
 
 export interface LoadOptions {
   /** names provided outside the runbook: inventory vars, -e vars */
   knownVarNames?: Iterable<string>;
+  /** what the runbook's vars_files hold (./vars-files.ts; read by loadRunbookFile) */
+  varsFiles?: VarsFiles;
 }
 
 export interface LoadResult {
@@ -36,7 +40,8 @@ export async function loadRunbookFile(path: string, opts: LoadOptions = {}): Pro
     const message = code === 'ENOENT' ? `no such file: ${path}` : code === 'EISDIR' ? `${path} is a directory, not a runbook file` : `cannot read ${path}: ${messageOf(e)}`;
     return { diagnostics: [{ kind: 'io', severity: 'error', message, file: path }] };
   }
-  return loadRunbookText(text, path, opts);
+  const files = await readVarsFiles(text, path);
+  return loadRunbookText(text, path, files ? { ...opts, varsFiles: files, knownVarNames: [...(opts.knownVarNames ?? []), ...files.names] } : opts);
 }
 
 export function loadRunbookText(text: string, file: string, opts: LoadOptions = {}): LoadResult {
@@ -44,7 +49,7 @@ export function loadRunbookText(text: string, file: string, opts: LoadOptions = 
   // imported files joined in (src/runbook/imports.ts); their diagnostics are remapped at the end
   const imports = expandImports(parsed);
   const doc = imports.doc;
-  const diagnostics = [...doc.diagnostics, ...imports.diagnostics];
+  const diagnostics = [...doc.diagnostics, ...imports.diagnostics, ...(opts.varsFiles?.diagnostics ?? [])];
   if (doc.value === undefined) return { diagnostics: sortDiagnostics(diagnostics) };
   if (doc.value === null || typeof doc.value !== 'object' || Array.isArray(doc.value)) {
     diagnostics.push({
@@ -62,6 +67,7 @@ export function loadRunbookText(text: string, file: string, opts: LoadOptions = 
   diagnostics.push(...semanticDiagnostics(doc, raw, opts));
   const sorted = sortDiagnostics(dedupe(diagnostics.map(imports.remap)));
   if (sorted.some((d) => d.severity === 'error')) return { diagnostics: sorted };
+  if (opts.varsFiles) applyVarsFiles(raw, opts.varsFiles);
 
   const stepInfos = (prefix: Path, section: 'steps' | 'rollback' | 'handlers', list: Step[] | undefined, play: number, inherit: Pick<Step, 'become' | 'become_user' | 'timeout'>): StepInfo[] =>
     flattenSteps(list, [...prefix, section]).map(({ step: written, path, frames }, index) => {
@@ -70,14 +76,15 @@ export function loadRunbookText(text: string, file: string, opts: LoadOptions = 
       // a play's become/timeout is the default of its steps (the step's own wins)
       const step: Step = { ...written, ...(written.become === undefined && inherit.become !== undefined ? { become: inherit.become } : {}), ...(written.become_user === undefined && inherit.become_user !== undefined ? { become_user: inherit.become_user } : {}), ...(written.timeout === undefined && inherit.timeout !== undefined ? { timeout: inherit.timeout } : {}) };
       const id = label(path);
-      return { section, play, index, id, name: step.name, type, params: (step as Record<string, unknown>)[type], raw: step, ...(written.become !== undefined ? { ownBecome: written.become } : {}), ...(frames.length ? { blocks: frames } : {}), ...pos };
+      const from = imports.fileOf(pos.line);
+      return { section, play, index, id, name: step.name, type, params: (step as Record<string, unknown>)[type], raw: step, ...(written.become !== undefined ? { ownBecome: written.become } : {}), ...(frames.length ? { blocks: frames } : {}), ...pos, ...(from !== file ? { dir: dirname(resolve(from)) } : {}) };
     });
   const plays: PlayInfo[] = raw.plays
     ? raw.plays.map((p, i) => {
         // when another play becomes, the host's own connection does (lock, rollback): a play that says nothing runs as the login user
         const become = p.become ?? raw.become ?? (raw.plays!.some((q) => q.become === true) ? false : undefined);
         const inherit = { ...(become !== undefined ? { become } : {}), ...((p.become_user ?? raw.become_user) !== undefined ? { become_user: (p.become_user ?? raw.become_user)! } : {}), ...((p.timeout ?? raw.timeout) !== undefined ? { timeout: (p.timeout ?? raw.timeout)! } : {}) };
-        const { name, hosts, vars, steps, rollback, handlers: _handlers, ...settings } = p;
+        const { name, hosts, vars, steps, rollback, handlers: _handlers, vars_files: _varsFiles, ...settings } = p;
         return {
           index: i,
           name,
@@ -117,7 +124,7 @@ export function loadRunbookText(text: string, file: string, opts: LoadOptions = 
     plays,
     multiPlay: raw.plays !== undefined,
     hostsPattern: plays.map((p) => p.hosts).join(','),
-    secrets: new Set(raw.secrets ?? []),
+    secrets: new Set([...(raw.secrets ?? []), ...(opts.varsFiles?.secretNames ?? []), ...encryptedVarNames()]),
   };
   return { runbook: loaded, diagnostics: sortDiagnostics([...sorted, ...safetyDiagnostics(loaded).map(imports.remap)]) };
 }

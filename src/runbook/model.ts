@@ -50,6 +50,8 @@ export interface StepInfo {
   /** where the step starts in the file (1-based) */
   line: number;
   col: number;
+  /** directory of the imported file the step was written in (its copy.src is relative to it); absent in the runbook itself */
+  dir?: string;
 }
 
 /** One play: the single-play form is one play made of the runbook's top-level keys. */

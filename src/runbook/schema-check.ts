@@ -300,6 +300,7 @@ function patternMessage(pattern: string, found: string): string {
   if (pattern.includes('\\{\\{')) return `expected a list of arguments such as [ls, -l] (or one "{{ }}" template that yields a list), found the text "${found}"`;
   if (pattern.includes('(ms|s|m|h|d)')) return `invalid duration "${found}": write a whole number and a unit (ms, s, m, h, d), e.g. 30s or 30d`;
   if (pattern.includes('[0-7]')) return `invalid mode "${found}": write octal permission bits as text, e.g. "0644"`;
+  if (pattern === '^[^{]*$') return `"${found}": no templates here (vars_files are read when the runbook is loaded, before any variable is known)`;
   if (pattern.includes('%')) return `"${found}" must be a count or a percentage such as 30%`;
   if (pattern.startsWith('^[A-Za-z_][A-Za-z0-9_]*$')) return `"${found}" is not a valid name: use letters, digits and underscores, not starting with a digit`;
   if (pattern.startsWith('^[A-Za-z0-9_.:')) return `"${found}" is not a valid host name: use letters, digits, ., -, _ and :`;

@@ -49,6 +49,7 @@ export type Runbook = {
    */
   become_user?: string;
   vars?: Vars;
+  vars_files?: VarsFiles;
   /**
    * Names of variables whose values are secret: they print as *** in the terminal, the journal, saved plans and JSON events.
    */
@@ -79,6 +80,10 @@ export type Runbook = {
  * via the `definition` "batchSize".
  */
 export type BatchSize = number | string;
+/**
+ * YAML files of variables for every play, read when the runbook is loaded; they win over `vars:`. See varsFiles.
+ */
+export type VarsFiles = string[];
 /**
  * This interface was referenced by `undefined`'s JSON-Schema
  * via the `definition` "identifier".
@@ -425,6 +430,17 @@ export type Handlers = Step[];
  * via the `definition` "forceHandlers".
  */
 export type ForceHandlers = boolean;
+/**
+ * YAML files of variables for this play, over its `vars:`. See varsFiles.
+ */
+export type VarsFiles1 = string[];
+/**
+ * YAML files of variables (mappings), relative to the runbook file; later files win. A file encrypted with age (`runbook encrypt`, or the age tool) is decrypted in memory with --identity-file or $RUNBOOK_AGE_IDENTITY, and every variable it sets is a secret (shown as ***). No templates in the paths.
+ *
+ * This interface was referenced by `undefined`'s JSON-Schema
+ * via the `definition` "varsFiles".
+ */
+export type VarsFiles2 = string[];
 
 /**
  * Variables with their defaults. Inventory group vars, host vars and `-e` override them, in that order.
@@ -610,6 +626,7 @@ export interface Play {
    */
   become_user?: string;
   vars?: Vars2;
+  vars_files?: VarsFiles1;
   /**
    * The play's steps, run in order on each of its hosts.
    *

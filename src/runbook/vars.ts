@@ -9,6 +9,7 @@ import { UserError, messageOf } from '../errors.js';
 import type { HostEntry } from '../inventory/types.js';
 import { expandDeep, type Scope } from './expressions.js';
 import type { LoadedRunbook } from './model.js';
+import { decryptAge, isAgeEncrypted, markEncryptedNames } from './encrypted.js';
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -18,12 +19,15 @@ export async function parseExtraVars(args: readonly string[]): Promise<Record<st
   for (const arg of args) {
     if (arg.startsWith('@')) {
       const path = arg.slice(1);
-      let text: string;
+      let data: Buffer;
       try {
-        text = await readFile(path, 'utf8');
+        data = await readFile(path);
       } catch (e) {
         throw new UserError({ kind: 'usage', message: `-e ${arg}: cannot read ${path}: ${messageOf(e)}` });
       }
+      // an age file (./encrypted.ts): decrypted in memory; its names are secrets
+      const encrypted = isAgeEncrypted(data);
+      const text = encrypted ? await decryptAge(path, data) : data.toString('utf8');
       let value: unknown;
       try {
         value = loadYamlValue(text);
@@ -38,6 +42,7 @@ export async function parseExtraVars(args: readonly string[]): Promise<Record<st
         if (!NAME.test(k)) throw new UserError({ kind: 'usage', message: `-e ${arg}: "${k}" is not a valid variable name` });
         out[k] = v;
       }
+      if (encrypted) markEncryptedNames(Object.keys(value));
       continue;
     }
     const eq = arg.indexOf('=');
@@ -77,16 +82,25 @@ export function hostScope(rb: LoadedRunbook, host: HostEntry, extra: Record<stri
   return scope;
 }
 
-/** Values of the runbook's secret variables in this scope (non-empty strings only). */
+/**
+ * Values of the runbook's secret variables in this scope: non-empty strings and numbers, and inside
+ * a secret list or mapping (an encrypted vars file's `db: {user, password}`) every string or number
+ * of at least NESTED_SECRET_MIN characters: a shorter one (`app`, `1`) would turn every `apply` and
+ * path that contains it into ***, and hides nothing worth hiding.
+ */
 export function secretValues(rb: LoadedRunbook, scope: Scope): string[] {
   const out: string[] = [];
-  for (const name of rb.secrets) {
-    const v = scope[name];
-    if (typeof v === 'string' && v.length > 0) out.push(v);
-    else if (typeof v === 'number') out.push(String(v));
-  }
+  const leaves = (v: unknown, nested: boolean): void => {
+    const s = typeof v === 'string' ? v : typeof v === 'number' ? String(v) : undefined;
+    if (s !== undefined) {
+      if (s.length >= (nested ? NESTED_SECRET_MIN : 1)) out.push(s);
+    } else if (Array.isArray(v)) v.forEach((x) => leaves(x, true));
+    else if (v !== null && typeof v === 'object') Object.values(v).forEach((x) => leaves(x, true));
+  };
+  for (const name of rb.secrets) leaves(scope[name], false);
   return out;
 }
+const NESTED_SECRET_MIN = 6;
 
 /** Replaces secret values with *** in text and in any JSON-like value. */
 export class Redactor {
