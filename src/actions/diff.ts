@@ -10,7 +10,7 @@
  * content, as it never goes into the journal (./util.ts journalable).
  */
 import { createTwoFilesPatch } from 'diff';
-import { modeString } from './util.js';
+import { modeString } from './mode.js';
 
 /** Text larger than this (either side) is summarised, not diffed. */
 export const DIFF_TEXT_LIMIT = 64 * 1024;

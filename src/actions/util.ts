@@ -4,6 +4,7 @@ import { posix } from 'node:path';
 import { userError, UserError } from '../errors.js';
 import type { ExecOptions, ExecResult, FileStat } from '../transport/types.js';
 import { displayCommand, quoteArg, type Arg } from '../transport/quote.js';
+import { modeString } from './mode.js';
 import type { ProbeResult, StepContext } from './types.js';
 
 export type Scalar = string | number | boolean;
@@ -78,11 +79,6 @@ export function parseMode(mode: string | undefined, what = 'mode'): number | und
   const s = String(mode);
   if (!/^0?[0-7]{3,4}$/.test(s)) throw stepError(`${what}: "${s}" is not an octal mode like "0644"`);
   return parseInt(s, 8);
-}
-
-/** 0o644 → `0644` */
-export function modeString(mode: number): string {
-  return (mode & 0o7777).toString(8).padStart(4, '0');
 }
 
 /** Absolute, normalised target path (templates may yield `//` or a trailing `/`). */
@@ -242,3 +238,5 @@ export function missingInDryRun<S>(ctx: StepContext, message: string, state: S, 
 export function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
+
+export { modeString };
