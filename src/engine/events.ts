@@ -29,6 +29,8 @@ export interface RecapRow extends HostCounts {
   message?: string;
   /** things the operator must know although the host finished (a lock not released) */
   warnings?: string[];
+  /** apply: from the start of its first change to the end of its last successful `verifies` step */
+  timeToRecoverMs?: number;
 }
 
 export interface RunbookRef {
@@ -191,6 +193,8 @@ export interface HostEndEvent {
   counts: HostCounts;
   message?: string;
   durationMs: number;
+  /** as in its recap row */
+  timeToRecoverMs?: number;
 }
 
 export interface RollbackStartEvent {

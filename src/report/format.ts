@@ -90,7 +90,8 @@ export const FORMATTERS: Formatters = {
     if (e.status === 'unreachable') return [];
     const msg = e.message && e.status !== 'ok' ? ` — ${e.message.split('\n')[0]}` : '';
     if (c.perStep && e.status === 'ok') return [];
-    return [`${tag(e.host, c)} ${colorStatus(e.status)} ${countsText(e.counts, c.showCommands)}${msg}`];
+    const ttr = e.timeToRecoverMs !== undefined ? ` (time to recover ${(e.timeToRecoverMs / 1000).toFixed(1)}s)` : '';
+    return [`${tag(e.host, c)} ${colorStatus(e.status)} ${countsText(e.counts, c.showCommands)}${ttr}${msg}`];
   },
   'rollback-start': (e, c) => [`${tag(e.host, c)} ${pc.yellow('rollback')} (${e.reason})${e.backups.length ? `; restoring ${e.backups.join(', ')}` : '; no backups recorded'}`],
   restore: (e, c) => {

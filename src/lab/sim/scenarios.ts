@@ -22,6 +22,7 @@ export const SCENARIOS = [
   'ha-expired-1.28',
   'ha-expired-1.18-docker',
   'ha-expiring-1.29',
+  'ha-partial-1.28',
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
@@ -80,8 +81,11 @@ interface ScenarioDef {
   kubeletEmbedded: boolean;
   /** validity of the CAs */
   ca: (now: number) => Window;
-  /** validity of each leaf / kubeconfig cert (by kubeadm name or conf file name), and of the kubelet's rotated cert */
-  leaf: (name: string, ca: Window, now: number) => Window;
+  /**
+   * validity of each leaf / kubeconfig cert (by kubeadm name or conf file name), and of the kubelet's
+   * rotated cert; HA: `member` is the node's place in the etcd member list (0: the init node) of `members`
+   */
+  leaf: (name: string, ca: Window, now: number, member: number, members: number) => Window;
 }
 
 const d = (ms: number) => new Date(ms);
@@ -121,6 +125,17 @@ const DEFS: Record<ScenarioName, ScenarioDef> = {
     version: 'v1.29.10', runtime: 'containerd', superAdmin: true, kubeletEmbedded: false,
     ca: initAgo(355),
     leaf: (n, ca, now) => (n === 'kubelet-client' ? rotatedKubelet(now) : oneYearFromInit(n, ca)),
+  },
+  // HA, three control-plane nodes on 1.28: the last one joined on another day and its certificates
+  // (etcd peer included) expired 35 days ago; the other two expire in 10 days. The other two members
+  // keep the quorum: one node at a time, the expired member first.
+  'ha-partial-1.28': {
+    version: 'v1.28.15', runtime: 'containerd', superAdmin: false, kubeletEmbedded: false,
+    ca: initAgo(400),
+    leaf: (n, _ca, now, member, members) =>
+      n === 'kubelet-client' ? rotatedKubelet(now)
+      : member === members - 1 && members > 1 ? { nb: d(now - 400 * DAY), na: d(now - 35 * DAY) }
+      : { nb: d(now - 355 * DAY), na: d(now + 10 * DAY) },
   },
   'expiring-10d-1.28': {
     version: 'v1.28.15', runtime: 'containerd', superAdmin: false, kubeletEmbedded: false,
@@ -264,10 +279,12 @@ export async function installNode(root: string, scenario: ScenarioName, opts: In
     await writeServiceAccountKeys(pki);
   }
 
-  // leaves
+  // leaves (HA: the node's place among the etcd members, for scenarios whose nodes differ)
+  const members = opts.etcdMembers?.length ?? 1;
+  const member = Math.max(0, opts.etcdMembers?.findIndex((m) => m.name === opts.nodeName) ?? 0);
   await Promise.all(
     LEAVES.map(async (l) => {
-      const w = def.leaf(l.name, caWin, now);
+      const w = def.leaf(l.name, caWin, now, member, members);
       const sans = leafSANs(l.name, node, node.certSANs);
       const pem = await issue(
         { cn: leafCN(l.name, node), orgs: leafOrgs(l.name, node.version), dns: sans.dns, ips: sans.ips, usage: l.usage, notBefore: w.nb, notAfter: w.na },
@@ -283,9 +300,9 @@ export async function installNode(root: string, scenario: ScenarioName, opts: In
   const confs = CONFS.filter((c) => c.file !== 'super-admin.conf' || (def.superAdmin && node.initNode));
   await Promise.all(
     confs.map(async (c) => {
-      const w = def.leaf(c.file, caWin, now);
+      const w = def.leaf(c.file, caWin, now, member, members);
       if (c.file === 'kubelet.conf' && !def.kubeletEmbedded) {
-        const kw = def.leaf('kubelet-client', caWin, now);
+        const kw = def.leaf('kubelet-client', caWin, now, member, members);
         const pem = await issue({ cn: c.user(node), orgs: c.orgs(node), usage: 'client', notBefore: kw.nb, notAfter: kw.na }, cas['ca']);
         const stamp = kw.nb.toISOString().replace(/[-:T]/g, '').slice(0, 14).replace(/(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})/, '$1-$2-$3-$4-$5-$6');
         const file = join(r(NODE.kubeletPki), `kubelet-client-${stamp}.pem`);
