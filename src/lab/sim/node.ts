@@ -38,6 +38,12 @@ export interface NodeConfig {
   expiredInitCerts?: 'reuse' | 'error';
   /** sandbox: port the emulated etcdctl maps "<advertise>:2379" to */
   createdAt: string;
+  /**
+   * external etcd (kubeadm's etcd.external): no etcd static pod and no pki/etcd/; the API server
+   * reaches `endpoint` with apiserver-etcd-client, signed by the external etcd's CA (`caFile`, node paths).
+   * The etcd itself runs outside the node's kubelet (src/lab/sim/external-etcd.ts).
+   */
+  externalEtcd?: { endpoint: string; caFile: string; certFile: string; keyFile: string; peerPort: number };
 }
 
 export function nodeJsonPath(root: string): string {

@@ -11,6 +11,7 @@ import {
 } from './node.js';
 import { DAY, YEAR, issue, kubeconfigYaml, readPem, writePem, writeServiceAccountKeys, type Pem } from './pki.js';
 import { manifestsFor, kubeletConfigYaml, kubeadmFlagsEnv, clusterConfigurationYaml } from './manifests.js';
+import { EXTERNAL_ETCD_PKI } from './external-etcd.js';
 
 export const SCENARIOS = [
   'all-expired-1.28',
@@ -23,6 +24,7 @@ export const SCENARIOS = [
   'ha-expired-1.18-docker',
   'ha-expiring-1.29',
   'ha-partial-1.28',
+  'external-etcd-1.28',
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
@@ -79,6 +81,8 @@ interface ScenarioDef {
   superAdmin: boolean;
   /** kubelet.conf embeds its client cert (1.11/1.18) or points at kubelet-client-current.pem */
   kubeletEmbedded: boolean;
+  /** etcd runs outside the node (kubeadm's etcd.external): no etcd pod, no pki/etcd/ */
+  externalEtcd?: boolean;
   /** validity of the CAs */
   ca: (now: number) => Window;
   /**
@@ -136,6 +140,14 @@ const DEFS: Record<ScenarioName, ScenarioDef> = {
       n === 'kubelet-client' ? rotatedKubelet(now)
       : member === members - 1 && members > 1 ? { nb: d(now - 400 * DAY), na: d(now - 35 * DAY) }
       : { nb: d(now - 355 * DAY), na: d(now + 10 * DAY) },
+  },
+  // External etcd (kubeadm's etcd.external): the node has no etcd static pod and no pki/etcd/; the API
+  // server reaches an etcd run elsewhere with apiserver-etcd-client, signed by that etcd's own CA
+  // (/etc/etcd/pki, valid 200 more days: not kubeadm's to renew). The kubeadm leaves expire in 10 days.
+  'external-etcd-1.28': {
+    version: 'v1.28.15', runtime: 'containerd', superAdmin: false, kubeletEmbedded: false, externalEtcd: true,
+    ca: initAgo(355),
+    leaf: (n, ca, now) => (n === 'kubelet-client' ? rotatedKubelet(now) : n === 'apiserver-etcd-client' ? { nb: d(now - 165 * DAY), na: d(now + 200 * DAY) } : oneYearFromInit(n, ca)),
   },
   'expiring-10d-1.28': {
     version: 'v1.28.15', runtime: 'containerd', superAdmin: false, kubeletEmbedded: false,
@@ -250,10 +262,21 @@ export async function installNode(root: string, scenario: ScenarioName, opts: In
     containerRestartMs: opts.containerRestartMs ?? 1_000,
     expiredInitCerts: opts.expiredInitCerts,
     createdAt: def.ca(now).nb.toISOString(),
+    ...(def.externalEtcd
+      ? {
+          externalEtcd: {
+            endpoint: `https://${opts.advertiseAddress}:${opts.etcdPort ?? 2379}`,
+            caFile: EXTERNAL_ETCD_PKI + '/ca.crt',
+            certFile: NODE.pkiDir + '/apiserver-etcd-client.crt',
+            keyFile: NODE.pkiDir + '/apiserver-etcd-client.key',
+            peerPort: opts.etcdPeerPort ?? 2380,
+          },
+        }
+      : {}),
   };
   const r = (p: string) => rooted(root, p);
   const pki = r(NODE.pkiDir);
-  for (const dir of [NODE.pkiDir + '/etcd', NODE.manifests, NODE.kubeletPki, NODE.simState, '/root/.kube', NODE.runSim, NODE.logDir, '/var/lib/etcd', '/tmp']) {
+  for (const dir of [def.externalEtcd ? EXTERNAL_ETCD_PKI : NODE.pkiDir + '/etcd', NODE.manifests, NODE.kubeletPki, NODE.simState, '/root/.kube', NODE.runSim, NODE.logDir, '/var/lib/etcd', '/tmp']) {
     await mkdir(r(dir), { recursive: true });
   }
 
@@ -270,7 +293,7 @@ export async function installNode(root: string, scenario: ScenarioName, opts: In
     for (const f of ['sa.key', 'sa.pub']) await copyFile(join(src, f), join(pki, f));
   } else {
     await Promise.all(
-      CAS.map(async (c) => {
+      CAS.filter((c) => !(def.externalEtcd && c.base === 'etcd/ca')).map(async (c) => {
         const pem = await issue({ cn: c.cn, usage: 'ca', notBefore: caWin.nb, notAfter: caWin.na, dns: atLeast(def.version, '1.26.0') ? [c.cn] : [] });
         cas[c.base] = pem;
         await writePem(pki, c.base, pem);
@@ -279,11 +302,20 @@ export async function installNode(root: string, scenario: ScenarioName, opts: In
     await writeServiceAccountKeys(pki);
   }
 
+  // external etcd: its own CA and serving certificate, outside /etc/kubernetes (not kubeadm's)
+  if (def.externalEtcd) {
+    const dir = r(EXTERNAL_ETCD_PKI);
+    cas['etcd/ca'] = await issue({ cn: 'external-etcd-ca', usage: 'ca', notBefore: caWin.nb, notAfter: caWin.na });
+    await writePem(dir, 'ca', cas['etcd/ca']);
+    const server = await issue({ cn: 'external-etcd', dns: ['localhost'], ips: [opts.advertiseAddress, '127.0.0.1'], usage: 'server+client', notBefore: caWin.nb, notAfter: caWin.na }, cas['etcd/ca']);
+    await writePem(dir, 'server', server);
+  }
+
   // leaves (HA: the node's place among the etcd members, for scenarios whose nodes differ)
   const members = opts.etcdMembers?.length ?? 1;
   const member = Math.max(0, opts.etcdMembers?.findIndex((m) => m.name === opts.nodeName) ?? 0);
   await Promise.all(
-    LEAVES.map(async (l) => {
+    LEAVES.filter((l) => !(def.externalEtcd && l.base.startsWith('etcd/'))).map(async (l) => {
       const w = def.leaf(l.name, caWin, now, member, members);
       const sans = leafSANs(l.name, node, node.certSANs);
       const pem = await issue(
