@@ -102,7 +102,10 @@ export interface PlayStartEvent {
   index: number;
   count: number;
   name: string;
+  /** in the order they run (order_by) */
   hosts: string[];
+  /** how a failure is handled, when it reaches beyond the failing host (rollback_all) */
+  onFailure?: 'rollback_all';
 }
 
 export interface BatchStartEvent {

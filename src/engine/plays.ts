@@ -556,7 +556,7 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
       ? orderHosts(selected, play.settings.order_by, (x) => ({ ...x.current, hostvars, groups }), (x, m) => emitter.emit({ kind: 'warning', host: x.entry.name, message: `order_by: ${m} (run last)` }))
       : selected;
     const names = active.map((s) => s.entry.name);
-    if (rb.multiPlay) emitter.emit({ kind: 'play-start', index: play.index + 1, count: rb.plays.length, name: play.name, hosts: names });
+    if (rb.multiPlay) emitter.emit({ kind: 'play-start', index: play.index + 1, count: rb.plays.length, name: play.name, hosts: names, ...(play.settings.on_failure === 'rollback_all' ? { onFailure: 'rollback_all' as const } : {}) });
     const batches = makeBatches(active, play.settings.serial);
     for (let bi = 0; bi < batches.length; bi++) {
       const batch = batches[bi]!;

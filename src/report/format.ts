@@ -67,7 +67,9 @@ export const FORMATTERS: Formatters = {
     const git = e.runbook.git ? ` @ ${e.runbook.git.commit.slice(0, 12)}${e.runbook.git.dirty ? ' (uncommitted changes)' : ''}` : '';
     return [pc.bold(`${what} ${e.runbook.name}`) + ` — run ${e.runId}, ${e.inventory.hosts.length} host${e.inventory.hosts.length === 1 ? '' : 's'}, ${e.runbook.file}${git}`];
   },
-  'play-start': (e) => [pc.bold(`PLAY ${e.index}/${e.count} ${e.name}`) + ` — ${e.hosts.length ? e.hosts.join(', ') : 'no hosts'}`],
+  'play-start': (e) => [
+    pc.bold(`PLAY ${e.index}/${e.count} ${e.name}`) + ` — ${e.hosts.length ? e.hosts.join(', ') : 'no hosts'}` + (e.onFailure === 'rollback_all' ? pc.dim(' (a failure on any host rolls back every host of the run)') : ''),
+  ],
   'batch-start': (e) => (e.count > 1 ? [pc.bold(`batch ${e.index}/${e.count}: ${e.hosts.length} host${e.hosts.length === 1 ? '' : 's'}`)] : []),
   'batch-end': (e) => (e.aborted ? [pc.red(`batch ${e.index}: ${e.message ?? 'too many failures'}; no further batch starts`)] : []),
   'host-start': () => [],

@@ -35,6 +35,9 @@ export function isHAScenario(s: ScenarioName): boolean {
 
 /** A `--scenario` value as given on a command line: a known scenario, or a usage error listing them. */
 export function scenarioArg(s: string): ScenarioName {
+  // its etcd runs beside the node (src/lab/sim/external-etcd.ts): started and stopped by the test suite's
+  // SimHost only; `lab down` and the demo's cleanup stop node agents by PID and would leave it running
+  if (s === 'external-etcd-1.28') throw userError('usage', `--scenario: ${s} runs in the test suite only (its external etcd is not a node process that lab down or the demo would stop)`, { hint: `one of ${SCENARIOS.filter((x) => x !== s).join(', ')}` });
   if ((SCENARIOS as readonly string[]).includes(s)) return s as ScenarioName;
   throw userError('usage', `--scenario: unknown scenario "${s}"`, { hint: `one of ${SCENARIOS.join(', ')}` });
 }
