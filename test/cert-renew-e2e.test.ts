@@ -211,7 +211,7 @@ const PATH: Record<string, RegExp> = {
   'ha-expired': /HA recovery: etcd has 3 members and the etcd peer certificate has expired on \S+, \S+, \S+, which leaves no quorum/,
   'ha-docker': /HA recovery: etcd has 2 members/,
   'ha-partial': /one node at a time, expired members first: the etcd peer certificate has expired on (\S+), but the other 2 of 3 members still hold the quorum/,
-  external: /External etcd: no etcd certificate is renewed here[\s\S]*apiserver-etcd-client: \d+ days left: renew it with the external etcd's CA/,
+  external: /External etcd: no etcd certificate is renewed here[\s\S]*apiserver-etcd-client: \d+ days left: renew it with the external etcd/,
 };
 
 async function renews(id: string): Promise<string> {
@@ -248,6 +248,14 @@ async function renews(id: string): Promise<string> {
     if (s.node.externalEtcd) continue; // no local member, no pki/etcd: the API server's answer shows it reaches its etcd
     const health = await etcdClusterHealthy(s);
     assert.equal(health.match(/ is healthy: /g)?.length, hs.length, `etcd endpoint health --cluster on ${s.host.name}:\n${health}`);
+  }
+  // kubeadm >= 1.17 with a regenerated kubelet.conf: it points at the kubelet's rotating certificate (kubelet-finalize)
+  if (id === 'seed1' || id === 'ha-docker') {
+    for (const h of hs) {
+      const conf = readFileSync(lab.hostPath(h, '/etc/kubernetes/kubelet.conf'), 'utf8');
+      assert.match(conf, /^ +client-certificate: \/var\/lib\/kubelet\/pki\/kubelet-client-current\.pem$/m, `${h.name}'s kubelet.conf:\n${conf}`);
+      assert.doesNotMatch(conf, /client-certificate-data/);
+    }
   }
   // the node's own kubectl (root's ~/.kube/config) is the new admin.conf
   for (const h of hs) assert.equal(readFileSync(lab.hostPath(h, '/root/.kube/config'), 'utf8'), readFileSync(lab.hostPath(h, '/etc/kubernetes/admin.conf'), 'utf8'));
