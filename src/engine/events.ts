@@ -32,6 +32,8 @@ export interface RecapRow extends HostCounts {
   message?: string;
   /** things the operator must know although the host finished (a lock not released) */
   warnings?: string[];
+  /** apply: from the start of its first change to the end of its last successful `verifies` step */
+  timeToRecoverMs?: number;
 }
 
 export interface RunbookRef {
@@ -103,7 +105,10 @@ export interface PlayStartEvent {
   index: number;
   count: number;
   name: string;
+  /** in the order they run (order_by) */
   hosts: string[];
+  /** how a failure is handled, when it reaches beyond the failing host (rollback_all) */
+  onFailure?: 'rollback_all';
 }
 
 export interface BatchStartEvent {
@@ -196,6 +201,8 @@ export interface HostEndEvent {
   counts: HostCounts;
   message?: string;
   durationMs: number;
+  /** as in its recap row */
+  timeToRecoverMs?: number;
 }
 
 export interface RollbackStartEvent {

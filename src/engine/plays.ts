@@ -25,6 +25,7 @@ import type { LoadedRunbook, PlayInfo } from '../runbook/model.js';
 import { hostScope, secretValues } from '../runbook/vars.js';
 import type { Transport } from '../transport/types.js';
 import { exceedsMaxFail, makeBatches } from './batches.js';
+import { orderHosts, timeToRecover } from './host-order.js';
 import { openTransport, sessionBecome, type ConnectOptions } from './connect.js';
 import type { Emitter } from './emitter.js';
 import { emptyCounts, type HostCounts, type HostStatus, type RecapRow } from './events.js';
@@ -132,6 +133,11 @@ interface Session {
   row?: RecapRow;
   /** for the recap although the host finished (a lock not released) */
   warnings: string[];
+  /** its rollback ran (on its failure, its abort, or rollback_all's sweep): never twice */
+  rolledBack?: boolean;
+  /** time to recover: when its first change started, and when its last `verifies` step ended */
+  firstChangeAt?: number;
+  verifiedAt?: number;
 }
 
 function addCounts(a: HostCounts, b: HostCounts): void {
@@ -174,7 +180,8 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
   // `hostvars['cp1'].x` names only `hostvars` at top level: any uncertain name on any host counts
   const uncertainElsewhere = (name: string): boolean =>
     [...sessions.values()].some((s) => (name === 'hostvars' ? (s.runner?.uncertain.size ?? 0) > 0 : s.runner?.uncertain.has(name) === true));
-  const state: { fatal?: string; aborted?: string } = {};
+  /** rollbackAll: which host failed and why, in a play with on_failure: rollback_all (every host is rolled back) */
+  const state: { fatal?: string; aborted?: string; rollbackAll?: string; swept?: boolean } = {};
   /** max_fail_percentage is checked as each host fails: the others of its batch stop before their next step */
   const batchFailures = new Map<string, { n: number; size: number; max: number | undefined; play: string }>();
   const countFailure = (batchKey: string): void => {
@@ -213,8 +220,10 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
     if (message) s.message = message;
     if (!keepOpen) await close(s);
     const h = s.entry.name;
-    s.row = { host: h, status: s.status, ...s.counts, unreachable: s.status === 'unreachable' ? 1 : 0, ...(s.message ? { message: s.message } : {}), ...(s.warnings.length ? { warnings: [...s.warnings] } : {}) };
-    emitter.emit({ kind: 'host-end', host: h, status: s.status, counts: s.counts, ...(s.message ? { message: s.message } : {}), durationMs: s.started ? Date.now() - s.started : 0 });
+    const ttr = s.status === 'ok' ? timeToRecover(s.firstChangeAt, s.verifiedAt) : undefined;
+    const recovered = ttr === undefined ? {} : { timeToRecoverMs: ttr };
+    s.row = { host: h, status: s.status, ...s.counts, unreachable: s.status === 'unreachable' ? 1 : 0, ...(s.message ? { message: s.message } : {}), ...(s.warnings.length ? { warnings: [...s.warnings] } : {}), ...recovered };
+    emitter.emit({ kind: 'host-end', host: h, status: s.status, counts: s.counts, ...(s.message ? { message: s.message } : {}), durationMs: s.started ? Date.now() - s.started : 0, ...recovered });
   };
 
   /** Connect and lock on the host's first play; false when it cannot take part. */
@@ -372,6 +381,10 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
     const flush: FlushOptions = { runner, handlers: play.handlers, queue, dryRun, host: h.name, sink: emitter, firstIndex: handlerIndex[play.index]!, total, notifiers: notifiersOf(play.steps, play.handlers), ran: new Set() };
     const onFailure = (): boolean => {
       failed = true;
+      if (!dryRun && policy === 'rollback_all') {
+        state.rollbackAll ??= `${h.name} failed${runner.failure ? ` at ${runner.failure}` : ''}`;
+        state.fatal ??= `${state.rollbackAll} (on_failure: rollback_all: every host of the run is rolled back)`;
+      }
       if (!dryRun && play.settings.any_errors_fatal) state.fatal ??= `${h.name} failed (any_errors_fatal)`;
       countFailure(batchKey);
       return policy !== 'continue';
@@ -394,7 +407,10 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
             return 'ok';
           }
           if (step.type === 'flush_handlers') return (await flushHandlers(flush)) ? 'failed' : 'ok';
+          const t0 = Date.now();
           const out = await withStepVars(runner.scope, step, () => runner.runStep(step, index));
+          if (!dryRun && out.status === 'changed') s.firstChangeAt ??= t0;
+          if (!dryRun && step.raw.verifies === true && !out.hostFailed && (out.status === 'ok' || out.status === 'changed')) s.verifiedAt = Date.now();
           if (notifies(out.status, dryRun)) for (const t of notifyTargets(step)) queue.notify(t, step.name);
           return out.hostFailed ? 'failed' : 'ok';
         },
@@ -424,31 +440,8 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
       const reason = failed ? (runner.failure ?? 'a step failed') : `aborted: ${stopped}`;
       const lost = runner.notRestored;
       s.message = lost.length ? notRestoredMessage(reason, lost) : reason;
-      if (!dryRun && policy === 'rollback' && (failed || changedAnything(runner))) {
-        const rolled = await rollbackHost({
-          rb: rollbackView(rb, s.plays),
-          host: h.name,
-          transport: s.transport!,
-          scope: runner.scope,
-          runId: c.runId,
-          backups: runner.backups,
-          undos: runner.undos,
-          withheld: runner.withheld,
-          backupPaths: runner.backupPaths,
-          sink: emitter,
-          dryRun: false,
-          localDir: c.localDir,
-          reason,
-          // each play's rollback steps with that play's variables, and what the host registered
-          scopeOf: (p) => {
-            const facts = Object.fromEntries(Object.entries(runner.scope).filter(([k, v]) => !(k in base) || base[k] !== v));
-            try {
-              return { ...runner.scope, ...hostScope(playView(rb, rb.plays[p]!), h, c.extra, run), ...facts };
-            } catch {
-              return runner.scope;
-            }
-          },
-        }).catch((e: unknown) => ({ ok: false, message: messageOf(e) }));
+      if (!dryRun && (policy === 'rollback' || policy === 'rollback_all' || state.rollbackAll !== undefined) && (failed || changedAnything(runner))) {
+        const rolled = await rollBack(s, reason);
         // never `rolled-back` after losing data: an irreversible change leaves the host failed
         s.status = !rolled.ok ? 'rollback-failed' : lost.length ? 'failed' : failed ? 'rolled-back' : 'aborted';
         s.message = !rolled.ok
@@ -463,15 +456,84 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
         }
       }
     }
-    if (s.out || lastPlay.get(h.name) === play.index) await finish(s);
+    // a later rollback_all play may still roll this host back: it finishes at the end of the run
+    if (s.out || (lastPlay.get(h.name) === play.index && !rollbackAllAfter(play.index))) await finish(s);
+  };
+
+  /** Roll a host back: its backups and undo records, newest change first, then its plays' rollback steps. */
+  const rollBack = async (s: Session, reason: string): Promise<{ ok: boolean; message?: string }> => {
+    const runner = s.runner!;
+    const h = s.entry;
+    s.rolledBack = true;
+    let base: Scope;
+    try {
+      base = hostScope(playView(rb, rb.plays[s.plays[s.plays.length - 1] ?? 0]!), h, c.extra, run);
+    } catch {
+      base = {};
+    }
+    return rollbackHost({
+      rb: rollbackView(rb, s.plays),
+      host: h.name,
+      transport: s.transport!,
+      scope: runner.scope,
+      runId: c.runId,
+      backups: runner.backups,
+      undos: runner.undos,
+      withheld: runner.withheld,
+      backupPaths: runner.backupPaths,
+      sink: emitter,
+      dryRun: false,
+      localDir: c.localDir,
+      reason,
+      // each play's rollback steps with that play's variables, and what the host registered
+      scopeOf: (p) => {
+        const facts = Object.fromEntries(Object.entries(runner.scope).filter(([k, v]) => !(k in base) || base[k] !== v));
+        try {
+          return { ...runner.scope, ...hostScope(playView(rb, rb.plays[p]!), h, c.extra, run), ...facts };
+        } catch {
+          return runner.scope;
+        }
+      },
+    }).catch((e: unknown) => ({ ok: false, message: messageOf(e) }));
+  };
+
+  // this play or a later one (a host that finished its part can still be rolled back by the sweep)
+  const rollbackAllAfter = (index: number): boolean => rb.plays.some((p) => p.index >= index && p.settings.on_failure === 'rollback_all');
+
+  /**
+   * on_failure: rollback_all: once the failing batch is over, every host of the run that changed
+   * anything and was not rolled back yet (it finished its part, or has not reached this play) is
+   * rolled back, newest change first on each host, with the failing host and why as the reason.
+   */
+  const sweep = async (): Promise<void> => {
+    if (!state.rollbackAll || state.swept || dryRun) return;
+    state.swept = true;
+    const why = `${state.rollbackAll}: every host of the run is rolled back (on_failure: rollback_all)`;
+    const todo = [...sessions.values()].filter((s) => !s.out && !s.finished && !s.rolledBack && s.runner && s.transport && changedAnything(s.runner));
+    await Promise.all(
+      todo.map((s) =>
+        c.limit(async () => {
+          const rolled = await rollBack(s, why);
+          const lost = s.runner!.notRestored;
+          s.out = true;
+          s.status = !rolled.ok ? 'rollback-failed' : lost.length ? 'failed' : 'aborted';
+          s.message = !rolled.ok ? `${why}; rollback failed: ${rolled.message}` : lost.length ? notRestoredMessage(`${why}; rolled back what could be`, lost) : `${why}; rolled back`;
+          await finish(s);
+        }),
+      ),
+    );
   };
 
   for (const play of rb.plays) {
     const view = playView(rb, play);
     const steps = c.steps.filter((s) => s.step.play === play.index && s.step.section === 'steps');
-    const active = playHosts[play.index]!.map((h) => sessions.get(h.name)!).filter((s) => !s.out && !s.finished);
+    const selected = playHosts[play.index]!.map((h) => sessions.get(h.name)!).filter((s) => !s.out && !s.finished);
+    // order_by: sorted on each host's facts so far (plan too: read-only facts are known there)
+    const active = play.settings.order_by
+      ? orderHosts(selected, play.settings.order_by, (x) => ({ ...x.current, hostvars, groups }), (x, m) => emitter.emit({ kind: 'warning', host: x.entry.name, message: `order_by: ${m} (run last)` }))
+      : selected;
     const names = active.map((s) => s.entry.name);
-    if (rb.multiPlay) emitter.emit({ kind: 'play-start', index: play.index + 1, count: rb.plays.length, name: play.name, hosts: names });
+    if (rb.multiPlay) emitter.emit({ kind: 'play-start', index: play.index + 1, count: rb.plays.length, name: play.name, hosts: names, ...(play.settings.on_failure === 'rollback_all' ? { onFailure: 'rollback_all' as const } : {}) });
     const batches = makeBatches(active, play.settings.serial);
     for (let bi = 0; bi < batches.length; bi++) {
       const batch = batches[bi]!;
@@ -485,6 +547,7 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
       const before = new Map(batch.map((s) => [s, s.status]));
       const key = `${play.index}:${bi}`;
       await Promise.all(batch.map((s) => c.limit(() => runHostPlay(s, play, view, steps, names, key, batch[0]!.entry.name).finally(() => orphan(key, s.entry.name)))));
+      await sweep();
       const failedN = batch.filter((s) => s.status !== 'ok' && s.status !== 'aborted' && s.status !== 'not-run' && before.get(s) === 'ok').length;
       const max = play.settings.max_fail_percentage;
       const over = !dryRun && exceedsMaxFail(failedN, batch.length, max);

@@ -17,6 +17,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { IN_NS_LAB, TOOLS_IN_NS, isHostPrivate, type Lab, type LabHost } from './hosts.js';
+import type { ChildProcess } from 'node:child_process';
+import { startExternalEtcd, stopExternalEtcd } from './sim/external-etcd.js';
 import { installNode, startNode, stopNode, freePort, nodeStatus, type InstallOptions, type NodeConfig, type ScenarioName, type AgentStatus } from './sim/index.js';
 import { NODE, packageRoot, simDistDir } from './sim/paths.js';
 import { quoteArg } from '../transport/quote.js';
@@ -113,6 +115,8 @@ export async function installSimHost(lab: Lab, host: LabHost, scenario: Scenario
   });
   writeWrappers(host, etcdctl);
   assertVisibleInNamespace(host);
+  // external etcd: runs beside the node, not by its kubelet (started first: the API server needs it)
+  let externalEtcd: ChildProcess | undefined;
   const sh: SimHost = {
     host,
     scenario,
@@ -120,12 +124,15 @@ export async function installSimHost(lab: Lab, host: LabHost, scenario: Scenario
     node,
     start: async () => {
       if (sh.pid) return sh.pid;
+      externalEtcd ??= startExternalEtcd(host.root, node);
       sh.pid = await startNode(host.root);
       return sh.pid;
     },
     stop: async () => {
       if (sh.pid) await stopNode(sh.pid);
       sh.pid = undefined;
+      if (externalEtcd) await stopExternalEtcd(externalEtcd);
+      externalEtcd = undefined;
     },
     status: () => nodeStatus(host.root),
   };

@@ -68,7 +68,9 @@ export const FORMATTERS: Formatters = {
     const git = e.runbook.git ? ` @ ${e.runbook.git.commit.slice(0, 12)}${e.runbook.git.dirty ? ' (uncommitted changes)' : ''}` : '';
     return [pc.bold(`${what} ${e.runbook.name}`) + ` — run ${e.runId}, ${e.inventory.hosts.length} host${e.inventory.hosts.length === 1 ? '' : 's'}, ${e.runbook.file}${git}`];
   },
-  'play-start': (e) => [pc.bold(`PLAY ${e.index}/${e.count} ${e.name}`) + ` — ${e.hosts.length ? e.hosts.join(', ') : 'no hosts'}`],
+  'play-start': (e) => [
+    pc.bold(`PLAY ${e.index}/${e.count} ${e.name}`) + ` — ${e.hosts.length ? e.hosts.join(', ') : 'no hosts'}` + (e.onFailure === 'rollback_all' ? pc.dim(' (a failure on any host rolls back every host of the run)') : ''),
+  ],
   'batch-start': (e) => (e.count > 1 ? [pc.bold(`batch ${e.index}/${e.count}: ${e.hosts.length} host${e.hosts.length === 1 ? '' : 's'}`)] : []),
   'batch-end': (e) => (e.aborted ? [pc.red(`batch ${e.index}: ${e.message ?? 'too many failures'}; no further batch starts`)] : []),
   'host-start': () => [],
@@ -92,7 +94,8 @@ export const FORMATTERS: Formatters = {
     if (e.status === 'unreachable') return [];
     const msg = e.message && e.status !== 'ok' ? ` — ${e.message.split('\n')[0]}` : '';
     if (c.perStep && e.status === 'ok') return [];
-    return [`${tag(e.host, c)} ${colorStatus(e.status)} ${countsText(e.counts, c.showCommands)}${msg}`];
+    const ttr = e.timeToRecoverMs !== undefined ? ` (time to recover ${(e.timeToRecoverMs / 1000).toFixed(1)}s)` : '';
+    return [`${tag(e.host, c)} ${colorStatus(e.status)} ${countsText(e.counts, c.showCommands)}${ttr}${msg}`];
   },
   'rollback-start': (e, c) => [`${tag(e.host, c)} ${pc.yellow('rollback')} (${e.reason})${e.backups.length ? `; restoring ${e.backups.join(', ')}` : '; no backups recorded'}`],
   restore: (e, c) => {

@@ -35,6 +35,8 @@ export function recapTable(rows: readonly RecapRow[], opts: { plan?: boolean; ma
     for (const r of rows) by.set(r.status, (by.get(r.status) ?? 0) + 1);
     out.push(pc.dim(`… ${rows.length - max} more hosts (${[...by].map(([s, n]) => `${s}: ${n}`).join(', ')})`));
   }
+  const recovered = rows.filter((r) => r.timeToRecoverMs !== undefined);
+  if (recovered.length) out.push(`time to recover (first change to verified): ${recovered.map((r) => `${r.host} ${(r.timeToRecoverMs! / 1000).toFixed(1)}s`).join(', ')}`);
   for (const r of rows) for (const w of r.warnings ?? []) out.push(`${pc.yellow('warning:')} ${r.host}: ${w}`);
   for (const r of rows) if (r.message?.includes('not restored:')) out.push(`${pc.red('NOT RESTORED:')} ${r.host}: ${r.message}`);
   const total = (f: (r: RecapRow) => number) => rows.reduce((n, r) => n + f(r), 0);

@@ -272,7 +272,7 @@ function handlerDiagnostics(doc: YamlDocument): Diagnostic[] {
   return out;
 }
 
-const STEP_OPTIONS = new Set(['block', 'rescue', 'always', 'import', 'vars', 'name', 'when', 'register', 'loop', 'tags', 'timeout', 'ignore_errors', 'no_log', 'become', 'become_user', 'run_once', 'delegate_to', 'notify', 'retries', 'delay', 'until']);
+const STEP_OPTIONS = new Set(['block', 'rescue', 'always', 'import', 'vars', 'name', 'when', 'register', 'loop', 'tags', 'timeout', 'ignore_errors', 'no_log', 'verifies', 'become', 'become_user', 'run_once', 'delegate_to', 'notify', 'retries', 'delay', 'until']);
 
 function isCoveredByStepShape(d: Diagnostic, shape: Diagnostic[]): boolean {
   // ajv's "must match exactly one schema" at a step duplicates what stepShapeDiagnostics said
@@ -374,6 +374,9 @@ function semanticDiagnostics(doc: YamlDocument, rb: Runbook, opts: LoadOptions):
     // a play sees what earlier plays registered (on its host, or any host's via hostvars); rollback
     // steps may refer to anything the steps before registered (it may be absent at run time: has() guards it)
     const known = new Set<string>([...base, ...Object.keys(playVars(play)), ...allProvided]);
+    // order_by sorts the play's hosts before its first step: it sees what earlier plays registered
+    const orderBy = section === 'steps' && Array.isArray(root.plays) && isObject(root.plays[play]) ? root.plays[play].order_by : undefined;
+    if (typeof orderBy === 'string') checkExpr(orderBy, ['plays', play, 'order_by'], known, out, doc);
     for (const { step, path, vars } of walkSteps(listAt(root, at), at)) {
       const s = step as unknown as Step;
       // a step's vars (and its blocks') see what the step sees; the step sees them too

@@ -61,7 +61,7 @@ export interface PlayInfo {
   /** the host pattern */
   hosts: string;
   /** the play's own settings, the runbook's where it has none */
-  settings: Pick<Play, 'serial' | 'max_fail_percentage' | 'any_errors_fatal' | 'on_failure' | 'timeout' | 'become' | 'force_handlers'>;
+  settings: Pick<Play, 'serial' | 'max_fail_percentage' | 'any_errors_fatal' | 'on_failure' | 'order_by' | 'timeout' | 'become' | 'force_handlers'>;
   /** the play's vars (over the runbook's) */
   vars: Record<string, unknown>;
   steps: StepInfo[];

@@ -26,8 +26,9 @@ export function safetyDiagnostics(rb: LoadedRunbook): Diagnostic[] {
   const out: Diagnostic[] = [];
   const file = rb.file;
   const plays = rb.plays ?? [];
-  const policyOf = (i: number) => plays[i]?.settings.on_failure ?? rb.runbook.on_failure;
-  const rollbackPlays = plays.length ? plays.filter((p) => policyOf(p.index) === 'rollback') : rb.runbook.on_failure === 'rollback' ? [undefined] : [];
+  // rollback_all rolls back like rollback (every host of the run)
+  const policyOf = (i: number) => { const p = plays[i]?.settings.on_failure ?? rb.runbook.on_failure; return p === 'rollback_all' ? 'rollback' : p; };
+  const rollbackPlays = plays.length ? plays.filter((p) => policyOf(p.index) === 'rollback') : policyOf(0) === 'rollback' ? [undefined] : [];
   if (rollbackPlays.length === 0) return [];
   // a host keeps its backups across plays: a backup in an earlier play covers a later one
   const steps = rb.steps;

@@ -33,9 +33,9 @@ export type Runbook = {
    */
   any_errors_fatal?: boolean;
   /**
-   * What happens to a host whose step fails: `rollback` restores it from its backup and runs the `rollback` steps; `stop` leaves it as it is; `continue` records the failure and goes on with the next step.
+   * What happens to a host whose step fails: `rollback` restores it from its backup and runs the `rollback` steps; `rollback_all` does that and stops the run, then rolls back every other host of the run that changed anything (also those that finished their part), each newest change first; the recap names the host that failed and why; `stop` leaves it as it is; `continue` records the failure and goes on with the next step.
    */
-  on_failure?: "rollback" | "stop" | "continue";
+  on_failure?: "rollback" | "rollback_all" | "stop" | "continue";
   /**
    * Default timeout of each step on a host.
    */
@@ -125,6 +125,10 @@ export type Step = {
    * Hide the step's parameters and output everywhere.
    */
   no_log?: boolean;
+  /**
+   * This step proves the host works again: the host's time to recover (recap and journal) runs from its first change to the end of its last successful `verifies` step.
+   */
+  verifies?: boolean;
   become?: boolean;
   become_user?: string;
   /**
@@ -610,9 +614,13 @@ export interface Play {
    */
   any_errors_fatal?: boolean;
   /**
-   * What happens to a host whose step fails: `rollback` restores it from its backup and runs the `rollback` steps; `stop` leaves it as it is; `continue` records the failure and goes on with the next step.
+   * What happens to a host whose step fails: `rollback` restores it from its backup and runs the `rollback` steps; `rollback_all` does that and stops the run, then rolls back every other host of the run that changed anything (also those that finished their part), each newest change first; the recap names the host that failed and why; `stop` leaves it as it is; `continue` records the failure and goes on with the next step.
    */
-  on_failure?: "rollback" | "stop" | "continue";
+  on_failure?: "rollback" | "rollback_all" | "stop" | "continue";
+  /**
+   * A CEL expression (https://cel.dev), e.g. `size(certs.expiring) > 0`. No `{{ }}` around it.
+   */
+  order_by?: string;
   /**
    * A duration: a whole number and a unit, one of ms, s, m, h, d (`500ms`, `3s`, `5m`, `30d`).
    */

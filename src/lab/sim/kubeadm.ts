@@ -213,8 +213,10 @@ async function kubeconfigPhaseCmd(ctx: Ctx, sub: string | undefined, p: Parsed, 
 
 const RENEW_ORDER = ['admin.conf', 'apiserver', 'apiserver-etcd-client', 'apiserver-kubelet-client', 'controller-manager.conf', 'etcd-healthcheck-client', 'etcd-peer', 'etcd-server', 'front-proxy-client', 'scheduler.conf'];
 
+/** The certificates kubeadm's renewal manager knows; with external etcd no etcd-ca tree (kubeadm's GetCertsWithoutEtcd). */
 function renewNames(ctx: Ctx): string[] {
-  return atLeast(ctx.v, '1.29.0') ? [...RENEW_ORDER, 'super-admin.conf'] : RENEW_ORDER;
+  const names = atLeast(ctx.v, '1.29.0') ? [...RENEW_ORDER, 'super-admin.conf'] : RENEW_ORDER;
+  return ctx.node.externalEtcd ? names.filter((n) => !n.startsWith('etcd-') && n !== 'apiserver-etcd-client') : names;
 }
 
 /** Whether kubeadm could read the kubeadm-config ConfigMap (the API answers and admin.conf is accepted). */
@@ -296,7 +298,11 @@ async function renewCmd(ctx: Ctx, sub: string | undefined, p: Parsed, path: stri
     ctx.print(`This command is not meant to be run on its own. See list of available subcommands.\n`);
     return;
   }
-  if (sub !== 'all' && !names.includes(sub)) ctx.fail(`invalid subcommand "${sub}"\nSee '${path} -h' for help and examples`);
+  if (sub !== 'all' && !names.includes(sub)) {
+    // the subcommand exists, but with external etcd the renewal manager has no such certificate
+    if (RENEW_ORDER.includes(sub)) ctx.fail(`${sub} is not a valid certificate for this cluster`);
+    ctx.fail(`invalid subcommand "${sub}"\nSee '${path} -h' for help and examples`);
+  }
   if (deprecated) ctx.err += `Command "${sub}" is deprecated, please use the same command under "kubeadm certs"\n`;
   if (p.flags['use-api'] === 'true' || p.flags['csr-only'] === 'true') ctx.fail('this simulator does not implement --use-api / --csr-only');
   const cfg = loadCfg(ctx, p);

@@ -58,7 +58,8 @@ function pod(name: Component, n: NodeConfig, command: string[], mounts: Array<[s
   return lines.join('\n');
 }
 
-export function manifestsFor(n: NodeConfig): Record<Component, string> {
+/** The node's static pods (external etcd: no etcd pod). */
+export function manifestsFor(n: NodeConfig): Partial<Record<Component, string>> {
   const adv = n.advertiseAddress;
   const etcdUrl = `https://127.0.0.1:${n.etcdPort}`;
   const pki = '/etc/kubernetes/pki';
@@ -70,10 +71,10 @@ export function manifestsFor(n: NodeConfig): Record<Component, string> {
     `--client-ca-file=${pki}/ca.crt`,
     '--enable-admission-plugins=NodeRestriction',
     '--enable-bootstrap-token-auth=true',
-    `--etcd-cafile=${pki}/etcd/ca.crt`,
-    `--etcd-certfile=${pki}/apiserver-etcd-client.crt`,
-    `--etcd-keyfile=${pki}/apiserver-etcd-client.key`,
-    `--etcd-servers=${etcdUrl}`,
+    `--etcd-cafile=${n.externalEtcd?.caFile ?? `${pki}/etcd/ca.crt`}`,
+    `--etcd-certfile=${n.externalEtcd?.certFile ?? `${pki}/apiserver-etcd-client.crt`}`,
+    `--etcd-keyfile=${n.externalEtcd?.keyFile ?? `${pki}/apiserver-etcd-client.key`}`,
+    `--etcd-servers=${n.externalEtcd?.endpoint ?? etcdUrl}`,
     ...(atLeast(n.version, '1.12.0') ? [] : ['--insecure-port=0']),
     `--kubelet-client-certificate=${pki}/apiserver-kubelet-client.crt`,
     `--kubelet-client-key=${pki}/apiserver-kubelet-client.key`,
@@ -138,10 +139,11 @@ export function manifestsFor(n: NodeConfig): Record<Component, string> {
     '--kubeconfig=/etc/kubernetes/scheduler.conf',
     '--leader-elect=true',
   ];
+  const etcdPod = pod('etcd', n, etcd, [['etcd-certs', `${pki}/etcd`, false], ['etcd-data', '/var/lib/etcd', false]], [
+    `kubeadm.kubernetes.io/etcd.advertise-client-urls: https://${adv}:${n.etcdPort}`,
+  ]);
   return {
-    etcd: pod('etcd', n, etcd, [['etcd-certs', `${pki}/etcd`, false], ['etcd-data', '/var/lib/etcd', false]], [
-      `kubeadm.kubernetes.io/etcd.advertise-client-urls: https://${adv}:${n.etcdPort}`,
-    ]),
+    ...(n.externalEtcd ? {} : { etcd: etcdPod }),
     'kube-apiserver': pod('kube-apiserver', n, apiserver, [['ca-certs', '/etc/ssl/certs', true], ['k8s-certs', pki, true]], [
       `kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint: ${adv}:${n.apiPort}`,
     ]),
@@ -218,8 +220,9 @@ export function clusterConfigurationYaml(n: NodeConfig): string {
     'controllerManager: {}',
     'dns: {}',
     'etcd:',
-    '  local:',
-    '    dataDir: /var/lib/etcd',
+    ...(n.externalEtcd
+      ? ['  external:', `    caFile: ${n.externalEtcd.caFile}`, `    certFile: ${n.externalEtcd.certFile}`, '    endpoints:', `    - ${n.externalEtcd.endpoint}`, `    keyFile: ${n.externalEtcd.keyFile}`]
+      : ['  local:', '    dataDir: /var/lib/etcd']),
     'kind: ClusterConfiguration',
     `kubernetesVersion: ${n.version}`,
     'networking:',

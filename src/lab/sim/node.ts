@@ -44,6 +44,12 @@ export interface NodeConfig {
   nodeMonitorGraceMs?: number;
   /** a worker kubelet's nodeStatusUpdateFrequency, ms (10 s) */
   nodeStatusUpdateMs?: number;
+  /**
+   * external etcd (kubeadm's etcd.external): no etcd static pod and no pki/etcd/; the API server
+   * reaches `endpoint` with apiserver-etcd-client, signed by the external etcd's CA (`caFile`, node paths).
+   * The etcd itself runs outside the node's kubelet (src/lab/sim/external-etcd.ts).
+   */
+  externalEtcd?: { endpoint: string; caFile: string; certFile: string; keyFile: string; peerPort: number };
 }
 
 export function nodeJsonPath(root: string): string {

@@ -11,6 +11,7 @@ import {
 } from './node.js';
 import { DAY, YEAR, issue, kubeconfigYaml, readPem, writePem, writeServiceAccountKeys, type Pem } from './pki.js';
 import { manifestsFor, kubeletConfigYaml, kubeadmFlagsEnv, clusterConfigurationYaml } from './manifests.js';
+import { EXTERNAL_ETCD_PKI } from './external-etcd.js';
 
 export const SCENARIOS = [
   'all-expired-1.28',
@@ -23,6 +24,8 @@ export const SCENARIOS = [
   'ha-expired-1.28',
   'ha-expired-1.18-docker',
   'ha-expiring-1.29',
+  'ha-partial-1.28',
+  'external-etcd-1.28',
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
@@ -33,6 +36,9 @@ export function isHAScenario(s: ScenarioName): boolean {
 
 /** A `--scenario` value as given on a command line: a known scenario, or a usage error listing them. */
 export function scenarioArg(s: string): ScenarioName {
+  // its etcd runs beside the node (src/lab/sim/external-etcd.ts): started and stopped by the test suite's
+  // SimHost only; `lab down` and the demo's cleanup stop node agents by PID and would leave it running
+  if (s === 'external-etcd-1.28') throw userError('usage', `--scenario: ${s} runs in the test suite only (its external etcd is not a node process that lab down or the demo would stop)`, { hint: `one of ${SCENARIOS.filter((x) => x !== s).join(', ')}` });
   if ((SCENARIOS as readonly string[]).includes(s)) return s as ScenarioName;
   throw userError('usage', `--scenario: unknown scenario "${s}"`, { hint: `one of ${SCENARIOS.join(', ')}` });
 }
@@ -81,10 +87,15 @@ interface ScenarioDef {
   superAdmin: boolean;
   /** kubelet.conf embeds its client cert (1.11/1.18) or points at kubelet-client-current.pem */
   kubeletEmbedded: boolean;
+  /** etcd runs outside the node (kubeadm's etcd.external): no etcd pod, no pki/etcd/ */
+  externalEtcd?: boolean;
   /** validity of the CAs */
   ca: (now: number) => Window;
-  /** validity of each leaf / kubeconfig cert (by kubeadm name or conf file name), and of the kubelet's rotated cert */
-  leaf: (name: string, ca: Window, now: number) => Window;
+  /**
+   * validity of each leaf / kubeconfig cert (by kubeadm name or conf file name), and of the kubelet's
+   * rotated cert; HA: `member` is the node's place in the etcd member list (0: the init node) of `members`
+   */
+  leaf: (name: string, ca: Window, now: number, member: number, members: number) => Window;
 }
 
 const d = (ms: number) => new Date(ms);
@@ -124,6 +135,25 @@ const DEFS: Record<ScenarioName, ScenarioDef> = {
     version: 'v1.29.10', runtime: 'containerd', superAdmin: true, kubeletEmbedded: false,
     ca: initAgo(355),
     leaf: (n, ca, now) => (n === 'kubelet-client' ? rotatedKubelet(now) : oneYearFromInit(n, ca)),
+  },
+  // HA, three control-plane nodes on 1.28: the last one joined on another day and its certificates
+  // (etcd peer included) expired 35 days ago; the other two expire in 10 days. The other two members
+  // keep the quorum: one node at a time, the expired member first.
+  'ha-partial-1.28': {
+    version: 'v1.28.15', runtime: 'containerd', superAdmin: false, kubeletEmbedded: false,
+    ca: initAgo(400),
+    leaf: (n, _ca, now, member, members) =>
+      n === 'kubelet-client' ? rotatedKubelet(now)
+      : member === members - 1 && members > 1 ? { nb: d(now - 400 * DAY), na: d(now - 35 * DAY) }
+      : { nb: d(now - 355 * DAY), na: d(now + 10 * DAY) },
+  },
+  // External etcd (kubeadm's etcd.external): the node has no etcd static pod and no pki/etcd/; the API
+  // server reaches an etcd run elsewhere with apiserver-etcd-client, signed by that etcd's own CA
+  // (/etc/etcd/pki, valid 200 more days: not kubeadm's to renew). The kubeadm leaves expire in 10 days.
+  'external-etcd-1.28': {
+    version: 'v1.28.15', runtime: 'containerd', superAdmin: false, kubeletEmbedded: false, externalEtcd: true,
+    ca: initAgo(355),
+    leaf: (n, ca, now) => (n === 'kubelet-client' ? rotatedKubelet(now) : n === 'apiserver-etcd-client' ? { nb: d(now - 165 * DAY), na: d(now + 200 * DAY) } : oneYearFromInit(n, ca)),
   },
   'expiring-10d-1.28': {
     version: 'v1.28.15', runtime: 'containerd', superAdmin: false, kubeletEmbedded: false,
@@ -245,10 +275,21 @@ export async function installNode(root: string, scenario: ScenarioName, opts: In
     expiredInitCerts: opts.expiredInitCerts,
     ...(opts.nodeMonitorGraceMs ? { nodeMonitorGraceMs: opts.nodeMonitorGraceMs } : {}),
     createdAt: def.ca(now).nb.toISOString(),
+    ...(def.externalEtcd
+      ? {
+          externalEtcd: {
+            endpoint: `https://${opts.advertiseAddress}:${opts.etcdPort ?? 2379}`,
+            caFile: EXTERNAL_ETCD_PKI + '/ca.crt',
+            certFile: NODE.pkiDir + '/apiserver-etcd-client.crt',
+            keyFile: NODE.pkiDir + '/apiserver-etcd-client.key',
+            peerPort: opts.etcdPeerPort ?? 2380,
+          },
+        }
+      : {}),
   };
   const r = (p: string) => rooted(root, p);
   const pki = r(NODE.pkiDir);
-  for (const dir of [NODE.pkiDir + '/etcd', NODE.manifests, NODE.kubeletPki, NODE.simState, '/root/.kube', NODE.runSim, NODE.logDir, '/var/lib/etcd', '/tmp']) {
+  for (const dir of [def.externalEtcd ? EXTERNAL_ETCD_PKI : NODE.pkiDir + '/etcd', NODE.manifests, NODE.kubeletPki, NODE.simState, '/root/.kube', NODE.runSim, NODE.logDir, '/var/lib/etcd', '/tmp']) {
     await mkdir(r(dir), { recursive: true });
   }
 
@@ -265,7 +306,7 @@ export async function installNode(root: string, scenario: ScenarioName, opts: In
     for (const f of ['sa.key', 'sa.pub']) await copyFile(join(src, f), join(pki, f));
   } else {
     await Promise.all(
-      CAS.map(async (c) => {
+      CAS.filter((c) => !(def.externalEtcd && c.base === 'etcd/ca')).map(async (c) => {
         const pem = await issue({ cn: c.cn, usage: 'ca', notBefore: caWin.nb, notAfter: caWin.na, dns: atLeast(def.version, '1.26.0') ? [c.cn] : [] });
         cas[c.base] = pem;
         await writePem(pki, c.base, pem);
@@ -274,10 +315,21 @@ export async function installNode(root: string, scenario: ScenarioName, opts: In
     await writeServiceAccountKeys(pki);
   }
 
-  // leaves
+  // external etcd: its own CA and serving certificate, outside /etc/kubernetes (not kubeadm's)
+  if (def.externalEtcd) {
+    const dir = r(EXTERNAL_ETCD_PKI);
+    cas['etcd/ca'] = await issue({ cn: 'external-etcd-ca', usage: 'ca', notBefore: caWin.nb, notAfter: caWin.na });
+    await writePem(dir, 'ca', cas['etcd/ca']);
+    const server = await issue({ cn: 'external-etcd', dns: ['localhost'], ips: [opts.advertiseAddress, '127.0.0.1'], usage: 'server+client', notBefore: caWin.nb, notAfter: caWin.na }, cas['etcd/ca']);
+    await writePem(dir, 'server', server);
+  }
+
+  // leaves (HA: the node's place among the etcd members, for scenarios whose nodes differ)
+  const members = opts.etcdMembers?.length ?? 1;
+  const member = Math.max(0, opts.etcdMembers?.findIndex((m) => m.name === opts.nodeName) ?? 0);
   await Promise.all(
-    LEAVES.map(async (l) => {
-      const w = def.leaf(l.name, caWin, now);
+    LEAVES.filter((l) => !(def.externalEtcd && l.base.startsWith('etcd/'))).map(async (l) => {
+      const w = def.leaf(l.name, caWin, now, member, members);
       const sans = leafSANs(l.name, node, node.certSANs);
       const pem = await issue(
         { cn: leafCN(l.name, node), orgs: leafOrgs(l.name, node.version), dns: sans.dns, ips: sans.ips, usage: l.usage, notBefore: w.nb, notAfter: w.na },
@@ -293,9 +345,9 @@ export async function installNode(root: string, scenario: ScenarioName, opts: In
   const confs = CONFS.filter((c) => c.file !== 'super-admin.conf' || (def.superAdmin && node.initNode));
   await Promise.all(
     confs.map(async (c) => {
-      const w = def.leaf(c.file, caWin, now);
+      const w = def.leaf(c.file, caWin, now, member, members);
       if (c.file === 'kubelet.conf' && !def.kubeletEmbedded) {
-        const kw = def.leaf('kubelet-client', caWin, now);
+        const kw = def.leaf('kubelet-client', caWin, now, member, members);
         const pem = await issue({ cn: c.user(node), orgs: c.orgs(node), usage: 'client', notBefore: kw.nb, notAfter: kw.na }, cas['ca']);
         const stamp = kw.nb.toISOString().replace(/[-:T]/g, '').slice(0, 14).replace(/(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})/, '$1-$2-$3-$4-$5-$6');
         const file = join(r(NODE.kubeletPki), `kubelet-client-${stamp}.pem`);

@@ -5,6 +5,7 @@ import { journal, kubeletLog, nextPid, type AgentState, type UnitState } from '.
 import { kubeletClientCert, readKubeletConfig } from './kubelet-files.js';
 import { scanManifests, startContainer } from './static-pods.js';
 import { writeStatus } from './status.js';
+import { planClientRotation, rotateClientCert } from './kubelet-rotation.js';
 
 export function kubeletStartAttempt(st: AgentState): void {
   st.node = loadNode(st.root);
@@ -35,6 +36,7 @@ export function kubeletStartAttempt(st: AgentState): void {
   kubeletLog(st, 'I', 'server.go:417', `Kubelet version kubeletVersion="${st.node.version}"`);
   kubeletLog(st, 'I', 'kubelet.go:312', `Adding static pod path path="/etc/kubernetes/manifests"`);
   setUnit(st, 'active');
+  planClientRotation(st);
   st.kubelet.everActive = true;
   st.kubelet.nextScan = 0; // the kubelet reads the static pod path as soon as it starts
 }
@@ -65,6 +67,7 @@ export function tick(st: AgentState): void {
     kubeletStartAttempt(st);
   }
   if (st.kubelet.state === 'active') {
+    rotateClientCert(st);
     if (now >= st.kubelet.nextScan) {
       scanManifests(st);
       st.kubelet.nextScan = now + st.kubelet.fileCheckMs;
