@@ -125,7 +125,7 @@ export class SshTransport implements Transport {
     const timeoutMs = opts.connectTimeoutMs ?? 10_000;
     const knownFiles = opts.knownHostsPaths ?? [opts.knownHostsPath ?? join(homedir(), '.ssh', 'known_hosts')];
     const keyName = hostKeyName(opts.host, port);
-    const entries = loadKnownHosts(knownFiles);
+    const entries = loadKnownHosts(knownFiles, keyName);
     const keyPaths = opts.privateKeyPaths ?? (opts.privateKeyPath ? [opts.privateKeyPath] : undefined);
     const methods = await authMethods({ ...opts, user, ...(keyPaths ? { privateKeyPaths: keyPaths } : {}) }, where, target);
     const hv = hostVerifier({ entries, keyName, hostPort: `${opts.host}:${port}`, knownFiles, policy: opts.hostKeyPolicy ?? 'strict', where });
