@@ -48,6 +48,8 @@ export interface RunCliOptions extends ConnectionCliOptions, HostsCliOptions {
   slice?: string;
   /** names the logical run the slices belong to */
   sliceGroup?: string;
+  /** --profile FILE: per host and phase timings as JSON (src/engine/profile.ts) */
+  profile?: string;
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -89,7 +91,8 @@ export function addRunOptions(cmd: Command): Command {
     .option('--json', 'JSON-lines events on stdout instead of the tree/lines')
     .option('--state-dir <dir>', "where run journals are kept (default: the runbook's git root's .runbook, else $XDG_STATE_HOME/runbook)")
     .option('--slice <K/N>', 'only the K-th of N deterministic, balanced slices of the selected hosts (one job of N on a scheduler)')
-    .option('--slice-group <name>', 'the logical run the slices belong to (default $RUNBOOK_SLICE_GROUP; apply needs one)');
+    .option('--slice-group <name>', 'the logical run the slices belong to (default $RUNBOOK_SLICE_GROUP; apply needs one)')
+    .option('--profile <file>', 'write where each host\'s time went (connect, auth, probe, apply, wait, journal, backup) as JSON');
   return addConnectionOptions(cmd);
 }
 

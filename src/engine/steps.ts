@@ -20,6 +20,7 @@ import { withTimeout } from './timeout.js';
 import { applyActs, classifyChange, irreversibleInPlan, isReadOnlyStep } from './safety.js';
 import type { Delegate, OnceSlot } from './cross-host.js';
 import { applyWithRetries, retrySpec } from './retry.js';
+import { phase } from './profile.js';
 import { actionFor, errorText, withBecome } from './step-support.js';
 export { actionFor } from './step-support.js';
 export type { Delegate, OnceResult, OnceSlot } from './cross-host.js';
@@ -432,7 +433,7 @@ export class HostRunner {
     const what = `step "${step.name}"`;
     try {
       action = await actionFor(step.type);
-      probe = await withTimeout(action.probe(ctx, params), ctx.timeoutMs, what, this.o.host, this.cancel);
+      probe = await phase(step.type === 'backup' ? 'backup' : 'probe', () => withTimeout(action.probe(ctx, params), ctx.timeoutMs, what, this.o.host, this.cancel));
     } catch (e) {
       if (dry && isUserError(e) && (e.kind === 'expression' || e.kind === 'undefined-variable') && this.mentionsUncertain(raw)) {
         return this.finishItem(step, index, item, { status: 'unknown', uncertain: true, failed: false, message: `depends on results a dry run cannot know: ${errorText(e)}` }, [], started);
@@ -489,8 +490,8 @@ export class HostRunner {
       if (f) return f;
     }
     try {
-      const attempt = (p: ProbeResult<unknown>) => withTimeout(action.apply(ctx, params, p), ctx.timeoutMs, what, this.o.host, this.cancel);
-      const reprobe = () => withTimeout(action.probe(ctx, params), ctx.timeoutMs, what, this.o.host, this.cancel);
+      const attempt = (p: ProbeResult<unknown>) => phase(step.type === 'backup' ? 'backup' : 'apply', () => withTimeout(action.apply(ctx, params, p), ctx.timeoutMs, what, this.o.host, this.cancel));
+      const reprobe = () => phase('probe', () => withTimeout(action.probe(ctx, params), ctx.timeoutMs, what, this.o.host, this.cancel));
       const res = await applyWithRetries(retrySpec(raw), ctx, probe, attempt, reprobe);
       const failed = res.failed === true;
       const status: StepStatus = failed ? 'failed' : res.changed ? 'changed' : 'ok';

@@ -19,6 +19,7 @@ import type { LocalSudoResult } from './local-sudo.js';
 import { becomeUser, newSudoMarkers, SudoDialog, SudoGate, sudoArgv, type BecomeSpec, type SudoMarkers } from './become.js';
 import { errnoOf, readViaExec, statFromMode, statViaExec, writeViaExec, type RawRun } from './exec-files.js';
 import type { ExecOptions, ExecResult, FileStat, Transport } from './types.js';
+import { movePhase } from '../engine/profile.js';
 
 const { Client } = ssh2; // CommonJS: no named exports at run time
 
@@ -170,8 +171,12 @@ export class SshTransport implements Transport {
         sock.destroy();
         reject(hv.refusal() ?? connectError(e, target, where, timeoutMs));
       };
+      // --profile: authentication is from the key exchange's end to ready (src/engine/profile.ts)
+      let kexDone = 0;
+      conn.once('handshake', () => (kexDone = performance.now()));
       conn.once('ready', () => {
         settled = true;
+        if (kexDone) movePhase('connect', 'auth', performance.now() - kexDone);
         resolve();
       });
       conn.on('error', fail);
