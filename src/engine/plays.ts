@@ -179,7 +179,10 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
   const playHosts = rb.plays.map((p, i): HostEntry[] => {
     if (!rb.multiPlay) return c.hosts;
     const chosen = c.playHosts?.[i];
-    if (chosen) return c.hosts.filter((h) => runNames.has(h.name) && chosen.includes(h.name));
+    if (chosen) {
+      const inPlay = new Set(chosen); // a Set: 2,000 hosts × 2,000 names was quadratic
+      return c.hosts.filter((h) => runNames.has(h.name) && inPlay.has(h.name));
+    }
     return selectHosts(inventory, p.hosts);
   });
   const lastPlay = new Map<string, number>();
