@@ -61,7 +61,9 @@ async function floorRun(lab: { hosts: FloorHost[]; privateKeyPath: string; ready
 }
 
 
-const arg = JSON.parse(process.argv[2] ?? '{}') as { hosts: FloorHost[]; privateKeyPath: string; readyTimeoutMs?: number };
+// `@FILE`: the hosts in a file (2,000 hosts are more than one command-line argument may hold)
+const raw = process.argv[2] ?? '{}';
+const arg = JSON.parse(raw.startsWith('@') ? readFileSync(raw.slice(1), 'utf8') : raw) as { hosts: FloorHost[]; privateKeyPath: string; readyTimeoutMs?: number };
 floorRun(arg).then(
   () => process.exit(0),
   (e: unknown) => {

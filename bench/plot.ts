@@ -64,11 +64,18 @@ export function scalingSvg(points: ScalePoint[], caption: string): string {
   const legend = (['runbook', 'floor'] as const)
     .map((t, i) => `<rect x="${W * 2 - 170 + i * 80}" y="${H + 4}" width="12" height="12" fill="${COLORS[t]}"/><text x="${W * 2 - 154 + i * 80}" y="${H + 14}">${t}</text>`)
     .join('');
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W * 2}" height="${H + 40}" font-family="sans-serif" font-size="11">
+  // the caption wraps at ~140 characters (the plot is 840 px wide)
+  const lines: string[] = [''];
+  for (const word of caption.split(' ')) {
+    if ((lines[lines.length - 1] + ' ' + word).length > 140) lines.push(word);
+    else lines[lines.length - 1] = `${lines[lines.length - 1]} ${word}`.trim();
+  }
+  const captionSvg = lines.map((l, i) => `<text x="8" y="${H + 32 + i * 14}" fill="#555">${esc(l)}</text>`).join('\n');
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W * 2}" height="${H + 26 + lines.length * 14}" font-family="sans-serif" font-size="11">
 <rect width="100%" height="100%" fill="white"/>
 ${body.join('\n')}
 ${legend}
-<text x="8" y="${H + 32}" fill="#555">${esc(caption)}</text>
+${captionSvg}
 </svg>
 `;
 }

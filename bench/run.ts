@@ -102,7 +102,9 @@ async function runAnsible(lab: Lab, work: string, phase: 'first' | 'second'): Pr
 async function runFloor(lab: Lab, phase: 'first' | 'second'): Promise<Sample> {
   // the floor runs in a child process too, so its wall time includes a process start like the others
   const load = loadavg()[0]!;
-  const r = await timed([process.execPath, join(packageRoot, 'dist', 'bench', 'floor.js'), JSON.stringify({ hosts: lab.hosts, privateKeyPath: lab.privateKeyPath, readyTimeoutMs: connectTimeoutMs(lab.hosts.length) })]);
+  const hostsFile = join(lab.dir, 'floor-hosts.json');
+  writeFileSync(hostsFile, JSON.stringify({ hosts: lab.hosts.map((h) => ({ address: h.address, port: h.port, user: h.user })), privateKeyPath: lab.privateKeyPath, readyTimeoutMs: connectTimeoutMs(lab.hosts.length) }));
+  const r = await timed([process.execPath, join(packageRoot, 'dist', 'bench', 'floor.js'), `@${hostsFile}`]);
   return { tool: 'floor', phase, hosts: lab.hosts.length, wallMs: r.wallMs, peakRssKiB: r.peakRssKiB, ok: r.code === 0, load, ...(r.code === 0 ? {} : { note: lastLines(r.stderr) }) };
 }
 
@@ -177,7 +179,7 @@ export function summarize(samples: Sample[]): string[] {
  * runbook's idempotent run and the floor alternate `runs` times. Writes the medians, with the
  * load average at each run, to bench/results/scaling.json and the plot to bench/results/scaling.svg.
  */
-export async function benchScale(sizes: number[], runs: number, log: (s: string) => void): Promise<ScalePoint[]> {
+export async function benchScale(sizes: number[], runs: number, log: (s: string) => void, done: (points: ScalePoint[]) => void = () => undefined): Promise<ScalePoint[]> {
   const points: ScalePoint[] = [];
   for (const n of sizes) {
     const work = mkdtempSync(join(tmpdir(), `runbook-scale-${n}-`));
@@ -209,6 +211,7 @@ export async function benchScale(sizes: number[], runs: number, log: (s: string)
       if (!ok.length) continue;
       points.push({ tool, hosts: n, wallMs: median(ok.map((s) => s.wallMs)), peakRssKiB: Math.max(...ok.map((s) => s.peakRssKiB)), load: median(ok.map((s) => s.load ?? 0)) });
     }
+    done(points); // written after each size: a long run that dies later keeps what it measured
   }
   return points;
 }
@@ -254,9 +257,10 @@ async function main(): Promise<void> {
   const log = (s: string) => console.log(s);
   if (values.scale) {
     const sizes = values.scale.split(',').map(Number).filter((x) => x > 0);
-    const points = await benchScale(sizes, Math.max(1, Math.min(3, Number(values.runs))), log);
+    const command = `node dist/bench/run.js ${process.argv.slice(2).filter((a) => !a.startsWith('--results')).join(' ')}`;
+    const points = await benchScale(sizes, Math.max(1, Math.min(3, Number(values.runs))), log, (p) => writeScaling(p, command, values.results));
     console.log(`\n${new Date().toISOString().slice(0, 10)} — ${machineLine()} — \`node dist/bench/run.js ${process.argv.slice(2).join(' ')}\``);
-    console.log(writeScaling(points, `node dist/bench/run.js ${process.argv.slice(2).filter((a) => !a.startsWith('--results')).join(' ')}`, values.results).join('\n'));
+    console.log(writeScaling(points, command, values.results).join('\n'));
     console.log(`\nwrote ${join(values.results, 'scaling.json')} and ${join(values.results, 'scaling.svg')}`);
     return;
   }
