@@ -16,7 +16,7 @@ interface FloorHost {
 }
 
 /** The floor: one ssh2 connection per host, the same ten commands, nothing else. */
-async function floorRun(lab: { hosts: FloorHost[]; privateKeyPath: string }): Promise<void> {
+async function floorRun(lab: { hosts: FloorHost[]; privateKeyPath: string; readyTimeoutMs?: number }): Promise<void> {
   const key = readFileSync(lab.privateKeyPath);
   const commands = [
     `mkdir -p ${BENCH_DIR}`,
@@ -55,14 +55,16 @@ async function floorRun(lab: { hosts: FloorHost[]; privateKeyPath: string }): Pr
             }
           })());
           c.on('error', reject);
-          c.connect({ host: h.address, port: h.port, username: h.user, privateKey: key, readyTimeout: 30_000 });
+          c.connect({ host: h.address, port: h.port, username: h.user, privateKey: key, readyTimeout: lab.readyTimeoutMs ?? 30_000 });
         }),
     ),
   );
 }
 
 
-const arg = JSON.parse(process.argv[2] ?? '{}') as { hosts: FloorHost[]; privateKeyPath: string };
+// `@FILE`: the hosts in a file (2,000 hosts are more than one command-line argument may hold)
+const raw = process.argv[2] ?? '{}';
+const arg = JSON.parse(raw.startsWith('@') ? readFileSync(raw.slice(1), 'utf8') : raw) as { hosts: FloorHost[]; privateKeyPath: string; readyTimeoutMs?: number };
 floorRun(arg).then(
   () => process.exit(0),
   (e: unknown) => {

@@ -6,14 +6,16 @@
  *   npm run build && node dist/bench/run.js                 # N = 1, 10, 50 (all three) and 500 (runbook, floor)
  *   node dist/bench/run.js --hosts 10 --runs 3 --big 0      # a smaller run
  *   node dist/bench/run.js --quick                          # 2 hosts, 1 run: proves the harness works (the test suite runs this)
+ *   node dist/bench/run.js --scale 50,500,2000              # runbook vs floor per host at each size: bench/results/scaling.{json,svg}
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { packageRoot } from '../src/paths.js';
 import { startLab, labSupport, type Lab } from '../src/lab/hosts.js';
+import { scalingSvg, type ScalePoint } from './plot.js';
 
 const CLI = join(packageRoot, 'dist', 'src', 'cli', 'main.js');
 const RUNBOOK = join(packageRoot, 'bench', 'fixtures', 'ten-steps.yaml');
@@ -28,6 +30,8 @@ export interface Sample {
   peakRssKiB: number;
   ok: boolean;
   note?: string;
+  /** 1-minute load average when the run started: the machine is shared, figures are only comparable within one run */
+  load?: number;
 }
 
 interface Timed {
@@ -68,15 +72,20 @@ function ansibleInventory(lab: Lab): string {
   return lines.join('\n') + '\n';
 }
 
+/** Connection set-up allowance: with hundreds of hosts the key exchanges queue for the two cores (the same for the floor). */
+const connectTimeoutMs = (n: number) => Math.max(30_000, n * 100);
+
 async function runRunbook(lab: Lab, work: string, phase: 'first' | 'second'): Promise<Sample> {
   const inv = join(work, 'inventory.yaml');
-  const r = await timed([process.execPath, CLI, 'apply', RUNBOOK, '-i', inv, '--forks', String(Math.max(lab.hosts.length, 1)), '--json', '--state-dir', join(work, 'state')], { CI: '1' });
+  const load = loadavg()[0]!;
+  const r = await timed([process.execPath, CLI, 'apply', RUNBOOK, '-i', inv, '--forks', String(Math.max(lab.hosts.length, 1)), '--json', '--state-dir', join(work, 'state'), '--connect-timeout', String(connectTimeoutMs(lab.hosts.length))], { CI: '1' });
   const ok = r.code === 0;
-  return { tool: 'runbook', phase, hosts: lab.hosts.length, wallMs: r.wallMs, peakRssKiB: r.peakRssKiB, ok, ...(ok ? {} : { note: lastLines(r.stderr || r.stdout) }) };
+  return { tool: 'runbook', phase, hosts: lab.hosts.length, wallMs: r.wallMs, peakRssKiB: r.peakRssKiB, ok, load, ...(ok ? {} : { note: lastLines(r.stderr || r.stdout) }) };
 }
 
 async function runAnsible(lab: Lab, work: string, phase: 'first' | 'second'): Promise<Sample> {
   const inv = join(work, 'ansible-inventory.yaml');
+  const load = loadavg()[0]!;
   const r = await timed(['ansible-playbook', '-i', inv, '-f', String(Math.max(lab.hosts.length, 1)), PLAYBOOK], {
     ANSIBLE_PIPELINING: '1',
     ANSIBLE_SSH_ARGS: '-o ControlMaster=auto -o ControlPersist=60s',
@@ -87,13 +96,16 @@ async function runAnsible(lab: Lab, work: string, phase: 'first' | 'second'): Pr
     ANSIBLE_RETRY_FILES_ENABLED: '0',
   });
   const ok = r.code === 0;
-  return { tool: 'ansible', phase, hosts: lab.hosts.length, wallMs: r.wallMs, peakRssKiB: r.peakRssKiB, ok, ...(ok ? {} : { note: lastLines(r.stdout + r.stderr) }) };
+  return { tool: 'ansible', phase, hosts: lab.hosts.length, wallMs: r.wallMs, peakRssKiB: r.peakRssKiB, ok, load, ...(ok ? {} : { note: lastLines(r.stdout + r.stderr) }) };
 }
 
 async function runFloor(lab: Lab, phase: 'first' | 'second'): Promise<Sample> {
   // the floor runs in a child process too, so its wall time includes a process start like the others
-  const r = await timed([process.execPath, join(packageRoot, 'dist', 'bench', 'floor.js'), JSON.stringify({ hosts: lab.hosts, privateKeyPath: lab.privateKeyPath })]);
-  return { tool: 'floor', phase, hosts: lab.hosts.length, wallMs: r.wallMs, peakRssKiB: r.peakRssKiB, ok: r.code === 0, ...(r.code === 0 ? {} : { note: lastLines(r.stderr) }) };
+  const load = loadavg()[0]!;
+  const hostsFile = join(lab.dir, 'floor-hosts.json');
+  writeFileSync(hostsFile, JSON.stringify({ hosts: lab.hosts.map((h) => ({ address: h.address, port: h.port, user: h.user })), privateKeyPath: lab.privateKeyPath, readyTimeoutMs: connectTimeoutMs(lab.hosts.length) }));
+  const r = await timed([process.execPath, join(packageRoot, 'dist', 'bench', 'floor.js'), `@${hostsFile}`]);
+  return { tool: 'floor', phase, hosts: lab.hosts.length, wallMs: r.wallMs, peakRssKiB: r.peakRssKiB, ok: r.code === 0, load, ...(r.code === 0 ? {} : { note: lastLines(r.stderr) }) };
 }
 
 function lastLines(s: string): string {
@@ -131,7 +143,7 @@ export async function benchHosts(n: number, runs: number, tools: Sample['tool'][
         for (const phase of ['first', 'second'] as const) {
           const s = tool === 'runbook' ? await runRunbook(lab, work, phase) : tool === 'ansible' ? await runAnsible(lab, work, phase) : await runFloor(lab, phase);
           samples.push(s);
-          log(`  N=${n} run ${i + 1}/${runs} ${tool.padEnd(7)} ${phase.padEnd(6)} ${s.wallMs.toFixed(0).padStart(7)} ms  ${(s.peakRssKiB / 1024).toFixed(0).padStart(4)} MiB${s.ok ? '' : '  FAILED: ' + s.note}`);
+          log(`  N=${n} run ${i + 1}/${runs} ${tool.padEnd(7)} ${phase.padEnd(6)} ${s.wallMs.toFixed(0).padStart(7)} ms  ${(s.peakRssKiB / 1024).toFixed(0).padStart(4)} MiB  load ${(s.load ?? 0).toFixed(1)}${s.ok ? '' : '  FAILED: ' + s.note}`);
         }
       }
     }
@@ -144,7 +156,7 @@ export async function benchHosts(n: number, runs: number, tools: Sample['tool'][
 }
 
 export function summarize(samples: Sample[]): string[] {
-  const rows: string[] = ['| hosts | tool | first run (median) | second run (median) | peak RSS | runbook ÷ tool (second run) |', '|---|---|---|---|---|---|'];
+  const rows: string[] = ['| hosts | tool | first run (median) | second run (median) | peak RSS | runbook ÷ tool (second run) | load avg (1 min, second runs) |', '|---|---|---|---|---|---|---|'];
   const ns = [...new Set(samples.map((s) => s.hosts))].sort((a, b) => a - b);
   for (const n of ns) {
     const of = (tool: Sample['tool'], phase: Sample['phase']) => samples.filter((s) => s.hosts === n && s.tool === tool && s.phase === phase && s.ok).map((s) => s.wallMs);
@@ -155,10 +167,71 @@ export function summarize(samples: Sample[]): string[] {
       if (!first.length && !second.length) continue;
       const rss = Math.max(0, ...samples.filter((s) => s.hosts === n && s.tool === tool).map((s) => s.peakRssKiB)) / 1024;
       const ratio = tool === 'runbook' ? '' : `${(rb / median(second)).toFixed(3)}`;
-      rows.push(`| ${n} | ${tool} | ${median(first).toFixed(0)} ms | ${median(second).toFixed(0)} ms | ${rss.toFixed(0)} MiB | ${ratio} |`);
+      const load = median(samples.filter((s) => s.hosts === n && s.tool === tool && s.phase === 'second' && s.load !== undefined).map((s) => s.load!));
+      rows.push(`| ${n} | ${tool} | ${median(first).toFixed(0)} ms | ${median(second).toFixed(0)} ms | ${rss.toFixed(0)} MiB | ${ratio} | ${Number.isNaN(load) ? '' : load.toFixed(1)} |`);
     }
   }
   return rows;
+}
+
+/**
+ * Scaling (issue #12): at each size, the hosts get their files once (runbook's first run), then
+ * runbook's idempotent run and the floor alternate `runs` times. Writes the medians, with the
+ * load average at each run, to bench/results/scaling.json and the plot to bench/results/scaling.svg.
+ */
+export async function benchScale(sizes: number[], runs: number, log: (s: string) => void, done: (points: ScalePoint[]) => void = () => undefined): Promise<ScalePoint[]> {
+  const points: ScalePoint[] = [];
+  for (const n of sizes) {
+    const work = mkdtempSync(join(tmpdir(), `runbook-scale-${n}-`));
+    const started = Date.now();
+    const lab = await startLab({ count: n, dir: join(work, 'lab'), readyTimeoutMs: 60_000 + n * 200 }).catch((e: unknown) => {
+      rmSync(work, { recursive: true, force: true });
+      throw e;
+    });
+    log(`  N=${n}: ${n} sshd hosts up in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    const samples: Sample[] = [];
+    try {
+      writeFileSync(join(work, 'inventory.yaml'), lab.inventoryYaml());
+      resetHosts(lab);
+      const first = await runRunbook(lab, work, 'first');
+      log(`  N=${n} runbook first  ${first.wallMs.toFixed(0).padStart(7)} ms  ${(first.peakRssKiB / 1024).toFixed(0)} MiB  load ${first.load?.toFixed(1)}${first.ok ? '' : '  FAILED: ' + first.note}`);
+      for (let i = 0; i < runs; i++) {
+        for (const tool of i % 2 === 0 ? (['runbook', 'floor'] as const) : (['floor', 'runbook'] as const)) {
+          const s = tool === 'runbook' ? await runRunbook(lab, work, 'second') : await runFloor(lab, 'second');
+          samples.push(s);
+          log(`  N=${n} run ${i + 1}/${runs} ${tool.padEnd(7)} ${s.wallMs.toFixed(0).padStart(7)} ms  ${(s.peakRssKiB / 1024).toFixed(0).padStart(4)} MiB  load ${(s.load ?? 0).toFixed(1)}${s.ok ? '' : '  FAILED: ' + s.note}`);
+        }
+      }
+    } finally {
+      await lab.stop();
+      rmSync(work, { recursive: true, force: true });
+    }
+    for (const tool of ['runbook', 'floor'] as const) {
+      const ok = samples.filter((s) => s.tool === tool && s.ok);
+      if (!ok.length) continue;
+      points.push({ tool, hosts: n, wallMs: median(ok.map((s) => s.wallMs)), peakRssKiB: Math.max(...ok.map((s) => s.peakRssKiB)), load: median(ok.map((s) => s.load ?? 0)) });
+    }
+    done(points); // written after each size: a long run that dies later keeps what it measured
+  }
+  return points;
+}
+
+function writeScaling(points: ScalePoint[], command: string, dir: string): string[] {
+  mkdirSync(dir, { recursive: true });
+  const when = new Date().toISOString().slice(0, 16).replace('T', ' ');
+  writeFileSync(join(dir, 'scaling.json'), JSON.stringify({ date: when, machine: machineLine(), command, points }, null, 2) + '\n');
+  writeFileSync(join(dir, 'scaling.svg'), scalingSvg(points, `${when} UTC, ${machineLine()}: \`${command}\` (medians; load average in each point's tooltip)`));
+  const rows = ['| hosts | runbook second run | floor | runbook ÷ floor | runbook peak RSS | floor peak RSS | load avg (1 min) |', '|---|---|---|---|---|---|---|'];
+  for (const n of [...new Set(points.map((p) => p.hosts))]) {
+    const rb = points.find((p) => p.hosts === n && p.tool === 'runbook');
+    const fl = points.find((p) => p.hosts === n && p.tool === 'floor');
+    rows.push(`| ${n} | ${rb ? `${rb.wallMs.toFixed(0)} ms` : 'failed'} | ${fl ? `${fl.wallMs.toFixed(0)} ms` : 'failed'} | ${rb && fl ? (rb.wallMs / fl.wallMs).toFixed(3) : ''} | ${rb ? `${(rb.peakRssKiB / 1024).toFixed(0)} MiB` : ''} | ${fl ? `${(fl.peakRssKiB / 1024).toFixed(0)} MiB` : ''} | ${rb?.load.toFixed(1) ?? ''} |`);
+  }
+  return rows;
+}
+
+function machineLine(): string {
+  return `${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
 }
 
 async function main(): Promise<void> {
@@ -169,6 +242,8 @@ async function main(): Promise<void> {
       runs: { type: 'string', default: '5' },
       quick: { type: 'boolean', default: false },
       'no-ansible': { type: 'boolean', default: false },
+      scale: { type: 'string' },
+      results: { type: 'string', default: join(packageRoot, 'bench', 'results') },
     },
   });
   const support = labSupport();
@@ -180,6 +255,15 @@ async function main(): Promise<void> {
   const haveAnsible = !values['no-ansible'] && existsSync('/usr/bin/ansible-playbook');
   const all: Sample[] = [];
   const log = (s: string) => console.log(s);
+  if (values.scale) {
+    const sizes = values.scale.split(',').map(Number).filter((x) => x > 0);
+    const command = `node dist/bench/run.js ${process.argv.slice(2).filter((a) => !a.startsWith('--results')).join(' ')}`;
+    const points = await benchScale(sizes, Math.max(1, Math.min(3, Number(values.runs))), log, (p) => writeScaling(p, command, values.results));
+    console.log(`\n${new Date().toISOString().slice(0, 10)} — ${machineLine()} — \`node dist/bench/run.js ${process.argv.slice(2).join(' ')}\``);
+    console.log(writeScaling(points, command, values.results).join('\n'));
+    console.log(`\nwrote ${join(values.results, 'scaling.json')} and ${join(values.results, 'scaling.svg')}`);
+    return;
+  }
   if (values.quick) {
     all.push(...(await benchHosts(2, 1, haveAnsible ? ['runbook', 'ansible', 'floor'] : ['runbook', 'floor'], log)));
   } else {

@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../src/paths.js';
 import { labSupport } from '../src/lab/hosts.js';
@@ -14,6 +15,22 @@ test('bench --quick runs every tool on two loopback hosts and prints the table',
   const r = spawnSync(process.execPath, [join(packageRoot, 'dist', 'bench', 'run.js'), '--quick'], { encoding: 'utf8', timeout: 180_000 });
   assert.equal(r.status, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /^\| 2 \| runbook \| \d+ ms \| \d+ ms \|/m);
-  assert.match(r.stdout, /^\| 2 \| floor \| \d+ ms \| \d+ ms \| \d+ MiB \| \d+\.\d+ \|$/m);
-  if (existsSync('/usr/bin/ansible-playbook')) assert.match(r.stdout, /^\| 2 \| ansible \| \d+ ms \| \d+ ms \| \d+ MiB \| \d+\.\d+ \|$/m);
+  assert.match(r.stdout, /^\| 2 \| floor \| \d+ ms \| \d+ ms \| \d+ MiB \| \d+\.\d+ \| \d+\.\d \|$/m);
+  if (existsSync('/usr/bin/ansible-playbook')) assert.match(r.stdout, /^\| 2 \| ansible \| \d+ ms \| \d+ ms \| \d+ MiB \| \d+\.\d+ \| \d+\.\d \|$/m);
+});
+
+test('bench --scale writes the per-host plot and its data (2 hosts, 1 run)', { skip: support.ok ? false : `needs root and sshd: ${support.reason}` }, () => {
+  const out = mkdtempSync(join(tmpdir(), 'bench-scale-'));
+  try {
+    const r = spawnSync(process.execPath, [join(packageRoot, 'dist', 'bench', 'run.js'), '--scale', '2', '--runs', '1', '--results', out], { encoding: 'utf8', timeout: 180_000 });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /^\| 2 \| \d+ ms \| \d+ ms \| \d+\.\d+ \| \d+ MiB \| \d+ MiB \| \d+\.\d \|$/m);
+    const data = JSON.parse(readFileSync(join(out, 'scaling.json'), 'utf8')) as { points: { tool: string; hosts: number }[] };
+    assert.deepEqual(data.points.map((p) => `${p.tool}@${p.hosts}`).sort(), ['floor@2', 'runbook@2']);
+    const svg = readFileSync(join(out, 'scaling.svg'), 'utf8');
+    assert.match(svg, /^<svg[^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+    assert.equal((svg.match(/<polyline /g) ?? []).length, 4, 'two tools in each of the two panels');
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
 });

@@ -9,6 +9,7 @@ import { posix } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { StepContext } from './types.js';
 import { describeExit, run, stepError } from './util.js';
+import { phase } from '../engine/profile.js';
 
 export const KEEP_LIMIT = 1024 * 1024;
 export const KEEP_ROOT = '/var/lib/runbook/kept';
@@ -45,7 +46,7 @@ const PUT_BACK_SCRIPT = [
 /** Keep a copy of `path` (anything: file, tree, symlink); the copy's path, or undefined when it is over the limit. */
 export async function keepCopy(ctx: StepContext, path: string, limit = KEEP_LIMIT): Promise<string | undefined> {
   const dir = `${ctx.keepRoot ?? KEEP_ROOT}/${ctx.runId}/${randomBytes(6).toString('hex')}`;
-  const r = await run(ctx, ['sh', '-c', KEEP_SCRIPT, 'sh', path, dir, String(limit)]);
+  const r = await phase('backup', () => run(ctx, ['sh', '-c', KEEP_SCRIPT, 'sh', path, dir, String(limit)]));
   if (r.code !== 0) throw stepError(`cannot keep a copy of ${path} on ${ctx.hostName} before changing it: ${describeExit(r)}`);
   if (r.stdout.startsWith('too-large')) return undefined;
   return `${dir}/${posix.basename(path)}`;

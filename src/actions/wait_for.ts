@@ -18,6 +18,7 @@ import type { WaitForParams } from '../runbook/schema-types.js';
 import { displayCommand } from '../transport/quote.js';
 import type { Action, ProbeResult, StepContext } from './types.js';
 import { parseDuration } from './duration.js';
+import { phase } from '../engine/profile.js';
 import { absPath, run, stepError, toArgv } from './util.js';
 
 export const PORT_SCRIPT = [
@@ -96,7 +97,7 @@ async function tryOnce(ctx: StepContext, c: Check, timeoutMs?: number): Promise<
   }
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const sleep = (ms: number) => phase('wait', () => new Promise<void>((r) => setTimeout(r, ms)));
 
 export const waitForAction: Action<WaitForParams, { check: Check }> = {
   type: 'wait_for',

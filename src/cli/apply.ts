@@ -7,6 +7,7 @@ import { loadPlan } from '../engine/plan.js';
 import { makeReporter } from '../report/reporter.js';
 import { EXIT } from './exit-codes.js';
 import { planCmd, type CmdResult } from './plan.js';
+import { profileSink, startProfile, writeProfile } from '../engine/profile.js';
 import { addRunOptions, connectOptions, givenSliceGroup, prepareRun, type RunCliOptions } from './run-options.js';
 import { userError } from '../errors.js';
 
@@ -31,6 +32,7 @@ export async function applyCmd(o: ApplyOptions): Promise<CmdResult> {
   const prepared = await prepareRun(o.runbook, o, stderr);
   if (!prepared) return { exitCode: EXIT.invalidInput };
   const savedPlan = o.plan ? await loadPlan(o.plan) : undefined;
+  if (o.profile) startProfile();
   const reporter = await makeReporter({ json: o.json === true, hostCount: prepared.hosts.length, ...(o.stdout ? { out: o.stdout } : {}) });
   try {
     const result = await runApply({
@@ -49,9 +51,10 @@ export async function applyCmd(o: ApplyOptions): Promise<CmdResult> {
       ...(o.breakLock ? { breakLock: true } : {}),
       ...(savedPlan ? { savedPlan } : {}),
       ...(o.diff ? { diff: true } : {}),
-      sink: reporter,
+      sink: profileSink(reporter),
     });
     await reporter.close();
+    if (o.profile) writeProfile(o.profile);
     if (o.json !== true && result.journalPath) {
       // the way back, from any directory (the journal's place is found again; an explicit --state-dir is repeated)
       const dir = o.stateDir ? ` --state-dir ${quoteArg(resolve(o.stateDir))}` : '';

@@ -5,6 +5,7 @@ import { savePlan } from '../engine/plan.js';
 import type { EngineResult } from '../engine/run.js';
 import { makeReporter } from '../report/reporter.js';
 import { EXIT } from './exit-codes.js';
+import { profileSink, startProfile, writeProfile } from '../engine/profile.js';
 import { addRunOptions, connectOptions, prepareRun, type RunCliOptions } from './run-options.js';
 
 export interface PlanOptions extends RunCliOptions {
@@ -24,6 +25,7 @@ export async function planCmd(o: PlanOptions): Promise<CmdResult> {
   const stderr = o.stderr ?? process.stderr;
   const prepared = await prepareRun(o.runbook, o, stderr);
   if (!prepared) return { exitCode: EXIT.invalidInput };
+  if (o.profile) startProfile();
   const reporter = await makeReporter({ json: o.json === true, hostCount: prepared.hosts.length, ...(o.stdout ? { out: o.stdout } : {}) });
   const result = await runPlan({
     rb: prepared.rb,
@@ -39,9 +41,10 @@ export async function planCmd(o: PlanOptions): Promise<CmdResult> {
     ...(o.startAtStep ? { startAtStep: o.startAtStep } : {}),
     ...(o.stateDir ? { stateDir: o.stateDir } : {}),
     ...(o.diff ? { diff: true } : {}),
-    sink: reporter,
+    sink: profileSink(reporter),
   });
   await reporter.close();
+  if (o.profile) writeProfile(o.profile);
   if (o.out && result.plan) {
     await savePlan(o.out, result.plan);
     if (!o.json) stderr.write(`plan saved to ${o.out} (apply it with: runbook apply ${o.runbook} --plan ${o.out})\n`);

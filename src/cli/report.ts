@@ -9,8 +9,6 @@ import { userError } from '../errors.js';
 import type { Event } from '../engine/events.js';
 import { listRuns, parseJournal, readJournal } from '../engine/journal.js';
 import { countByHealth, fleetFromEvents, mergeReports, type FleetReport } from '../report/fleet/model.js';
-import { writeHtml } from '../report/fleet/html.js';
-import { writePrometheus } from '../report/fleet/prometheus.js';
 import { writeFileAtomic } from '../report/fleet/write.js';
 import { colors as pc } from '../report/colors.js';
 import { EXIT } from './exit-codes.js';
@@ -99,10 +97,13 @@ export async function reportCmd(o: ReportOptions): Promise<{ exitCode: number; r
   }
   const written: string[] = [];
   if (o.html) {
+    // loaded here, not at start: every runbook command registers `report` (prom-client alone is ~10% of a start)
+    const { writeHtml } = await import('../report/fleet/html.js');
     writeHtml(o.html, report);
     written.push(`HTML ${o.html}`);
   }
   if (o.prom) {
+    const { writePrometheus } = await import('../report/fleet/prometheus.js');
     await writePrometheus(o.prom, report);
     written.push(`Prometheus ${o.prom}`);
   }

@@ -53,6 +53,8 @@ export interface RunCliOptions extends ConnectionCliOptions, HostsCliOptions {
   sliceGroup?: string;
   /** show how copy/file steps change files (unified diffs, secrets redacted) */
   diff?: boolean;
+  /** --profile FILE: per host and phase timings as JSON (src/engine/profile.ts) */
+  profile?: string;
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -96,7 +98,8 @@ export function addRunOptions(cmd: Command): Command {
     .option('--diff', 'show how copy/file steps change each file: unified diffs of text (secrets redacted), binary, large and private files summarised, mode/owner changes')
     .option('--state-dir <dir>', "where run journals are kept (default: the runbook's git root's .runbook, else $XDG_STATE_HOME/runbook)")
     .option('--slice <K/N>', 'only the K-th of N deterministic, balanced slices of the selected hosts (one job of N on a scheduler)')
-    .option('--slice-group <name>', 'the logical run the slices belong to (default $RUNBOOK_SLICE_GROUP; apply needs one)');
+    .option('--slice-group <name>', 'the logical run the slices belong to (default $RUNBOOK_SLICE_GROUP; apply needs one)')
+    .option('--profile <file>', 'write where each host\'s time went (connect, auth, probe, apply, wait, journal, backup) as JSON');
   return addConnectionOptions(cmd);
 }
 

@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { userError } from '../errors.js';
 import type { Event, EventSink, RunEndEvent, RunStartEvent, SliceRef, StepEndEvent } from './events.js';
 import { isRunId } from './run-id.js';
+import { phase } from './profile.js';
 import { defaultStateDir, indexRun, stateDirsFor } from './state-dir.js';
 
 /** The state dir's name inside a git repository (see ./state-dir.ts for where it is). */
@@ -53,6 +54,10 @@ export class JournalWriter implements EventSink {
   }
 
   emit(e: Event): void {
+    phase('journal', () => this.write(e));
+  }
+
+  private write(e: Event): void {
     if (this.fd === undefined || this.failed !== undefined) return;
     try {
       const buf = Buffer.from(JSON.stringify({ t: new Date().toISOString(), ...e }) + '\n');

@@ -98,8 +98,10 @@ export function comparePlans(saved: SavedPlan, fresh: SavedPlan): string[] {
   }
   const a = Object.keys(saved.hosts).sort();
   const b = Object.keys(fresh.hosts).sort();
-  for (const h of a) if (!b.includes(h)) out.push(`host ${h} was planned but is not selected now`);
-  for (const h of b) if (!a.includes(h)) out.push(`host ${h} is selected now but was not planned`);
+  const inA = new Set(a);
+  const inB = new Set(b);
+  for (const h of a) if (!inB.has(h)) out.push(`host ${h} was planned but is not selected now`);
+  for (const h of b) if (!inA.has(h)) out.push(`host ${h} is selected now but was not planned`);
   for (const h of a) {
     const fh = fresh.hosts[h];
     const sh = saved.hosts[h]!;

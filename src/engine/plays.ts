@@ -26,6 +26,7 @@ import { hostScope, secretValues } from '../runbook/vars.js';
 import type { Transport } from '../transport/types.js';
 import { exceedsMaxFail, makeBatches } from './batches.js';
 import { orderHosts, timeToRecover } from './host-order.js';
+import { inHost, phase } from './profile.js';
 import { openTransport, sessionBecome, type ConnectOptions } from './connect.js';
 import type { Emitter } from './emitter.js';
 import { emptyCounts, type HostCounts, type HostStatus, type RecapRow } from './events.js';
@@ -160,7 +161,10 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
   const playHosts = rb.plays.map((p, i): HostEntry[] => {
     if (!rb.multiPlay) return c.hosts;
     const chosen = c.playHosts?.[i];
-    if (chosen) return c.hosts.filter((h) => runNames.has(h.name) && chosen.includes(h.name));
+    if (chosen) {
+      const inPlay = new Set(chosen); // a Set: 2,000 hosts × 2,000 names was quadratic
+      return c.hosts.filter((h) => runNames.has(h.name) && inPlay.has(h.name));
+    }
     return selectHosts(inventory, p.hosts);
   });
   const lastPlay = new Map<string, number>();
@@ -198,7 +202,7 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
     const t = s.transport;
     s.transport = undefined;
     if (s.locked) {
-      await releaseLock(t, lockPathFor(s.entry), c.runId).catch((e: unknown) => {
+      await phase('lock', () => releaseLock(t, lockPathFor(s.entry), c.runId)).catch((e: unknown) => {
         const w = lockWarning(s.entry.name, lockPathFor(s.entry), e, emitter);
         s.warnings.push(w);
         if (s.row) s.row.warnings = [...s.warnings]; // closed after its host-end (delegate_to keeps connections open)
@@ -232,7 +236,7 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
     if (s.transport) return true;
     const h = s.entry;
     try {
-      s.transport = await openTransport(h, c.connect, sessionBecome(c.rb));
+      s.transport = await phase('connect', () => openTransport(h, c.connect, sessionBecome(c.rb)));
     } catch (e) {
       const message = messageOf(e);
       emitter.emit({ kind: 'host-unreachable', host: h.name, errorKind: isUserError(e) ? e.kind : 'connect', message });
@@ -244,10 +248,10 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
     const lockPath = lockPathFor(h);
     try {
       if (!dryRun) {
-        await acquireLock(s.transport, lockPath, { run_id: c.runId, operator: c.operator, pid: process.pid, started: c.startTime }, { breakLock: c.breakLock });
+        await phase('lock', () => acquireLock(s.transport!, lockPath, { run_id: c.runId, operator: c.operator, pid: process.pid, started: c.startTime }, { breakLock: c.breakLock }));
         s.locked = true;
       } else {
-        const holder = await lockHolder(s.transport, lockPath);
+        const holder = await phase('lock', () => lockHolder(s.transport!, lockPath));
         if (holder) emitter.emit({ kind: 'warning', host: h.name, message: `locked by ${holder}: an apply now would be refused` });
       }
     } catch (e) {
@@ -546,7 +550,7 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
       batchFailures.set(`${play.index}:${bi}`, { n: 0, size: batch.length, max: play.settings.max_fail_percentage, play: play.name });
       const before = new Map(batch.map((s) => [s, s.status]));
       const key = `${play.index}:${bi}`;
-      await Promise.all(batch.map((s) => c.limit(() => runHostPlay(s, play, view, steps, names, key, batch[0]!.entry.name).finally(() => orphan(key, s.entry.name)))));
+      await Promise.all(batch.map((s) => c.limit(() => inHost(s.entry.name, () => runHostPlay(s, play, view, steps, names, key, batch[0]!.entry.name).finally(() => orphan(key, s.entry.name))))));
       await sweep();
       const failedN = batch.filter((s) => s.status !== 'ok' && s.status !== 'aborted' && s.status !== 'not-run' && before.get(s) === 'ok').length;
       const max = play.settings.max_fail_percentage;

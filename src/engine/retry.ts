@@ -9,6 +9,7 @@
 import type { ApplyResult, ProbeResult, StepContext } from '../actions/types.js';
 import { parseDuration } from '../runbook/duration.js';
 import { messageOf } from '../errors.js';
+import { phase } from './profile.js';
 import type { Step } from '../runbook/schema-types.js';
 
 export interface RetrySpec {
@@ -23,7 +24,7 @@ export function retrySpec(step: Step): RetrySpec | undefined {
   return { retries: step.retries ?? 3, delayMs: step.delay ? parseDuration(step.delay) : 5_000, ...(step.until !== undefined ? { until: step.until } : {}) };
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const sleep = (ms: number) => phase('wait', () => new Promise<void>((r) => setTimeout(r, ms)));
 
 /** Whether an attempt is good: not failed, and its `until` holds (an `until` that cannot be evaluated does not). */
 function holds(spec: RetrySpec, ctx: StepContext, res: ApplyResult): { ok: boolean; why?: string } {

@@ -22,6 +22,7 @@ import { coveredBy, undoPaths, type StepOutcome, type UndoEntry } from './step-o
 export type { StepOutcome, UndoEntry } from './step-outcome.js';
 export { coveredBy, undoPaths } from './step-outcome.js';
 import { applyWithRetries, retrySpec } from './retry.js';
+import { phase } from './profile.js';
 import { actionFor, errorText, withBecome } from './step-support.js';
 export type { Delegate, OnceResult, OnceSlot } from './cross-host.js';
 
@@ -410,7 +411,7 @@ export class HostRunner {
     const what = `step "${step.name}"`;
     try {
       action = actionFor(step.type);
-      probe = await withTimeout(action.probe(ctx, params), ctx.timeoutMs, what, this.o.host, this.cancel);
+      probe = await phase(step.type === 'backup' ? 'backup' : 'probe', () => withTimeout(action.probe(ctx, params), ctx.timeoutMs, what, this.o.host, this.cancel));
     } catch (e) {
       if (dry && isUserError(e) && (e.kind === 'expression' || e.kind === 'undefined-variable') && this.mentionsUncertain(raw)) {
         return this.finishItem(step, index, item, { status: 'unknown', uncertain: true, failed: false, message: `depends on results a dry run cannot know: ${errorText(e)}` }, [], started);
@@ -467,8 +468,8 @@ export class HostRunner {
       if (f) return f;
     }
     try {
-      const attempt = (p: ProbeResult<unknown>) => withTimeout(action.apply(ctx, params, p), ctx.timeoutMs, what, this.o.host, this.cancel);
-      const reprobe = () => withTimeout(action.probe(ctx, params), ctx.timeoutMs, what, this.o.host, this.cancel);
+      const attempt = (p: ProbeResult<unknown>) => phase(step.type === 'backup' ? 'backup' : 'apply', () => withTimeout(action.apply(ctx, params, p), ctx.timeoutMs, what, this.o.host, this.cancel));
+      const reprobe = () => phase('probe', () => withTimeout(action.probe(ctx, params), ctx.timeoutMs, what, this.o.host, this.cancel));
       const res = await applyWithRetries(retrySpec(raw), ctx, probe, attempt, reprobe);
       const failed = res.failed === true;
       const status: StepStatus = failed ? 'failed' : res.changed ? 'changed' : 'ok';

@@ -15,7 +15,11 @@ import { closest } from './suggest.js';
 
 // ajv ships CommonJS; its 2020 build is reached through require to keep types simple under NodeNext.
 const require = createRequire(import.meta.url);
-const Ajv2020 = require('ajv/dist/2020.js') as typeof import('ajv/dist/2020.js').default;
+// Loaded on first use only: a valid document passes the precompiled validator (quickAccept) and
+// never needs it, and loading ajv is ~10% of every command's start.
+type Ajv2020Class = typeof import('ajv/dist/2020.js').default;
+let ajvClass: Ajv2020Class | undefined;
+const loadAjv = (): Ajv2020Class => (ajvClass ??= require('ajv/dist/2020.js') as Ajv2020Class);
 
 type SchemaNode = Record<string, unknown>;
 interface LoadedSchema {
@@ -30,6 +34,7 @@ export function loadSchema(name: 'runbook' | 'inventory'): LoadedSchema {
   let v = validators.get(name);
   if (!v) {
     const schema = JSON.parse(readFileSync(join(schemasDir, `${name}.schema.json`), 'utf8')) as SchemaNode;
+    const Ajv2020 = loadAjv();
     const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: false });
     const validate = ajv.compile(schema);
     // where each subschema object sits in the document, to address a branch as `$id#/pointer`

@@ -96,3 +96,34 @@ test('appendKnownHost adds one line (after a missing final newline) and the cach
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('loading for one host name decides exactly as scanning the whole file (2,000 hosts: no quadratic scan)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kh-index-'));
+  try {
+    const file = join(dir, 'known_hosts');
+    const lines = [
+      `10.0.0.1,Web-1 ssh-ed25519 ${A}`,
+      `[10.0.0.2]:2222 ssh-ed25519 ${B}`,
+      `10.0.0.* ecdsa-sha2-nistp256 ${C}`,
+      `10.0.0.*,!10.0.0.3 ssh-ed25519 ${B}`,
+      `${HASHED_A_FOR_127_1_0_9} ssh-ed25519 ${A}`,
+      `@revoked * ssh-ed25519 ${B}`,
+      `10.0.0.4 ssh-ed25519 ${A}`,
+      `10.0.0.4 ssh-ed25519 ${B}`,
+    ];
+    for (let i = 0; i < 2000; i++) lines.push(`10.1.${i >> 8}.${i & 255} ssh-ed25519 ${A}`);
+    writeFileSync(file, lines.join('\n') + '\n');
+    const whole = loadKnownHosts([file]);
+    const names = ['10.0.0.1', 'web-1', '[10.0.0.2]:2222', '10.0.0.2', '10.0.0.3', '10.0.0.4', '127.1.0.9', '10.1.7.208', 'elsewhere'];
+    for (const name of names) {
+      const mine = loadKnownHosts([file], name);
+      assert.ok(mine.length < 12, `${name}: ${mine.length} candidate lines, not the whole file`);
+      for (const k of [A, B, C]) assert.deepEqual(checkHostKey(mine, name, key(k)), checkHostKey(whole, name, key(k)), `${name} ${k.slice(-6)}`);
+      assert.deepEqual(knownKeyTypes(mine, name), knownKeyTypes(whole, name), name);
+    }
+    // every one of the 2,000 plain hosts gets its own line (and the lines no name lookup can rule out), not the file
+    for (let i = 0; i < 2000; i += 97) assert.deepEqual(knownKeyTypes(loadKnownHosts([file], `10.1.${i >> 8}.${i & 255}`), `10.1.${i >> 8}.${i & 255}`), ['ssh-ed25519']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -136,25 +136,71 @@ export function knownKeyTypes(entries: readonly KnownHostEntry[], name: string):
 }
 
 // ---- files, cached by (mtime, size): 500 hosts share one known_hosts ----
-const cache = new Map<string, { mtimeMs: number; size: number; entries: KnownHostEntry[] }>();
+interface CachedFile {
+  mtimeMs: number;
+  size: number;
+  entries: KnownHostEntry[];
+  /**
+   * Entries by each plain (lower-cased, no wildcard) name of their host field, so a host finds its
+   * lines without scanning the file: scanning made N hosts against an N-line file quadratic
+   * (2,000 hosts: 4 million pattern matches).
+   */
+  byName: Map<string, KnownHostEntry[]>;
+  /** entries every host must still check: revoked keys, hashed names, wildcards, negations */
+  scanned: KnownHostEntry[];
+}
+const cache = new Map<string, CachedFile>();
 
-export function loadKnownHosts(files: readonly string[]): KnownHostEntry[] {
-  const all: KnownHostEntry[] = [];
-  for (const file of files) {
-    let st;
-    try {
-      st = statSync(file);
-    } catch {
-      continue; // a missing file knows no hosts
-    }
-    const hit = cache.get(file);
-    if (hit && hit.mtimeMs === st.mtimeMs && hit.size === st.size) {
-      all.push(...hit.entries);
+function indexEntries(entries: KnownHostEntry[]): Pick<CachedFile, 'byName' | 'scanned'> {
+  const byName = new Map<string, KnownHostEntry[]>();
+  const scanned: KnownHostEntry[] = [];
+  for (const e of entries) {
+    const names = e.hosts.split(',');
+    if (e.marker || e.hosts.startsWith('|') || names.some((n) => /[*?!]/.test(n))) {
+      scanned.push(e);
       continue;
     }
-    const entries = parseKnownHosts(readFileSync(file, 'utf8'), file);
-    cache.set(file, { mtimeMs: st.mtimeMs, size: st.size, entries });
-    all.push(...entries);
+    for (const n of new Set(names.map((x) => x.toLowerCase()))) {
+      const list = byName.get(n);
+      if (list) list.push(e);
+      else byName.set(n, [e]);
+    }
+  }
+  return { byName, scanned };
+}
+
+function cachedFile(file: string): CachedFile | undefined {
+  let st;
+  try {
+    st = statSync(file);
+  } catch {
+    return undefined; // a missing file knows no hosts
+  }
+  const hit = cache.get(file);
+  if (hit && hit.mtimeMs === st.mtimeMs && hit.size === st.size) return hit;
+  const entries = parseKnownHosts(readFileSync(file, 'utf8'), file);
+  const c = { mtimeMs: st.mtimeMs, size: st.size, entries, ...indexEntries(entries) };
+  cache.set(file, c);
+  return c;
+}
+
+/**
+ * The entries of these files, in file order. With `forName` (hostKeyName), only those that can
+ * concern that host: the lines naming it, plus every line a name lookup cannot rule out (revoked
+ * keys, hashed names, patterns). checkHostKey and knownKeyTypes decide the same on either.
+ */
+export function loadKnownHosts(files: readonly string[], forName?: string): KnownHostEntry[] {
+  const all: KnownHostEntry[] = [];
+  for (const file of files) {
+    const c = cachedFile(file);
+    if (!c) continue;
+    if (forName === undefined) {
+      all.push(...c.entries);
+      continue;
+    }
+    const named = c.byName.get(forName.toLowerCase()) ?? [];
+    const mine = c.scanned.length === 0 ? named : [...named, ...c.scanned].sort((a, b) => a.line - b.line);
+    all.push(...mine);
   }
   return all;
 }

@@ -32,6 +32,19 @@ export interface SshConfigResult {
   hostKeyAlgorithms?: string;
 }
 
+// Parsed configs by text: the hosts of an inventory usually share one config text (the same
+// group vars and ~/.ssh/config), and parsing it again for each of 2,000 hosts was most of their
+// connection set-up. compute() only reads the parsed lines. Bounded: distinct texts are rare.
+const parsedConfigs = new Map<string, ReturnType<typeof SSHConfig.parse>>();
+function parsedConfig(text: string): ReturnType<typeof SSHConfig.parse> {
+  let cfg = parsedConfigs.get(text);
+  if (!cfg) {
+    if (parsedConfigs.size >= 64) parsedConfigs.clear();
+    parsedConfigs.set(text, (cfg = SSHConfig.parse(text)));
+  }
+  return cfg;
+}
+
 function first(v: string | string[] | undefined): string | undefined {
   if (v === undefined) return undefined;
   return Array.isArray(v) ? v[0] : v;
@@ -73,7 +86,7 @@ function expand(value: string, ctx: { host: string; user: string; home: string; 
 export function resolveSshConfig(text: string, alias: string, opts: { home?: string; localUser?: string } = {}): SshConfigResult {
   const home = opts.home ?? homedir();
   const localUser = opts.localUser ?? process.env.USER ?? 'root';
-  const cfg = SSHConfig.parse(text);
+  const cfg = parsedConfig(text);
   const c = cfg.compute(alias, { ignoreCase: true, matchExec: false }) as Record<string, string | string[]>;
   const rawHost = first(c.hostname);
   const host = rawHost ? rawHost.replace(/%h/g, alias) : alias;

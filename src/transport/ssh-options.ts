@@ -27,6 +27,21 @@ export type HostSshOptions = Omit<SshConnectOptions, 'proxyJump'> & {
   jumps?: JumpHop[];
 };
 
+// Every host of a group usually carries the same ansible_ssh_common_args: split it once per run.
+// The parsed result is shared, so it is frozen (readers only spread its lines).
+const parsedArgs = new Map<string, ReturnType<typeof parseSshArgs>>();
+function parseSshArgsOnce(text: string): ReturnType<typeof parseSshArgs> {
+  let p = parsedArgs.get(text);
+  if (!p) {
+    if (parsedArgs.size >= 64) parsedArgs.clear();
+    p = parseSshArgs(text);
+    Object.freeze(p.lines);
+    Object.freeze(p.errors);
+    parsedArgs.set(text, Object.freeze(p));
+  }
+  return p;
+}
+
 function str(entry: HostEntry, k: string): string | undefined {
   const v = entry.vars[k];
   return typeof v === 'string' ? v : typeof v === 'number' ? String(v) : undefined;
@@ -52,7 +67,7 @@ export function sshOptionsForHost(
   const where = { host: entry.name };
   const parsed = SSH_ARG_VARS.map((k) => {
     const v = str(entry, k);
-    return v === undefined ? undefined : parseSshArgs(v);
+    return v === undefined ? undefined : parseSshArgsOnce(v);
   });
   for (const [i, p] of parsed.entries()) {
     if (p?.errors.length) throw userError('inventory', `${SSH_ARG_VARS[i]}: ${p.errors[0]}`, where);

@@ -19,6 +19,7 @@ import type { LocalSudoResult } from './local-sudo.js';
 import { becomeUser, newSudoMarkers, SudoDialog, SudoGate, sudoArgv, type BecomeSpec, type SudoMarkers } from './become.js';
 import { errnoOf, readViaExec, statFromMode, statViaExec, writeViaExec, type RawRun } from './exec-files.js';
 import type { ExecOptions, ExecResult, FileStat, Transport } from './types.js';
+import { movePhase } from '../engine/profile.js';
 
 const { Client } = ssh2; // CommonJS: no named exports at run time
 
@@ -124,7 +125,7 @@ export class SshTransport implements Transport {
     const timeoutMs = opts.connectTimeoutMs ?? 10_000;
     const knownFiles = opts.knownHostsPaths ?? [opts.knownHostsPath ?? join(homedir(), '.ssh', 'known_hosts')];
     const keyName = hostKeyName(opts.host, port);
-    const entries = loadKnownHosts(knownFiles);
+    const entries = loadKnownHosts(knownFiles, keyName);
     const keyPaths = opts.privateKeyPaths ?? (opts.privateKeyPath ? [opts.privateKeyPath] : undefined);
     const methods = await authMethods({ ...opts, user, ...(keyPaths ? { privateKeyPaths: keyPaths } : {}) }, where, target);
     const hv = hostVerifier({ entries, keyName, hostPort: `${opts.host}:${port}`, knownFiles, policy: opts.hostKeyPolicy ?? 'strict', where });
@@ -169,8 +170,12 @@ export class SshTransport implements Transport {
         sock.destroy();
         reject(hv.refusal() ?? connectError(e, target, where, timeoutMs));
       };
+      // --profile: authentication is from the key exchange's end to ready (src/engine/profile.ts)
+      let kexDone = 0;
+      conn.once('handshake', () => (kexDone = performance.now()));
       conn.once('ready', () => {
         settled = true;
+        if (kexDone) movePhase('connect', 'auth', performance.now() - kexDone);
         resolve();
       });
       conn.on('error', fail);
