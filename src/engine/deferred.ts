@@ -4,7 +4,9 @@
  * that needs its registered result: so a run that changes nothing makes no backup, and no step
  * that may change the host runs before a backup that comes before it in the runbook. While a
  * backup is deferred, the events of the (read-only) steps after it are held, and released after
- * it: the output follows the runbook's order.
+ * it: the output follows the runbook's order. At the end of a play, a backup still deferred is
+ * taken when a later play of the host may change it (src/engine/plays.ts), and dropped only when
+ * none may: the order holds across play boundaries.
  */
 import type { StepInfo } from '../runbook/model.js';
 import type { Event, EventSink } from './events.js';

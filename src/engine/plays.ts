@@ -39,6 +39,7 @@ import { withStepVars } from './step-vars.js';
 import { blockTree, forgetFailure, markFailure, reportNotNeeded, runSteps, type BlockHooks } from './blocks.js';
 import { changedAnything, isReadOnlyStep, keepRootFor, lockWarning, notRestoredMessage } from './safety.js';
 import type { ResumeSpec } from './resume.js';
+import { journaledValue } from './resume-values.js';
 
 /** The runbook as one play sees it: its hosts, settings, vars over the runbook's, and its steps. */
 export function playView(rb: LoadedRunbook, play: PlayInfo): LoadedRunbook {
@@ -181,6 +182,14 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
     if (chosen) return c.hosts.filter((h) => runNames.has(h.name) && chosen.includes(h.name));
     return selectHosts(inventory, p.hosts);
   });
+  /** Whether a play after `after` that has this host may change it (a step or handler not read-only by contract). */
+  const laterPlayChanges = (host: string, after: number): boolean =>
+    rb.plays.some(
+      (p) =>
+        p.index > after &&
+        playHosts[p.index]!.some((h) => h.name === host) &&
+        [...c.steps.filter((x) => x.step.play === p.index && x.step.section === 'steps').map((x) => x.step), ...p.handlers].some((st) => !isReadOnlyStep(st)),
+    );
   const lastPlay = new Map<string, number>();
   playHosts.forEach((hs, i) => hs.forEach((h) => lastPlay.set(h.name, i)));
   const sessions = new Map<string, Session>();
@@ -411,10 +420,15 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
             stopped = state.fatal;
             return 'stop';
           }
-          // resume: what the interrupted run journaled as done is not done again (read-only steps run, for their values)
-          if (c.resume?.done.get(h.name)?.has(step.id) && !isReadOnlyStep(step)) {
-            runner.journaledDone(step, index);
-            return 'ok';
+          // resume: what the interrupted run journaled as done is not done (or judged) again; what it
+          // registered comes from the journal. A read-only step whose value is not there (no_log, a
+          // secret) runs again for it; a changing one was refused before the run (./resume.ts).
+          if (c.resume?.done.get(h.name)?.has(step.id)) {
+            const value = journaledValue(c.resume, h.name, step);
+            if (value !== 'missing' || !isReadOnlyStep(step)) {
+              runner.journaledDone(step, index, value === 'missing' ? undefined : value);
+              return 'ok';
+            }
           }
           if (step.type === 'flush_handlers') return (await flushHandlers(flush)) ? 'failed' : 'ok';
           const out = await withStepVars(runner.scope, step, () => runner.runStep(step, index));
@@ -430,6 +444,9 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
       // a host stopped by another's fatal failure runs none
       if (queue.pending && !stopped && (!failed || play.settings.force_handlers)) if (await flushHandlers({ ...flush, final: true })) onFailure();
       if (dryRun) reportUnnotified(flush, flush.ran);
+      // a backup still deferred is taken now when a later play may change this host: "backup
+      // before change" holds across plays (the next play's runner cannot take this play's step)
+      if (!failed && !stopped && laterPlayChanges(h.name, play.index) && (await runner.takeDeferred())) onFailure();
       runner.finish();
     } catch (e) {
       failed = true;

@@ -17,7 +17,8 @@ import { emptyCounts, type EventSink, type HostCounts, type StepEndEvent, type S
 import { isWithin } from '../actions/util.js';
 import { backupDirOf, backupPathsOf, DeferredBackups } from './deferred.js';
 import { withTimeout } from './timeout.js';
-import { applyActs, classifyChange, irreversibleInPlan, isReadOnlyStep } from './safety.js';
+import { applyActs, classifyChange, irreversibleInPlan, isReadOnlyStep, recordPaths } from './safety.js';
+import { changedNothing, partialUndoOf } from '../actions/partial.js';
 import type { Delegate, OnceSlot } from './cross-host.js';
 import { applyWithRetries, retrySpec } from './retry.js';
 import { actionFor, errorText, withBecome } from './step-support.js';
@@ -73,6 +74,13 @@ export interface HostRunnerOptions {
 /** What a host's earlier runner leaves to the next (a later play; `runbook resume` from the journal). */
 export type Carry = Pick<HostRunner, 'backups' | 'backupPaths' | 'undos' | 'withheld' | 'uncertain' | 'notRestored'>;
 
+/** One item of a step as the journal has it (`runbook resume`). */
+export interface JournaledItem {
+  status: StepStatus;
+  facts?: Record<string, unknown>;
+  item?: unknown;
+}
+
 export interface StepOutcome {
   status: StepStatus;
   /** failed and not ignored: the failure policy applies */
@@ -82,12 +90,20 @@ export interface StepOutcome {
 
 const NO_ITEM = Symbol('no item');
 
+/** A registered result larger than this (JSON) is not journaled: resume re-runs the step if read-only. */
+const MAX_JOURNALED_REGISTER = 256 * 1024;
+
 /** Identifiers in every string of a step as written (its expressions and templates). */
 function namesIn(v: unknown, out: string[] = []): string[] {
   if (typeof v === 'string') out.push(...candidateNames(v));
   else if (Array.isArray(v)) for (const x of v) namesIn(x, out);
   else if (v !== null && typeof v === 'object') for (const x of Object.values(v)) namesIn(x, out);
   return out;
+}
+
+/** The host paths a probe's state names (copy: dest; file: path; move: src and dest). */
+function statePaths(state: unknown): string[] {
+  return state !== null && typeof state === 'object' ? recordPaths(state as Record<string, unknown>) : [];
 }
 
 /** Whether a step never changes a host (one definition: src/engine/safety.ts). */
@@ -197,8 +213,14 @@ export class HostRunner {
   /** a deferred backup failed: nothing may change on this host any more (later loop items included) */
   private backupFailure: StepOutcome | undefined;
 
-  /** Stop the transport's work in flight (a step timed out). */
-  private readonly cancel = (): Promise<void> => this.o.transport.cancel?.() ?? Promise.resolve();
+  /**
+   * Stop the work in flight of a step that timed out, on the connection it runs over: the
+   * delegate's for a delegated step (cancelling this host's would leave the delegate's running).
+   */
+  private cancelFor(): () => Promise<void> {
+    const t = this.delegated?.to.transport ?? this.o.transport;
+    return () => t.cancel?.() ?? Promise.resolve();
+  }
 
   /** Run one step (all its loop items) and register its result. */
   async runStep(step: StepInfo, index: number): Promise<StepOutcome> {
@@ -272,10 +294,40 @@ export class HostRunner {
     }
   }
 
-  /** resume: a step the interrupted run journaled as done is not run again (its changes are in the carried undo records and backups). */
-  journaledDone(step: StepInfo, index: number): void {
-    this.deferred.emit({ kind: 'step-start', host: this.o.host, step: step.id, name: step.name, index, total: this.o.total });
-    this.finishItem(step, index, NO_ITEM, { status: 'ok', uncertain: false, failed: false, message: 'done before the run was interrupted (journal)' }, [], 0);
+  /**
+   * resume: a step the interrupted run journaled as done is not run again, nor judged again from
+   * what the host shows now (its changes are in the carried undo records and backups). What it
+   * registered is rebuilt from the journal (`items`, in the order they ran), and journaled again
+   * for a later resume.
+   */
+  journaledDone(step: StepInfo, index: number, items?: JournaledItem[]): void {
+    const message = 'done before the run was interrupted (journal)';
+    const list: Array<JournaledItem | undefined> = items?.length ? items : [undefined];
+    const results: ItemResult[] = [];
+    for (const it of list) {
+      const item = it && 'item' in it ? it.item : NO_ITEM;
+      this.deferred.emit({ kind: 'step-start', host: this.o.host, step: step.id, name: step.name, index, total: this.o.total, ...(item === NO_ITEM ? {} : { item }) });
+      const r: ItemResult = { status: it?.status === 'skipped' ? 'skipped' : 'ok', uncertain: false, failed: false, ...(it?.facts ? { facts: it.facts } : {}), message };
+      this.finishItem(step, index, item, r, [], 0);
+      results.push({ ...r, status: it?.status ?? 'ok' });
+    }
+    if (items?.length) this.register(step, results, step.raw.loop !== undefined);
+  }
+
+  /**
+   * What a step's step-end carries of its registered result, for `runbook resume` (./resume.ts):
+   * the item's facts, unless they must stay out of the journal (no_log, a secret in the step's
+   * templates: the redactor cannot know every form of it) or are too large for a journal line.
+   */
+  private journaledRegister(step: StepInfo, r: ItemResult, noLog: boolean): Pick<StepEndEvent, 'registered' | 'registeredWithheld'> {
+    if ((step.raw.register === undefined && step.type !== 'set_fact') || this.o.dryRun || r.facts === undefined || r.failed) return {};
+    if (noLog || this.mentionsSecret(step) || JSON.stringify(r.facts).length > MAX_JOURNALED_REGISTER) return { registeredWithheld: true };
+    return { registered: r.facts };
+  }
+
+  /** Take the backups still deferred now (a later play may change the host); whether one failed. */
+  async takeDeferred(): Promise<boolean> {
+    return this.deferred.pending.length > 0 && (await this.flushBackups()) !== undefined;
   }
 
   /** After the last step: backups still deferred were not needed. */
@@ -430,9 +482,10 @@ export class HostRunner {
     let probe: ProbeResult<unknown> | undefined;
     const ctx = this.ctx(step, scope);
     const what = `step "${step.name}"`;
+    const cancel = this.cancelFor();
     try {
       action = await actionFor(step.type);
-      probe = await withTimeout(action.probe(ctx, params), ctx.timeoutMs, what, this.o.host, this.cancel);
+      probe = await withTimeout(action.probe(ctx, params), ctx.timeoutMs, what, this.o.host, cancel);
     } catch (e) {
       if (dry && isUserError(e) && (e.kind === 'expression' || e.kind === 'undefined-variable') && this.mentionsUncertain(raw)) {
         return this.finishItem(step, index, item, { status: 'unknown', uncertain: true, failed: false, message: `depends on results a dry run cannot know: ${errorText(e)}` }, [], started);
@@ -489,8 +542,8 @@ export class HostRunner {
       if (f) return f;
     }
     try {
-      const attempt = (p: ProbeResult<unknown>) => withTimeout(action.apply(ctx, params, p), ctx.timeoutMs, what, this.o.host, this.cancel);
-      const reprobe = () => withTimeout(action.probe(ctx, params), ctx.timeoutMs, what, this.o.host, this.cancel);
+      const attempt = (p: ProbeResult<unknown>) => withTimeout(action.apply(ctx, params, p), ctx.timeoutMs, what, this.o.host, cancel);
+      const reprobe = () => withTimeout(action.probe(ctx, params), ctx.timeoutMs, what, this.o.host, cancel);
       const res = await applyWithRetries(retrySpec(raw), ctx, probe, attempt, reprobe);
       const failed = res.failed === true;
       const status: StepStatus = failed ? 'failed' : res.changed ? 'changed' : 'ok';
@@ -505,10 +558,21 @@ export class HostRunner {
         { status, uncertain: false, failed, facts: { ...(res.facts ?? {}), changed: res.changed, failed, skipped: false }, ...(res.message ? { message: res.message } : {}) },
         res.commands,
         started,
-        { ...(dir ? { backupDir: dir } : {}), ...(dir && paths ? { backupPaths: paths } : {}), ...(res.undo ? { undo: res.undo } : {}), ...(probe.summary ? { summary: probe.summary } : {}), ...(probe.report ? { report: probe.report } : {}), applied: !readOnly, undoable: !!action.undo },
+        { ...(dir ? { backupDir: dir } : {}), ...(dir && paths ? { backupPaths: paths } : {}), ...(res.undo ? { undo: res.undo } : {}), ...(probe.summary ? { summary: probe.summary } : {}), ...(probe.report ? { report: probe.report } : {}), applied: !readOnly, undoable: !!action.undo, possiblyChanged: failed && res.changed, touched: statePaths(probe.state) },
       );
     } catch (e) {
-      return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: true, failed: true, skipped: false }, message: errorText(e) }, probe.commands, started, { applied: !readOnly, undoable: !!action.undo });
+      // an apply that threw may have changed the host before it failed (a copy whose chown failed
+      // after the rename, a transfer cancelled by the timeout): rolled back from the undo record it
+      // carries, else counted as changed with what it may have touched (src/actions/partial.ts)
+      const partial = readOnly ? undefined : partialUndoOf(e);
+      const maybe = !readOnly && !changedNothing(e);
+      return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: maybe, failed: true, skipped: false }, message: errorText(e) }, probe.commands, started, {
+        applied: !readOnly,
+        undoable: !!action.undo,
+        possiblyChanged: maybe,
+        ...(partial ? { undo: partial } : {}),
+        touched: statePaths(probe.state),
+      });
     }
   }
 
@@ -519,7 +583,14 @@ export class HostRunner {
     r: ItemResult,
     commands: string[],
     started: number,
-    extra: Partial<Pick<StepEndEvent, 'summary' | 'report' | 'backupDir' | 'backupPaths' | 'undo' | 'irreversible'>> & { applied?: boolean; undoable?: boolean } = {},
+    extra: Partial<Pick<StepEndEvent, 'summary' | 'report' | 'backupDir' | 'backupPaths' | 'undo' | 'irreversible'>> & {
+      applied?: boolean;
+      undoable?: boolean;
+      /** failed after it may have changed the host (its undo record, when it has one, is in `undo`) */
+      possiblyChanged?: boolean;
+      /** the host paths the step acts on (its probe's), for classifying a failure without an undo record */
+      touched?: string[];
+    } = {},
   ): ItemResult {
     const noLog = step.raw.no_log === true;
     const ignored = r.failed && step.raw.ignore_errors === true;
@@ -546,11 +617,16 @@ export class HostRunner {
       ...(ignored ? { ignored: true } : {}),
       ...(extra.irreversible ? { irreversible: true } : {}),
       ...(this.delegated ? { delegate: this.delegated.name } : {}),
+      ...this.journaledRegister(step, r, noLog),
     };
     // a change (or a command that failed after it ran) is classified now, against the backups taken before it
-    const changed = r.status === 'changed' || (r.status === 'failed' && extra.undoable === false);
+    // a failure counts as a change when the step may have changed the host before it failed
+    const changed = r.status === 'changed' || (r.status === 'failed' && (extra.undoable === false || extra.possiblyChanged === true));
     // (a delegated step's change belongs to the other host, whose backups this host does not know)
-    const cls = extra.applied && changed && !this.delegated ? classifyChange({ type: step.type, stepName: step.name, ...(extra.undo ? { undo: extra.undo } : {}), withheld: withholdUndo, backedUp: this.backedUpRoots(), backupsTaken: this.backups.length }) : undefined;
+    const cls =
+      extra.applied && changed && !this.delegated
+        ? classifyChange({ type: step.type, stepName: step.name, ...(extra.undo ? { undo: extra.undo } : {}), withheld: withholdUndo, backedUp: this.backedUpRoots(), backupsTaken: this.backups.length, ...(extra.undoable && extra.touched?.length ? { touched: extra.touched } : {}) })
+        : undefined;
     if (cls) {
       e.change = cls.cls;
       if (cls.notRestored.length) {

@@ -254,14 +254,14 @@ export class SshTransport implements Transport {
     this.assertUsable();
     const as = this.sudoUser(options.become);
     if (as === undefined) return this.channel(this.commandLine(argv, { ...options, become: false }), options, undefined);
-    return this.s.gate.run(as, () => {
+    return this.s.gate.run(as, (confirmed) => {
       const m = newSudoMarkers();
-      return this.channel(this.commandLine(argv, options, m), options, { m, user: as });
+      return this.channel(this.commandLine(argv, options, m), options, { m, user: as, confirmed });
     });
   }
 
   /** Runs one command line on a new channel; with `sudo`, stdin waits for sudo's READY (become.ts). */
-  private channel(line: string, options: ExecOptions, sudo: { m: SudoMarkers; user: string } | undefined): Promise<RawResult> {
+  private channel(line: string, options: ExecOptions, sudo: { m: SudoMarkers; user: string; confirmed?: () => void } | undefined): Promise<RawResult> {
     this.assertUsable();
     const timed = !!options.timeoutMs && options.timeoutMs > 0;
     // The shell first reports its PID on stderr: it leads the session's process group, which we
@@ -311,7 +311,10 @@ export class SshTransport implements Transport {
           if (!dialog) return void errOut.push(b);
           const r = dialog.feed(b);
           if (r.pass) errOut.push(r.pass);
-          if (r.event?.kind === 'ready') sendStdin();
+          if (r.event?.kind === 'ready') {
+            sudo?.confirmed?.(); // sudo took the password (or needed none): the other commands may go
+            sendStdin();
+          }
           else if (r.event?.kind === 'fail') {
             failure = r.event.error;
             ch.close();
