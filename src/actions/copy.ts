@@ -213,6 +213,8 @@ export const copyAction: Action<CopyParams, CopyState> = {
         await putBack(ctx, r.kept, r.dest, true);
         return;
       }
+      // too large to keep: rewriting it from nothing would only look restored (the engine reports it lost)
+      if (r.lost?.includes(r.dest)) return;
       if (r.content_b64 === undefined) {
         throw stepError(`copy undo: the previous ${r.dest} is not in the journal (private or larger than 1 MiB); restore it from the backup`);
       }
