@@ -31,7 +31,7 @@ import type { Emitter } from './emitter.js';
 import { emptyCounts, type HostCounts, type HostStatus, type RecapRow } from './events.js';
 import { acquireLock, lockHolder, releaseLock } from './lock.js';
 import { rollbackHost } from './rollback.js';
-import { coveredBy, HostRunner, undoPaths, type Delegate, type OnceResult, type OnceSlot, type UndoEntry } from './steps.js';
+import { coveredBy, HostRunner, undoPaths, type Delegate, type OnceResult, type OnceSlot, type StepOutcome, type UndoEntry } from './steps.js';
 import { LocalTransport } from '../transport/local.js';
 import { flushHandlers, HandlerQueue, notifiersOf, notifies, notifyTargets, reportUnnotified, type FlushOptions } from './handlers.js';
 import { lockPathFor, type SelectedStep } from './run.js';
@@ -157,6 +157,8 @@ interface Session {
   row?: RecapRow;
   /** for the recap although the host finished (a lock not released) */
   warnings: string[];
+  /** the runner of an earlier play whose backups are still deferred (taken before the next change) */
+  pendingFrom?: HostRunner;
 }
 
 function addCounts(a: HostCounts, b: HostCounts): void {
@@ -242,12 +244,31 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
   const finish = async (s: Session, status?: HostStatus, message?: string): Promise<void> => {
     if (s.finished) return;
     s.finished = true;
+    // backups an earlier play deferred and no later change needed
+    s.pendingFrom?.finish();
+    s.pendingFrom = undefined;
     if (status) s.status = status;
     if (message) s.message = message;
     if (!keepOpen) await close(s);
     const h = s.entry.name;
     s.row = { host: h, status: s.status, ...s.counts, unreachable: s.status === 'unreachable' ? 1 : 0, ...(s.message ? { message: s.message } : {}), ...(s.warnings.length ? { warnings: [...s.warnings] } : {}) };
     emitter.emit({ kind: 'host-end', host: h, status: s.status, counts: s.counts, ...(s.message ? { message: s.message } : {}), durationMs: s.started ? Date.now() - s.started : 0 });
+  };
+
+  /**
+   * A later play's first change: take the backups an earlier play of the host deferred, with that
+   * play's runner (its variables), and hand what they made to the current runner.
+   */
+  const takeEarlier = async (s: Session, from: HostRunner, to: HostRunner): Promise<StepOutcome | undefined> => {
+    s.pendingFrom = undefined;
+    const before = { ...from.counts };
+    const pending = from.pendingBackupRegisters();
+    const f = await from.takeDeferred();
+    from.finish();
+    for (const k of Object.keys(before) as (keyof HostCounts)[]) s.counts[k] += from.counts[k] - before[k];
+    to.adoptBackups(from);
+    for (const name of pending) if (name in from.scope) to.scope[name] = s.facts[name] = from.scope[name];
+    return f;
   };
 
   /** Connect and lock on the host's first play; false when it cannot take part. */
@@ -377,10 +398,12 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
     }
     const playHostList = new Lazy(() => names);
     const scope: Scope = { ...base, ...s.facts, hostvars, groups, play_hosts: playHostList, ansible_play_hosts: playHostList };
-    const runner = new HostRunner({
+    const earlier = s.pendingFrom;
+    const runner: HostRunner = new HostRunner({
       rb: view,
       host: h.name,
       transport: s.transport!,
+      ...(earlier ? { earlier: () => takeEarlier(s, earlier, runner) } : {}),
       scope,
       runId: c.runId,
       dryRun,
@@ -444,10 +467,10 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
       // a host stopped by another's fatal failure runs none
       if (queue.pending && !stopped && (!failed || play.settings.force_handlers)) if (await flushHandlers({ ...flush, final: true })) onFailure();
       if (dryRun) reportUnnotified(flush, flush.ran);
-      // a backup still deferred is taken now when a later play may change this host: "backup
-      // before change" holds across plays (the next play's runner cannot take this play's step)
-      if (!failed && !stopped && laterPlayChanges(h.name, play.index) && (await runner.takeDeferred())) onFailure();
-      runner.finish();
+      // a backup still deferred stays deferred when a later play may change this host: that play's
+      // runner takes it before its first change ("backup before change" across plays)
+      if (!failed && !stopped && laterPlayChanges(h.name, play.index) && runner.holdDeferred()) s.pendingFrom = runner;
+      else runner.finish();
     } catch (e) {
       failed = true;
       runner.failure ??= messageOf(e);

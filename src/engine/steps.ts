@@ -69,6 +69,8 @@ export interface HostRunnerOptions {
   delegate?: (name: string) => Promise<Delegate>;
   /** `run_once`: the step's shared slot in this batch (the first host to reach it runs it) */
   once?: (stepId: string) => OnceSlot;
+  /** backups an earlier play of this host deferred: taken (once) before this runner's first change */
+  earlier?: () => Promise<StepOutcome | undefined>;
 }
 
 /** What a host's earlier runner leaves to the next (a later play; `runbook resume` from the journal). */
@@ -146,8 +148,12 @@ export class HostRunner {
   /** dry run: backups the plan takes so far (a command after one is covered) */
   private plannedBackups = 0;
 
+  /** see HostRunnerOptions.earlier; cleared once taken */
+  private earlier: (() => Promise<StepOutcome | undefined>) | undefined;
+
   constructor(private readonly o: HostRunnerOptions) {
     this.scope = { ...o.scope };
+    this.earlier = o.earlier;
     this.deferred = new DeferredBackups(o.sink);
     const c = o.carry;
     if (c) {
@@ -276,8 +282,15 @@ export class HostRunner {
     return this.executeStep(step, index);
   }
 
-  /** Take the deferred backups now; the failed outcome when one fails. */
+  /** Take the deferred backups now (an earlier play's first); the failed outcome when one fails. */
   private async flushBackups(): Promise<StepOutcome | undefined> {
+    const earlier = this.earlier;
+    this.earlier = undefined;
+    const e = await earlier?.();
+    if (e) {
+      this.backupFailure = e;
+      return e;
+    }
     const f = await this.deferred.flush(
       (d) => this.executeStep(d.step, d.index),
       (d, why) => this.skipDeferred(d.step, d.index, why),
@@ -325,9 +338,33 @@ export class HostRunner {
     return { registered: r.facts };
   }
 
-  /** Take the backups still deferred now (a later play may change the host); whether one failed. */
-  async takeDeferred(): Promise<boolean> {
-    return this.deferred.pending.length > 0 && (await this.flushBackups()) !== undefined;
+  /**
+   * End of a play after which the host may still be changed: the held events go out, and whether
+   * backups are still deferred (the next play's runner takes them: `earlier`, via takeDeferred).
+   */
+  holdDeferred(): boolean {
+    this.deferred.releaseEvents();
+    return this.deferred.pending.length > 0;
+  }
+
+  /** Take the backups still deferred now; the failed outcome when one fails. */
+  takeDeferred(): Promise<StepOutcome | undefined> {
+    return this.flushBackups();
+  }
+
+  /** The register names of the backups still deferred. */
+  pendingBackupRegisters(): string[] {
+    return this.deferred.pending.map((d) => d.step.raw.register).filter((n): n is string => n !== undefined);
+  }
+
+  /** After an earlier play's runner took its deferred backups: they cover this runner's changes too. */
+  adoptBackups(from: HostRunner): void {
+    for (const d of from.backups) {
+      if (this.backups.includes(d)) continue;
+      this.backups.push(d);
+      const paths = from.backupPaths.get(d);
+      if (paths) this.backupPaths.set(d, paths);
+    }
   }
 
   /** After the last step: backups still deferred were not needed. */
@@ -498,7 +535,7 @@ export class HostRunner {
     }
 
     const flushed = async (): Promise<ItemResult | undefined> => {
-      if (!this.deferred.pending.length && !this.backupFailure) return undefined;
+      if (!this.deferred.pending.length && !this.earlier && !this.backupFailure) return undefined;
       const f = this.backupFailure ?? (await this.flushBackups());
       if (!f) return undefined;
       return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: false, failed: true, skipped: false }, message: `not run: ${f.message ?? 'the backup before it failed'}` }, [], started);
