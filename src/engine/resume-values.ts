@@ -2,11 +2,10 @@
  * `runbook resume`: the values the interrupted run's done steps registered, from the journal
  * (each step-end carries its item's result: `registered`), and the one case resume refuses.
  */
-import { candidateNames } from '../runbook/expressions.js';
 import type { LoadedRunbook, StepInfo } from '../runbook/model.js';
 import type { ResumeSpec } from './resume.js';
 import { isReadOnlyStep } from './safety.js';
-import type { JournaledItem } from './steps.js';
+import { namesIn, type JournaledItem } from './step-results.js';
 
 /** Whether a step registers a value (`register:`, or set_fact's variables). */
 export function registersValue(step: Pick<StepInfo, 'type' | 'raw'>): boolean {
@@ -41,12 +40,5 @@ export function unresumable(rb: LoadedRunbook, spec: ResumeSpec, hosts: string[]
     }
   }
   return undefined;
-}
-
-function namesIn(v: unknown, out: string[] = []): string[] {
-  if (typeof v === 'string') out.push(...candidateNames(v));
-  else if (Array.isArray(v)) for (const x of v) namesIn(x, out);
-  else if (v !== null && typeof v === 'object') for (const x of Object.values(v)) namesIn(x, out);
-  return out;
 }
 

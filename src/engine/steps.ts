@@ -9,7 +9,7 @@
  */
 import { isUserError, messageOf, userError } from '../errors.js';
 import type { Action, ProbeResult, StepContext } from '../actions/types.js';
-import { candidateNames, evaluate, evaluateCondition, expandDeep, renderTemplate, type Scope } from '../runbook/expressions.js';
+import { evaluate, evaluateCondition, expandDeep, renderTemplate, type Scope } from '../runbook/expressions.js';
 import { parseDuration } from '../runbook/duration.js';
 import type { LoadedRunbook, StepInfo } from '../runbook/model.js';
 import type { ExecOptions, Transport } from '../transport/types.js';
@@ -17,8 +17,10 @@ import { emptyCounts, type EventSink, type HostCounts, type StepEndEvent, type S
 import { isWithin } from '../actions/util.js';
 import { backupDirOf, backupPathsOf, DeferredBackups } from './deferred.js';
 import { withTimeout } from './timeout.js';
-import { applyActs, classifyChange, irreversibleInPlan, isReadOnlyStep, recordPaths } from './safety.js';
-import { changedNothing, partialUndoOf } from '../actions/partial.js';
+import { applyActs, classifyChange, irreversibleInPlan, isReadOnlyStep } from './safety.js';
+import { isChange, statePaths, thrownChange, type ChangeFacts } from './partial-change.js';
+import { journaledRegister, namesIn, registerResults, stepStatus, type ItemResult, type JournaledItem } from './step-results.js';
+export type { JournaledItem } from './step-results.js';
 import type { Delegate, OnceSlot } from './cross-host.js';
 import { applyWithRetries, retrySpec } from './retry.js';
 import { actionFor, errorText, withBecome } from './step-support.js';
@@ -76,13 +78,6 @@ export interface HostRunnerOptions {
 /** What a host's earlier runner leaves to the next (a later play; `runbook resume` from the journal). */
 export type Carry = Pick<HostRunner, 'backups' | 'backupPaths' | 'undos' | 'withheld' | 'uncertain' | 'notRestored'>;
 
-/** One item of a step as the journal has it (`runbook resume`). */
-export interface JournaledItem {
-  status: StepStatus;
-  facts?: Record<string, unknown>;
-  item?: unknown;
-}
-
 export interface StepOutcome {
   status: StepStatus;
   /** failed and not ignored: the failure policy applies */
@@ -92,22 +87,6 @@ export interface StepOutcome {
 
 const NO_ITEM = Symbol('no item');
 
-/** A registered result larger than this (JSON) is not journaled: resume re-runs the step if read-only. */
-const MAX_JOURNALED_REGISTER = 256 * 1024;
-
-/** Identifiers in every string of a step as written (its expressions and templates). */
-function namesIn(v: unknown, out: string[] = []): string[] {
-  if (typeof v === 'string') out.push(...candidateNames(v));
-  else if (Array.isArray(v)) for (const x of v) namesIn(x, out);
-  else if (v !== null && typeof v === 'object') for (const x of Object.values(v)) namesIn(x, out);
-  return out;
-}
-
-/** The host paths a probe's state names (copy: dest; file: path; move: src and dest). */
-function statePaths(state: unknown): string[] {
-  return state !== null && typeof state === 'object' ? recordPaths(state as Record<string, unknown>) : [];
-}
-
 /** Whether a step never changes a host (one definition: src/engine/safety.ts). */
 export { isReadOnlyStep };
 
@@ -115,15 +94,6 @@ export { isReadOnlyStep };
 export function stepTimeoutMs(rb: LoadedRunbook, step: StepInfo): number | undefined {
   const t = step.raw.timeout ?? rb.runbook.timeout;
   return t ? parseDuration(t) : undefined;
-}
-
-interface ItemResult {
-  status: StepStatus;
-  facts?: Record<string, unknown>;
-  /** dry run: the registered value is only partly known */
-  uncertain: boolean;
-  failed: boolean;
-  message?: string;
 }
 
 export class HostRunner {
@@ -328,17 +298,6 @@ export class HostRunner {
   }
 
   /**
-   * What a step's step-end carries of its registered result, for `runbook resume` (./resume.ts):
-   * the item's facts, unless they must stay out of the journal (no_log, a secret in the step's
-   * templates: the redactor cannot know every form of it) or are too large for a journal line.
-   */
-  private journaledRegister(step: StepInfo, r: ItemResult, noLog: boolean): Pick<StepEndEvent, 'registered' | 'registeredWithheld'> {
-    if ((step.raw.register === undefined && step.type !== 'set_fact') || this.o.dryRun || r.facts === undefined || r.failed) return {};
-    if (noLog || this.mentionsSecret(step) || JSON.stringify(r.facts).length > MAX_JOURNALED_REGISTER) return { registeredWithheld: true };
-    return { registered: r.facts };
-  }
-
-  /**
    * End of a play after which the host may still be changed: the held events go out, and whether
    * backups are still deferred (the next play's runner takes them: `earlier`, via takeDeferred).
    */
@@ -401,65 +360,14 @@ export class HostRunner {
 
   private outcome(step: StepInfo, results: ItemResult[]): StepOutcome {
     const failed = results.find((r) => r.failed);
-    const status: StepStatus = failed
-      ? 'failed'
-      : results.some((r) => r.status === 'changed')
-        ? 'changed'
-        : results.some((r) => r.status === 'change')
-          ? 'change'
-          : results.some((r) => r.status === 'unknown')
-            ? 'unknown'
-            : results.every((r) => r.status === 'skipped')
-              ? 'skipped'
-              : 'ok';
+    const status = stepStatus(results);
     const hostFailed = !!failed && step.raw.ignore_errors !== true;
     if (hostFailed && this.failure === undefined) this.failure = `step "${step.name}": ${failed!.message ?? 'failed'}`;
     return { status, hostFailed, ...(failed?.message ? { message: failed.message } : {}) };
   }
 
   private register(step: StepInfo, results: ItemResult[], loop: boolean): void {
-    const uncertain = results.some((r) => r.uncertain);
-    let value: Record<string, unknown> | undefined;
-    if (loop) {
-      value = {
-        results: results.map((r) => r.facts ?? {}),
-        changed: results.some((r) => r.facts?.changed === true),
-        failed: results.some((r) => r.failed),
-        skipped: results.length > 0 && results.every((r) => r.status === 'skipped'),
-      };
-      if (uncertain && results.some((r) => r.facts === undefined)) value = undefined;
-    } else value = results[0]?.facts;
-    const set = (name: string) => {
-      if (value === undefined) delete this.scope[name];
-      else this.scope[name] = value;
-      if (uncertain) this.uncertain.add(name);
-      else this.uncertain.delete(name);
-    };
-    set('previous');
-    if (step.raw.register) set(step.raw.register);
-    if (step.type === 'set_fact') this.setFacts(step, results);
-  }
-
-  /**
-   * set_fact: each key becomes a variable of this host for the later steps (the loader already
-   * lets them be named). In a loop the last item wins; a skipped or failed item sets nothing; in a
-   * dry run an item whose values are unknowable makes its names uncertain.
-   */
-  private setFacts(step: StepInfo, results: ItemResult[]): void {
-    const p = step.params;
-    const names = p !== null && typeof p === 'object' && !Array.isArray(p) ? Object.keys(p) : [];
-    for (const r of results) {
-      if (r.status === 'skipped' || r.failed) continue;
-      for (const name of names) {
-        if (r.uncertain || !r.facts || !(name in r.facts)) {
-          delete this.scope[name];
-          this.uncertain.add(name);
-        } else {
-          this.scope[name] = r.facts[name];
-          this.uncertain.delete(name);
-        }
-      }
-    }
+    registerResults(this.scope, this.uncertain, step, results, loop);
   }
 
   private async runItem(step: StepInfo, index: number, item: unknown): Promise<ItemResult> {
@@ -598,18 +506,9 @@ export class HostRunner {
         { ...(dir ? { backupDir: dir } : {}), ...(dir && paths ? { backupPaths: paths } : {}), ...(res.undo ? { undo: res.undo } : {}), ...(probe.summary ? { summary: probe.summary } : {}), ...(probe.report ? { report: probe.report } : {}), applied: !readOnly, undoable: !!action.undo, possiblyChanged: failed && res.changed, touched: statePaths(probe.state) },
       );
     } catch (e) {
-      // an apply that threw may have changed the host before it failed (a copy whose chown failed
-      // after the rename, a transfer cancelled by the timeout): rolled back from the undo record it
-      // carries, else counted as changed with what it may have touched (src/actions/partial.ts)
-      const partial = readOnly ? undefined : partialUndoOf(e);
-      const maybe = !readOnly && !changedNothing(e);
-      return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: maybe, failed: true, skipped: false }, message: errorText(e) }, probe.commands, started, {
-        applied: !readOnly,
-        undoable: !!action.undo,
-        possiblyChanged: maybe,
-        ...(partial ? { undo: partial } : {}),
-        touched: statePaths(probe.state),
-      });
+      // an apply that threw may have changed the host before it failed: ./partial-change.ts
+      const t = thrownChange(e, readOnly, !!action.undo, probe.state);
+      return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: t.maybe, failed: true, skipped: false }, message: errorText(e) }, probe.commands, started, { ...t.facts, ...(t.undo ? { undo: t.undo } : {}) });
     }
   }
 
@@ -620,14 +519,7 @@ export class HostRunner {
     r: ItemResult,
     commands: string[],
     started: number,
-    extra: Partial<Pick<StepEndEvent, 'summary' | 'report' | 'backupDir' | 'backupPaths' | 'undo' | 'irreversible'>> & {
-      applied?: boolean;
-      undoable?: boolean;
-      /** failed after it may have changed the host (its undo record, when it has one, is in `undo`) */
-      possiblyChanged?: boolean;
-      /** the host paths the step acts on (its probe's), for classifying a failure without an undo record */
-      touched?: string[];
-    } = {},
+    extra: Partial<Pick<StepEndEvent, 'summary' | 'report' | 'backupDir' | 'backupPaths' | 'undo' | 'irreversible'>> & ChangeFacts = {},
   ): ItemResult {
     const noLog = step.raw.no_log === true;
     const ignored = r.failed && step.raw.ignore_errors === true;
@@ -654,11 +546,11 @@ export class HostRunner {
       ...(ignored ? { ignored: true } : {}),
       ...(extra.irreversible ? { irreversible: true } : {}),
       ...(this.delegated ? { delegate: this.delegated.name } : {}),
-      ...this.journaledRegister(step, r, noLog),
+      ...journaledRegister(step, r, { dryRun: this.o.dryRun, withheld: noLog || this.mentionsSecret(step) }),
     };
     // a change (or a command that failed after it ran) is classified now, against the backups taken before it
     // a failure counts as a change when the step may have changed the host before it failed
-    const changed = r.status === 'changed' || (r.status === 'failed' && (extra.undoable === false || extra.possiblyChanged === true));
+    const changed = isChange(r.status, extra);
     // (a delegated step's change belongs to the other host, whose backups this host does not know)
     const cls =
       extra.applied && changed && !this.delegated
