@@ -1,0 +1,137 @@
+// docker against the simulated dockershim runtime: ps, stop, kill, restart, rm, logs, version.
+import { readFileSync } from 'node:fs';
+import { images } from '../manifests.js';
+import { tabwrite, unitsHumanDuration } from '../format.js';
+import { containerLogPath, type AgentState, type ContainerStatus, type Pod } from './state.js';
+import { externalStop, removeSandbox, stopContainer } from './runtime.js';
+import { runComponent } from './static-pods.js';
+import { writeStatus } from './status.js';
+import { ago, fail, imageId, ok, opt, type Reply } from './reply.js';
+
+function dockerName(pod: Pod, c: ContainerStatus | 'POD'): string {
+  return c === 'POD' ? `k8s_POD_${pod.name}_kube-system_${pod.uid}_${Math.max(0, pod.sandboxAttempt)}` : `k8s_${c.name}_${pod.name}_kube-system_${pod.uid}_${c.attempt}`;
+}
+
+interface DockerRow {
+  id: string;
+  image: string;
+  command: string;
+  created: string;
+  status: string;
+  names: string;
+  running: boolean;
+  pod: Pod;
+  c?: ContainerStatus;
+}
+
+function dockerRows(st: AgentState, all: boolean): DockerRow[] {
+  const rows: DockerRow[] = [];
+  for (const pod of st.pods.values()) {
+    for (const c of [...pod.history.slice(-1), ...(pod.container ? [pod.container] : [])]) {
+      const running = c.state !== 'exited';
+      if (!all && !running) continue;
+      rows.push({
+        id: c.id, image: imageId(pod.image).slice(0, 12),
+        command: `"${(pod.command.join(' ')).slice(0, 19)}…"`,
+        created: ago(c.createdAt),
+        status: running ? `Up ${unitsHumanDuration(Date.now() - new Date(c.startedAt ?? c.createdAt).getTime())}` : `Exited (${c.exitCode ?? 0}) ${ago(c.finishedAt ?? c.createdAt)}`,
+        names: dockerName(pod, c), running, pod, c,
+      });
+    }
+    if (pod.sandboxId && (all || pod.sandboxState === 'ready')) {
+      rows.push({
+        id: pod.sandboxId, image: images(st.node).pause, command: '"/pause"', created: ago(pod.sandboxCreatedAt),
+        status: pod.sandboxState === 'ready' ? `Up ${unitsHumanDuration(Date.now() - new Date(pod.sandboxCreatedAt).getTime())}` : 'Exited (0) Less than a second ago',
+        names: dockerName(pod, 'POD'), running: pod.sandboxState === 'ready', pod,
+      });
+    }
+  }
+  return rows;
+}
+
+function dockerFind(st: AgentState, ref: string): DockerRow | undefined {
+  const rows = dockerRows(st, true);
+  return rows.find((x) => x.names === ref) ?? rows.find((x) => x.id.startsWith(ref));
+}
+
+export function docker(st: AgentState, args: string[]): Reply {
+  const verb = args.find((a) => !a.startsWith('-'));
+  const rest = args.slice(args.indexOf(verb ?? '') + 1);
+  const valueFlags = ['--filter', '-f', '--format', '--tail', '-t', '--time', '-n'];
+  const ids = rest.filter((a, i) => !a.startsWith('-') && !valueFlags.includes(rest[i - 1] ?? ''));
+  const has = (...f: string[]) => f.some((x) => rest.includes(x));
+  const noSuch = (id: string) => `Error response from daemon: No such container: ${id}\n`;
+  switch (verb) {
+    case 'ps': {
+      let rows = dockerRows(st, has('-a', '--all'));
+      const filters: string[] = [];
+      rest.forEach((a, i) => {
+        if ((a === '--filter' || a === '-f') && rest[i + 1]) filters.push(rest[i + 1]!);
+        else if (a.startsWith('--filter=')) filters.push(a.slice(9));
+      });
+      for (const f of filters) {
+        const [k, v = ''] = f.split('=');
+        if (k === 'name') rows = rows.filter((x) => new RegExp(v).test(x.names));
+        if (k === 'status') rows = rows.filter((x) => (x.running ? 'running' : 'exited') === v);
+        if (k === 'id') rows = rows.filter((x) => x.id.startsWith(v));
+      }
+      if (has('-q', '--quiet')) return ok(rows.map((x) => x.id.slice(0, 12) + '\n').join(''));
+      const fmt = opt(rest, '--format');
+      if (fmt) {
+        return ok(rows.map((x) => fmt
+          .replace(/\{\{\s*\.ID\s*\}\}/g, x.id.slice(0, 12)).replace(/\{\{\s*\.Names\s*\}\}/g, x.names).replace(/\{\{\s*\.Image\s*\}\}/g, x.image)
+          .replace(/\{\{\s*\.Status\s*\}\}/g, x.status).replace(/\{\{\s*\.Command\s*\}\}/g, x.command).replace(/\\t/g, '\t') + '\n').join(''));
+      }
+      const lines = [['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES']];
+      for (const x of rows) lines.push([x.id.slice(0, 12), x.image, x.command, x.created, x.status, '', x.names]);
+      return ok(tabwrite(lines, 20, 3));
+    }
+    case 'stop':
+    case 'kill':
+    case 'restart':
+    case 'rm': {
+      let out = '';
+      for (const id of ids) {
+        const row = dockerFind(st, id);
+        if (!row) return fail(noSuch(id), 1, out);
+        if (verb === 'rm' && row.running && !has('-f', '--force')) {
+          return fail(`Error response from daemon: You cannot remove a running container ${row.id}. Stop the container before attempting removal or force remove\n`, 1, out);
+        }
+        if (!row.c) {
+          // the pause container: the kubelet recreates the whole pod
+          removeSandbox(st, row.pod);
+        } else if (verb === 'restart') {
+          if (row.pod.container === row.c) {
+            stopContainer(st, row.pod, 0, 'restarted');
+            row.c.state = 'starting';
+            row.c.finishedAt = undefined;
+            row.c.loaded = {};
+            row.c.error = undefined;
+            runComponent(st, row.pod, row.c);
+          }
+        } else {
+          externalStop(st, { pod: row.pod, c: row.c });
+          if (verb === 'rm') row.pod.history = row.pod.history.filter((h) => h !== row.c);
+        }
+        out += id + '\n';
+      }
+      writeStatus(st);
+      return ok(out);
+    }
+    case 'logs': {
+      const row = ids[0] ? dockerFind(st, ids[0]) : undefined;
+      if (!row?.c) return fail(noSuch(ids[0] ?? ''));
+      let lines: string[] = [];
+      try {
+        lines = readFileSync(containerLogPath(st, row.c.id), 'utf8').split('\n').filter(Boolean);
+      } catch { /* empty */ }
+      const tail = opt(rest, '--tail', '-n');
+      if (tail && tail !== 'all') lines = lines.slice(-Number(tail));
+      return { code: 0, stdout: '', stderr: lines.map((l) => l + '\n').join('') };
+    }
+    case 'version':
+      return ok('Client:\n Version:      18.06.3-ce\n\nServer:\n Engine:\n  Version:      18.06.3-ce\n');
+    default:
+      return fail(`docker: '${verb ?? ''}' is not a docker command.\nSee 'docker --help'\n`);
+  }
+}

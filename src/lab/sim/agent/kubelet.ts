@@ -1,0 +1,85 @@
+// The kubelet as systemd's unit (start attempts, restarts, stop) and its sync loop (tick).
+import { loadNode } from '../node.js';
+import { expiredAt, goTime } from '../pki.js';
+import { journal, kubeletLog, nextPid, type AgentState, type UnitState } from './state.js';
+import { kubeletClientCert, readKubeletConfig } from './kubelet-files.js';
+import { scanManifests, startContainer } from './static-pods.js';
+import { writeStatus } from './status.js';
+
+export function kubeletStartAttempt(st: AgentState): void {
+  st.node = loadNode(st.root);
+  st.kubelet.mainPid = nextPid(st);
+  journal(st, 'systemd[1]', 'Started kubelet: The Kubernetes Node Agent.');
+  readKubeletConfig(st);
+  const { cert, error } = kubeletClientCert(st);
+  let fail: string | undefined;
+  if (cert && expiredAt(cert)) {
+    kubeletLog(st, 'E', 'bootstrap.go:265', `part of the existing bootstrap client certificate is expired: ${goTime(cert.notAfter)}`);
+    fail = 'failed to run Kubelet: unable to load bootstrap kubeconfig: stat /etc/kubernetes/bootstrap-kubelet.conf: no such file or directory';
+  } else if (error === 'missing') {
+    fail = 'failed to run Kubelet: unable to load bootstrap kubeconfig: stat /etc/kubernetes/bootstrap-kubelet.conf: no such file or directory';
+  } else if (error) {
+    kubeletLog(st, 'E', 'bootstrap.go:265', `unable to read existing bootstrap client config from /etc/kubernetes/kubelet.conf: ${error}`);
+    fail = 'failed to run Kubelet: unable to load bootstrap kubeconfig: stat /etc/kubernetes/bootstrap-kubelet.conf: no such file or directory';
+  }
+  if (fail) {
+    kubeletLog(st, 'F', 'server.go:274', fail);
+    journal(st, 'systemd[1]', 'kubelet.service: Main process exited, code=exited, status=255/EXCEPTION');
+    journal(st, 'systemd[1]', "kubelet.service: Failed with result 'exit-code'.");
+    st.kubelet.lastError = fail;
+    setUnit(st, 'activating');
+    st.kubelet.nextRetry = Date.now() + st.node.kubeletRestartMs;
+    return;
+  }
+  st.kubelet.lastError = undefined;
+  kubeletLog(st, 'I', 'server.go:417', `Kubelet version kubeletVersion="${st.node.version}"`);
+  kubeletLog(st, 'I', 'kubelet.go:312', `Adding static pod path path="/etc/kubernetes/manifests"`);
+  setUnit(st, 'active');
+  st.kubelet.everActive = true;
+  st.kubelet.nextScan = 0; // the kubelet reads the static pod path as soon as it starts
+}
+
+function setUnit(st: AgentState, s: UnitState): void {
+  if (st.kubelet.state !== s) st.kubelet.since = Date.now();
+  st.kubelet.state = s;
+}
+
+export function kubeletStop(st: AgentState): void {
+  if (st.kubelet.state === 'active' || st.kubelet.state === 'activating') {
+    journal(st, 'systemd[1]', 'Stopping kubelet: The Kubernetes Node Agent...');
+    journal(st, 'systemd[1]', 'kubelet.service: Deactivated successfully.');
+    journal(st, 'systemd[1]', 'Stopped kubelet: The Kubernetes Node Agent.');
+  }
+  setUnit(st, 'inactive');
+  st.kubelet.mainPid = 0;
+}
+
+// ---------------------------------------------------------------- the kubelet loop
+
+export function tick(st: AgentState): void {
+  const now = Date.now();
+  if (st.kubelet.state === 'activating' && now >= st.kubelet.nextRetry) {
+    st.kubelet.restarts += 1;
+    journal(st, 'systemd[1]', `kubelet.service: Scheduled restart job, restart counter is at ${st.kubelet.restarts}.`);
+    journal(st, 'systemd[1]', 'Stopped kubelet: The Kubernetes Node Agent.');
+    kubeletStartAttempt(st);
+  }
+  if (st.kubelet.state === 'active') {
+    if (now >= st.kubelet.nextScan) {
+      scanManifests(st);
+      st.kubelet.nextScan = now + st.kubelet.fileCheckMs;
+    }
+    for (const pod of st.pods.values()) {
+      if (pod.sandboxState !== 'ready' || pod.needSandbox) {
+        if (pod.restartAt === undefined) pod.restartAt = now + st.node.containerRestartMs;
+      }
+      const c = pod.container;
+      const needStart = !c || c.state === 'exited' || pod.sandboxState !== 'ready';
+      if (needStart) {
+        if (pod.restartAt === undefined) pod.restartAt = now + st.node.containerRestartMs;
+        if (now >= pod.restartAt) startContainer(st, pod);
+      }
+    }
+  }
+  writeStatus(st);
+}

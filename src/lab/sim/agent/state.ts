@@ -1,0 +1,173 @@
+// The node agent's state: one object, made once by the agent's entry point (../agent.ts) and passed
+// explicitly to every part (kubelet, runtime, static pods, API server, emulated commands, control socket).
+// Also the types of its status file, read by nodeStatus().
+import { appendFileSync, mkdirSync } from 'node:fs';
+import type { Server as HttpsServer } from 'node:https';
+import type { ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { NODE, rooted } from '../paths.js';
+import { loadNode, type NodeConfig } from '../node.js';
+import type { CertInfo } from '../pki.js';
+import type { Component } from '../manifests.js';
+import type { EtcdClient } from '../etcd.js';
+import { journalPrefix, klog } from '../format.js';
+
+// ---------------------------------------------------------------- types (also used by nodeStatus)
+
+export type UnitState = 'active' | 'activating' | 'inactive' | 'failed';
+
+export interface ContainerStatus {
+  id: string;
+  name: string;
+  attempt: number;
+  state: 'running' | 'exited' | 'starting';
+  createdAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+  exitCode?: number;
+  /** cert file (node path) → serial loaded when this container started */
+  loaded: Record<string, string>;
+  error?: string;
+}
+
+export interface PodStatus {
+  name: string;
+  component: Component;
+  manifest: string;
+  uid: string;
+  sandboxId: string;
+  sandboxAttempt: number;
+  sandboxState: 'ready' | 'notready';
+  sandboxCreatedAt: string;
+  container?: ContainerStatus;
+  /** previous containers of this sandbox (newest last) */
+  history: ContainerStatus[];
+  restartCount: number;
+}
+
+export interface AgentStatus {
+  pid: number;
+  updatedAt: string;
+  kubelet: { state: UnitState; since: string; everActive: boolean; mainPid: number; restarts: number; lastError?: string };
+  pods: PodStatus[];
+  apiserver: { listening: boolean; address: string; port: number; servingSerial?: string };
+  etcd: { listening: boolean; port: number; servingSerial?: string };
+}
+
+export interface Pod extends PodStatus {
+  hash: string;
+  flags: Record<string, string>;
+  image: string;
+  command: string[];
+  /** when the kubelet will (re)start the container */
+  restartAt?: number;
+  backoff: number;
+  /** recreate the sandbox (it was removed or stopped) */
+  needSandbox: boolean;
+  servers: HttpsServer[];
+  /** apiserver: what it loaded */
+  api?: ApiRuntime;
+  etcdRt?: EtcdRuntime;
+  /** etcd: the real etcd process of the running container */
+  proc?: ChildProcess;
+  /** kube-apiserver: its etcd client (apiserver-etcd-client) */
+  etcd?: EtcdClient;
+}
+
+interface ApiRuntime {
+  clientCA: CertInfo;
+  etcdClient: CertInfo;
+  kubeletClient: CertInfo;
+  serving: CertInfo;
+}
+
+interface EtcdRuntime {
+  serving: CertInfo;
+  trustedCA: CertInfo;
+}
+
+// ---------------------------------------------------------------- state
+
+export interface KubeletUnit {
+  state: UnitState;
+  since: number;
+  everActive: boolean;
+  mainPid: number;
+  restarts: number;
+  nextRetry: number;
+  lastError: string | undefined;
+  fileCheckMs: number;
+  nextScan: number;
+}
+
+export interface AgentState {
+  readonly root: string;
+  /** a node path (/etc/kubernetes/...) under the node's root */
+  readonly r: (p: string) => string;
+  /** the node's config, read again each time the kubelet starts */
+  node: NodeConfig;
+  readonly runDir: string;
+  readonly logDir: string;
+  readonly journalFile: string;
+  readonly statusFile: string;
+  readonly sockPath: string;
+  fakePid: number;
+  readonly kubelet: KubeletUnit;
+  /** static pods by component */
+  readonly pods: Map<string, Pod>;
+  /** The etcd process of the previous container, while it is still shutting down (its data dir and ports are busy). */
+  etcdExiting: Promise<void> | undefined;
+  /** the last status written (without its timestamp): unchanged status is not rewritten */
+  lastStatus: string;
+}
+
+/** The state of the agent for the node under `root`; makes its run and log directories. */
+export function createAgentState(root: string): AgentState {
+  const r = (p: string) => rooted(root, p);
+  const runDir = r(NODE.runSim);
+  const logDir = r(NODE.logDir);
+  mkdirSync(runDir, { recursive: true });
+  mkdirSync(join(logDir, 'containers'), { recursive: true });
+  return {
+    root,
+    r,
+    node: loadNode(root),
+    runDir,
+    logDir,
+    journalFile: join(logDir, 'kubelet.journal'),
+    statusFile: join(runDir, 'status.json'),
+    sockPath: join(runDir, 'agent.sock'),
+    fakePid: 1000 + Math.floor(Math.random() * 50000),
+    kubelet: {
+      state: 'inactive',
+      since: Date.now(),
+      everActive: false,
+      mainPid: 0,
+      restarts: 0,
+      nextRetry: 0,
+      lastError: undefined,
+      fileCheckMs: 20_000,
+      nextScan: 0,
+    },
+    pods: new Map<string, Pod>(),
+    etcdExiting: undefined,
+    lastStatus: '',
+  };
+}
+
+export const nextPid = (st: AgentState) => (st.fakePid += 1 + Math.floor(Math.random() * 40));
+
+// ---------------------------------------------------------------- journal and logs
+
+export function journal(st: AgentState, ident: string, msg: string, at = new Date()): void {
+  appendFileSync(st.journalFile, journalPrefix(at, st.node.nodeName, ident) + msg + '\n');
+}
+export function kubeletLog(st: AgentState, level: 'I' | 'W' | 'E' | 'F', where: string, msg: string): void {
+  journal(st, `kubelet[${st.kubelet.mainPid}]`, klog(level, st.kubelet.mainPid, where, msg));
+}
+export function containerLogPath(st: AgentState, id: string): string {
+  return join(st.logDir, 'containers', id + '.log');
+}
+export function clog(st: AgentState, c: ContainerStatus, level: 'I' | 'W' | 'E' | 'F', where: string, msg: string): void {
+  appendFileSync(containerLogPath(st, c.id), klog(level, 1, where, msg) + '\n');
+}
