@@ -93,6 +93,7 @@ function setFacts(scope: Scope, uncertainNames: Set<string>, step: StepInfo, res
  */
 export function journaledRegister(step: StepInfo, r: ItemResult, o: { dryRun: boolean; withheld: boolean }): Pick<StepEndEvent, 'registered' | 'registeredWithheld'> {
   if ((step.raw.register === undefined && step.type !== 'set_fact') || o.dryRun || r.facts === undefined || r.failed) return {};
-  if (o.withheld || JSON.stringify(r.facts).length > MAX_JOURNALED_REGISTER) return { registeredWithheld: true };
+  // a skipped item registers only that it was skipped: nothing secret in it
+  if ((o.withheld && r.status !== 'skipped') || JSON.stringify(r.facts).length > MAX_JOURNALED_REGISTER) return { registeredWithheld: true };
   return { registered: r.facts };
 }
