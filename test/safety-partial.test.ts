@@ -6,13 +6,14 @@
  *  - a backup deferred at the end of a play is taken before the next play's changes;
  *  - `runbook resume ID` continues from the journal: done steps are not judged again from what the
  *    host shows now, and what they registered is rebuilt from the journal;
- *  - a delegated step that times out cancels the delegate's transfer, not the delegating host's.
+ *  - a delegated step that times out cancels the delegate's transfer, not the delegating host's;
+ *  - `runbook prune` lists, then removes, old runs' kept copies and backups under the host lock.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +21,8 @@ import { treeSnapshot } from '../src/lab/tree-snapshot.js';
 import { labSupport, startLab, type Lab, type LabHost } from '../src/lab/hosts.js';
 import { applyCmd } from '../src/cli/apply.js';
 import { resumeCmd } from '../src/cli/resume.js';
+import { pruneCmd } from '../src/cli/prune.js';
+import { newRunId } from '../src/engine/run-id.js';
 import { parseJournal } from '../src/engine/journal.js';
 import type { Event, StepEndEvent } from '../src/engine/events.js';
 import { isUserError } from '../src/errors.js';
@@ -273,4 +276,46 @@ test("a delegated step that times out cancels the delegate's transfer (not the d
   } finally {
     rmSync(big, { force: true });
   }
+});
+
+test('runbook prune: lists old runs\' kept copies and backups (dry run by default), removes them with --yes under the host lock, logs each removal', { skip }, async () => {
+  resetHosts();
+  const h = lab.hosts[0]!;
+  const old = '20250101T000000Z-0a0b0c';
+  const recent = newRunId();
+  const mk = (p: string) => {
+    mkdirSync(lab.hostPath(h, p), { recursive: true });
+    writeFileSync(lab.hostPath(h, `${p}/f`), 'x\n');
+  };
+  mk(`/var/lib/runbook/kept/${old}/abc`);
+  mk(`/var/lib/runbook/kept/${recent}/abc`);
+  mk(`/var/backups/runbook/${old}/files`);
+  mk('/var/backups/runbook/manual-copy');
+  mk('/var/backups/elsewhere');
+  // a symlink named like an old run: never followed, never removed
+  symlinkSync('../elsewhere', lab.hostPath(h, '/var/backups/runbook/20240101T000000Z-0d0e0f'));
+  const pruneState = mkdtempSync(join(dir, 'prune-state-'));
+  const list = new Capture();
+  const dry = await pruneCmd({ inventory: inv, limit: h.name, olderThan: '30d', stateDir: pruneState, stdout: list });
+  assert.equal(dry.exitCode, 0, list.text);
+  assert.deepEqual(dry.results[0]!.candidates.map((c) => c.path), [`/var/backups/runbook/${old}`, `/var/lib/runbook/kept/${old}`], list.text);
+  assert.match(list.text, /would remove \/var\/lib\/runbook\/kept\/20250101T000000Z-0a0b0c \(kept copies of run/);
+  assert.match(list.text, /dry run: nothing removed/);
+  assert.ok(existsSync(lab.hostPath(h, `/var/lib/runbook/kept/${old}/abc/f`)), 'a dry run removes nothing');
+  assert.equal(existsSync(join(pruneState, 'prune.jsonl')), false);
+  // another run holds the lock: nothing is removed
+  writeFileSync(lab.hostPath(h, '/var/lib/runbook/lock'), JSON.stringify({ run_id: 'other', operator: 'x', pid: 1, started: 'now' }) + '\n');
+  const locked = await pruneCmd({ inventory: inv, limit: h.name, olderThan: '30d', yes: true, stateDir: pruneState, stdout: new Capture() });
+  assert.equal(locked.exitCode, 4);
+  assert.match(locked.results[0]!.error ?? '', /is locked by run other/);
+  assert.ok(existsSync(lab.hostPath(h, `/var/lib/runbook/kept/${old}`)));
+  rmSync(lab.hostPath(h, '/var/lib/runbook/lock'));
+  const real = await pruneCmd({ inventory: inv, limit: h.name, olderThan: '30d', yes: true, stateDir: pruneState, stdout: new Capture() });
+  assert.equal(real.exitCode, 0);
+  assert.equal(existsSync(lab.hostPath(h, `/var/lib/runbook/kept/${old}`)), false);
+  assert.equal(existsSync(lab.hostPath(h, `/var/backups/runbook/${old}`)), false);
+  for (const kept of [`/var/lib/runbook/kept/${recent}/abc/f`, '/var/backups/runbook/manual-copy/f', '/var/backups/elsewhere/f']) assert.ok(existsSync(lab.hostPath(h, kept)), `${kept} kept`);
+  assert.equal(existsSync(lab.hostPath(h, '/var/lib/runbook/lock')), false, 'lock released');
+  const log = readFileSync(join(pruneState, 'prune.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { path: string; removed: boolean; host: string });
+  assert.deepEqual(log.map((l) => [l.host, l.path, l.removed]), [[h.name, `/var/backups/runbook/${old}`, true], [h.name, `/var/lib/runbook/kept/${old}`, true]]);
 });

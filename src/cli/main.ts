@@ -17,6 +17,7 @@ import { register as registerConnect } from './connect.js';
 import { register as registerDemo } from './demo.js';
 import { register as registerLab } from './lab.js';
 import { register as registerReport } from './report.js';
+import { register as registerPrune } from './prune.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   registerShow(program);
   registerReport(program);
   registerConnect(program);
+  registerPrune(program);
   registerDemo(program);
   registerLab(program);
   return program;
