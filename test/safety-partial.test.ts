@@ -144,6 +144,42 @@ test('a backup deferred at the end of play 1 is taken before the changes of play
     assert.equal(stepEnd(events, h.name, 'plays[1].steps[0]')?.change, 'covered', 'the rewrite is covered by it');
     assert.deepEqual(snap(h), before[i], `${h.name}: restored byte-identical`);
   }
+  // three plays: the backup of play 1 waits through a read-only play 2 (which defers one of its own)
+  resetHosts();
+  const three = writeRunbook(
+    `plays:
+  - name: Back up
+    hosts: all
+    on_failure: rollback
+    steps:
+      - name: Back up the app
+        backup: { paths: ["${APP}"], to: "/var/backups/runbook/{{ run.id }}/p1" }
+  - name: Look
+    hosts: all
+    on_failure: rollback
+    steps:
+      - name: Back up again
+        backup: { paths: ["/etc/kubernetes"], to: "/var/backups/runbook/{{ run.id }}/p2" }
+      - name: Read-only
+        assert: { that: ["true"] }
+  - name: Change
+    hosts: all
+    on_failure: rollback
+    steps:
+      - name: Rewrite
+        shell: { script: 'echo rewritten > "$1"', args: ["${APP}/a.conf"] }
+      - name: Fail
+        command: { argv: ["false"], changed_when: false }
+`,
+    '',
+  );
+  const t = await apply(three);
+  assert.equal(t.r.exitCode, 6, t.text);
+  for (const [i, h] of lab.hosts.entries()) {
+    assert.equal(t.rows[h.name]!.status, 'rolled-back', `${h.name}\n${t.text}`);
+    assert.equal(stepEnd(t.events, h.name, 'plays[0].steps[0]')?.status, 'changed', 'the first play\'s backup was taken');
+    assert.deepEqual(snap(h), before[i], `${h.name}: restored byte-identical`);
+  }
   // a host whose later plays are read-only takes no backup (nothing to cover)
   resetHosts();
   const ro = writeRunbook(

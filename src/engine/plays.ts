@@ -403,7 +403,7 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
       rb: view,
       host: h.name,
       transport: s.transport!,
-      ...(earlier ? { earlier: () => takeEarlier(s, earlier, runner) } : {}),
+      ...(earlier ? { earlier: { take: () => takeEarlier(s, earlier, runner), drop: () => earlier.finish() } } : {}),
       scope,
       runId: c.runId,
       dryRun,

@@ -71,8 +71,8 @@ export interface HostRunnerOptions {
   delegate?: (name: string) => Promise<Delegate>;
   /** `run_once`: the step's shared slot in this batch (the first host to reach it runs it) */
   once?: (stepId: string) => OnceSlot;
-  /** backups an earlier play of this host deferred: taken (once) before this runner's first change */
-  earlier?: () => Promise<StepOutcome | undefined>;
+  /** backups an earlier play of this host deferred: taken (once) before this runner's first change, else dropped when it finishes */
+  earlier?: { take: () => Promise<StepOutcome | undefined>; drop: () => void };
 }
 
 /** What a host's earlier runner leaves to the next (a later play; `runbook resume` from the journal). */
@@ -119,7 +119,7 @@ export class HostRunner {
   private plannedBackups = 0;
 
   /** see HostRunnerOptions.earlier; cleared once taken */
-  private earlier: (() => Promise<StepOutcome | undefined>) | undefined;
+  private earlier: HostRunnerOptions['earlier'];
 
   constructor(private readonly o: HostRunnerOptions) {
     this.scope = { ...o.scope };
@@ -256,7 +256,7 @@ export class HostRunner {
   private async flushBackups(): Promise<StepOutcome | undefined> {
     const earlier = this.earlier;
     this.earlier = undefined;
-    const e = await earlier?.();
+    const e = await earlier?.take();
     if (e) {
       this.backupFailure = e;
       return e;
@@ -303,7 +303,8 @@ export class HostRunner {
    */
   holdDeferred(): boolean {
     this.deferred.releaseEvents();
-    return this.deferred.pending.length > 0;
+    // an earlier play's backups not taken yet are handed on with this runner's own
+    return this.deferred.pending.length > 0 || this.earlier !== undefined;
   }
 
   /** Take the backups still deferred now; the failed outcome when one fails. */
@@ -328,6 +329,8 @@ export class HostRunner {
 
   /** After the last step: backups still deferred were not needed. */
   finish(): void {
+    this.earlier?.drop();
+    this.earlier = undefined;
     this.deferred.drop((d, why) => this.skipDeferred(d.step, d.index, why));
   }
 
