@@ -386,8 +386,7 @@ test('a step timeout during a large copy cancels the transfer before rollback: n
   const h = lab.hosts[0]!;
   mkdirSync(lab.hostPath(h, '/etc/kubernetes/other'), { recursive: true });
   const big = join(dir, 'big.bin');
-  // big enough that no loopback transfer finishes inside the timeout's grace (100 ms + 500 ms):
-  // with 96 MiB an idle machine sometimes copied it all in time and the test proved nothing
+  // big enough that no loopback transfer finishes inside the timeout's grace (1 s + 500 ms)
   writeFileSync(big, randomBytes(256 * 1024 * 1024));
   const before = snap(h);
   const rb = writeRunbook(`on_failure: rollback
@@ -398,13 +397,18 @@ steps:
     copy: { dest: "${APP}/a.conf", content: "changed\\n" }
   - name: Large copy outside the backup
     copy: { src: "${big}", dest: /etc/kubernetes/other/big.bin }
-    timeout: 100ms
+    timeout: 1s
 `);
   try {
-    const { r, text } = await apply(rb, { limit: h.name });
+    const { r, text, events } = await apply(rb, { limit: h.name });
     const row = r.result!.recap[0]!;
     assert.equal(row.status, 'rolled-back', text);
-    assert.match(row.message ?? '', /timed out after 100 ms/);
+    assert.match(row.message ?? '', /timed out after 1000 ms/);
+    // the probe (hashing 256 MiB here) fits in 1 s and the transfer (2-7 s on loopback) does not: with
+    // 100 ms the timeout hit the probe, and nothing was ever transferred to be cancelled
+    const end = events.find((e): e is StepEndEvent => e.kind === 'step-end' && e.step === 'steps[2]')!;
+    assert.ok(end.commands.some((c) => c.startsWith('write /etc/kubernetes/other/big.bin')), `the timeout must hit the transfer: ${JSON.stringify(end)}`);
+    assert.ok(end.durationMs < 4_500, `stopped at once (${end.durationMs} ms)`);
     // the transfer must not go on behind the rollback's back
     await new Promise((res) => setTimeout(res, 3000));
     assert.deepEqual(readdirSync(lab.hostPath(h, '/etc/kubernetes/other')), [], 'neither the file nor a temp file');

@@ -38,6 +38,7 @@ import {
 } from './util.js';
 import { keepCopy, putBack } from './keep.js';
 import { contentDiff, diffable, finishDiff, modeChange, ownerChange, type ContentSide, type DiffRequest, type FileDiff } from './diff.js';
+import { failedAfterChange, failedUnchanged } from './partial.js';
 
 export interface CopyState {
   dest: string;
@@ -166,7 +167,7 @@ export const copyAction: Action<CopyParams, CopyState> = {
   },
 
   async apply(ctx, params, probe) {
-    if (probe.status === 'unknown') throw stepError(probe.summary ?? 'not probed');
+    if (probe.status === 'unknown') throw failedUnchanged(stepError(probe.summary ?? 'not probed'));
     const { dest, info, write, chmod, chown } = probe.state;
     if (!write && !chmod && !chown) return { changed: false, commands: [] };
     const mode = parseMode(params.mode, 'copy.mode');
@@ -177,43 +178,52 @@ export const copyAction: Action<CopyParams, CopyState> = {
       undo.gid = info.gid;
     }
     const commands: string[] = [];
-    if (write) {
-      if (info.exists && journalable(info)) {
-        undo.content_b64 = (await ctx.transport.read(dest)).toString('base64');
-      } else if (info.exists) {
-        // private or large: kept on the host (never in the journal), or lost when over the limit
-        const kept = await keepCopy(ctx, dest);
-        if (kept !== undefined) undo.kept = kept;
-        else undo.lost = [dest];
-      }
-      if (!info.exists) {
-        const mk = ['mkdir', '-p', '--', posix.dirname(dest)];
-        commands.push(displayCommand(mk));
-        await runOk(ctx, mk);
-      }
-      const data = await sourceData(ctx, params);
-      const writeMode = mode ?? (info.exists ? info.mode! : 0o644);
-      commands.push(displayWrite(dest, data.length, sha256(data), writeMode) + sourceLabel(params));
-      await ctx.transport.writeAtomic(dest, data, { mode: writeMode });
-      if (info.exists && !chown) {
-        // the rename put a new inode in place: give it the old owner back
-        const st = await ctx.transport.stat(dest);
-        if (st && (st.uid !== info.uid || st.gid !== info.gid)) {
-          const argv = ['chown', `${info.uid}:${info.gid}`, '--', dest];
-          commands.push(displayCommand(argv));
-          await runOk(ctx, argv);
+    // from the first command that changes dest on, a failure carries the undo record (the write
+    // may have landed before a chown failed, or a timeout cancelled it half way)
+    let changing = false;
+    try {
+      if (write) {
+        if (info.exists && journalable(info)) {
+          undo.content_b64 = (await ctx.transport.read(dest)).toString('base64');
+        } else if (info.exists) {
+          // private or large: kept on the host (never in the journal), or lost when over the limit
+          const kept = await keepCopy(ctx, dest);
+          if (kept !== undefined) undo.kept = kept;
+          else undo.lost = [dest];
+        }
+        changing = true;
+        if (!info.exists) {
+          const mk = ['mkdir', '-p', '--', posix.dirname(dest)];
+          commands.push(displayCommand(mk));
+          await runOk(ctx, mk);
+        }
+        const data = await sourceData(ctx, params);
+        const writeMode = mode ?? (info.exists ? info.mode! : 0o644);
+        commands.push(displayWrite(dest, data.length, sha256(data), writeMode) + sourceLabel(params));
+        await ctx.transport.writeAtomic(dest, data, { mode: writeMode });
+        if (info.exists && !chown) {
+          // the rename put a new inode in place: give it the old owner back
+          const st = await ctx.transport.stat(dest);
+          if (st && (st.uid !== info.uid || st.gid !== info.gid)) {
+            const argv = ['chown', `${info.uid}:${info.gid}`, '--', dest];
+            commands.push(displayCommand(argv));
+            await runOk(ctx, argv);
+          }
         }
       }
-    }
-    if (chmod) {
-      const argv = ['chmod', modeString(mode!), '--', dest];
-      commands.push(displayCommand(argv));
-      await runOk(ctx, argv);
-    }
-    if (chown) {
-      const argv = chownArgv(dest, params.owner, params.group)!;
-      commands.push(displayCommand(argv));
-      await runOk(ctx, argv);
+      changing = true;
+      if (chmod) {
+        const argv = ['chmod', modeString(mode!), '--', dest];
+        commands.push(displayCommand(argv));
+        await runOk(ctx, argv);
+      }
+      if (chown) {
+        const argv = chownArgv(dest, params.owner, params.group)!;
+        commands.push(displayCommand(argv));
+        await runOk(ctx, argv);
+      }
+    } catch (e) {
+      throw changing ? failedAfterChange(e, undo) : failedUnchanged(e);
     }
     return { changed: true, commands, undo };
   },
@@ -229,6 +239,8 @@ export const copyAction: Action<CopyParams, CopyState> = {
         await putBack(ctx, r.kept, r.dest, true);
         return;
       }
+      // too large to keep: rewriting it from nothing would only look restored (the engine reports it lost)
+      if (r.lost?.includes(r.dest)) return;
       if (r.content_b64 === undefined) {
         throw stepError(`copy undo: the previous ${r.dest} is not in the journal (private or larger than 1 MiB); restore it from the backup`);
       }

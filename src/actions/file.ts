@@ -28,6 +28,7 @@ import {
   stepError,
   type PathInfo,
 } from './util.js';
+import { failedAfterChange, failedUnchanged } from './partial.js';
 import { keepCopy, putBack } from './keep.js';
 import { contentDiff, diffable, finishDiff, modeChange, ownerChange, type FileDiff } from './diff.js';
 
@@ -124,7 +125,7 @@ export const fileAction: Action<FileParams, FileState> = {
   },
 
   async apply(ctx, params, probe) {
-    if (probe.status === 'unknown') throw stepError(probe.summary ?? 'not probed');
+    if (probe.status === 'unknown') throw failedUnchanged(stepError(probe.summary ?? 'not probed'));
     const { path, info, plan } = probe.state;
     const mode = parseMode(params.mode, 'file.mode');
     const undo: FileUndo = { path };
@@ -134,17 +135,24 @@ export const fileAction: Action<FileParams, FileState> = {
       undo.prevUid = info.uid;
       undo.prevGid = info.gid;
     }
-    for (const step of plan) {
-      if (step === 'mkdir') undo.created = await missingAncestors(ctx, path);
-      if (step === 'touch') undo.created = [path];
-      if (step === 'mkdir' || step === 'touch') undo.createdType = step === 'mkdir' ? 'directory' : 'file';
-      if (step === 'rm') {
-        undo.removed = await describeRemoved(ctx, path, info);
-        if (!undo.removed.kept) undo.lost = [path];
+    // once a command ran, a failure carries the record (an `rm -rf` may have removed part of the tree)
+    let ran = false;
+    try {
+      for (const step of plan) {
+        if (step === 'mkdir') undo.created = await missingAncestors(ctx, path);
+        if (step === 'touch') undo.created = [path];
+        if (step === 'mkdir' || step === 'touch') undo.createdType = step === 'mkdir' ? 'directory' : 'file';
+        if (step === 'rm') {
+          undo.removed = await describeRemoved(ctx, path, info);
+          if (!undo.removed.kept) undo.lost = [path];
+        }
+        const argv = argvFor(step, path, params, mode);
+        commands.push(displayCommand(argv));
+        ran = true;
+        await runOk(ctx, argv);
       }
-      const argv = argvFor(step, path, params, mode);
-      commands.push(displayCommand(argv));
-      await runOk(ctx, argv);
+    } catch (e) {
+      throw ran ? failedAfterChange(e, undo) : failedUnchanged(e);
     }
     return { changed: plan.length > 0, commands, ...(plan.length ? { undo } : {}) };
   },

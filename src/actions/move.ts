@@ -13,6 +13,7 @@ import type { MoveParams } from '../runbook/schema-types.js';
 import { displayCommand } from '../transport/quote.js';
 import type { Action, UndoRecord } from './types.js';
 import { absPath, isWithin, missingInDryRun, runOk, stepError } from './util.js';
+import { failedAfterChange, failedUnchanged } from './partial.js';
 
 export interface MoveState {
   src: string;
@@ -54,14 +55,17 @@ export const moveAction: Action<MoveParams, MoveState> = {
 
   async apply(ctx, _params, probe) {
     const { src, dest, move } = probe.state;
-    if (probe.status === 'unknown') throw stepError(`move: neither ${src} nor ${dest} exists`);
+    if (probe.status === 'unknown') throw failedUnchanged(stepError(`move: neither ${src} nor ${dest} exists`));
     if (!move) return { changed: false, commands: [] };
     const commands: string[] = [];
+    const undo: UndoRecord = { src, dest };
     for (const argv of argvs(src, dest)) {
       commands.push(displayCommand(argv));
-      await runOk(ctx, argv);
+      // a failure carries the record: undo moves dest back only when it is there
+      await runOk(ctx, argv).catch((e: unknown) => {
+        throw failedAfterChange(e, undo);
+      });
     }
-    const undo: UndoRecord = { src, dest };
     return { changed: true, commands, undo };
   },
 

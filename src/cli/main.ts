@@ -18,6 +18,7 @@ import { register as registerDemo } from './demo.js';
 import { register as registerLab } from './lab.js';
 import { register as registerReport } from './report.js';
 import { register as registerCrypt } from './crypt.js';
+import { register as registerPrune } from './prune.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   registerReport(program);
   registerCrypt(program);
   registerConnect(program);
+  registerPrune(program);
   registerDemo(program);
   registerLab(program);
   return program;

@@ -4,7 +4,10 @@
  * that needs its registered result: so a run that changes nothing makes no backup, and no step
  * that may change the host runs before a backup that comes before it in the runbook. While a
  * backup is deferred, the events of the (read-only) steps after it are held, and released after
- * it: the output follows the runbook's order.
+ * it: the output follows the runbook's order. A backup still deferred at the end of a play stays
+ * deferred when a later play of the host may change it: that play's runner takes it before its
+ * own first change (src/engine/plays.ts, HostRunnerOptions.earlier); it is dropped only when the
+ * host's run ends. The order "backup before change" holds across play boundaries.
  */
 import type { StepInfo } from '../runbook/model.js';
 import type { Event, EventSink } from './events.js';
@@ -60,6 +63,23 @@ export class DeferredBackups {
         }
       }
       return undefined;
+    } finally {
+      this.releasing--;
+    }
+  }
+
+  /**
+   * The play is over and a later one may change the host: the held events go out now (the play's
+   * output stays in its place), the backups stay deferred until the later play's first change.
+   */
+  releaseEvents(): void {
+    const queue = this.held.splice(0);
+    this.releasing++;
+    try {
+      for (const q of queue) {
+        if ('kind' in q) this.sink.emit(q);
+        else this.held.push(q);
+      }
     } finally {
       this.releasing--;
     }

@@ -192,6 +192,10 @@ export interface StepEndEvent {
   irreversible?: boolean;
   /** delegate_to: the host the step ran on (its undo record is that host's) */
   delegate?: string;
+  /** a step with `register:` (or set_fact): this item's result, for `runbook resume` to rebuild the variable */
+  registered?: Record<string, unknown>;
+  /** its result was kept out of the journal (no_log, a secret, too large): resume runs it again if read-only */
+  registeredWithheld?: boolean;
 }
 
 export interface HostEndEvent {

@@ -18,7 +18,7 @@
  * reads it, on that host or through `hostvars` on another, is `unknown` in the plan, never an error.
  */
 import { isUserError, messageOf } from '../errors.js';
-import type { HostEntry, Inventory } from '../inventory/types.js';
+import type { HostEntry } from '../inventory/types.js';
 import { selectHosts } from '../inventory/load.js';
 import { Lazy, type Scope } from '../runbook/expressions.js';
 import type { LoadedRunbook, PlayInfo } from '../runbook/model.js';
@@ -32,7 +32,7 @@ import type { Emitter } from './emitter.js';
 import { emptyCounts, type HostCounts, type HostStatus, type RecapRow } from './events.js';
 import { acquireLock, lockHolder, lockPathFor, releaseLock } from './lock.js';
 import { rollbackHost } from './rollback.js';
-import { coveredBy, HostRunner, undoPaths, type Delegate, type OnceResult, type OnceSlot, type UndoEntry } from './steps.js';
+import { coveredBy, HostRunner, undoPaths, type Delegate, type OnceResult, type OnceSlot, type StepOutcome } from './steps.js';
 import { LocalTransport } from '../transport/local.js';
 import { flushHandlers, HandlerQueue, notifiersOf, notifies, notifyTargets, reportUnnotified, type FlushOptions } from './handlers.js';
 import type { SelectedStep } from './select-steps.js';
@@ -41,20 +41,8 @@ import { blockTree, forgetFailure, markFailure, reportNotNeeded, runSteps, type 
 import { changedAnything, isReadOnlyStep, keepRootFor, lockWarning, notRestoredMessage } from './safety.js';
 import type { ResumeSpec } from './resume-spec.js';
 import { playView, rollbackView } from './play-view.js';
-
-/** The run's hosts as an inventory of their own, for selecting each play's hosts among them. */
-function runInventory(hosts: HostEntry[]): Inventory {
-  const groups = new Map<string, Set<string>>();
-  for (const h of hosts) for (const g of h.groups) (groups.get(g) ?? groups.set(g, new Set()).get(g)!).add(h.name);
-  return { hosts: new Map(hosts.map((h) => [h.name, h])), groups };
-}
-
-/** `groups`: group name → the run's hosts in it, in inventory order. */
-function groupsOf(hosts: HostEntry[]): Record<string, string[]> {
-  const out: Record<string, string[]> = { all: hosts.map((h) => h.name) };
-  for (const h of hosts) for (const g of h.groups) if (g !== 'all') (out[g] ??= []).push(h.name);
-  return out;
-}
+import { journaledValue } from './resume-values.js';
+import { addCounts, groupsOf, plain, runInventory, type Session } from './play-session.js';
 
 /** Every secret value any play's scope gives any host (the redactor must know them all before the first event). */
 export function runSecrets(rb: LoadedRunbook, hosts: HostEntry[], extra: Record<string, unknown>, run: { id: string; dry_run: boolean }): string[] {
@@ -71,11 +59,6 @@ export function runSecrets(rb: LoadedRunbook, hosts: HostEntry[], extra: Record<
   }
   return out;
 }
-
-/**
- * Who the host's own operations (lock, backups' restore, rollback) run as: the runbook's become, or
- * through sudo when any play becomes (a non-root login could not take the lock under /var/lib).
- */
 
 export interface PlaysContext {
   rb: LoadedRunbook;
@@ -107,50 +90,6 @@ export interface PlaysResult {
   aborted?: string;
 }
 
-/** One host across the run's plays. */
-interface Session {
-  entry: HostEntry;
-  started: number;
-  transport?: Transport;
-  locked: boolean;
-  status: HostStatus;
-  message?: string;
-  counts: HostCounts;
-  pendingChanges: number;
-  /** the runner of its latest play (carries backups, undo records, uncertain names) */
-  runner?: HostRunner;
-  /** what its steps registered or set, kept for later plays */
-  facts: Scope;
-  /** the variables other hosts see through hostvars */
-  current: Scope;
-  plays: number[];
-  /** failed or unreachable: no later play */
-  out: boolean;
-  /** changes other hosts' steps delegated to it made before it ran a play of its own */
-  delegatedUndos: UndoEntry[];
-  /** its lock was refused (held by another run): never used again, not even as a delegate */
-  refused?: boolean;
-  finished: boolean;
-  row?: RecapRow;
-  /** for the recap although the host finished (a lock not released) */
-  warnings: string[];
-  /** its rollback ran (on its failure, its abort, or rollback_all's sweep): never twice */
-  rolledBack?: boolean;
-  /** time to recover: when its first change started, and when its last `verifies` step ended */
-  firstChangeAt?: number;
-  verifiedAt?: number;
-}
-
-function addCounts(a: HostCounts, b: HostCounts): void {
-  // keys of b: a runner's counts may carry `rescued` (src/engine/blocks.ts), which the recap row keeps
-  for (const k of Object.keys(b) as (keyof HostCounts)[]) a[k] = (a[k] ?? 0) + b[k];
-}
-
-/** A scope without its Lazy values (hostvars of hostvars would be circular). */
-function plain(scope: Scope): Scope {
-  return Object.fromEntries(Object.entries(scope).filter(([, v]) => !(v instanceof Lazy)));
-}
-
 export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
   const { rb, emitter, dryRun } = c;
   const run = { id: c.runId, dry_run: dryRun };
@@ -167,6 +106,15 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
     }
     return selectHosts(inventory, p.hosts);
   });
+  /** Whether a play after `after` that has this host may change it (a step or handler not read-only by contract). */
+  const playHostNames = playHosts.map((hs) => new Set(hs.map((h) => h.name)));
+  const laterPlayChanges = (host: string, after: number): boolean =>
+    rb.plays.some(
+      (p) =>
+        p.index > after &&
+        playHostNames[p.index]!.has(host) &&
+        [...c.steps.filter((x) => x.step.play === p.index && x.step.section === 'steps').map((x) => x.step), ...p.handlers].some((st) => !isReadOnlyStep(st)),
+    );
   const lastPlay = new Map<string, number>();
   playHosts.forEach((hs, i) => hs.forEach((h) => lastPlay.set(h.name, i)));
   const sessions = new Map<string, Session>();
@@ -220,6 +168,9 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
   const finish = async (s: Session, status?: HostStatus, message?: string): Promise<void> => {
     if (s.finished) return;
     s.finished = true;
+    // backups an earlier play deferred and no later change needed
+    s.pendingFrom?.finish();
+    s.pendingFrom = undefined;
     if (status) s.status = status;
     if (message) s.message = message;
     if (!keepOpen) await close(s);
@@ -228,6 +179,22 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
     const recovered = ttr === undefined ? {} : { timeToRecoverMs: ttr };
     s.row = { host: h, status: s.status, ...s.counts, unreachable: s.status === 'unreachable' ? 1 : 0, ...(s.message ? { message: s.message } : {}), ...(s.warnings.length ? { warnings: [...s.warnings] } : {}), ...recovered };
     emitter.emit({ kind: 'host-end', host: h, status: s.status, counts: s.counts, ...(s.message ? { message: s.message } : {}), durationMs: s.started ? Date.now() - s.started : 0, ...recovered });
+  };
+
+  /**
+   * A later play's first change: take the backups an earlier play of the host deferred, with that
+   * play's runner (its variables), and hand what they made to the current runner.
+   */
+  const takeEarlier = async (s: Session, from: HostRunner, to: HostRunner): Promise<StepOutcome | undefined> => {
+    s.pendingFrom = undefined;
+    const before = { ...from.counts };
+    const pending = from.pendingBackupRegisters();
+    const f = await from.takeDeferred();
+    from.finish();
+    for (const k of Object.keys(before) as (keyof HostCounts)[]) s.counts[k] += from.counts[k] - before[k];
+    to.adoptBackups(from);
+    for (const name of pending) if (name in from.scope) to.scope[name] = s.facts[name] = from.scope[name];
+    return f;
   };
 
   /** Connect and lock on the host's first play; false when it cannot take part. */
@@ -357,10 +324,12 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
     }
     const playHostList = new Lazy(() => names);
     const scope: Scope = { ...base, ...s.facts, hostvars, groups, play_hosts: playHostList, ansible_play_hosts: playHostList };
-    const runner = new HostRunner({
+    const earlier = s.pendingFrom;
+    const runner: HostRunner = new HostRunner({
       rb: view,
       host: h.name,
       transport: s.transport!,
+      ...(earlier ? { earlier: { take: () => takeEarlier(s, earlier, runner), drop: () => earlier.finish() } } : {}),
       scope,
       runId: c.runId,
       dryRun,
@@ -405,10 +374,15 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
             stopped = state.fatal;
             return 'stop';
           }
-          // resume: what the interrupted run journaled as done is not done again (read-only steps run, for their values)
-          if (c.resume?.done.get(h.name)?.has(step.id) && !isReadOnlyStep(step)) {
-            runner.journaledDone(step, index);
-            return 'ok';
+          // resume: what the interrupted run journaled as done is not done (or judged) again; what it
+          // registered comes from the journal. A read-only step whose value is not there (no_log, a
+          // secret) runs again for it; a changing one was refused before the run (./resume.ts).
+          if (c.resume?.done.get(h.name)?.has(step.id)) {
+            const value = journaledValue(c.resume, h.name, step);
+            if (value !== 'missing' || !isReadOnlyStep(step)) {
+              runner.journaledDone(step, index, value === 'missing' ? undefined : value);
+              return 'ok';
+            }
           }
           if (step.type === 'flush_handlers') return (await flushHandlers(flush)) ? 'failed' : 'ok';
           const t0 = Date.now();
@@ -427,7 +401,10 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
       // a host stopped by another's fatal failure runs none
       if (queue.pending && !stopped && (!failed || play.settings.force_handlers)) if (await flushHandlers({ ...flush, final: true })) onFailure();
       if (dryRun) reportUnnotified(flush, flush.ran);
-      runner.finish();
+      // a backup still deferred stays deferred when a later play may change this host: that play's
+      // runner takes it before its first change ("backup before change" across plays)
+      if (!failed && !stopped && laterPlayChanges(h.name, play.index) && runner.holdDeferred()) s.pendingFrom = runner;
+      else runner.finish();
     } catch (e) {
       failed = true;
       runner.failure ??= messageOf(e);

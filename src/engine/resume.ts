@@ -3,13 +3,15 @@
  * journal. Hosts that finished stay as they ended; the others run again with the same run id (so
  * the same `{{ run.id }}` backup directory: a backup this run made probes as done and is never
  * re-taken over changed files; the host lock the dead runner held is taken over): steps journaled
- * as done are not run again (read-only ones are, for the values they register), the first step not
- * journaled as done is re-probed, and every host ends completed, or rolled back with everything
+ * as done are not run again, nor judged again from what the host shows now (a renewed certificate
+ * is what the run did, not a reason to roll back); what they registered is rebuilt from the
+ * journal (./resume-values.ts), the first step not journaled as done is re-probed, and every host ends completed, or rolled back with everything
  * the journal says was changed (the original part's undo records and backups included).
  * Appended to the run's journal; a later `runbook rollback ID` sees both parts.
  */
 import { dirname } from 'node:path';
 import { userError } from '../errors.js';
+import { unresumable } from './resume-values.js';
 import type { HostEntry } from '../inventory/types.js';
 import { loadRunbookFile } from '../runbook/load.js';
 import type { ConnectOptions } from './connect.js';
@@ -18,7 +20,7 @@ import { journalPath, readJournal, type JournalLine } from './journal.js';
 import { hostEntryOf, hostsFromJournal } from './rollback.js';
 import { runEngine, type EngineResult } from './run.js';
 import type { ResumeSpec } from './resume-spec.js';
-import type { Carry } from './steps.js';
+import type { Carry, JournaledItem } from './steps.js';
 
 export interface ResumeOptions {
   id: string;
@@ -40,7 +42,11 @@ export function resumeSpecOf(lines: JournalLine[]): { start: RunStartEvent; spec
   const finishedRows: RecapRow[] = [];
   const done = new Map<string, Set<string>>();
   const lastStarted = new Map<string, string>();
+  // each step's items of the latest part of the run (the first run, then each resume) that ended it
+  const items = new Map<string, { part: number; list: JournaledItem[]; withheld: boolean }>();
+  let part = 0;
   for (const l of lines) {
+    if (l.kind === 'run-start') part++;
     if (l.kind === 'host-end') {
       const e = l as HostEndEvent;
       finishedRows.push({ host: e.host, status: e.status, ...e.counts, unreachable: e.status === 'unreachable' ? 1 : 0, ...(e.message ? { message: e.message } : {}) });
@@ -49,7 +55,20 @@ export function resumeSpecOf(lines: JournalLine[]): { start: RunStartEvent; spec
       const e = l as StepEndEvent;
       if (e.status === 'failed') continue;
       (done.get(e.host) ?? done.set(e.host, new Set()).get(e.host)!).add(e.step);
+      const key = JSON.stringify([e.host, e.step]);
+      let entry = items.get(key);
+      if (!entry || entry.part !== part) items.set(key, (entry = { part, list: [], withheld: false }));
+      // a value the redactor touched is not the value the step registered
+      const withheld = e.registeredWithheld === true || (e.registered !== undefined && JSON.stringify(e.registered).includes('***'));
+      entry.withheld ||= withheld;
+      entry.list.push({ status: e.status, ...(e.registered && !withheld ? { facts: e.registered } : {}), ...('item' in e ? { item: e.item } : {}) });
     }
+  }
+  const registered = new Map<string, Map<string, JournaledItem[] | 'withheld'>>();
+  for (const [key, entry] of items) {
+    const [host, step] = JSON.parse(key) as [string, string];
+    const m = registered.get(host) ?? registered.set(host, new Map()).get(host)!;
+    m.set(step, entry.withheld ? 'withheld' : entry.list);
   }
   // the step a host was in when the runner died may be half done (a loop): it runs again, re-probed
   for (const [host, step] of lastStarted) done.get(host)?.delete(step);
@@ -64,7 +83,7 @@ export function resumeSpecOf(lines: JournalLine[]): { start: RunStartEvent; spec
       notRestored: facts.notRestored.get(h.name) ?? [],
     });
   }
-  return { start, spec: { done, carry, finishedRows, selected: new Set(start.steps.map((s) => s.id)) } };
+  return { start, spec: { done, carry, finishedRows, selected: new Set(start.steps.map((s) => s.id)), registered } };
 }
 
 export async function resumeRun(o: ResumeOptions): Promise<EngineResult> {
@@ -87,6 +106,12 @@ export async function resumeRun(o: ResumeOptions): Promise<EngineResult> {
     });
   }
   const finished = new Set(spec.finishedRows.map((r) => r.host));
+  const stuck = unresumable(loaded.runbook, spec, start.inventory.hosts.map((h) => h.name).filter((h) => !finished.has(h)));
+  if (stuck) {
+    throw userError('usage', `run ${o.id} cannot be resumed: on ${stuck.host}, step "${stuck.step.name}" changed the host before the interruption and registered \`${stuck.name}\`, which later steps read, but its value is not in the journal (no_log or a secret is never journaled); running the step again would not be resuming`, {
+      hint: `roll the run back with runbook rollback ${o.id}, then apply again`,
+    });
+  }
   const hosts: HostEntry[] = start.inventory.hosts.filter((h) => !finished.has(h.name)).map(hostEntryOf);
   return runEngine({
     rb: loaded.runbook,

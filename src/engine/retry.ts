@@ -10,6 +10,7 @@ import type { ApplyResult, ProbeResult, StepContext } from '../actions/types.js'
 import { parseDuration } from '../runbook/duration.js';
 import { messageOf } from '../errors.js';
 import { phase } from './profile.js';
+import { changedNothing, partialUndoOf } from '../actions/partial.js';
 import type { Step } from '../runbook/schema-types.js';
 
 export interface RetrySpec {
@@ -57,12 +58,21 @@ export async function applyWithRetries(
   let check = holds(spec, ctx, res);
   while (!check.ok && attempts <= spec.retries) {
     await sleep(spec.delayMs);
+    let p: ProbeResult<unknown> | undefined;
     try {
-      const p = await reprobe();
-      res = p.status === 'skip' ? { changed: false, commands: [], ...(p.summary ? { message: p.summary } : {}), ...(p.facts ? { facts: p.facts } : {}) } : await apply(p);
+      p = await reprobe();
     } catch (e) {
-      // a later attempt that throws is a failed attempt: the earlier attempts' changes stay recorded
       res = { changed: false, commands: [], failed: true, message: messageOf(e) };
+    }
+    if (p) {
+      try {
+        res = p.status === 'skip' ? { changed: false, commands: [], ...(p.summary ? { message: p.summary } : {}), ...(p.facts ? { facts: p.facts } : {}) } : await apply(p);
+      } catch (e) {
+        // a later attempt that throws is a failed attempt: the earlier attempts' changes stay
+        // recorded, and so does what it did itself before it failed (src/actions/partial.ts)
+        const partial = partialUndoOf(e);
+        res = { changed: !changedNothing(e), commands: [], failed: true, message: messageOf(e), ...(partial ? { undo: partial } : {}) };
+      }
     }
     attempts++;
     changed ||= res.changed;

@@ -46,6 +46,8 @@ export interface ChangeInput {
   backedUp: string[] | undefined;
   /** backups taken on this host before this change */
   backupsTaken: number;
+  /** a step with an undo that failed before it made its record: the paths it acts on (its probe's) */
+  touched?: string[];
 }
 
 export interface Classified {
@@ -56,7 +58,7 @@ export interface Classified {
 
 const covered = (p: string, roots: string[] | undefined) => coveredBy([p], roots).length > 0;
 
-/** Classify one change (a step that reported `changed`, or a command that failed after running). */
+/** Classify one change (a step that reported `changed`, or one that failed after it may have changed the host). */
 export function classifyChange(c: ChangeInput): Classified | undefined {
   if (LOCAL_SIDE.has(c.type) || getAction(c.type)?.readOnly === true) return undefined;
   if (c.undo) {
@@ -72,6 +74,11 @@ export function classifyChange(c: ChangeInput): Classified | undefined {
     return { cls: allCovered ? 'covered' : 'reversible', notRestored: [] };
   }
   if (STATE_ONLY.has(c.type)) return { cls: 'reversible', notRestored: [] };
+  // failed with no record of what it did: only backups covering the paths it acts on stand for it
+  if (c.touched?.length) {
+    const lost = c.touched.filter((p) => !covered(p, c.backedUp));
+    return lost.length ? { cls: 'irreversible', notRestored: lost } : { cls: 'covered', notRestored: [] };
+  }
   // a command (or any step without a record): what it touched is unknown; only backups taken
   // before it can stand for it
   if (c.backupsTaken > 0) return { cls: 'covered', notRestored: [] };

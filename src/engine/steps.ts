@@ -9,7 +9,7 @@
  */
 import { isUserError, userError } from '../errors.js';
 import type { Action, ProbeResult, StepContext } from '../actions/types.js';
-import { candidateNames, evaluate, evaluateCondition, expandDeep, renderTemplate, type Scope } from '../runbook/expressions.js';
+import { evaluate, evaluateCondition, expandDeep, renderTemplate, type Scope } from '../runbook/expressions.js';
 import { parseDuration } from '../runbook/duration.js';
 import type { LoadedRunbook, StepInfo } from '../runbook/model.js';
 import type { Transport } from '../transport/types.js';
@@ -17,6 +17,9 @@ import { emptyCounts, type EventSink, type HostCounts, type StepEndEvent, type S
 import { backupDirOf, backupPathsOf, DeferredBackups } from './deferred.js';
 import { withTimeout } from './timeout.js';
 import { applyActs, classifyChange, irreversibleInPlan, isReadOnlyStep } from './safety.js';
+import { isChange, statePaths, thrownChange, type ChangeFacts } from './partial-change.js';
+import { journaledRegister, namesIn, registerResults, stepStatus, type ItemResult, type JournaledItem } from './step-results.js';
+export type { JournaledItem } from './step-results.js';
 import type { Delegate, OnceSlot } from './cross-host.js';
 import { coveredBy, undoPaths, type StepOutcome, type UndoEntry } from './step-outcome.js';
 export type { StepOutcome, UndoEntry } from './step-outcome.js';
@@ -51,6 +54,8 @@ export interface HostRunnerOptions {
   once?: (stepId: string) => OnceSlot;
   /** `--diff`: file-writing steps say how they change the file, redacted with the run's secrets */
   diff?: { redact(text: string): string };
+  /** backups an earlier play of this host deferred: taken (once) before this runner's first change, else dropped when it finishes */
+  earlier?: { take: () => Promise<StepOutcome | undefined>; drop: () => void };
 }
 
 /** What a host's earlier runner leaves to the next (a later play; `runbook resume` from the journal). */
@@ -58,27 +63,11 @@ export type Carry = Pick<HostRunner, 'backups' | 'backupPaths' | 'undos' | 'with
 
 const NO_ITEM = Symbol('no item');
 
-/** Identifiers in every string of a step as written (its expressions and templates). */
-function namesIn(v: unknown, out: string[] = []): string[] {
-  if (typeof v === 'string') out.push(...candidateNames(v));
-  else if (Array.isArray(v)) for (const x of v) namesIn(x, out);
-  else if (v !== null && typeof v === 'object') for (const x of Object.values(v)) namesIn(x, out);
-  return out;
-}
 
 /** The step's timeout in ms: the step's own, else the runbook's, else none. */
 export function stepTimeoutMs(rb: LoadedRunbook, step: StepInfo): number | undefined {
   const t = step.raw.timeout ?? rb.runbook.timeout;
   return t ? parseDuration(t) : undefined;
-}
-
-interface ItemResult {
-  status: StepStatus;
-  facts?: Record<string, unknown>;
-  /** dry run: the registered value is only partly known */
-  uncertain: boolean;
-  failed: boolean;
-  message?: string;
 }
 
 export class HostRunner {
@@ -103,8 +92,12 @@ export class HostRunner {
   /** dry run: backups the plan takes so far (a command after one is covered) */
   private plannedBackups = 0;
 
+  /** see HostRunnerOptions.earlier; cleared once taken */
+  private earlier: HostRunnerOptions['earlier'];
+
   constructor(private readonly o: HostRunnerOptions) {
     this.scope = { ...o.scope };
+    this.earlier = o.earlier;
     this.deferred = new DeferredBackups(o.sink);
     const c = o.carry;
     if (c) {
@@ -171,8 +164,14 @@ export class HostRunner {
   /** a deferred backup failed: nothing may change on this host any more (later loop items included) */
   private backupFailure: StepOutcome | undefined;
 
-  /** Stop the transport's work in flight (a step timed out). */
-  private readonly cancel = (): Promise<void> => this.o.transport.cancel?.() ?? Promise.resolve();
+  /**
+   * Stop the work in flight of a step that timed out, on the connection it runs over: the
+   * delegate's for a delegated step (cancelling this host's would leave the delegate's running).
+   */
+  private cancelFor(): () => Promise<void> {
+    const t = this.delegated?.to.transport ?? this.o.transport;
+    return () => t.cancel?.() ?? Promise.resolve();
+  }
 
   /** Run one step (all its loop items) and register its result. */
   async runStep(step: StepInfo, index: number): Promise<StepOutcome> {
@@ -228,8 +227,15 @@ export class HostRunner {
     return this.executeStep(step, index);
   }
 
-  /** Take the deferred backups now; the failed outcome when one fails. */
+  /** Take the deferred backups now (an earlier play's first); the failed outcome when one fails. */
   private async flushBackups(): Promise<StepOutcome | undefined> {
+    const earlier = this.earlier;
+    this.earlier = undefined;
+    const e = await earlier?.take();
+    if (e) {
+      this.backupFailure = e;
+      return e;
+    }
     // a backup is this host's own: taken over its own connection even when the step that needs it is delegated
     const delegated = this.delegated;
     this.delegated = undefined;
@@ -253,14 +259,60 @@ export class HostRunner {
     }
   }
 
-  /** resume: a step the interrupted run journaled as done is not run again (its changes are in the carried undo records and backups). */
-  journaledDone(step: StepInfo, index: number): void {
-    this.deferred.emit({ kind: 'step-start', host: this.o.host, step: step.id, name: step.name, index, total: this.o.total });
-    this.finishItem(step, index, NO_ITEM, { status: 'ok', uncertain: false, failed: false, message: 'done before the run was interrupted (journal)' }, [], 0);
+  /**
+   * resume: a step the interrupted run journaled as done is not run again, nor judged again from
+   * what the host shows now (its changes are in the carried undo records and backups). What it
+   * registered is rebuilt from the journal (`items`, in the order they ran), and journaled again
+   * for a later resume.
+   */
+  journaledDone(step: StepInfo, index: number, items?: JournaledItem[]): void {
+    const message = 'done before the run was interrupted (journal)';
+    const list: Array<JournaledItem | undefined> = items?.length ? items : [undefined];
+    const results: ItemResult[] = [];
+    for (const it of list) {
+      const item = it && 'item' in it ? it.item : NO_ITEM;
+      this.deferred.emit({ kind: 'step-start', host: this.o.host, step: step.id, name: step.name, index, total: this.o.total, ...(item === NO_ITEM ? {} : { item }) });
+      const r: ItemResult = { status: it?.status === 'skipped' ? 'skipped' : 'ok', uncertain: false, failed: false, ...(it?.facts ? { facts: it.facts } : {}), message };
+      this.finishItem(step, index, item, r, [], 0);
+      results.push({ ...r, status: it?.status ?? 'ok' });
+    }
+    if (items?.length) this.register(step, results, step.raw.loop !== undefined);
+  }
+
+  /**
+   * End of a play after which the host may still be changed: the held events go out, and whether
+   * backups are still deferred (the next play's runner takes them: `earlier`, via takeDeferred).
+   */
+  holdDeferred(): boolean {
+    this.deferred.releaseEvents();
+    // an earlier play's backups not taken yet are handed on with this runner's own
+    return this.deferred.pending.length > 0 || this.earlier !== undefined;
+  }
+
+  /** Take the backups still deferred now; the failed outcome when one fails. */
+  takeDeferred(): Promise<StepOutcome | undefined> {
+    return this.flushBackups();
+  }
+
+  /** The register names of the backups still deferred. */
+  pendingBackupRegisters(): string[] {
+    return this.deferred.pending.map((d) => d.step.raw.register).filter((n): n is string => n !== undefined);
+  }
+
+  /** After an earlier play's runner took its deferred backups: they cover this runner's changes too. */
+  adoptBackups(from: HostRunner): void {
+    for (const d of from.backups) {
+      if (this.backups.includes(d)) continue;
+      this.backups.push(d);
+      const paths = from.backupPaths.get(d);
+      if (paths) this.backupPaths.set(d, paths);
+    }
   }
 
   /** After the last step: backups still deferred were not needed. */
   finish(): void {
+    this.earlier?.drop();
+    this.earlier = undefined;
     this.deferred.drop((d, why) => this.skipDeferred(d.step, d.index, why));
   }
 
@@ -292,65 +344,14 @@ export class HostRunner {
 
   private outcome(step: StepInfo, results: ItemResult[]): StepOutcome {
     const failed = results.find((r) => r.failed);
-    const status: StepStatus = failed
-      ? 'failed'
-      : results.some((r) => r.status === 'changed')
-        ? 'changed'
-        : results.some((r) => r.status === 'change')
-          ? 'change'
-          : results.some((r) => r.status === 'unknown')
-            ? 'unknown'
-            : results.every((r) => r.status === 'skipped')
-              ? 'skipped'
-              : 'ok';
+    const status = stepStatus(results);
     const hostFailed = !!failed && step.raw.ignore_errors !== true;
     if (hostFailed && this.failure === undefined) this.failure = `step "${step.name}": ${failed!.message ?? 'failed'}`;
     return { status, hostFailed, ...(failed?.message ? { message: failed.message } : {}) };
   }
 
   private register(step: StepInfo, results: ItemResult[], loop: boolean): void {
-    const uncertain = results.some((r) => r.uncertain);
-    let value: Record<string, unknown> | undefined;
-    if (loop) {
-      value = {
-        results: results.map((r) => r.facts ?? {}),
-        changed: results.some((r) => r.facts?.changed === true),
-        failed: results.some((r) => r.failed),
-        skipped: results.length > 0 && results.every((r) => r.status === 'skipped'),
-      };
-      if (uncertain && results.some((r) => r.facts === undefined)) value = undefined;
-    } else value = results[0]?.facts;
-    const set = (name: string) => {
-      if (value === undefined) delete this.scope[name];
-      else this.scope[name] = value;
-      if (uncertain) this.uncertain.add(name);
-      else this.uncertain.delete(name);
-    };
-    set('previous');
-    if (step.raw.register) set(step.raw.register);
-    if (step.type === 'set_fact') this.setFacts(step, results);
-  }
-
-  /**
-   * set_fact: each key becomes a variable of this host for the later steps (the loader already
-   * lets them be named). In a loop the last item wins; a skipped or failed item sets nothing; in a
-   * dry run an item whose values are unknowable makes its names uncertain.
-   */
-  private setFacts(step: StepInfo, results: ItemResult[]): void {
-    const p = step.params;
-    const names = p !== null && typeof p === 'object' && !Array.isArray(p) ? Object.keys(p) : [];
-    for (const r of results) {
-      if (r.status === 'skipped' || r.failed) continue;
-      for (const name of names) {
-        if (r.uncertain || !r.facts || !(name in r.facts)) {
-          delete this.scope[name];
-          this.uncertain.add(name);
-        } else {
-          this.scope[name] = r.facts[name];
-          this.uncertain.delete(name);
-        }
-      }
-    }
+    registerResults(this.scope, this.uncertain, step, results, loop);
   }
 
   private async runItem(step: StepInfo, index: number, item: unknown): Promise<ItemResult> {
@@ -409,9 +410,10 @@ export class HostRunner {
     let probe: ProbeResult<unknown> | undefined;
     const ctx = this.ctx(step, scope);
     const what = `step "${step.name}"`;
+    const cancel = this.cancelFor();
     try {
       action = actionFor(step.type);
-      probe = await phase(step.type === 'backup' ? 'backup' : 'probe', () => withTimeout(action.probe(ctx, params), ctx.timeoutMs, what, this.o.host, this.cancel));
+      probe = await phase(step.type === 'backup' ? 'backup' : 'probe', () => withTimeout(action.probe(ctx, params), ctx.timeoutMs, what, this.o.host, cancel));
     } catch (e) {
       if (dry && isUserError(e) && (e.kind === 'expression' || e.kind === 'undefined-variable') && this.mentionsUncertain(raw)) {
         return this.finishItem(step, index, item, { status: 'unknown', uncertain: true, failed: false, message: `depends on results a dry run cannot know: ${errorText(e)}` }, [], started);
@@ -424,7 +426,7 @@ export class HostRunner {
     }
 
     const flushed = async (): Promise<ItemResult | undefined> => {
-      if (!this.deferred.pending.length && !this.backupFailure) return undefined;
+      if (!this.deferred.pending.length && !this.earlier && !this.backupFailure) return undefined;
       const f = this.backupFailure ?? (await this.flushBackups());
       if (!f) return undefined;
       return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: false, failed: true, skipped: false }, message: `not run: ${f.message ?? 'the backup before it failed'}` }, [], started);
@@ -468,8 +470,8 @@ export class HostRunner {
       if (f) return f;
     }
     try {
-      const attempt = (p: ProbeResult<unknown>) => phase(step.type === 'backup' ? 'backup' : 'apply', () => withTimeout(action.apply(ctx, params, p), ctx.timeoutMs, what, this.o.host, this.cancel));
-      const reprobe = () => phase('probe', () => withTimeout(action.probe(ctx, params), ctx.timeoutMs, what, this.o.host, this.cancel));
+      const attempt = (p: ProbeResult<unknown>) => phase(step.type === 'backup' ? 'backup' : 'apply', () => withTimeout(action.apply(ctx, params, p), ctx.timeoutMs, what, this.o.host, cancel));
+      const reprobe = () => phase('probe', () => withTimeout(action.probe(ctx, params), ctx.timeoutMs, what, this.o.host, cancel));
       const res = await applyWithRetries(retrySpec(raw), ctx, probe, attempt, reprobe);
       const failed = res.failed === true;
       const status: StepStatus = failed ? 'failed' : res.changed ? 'changed' : 'ok';
@@ -484,10 +486,12 @@ export class HostRunner {
         { status, uncertain: false, failed, facts: { ...(res.facts ?? {}), changed: res.changed, failed, skipped: false }, ...(res.message ? { message: res.message } : {}) },
         res.commands,
         started,
-        { ...(dir ? { backupDir: dir } : {}), ...(dir && paths ? { backupPaths: paths } : {}), ...(res.undo ? { undo: res.undo } : {}), ...(probe.summary ? { summary: probe.summary } : {}), ...(probe.report ? { report: probe.report } : {}), ...(probe.diff ? { diff: probe.diff } : {}), applied: !readOnly, undoable: !!action.undo },
+        { ...(dir ? { backupDir: dir } : {}), ...(dir && paths ? { backupPaths: paths } : {}), ...(res.undo ? { undo: res.undo } : {}), ...(probe.summary ? { summary: probe.summary } : {}), ...(probe.report ? { report: probe.report } : {}), ...(probe.diff ? { diff: probe.diff } : {}), applied: !readOnly, undoable: !!action.undo, possiblyChanged: failed && res.changed, touched: statePaths(probe.state) },
       );
     } catch (e) {
-      return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: true, failed: true, skipped: false }, message: errorText(e) }, probe.commands, started, { applied: !readOnly, undoable: !!action.undo });
+      // an apply that threw may have changed the host before it failed: ./partial-change.ts
+      const t = thrownChange(e, readOnly, !!action.undo, probe.state);
+      return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: t.maybe, failed: true, skipped: false }, message: errorText(e) }, probe.commands, started, { ...t.facts, ...(t.undo ? { undo: t.undo } : {}) });
     }
   }
 
@@ -498,7 +502,7 @@ export class HostRunner {
     r: ItemResult,
     commands: string[],
     started: number,
-    extra: Partial<Pick<StepEndEvent, 'summary' | 'report' | 'diff' | 'backupDir' | 'backupPaths' | 'undo' | 'irreversible'>> & { applied?: boolean; undoable?: boolean } = {},
+    extra: Partial<Pick<StepEndEvent, 'summary' | 'report' | 'diff' | 'backupDir' | 'backupPaths' | 'undo' | 'irreversible'>> & ChangeFacts = {},
   ): ItemResult {
     const noLog = step.raw.no_log === true;
     const ignored = r.failed && step.raw.ignore_errors === true;
@@ -526,11 +530,16 @@ export class HostRunner {
       ...(ignored ? { ignored: true } : {}),
       ...(extra.irreversible ? { irreversible: true } : {}),
       ...(this.delegated ? { delegate: this.delegated.name } : {}),
+      ...journaledRegister(step, r, { dryRun: this.o.dryRun, withheld: noLog || this.mentionsSecret(step) }),
     };
     // a change (or a command that failed after it ran) is classified now, against the backups taken before it
-    const changed = r.status === 'changed' || (r.status === 'failed' && extra.undoable === false);
+    // a failure counts as a change when the step may have changed the host before it failed
+    const changed = isChange(r.status, extra);
     // (a delegated step's change belongs to the other host, whose backups this host does not know)
-    const cls = extra.applied && changed && !this.delegated ? classifyChange({ type: step.type, stepName: step.name, ...(extra.undo ? { undo: extra.undo } : {}), withheld: withholdUndo, backedUp: this.backedUpRoots(), backupsTaken: this.backups.length }) : undefined;
+    const cls =
+      extra.applied && changed && !this.delegated
+        ? classifyChange({ type: step.type, stepName: step.name, ...(extra.undo ? { undo: extra.undo } : {}), withheld: withholdUndo, backedUp: this.backedUpRoots(), backupsTaken: this.backups.length, ...(extra.undoable && extra.touched?.length ? { touched: extra.touched } : {}) })
+        : undefined;
     if (cls) {
       e.change = cls.cls;
       if (cls.notRestored.length) {

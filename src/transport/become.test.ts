@@ -75,3 +75,49 @@ test('SudoGate: one check first; after a become failure every call fails at once
   assert.equal(calls, 1, 'sudo was tried once');
   assert.ok(all.every((r) => r.status === 'rejected'));
 });
+
+test('SudoGate: the others go once sudo CONFIRMED the first (not when it finishes); a first that ends unconfirmed proves nothing', async () => {
+  const g = new SudoGate();
+  const order: string[] = [];
+  let confirm!: () => void;
+  let finish!: () => void;
+  // a long first command: sudo confirms it at once, it runs on
+  const first = g.run('root', (confirmed) => {
+    confirm = confirmed;
+    return new Promise<void>((r) => (finish = r)).then(() => void order.push('first done'));
+  });
+  const second = g.run('root', async () => void order.push('second'));
+  await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(order, [], 'nothing before sudo confirmed the first');
+  confirm();
+  await second;
+  assert.deepEqual(order, ['second'], 'the second ran while the first still runs');
+  finish();
+  await first;
+
+  // the first timed out while sudo was still asking: it resolves (timedOut), unconfirmed
+  const h = new SudoGate();
+  let checks = 0;
+  let releaseFirst!: () => void;
+  const unconfirmed = h.run('root', () => {
+    checks++;
+    return new Promise<string>((r) => (releaseFirst = () => r('timed out')));
+  });
+  const running: string[] = [];
+  let confirmNext!: () => void;
+  const next = h.run('root', (confirmed) => {
+    checks++;
+    running.push('next');
+    confirmNext = confirmed;
+    return new Promise<void>((r) => setTimeout(r, 20));
+  });
+  const third = h.run('root', async () => void running.push('third'));
+  releaseFirst();
+  await unconfirmed;
+  await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(running, ['next'], 'after an unconfirmed first, one command checks again, alone');
+  assert.equal(checks, 2);
+  confirmNext();
+  await Promise.all([next, third]);
+  assert.deepEqual(running, ['next', 'third']);
+});

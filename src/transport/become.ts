@@ -119,36 +119,49 @@ function wrongPassword(who: { loginUser: string; host: string }): UserError {
 }
 
 /**
- * One sudo check per host and target user: the first become command runs alone; when sudo let it
- * start, the others follow in parallel; when sudo refused it (a wrong password), every later
- * command gets the same error at once instead of asking sudo again (no retry storm, one failed
- * attempt in the host's auth log).
+ * One sudo check per host and target user: the first become command runs alone until sudo
+ * CONFIRMS it (READY: the password was taken, or none was needed); then the others follow in
+ * parallel, while it still runs. Only sudo's confirmation counts: a first command that ends
+ * without it (timed out or cancelled while sudo was still asking, the connection lost) proves
+ * nothing, and the next command makes the check again, alone. When sudo refused (a wrong
+ * password), every later command gets the same error at once instead of asking sudo again (no
+ * retry storm, one failed attempt in the host's auth log).
  */
 export class SudoGate {
   private readonly state = new Map<string, { ok: boolean; pending?: Promise<void>; failure?: UserError }>();
 
-  /** Runs `f`, first waiting for (or becoming) the check for `user`. */
-  async run<T>(user: string, f: () => Promise<T>): Promise<T> {
-    let s = this.state.get(user);
-    if (s?.failure) throw s.failure;
-    if (s?.ok) return f();
-    if (s?.pending) {
+  /** Runs `f`, first waiting for (or becoming) the check for `user`; `f` calls `confirmed` when sudo let its command start. */
+  async run<T>(user: string, f: (confirmed: () => void) => Promise<T>): Promise<T> {
+    for (;;) {
+      const s = this.state.get(user);
+      if (s?.failure) throw s.failure;
+      if (s?.ok) return f(noop);
+      if (!s?.pending) break;
       await s.pending;
-      return this.run(user, f);
     }
-    let done!: () => void;
-    s = { ok: false, pending: new Promise<void>((r) => (done = r)) };
+    let release!: () => void;
+    const s: { ok: boolean; pending?: Promise<void>; failure?: UserError } = { ok: false, pending: new Promise<void>((r) => (release = r)) };
     this.state.set(user, s);
-    try {
-      const out = await f();
+    const confirmed = (): void => {
+      if (s.ok || s.failure) return;
       s.ok = true;
-      return out;
+      delete s.pending;
+      release();
+    };
+    try {
+      return await f(confirmed);
     } catch (e) {
-      if ((e as UserError)?.kind === 'become') s.failure = e as UserError;
+      if (!s.ok && (e as UserError)?.kind === 'become') s.failure = e as UserError;
       throw e;
     } finally {
-      delete s.pending;
-      done();
+      if (!s.ok) {
+        // not confirmed: the waiters check again (one of them alone), unless sudo refused
+        delete s.pending;
+        if (!s.failure && this.state.get(user) === s) this.state.delete(user);
+        release();
+      }
     }
   }
 }
+
+const noop = (): void => undefined;

@@ -1,8 +1,9 @@
 /**
  * ProxyJump: hosts behind bastions. Each hop of a chain is one SSH connection, opened through the
- * hop before it (a direct-tcpip channel), its host key checked against the same known_hosts files
- * with the same policy as the target's. A pool shares every hop among all the hosts behind it: 200
- * nodes behind one bastion make one connection to the bastion, closed when the last of them closes.
+ * hop before it (a direct-tcpip channel), its host key checked against the known_hosts files and
+ * with the StrictHostKeyChecking policy of its own ssh_config entry, else the target's. A pool
+ * shares every hop among all the hosts behind it: 200 nodes behind one bastion make one
+ * connection to the bastion, closed when the last of them closes.
  */
 import { messageOf, userError } from '../errors.js';
 import { SshTransport, type SshConnectOptions } from './ssh.js';
@@ -27,12 +28,17 @@ export class JumpPool {
     const taken: string[] = [];
     try {
       for (const hop of chain) {
-        const key = `${parent ?? ''}>${hop.user}@${hop.host}:${hop.port}|${(settings.knownHostsPaths ?? []).join(':')}|${settings.hostKeyPolicy ?? 'strict'}`;
+        // the hop's own known_hosts and policy (its ssh_config entry), else the target's
+        const knownHostsPaths = hop.knownHostsPaths ?? settings.knownHostsPaths;
+        const hostKeyPolicy = hop.hostKeyPolicy ?? settings.hostKeyPolicy;
+        const key = `${parent ?? ''}>${hop.user}@${hop.host}:${hop.port}|${(knownHostsPaths ?? []).join(':')}|${hostKeyPolicy ?? 'strict'}`;
         let e = this.entries.get(key);
         if (!e) {
           const via = parent ? await this.entries.get(parent)!.conn : undefined;
           const conn = SshTransport.connect({
             ...settings,
+            ...(knownHostsPaths ? { knownHostsPaths } : {}),
+            ...(hostKeyPolicy ? { hostKeyPolicy } : {}),
             name: hop.alias === hop.host ? hop.host : hop.alias,
             host: hop.host,
             port: hop.port,

@@ -16,6 +16,8 @@ export interface LocalSudoOptions {
   cwd?: string;
   timeoutMs?: number;
   password?: string;
+  /** sudo let the command start (src/transport/become.ts SudoGate) */
+  onReady?: () => void;
 }
 
 export interface LocalSudoResult {
@@ -51,7 +53,10 @@ export function runLocalSudo(argv: readonly Arg[], o: LocalSudoOptions): Promise
     child.stderr.on('data', (b: Buffer) => {
       const r = dialog.feed(b);
       if (r.pass) err.push(r.pass);
-      if (r.event?.kind === 'ready') child.stdin.end(o.stdin ?? Buffer.alloc(0));
+      if (r.event?.kind === 'ready') {
+        o.onReady?.();
+        child.stdin.end(o.stdin ?? Buffer.alloc(0));
+      }
       else if (r.event?.kind === 'fail') {
         failure = r.event.error;
         killGroup();

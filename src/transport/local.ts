@@ -109,17 +109,18 @@ export class LocalTransport implements Transport {
 
   private readonly run: RawRun = (argv, stdin) => {
     const as = this.sudoUser(undefined)!;
-    return this.gate.run(as, () => runLocalSudo(argv, { user: as, host: this.host, env: this.baseEnv, ...(stdin ? { stdin } : {}), ...(this.opts.becomePassword !== undefined ? { password: this.opts.becomePassword } : {}) }));
+    return this.gate.run(as, (onReady) => runLocalSudo(argv, { user: as, host: this.host, env: this.baseEnv, onReady, ...(stdin ? { stdin } : {}), ...(this.opts.becomePassword !== undefined ? { password: this.opts.becomePassword } : {}) }));
   };
 
   async exec(argv: readonly Arg[], options: ExecOptions = {}): Promise<ExecResult> {
     if (argv.length === 0) throw userError('usage', 'empty command', { host: this.host });
     const as = this.sudoUser(options.become);
     if (as !== undefined) {
-      const r = await this.gate.run(as, () =>
+      const r = await this.gate.run(as, (onReady) =>
         runLocalSudo(withEnv(argv, options.env, this.host), {
           user: as,
           host: this.host,
+          onReady,
           env: this.baseEnv,
           ...(options.stdin !== undefined ? { stdin: Buffer.from(options.stdin) } : {}),
           ...(options.cwd ? { cwd: options.cwd } : {}),

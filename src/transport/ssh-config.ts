@@ -102,9 +102,8 @@ export function resolveSshConfig(text: string, alias: string, opts: { home?: str
   if (port !== undefined) result.port = port;
   const jump = first(c.proxyjump);
   if (jump && jump.toLowerCase() !== 'none') result.proxyJump = jump;
-  const kh = all(c.userknownhostsfile)
-    .flatMap((f) => f.split(/\s+/))
-    .filter((f) => f !== '');
+  // the package splits the list itself, keeping a quoted path with spaces whole
+  const kh = all(c.userknownhostsfile).filter((f) => f !== '');
   if (kh.length) result.userKnownHostsFiles = kh.map((f) => expand(f, ctx));
   const strict = first(c.stricthostkeychecking)?.toLowerCase();
   if (strict === 'yes' || strict === 'ask') result.hostKeyPolicy = 'strict';

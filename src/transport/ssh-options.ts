@@ -19,6 +19,9 @@ export interface JumpHop {
   port: number;
   user: string;
   privateKeyPaths: string[];
+  /** the hop's own ssh_config UserKnownHostsFile / StrictHostKeyChecking (else the target's) */
+  knownHostsPaths?: string[];
+  hostKeyPolicy?: 'strict' | 'accept-new';
 }
 
 export type HostSshOptions = Omit<SshConnectOptions, 'proxyJump'> & {
@@ -47,8 +50,12 @@ function str(entry: HostEntry, k: string): string | undefined {
   return typeof v === 'string' ? v : typeof v === 'number' ? String(v) : undefined;
 }
 
-/** Quote a value for an ssh_config line (paths with spaces). */
-function cfgValue(v: string): string {
+/**
+ * Quote a value for an ssh_config line (paths with spaces). A line break (or NUL) would end the
+ * line and start another option of the inventory's choosing (`StrictHostKeyChecking no`): refused.
+ */
+export function cfgValue(v: string, what: string, host: string): string {
+  if (/[\r\n\0]/.test(v)) throw userError('inventory', `${what} ${JSON.stringify(v)} contains a line break: it would add ssh options of its own`, { host });
   return /\s/.test(v) ? `"${v.replace(/"/g, '')}"` : v;
 }
 
@@ -74,12 +81,12 @@ export function sshOptionsForHost(
   }
   const [sshArgs, commonArgs, extraArgs] = parsed;
   const own: string[] = [];
-  if (opts.jump) own.push(`ProxyJump ${opts.jump}`);
+  if (opts.jump) own.push(`ProxyJump ${cfgValue(opts.jump, '-J', entry.name)}`);
   const explicitPort = entry.vars.ansible_port !== undefined || entry.vars.ansible_ssh_port !== undefined || entry.port !== 22;
   if (explicitPort) own.push(`Port ${entry.port}`);
-  if (entry.user) own.push(`User ${cfgValue(entry.user)}`);
-  if (entry.privateKeyFile) own.push(`IdentityFile ${cfgValue(entry.privateKeyFile)}`);
-  if (entry.knownHostsFile) own.push(`UserKnownHostsFile ${cfgValue(entry.knownHostsFile)}`);
+  if (entry.user) own.push(`User ${cfgValue(entry.user, 'ansible_user', entry.name)}`);
+  if (entry.privateKeyFile) own.push(`IdentityFile ${cfgValue(entry.privateKeyFile, 'ansible_ssh_private_key_file', entry.name)}`);
+  if (entry.knownHostsFile) own.push(`UserKnownHostsFile ${cfgValue(entry.knownHostsFile, 'runbook_known_hosts', entry.name)}`);
   const timeoutVar = str(entry, 'ansible_ssh_timeout') ?? str(entry, 'ansible_timeout');
   if (timeoutVar && /^\d+$/.test(timeoutVar)) own.push(`ConnectTimeout ${timeoutVar}`);
   if (entry.vars.ansible_host_key_checking === false) own.push('StrictHostKeyChecking accept-new');
@@ -139,6 +146,9 @@ export function sshOptionsForHost(
         port: hop.port ?? hc.port ?? 22,
         user: hop.user ?? hc.user ?? out.user ?? process.env.USER ?? 'root',
         privateKeyPaths: hopKeys.length ? hopKeys : keys,
+        // the hop's own host key settings (ssh(1) reads them from the hop's config entry)
+        ...(hc.userKnownHostsFiles ? { knownHostsPaths: hc.userKnownHostsFiles } : {}),
+        ...(opts.acceptNew ? { hostKeyPolicy: 'accept-new' as const } : hc.hostKeyPolicy ? { hostKeyPolicy: hc.hostKeyPolicy } : {}),
       };
     });
   }

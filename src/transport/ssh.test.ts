@@ -62,3 +62,36 @@ test('Ansible ssh arguments: ansible_ssh_args, then the inventory, then common a
   const f = sshOptionsForHost(entry({ vars: { ansible_ssh_common_args: '-F /my/config' } }), { readConfigFile: (p) => (p === '/my/config' ? 'Host cp-1\n  User fromfile\n' : '') });
   assert.equal(f.user, 'fromfile');
 });
+
+test("a jump hop's own ssh_config StrictHostKeyChecking and UserKnownHostsFile apply to it; else the target's", () => {
+  const config = [
+    'Host bastion',
+    '  HostName 10.0.0.100',
+    '  UserKnownHostsFile /hop/known_hosts',
+    '  StrictHostKeyChecking yes',
+    'Host plain',
+    '  HostName 10.0.0.101',
+    'Host cp-1',
+    '  ProxyJump bastion,plain',
+    '  StrictHostKeyChecking accept-new',
+    '  UserKnownHostsFile /target/known_hosts',
+    '',
+  ].join('\n');
+  const o = sshOptionsForHost(entry(), { sshConfigText: config });
+  assert.deepEqual([o.hostKeyPolicy, o.knownHostsPaths], ['accept-new', ['/target/known_hosts']]);
+  const [bastion, plain] = o.jumps!;
+  assert.deepEqual([bastion!.hostKeyPolicy, bastion!.knownHostsPaths], ['strict', ['/hop/known_hosts']], "the bastion's own settings, not the target's");
+  assert.deepEqual([plain!.hostKeyPolicy, plain!.knownHostsPaths], [undefined, undefined], 'a hop without its own: the pool uses the target\'s');
+  // --accept-new applies to every connection of the run
+  assert.equal(sshOptionsForHost(entry(), { sshConfigText: config, acceptNew: true }).jumps![0]!.hostKeyPolicy, 'accept-new');
+});
+
+test('an inventory value with a line break cannot add ssh options (StrictHostKeyChecking no)', () => {
+  const inject = '/tmp/kh\nStrictHostKeyChecking no';
+  assert.throws(() => sshOptionsForHost(entry({ knownHostsFile: inject })), /runbook_known_hosts .* contains a line break/);
+  assert.throws(() => sshOptionsForHost(entry({ user: 'root\r\nProxyCommand evil' })), /ansible_user .* contains a line break/);
+  assert.throws(() => sshOptionsForHost(entry({ privateKeyFile: '/k\nUserKnownHostsFile /dev/null' })), /line break/);
+  assert.throws(() => sshOptionsForHost(entry(), { jump: 'b\nStrictHostKeyChecking no' }), /-J .* contains a line break/);
+  // a path with spaces is still fine
+  assert.deepEqual(sshOptionsForHost(entry({ knownHostsFile: '/my dir/kh' })).knownHostsPaths, ['/my dir/kh']);
+});

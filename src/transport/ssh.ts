@@ -75,6 +75,8 @@ interface Shared {
   running: Set<Running>;
   /** temp files of writes in flight, removed by cancel() */
   writing: Set<string>;
+  /** SFTP transfers in flight: cancel() fails them (ssh2 never answers a request of a closed SFTP session) */
+  transfers: Set<(e: Error) => void>;
   broken: string | undefined;
   /** the underlying connection emitted 'close' */
   connClosed: boolean;
@@ -193,7 +195,7 @@ export class SshTransport implements Transport {
     });
     conn.removeAllListeners('error');
     conn.removeAllListeners('close');
-    const shared: Shared = { conn, sftpP: undefined, sftpS: undefined, running: new Set(), writing: new Set(), broken: undefined, connClosed: false, closed: false, gate: new SudoGate(), becomePassword: opts.becomePassword, becomeUser: opts.becomeUser, onClose: opts.onClose };
+    const shared: Shared = { conn, sftpP: undefined, sftpS: undefined, running: new Set(), writing: new Set(), transfers: new Set(), broken: undefined, connClosed: false, closed: false, gate: new SudoGate(), becomePassword: opts.becomePassword, becomeUser: opts.becomeUser, onClose: opts.onClose };
     conn.on('error', (e) => {
       shared.broken ??= messageOf(e);
     });
@@ -258,14 +260,14 @@ export class SshTransport implements Transport {
     this.assertUsable();
     const as = this.sudoUser(options.become);
     if (as === undefined) return this.channel(this.commandLine(argv, { ...options, become: false }), options, undefined);
-    return this.s.gate.run(as, () => {
+    return this.s.gate.run(as, (confirmed) => {
       const m = newSudoMarkers();
-      return this.channel(this.commandLine(argv, options, m), options, { m, user: as });
+      return this.channel(this.commandLine(argv, options, m), options, { m, user: as, confirmed });
     });
   }
 
   /** Runs one command line on a new channel; with `sudo`, stdin waits for sudo's READY (become.ts). */
-  private channel(line: string, options: ExecOptions, sudo: { m: SudoMarkers; user: string } | undefined): Promise<RawResult> {
+  private channel(line: string, options: ExecOptions, sudo: { m: SudoMarkers; user: string; confirmed?: () => void } | undefined): Promise<RawResult> {
     this.assertUsable();
     const timed = !!options.timeoutMs && options.timeoutMs > 0;
     // The shell first reports its PID on stderr: it leads the session's process group, which we
@@ -315,7 +317,10 @@ export class SshTransport implements Transport {
           if (!dialog) return void errOut.push(b);
           const r = dialog.feed(b);
           if (r.pass) errOut.push(r.pass);
-          if (r.event?.kind === 'ready') sendStdin();
+          if (r.event?.kind === 'ready') {
+            sudo?.confirmed?.(); // sudo took the password (or needed none): the other commands may go
+            sendStdin();
+          }
           else if (r.event?.kind === 'fail') {
             failure = r.event.error;
             ch.close();
@@ -393,7 +398,20 @@ export class SshTransport implements Transport {
         sftp.end();
       });
     }
+    // the transfers on the closed session would wait forever for an answer: they fail now
+    const stopped = userError('timeout', `a file transfer on ${this.host} was cancelled (the step timed out)`, { host: this.host });
+    for (const fail of [...s.transfers]) fail(stopped);
+    s.transfers.clear();
     if (tmps.length && !s.broken) await this.execRaw(['rm', '-f', '--', ...tmps], {}).catch(() => undefined);
+  }
+
+  /** A transfer's SFTP calls race this: it rejects when cancel() ends the session under them. */
+  private transfer(): { stopped: Promise<never>; done: () => void } {
+    let fail!: (e: Error) => void;
+    const stopped = new Promise<never>((_, reject) => (fail = reject));
+    stopped.catch(() => undefined);
+    this.s.transfers.add(fail);
+    return { stopped, done: () => void this.s.transfers.delete(fail) };
   }
 
   // ---- files ----
@@ -438,12 +456,14 @@ export class SshTransport implements Transport {
   async read(path: string): Promise<Buffer> {
     if (this.filesViaSudo) return readViaExec(this.run, this.host, path);
     const sftp = await this.sftp();
-    return new Promise((resolve, reject) => {
+    const t = this.transfer();
+    const read = new Promise<Buffer>((resolve, reject) => {
       sftp.readFile(path, (err, data) => {
         if (err) reject(this.ioError('read', path, (err as { code?: number }).code === SFTP_NO_SUCH_FILE ? 'no such file' : err));
         else resolve(data);
       });
     });
+    return Promise.race([read, t.stopped]).finally(t.done);
   }
 
   async stat(path: string): Promise<FileStat | null> {
@@ -476,8 +496,17 @@ export class SshTransport implements Transport {
   private async writeVia(tmp: string, path: string, buf: Buffer, options: { mode?: number }): Promise<void> {
     if (this.filesViaSudo) return writeViaExec(this.run, this.host, tmp, path, buf, options.mode);
     const sftp = await this.sftp();
+    const t = this.transfer();
+    try {
+      await this.writeOver(sftp, t.stopped, tmp, path, buf, options);
+    } finally {
+      t.done();
+    }
+  }
+
+  private async writeOver(sftp: SFTPWrapper, stopped: Promise<never>, tmp: string, path: string, buf: Buffer, options: { mode?: number }): Promise<void> {
     const call = <T>(f: (cb: (err: Error | undefined | null, v?: T) => void) => void): Promise<T> =>
-      new Promise((resolve, reject) => f((err, v) => (err ? reject(err) : resolve(v as T))));
+      Promise.race([new Promise<T>((resolve, reject) => f((err, v) => (err ? reject(err) : resolve(v as T)))), stopped]);
     // only "absent" is null: a stat that fails otherwise stops the write (its mode would be guessed)
     const old: FileStat | null = await this.stat(path);
     const mode = options.mode ?? (old && old.type === 'file' ? old.mode : 0o644);
