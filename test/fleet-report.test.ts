@@ -15,6 +15,7 @@ import { labNetwork, labSupport, startLab, type Lab } from '../src/lab/hosts.js'
 import { installSimHost } from '../src/lab/sim-host.js';
 import { packageRoot } from '../src/lab/sim/paths.js';
 import { runProcess } from './support/run.js';
+import { renderedDom, screenshot } from './support/browser.js';
 import { freePort } from '../src/lab/sim/index.js';
 import { readCertFile } from '../src/lab/sim/pki.js';
 import type { FleetReport } from '../src/report/fleet/model.js';
@@ -115,7 +116,7 @@ test('cert-check → report: HTML drawn by Chromium, Prometheus textfile read by
   assert.equal(statSync(prom).mode & 0o777, 0o644);
 
   // HTML: the real browser, no network, draws a chart per cluster with data (none for the down host's rows)
-  const dom = await run('chromium', ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-extensions', `--user-data-dir=${join(dir, 'chromium')}`, '--virtual-time-budget=10000', '--dump-dom', `file://${html}`], 90_000);
+  const dom = await renderedDom(html, dir);
   assert.match(dom.out, /<html lang="en" data-rendered="2">/, dom.out.slice(0, 2000));
   assert.doesNotMatch(dom.out, /data-error=/);
   assert.match(dom.out, /<section data-cluster="prod">/);
@@ -124,4 +125,8 @@ test('cert-check → report: HTML drawn by Chromium, Prometheus textfile read by
   const rows = (dom.out.match(/<td>fr-0[123]<\/td><td>[^<]+<\/td><td>(certificate|kubeconfig)<\/td>/g) ?? []).length;
   assert.equal(rows, report.nodes.reduce((n, x) => n + x.certs.length, 0));
   assert.match(dom.out, /<code>runbook apply runbooks\/cert-renew\.yaml -i \S+ -l fr-03<\/code>/);
+  // and what an operator sees: the page drawn at a desktop size (README's docs/img/fleet-report.png is one)
+  const shot = await screenshot(html, dir, 'fleet-report.png');
+  assert.deepEqual([shot.width, shot.height], [1400, 1000], shot.out);
+  assert.ok(shot.bytes > 20_000, `a drawn page, not a blank one: ${shot.bytes} bytes`);
 });

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { labSupport, startLab, type Lab } from '../src/lab/hosts.js';
 import { packageRoot } from '../src/lab/sim/paths.js';
 import { runProcess } from './support/run.js';
+import { renderedDom, screenshot } from './support/browser.js';
 import type { Timeline } from '../src/report/timeline/model.js';
 
 const support = labSupport();
@@ -61,7 +62,7 @@ async function render(id: string, state: string, file: string): Promise<{ tl: Ti
   assert.equal(show.code, 0, show.out);
   const html = readFileSync(file, 'utf8');
   const tl = JSON.parse(/<script type="application\/json" id="timeline-data">([^]*?)<\/script>/.exec(html)![1]!) as Timeline;
-  const dom = await run('chromium', ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-extensions', `--user-data-dir=${join(dir, 'chromium')}`, '--virtual-time-budget=10000', '--dump-dom', `file://${file}`], 90_000);
+  const dom = await renderedDom(file, dir);
   return { tl, dom: dom.out, html };
 }
 
@@ -96,6 +97,10 @@ test('show --html: a run with a failure and rollbacks as a timeline the browser 
   assert.equal(rb.code, 0, rb.out);
   const second = await render(id, state, join(dir, 'run2.html'));
   assert.deepEqual(second.tl.sections.map((x) => x.mode), ['apply', 'rollback']);
+  // what an operator sees (README's docs/img/run-timeline.png is one)
+  const shot = await screenshot(join(dir, 'run2.html'), dir, 'run-timeline.png', { width: 1400, height: 700 });
+  assert.deepEqual([shot.width, shot.height], [1400, 700], shot.out);
+  assert.ok(shot.bytes > 10_000, `a drawn page, not a blank one: ${shot.bytes} bytes`);
   assert.ok(second.tl.sections[1]!.spans.some((x) => x.host === 'tl-01' && x.kind === 'restore'));
   assert.match(second.dom, /<html lang="en" data-rendered="2">/);
   assert.ok(!second.html.includes(SECRET));
