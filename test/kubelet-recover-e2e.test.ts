@@ -88,7 +88,7 @@ const recap = (out: string) => /(\d+) hosts?: ok=\d+ changed=(\d+) failed=(\d+)/
 before(async () => {
   if (skip) return;
   const total = CLUSTERS.reduce((n, c) => n + 1 + c.workers.length, 0);
-  lab = await startLab({ count: total, firstAddress: '127.1.231.1', namePrefix: 'kr' });
+  lab = await startLab({ count: total, firstAddress: '127.1.252.1', namePrefix: 'kr' });
   dir = mkdtempSync(join(tmpdir(), 'runbook-kubelet-e2e-'));
   let i = 0;
   const layout = CLUSTERS.map((c) => ({ c, cp: lab.hosts[i++]!, ws: c.workers.map(() => lab.hosts[i++]!) }));

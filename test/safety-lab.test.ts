@@ -71,7 +71,7 @@ async function apply(rbFile: string, extra: Record<string, unknown> = {}) {
 
 before(async () => {
   if (skip) return;
-  lab = await startLab({ count: 3, firstAddress: '127.1.215.1', namePrefix: 'safe' });
+  lab = await startLab({ count: 3, firstAddress: '127.1.250.1', namePrefix: 'safe' });
   dir = mkdtempSync(join(tmpdir(), 'runbook-safety-lab-'));
   inv = join(dir, 'inventory.yaml');
   writeFileSync(inv, lab.inventoryYaml());

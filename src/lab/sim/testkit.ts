@@ -33,11 +33,14 @@ export const FAST: Partial<InstallOptions> = { fileCheckFrequency: '1s', kubelet
 const started = new Set<number>();
 const roots = new Set<string>();
 
-export function runIn(root: string, argv: string[], timeoutMs = 30_000): Promise<Run> {
+// 90 s: `kubeadm certs renew all` (openssl per certificate) took over 30 s on a 2-core machine at load 20,
+// and a kill by the timeout reads as a bare exit 1 with no output
+export function runIn(root: string, argv: string[], timeoutMs = 90_000): Promise<Run> {
   return new Promise((resolve) => {
     execFile(argv[0]!, argv.slice(1), { env: sandboxEnv(root), timeout: timeoutMs, cwd: root, maxBuffer: 8 << 20 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
-      resolve({ code, stdout, stderr, out: stdout + stderr });
+      const killed = err && (err as { killed?: boolean }).killed ? `\n(killed after ${timeoutMs} ms: ${argv.join(' ')})` : '';
+      resolve({ code, stdout, stderr: stderr + killed, out: stdout + stderr + killed });
     });
   });
 }
