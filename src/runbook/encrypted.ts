@@ -10,7 +10,9 @@
  * (`useAgeIdentityFile`), the loaders that meet an encrypted file ask for it here.
  */
 import { readFileSync } from 'node:fs';
-import { Decrypter, Encrypter, armor } from 'age-encryption';
+// age-encryption is loaded on first use: importing it costs ~80 ms of start-up that every
+// command paid, and only runs with an encrypted file need it (BENCHMARKS.md, the 1-host row)
+const age = () => import('age-encryption');
 import { UserError, messageOf } from '../errors.js';
 
 const BINARY_HEADER = 'age-encryption.org/';
@@ -83,6 +85,7 @@ export async function decryptAge(file: string, data: Buffer): Promise<string> {
   if (!id) {
     throw usage(`${file} is encrypted with age, and no identity was given to decrypt it`, 'give --identity-file KEY_FILE, or set RUNBOOK_AGE_IDENTITY to the key file or to the AGE-SECRET-KEY-1… key itself');
   }
+  const { Decrypter, armor } = await age();
   const d = new Decrypter();
   for (const i of id.ids) {
     try {
@@ -130,6 +133,7 @@ export function collectRecipients(given: readonly string[], files: readonly stri
 
 /** Encrypt `data` to the recipients; ASCII-armored when asked (for diffs in git). */
 export async function encryptAge(data: Buffer, recipients: readonly string[], armored: boolean): Promise<Buffer> {
+  const { Encrypter, armor } = await age();
   const e = new Encrypter();
   for (const r of recipients) {
     try {
