@@ -8,13 +8,13 @@
 // Usage: node worker-agent.js <root>. systemctl/crictl/journalctl talk to it over <root>/run/sim/agent.sock.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
-import { createServer as createNetServer, type Socket } from 'node:net';
-import { basename, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { NODE, rooted } from './paths.js';
 import { atLeast, loadNode, type NodeConfig } from './node.js';
 import { expiredAt, goTime, parseCert, parseKubeconfig, type CertInfo } from './pki.js';
 import { journalPrefix, klog, systemdAgo, systemdTime } from './format.js';
 import type { AgentStatus, UnitState } from './agent/state.js';
+import { serveRequests } from './agent/control.js';
 
 const root = resolve(process.argv[2] ?? '/');
 const r = (p: string) => rooted(root, p);
@@ -372,37 +372,10 @@ function dispatch(cmd: string, args: string[]): Reply {
   }
 }
 
-function serveControl() {
-  rmSync(sockPath, { force: true });
-  const srv = createNetServer((sock: Socket) => {
-    let buf = '';
-    sock.on('error', () => undefined);
-    sock.on('data', (d) => {
-      buf += d.toString();
-      const nl = buf.indexOf('\n');
-      if (nl < 0) return;
-      let reply: Reply;
-      try {
-        const req = JSON.parse(buf.slice(0, nl)) as { cmd: string; args: string[] };
-        reply = dispatch(req.cmd, req.args);
-      } catch (e) {
-        reply = fail(`agent error: ${(e as Error).message}\n`);
-      }
-      sock.end(JSON.stringify(reply) + '\n');
-    });
-  });
-  // UNIX socket paths are limited to ~107 bytes: listen relative to the run directory
-  const cwd = process.cwd();
-  process.chdir(runDir);
-  srv.listen(basename(sockPath));
-  process.chdir(cwd);
-  return srv;
-}
-
 function main(): void {
   writeFileSync(join(runDir, 'agent.pid'), String(process.pid));
   kubeletStartAttempt(); // boot: systemd starts the enabled kubelet unit
-  const ctl = serveControl();
+  const ctl = serveRequests(runDir, sockPath, dispatch);
   writeStatus();
   const timer = setInterval(tick, 100);
   const shutdown = () => {

@@ -26,7 +26,15 @@ function dispatch(st: AgentState, cmd: string, args: string[]): Reply {
 }
 
 export function serveControl(st: AgentState): NetServer {
-  rmSync(st.sockPath, { force: true });
+  return serveRequests(st.runDir, st.sockPath, (cmd, args) => dispatch(st, cmd, args));
+}
+
+/**
+ * The control protocol's server, for every kind of simulated node (this agent, src/lab/sim/worker-agent.ts):
+ * one JSON request `{cmd, args}` a line, one JSON reply, then the connection ends.
+ */
+export function serveRequests(runDir: string, sockPath: string, handle: (cmd: string, args: string[]) => Reply): NetServer {
+  rmSync(sockPath, { force: true });
   const srv = createNetServer((sock: Socket) => {
     let buf = '';
     sock.on('error', () => undefined);
@@ -37,7 +45,7 @@ export function serveControl(st: AgentState): NetServer {
       let reply: Reply;
       try {
         const req = JSON.parse(buf.slice(0, nl)) as { cmd: string; args: string[] };
-        reply = dispatch(st, req.cmd, req.args);
+        reply = handle(req.cmd, req.args);
       } catch (e) {
         reply = fail(`agent error: ${(e as Error).message}\n`);
       }
@@ -46,8 +54,8 @@ export function serveControl(st: AgentState): NetServer {
   });
   // UNIX socket paths are limited to ~107 bytes: listen relative to the run directory.
   const cwd = process.cwd();
-  process.chdir(st.runDir);
-  srv.listen(basename(st.sockPath));
+  process.chdir(runDir);
+  srv.listen(basename(sockPath));
   process.chdir(cwd);
   return srv;
 }
