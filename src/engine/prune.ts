@@ -6,8 +6,9 @@
  * the time in that id (a copied tree's mtimes say nothing), and the host's lock is taken first, so
  * no run is using them meanwhile. Only those of runs that ended settled on the host (completed, or
  * rolled back) go, judged from this machine's journals (./run-outcome.ts, selectPrunable): never
- * what a failed or interrupted run may still be restored or resumed from. A dry run by default: it lists; with `apply` it removes, and
- * every directory removed (or that could not be) is a JSON line in `<state dir>/prune.jsonl`.
+ * what a failed or interrupted run may still be restored or resumed from. A dry run by default: it
+ * lists; with `apply` it removes, and every directory removed (or that could not be) is a JSON
+ * line in `<state dir>/prune.jsonl`.
  */
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
