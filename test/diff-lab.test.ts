@@ -17,6 +17,7 @@ import { labSupport, startLab, type Lab, type LabHost } from '../src/lab/hosts.j
 import { addLabUsers } from '../src/lab/users.js';
 import { applyCmd } from '../src/cli/apply.js';
 import { planCmd } from '../src/cli/plan.js';
+import { showCmd } from '../src/cli/show.js';
 import { parseJournal } from '../src/engine/journal.js';
 import type { StepEndEvent } from '../src/engine/events.js';
 import type { FileDiff } from '../src/actions/diff.js';
@@ -172,6 +173,23 @@ test('apply --diff: the journal carries the redacted diffs; afterwards plan --di
   const ends = (parseJournal(journal) as unknown as StepEndEvent[]).filter((e) => e.kind === 'step-end');
   for (const h of lab.hosts) checkDiffs(ends.filter((e) => e.host === h.name), h.name);
   assert.equal(readFileSync(lab.hostPath(lab.hosts[1]!, '/root/diff/plain.conf'), 'utf8'), 'a\nb\nnew\n');
+  // runbook show renders the journaled diffs as apply --diff did (redacted as journaled); --no-diff leaves them out
+  const shown = new Capture();
+  showCmd({ id: r.result!.runId, stateDir: join(dir, 'state'), stdout: shown });
+  assert.ok(!shown.text.includes(CANARY));
+  const block = (text: string, host: string) => {
+    const lines = text.split('\n');
+    const at = lines.findIndex((l, i) => l.includes('diff /root/diff/app.conf') && lines[i - 1]?.startsWith(`[${host}]`));
+    return lines.slice(at - 1, at + 8).join('\n');
+  };
+  for (const h of lab.hosts) {
+    assert.match(block(a.stdout.text, h.name), /password=\*\*\*\n.*previous line hidden/, a.stdout.text);
+    assert.equal(block(shown.text, h.name), block(a.stdout.text, h.name), shown.text);
+  }
+  for (const line of ['diff /root/diff/plain.conf', '-old', '+new', '│ content: binary, 6 B → 7 B', '│ mode: 0644 → 0640', '│ state: file → absent', '-bye']) assert.ok(shown.text.includes(line), `${line} missing from:\n${shown.text}`);
+  const bare = new Capture();
+  showCmd({ id: r.result!.runId, stateDir: join(dir, 'state'), stdout: bare, diff: false });
+  assert.ok(!bare.text.includes('diff /root/') && bare.text.includes('Plain config'), bare.text);
   const p = opts({ diff: true });
   assert.equal((await planCmd(p)).exitCode, 0, p.stdout.text);
   assert.ok(!p.stdout.text.includes('diff /root/'), p.stdout.text);

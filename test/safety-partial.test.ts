@@ -7,7 +7,8 @@
  *  - `runbook resume ID` continues from the journal: done steps are not judged again from what the
  *    host shows now, and what they registered is rebuilt from the journal;
  *  - a delegated step that times out cancels the delegate's transfer, not the delegating host's;
- *  - `runbook prune` lists, then removes, old runs' kept copies and backups under the host lock.
+ *  - `runbook prune` lists, then removes, old runs' kept copies and backups under the host lock,
+ *    never those a failed run may be restored from, nor the newest completed run's.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,6 +23,7 @@ import { labSupport, startLab, type Lab, type LabHost } from '../src/lab/hosts.j
 import { applyCmd } from '../src/cli/apply.js';
 import { resumeCmd } from '../src/cli/resume.js';
 import { pruneCmd } from '../src/cli/prune.js';
+import { rollbackCmd } from '../src/cli/rollback.js';
 import { newRunId } from '../src/engine/run-id.js';
 import { parseJournal } from '../src/engine/journal.js';
 import type { Event, StepEndEvent } from '../src/engine/events.js';
@@ -261,6 +263,37 @@ steps:
   assert.match(String(again?.registered?.stdout), /^original on /, 'journaled again for a later resume');
 });
 
+test('resume runs the handlers that steps done before the kill had notified, at the flush they were due at; one that had run is not run again', { skip }, async () => {
+  resetHosts();
+  const rb = writeRunbook(`vars: { pause: "0" }
+steps:
+  - name: Write the first config
+    copy: { dest: "${APP}/one.conf", content: "1\\n" }
+    notify: Reload one
+  - { name: Reload now, flush_handlers: true }
+  - name: Write the second config
+    copy: { dest: "${APP}/two.conf", content: "2\\n" }
+    notify: Reload two
+  - name: Pause (the runner is killed here)
+    command: { argv: [sleep, "30"], read_only: true }
+    when: "pause == '1'"
+  - name: Mark the end
+    shell: { script: 'echo end >> "$1"', args: ["${APP}/reloads"] }
+handlers:
+  - name: Reload one
+    shell: { script: 'echo one >> "$1"', args: ["${APP}/reloads"] }
+  - name: Reload two
+    shell: { script: 'echo two >> "$1"', args: ["${APP}/reloads"] }
+`);
+  const id = await killedRun(rb, 4, ['pause=1']);
+  for (const h of lab.hosts) assert.equal(readFileSync(lab.hostPath(h, `${APP}/reloads`), 'utf8'), 'one\n', 'killed after the first flush, before the end of the play');
+  const cap = new Capture();
+  const r = await resumeCmd({ id, stateDir, extraVars: ['pause=0'], stdout: cap, json: true });
+  assert.equal(r.exitCode, 0, cap.text);
+  // before: "one\nend\n" (the second config changed, its handler never ran)
+  for (const h of lab.hosts) assert.equal(readFileSync(lab.hostPath(h, `${APP}/reloads`), 'utf8'), 'one\nend\ntwo\n', `${h.name}\n${cap.text}`);
+});
+
 test('resume refuses, before touching any host, when a done step changed the host and registered a no_log value a later step reads', { skip }, async () => {
   resetHosts();
   const rb = writeRunbook(`vars: { pause: "0" }
@@ -332,7 +365,11 @@ test('runbook prune: lists old runs\' kept copies and backups (dry run by defaul
   symlinkSync('../elsewhere', lab.hostPath(h, '/var/backups/runbook/20240101T000000Z-0d0e0f'));
   const pruneState = mkdtempSync(join(dir, 'prune-state-'));
   const list = new Capture();
-  const dry = await pruneCmd({ inventory: inv, limit: h.name, olderThan: '30d', stateDir: pruneState, stdout: list });
+  // no journal here knows these runs: kept unless --include-unknown
+  const unknown = await pruneCmd({ inventory: inv, limit: h.name, olderThan: '30d', stateDir: pruneState, stdout: new Capture() });
+  assert.deepEqual(unknown.results[0]!.candidates, []);
+  assert.deepEqual(unknown.results[0]!.held.map((c) => c.path), [`/var/backups/runbook/${old}`, `/var/lib/runbook/kept/${old}`]);
+  const dry = await pruneCmd({ inventory: inv, limit: h.name, olderThan: '30d', stateDir: pruneState, stdout: list, includeUnknown: true });
   assert.equal(dry.exitCode, 0, list.text);
   assert.deepEqual(dry.results[0]!.candidates.map((c) => c.path), [`/var/backups/runbook/${old}`, `/var/lib/runbook/kept/${old}`], list.text);
   assert.match(list.text, /would remove \/var\/lib\/runbook\/kept\/20250101T000000Z-0a0b0c \(kept copies of run/);
@@ -341,12 +378,12 @@ test('runbook prune: lists old runs\' kept copies and backups (dry run by defaul
   assert.equal(existsSync(join(pruneState, 'prune.jsonl')), false);
   // another run holds the lock: nothing is removed
   writeFileSync(lab.hostPath(h, '/var/lib/runbook/lock'), JSON.stringify({ run_id: 'other', operator: 'x', pid: 1, started: 'now' }) + '\n');
-  const locked = await pruneCmd({ inventory: inv, limit: h.name, olderThan: '30d', yes: true, stateDir: pruneState, stdout: new Capture() });
+  const locked = await pruneCmd({ inventory: inv, limit: h.name, olderThan: '30d', yes: true, stateDir: pruneState, stdout: new Capture(), includeUnknown: true });
   assert.equal(locked.exitCode, 4);
   assert.match(locked.results[0]!.error ?? '', /is locked by run other/);
   assert.ok(existsSync(lab.hostPath(h, `/var/lib/runbook/kept/${old}`)));
   rmSync(lab.hostPath(h, '/var/lib/runbook/lock'));
-  const real = await pruneCmd({ inventory: inv, limit: h.name, olderThan: '30d', yes: true, stateDir: pruneState, stdout: new Capture() });
+  const real = await pruneCmd({ inventory: inv, limit: h.name, olderThan: '30d', yes: true, stateDir: pruneState, stdout: new Capture(), includeUnknown: true });
   assert.equal(real.exitCode, 0);
   assert.equal(existsSync(lab.hostPath(h, `/var/lib/runbook/kept/${old}`)), false);
   assert.equal(existsSync(lab.hostPath(h, `/var/backups/runbook/${old}`)), false);
@@ -354,4 +391,51 @@ test('runbook prune: lists old runs\' kept copies and backups (dry run by defaul
   assert.equal(existsSync(lab.hostPath(h, '/var/lib/runbook/lock')), false, 'lock released');
   const log = readFileSync(join(pruneState, 'prune.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { path: string; removed: boolean; host: string });
   assert.deepEqual(log.map((l) => [l.host, l.path, l.removed]), [[h.name, `/var/backups/runbook/${old}`, true], [h.name, `/var/lib/runbook/kept/${old}`, true]]);
+});
+
+test('runbook prune never removes what a failed run\'s host may be restored from, keeps the newest completed run\'s, and prunes them once runbook rollback put the host back', { skip }, async () => {
+  resetHosts();
+  const [h1, h2] = lab.hosts as [LabHost, LabHost];
+  const rb = writeRunbook(`on_failure: stop
+steps:
+  - name: Back up
+    backup: { paths: ["${APP}"], to: "/var/backups/runbook/{{ run.id }}" }
+  - name: Rewrite (a command, only the backup can put it back)
+    shell: { script: 'echo "$2" > "$1"', args: ["${APP}/a.conf", "{{ run.id }}"] }
+  - name: Fail where told
+    command: { argv: ["test", "{{ inventory_hostname }}", "!=", "{{ fail_on }}"], changed_when: false }
+`);
+  const first = await apply(rb, { extraVars: ['fail_on=nowhere'] });
+  assert.equal(first.r.exitCode, 0, first.text);
+  const second = await apply(rb, { extraVars: ['fail_on=nowhere'] });
+  assert.equal(second.r.exitCode, 0, second.text);
+  const failing = await apply(rb, { extraVars: [`fail_on=${h2.name}`] });
+  assert.equal(failing.rows[h2.name]!.status, 'failed', failing.text);
+  const [A, B, C] = [first, second, failing].map((x) => x.r.result!.runId);
+  const dirs = (h: LabHost) => readdirSync(lab.hostPath(h, '/var/backups/runbook')).sort();
+  assert.deepEqual(dirs(h2), [A, B, C].sort(), 'each run took a backup');
+  // ids made in one second do not sort by time (their journals' start times do)
+  const sorted = (...ids: string[]) => ids.sort();
+  // every run is older than 0 s: before the fix, all of them went, C's included
+  const prune = (extra: Record<string, unknown> = {}) => pruneCmd({ inventory: inv, olderThan: '0s', stateDir, stdout: new Capture(), ...extra });
+  const dry = await prune({ json: true });
+  const byHost = Object.fromEntries(dry.results.map((r) => [r.host, r]));
+  assert.deepEqual(byHost[h1.name]!.candidates.map((c) => c.runId), sorted(A!, B!), 'h1: all three completed; the newest stays');
+  assert.match(byHost[h1.name]!.held.find((c) => c.runId === C)!.reason, /the newest run that completed on/);
+  assert.deepEqual(byHost[h2.name]!.candidates, [], 'h2 failed in its latest run: nothing on it goes');
+  const held = Object.fromEntries(byHost[h2.name]!.held.map((c) => [c.runId, c.reason]));
+  assert.match(held[C]!, new RegExp(`^run ${C} failed on it .*runbook rollback ${C} may still need`));
+  assert.match(held[A]!, new RegExp(`^the latest run on ${h2.name}, ${C}, is not settled`));
+  await prune({ yes: true });
+  assert.deepEqual(dirs(h1), [C]);
+  assert.deepEqual(dirs(h2), [A, B, C].sort(), 'nothing removed on the failed host');
+  // rolled back: h2 is settled again; C is now its newest settled run and stays, unless --keep-last 0
+  const rolled = await rollbackCmd({ id: C, stateDir, limit: h2.name, stdout: new Capture() });
+  assert.equal(rolled.exitCode, 0);
+  assert.equal(readFileSync(lab.hostPath(h2, `${APP}/a.conf`), 'utf8'), `${B}\n`, 'put back as the run found it');
+  const after = await prune({ yes: true, limit: h2.name });
+  assert.deepEqual(after.results[0]!.removed.filter((p) => p.startsWith('/var/backups')), sorted(A!, B!).map((id) => `/var/backups/runbook/${id}`));
+  assert.deepEqual(dirs(h2), [C]);
+  await prune({ yes: true, keepLast: 0 });
+  assert.deepEqual([...dirs(h1), ...dirs(h2)], []);
 });

@@ -7,10 +7,11 @@ import { parseDuration } from '../runbook/duration.js';
 import { openTransport } from '../engine/connect.js';
 import { DEFAULT_FORKS, operatorName } from '../engine/host-connection.js';
 import { lockPathFor } from '../engine/lock.js';
-import { DEFAULT_BACKUP_ROOT, pruneHost, type PruneHostResult } from '../engine/prune.js';
+import { DEFAULT_BACKUP_ROOT, pruneHost, type PruneCandidate, type PruneHostResult } from '../engine/prune.js';
+import { journalStateDirs, loadRunOutcomes } from '../engine/run-outcome.js';
 import { defaultStateDir } from '../engine/state-dir.js';
 import { EXIT } from './exit-codes.js';
-import { addConnectionOptions, addHostOptions, connectOptions, loadHostsInventory, positiveInt, type ConnectionCliOptions, type HostsCliOptions } from './run-options.js';
+import { addConnectionOptions, addHostOptions, connectOptions, loadHostsInventory, nonNegativeInt, positiveInt, type ConnectionCliOptions, type HostsCliOptions } from './run-options.js';
 
 export interface PruneCmdOptions extends ConnectionCliOptions, HostsCliOptions {
   pattern?: string;
@@ -22,6 +23,10 @@ export interface PruneCmdOptions extends ConnectionCliOptions, HostsCliOptions {
   forks?: number;
   breakLock?: boolean;
   json?: boolean;
+  /** the newest N settled runs on each host keep their directories (default 1) */
+  keepLast?: number;
+  /** prune directories of runs with no journal on this machine */
+  includeUnknown?: boolean;
   stdout?: NodeJS.WritableStream;
   stderr?: NodeJS.WritableStream;
 }
@@ -37,6 +42,8 @@ export async function pruneCmd(o: PruneCmdOptions): Promise<{ exitCode: number; 
   const limit = pLimit(o.forks ?? DEFAULT_FORKS);
   const stateDir = o.stateDir ?? defaultStateDir(process.cwd());
   const operator = operatorName();
+  // an explicit --state-dir is the only place journals are read from (as rollback and resume do)
+  const policy = { runs: loadRunOutcomes(journalStateDirs(o.stateDir)), keepLast: o.keepLast ?? 1, includeUnknown: o.includeUnknown === true };
   const results = await Promise.all(
     hosts.map((h) =>
       limit(async (): Promise<PruneHostResult> => {
@@ -44,10 +51,10 @@ export async function pruneCmd(o: PruneCmdOptions): Promise<{ exitCode: number; 
         try {
           t = await openTransport(h, conn);
         } catch (e) {
-          return { host: h.name, candidates: [], removed: [], error: e instanceof Error ? e.message : String(e) };
+          return { host: h.name, candidates: [], held: [], removed: [], error: e instanceof Error ? e.message : String(e) };
         }
         try {
-          return await pruneHost({ host: h, transport: t, lockPath: lockPathFor(h), backupRoots: o.backupRoot?.length ? o.backupRoot : [DEFAULT_BACKUP_ROOT], olderThanMs, apply: o.yes === true, operator, stateDir, ...(o.breakLock ? { breakLock: true } : {}) });
+          return await pruneHost({ host: h, policy, transport: t, lockPath: lockPathFor(h), backupRoots: o.backupRoot?.length ? o.backupRoot : [DEFAULT_BACKUP_ROOT], olderThanMs, apply: o.yes === true, operator, stateDir, ...(o.breakLock ? { breakLock: true } : {}) });
         } finally {
           await t.close().catch(() => undefined);
         }
@@ -60,8 +67,10 @@ export async function pruneCmd(o: PruneCmdOptions): Promise<{ exitCode: number; 
       continue;
     }
     if (r.error) out.write(`${r.host}: ${r.error}\n`);
-    for (const c of r.candidates) out.write(`${r.host}: ${o.yes ? (r.removed.includes(c.path) ? 'removed' : 'not removed') : 'would remove'} ${c.path} (${c.kind === 'kept' ? 'kept copies' : 'backup'} of run ${c.runId}, ${c.ageDays} days old)\n`);
-    if (!r.error && r.candidates.length === 0) out.write(`${r.host}: nothing older than ${o.olderThan}\n`);
+    const what = (c: PruneCandidate) => `${c.path} (${c.kind === 'kept' ? 'kept copies' : 'backup'} of run ${c.runId}, ${c.ageDays} days old)`;
+    for (const c of r.candidates) out.write(`${r.host}: ${o.yes ? (r.removed.includes(c.path) ? 'removed' : 'not removed') : 'would remove'} ${what(c)}\n`);
+    for (const c of r.held) out.write(`${r.host}: keeping ${what(c)}: ${c.reason}\n`);
+    if (!r.error && r.candidates.length === 0 && r.held.length === 0) out.write(`${r.host}: nothing older than ${o.olderThan}\n`);
   }
   if (!o.yes && results.some((r) => r.candidates.length)) out.write('dry run: nothing removed; add --yes to remove these\n');
   return { exitCode: results.some((r) => r.error) ? EXIT.failedHosts : EXIT.ok, results };
@@ -70,12 +79,14 @@ export async function pruneCmd(o: PruneCmdOptions): Promise<{ exitCode: number; 
 export function register(program: Command): void {
   const cmd = program
     .command('prune')
-    .description("list (or with --yes remove) old runs' kept copies (beside the host's lock) and backup directories (<backup root>/<run id>) on the hosts; removals are logged to <state dir>/prune.jsonl")
+    .description("list (or with --yes remove) old runs' kept copies (beside the host's lock) and backup directories (<backup root>/<run id>) on the hosts; only runs the journals here show completed or rolled back on the host, never the newest of those (--keep-last), nor anything a failed or interrupted run may be restored from; removals are logged to <state dir>/prune.jsonl")
     .argument('[pattern]', 'hosts pattern (default all)')
     .option('--older-than <age>', 'runs older than this (30d, 12h); required')
     .option('--yes', 'remove them (default: only list)')
     .option('--backup-root <dir>', `where backups are made, one directory per run id (default ${DEFAULT_BACKUP_ROOT}; repeatable)`, (v: string, p: string[] = []) => [...p, v])
-    .option('--state-dir <dir>', 'where prune.jsonl is written (default: the git root\'s .runbook, else the XDG state dir)')
+    .option('--keep-last <n>', 'the newest N runs that completed (or were rolled back) on each host keep their directories (default 1; 0 keeps none)', nonNegativeInt('--keep-last'))
+    .option('--include-unknown', 'also remove directories of runs no journal on this machine knows (default: kept, their outcome is unknown)')
+    .option('--state-dir <dir>', 'where run journals are read and prune.jsonl is written (default: the git root\'s .runbook, the XDG state dir and those it indexes)')
     .option('-f, --forks <n>', 'hosts at once', positiveInt('--forks'))
     .option('--break-lock', 'remove a lock held by another run')
     .option('--json', 'one JSON object per host');

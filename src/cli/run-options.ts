@@ -65,6 +65,12 @@ export const positiveInt = (what: string) => (v: string) => {
   return n;
 };
 
+export const nonNegativeInt = (what: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw userError('usage', `${what}: expected a whole number (0 or more), got "${v}"`);
+  return n;
+};
+
 export function addHostOptions(cmd: Command): Command {
   return cmd
     .option('-i, --inventory <file>', 'Ansible-style YAML inventory')

@@ -1,4 +1,4 @@
-/** `runbook show ID`: one run from its journal — what ran where, results, backups, rollbacks. */
+/** `runbook show ID`: one run from its journal — what ran where, results, file diffs (apply --diff), backups, rollbacks. */
 import type { Command } from 'commander';
 import { readJournal, summarize } from '../engine/journal.js';
 import type { Event, RunStartEvent } from '../engine/events.js';
@@ -13,6 +13,8 @@ export interface ShowOptions {
   json?: boolean;
   /** write the run as a timeline page instead of printing it */
   html?: string;
+  /** false (--no-diff): leave out the file diffs an `apply --diff` journaled */
+  diff?: boolean;
   stdout?: NodeJS.WritableStream;
 }
 
@@ -33,7 +35,13 @@ export function showCmd(o: ShowOptions): { exitCode: number } {
   for (const l of lines) {
     const { t, ...e } = l;
     void t;
-    const ev = e as Event;
+    let ev = e as Event;
+    // the diffs are shown as journaled (redacted when the run made them), like apply --diff shows them
+    if (o.diff === false && ev.kind === 'step-end' && ev.diff) {
+      const { diff, ...rest } = ev;
+      void diff;
+      ev = rest;
+    }
     if (ev.kind === 'run-start') {
       const s = ev as RunStartEvent;
       ctx.hostWidth = Math.max(8, ...s.inventory.hosts.map((h) => h.name.length));
@@ -46,7 +54,8 @@ export function showCmd(o: ShowOptions): { exitCode: number } {
       continue;
     }
     if (ev.kind === 'step-end' && ev.backupDir) {
-      out.write(formatEvent(ev, ctx).join('\n') + `  → backup ${ev.backupDir}\n`);
+      const [head, ...rest] = formatEvent(ev, ctx);
+      out.write([`${head ?? ''}  → backup ${ev.backupDir}`, ...rest].join('\n') + '\n');
       continue;
     }
     if (ev.kind === 'run-end') {
@@ -69,6 +78,7 @@ export function register(program: Command): void {
     .argument('<id>', 'run id (see `runbook history`)')
     .option('--state-dir <dir>', "where run journals are kept (default: the runbook's git root's .runbook, else $XDG_STATE_HOME/runbook)")
     .option('--json', 'the journal lines as they are')
+    .option('--no-diff', 'leave out the file diffs an apply --diff journaled (shown by default, redacted as journaled)')
     .option('--html <file>', 'write the run as a timeline page: hosts × time, steps, waits, failures, rollbacks; click for commands')
     .action((id: string, opts: Omit<ShowOptions, 'id'>) => {
       process.exitCode = showCmd({ ...opts, id }).exitCode;

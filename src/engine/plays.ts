@@ -40,6 +40,7 @@ import { withStepVars } from './step-vars.js';
 import { blockTree, forgetFailure, markFailure, reportNotNeeded, runSteps, type BlockHooks } from './blocks.js';
 import { changedAnything, isReadOnlyStep, keepRootFor, lockWarning, notRestoredMessage } from './safety.js';
 import type { ResumeSpec } from './resume-spec.js';
+import { rearm } from './resume-handlers.js';
 import { playView, rollbackView } from './play-view.js';
 import { journaledValue } from './resume-values.js';
 import { addCounts, groupsOf, plain, runInventory, type Session } from './play-session.js';
@@ -354,6 +355,9 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
     const policy = play.settings.on_failure ?? 'stop';
     let failed = false;
     const queue = new HandlerQueue(play.handlers.map((x) => x.name));
+    // resume: what a handler had notified before the runner died (a step's notifications are armed as it is passed)
+    const notified = c.resume?.notified?.get(h.name);
+    for (const hd of play.handlers) rearm(queue, play.handlers, notified, hd);
     const flush: FlushOptions = { runner, handlers: play.handlers, queue, dryRun, host: h.name, sink: emitter, firstIndex: handlerIndex[play.index]!, total, notifiers: notifiersOf(play.steps, play.handlers), ran: new Set() };
     const onFailure = (): boolean => {
       failed = true;
@@ -384,6 +388,7 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
             const value = journaledValue(c.resume, h.name, step);
             if (value !== 'missing' || !isReadOnlyStep(step)) {
               runner.journaledDone(step, index, value === 'missing' ? undefined : value);
+              rearm(queue, play.handlers, notified, step);
               return 'ok';
             }
           }

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runIdTime, selectOld } from './prune.js';
+import { runIdTime, selectOld, selectPrunable, type PrunePolicy } from './prune.js';
+import type { HostSettlement, RunOutcome } from './run-outcome.js';
 
 test('prune: only directories named like a run id, older than the age by the time in the id', () => {
   const now = Date.UTC(2026, 10, 30, 12, 0, 0);
@@ -26,4 +27,58 @@ test('prune: only directories named like a run id, older than the age by the tim
   );
   // exactly the age: not older
   assert.equal(selectOld('h', [{ root: '/r', kind: 'backup', names: ['20261031T120000Z-eeeeee'] }], 30 * day, now).length, 0);
+});
+
+const day = 86_400_000;
+const NOW = Date.UTC(2026, 10, 30, 12, 0, 0);
+const CP1 = { name: 'cp-1', address: '10.0.0.1', port: 22 };
+const good = (how = 'completed'): HostSettlement => ({ settled: true, good: true, how });
+const failed: HostSettlement = { settled: false, why: 'run R failed on it' };
+const run = (id: string, s: HostSettlement): RunOutcome => ({ id, started: runIdTime(id), hosts: [CP1], of: new Map([['cp-1', s]]) });
+const policy = (runs: RunOutcome[], o: Partial<PrunePolicy> = {}): PrunePolicy => ({ runs: new Map(runs.map((r) => [r.id, r])), keepLast: 1, includeUnknown: false, ...o });
+const A = '20260901T000000Z-aaaaaa'; // 90 days old
+const B = '20260915T000000Z-bbbbbb';
+const C = '20261001T000000Z-cccccc';
+const D = '20261129T000000Z-dddddd'; // 1 day old
+const listed = (...ids: string[]) => [
+  { root: '/var/lib/runbook/kept', kind: 'kept' as const, names: ids },
+  { root: '/var/backups/runbook', kind: 'backup' as const, names: ids },
+];
+const paths = (r: { candidates: { path: string }[] }) => r.candidates.map((c) => c.path);
+const reasons = (r: { held: { path: string; reason: string }[] }) => Object.fromEntries(r.held.map((h) => [h.path, h.reason]));
+
+test('prune: never what a failed or interrupted run may be restored or resumed from; the newest completed run stays', () => {
+  // A and B completed, C failed, D (recent, not a candidate) completed and is the latest: C is held for itself
+  const runs = [run(A, good()), run(B, good()), run(C, failed), run(D, good())];
+  const r = selectPrunable(CP1, listed(A, B, C, D), 30 * day, NOW, policy(runs));
+  assert.deepEqual(paths(r), [`/var/backups/runbook/${A}`, `/var/backups/runbook/${B}`, `/var/lib/runbook/kept/${A}`, `/var/lib/runbook/kept/${B}`]);
+  assert.deepEqual(reasons(r), { [`/var/backups/runbook/${C}`]: 'run R failed on it', [`/var/lib/runbook/kept/${C}`]: 'run R failed on it' });
+  // without the recent D, B is the newest completed run: kept (its backup is the last known-good state)
+  const r2 = selectPrunable(CP1, listed(A, B, C), 30 * day, NOW, policy([run(A, good()), run(B, good()), run(C, good('rolled back'))]));
+  assert.deepEqual(paths(r2), [`/var/backups/runbook/${A}`, `/var/backups/runbook/${B}`, `/var/lib/runbook/kept/${A}`, `/var/lib/runbook/kept/${B}`]);
+  assert.match(reasons(r2)[`/var/backups/runbook/${C}`]!, /run 20261001T000000Z-cccccc is the newest run that ended rolled back on cp-1 \(--keep-last 1\)/);
+  const r3 = selectPrunable(CP1, listed(A, B), 30 * day, NOW, policy([run(A, good()), run(B, good())], { keepLast: 2 }));
+  assert.deepEqual(paths(r3), []);
+  assert.match(reasons(r3)[`/var/lib/runbook/kept/${A}`]!, /among the 2 newest runs that completed on cp-1/);
+  // --keep-last 0: every settled run's directories may go
+  assert.equal(selectPrunable(CP1, listed(A, B), 30 * day, NOW, policy([run(A, good()), run(B, good())], { keepLast: 0 })).candidates.length, 4);
+});
+
+test('prune: a host whose latest run is not settled keeps everything; an unknown run is kept unless --include-unknown', () => {
+  const interrupted: HostSettlement = { settled: false, why: 'run D was interrupted' };
+  // D (no directory on the host: it failed before its backup) is the latest run on cp-1
+  const r = selectPrunable(CP1, listed(A, B), 30 * day, NOW, policy([run(A, good()), run(B, good()), run(D, interrupted)], { keepLast: 0 }));
+  assert.deepEqual(paths(r), []);
+  assert.match(reasons(r)[`/var/backups/runbook/${A}`]!, /^the latest run on cp-1, 20261129T000000Z-dddddd, is not settled \(run D was interrupted\): everything on the host is kept/);
+  // no journal of A here; B's journal names other hosts only
+  const other: RunOutcome = { id: B, started: runIdTime(B), hosts: [{ name: 'w-1', address: '10.0.0.9', port: 22 }], of: new Map([['w-1', good()]]) };
+  const u = selectPrunable(CP1, listed(A, B), 30 * day, NOW, policy([other], { keepLast: 0 }));
+  assert.deepEqual(paths(u), []);
+  assert.match(reasons(u)[`/var/backups/runbook/${A}`]!, /^no journal of run 20260901T000000Z-aaaaaa here: whether cp-1 still needs it is unknown \(--include-unknown prunes it\)/);
+  assert.match(reasons(u)[`/var/backups/runbook/${B}`]!, /journal does not name cp-1/);
+  assert.equal(selectPrunable(CP1, listed(A, B), 30 * day, NOW, policy([other], { keepLast: 0, includeUnknown: true })).candidates.length, 4);
+  // the host is found in a journal by address when the inventory names it otherwise
+  const byAddress = selectPrunable({ name: '10.0.0.1', address: '10.0.0.1', port: 22 }, listed(A), 30 * day, NOW, policy([run(A, failed)], { keepLast: 0 }));
+  assert.deepEqual(paths(byAddress), []);
+  assert.equal(reasons(byAddress)[`/var/backups/runbook/${A}`], 'run R failed on it');
 });

@@ -2,6 +2,7 @@
 import type { RecapRow } from './events.js';
 import type { Carry } from './steps.js';
 import type { JournaledItem } from './step-results.js';
+import type { PendingNotifications } from './resume-handlers.js';
 
 export interface ResumeSpec {
   /** per host: the step ids the interrupted run journaled as done */
@@ -17,4 +18,6 @@ export interface ResumeSpec {
    * (`withheld` when any item's result was kept out of the journal: no_log, a secret)
    */
   registered: Map<string, Map<string, JournaledItem[] | 'withheld'>>;
+  /** per host: the handlers done steps had notified and the interrupted run had not run yet (./resume-handlers.ts) */
+  notified?: PendingNotifications;
 }

@@ -12,6 +12,7 @@
 import { dirname } from 'node:path';
 import { userError } from '../errors.js';
 import { unresumable } from './resume-values.js';
+import { pendingNotifications } from './resume-handlers.js';
 import type { HostEntry } from '../inventory/types.js';
 import { loadRunbookFile } from '../runbook/load.js';
 import type { ConnectOptions } from './connect.js';
@@ -112,6 +113,7 @@ export async function resumeRun(o: ResumeOptions): Promise<EngineResult> {
       hint: `roll the run back with runbook rollback ${o.id}, then apply again`,
     });
   }
+  spec.notified = pendingNotifications(lines, loaded.runbook);
   const hosts: HostEntry[] = start.inventory.hosts.filter((h) => !finished.has(h.name)).map(hostEntryOf);
   return runEngine({
     rb: loaded.runbook,

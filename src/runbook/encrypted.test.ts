@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import { generateIdentity, identityToRecipient } from 'age-encryption';
 import { decryptAge, encryptAge, isAgeEncrypted, parseIdentities, useAgeIdentityFile, collectRecipients } from './encrypted.js';
 import { loadRunbookFile } from './load.js';
-import { parseExtraVars, secretValues } from './vars.js';
+import { hostScope, parseExtraVars, secretValues } from './vars.js';
+import { playView } from '../engine/play-view.js';
+import type { HostEntry } from '../inventory/types.js';
 import { isUserError } from '../errors.js';
 
 const haveAge = spawnSync('sh', ['-c', 'command -v age && command -v age-keygen']).status === 0;
@@ -116,8 +118,10 @@ test('-e @file.age: decrypted in memory, its names become secrets of the runbook
   assert.deepEqual(extra, { api_token: 'tok-SECRET-1' });
   const { runbook, diagnostics } = await loadRunbookFile(rb, { knownVarNames: Object.keys(extra) });
   assert.deepEqual(diagnostics.filter((d) => d.severity === 'error'), []);
-  assert.deepEqual(runbook!.runbook.vars, { port: 1, region: 'eu', db: { user: 'app', password: 'pw-SECRET-2' } });
-  assert.deepEqual(runbook!.plays[0]!.vars, { play_secret: 'ps-SECRET-3' });
+  // (the encrypted values are Literal: used as written; JSON sees the values)
+  const json = (v: unknown) => JSON.parse(JSON.stringify(v)) as unknown;
+  assert.deepEqual(json(runbook!.runbook.vars), { port: 1, region: 'eu', db: { user: 'app', password: 'pw-SECRET-2' } });
+  assert.deepEqual(json(runbook!.plays[0]!.vars), { play_secret: 'ps-SECRET-3' });
   for (const n of ['api_token', 'db', 'play_secret']) assert.ok(runbook!.secrets.has(n), n);
   assert.ok(!runbook!.secrets.has('region'), 'a plain vars file is not secret');
   // inside a secret mapping, short values (`app`) are not redacted: they would mangle every `apply`
@@ -133,4 +137,46 @@ test('-e @file.age: decrypted in memory, its names become secrets of the runbook
   assert.ok(errs.some((e) => /^4:26 vars_files: .*db\.yaml\.age is encrypted with age, and no identity was given/.test(e)), errs.join('\n'));
   assert.ok(errs.some((e) => /^4:39 vars_files: no such file: .*nope\.yaml$/.test(e)), errs.join('\n'));
   assert.ok(errs.some((e) => /^8:18 vars_files: .*play\.yaml\.age is encrypted/.test(e)), errs.join('\n'));
+});
+
+test('values from an encrypted vars file are literal (like Ansible\'s !unsafe): a secret holding {{ is never evaluated; plain files and vars still are', async () => {
+  const dir = work();
+  const { file: key, recipient } = await keyFile(dir);
+  // a password that looks like a template, one that is not even a valid template, and nested ones
+  const secrets = 'db_password: "p{{ run.id }}w"\nbroken: "x{{ unclosed"\ndb:\n  dsn: "{{ 6 * 7 }}"\n  list: ["{{ host.name }}"]\n';
+  writeFileSync(join(dir, 'secrets.yaml.age'), await encryptAge(Buffer.from(secrets), [recipient], true));
+  writeFileSync(join(dir, 'play.yaml.age'), await encryptAge(Buffer.from('play_secret: "{{ 1 + 1 }}"\n'), [recipient], false));
+  writeFileSync(join(dir, 'plain.yaml'), 'plain_tpl: "{{ 1 + 1 }}"\n');
+  const rb = join(dir, 'rb.yaml');
+  writeFileSync(
+    rb,
+    `apiVersion: runbook/v1
+name: literal
+vars_files: [plain.yaml, secrets.yaml.age]
+plays:
+  - name: One
+    hosts: all
+    # a template over a secret inserts its value, which is not evaluated again
+    vars: { conn: "user:{{ db_password }}@{{ host.name }}" }
+    vars_files: [play.yaml.age]
+    steps:
+      - name: Look
+        assert: { that: ["db_password == 'p{{ run.id }}w'"] }
+`,
+  );
+  useAgeIdentityFile(key);
+  try {
+    const { runbook, diagnostics } = await loadRunbookFile(rb);
+    assert.deepEqual(diagnostics.filter((d) => d.severity === 'error'), []);
+    const host: HostEntry = { name: 'cp1', address: '127.0.0.1', port: 22, become: false, connection: 'ssh', groups: ['all'], vars: {} };
+    const scope = hostScope(playView(runbook!, runbook!.plays[0]!), host, {}, { id: 'r1', dry_run: true });
+    assert.equal(scope.db_password, 'p{{ run.id }}w');
+    assert.equal(scope.broken, 'x{{ unclosed', 'not an expression error (whose message would quote the secret)');
+    assert.deepEqual(scope.db, { dsn: '{{ 6 * 7 }}', list: ['{{ host.name }}'] });
+    assert.equal(scope.play_secret, '{{ 1 + 1 }}');
+    assert.equal(scope.plain_tpl, 2, 'a plain vars file is templated as before');
+    assert.equal(scope.conn, 'user:p{{ run.id }}w@cp1');
+  } finally {
+    useAgeIdentityFile(undefined);
+  }
 });

@@ -299,8 +299,20 @@ export function renderTemplate(text: string, scope: Scope): unknown {
   return parts.map((p) => (p.kind === 'text' ? p.text : interpolate(evaluate(p.source, scope)))).join('');
 }
 
+/**
+ * A value used exactly as written, never templated (Ansible's `!unsafe`): what an encrypted vars
+ * file sets, since a password may well contain `{{`. expandDeep unwraps it; JSON sees the value.
+ */
+export class Literal {
+  constructor(readonly value: unknown) {}
+  toJSON(): unknown {
+    return this.value;
+  }
+}
+
 /** Expand every template inside a params value (strings in lists and maps). Keys are not templated. */
 export function expandDeep(value: unknown, scope: Scope): unknown {
+  if (value instanceof Literal) return value.value;
   if (typeof value === 'string') return renderTemplate(value, scope);
   if (Array.isArray(value)) return value.map((v) => expandDeep(v, scope));
   if (value !== null && typeof value === 'object') {

@@ -2,7 +2,8 @@
  * `vars_files:` (runbook and play level): YAML mappings of variables read when the runbook is
  * loaded, relative to the runbook file; later files win, and a level's files win over its `vars:`
  * (runbook vars < runbook vars_files < play vars < play vars_files < inventory < -e). A file
- * encrypted with age (./encrypted.ts) is decrypted in memory, and every name it sets is a secret.
+ * encrypted with age (./encrypted.ts) is decrypted in memory, every name it sets is a secret, and
+ * its values are literal: never templated (./expressions.ts Literal, like Ansible's `!unsafe`).
  *
  * Read before the runbook is checked, so `validate` knows the names they define; a file that cannot
  * be read, decrypted or parsed is a diagnostic at its `vars_files` entry.
@@ -12,6 +13,7 @@ import { dirname, isAbsolute, join } from 'node:path';
 import { load as loadYamlValue } from 'js-yaml';
 import { isUserError, messageOf, type Diagnostic } from '../errors.js';
 import { decryptAge, isAgeEncrypted } from './encrypted.js';
+import { Literal } from './expressions.js';
 import { loadYaml, positionOf, type Path } from './yaml.js';
 import type { Runbook } from './schema-types.js';
 
@@ -89,7 +91,9 @@ export async function readVarsFiles(text: string, file: string): Promise<VarsFil
       const r = await readOne(path, path);
       if (r.error !== undefined) out.diagnostics.push({ kind: r.kind, severity: 'error', message: r.error, ...(r.hint ? { hint: r.hint } : {}), file, ...positionOf(doc, [...at, i]) });
       if (!r.vars) continue;
-      Object.assign(play === undefined ? out.runbook : (out.plays[play] ??= {}), r.vars);
+      // what an encrypted file sets is used as written: a secret holding `{{` is not an expression
+      const vars = r.encrypted ? Object.fromEntries(Object.entries(r.vars).map(([k, v]) => [k, new Literal(v)])) : r.vars;
+      Object.assign(play === undefined ? out.runbook : (out.plays[play] ??= {}), vars);
       out.names.push(...Object.keys(r.vars));
       if (r.encrypted) out.secretNames.push(...Object.keys(r.vars));
     }
