@@ -6,7 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IN_NS_LAB, LabStartError, labNetwork, labSupport, startLab, type Lab, type StartLabOptions } from '../src/lab/hosts.js';
@@ -93,4 +94,32 @@ test('two labs racing for one block: whichever fails leaves nothing running, and
   for (const lab of up) await lab.stop();
   assert.ok(up.length < 2, 'two sshds cannot listen on one address');
   for (const x of [a, b]) if (x.error) assert.match(x.error.message, /^lab start failed: lr[ab]-0\d \(127\.\d+\.226\.2\d:22\) exited with 255: .*(Address already in use|listen)/);
+});
+
+test('the process leaving while startLab waits for its hosts: they are killed on its way out, not left with PPID 1', { skip }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'runbook-lab-fail-'));
+  const id = statSync(dir);
+  // the child exits (process.exit, as a CLI or a test runner does) as soon as the state file lists the spawned sshds
+  const child = `
+    import { readFileSync } from 'node:fs';
+    const { startLab } = await import(${JSON.stringify(new URL('../src/lab/hosts.js', import.meta.url).href)});
+    setInterval(() => {
+      let hosts = [];
+      try { hosts = JSON.parse(readFileSync(${JSON.stringify(join(dir, 'lab.json'))}, 'utf8')).hosts; } catch {}
+      if (hosts.length > 0) { process.stdout.write(JSON.stringify(hosts)); process.exit(3); }
+    }, 1);
+    const lab = await startLab({ count: 6, firstAddress: '127.1.226.31', namePrefix: 'lsx', dir: ${JSON.stringify(dir)} });
+    await lab.stop();
+    process.exit(4);`;
+  try {
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', child], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 3, `the child must exit while startLab waits (4: all six were ready first): ${r.stderr}`);
+    const hosts = JSON.parse(r.stdout) as { name: string; pid: number; startTime: string }[];
+    assert.equal(hosts.length, 6);
+    const left = () => [...hosts.filter((h) => procStartTime(h.pid) === h.startTime).map((h) => h.pid), ...labProcesses(dir, id)];
+    for (let i = 0; i < 100 && left().length > 0; i++) await new Promise((res) => setTimeout(res, 20)); // SIGKILLed: gone within moments
+    assert.deepEqual(left(), [], 'processes of the lab its process left behind');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
