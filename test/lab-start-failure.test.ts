@@ -73,7 +73,7 @@ test('an address already taken: startLab names the host and address, stops the h
   }
   assert.ok(r.error, 'startLab must fail');
   assert.match(r.error.message, new RegExp(`^lab start failed: lsf-02 \\(${taken.replaceAll('.', '\\.')}:22\\) exited with 255: .*Address already in use`));
-  assert.match(r.error.message, /another lab on the same 127\.x\.y block/);
+  assert.match(r.error.message, /another lab in the same address block\?/);
   assert.equal(r.error.started.length, 3, 'every host was spawned');
   // lsf-01 and lsf-03 had bound their addresses: stopped, the block is free for a new lab
   const again = await startLab({ count: 3, firstAddress: '127.1.226.1', namePrefix: 'lsf' });

@@ -467,12 +467,12 @@ async function bringUp(state: LabState, opts: StartLabOptions): Promise<void> {
   writeState(state); // written before any process starts, so stopLab(dir) can always clean up
 
   // start every sshd at once; each one is `unshare -m ... sh -c 'mounts; exec sshd'`, so the PID is sshd's
-  const started: { hs: HostState; exited: { code: number | null } | null }[] = [];
+  const started: { hs: HostState; child: ReturnType<typeof spawnHost> }[] = [];
   for (const spec of specs) {
     const child = spawnHost(dir, spec.name, opts.netnsPid); // its `exited` fills in later
     const hs: HostState = { ...spec, pid: child.pid, startTime: procStartTime(child.pid) ?? '', mntns: '' };
     state.hosts.push(hs);
-    started.push({ hs, get exited() { return child.exited; } });
+    started.push({ hs, child });
   }
   writeState(state);
 
@@ -488,9 +488,9 @@ async function bringUp(state: LabState, opts: StartLabOptions): Promise<void> {
       if (readOr(join(hd, 'sshd.pid')).trim() !== '') {
         pending.delete(s);
         markReady(s.hs, s.hs.pid, myns);
-      } else if (s.exited) {
+      } else if (s.child.exited) {
         pending.delete(s);
-        failures.push(exitedMessage(s.hs, s.exited.code, readOr(join(hd, 'sshd.log'))));
+        failures.push(exitedMessage(s.hs, s.child.exited.code, readOr(join(hd, 'sshd.log'))));
       }
     }
     if (failures.length > 0 || pending.size === 0) break;
@@ -517,7 +517,7 @@ function readOr(path: string): string {
 function exitedMessage(h: HostState, code: number | null, log: string): string {
   const tail = log.trim().split('\n').slice(-3).join(' | ');
   const taken = /Address already in use/.test(log)
-    ? ` (something else listens on ${h.address}:${h.port}: another lab on the same 127.x.y block? every test file needs a block of its own, and RUNBOOK_LAB_OCTET moves a checkout's labs to another 127.N)`
+    ? ` (something else listens on ${h.address}:${h.port}: another lab in the same address block? each test file needs a 127.1.X block of its own; RUNBOOK_LAB_OCTET=N moves a checkout's labs to 127.N)`
     : '';
   return `${h.name} (${h.address}:${h.port}) exited with ${code}: ${tail || 'no output'}${taken}`;
 }
