@@ -18,7 +18,8 @@ import { authMethods, connectError, hostKeyAlgorithms, hostVerifier, type AuthOp
 import type { LocalSudoResult } from './local-sudo.js';
 import { becomeUser, newSudoMarkers, SudoDialog, SudoGate, sudoArgv, type BecomeSpec, type SudoMarkers } from './become.js';
 import { errnoOf, readViaExec, statFromMode, statViaExec, writeViaExec, type RawRun } from './exec-files.js';
-import type { ExecOptions, ExecResult, FileStat, Transport } from './types.js';
+import { SFTP_NO_SUCH_FILE, sftpReaddir } from './sftp-readdir.js';
+import type { DirEntry, ExecOptions, ExecResult, FileStat, Transport } from './types.js';
 import { movePhase } from '../engine/profile.js';
 
 const { Client } = ssh2; // CommonJS: no named exports at run time
@@ -64,7 +65,6 @@ export interface SshConnectOptions extends Omit<AuthOptions, 'user'> {
 /** a command's raw outcome: the same shape the local sudo runner returns */
 type RawResult = LocalSudoResult;
 
-const SFTP_NO_SUCH_FILE = 2;
 
 /** What every view of one connection shares. */
 interface Shared {
@@ -464,6 +464,13 @@ export class SshTransport implements Transport {
       });
     });
     return Promise.race([read, t.stopped]).finally(t.done);
+  }
+
+  async list(dir: string): Promise<DirEntry[] | null> {
+    if (this.filesViaSudo) throw new Error('internal: list() through sudo (filesInProcess is false)');
+    const t = this.transfer();
+    const listed = sftpReaddir(await this.sftp(), dir).catch((e: unknown) => Promise.reject(this.ioError('list', dir, e)));
+    return Promise.race([listed, t.stopped]).finally(t.done);
   }
 
   async stat(path: string): Promise<FileStat | null> {
