@@ -5,41 +5,23 @@
  * file and nothing on the command line but -i. Renews, verifies, applies again with changed=0,
  * and `runbook rollback` puts every file back byte-identical, owners and modes included.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
-import { lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { lstatSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { labSupport, startLab, type Lab, type LabHost } from '../src/lab/hosts.js';
+import type { Lab, LabHost } from '../src/lab/hosts.js';
 import { addLabUsers, LAB_SUDO_PASSWORD } from '../src/lab/users.js';
 import { installSimHost, FAST_SIM, type SimHost } from '../src/lab/sim-host.js';
 import { packageRoot } from '../src/lab/sim/paths.js';
 import { walkTree } from '../src/lab/tree-snapshot.js';
-import { alive } from '../src/lab/process.js';
 import { waitFor } from '../src/lab/wait.js';
+import { dir, lab, runCli, stopAgents, useLab } from './support/lab.js';
 
-const support = labSupport();
-const haveTools = spawnSync('sh', ['-c', 'command -v sudo && command -v nsenter && command -v openssl']).status === 0;
-const skip = !support.ok ? support.reason! : haveTools ? false : 'sudo, nsenter or openssl not installed';
-const CLI = join(packageRoot, 'dist/src/cli/main.js');
 const RENEW = join(packageRoot, 'runbooks/cert-renew.yaml');
 
-let lab: Lab;
-let dir: string;
-let inv: string;
 const sims: SimHost[] = [];
 
-function cli(args: string[], state: string): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [CLI, ...args, '-i', inv, '--state-dir', join(dir, 'state', state)],
-      { cwd: dir, timeout: 240_000, maxBuffer: 32 << 20, env: { ...process.env, NO_COLOR: '1' } },
-      (err, stdout, stderr) => resolve({ code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0, out: stdout + stderr }),
-    );
-  });
-}
+const cli = (args: string[], state: string) => runCli(args, state, 240_000);
 
 /** every entry under the node's trees with owner, group, mode and content hash */
 function snapshot(h: LabHost): Map<string, string> {
@@ -53,42 +35,34 @@ function snapshot(h: LabHost): Map<string, string> {
   return out;
 }
 
-before(async () => {
-  if (skip) return;
-  lab = await startLab({ count: 2, firstAddress: '127.1.204.1', namePrefix: 'acr' });
-  dir = mkdtempSync(join(tmpdir(), 'access-cert-renew-'));
-  for (const h of lab.hosts) addLabUsers(lab, h);
-  const [h1, h2] = lab.hosts as [LabHost, LabHost];
-  // no runbook_known_hosts and no --known-hosts: the inventory's ssh arguments name the file
-  inv = join(dir, 'inventory.yaml');
-  writeFileSync(
-    inv,
-    [
-      'all:',
-      '  vars:',
-      `    ansible_ssh_private_key_file: ${lab.privateKeyPath}`,
-      `    ansible_ssh_common_args: "-o UserKnownHostsFile=${lab.knownHostsPath} -o StrictHostKeyChecking=yes"`,
-      '    ansible_become: true',
-      '  children:',
-      '    control_plane:',
-      '      hosts:',
-      `        ${h1.name}: { ansible_host: ${h1.address}, ansible_user: ops, ansible_become_password: ${LAB_SUDO_PASSWORD} }`,
-      `        ${h2.name}: { ansible_host: ${h2.address}, ansible_user: ops2 }`,
-      '',
-    ].join('\n'),
-  );
-  for (const h of lab.hosts) sims.push(await installSimHost(lab, h, 'expiring-10d-1.28', FAST_SIM));
-});
+/** no runbook_known_hosts and no --known-hosts: the inventory's ssh arguments name the file */
+function inventory(l: Lab): string {
+  const [h1, h2] = l.hosts as [LabHost, LabHost];
+  return [
+    'all:',
+    '  vars:',
+    `    ansible_ssh_private_key_file: ${l.privateKeyPath}`,
+    `    ansible_ssh_common_args: "-o UserKnownHostsFile=${l.knownHostsPath} -o StrictHostKeyChecking=yes"`,
+    '    ansible_become: true',
+    '  children:',
+    '    control_plane:',
+    '      hosts:',
+    `        ${h1.name}: { ansible_host: ${h1.address}, ansible_user: ops, ansible_become_password: ${LAB_SUDO_PASSWORD} }`,
+    `        ${h2.name}: { ansible_host: ${h2.address}, ansible_user: ops2 }`,
+    '',
+  ].join('\n');
+}
 
-after(async () => {
-  if (skip) return;
-  for (const s of sims) {
-    const pid = s.pid;
-    await s.stop();
-    if (pid) assert.equal(alive(pid), false, `agent ${pid} left running`);
-  }
-  if (lab) await lab.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+const skip = useLab({
+  start: { count: 2, firstAddress: '127.1.204.1', namePrefix: 'acr' },
+  tmp: 'access-cert-renew-',
+  requires: ['sudo', 'nsenter', 'openssl'],
+  inventory,
+  setup: async () => {
+    for (const h of lab.hosts) addLabUsers(lab, h);
+    for (const h of lab.hosts) sims.push(await installSimHost(lab, h, 'expiring-10d-1.28', FAST_SIM));
+  },
+  teardown: () => stopAgents(sims),
 });
 
 test('cert-renew as ops (password sudo) and ops2 (NOPASSWD): renews, idempotent, rolls back byte-identical with owners and modes', { skip, timeout: 600_000, concurrency: true }, async (t) => {

@@ -4,48 +4,31 @@
  * asks, never seen by a command, never in any process's argv; a wrong one is one clear error per
  * host; every file operation of a become transport acts as the become user.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { labSupport, startLab, type Lab, type LabHost } from '../src/lab/hosts.js';
+import type { LabHost } from '../src/lab/hosts.js';
 import { addLabUsers, LAB_SUDO_PASSWORD } from '../src/lab/users.js';
 import { SshTransport, type SshConnectOptions } from '../src/transport/ssh.js';
 import { LocalTransport } from '../src/transport/local.js';
 import { isUserError } from '../src/errors.js';
 import { applyCmd } from '../src/cli/apply.js';
 import { Capture } from './support/capture.js';
+import { lab, sshOptions, useLab, dir as work } from './support/lab.js';
 
-const support = labSupport();
-const haveTools = spawnSync('sh', ['-c', 'command -v sudo && command -v nsenter && command -v openssl']).status === 0;
-const skip = !support.ok ? support.reason! : haveTools ? false : 'sudo, nsenter or openssl not installed';
-let lab: Lab;
-let work: string;
+/** connect options for host h as `user` (ops, ops2: src/lab/users.ts) */
+const opts = (h: LabHost, user: string, extra: Partial<SshConnectOptions> = {}): SshConnectOptions => sshOptions(h, { user, ...extra });
 
-const opts = (h: LabHost, user: string, extra: Partial<SshConnectOptions> = {}): SshConnectOptions => ({
-  name: h.name,
-  host: h.address,
-  port: h.port,
-  user,
-  privateKeyPath: lab.privateKeyPath,
-  knownHostsPath: lab.knownHostsPath,
-  connectTimeoutMs: 5000,
-  ...extra,
-});
-
-before(async () => {
-  if (skip) return;
-  lab = await startLab({ count: 5, firstAddress: '127.1.203.1', namePrefix: 'su' });
-  work = mkdtempSync(join(tmpdir(), 'access-sudo-'));
-  for (const h of lab.hosts) addLabUsers(lab, h);
-});
-
-after(async () => {
-  if (skip) return;
-  await lab?.stop();
-  if (work) rmSync(work, { recursive: true, force: true });
+const skip = useLab({
+  start: { count: 5, firstAddress: '127.1.203.1', namePrefix: 'su' },
+  tmp: 'access-sudo-',
+  requires: ['sudo', 'nsenter', 'openssl'],
+  setup: () => {
+    for (const h of lab.hosts) addLabUsers(lab, h);
+  },
 });
 
 /** Every process's argv on this machine (lab sessions included: they share the PID namespace). */

@@ -6,26 +6,16 @@
  * `always` still runs, then the host is rolled back to what it was before the run.
  * Also `import:` of a step file (with vars and a handler) in plan and apply.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { treeSnapshot } from '../src/lab/tree-snapshot.js';
-import { labSupport, startLab, type Lab, type LabHost } from '../src/lab/hosts.js';
+import type { LabHost } from '../src/lab/hosts.js';
 import { applyCmd } from '../src/cli/apply.js';
 import { planCmd } from '../src/cli/plan.js';
 import { parseJournal } from '../src/engine/journal.js';
 import type { StepEndEvent } from '../src/engine/events.js';
-import { Capture } from './support/capture.js';
-
-const support = labSupport();
-const skip = support.ok ? false : support.reason!;
-let lab: Lab;
-let dir: string;
-let inv: string;
-let rbFile: string;
-let stateDir: string;
+import { cmdOptions as opts, dir, lab, snapshot, stateDir, useLab } from './support/lab.js';
 
 const FAIL_IF_LISTED = 'case ",$2," in *",$1,"*) exit 5;; esac';
 const RUNBOOK = `apiVersion: runbook/v1
@@ -60,32 +50,15 @@ steps:
     copy: { dest: /etc/kubernetes/app/done, content: "done\\n" }
 `;
 
-function snapshot(h: LabHost): Map<string, string> {
-  return treeSnapshot(['/etc/kubernetes'], (r) => lab.hostPath(h, r));
-}
-
-function opts(extra: Record<string, unknown> = {}) {
-  return { runbook: rbFile, inventory: inv, stateDir, stdout: new Capture(), stderr: new Capture(), ...extra };
-}
-
 let pristine: Map<string, string>[] = [];
 
-before(async () => {
-  if (skip) return;
-  lab = await startLab({ count: 3, firstAddress: '127.1.217.1', namePrefix: 'bk' });
-  dir = mkdtempSync(join(tmpdir(), 'runbook-blocks-lab-'));
-  inv = join(dir, 'inventory.yaml');
-  writeFileSync(inv, lab.inventoryYaml());
-  rbFile = join(dir, 'blocks.yaml');
-  writeFileSync(rbFile, RUNBOOK);
-  stateDir = join(dir, 'state');
-  pristine = lab.hosts.map((h) => snapshot(h));
-});
-
-after(async () => {
-  if (skip) return;
-  if (lab) await lab.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+const skip = useLab({
+  start: { count: 3, firstAddress: '127.1.217.1', namePrefix: 'bk' },
+  tmp: 'runbook-blocks-lab-',
+  runbook: { file: 'blocks.yaml', text: RUNBOOK },
+  setup: () => {
+    pristine = lab.hosts.map((h) => snapshot(h));
+  },
 });
 
 const FAILS = ['fail_block=bk-02,bk-03', 'fail_rescue=bk-03'];

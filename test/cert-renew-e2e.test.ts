@@ -6,24 +6,21 @@
  * the backup directory should be), never through a runbook variable: the node must come back
  * byte-identical and the run must report "rolled back" (exit 6).
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { treeSnapshot } from '../src/lab/tree-snapshot.js';
-import { labSupport, startLab, type Lab, type LabHost } from '../src/lab/hosts.js';
+import type { Lab, LabHost } from '../src/lab/hosts.js';
 import { installSimHost, installSimCluster, FAST_SIM, type EtcdctlChoice, type SimHost } from '../src/lab/sim-host.js';
 import { packageRoot } from '../src/lab/sim/paths.js';
 import { readCertFile } from '../src/lab/sim/pki.js';
 import { isHAScenario, type ScenarioName } from '../src/lab/sim/index.js';
-import { alive } from '../src/lab/process.js';
 import { waitFor } from '../src/lab/wait.js';
+import { lab, runCli, stopAgents, useLab } from './support/lab.js';
+import type { Ran as Run } from './support/run.js';
 
-const support = labSupport();
-const skip = support.ok ? false : support.reason!;
-const CLI = join(packageRoot, 'dist/src/cli/main.js');
 const RENEW = join(packageRoot, 'runbooks/cert-renew.yaml');
 const CHECK = join(packageRoot, 'runbooks/cert-check.yaml');
 
@@ -58,30 +55,10 @@ const CASES = ONLY.length ? ALL_CASES.filter((c) => ONLY.includes(c.id)) : ALL_C
 /** apply options per case: the two-node HA recovery runs with --forks 1 (fewer forks than etcd members) */
 const APPLY_ARGS: Record<string, string[]> = { 'ha-docker': ['--forks', '1'] };
 
-let lab: Lab;
-let dir: string;
-let inv: string;
 const sims: SimHost[] = [];
 const hostsOf = new Map<string, LabHost[]>();
 
-interface Run {
-  code: number;
-  out: string;
-}
-
-function cli(args: string[], stateKey: string): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [CLI, ...args, '-i', inv, '--state-dir', join(dir, 'state', stateKey), '-e', 'manifest_check_period=1s'],
-      { cwd: dir, timeout: 300_000, maxBuffer: 32 << 20, env: { ...process.env, NO_COLOR: '1' } },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-        resolve({ code, out: stdout + stderr });
-      },
-    );
-  });
-}
+const cli = (args: string[], stateKey: string) => runCli([...args, '-e', 'manifest_check_period=1s'], stateKey, 300_000);
 
 const limit = (id: string) => hostsOf.get(id)!.map((h) => h.name).join(',');
 const apply = (id: string, runbook = RENEW, extra: string[] = []) => cli(['apply', runbook, '-l', limit(id), ...(runbook === RENEW ? APPLY_ARGS[id] ?? [] : []), ...extra], id);
@@ -155,36 +132,24 @@ async function applyJson(id: string): Promise<{ code: number; commands: string; 
   return { code: r.code, commands, changed: (end?.recap ?? []).reduce((n, x) => n + x.changed, 0), out: r.out, events, runId: end?.runId ?? '' };
 }
 
-before(async () => {
-  if (skip) return;
-  const total = CASES.reduce((n, c) => n + c.hosts, 0);
-  lab = await startLab({ count: total, firstAddress: '127.1.230.1', namePrefix: 'cr' });
-  dir = mkdtempSync(join(tmpdir(), 'runbook-cert-e2e-'));
-  let i = 0;
-  for (const c of CASES) hostsOf.set(c.id, lab.hosts.slice(i, (i += c.hosts)));
-  const lines = [lab.inventoryYaml().trimEnd(), '  children:', '    control_plane:', '      hosts:', ...lab.hosts.map((h) => `        ${h.name}: {}`)];
-  inv = join(dir, 'inventory.yaml');
-  writeFileSync(inv, lines.join('\n') + '\n');
-  // every case's node at once (HA: one cluster, the init node first, then the joined ones)
-  await Promise.all(
-    CASES.map(async (c) => {
-      const hs = hostsOf.get(c.id)!;
-      const opts = { ...FAST_SIM, ...(c.etcdctl ? { etcdctl: c.etcdctl } : {}) };
-      if (isHAScenario(c.scenario)) sims.push(...(await installSimCluster(lab, hs, c.scenario, opts)));
-      else sims.push(await installSimHost(lab, hs[0]!, c.scenario, opts));
-    }),
-  );
-});
-
-after(async () => {
-  if (skip) return;
-  for (const s of sims) {
-    const pid = s.pid;
-    await s.stop();
-    if (pid) assert.equal(alive(pid), false, `agent ${pid} left running`);
-  }
-  if (lab) await lab.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+const skip = useLab({
+  start: { count: CASES.reduce((n, c) => n + c.hosts, 0), firstAddress: '127.1.230.1', namePrefix: 'cr' },
+  tmp: 'runbook-cert-e2e-',
+  inventory: (l: Lab) => [l.inventoryYaml().trimEnd(), '  children:', '    control_plane:', '      hosts:', ...l.hosts.map((h) => `        ${h.name}: {}`)].join('\n') + '\n',
+  setup: async () => {
+    let i = 0;
+    for (const c of CASES) hostsOf.set(c.id, lab.hosts.slice(i, (i += c.hosts)));
+    // every case's node at once (HA: one cluster, the init node first, then the joined ones)
+    await Promise.all(
+      CASES.map(async (c) => {
+        const hs = hostsOf.get(c.id)!;
+        const opts = { ...FAST_SIM, ...(c.etcdctl ? { etcdctl: c.etcdctl } : {}) };
+        if (isHAScenario(c.scenario)) sims.push(...(await installSimCluster(lab, hs, c.scenario, opts)));
+        else sims.push(await installSimHost(lab, hs[0]!, c.scenario, opts));
+      }),
+    );
+  },
+  teardown: () => stopAgents(sims),
 });
 
 

@@ -4,15 +4,13 @@
  * keys are enforced, variables reach commands as one argument, locks refuse, a killed runner
  * leaves a journal that rollback restores from.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { treeSnapshot } from '../src/lab/tree-snapshot.js';
 import { fileURLToPath } from 'node:url';
-import { labSupport, startLab, type Lab, type LabHost } from '../src/lab/hosts.js';
+import type { LabHost } from '../src/lab/hosts.js';
 import { applyCmd } from '../src/cli/apply.js';
 import { planCmd } from '../src/cli/plan.js';
 import { rollbackCmd } from '../src/cli/rollback.js';
@@ -22,15 +20,7 @@ import { historyCmd } from '../src/cli/history.js';
 import { parseJournal } from '../src/engine/journal.js';
 import { isUserError } from '../src/errors.js';
 import { Capture } from './support/capture.js';
-
-const support = labSupport();
-const skip = support.ok ? false : support.reason!;
-let lab: Lab;
-let dir: string;
-let inv: string;
-let rbFile: string;
-let stateDir: string;
-
+import { cmdOptions as opts, dir, inv, lab, rbFile, snapshot as treesOf, stateDir, useLab } from './support/lab.js';
 
 const RUNBOOK = `apiVersion: runbook/v1
 name: engine-lab
@@ -73,30 +63,15 @@ rollback:
     command: { argv: [touch, /root/rolled-back], creates: /root/rolled-back }
 `;
 
-/** sha256 + mode of every entry under a host's trees (seen from outside). */
+/** sha256 + mode of every entry under a host's trees (seen from outside); by default every tree a run may change */
 function snapshot(h: LabHost, roots = ['/etc/kubernetes', '/root', '/tmp', '/var/lib/runbook', '/var/backups']): Map<string, string> {
-  return treeSnapshot(roots, (r) => lab.hostPath(h, r));
+  return treesOf(h, roots);
 }
 
-function opts(extra: Record<string, unknown> = {}) {
-  return { runbook: rbFile, inventory: inv, stateDir, stdout: new Capture(), stderr: new Capture(), ...extra };
-}
-
-before(async () => {
-  if (skip) return;
-  lab = await startLab({ count: 3, firstAddress: '127.1.210.1', namePrefix: 'eng' });
-  dir = mkdtempSync(join(tmpdir(), 'runbook-engine-lab-'));
-  inv = join(dir, 'inventory.yaml');
-  writeFileSync(inv, lab.inventoryYaml());
-  rbFile = join(dir, 'runbook.yaml');
-  writeFileSync(rbFile, RUNBOOK);
-  stateDir = join(dir, 'state');
-});
-
-after(async () => {
-  if (skip) return;
-  if (lab) await lab.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+const skip = useLab({
+  start: { count: 3, firstAddress: '127.1.210.1', namePrefix: 'eng' },
+  tmp: 'runbook-engine-lab-',
+  runbook: { file: 'runbook.yaml', text: RUNBOOK },
 });
 
 let firstApplyId = '';

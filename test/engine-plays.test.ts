@@ -5,13 +5,11 @@
  * `hostvars` and `groups`, in plan as in apply; a failure in play 2 rolls its host back across
  * both plays (newest play's rollback steps first) and `runbook rollback ID` restores the others.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { treeSnapshot } from '../src/lab/tree-snapshot.js';
-import { labSupport, startLab, type Lab, type LabHost } from '../src/lab/hosts.js';
+import type { LabHost } from '../src/lab/hosts.js';
 import { applyCmd } from '../src/cli/apply.js';
 import { planCmd } from '../src/cli/plan.js';
 import { rollbackCmd } from '../src/cli/rollback.js';
@@ -19,14 +17,7 @@ import { showCmd } from '../src/cli/show.js';
 import { parseJournal } from '../src/engine/journal.js';
 import type { StepEndEvent } from '../src/engine/events.js';
 import { Capture } from './support/capture.js';
-
-const support = labSupport();
-const skip = support.ok ? false : support.reason!;
-let lab: Lab;
-let dir: string;
-let inv: string;
-let rbFile: string;
-let stateDir: string;
+import { cmdOptions as opts, dir, lab, snapshot, stateDir, useLab } from './support/lab.js';
 
 const RUNBOOK = `apiVersion: runbook/v1
 name: plays-lab
@@ -79,37 +70,22 @@ plays:
         shell: { script: 'echo play2 >> /root/rollback-order', changed_when: true }
 `;
 
-function snapshot(h: LabHost): Map<string, string> {
-  return treeSnapshot(['/etc/kubernetes'], (r) => lab.hostPath(h, r));
-}
-
-function opts(extra: Record<string, unknown> = {}) {
-  return { runbook: rbFile, inventory: inv, stateDir, stdout: new Capture(), stderr: new Capture(), ...extra };
-}
-
 function journal(id: string) {
   return parseJournal(readFileSync(join(stateDir, 'runs', `${id}.jsonl`), 'utf8'));
 }
 
 let pristine: Map<string, string>[] = [];
 
-before(async () => {
-  if (skip) return;
-  lab = await startLab({ count: 3, firstAddress: '127.1.215.1', namePrefix: 'pl' });
-  dir = mkdtempSync(join(tmpdir(), 'runbook-plays-lab-'));
-  inv = join(dir, 'inventory.yaml');
-  const groups = ['  children:', '    control_plane:', '      hosts:', '        pl-01: {}', '        pl-02: {}', '    workers:', '      hosts:', '        pl-03: {}'];
-  writeFileSync(inv, lab.inventoryYaml() + groups.join('\n') + '\n');
-  rbFile = join(dir, 'plays.yaml');
-  writeFileSync(rbFile, RUNBOOK);
-  stateDir = join(dir, 'state');
-  pristine = lab.hosts.map((h) => snapshot(h));
-});
+const GROUPS = ['  children:', '    control_plane:', '      hosts:', '        pl-01: {}', '        pl-02: {}', '    workers:', '      hosts:', '        pl-03: {}'];
 
-after(async () => {
-  if (skip) return;
-  if (lab) await lab.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+const skip = useLab({
+  start: { count: 3, firstAddress: '127.1.215.1', namePrefix: 'pl' },
+  tmp: 'runbook-plays-lab-',
+  inventory: (l) => l.inventoryYaml() + GROUPS.join('\n') + '\n',
+  runbook: { file: 'plays.yaml', text: RUNBOOK },
+  setup: () => {
+    pristine = lab.hosts.map((h) => snapshot(h));
+  },
 });
 
 test('plan: plays in order, read-only facts of play 1 reach play 2 on other hosts, nothing changes', { skip }, async () => {

@@ -7,26 +7,23 @@
  * real TLS with its client certificate; the real kubectl with admin.conf reads the Node objects from
  * the control plane's real etcd.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { treeSnapshot } from '../src/lab/tree-snapshot.js';
-import { labSupport, startLab, type Lab, type LabHost } from '../src/lab/hosts.js';
+import type { Lab, LabHost } from '../src/lab/hosts.js';
 import { installSimHost, FAST_SIM, type SimHost } from '../src/lab/sim-host.js';
 import { installSimWorker, FAST_WORKER, type SimWorker } from '../src/lab/sim-worker-host.js';
 import { packageRoot } from '../src/lab/sim/paths.js';
 import { request as httpsRequest } from 'node:https';
 import { DAY, issue, parseCert, parseKubeconfig, readPem } from '../src/lab/sim/pki.js';
 import type { ScenarioName, WorkerScenario } from '../src/lab/sim/index.js';
-import { alive } from '../src/lab/process.js';
+import { dir, lab, runCli, stopAgents, useLab } from './support/lab.js';
+import type { Ran as Run } from './support/run.js';
 import { waitFor } from '../src/lab/wait.js';
 
-const support = labSupport();
-const skip = support.ok ? false : support.reason!;
-const CLI = join(packageRoot, 'dist/src/cli/main.js');
 const RECOVER = join(packageRoot, 'runbooks/kubelet-recover.yaml');
 
 /** one cluster per case: a control-plane node and its workers */
@@ -35,30 +32,10 @@ const CLUSTERS: { id: string; cp: ScenarioName; workers: WorkerScenario[]; comma
   { id: 'k128', cp: 'healthy-1.28', workers: ['worker-expired-1.28', 'worker-healthy-1.28'], command: /kubeadm kubeconfig user --config CONFIG --client-name system:node:\S+ --org system:nodes/ },
 ];
 
-let lab: Lab;
-let dir: string;
-let inv: string;
 const cps = new Map<string, SimHost>();
 const workers = new Map<string, SimWorker[]>();
 
-interface Run {
-  code: number;
-  out: string;
-}
-
-function cli(args: string[], stateKey: string): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [CLI, ...args, '-i', inv, '--state-dir', join(dir, 'state', stateKey)],
-      { cwd: dir, timeout: 300_000, maxBuffer: 32 << 20, env: { ...process.env, NO_COLOR: '1' } },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-        resolve({ code, out: stdout + stderr });
-      },
-    );
-  });
-}
+const cli = (args: string[], stateKey: string) => runCli(args, stateKey, 300_000);
 
 const hostsOf = (id: string) => [cps.get(id)!.host, ...workers.get(id)!.map((w) => w.host)];
 const limit = (id: string) => hostsOf(id).map((h) => h.name).join(',');
@@ -85,37 +62,34 @@ function snapshot(h: LabHost): Map<string, string> {
 
 const recap = (out: string) => /(\d+) hosts?: ok=\d+ changed=(\d+) failed=(\d+)/.exec(out);
 
-before(async () => {
-  if (skip) return;
-  const total = CLUSTERS.reduce((n, c) => n + 1 + c.workers.length, 0);
-  lab = await startLab({ count: total, firstAddress: '127.1.252.1', namePrefix: 'kr' });
-  dir = mkdtempSync(join(tmpdir(), 'runbook-kubelet-e2e-'));
+/** the lab's hosts in order: each cluster's control plane, then its workers */
+function layout(l: Lab) {
   let i = 0;
-  const layout = CLUSTERS.map((c) => ({ c, cp: lab.hosts[i++]!, ws: c.workers.map(() => lab.hosts[i++]!) }));
-  const lines = [lab.inventoryYaml().trimEnd(), '  children:', '    control_plane:', '      hosts:'];
-  for (const l of layout) lines.push(`        ${l.cp.name}: { cluster: ${l.c.id} }`);
-  lines.push('    workers:', '      hosts:');
-  for (const l of layout) for (const w of l.ws) lines.push(`        ${w.name}: { cluster: ${l.c.id} }`);
-  inv = join(dir, 'inventory.yaml');
-  writeFileSync(inv, lines.join('\n') + '\n');
-  await Promise.all(
-    layout.map(async (l) => {
-      const cp = await installSimHost(lab, l.cp, l.c.cp, { ...FAST_SIM, etcdctl: 'none' });
-      cps.set(l.c.id, cp);
-      workers.set(l.c.id, await Promise.all(l.ws.map((h, j) => installSimWorker(lab, h, l.c.workers[j]!, { controlPlane: cp, ...FAST_WORKER }))));
-    }),
-  );
-});
+  return CLUSTERS.map((c) => ({ c, cp: l.hosts[i++]!, ws: c.workers.map(() => l.hosts[i++]!) }));
+}
 
-after(async () => {
-  if (skip) return;
-  for (const s of [...[...workers.values()].flat(), ...cps.values()]) {
-    const pid = s.pid;
-    await s.stop();
-    if (pid) assert.equal(alive(pid), false, `agent ${pid} left running`);
-  }
-  if (lab) await lab.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+function inventory(l: Lab): string {
+  const lines = [l.inventoryYaml().trimEnd(), '  children:', '    control_plane:', '      hosts:'];
+  for (const x of layout(l)) lines.push(`        ${x.cp.name}: { cluster: ${x.c.id} }`);
+  lines.push('    workers:', '      hosts:');
+  for (const x of layout(l)) for (const w of x.ws) lines.push(`        ${w.name}: { cluster: ${x.c.id} }`);
+  return lines.join('\n') + '\n';
+}
+
+const skip = useLab({
+  start: { count: CLUSTERS.reduce((n, c) => n + 1 + c.workers.length, 0), firstAddress: '127.1.252.1', namePrefix: 'kr' },
+  tmp: 'runbook-kubelet-e2e-',
+  inventory,
+  setup: async () => {
+    await Promise.all(
+      layout(lab).map(async (l) => {
+        const cp = await installSimHost(lab, l.cp, l.c.cp, { ...FAST_SIM, etcdctl: 'none' });
+        cps.set(l.c.id, cp);
+        workers.set(l.c.id, await Promise.all(l.ws.map((h, j) => installSimWorker(lab, h, l.c.workers[j]!, { controlPlane: cp, ...FAST_WORKER }))));
+      }),
+    );
+  },
+  teardown: () => stopAgents([...[...workers.values()].flat(), ...cps.values()]),
 });
 
 /** a request to the control plane's API server with a client certificate: the HTTP status */

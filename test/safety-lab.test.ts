@@ -9,7 +9,7 @@
  *  - fetch writes a relative dest into the operator's working directory, 0600;
  *  - backups are taken before any later step that may change the host, output in runbook order.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -17,70 +17,21 @@ import { chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { treeSnapshot } from '../src/lab/tree-snapshot.js';
-import { labSupport, startLab, type Lab, type LabHost } from '../src/lab/hosts.js';
-import { applyCmd } from '../src/cli/apply.js';
+import type { LabHost } from '../src/lab/hosts.js';
 import { planCmd } from '../src/cli/plan.js';
 import { loadRunbookFile } from '../src/runbook/load.js';
 import { formatDiagnostic } from '../src/errors.js';
-import type { Event, StepEndEvent } from '../src/engine/events.js';
+import type { StepEndEvent } from '../src/engine/events.js';
 import { Capture } from './support/capture.js';
+import { dir, inv, lab, snapshot as snap, stateDir, useLab } from './support/lab.js';
+import { APP, apply, resetHosts, runbookWriter } from './support/safety.js';
 
-const support = labSupport();
-const skip = support.ok ? false : support.reason!;
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
-let lab: Lab;
-let dir: string;
-let inv: string;
-let stateDir: string;
-let n = 0;
+const writeRunbook = runbookWriter('safety');
 
-const APP = '/etc/kubernetes/app';
-
-function snap(h: LabHost, roots = ['/etc/kubernetes']): Map<string, string> {
-  return treeSnapshot(roots, (r) => lab.hostPath(h, r));
-}
-
-function writeRunbook(body: string): string {
-  const f = join(dir, `rb-${++n}.yaml`);
-  writeFileSync(f, `apiVersion: runbook/v1\nname: safety-${n}\nhosts: all\n${body}`);
-  return f;
-}
-
-/** Every host: /etc/kubernetes/app with a.conf; nothing else under /etc/kubernetes. */
-function resetHosts(): void {
-  for (const h of lab.hosts) {
-    // /etc/kubernetes is a bind mount on the host: empty it, never remove it
-    const kube = lab.hostPath(h, '/etc/kubernetes');
-    for (const e of readdirSync(kube)) rmSync(join(kube, e), { recursive: true, force: true });
-    mkdirSync(lab.hostPath(h, APP), { recursive: true });
-    writeFileSync(lab.hostPath(h, `${APP}/a.conf`), `original on ${h.name}\n`);
-    const backups = lab.hostPath(h, '/var/backups');
-    for (const e of readdirSync(backups)) rmSync(join(backups, e), { recursive: true, force: true });
-    rmSync(lab.hostPath(h, '/var/lib/runbook/lock'), { force: true });
-  }
-}
-
-async function apply(rbFile: string, extra: Record<string, unknown> = {}) {
-  const o = { runbook: rbFile, inventory: inv, stateDir, stdout: new Capture(), stderr: new Capture(), json: true, ...extra };
-  const r = await applyCmd(o);
-  const events = o.stdout.text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Event);
-  const status = Object.fromEntries(r.result!.recap.map((x) => [x.host, x.status]));
-  return { r, o, events, status, text: o.stdout.text + o.stderr.text };
-}
-
-before(async () => {
-  if (skip) return;
-  lab = await startLab({ count: 3, firstAddress: '127.1.250.1', namePrefix: 'safe' });
-  dir = mkdtempSync(join(tmpdir(), 'runbook-safety-lab-'));
-  inv = join(dir, 'inventory.yaml');
-  writeFileSync(inv, lab.inventoryYaml());
-  stateDir = join(dir, 'state');
-});
-
-after(async () => {
-  if (lab) await lab.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+const skip = useLab({
+  start: { count: 3, firstAddress: '127.1.250.1', namePrefix: 'safe' },
+  tmp: 'runbook-safety-lab-',
 });
 
 test('a removed tree under 1 MiB comes back exactly; one too big to keep leaves its host failed (not restored), exit 4, never rolled-back', { skip }, async () => {

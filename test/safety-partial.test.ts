@@ -10,17 +10,14 @@
  *  - `runbook prune` lists, then removes, old runs' kept copies and backups under the host lock,
  *    never those a failed run may be restored from, nor the newest completed run's.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { treeSnapshot } from '../src/lab/tree-snapshot.js';
-import { labSupport, startLab, type Lab, type LabHost } from '../src/lab/hosts.js';
-import { applyCmd } from '../src/cli/apply.js';
+import type { LabHost } from '../src/lab/hosts.js';
 import { resumeCmd } from '../src/cli/resume.js';
 import { pruneCmd } from '../src/cli/prune.js';
 import { rollbackCmd } from '../src/cli/rollback.js';
@@ -29,62 +26,17 @@ import { parseJournal } from '../src/engine/journal.js';
 import type { Event, StepEndEvent } from '../src/engine/events.js';
 import { isUserError } from '../src/errors.js';
 import { Capture } from './support/capture.js';
+import { dir, inv, lab, snapshot as snap, stateDir, useLab } from './support/lab.js';
+import { APP, apply, resetHosts, runbookWriter } from './support/safety.js';
 
-const support = labSupport();
-const skip = support.ok ? false : support.reason!;
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
-let lab: Lab;
-let dir: string;
-let inv: string;
-let stateDir: string;
-let n = 0;
-
-const APP = '/etc/kubernetes/app';
-
-function snap(h: LabHost): Map<string, string> {
-  return treeSnapshot(['/etc/kubernetes'], (r) => lab.hostPath(h, r));
-}
-
-function writeRunbook(body: string, head = 'hosts: all\n'): string {
-  const f = join(dir, `rb-${++n}.yaml`);
-  writeFileSync(f, `apiVersion: runbook/v1\nname: partial-${n}\n${head}${body}`);
-  return f;
-}
-
-function resetHosts(): void {
-  for (const h of lab.hosts) {
-    const kube = lab.hostPath(h, '/etc/kubernetes');
-    for (const e of readdirSync(kube)) rmSync(join(kube, e), { recursive: true, force: true });
-    mkdirSync(lab.hostPath(h, APP), { recursive: true });
-    writeFileSync(lab.hostPath(h, `${APP}/a.conf`), `original on ${h.name}\n`);
-    const backups = lab.hostPath(h, '/var/backups');
-    for (const e of readdirSync(backups)) rmSync(join(backups, e), { recursive: true, force: true });
-    rmSync(lab.hostPath(h, '/var/lib/runbook/lock'), { force: true });
-  }
-}
-
-async function apply(rbFile: string, extra: Record<string, unknown> = {}) {
-  const o = { runbook: rbFile, inventory: inv, stateDir, stdout: new Capture(), stderr: new Capture(), json: true, ...extra };
-  const r = await applyCmd(o);
-  const events = o.stdout.text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Event);
-  const rows = Object.fromEntries(r.result!.recap.map((x) => [x.host, x]));
-  return { r, events, rows, text: o.stdout.text + o.stderr.text };
-}
+const writeRunbook = runbookWriter('partial');
 
 const stepEnd = (events: Event[], host: string, step: string) => events.find((e): e is StepEndEvent => e.kind === 'step-end' && e.host === host && e.step === step);
 
-before(async () => {
-  if (skip) return;
-  lab = await startLab({ count: 2, firstAddress: '127.1.247.1', namePrefix: 'part' });
-  dir = mkdtempSync(join(tmpdir(), 'runbook-partial-'));
-  inv = join(dir, 'inventory.yaml');
-  writeFileSync(inv, lab.inventoryYaml());
-  stateDir = join(dir, 'state');
-});
-
-after(async () => {
-  if (lab) await lab.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+const skip = useLab({
+  start: { count: 2, firstAddress: '127.1.247.1', namePrefix: 'part' },
+  tmp: 'runbook-partial-',
 });
 
 test('a copy whose chown fails after the rename is rolled back from its record; one whose previous file cannot be kept leaves the host failed (not restored), never rolled-back', { skip }, async () => {

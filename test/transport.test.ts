@@ -2,45 +2,26 @@
  * SshTransport against real OpenSSH servers (lab hosts in their own mount namespaces). No mocks.
  * Skips with the lab's reason when the machine cannot run it (not root, no sshd, no unshare).
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { labSupport, startLab, type Lab, type LabHost } from '../src/lab/hosts.js';
-import { SshTransport, type SshConnectOptions } from '../src/transport/ssh.js';
+import { SshTransport } from '../src/transport/ssh.js';
 import { secret } from '../src/transport/quote.js';
 import { isUserError } from '../src/errors.js';
+import { lab, sshOptions as opts, useLab, dir as work } from './support/lab.js';
 
-const support = labSupport();
-const skip = support.ok ? false : support.reason!;
-let lab: Lab;
 let t1: SshTransport;
-let work: string;
 
-const opts = (h: LabHost, extra: Partial<SshConnectOptions> = {}): SshConnectOptions => ({
-  name: h.name,
-  host: h.address,
-  port: h.port,
-  user: h.user,
-  privateKeyPath: lab.privateKeyPath,
-  knownHostsPath: lab.knownHostsPath,
-  connectTimeoutMs: 5000,
-  ...extra,
-});
-
-before(async () => {
-  if (skip) return;
-  lab = await startLab({ count: 3, firstAddress: '127.1.201.1', namePrefix: 'tt' });
-  work = mkdtempSync(join(tmpdir(), 'transport-test-'));
-  t1 = await SshTransport.connect(opts(lab.hosts[0]!));
-});
-
-after(async () => {
-  if (skip) return;
-  await t1?.close();
-  await lab?.stop();
-  if (work) rmSync(work, { recursive: true, force: true });
+const skip = useLab({
+  start: { count: 3, firstAddress: '127.1.201.1', namePrefix: 'tt' },
+  tmp: 'transport-test-',
+  setup: async () => {
+    t1 = await SshTransport.connect(opts(lab.hosts[0]!));
+  },
+  teardown: async () => {
+    await t1?.close();
+  },
 });
 
 const NASTY = ['x; touch /tmp/pwned', '$(id)', '`id`', 'a\nb\n', '-n', '--help', "it's", '"dq"', '', ' sp ', '*', '~', '\\', 'A=b', '|| true'];

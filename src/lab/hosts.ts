@@ -14,12 +14,13 @@
  * Nothing is mounted outside the namespaces; they vanish with their processes.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { quoteArg } from '../transport/quote.js';
 import { isWithin } from '../actions/util.js';
 import { packageRoot } from './sim/paths.js';
+import { killNow, mntnsOf, procStartTime, stopProcesses, type OwnProcesses } from './process.js';
 
 export interface LabHost {
   name: string;
@@ -172,25 +173,6 @@ function addresses(first: string, n: number): string[] {
   const out = [first];
   while (out.length < n) out.push(nextAddress(out[out.length - 1]!));
   return out;
-}
-
-function procStartTime(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (rest[0] === 'Z' || rest[0] === 'X') return undefined; // a zombie is as good as gone
-    return rest[19]; // field 22 (starttime), counted after "pid (comm)"
-  } catch {
-    return undefined;
-  }
-}
-
-function mntnsOf(pid: number | 'self'): string | undefined {
-  try {
-    return readlinkSync(`/proc/${pid}/ns/mnt`);
-  } catch {
-    return undefined;
-  }
 }
 
 /** OpenSSH-format passwd with root's shell set to /bin/sh (root's bashrc here costs ~80 ms per command). */
@@ -401,6 +383,24 @@ export function openLab(dir: string): Lab {
   return labFromState(state);
 }
 
+/**
+ * startLab failed. Every process it had spawned was stopped again (by PID and start time, and whatever
+ * ran in their mount namespaces) unless `leftover` names it; then the lab dir was removed, as stopLab does.
+ */
+export class LabStartError extends Error {
+  constructor(
+    message: string,
+    readonly dir: string,
+    /** every sshd (with its unshare/nsenter wrapper: the same PID) startLab spawned, ready or not */
+    readonly started: ReadonlyArray<Readonly<Pick<HostState, 'name' | 'address' | 'port' | 'pid' | 'startTime'>>>,
+    /** PIDs that did not stop; the lab dir and its state file are kept for `runbook lab down` */
+    readonly leftover: readonly number[],
+  ) {
+    super(message);
+    this.name = 'LabStartError';
+  }
+}
+
 export async function startLab(opts: StartLabOptions): Promise<Lab> {
   const sup = labSupport();
   if (!sup.ok) throw new Error(sup.reason);
@@ -409,6 +409,42 @@ export async function startLab(opts: StartLabOptions): Promise<Lab> {
   if (dir === '/run' || dir.startsWith('/run/')) throw new Error(`the lab dir must not be under /run (each host mounts its own /run): ${dir}`);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   if (existsSync(join(dir, STATE_FILE))) throw new Error(`a lab is already recorded in ${dir}; stop it first (stopLab)`);
+  const state: LabState = {
+    version: 1,
+    dir,
+    privateKeyPath: join(dir, 'id_ed25519'),
+    knownHostsPath: join(dir, 'known_hosts'),
+    hosts: [], // filled in as each sshd is spawned, before anything else can fail
+    ...(opts.netnsPid !== undefined ? { netnsPid: opts.netnsPid } : {}),
+  };
+  // The sshds are detached (they outlive `runbook lab up`): until startLab returns, every way out of it
+  // must stop them, or they live on with PPID 1 holding their addresses.
+  const own = (): OwnProcesses => new Map(state.hosts.filter((h) => h.startTime !== '').map((h) => [h.pid, h.startTime]));
+  const onExit = () => killNow(own());
+  process.on('exit', onExit);
+  try {
+    await bringUp(state, opts);
+    return labFromState(state);
+  } catch (e) {
+    const leftover = await stopProcesses(own(), state.hosts.map((h) => h.mntns)).catch(() => [...own().keys()]);
+    if (leftover.length === 0) rmSync(dir, { recursive: true, force: true });
+    else writeState(state); // best effort: `runbook lab down` (stopLab) can try again
+    const why = e instanceof Error ? e.message : String(e);
+    const kept = leftover.length ? `; could not stop PID(s) ${leftover.join(', ')}: ${dir} is kept, stop them with stopLab or \`runbook lab down --dir ${dir}\`` : '';
+    const started = state.hosts.map(({ name, address, port, pid, startTime }) => ({ name, address, port, pid, startTime }));
+    throw new LabStartError(`lab start failed: ${why}${kept}`, dir, started, leftover);
+  } finally {
+    process.off('exit', onExit);
+  }
+}
+
+function writeState(state: LabState): void {
+  writeFileSync(join(state.dir, STATE_FILE), JSON.stringify(state, null, 2) + '\n');
+}
+
+/** Keys, host trees, then every sshd; resolves when all listen, throws (naming the hosts) otherwise. */
+async function bringUp(state: LabState, opts: StartLabOptions): Promise<void> {
+  const { dir } = state;
   const port = opts.port ?? 22;
   const prefix = opts.namePrefix ?? 'lab';
   const width = Math.max(2, String(opts.count).length);
@@ -416,9 +452,8 @@ export async function startLab(opts: StartLabOptions): Promise<Lab> {
   const specs = addrs.map((address, i) => ({ name: `${prefix}-${String(i + 1).padStart(width, '0')}`, address, port }));
 
   // client key (ssh-keygen), authorized_keys, per-host host keys and known_hosts
-  const privateKeyPath = join(dir, 'id_ed25519');
-  await keygen(privateKeyPath, 'runbook-lab');
-  writeFileSync(join(dir, 'authorized_keys'), readFileSync(privateKeyPath + '.pub'), { mode: 0o600 });
+  await keygen(state.privateKeyPath, 'runbook-lab');
+  writeFileSync(join(dir, 'authorized_keys'), readFileSync(state.privateKeyPath + '.pub'), { mode: 0o600 });
   const passwd = passwdWithShShell();
   const shadow = shadowUnlocked();
   const known: string[] = [];
@@ -428,123 +463,78 @@ export async function startLab(opts: StartLabOptions): Promise<Lab> {
     const [type, b64] = readFileSync(join(dir, 'hosts', h.name, 'ssh_host_ed25519_key.pub'), 'utf8').trim().split(/\s+/);
     known.push(`${port === 22 ? h.address : `[${h.address}]:${port}`} ${type} ${b64}`);
   }
-  const knownHostsPath = join(dir, 'known_hosts');
-  writeFileSync(knownHostsPath, known.join('\n') + '\n', { mode: 0o600 });
-
-  const state: LabState = { version: 1, dir, privateKeyPath, knownHostsPath, hosts: [], ...(opts.netnsPid !== undefined ? { netnsPid: opts.netnsPid } : {}) };
-  const saveState = () => writeFileSync(join(dir, STATE_FILE), JSON.stringify(state, null, 2) + '\n');
-  saveState(); // written before any process starts, so stopLab(dir) can always clean up
+  writeFileSync(state.knownHostsPath, known.join('\n') + '\n', { mode: 0o600 });
+  writeState(state); // written before any process starts, so stopLab(dir) can always clean up
 
   // start every sshd at once; each one is `unshare -m ... sh -c 'mounts; exec sshd'`, so the PID is sshd's
-  const started: { spec: (typeof specs)[number]; pid: number; exited: { code: number | null } | null }[] = [];
+  const started: { hs: HostState; child: ReturnType<typeof spawnHost> }[] = [];
   for (const spec of specs) {
-    const entry = Object.assign(spawnHost(dir, spec.name, opts.netnsPid), { spec }); // the same object: its `exited` fills in later
-    started.push(entry);
-    state.hosts.push({ name: spec.name, address: spec.address, port, pid: entry.pid, startTime: procStartTime(entry.pid) ?? '', mntns: '' });
+    const child = spawnHost(dir, spec.name, opts.netnsPid); // its `exited` fills in later
+    const hs: HostState = { ...spec, pid: child.pid, startTime: procStartTime(child.pid) ?? '', mntns: '' };
+    state.hosts.push(hs);
+    started.push({ hs, child });
   }
-  saveState();
+  writeState(state);
 
   // ready = sshd wrote its PidFile, which it does only after binding its listen socket
-  const deadline = Date.now() + (opts.readyTimeoutMs ?? 30_000 + 50 * opts.count);
+  const timeoutMs = opts.readyTimeoutMs ?? 30_000 + 50 * opts.count;
+  const deadline = Date.now() + timeoutMs;
   const pending = new Set(started);
   const failures: string[] = [];
   const myns = mntnsOf('self');
-  while (pending.size > 0) {
+  for (;;) {
     for (const s of [...pending]) {
-      const hd = join(dir, 'hosts', s.spec.name);
-      let pidText = '';
-      try {
-        pidText = readFileSync(join(hd, 'sshd.pid'), 'utf8').trim();
-      } catch {
-        /* not yet */
-      }
-      if (pidText !== '') {
+      const hd = join(dir, 'hosts', s.hs.name);
+      if (readOr(join(hd, 'sshd.pid')).trim() !== '') {
         pending.delete(s);
-        markReady(state.hosts.find((h) => h.name === s.spec.name)!, s.pid, myns);
-      } else if (s.exited) {
+        markReady(s.hs, s.hs.pid, myns);
+      } else if (s.child.exited) {
         pending.delete(s);
-        let log = '';
-        try {
-          log = readFileSync(join(hd, 'sshd.log'), 'utf8').trim().split('\n').slice(-3).join(' | ');
-        } catch {
-          /* none */
-        }
-        failures.push(`${s.spec.name} (${s.spec.address}:${port}) exited with ${s.exited.code}: ${log || 'no output'}`);
+        failures.push(exitedMessage(s.hs, s.child.exited.code, readOr(join(hd, 'sshd.log'))));
       }
     }
     if (failures.length > 0 || pending.size === 0) break;
     if (Date.now() > deadline) {
-      failures.push(`${pending.size} sshd(s) did not start listening in time (first: ${[...pending][0]!.spec.name})`);
+      const names = [...pending].slice(0, 3).map((s) => `${s.hs.name} (${s.hs.address}:${s.hs.port})`);
+      failures.push(`sshd did not start listening within ${timeoutMs} ms on ${names.join(', ')}${pending.size > 3 ? ` and ${pending.size - 3} more host(s)` : ''}`);
       break;
     }
     await new Promise((r) => setTimeout(r, 15));
   }
-  saveState();
-  if (failures.length > 0) {
-    await stopLab(dir).catch(() => undefined);
-    throw new Error(`lab start failed: ${failures.slice(0, 3).join('; ')}${failures.length > 3 ? ` (and ${failures.length - 3} more)` : ''}`);
-  }
-  return labFromState(state);
+  writeState(state);
+  if (failures.length > 0) throw new Error(`${failures.slice(0, 3).join('; ')}${failures.length > 3 ? ` (and ${failures.length - 3} more)` : ''}`);
 }
 
-/** Kill this lab's processes (by recorded PID and mount namespace, nothing else) and remove its dir. */
+function readOr(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return ''; // not there (yet)
+  }
+}
+
+/** why host `h`'s sshd exited, from the last lines of its log; a taken address says who may hold it */
+function exitedMessage(h: HostState, code: number | null, log: string): string {
+  const tail = log.trim().split('\n').slice(-3).join(' | ');
+  const taken = /Address already in use/.test(log)
+    ? ` (something else listens on ${h.address}:${h.port}: another lab in the same address block? each test file needs a 127.1.X block of its own; RUNBOOK_LAB_OCTET=N moves a checkout's labs to 127.N)`
+    : '';
+  return `${h.name} (${h.address}:${h.port}) exited with ${code}: ${tail || 'no output'}${taken}`;
+}
+
+/** Kill this lab's processes (by recorded PID and start time, and mount namespace; nothing else) and remove its dir. */
 export async function stopLab(dir: string): Promise<void> {
   const file = join(dir, STATE_FILE);
   if (!existsSync(file)) {
     throw new Error(`no lab state in ${dir} (${STATE_FILE} missing)`);
   }
   const state = JSON.parse(readFileSync(file, 'utf8')) as LabState;
-  const myns = mntnsOf('self');
-  const namespaces = new Set(state.hosts.map((h) => h.mntns).filter((n) => n && n !== myns));
-  const ours = new Map<number, string>(); // pid -> start time
-  for (const h of state.hosts) {
-    const st = procStartTime(h.pid);
-    if (h.pid > 0 && st !== undefined && (h.startTime === '' || st === h.startTime)) ours.set(h.pid, st);
-  }
-  const sessions = () => {
-    // every process still living in one of the hosts' mount namespaces (sessions, their children)
-    const found = new Map<number, string>();
-    if (namespaces.size === 0) return found;
-    for (const ent of readdirSync('/proc')) {
-      if (!/^\d+$/.test(ent)) continue;
-      const pid = Number(ent);
-      if (pid === process.pid) continue;
-      const ns = mntnsOf(pid);
-      if (ns && namespaces.has(ns)) {
-        const st = procStartTime(pid);
-        if (st !== undefined) found.set(pid, st);
-      }
-    }
-    return found;
-  };
-  const signal = (pids: Map<number, string>, sig: NodeJS.Signals) => {
-    for (const [pid, st] of pids) {
-      if (procStartTime(pid) !== st) continue; // gone, or the PID was reused
-      try {
-        process.kill(pid, sig);
-      } catch {
-        /* already gone */
-      }
-    }
-  };
-  signal(ours, 'SIGTERM');
-  signal(sessions(), 'SIGKILL');
-  const alive = () => {
-    const all = new Map([...ours, ...sessions()]);
-    for (const [pid, st] of all) if (procStartTime(pid) !== st) all.delete(pid);
-    return all;
-  };
-  const deadline = Date.now() + 5000;
-  let left = alive();
-  while (left.size > 0 && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 20));
-    left = alive();
-    if (Date.now() > deadline - 3000) signal(left, 'SIGKILL');
-  }
-  if (left.size > 0) throw new Error(`lab processes did not exit: ${[...left.keys()].join(', ')}`);
+  // a host that never became ready has no namespace recorded: stopProcesses reads it from the live PID
+  const own: OwnProcesses = new Map(state.hosts.filter((h) => h.startTime !== '').map((h) => [h.pid, h.startTime]));
+  const left = await stopProcesses(own, state.hosts.map((h) => h.mntns));
+  if (left.length > 0) throw new Error(`lab processes did not exit: ${left.join(', ')}`);
   rmSync(dir, { recursive: true, force: true });
 }
-
 
 /**
  * Start host `name`'s sshd again after a test killed it (fault injection): same address, host key

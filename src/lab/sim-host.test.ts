@@ -27,12 +27,15 @@ before(async () => {
 
 after(async () => {
   if (skip) return;
-  await t?.close();
-  const pid = sim?.pid;
-  await sim?.stop();
-  await bare?.stop();
-  if (pid) assert.equal(existsSync(`/proc/${pid}`), false, 'agent left running');
-  if (lab) await lab.stop();
+  try {
+    await t?.close();
+    const pid = sim?.pid;
+    await sim?.stop();
+    await bare?.stop();
+    if (pid) assert.equal(existsSync(`/proc/${pid}`), false, 'agent left running');
+  } finally {
+    if (lab) await lab.stop(); // even when the checks above throw: its sshds are detached and would outlive the test
+  }
 });
 
 

@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { load as yamlLoad } from 'js-yaml';
 import { NODE } from '../paths.js';
 import { parseCert, parseKubeconfig, type CertInfo } from '../pki.js';
-import type { AgentState } from './state.js';
+import type { AgentState, NodeAgentState } from './state.js';
 
 function durationMs(s: string | undefined, dflt: number): number {
   if (!s) return dflt;
@@ -24,7 +24,7 @@ export function readKubeletConfig(st: AgentState): void {
 }
 
 /** The kubelet's client certificate, as the kubelet would load it from kubelet.conf. */
-export function kubeletClientCert(st: AgentState): { cert?: CertInfo; error?: string } {
+export function kubeletClientCert(st: NodeAgentState): { cert?: CertInfo; error?: string } {
   const confPath = st.r(NODE.kubeDir + '/kubelet.conf');
   if (!existsSync(confPath)) return { error: 'missing' };
   try {

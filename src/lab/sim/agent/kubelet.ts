@@ -1,7 +1,7 @@
 // The kubelet as systemd's unit (start attempts, restarts, stop) and its sync loop (tick).
 import { loadNode } from '../node.js';
 import { expiredAt, goTime } from '../pki.js';
-import { journal, kubeletLog, nextPid, type AgentState, type UnitState } from './state.js';
+import { journal, kubeletLog, nextPid, setUnit, stopUnit, type AgentState } from './state.js';
 import { kubeletClientCert, readKubeletConfig } from './kubelet-files.js';
 import { scanManifests, startContainer } from './static-pods.js';
 import { writeStatus } from './status.js';
@@ -41,19 +41,8 @@ export function kubeletStartAttempt(st: AgentState): void {
   st.kubelet.nextScan = 0; // the kubelet reads the static pod path as soon as it starts
 }
 
-function setUnit(st: AgentState, s: UnitState): void {
-  if (st.kubelet.state !== s) st.kubelet.since = Date.now();
-  st.kubelet.state = s;
-}
-
 export function kubeletStop(st: AgentState): void {
-  if (st.kubelet.state === 'active' || st.kubelet.state === 'activating') {
-    journal(st, 'systemd[1]', 'Stopping kubelet: The Kubernetes Node Agent...');
-    journal(st, 'systemd[1]', 'kubelet.service: Deactivated successfully.');
-    journal(st, 'systemd[1]', 'Stopped kubelet: The Kubernetes Node Agent.');
-  }
-  setUnit(st, 'inactive');
-  st.kubelet.mainPid = 0;
+  stopUnit(st);
 }
 
 // ---------------------------------------------------------------- the kubelet loop

@@ -1,6 +1,7 @@
 // The node agent's state: one object, made once by the agent's entry point (../agent.ts) and passed
 // explicitly to every part (kubelet, runtime, static pods, API server, emulated commands, control socket).
-// Also the types of its status file, read by nodeStatus().
+// What every node agent has (a worker's too, ../worker-agent.ts) is NodeAgentState; the control plane's
+// agent adds its static pods. Also the types of its status file, read by nodeStatus().
 import { appendFileSync, mkdirSync } from 'node:fs';
 import type { Server as HttpsServer } from 'node:https';
 import type { ChildProcess } from 'node:child_process';
@@ -88,7 +89,8 @@ interface EtcdRuntime {
 
 // ---------------------------------------------------------------- state
 
-export interface KubeletUnit {
+/** systemd's kubelet unit, as every node has it */
+export interface KubeletUnitBase {
   state: UnitState;
   since: number;
   everActive: boolean;
@@ -96,11 +98,16 @@ export interface KubeletUnit {
   restarts: number;
   nextRetry: number;
   lastError: string | undefined;
+}
+
+/** the control plane's kubelet also scans its static pod path */
+export interface KubeletUnit extends KubeletUnitBase {
   fileCheckMs: number;
   nextScan: number;
 }
 
-export interface AgentState {
+/** What every node agent has: its node, its directories and files, its kubelet unit. */
+export interface NodeAgentState<K extends KubeletUnitBase = KubeletUnitBase> {
   readonly root: string;
   /** a node path (/etc/kubernetes/...) under the node's root */
   readonly r: (p: string) => string;
@@ -112,22 +119,25 @@ export interface AgentState {
   readonly statusFile: string;
   readonly sockPath: string;
   fakePid: number;
-  readonly kubelet: KubeletUnit;
-  /** static pods by component */
-  readonly pods: Map<string, Pod>;
-  /** The etcd process of the previous container, while it is still shutting down (its data dir and ports are busy). */
-  etcdExiting: Promise<void> | undefined;
+  readonly kubelet: K;
   /** the last status written (without its timestamp): unchanged status is not rewritten */
   lastStatus: string;
 }
 
-/** The state of the agent for the node under `root`; makes its run and log directories. */
-export function createAgentState(root: string): AgentState {
+export interface AgentState extends NodeAgentState<KubeletUnit> {
+  /** static pods by component */
+  readonly pods: Map<string, Pod>;
+  /** The etcd process of the previous container, while it is still shutting down (its data dir and ports are busy). */
+  etcdExiting: Promise<void> | undefined;
+}
+
+/** The state every agent for the node under `root` starts from, its kubelet unit `extra` added; makes its run and log directories. */
+export function createNodeAgentState<X extends object>(root: string, extra: X): NodeAgentState<KubeletUnitBase & X> {
   const r = (p: string) => rooted(root, p);
   const runDir = r(NODE.runSim);
   const logDir = r(NODE.logDir);
   mkdirSync(runDir, { recursive: true });
-  mkdirSync(join(logDir, 'containers'), { recursive: true });
+  mkdirSync(logDir, { recursive: true });
   return {
     root,
     r,
@@ -138,31 +148,43 @@ export function createAgentState(root: string): AgentState {
     statusFile: join(runDir, 'status.json'),
     sockPath: join(runDir, 'agent.sock'),
     fakePid: 1000 + Math.floor(Math.random() * 50000),
-    kubelet: {
-      state: 'inactive',
-      since: Date.now(),
-      everActive: false,
-      mainPid: 0,
-      restarts: 0,
-      nextRetry: 0,
-      lastError: undefined,
-      fileCheckMs: 20_000,
-      nextScan: 0,
-    },
-    pods: new Map<string, Pod>(),
-    etcdExiting: undefined,
+    kubelet: { state: 'inactive', since: Date.now(), everActive: false, mainPid: 0, restarts: 0, nextRetry: 0, lastError: undefined, ...extra },
     lastStatus: '',
   };
 }
 
-export const nextPid = (st: AgentState) => (st.fakePid += 1 + Math.floor(Math.random() * 40));
+/** The state of the control-plane agent for the node under `root`; makes its run and log directories. */
+export function createAgentState(root: string): AgentState {
+  const base = createNodeAgentState(root, { fileCheckMs: 20_000, nextScan: 0 });
+  mkdirSync(join(base.logDir, 'containers'), { recursive: true });
+  return { ...base, pods: new Map<string, Pod>(), etcdExiting: undefined };
+}
+
+export const nextPid = (st: NodeAgentState) => (st.fakePid += 1 + Math.floor(Math.random() * 40));
+
+/** the kubelet unit enters state `s` (its `since` moves only on a change) */
+export function setUnit(st: NodeAgentState, s: UnitState): void {
+  if (st.kubelet.state !== s) st.kubelet.since = Date.now();
+  st.kubelet.state = s;
+}
+
+/** systemd stops the kubelet unit */
+export function stopUnit(st: NodeAgentState): void {
+  if (st.kubelet.state === 'active' || st.kubelet.state === 'activating') {
+    journal(st, 'systemd[1]', 'Stopping kubelet: The Kubernetes Node Agent...');
+    journal(st, 'systemd[1]', 'kubelet.service: Deactivated successfully.');
+    journal(st, 'systemd[1]', 'Stopped kubelet: The Kubernetes Node Agent.');
+  }
+  setUnit(st, 'inactive');
+  st.kubelet.mainPid = 0;
+}
 
 // ---------------------------------------------------------------- journal and logs
 
-export function journal(st: AgentState, ident: string, msg: string, at = new Date()): void {
+export function journal(st: NodeAgentState, ident: string, msg: string, at = new Date()): void {
   appendFileSync(st.journalFile, journalPrefix(at, st.node.nodeName, ident) + msg + '\n');
 }
-export function kubeletLog(st: AgentState, level: 'I' | 'W' | 'E' | 'F', where: string, msg: string): void {
+export function kubeletLog(st: NodeAgentState, level: 'I' | 'W' | 'E' | 'F', where: string, msg: string): void {
   journal(st, `kubelet[${st.kubelet.mainPid}]`, klog(level, st.kubelet.mainPid, where, msg));
 }
 export function containerLogPath(st: AgentState, id: string): string {
