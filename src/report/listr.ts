@@ -1,12 +1,15 @@
 /**
  * The terminal view: a listr2 tree, one task per host. With few hosts every step appears under
- * its host; with more, each host is one summary line; with very many, one progress line for the
- * whole run. listr2 only displays: the engine runs and rolls back, and tells it through events.
+ * its host; with more, each host is one summary line; when the hosts do not fit the terminal
+ * (or there are over 100), a bounded summary redrawn at most every 200 ms (./live.ts), whose
+ * cost does not grow with the hosts. listr2 only displays: the engine runs and rolls back, and
+ * tells it through events.
  */
 import { Listr, type ListrTaskWrapper } from 'listr2';
 import type { Event, EventSink, HostCounts, RecapRow } from '../engine/events.js';
 import { countsText, formatEvent, type FormatContext } from './format.js';
 import { recapTable } from './recap.js';
+import { LiveSummary } from './live.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Task = ListrTaskWrapper<any, any, any>;
@@ -33,29 +36,23 @@ export class ListrReporter implements EventSink {
   private mode: 'steps' | 'hosts' | 'aggregate' = 'steps';
   private readonly ctx: FormatContext = { perStep: true, showCommands: false, hostWidth: 8 };
   private readonly after: string[] = [];
-  private agg = { total: 0, done: 0, failed: 0, unreachable: 0, changed: 0 };
-  private aggTask: Task | undefined;
-  private aggDone: (() => void) | undefined;
+  private live: LiveSummary | undefined;
 
-  constructor(private readonly out: NodeJS.WritableStream = process.stdout) {}
+  constructor(private readonly out: NodeJS.WritableStream & { rows?: number } = process.stdout) {}
 
-  private startListr(names: string[], title: string): void {
-    this.mode = names.length <= STEP_LINES_MAX_HOSTS ? 'steps' : names.length <= HOST_LINES_MAX_HOSTS ? 'hosts' : 'aggregate';
+  /** listr2 redraws every line on each change: a tree taller than the terminal leaves copies of itself in the scrollback */
+  private pickMode(hosts: number, steps: number): 'steps' | 'hosts' | 'aggregate' {
+    const rows = this.out.rows || 24;
+    if (hosts <= STEP_LINES_MAX_HOSTS && hosts * (steps + 1) + 4 <= rows) return 'steps';
+    if (hosts <= HOST_LINES_MAX_HOSTS && hosts + 4 <= rows) return 'hosts';
+    return 'aggregate';
+  }
+
+  private startListr(names: string[], steps: number): void {
+    this.mode = this.pickMode(names.length, steps);
     if (this.mode === 'aggregate') {
-      this.agg.total = names.length;
-      const finished = new Promise<void>((r) => (this.aggDone = r));
-      this.listr = new Listr(
-        [
-          {
-            title: `${title}: 0/${names.length} hosts done`,
-            task: async (_c, task) => {
-              this.aggTask = task;
-              await finished;
-            },
-          },
-        ],
-        { concurrent: true, exitOnError: false, rendererOptions: { collapseErrors: false } },
-      );
+      this.live = new LiveSummary(this.out);
+      return;
     } else {
       const tasks = names.map((name) => {
         let done!: () => void;
@@ -97,20 +94,16 @@ export class ListrReporter implements EventSink {
     else v.pending.output = line;
   }
 
-  private updateAggregate(): void {
-    if (!this.aggTask) return;
-    const a = this.agg;
-    this.aggTask.title = `${a.done}/${a.total} hosts done — changed ${a.changed}, failed ${a.failed}, unreachable ${a.unreachable}`;
-  }
-
   emit(e: Event): void {
+    if (e.kind !== 'run-start') this.live?.emit(e);
     switch (e.kind) {
       case 'run-start': {
         this.plan = e.mode === 'plan';
         this.ctx.showCommands = e.dryRun;
         this.ctx.hostWidth = Math.max(8, ...e.inventory.hosts.map((h) => h.name.length));
         this.out.write(formatEvent(e, this.ctx).join('\n') + '\n');
-        this.startListr(e.inventory.hosts.map((h) => h.name), e.mode);
+        this.startListr(e.inventory.hosts.map((h) => h.name), e.steps.length);
+        this.live?.emit(e);
         return;
       }
       case 'step-start':
@@ -137,11 +130,6 @@ export class ListrReporter implements EventSink {
       case 'host-end': {
         const counts: HostCounts = e.counts;
         if (this.mode === 'aggregate') {
-          this.agg.done++;
-          if (e.status === 'unreachable') this.agg.unreachable++;
-          else if (e.status !== 'ok') this.agg.failed++;
-          this.agg.changed += counts.changed;
-          this.updateAggregate();
           if (e.status !== 'ok') this.after.push(...formatEvent(e, { ...this.ctx, perStep: false }));
           return;
         }
@@ -160,7 +148,7 @@ export class ListrReporter implements EventSink {
         return;
       case 'run-end':
         this.recap = e.recap;
-        this.aggDone?.();
+        this.live?.stop();
         for (const v of this.hosts.values()) v.done();
         this.after.push(...formatEvent(e, this.ctx));
         return;
@@ -172,6 +160,7 @@ export class ListrReporter implements EventSink {
   }
 
   async close(): Promise<void> {
+    this.live?.stop();
     await this.running;
     if (this.after.length) this.out.write(this.after.join('\n') + '\n');
     if (this.recap) this.out.write('\n' + recapTable(this.recap, { plan: this.plan, maxRows: 50 }) + '\n');
