@@ -8,13 +8,13 @@
  *   node dist/bench/run.js --quick                          # 2 hosts, 1 run: proves the harness works (the test suite runs this)
  *   node dist/bench/run.js --scale 50,500,2000              # runbook vs floor per host at each size: bench/results/scaling.{json,svg}
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { packageRoot } from '../src/paths.js';
 import { startLab, labSupport, type Lab } from '../src/lab/hosts.js';
+import { connectTimeoutMs, lastLines, machineLine, median, timed } from './measure.js';
 import { scalingSvg, type ScalePoint } from './plot.js';
 
 const CLI = join(packageRoot, 'dist', 'src', 'cli', 'main.js');
@@ -34,34 +34,6 @@ export interface Sample {
   load?: number;
 }
 
-interface Timed {
-  wallMs: number;
-  peakRssKiB: number;
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-const GNU_TIME = '/usr/bin/time';
-
-/** Run a command under GNU time (Debian package `time`) for its peak RSS; wall time measured here. Without it, RSS reads 0. */
-function timed(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<Timed> {
-  const [cmd, ...args] = existsSync(GNU_TIME) ? [GNU_TIME, '-f', 'RSS_KIB=%M', ...argv] : argv;
-  return new Promise((resolve) => {
-    const t0 = process.hrtime.bigint();
-    const child = spawn(cmd!, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => {
-      const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
-      const m = /RSS_KIB=(\d+)/.exec(stderr);
-      resolve({ wallMs, peakRssKiB: m ? Number(m[1]) : 0, code, stdout, stderr: stderr.replace(/RSS_KIB=\d+\n?/, '') });
-    });
-  });
-}
-
 function resetHosts(lab: Lab): void {
   for (const h of lab.hosts) rmSync(lab.hostPath(h, BENCH_DIR), { recursive: true, force: true });
 }
@@ -72,8 +44,6 @@ function ansibleInventory(lab: Lab): string {
   return lines.join('\n') + '\n';
 }
 
-/** Connection set-up allowance: with hundreds of hosts the key exchanges queue for the two cores (the same for the floor). */
-const connectTimeoutMs = (n: number) => Math.max(30_000, n * 100);
 
 async function runRunbook(lab: Lab, work: string, phase: 'first' | 'second'): Promise<Sample> {
   const inv = join(work, 'inventory.yaml');
@@ -108,14 +78,7 @@ async function runFloor(lab: Lab, phase: 'first' | 'second'): Promise<Sample> {
   return { tool: 'floor', phase, hosts: lab.hosts.length, wallMs: r.wallMs, peakRssKiB: r.peakRssKiB, ok: r.code === 0, load, ...(r.code === 0 ? {} : { note: lastLines(r.stderr) }) };
 }
 
-function lastLines(s: string): string {
-  return s.trim().split('\n').slice(-3).join(' | ').slice(0, 300);
-}
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.floor(s.length / 2)]! : NaN;
-}
 
 export async function benchHosts(n: number, runs: number, tools: Sample['tool'][], log: (s: string) => void): Promise<Sample[]> {
   const work = mkdtempSync(join(tmpdir(), `runbook-bench-${n}-`));
@@ -230,9 +193,6 @@ function writeScaling(points: ScalePoint[], command: string, dir: string): strin
   return rows;
 }
 
-function machineLine(): string {
-  return `${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -273,8 +233,7 @@ async function main(): Promise<void> {
     const big = Number(values.big);
     if (big > 0) all.push(...(await benchHosts(big, Math.min(3, Number(values.runs)), ['runbook', 'floor'], log)));
   }
-  const machine = `${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
-  console.log(`\n${new Date().toISOString().slice(0, 10)} — ${machine} — \`node dist/bench/run.js ${process.argv.slice(2).join(' ')}\`\n`);
+  console.log(`\n${new Date().toISOString().slice(0, 10)} — ${machineLine()} — \`node dist/bench/run.js ${process.argv.slice(2).join(' ')}\`\n`);
   console.log(summarize(all).join('\n'));
   const failed = all.filter((s) => !s.ok);
   if (failed.length) {

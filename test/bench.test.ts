@@ -34,3 +34,10 @@ test('bench --scale writes the per-host plot and its data (2 hosts, 1 run)', { s
     rmSync(out, { recursive: true, force: true });
   }
 });
+
+test('bench cert-check --quick: simulated PKI on three hosts, runbook finds the one expiring node, the SFTP floor reads the same files', { skip: support.ok ? false : `needs root and sshd: ${support.reason}` }, () => {
+  const r = spawnSync(process.execPath, [join(packageRoot, 'dist', 'bench', 'cert-check.js'), '--quick'], { encoding: 'utf8', timeout: 180_000 });
+  // a run is "ok" only when runbook reported exactly the expiring node and the floor read every host
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /^\| 3 \| \d+ ms \| \d+ ms \| \d+\.\d+ \| \d+ MiB \| \d+ MiB \| \d+\.\d \|$/m);
+});

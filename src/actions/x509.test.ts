@@ -1,10 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { x509Action, type CertFacts } from './x509.js';
 import { makeCtx, tempDir } from './testing.js';
+import { LocalTransport } from '../transport/local.js';
 
 function openssl(cwd: string, ...args: string[]) {
   execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -88,6 +89,57 @@ test('x509 paths and kubeconfigs (embedded data, a referenced file, a missing on
     assert.deepEqual(facts.expiring, ['admin.conf', 'kubelet.conf']);
     assert.deepEqual(facts.missing, [join(dir, 'super-admin.conf')]);
     assert.equal(ctx.transport.calls.length, 2, 'kubeconfigs + the referenced file');
+  } finally {
+    cleanup();
+  }
+});
+
+test('x509 dir and kubeconfigs in one exec; a path with a line break; apply reuses the probe', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const pki = makePki(dir);
+    writeFileSync(join(pki, 'odd\nname.crt'), readFileSync(join(pki, 'ca.crt')));
+    const b64 = readFileSync(join(pki, 'ca.crt')).toString('base64');
+    writeFileSync(join(dir, 'admin.conf'), `apiVersion: v1\nusers:\n- name: a\n  user:\n    client-certificate-data: ${b64}\n`);
+    const ctx = makeCtx();
+    const params = { dir: pki, kubeconfigs: [join(dir, 'admin.conf'), join(dir, 'missing.conf')] };
+    const p = await x509Action.probe(ctx, params);
+    assert.equal(ctx.transport.calls.length, 1, 'the directory and the kubeconfigs in one exec');
+    const facts = p.facts as { certs: CertFacts[]; missing: string[] };
+    assert.deepEqual(facts.certs.map((c) => c.name).sort(), ['admin.conf', 'apiserver', 'apiserver-kubelet-client', 'ca', 'etcd/server', 'odd\nname']);
+    assert.equal(facts.certs.find((c) => c.name === 'odd\nname')!.path, join(pki, 'odd\nname.crt'));
+    assert.deepEqual(facts.missing, [join(dir, 'missing.conf')]);
+    const r = await x509Action.apply(ctx, params, p);
+    assert.equal(ctx.transport.calls.length, 1, 'apply reads nothing again');
+    assert.deepEqual(r.facts, p.facts);
+  } finally {
+    cleanup();
+  }
+});
+
+test('x509 over SFTP-like reads (no process on the host) gives the same facts as the exec path', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const pki = makePki(dir);
+    symlinkSync('ca.crt', join(pki, 'linked.crt')); // a symlinked certificate counts, as find -type l
+    mkdirSync(join(dir, 'elsewhere'));
+    writeFileSync(join(dir, 'elsewhere', 'hidden.crt'), readFileSync(join(pki, 'ca.crt')));
+    symlinkSync(join(dir, 'elsewhere'), join(pki, 'linkdir')); // find does not descend into it
+    writeFileSync(join(pki, 'odd\nname.crt'), readFileSync(join(pki, 'ca.crt')));
+    writeFileSync(join(dir, 'kubelet.conf'), `apiVersion: v1\nusers:\n- name: default-auth\n  user:\n    client-certificate: pki/etcd/server.crt\n`);
+    const params = { dir: pki, kubeconfigs: [join(dir, 'kubelet.conf'), join(dir, 'missing.conf')] };
+    const viaExec = makeCtx();
+    const local = new LocalTransport();
+    assert.equal(local.filesInProcess, true);
+    const inProcess = { ...makeCtx(), transport: local };
+    const a = (await x509Action.probe(viaExec, params)).facts as { certs: CertFacts[]; missing: string[] };
+    const b = (await x509Action.probe(inProcess, params)).facts as { certs: CertFacts[]; missing: string[] };
+    assert.ok(viaExec.transport.calls.length > 0);
+    assert.deepEqual(b.certs.map((c) => c.name).sort(), ['apiserver', 'apiserver-kubelet-client', 'ca', 'etcd/server', 'kubelet.conf', 'linked', 'odd\nname']);
+    const strip = (cs: CertFacts[]) => cs.map(({ days_left: _d, ...c }) => c).sort((x, y) => (x.name < y.name ? -1 : 1));
+    assert.deepEqual(strip(b.certs), strip(a.certs));
+    assert.deepEqual(b.missing, a.missing);
+    await assert.rejects(x509Action.probe(inProcess, { dir: join(dir, 'nope') }), /not a directory/);
   } finally {
     cleanup();
   }

@@ -4,8 +4,9 @@
  * or the client-certificate file they point at).
  *
  * The host needs no openssl: ONE exec of a literal sh script (find + base64, coreutils) returns
- * every file's bytes; certificates are parsed here with node's crypto.X509Certificate. A
- * kubeconfig that points at a certificate file costs a second exec for those files.
+ * every file's bytes (the directory's and the named ones); certificates are parsed here with
+ * node's crypto.X509Certificate. A kubeconfig that points at a certificate file costs a second
+ * exec for those files.
  *
  * Each cert: name (relative path under `dir` without .crt, e.g. `apiserver`, `etcd/server`; the
  * base name without .crt for `paths`; the kubeconfig's base name, e.g. `admin.conf`), path,
@@ -20,8 +21,9 @@ import { X509Certificate } from 'node:crypto';
 import { posix } from 'node:path';
 import { load as loadYaml } from 'js-yaml';
 import type { X509Params } from '../runbook/schema-types.js';
-import { messageOf } from '../errors.js';
+import { messageOf, UserError } from '../errors.js';
 import type { Action, ProbeResult, StepContext } from './types.js';
+import type { Transport } from '../transport/types.js';
 import { parseDuration } from './duration.js';
 import { absPath, describeExit, run, stepError } from './util.js';
 
@@ -44,41 +46,67 @@ export interface CertFacts {
   serial: string;
 }
 
-/** Prints `#<base64 path>` then the file as base64 (or `!` when unreadable), for each "$@". */
+/**
+ * Prints each "$@" as `@<path>` (or `#<base64 path>` when the path holds a line break), then the
+ * file as base64, or `!` when unreadable. One process per file (its base64): at hundreds of hosts
+ * the processes a check starts on each host are what it costs.
+ */
 const EMIT_LOOP = [
+  "nl='\n'", // a line break, without a subshell
   'for f in "$@"; do',
-  "  printf '#'; printf '%s' \"$f\" | base64 | tr -d '\\n'; printf '\\n'",
+  '  case $f in',
+  "    *\"$nl\"*) printf '#'; printf '%s' \"$f\" | base64 | tr -d '\\n'; printf '\\n' ;;",
+  "    *) printf '@%s\\n' \"$f\" ;;",
+  '  esac',
   "  if [ -f \"$f\" ] && [ -r \"$f\" ]; then base64 < \"$f\" || echo '!'; else echo '!'; fi",
   'done',
 ].join('\n');
 
-/** $1 = EMIT_LOOP, $2 = find|files, then the dir or the files. */
+/**
+ * $1 = EMIT_LOOP, $2 = a directory ('' for none), then files: the *.crt under the directory, a `%`
+ * line, then the files. One exec for a whole x509 step (its referenced client certificates aside).
+ */
 const READ_SCRIPT = [
-  'loop=$1; shift',
-  'if [ "$1" = find ]; then',
-  '  [ -d "$2" ] || { echo "$2 is not a directory" >&2; exit 2; }',
-  "  exec find \"$2\" -name '*.crt' \\( -type f -o -type l \\) -exec sh -c \"$loop\" sh {} +",
+  'loop=$1; d=$2; shift 2',
+  'if [ -n "$d" ]; then',
+  '  [ -d "$d" ] || { echo "$d is not a directory" >&2; exit 2; }',
+  "  find \"$d\" -name '*.crt' \\( -type f -o -type l \\) -exec sh -c \"$loop\" sh {} + || exit 3",
   'fi',
-  'shift',
-  'exec sh -c "$loop" sh "$@"',
+  "printf '%%\\n'",
+  // the loop is this module's constant text, run on the files in "$@" without another shell
+  '[ $# -eq 0 ] || eval "$loop"',
 ].join('\n');
 
-/** Files read from the host: path → bytes (undefined when missing or unreadable). */
-async function readFiles(ctx: StepContext, mode: 'find' | 'files', args: string[]): Promise<Map<string, Buffer | undefined>> {
-  const out = new Map<string, Buffer | undefined>();
-  if (mode === 'files' && args.length === 0) return out;
-  const r = await run(ctx, ['sh', '-c', READ_SCRIPT, 'sh', EMIT_LOOP, mode, ...args]);
-  if (r.code !== 0) throw stepError(`x509: cannot read ${args.join(', ')}: ${describeExit(r)}`);
+interface ReadResult {
+  /** the *.crt under the directory: path → bytes */
+  inDir: Map<string, Buffer | undefined>;
+  /** the named files: path → bytes (undefined when missing or unreadable) */
+  files: Map<string, Buffer | undefined>;
+}
+
+/** Reads the *.crt under `dir` (when given) and `files`: over SFTP when the transport can, else in one exec. */
+async function readFiles(ctx: StepContext, dir: string | undefined, files: string[]): Promise<ReadResult> {
+  const out: ReadResult = { inDir: new Map(), files: new Map() };
+  if (dir === undefined && files.length === 0) return out;
+  const t = ctx.transport;
+  if (t.filesInProcess === true && t.list) return readInProcess(t as Transport & { list: NonNullable<Transport['list']> }, dir, files);
+  const r = await run(ctx, ['sh', '-c', READ_SCRIPT, 'sh', EMIT_LOOP, dir ?? '', ...files]);
+  if (r.code !== 0) throw stepError(`x509: cannot read ${[...(dir !== undefined ? [dir] : []), ...files].join(', ')}: ${describeExit(r)}`);
+  let target = out.inDir;
   let current: string | undefined;
   let chunks: string[] = [];
   let missing = false;
   const flush = () => {
-    if (current !== undefined) out.set(current, missing ? undefined : Buffer.from(chunks.join(''), 'base64'));
+    if (current !== undefined) target.set(current, missing ? undefined : Buffer.from(chunks.join(''), 'base64'));
+    current = undefined;
   };
   for (const line of r.stdout.split('\n')) {
-    if (line.startsWith('#')) {
+    if (line === '%') {
       flush();
-      current = Buffer.from(line.slice(1), 'base64').toString('utf8');
+      target = out.files;
+    } else if (line.startsWith('@') || line.startsWith('#')) {
+      flush();
+      current = line.startsWith('@') ? line.slice(1) : Buffer.from(line.slice(1), 'base64').toString('utf8');
       chunks = [];
       missing = false;
     } else if (line === '!') missing = true;
@@ -86,6 +114,53 @@ async function readFiles(ctx: StepContext, mode: 'find' | 'files', args: string[
   }
   flush();
   return out;
+}
+
+/** At most this many reads in flight per host (sftp-server holds a handle for each). */
+const READS_IN_FLIGHT = 16;
+/** read errors that mean the file is missing or unreadable (the exec path's `!`) */
+const UNREADABLE = new Set(['ENOENT', 'ENOTDIR', 'EACCES', 'EPERM', 'EISDIR']);
+
+/**
+ * readFiles without a process on the host: SFTP readdir and reads, the reads in flight together,
+ * as a fleet-wide check wants (find's rules: *.crt files and symlinks, no descent into a
+ * symlinked directory; a file that cannot be read is missing).
+ */
+async function readInProcess(t: Transport & { list: NonNullable<Transport['list']> }, dir: string | undefined, files: string[]): Promise<ReadResult> {
+  const found: string[] = [];
+  const walk = async (d: string, top: boolean): Promise<void> => {
+    const entries = await t.list(d);
+    if (!entries) {
+      if (top) throw stepError(`x509: cannot read ${d}: it is not a directory`);
+      return; // removed while listed
+    }
+    await Promise.all(
+      entries.map(async (e) => {
+        const p = posix.join(d, e.name);
+        if (e.type === 'directory') await walk(p, false);
+        else if (e.name.endsWith('.crt') && (e.type === 'file' || e.type === 'symlink')) found.push(p);
+      }),
+    );
+  };
+  if (dir !== undefined) await walk(dir, true);
+  const all = [...found, ...files];
+  const data: (Buffer | undefined)[] = new Array<Buffer | undefined>(all.length);
+  let next = 0;
+  const reader = async () => {
+    while (next < all.length) {
+      const i = next++;
+      data[i] = await t.read(all[i]!).catch((e: unknown) => {
+        // absent or unreadable is "missing", as in the exec path; a broken connection is an error, never a missing file
+        if (e instanceof UserError && e.kind === 'io' && UNREADABLE.has(e.diagnostic.errno ?? '')) return undefined;
+        throw e;
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(READS_IN_FLIGHT, all.length) }, reader));
+  return {
+    inDir: new Map(found.map((p, i) => [p, data[i]])),
+    files: new Map(files.map((p, i) => [p, data[found.length + i]])),
+  };
 }
 
 function firstCert(data: Buffer, where: string): X509Certificate {
@@ -155,19 +230,19 @@ async function collect(ctx: StepContext, params: X509Params): Promise<{ certs: C
   const certs: CertFacts[] = [];
   const missing: string[] = [];
   const now = Date.now();
-  if (params.dir !== undefined) {
-    const dir = absPath(params.dir, 'x509.dir');
-    const files = await readFiles(ctx, 'find', [dir]);
-    for (const [path, data] of files) {
+  const dir = params.dir !== undefined ? absPath(params.dir, 'x509.dir') : undefined;
+  const paths = (params.paths ?? []).map((p) => absPath(p, 'x509.paths'));
+  const kubeconfigs = (params.kubeconfigs ?? []).map((p) => absPath(p, 'x509.kubeconfigs'));
+  const read = await readFiles(ctx, dir, [...new Set([...paths, ...kubeconfigs])]);
+  if (dir !== undefined) {
+    for (const [path, data] of read.inDir) {
       if (!data) throw stepError(`x509: cannot read ${path}`);
       const name = posix.relative(dir, path).replace(/\.crt$/, '');
       certs.push(certFacts(data, { name, path, source: 'file' }, now));
     }
   }
-  const paths = (params.paths ?? []).map((p) => absPath(p, 'x509.paths'));
-  const kubeconfigs = (params.kubeconfigs ?? []).map((p) => absPath(p, 'x509.kubeconfigs'));
   if (paths.length || kubeconfigs.length) {
-    const files = await readFiles(ctx, 'files', [...new Set([...paths, ...kubeconfigs])]);
+    const files = read.files;
     for (const path of paths) {
       const data = files.get(path);
       if (!data) missing.push(path);
@@ -203,7 +278,7 @@ async function collect(ctx: StepContext, params: X509Params): Promise<{ certs: C
       }
     }
     if (referenced.length) {
-      const refFiles = await readFiles(ctx, 'files', [...new Set(referenced.map((r) => r.file))]);
+      const refFiles = (await readFiles(ctx, undefined, [...new Set(referenced.map((r) => r.file))])).files;
       for (const r of referenced) {
         const data = refFiles.get(r.file);
         if (!data) {
@@ -268,8 +343,9 @@ export const x509Action: Action<X509Params, undefined> = {
       report: certReport(certs, params.within ?? '30d'),
     };
   },
-  async apply(ctx, params) {
-    return { changed: false, commands: [], facts: await x509Facts(ctx, params) };
+  // the probe just read every file: reading them again would double the step's cost for the same facts
+  async apply(_ctx, _params, probe) {
+    return { changed: false, commands: [], facts: probe.facts };
   },
 };
 

@@ -115,6 +115,9 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
         playHostNames[p.index]!.has(host) &&
         [...c.steps.filter((x) => x.step.play === p.index && x.step.section === 'steps').map((x) => x.step), ...p.handlers].some((st) => !isReadOnlyStep(st)),
     );
+  // a run whose every step, handler and rollback step is read-only by contract (cert-check) changes
+  // no host: like plan, it takes no host lock, which spares two round trips per host
+  const readOnlyRun = [...c.steps.map((x) => x.step), ...rb.plays.flatMap((p) => [...p.handlers, ...p.rollback])].every((st) => isReadOnlyStep(st));
   const lastPlay = new Map<string, number>();
   playHosts.forEach((hs, i) => hs.forEach((h) => lastPlay.set(h.name, i)));
   const sessions = new Map<string, Session>();
@@ -214,10 +217,10 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
     emitter.emit({ kind: 'host-connected', host: h.name, ms: Date.now() - s.started });
     const lockPath = lockPathFor(h);
     try {
-      if (!dryRun) {
+      if (!dryRun && !readOnlyRun) {
         await phase('lock', () => acquireLock(s.transport!, lockPath, { run_id: c.runId, operator: c.operator, pid: process.pid, started: c.startTime }, { breakLock: c.breakLock }));
         s.locked = true;
-      } else {
+      } else if (dryRun) {
         const holder = await phase('lock', () => lockHolder(s.transport!, lockPath));
         if (holder) emitter.emit({ kind: 'warning', host: h.name, message: `locked by ${holder}: an apply now would be refused` });
       }

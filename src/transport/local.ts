@@ -10,7 +10,7 @@ import { readViaExec, statViaExec, writeViaExec, type RawRun } from './exec-file
 import { basename, dirname, join } from 'node:path';
 import { ioError, userError, messageOf } from '../errors.js';
 import { type Arg, quoteArg, shellJoin } from './quote.js';
-import type { ExecOptions, ExecResult, FileStat, Transport } from './types.js';
+import type { DirEntry, ExecOptions, ExecResult, FileStat, Transport } from './types.js';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -204,6 +204,16 @@ export class LocalTransport implements Transport {
     } catch (e) {
       await fsp.rm(tmp, { force: true }).catch(() => undefined);
       throw ioError('write', path, this.host, messageOf(e), (e as NodeJS.ErrnoException).code ?? 'EIO');
+    }
+  }
+
+  async list(dir: string): Promise<DirEntry[] | null> {
+    if (!this.filesInProcess) throw new Error('internal: list() through sudo (filesInProcess is false)');
+    try {
+      return (await fsp.readdir(dir, { withFileTypes: true })).map((d) => ({ name: d.name, type: d.isFile() ? 'file' : d.isDirectory() ? 'directory' : d.isSymbolicLink() ? 'symlink' : 'other' }));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw ioError('list', dir, this.host, messageOf(e), (e as NodeJS.ErrnoException).code ?? 'EIO');
     }
   }
 

@@ -18,7 +18,7 @@ import { authMethods, connectError, hostKeyAlgorithms, hostVerifier, type AuthOp
 import type { LocalSudoResult } from './local-sudo.js';
 import { becomeUser, newSudoMarkers, SudoDialog, SudoGate, sudoArgv, type BecomeSpec, type SudoMarkers } from './become.js';
 import { errnoOf, readViaExec, statFromMode, statViaExec, writeViaExec, type RawRun } from './exec-files.js';
-import type { ExecOptions, ExecResult, FileStat, Transport } from './types.js';
+import type { DirEntry, ExecOptions, ExecResult, FileStat, Transport } from './types.js';
 import { movePhase } from '../engine/profile.js';
 
 const { Client } = ssh2; // CommonJS: no named exports at run time
@@ -464,6 +464,20 @@ export class SshTransport implements Transport {
       });
     });
     return Promise.race([read, t.stopped]).finally(t.done);
+  }
+
+  async list(dir: string): Promise<DirEntry[] | null> {
+    if (this.filesViaSudo) throw new Error('internal: list() through sudo (filesInProcess is false)');
+    const sftp = await this.sftp();
+    const t = this.transfer();
+    const listed = new Promise<DirEntry[] | null>((resolve, reject) => {
+      sftp.readdir(dir, (err, entries) => {
+        if (!err) return resolve(entries.map((e) => ({ name: e.filename, type: statFromMode(e.attrs.mode, 0, 0, 0, 0).type })));
+        if ((err as { code?: number }).code === SFTP_NO_SUCH_FILE) resolve(null);
+        else reject(this.ioError('list', dir, err));
+      });
+    });
+    return Promise.race([listed, t.stopped]).finally(t.done);
   }
 
   async stat(path: string): Promise<FileStat | null> {

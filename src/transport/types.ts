@@ -25,6 +25,11 @@ export interface ExecOptions {
   become?: boolean;
 }
 
+export interface DirEntry {
+  name: string;
+  type: FileStat['type'];
+}
+
 export interface FileStat {
   type: 'file' | 'directory' | 'symlink' | 'other';
   size: number;
@@ -54,6 +59,11 @@ export interface Transport {
    * is what 500 hosts pay for). Absent means false.
    */
   readonly filesInProcess?: boolean;
+  /**
+   * A directory's entries, typed as lstat sees them (a symlink is `symlink`), or null when it does
+   * not exist. Only where filesInProcess (an SFTP readdir, no process on the host); absent elsewhere.
+   */
+  list?(dir: string): Promise<DirEntry[] | null>;
   /**
    * The same host (the same connection) with every operation — commands, reads, stats, writes — run
    * as `spec.user` through sudo (false: as the login user). Closing a view closes the connection.

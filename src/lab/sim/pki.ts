@@ -235,8 +235,8 @@ export function readPem(dir: string, base: string): Pem {
 }
 
 /** sa.key / sa.pub: a key pair, not a certificate. */
-export async function writeServiceAccountKeys(dir: string): Promise<void> {
-  const key = await genKey();
+export async function writeServiceAccountKeys(dir: string, key?: string): Promise<void> {
+  key ??= await genKey();
   const pub = createPublicKey(createPrivateKey(key)).export({ type: 'spki', format: 'pem' }).toString();
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'sa.key'), key, { mode: 0o600 });

@@ -9,7 +9,7 @@ import {
   CAS, LEAVES, CONFS, atLeast, leafCN, leafOrgs, leafSANs, saveNode,
   type NodeConfig, type Runtime,
 } from './node.js';
-import { DAY, YEAR, issue, kubeconfigYaml, readPem, writePem, writeServiceAccountKeys, type Pem } from './pki.js';
+import { DAY, YEAR, genKey, issue, kubeconfigYaml, readPem, writePem, writeServiceAccountKeys, type Pem } from './pki.js';
 import { manifestsFor, kubeletConfigYaml, kubeadmFlagsEnv, clusterConfigurationYaml } from './manifests.js';
 import { EXTERNAL_ETCD_PKI } from './external-etcd.js';
 
@@ -71,6 +71,12 @@ export interface InstallOptions {
   etcdTimings?: { heartbeatMs: number; electionMs: number };
   /** the API server's --node-monitor-grace-period for worker nodes, ms (default 40 s) */
   nodeMonitorGraceMs?: number;
+  /**
+   * Where the node's private keys come from (default: a new 2048-bit RSA key each, as kubeadm makes
+   * them). The fleet benchmark installs hundreds of nodes whose certificates are only read: it hands
+   * out keys from a small pool, since RSA generation (~160 ms a key) would dominate its set-up.
+   */
+  keys?: () => Promise<string>;
 }
 
 export interface EtcdMember {
@@ -289,6 +295,7 @@ export async function installNode(root: string, scenario: ScenarioName, opts: In
   };
   const r = (p: string) => rooted(root, p);
   const pki = r(NODE.pkiDir);
+  const newKey = opts.keys ?? genKey;
   for (const dir of [def.externalEtcd ? EXTERNAL_ETCD_PKI : NODE.pkiDir + '/etcd', NODE.manifests, NODE.kubeletPki, NODE.simState, '/root/.kube', NODE.runSim, NODE.logDir, '/var/lib/etcd', '/tmp']) {
     await mkdir(r(dir), { recursive: true });
   }
@@ -307,12 +314,12 @@ export async function installNode(root: string, scenario: ScenarioName, opts: In
   } else {
     await Promise.all(
       CAS.filter((c) => !(def.externalEtcd && c.base === 'etcd/ca')).map(async (c) => {
-        const pem = await issue({ cn: c.cn, usage: 'ca', notBefore: caWin.nb, notAfter: caWin.na, dns: atLeast(def.version, '1.26.0') ? [c.cn] : [] });
+        const pem = await issue({ cn: c.cn, usage: 'ca', notBefore: caWin.nb, notAfter: caWin.na, dns: atLeast(def.version, '1.26.0') ? [c.cn] : [] }, undefined, await newKey());
         cas[c.base] = pem;
         await writePem(pki, c.base, pem);
       }),
     );
-    await writeServiceAccountKeys(pki);
+    await writeServiceAccountKeys(pki, await newKey());
   }
 
   // external etcd: its own CA and serving certificate, outside /etc/kubernetes (not kubeadm's)
@@ -334,6 +341,7 @@ export async function installNode(root: string, scenario: ScenarioName, opts: In
       const pem = await issue(
         { cn: leafCN(l.name, node), orgs: leafOrgs(l.name, node.version), dns: sans.dns, ips: sans.ips, usage: l.usage, notBefore: w.nb, notAfter: w.na },
         cas[l.ca],
+        await newKey(),
       );
       await writePem(pki, l.base, pem);
     }),
@@ -348,7 +356,7 @@ export async function installNode(root: string, scenario: ScenarioName, opts: In
       const w = def.leaf(c.file, caWin, now, member, members);
       if (c.file === 'kubelet.conf' && !def.kubeletEmbedded) {
         const kw = def.leaf('kubelet-client', caWin, now, member, members);
-        const pem = await issue({ cn: c.user(node), orgs: c.orgs(node), usage: 'client', notBefore: kw.nb, notAfter: kw.na }, cas['ca']);
+        const pem = await issue({ cn: c.user(node), orgs: c.orgs(node), usage: 'client', notBefore: kw.nb, notAfter: kw.na }, cas['ca'], await newKey());
         const stamp = kw.nb.toISOString().replace(/[-:T]/g, '').slice(0, 14).replace(/(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})/, '$1-$2-$3-$4-$5-$6');
         const file = join(r(NODE.kubeletPki), `kubelet-client-${stamp}.pem`);
         await writeFile(file, pem.cert + pem.key, { mode: 0o600 });
@@ -363,7 +371,7 @@ export async function installNode(root: string, scenario: ScenarioName, opts: In
         );
         return;
       }
-      const pem = await issue({ cn: c.user(node), orgs: c.orgs(node), usage: 'client', notBefore: w.nb, notAfter: w.na }, cas['ca']);
+      const pem = await issue({ cn: c.user(node), orgs: c.orgs(node), usage: 'client', notBefore: w.nb, notAfter: w.na }, cas['ca'], await newKey());
       await writeFile(r(NODE.kubeDir + '/' + c.file), kubeconfigYaml({ server, caCert, user: c.user(node), client: pem }), { mode: 0o600 });
     }),
   );

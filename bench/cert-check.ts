@@ -1,0 +1,168 @@
+/**
+ * Fleet cert-check (issue #12 item 2): `runbook apply runbooks/cert-check.yaml` on N simulated
+ * kubeadm control-plane nodes against a floor that opens one connection per host and reads the same
+ * certificate files over SFTP (bench/floor-sftp.ts), alternating, in one run.
+ *
+ *   npm run build && node dist/bench/cert-check.js --hosts 500 --runs 3
+ *   node dist/bench/cert-check.js --quick          # 3 hosts, 1 run: the harness works (the test suite runs this)
+ *
+ * Each lab host gets the simulator's PKI only (src/lab/sim/scenarios.ts installNode: pki/, the
+ * kubeconfigs, the kubelet's rotated client certificate; no node agent runs): every tenth node (the third, the 13th, ...) is
+ * `expiring-10d-1.28`, the others `healthy-1.28`, so the check has something to find and the
+ * bench checks it found exactly those nodes. The nodes' private keys come from a pool of eight
+ * (RSA generation would dominate the set-up; the check reads certificates, never keys).
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { packageRoot } from '../src/paths.js';
+import { labSupport, startLab, type Lab } from '../src/lab/hosts.js';
+import { installNode } from '../src/lab/sim/scenarios.js';
+import { genKey } from '../src/lab/sim/pki.js';
+import { connectTimeoutMs, lastLines, machineLine, median, timed } from './measure.js';
+
+const CLI = join(packageRoot, 'dist', 'src', 'cli', 'main.js');
+const RUNBOOK = join(packageRoot, 'runbooks', 'cert-check.yaml');
+const FLOOR = join(packageRoot, 'dist', 'bench', 'floor-sftp.js');
+/** cert-check's exit code when a node has a certificate inside the window (README "Exit codes") */
+const EXIT_CHECK_FAILED = 4;
+
+export interface CheckSample {
+  tool: 'runbook' | 'floor';
+  hosts: number;
+  wallMs: number;
+  peakRssKiB: number;
+  load: number;
+  ok: boolean;
+  note?: string;
+}
+
+const isExpiring = (i: number) => i % 10 === 2;
+
+/** PKI only, a few nodes at a time (each node runs ~40 openssl processes). */
+async function installPki(lab: Lab): Promise<void> {
+  const pool = await Promise.all(Array.from({ length: 8 }, () => genKey()));
+  let next = 0;
+  const keys = () => Promise.resolve(pool[next++ % pool.length]!);
+  let i = 0;
+  const worker = async () => {
+    while (i < lab.hosts.length) {
+      const n = i++;
+      const h = lab.hosts[n]!;
+      await installNode(h.root, isExpiring(n) ? 'expiring-10d-1.28' : 'healthy-1.28', { nodeName: h.name, advertiseAddress: h.address, keys });
+    }
+  };
+  await Promise.all([worker(), worker(), worker()]);
+}
+
+function inventory(lab: Lab): string {
+  return lab.inventoryYaml() + ['  children:', '    control_plane:', '      hosts:', ...lab.hosts.map((h) => `        ${h.name}: {}`), ''].join('\n');
+}
+
+interface HostEnd {
+  kind: string;
+  host?: string;
+  status?: string;
+}
+
+async function runRunbook(lab: Lab, work: string): Promise<CheckSample> {
+  const n = lab.hosts.length;
+  const load = loadavg()[0]!;
+  const r = await timed([process.execPath, CLI, 'apply', RUNBOOK, '-i', join(work, 'inventory.yaml'), '--forks', String(n), '--json', '--state-dir', join(work, 'state'), '--connect-timeout', String(connectTimeoutMs(n))], { CI: '1' });
+  // the run must have found exactly the expiring nodes: a fast run that read nothing is no result
+  const ends = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as HostEnd).filter((e) => e.kind === 'host-end');
+  const failed = new Set(ends.filter((e) => e.status === 'failed').map((e) => e.host));
+  const want = new Set(lab.hosts.filter((_, i) => isExpiring(i)).map((h) => h.name));
+  const found = ends.length === n && failed.size === want.size && [...want].every((h) => failed.has(h));
+  const ok = r.code === (want.size ? EXIT_CHECK_FAILED : 0) && found;
+  const note = ok ? undefined : `exit ${r.code}, ${ends.length}/${n} hosts ended, ${failed.size} failed (want ${want.size}): ${lastLines(r.stderr || r.stdout)}`;
+  return { tool: 'runbook', hosts: n, wallMs: r.wallMs, peakRssKiB: r.peakRssKiB, load, ok, ...(note ? { note } : {}) };
+}
+
+async function runFloor(lab: Lab, work: string): Promise<CheckSample> {
+  const n = lab.hosts.length;
+  const hostsFile = join(work, 'floor-hosts.json');
+  writeFileSync(hostsFile, JSON.stringify({ hosts: lab.hosts.map((h) => ({ address: h.address, port: h.port, user: h.user })), privateKeyPath: lab.privateKeyPath, readyTimeoutMs: connectTimeoutMs(n) }));
+  const load = loadavg()[0]!;
+  const r = await timed([process.execPath, FLOOR, `@${hostsFile}`]);
+  const ok = r.code === 0 && r.stdout.startsWith(`${n} hosts, `);
+  return { tool: 'floor', hosts: n, wallMs: r.wallMs, peakRssKiB: r.peakRssKiB, load, ok, ...(ok ? {} : { note: lastLines(r.stderr || r.stdout) }) };
+}
+
+export async function benchCertCheck(n: number, runs: number, log: (s: string) => void): Promise<CheckSample[]> {
+  const work = mkdtempSync(join(tmpdir(), `runbook-certcheck-${n}-`));
+  const started = Date.now();
+  const lab = await startLab({ count: n, dir: join(work, 'lab'), namePrefix: 'cp', readyTimeoutMs: 60_000 + n * 200 }).catch((e: unknown) => {
+    rmSync(work, { recursive: true, force: true });
+    throw e;
+  });
+  const onSignal = (sig: NodeJS.Signals) => {
+    void lab.stop().finally(() => {
+      rmSync(work, { recursive: true, force: true });
+      process.kill(process.pid, sig);
+    });
+  };
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+  const samples: CheckSample[] = [];
+  try {
+    log(`  N=${n}: ${n} sshd hosts up in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    const t = Date.now();
+    await installPki(lab);
+    log(`  N=${n}: PKI installed in ${((Date.now() - t) / 1000).toFixed(0)} s`);
+    writeFileSync(join(work, 'inventory.yaml'), inventory(lab));
+    for (let i = 0; i < runs; i++) {
+      for (const tool of i % 2 === 0 ? (['runbook', 'floor'] as const) : (['floor', 'runbook'] as const)) {
+        const s = tool === 'runbook' ? await runRunbook(lab, work) : await runFloor(lab, work);
+        samples.push(s);
+        log(`  N=${n} run ${i + 1}/${runs} ${tool.padEnd(7)} ${s.wallMs.toFixed(0).padStart(7)} ms  ${(s.peakRssKiB / 1024).toFixed(0).padStart(4)} MiB  load ${s.load.toFixed(1)}${s.ok ? '' : '  FAILED: ' + s.note}`);
+      }
+    }
+  } finally {
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+    await lab.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+  return samples;
+}
+
+export function certCheckTable(samples: CheckSample[]): string[] {
+  const rows = ['| hosts | runbook cert-check | SFTP floor | runbook ÷ floor | runbook peak RSS | floor peak RSS | load avg (1 min) |', '|---|---|---|---|---|---|---|'];
+  for (const n of [...new Set(samples.map((s) => s.hosts))]) {
+    const of = (tool: CheckSample['tool']) => samples.filter((s) => s.hosts === n && s.tool === tool && s.ok);
+    const rb = median(of('runbook').map((s) => s.wallMs));
+    const fl = median(of('floor').map((s) => s.wallMs));
+    const rss = (tool: CheckSample['tool']) => `${(Math.max(0, ...of(tool).map((s) => s.peakRssKiB)) / 1024).toFixed(0)} MiB`;
+    const load = median(samples.filter((s) => s.hosts === n).map((s) => s.load));
+    rows.push(`| ${n} | ${Number.isNaN(rb) ? 'failed' : `${rb.toFixed(0)} ms`} | ${Number.isNaN(fl) ? 'failed' : `${fl.toFixed(0)} ms`} | ${(rb / fl).toFixed(3)} | ${rss('runbook')} | ${rss('floor')} | ${load.toFixed(1)} |`);
+  }
+  return rows;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { hosts: { type: 'string', default: '500' }, runs: { type: 'string', default: '3' }, quick: { type: 'boolean', default: false } } });
+  const support = labSupport();
+  if (!support.ok) {
+    console.error(`bench: cannot start loopback hosts: ${support.reason}`);
+    process.exitCode = 3;
+    return;
+  }
+  const sizes = values.quick ? [3] : values.hosts.split(',').map(Number).filter((x) => x > 0);
+  const runs = values.quick ? 1 : Math.max(1, Number(values.runs));
+  const all: CheckSample[] = [];
+  for (const n of sizes) all.push(...(await benchCertCheck(n, runs, (s) => console.log(s))));
+  console.log(`\n${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC — ${machineLine()} — \`node dist/bench/cert-check.js ${process.argv.slice(2).join(' ')}\`\n`);
+  console.log(certCheckTable(all).join('\n'));
+  const failed = all.filter((s) => !s.ok);
+  if (failed.length) {
+    console.error(`\n${failed.length} run(s) failed`);
+    process.exitCode = 4;
+  }
+}
+
+if (process.argv[1] && import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((e: unknown) => {
+    console.error(e);
+    process.exitCode = 1;
+  });
+}
