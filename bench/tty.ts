@@ -8,6 +8,7 @@
  *
  *   npm run build && node dist/bench/tty.js --hosts 2000          # RUNBOOK_LAB_OCTET=N moves the lab to 127.N.x.y
  *   node dist/bench/tty.js --hosts 500 --rows 24 --cols 80 --keep-profiles /tmp/prof --first-address 127.1.100.1
+ *   node dist/bench/tty.js --quick                                # 12 hosts on a 10-line terminal: proves the harness (the test suite runs this)
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
@@ -17,6 +18,7 @@ import { parseArgs } from 'node:util';
 import { packageRoot } from '../src/paths.js';
 import { labSupport, startLab } from '../src/lab/hosts.js';
 import { shellJoin } from '../src/transport/quote.js';
+import { connectTimeoutMs, machineLine } from './measure.js';
 
 const CLI = join(packageRoot, 'dist', 'src', 'cli', 'main.js');
 const RUNBOOK = join(packageRoot, 'bench', 'fixtures', 'ten-steps.yaml');
@@ -104,6 +106,7 @@ async function main(): Promise<void> {
       cols: { type: 'string', default: '120' },
       'keep-profiles': { type: 'string' },
       'first-address': { type: 'string', default: '127.1.0.1' },
+      quick: { type: 'boolean', default: false },
     },
   });
   const support = labSupport();
@@ -112,8 +115,8 @@ async function main(): Promise<void> {
     process.exitCode = 3;
     return;
   }
-  const n = Number(values.hosts);
-  const size = { rows: Number(values.rows), cols: Number(values.cols) };
+  const n = values.quick ? 12 : Number(values.hosts);
+  const size = values.quick ? { rows: 10, cols: 80 } : { rows: Number(values.rows), cols: Number(values.cols) };
   const work = mkdtempSync(join(tmpdir(), `runbook-tty-${n}-`));
   const started = Date.now();
   const lab = await startLab({ count: n, dir: join(work, 'lab'), firstAddress: values['first-address'], readyTimeoutMs: 60_000 + n * 200 });
@@ -123,7 +126,7 @@ async function main(): Promise<void> {
     const inv = join(work, 'inventory.yaml');
     writeFileSync(inv, lab.inventoryYaml());
     for (const h of lab.hosts) rmSync(lab.hostPath(h, BENCH_DIR), { recursive: true, force: true });
-    const argv = ['apply', RUNBOOK, '-i', inv, '--forks', String(n), '--state-dir', join(work, 'state'), '--connect-timeout', String(Math.max(30_000, n * 100))];
+    const argv = ['apply', RUNBOOK, '-i', inv, '--forks', String(n), '--state-dir', join(work, 'state'), '--connect-timeout', String(connectTimeoutMs(n))];
     for (const phase of ['first', 'second'] as const) {
       const r = runUnderTty(phase, argv, size, work);
       runs.push(r);
@@ -137,6 +140,7 @@ async function main(): Promise<void> {
     await lab.stop();
     rmSync(work, { recursive: true, force: true });
   }
+  console.log(`\n${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC — ${machineLine()} — \`node dist/bench/tty.js ${process.argv.slice(2).join(' ')}\``);
   console.log(`\n| hosts | run | terminal | wall | process CPU | renderer (share of sampled time) | redraws | tallest frame | load avg (1 min) |`);
   console.log('|---|---|---|---|---|---|---|---|---|');
   for (const r of runs) console.log(`| ${n} | ${r.phase} | ${size.cols}×${size.rows} | ${(r.wallMs / 1000).toFixed(1)} s | ${(r.cpuMs / 1000).toFixed(1)} s | ${r.rendererMs.toFixed(0)} ms (${((100 * r.rendererMs) / r.busyMs).toFixed(2)} %) | ${r.redraws} | ${r.tallest} lines | ${r.load.toFixed(1)} |`);
