@@ -1,15 +1,16 @@
 /**
- * The terminal view: a listr2 tree, one task per host. With few hosts every step appears under
- * its host; with more, each host is one summary line; when the hosts do not fit the terminal
- * (or there are over 100), a bounded summary redrawn at most every 200 ms (./live.ts), whose
- * cost does not grow with the hosts. listr2 only displays: the engine runs and rolls back, and
- * tells it through events.
+ * The terminal view. With few hosts, a listr2 tree: every step appears under its host. With
+ * more, ./live.ts redraws at most every 200 ms: one line per host while they fit the terminal,
+ * else a bounded summary (counts, steps in progress, latest failures). listr2 renders its whole
+ * tree on every title change, which at 60 hosts took half the process's CPU (BENCHMARKS.md);
+ * live.ts only counts per event. The views only display: the engine runs and rolls back, and
+ * tells them through events.
  */
 import { Listr, type ListrTaskWrapper } from 'listr2';
-import type { Event, EventSink, HostCounts, RecapRow } from '../engine/events.js';
-import { countsText, formatEvent, type FormatContext } from './format.js';
+import type { Event, EventSink, RecapRow } from '../engine/events.js';
+import { formatEvent, type FormatContext } from './format.js';
 import { recapTable } from './recap.js';
-import { LiveSummary } from './live.js';
+import { hostSummary, LiveSummary } from './live.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Task = ListrTaskWrapper<any, any, any>;
@@ -40,7 +41,7 @@ export class ListrReporter implements EventSink {
 
   constructor(private readonly out: NodeJS.WritableStream & { rows?: number } = process.stdout) {}
 
-  /** listr2 redraws every line on each change: a tree taller than the terminal leaves copies of itself in the scrollback */
+  /** a listr2 tree taller than the terminal loses its top lines (log-update shows the last screenful) */
   private pickMode(hosts: number, steps: number): 'steps' | 'hosts' | 'aggregate' {
     const rows = this.out.rows || 24;
     if (hosts <= STEP_LINES_MAX_HOSTS && hosts * (steps + 1) + 4 <= rows) return 'steps';
@@ -50,8 +51,10 @@ export class ListrReporter implements EventSink {
 
   private startListr(names: string[], steps: number): void {
     this.mode = this.pickMode(names.length, steps);
-    if (this.mode === 'aggregate') {
-      this.live = new LiveSummary(this.out);
+    this.live?.stop(); // a later run-start on the same reporter: the earlier summary stays as drawn
+    this.live = undefined;
+    if (this.mode !== 'steps') {
+      this.live = new LiveSummary(this.out, { perHost: this.mode === 'hosts' });
       return;
     } else {
       const tasks = names.map((name) => {
@@ -72,7 +75,7 @@ export class ListrReporter implements EventSink {
             if (view.pending.output) task.output = view.pending.output;
             await view.finished;
           },
-          rendererOptions: { outputBar: this.mode === 'steps' ? Infinity : 1, persistentOutput: this.mode === 'steps' },
+          rendererOptions: { outputBar: Infinity, persistentOutput: true },
         };
       });
       this.listr = new Listr(tasks, { concurrent: true, exitOnError: false, rendererOptions: { collapseErrors: false, formatOutput: 'truncate' } });
@@ -107,34 +110,32 @@ export class ListrReporter implements EventSink {
         return;
       }
       case 'step-start':
-        if (this.mode !== 'aggregate') this.setTitle(e.host, `${e.host}: ${e.index}/${e.total} ${e.name}`);
+        if (this.mode === 'steps') this.setTitle(e.host, `${e.host}: ${e.index}/${e.total} ${e.name}`);
         return;
       case 'step-end': {
         if (this.mode === 'steps') {
           const lines = formatEvent(e, { ...this.ctx, perStep: true, hostWidth: 0 }).map((l) => l.replace(/^\S*\s+/, ''));
           this.output(e.host, lines.join('\n'));
-        } else if (this.mode === 'hosts' && e.status === 'failed') this.output(e.host, `${e.name}: ${e.message ?? 'failed'}`);
-        else if (e.diff) this.after.push(...formatEvent(e, { ...this.ctx, perStep: false })); // --diff: shown after the progress
+        } else if (e.diff) this.after.push(...formatEvent(e, { ...this.ctx, perStep: false })); // --diff: shown after the progress
         return;
       }
       case 'host-unreachable':
-        if (this.mode !== 'aggregate') this.output(e.host, e.message);
+        if (this.mode === 'steps') this.output(e.host, e.message);
         return;
       case 'rollback-start':
       case 'restore':
       case 'undo':
       case 'rollback-end':
-        if (this.mode === 'aggregate') this.after.push(...formatEvent(e as never, this.ctx));
+        if (this.mode !== 'steps') this.after.push(...formatEvent(e as never, this.ctx));
         else this.output(e.host, formatEvent(e as never, { ...this.ctx, hostWidth: 0 }).map((l) => l.replace(/^\S*\s+/, '')).join('\n'));
         return;
       case 'host-end': {
-        const counts: HostCounts = e.counts;
-        if (this.mode === 'aggregate') {
+        if (this.mode !== 'steps') {
           if (e.status !== 'ok') this.after.push(...formatEvent(e, { ...this.ctx, perStep: false }));
           return;
         }
         const v = this.hosts.get(e.host);
-        const summary = `${e.host}: ${e.status === 'ok' ? '' : `${e.status} — `}${countsText(counts, this.plan)}${e.message && e.status !== 'ok' ? ` — ${e.message.split('\n')[0]}` : ''}`;
+        const summary = hostSummary(e, this.plan);
         this.setTitle(e.host, summary);
         if (!v) return;
         if (e.status === 'ok' || e.status === 'rolled-back' || e.status === 'not-run') v.done();

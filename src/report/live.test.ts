@@ -79,7 +79,7 @@ test('a line keeps no control characters (a host message cannot move the cursor)
 test('events only mark the frame dirty: 2,000 hosts\' events draw one frame, then one per interval', async () => {
   const chunks: string[] = [];
   const out = Object.assign(new Writable({ write: (c: Buffer, _e, cb) => (chunks.push(c.toString()), cb()) }), { columns: 100, rows: 30 });
-  const live = new LiveSummary(out, 20);
+  const live = new LiveSummary(out, { intervalMs: 20 });
   let events = 0;
   for (const e of fleet(2000)) {
     live.emit(e);
@@ -96,4 +96,31 @@ test('events only mark the frame dirty: 2,000 hosts\' events draw one frame, the
     assert.ok(chunks[i]!.startsWith(`\x1b[${previous}F\x1b[J`), `frame ${i} erases ${previous} lines`);
     assert.ok(previous <= 29);
   }
+});
+
+test('hosts that fit the terminal get a line each, in inventory order; when it shrinks, the summary', () => {
+  const p = new FleetProgress({ perHost: true });
+  p.update(runStart(30));
+  p.update({ kind: 'host-start', host: 'host-0000' });
+  p.update({ kind: 'step-start', host: 'host-0000', step: 's2', name: 'file b', index: 3, total: 10 } as Event);
+  p.update({ kind: 'host-start', host: 'host-0001' });
+  p.update({ kind: 'host-end', host: 'host-0001', status: 'failed', counts: { ok: 2, changed: 1, failed: 1, skipped: 0, unknown: 0 }, durationMs: 5, message: 'step "file b": permission denied\nmore' });
+  p.update({ kind: 'host-start', host: 'host-0002' });
+  p.update({ kind: 'host-unreachable', host: 'host-0002', errorKind: 'connect', message: 'connect ECONNREFUSED' });
+  p.update({ kind: 'host-end', host: 'host-0002', status: 'unreachable', counts: { ok: 0, changed: 0, failed: 0, skipped: 0, unknown: 0 }, durationMs: 5 });
+  p.update({ kind: 'host-start', host: 'host-0003' });
+  p.update({ kind: 'host-end', host: 'host-0003', status: 'ok', counts: { ok: 9, changed: 0, failed: 0, skipped: 1, unknown: 0 }, durationMs: 5 });
+  const lines = p.lines({ columns: 120, rows: 40 });
+  assert.equal(lines.length, 31);
+  assert.match(lines[0]!, /^apply: 3\/30 hosts done/);
+  assert.deepEqual(lines.slice(1, 6), [
+    '… host-0000: 3/10 file b',
+    '✖ host-0001: failed — ok=2 changed=1 failed=1 skipped=0 — step "file b": permission denied',
+    '✖ host-0002: unreachable — connect ECONNREFUSED',
+    '✔ host-0003: ok=9 changed=0 failed=0 skipped=1',
+    '  host-0004: waiting',
+  ]);
+  const small = p.lines({ columns: 120, rows: 20 });
+  assert.ok(small.length <= 19);
+  assert.match(small[1]!, /^ok 1 · changed 0 · failed 1 · unreachable 1 · running 1 · connecting 0 · waiting 26$/);
 });

@@ -1,12 +1,13 @@
 /**
- * The terminal view of a run with more hosts than the terminal has lines: a bounded summary
- * (hosts per state, the steps hosts are on now, the latest failures, the hosts that finished
- * last) redrawn in place at most every 200 ms. Each event only updates counters (O(1)); a frame
- * costs O(lines shown + steps), whatever the number of hosts, so 2,000 hosts cost what 200 do.
- * A frame never has more lines than the terminal minus one, nor wider lines than it, so the
- * terminal can always erase it and nothing piles up in the scrollback.
+ * The terminal view of a run with more than a few hosts, redrawn in place at most every 200 ms:
+ * one line per host while they fit the terminal, else a bounded summary (hosts per state, the
+ * steps hosts are on now, the latest failures, the hosts that finished last). Each event only
+ * updates counters (O(1)); a frame costs O(lines shown + steps), whatever the number of hosts,
+ * so 2,000 hosts cost what 200 do. A frame never has more lines than the terminal minus one, nor
+ * wider lines than it, so the terminal can always erase it and nothing piles up in the scrollback.
  */
-import type { Event, HostStatus } from '../engine/events.js';
+import type { Event, HostEndEvent, HostStatus } from '../engine/events.js';
+import { countsText } from './format.js';
 
 export interface TermSize {
   columns: number;
@@ -24,12 +25,21 @@ export function fitLine(s: string, columns: number): string {
   return plain.length <= width ? plain : plain.slice(0, Math.max(0, width - 1)) + '…';
 }
 
+/** A finished host in one line: `web-1: failed — ok=2 changed=1 … — the first line of why`. */
+export function hostSummary(e: HostEndEvent, plan: boolean): string {
+  return `${e.host}: ${e.status === 'ok' ? '' : `${e.status} — `}${countsText(e.counts, plan)}${e.message && e.status !== 'ok' ? ` — ${e.message.split('\n')[0]}` : ''}`;
+}
+
+const MARK: Partial<Record<HostStatus, string>> = { ok: '✔', 'rolled-back': '↺', 'not-run': '-' };
+
 /** Counters of a run, updated per event, and the frame drawn from them. */
 export class FleetProgress {
   private total = 0;
   private title = 'apply';
+  private plan = false;
+  /** with perHost: each host's line, in inventory order */
+  private readonly hostLines = new Map<string, string>();
   private started = 0;
-  private connected = 0;
   private readonly done = new Map<HostStatus | 'changed', number>();
   private finished = 0;
   /** host → the 1-based index of the step it is on (only hosts that are running) */
@@ -43,12 +53,20 @@ export class FleetProgress {
   private failureCount = 0;
   private readonly t0 = Date.now();
 
+  constructor(private readonly opts: { perHost?: boolean } = {}) {}
+
+  private setHostLine(host: string, line: string): void {
+    if (this.opts.perHost) this.hostLines.set(host, line);
+  }
+
   /** true when the frame would change */
   update(e: Event): boolean {
     switch (e.kind) {
       case 'run-start':
         this.total = e.inventory.hosts.length;
         this.title = e.mode === 'plan' ? 'plan' : e.mode === 'rollback' ? 'rollback' : 'apply';
+        this.plan = e.mode === 'plan';
+        for (const h of e.inventory.hosts) this.setHostLine(h.name, `  ${h.name}: waiting`);
         this.stepNames = e.steps.map((s) => s.name);
         this.stepTotal = e.steps.length;
         this.stepHosts = new Array<number>(this.stepTotal + 1).fill(0);
@@ -57,16 +75,17 @@ export class FleetProgress {
         this.started++;
         return true;
       case 'host-connected':
-        this.connected++;
         return true;
       case 'step-start': {
         this.moveHost(e.host, e.index);
+        this.setHostLine(e.host, `… ${e.host}: ${e.index}/${e.total} ${e.name}`);
         if (e.total > this.stepTotal) this.stepTotal = e.total;
         if (!this.stepNames[e.index - 1]) this.stepNames[e.index - 1] = e.name;
         return true;
       }
       case 'host-unreachable':
         this.pushFailure(`${e.host}: unreachable: ${e.message.split('\n')[0]}`);
+        this.setHostLine(e.host, `✖ ${e.host}: unreachable — ${e.message.split('\n')[0]}`);
         return true;
       case 'host-end': {
         this.moveHost(e.host, undefined);
@@ -76,6 +95,7 @@ export class FleetProgress {
         const what = e.status === 'ok' ? (e.counts.changed > 0 ? `changed ${e.counts.changed}` : 'ok') : e.status;
         push(this.recent, `${e.host} ${what}`, RECENT_MAX);
         if (e.status !== 'ok' && e.status !== 'unreachable') this.pushFailure(`${e.host}: ${e.status}${e.message ? `: ${e.message.split('\n')[0]}` : ''}`);
+        if (e.status !== 'unreachable') this.setHostLine(e.host, `${MARK[e.status] ?? '✖'} ${hostSummary(e, this.plan)}`);
         return true;
       }
       default:
@@ -102,9 +122,12 @@ export class FleetProgress {
   /** The frame: at most `rows - 1` lines, none wider than `columns - 1`. */
   lines(size: TermSize, now = Date.now()): string[] {
     const room = Math.max(1, size.rows - 1);
-    const n = (k: HostStatus | 'changed') => this.done.get(k) ?? 0;
     const pct = this.total ? Math.floor((100 * this.finished) / this.total) : 100;
-    const out: string[] = [`${this.title}: ${this.finished}/${this.total} hosts done (${pct} %), ${((now - this.t0) / 1000).toFixed(0)} s`];
+    const head = `${this.title}: ${this.finished}/${this.total} hosts done (${pct} %), ${((now - this.t0) / 1000).toFixed(0)} s`;
+    // one line per host while they fit (the terminal may have shrunk since the run started)
+    if (this.hostLines.size && this.hostLines.size + 1 <= room) return [head, ...this.hostLines.values()].map((l) => fitLine(l, size.columns));
+    const n = (k: HostStatus | 'changed') => this.done.get(k) ?? 0;
+    const out: string[] = [head];
     const running = this.onStep.size;
     const connecting = Math.max(0, this.started - this.finished - running);
     const waiting = Math.max(0, this.total - this.started);
@@ -141,7 +164,8 @@ function push(list: string[], item: string, max: number): void {
  * the previous one started and erases below. Events mark the frame dirty; a timer draws.
  */
 export class LiveSummary {
-  readonly progress = new FleetProgress();
+  readonly progress: FleetProgress;
+  private readonly intervalMs: number;
   private drawn = 0;
   private dirty = false;
   private timer: NodeJS.Timeout | undefined;
@@ -149,8 +173,11 @@ export class LiveSummary {
 
   constructor(
     private readonly out: NodeJS.WritableStream & { columns?: number; rows?: number },
-    private readonly intervalMs = 200,
-  ) {}
+    opts: { perHost?: boolean; intervalMs?: number } = {},
+  ) {
+    this.progress = new FleetProgress({ perHost: opts.perHost === true });
+    this.intervalMs = opts.intervalMs ?? 200;
+  }
 
   emit(e: Event): void {
     if (!this.progress.update(e)) return;
