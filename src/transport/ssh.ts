@@ -18,6 +18,7 @@ import { authMethods, connectError, hostKeyAlgorithms, hostVerifier, type AuthOp
 import type { LocalSudoResult } from './local-sudo.js';
 import { becomeUser, newSudoMarkers, SudoDialog, SudoGate, sudoArgv, type BecomeSpec, type SudoMarkers } from './become.js';
 import { errnoOf, readViaExec, statFromMode, statViaExec, writeViaExec, type RawRun } from './exec-files.js';
+import { SFTP_NO_SUCH_FILE, sftpReaddir } from './sftp-readdir.js';
 import type { DirEntry, ExecOptions, ExecResult, FileStat, Transport } from './types.js';
 import { movePhase } from '../engine/profile.js';
 
@@ -64,7 +65,6 @@ export interface SshConnectOptions extends Omit<AuthOptions, 'user'> {
 /** a command's raw outcome: the same shape the local sudo runner returns */
 type RawResult = LocalSudoResult;
 
-const SFTP_NO_SUCH_FILE = 2;
 
 /** What every view of one connection shares. */
 interface Shared {
@@ -468,15 +468,8 @@ export class SshTransport implements Transport {
 
   async list(dir: string): Promise<DirEntry[] | null> {
     if (this.filesViaSudo) throw new Error('internal: list() through sudo (filesInProcess is false)');
-    const sftp = await this.sftp();
     const t = this.transfer();
-    const listed = new Promise<DirEntry[] | null>((resolve, reject) => {
-      sftp.readdir(dir, (err, entries) => {
-        if (!err) return resolve(entries.map((e) => ({ name: e.filename, type: statFromMode(e.attrs.mode, 0, 0, 0, 0).type })));
-        if ((err as { code?: number }).code === SFTP_NO_SUCH_FILE) resolve(null);
-        else reject(this.ioError('list', dir, err));
-      });
-    });
+    const listed = sftpReaddir(await this.sftp(), dir).catch((e: unknown) => Promise.reject(this.ioError('list', dir, e)));
     return Promise.race([listed, t.stopped]).finally(t.done);
   }
 
