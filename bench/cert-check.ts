@@ -7,12 +7,13 @@
  *   node dist/bench/cert-check.js --quick          # 3 hosts, 1 run: the harness works (the test suite runs this)
  *
  * Each lab host gets the simulator's PKI only (src/lab/sim/scenarios.ts installNode: pki/, the
- * kubeconfigs, the kubelet's rotated client certificate; no node agent runs): every tenth node (the third, the 13th, ...) is
- * `expiring-10d-1.28`, the others `healthy-1.28`, so the check has something to find and the
- * bench checks it found exactly those nodes. The nodes' private keys come from a pool of eight
- * (RSA generation would dominate the set-up; the check reads certificates, never keys).
+ * kubeconfigs, the kubelet's rotated client certificate; no node agent runs): every tenth node
+ * (the third, the 13th, ...) is `expiring-10d-1.28`, the others `healthy-1.28`, so the check has
+ * something to find and the bench checks it found exactly those nodes. Twenty distinct node PKIs
+ * are issued and copied to the other hosts (installFleetPki); their private keys come from a pool
+ * of eight (the check reads certificates, never keys).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -40,20 +41,33 @@ export interface CheckSample {
 
 const isExpiring = (i: number) => i % 10 === 2;
 
-/** PKI only, a few nodes at a time (each node runs ~40 openssl processes). */
-async function installPki(lab: Lab): Promise<void> {
+/** distinct node PKIs the simulator issues; the other hosts get copies (issuing 500 takes ~9 min of openssl) */
+const TEMPLATES = 20;
+
+/**
+ * PKI only: the simulator installs TEMPLATES nodes (a few at a time: each runs ~40 openssl
+ * processes), and every other host gets a copy of one of them (/etc/kubernetes and
+ * /var/lib/kubelet/pki, symlinks kept), so each host has a full node's files to read and parse.
+ */
+export async function installFleetPki(lab: Lab): Promise<void> {
   const pool = await Promise.all(Array.from({ length: 8 }, () => genKey()));
   let next = 0;
   const keys = () => Promise.resolve(pool[next++ % pool.length]!);
+  const templates = lab.hosts.slice(0, TEMPLATES);
   let i = 0;
   const worker = async () => {
-    while (i < lab.hosts.length) {
+    while (i < templates.length) {
       const n = i++;
-      const h = lab.hosts[n]!;
+      const h = templates[n]!;
       await installNode(h.root, isExpiring(n) ? 'expiring-10d-1.28' : 'healthy-1.28', { nodeName: h.name, advertiseAddress: h.address, keys });
     }
   };
   await Promise.all([worker(), worker(), worker()]);
+  lab.hosts.forEach((h, n) => {
+    if (n < TEMPLATES) return;
+    const from = lab.hosts[n % TEMPLATES]!;
+    for (const tree of ['/etc/kubernetes', '/var/lib/kubelet/pki']) cpSync(lab.hostPath(from, tree), lab.hostPath(h, tree), { recursive: true, verbatimSymlinks: true });
+  });
 }
 
 function inventory(lab: Lab): string {
@@ -108,7 +122,7 @@ export async function benchCertCheck(n: number, runs: number, log: (s: string) =
   try {
     log(`  N=${n}: ${n} sshd hosts up in ${((Date.now() - started) / 1000).toFixed(0)} s`);
     const t = Date.now();
-    await installPki(lab);
+    await installFleetPki(lab);
     log(`  N=${n}: PKI installed in ${((Date.now() - t) / 1000).toFixed(0)} s`);
     writeFileSync(join(work, 'inventory.yaml'), inventory(lab));
     for (let i = 0; i < runs; i++) {

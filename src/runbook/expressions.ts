@@ -224,15 +224,29 @@ export class Lazy {
   constructor(readonly compute: () => unknown) {}
 }
 
-/** The scope as CEL sees it: Lazy values only when `source` names them, and none nested. */
+/** Each compiled expression's candidate top-level names (a superset of the variables it can read). */
+const namesOf = new Map<string, Set<string>>();
+
+/**
+ * The scope as CEL sees it: only the variables `source` can name (CEL has no dynamic lookup, so a
+ * variable it reads appears in it as an identifier), converted, Lazy ones computed, none nested.
+ * Converting the whole scope for every expression cost each host a deep copy of every registered
+ * result per template (cert-check: every certificate's facts, twice per step).
+ */
 function celScope(scope: Scope, source: string): Record<string, unknown> {
+  let names = namesOf.get(source);
+  if (!names) {
+    // every identifier-like word, in string literals and after dots too: a superset is safe (`.x`
+    // also names a root variable; a raw string's backslash would fool a literal-stripping regex)
+    names = new Set(source.match(/[A-Za-z_]\w*/g) ?? []);
+    if (namesOf.size > 10_000) namesOf.clear();
+    namesOf.set(source, names);
+  }
   const out: Record<string, unknown> = {};
-  let names: Set<string> | undefined;
-  for (const [k, v] of Object.entries(scope)) {
-    if (v instanceof Lazy) {
-      names ??= new Set(candidateNames(source));
-      if (names.has(k)) out[k] = toCel(v.compute());
-    } else out[k] = toCel(v);
+  for (const k of names) {
+    if (!Object.prototype.hasOwnProperty.call(scope, k)) continue;
+    const v = scope[k];
+    out[k] = toCel(v instanceof Lazy ? v.compute() : v);
   }
   return out;
 }
