@@ -41,3 +41,16 @@ test('bench cert-check --quick: simulated PKI on three hosts, runbook finds the 
   assert.equal(r.status, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /^\| 3 \| \d+ ms \| \d+ ms \| \d+\.\d+ \| \d+ MiB \| \d+ MiB \| \d+\.\d \|$/m);
 });
+
+test('bench tty --quick: under a real pseudo-terminal, 12 hosts on a 10-line terminal get the bounded summary and the renderer is measured', { skip: support.ok ? false : `needs root and sshd: ${support.reason}` }, () => {
+  const r = spawnSync(process.execPath, [join(packageRoot, 'dist', 'bench', 'tty.js'), '--quick'], { encoding: 'utf8', timeout: 180_000 });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  const rows = r.stdout.split('\n').filter((l) => /^\| 12 \| (first|second) \| 80×10 \|/.test(l));
+  assert.equal(rows.length, 2, r.stdout);
+  for (const row of rows) {
+    const m = /\| (\d+) ms \((\d+\.\d+) %\) \| (\d+) \| (\d+) lines \|/.exec(row);
+    assert.ok(m, row);
+    assert.ok(Number(m[3]) >= 1, `redrawn in place: ${row}`);
+    assert.ok(Number(m[4]) <= 9, `no frame taller than the terminal: ${row}`);
+  }
+});

@@ -67,7 +67,9 @@ export async function main(argv: string[]): Promise<number> {
 // Run when executed directly (bin), not when imported by tests.
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { paceHeap } from './heap.js';
 if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  paceHeap();
   // `runbook apply ... | head`: the reader went away. The run must still finish (release its locks,
   // roll back on failure, close its journal) and exit with its real code, so output that can no
   // longer be delivered is dropped instead of crashing the process mid-run.

@@ -1,12 +1,16 @@
 /**
- * The terminal view: a listr2 tree, one task per host. With few hosts every step appears under
- * its host; with more, each host is one summary line; with very many, one progress line for the
- * whole run. listr2 only displays: the engine runs and rolls back, and tells it through events.
+ * The terminal view. With few hosts, a listr2 tree: every step appears under its host. With
+ * more, ./live.ts redraws at most every 200 ms: one line per host while they fit the terminal,
+ * else a bounded summary (counts, steps in progress, latest failures). listr2 renders its whole
+ * tree on every title change, which at 60 hosts took half the process's CPU (BENCHMARKS.md);
+ * live.ts only counts per event. The views only display: the engine runs and rolls back, and
+ * tells them through events.
  */
 import { Listr, type ListrTaskWrapper } from 'listr2';
-import type { Event, EventSink, HostCounts, RecapRow } from '../engine/events.js';
-import { countsText, formatEvent, type FormatContext } from './format.js';
+import type { Event, EventSink, RecapRow } from '../engine/events.js';
+import { formatEvent, type FormatContext } from './format.js';
 import { recapTable } from './recap.js';
+import { hostSummary, LiveSummary } from './live.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Task = ListrTaskWrapper<any, any, any>;
@@ -33,29 +37,25 @@ export class ListrReporter implements EventSink {
   private mode: 'steps' | 'hosts' | 'aggregate' = 'steps';
   private readonly ctx: FormatContext = { perStep: true, showCommands: false, hostWidth: 8 };
   private readonly after: string[] = [];
-  private agg = { total: 0, done: 0, failed: 0, unreachable: 0, changed: 0 };
-  private aggTask: Task | undefined;
-  private aggDone: (() => void) | undefined;
+  private live: LiveSummary | undefined;
 
-  constructor(private readonly out: NodeJS.WritableStream = process.stdout) {}
+  constructor(private readonly out: NodeJS.WritableStream & { rows?: number } = process.stdout) {}
 
-  private startListr(names: string[], title: string): void {
-    this.mode = names.length <= STEP_LINES_MAX_HOSTS ? 'steps' : names.length <= HOST_LINES_MAX_HOSTS ? 'hosts' : 'aggregate';
-    if (this.mode === 'aggregate') {
-      this.agg.total = names.length;
-      const finished = new Promise<void>((r) => (this.aggDone = r));
-      this.listr = new Listr(
-        [
-          {
-            title: `${title}: 0/${names.length} hosts done`,
-            task: async (_c, task) => {
-              this.aggTask = task;
-              await finished;
-            },
-          },
-        ],
-        { concurrent: true, exitOnError: false, rendererOptions: { collapseErrors: false } },
-      );
+  /** a listr2 tree taller than the terminal loses its top lines (log-update shows the last screenful) */
+  private pickMode(hosts: number, steps: number): 'steps' | 'hosts' | 'aggregate' {
+    const rows = this.out.rows || 24;
+    if (hosts <= STEP_LINES_MAX_HOSTS && hosts * (steps + 1) + 4 <= rows) return 'steps';
+    if (hosts <= HOST_LINES_MAX_HOSTS && hosts + 4 <= rows) return 'hosts';
+    return 'aggregate';
+  }
+
+  private startListr(names: string[], steps: number): void {
+    this.mode = this.pickMode(names.length, steps);
+    this.live?.stop(); // a later run-start on the same reporter: the earlier summary stays as drawn
+    this.live = undefined;
+    if (this.mode !== 'steps') {
+      this.live = new LiveSummary(this.out, { perHost: this.mode === 'hosts' });
+      return;
     } else {
       const tasks = names.map((name) => {
         let done!: () => void;
@@ -75,7 +75,7 @@ export class ListrReporter implements EventSink {
             if (view.pending.output) task.output = view.pending.output;
             await view.finished;
           },
-          rendererOptions: { outputBar: this.mode === 'steps' ? Infinity : 1, persistentOutput: this.mode === 'steps' },
+          rendererOptions: { outputBar: Infinity, persistentOutput: true },
         };
       });
       this.listr = new Listr(tasks, { concurrent: true, exitOnError: false, rendererOptions: { collapseErrors: false, formatOutput: 'truncate' } });
@@ -97,56 +97,45 @@ export class ListrReporter implements EventSink {
     else v.pending.output = line;
   }
 
-  private updateAggregate(): void {
-    if (!this.aggTask) return;
-    const a = this.agg;
-    this.aggTask.title = `${a.done}/${a.total} hosts done — changed ${a.changed}, failed ${a.failed}, unreachable ${a.unreachable}`;
-  }
-
   emit(e: Event): void {
+    if (e.kind !== 'run-start') this.live?.emit(e);
     switch (e.kind) {
       case 'run-start': {
         this.plan = e.mode === 'plan';
         this.ctx.showCommands = e.dryRun;
         this.ctx.hostWidth = Math.max(8, ...e.inventory.hosts.map((h) => h.name.length));
         this.out.write(formatEvent(e, this.ctx).join('\n') + '\n');
-        this.startListr(e.inventory.hosts.map((h) => h.name), e.mode);
+        this.startListr(e.inventory.hosts.map((h) => h.name), e.steps.length);
+        this.live?.emit(e);
         return;
       }
       case 'step-start':
-        if (this.mode !== 'aggregate') this.setTitle(e.host, `${e.host}: ${e.index}/${e.total} ${e.name}`);
+        if (this.mode === 'steps') this.setTitle(e.host, `${e.host}: ${e.index}/${e.total} ${e.name}`);
         return;
       case 'step-end': {
         if (this.mode === 'steps') {
           const lines = formatEvent(e, { ...this.ctx, perStep: true, hostWidth: 0 }).map((l) => l.replace(/^\S*\s+/, ''));
           this.output(e.host, lines.join('\n'));
-        } else if (this.mode === 'hosts' && e.status === 'failed') this.output(e.host, `${e.name}: ${e.message ?? 'failed'}`);
-        else if (e.diff) this.after.push(...formatEvent(e, { ...this.ctx, perStep: false })); // --diff: shown after the progress
+        } else if (e.diff) this.after.push(...formatEvent(e, { ...this.ctx, perStep: false })); // --diff: shown after the progress
         return;
       }
       case 'host-unreachable':
-        if (this.mode !== 'aggregate') this.output(e.host, e.message);
+        if (this.mode === 'steps') this.output(e.host, e.message);
         return;
       case 'rollback-start':
       case 'restore':
       case 'undo':
       case 'rollback-end':
-        if (this.mode === 'aggregate') this.after.push(...formatEvent(e as never, this.ctx));
+        if (this.mode !== 'steps') this.after.push(...formatEvent(e as never, this.ctx));
         else this.output(e.host, formatEvent(e as never, { ...this.ctx, hostWidth: 0 }).map((l) => l.replace(/^\S*\s+/, '')).join('\n'));
         return;
       case 'host-end': {
-        const counts: HostCounts = e.counts;
-        if (this.mode === 'aggregate') {
-          this.agg.done++;
-          if (e.status === 'unreachable') this.agg.unreachable++;
-          else if (e.status !== 'ok') this.agg.failed++;
-          this.agg.changed += counts.changed;
-          this.updateAggregate();
+        if (this.mode !== 'steps') {
           if (e.status !== 'ok') this.after.push(...formatEvent(e, { ...this.ctx, perStep: false }));
           return;
         }
         const v = this.hosts.get(e.host);
-        const summary = `${e.host}: ${e.status === 'ok' ? '' : `${e.status} — `}${countsText(counts, this.plan)}${e.message && e.status !== 'ok' ? ` — ${e.message.split('\n')[0]}` : ''}`;
+        const summary = hostSummary(e, this.plan);
         this.setTitle(e.host, summary);
         if (!v) return;
         if (e.status === 'ok' || e.status === 'rolled-back' || e.status === 'not-run') v.done();
@@ -160,7 +149,7 @@ export class ListrReporter implements EventSink {
         return;
       case 'run-end':
         this.recap = e.recap;
-        this.aggDone?.();
+        this.live?.stop();
         for (const v of this.hosts.values()) v.done();
         this.after.push(...formatEvent(e, this.ctx));
         return;
@@ -172,6 +161,7 @@ export class ListrReporter implements EventSink {
   }
 
   async close(): Promise<void> {
+    this.live?.stop();
     await this.running;
     if (this.after.length) this.out.write(this.after.join('\n') + '\n');
     if (this.recap) this.out.write('\n' + recapTable(this.recap, { plan: this.plan, maxRows: 50 }) + '\n');
