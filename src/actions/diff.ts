@@ -9,7 +9,8 @@
  * A private file (not world-readable, before or after: keys, kubeconfigs) never shows its
  * content, as it never goes into the journal (./util.ts journalable).
  */
-import { createTwoFilesPatch } from 'diff';
+// the one module, not diff's index (19 modules loaded at every start)
+import { createTwoFilesPatch } from 'diff/lib/patch/create.js';
 import { modeString } from './mode.js';
 
 /** Text larger than this (either side) is summarised, not diffed. */

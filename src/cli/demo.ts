@@ -1,7 +1,6 @@
 /** `runbook demo`: the certificate-renewal job end to end on a simulated kubeadm node on this machine (no root, no network). */
 import { Option, type Command } from 'commander';
-import { SCENARIOS } from '../lab/sim/index.js';
-import { DEFAULT_SCENARIO, runDemo } from '../demo/run.js';
+import { DEFAULT_SCENARIO, SCENARIOS } from '../lab/sim/scenario-names.js';
 
 export interface DemoCliOptions {
   scenario?: string;
@@ -23,6 +22,7 @@ export function register(program: Command): void {
     .option('--dir <dir>', 'create the sandbox under this directory (default: the system temp dir)')
     .addOption(new Option('--renew-runbook <file>', 'use this runbook instead of runbooks/cert-renew.yaml (for tests)').hideHelp())
     .action(async (opts: DemoCliOptions) => {
+      const { runDemo } = await import('../demo/run.js'); // the simulator loads only for the demo
       process.exitCode = await runDemo({
         ...(opts.scenario ? { scenario: opts.scenario } : {}),
         ...(opts.keep ? { keep: true } : {}),

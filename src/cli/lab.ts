@@ -1,169 +1,14 @@
 /**
- * `runbook lab up N | status | down`: loopback SSH hosts to try runbooks on (src/lab/hosts.ts),
- * optionally each a simulated kubeadm control-plane node (src/lab/sim-host.ts). Needs root (mount
- * namespaces, sshd on port 22). Nothing outside the lab dir and the hosts' own namespaces changes.
+ * `runbook lab up N | status | down`: loopback SSH hosts to try runbooks on, optionally simulated
+ * kubeadm nodes. What each does is in ./lab-commands.ts, loaded only when a lab command runs (the
+ * lab and the simulator are ~30 modules every other command would load at start).
  */
-import { existsSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { messageOf, userError } from '../errors.js';
-import { labSupport, openLab, startLab, stopLab, type Lab } from '../lab/hosts.js';
-import { installSimHost, installSimCluster, FAST_SIM, type SimHost } from '../lab/sim-host.js';
-import { SCENARIOS, WORKER_SCENARIOS, isHAScenario, nodeStatus, scenarioArg, stopNode, type ScenarioName, type WorkerScenario } from '../lab/sim/index.js';
-import { installSimWorker, FAST_WORKER } from '../lab/sim-worker-host.js';
-import { shellJoin } from '../transport/quote.js';
-import { EXIT } from './exit-codes.js';
+import { SCENARIOS, WORKER_SCENARIOS } from '../lab/sim/scenario-names.js';
 import { positiveInt } from './run-options.js';
-import { alive } from '../lab/process.js';
+import { DEFAULT_LAB_DIR, type LabUpOptions } from './lab-options.js';
 
-export const DEFAULT_LAB_DIR = '.runbook/lab';
-const INVENTORY = 'inventory.yaml';
-
-export interface LabUpOptions {
-  count: number;
-  dir?: string;
-  scenario?: string;
-  /** with scenario: host 1 is the control plane, the others are its workers in this worker scenario */
-  workers?: string;
-  firstAddress?: string;
-  port?: number;
-  stdout?: NodeJS.WritableStream;
-}
-
-function requireLab(): void {
-  const s = labSupport();
-  if (s.ok) return;
-  const notRoot = process.getuid?.() !== 0;
-  throw userError('usage', notRoot ? 'runbook lab needs root: its hosts are sshd servers in their own mount namespaces' : (s.reason ?? 'lab unavailable'), {
-    hint: notRoot ? 'run it as root (sudo); `runbook demo` needs no root' : 'install openssh-server, util-linux (unshare) and openssh-client (ssh-keygen)',
-  });
-}
-
-
-/** The lab's own inventory, plus (with simulated nodes) the control_plane and workers groups the kubeadm runbooks target. */
-function inventoryText(lab: Lab, scenario: ScenarioName | undefined, workers: boolean): string {
-  let text = lab.inventoryYaml();
-  if (scenario) {
-    const cps = workers ? lab.hosts.slice(0, 1) : lab.hosts;
-    text += [
-      '  children:',
-      '    control_plane:',
-      '      vars:',
-      `        # simulated kubeadm nodes (${scenario}) with a fast kubelet: its fileCheckFrequency is 1s, not 20s`,
-      '        manifest_check_period: 1s',
-      '      hosts:',
-      ...cps.map((h) => `        ${h.name}: {}`),
-      ...(workers ? ['    workers:', '      hosts:', ...lab.hosts.slice(1).map((h) => `        ${h.name}: {}`)] : []),
-      '',
-    ].join('\n');
-  }
-  return text;
-}
-
-function workerScenarioArg(s: string): WorkerScenario {
-  if ((WORKER_SCENARIOS as readonly string[]).includes(s)) return s as WorkerScenario;
-  throw userError('usage', `--workers: unknown worker scenario "${s}"`, { hint: `one of ${WORKER_SCENARIOS.join(', ')}` });
-}
-
-export async function labUpCmd(o: LabUpOptions): Promise<number> {
-  const out = o.stdout ?? process.stdout;
-  const scenario = o.scenario ? scenarioArg(o.scenario) : undefined;
-  const workers = o.workers ? workerScenarioArg(o.workers) : undefined;
-  if (workers && (!scenario || isHAScenario(scenario) || o.count < 2)) {
-    throw userError('usage', '--workers needs --scenario with a single control-plane scenario and at least 2 hosts', { hint: 'e.g. runbook lab up 3 --scenario healthy-1.28 --workers worker-expired-1.28' });
-  }
-  requireLab();
-  const dir = resolve(o.dir ?? DEFAULT_LAB_DIR);
-  if (existsSync(join(dir, 'lab.json'))) {
-    throw userError('usage', `a lab is already up in ${dir}`, { hint: `take it down first: runbook lab down --dir ${dir}` });
-  }
-  let lab: Lab;
-  try {
-    lab = await startLab({ count: o.count, dir, ...(o.firstAddress ? { firstAddress: o.firstAddress } : {}), ...(o.port ? { port: o.port } : {}) });
-  } catch (e) {
-    throw userError('io', `lab up failed: ${messageOf(e)}`);
-  }
-  const sims: Pick<SimHost, 'node' | 'pid'>[] = [];
-  if (scenario) {
-    try {
-      // HA: the first node is `kubeadm init`, the others join it (shared CAs, their own leaves, one etcd cluster)
-      if (isHAScenario(scenario)) sims.push(...(await installSimCluster(lab, lab.hosts, scenario, FAST_SIM)));
-      else if (workers) {
-        // host 1: the control plane; the others: its workers, whose kubelets register with its API server
-        const cp = await installSimHost(lab, lab.hosts[0]!, scenario, FAST_SIM);
-        sims.push(cp);
-        for (const h of lab.hosts.slice(1)) sims.push(await installSimWorker(lab, h, workers, { controlPlane: cp, ...FAST_WORKER }));
-      } else for (const h of lab.hosts) sims.push(await installSimHost(lab, h, scenario, FAST_SIM));
-    } catch (e) {
-      await downLab(dir).catch(() => undefined);
-      throw userError('io', `lab up: installing the simulated kubeadm nodes failed: ${messageOf(e)}`);
-    }
-  }
-  const inventory = join(dir, INVENTORY);
-  writeFileSync(inventory, inventoryText(lab, scenario, !!workers));
-  const first = lab.hosts[0]!;
-  const ssh = ['ssh', '-i', lab.privateKeyPath, '-o', `UserKnownHostsFile=${lab.knownHostsPath}`, ...(first.port !== 22 ? ['-p', String(first.port)] : []), `root@${first.address}`];
-  const lines = [
-    `lab up: ${lab.hosts.length} host(s) in ${dir}`,
-    ...lab.hosts.map((h, i) => `  ${h.name}  root@${h.address}:${h.port}  sshd PID ${h.pid}${sims[i] ? `  kubeadm ${sims[i]!.node.version} (${workers && i > 0 ? `worker, ${workers}` : scenario}), node agent PID ${sims[i]!.pid}` : ''}`),
-    `inventory: ${inventory}`,
-    `reach a host:  ${shellJoin(ssh)}`,
-    workers
-      ? `try a runbook: runbook plan runbooks/kubelet-recover.yaml -i ${inventory}`
-      : scenario
-      ? `try a runbook: runbook plan runbooks/cert-renew.yaml -i ${inventory}`
-      : `try a runbook: runbook plan examples/motd.yaml -i ${inventory}`,
-    `status:        runbook lab status --dir ${dir}`,
-    `take it down:  runbook lab down --dir ${dir}`,
-  ];
-  out.write(lines.join('\n') + '\n');
-  return EXIT.ok;
-}
-
-/** Stops every simulated node agent of the lab (they run outside the hosts' namespaces), then the lab. */
-async function downLab(dir: string): Promise<void> {
-  const lab = openLab(dir);
-  for (const h of lab.hosts) await stopNode(h.root);
-  await stopLab(dir);
-}
-
-
-function openOrExplain(dir: string): Lab {
-  if (!existsSync(join(dir, 'lab.json'))) {
-    throw userError('usage', `no lab in ${dir}`, { hint: 'start one with: runbook lab up N (or give --dir)' });
-  }
-  return openLab(dir);
-}
-
-export async function labDownCmd(o: { dir?: string; stdout?: NodeJS.WritableStream }): Promise<number> {
-  requireLab();
-  const dir = resolve(o.dir ?? DEFAULT_LAB_DIR);
-  const lab = openOrExplain(dir);
-  try {
-    await downLab(dir);
-  } catch (e) {
-    throw userError('io', `lab down failed: ${messageOf(e)}`);
-  }
-  (o.stdout ?? process.stdout).write(`lab down: ${lab.hosts.length} host(s) stopped, ${dir} removed\n`);
-  return EXIT.ok;
-}
-
-export function labStatusCmd(o: { dir?: string; stdout?: NodeJS.WritableStream }): number {
-  const out = o.stdout ?? process.stdout;
-  const dir = resolve(o.dir ?? DEFAULT_LAB_DIR);
-  const lab = openOrExplain(dir);
-  out.write(`lab in ${dir}; inventory ${join(dir, INVENTORY)}\n`);
-  let down = 0;
-  for (const h of lab.hosts) {
-    const up = alive(h.pid);
-    if (!up) down++;
-    const st = nodeStatus(h.root);
-    const worker = (st as { role?: string } | undefined)?.role === 'worker';
-    const node = st ? `  node agent PID ${st.pid} ${alive(st.pid) ? 'running' : 'stopped'}, kubelet ${st.kubelet.state}, ${worker ? 'worker node' : `API server ${st.apiserver.listening ? 'listening' : 'down'}`}` : '';
-    out.write(`  ${h.name}  root@${h.address}:${h.port}  sshd PID ${h.pid} ${up ? 'running' : 'NOT RUNNING'}${node}\n`);
-  }
-  return down === 0 ? EXIT.ok : EXIT.unreachableHosts;
-}
+const commands = () => import('./lab-commands.js');
 
 export function register(program: Command): void {
   const lab = program
@@ -179,20 +24,20 @@ export function register(program: Command): void {
     .option('--first-address <ip>', 'first host address (default 127.1.0.1; later hosts take the next ones)')
     .option('--port <n>', 'sshd port (default 22)', positiveInt('--port'))
     .action(async (count: number, opts: Omit<LabUpOptions, 'count'>) => {
-      process.exitCode = await labUpCmd({ ...opts, count });
+      process.exitCode = await (await commands()).labUpCmd({ ...opts, count });
     });
   lab
     .command('status')
     .description('the hosts of a lab and whether they run (exit 5 when one does not)')
     .option('--dir <dir>', 'lab directory', DEFAULT_LAB_DIR)
-    .action((opts: { dir?: string }) => {
-      process.exitCode = labStatusCmd(opts);
+    .action(async (opts: { dir?: string }) => {
+      process.exitCode = (await commands()).labStatusCmd(opts);
     });
   lab
     .command('down')
     .description('stop the lab\'s processes (by PID and mount namespace, nothing else) and remove its directory')
     .option('--dir <dir>', 'lab directory', DEFAULT_LAB_DIR)
     .action(async (opts: { dir?: string }) => {
-      process.exitCode = await labDownCmd(opts);
+      process.exitCode = await (await commands()).labDownCmd(opts);
     });
 }

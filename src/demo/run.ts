@@ -7,7 +7,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { userError } from '../errors.js';
-import { SCENARIOS, scenarioArg, type ScenarioName } from '../lab/sim/index.js';
+import { SCENARIOS, scenarioArg } from '../lab/sim/index.js';
+import { DEFAULT_SCENARIO } from '../lab/sim/scenario-names.js';
 import { packageRoot } from '../lab/sim/paths.js';
 import { ETCD_BIN } from '../lab/sim/etcd.js';
 import { EXIT } from '../cli/exit-codes.js';
@@ -16,7 +17,7 @@ import { createSandbox, destroySandbox, startSandbox, type Sandbox } from './san
 import { readCertRows } from './certs.js';
 import * as stages from './stages.js';
 
-export const DEFAULT_SCENARIO: ScenarioName = 'seed1-1.18';
+export { DEFAULT_SCENARIO };
 
 export interface DemoOptions {
   scenario?: string;

@@ -4,7 +4,11 @@
  * CEL is not Turing-complete and cannot reach JavaScript: runbooks never run code.
  */
 import { Environment } from '@marcbachmann/cel-js';
-import semver from 'semver';
+// the functions, not semver's index: it loads all ~45 of its modules at every start
+import coerce from 'semver/functions/coerce.js';
+import gte from 'semver/functions/gte.js';
+import lt from 'semver/functions/lt.js';
+import minorOf from 'semver/functions/minor.js';
 import { UserError } from '../errors.js';
 import { parseDuration } from './duration.js';
 
@@ -80,7 +84,7 @@ export function fromCel(value: unknown): unknown {
 // ---- the environment ---------------------------------------------------------------------------
 
 function versionOf(v: string): string {
-  const parsed = semver.coerce(v);
+  const parsed = coerce(v);
   if (!parsed) throw new Error(`not a version: "${v}"`);
   return parsed.version;
 }
@@ -88,13 +92,13 @@ function versionOf(v: string): string {
 /** Functions runbooks may call, besides CEL's standard library. Documented in docs/expressions.md. */
 function registerFunctions(env: Environment): Environment {
   return env
-    .registerFunction('version_at_least(string, string): bool', (v: string, min: string) => semver.gte(versionOf(v), versionOf(min)), {
+    .registerFunction('version_at_least(string, string): bool', (v: string, min: string) => gte(versionOf(v), versionOf(min)), {
       description: 'Whether version v (e.g. "v1.18.20") is at least min (e.g. "1.15").',
     })
-    .registerFunction('version_below(string, string): bool', (v: string, max: string) => semver.lt(versionOf(v), versionOf(max)), {
+    .registerFunction('version_below(string, string): bool', (v: string, max: string) => lt(versionOf(v), versionOf(max)), {
       description: 'Whether version v is lower than max.',
     })
-    .registerFunction('version_minor(string): int', (v: string) => BigInt(semver.minor(versionOf(v))), {
+    .registerFunction('version_minor(string): int', (v: string) => BigInt(minorOf(versionOf(v))), {
       description: 'The minor number of a version: 18 for "v1.18.20".',
     })
     .registerFunction('duration_days(string): double', (d: string) => parseDuration(d) / 86_400_000, {

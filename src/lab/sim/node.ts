@@ -1,7 +1,10 @@
 // The per-node state file (<root>/var/lib/sim/node.json) and kubeadm's certificate catalogue by version.
 import { mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { dirname } from 'node:path';
-import semver from 'semver';
+// the functions, not semver's index: it loads all ~45 of its modules at every start
+import coerce from 'semver/functions/coerce.js';
+import gte from 'semver/functions/gte.js';
+import minorOf from 'semver/functions/minor.js';
 import { NODE, rooted } from './paths.js';
 import type { Usage } from './pki.js';
 
@@ -68,11 +71,11 @@ export function saveNode(root: string, n: NodeConfig): void {
 }
 
 export function minor(version: string): number {
-  return semver.minor(semver.coerce(version) ?? '0.0.0');
+  return minorOf(coerce(version) ?? '0.0.0');
 }
 
 export function atLeast(version: string, v: string): boolean {
-  return semver.gte(semver.coerce(version) ?? '0.0.0', v);
+  return gte(coerce(version) ?? '0.0.0', v);
 }
 
 // ---------------------------------------------------------------- certificate catalogue

@@ -13,21 +13,8 @@ import { DAY, YEAR, genKey, issue, kubeconfigYaml, readPem, writePem, writeServi
 import { manifestsFor, kubeletConfigYaml, kubeadmFlagsEnv, clusterConfigurationYaml } from './manifests.js';
 import { EXTERNAL_ETCD_PKI } from './external-etcd.js';
 
-export const SCENARIOS = [
-  'all-expired-1.28',
-  'seed2-1.11-docker',
-  'seed1-1.18',
-  'expiring-10d-1.28',
-  'healthy-1.28',
-  'healthy-1.18',
-  'super-admin-1.30',
-  'ha-expired-1.28',
-  'ha-expired-1.18-docker',
-  'ha-expiring-1.29',
-  'ha-partial-1.28',
-  'external-etcd-1.28',
-] as const;
-export type ScenarioName = (typeof SCENARIOS)[number];
+import { SCENARIOS, type ScenarioName } from './scenario-names.js';
+export { SCENARIOS, type ScenarioName };
 
 /** Scenarios of a stacked-etcd HA control plane: installed on several hosts as one cluster (installSimCluster). */
 export function isHAScenario(s: ScenarioName): boolean {

@@ -20,8 +20,8 @@ import { kubeletConfigYaml, kubeadmFlagsEnv } from './manifests.js';
 import { installCommands } from './scenarios.js';
 import { NODES_SEED_DIR, type StoredNode } from './nodes-api.js';
 
-export const WORKER_SCENARIOS = ['worker-expired-1.18', 'worker-expired-1.28', 'worker-healthy-1.28'] as const;
-export type WorkerScenario = (typeof WORKER_SCENARIOS)[number];
+import { WORKER_SCENARIOS, type WorkerScenario } from './scenario-names.js';
+export { WORKER_SCENARIOS, type WorkerScenario };
 
 interface WorkerDef {
   version: string;
