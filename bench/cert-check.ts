@@ -13,15 +13,15 @@
  * are issued and copied to the other hosts (installFleetPki); their private keys come from a pool
  * of eight (the check reads certificates, never keys).
  */
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { cpSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { packageRoot } from '../src/paths.js';
-import { labSupport, startLab, type Lab } from '../src/lab/hosts.js';
+import { labSupport, type Lab } from '../src/lab/hosts.js';
 import { installNode } from '../src/lab/sim/scenarios.js';
 import { genKey } from '../src/lab/sim/pki.js';
-import { connectTimeoutMs, lastLines, machineLine, median, timed } from './measure.js';
+import { connectTimeoutMs, lastLines, machineLine, median, timed, withBenchLab } from './measure.js';
 
 const CLI = join(packageRoot, 'dist', 'src', 'cli', 'main.js');
 const RUNBOOK = join(packageRoot, 'runbooks', 'cert-check.yaml');
@@ -105,26 +105,14 @@ async function runFloor(lab: Lab, work: string): Promise<CheckSample> {
 }
 
 export async function benchCertCheck(n: number, runs: number, log: (s: string) => void): Promise<CheckSample[]> {
-  const work = mkdtempSync(join(tmpdir(), `runbook-certcheck-${n}-`));
   const started = Date.now();
-  const lab = await startLab({ count: n, dir: join(work, 'lab'), namePrefix: 'cp', readyTimeoutMs: 60_000 + n * 200 }).catch((e: unknown) => {
-    rmSync(work, { recursive: true, force: true });
-    throw e;
-  });
-  const onSignal = (sig: NodeJS.Signals) => {
-    void lab.stop().finally(() => {
-      rmSync(work, { recursive: true, force: true });
-      process.kill(process.pid, sig);
-    });
-  };
-  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
-  const samples: CheckSample[] = [];
-  try {
+  return withBenchLab(`runbook-certcheck-${n}-`, { count: n, namePrefix: 'cp', readyTimeoutMs: 60_000 + n * 200 }, async (lab, work) => {
     log(`  N=${n}: ${n} sshd hosts up in ${((Date.now() - started) / 1000).toFixed(0)} s`);
     const t = Date.now();
     await installFleetPki(lab);
     log(`  N=${n}: PKI installed in ${((Date.now() - t) / 1000).toFixed(0)} s`);
     writeFileSync(join(work, 'inventory.yaml'), inventory(lab));
+    const samples: CheckSample[] = [];
     for (let i = 0; i < runs; i++) {
       for (const tool of i % 2 === 0 ? (['runbook', 'floor'] as const) : (['floor', 'runbook'] as const)) {
         const s = tool === 'runbook' ? await runRunbook(lab, work) : await runFloor(lab, work);
@@ -132,12 +120,8 @@ export async function benchCertCheck(n: number, runs: number, log: (s: string) =
         log(`  N=${n} run ${i + 1}/${runs} ${tool.padEnd(7)} ${s.wallMs.toFixed(0).padStart(7)} ms  ${(s.peakRssKiB / 1024).toFixed(0).padStart(4)} MiB  load ${s.load.toFixed(1)}${s.ok ? '' : '  FAILED: ' + s.note}`);
       }
     }
-  } finally {
-    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
-    await lab.stop();
-    rmSync(work, { recursive: true, force: true });
-  }
-  return samples;
+    return samples;
+  });
 }
 
 export function certCheckTable(samples: CheckSample[]): string[] {

@@ -1,7 +1,9 @@
 /** What every benchmark of bench/ shares: timing a child process, medians, the machine line. */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { startLab, type Lab, type StartLabOptions } from '../src/lab/hosts.js';
 
 export interface Timed {
   wallMs: number;
@@ -45,4 +47,30 @@ export function median(xs: number[]): number {
 
 export function machineLine(): string {
   return `${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
+}
+
+/**
+ * Runs `body` with a lab of its own in a new work dir (`prefix` names it); the hosts are stopped
+ * (by PID) and the dir removed afterwards, and on Ctrl-C rather than leaving N sshd behind.
+ */
+export async function withBenchLab<T>(prefix: string, opts: Omit<StartLabOptions, 'dir'>, body: (lab: Lab, work: string) => Promise<T>): Promise<T> {
+  const work = mkdtempSync(join(tmpdir(), prefix));
+  const lab = await startLab({ ...opts, dir: join(work, 'lab') }).catch((e: unknown) => {
+    rmSync(work, { recursive: true, force: true });
+    throw e;
+  });
+  const onSignal = (sig: NodeJS.Signals) => {
+    void lab.stop().finally(() => {
+      rmSync(work, { recursive: true, force: true });
+      process.kill(process.pid, sig);
+    });
+  };
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+  try {
+    return await body(lab, work);
+  } finally {
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+    await lab.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
 }

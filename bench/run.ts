@@ -8,13 +8,13 @@
  *   node dist/bench/run.js --quick                          # 2 hosts, 1 run: proves the harness works (the test suite runs this)
  *   node dist/bench/run.js --scale 50,500,2000              # runbook vs floor per host at each size: bench/results/scaling.{json,svg}
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { packageRoot } from '../src/paths.js';
-import { startLab, labSupport, type Lab } from '../src/lab/hosts.js';
-import { connectTimeoutMs, lastLines, machineLine, median, timed } from './measure.js';
+import { labSupport, type Lab } from '../src/lab/hosts.js';
+import { connectTimeoutMs, lastLines, machineLine, median, timed, withBenchLab } from './measure.js';
 import { scalingSvg, type ScalePoint } from './plot.js';
 
 const CLI = join(packageRoot, 'dist', 'src', 'cli', 'main.js');
@@ -81,21 +81,8 @@ async function runFloor(lab: Lab, phase: 'first' | 'second'): Promise<Sample> {
 
 
 export async function benchHosts(n: number, runs: number, tools: Sample['tool'][], log: (s: string) => void): Promise<Sample[]> {
-  const work = mkdtempSync(join(tmpdir(), `runbook-bench-${n}-`));
-  const lab = await startLab({ count: n, dir: join(work, 'lab') }).catch((e: unknown) => {
-    rmSync(work, { recursive: true, force: true });
-    throw e;
-  });
-  // Ctrl-C during a long run: take the hosts down (stopLab by PID) rather than leave N sshd behind
-  const onSignal = (sig: NodeJS.Signals) => {
-    void lab.stop().finally(() => {
-      rmSync(work, { recursive: true, force: true });
-      process.kill(process.pid, sig);
-    });
-  };
-  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
-  const samples: Sample[] = [];
-  try {
+  return withBenchLab(`runbook-bench-${n}-`, { count: n }, async (lab, work) => {
+    const samples: Sample[] = [];
     writeFileSync(join(work, 'inventory.yaml'), lab.inventoryYaml());
     writeFileSync(join(work, 'ansible-inventory.yaml'), ansibleInventory(lab));
     for (let i = 0; i < runs; i++) {
@@ -110,12 +97,8 @@ export async function benchHosts(n: number, runs: number, tools: Sample['tool'][
         }
       }
     }
-  } finally {
-    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
-    await lab.stop();
-    rmSync(work, { recursive: true, force: true });
-  }
-  return samples;
+    return samples;
+  });
 }
 
 export function summarize(samples: Sample[]): string[] {
@@ -145,15 +128,10 @@ export function summarize(samples: Sample[]): string[] {
 export async function benchScale(sizes: number[], runs: number, log: (s: string) => void, done: (points: ScalePoint[]) => void = () => undefined): Promise<ScalePoint[]> {
   const points: ScalePoint[] = [];
   for (const n of sizes) {
-    const work = mkdtempSync(join(tmpdir(), `runbook-scale-${n}-`));
     const started = Date.now();
-    const lab = await startLab({ count: n, dir: join(work, 'lab'), readyTimeoutMs: 60_000 + n * 200 }).catch((e: unknown) => {
-      rmSync(work, { recursive: true, force: true });
-      throw e;
-    });
-    log(`  N=${n}: ${n} sshd hosts up in ${((Date.now() - started) / 1000).toFixed(0)} s`);
-    const samples: Sample[] = [];
-    try {
+    const samples = await withBenchLab(`runbook-scale-${n}-`, { count: n, readyTimeoutMs: 60_000 + n * 200 }, async (lab, work) => {
+      log(`  N=${n}: ${n} sshd hosts up in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+      const out: Sample[] = [];
       writeFileSync(join(work, 'inventory.yaml'), lab.inventoryYaml());
       resetHosts(lab);
       const first = await runRunbook(lab, work, 'first');
@@ -161,14 +139,12 @@ export async function benchScale(sizes: number[], runs: number, log: (s: string)
       for (let i = 0; i < runs; i++) {
         for (const tool of i % 2 === 0 ? (['runbook', 'floor'] as const) : (['floor', 'runbook'] as const)) {
           const s = tool === 'runbook' ? await runRunbook(lab, work, 'second') : await runFloor(lab, 'second');
-          samples.push(s);
+          out.push(s);
           log(`  N=${n} run ${i + 1}/${runs} ${tool.padEnd(7)} ${s.wallMs.toFixed(0).padStart(7)} ms  ${(s.peakRssKiB / 1024).toFixed(0).padStart(4)} MiB  load ${(s.load ?? 0).toFixed(1)}${s.ok ? '' : '  FAILED: ' + s.note}`);
         }
       }
-    } finally {
-      await lab.stop();
-      rmSync(work, { recursive: true, force: true });
-    }
+      return out;
+    });
     for (const tool of ['runbook', 'floor'] as const) {
       const ok = samples.filter((s) => s.tool === tool && s.ok);
       if (!ok.length) continue;
