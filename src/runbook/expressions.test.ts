@@ -18,6 +18,15 @@ test('an undefined variable is an error, never an empty string', () => {
   assert.throws(() => evaluate('a.b', { a: {} }), (e) => isUserError(e) && e.kind === 'expression');
 });
 
+test('only the variables an expression names are converted for it', () => {
+  // a value whose conversion throws: reached only by an expression that names it
+  const poisoned = Object.defineProperty({}, 'boom', { enumerable: true, get: () => { throw new Error('converted'); } });
+  const scope = { certs: { expiring: [] as string[] }, other: poisoned };
+  assert.equal(evaluateCondition('size(certs.expiring) == 0', scope), true);
+  assert.equal(renderTemplate('{{ "n=" + string(size(certs.expiring)) }}', scope), 'n=0');
+  assert.throws(() => evaluate('other.boom', scope), /converted/);
+});
+
 test('conditions must be booleans', () => {
   assert.equal(evaluateCondition('size(x) > 0', { x: [1] }), true);
   assert.throws(() => evaluateCondition('"yes"', {}), /must be true or false/);

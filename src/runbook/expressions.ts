@@ -240,8 +240,8 @@ const namesOf = new Map<string, Set<string>>();
 function celScope(scope: Scope, source: string): Record<string, unknown> {
   let names = namesOf.get(source);
   if (!names) {
-    // every identifier-like word, in string literals and after dots too: a superset is safe (`.x`
-    // also names a root variable; a raw string's backslash would fool a literal-stripping regex)
+    // every identifier-like word, field names and words in string literals too: a superset is safe
+    // (a raw string's backslash would fool a regex that strips literals)
     names = new Set(source.match(/[A-Za-z_]\w*/g) ?? []);
     if (namesOf.size > 10_000) namesOf.clear();
     namesOf.set(source, names);
