@@ -4,19 +4,22 @@
  * bench writes into the repository. No dependency: a few dozen lines of SVG.
  */
 export interface ScalePoint {
-  tool: 'runbook' | 'floor';
+  /** Ansible only at the small sizes (bench/run.ts --ansible-up-to), and not plotted */
+  tool: 'runbook' | 'floor' | 'ansible';
   hosts: number;
   /** wall time of the idempotent (second) run */
   wallMs: number;
   peakRssKiB: number;
   /** 1-minute load average when the run started */
   load: number;
+  /** runbook: the peak RSS of its first run (the one that writes the files) */
+  firstRunPeakRssKiB?: number;
 }
 
 const W = 420;
 const H = 260;
 const M = { l: 60, r: 16, t: 34, b: 44 };
-const COLORS: Record<ScalePoint['tool'], string> = { runbook: '#1f77b4', floor: '#d62728' };
+const COLORS: Record<ScalePoint['tool'], string> = { runbook: '#1f77b4', floor: '#d62728', ansible: '#2ca02c' };
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
 

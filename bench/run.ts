@@ -6,7 +6,7 @@
  *   npm run build && node dist/bench/run.js                 # N = 1, 10, 50 (all three) and 500 (runbook, floor)
  *   node dist/bench/run.js --hosts 10 --runs 3 --big 0      # a smaller run
  *   node dist/bench/run.js --quick                          # 2 hosts, 1 run: proves the harness works (the test suite runs this)
- *   node dist/bench/run.js --scale 50,500,2000              # runbook vs floor per host at each size: bench/results/scaling.{json,svg}
+ *   node dist/bench/run.js --scale 50,500,2000              # runbook vs floor per host at each size (and Ansible up to --ansible-up-to, 50): bench/results/scaling.{json,svg}
  */
 import { mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -125,10 +125,11 @@ export function summarize(samples: Sample[]): string[] {
  * runbook's idempotent run and the floor alternate `runs` times. Writes the medians, with the
  * load average at each run, to bench/results/scaling.json and the plot to bench/results/scaling.svg.
  */
-export async function benchScale(sizes: number[], runs: number, log: (s: string) => void, done: (points: ScalePoint[]) => void = () => undefined): Promise<ScalePoint[]> {
+export async function benchScale(sizes: number[], runs: number, log: (s: string) => void, done: (points: ScalePoint[]) => void = () => undefined, ansibleUpTo = 0): Promise<ScalePoint[]> {
   const points: ScalePoint[] = [];
   for (const n of sizes) {
     const started = Date.now();
+    let firstRss: number | undefined;
     const samples = await withBenchLab(`runbook-scale-${n}-`, { count: n, readyTimeoutMs: 60_000 + n * 200 }, async (lab, work) => {
       log(`  N=${n}: ${n} sshd hosts up in ${((Date.now() - started) / 1000).toFixed(0)} s`);
       const out: Sample[] = [];
@@ -143,12 +144,22 @@ export async function benchScale(sizes: number[], runs: number, log: (s: string)
           log(`  N=${n} run ${i + 1}/${runs} ${tool.padEnd(7)} ${s.wallMs.toFixed(0).padStart(7)} ms  ${(s.peakRssKiB / 1024).toFixed(0).padStart(4)} MiB  load ${(s.load ?? 0).toFixed(1)}${s.ok ? '' : '  FAILED: ' + s.note}`);
         }
       }
+      // Ansible in the same run at the small sizes: its own first run, then the idempotent one that counts
+      if (n <= ansibleUpTo) {
+        resetHosts(lab);
+        for (const phase of ['first', 'second'] as const) {
+          const s = await runAnsible(lab, work, phase);
+          if (phase === 'second') out.push(s);
+          log(`  N=${n} ansible ${phase.padEnd(6)} ${s.wallMs.toFixed(0).padStart(7)} ms  ${(s.peakRssKiB / 1024).toFixed(0).padStart(4)} MiB  load ${(s.load ?? 0).toFixed(1)}${s.ok ? '' : '  FAILED: ' + s.note}`);
+        }
+      }
+      firstRss = first.ok ? first.peakRssKiB : undefined;
       return out;
     });
-    for (const tool of ['runbook', 'floor'] as const) {
+    for (const tool of ['runbook', 'floor', 'ansible'] as const) {
       const ok = samples.filter((s) => s.tool === tool && s.ok);
       if (!ok.length) continue;
-      points.push({ tool, hosts: n, wallMs: median(ok.map((s) => s.wallMs)), peakRssKiB: Math.max(...ok.map((s) => s.peakRssKiB)), load: median(ok.map((s) => s.load ?? 0)) });
+      points.push({ tool, hosts: n, wallMs: median(ok.map((s) => s.wallMs)), peakRssKiB: Math.max(...ok.map((s) => s.peakRssKiB)), load: median(ok.map((s) => s.load ?? 0)), ...(tool === 'runbook' && firstRss !== undefined ? { firstRunPeakRssKiB: firstRss } : {}) });
     }
     done(points); // written after each size: a long run that dies later keeps what it measured
   }
@@ -159,12 +170,15 @@ function writeScaling(points: ScalePoint[], command: string, dir: string): strin
   mkdirSync(dir, { recursive: true });
   const when = new Date().toISOString().slice(0, 16).replace('T', ' ');
   writeFileSync(join(dir, 'scaling.json'), JSON.stringify({ date: when, machine: machineLine(), command, points }, null, 2) + '\n');
-  writeFileSync(join(dir, 'scaling.svg'), scalingSvg(points, `${when} UTC, ${machineLine()}: \`${command}\` (medians; load average in each point's tooltip)`));
-  const rows = ['| hosts | runbook second run | floor | runbook ÷ floor | runbook peak RSS | floor peak RSS | load avg (1 min) |', '|---|---|---|---|---|---|---|'];
+  writeFileSync(join(dir, 'scaling.svg'), scalingSvg(points.filter((p) => p.tool !== 'ansible'), `${when} UTC, ${machineLine()}: \`${command}\` (medians; load average in each point's tooltip)`));
+  const rows = ['| hosts | runbook second run | floor | runbook ÷ floor | Ansible second run | runbook ÷ Ansible | runbook peak RSS (first run) | floor peak RSS | load avg (1 min) |', '|---|---|---|---|---|---|---|---|---|'];
+  const mib = (kib: number) => `${(kib / 1024).toFixed(0)} MiB`;
   for (const n of [...new Set(points.map((p) => p.hosts))]) {
     const rb = points.find((p) => p.hosts === n && p.tool === 'runbook');
     const fl = points.find((p) => p.hosts === n && p.tool === 'floor');
-    rows.push(`| ${n} | ${rb ? `${rb.wallMs.toFixed(0)} ms` : 'failed'} | ${fl ? `${fl.wallMs.toFixed(0)} ms` : 'failed'} | ${rb && fl ? (rb.wallMs / fl.wallMs).toFixed(3) : ''} | ${rb ? `${(rb.peakRssKiB / 1024).toFixed(0)} MiB` : ''} | ${fl ? `${(fl.peakRssKiB / 1024).toFixed(0)} MiB` : ''} | ${rb?.load.toFixed(1) ?? ''} |`);
+    const an = points.find((p) => p.hosts === n && p.tool === 'ansible');
+    const rss = rb ? `${mib(rb.peakRssKiB)}${rb.firstRunPeakRssKiB !== undefined ? ` (${mib(rb.firstRunPeakRssKiB)})` : ''}` : '';
+    rows.push(`| ${n} | ${rb ? `${rb.wallMs.toFixed(0)} ms` : 'failed'} | ${fl ? `${fl.wallMs.toFixed(0)} ms` : 'failed'} | ${rb && fl ? (rb.wallMs / fl.wallMs).toFixed(3) : ''} | ${an ? `${an.wallMs.toFixed(0)} ms` : ''} | ${rb && an ? (rb.wallMs / an.wallMs).toFixed(3) : ''} | ${rss} | ${fl ? mib(fl.peakRssKiB) : ''} | ${rb?.load.toFixed(1) ?? ''} |`);
   }
   return rows;
 }
@@ -179,6 +193,7 @@ async function main(): Promise<void> {
       quick: { type: 'boolean', default: false },
       'no-ansible': { type: 'boolean', default: false },
       scale: { type: 'string' },
+      'ansible-up-to': { type: 'string', default: '50' },
       results: { type: 'string', default: join(packageRoot, 'bench', 'results') },
     },
   });
@@ -194,7 +209,7 @@ async function main(): Promise<void> {
   if (values.scale) {
     const sizes = values.scale.split(',').map(Number).filter((x) => x > 0);
     const command = `node dist/bench/run.js ${process.argv.slice(2).filter((a) => !a.startsWith('--results')).join(' ')}`;
-    const points = await benchScale(sizes, Math.max(1, Math.min(3, Number(values.runs))), log, (p) => writeScaling(p, command, values.results));
+    const points = await benchScale(sizes, Math.max(1, Math.min(3, Number(values.runs))), log, (p) => writeScaling(p, command, values.results), haveAnsible ? Number(values['ansible-up-to']) : 0);
     console.log(`\n${new Date().toISOString().slice(0, 10)} — ${machineLine()} — \`node dist/bench/run.js ${process.argv.slice(2).join(' ')}\``);
     console.log(writeScaling(points, command, values.results).join('\n'));
     console.log(`\nwrote ${join(values.results, 'scaling.json')} and ${join(values.results, 'scaling.svg')}`);
