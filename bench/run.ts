@@ -55,6 +55,7 @@ async function runRunbook(lab: Lab, work: string, phase: 'first' | 'second'): Pr
 
 async function runAnsible(lab: Lab, work: string, phase: 'first' | 'second'): Promise<Sample> {
   const inv = join(work, 'ansible-inventory.yaml');
+  writeFileSync(inv, ansibleInventory(lab)); // here, not by the caller: without it Ansible matches no host and exits 0
   const load = loadavg()[0]!;
   const r = await timed(['ansible-playbook', '-i', inv, '-f', String(Math.max(lab.hosts.length, 1)), PLAYBOOK], {
     ANSIBLE_PIPELINING: '1',
@@ -65,7 +66,9 @@ async function runAnsible(lab: Lab, work: string, phase: 'first' | 'second'): Pr
     ANSIBLE_NOCOLOR: '1',
     ANSIBLE_RETRY_FILES_ENABLED: '0',
   });
-  const ok = r.code === 0;
+  // a run counts only if its recap has every host, none failed or unreachable
+  const recapOk = (r.stdout.match(/^\S+\s+: ok=\d+\s+changed=\d+\s+unreachable=0\s+failed=0\b/gm) ?? []).length;
+  const ok = r.code === 0 && recapOk === lab.hosts.length;
   return { tool: 'ansible', phase, hosts: lab.hosts.length, wallMs: r.wallMs, peakRssKiB: r.peakRssKiB, ok, load, ...(ok ? {} : { note: lastLines(r.stdout + r.stderr) }) };
 }
 
@@ -84,7 +87,6 @@ export async function benchHosts(n: number, runs: number, tools: Sample['tool'][
   return withBenchLab(`runbook-bench-${n}-`, { count: n }, async (lab, work) => {
     const samples: Sample[] = [];
     writeFileSync(join(work, 'inventory.yaml'), lab.inventoryYaml());
-    writeFileSync(join(work, 'ansible-inventory.yaml'), ansibleInventory(lab));
     for (let i = 0; i < runs; i++) {
       // alternate the order so no tool always runs on a warm (or cold) machine
       const order = i % 2 === 0 ? tools : [...tools].reverse();
