@@ -59,17 +59,14 @@ export interface RunCliOptions extends ConnectionCliOptions, HostsCliOptions {
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 const list = (v: string, prev: string[] = []) => [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
-export const positiveInt = (what: string) => (v: string) => {
+/** An option's whole-number parser: `min` and over, else a usage error saying what was expected. */
+const wholeNumber = (min: number, expected: string) => (what: string) => (v: string) => {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw userError('usage', `${what}: expected a positive whole number, got "${v}"`);
+  if (!Number.isInteger(n) || n < min) throw userError('usage', `${what}: expected ${expected}, got "${v}"`);
   return n;
 };
-
-export const nonNegativeInt = (what: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw userError('usage', `${what}: expected a whole number (0 or more), got "${v}"`);
-  return n;
-};
+export const positiveInt = wholeNumber(1, 'a positive whole number');
+export const nonNegativeInt = wholeNumber(0, 'a whole number (0 or more)');
 
 export function addHostOptions(cmd: Command): Command {
   return cmd

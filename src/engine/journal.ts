@@ -168,24 +168,37 @@ export function summarize(id: string, lines: JournalLine[]): RunSummary | undefi
 }
 
 /** Runs recorded under stateDir, newest first. */
-export function listRuns(stateDir?: string): RunSummary[] {
+/** Every run journal under `stateDir` (runs/<id>.jsonl): its id and lines; unreadable ones are skipped. */
+export function* journalsIn(stateDir?: string): Generator<{ id: string; lines: JournalLine[] }> {
   const dir = runsDir(stateDir);
   let names: string[];
   try {
     names = readdirSync(dir);
   } catch {
-    return [];
+    return;
   }
-  const out: RunSummary[] = [];
   for (const n of names) {
     if (!n.endsWith('.jsonl')) continue;
     const id = n.slice(0, -'.jsonl'.length);
     if (!isRunId(id)) continue;
+    let lines: JournalLine[];
     try {
-      const s = summarize(id, parseJournal(readFileSync(join(dir, n), 'utf8')));
+      lines = parseJournal(readFileSync(join(dir, n), 'utf8'));
+    } catch {
+      continue;
+    }
+    yield { id, lines };
+  }
+}
+
+export function listRuns(stateDir?: string): RunSummary[] {
+  const out: RunSummary[] = [];
+  for (const { id, lines } of journalsIn(stateDir)) {
+    try {
+      const s = summarize(id, lines);
       if (s) out.push(s);
     } catch {
-      /* unreadable journal: skip */
+      /* a journal summarize cannot read: skip */
     }
   }
   return out.sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));

@@ -4,12 +4,8 @@
  * run can still be resumed or rolled back). `runbook prune` keeps every backup and kept copy a host
  * that is not settled may still need to be restored from (src/engine/prune.ts).
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import type { HostStatus, RunStartEvent } from './events.js';
-import { parseJournal, runsDir, type JournalLine } from './journal.js';
-import { isRunId } from './run-id.js';
-import { defaultStateDir, xdgStateDir } from './state-dir.js';
+import { journalsIn, type JournalLine } from './journal.js';
 
 export type HostSettlement =
   /** good: it ended completed (every step, its verifies included) or rolled back: what it has is a known state */
@@ -82,41 +78,14 @@ export function hostInRun(run: RunOutcome, host: { name: string; address: string
   return (run.hosts.find((h) => h.name === host.name) ?? run.hosts.find((h) => h.address === host.address && h.port === host.port))?.name;
 }
 
-/** Every state dir that may hold journals: the explicit one alone, else the usual places and those the index points to. */
-export function journalStateDirs(explicit?: string): string[] {
-  if (explicit) return [resolve(explicit)];
-  const out = [defaultStateDir(process.cwd()), xdgStateDir(), resolve('.runbook')];
-  const index = join(xdgStateDir(), 'index');
-  try {
-    for (const id of readdirSync(index)) {
-      try {
-        const p = readFileSync(join(index, id), 'utf8').trim();
-        if (p) out.push(p);
-      } catch {
-        /* a pointer being written: the others still count */
-      }
-    }
-  } catch {
-    /* no index */
-  }
-  return [...new Set(out.map((d) => resolve(d)))].filter((d) => existsSync(runsDir(d)));
-}
-
 /** The outcome of every run journaled under `stateDirs`, by run id. */
 export function loadRunOutcomes(stateDirs: string[]): Map<string, RunOutcome> {
   const out = new Map<string, RunOutcome>();
   for (const d of stateDirs) {
-    let names: string[];
-    try {
-      names = readdirSync(runsDir(d));
-    } catch {
-      continue;
-    }
-    for (const n of names) {
-      const id = n.slice(0, -'.jsonl'.length);
-      if (!n.endsWith('.jsonl') || !isRunId(id) || out.has(id)) continue;
+    for (const { id, lines } of journalsIn(d)) {
+      if (out.has(id)) continue;
       try {
-        const o = runOutcome(id, parseJournal(readFileSync(join(runsDir(d), n), 'utf8')));
+        const o = runOutcome(id, lines);
         if (o) out.set(id, o);
       } catch {
         /* unreadable: its run counts as unknown, and unknown runs are kept */

@@ -5,7 +5,7 @@
  * journaled in a repository also leaves a pointer in the XDG state dir (`index/<id>`), so
  * `runbook rollback ID` finds it from any directory.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 
@@ -55,6 +55,31 @@ export function stateDirsFor(id: string, explicit?: string): string[] {
   } catch {
     /* no pointer */
   }
-  out.push(defaultStateDir(process.cwd()), xdgStateDir(), resolve('.runbook'));
+  out.push(...usualStateDirs());
+  return [...new Set(out.map((d) => resolve(d)))];
+}
+
+/** Where journals are looked for when no pointer says: this directory's (its git root's), the XDG one, ./.runbook. */
+function usualStateDirs(): string[] {
+  return [defaultStateDir(process.cwd()), xdgStateDir(), resolve('.runbook')];
+}
+
+/** Every state dir that may hold journals: the explicit one alone, else the usual places and every dir the index points to. */
+export function allStateDirs(explicit?: string): string[] {
+  if (explicit) return [resolve(explicit)];
+  const out = usualStateDirs();
+  const index = join(xdgStateDir(), 'index');
+  try {
+    for (const id of readdirSync(index)) {
+      try {
+        const p = readFileSync(join(index, id), 'utf8').trim();
+        if (p) out.push(p);
+      } catch {
+        /* a pointer being written: the others still count */
+      }
+    }
+  } catch {
+    /* no index */
+  }
   return [...new Set(out.map((d) => resolve(d)))];
 }
