@@ -21,7 +21,7 @@ import { packageRoot } from '../src/paths.js';
 import { labSupport, type Lab } from '../src/lab/hosts.js';
 import { installNode } from '../src/lab/sim/scenarios.js';
 import { genKey } from '../src/lab/sim/pki.js';
-import { connectTimeoutMs, lastLines, machineLine, median, timed, withBenchLab } from './measure.js';
+import { connectTimeoutMs, floorHostsArg, lastLines, machineLine, median, sampleLine, timed, withBenchLab } from './measure.js';
 
 const CLI = join(packageRoot, 'dist', 'src', 'cli', 'main.js');
 const RUNBOOK = join(packageRoot, 'runbooks', 'cert-check.yaml');
@@ -96,10 +96,8 @@ async function runRunbook(lab: Lab, work: string): Promise<CheckSample> {
 
 async function runFloor(lab: Lab, work: string): Promise<CheckSample> {
   const n = lab.hosts.length;
-  const hostsFile = join(work, 'floor-hosts.json');
-  writeFileSync(hostsFile, JSON.stringify({ hosts: lab.hosts.map((h) => ({ address: h.address, port: h.port, user: h.user })), privateKeyPath: lab.privateKeyPath, readyTimeoutMs: connectTimeoutMs(n) }));
   const load = loadavg()[0]!;
-  const r = await timed([process.execPath, FLOOR, `@${hostsFile}`]);
+  const r = await timed([process.execPath, FLOOR, floorHostsArg(lab, join(work, 'floor-hosts.json'))]);
   const ok = r.code === 0 && r.stdout.startsWith(`${n} hosts, `);
   return { tool: 'floor', hosts: n, wallMs: r.wallMs, peakRssKiB: r.peakRssKiB, load, ok, ...(ok ? {} : { note: lastLines(r.stderr || r.stdout) }) };
 }
@@ -117,7 +115,7 @@ export async function benchCertCheck(n: number, runs: number, log: (s: string) =
       for (const tool of i % 2 === 0 ? (['runbook', 'floor'] as const) : (['floor', 'runbook'] as const)) {
         const s = tool === 'runbook' ? await runRunbook(lab, work) : await runFloor(lab, work);
         samples.push(s);
-        log(`  N=${n} run ${i + 1}/${runs} ${tool.padEnd(7)} ${s.wallMs.toFixed(0).padStart(7)} ms  ${(s.peakRssKiB / 1024).toFixed(0).padStart(4)} MiB  load ${s.load.toFixed(1)}${s.ok ? '' : '  FAILED: ' + s.note}`);
+        log(`  N=${n} run ${i + 1}/${runs} ${tool.padEnd(7)} ${sampleLine(s)}`);
       }
     }
     return samples;

@@ -1,6 +1,6 @@
 /** What every benchmark of bench/ shares: timing a child process, medians, the machine line. */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { startLab, type Lab, type StartLabOptions } from '../src/lab/hosts.js';
@@ -31,6 +31,25 @@ export function timed(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<Time
       resolve({ wallMs, peakRssKiB: m ? Number(m[1]) : 0, code, stdout, stderr: stderr.replace(/RSS_KIB=\d+\n?/, '') });
     });
   });
+}
+
+/** The ten-step fixture's `dir` on each host (bench/fixtures/ten-steps*.yaml; bench/floor.ts has its own copy: it imports nothing). */
+export const BENCH_DIR = '/tmp/runbook-bench';
+
+/** Every host without the fixture's files, so the next run is a first run. */
+export function resetBenchDir(lab: Lab): void {
+  for (const h of lab.hosts) rmSync(lab.hostPath(h, BENCH_DIR), { recursive: true, force: true });
+}
+
+/** The floors' argument: the hosts in `file` (2,000 hosts are more than one command-line argument may hold). */
+export function floorHostsArg(lab: Lab, file: string): string {
+  writeFileSync(file, JSON.stringify({ hosts: lab.hosts.map((h) => ({ address: h.address, port: h.port, user: h.user })), privateKeyPath: lab.privateKeyPath, readyTimeoutMs: connectTimeoutMs(lab.hosts.length) }));
+  return `@${file}`;
+}
+
+/** One measured run as the benches log it: wall time, peak RSS, load, and why it failed. */
+export function sampleLine(s: { wallMs: number; peakRssKiB: number; load?: number; ok: boolean; note?: string }): string {
+  return `${s.wallMs.toFixed(0).padStart(7)} ms  ${(s.peakRssKiB / 1024).toFixed(0).padStart(4)} MiB  load ${(s.load ?? 0).toFixed(1)}${s.ok ? '' : '  FAILED: ' + s.note}`;
 }
 
 /** Connection set-up allowance: with hundreds of hosts the key exchanges queue for the two cores (the same for the floor). */

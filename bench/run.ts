@@ -8,19 +8,18 @@
  *   node dist/bench/run.js --quick                          # 2 hosts, 1 run: proves the harness works (the test suite runs this)
  *   node dist/bench/run.js --scale 50,500,2000              # runbook vs floor per host at each size (and Ansible up to --ansible-up-to, 50): bench/results/scaling.{json,svg}
  */
-import { mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { packageRoot } from '../src/paths.js';
 import { labSupport, type Lab } from '../src/lab/hosts.js';
-import { connectTimeoutMs, lastLines, machineLine, median, timed, withBenchLab } from './measure.js';
+import { connectTimeoutMs, floorHostsArg, lastLines, machineLine, median, resetBenchDir, sampleLine, timed, withBenchLab } from './measure.js';
 import { scalingSvg, type ScalePoint } from './plot.js';
 
 const CLI = join(packageRoot, 'dist', 'src', 'cli', 'main.js');
 const RUNBOOK = join(packageRoot, 'bench', 'fixtures', 'ten-steps.yaml');
 const PLAYBOOK = join(packageRoot, 'bench', 'fixtures', 'ten-steps.ansible.yaml');
-const BENCH_DIR = '/tmp/runbook-bench'; // the fixtures' `dir`
 
 export interface Sample {
   tool: 'runbook' | 'ansible' | 'floor';
@@ -34,16 +33,11 @@ export interface Sample {
   load?: number;
 }
 
-function resetHosts(lab: Lab): void {
-  for (const h of lab.hosts) rmSync(lab.hostPath(h, BENCH_DIR), { recursive: true, force: true });
-}
-
 function ansibleInventory(lab: Lab): string {
   const lines = ['all:', '  vars:', `    ansible_ssh_private_key_file: ${lab.privateKeyPath}`, `    ansible_ssh_common_args: "-o UserKnownHostsFile=${lab.knownHostsPath} -o StrictHostKeyChecking=yes"`, '    ansible_python_interpreter: /usr/bin/python3', '  hosts:'];
   for (const h of lab.hosts) lines.push(`    ${h.name}: { ansible_host: ${h.address}, ansible_port: ${h.port}, ansible_user: ${h.user} }`);
   return lines.join('\n') + '\n';
 }
-
 
 async function runRunbook(lab: Lab, work: string, phase: 'first' | 'second'): Promise<Sample> {
   const inv = join(work, 'inventory.yaml');
@@ -75,13 +69,9 @@ async function runAnsible(lab: Lab, work: string, phase: 'first' | 'second'): Pr
 async function runFloor(lab: Lab, phase: 'first' | 'second'): Promise<Sample> {
   // the floor runs in a child process too, so its wall time includes a process start like the others
   const load = loadavg()[0]!;
-  const hostsFile = join(lab.dir, 'floor-hosts.json');
-  writeFileSync(hostsFile, JSON.stringify({ hosts: lab.hosts.map((h) => ({ address: h.address, port: h.port, user: h.user })), privateKeyPath: lab.privateKeyPath, readyTimeoutMs: connectTimeoutMs(lab.hosts.length) }));
-  const r = await timed([process.execPath, join(packageRoot, 'dist', 'bench', 'floor.js'), `@${hostsFile}`]);
+  const r = await timed([process.execPath, join(packageRoot, 'dist', 'bench', 'floor.js'), floorHostsArg(lab, join(lab.dir, 'floor-hosts.json'))]);
   return { tool: 'floor', phase, hosts: lab.hosts.length, wallMs: r.wallMs, peakRssKiB: r.peakRssKiB, ok: r.code === 0, load, ...(r.code === 0 ? {} : { note: lastLines(r.stderr) }) };
 }
-
-
 
 export async function benchHosts(n: number, runs: number, tools: Sample['tool'][], log: (s: string) => void): Promise<Sample[]> {
   return withBenchLab(`runbook-bench-${n}-`, { count: n }, async (lab, work) => {
@@ -91,11 +81,11 @@ export async function benchHosts(n: number, runs: number, tools: Sample['tool'][
       // alternate the order so no tool always runs on a warm (or cold) machine
       const order = i % 2 === 0 ? tools : [...tools].reverse();
       for (const tool of order) {
-        resetHosts(lab);
+        resetBenchDir(lab);
         for (const phase of ['first', 'second'] as const) {
           const s = tool === 'runbook' ? await runRunbook(lab, work, phase) : tool === 'ansible' ? await runAnsible(lab, work, phase) : await runFloor(lab, phase);
           samples.push(s);
-          log(`  N=${n} run ${i + 1}/${runs} ${tool.padEnd(7)} ${phase.padEnd(6)} ${s.wallMs.toFixed(0).padStart(7)} ms  ${(s.peakRssKiB / 1024).toFixed(0).padStart(4)} MiB  load ${(s.load ?? 0).toFixed(1)}${s.ok ? '' : '  FAILED: ' + s.note}`);
+          log(`  N=${n} run ${i + 1}/${runs} ${tool.padEnd(7)} ${phase.padEnd(6)} ${sampleLine(s)}`);
         }
       }
     }
@@ -131,32 +121,30 @@ export async function benchScale(sizes: number[], runs: number, log: (s: string)
   const points: ScalePoint[] = [];
   for (const n of sizes) {
     const started = Date.now();
-    let firstRss: number | undefined;
-    const samples = await withBenchLab(`runbook-scale-${n}-`, { count: n, readyTimeoutMs: 60_000 + n * 200 }, async (lab, work) => {
+    const { samples, firstRss } = await withBenchLab(`runbook-scale-${n}-`, { count: n, readyTimeoutMs: 60_000 + n * 200 }, async (lab, work) => {
       log(`  N=${n}: ${n} sshd hosts up in ${((Date.now() - started) / 1000).toFixed(0)} s`);
       const out: Sample[] = [];
       writeFileSync(join(work, 'inventory.yaml'), lab.inventoryYaml());
-      resetHosts(lab);
+      resetBenchDir(lab);
       const first = await runRunbook(lab, work, 'first');
-      log(`  N=${n} runbook first  ${first.wallMs.toFixed(0).padStart(7)} ms  ${(first.peakRssKiB / 1024).toFixed(0)} MiB  load ${first.load?.toFixed(1)}${first.ok ? '' : '  FAILED: ' + first.note}`);
+      log(`  N=${n} runbook first  ${sampleLine(first)}`);
       for (let i = 0; i < runs; i++) {
         for (const tool of i % 2 === 0 ? (['runbook', 'floor'] as const) : (['floor', 'runbook'] as const)) {
           const s = tool === 'runbook' ? await runRunbook(lab, work, 'second') : await runFloor(lab, 'second');
           out.push(s);
-          log(`  N=${n} run ${i + 1}/${runs} ${tool.padEnd(7)} ${s.wallMs.toFixed(0).padStart(7)} ms  ${(s.peakRssKiB / 1024).toFixed(0).padStart(4)} MiB  load ${(s.load ?? 0).toFixed(1)}${s.ok ? '' : '  FAILED: ' + s.note}`);
+          log(`  N=${n} run ${i + 1}/${runs} ${tool.padEnd(7)} ${sampleLine(s)}`);
         }
       }
       // Ansible in the same run at the small sizes: its own first run, then the idempotent one that counts
       if (n <= ansibleUpTo) {
-        resetHosts(lab);
+        resetBenchDir(lab);
         for (const phase of ['first', 'second'] as const) {
           const s = await runAnsible(lab, work, phase);
           if (phase === 'second') out.push(s);
-          log(`  N=${n} ansible ${phase.padEnd(6)} ${s.wallMs.toFixed(0).padStart(7)} ms  ${(s.peakRssKiB / 1024).toFixed(0).padStart(4)} MiB  load ${(s.load ?? 0).toFixed(1)}${s.ok ? '' : '  FAILED: ' + s.note}`);
+          log(`  N=${n} ansible ${phase.padEnd(6)} ${sampleLine(s)}`);
         }
       }
-      firstRss = first.ok ? first.peakRssKiB : undefined;
-      return out;
+      return { samples: out, firstRss: first.ok ? first.peakRssKiB : undefined };
     });
     for (const tool of ['runbook', 'floor', 'ansible'] as const) {
       const ok = samples.filter((s) => s.tool === tool && s.ok);
@@ -184,7 +172,6 @@ function writeScaling(points: ScalePoint[], command: string, dir: string): strin
   }
   return rows;
 }
-
 
 async function main(): Promise<void> {
   const { values } = parseArgs({

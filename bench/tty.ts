@@ -11,18 +11,17 @@
  *   node dist/bench/tty.js --quick                                # 12 hosts on a 10-line terminal: proves the harness (the test suite runs this)
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { packageRoot } from '../src/paths.js';
-import { labSupport, startLab } from '../src/lab/hosts.js';
+import { labSupport } from '../src/lab/hosts.js';
 import { shellJoin } from '../src/transport/quote.js';
-import { connectTimeoutMs, machineLine } from './measure.js';
+import { connectTimeoutMs, machineLine, resetBenchDir, withBenchLab } from './measure.js';
 
 const CLI = join(packageRoot, 'dist', 'src', 'cli', 'main.js');
 const RUNBOOK = join(packageRoot, 'bench', 'fixtures', 'ten-steps.yaml');
-const BENCH_DIR = '/tmp/runbook-bench';
 
 /** Frames of the terminal view: listr2 and its libraries, the bounded summary, the reporter that feeds them. */
 const RENDERER = /node_modules\/(listr2|log-update|cli-truncate|wrap-ansi|string-width|strip-ansi|slice-ansi|ansi-escapes|ansi-regex|ansi-styles|cli-cursor|restore-cursor|eventemitter3|rfdc|get-east-asian-width|emoji-regex|is-fullwidth-code-point)\/|\/report\/(listr|live)\.js/;
@@ -117,29 +116,25 @@ async function main(): Promise<void> {
   }
   const n = values.quick ? 12 : Number(values.hosts);
   const size = values.quick ? { rows: 10, cols: 80 } : { rows: Number(values.rows), cols: Number(values.cols) };
-  const work = mkdtempSync(join(tmpdir(), `runbook-tty-${n}-`));
   const started = Date.now();
-  const lab = await startLab({ count: n, dir: join(work, 'lab'), firstAddress: values['first-address'], readyTimeoutMs: 60_000 + n * 200 });
-  console.log(`${n} sshd hosts up in ${((Date.now() - started) / 1000).toFixed(0)} s`);
-  const runs: TtyRun[] = [];
-  try {
+  const runs = await withBenchLab(`runbook-tty-${n}-`, { count: n, firstAddress: values['first-address'], readyTimeoutMs: 60_000 + n * 200 }, async (lab, work) => {
+    console.log(`${n} sshd hosts up in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    const out: TtyRun[] = [];
     const inv = join(work, 'inventory.yaml');
     writeFileSync(inv, lab.inventoryYaml());
-    for (const h of lab.hosts) rmSync(lab.hostPath(h, BENCH_DIR), { recursive: true, force: true });
+    resetBenchDir(lab);
     const argv = ['apply', RUNBOOK, '-i', inv, '--forks', String(n), '--state-dir', join(work, 'state'), '--connect-timeout', String(connectTimeoutMs(n))];
     for (const phase of ['first', 'second'] as const) {
       const r = runUnderTty(phase, argv, size, work);
-      runs.push(r);
+      out.push(r);
       console.log(`  ${phase}: ${r.ok ? 'ok' : 'FAILED ' + r.tail} ${r.wallMs} ms wall, ${r.cpuMs.toFixed(0)} ms CPU, renderer ${r.rendererMs.toFixed(0)} of ${r.busyMs.toFixed(0)} ms sampled (${((100 * r.rendererMs) / r.busyMs).toFixed(2)} %), ${r.redraws} redraws, tallest ${r.tallest} lines, load ${r.load.toFixed(1)}`);
     }
     if (values['keep-profiles']) {
       mkdirSync(values['keep-profiles'], { recursive: true });
       for (const f of readdirSync(work)) if (f.startsWith('prof-') || f.startsWith('tty-')) spawnSync('cp', ['-r', join(work, f), values['keep-profiles']]);
     }
-  } finally {
-    await lab.stop();
-    rmSync(work, { recursive: true, force: true });
-  }
+    return out;
+  });
   console.log(`\n${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC — ${machineLine()} — \`node dist/bench/tty.js ${process.argv.slice(2).join(' ')}\``);
   console.log(`\n| hosts | run | terminal | wall | process CPU | renderer (share of sampled time) | redraws | tallest frame | load avg (1 min) |`);
   console.log('|---|---|---|---|---|---|---|---|---|');
