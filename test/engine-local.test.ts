@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { applyCmd, type ApplyOptions } from '../src/cli/apply.js';
 import { planCmd } from '../src/cli/plan.js';
 import { rollbackCmd } from '../src/cli/rollback.js';
+import { validateCmd } from '../src/cli/validate.js';
 import { makeBatches, batchSizes, exceedsMaxFail } from '../src/engine/batches.js';
 import { newRunId, isRunId } from '../src/engine/run-id.js';
 import { FORMATTERS } from '../src/report/format.js';
@@ -187,6 +188,22 @@ test('a step timeout fails the step', async () => {
   assert.equal(r.exitCode, 4);
   assert.ok(Date.now() - t0 < 4000);
   assert.match(r.result!.recap[0]!.message ?? '', /timed out|killed/);
+});
+
+test('vars_files: a runbook var templating a name its vars_files set passes validate and applies', async () => {
+  const { o, roots } = setup(
+    1,
+    head('vars:\n  greeting: "hello {{ who }}"\nvars_files: [site.yaml]') +
+      `  - name: write it
+    copy: { dest: "{{ root }}/greeting", content: "{{ greeting }}" }
+`,
+  );
+  writeFileSync(join(o.runbook, '..', 'site.yaml'), 'who: world\n');
+  const v = await validateCmd({ files: [o.runbook], inventory: o.inventory! });
+  assert.deepEqual(v.diagnostics.filter((d) => d.severity === 'error'), []);
+  const r = await applyCmd(o);
+  assert.equal(r.exitCode, 0, o.stdout.text + o.stderr.text);
+  assert.equal(readFileSync(join(roots[0]!, 'greeting'), 'utf8'), 'hello world');
 });
 
 test('a failed lazy backup stops every later change on the host, later loop items included', async () => {

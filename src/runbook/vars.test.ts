@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadRunbookText } from './load.js';
+import { loadRunbookFile, loadRunbookText } from './load.js';
+import { playView } from '../engine/play-view.js';
 import { hostScope, parseExtraVars, Redactor, secretValues } from './vars.js';
 import type { HostEntry } from '../inventory/types.js';
 
@@ -50,4 +51,51 @@ test('redaction hides every secret in text and values', () => {
   const r = new Redactor(['s3cr3t', 's3']);
   assert.equal(r.redact('pw=s3cr3t and s3'), 'pw=*** and ***');
   assert.deepEqual(r.redactDeep({ argv: ['sudo', 's3cr3t'], n: 1 }), { argv: ['sudo', '***'], n: 1 });
+});
+
+test('vars_files: a var may template a name set by the vars_files of its level (validate and run agree); precedence unchanged', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rb-vars-files-'));
+  writeFileSync(join(dir, 'site.yaml'), 'who: world\nport: 8443\nurl: "https://{{ fqdn }}:{{ port }}"\n');
+  writeFileSync(join(dir, 'play.yaml'), 'suffix: eu\n');
+  writeFileSync(
+    join(dir, 'rb.yaml'),
+    `apiVersion: runbook/v1
+name: vf
+vars:
+  greeting: "hello {{ who }}"
+  who: nobody
+  fqdn: "{{ host.name }}.example"
+  endpoint: "{{ url }}/healthz"
+vars_files: [site.yaml]
+plays:
+  - name: one
+    hosts: all
+    vars:
+      region: "{{ host.name }}-{{ suffix }}"
+    vars_files: [play.yaml]
+    steps:
+      - name: s
+        assert: { that: "greeting == 'hello world' && region != ''" }
+`,
+  );
+  const { runbook, diagnostics } = await loadRunbookFile(join(dir, 'rb.yaml'));
+  assert.deepEqual(diagnostics.filter((d) => d.severity === 'error'), []);
+  const scope = hostScope(playView(runbook!, runbook!.plays[0]!), host, {}, { id: 'r1', dry_run: true });
+  // the file's `who` wins over `vars:` (runbook vars < runbook vars_files) and the template sees it
+  assert.equal(scope.greeting, 'hello world');
+  // a file's value may template a var, and a var a file's value: each is expanded after what it names
+  assert.equal(scope.url, 'https://cp1.example:8443');
+  assert.equal(scope.endpoint, 'https://cp1.example:8443/healthz');
+  // play level: the play's vars see its vars_files
+  assert.equal(scope.region, 'cp1-eu');
+  // inventory and -e still win, and templates see the winning value
+  assert.equal(hostScope(playView(runbook!, runbook!.plays[0]!), host, { who: 'cli' }, { id: 'r1', dry_run: true }).greeting, 'hello cli');
+});
+
+test('runbook vars may name vars declared after them; a cycle is an error naming it', () => {
+  const load = (vars: string) => loadRunbookText(`apiVersion: runbook/v1\nname: t\nhosts: all\nvars:\n${vars}steps:\n  - name: s\n    assert: { that: "true" }\n`, 'rb.yaml').runbook!;
+  assert.equal(hostScope(load('  x: "{{ y }}-x"\n  y: "{{ z }}-y"\n  z: z\n'), host, {}, { id: 'r', dry_run: true }).x, 'z-y-x');
+  assert.throws(() => hostScope(load('  x: "{{ y }}"\n  y: "{{ x }}"\n'), host, {}, { id: 'r', dry_run: true }), /cycle: `x` → `y` → `x`/);
+  // an override breaks the cycle: the var it replaces is not expanded
+  assert.equal(hostScope(load('  x: "{{ y }}"\n  y: "{{ x }}"\n'), host, { y: 'cli' }, { id: 'r', dry_run: true }).x, 'cli');
 });
