@@ -1,6 +1,6 @@
 /** `runbook demo`: the certificate-renewal job end to end on a simulated kubeadm node on this machine (no root, no network). */
 import { Option, type Command } from 'commander';
-import { DEFAULT_SCENARIO, SCENARIOS } from '../lab/sim/scenario-names.js';
+import { CLI_SCENARIOS, DEFAULT_SCENARIO } from '../lab/sim/scenario-names.js';
 
 export interface DemoCliOptions {
   scenario?: string;
@@ -17,7 +17,7 @@ export function register(program: Command): void {
         'plan, apply, verify with the real kubectl, apply again (0 changed) and roll back, with the shipped runbooks/cert-renew.yaml. ' +
         'Exit 0 when every stage behaved as expected, 4 otherwise',
     )
-    .option('--scenario <name>', `the node's situation: ${SCENARIOS.join(', ')}`, DEFAULT_SCENARIO)
+    .option('--scenario <name>', `the node's situation: ${CLI_SCENARIOS.join(', ')}`, DEFAULT_SCENARIO)
     .option('--keep', 'keep the sandbox (and its node agent running) and print how to explore it')
     .option('--dir <dir>', 'create the sandbox under this directory (default: the system temp dir)')
     .addOption(new Option('--renew-runbook <file>', 'use this runbook instead of runbooks/cert-renew.yaml (for tests)').hideHelp())

@@ -4,7 +4,7 @@
  * lab and the simulator are ~30 modules every other command would load at start).
  */
 import type { Command } from 'commander';
-import { SCENARIOS, WORKER_SCENARIOS } from '../lab/sim/scenario-names.js';
+import { CLI_SCENARIOS, WORKER_SCENARIOS } from '../lab/sim/scenario-names.js';
 import { positiveInt } from './run-options.js';
 import { DEFAULT_LAB_DIR, type LabUpOptions } from './lab-options.js';
 
@@ -19,7 +19,7 @@ export function register(program: Command): void {
     .description('start N sshd hosts on 127.1.x.y, each with its own /etc/kubernetes, /var/lib/kubelet, /root, /tmp...; print the inventory and how to reach them')
     .argument('<count>', 'how many hosts', positiveInt('count'))
     .option('--dir <dir>', 'lab directory (keys, host trees, inventory)', DEFAULT_LAB_DIR)
-    .option('--scenario <name>', `make every host a simulated kubeadm control-plane node: ${SCENARIOS.join(', ')}`)
+    .option('--scenario <name>', `make every host a simulated kubeadm control-plane node: ${CLI_SCENARIOS.join(', ')}`)
     .option('--workers <scenario>', `with --scenario: host 1 is the control plane, the others its worker nodes (kubelet only): ${WORKER_SCENARIOS.join(', ')}`)
     .option('--first-address <ip>', 'first host address (default 127.1.0.1; later hosts take the next ones)')
     .option('--port <n>', 'sshd port (default 22)', positiveInt('--port'))

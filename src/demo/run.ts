@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { userError } from '../errors.js';
-import { SCENARIOS, scenarioArg } from '../lab/sim/index.js';
+import { CLI_SCENARIOS, scenarioArg } from '../lab/sim/index.js';
 import { DEFAULT_SCENARIO } from '../lab/sim/scenario-names.js';
 import { packageRoot } from '../lab/sim/paths.js';
 import { ETCD_BIN } from '../lab/sim/etcd.js';
@@ -47,6 +47,11 @@ function checkTools(): void {
   if (!existsSync(ETCD_BIN)) {
     throw userError('usage', `runbook demo needs the real etcd at ${ETCD_BIN}, and none was found`, { hint: "the sandbox node runs it as its etcd static pod: install Debian's etcd-server (apt-get install etcd-server)" });
   }
+}
+
+/** The closing hint of a demo that went as expected: the scenarios it names are those scenarioArg accepts. */
+export function nextStepsHint(): string[] {
+  return ['Next: read runbooks/cert-renew.yaml (every step says why), `runbook --help`, and try another scenario:', `  runbook demo --scenario NAME   (${CLI_SCENARIOS.join(', ')})`];
 }
 
 export async function runDemo(o: DemoOptions = {}): Promise<number> {
@@ -123,11 +128,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<number> {
   n.say('', `time per stage: ${times.join(', ')}`);
   if (n.failed.length === 0) {
     n.ok(`demo finished in ${secs}s: every stage behaved as expected`);
-    n.say(
-      '',
-      'Next: read runbooks/cert-renew.yaml (every step says why), `runbook --help`, and try another scenario:',
-      `  runbook demo --scenario NAME   (${SCENARIOS.join(', ')})`,
-    );
+    n.say('', ...nextStepsHint());
     return EXIT.ok;
   }
   n.fail(`demo finished in ${secs}s with ${n.failed.length} unexpected result(s):`);

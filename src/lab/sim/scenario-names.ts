@@ -18,6 +18,15 @@ export const SCENARIOS = [
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
+/**
+ * Scenarios for the test suite only: external-etcd-1.28's etcd runs beside the node
+ * (./external-etcd.ts), not as a node process that `lab down` or the demo's cleanup stop by PID.
+ */
+export const TEST_ONLY_SCENARIOS: readonly ScenarioName[] = ['external-etcd-1.28'];
+
+/** The scenarios a command line accepts (`runbook demo`, `lab up --scenario`; scenarioArg), for its help and hints. */
+export const CLI_SCENARIOS: readonly ScenarioName[] = SCENARIOS.filter((s) => !TEST_ONLY_SCENARIOS.includes(s));
+
 /** `runbook demo`'s scenario when none is given: the first incident write-up's cluster */
 export const DEFAULT_SCENARIO: ScenarioName = 'seed1-1.18';
 

@@ -13,21 +13,20 @@ import { DAY, YEAR, genKey, issue, kubeconfigYaml, readPem, writePem, writeServi
 import { manifestsFor, kubeletConfigYaml, kubeadmFlagsEnv, clusterConfigurationYaml } from './manifests.js';
 import { EXTERNAL_ETCD_PKI } from './external-etcd.js';
 
-import { SCENARIOS, type ScenarioName } from './scenario-names.js';
-export { SCENARIOS, type ScenarioName };
+import { CLI_SCENARIOS, SCENARIOS, TEST_ONLY_SCENARIOS, type ScenarioName } from './scenario-names.js';
+export { CLI_SCENARIOS, SCENARIOS, type ScenarioName };
 
 /** Scenarios of a stacked-etcd HA control plane: installed on several hosts as one cluster (installSimCluster). */
 export function isHAScenario(s: ScenarioName): boolean {
   return s.startsWith('ha-');
 }
 
-/** A `--scenario` value as given on a command line: a known scenario, or a usage error listing them. */
+/** A `--scenario` value as given on a command line: a scenario it accepts (CLI_SCENARIOS), or a usage error listing them. */
 export function scenarioArg(s: string): ScenarioName {
-  // its etcd runs beside the node (src/lab/sim/external-etcd.ts): started and stopped by the test suite's
-  // SimHost only; `lab down` and the demo's cleanup stop node agents by PID and would leave it running
-  if (s === 'external-etcd-1.28') throw userError('usage', `--scenario: ${s} runs in the test suite only (its external etcd is not a node process that lab down or the demo would stop)`, { hint: `one of ${SCENARIOS.filter((x) => x !== s).join(', ')}` });
-  if ((SCENARIOS as readonly string[]).includes(s)) return s as ScenarioName;
-  throw userError('usage', `--scenario: unknown scenario "${s}"`, { hint: `one of ${SCENARIOS.join(', ')}` });
+  const hint = `one of ${CLI_SCENARIOS.join(', ')}`;
+  if ((CLI_SCENARIOS as readonly string[]).includes(s)) return s as ScenarioName;
+  if ((TEST_ONLY_SCENARIOS as readonly string[]).includes(s)) throw userError('usage', `--scenario: ${s} runs in the test suite only (its external etcd is not a node process that lab down or the demo would stop)`, { hint });
+  throw userError('usage', `--scenario: unknown scenario "${s}"`, { hint });
 }
 
 export interface InstallOptions {
