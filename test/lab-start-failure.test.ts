@@ -1,16 +1,18 @@
 /**
  * startLab's failure path, provoked for real: an address already taken, hosts that never become ready,
- * two labs racing for one block. Whatever fails, startLab rejects naming the host and address, and no
- * process it started lives on (they are detached: a survivor keeps its address with PPID 1).
+ * two labs racing for one block, Ctrl-C during `runbook lab up`. Whatever fails, startLab rejects naming
+ * the host and address, and no process it started lives on (they are detached: a survivor keeps its
+ * address with PPID 1).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { IN_NS_LAB, LabStartError, labNetwork, labSupport, startLab, type Lab, type StartLabOptions } from '../src/lab/hosts.js';
+import { IN_NS_LAB, LabStartError, labNetwork, labSupport, startLab, stopLab, type Lab, type StartLabOptions } from '../src/lab/hosts.js';
+import { packageRoot } from '../src/lab/sim/paths.js';
 import { procStartTime } from '../src/lab/process.js';
 
 const support = labSupport();
@@ -120,6 +122,41 @@ test('the process leaving while startLab waits for its hosts: they are killed on
     for (let i = 0; i < 100 && left().length > 0; i++) await new Promise((res) => setTimeout(res, 20)); // SIGKILLed: gone within moments
     assert.deepEqual(left(), [], 'processes of the lab its process left behind');
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('Ctrl-C while `runbook lab up` starts its hosts: every sshd it spawned is stopped, the lab dir removed, exit 130', { skip }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'runbook-lab-fail-'));
+  const id = statSync(dir);
+  const main = join(packageRoot, 'dist/src/cli/main.js');
+  const child = spawn(process.execPath, [main, 'lab', 'up', '6', '--dir', dir, '--first-address', '127.1.226.41'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<{ code: number | null; signal: string | null }>((res) => child.on('exit', (code, signal) => res({ code, signal })));
+  // interrupt as soon as the state file lists the spawned sshds: they are starting (not yet listening)
+  let hosts: { name: string; pid: number; startTime: string }[] = [];
+  while (hosts.length === 0 && child.exitCode === null) {
+    try {
+      hosts = (JSON.parse(readFileSync(join(dir, 'lab.json'), 'utf8')) as { hosts: typeof hosts }).hosts;
+    } catch {
+      /* not written yet, or being written */
+    }
+    if (hosts.length === 0) await new Promise((res) => setTimeout(res, 1));
+  }
+  child.kill('SIGINT');
+  const r = await exited;
+  try {
+    assert.equal(hosts.length, 6, `the state file never listed the hosts: ${out}`);
+    const left = () => [...hosts.filter((h) => procStartTime(h.pid) === h.startTime).map((h) => h.pid), ...labProcesses(dir, id)];
+    assert.deepEqual(left(), [], 'processes of the interrupted lab');
+    assert.deepEqual(r, { code: 130, signal: null }, `lab up must stop its hosts and exit 130 (code 0: it had finished before the interrupt): ${out}`);
+    assert.match(out, /runbook lab up: interrupted; stopping the hosts it started/);
+    assert.equal(existsSync(dir), false, 'the interrupted lab dir is removed');
+  } finally {
+    // only what this test's lab up started, by recorded PID (when it did not stop them itself)
+    if (existsSync(join(dir, 'lab.json'))) await stopLab(dir).catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -5,8 +5,9 @@
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { constants as osConstants } from 'node:os';
 import { messageOf, userError } from '../errors.js';
-import { labSupport, openLab, startLab, stopLab, type Lab } from '../lab/hosts.js';
+import { LabStartError, labSupport, openLab, startLab, stopLab, type Lab } from '../lab/hosts.js';
 import { installSimHost, installSimCluster, FAST_SIM, type SimHost } from '../lab/sim-host.js';
 import { WORKER_SCENARIOS, isHAScenario, nodeStatus, scenarioArg, stopNode, type ScenarioName, type WorkerScenario } from '../lab/sim/index.js';
 import { installSimWorker, FAST_WORKER } from '../lab/sim-worker-host.js';
@@ -54,7 +55,6 @@ function workerScenarioArg(s: string): WorkerScenario {
 }
 
 export async function labUpCmd(o: LabUpOptions): Promise<number> {
-  const out = o.stdout ?? process.stdout;
   const scenario = o.scenario ? scenarioArg(o.scenario) : undefined;
   const workers = o.workers ? workerScenarioArg(o.workers) : undefined;
   if (workers && (!scenario || isHAScenario(scenario) || o.count < 2)) {
@@ -65,27 +65,70 @@ export async function labUpCmd(o: LabUpOptions): Promise<number> {
   if (existsSync(join(dir, 'lab.json'))) {
     throw userError('usage', `a lab is already up in ${dir}`, { hint: `take it down first: runbook lab down --dir ${dir}` });
   }
+  // Ctrl-C (or SIGTERM) while the hosts start or their simulated nodes are installed: the sshds and node
+  // agents are detached (they outlive this process), so stop every one of them here, then leave with
+  // the status a shell expects of an interrupted command (128 + the signal's number: 130 for SIGINT)
+  const interrupt = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (interrupt.signal.aborted) return; // stopping already (stopProcesses gives up after 5 s)
+    process.stderr.write(`\nrunbook lab up: interrupted; stopping the hosts it started\n`);
+    interrupt.abort(sig);
+  };
+  process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+  try {
+    return await labUp(o, dir, scenario, workers, interrupt.signal);
+  } finally {
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+  }
+}
+
+/** 128 + the number of the signal that aborted `signal`, after saying what was left running if anything was. */
+function interruptedStatus(signal: AbortSignal, leftover = ''): number {
+  if (leftover) process.stderr.write(`runbook lab up: ${leftover}\n`);
+  const sig = signal.reason as NodeJS.Signals;
+  return 128 + (osConstants.signals[sig] ?? osConstants.signals.SIGINT);
+}
+
+async function labUp(o: LabUpOptions, dir: string, scenario: ScenarioName | undefined, workers: WorkerScenario | undefined, signal: AbortSignal): Promise<number> {
+  const out = o.stdout ?? process.stdout;
   let lab: Lab;
   try {
-    lab = await startLab({ count: o.count, dir, ...(o.firstAddress ? { firstAddress: o.firstAddress } : {}), ...(o.port ? { port: o.port } : {}) });
+    lab = await startLab({ count: o.count, dir, signal, ...(o.firstAddress ? { firstAddress: o.firstAddress } : {}), ...(o.port ? { port: o.port } : {}) });
   } catch (e) {
+    // startLab stopped what it had started (by PID) and removed the dir, unless it names what it could not stop
+    if (signal.aborted) return interruptedStatus(signal, e instanceof LabStartError && e.leftover.length ? messageOf(e) : '');
     throw userError('io', `lab up failed: ${messageOf(e)}`);
   }
   const sims: Pick<SimHost, 'node' | 'pid'>[] = [];
-  if (scenario) {
-    try {
+  try {
+    signal.throwIfAborted();
+    if (scenario) {
       // HA: the first node is `kubeadm init`, the others join it (shared CAs, their own leaves, one etcd cluster)
       if (isHAScenario(scenario)) sims.push(...(await installSimCluster(lab, lab.hosts, scenario, FAST_SIM)));
       else if (workers) {
         // host 1: the control plane; the others: its workers, whose kubelets register with its API server
         const cp = await installSimHost(lab, lab.hosts[0]!, scenario, FAST_SIM);
         sims.push(cp);
-        for (const h of lab.hosts.slice(1)) sims.push(await installSimWorker(lab, h, workers, { controlPlane: cp, ...FAST_WORKER }));
-      } else for (const h of lab.hosts) sims.push(await installSimHost(lab, h, scenario, FAST_SIM));
-    } catch (e) {
-      await downLab(dir).catch(() => undefined);
-      throw userError('io', `lab up: installing the simulated kubeadm nodes failed: ${messageOf(e)}`);
+        for (const h of lab.hosts.slice(1)) {
+          signal.throwIfAborted();
+          sims.push(await installSimWorker(lab, h, workers, { controlPlane: cp, ...FAST_WORKER }));
+        }
+      } else {
+        for (const h of lab.hosts) {
+          signal.throwIfAborted();
+          sims.push(await installSimHost(lab, h, scenario, FAST_SIM));
+        }
+      }
+      signal.throwIfAborted();
     }
+  } catch (e) {
+    // an install in progress is let finish (its node agent then exists to be stopped) before the lab goes down
+    const down = await downLab(dir).then(
+      () => '',
+      (d: unknown) => `stopping the lab failed: ${messageOf(d)}; try again: runbook lab down --dir ${dir}`,
+    );
+    if (signal.aborted) return interruptedStatus(signal, down);
+    throw userError('io', `lab up: installing the simulated kubeadm nodes failed: ${messageOf(e)}`);
   }
   const inventory = join(dir, INVENTORY);
   writeFileSync(inventory, inventoryText(lab, scenario, !!workers));

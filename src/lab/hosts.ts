@@ -60,6 +60,8 @@ export interface StartLabOptions {
    * `unshare -n`): they are then reachable only from inside it, as hosts behind a bastion are.
    */
   netnsPid?: number;
+  /** aborted (Ctrl-C): startLab stops what it started, as on any failure, and rejects with "interrupted" */
+  signal?: AbortSignal;
 }
 
 /** Trees each host has for itself (bind mounts of `<host>/root/<path>`). */
@@ -313,23 +315,34 @@ function prepareHost(dir: string, h: { name: string; address: string; port: numb
   writeFileSync(join(hd, 'sshd_config'), sshdConfig(h));
 }
 
-/** `ssh-keygen` without blocking the event loop (500 hosts: keys are made 8 at a time). */
-function keygen(path: string, comment: string): Promise<void> {
+/** `ssh-keygen` without blocking the event loop (500 hosts: keys are made 8 at a time); `signal` stops it (settles once it has exited). */
+function keygen(path: string, comment: string, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new Error('interrupted'));
     const child = spawn('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', path], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const stop = () => child.kill('SIGTERM');
+    signal?.addEventListener('abort', stop, { once: true });
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`ssh-keygen failed for ${path}: ${err.trim() || `exit ${code}`}`))));
+    child.on('close', (code) => {
+      signal?.removeEventListener('abort', stop);
+      if (signal?.aborted) reject(new Error('interrupted'));
+      else if (code === 0) resolve();
+      else reject(new Error(`ssh-keygen failed for ${path}: ${err.trim() || `exit ${code}`}`));
+    });
   });
 }
 
+/** `f` over `items`, `width` at a time; after a failure no new item starts, and it rejects once those running have settled. */
 async function inPool<T>(items: readonly T[], width: number, f: (t: T) => Promise<void>): Promise<void> {
   let next = 0;
+  let failed: { error: unknown } | undefined;
   const worker = async () => {
-    while (next < items.length) await f(items[next++]!);
+    while (next < items.length && !failed) await f(items[next++]!).catch((error: unknown) => void (failed ??= { error }));
   };
   await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
+  if (failed) throw failed.error;
 }
 
 function labFromState(state: LabState): Lab {
@@ -429,7 +442,7 @@ export async function startLab(opts: StartLabOptions): Promise<Lab> {
     const leftover = await stopProcesses(own(), state.hosts.map((h) => h.mntns)).catch(() => [...own().keys()]);
     if (leftover.length === 0) rmSync(dir, { recursive: true, force: true });
     else writeState(state); // best effort: `runbook lab down` (stopLab) can try again
-    const why = e instanceof Error ? e.message : String(e);
+    const why = opts.signal?.aborted ? 'interrupted' : e instanceof Error ? e.message : String(e);
     const kept = leftover.length ? `; could not stop PID(s) ${leftover.join(', ')}: ${dir} is kept, stop them with stopLab or \`runbook lab down --dir ${dir}\`` : '';
     const started = state.hosts.map(({ name, address, port, pid, startTime }) => ({ name, address, port, pid, startTime }));
     throw new LabStartError(`lab start failed: ${why}${kept}`, dir, started, leftover);
@@ -452,19 +465,20 @@ async function bringUp(state: LabState, opts: StartLabOptions): Promise<void> {
   const specs = addrs.map((address, i) => ({ name: `${prefix}-${String(i + 1).padStart(width, '0')}`, address, port }));
 
   // client key (ssh-keygen), authorized_keys, per-host host keys and known_hosts
-  await keygen(state.privateKeyPath, 'runbook-lab');
+  await keygen(state.privateKeyPath, 'runbook-lab', opts.signal);
   writeFileSync(join(dir, 'authorized_keys'), readFileSync(state.privateKeyPath + '.pub'), { mode: 0o600 });
   const passwd = passwdWithShShell();
   const shadow = shadowUnlocked();
   const known: string[] = [];
   for (const h of specs) prepareHost(dir, h, passwd, shadow);
-  await inPool(specs, 8, (h) => keygen(join(dir, 'hosts', h.name, 'ssh_host_ed25519_key'), `root@${h.name}`));
+  await inPool(specs, 8, (h) => keygen(join(dir, 'hosts', h.name, 'ssh_host_ed25519_key'), `root@${h.name}`, opts.signal));
   for (const h of specs) {
     const [type, b64] = readFileSync(join(dir, 'hosts', h.name, 'ssh_host_ed25519_key.pub'), 'utf8').trim().split(/\s+/);
     known.push(`${port === 22 ? h.address : `[${h.address}]:${port}`} ${type} ${b64}`);
   }
   writeFileSync(state.knownHostsPath, known.join('\n') + '\n', { mode: 0o600 });
   writeState(state); // written before any process starts, so stopLab(dir) can always clean up
+  if (opts.signal?.aborted) throw new Error('interrupted');
 
   // start every sshd at once; each one is `unshare -m ... sh -c 'mounts; exec sshd'`, so the PID is sshd's
   const started: { hs: HostState; child: ReturnType<typeof spawnHost> }[] = [];
@@ -483,6 +497,8 @@ async function bringUp(state: LabState, opts: StartLabOptions): Promise<void> {
   const failures: string[] = [];
   const myns = mntnsOf('self');
   for (;;) {
+    // interrupted: the caller's catch stops every sshd spawned so far, ready or not
+    if (opts.signal?.aborted) throw new Error('interrupted');
     for (const s of [...pending]) {
       const hd = join(dir, 'hosts', s.hs.name);
       if (readOr(join(hd, 'sshd.pid')).trim() !== '') {
