@@ -17,6 +17,7 @@ import { expandImports } from './imports.js';
 import { applyVarsFiles, readVarsFiles, type VarsFiles } from './vars-files.js';
 import { encryptedVarNames } from './encrypted.js';
 import { safetyDiagnostics } from './safety-lint.js';
+import { varCycleDiagnostics } from './var-order.js';
 
 export interface LoadOptions {
   /** names provided outside the runbook: inventory vars, -e vars */
@@ -353,6 +354,8 @@ function semanticDiagnostics(doc: YamlDocument, rb: Runbook, opts: LoadOptions):
     for (const { step: st } of walkSteps(listAt(root, at), at)) for (const n of namesProvidedBy(st as unknown as Step)) provided.add(n);
   }
   ctx = { doc, out, universe, checkUniverse: createChecker(universe), playVarNames, provided };
+  // vars may name each other in any order (hostScope expands each after those it names), but not in a cycle
+  out.push(...varCycleDiagnostics(doc, root, opts.knownVarNames ?? [], opts.varsFiles));
   // Runbook vars may refer to each other and to builtins.
   for (const [k, v] of varsToCheck) checkStrings(v, ['vars', k], base, out, doc);
   // a play's vars may refer to the runbook's and to the play's vars before them

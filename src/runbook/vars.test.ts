@@ -92,10 +92,18 @@ plays:
   assert.equal(hostScope(playView(runbook!, runbook!.plays[0]!), host, { who: 'cli' }, { id: 'r1', dry_run: true }).greeting, 'hello cli');
 });
 
-test('runbook vars may name vars declared after them; a cycle is an error naming it', () => {
-  const load = (vars: string) => loadRunbookText(`apiVersion: runbook/v1\nname: t\nhosts: all\nvars:\n${vars}steps:\n  - name: s\n    assert: { that: "true" }\n`, 'rb.yaml').runbook!;
-  assert.equal(hostScope(load('  x: "{{ y }}-x"\n  y: "{{ z }}-y"\n  z: z\n'), host, {}, { id: 'r', dry_run: true }).x, 'z-y-x');
-  assert.throws(() => hostScope(load('  x: "{{ y }}"\n  y: "{{ x }}"\n'), host, {}, { id: 'r', dry_run: true }), /cycle: `x` → `y` → `x`/);
-  // an override breaks the cycle: the var it replaces is not expanded
-  assert.equal(hostScope(load('  x: "{{ y }}"\n  y: "{{ x }}"\n'), host, { y: 'cli' }, { id: 'r', dry_run: true }).x, 'cli');
+test('runbook vars may name vars declared after them; a cycle is an error naming it, in validate and at run time alike', () => {
+  const text = (vars: string) => `apiVersion: runbook/v1\nname: t\nhosts: all\nvars:\n${vars}steps:\n  - name: s\n    assert: { that: "true" }\n`;
+  const load = (vars: string) => loadRunbookText(text(vars), 'rb.yaml').runbook!;
+  const scope = (vars: string, extra: Record<string, unknown> = {}) => hostScope(load(vars), host, extra, { id: 'r', dry_run: true });
+  assert.equal(scope('  x: "{{ y }}-x"\n  y: "{{ z }}-y"\n  z: z\n').x, 'z-y-x');
+  const cycle = '  x: "{{ y }}"\n  y: "{{ x }}"\n';
+  const errors = (vars: string, known: string[] = []) => loadRunbookText(text(vars), 'rb.yaml', { knownVarNames: known }).diagnostics.filter((d) => d.severity === 'error').map((d) => `${d.line}:${d.col} ${d.message}`);
+  assert.deepEqual(errors(cycle), ['5:3 runbook vars refer to each other in a cycle: `x` → `y` → `x`']);
+  assert.deepEqual(errors('  p: "{{ p }}/x"\n'), ['5:3 runbook vars refer to each other in a cycle: `p` → `p`']);
+  // an inventory or -e value breaks the cycle: the var it replaces is not expanded
+  assert.deepEqual(errors(cycle, ['y']), []);
+  const loaded = loadRunbookText(text(cycle), 'rb.yaml', { knownVarNames: ['y'] }).runbook!;
+  assert.equal(hostScope(loaded, host, { y: 'cli' }, { id: 'r', dry_run: true }).x, 'cli');
+  assert.throws(() => hostScope(loaded, host, {}, { id: 'r', dry_run: true }), /cycle: `x` → `y` → `x`/);
 });

@@ -7,7 +7,8 @@ import { readFile } from 'node:fs/promises';
 import { load as loadYamlValue } from 'js-yaml';
 import { UserError, messageOf } from '../errors.js';
 import type { HostEntry } from '../inventory/types.js';
-import { candidateNames, expandDeep, hasTemplate, Literal, parseTemplate, type Scope } from './expressions.js';
+import { expandDeep, type Scope } from './expressions.js';
+import { CYCLE_HINT, cycleMessage, expansionOrder } from './var-order.js';
 import type { LoadedRunbook } from './model.js';
 import { decryptAge, isAgeEncrypted, markEncryptedNames } from './encrypted.js';
 
@@ -72,42 +73,14 @@ export function hostScope(rb: LoadedRunbook, host: HostEntry, extra: Record<stri
   const scope: Scope = { ...builtins };
   const runbookVars = (rb.runbook.vars ?? {}) as Record<string, unknown>;
   const overrides = { ...host.vars, ...extra };
-  // A runbook var may refer to builtins, overrides and the other runbook vars whatever their
-  // order, as `validate` allows: each is expanded after the vars it names. The vars_files of its
-  // level are merged in after its `vars:` (./vars-files.ts), and `greeting: "hi {{ who }}"` must
-  // still see the `who` a vars file sets.
-  const done = new Set<string>();
-  const expanding: string[] = [];
-  const expand = (k: string): void => {
-    if (done.has(k) || Object.hasOwn(overrides, k) || !Object.hasOwn(runbookVars, k)) return;
-    if (expanding.includes(k)) {
-      const cycle = [...expanding.slice(expanding.indexOf(k)), k].map((n) => `\`${n}\``).join(' → ');
-      throw new UserError({ kind: 'expression', message: `runbook vars refer to each other in a cycle: ${cycle}`, hint: 'make one of them a plain value, or set it with -e' });
-    }
-    expanding.push(k);
-    for (const n of namesRead(runbookVars[k])) if (n !== k) expand(n);
-    expanding.pop();
-    scope[k] = expandDeep(runbookVars[k], { ...scope, ...overrides });
-    done.add(k);
-  };
-  for (const k of Object.keys(runbookVars)) expand(k);
+  // a runbook var may refer to builtins, overrides and the other runbook vars (those its level's
+  // vars_files set among them), before or after it: each is expanded after those it names
+  const r = expansionOrder(runbookVars, (n) => Object.hasOwn(overrides, n));
+  if (r.cycle) throw new UserError({ kind: 'expression', message: cycleMessage(r.cycle), hint: CYCLE_HINT });
+  for (const k of r.order) scope[k] = expandDeep(runbookVars[k], { ...scope, ...overrides });
   for (const [k, v] of Object.entries(host.vars)) if (!(k in extra)) scope[k] = v;
   Object.assign(scope, extra);
   return scope;
-}
-
-/** The top-level names the templates inside a var's value read (a Literal reads none). */
-function namesRead(value: unknown): string[] {
-  if (value instanceof Literal) return [];
-  if (typeof value === 'string') {
-    if (!hasTemplate(value)) return [];
-    // a broken template reads nothing here: expanding it reports the syntax error
-    const { parts, error } = parseTemplate(value);
-    return error ? [] : parts.flatMap((p) => (p.kind === 'expr' ? candidateNames(p.source) : []));
-  }
-  if (Array.isArray(value)) return value.flatMap(namesRead);
-  if (value !== null && typeof value === 'object') return Object.values(value).flatMap(namesRead);
-  return [];
 }
 
 /**
