@@ -4,9 +4,9 @@
  * or the client-certificate file they point at).
  *
  * The host needs no openssl: ONE exec of a literal sh script (find + base64, coreutils) returns
- * every file's bytes (the directory's and the named ones); certificates are parsed here with
- * node's crypto.X509Certificate. A kubeconfig that points at a certificate file costs a second
- * exec for those files.
+ * every file's bytes (the directory's and the named ones); certificates are read here (x509-der.ts:
+ * a DER walk, OpenSSL for unusual ones). A kubeconfig that points at a certificate file costs a
+ * second exec for those files.
  *
  * Each cert: name (relative path under `dir` without .crt, e.g. `apiserver`, `etcd/server`; the
  * base name without .crt for `paths`; the kubeconfig's base name, e.g. `admin.conf`), path,
@@ -17,14 +17,15 @@
  * expired included; sorted), expired (sorted), missing (paths that do not exist: e.g.
  * super-admin.conf exists only on the init node)}. Probe returns the same facts, status ok.
  */
-import { X509Certificate } from 'node:crypto';
 import { posix } from 'node:path';
-import { load as loadYaml } from 'js-yaml';
+// js-yaml 4 for kubeconfigs: several times faster than 5 on their long base64 values (js-yaml-4.d.ts)
+import { load as loadYaml } from 'js-yaml-4';
 import type { X509Params } from '../runbook/schema-types.js';
 import { messageOf, UserError } from '../errors.js';
 import type { Action, ProbeResult, StepContext } from './types.js';
 import type { Transport } from '../transport/types.js';
 import { parseDuration } from './duration.js';
+import { certFields, type CertFields } from './x509-der.js';
 import { absPath, describeExit, run, stepError } from './util.js';
 
 export interface CertFacts {
@@ -163,34 +164,16 @@ async function readInProcess(t: Transport & { list: NonNullable<Transport['list'
   };
 }
 
-function firstCert(data: Buffer, where: string): X509Certificate {
+/** The first PEM certificate's fields (or the file read as DER). */
+function firstCert(data: Buffer, where: string): CertFields {
   const text = data.toString('latin1');
   const m = /-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/.exec(text);
   try {
     // the PEM body decoded here (base64 skips the line breaks): OpenSSL's PEM reader costs more per certificate
-    return new X509Certificate(m ? Buffer.from(m[1]!, 'base64') : data);
+    return certFields(m ? Buffer.from(m[1]!, 'base64') : data);
   } catch (e) {
     throw stepError(`x509: ${where} is not a certificate: ${messageOf(e)}`);
   }
-}
-
-function sansOf(x: X509Certificate): string[] {
-  const s = x.subjectAltName;
-  if (!s) return [];
-  const out: string[] = [];
-  for (const part of s.split(/, (?=[A-Za-z ]+:)/)) {
-    const m = /^([A-Za-z ]+):(.*)$/.exec(part);
-    let v = m ? m[2]! : part;
-    if (v.startsWith('"')) {
-      try {
-        v = JSON.parse(v) as string;
-      } catch {
-        /* keep as is */
-      }
-    }
-    out.push(v);
-  }
-  return out;
 }
 
 function dnLine(dn: string): string {
@@ -199,24 +182,21 @@ function dnLine(dn: string): string {
 
 export function certFacts(data: Buffer, meta: { name: string; path: string; source: 'file' | 'kubeconfig'; embedded?: boolean; user?: string }, now = Date.now()): CertFacts {
   const x = firstCert(data, meta.path);
-  const notAfter = new Date(x.validTo);
-  const notBefore = new Date(x.validFrom);
-  const subject = x.subject; // each getter formats anew in OpenSSL
-  const cnLine = subject.split('\n').find((l) => l.startsWith('CN='));
+  const cnLine = x.subject.split('\n').find((l) => l.startsWith('CN='));
   return {
     name: meta.name,
     path: meta.path,
     source: meta.source,
     ...(meta.embedded !== undefined ? { embedded: meta.embedded } : {}),
     ...(meta.user !== undefined ? { user: meta.user } : {}),
-    subject: dnLine(subject),
+    subject: dnLine(x.subject),
     cn: cnLine ? cnLine.slice(3) : '',
     issuer: dnLine(x.issuer),
-    sans: sansOf(x),
-    not_before: notBefore.toISOString(),
-    not_after: notAfter.toISOString(),
-    days_left: Math.floor((notAfter.getTime() - now) / 86_400_000),
-    expired: notAfter.getTime() <= now,
+    sans: x.sans,
+    not_before: x.validFrom.toISOString(),
+    not_after: x.validTo.toISOString(),
+    days_left: Math.floor((x.validTo.getTime() - now) / 86_400_000),
+    expired: x.validTo.getTime() <= now,
     is_ca: x.ca,
     fingerprint_sha256: x.fingerprint256,
     serial: x.serialNumber,
