@@ -3,6 +3,7 @@
  * authentication methods in OpenSSH's order, the host key check against known_hosts, host key
  * algorithms, and connection errors in words an operator can act on.
  */
+import { createPrivateKey, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -63,8 +64,38 @@ export async function loadKey(path: string, passphrase: string | undefined, wher
     const hint = encrypted(parsed) ? 'the key is encrypted: set $RUNBOOK_KEY_PASSPHRASE, run on a terminal to be asked, or load it into ssh-agent' : undefined;
     throw userError('connect', `cannot use private key ${path}: ${parsed.message}`, { ...where, ...(hint ? { hint } : {}) });
   }
-  const key = Array.isArray(parsed) ? parsed[0]! : parsed;
+  const key = signingOnce(Array.isArray(parsed) ? parsed[0]! : parsed);
   keyCache.set(path, key);
+  return key;
+}
+
+/** The hash each key type signs with when ssh2 names none (its keyParser's defaults); RSA is always named, from server-sig-algs. */
+const DEFAULT_SIGN_HASH: Partial<Record<string, string | null>> = {
+  'ssh-ed25519': null,
+  'ecdsa-sha2-nistp256': 'sha256',
+  'ecdsa-sha2-nistp384': 'sha384',
+  'ecdsa-sha2-nistp521': 'sha512',
+};
+
+/**
+ * ssh2 signs with the key's PEM text, which OpenSSL parses anew at every signature: a seventh of
+ * the client's CPU when connecting to hundreds of hosts (BENCHMARKS.md, fleet cert-check). This
+ * key signs with a key object parsed once; the signature is the same bytes (ssh-auth.test.ts).
+ */
+export function signingOnce(key: ParsedKey): ParsedKey {
+  let keyObject: KeyObject | undefined;
+  const viaPem = key.sign.bind(key);
+  key.sign = (data: Buffer | string, algo?: string): Buffer => {
+    const hash = algo || DEFAULT_SIGN_HASH[key.type];
+    if (hash === undefined) return viaPem(data, algo); // no default known here: as ssh2 signs
+    try {
+      keyObject ??= createPrivateKey(key.getPrivatePEM());
+      return cryptoSign(hash, typeof data === 'string' ? Buffer.from(data) : data, keyObject);
+    } catch (e) {
+      // ssh2's contract: an Error returned, not thrown (its types say Buffer)
+      return (e instanceof Error ? e : new Error(String(e))) as unknown as Buffer;
+    }
+  };
   return key;
 }
 
