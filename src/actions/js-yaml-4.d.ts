@@ -4,6 +4,6 @@
  * (BENCHMARKS.md, fleet cert-check). It ships no types; this is the part used.
  */
 declare module 'js-yaml-4' {
-  /** YAML 1.2 core schema load, as js-yaml 5's; throws a YAMLException with the position */
+  /** js-yaml 4's default schema (YAML 1.1-like: merge keys, timestamps); throws a YAMLException with the position; an empty text gives undefined */
   export function load(text: string, options?: { filename?: string }): unknown;
 }

@@ -4,11 +4,12 @@
  * framework on every parse, ~120 µs a certificate and most of a fleet cert-check's client CPU
  * (BENCHMARKS.md), and the check never uses the key; the DER walk costs a fraction of that.
  *
- * It reads only the forms kubeadm, openssl and cfssl write: single-valued RDNs of well-known
- * attributes in plain ASCII that needs no escaping, DNS and IP names, DER times, a positive serial,
- * each extension once. Anything else returns undefined and the caller asks OpenSSL (x509.ts), so
- * the two never disagree: x509-der.test.ts compares both on openssl-made certificates, odd ones
- * included.
+ * It reads only DER in the forms kubeadm, openssl and cfssl write for leaf certificates:
+ * single-valued RDNs of well-known attributes in plain ASCII that needs no escaping, DNS and IP
+ * names, DER times, a positive serial, known extensions once each. Anything else (a CA among them,
+ * about three a node) returns undefined and the caller asks OpenSSL (x509.ts), so the two never
+ * disagree: x509-der.test.ts compares both on openssl-made certificates and on a corpus of
+ * malformed ones (test/fixtures/x509-odd).
  */
 import { createHash, X509Certificate } from 'node:crypto';
 import { createRequire } from 'node:module';
@@ -22,7 +23,7 @@ export interface CertFields {
   sans: string[];
   validFrom: Date;
   validTo: Date;
-  /** X509_check_ca(cert) == 1, as X509Certificate.ca */
+  /** X509_check_ca(cert) == 1, as X509Certificate.ca (always false from the walk, which leaves CAs to OpenSSL) */
   ca: boolean;
   /** colon-separated upper-case hex, as X509Certificate.fingerprint256 */
   fingerprint256: string;
@@ -40,7 +41,8 @@ interface Asn1 {
 
 interface Asn1Module {
   fromDer(bytes: string, options: { strict: boolean; parseAllBytes: boolean; decodeBitStrings: boolean }): Asn1;
-  derToOid(bytes: string): string;
+  toDer(node: Asn1): { getBytes(): string };
+  oidToDer(oid: string): { getBytes(): string };
 }
 
 let asn1: Asn1Module | undefined;
@@ -55,18 +57,21 @@ const UNIVERSAL = 0x00;
 const CONTEXT = 0x80;
 const T = { BOOLEAN: 1, INTEGER: 2, BITSTRING: 3, OCTETSTRING: 4, OID: 6, UTF8: 12, SEQUENCE: 16, SET: 17, PRINTABLE: 19, IA5: 22, UTCTIME: 23, GENERALIZEDTIME: 24 } as const;
 
-/** OpenSSL's short names (XN_FLAG_FN_SN) of the attributes kubeadm and the usual CAs write */
-const SHORT_NAMES = new Map([
-  ['2.5.4.3', 'CN'],
-  ['2.5.4.6', 'C'],
-  ['2.5.4.7', 'L'],
-  ['2.5.4.8', 'ST'],
-  ['2.5.4.10', 'O'],
-  ['2.5.4.11', 'OU'],
-]);
-const EXT = { basicConstraints: '2.5.29.19', keyUsage: '2.5.29.15', subjectAltName: '2.5.29.17' } as const;
-/** the extensions read here, and those whose presence cannot change what is read (subject and authority key id, extended key usage) */
-const KNOWN_EXTENSIONS = new Set([...Object.values(EXT), '2.5.29.14', '2.5.29.35', '2.5.29.37']);
+/**
+ * OIDs are matched by their DER bytes, so a non-minimal or truncated encoding (which OpenSSL
+ * refuses, and a lenient OID decoder would read as the same number) matches nothing.
+ */
+let oids: { shortNames: Map<string, string>; extensions: Map<string, string> } | undefined;
+function knownOids(): NonNullable<typeof oids> {
+  const der = (oid: string) => decoder().oidToDer(oid).getBytes();
+  // OpenSSL's short names (XN_FLAG_FN_SN) of the attributes kubeadm and the usual CAs write
+  const names: [string, string][] = [['2.5.4.3', 'CN'], ['2.5.4.6', 'C'], ['2.5.4.7', 'L'], ['2.5.4.8', 'ST'], ['2.5.4.10', 'O'], ['2.5.4.11', 'OU']];
+  // the extensions read here, and those whose content cannot change what is read: subject and
+  // authority key id, key usage and extended key usage matter only to a CA's flag, and a CA is left to OpenSSL
+  const exts: [string, string][] = [['2.5.29.19', 'basicConstraints'], ['2.5.29.17', 'subjectAltName'], ['2.5.29.15', 'keyUsage'], ['2.5.29.37', 'extKeyUsage'], ['2.5.29.14', 'subjectKeyId'], ['2.5.29.35', 'authorityKeyId']];
+  oids ??= { shortNames: new Map(names.map(([o, n]) => [der(o), n])), extensions: new Map(exts.map(([o, n]) => [der(o), n])) };
+  return oids;
+}
 
 /** Thrown inside the walk for anything outside the forms above; never leaves readCertDer. */
 class Unsupported extends Error {}
@@ -74,14 +79,37 @@ const unsupported = (): never => {
   throw new Unsupported();
 };
 
-function children(n: Asn1 | undefined, type: number = T.SEQUENCE): Asn1[] {
-  if (!n || n.tagClass !== UNIVERSAL || n.type !== type || !Array.isArray(n.value)) return unsupported();
+function children(n: Asn1 | undefined, type: number = T.SEQUENCE, tagClass = UNIVERSAL): Asn1[] {
+  if (!n || n.tagClass !== tagClass || n.type !== type || !n.constructed || !Array.isArray(n.value)) return unsupported();
   return n.value;
 }
 
 function bytes(n: Asn1 | undefined, tagClass: number, type: number): string {
-  if (!n || n.tagClass !== tagClass || n.type !== type || typeof n.value !== 'string') return unsupported();
+  if (!n || n.tagClass !== tagClass || n.type !== type || n.constructed || typeof n.value !== 'string') return unsupported();
   return n.value;
+}
+
+/** An INTEGER's content in its one DER form (no padding byte OpenSSL would refuse). */
+function integer(n: Asn1 | undefined): string {
+  const v = bytes(n, UNIVERSAL, T.INTEGER);
+  if (v.length === 0) return unsupported();
+  if (v.length > 1 && ((v.charCodeAt(0) === 0 && v.charCodeAt(1) < 0x80) || (v.charCodeAt(0) === 0xff && v.charCodeAt(1) >= 0x80))) return unsupported();
+  return v;
+}
+
+/** AlgorithmIdentifier ::= SEQUENCE { algorithm OID, parameters ANY OPTIONAL } */
+function algorithm(n: Asn1 | undefined): void {
+  const parts = children(n);
+  if (parts.length < 1 || parts.length > 2) return unsupported();
+  bytes(parts[0], UNIVERSAL, T.OID);
+}
+
+/** A BIT STRING's content: the count of unused bits (0–7, and those bits zero), then the bits. */
+function bitString(n: Asn1 | undefined): string {
+  const v = bytes(n, UNIVERSAL, T.BITSTRING);
+  const unused = v.charCodeAt(0);
+  if (v.length === 0 || unused > 7 || (unused > 0 && (v.length === 1 || (v.charCodeAt(v.length - 1) & ((1 << unused) - 1)) !== 0))) return unsupported();
+  return v;
 }
 
 /**
@@ -98,10 +126,12 @@ function nameLines(n: Asn1 | undefined): string {
     .map((rdn) => {
       const attrs = children(rdn, T.SET);
       if (attrs.length !== 1) return unsupported(); // multi-valued: OpenSSL's ordering and separators, left to it
-      const [oid, value] = children(attrs[0]);
-      const sn = SHORT_NAMES.get(decoder().derToOid(bytes(oid, UNIVERSAL, T.OID)));
-      if (!sn || !value || value.tagClass !== UNIVERSAL || ![T.UTF8, T.PRINTABLE, T.IA5].includes(value.type as 12) || typeof value.value !== 'string') return unsupported();
-      const v = value.value;
+      const atv = children(attrs[0]);
+      if (atv.length !== 2) return unsupported();
+      const [oid, value] = atv as [Asn1, Asn1];
+      const sn = knownOids().shortNames.get(bytes(oid, UNIVERSAL, T.OID));
+      if (!sn || ![T.UTF8, T.PRINTABLE, T.IA5].includes(value.type as 12)) return unsupported();
+      const v = bytes(value, UNIVERSAL, value.type);
       if (v === '' || !PLAIN_VALUE.test(v) || ESCAPED_CHARS.test(v) || v.endsWith(' ')) return unsupported();
       return `${sn}=${v}`;
     })
@@ -127,8 +157,8 @@ function timeOf(n: Asn1 | undefined): Date {
 const hex = (s: string) => Buffer.from(s, 'binary').toString('hex').toUpperCase();
 
 function serialOf(n: Asn1 | undefined): string {
-  const raw = bytes(n, UNIVERSAL, T.INTEGER);
-  if (raw.length === 0 || raw.charCodeAt(0) & 0x80) return unsupported(); // negative: OpenSSL prints a sign
+  const raw = integer(n);
+  if (raw.charCodeAt(0) & 0x80) return unsupported(); // negative: OpenSSL prints a sign
   const digits = raw.replace(/^\0+/, '');
   return digits === '' ? unsupported() : hex(digits);
 }
@@ -143,8 +173,15 @@ function ipOf(raw: string): string {
 /** DNS names node prints unquoted and unescaped */
 const PLAIN_DNS_NAME = /^[A-Za-z0-9*._-]+$/;
 
+/** An extension's value decoded, in DER only (a BER-only form is left to OpenSSL). */
+function extensionValue(raw: string): Asn1 {
+  const a = decoder();
+  const node = a.fromDer(raw, { strict: true, parseAllBytes: true, decodeBitStrings: false });
+  return a.toDer(node).getBytes() === raw ? node : unsupported();
+}
+
 function sansOf(extValue: string): string[] {
-  return children(decoder().fromDer(extValue, { strict: true, parseAllBytes: true, decodeBitStrings: false })).map((g) => {
+  return children(extensionValue(extValue)).map((g) => {
     if (g.tagClass !== CONTEXT || g.constructed || typeof g.value !== 'string') return unsupported();
     if (g.type === 2 && PLAIN_DNS_NAME.test(g.value)) return g.value; // dNSName
     if (g.type === 7) return ipOf(g.value); // iPAddress
@@ -152,71 +189,79 @@ function sansOf(extValue: string): string[] {
   });
 }
 
-/** BasicConstraints ::= SEQUENCE { cA BOOLEAN DEFAULT FALSE, pathLenConstraint INTEGER OPTIONAL } */
-function basicConstraintsCa(extValue: string): boolean {
-  const fields = children(decoder().fromDer(extValue, { strict: true, parseAllBytes: true, decodeBitStrings: false }));
-  let i = 0;
-  let ca = false;
-  if (fields[i]?.type === T.BOOLEAN) ca = bytes(fields[i++], UNIVERSAL, T.BOOLEAN) !== '\0';
-  if (fields[i]) {
-    // a path length is valid on a CA only, and never negative; OpenSSL marks anything else invalid
-    const len = bytes(fields[i++], UNIVERSAL, T.INTEGER);
-    if (!ca || len.length === 0 || len.charCodeAt(0) & 0x80) return unsupported();
-  }
-  return i === fields.length ? ca : unsupported();
+/**
+ * BasicConstraints ::= SEQUENCE { cA BOOLEAN DEFAULT FALSE, pathLenConstraint INTEGER OPTIONAL }.
+ * Only "not a CA" is read here: whether OpenSSL calls a certificate a CA also depends on every other
+ * extension decoding cleanly (an undecodable one makes X509_check_ca say no), so a certificate
+ * that says cA TRUE is left to OpenSSL: about three a kubeadm node.
+ */
+function assertNotCa(extValue: string): void {
+  const fields = children(extensionValue(extValue));
+  if (fields.length === 0) return;
+  if (fields.length === 1 && bytes(fields[0], UNIVERSAL, T.BOOLEAN) === '\0') return; // cA FALSE written out
+  return unsupported(); // cA TRUE, or a path length (valid on a CA only)
 }
 
-/** keyUsage's keyCertSign bit (bit 5: 0x04 of the first content byte) */
-function allowsCertSign(extValue: string): boolean {
-  const bits = bytes(decoder().fromDer(extValue, { strict: true, parseAllBytes: true, decodeBitStrings: false }), UNIVERSAL, T.BITSTRING);
-  if (bits.length < 2) return unsupported();
-  return (bits.charCodeAt(1) & 0x04) !== 0;
+/** Extension ::= SEQUENCE { extnID OID, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING } */
+function extensionsOf(wrapper: Asn1): Map<string, string> {
+  const list = children(wrapper, 3, CONTEXT);
+  if (list.length !== 1) return unsupported();
+  const exts = new Map<string, string>();
+  for (const ext of children(list[0])) {
+    const parts = children(ext);
+    if (parts.length === 3 && bytes(parts[1], UNIVERSAL, T.BOOLEAN).length !== 1) return unsupported();
+    if (parts.length !== 2 && parts.length !== 3) return unsupported();
+    const name = knownOids().extensions.get(bytes(parts[0], UNIVERSAL, T.OID));
+    if (!name || exts.has(name)) return unsupported(); // unknown, or twice (OpenSSL marks that invalid)
+    exts.set(name, bytes(parts[parts.length - 1], UNIVERSAL, T.OCTETSTRING));
+  }
+  return exts;
 }
 
 /** The fields of a DER certificate, or undefined when it is outside the forms above (ask OpenSSL). */
 export function readCertDer(der: Buffer): CertFields | undefined {
   try {
-    const cert = children(decoder().fromDer(der.toString('binary'), { strict: true, parseAllBytes: true, decodeBitStrings: false }));
+    const a = decoder();
+    const raw = der.toString('binary');
+    const root = a.fromDer(raw, { strict: true, parseAllBytes: true, decodeBitStrings: false });
+    // DER only: OpenSSL reads BER too but fingerprints its own re-encoding, and refuses some of what a BER reader takes
+    if (a.toDer(root).getBytes() !== raw) return undefined;
+    const cert = children(root);
     if (cert.length !== 3) return undefined;
-    children(cert[1]); // signature algorithm
-    bytes(cert[2], UNIVERSAL, T.BITSTRING);
+    algorithm(cert[1]);
+    bitString(cert[2]); // the signature
     const tbs = children(cert[0]);
     let i = 0;
-    const explicitVersion = tbs[0]?.tagClass === CONTEXT && tbs[0].type === 0;
-    if (explicitVersion) i++;
-    const serialNumber = serialOf(tbs[i++]);
-    children(tbs[i++]); // signature algorithm
-    const issuer = nameLines(tbs[i++]);
-    const [from, to, ...rest] = children(tbs[i++]);
-    if (rest.length) return undefined;
-    const subject = nameLines(tbs[i++]);
-    children(tbs[i++]); // the subject's public key, not decoded: the reason this module exists
-    const exts = new Map<string, string>();
-    for (const field of tbs.slice(i)) {
-      if (field.tagClass !== CONTEXT || field.type !== 3) return undefined; // issuer/subject unique ids: rare, left to OpenSSL
-      if (!explicitVersion || !Array.isArray(field.value) || field.value.length !== 1) return undefined;
-      for (const ext of children(field.value[0])) {
-        const parts = children(ext);
-        const oid = decoder().derToOid(bytes(parts[0], UNIVERSAL, T.OID));
-        const value = bytes(parts[parts.length - 1], UNIVERSAL, T.OCTETSTRING);
-        if (exts.has(oid) || parts.length > 3 || (parts.length === 3 && parts[1]?.type !== T.BOOLEAN)) return undefined;
-        if (!KNOWN_EXTENSIONS.has(oid)) return undefined;
-        exts.set(oid, value);
-      }
+    if (tbs[0]?.tagClass === CONTEXT && tbs[0].type === 0) {
+      const version = children(tbs[i++], 0, CONTEXT);
+      if (version.length !== 1) return undefined;
+      integer(version[0]);
     }
-    const san = exts.get(EXT.subjectAltName);
-    const bc = exts.get(EXT.basicConstraints);
-    const ku = exts.get(EXT.keyUsage);
-    // X509_check_ca == 1: basicConstraints says CA, and a keyUsage, if any, allows signing certificates
-    const ca = bc !== undefined && basicConstraintsCa(bc) && (ku === undefined || allowsCertSign(ku));
+    const serialNumber = serialOf(tbs[i++]);
+    algorithm(tbs[i++]);
+    const issuer = nameLines(tbs[i++]);
+    const validity = children(tbs[i++]);
+    if (validity.length !== 2) return undefined;
+    const subject = nameLines(tbs[i++]);
+    // the subject's public key: its structure only, the key itself not decoded (the reason this module exists)
+    const spki = children(tbs[i++]);
+    if (spki.length !== 2) return undefined;
+    algorithm(spki[0]);
+    bitString(spki[1]);
+    const rest = tbs.slice(i);
+    if (rest.length > 1) return undefined; // issuer/subject unique ids: rare, left to OpenSSL
+    const exts = rest.length ? extensionsOf(rest[0]!) : new Map<string, string>();
+    const bc = exts.get('basicConstraints');
+    if (bc !== undefined) assertNotCa(bc);
+    const san = exts.get('subjectAltName');
     const fingerprint = createHash('sha256').update(der).digest('hex').toUpperCase();
     return {
       subject,
       issuer,
       sans: san === undefined ? [] : sansOf(san),
-      validFrom: timeOf(from),
-      validTo: timeOf(to),
-      ca,
+      validFrom: timeOf(validity[0]),
+      validTo: timeOf(validity[1]),
+      ca: false,
       fingerprint256: fingerprint.replace(/(..)(?!$)/g, '$1:'),
       serialNumber,
     };

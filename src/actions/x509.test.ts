@@ -145,12 +145,19 @@ test('x509 over SFTP-like reads (no process on the host) gives the same facts as
   }
 });
 
-test('x509: a directory that does not exist, a file that is no certificate', async () => {
+test('x509: a directory that does not exist, a file that is no certificate, an empty or truncated kubeconfig', async () => {
   const { dir, cleanup } = tempDir();
   try {
     await assert.rejects(x509Action.probe(makeCtx(), { dir: join(dir, 'nope') }), /not a directory/);
     writeFileSync(join(dir, 'bad.crt'), 'not a cert');
     await assert.rejects(x509Action.probe(makeCtx(), { dir }), /bad\.crt is not a certificate/);
+    // a truncated admin.conf must fail the check, not pass it with nothing read
+    writeFileSync(join(dir, 'empty.conf'), '# nothing but a comment\n');
+    await assert.rejects(x509Action.probe(makeCtx(), { kubeconfigs: [join(dir, 'empty.conf')] }), /empty\.conf is not a valid kubeconfig: it is empty/);
+    writeFileSync(join(dir, 'list.conf'), '- a\n- b\n');
+    await assert.rejects(x509Action.probe(makeCtx(), { kubeconfigs: [join(dir, 'list.conf')] }), /list\.conf is not a valid kubeconfig: it is not a mapping/);
+    writeFileSync(join(dir, 'broken.conf'), 'users: [\n');
+    await assert.rejects(x509Action.probe(makeCtx(), { kubeconfigs: [join(dir, 'broken.conf')] }), /broken\.conf is not a valid kubeconfig/);
   } finally {
     cleanup();
   }

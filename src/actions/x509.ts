@@ -243,7 +243,9 @@ async function collect(ctx: StepContext, params: X509Params): Promise<{ certs: C
       } catch (e) {
         throw stepError(`x509: ${kc} is not a valid kubeconfig: ${messageOf(e)}`);
       }
-      const users = ((doc as { users?: KubeconfigUser[] } | null)?.users ?? []).filter((u) => u && u.user);
+      // an empty or truncated file is no kubeconfig (js-yaml 4 reads "" as undefined, not as an error)
+      if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw stepError(`x509: ${kc} is not a valid kubeconfig: ${doc == null ? 'it is empty' : 'it is not a mapping'}`);
+      const users = ((doc as { users?: KubeconfigUser[] }).users ?? []).filter((u) => u && u.user);
       const base = posix.basename(kc);
       let i = 0;
       for (const u of users) {

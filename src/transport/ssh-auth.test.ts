@@ -48,6 +48,10 @@ test('signingOnce: a failed signature is returned as an Error, as ssh2 returns i
     const key = signingOnce(parse(join(dir, 'k')));
     const r: unknown = key.sign(Buffer.from('x'), 'no-such-hash');
     assert.ok(r instanceof Error);
+    // a public key where a private one belongs: ssh2's own words, not a TypeError from inside
+    const pub = signingOnce(parse(join(dir, 'k.pub')));
+    const p: unknown = pub.sign(Buffer.from('x'));
+    assert.ok(p instanceof Error && p.message === 'No private key available', String(p));
   } finally {
     cleanup();
   }

@@ -88,8 +88,10 @@ export function signingOnce(key: ParsedKey): ParsedKey {
   key.sign = (data: Buffer | string, algo?: string): Buffer => {
     const hash = algo || DEFAULT_SIGN_HASH[key.type];
     if (hash === undefined) return viaPem(data, algo); // no default known here: as ssh2 signs
+    const pem = key.getPrivatePEM() as string | null; // null for a public key given as a private one
+    if (pem === null) return new Error('No private key available') as unknown as Buffer; // ssh2's own words
     try {
-      keyObject ??= createPrivateKey(key.getPrivatePEM());
+      keyObject ??= createPrivateKey(pem);
       return cryptoSign(hash, typeof data === 'string' ? Buffer.from(data) : data, keyObject);
     } catch (e) {
       // ssh2's contract: an Error returned, not thrown (its types say Buffer)
