@@ -34,8 +34,12 @@ const writeRunbook = runbookWriter('partial');
 
 const stepEnd = (events: Event[], host: string, step: string) => events.find((e): e is StepEndEvent => e.kind === 'step-end' && e.host === host && e.step === step);
 
+const MiB = 1024 * 1024;
+/** part-02's SFTP server reads uploads at this rate (a host on a slow link) */
+const SLOW_UPLOAD = 4 * MiB;
+
 const skip = useLab({
-  start: { count: 2, firstAddress: '127.1.247.1', namePrefix: 'part' },
+  start: { count: 2, firstAddress: '127.1.247.1', namePrefix: 'part', slowSftp: { 1: SLOW_UPLOAD } },
   tmp: 'runbook-partial-',
 });
 
@@ -275,7 +279,10 @@ test("a delegated step that times out cancels the delegate's transfer (not the d
   const [h1, h2] = lab.hosts as [LabHost, LabHost];
   mkdirSync(lab.hostPath(h2, '/etc/kubernetes/other'), { recursive: true });
   const big = join(dir, 'big.bin');
-  writeFileSync(big, randomBytes(256 * 1024 * 1024));
+  // 20 MiB take at least 5 s to reach the delegate at its 4 MiB/s, on any machine: far past the 1.5 s
+  // the apply may run, and past the 4.5 s a step that waited for its transfer would take
+  const transferMs = 5_000;
+  writeFileSync(big, randomBytes((transferMs / 1000) * SLOW_UPLOAD));
   const rb = writeRunbook(`steps:
   - name: Large copy onto the other host
     copy: { src: "${big}", dest: /etc/kubernetes/other/big.bin }
@@ -288,11 +295,12 @@ test("a delegated step that times out cancels the delegate's transfer (not the d
     assert.equal(rows[h1.name]!.status, 'failed', text);
     assert.match(rows[h1.name]!.message ?? '', /timed out after 1000 ms/);
     const end = stepEnd(events, h1.name, 'steps[0]')!;
-    // the probe (hashing the 256 MiB here, a few hundred ms) fits in the timeout; the transfer (2-7 s on loopback) does not
+    // the probe (hashing 20 MiB here, tens of ms) fits in the timeout; the transfer does not
     assert.ok(end.commands.some((c) => c.startsWith('write /etc/kubernetes/other/big.bin')), `the timeout must hit the transfer, not the probe: ${JSON.stringify(end)}`);
     // timer at 1.5 s; stopped at once, not after the 5 s the engine waits for work it could not stop
     assert.ok(end.durationMs < 4_500, `the transfer was stopped at once (${end.durationMs} ms), not waited for`);
-    await new Promise((res) => setTimeout(res, 3000));
+    // a transfer left going would have landed by now
+    await new Promise((res) => setTimeout(res, transferMs));
     assert.deepEqual(readdirSync(lab.hostPath(h2, '/etc/kubernetes/other')), [], 'neither the file nor a temp file on the delegate');
   } finally {
     rmSync(big, { force: true });

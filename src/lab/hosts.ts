@@ -20,6 +20,7 @@ import { dirname, join, resolve as resolvePath } from 'node:path';
 import { quoteArg } from '../transport/quote.js';
 import { isWithin } from '../actions/util.js';
 import { packageRoot } from './sim/paths.js';
+import { writeSlowSftp } from './slow-sftp.js';
 import { killNow, mntnsOf, procStartTime, stopProcesses, type OwnProcesses } from './process.js';
 
 export interface LabHost {
@@ -60,6 +61,11 @@ export interface StartLabOptions {
    * `unshare -n`): they are then reachable only from inside it, as hosts behind a bastion are.
    */
   netnsPid?: number;
+  /**
+   * Hosts on a slow link, by index (0 for the first): index → the bytes a second their SFTP server reads
+   * from the client (src/lab/slow-sftp.ts). Uploads to them take at least size / rate on any machine.
+   */
+  slowSftp?: Record<number, number>;
   /** aborted (Ctrl-C): startLab stops what it started, as on any failure, and rejects with "interrupted" */
   signal?: AbortSignal;
 }
@@ -216,7 +222,7 @@ function shadowUnlocked(): string | undefined {
   return changed ? out : undefined;
 }
 
-function sshdConfig(h: { name: string; address: string; port: number }): string {
+function sshdConfig(h: { name: string; address: string; port: number }, sftp: string): string {
   const H = `${IN_NS_LAB}/hosts/${h.name}`;
   return [
     `# runbook lab host ${h.name}`,
@@ -239,7 +245,7 @@ function sshdConfig(h: { name: string; address: string; port: number }): string 
     'PrintLastLog no',
     'X11Forwarding no',
     'AllowTcpForwarding yes',
-    'Subsystem sftp internal-sftp',
+    `Subsystem sftp ${sftp}`,
     '',
   ].join('\n');
 }
@@ -302,7 +308,7 @@ function namespaceScript(labDir: string, name: string): string {
   return lines.join('\n');
 }
 
-function prepareHost(dir: string, h: { name: string; address: string; port: number }, passwd: string, shadow: string | undefined): void {
+function prepareHost(dir: string, h: { name: string; address: string; port: number }, passwd: string, shadow: string | undefined, sftpRate: number | undefined): void {
   const hd = join(dir, 'hosts', h.name);
   const root = join(hd, 'root');
   for (const d of ['ovl/etc/upper', 'ovl/etc/work', 'ovl/varlib/upper', 'ovl/varlib/work']) mkdirSync(join(hd, d), { recursive: true });
@@ -312,7 +318,8 @@ function prepareHost(dir: string, h: { name: string; address: string; port: numb
   mkdirSync(join(root, 'root', '.kube'), { recursive: true });
   writeFileSync(join(hd, 'ovl/etc/upper/passwd'), passwd, { mode: 0o644 });
   if (shadow) writeFileSync(join(hd, 'ovl/etc/upper/shadow'), shadow, { mode: 0o640 });
-  writeFileSync(join(hd, 'sshd_config'), sshdConfig(h));
+  const sftp = sftpRate === undefined ? 'internal-sftp' : writeSlowSftp(hd, `${IN_NS_LAB}/hosts/${h.name}`, sftpRate);
+  writeFileSync(join(hd, 'sshd_config'), sshdConfig(h, sftp));
 }
 
 /** `ssh-keygen` without blocking the event loop (500 hosts: keys are made 8 at a time); `signal` stops it (settles once it has exited). */
@@ -470,7 +477,9 @@ async function bringUp(state: LabState, opts: StartLabOptions): Promise<void> {
   const passwd = passwdWithShShell();
   const shadow = shadowUnlocked();
   const known: string[] = [];
-  for (const h of specs) prepareHost(dir, h, passwd, shadow);
+  const slow = Object.keys(opts.slowSftp ?? {}).filter((i) => !specs[Number(i)]);
+  if (slow.length) throw new Error(`slowSftp: no host at index ${slow.join(', ')} (the lab has ${specs.length})`);
+  specs.forEach((h, i) => prepareHost(dir, h, passwd, shadow, opts.slowSftp?.[i]));
   await inPool(specs, 8, (h) => keygen(join(dir, 'hosts', h.name, 'ssh_host_ed25519_key'), `root@${h.name}`, opts.signal));
   for (const h of specs) {
     const [type, b64] = readFileSync(join(dir, 'hosts', h.name, 'ssh_host_ed25519_key.pub'), 'utf8').trim().split(/\s+/);
