@@ -22,12 +22,9 @@ import { varCycleDiagnostics } from './var-order.js';
 export interface LoadOptions {
   /** names provided outside the runbook: inventory vars, -e vars */
   knownVarNames?: Iterable<string>;
-  /**
-   * the names the inventory or -e set on every host a `hosts:` pattern selects: a runbook var of such
-   * a name is not expanded there, so only these break a cycle among runbook vars (./var-order.ts).
-   * Without it, every knownVarNames name counts as set on every host (resume and rollback: the
-   * runbook passed this check when the run started, and rollback must not lose its steps to it).
-   */
+  /** names the inventory or -e set on every host a `hosts:` pattern selects: only these break a cycle
+   * among runbook vars (./var-order.ts); without it, all knownVarNames do (resume, rollback: the
+   * runbook passed the check at apply, and rollback must not lose its steps to it) */
   givenToEveryHost?: (hostsPattern: string) => Iterable<string>;
   /** what the runbook's vars_files hold (./vars-files.ts; read by loadRunbookFile) */
   varsFiles?: VarsFiles;
