@@ -5,7 +5,7 @@
 import { Option, type Command } from 'commander';
 import type { Diagnostic } from '../errors.js';
 import { userError } from '../errors.js';
-import { adhocInventory, inventoryVarNames, loadInventoryFile, namesGivenToEveryHost, selectHosts } from '../inventory/load.js';
+import { adhocInventory, inventoryVarNames, loadInventoryFile, selectHosts } from '../inventory/load.js';
 import { parseSlice } from '../inventory/slice.js';
 import { sliceRun } from './slicing.js';
 import type { SliceRef } from '../engine/events.js';
@@ -221,9 +221,7 @@ export async function prepareRun(runbookFile: string, o: RunCliOptions, stderr: 
   const inventory = await loadHostsInventory(o, stderr);
   if (!inventory) return undefined;
   const known = new Set([...inventoryVarNames(inventory), ...Object.keys(extraVars)]);
-  // a name breaks a cycle among runbook vars only when every host the run gives a play sets it
-  const givenAt = namesGivenToEveryHost(inventory, Object.keys(extraVars), o.limit);
-  const { runbook, diagnostics } = await loadRunbookFile(runbookFile, { knownVarNames: known, givenToEveryHost: (pattern) => givenAt(o.hosts ? 'all' : pattern) });
+  const { runbook, diagnostics } = await loadRunbookFile(runbookFile, { knownVarNames: known });
   printDiagnostics(diagnostics, stderr);
   if (!runbook) return undefined;
   // each play's pattern on its own (a `!x` of one play must not drop x from another), then the union

@@ -203,16 +203,16 @@ export function selectHosts(inv: Inventory, pattern: string, limit?: string): Ho
 }
 
 /**
- * For `validate`/`apply` (LoadOptions.givenToEveryHost): the -e names and the variable names set on
- * every host a pattern selects (narrowed by --limit); on every host of the inventory when the
- * pattern selects none or is invalid (the pattern's own diagnostic says so).
+ * For `validate` (LoadOptions.givenToEveryHost): the -e names and the variable names set on every
+ * host a pattern selects; on every host of the inventory when the pattern selects none or is
+ * invalid (the pattern's own diagnostic says so).
  */
-export function namesGivenToEveryHost(inv: Inventory, extraNames: Iterable<string>, limit?: string): (pattern: string) => Set<string> {
+export function namesGivenToEveryHost(inv: Inventory, extraNames: Iterable<string>): (pattern: string) => Set<string> {
   const extra = [...extraNames];
   return (pattern) => {
     let hosts: HostEntry[] = [];
     try {
-      hosts = selectHosts(inv, pattern, limit);
+      hosts = selectHosts(inv, pattern);
     } catch {
       /* an invalid pattern: every host */
     }

@@ -22,9 +22,9 @@ import { varCycleDiagnostics } from './var-order.js';
 export interface LoadOptions {
   /** names provided outside the runbook: inventory vars, -e vars */
   knownVarNames?: Iterable<string>;
-  /** names the inventory or -e set on every host a `hosts:` pattern selects: only these break a cycle
-   * among runbook vars (./var-order.ts); without it, all knownVarNames do (resume, rollback: the
-   * runbook passed the check at apply, and rollback must not lose its steps to it) */
+  /** `validate`: names the inventory or -e set on every host a `hosts:` pattern selects; only these
+   * break a cycle among runbook vars (./var-order.ts). Without it (apply, resume, rollback: a host
+   * that lacks the name fails alone at run time) all knownVarNames do */
   givenToEveryHost?: (hostsPattern: string) => Iterable<string>;
   /** what the runbook's vars_files hold (./vars-files.ts; read by loadRunbookFile) */
   varsFiles?: VarsFiles;

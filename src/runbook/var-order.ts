@@ -89,10 +89,13 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 /**
  * `validate`: a cycle among the vars each play sees (the runbook's vars and vars_files, then the
- * play's), at the first of its vars written in the runbook. A name breaks a cycle only as it does at
- * run time, where it must be set for the host: so only when `givenToEveryHost(pattern)` (the -e
- * names and those set on every host the play's `hosts:` selects) has it. Without that function
- * (no inventory known), the `known` names count as given to every host, less what the vars files set.
+ * play's), at the first of its vars written in the runbook. At run time a name breaks a cycle on a
+ * host only if that host has it (inventory or -e), and a host without it fails with the cycle; so
+ * validate lets a name break it only when `givenToEveryHost(pattern)` (the -e names and the names set
+ * on every host the play's `hosts:` selects, ignoring --limit) has it: validate may be stricter than
+ * one run, never more lenient. Without that function (validate with no inventory; apply, resume and
+ * rollback, where a host without the name fails alone), the `known` names count as given to every
+ * host, less what the vars files set.
  */
 export function varCycleDiagnostics(
   doc: YamlDocument,
