@@ -4,7 +4,7 @@ import { basename } from 'node:path';
 import type { Diagnostic } from '../errors.js';
 import { isUserError } from '../errors.js';
 import { loadRunbookFile } from '../runbook/load.js';
-import { loadInventoryFile, inventoryVarNames, selectHosts } from '../inventory/load.js';
+import { loadInventoryFile, inventoryVarNames, namesGivenToEveryHost, selectHosts } from '../inventory/load.js';
 import { parseExtraVars } from '../runbook/vars.js';
 import { useAgeIdentityFile } from '../runbook/encrypted.js';
 import { loadYaml, type YamlDocument } from '../runbook/yaml.js';
@@ -55,8 +55,10 @@ export async function validateCmd(opts: ValidateOptions): Promise<ValidateResult
     inventory = inv.inventory;
     if (inventory) for (const n of inventoryVarNames(inventory)) known.add(n);
   }
+  const extraNames: string[] = [];
   try {
-    for (const n of Object.keys(await parseExtraVars(opts.extraVars ?? []))) known.add(n);
+    for (const n of Object.keys(await parseExtraVars(opts.extraVars ?? []))) extraNames.push(n);
+    for (const n of extraNames) known.add(n);
   } catch (e) {
     if (!isUserError(e)) throw e;
     diagnostics.push(e.diagnostic);
@@ -68,7 +70,7 @@ export async function validateCmd(opts: ValidateOptions): Promise<ValidateResult
       files.push({ file, kind: 'inventory', valid: !!inv.inventory });
       continue;
     }
-    const { runbook, diagnostics: ds } = await loadRunbookFile(file, { knownVarNames: known });
+    const { runbook, diagnostics: ds } = await loadRunbookFile(file, { knownVarNames: known, ...(inventory ? { givenToEveryHost: namesGivenToEveryHost(inventory, extraNames) } : {}) });
     diagnostics.push(...ds);
     if (inventory) diagnostics.push(...(await hostsPatternDiagnostics(file, inventory, opts.inventory!)));
     files.push({ file, kind: 'runbook', valid: !!runbook && !diagnostics.some((d) => d.file === file && d.severity === 'error') });

@@ -202,6 +202,31 @@ export function selectHosts(inv: Inventory, pattern: string, limit?: string): Ho
   return evaluatePattern(tree, pattern, limit, inv.file).map((n) => inv.hosts.get(n)!).filter(Boolean);
 }
 
+/**
+ * For `validate` (LoadOptions.givenToEveryHost): the -e names and the variable names set on every
+ * host a pattern selects; on every host of the inventory when the pattern selects none or is
+ * invalid (the pattern's own diagnostic says so).
+ */
+export function namesGivenToEveryHost(inv: Inventory, extraNames: Iterable<string>): (pattern: string) => Set<string> {
+  const extra = [...extraNames];
+  return (pattern) => {
+    let hosts: HostEntry[] = [];
+    try {
+      hosts = selectHosts(inv, pattern);
+    } catch {
+      /* an invalid pattern: every host */
+    }
+    return new Set([...extra, ...varNamesOnEveryHost(hosts.length > 0 ? hosts : inv.hosts.values())]);
+  };
+}
+
+/** The variable names every one of `hosts` sets. */
+export function varNamesOnEveryHost(hosts: Iterable<{ vars: Record<string, unknown> }>): Set<string> {
+  let out: Set<string> | undefined;
+  for (const h of hosts) out = new Set(Object.keys(h.vars).filter((k) => out === undefined || out.has(k)));
+  return out ?? new Set();
+}
+
 /** All variable names the inventory defines (for `validate -i`). */
 export function inventoryVarNames(inv: Inventory): Set<string> {
   const out = new Set<string>();

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { checkExpression, evaluate, evaluateCondition, expandDeep, parseTemplate, renderTemplate, unknownNames } from './expressions.js';
+import { checkExpression, evaluate, evaluateCondition, expandDeep, parseTemplate, readVariables, renderTemplate, unknownNames } from './expressions.js';
 import { isUserError } from '../errors.js';
 
 test('templates keep the type of a lone expression and interpolate otherwise', () => {
@@ -82,4 +82,21 @@ test('property: evaluating any string either returns a value or a UserError', ()
     }),
     { numRuns: 3000, seed: 42 },
   );
+});
+
+test('readVariables: the variables an expression reads, from its syntax tree, without the names macros bind', () => {
+  const reads = (source: string) => [...readVariables(source)].sort();
+  assert.deepEqual(reads("nodes.map(node, node + ':6443')"), ['nodes']);
+  assert.deepEqual(reads('items.all(i, i.filter(j, j == i).size() > k)'), ['items', 'k']);
+  assert.deepEqual(reads('xs.map(x, x > lo, x + step)'), ['lo', 'step', 'xs']);
+  assert.deepEqual(reads('a.exists(v, v == b) || a.exists_one(v, v == c)'), ['a', 'b', 'c']);
+  // a bound name shadows a variable only inside the macro: the receiver is the outer one
+  assert.deepEqual(reads('x.map(x, x + 1)'), ['x']);
+  assert.deepEqual(reads('cel.bind(v, base + v2, v + tail)'), ['base', 'tail', 'v2']);
+  assert.deepEqual(reads('cel.bind(v, v, v)'), ['v']);
+  // fields, functions, strings and keys are not variables
+  assert.deepEqual(reads('has(cfg.port) && size(host.name) > 0 && "inventory_hostname" != basename(path) && {"k": val}.k == w'), ['cfg', 'host', 'path', 'val', 'w']);
+  assert.deepEqual(reads('f.?opt.orValue(d)'), ['d', 'f']);
+  // an expression that does not parse: every identifier-like word that may be a name
+  assert.deepEqual(reads('a +* b.c'), ['a', 'b']);
 });

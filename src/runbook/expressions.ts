@@ -203,6 +203,69 @@ export function candidateNames(source: string): string[] {
   return code.match(/(?<![.\w])[A-Za-z_]\w*/g) ?? [];
 }
 
+/** The comprehension macros (cel-js lib/macros.js): `list.m(v, …)` binds `v` in the arguments after it. */
+const COMPREHENSIONS = new Set(['all', 'exists', 'exists_one', 'map', 'filter']);
+
+/** Each expression's readVariables, by source (a var's templates are read at every host's scope). */
+const readsOf = new Map<string, readonly string[]>();
+
+/**
+ * The variables an expression reads, from its syntax tree: not field names, function names or
+ * string contents, nor the names a macro binds (`v` in `xs.map(v, v + 1)`, in `cel.bind(v, x, v)`)
+ * where they are bound. An expression that does not parse falls back to candidateNames (evaluating
+ * it reports the syntax error).
+ */
+export function readVariables(source: string): readonly string[] {
+  let names = readsOf.get(source);
+  if (names) return names;
+  let ast: CelNode;
+  try {
+    ast = (evalEnv.parse(source) as unknown as { ast: CelNode }).ast;
+  } catch {
+    return candidateNames(source);
+  }
+  const found = new Set<string>();
+  const walk = (v: unknown, bound: ReadonlySet<string>): void => {
+    if (Array.isArray(v)) return v.forEach((x) => walk(x, bound));
+    if (!isNode(v)) return; // a field or function name, a literal's value
+    if (v.op === 'id') {
+      if (typeof v.args === 'string' && !bound.has(v.args)) found.add(v.args);
+      return;
+    }
+    const binding = v.op === 'rcall' ? macroBinding(v.args) : undefined;
+    if (!binding) return walk(v.args, bound);
+    walk(binding.outside, bound);
+    walk(binding.inside, new Set([...bound, binding.name]));
+  };
+  walk(ast, new Set());
+  names = [...found];
+  if (readsOf.size > 10_000) readsOf.clear();
+  readsOf.set(source, names);
+  return names;
+}
+
+/** A parsed expression's node, as far as readVariables looks (cel-js's ASTNode, lib/index.d.ts). */
+interface CelNode {
+  op: string;
+  args: unknown;
+}
+function isNode(v: unknown): v is CelNode {
+  return v !== null && typeof v === 'object' && typeof (v as CelNode).op === 'string' && 'args' in v;
+}
+
+/**
+ * For a method call `receiver.name(args)` that is a macro binding a name: the name, what is read
+ * outside its binding and what inside. cel.bind(v, init, body) binds v in body only.
+ */
+function macroBinding(args: unknown): { name: string; outside: unknown[]; inside: unknown[] } | undefined {
+  const [name, receiver, params] = args as [string, CelNode, CelNode[]];
+  const first = params[0];
+  if (first?.op !== 'id' || typeof first.args !== 'string') return undefined;
+  if (COMPREHENSIONS.has(name) && (params.length === 2 || (name === 'map' && params.length === 3))) return { name: first.args, outside: [receiver], inside: params.slice(1) };
+  if (name === 'bind' && receiver.op === 'id' && receiver.args === 'cel' && params.length === 3) return { name: first.args, outside: [params[1]], inside: [params[2]] };
+  return undefined;
+}
+
 /** Names an expression refers to at top level that are not in `known` (for `validate`). */
 export function unknownNames(source: string, known: Iterable<string>): string[] {
   const found: string[] = [];

@@ -22,6 +22,10 @@ import { varCycleDiagnostics } from './var-order.js';
 export interface LoadOptions {
   /** names provided outside the runbook: inventory vars, -e vars */
   knownVarNames?: Iterable<string>;
+  /** `validate`: names the inventory or -e set on every host a `hosts:` pattern selects; only these
+   * break a cycle among runbook vars (./var-order.ts). Without it (apply, resume, rollback: a host
+   * that lacks the name fails alone at run time) all knownVarNames do */
+  givenToEveryHost?: (hostsPattern: string) => Iterable<string>;
   /** what the runbook's vars_files hold (./vars-files.ts; read by loadRunbookFile) */
   varsFiles?: VarsFiles;
 }
@@ -355,7 +359,7 @@ function semanticDiagnostics(doc: YamlDocument, rb: Runbook, opts: LoadOptions):
   }
   ctx = { doc, out, universe, checkUniverse: createChecker(universe), playVarNames, provided };
   // vars may name each other in any order (hostScope expands each after those it names), but not in a cycle
-  out.push(...varCycleDiagnostics(doc, root, opts.knownVarNames ?? [], opts.varsFiles));
+  out.push(...varCycleDiagnostics(doc, root, opts.knownVarNames ?? [], opts.varsFiles, opts.givenToEveryHost));
   // Runbook vars may refer to each other and to builtins.
   for (const [k, v] of varsToCheck) checkStrings(v, ['vars', k], base, out, doc);
   // a play's vars may refer to the runbook's and to the play's vars before them

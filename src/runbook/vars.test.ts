@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadRunbookFile, loadRunbookText } from './load.js';
 import { playView } from '../engine/play-view.js';
+import { validateCmd } from '../cli/validate.js';
 import { hostScope, parseExtraVars, Redactor, secretValues } from './vars.js';
 import type { HostEntry } from '../inventory/types.js';
 
@@ -100,10 +101,68 @@ test('runbook vars may name vars declared after them; a cycle is an error naming
   const cycle = '  x: "{{ y }}"\n  y: "{{ x }}"\n';
   const errors = (vars: string, known: string[] = []) => loadRunbookText(text(vars), 'rb.yaml', { knownVarNames: known }).diagnostics.filter((d) => d.severity === 'error').map((d) => `${d.line}:${d.col} ${d.message}`);
   assert.deepEqual(errors(cycle), ['5:3 runbook vars refer to each other in a cycle: `x` → `y` → `x`']);
-  assert.deepEqual(errors('  p: "{{ p }}/x"\n'), ['5:3 runbook vars refer to each other in a cycle: `p` → `p`']);
+  assert.deepEqual(errors('  p: "{{ p }}/x"\n'), ['5:3 runbook var `p` reads itself, and no builtin (host, inventory_hostname, run), inventory or -e value of that name is there for it to read']);
   // an inventory or -e value breaks the cycle: the var it replaces is not expanded
   assert.deepEqual(errors(cycle, ['y']), []);
   const loaded = loadRunbookText(text(cycle), 'rb.yaml', { knownVarNames: ['y'] }).runbook!;
   assert.equal(hostScope(loaded, host, { y: 'cli' }, { id: 'r', dry_run: true }).x, 'cli');
   assert.throws(() => hostScope(loaded, host, {}, { id: 'r', dry_run: true }), /cycle: `x` → `y` → `x`/);
+});
+
+// known: the names validate is told the inventory or -e give (the run's `extra` by default)
+const oneHost = (vars: string, extra: Record<string, unknown> = {}, known = Object.keys(extra)) => {
+  const loaded = loadRunbookText(`apiVersion: runbook/v1\nname: t\nhosts: all\nvars:\n${vars}steps:\n  - name: s\n    assert: { that: "true" }\n`, 'rb.yaml', { knownVarNames: known });
+  const errors = loaded.diagnostics.filter((d) => d.severity === 'error').map((d) => `${d.line}:${d.col} ${d.message}`);
+  const scope = () => hostScope(loaded.runbook!, host, extra, { id: 'r', dry_run: true });
+  return { errors, scope };
+};
+
+test('a runbook var that reads a builtin of its own name reads the builtin (as before the dependency order), in validate and at run time', () => {
+  const r = oneHost('  fqdn: "{{ inventory_hostname }}"\n  inventory_hostname: "{{ inventory_hostname }}.example.com"\n  host: "{{ host.name }}-x"\n  run: "{{ run.id }}/{{ host }}"\n');
+  assert.deepEqual(r.errors, []);
+  const s = r.scope();
+  assert.equal(s.inventory_hostname, 'cp1.example.com');
+  assert.equal(s.host, 'cp1-x');
+  // another var reading the name reads the runbook var, whatever the order (the var overrides the builtin)
+  assert.equal(s.fqdn, 'cp1.example.com');
+  assert.equal(s.run, 'r/cp1-x');
+  // an -e value of the name wins: the var is not expanded at all
+  const e = oneHost('  p: "{{ p }}/x"\n', { p: 'cli' });
+  assert.deepEqual(e.errors, []);
+  assert.equal(e.scope().p, 'cli');
+  // no builtin and no override of that name: still an error, saying so, in validate and at run time
+  const bad = oneHost('  a: b\n  p: "{{ p }}/x"\n');
+  assert.deepEqual(bad.errors, ['6:3 runbook var `p` reads itself, and no builtin (host, inventory_hostname, run), inventory or -e value of that name is there for it to read']);
+  // (loaded as validate would with a `p` the host then lacks)
+  assert.throws(() => oneHost('  a: b\n  p: "{{ p }}/x"\n', {}, ['p']).scope(), /runbook var `p` reads itself/);
+});
+
+test('names bound by CEL macros are not var references (no false cycle); what the macro iterates and reads outside still is', () => {
+  const r = oneHost('  nodes: [a, b]\n  endpoints: "{{ nodes.map(node, node + \':6443\') }}"\n  node: "{{ endpoints[0] }}"\n  up: "{{ nodes.filter(n, n != node).exists(x, x == \'b\') && nodes.all(m, cel.bind(s, m + \'!\', s.size() == 2)) }}"\n  s: "{{ up }}"\n');
+  assert.deepEqual(r.errors, []);
+  const s = r.scope();
+  assert.deepEqual(s.endpoints, ['a:6443', 'b:6443']);
+  assert.equal(s.node, 'a:6443');
+  assert.equal(s.up, true);
+  assert.equal(s.s, true);
+  // the iterated list is still read: a cycle through it is one
+  assert.match(oneHost('  xs: "{{ ys.map(v, v) }}"\n  ys: "{{ xs }}"\n').errors.join(), /cycle: `xs` → `ys` → `xs`/);
+});
+
+test('validate: an inventory name breaks a cycle only when every host the play runs on sets it, as at run time', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rb-var-cycle-'));
+  const rbFile = join(dir, 'rb.yaml');
+  writeFileSync(rbFile, 'apiVersion: runbook/v1\nname: t\nhosts: cp\nvars:\n  x: "{{ y }}"\n  y: "{{ x }}"\nsteps:\n  - name: s\n    assert: { that: "true" }\n');
+  const inventory = (hosts: string) => {
+    const file = join(dir, `inv-${hosts.length}.yaml`);
+    writeFileSync(file, `all:\n  children:\n    cp:\n      hosts:\n${hosts}    other:\n      hosts:\n        w1:\n`);
+    return file;
+  };
+  const errorsOf = async (inv: string, extraVars: string[] = []) => (await validateCmd({ files: [rbFile], inventory: inv, extraVars })).diagnostics.filter((d) => d.severity === 'error').map((d) => d.message);
+  // cp2 does not set y: on cp2 the run fails with the cycle, so validate reports it
+  const some = inventory('        cp1: { y: one }\n        cp2:\n');
+  assert.deepEqual(await errorsOf(some), ['runbook vars refer to each other in a cycle: `x` → `y` → `x`']);
+  // every host of the play sets y (w1, outside the play, need not), or -e does
+  assert.deepEqual(await errorsOf(inventory('        cp1: { y: one }\n        cp2: { y: two }\n')), []);
+  assert.deepEqual(await errorsOf(some, ['y=cli']), []);
 });

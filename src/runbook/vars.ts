@@ -8,7 +8,7 @@ import { load as loadYamlValue } from 'js-yaml';
 import { UserError, messageOf } from '../errors.js';
 import type { HostEntry } from '../inventory/types.js';
 import { expandDeep, type Scope } from './expressions.js';
-import { CYCLE_HINT, cycleMessage, expansionOrder } from './var-order.js';
+import { cycleProblem, expansionOrder, type ScopeBuiltin } from './var-order.js';
 import type { LoadedRunbook } from './model.js';
 import { decryptAge, isAgeEncrypted, markEncryptedNames } from './encrypted.js';
 
@@ -65,7 +65,8 @@ export interface RunInfo {
  * names and over each other; they are expanded after overrides are applied.
  */
 export function hostScope(rb: LoadedRunbook, host: HostEntry, extra: Record<string, unknown>, run: RunInfo): Scope {
-  const builtins: Scope = {
+  // exactly SCOPE_BUILTINS: validate reads those names as what a var reading its own name sees
+  const builtins: Record<ScopeBuiltin, unknown> = {
     host: { name: host.name, address: host.address, port: host.port, user: host.user ?? null, groups: host.groups },
     inventory_hostname: host.name,
     run: { id: run.id, dry_run: run.dry_run, runbook: rb.runbook.name },
@@ -76,7 +77,7 @@ export function hostScope(rb: LoadedRunbook, host: HostEntry, extra: Record<stri
   // a runbook var may refer to builtins, overrides and the other runbook vars (those its level's
   // vars_files set among them), before or after it: each is expanded after those it names
   const r = expansionOrder(runbookVars, (n) => Object.hasOwn(overrides, n));
-  if (r.cycle) throw new UserError({ kind: 'expression', message: cycleMessage(r.cycle), hint: CYCLE_HINT });
+  if (r.cycle) throw new UserError({ kind: 'expression', ...cycleProblem(r.cycle) });
   for (const k of r.order) scope[k] = expandDeep(runbookVars[k], { ...scope, ...overrides });
   for (const [k, v] of Object.entries(host.vars)) if (!(k in extra)) scope[k] = v;
   Object.assign(scope, extra);
