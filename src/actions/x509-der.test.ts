@@ -54,8 +54,8 @@ test('x509-der: kubeadm-like certificates are read by the walk, field for field 
     execFileSync('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', rsaKey], { stdio: 'ignore' });
     const caExt = ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign', 'subjectKeyIdentifier=hash'];
     const caDer = makeCert(dir, { subj: '/CN=kubernetes', ext: caExt, days: 3650, key: rsaKey });
-    assertDeclined(caDer, 'a CA (left to OpenSSL: its flag depends on every extension decoding)');
-    assert.equal(certFields(caDer).ca, true);
+    assertWalked(caDer, 'RSA CA');
+    assert.equal(readCertDer(caDer)!.ca, true);
     writeFileSync(join(dir, 'ca.crt'), caDer);
     execFileSync('openssl', ['x509', '-inform', 'DER', '-in', join(dir, 'ca.crt'), '-out', join(dir, 'ca.pem')]);
     const ca = { crt: join(dir, 'ca.pem'), key: rsaKey };
@@ -66,8 +66,9 @@ test('x509-der: kubeadm-like certificates are read by the walk, field for field 
     assertWalked(makeCert(dir, { subj: '/O=system:masters/CN=kubernetes-admin', ca, ext: ['keyUsage=critical,digitalSignature', 'extendedKeyUsage=clientAuth'] }), 'admin client');
     assertWalked(makeCert(dir, { subj: '/O=system:nodes/CN=system:node:cp-1', ca, ext: ['extendedKeyUsage=clientAuth'] }), 'kubelet client');
     assertWalked(makeCert(dir, { subj: '/C=JP/ST=Tokyo/L=Chiyoda/O=Example Corp/OU=SRE/CN=*.example.com', ca, ext: ['subjectAltName=DNS:*.example.com'] }), 'every short name, a wildcard');
-    assertDeclined(makeCert(dir, { subj: '/CN=etcd-ca', ext: ['basicConstraints=critical,CA:TRUE,pathlen:0'] }), 'CA with a path length');
-    assertDeclined(makeCert(dir, { subj: '/CN=no-cert-sign', ext: ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,digitalSignature'] }), 'CA:TRUE without keyCertSign, no CA to OpenSSL');
+    assertWalked(makeCert(dir, { subj: '/CN=etcd-ca', ext: ['basicConstraints=critical,CA:TRUE,pathlen:0', 'subjectKeyIdentifier=hash', 'authorityKeyIdentifier=keyid'] }), 'CA with a path length and key ids');
+    assertWalked(makeCert(dir, { subj: '/CN=no-cert-sign', ext: ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,digitalSignature'] }), 'CA:TRUE without keyCertSign is no CA to OpenSSL');
+    assert.equal(readCertDer(makeCert(dir, { subj: '/CN=x', ext: ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,digitalSignature'] }))!.ca, false);
     assertWalked(makeCert(dir, { subj: '/CN=leaf', ext: ['basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature', 'subjectKeyIdentifier=hash'] }), 'CA:FALSE written out');
     assertWalked(makeCert(dir, { subj: '/CN=no-extensions', ca }), 'no extensions at all');
     assertWalked(makeCert(dir, { subj: '/CN=far', days: 36_500 }), 'GeneralizedTime (after 2049)');

@@ -4,10 +4,10 @@
  * framework on every parse, ~120 µs a certificate and most of a fleet cert-check's client CPU
  * (BENCHMARKS.md), and the check never uses the key; the DER walk costs a fraction of that.
  *
- * It reads only DER in the forms kubeadm, openssl and cfssl write for leaf certificates:
+ * It reads only DER in the forms kubeadm, openssl and cfssl write:
  * single-valued RDNs of well-known attributes in plain ASCII that needs no escaping, DNS and IP
- * names, DER times, a positive serial, known extensions once each. Anything else (a CA among them,
- * about three a node) returns undefined and the caller asks OpenSSL (x509.ts), so the two never
+ * names, DER times, a positive serial, known extensions once each and each decoding strictly.
+ * Anything else returns undefined and the caller asks OpenSSL (x509.ts), so the two never
  * disagree: x509-der.test.ts compares both on openssl-made certificates and on a corpus of
  * malformed ones (test/fixtures/x509-odd).
  */
@@ -23,7 +23,7 @@ export interface CertFields {
   sans: string[];
   validFrom: Date;
   validTo: Date;
-  /** X509_check_ca(cert) == 1, as X509Certificate.ca (always false from the walk, which leaves CAs to OpenSSL) */
+  /** X509_check_ca(cert) == 1, as X509Certificate.ca */
   ca: boolean;
   /** colon-separated upper-case hex, as X509Certificate.fingerprint256 */
   fingerprint256: string;
@@ -43,6 +43,7 @@ interface Asn1Module {
   fromDer(bytes: string, options: { strict: boolean; parseAllBytes: boolean; decodeBitStrings: boolean }): Asn1;
   toDer(node: Asn1): { getBytes(): string };
   oidToDer(oid: string): { getBytes(): string };
+  derToOid(bytes: string): string;
 }
 
 let asn1: Asn1Module | undefined;
@@ -66,8 +67,8 @@ function knownOids(): NonNullable<typeof oids> {
   const der = (oid: string) => decoder().oidToDer(oid).getBytes();
   // OpenSSL's short names (XN_FLAG_FN_SN) of the attributes kubeadm and the usual CAs write
   const names: [string, string][] = [['2.5.4.3', 'CN'], ['2.5.4.6', 'C'], ['2.5.4.7', 'L'], ['2.5.4.8', 'ST'], ['2.5.4.10', 'O'], ['2.5.4.11', 'OU']];
-  // the extensions read here, and those whose content cannot change what is read: subject and
-  // authority key id, key usage and extended key usage matter only to a CA's flag, and a CA is left to OpenSSL
+  // the extensions read here: each is decoded strictly, as OpenSSL's X509_check_ca counts a
+  // certificate with any of them undecodable as no CA (ossl_x509v3_cache_extensions: EXFLAG_INVALID)
   const exts: [string, string][] = [['2.5.29.19', 'basicConstraints'], ['2.5.29.17', 'subjectAltName'], ['2.5.29.15', 'keyUsage'], ['2.5.29.37', 'extKeyUsage'], ['2.5.29.14', 'subjectKeyId'], ['2.5.29.35', 'authorityKeyId']];
   oids ??= { shortNames: new Map(names.map(([o, n]) => [der(o), n])), extensions: new Map(exts.map(([o, n]) => [der(o), n])) };
   return oids;
@@ -190,16 +191,55 @@ function sansOf(extValue: string): string[] {
 }
 
 /**
- * BasicConstraints ::= SEQUENCE { cA BOOLEAN DEFAULT FALSE, pathLenConstraint INTEGER OPTIONAL }.
- * Only "not a CA" is read here: whether OpenSSL calls a certificate a CA also depends on every other
- * extension decoding cleanly (an undecodable one makes X509_check_ca say no), so a certificate
- * that says cA TRUE is left to OpenSSL: about three a kubeadm node.
+ * BasicConstraints ::= SEQUENCE { cA BOOLEAN DEFAULT FALSE, pathLenConstraint INTEGER OPTIONAL }:
+ * whether it says CA. A path length on a non-CA, or a negative one, is left to OpenSSL.
  */
-function assertNotCa(extValue: string): void {
+function basicConstraintsCa(extValue: string): boolean {
   const fields = children(extensionValue(extValue));
-  if (fields.length === 0) return;
-  if (fields.length === 1 && bytes(fields[0], UNIVERSAL, T.BOOLEAN) === '\0') return; // cA FALSE written out
-  return unsupported(); // cA TRUE, or a path length (valid on a CA only)
+  let i = 0;
+  let ca = false;
+  if (fields[i]?.type === T.BOOLEAN) {
+    const b = bytes(fields[i++], UNIVERSAL, T.BOOLEAN);
+    if (b.length !== 1) return unsupported();
+    ca = b !== '\0';
+  }
+  if (i < fields.length) {
+    const len = integer(fields[i++]);
+    if (!ca || len.charCodeAt(0) & 0x80) return unsupported();
+  }
+  return i === fields.length ? ca : unsupported();
+}
+
+/** KeyUsage BIT STRING: its first two bytes as OpenSSL's ex_kusage; an empty usage is invalid there, left to it. */
+function keyUsageBits(extValue: string): number {
+  const v = bitString(extensionValue(extValue));
+  const usage = (v.length > 1 ? v.charCodeAt(1) : 0) | (v.length > 2 ? v.charCodeAt(2) << 8 : 0);
+  return usage === 0 ? unsupported() : usage;
+}
+/** keyCertSign, bit 5 of KeyUsage (OpenSSL's KU_KEY_CERT_SIGN) */
+const KU_KEY_CERT_SIGN = 0x0004;
+
+/** An OID whose bytes are the one DER encoding of its number (OpenSSL refuses padded or truncated ones). */
+function canonicalOid(n: Asn1 | undefined): void {
+  const raw = bytes(n, UNIVERSAL, T.OID);
+  const a = decoder();
+  if (raw.length === 0 || a.oidToDer(a.derToOid(raw)).getBytes() !== raw) return unsupported();
+}
+
+/**
+ * The extensions read only for their validity (OpenSSL counts a CA whose extension does not
+ * decode as no CA), in the forms certificate tools write: ExtKeyUsage a SEQUENCE OF OID, the
+ * subject key id an OCTET STRING, the authority key id a SEQUENCE of just its [0] key id.
+ */
+function assertDecodes(name: string, extValue: string): void {
+  const v = extensionValue(extValue);
+  if (name === 'extKeyUsage') for (const oid of children(v)) canonicalOid(oid);
+  else if (name === 'subjectKeyId') bytes(v, UNIVERSAL, T.OCTETSTRING);
+  else if (name === 'authorityKeyId') {
+    const parts = children(v);
+    if (parts.length !== 1) return unsupported();
+    bytes(parts[0], CONTEXT, 0);
+  }
 }
 
 /** Extension ::= SEQUENCE { extnID OID, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING } */
@@ -251,8 +291,15 @@ export function readCertDer(der: Buffer): CertFields | undefined {
     const rest = tbs.slice(i);
     if (rest.length > 1) return undefined; // issuer/subject unique ids: rare, left to OpenSSL
     const exts = rest.length ? extensionsOf(rest[0]!) : new Map<string, string>();
+    for (const name of ['extKeyUsage', 'subjectKeyId', 'authorityKeyId']) {
+      const v = exts.get(name);
+      if (v !== undefined) assertDecodes(name, v);
+    }
     const bc = exts.get('basicConstraints');
-    if (bc !== undefined) assertNotCa(bc);
+    const ku = exts.get('keyUsage');
+    const usage = ku === undefined ? undefined : keyUsageBits(ku);
+    // X509_check_ca == 1: basicConstraints says CA, and a keyUsage, if any, allows signing certificates
+    const ca = bc !== undefined && basicConstraintsCa(bc) && (usage === undefined || (usage & KU_KEY_CERT_SIGN) !== 0);
     const san = exts.get('subjectAltName');
     const fingerprint = createHash('sha256').update(der).digest('hex').toUpperCase();
     return {
@@ -261,7 +308,7 @@ export function readCertDer(der: Buffer): CertFields | undefined {
       sans: san === undefined ? [] : sansOf(san),
       validFrom: timeOf(validity[0]),
       validTo: timeOf(validity[1]),
-      ca: false,
+      ca,
       fingerprint256: fingerprint.replace(/(..)(?!$)/g, '$1:'),
       serialNumber,
     };
