@@ -8,7 +8,7 @@
 import type { Diagnostic } from '../errors.js';
 import type { Step } from './schema-types.js';
 import { label } from './schema-check.js';
-import { positionOf, type Path, type YamlDocument } from './yaml.js';
+import { positionOf, type Path, type YamlDocument, isObject } from './yaml.js';
 
 export const BLOCK_PARTS = ['block', 'rescue', 'always'] as const;
 export type BlockPart = (typeof BLOCK_PARTS)[number];
@@ -25,10 +25,6 @@ export interface BlockFrame {
 const INHERITED = ['become', 'timeout', 'no_log', 'ignore_errors'] as const;
 /** Step options that mean nothing on a block (they belong on the steps inside). */
 const NOT_ON_BLOCK = ['register', 'loop', 'notify', 'retries', 'delay', 'until', 'run_once', 'delegate_to'] as const;
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
 
 export function isBlock(step: unknown): boolean {
   return isObject(step) && 'block' in step;

@@ -14,7 +14,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { messageOf, type Diagnostic } from '../errors.js';
 import { BLOCK_PARTS } from './blocks.js';
 import { ACTION_TYPES } from './model.js';
-import { loadYaml, pointer, SourceText, type NodePos, type Path, type YamlDocument } from './yaml.js';
+import { loadYaml, pointer, SourceText, type NodePos, type Path, type YamlDocument, isObject } from './yaml.js';
 
 interface Fragment {
   /** the name diagnostics use: the importing file's directory joined with the import path */
@@ -37,10 +37,6 @@ export interface Expanded {
 }
 
 const FRAGMENT_KEYS = new Set(['steps', 'handlers', 'vars']);
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
 
 /** Positions of a document whose keys start with `from`, moved under `to` and shifted by `base`. */
 function moved(positions: Map<string, NodePos>, from: string, to: string, base: number, into: Map<string, NodePos>): void {

@@ -8,7 +8,7 @@ import { dirname, resolve } from 'node:path';
 import { formatDiagnostic, messageOf, type Diagnostic } from '../errors.js';
 import type { Runbook, Step } from './schema-types.js';
 import { ACTION_TYPES, BUILTIN_NAMES, ENGINE_STEP_TYPES, type ActionType, type LoadedRunbook, type PlayInfo, type StepInfo, type StepType } from './model.js';
-import { loadYaml, offsetInScalar, pointer, positionOf, type Path, type YamlDocument } from './yaml.js';
+import { loadYaml, offsetInScalar, pointer, positionOf, type Path, type YamlDocument, isObject } from './yaml.js';
 import { label, schemaDiagnostics } from './schema-check.js';
 import { candidateNames, createChecker, hasTemplate, parseTemplate, type Checker } from './expressions.js';
 import { closest } from './suggest.js';
@@ -429,10 +429,6 @@ function semanticDiagnostics(doc: YamlDocument, rb: Runbook, opts: LoadOptions):
   }
   ctx = undefined;
   return out;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
 /** The top-level names the templates and expressions of a step (not of its blocks' steps) read. */

@@ -6,7 +6,7 @@
  */
 import type { Diagnostic } from '../errors.js';
 import { hasTemplate, Literal, parseTemplate, readVariables } from './expressions.js';
-import { pointer, positionOf, type Path, type YamlDocument } from './yaml.js';
+import { pointer, positionOf, type Path, type YamlDocument, isObject } from './yaml.js';
 import type { VarsFiles } from './vars-files.js';
 
 /**
@@ -19,7 +19,7 @@ export const SCOPE_BUILTINS = ['host', 'inventory_hostname', 'run'] as const;
 export type ScopeBuiltin = (typeof SCOPE_BUILTINS)[number];
 const isBuiltin = (name: string): boolean => (SCOPE_BUILTINS as readonly string[]).includes(name);
 
-/** Each template string's names, by text: hostScope asks for every host, several times per run. */
+/** Each template string's names (readVariables of its expressions), by text: hostScope asks for every host, several times per run. */
 const namesOfTemplate = new Map<string, readonly string[]>();
 
 /** The top-level names the templates inside a var's value read (a Literal reads none). */
@@ -81,10 +81,6 @@ export function cycleProblem(cycle: string[]): { message: string; hint: string }
     };
   }
   return { message: `runbook vars refer to each other in a cycle: ${cycle.map((n) => `\`${n}\``).join(' → ')}`, hint: 'make one of them a plain value, or set it with -e' };
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
 /**

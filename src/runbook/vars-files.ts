@@ -14,7 +14,7 @@ import { load as loadYamlValue } from 'js-yaml';
 import { isUserError, messageOf, type Diagnostic } from '../errors.js';
 import { decryptAge, isAgeEncrypted } from './encrypted.js';
 import { Literal } from './expressions.js';
-import { loadYaml, positionOf, type Path } from './yaml.js';
+import { loadYaml, positionOf, type Path, isObject } from './yaml.js';
 import type { Runbook } from './schema-types.js';
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -30,10 +30,6 @@ export interface VarsFiles {
   /** the names set by encrypted files: secrets */
   secretNames: string[];
   diagnostics: Diagnostic[];
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
 /** The variables of one file, or a message saying why not. */

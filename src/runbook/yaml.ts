@@ -265,3 +265,8 @@ export function offsetInScalar(pos: NodePos, i: number): number {
   if (pos.style === 4 || pos.style === 5) return pos.value;
   return pos.value + i;
 }
+
+/** A YAML mapping as loaded: an object that is neither null nor an array. */
+export function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
