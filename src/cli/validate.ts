@@ -57,7 +57,7 @@ export async function validateCmd(opts: ValidateOptions): Promise<ValidateResult
   }
   const extraNames: string[] = [];
   try {
-    for (const n of Object.keys(await parseExtraVars(opts.extraVars ?? []))) extraNames.push(n);
+    extraNames.push(...Object.keys(await parseExtraVars(opts.extraVars ?? [])));
     for (const n of extraNames) known.add(n);
   } catch (e) {
     if (!isUserError(e)) throw e;

@@ -206,9 +206,6 @@ export function candidateNames(source: string): string[] {
 /** The comprehension macros (cel-js lib/macros.js): `list.m(v, …)` binds `v` in the arguments after it. */
 const COMPREHENSIONS = new Set(['all', 'exists', 'exists_one', 'map', 'filter']);
 
-/** Each expression's readVariables, by source (a var's templates are read at every host's scope). */
-const readsOf = new Map<string, readonly string[]>();
-
 /**
  * The variables an expression reads, from its syntax tree: not field names, function names or
  * string contents, nor the names a macro binds (`v` in `xs.map(v, v + 1)`, in `cel.bind(v, x, v)`)
@@ -216,8 +213,6 @@ const readsOf = new Map<string, readonly string[]>();
  * it reports the syntax error).
  */
 export function readVariables(source: string): readonly string[] {
-  let names = readsOf.get(source);
-  if (names) return names;
   let ast: CelNode;
   try {
     ast = (evalEnv.parse(source) as unknown as { ast: CelNode }).ast;
@@ -238,10 +233,7 @@ export function readVariables(source: string): readonly string[] {
     walk(binding.inside, new Set([...bound, binding.name]));
   };
   walk(ast, new Set());
-  names = [...found];
-  if (readsOf.size > 10_000) readsOf.clear();
-  readsOf.set(source, names);
-  return names;
+  return [...found];
 }
 
 /** A parsed expression's node, as far as readVariables looks (cel-js's ASTNode, lib/index.d.ts). */
