@@ -270,10 +270,15 @@ function spawnHost(dir: string, name: string, netnsPid?: number): { pid: number;
 }
 
 /** sshd is up: record its mount namespace (never our own) and start time, which stopLab checks before killing. */
-function markReady(hs: HostState, pid: number, myns: string | undefined): void {
-  hs.mntns = mntnsOf(pid) ?? '';
+function markReady(hs: HostState, myns: string | undefined): void {
+  hs.mntns = mntnsOf(hs.pid) ?? '';
   if (hs.mntns === myns) hs.mntns = '';
-  if (!hs.startTime) hs.startTime = procStartTime(pid) ?? '';
+  if (!hs.startTime) hs.startTime = procStartTime(hs.pid) ?? '';
+}
+
+/** The sshds a lab state records as started (PID and start time), as stopProcesses takes them. */
+function ownOf(hosts: HostState[]): OwnProcesses {
+  return new Map(hosts.filter((h) => h.startTime !== '').map((h) => [h.pid, h.startTime]));
 }
 
 /** The shell script run inside the new mount namespace, ending in `exec sshd`. */
@@ -439,7 +444,7 @@ export async function startLab(opts: StartLabOptions): Promise<Lab> {
   };
   // The sshds are detached (they outlive `runbook lab up`): until startLab returns, every way out of it
   // must stop them, or they live on with PPID 1 holding their addresses.
-  const own = (): OwnProcesses => new Map(state.hosts.filter((h) => h.startTime !== '').map((h) => [h.pid, h.startTime]));
+  const own = (): OwnProcesses => ownOf(state.hosts);
   const onExit = () => killNow(own());
   process.on('exit', onExit);
   try {
@@ -512,7 +517,7 @@ async function bringUp(state: LabState, opts: StartLabOptions): Promise<void> {
       const hd = join(dir, 'hosts', s.hs.name);
       if (readOr(join(hd, 'sshd.pid')).trim() !== '') {
         pending.delete(s);
-        markReady(s.hs, s.hs.pid, myns);
+        markReady(s.hs, myns);
       } else if (s.child.exited) {
         pending.delete(s);
         failures.push(exitedMessage(s.hs, s.child.exited.code, readOr(join(hd, 'sshd.log'))));
@@ -555,7 +560,7 @@ export async function stopLab(dir: string): Promise<void> {
   }
   const state = JSON.parse(readFileSync(file, 'utf8')) as LabState;
   // a host that never became ready has no namespace recorded: stopProcesses reads it from the live PID
-  const own: OwnProcesses = new Map(state.hosts.filter((h) => h.startTime !== '').map((h) => [h.pid, h.startTime]));
+  const own = ownOf(state.hosts);
   const left = await stopProcesses(own, state.hosts.map((h) => h.mntns));
   if (left.length > 0) throw new Error(`lab processes did not exit: ${left.join(', ')}`);
   rmSync(dir, { recursive: true, force: true });
@@ -580,14 +585,14 @@ export async function restartHost(lab: Lab, name: string, timeoutMs = 30_000): P
   hs.pid = pid;
   hs.startTime = procStartTime(pid) ?? '';
   hs.mntns = '';
-  writeFileSync(file, JSON.stringify(state, null, 2) + '\n');
+  writeState(state);
   const deadline = Date.now() + timeoutMs;
   while (!existsSync(join(hd, 'sshd.pid'))) {
     if (started.exited || Date.now() > deadline) throw new Error(`lab host ${name} did not restart${started.exited ? ' (sshd exited; see its sshd.log)' : ' in time'}`);
     await new Promise((r) => setTimeout(r, 15));
   }
-  markReady(hs, pid, mntnsOf('self'));
-  writeFileSync(file, JSON.stringify(state, null, 2) + '\n');
+  markReady(hs, mntnsOf('self'));
+  writeState(state);
   lh.pid = pid;
   return lh;
 }

@@ -94,7 +94,8 @@ export async function stopProcesses(own: OwnProcesses, namespaces: Iterable<stri
   const nss = namespacesOf(mine, namespaces); // read before the kill: a dead process has no namespace to show
   signal(mine, 'SIGTERM');
   signal(inNamespaces(nss), 'SIGKILL');
-  const left = () => stillOurs(new Map([...mine, ...inNamespaces(nss)]));
+  // inNamespaces has just read each start time: only the recorded PIDs need checking again
+  const left = () => new Map([...stillOurs(mine), ...inNamespaces(nss)]);
   const deadline = Date.now() + timeoutMs;
   let rest = left();
   while (rest.size > 0 && Date.now() < deadline) {
