@@ -468,8 +468,10 @@ export class SshTransport implements Transport {
 
   async list(dir: string): Promise<DirEntry[] | null> {
     if (this.filesViaSudo) throw new Error('internal: list() through sudo (filesInProcess is false)');
+    // the session first, as read() does: a transfer registered before a failed sftp() would never be done
+    const sftp = await this.sftp();
     const t = this.transfer();
-    const listed = sftpReaddir(await this.sftp(), dir).catch((e: unknown) => Promise.reject(this.ioError('list', dir, e)));
+    const listed = sftpReaddir(sftp, dir).catch((e: unknown) => Promise.reject(this.ioError('list', dir, e)));
     return Promise.race([listed, t.stopped]).finally(t.done);
   }
 
