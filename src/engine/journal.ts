@@ -167,7 +167,6 @@ export function summarize(id: string, lines: JournalLine[]): RunSummary | undefi
   };
 }
 
-/** Runs recorded under stateDir, newest first. */
 /** Every run journal under `stateDir` (runs/<id>.jsonl): its id and lines; unreadable ones are skipped. */
 export function* journalsIn(stateDir?: string): Generator<{ id: string; lines: JournalLine[] }> {
   const dir = runsDir(stateDir);
@@ -191,6 +190,7 @@ export function* journalsIn(stateDir?: string): Generator<{ id: string; lines: J
   }
 }
 
+/** Runs recorded under stateDir, newest first. */
 export function listRuns(stateDir?: string): RunSummary[] {
   const out: RunSummary[] = [];
   for (const { id, lines } of journalsIn(stateDir)) {

@@ -45,16 +45,20 @@ export function indexRun(id: string, stateDir: string): void {
   }
 }
 
+/** The state dir the index points to for run `id`, if there is a (readable, non-empty) pointer. */
+function indexPointer(id: string): string | undefined {
+  try {
+    return readFileSync(join(xdgStateDir(), 'index', id), 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The state dirs that may hold run `id`, most likely first (an explicit --state-dir is the only one). */
 export function stateDirsFor(id: string, explicit?: string): string[] {
   if (explicit) return [explicit];
-  const out: string[] = [];
-  try {
-    const p = readFileSync(join(xdgStateDir(), 'index', id), 'utf8').trim();
-    if (p) out.push(p);
-  } catch {
-    /* no pointer */
-  }
+  const p = indexPointer(id);
+  const out = p ? [p] : [];
   out.push(...usualStateDirs());
   return [...new Set(out.map((d) => resolve(d)))];
 }
@@ -71,12 +75,8 @@ export function allStateDirs(explicit?: string): string[] {
   const index = join(xdgStateDir(), 'index');
   try {
     for (const id of readdirSync(index)) {
-      try {
-        const p = readFileSync(join(index, id), 'utf8').trim();
-        if (p) out.push(p);
-      } catch {
-        /* a pointer being written: the others still count */
-      }
+      const p = indexPointer(id); // a pointer being written reads as none: the others still count
+      if (p) out.push(p);
     }
   } catch {
     /* no index */
