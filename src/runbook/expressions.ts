@@ -130,7 +130,8 @@ const ENV_OPTIONS = { homogeneousAggregateLiterals: false, enableOptionalTypes: 
 const evalEnv = registerFunctions(new Environment({ ...ENV_OPTIONS, unlistedVariablesAreDyn: true }));
 
 type Compiled = (ctx: Record<string, unknown>) => unknown;
-const compiled = new Map<string, Compiled>();
+/** Each expression, parsed, with its candidate top-level names (a superset of the variables it can read: celScope). */
+const compiled = new Map<string, { fn: Compiled; names: ReadonlySet<string> }>();
 
 interface CelErrorLike {
   name?: string;
@@ -283,24 +284,13 @@ export class Lazy {
   constructor(readonly compute: () => unknown) {}
 }
 
-/** Each compiled expression's candidate top-level names (a superset of the variables it can read). */
-const namesOf = new Map<string, Set<string>>();
-
 /**
  * The scope as CEL sees it: only the variables `source` can name (CEL has no dynamic lookup, so a
  * variable it reads appears in it as an identifier), converted, Lazy ones computed, none nested.
  * Converting the whole scope for every expression cost each host a deep copy of every registered
  * result per template (cert-check: every certificate's facts, twice per step).
  */
-function celScope(scope: Scope, source: string): Record<string, unknown> {
-  let names = namesOf.get(source);
-  if (!names) {
-    // every identifier-like word, field names and words in string literals too: a superset is safe
-    // (a raw string's backslash would fool a regex that strips literals)
-    names = new Set(source.match(/[A-Za-z_]\w*/g) ?? []);
-    if (namesOf.size > 10_000) namesOf.clear();
-    namesOf.set(source, names);
-  }
+function celScope(scope: Scope, names: ReadonlySet<string>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const k of names) {
     if (!Object.prototype.hasOwnProperty.call(scope, k)) continue;
@@ -315,19 +305,23 @@ function celScope(scope: Scope, source: string): Record<string, unknown> {
  * scope (never silently empty), 'expression' for anything else.
  */
 export function evaluate(source: string, scope: Scope): unknown {
-  let fn = compiled.get(source);
-  if (!fn) {
+  let c = compiled.get(source);
+  if (!c) {
+    let fn: Compiled;
     try {
       fn = evalEnv.parse(source) as unknown as Compiled;
     } catch (e) {
       const p = problemOf(e);
       throw new UserError({ kind: 'expression', message: `invalid expression \`${source}\`: ${p.message}` });
     }
+    // every identifier-like word, field names and words in string literals too: a superset is safe
+    // (a raw string's backslash would fool a regex that strips literals)
+    c = { fn, names: new Set(source.match(/[A-Za-z_]\w*/g) ?? []) };
     if (compiled.size > 10_000) compiled.clear();
-    compiled.set(source, fn);
+    compiled.set(source, c);
   }
   try {
-    return fromCel(fn(celScope(scope, source)));
+    return fromCel(c.fn(celScope(scope, c.names)));
   } catch (e) {
     const p = problemOf(e);
     if (p.kind === 'unknown-name' && p.name) {
