@@ -49,7 +49,7 @@ const TEMPLATES = 20;
  * processes), and every other host gets a copy of one of them (/etc/kubernetes and
  * /var/lib/kubelet/pki, symlinks kept), so each host has a full node's files to read and parse.
  */
-export async function installFleetPki(lab: Lab): Promise<void> {
+async function installFleetPki(lab: Lab): Promise<void> {
   const pool = await Promise.all(Array.from({ length: 8 }, () => genKey()));
   let next = 0;
   const keys = () => Promise.resolve(pool[next++ % pool.length]!);

@@ -86,6 +86,8 @@ export function selectOld(host: string, listed: Listed, olderThanMs: number, now
  * `keepLast` runs that ended completed or rolled back on it (the last known-good state).
  */
 export function selectPrunable(host: HostRef, listed: Listed, olderThanMs: number, now: number, policy: PrunePolicy): { candidates: PruneCandidate[]; held: HeldDir[] } {
+  const old = selectOld(host.name, listed, olderThanMs, now);
+  if (old.length === 0) return { candidates: [], held: [] }; // nothing old here: no run need be looked at
   const settlement = (id: string): HostSettlement | undefined => {
     const run = policy.runs.get(id);
     const name = run && hostInRun(run, host);
@@ -101,7 +103,7 @@ export function selectPrunable(host: HostRef, listed: Listed, olderThanMs: numbe
   const newest = new Set(goodRuns.slice(0, policy.keepLast).map((r) => r.id));
   const candidates: PruneCandidate[] = [];
   const held: HeldDir[] = [];
-  for (const c of selectOld(host.name, listed, olderThanMs, now)) {
+  for (const c of old) {
     const s = settlement(c.runId);
     let reason: string | undefined;
     if (!s) {

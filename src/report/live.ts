@@ -87,10 +87,12 @@ export class FleetProgress {
         if (!this.stepNames[e.index - 1]) this.stepNames[e.index - 1] = e.name;
         return true;
       }
-      case 'host-unreachable':
-        this.pushFailure(`${e.host}: unreachable: ${e.message.split('\n')[0]}`);
-        this.setHostLine(e.host, `✖ ${e.host}: unreachable — ${e.message.split('\n')[0]}`);
+      case 'host-unreachable': {
+        const first = e.message.split('\n')[0];
+        this.pushFailure(`${e.host}: unreachable: ${first}`);
+        this.setHostLine(e.host, `✖ ${e.host}: unreachable — ${first}`);
         return true;
+      }
       case 'host-end': {
         this.moveHost(e.host, undefined);
         this.active.delete(e.host);
