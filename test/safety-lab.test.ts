@@ -22,8 +22,7 @@ import { planCmd } from '../src/cli/plan.js';
 import { loadRunbookFile } from '../src/runbook/load.js';
 import { formatDiagnostic } from '../src/errors.js';
 import type { StepEndEvent } from '../src/engine/events.js';
-import { Capture } from './support/capture.js';
-import { dir, inv, lab, snapshot as snap, stateDir, useLab } from './support/lab.js';
+import { cmdOptions, dir, inv, lab, snapshot as snap, stateDir, useLab } from './support/lab.js';
 import { APP, apply, resetHosts, runbookWriter } from './support/safety.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -107,7 +106,7 @@ steps:
   assert.ok(lines.some((l) => /rb-\d+\.yaml:4:1: warning: on_failure: rollback with no backup step/.test(l)), lines.join('\n'));
   assert.ok(lines.some((l) => /rb-\d+\.yaml:6:5: warning: step "Restart something": command step before any backup/.test(l)), lines.join('\n'));
   assert.ok(lines.some((l) => /rb-\d+\.yaml:8:5: warning: step "Drop the cache": file: state: absent before any backup/.test(l)), lines.join('\n'));
-  const o = { runbook: rb, inventory: inv, stateDir, stdout: new Capture(), stderr: new Capture() };
+  const o = cmdOptions({ runbook: rb });
   const p = await planCmd(o);
   assert.equal(p.exitCode, 2, o.stdout.text + o.stderr.text);
   assert.match(o.stdout.text, /Restart something.*\(irreversible: rollback cannot undo it\)/);

@@ -4,8 +4,7 @@ import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { applyCmd } from '../../src/cli/apply.js';
 import type { Event } from '../../src/engine/events.js';
-import { Capture } from './capture.js';
-import { dir, inv, lab, stateDir } from './lab.js';
+import { cmdOptions, dir, lab } from './lab.js';
 
 export const APP = '/etc/kubernetes/app';
 
@@ -35,7 +34,7 @@ export function runbookWriter(name: string): (body: string, head?: string) => st
 
 /** apply --json on the file's inventory and state dir: the result, its events, each host's recap row and status */
 export async function apply(rbFile: string, extra: Record<string, unknown> = {}) {
-  const o = { runbook: rbFile, inventory: inv, stateDir, stdout: new Capture(), stderr: new Capture(), json: true, ...extra };
+  const o = cmdOptions({ runbook: rbFile, json: true, ...extra });
   const r = await applyCmd(o);
   const events = o.stdout.text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Event);
   const rows = Object.fromEntries(r.result!.recap.map((x) => [x.host, x]));

@@ -1,7 +1,7 @@
 // The kubelet as systemd's unit (start attempts, restarts, stop) and its sync loop (tick).
 import { loadNode } from '../node.js';
 import { expiredAt, goTime } from '../pki.js';
-import { journal, kubeletLog, nextPid, setUnit, stopUnit, type AgentState } from './state.js';
+import { journal, kubeletLog, nextPid, setUnit, type AgentState } from './state.js';
 import { kubeletClientCert, readKubeletConfig } from './kubelet-files.js';
 import { scanManifests, startContainer } from './static-pods.js';
 import { writeStatus } from './status.js';
@@ -39,10 +39,6 @@ export function kubeletStartAttempt(st: AgentState): void {
   planClientRotation(st);
   st.kubelet.everActive = true;
   st.kubelet.nextScan = 0; // the kubelet reads the static pod path as soon as it starts
-}
-
-export function kubeletStop(st: AgentState): void {
-  stopUnit(st);
 }
 
 // ---------------------------------------------------------------- the kubelet loop

@@ -2,7 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { systemdAgo, systemdTime } from '../format.js';
 import type { AgentState } from './state.js';
-import { kubeletStartAttempt, kubeletStop } from './kubelet.js';
+import { kubeletStartAttempt } from './kubelet.js';
+import { stopUnit as kubeletStop } from './state.js';
 import { writeStatus } from './status.js';
 import { fail, ok, type Reply } from './reply.js';
 
