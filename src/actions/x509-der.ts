@@ -11,7 +11,7 @@
  * disagree: x509-der.test.ts compares both on openssl-made certificates and on a corpus of
  * malformed ones (test/fixtures/x509-odd).
  */
-import { createHash, X509Certificate } from 'node:crypto';
+import { hash, X509Certificate } from 'node:crypto';
 import { createRequire } from 'node:module';
 
 /** The fields, formatted exactly as X509Certificate's getters format them. */
@@ -41,7 +41,6 @@ interface Asn1 {
 
 interface Asn1Module {
   fromDer(bytes: string, options: { strict: boolean; parseAllBytes: boolean; decodeBitStrings: boolean }): Asn1;
-  toDer(node: Asn1): { getBytes(): string };
   oidToDer(oid: string): { getBytes(): string };
   derToOid(bytes: string): string;
 }
@@ -56,7 +55,7 @@ function decoder(): Asn1Module {
 
 const UNIVERSAL = 0x00;
 const CONTEXT = 0x80;
-const T = { BOOLEAN: 1, INTEGER: 2, BITSTRING: 3, OCTETSTRING: 4, OID: 6, UTF8: 12, SEQUENCE: 16, SET: 17, PRINTABLE: 19, IA5: 22, UTCTIME: 23, GENERALIZEDTIME: 24 } as const;
+const T = { BOOLEAN: 1, INTEGER: 2, BITSTRING: 3, OCTETSTRING: 4, OID: 6, UTF8: 12, SEQUENCE: 16, SET: 17, PRINTABLE: 19, IA5: 22, UTCTIME: 23, GENERALIZEDTIME: 24, BMPSTRING: 30 } as const;
 
 /**
  * OIDs are matched by their DER bytes, so a non-minimal or truncated encoding (which OpenSSL
@@ -176,9 +175,7 @@ const PLAIN_DNS_NAME = /^[A-Za-z0-9*._-]+$/;
 
 /** An extension's value decoded, in DER only (a BER-only form is left to OpenSSL). */
 function extensionValue(raw: string): Asn1 {
-  const a = decoder();
-  const node = a.fromDer(raw, { strict: true, parseAllBytes: true, decodeBitStrings: false });
-  return a.toDer(node).getBytes() === raw ? node : unsupported();
+  return fromDerOnly(raw) ?? unsupported();
 }
 
 function sansOf(extValue: string): string[] {
@@ -219,11 +216,19 @@ function keyUsageBits(extValue: string): number {
 /** keyCertSign, bit 5 of KeyUsage (OpenSSL's KU_KEY_CERT_SIGN) */
 const KU_KEY_CERT_SIGN = 0x0004;
 
+/** OID bytes already judged by canonicalOid: a fleet's certificates name the same few usages */
+const judgedOids = new Map<string, boolean>();
+
 /** An OID whose bytes are the one DER encoding of its number (OpenSSL refuses padded or truncated ones). */
 function canonicalOid(n: Asn1 | undefined): void {
   const raw = bytes(n, UNIVERSAL, T.OID);
-  const a = decoder();
-  if (raw.length === 0 || a.oidToDer(a.derToOid(raw)).getBytes() !== raw) return unsupported();
+  let ok = judgedOids.get(raw);
+  if (ok === undefined) {
+    const a = decoder();
+    ok = raw.length > 0 && a.oidToDer(a.derToOid(raw)).getBytes() === raw;
+    if (judgedOids.size < 1024) judgedOids.set(raw, ok);
+  }
+  if (!ok) return unsupported();
 }
 
 /**
@@ -258,14 +263,60 @@ function extensionsOf(wrapper: Asn1): Map<string, string> {
   return exts;
 }
 
+/**
+ * Where toDer(n) would end if it wrote exactly `raw`'s bytes from `at` on, else -1: each header
+ * in its one DER form (the tag byte as forge writes it, a definite length in the fewest bytes),
+ * no INTEGER padding byte (toDer drops it). forge took each content byte from `raw` as it was, so
+ * checking the headers in place is the re-encoding compared, without building it (building it
+ * was a tenth of a 500-host cert-check's allocations: 63 of 630 MB).
+ */
+function derEnd(n: Asn1, raw: string, at: number): number {
+  if (raw.charCodeAt(at) !== (n.tagClass | n.type | (n.constructed ? 0x20 : 0))) return -1;
+  let length = raw.charCodeAt(at + 1);
+  let start = at + 2;
+  if (length >= 0x80) {
+    const count = length & 0x7f;
+    // 0x80 is BER's indefinite length; a leading zero byte or a long form for < 128 is not minimal
+    if (count === 0 || count > 4 || raw.charCodeAt(start) === 0) return -1;
+    length = 0;
+    for (let i = 0; i < count; i++) length = length * 256 + raw.charCodeAt(start++);
+    if (length < 0x80) return -1;
+  }
+  const end = start + length;
+  if (Array.isArray(n.value)) {
+    let next = start;
+    for (const c of n.value) if ((next = next < 0 ? -1 : derEnd(c, raw, next)) < 0) return -1;
+    return next === end ? end : -1;
+  }
+  const v = n.value;
+  // as forge does, by tag number in any class: it reads a BMPString two bytes a character (one
+  // past its end when its length is odd), and toDer drops an INTEGER's padding byte
+  if (n.type === T.BMPSTRING) return 2 * v.length === length ? end : -1;
+  if (n.type === T.INTEGER && v.length > 1 && ((v.charCodeAt(0) === 0 && v.charCodeAt(1) < 0x80) || (v.charCodeAt(0) === 0xff && v.charCodeAt(1) >= 0x80))) return -1;
+  return v.length === length ? end : -1;
+}
+
+/** `raw` decoded when it is DER (not merely BER), else undefined. */
+function fromDerOnly(raw: string): Asn1 | undefined {
+  const node = decoder().fromDer(raw, { strict: true, parseAllBytes: true, decodeBitStrings: false });
+  return derEnd(node, raw, 0) === raw.length ? node : undefined;
+}
+
+/** Whether node-forge reads `der` and its toDer gives back the same bytes (x509-der.test.ts pins derEnd to that). */
+export function isDer(der: Buffer): boolean {
+  try {
+    return fromDerOnly(der.toString('binary')) !== undefined;
+  } catch {
+    return false;
+  }
+}
+
 /** The fields of a DER certificate, or undefined when it is outside the forms above (ask OpenSSL). */
 export function readCertDer(der: Buffer): CertFields | undefined {
   try {
-    const a = decoder();
-    const raw = der.toString('binary');
-    const root = a.fromDer(raw, { strict: true, parseAllBytes: true, decodeBitStrings: false });
     // DER only: OpenSSL reads BER too but fingerprints its own re-encoding, and refuses some of what a BER reader takes
-    if (a.toDer(root).getBytes() !== raw) return undefined;
+    const root = fromDerOnly(der.toString('binary'));
+    if (!root) return undefined;
     const cert = children(root);
     if (cert.length !== 3) return undefined;
     algorithm(cert[1]);
@@ -301,7 +352,7 @@ export function readCertDer(der: Buffer): CertFields | undefined {
     // X509_check_ca == 1: basicConstraints says CA, and a keyUsage, if any, allows signing certificates
     const ca = bc !== undefined && basicConstraintsCa(bc) && (usage === undefined || (usage & KU_KEY_CERT_SIGN) !== 0);
     const san = exts.get('subjectAltName');
-    const fingerprint = createHash('sha256').update(der).digest('hex').toUpperCase();
+    const fingerprint = hash('sha256', der, 'hex').toUpperCase();
     return {
       subject,
       issuer,

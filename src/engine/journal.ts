@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { userError } from '../errors.js';
 import type { Event, EventSink, RunEndEvent, RunStartEvent, SliceRef, StepEndEvent } from './events.js';
 import { isRunId } from './run-id.js';
+import { eventJsonAt } from './event-json.js';
 import { phase } from './profile.js';
 import { defaultStateDir, indexRun, stateDirsFor } from './state-dir.js';
 
@@ -60,7 +61,7 @@ export class JournalWriter implements EventSink {
   private write(e: Event): void {
     if (this.fd === undefined || this.failed !== undefined) return;
     try {
-      const buf = Buffer.from(JSON.stringify({ t: new Date().toISOString(), ...e }) + '\n');
+      const buf = Buffer.from(eventJsonAt(new Date().toISOString(), e) + '\n');
       // a short write (the disk filling up) is continued until it fails with the reason
       for (let off = 0; off < buf.length; ) off += writeSync(this.fd, buf, off, buf.length - off);
       this.dirty = true;

@@ -3,6 +3,7 @@
  * (`--json`), or a listr2 tree on a terminal. `makeReporter` picks one.
  */
 import type { Event, EventSink, RecapRow } from '../engine/events.js';
+import { eventJson } from '../engine/event-json.js';
 import { formatEvent, type FormatContext } from './format.js';
 import { recapTable } from './recap.js';
 
@@ -27,7 +28,7 @@ export interface ReporterOptions {
 export class JsonReporter implements Reporter {
   constructor(private readonly out: NodeJS.WritableStream = process.stdout) {}
   emit(e: Event): void {
-    this.out.write(JSON.stringify(e) + '\n');
+    this.out.write(eventJson(e) + '\n');
   }
   async close(): Promise<void> {}
 }
