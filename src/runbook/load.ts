@@ -362,14 +362,12 @@ function semanticDiagnostics(doc: YamlDocument, rb: Runbook, opts: LoadOptions):
   out.push(...varCycleDiagnostics(doc, root, opts.knownVarNames ?? [], opts.varsFiles, opts.givenToEveryHost));
   // Runbook vars may refer to each other and to builtins.
   for (const [k, v] of varsToCheck) checkStrings(v, ['vars', k], base, out, doc);
-  // a play's vars may refer to the runbook's and to the play's vars before them
+  // a play's vars may refer to the runbook's and to each other in any order, as the runbook's may
+  // (playView merges them and hostScope expands each after those it names; a cycle is reported above)
   if (Array.isArray(root.plays)) {
     root.plays.forEach((_, p) => {
-      const known = new Set(base);
-      for (const [k, v] of Object.entries(playVars(p))) {
-        checkStrings(v, ['plays', p, 'vars', k], known, out, doc);
-        known.add(k);
-      }
+      const known = new Set([...base, ...Object.keys(playVars(p))]);
+      for (const [k, v] of Object.entries(playVars(p))) checkStrings(v, ['plays', p, 'vars', k], known, out, doc);
     });
   }
   // names registered by a play's steps (the first play that does), and by each play so far

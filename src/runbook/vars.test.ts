@@ -93,6 +93,18 @@ plays:
   assert.equal(hostScope(playView(runbook!, runbook!.plays[0]!), host, { who: 'cli' }, { id: 'r1', dry_run: true }).greeting, 'hello cli');
 });
 
+test("a play's vars may name the play's vars declared after them, as the runbook's may; a cycle among them is still an error", () => {
+  const text = (vars: string) => `apiVersion: runbook/v1\nname: t\nvars:\n  r: runbook\nplays:\n  - name: one\n    hosts: all\n    vars:\n${vars}    steps:\n      - name: s\n        assert: { that: "true" }\n  - name: two\n    hosts: all\n    steps:\n      - name: s\n        assert: { that: "true" }\n`;
+  const ok = loadRunbookText(text('      p: "{{ q }}-{{ r }}"\n      q: "{{ host.name }}"\n'), 'rb.yaml');
+  assert.deepEqual(ok.diagnostics.filter((d) => d.severity === 'error'), []);
+  assert.equal(hostScope(playView(ok.runbook!, ok.runbook!.plays[0]!), host, {}, { id: 'r', dry_run: true }).p, 'cp1-runbook');
+  const cycle = loadRunbookText(text('      p: "{{ q }}"\n      q: "{{ p }}"\n'), 'rb.yaml');
+  const errors = cycle.diagnostics.filter((d) => d.severity === 'error');
+  assert.equal(errors.length, 1);
+  assert.match(errors[0]!.message, /cycle/);
+  assert.equal(errors[0]!.line, 9);
+});
+
 test('runbook vars may name vars declared after them; a cycle is an error naming it, in validate and at run time alike', () => {
   const text = (vars: string) => `apiVersion: runbook/v1\nname: t\nhosts: all\nvars:\n${vars}steps:\n  - name: s\n    assert: { that: "true" }\n`;
   const load = (vars: string) => loadRunbookText(text(vars), 'rb.yaml').runbook!;
