@@ -1,19 +1,17 @@
 /**
  * An event's JSON, made once for every sink that writes it: the journal and `--json` write the
  * same object, and a fleet cert-check's step-ends carry every certificate's facts (~12 KB a host).
- * Events are not changed once emitted (src/engine/emitter.ts fans out the object it built).
+ * src/engine/emitter.ts hands the object it built to its sinks one after the other, so the last
+ * event's JSON is all there is to keep (nothing outlives the fan-out; a Collector's events stay
+ * without their JSON). Events are not changed once emitted.
  */
 import type { Event } from './events.js';
 
-const made = new WeakMap<Event, string>();
+let last: { e: Event; json: string } | undefined;
 
 export function eventJson(e: Event): string {
-  let json = made.get(e);
-  if (json === undefined) {
-    json = JSON.stringify(e);
-    made.set(e, json);
-  }
-  return json;
+  if (last?.e !== e) last = { e, json: JSON.stringify(e) };
+  return last.json;
 }
 
 /** `{"t": time, ...e}` as JSON, built from the event's JSON rather than from a copy of it. */
