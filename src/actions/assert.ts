@@ -3,6 +3,8 @@
  * probe evaluates too: ok when all hold; `unknown` when one refers to something not known yet
  * (a result registered by a step that has not run: evaluate throws kind 'undefined-variable')
  * or does not hold yet (earlier steps may change that) — the engine then runs apply, which fails.
+ * `fail_msg` is rendered only for a failing assertion (Action.lazyParams), and apply trusts a probe
+ * that found every condition true: nothing between the two can change a variable.
  */
 import type { AssertParams } from '../runbook/schema-types.js';
 import { isUserError, messageOf } from '../errors.js';
@@ -26,9 +28,20 @@ function firstFailure(ctx: StepContext, that: string[]): string | undefined {
   return undefined;
 }
 
+/** fail_msg as written, rendered now; a message that cannot be rendered still fails the step, saying why. */
+function failMessage(ctx: StepContext, template: string): string {
+  try {
+    // as the message was built when the engine rendered it (a template of one expression keeps its value's type)
+    return String(ctx.render(template));
+  } catch (e) {
+    return `fail_msg cannot be rendered: ${messageOf(e)}`;
+  }
+}
+
 export const assertAction: Action<AssertParams, undefined> = {
   type: 'assert',
   readOnly: true,
+  lazyParams: ['fail_msg'],
 
   async probe(ctx, params) {
     const that = conditions(params);
@@ -44,8 +57,9 @@ export const assertAction: Action<AssertParams, undefined> = {
     }
   },
 
-  async apply(ctx, params) {
+  async apply(ctx, params, probe) {
     const that = conditions(params);
+    if (probe.status === 'ok') return { changed: false, commands: [] };
     let fail: string | undefined;
     try {
       fail = firstFailure(ctx, that);
@@ -53,7 +67,7 @@ export const assertAction: Action<AssertParams, undefined> = {
       fail = messageOf(e);
     }
     if (!fail) return { changed: false, commands: [] };
-    return { changed: false, failed: true, commands: [], message: params.fail_msg ? `${params.fail_msg} (${fail})` : `assertion failed: ${fail}` };
+    return { changed: false, failed: true, commands: [], message: params.fail_msg ? `${failMessage(ctx, params.fail_msg)} (${fail})` : `assertion failed: ${fail}` };
   },
 };
 

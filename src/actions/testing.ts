@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalTransport } from '../transport/local.js';
-import { evaluate } from '../runbook/expressions.js';
+import { evaluate, renderTemplate } from '../runbook/expressions.js';
 import type { Transport } from '../transport/types.js';
 import type { StepContext } from './types.js';
 
@@ -52,6 +52,7 @@ export function makeCtx(overrides: Partial<StepContext> & { vars?: Record<string
     // kept copies (./keep.ts) go to a temp dir, never this machine's /var/lib/runbook
     keepRoot: join(tmpdir(), 'runbook-actions-kept'),
     evaluate: (expression, extra) => evaluate(expression, { ...vars, ...(extra ?? {}) }),
+    render: (template) => renderTemplate(template, vars),
     ...rest,
     transport,
   };

@@ -20,6 +20,8 @@ export interface StepContext {
    * variables plus `extra` (e.g. `{ result }`). Throws UserError kind 'expression'.
    */
   evaluate(expression: string, extra?: Record<string, unknown>): unknown;
+  /** Render a template (`{{ }}`) against this host's variables, as the engine renders params. Throws UserError. */
+  render(template: string): unknown;
   /** directory of the runbook file, for resolving `copy.src` on the operator's machine */
   runbookDir: string;
   /** where on the host steps keep what they destroy, for their undo (default /var/lib/runbook/kept) */
@@ -73,6 +75,12 @@ export interface Action<Params = Record<string, unknown>, State = unknown> {
   readonly type: string;
   /** true when the step never changes a host: the one source of "read-only" (src/engine/safety.ts isReadOnlyStep) */
   readonly readOnly: boolean;
+  /**
+   * Params the engine passes as written, for the action to render (ctx.render) only when it needs
+   * them: assert's fail_msg, which only a failing assertion shows (a fleet's passing hosts would
+   * each evaluate a message nobody reads).
+   */
+  readonly lazyParams?: readonly string[];
   probe(ctx: StepContext, params: Params): Promise<ProbeResult<State>>;
   apply(ctx: StepContext, params: Params, probe: ProbeResult<State>): Promise<ApplyResult>;
   undo?(ctx: StepContext, record: UndoRecord): Promise<void>;

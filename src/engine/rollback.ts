@@ -12,7 +12,7 @@ import { inspectRestore, restoreFromManifest, unitCommands } from '../actions/re
 import type { StepContext } from '../actions/types.js';
 import { isUserError, messageOf, userError } from '../errors.js';
 import type { HostEntry } from '../inventory/types.js';
-import { evaluate, type Scope } from '../runbook/expressions.js';
+import { evaluate, renderTemplate, type Scope } from '../runbook/expressions.js';
 import { loadRunbookFile } from '../runbook/load.js';
 import type { LoadedRunbook } from '../runbook/model.js';
 import { hostScope, Redactor, secretValues } from '../runbook/vars.js';
@@ -73,6 +73,7 @@ export async function rollbackHost(o: RollbackHostOptions): Promise<RollbackHost
     dryRun: o.dryRun,
     localDir: o.localDir,
     evaluate: (expression, extra) => evaluate(expression, extra ? { ...o.scope, ...extra } : o.scope),
+    render: (template) => renderTemplate(template, o.scope),
     runbookDir: o.rb?.dir ?? process.cwd(),
   };
   const problems: string[] = [];

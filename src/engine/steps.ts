@@ -27,6 +27,7 @@ export { coveredBy, undoPaths } from './step-outcome.js';
 import { applyWithRetries, retrySpec } from './retry.js';
 import { phase } from './profile.js';
 import { actionFor, errorText, withBecome } from './step-support.js';
+import { getAction } from '../actions/registry.js';
 export type { Delegate, OnceResult, OnceSlot } from './cross-host.js';
 
 export interface HostRunnerOptions {
@@ -153,6 +154,7 @@ export class HostRunner {
       localDir: this.o.localDir,
       ...(timeoutMs !== undefined ? { timeoutMs } : {}),
       evaluate: (expression, extra) => evaluate(expression, extra ? { ...scope, ...extra } : scope),
+      render: (template) => renderTemplate(template, scope),
       runbookDir: step.dir ?? this.o.rb.dir,
       ...(this.o.keepRoot ? { keepRoot: this.o.keepRoot } : {}),
       ...(this.o.diff ? { diff: { redact: this.o.diff.redact, hideRemoved: this.mentionsSecret(step) } } : {}),
@@ -378,7 +380,7 @@ export class HostRunner {
     // params, expanded with the host's scope right now
     let params: unknown;
     try {
-      params = expandDeep(step.params, scope);
+      params = expandParams(step, scope);
     } catch (e) {
       if (dry && this.mentionsUncertain(raw)) {
         if (!isReadOnlyStep(step)) await this.flushBackups();
@@ -563,4 +565,16 @@ export class HostRunner {
     else c.ok++;
     return ignored ? { ...r, failed: false, facts: { ...(r.facts ?? {}), failed: true } } : r;
   }
+}
+
+/** The step's params rendered with `scope`, but for those its action renders itself (Action.lazyParams). */
+function expandParams(step: StepInfo, scope: Scope): unknown {
+  // an unknown type fails where the action is looked up (runAction), as before
+  const lazy = getAction(step.type)?.lazyParams;
+  const p = step.params;
+  if (!lazy?.length || p === null || typeof p !== 'object' || Array.isArray(p)) return expandDeep(p, scope);
+  const raw = p as Record<string, unknown>;
+  const now = expandDeep(Object.fromEntries(Object.entries(raw).filter(([k]) => !lazy.includes(k))), scope) as Record<string, unknown>;
+  for (const k of lazy) if (k in raw) now[k] = raw[k];
+  return now;
 }
