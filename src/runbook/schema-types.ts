@@ -562,7 +562,7 @@ export interface ServiceParams {
 export interface AssertParams {
   that: Expression | [Expression, ...Expression[]];
   /**
-   * Message when a condition is false (templates allowed).
+   * Message when a condition is false (templates allowed; rendered only then, so a passing assertion never evaluates it).
    */
   fail_msg?: string;
 }
