@@ -73,9 +73,46 @@ export function runOutcome(id: string, lines: JournalLine[]): RunOutcome | undef
   return { id, started: Number.isNaN(started) ? 0 : started, hosts: start.inventory.hosts.map((h) => ({ name: h.name, address: h.address, port: h.port })), of };
 }
 
+type HostKey = { name: string; address: string; port: number };
+
+/**
+ * Every run each host is in, built once for a whole pass over many hosts (`runbook prune`), so
+ * finding a host's runs does not scan every run's hosts: by inventory name, and by address and
+ * port, each to run id → the name the run's journal gives the host (its first such host).
+ */
+export interface RunHostIndex {
+  byName: Map<string, Map<string, string>>;
+  byAddress: Map<string, Map<string, string>>;
+}
+
+const addressKey = (h: HostKey) => `${h.address} ${h.port}`;
+
+export function indexRunHosts(runs: Iterable<RunOutcome>): RunHostIndex {
+  const index: RunHostIndex = { byName: new Map(), byAddress: new Map() };
+  const add = (by: Map<string, Map<string, string>>, key: string, runId: string, name: string) => {
+    let m = by.get(key);
+    if (!m) by.set(key, (m = new Map()));
+    if (!m.has(runId)) m.set(runId, name);
+  };
+  for (const r of runs) {
+    for (const h of r.hosts) {
+      add(index.byName, h.name, r.id, h.name);
+      add(index.byAddress, addressKey(h), r.id, h.name);
+    }
+  }
+  return index;
+}
+
+/** The runs `host` is in (run id → its name there): in each, the same inventory name, else the same address and port. */
+export function runsOfHost(index: RunHostIndex, host: HostKey): Map<string, string> {
+  const out = new Map(index.byAddress.get(addressKey(host)));
+  for (const [id, name] of index.byName.get(host.name) ?? []) out.set(id, name);
+  return out;
+}
+
 /** The host of `run` that is `host`: the same inventory name, else the same address and port. */
-export function hostInRun(run: RunOutcome, host: { name: string; address: string; port: number }): string | undefined {
-  return (run.hosts.find((h) => h.name === host.name) ?? run.hosts.find((h) => h.address === host.address && h.port === host.port))?.name;
+export function hostInRun(run: RunOutcome, host: HostKey): string | undefined {
+  return runsOfHost(indexRunHosts([run]), host).get(run.id);
 }
 
 /** The outcome of every run journaled under `stateDirs`, by run id. */
