@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { messageOf } from '../errors.js';
 import type { HostEntry } from '../inventory/types.js';
 import type { Transport } from '../transport/types.js';
+import type { HostRef } from './events.js';
 import { acquireLock, releaseLock } from './lock.js';
 import { isRunId, newRunId } from './run-id.js';
 import { runsOfHost, type HostSettlement, type RunHostIndex, type RunOutcome } from './run-outcome.js';
@@ -61,8 +62,6 @@ export function runIdTime(id: string): number {
   if (!m) return NaN;
   return Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
 }
-
-export type HostRef = Pick<HostEntry, 'name' | 'address' | 'port'>;
 
 type Listed = { root: string; kind: PruneCandidate['kind']; names: string[] }[];
 

@@ -4,7 +4,7 @@
  * run can still be resumed or rolled back). `runbook prune` keeps every backup and kept copy a host
  * that is not settled may still need to be restored from (src/engine/prune.ts).
  */
-import type { HostStatus, RunStartEvent } from './events.js';
+import type { HostRef, HostStatus, RunStartEvent } from './events.js';
 import { journalsIn, type JournalLine } from './journal.js';
 
 export type HostSettlement =
@@ -17,7 +17,7 @@ export interface RunOutcome {
   /** when it started (ms): run ids of one second do not sort by time */
   started: number;
   /** the hosts the run worked on, as its journal names them */
-  hosts: { name: string; address: string; port: number }[];
+  hosts: HostRef[];
   of: Map<string, HostSettlement>;
 }
 
@@ -73,8 +73,6 @@ export function runOutcome(id: string, lines: JournalLine[]): RunOutcome | undef
   return { id, started: Number.isNaN(started) ? 0 : started, hosts: start.inventory.hosts.map((h) => ({ name: h.name, address: h.address, port: h.port })), of };
 }
 
-type HostKey = { name: string; address: string; port: number };
-
 /**
  * Every run each host is in, built once for a whole pass over many hosts (`runbook prune`), so
  * finding a host's runs does not scan every run's hosts: by inventory name, and by address and
@@ -85,7 +83,7 @@ export interface RunHostIndex {
   byAddress: Map<string, Map<string, string>>;
 }
 
-const addressKey = (h: HostKey) => `${h.address} ${h.port}`;
+const addressKey = (h: HostRef) => `${h.address} ${h.port}`;
 
 export function indexRunHosts(runs: Iterable<RunOutcome>): RunHostIndex {
   const index: RunHostIndex = { byName: new Map(), byAddress: new Map() };
@@ -104,14 +102,14 @@ export function indexRunHosts(runs: Iterable<RunOutcome>): RunHostIndex {
 }
 
 /** The runs `host` is in (run id → its name there): in each, the same inventory name, else the same address and port. */
-export function runsOfHost(index: RunHostIndex, host: HostKey): Map<string, string> {
+export function runsOfHost(index: RunHostIndex, host: HostRef): Map<string, string> {
   const out = new Map(index.byAddress.get(addressKey(host)));
   for (const [id, name] of index.byName.get(host.name) ?? []) out.set(id, name);
   return out;
 }
 
 /** The host of `run` that is `host`: the same inventory name, else the same address and port. */
-export function hostInRun(run: RunOutcome, host: HostKey): string | undefined {
+export function hostInRun(run: RunOutcome, host: HostRef): string | undefined {
   return runsOfHost(indexRunHosts([run]), host).get(run.id);
 }
 
