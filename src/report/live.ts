@@ -6,7 +6,7 @@
  * so 2,000 hosts cost what 200 do. A frame never has more lines than the terminal minus one, nor
  * wider lines than it, so the terminal can always erase it and nothing piles up in the scrollback.
  */
-import type { Event, HostEndEvent, HostStatus } from '../engine/events.js';
+import type { Event, HostEndEvent, HostStatus, RunMode } from '../engine/events.js';
 import { countsText } from './format.js';
 
 export interface TermSize {
@@ -35,8 +35,8 @@ const MARK: Partial<Record<HostStatus, string>> = { ok: '✔', 'rolled-back': '�
 /** Counters of a run, updated per event, and the frame drawn from them. */
 export class FleetProgress {
   private total = 0;
-  private title = 'apply';
-  private plan = false;
+  /** the run's mode: the frame's title, and plan's counts say `change=` */
+  private mode: RunMode = 'apply';
   /** with perHost: each host's line, in inventory order */
   private readonly hostLines = new Map<string, string>();
   private started = 0;
@@ -66,8 +66,7 @@ export class FleetProgress {
     switch (e.kind) {
       case 'run-start':
         this.total = e.inventory.hosts.length;
-        this.title = e.mode === 'plan' ? 'plan' : e.mode === 'rollback' ? 'rollback' : 'apply';
-        this.plan = e.mode === 'plan';
+        this.mode = e.mode === 'plan' ? 'plan' : e.mode === 'rollback' ? 'rollback' : 'apply';
         for (const h of e.inventory.hosts) this.setHostLine(h.name, `  ${h.name}: waiting`);
         this.stepNames = e.steps.map((s) => s.name);
         this.stepTotal = e.steps.length;
@@ -102,7 +101,7 @@ export class FleetProgress {
         const what = e.status === 'ok' ? (e.counts.changed > 0 ? `changed ${e.counts.changed}` : 'ok') : e.status;
         push(this.recent, `${e.host} ${what}`, RECENT_MAX);
         if (e.status !== 'ok' && e.status !== 'unreachable') this.pushFailure(`${e.host}: ${e.status}${e.message ? `: ${e.message.split('\n')[0]}` : ''}`);
-        if (e.status !== 'unreachable') this.setHostLine(e.host, `${MARK[e.status] ?? '✖'} ${hostSummary(e, this.plan)}`);
+        if (e.status !== 'unreachable') this.setHostLine(e.host, `${MARK[e.status] ?? '✖'} ${hostSummary(e, this.mode === 'plan')}`);
         return true;
       }
       default:
@@ -130,7 +129,7 @@ export class FleetProgress {
   lines(size: TermSize, now = Date.now()): string[] {
     const room = Math.max(1, size.rows - 1);
     const pct = this.total ? Math.floor((100 * this.finished) / this.total) : 100;
-    const head = `${this.title}: ${this.finished}/${this.total} hosts done (${pct} %), ${((now - this.t0) / 1000).toFixed(0)} s`;
+    const head = `${this.mode}: ${this.finished}/${this.total} hosts done (${pct} %), ${((now - this.t0) / 1000).toFixed(0)} s`;
     // one line per host while they fit (the terminal may have shrunk since the run started)
     if (this.hostLines.size && this.hostLines.size + 1 <= room) return [head, ...this.hostLines.values()].map((l) => fitLine(l, size.columns));
     const n = (k: HostStatus | 'changed') => this.done.get(k) ?? 0;
