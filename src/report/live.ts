@@ -37,8 +37,11 @@ export class FleetProgress {
   private total = 0;
   /** the run's mode: the frame's title, and plan's counts say `change=` */
   private mode: RunMode = 'apply';
-  /** with perHost: each host's line, in inventory order */
-  private readonly hostLines = new Map<string, string>();
+  /**
+   * with perHost: each host's line, in inventory order. Without, none: `hostLines?.set(host, line)`
+   * then skips building the line (an optional call evaluates no arguments).
+   */
+  private readonly hostLines: Map<string, string> | undefined;
   private started = 0;
   private readonly done = new Map<HostStatus | 'changed', number>();
   private finished = 0;
@@ -55,10 +58,8 @@ export class FleetProgress {
   private failureCount = 0;
   private readonly t0 = Date.now();
 
-  constructor(private readonly opts: { perHost?: boolean } = {}) {}
-
-  private setHostLine(host: string, line: string): void {
-    if (this.opts.perHost) this.hostLines.set(host, line);
+  constructor(opts: { perHost?: boolean } = {}) {
+    this.hostLines = opts.perHost ? new Map() : undefined;
   }
 
   /** true when the frame would change */
@@ -67,7 +68,7 @@ export class FleetProgress {
       case 'run-start':
         this.total = e.inventory.hosts.length;
         this.mode = e.mode === 'plan' ? 'plan' : e.mode === 'rollback' ? 'rollback' : 'apply';
-        for (const h of e.inventory.hosts) this.setHostLine(h.name, `  ${h.name}: waiting`);
+        if (this.hostLines) for (const h of e.inventory.hosts) this.hostLines.set(h.name, `  ${h.name}: waiting`);
         this.stepNames = e.steps.map((s) => s.name);
         this.stepTotal = e.steps.length;
         this.stepHosts = new Array<number>(this.stepTotal + 1).fill(0);
@@ -81,7 +82,7 @@ export class FleetProgress {
       case 'step-start': {
         this.active.add(e.host);
         this.moveHost(e.host, e.index);
-        this.setHostLine(e.host, `… ${e.host}: ${e.index}/${e.total} ${e.name}`);
+        this.hostLines?.set(e.host, `… ${e.host}: ${e.index}/${e.total} ${e.name}`);
         if (e.total > this.stepTotal) this.stepTotal = e.total;
         if (!this.stepNames[e.index - 1]) this.stepNames[e.index - 1] = e.name;
         return true;
@@ -89,7 +90,7 @@ export class FleetProgress {
       case 'host-unreachable': {
         const first = e.message.split('\n')[0];
         this.pushFailure(`${e.host}: unreachable: ${first}`);
-        this.setHostLine(e.host, `✖ ${e.host}: unreachable — ${first}`);
+        this.hostLines?.set(e.host, `✖ ${e.host}: unreachable — ${first}`);
         return true;
       }
       case 'host-end': {
@@ -101,7 +102,7 @@ export class FleetProgress {
         const what = e.status === 'ok' ? (e.counts.changed > 0 ? `changed ${e.counts.changed}` : 'ok') : e.status;
         push(this.recent, `${e.host} ${what}`, RECENT_MAX);
         if (e.status !== 'ok' && e.status !== 'unreachable') this.pushFailure(`${e.host}: ${e.status}${e.message ? `: ${e.message.split('\n')[0]}` : ''}`);
-        if (e.status !== 'unreachable') this.setHostLine(e.host, `${MARK[e.status] ?? '✖'} ${hostSummary(e, this.mode === 'plan')}`);
+        if (e.status !== 'unreachable') this.hostLines?.set(e.host, `${MARK[e.status] ?? '✖'} ${hostSummary(e, this.mode === 'plan')}`);
         return true;
       }
       default:
@@ -131,7 +132,7 @@ export class FleetProgress {
     const pct = this.total ? Math.floor((100 * this.finished) / this.total) : 100;
     const head = `${this.mode}: ${this.finished}/${this.total} hosts done (${pct} %), ${((now - this.t0) / 1000).toFixed(0)} s`;
     // one line per host while they fit (the terminal may have shrunk since the run started)
-    if (this.hostLines.size && this.hostLines.size + 1 <= room) return [head, ...this.hostLines.values()].map((l) => fitLine(l, size.columns));
+    if (this.hostLines?.size && this.hostLines.size + 1 <= room) return [head, ...this.hostLines.values()].map((l) => fitLine(l, size.columns));
     const n = (k: HostStatus | 'changed') => this.done.get(k) ?? 0;
     const out: string[] = [head];
     const running = this.active.size;
