@@ -8,7 +8,7 @@ import { openTransport } from '../engine/connect.js';
 import { DEFAULT_FORKS, operatorName } from '../engine/host-connection.js';
 import { lockPathFor } from '../engine/lock.js';
 import { DEFAULT_BACKUP_ROOT, pruneHost, type PruneCandidate, type PruneHostResult } from '../engine/prune.js';
-import { loadRunOutcomes } from '../engine/run-outcome.js';
+import { indexRunHosts, loadRunOutcomes } from '../engine/run-outcome.js';
 import { allStateDirs, defaultStateDir } from '../engine/state-dir.js';
 import { EXIT } from './exit-codes.js';
 import { addConnectionOptions, addHostOptions, connectOptions, loadHostsInventory, nonNegativeInt, positiveInt, type ConnectionCliOptions, type HostsCliOptions } from './run-options.js';
@@ -43,7 +43,8 @@ export async function pruneCmd(o: PruneCmdOptions): Promise<{ exitCode: number; 
   const stateDir = o.stateDir ?? defaultStateDir(process.cwd());
   const operator = operatorName();
   // an explicit --state-dir is the only place journals are read from (as rollback and resume do)
-  const policy = { runs: loadRunOutcomes(allStateDirs(o.stateDir)), keepLast: o.keepLast ?? 1, includeUnknown: o.includeUnknown === true };
+  const runs = loadRunOutcomes(allStateDirs(o.stateDir));
+  const policy = { runs, hosts: indexRunHosts(runs.values()), keepLast: o.keepLast ?? 1, includeUnknown: o.includeUnknown === true };
   const results = await Promise.all(
     hosts.map((h) =>
       limit(async (): Promise<PruneHostResult> => {

@@ -43,10 +43,14 @@ export interface RunbookRef {
   git?: { commit: string; dirty: boolean };
 }
 
-export interface InventoryHostRef {
+/** What names a host wherever runs meet it: its inventory name, and the address and port it is reached at. */
+export interface HostRef {
   name: string;
   address: string;
   port: number;
+}
+
+export interface InventoryHostRef extends HostRef {
   user?: string;
   connection: 'ssh' | 'local';
   become: boolean;

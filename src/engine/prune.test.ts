@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runIdTime, selectOld, selectPrunable, type PrunePolicy } from './prune.js';
-import type { HostSettlement, RunOutcome } from './run-outcome.js';
+import { indexRunHosts, type HostSettlement, type RunOutcome } from './run-outcome.js';
 
 test('prune: only directories named like a run id, older than the age by the time in the id', () => {
   const now = Date.UTC(2026, 10, 30, 12, 0, 0);
@@ -35,7 +35,7 @@ const CP1 = { name: 'cp-1', address: '10.0.0.1', port: 22 };
 const good = (how = 'completed'): HostSettlement => ({ settled: true, good: true, how });
 const failed: HostSettlement = { settled: false, why: 'run R failed on it' };
 const run = (id: string, s: HostSettlement): RunOutcome => ({ id, started: runIdTime(id), hosts: [CP1], of: new Map([['cp-1', s]]) });
-const policy = (runs: RunOutcome[], o: Partial<PrunePolicy> = {}): PrunePolicy => ({ runs: new Map(runs.map((r) => [r.id, r])), keepLast: 1, includeUnknown: false, ...o });
+const policy = (runs: RunOutcome[], o: Partial<PrunePolicy> = {}): PrunePolicy => ({ runs: new Map(runs.map((r) => [r.id, r])), hosts: indexRunHosts(runs), keepLast: 1, includeUnknown: false, ...o });
 const A = '20260901T000000Z-aaaaaa'; // 90 days old
 const B = '20260915T000000Z-bbbbbb';
 const C = '20261001T000000Z-cccccc';
@@ -81,4 +81,48 @@ test('prune: a host whose latest run is not settled keeps everything; an unknown
   const byAddress = selectPrunable({ name: '10.0.0.1', address: '10.0.0.1', port: 22 }, listed(A), 30 * day, NOW, policy([run(A, failed)], { keepLast: 0 }));
   assert.deepEqual(paths(byAddress), []);
   assert.equal(reasons(byAddress)[`/var/backups/runbook/${A}`], 'run R failed on it');
+});
+
+test('prune: several hosts over several runs, each judged by its own part in each run (a host in no run, one in several, one by address)', () => {
+  const E = '20260920T000000Z-eeeeee';
+  const W1 = { name: 'w-1', address: '10.0.0.9', port: 22 };
+  const CP2 = { name: 'cp-2', address: '10.0.0.2', port: 22 };
+  const LONE = { name: 'lone', address: '10.0.0.7', port: 22 };
+  const multi = (id: string, hs: [{ name: string; address: string; port: number }, HostSettlement][]): RunOutcome => ({ id, started: runIdTime(id), hosts: hs.map(([h]) => h), of: new Map(hs.map(([h, s]) => [h.name, s])) });
+  // cp-1 is in A, B, C and D; w-1 in A and E; cp-2 only in B, where its journal names it by address; lone in none
+  const runs = [
+    multi(A, [[CP1, good()], [W1, good()]]),
+    multi(B, [[CP1, good()], [{ name: '10.0.0.2', address: '10.0.0.2', port: 22 }, failed]]),
+    multi(E, [[W1, good('rolled back')]]),
+    multi(C, [[CP1, good()]]),
+    multi(D, [[CP1, { settled: false, why: 'run D was interrupted' }]]),
+  ];
+  const p = policy(runs, { keepLast: 1 });
+  const judge = (h: { name: string; address: string; port: number }) => {
+    const r = selectPrunable(h, listed(A, B, C, E), 30 * day, NOW, p);
+    return { prune: paths(r), held: reasons(r) };
+  };
+  const cp1 = judge(CP1);
+  assert.deepEqual(cp1.prune, []);
+  assert.deepEqual(Object.keys(cp1.held).sort(), [A, B, C, E].flatMap((id) => [`/var/backups/runbook/${id}`, `/var/lib/runbook/kept/${id}`]).sort());
+  assert.match(cp1.held[`/var/backups/runbook/${A}`]!, /^the latest run on cp-1, 20261129T000000Z-dddddd, is not settled/);
+  assert.match(cp1.held[`/var/backups/runbook/${E}`]!, /^run 20260920T000000Z-eeeeee's journal does not name cp-1/);
+  const w1 = judge(W1);
+  assert.deepEqual(w1.prune, [`/var/backups/runbook/${A}`, `/var/lib/runbook/kept/${A}`]);
+  assert.match(w1.held[`/var/backups/runbook/${E}`]!, /^run 20260920T000000Z-eeeeee is the newest run that ended rolled back on w-1/);
+  assert.match(w1.held[`/var/backups/runbook/${B}`]!, /journal does not name w-1/);
+  assert.match(w1.held[`/var/backups/runbook/${C}`]!, /journal does not name w-1/);
+  const cp2 = judge(CP2);
+  assert.deepEqual(cp2.prune, []);
+  assert.equal(cp2.held[`/var/backups/runbook/${B}`], 'run R failed on it');
+  assert.equal(cp2.held[`/var/lib/runbook/kept/${B}`], 'run R failed on it');
+  assert.match(cp2.held[`/var/backups/runbook/${A}`]!, /journal does not name cp-2/);
+  const lone = judge(LONE);
+  assert.deepEqual(lone.prune, []);
+  assert.equal(Object.keys(lone.held).length, 8);
+  assert.ok(Object.values(lone.held).every((why) => /journal does not name lone/.test(why)));
+  // with --include-unknown, the host in no run loses everything old; the others only gain the runs that do not name them
+  const all = policy(runs, { keepLast: 1, includeUnknown: true });
+  assert.equal(selectPrunable(LONE, listed(A, B, C, E), 30 * day, NOW, all).candidates.length, 8);
+  assert.deepEqual(paths(selectPrunable(W1, listed(A, B, C, E), 30 * day, NOW, all)), [A, B, C].flatMap((id) => [`/var/backups/runbook/${id}`]).concat([A, B, C].map((id) => `/var/lib/runbook/kept/${id}`)));
 });

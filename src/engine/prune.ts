@@ -15,9 +15,10 @@ import { join } from 'node:path';
 import { messageOf } from '../errors.js';
 import type { HostEntry } from '../inventory/types.js';
 import type { Transport } from '../transport/types.js';
+import type { HostRef } from './events.js';
 import { acquireLock, releaseLock } from './lock.js';
 import { isRunId, newRunId } from './run-id.js';
-import { hostInRun, type HostSettlement, type RunOutcome } from './run-outcome.js';
+import { runsOfHost, type HostSettlement, type RunHostIndex, type RunOutcome } from './run-outcome.js';
 import { keepRootFor } from './safety.js';
 
 export const DEFAULT_BACKUP_ROOT = '/var/backups/runbook';
@@ -47,6 +48,8 @@ export interface PruneHostResult {
 export interface PrunePolicy {
   /** the runs journaled on this machine (./run-outcome.ts) */
   runs: Map<string, RunOutcome>;
+  /** indexRunHosts(runs.values()): built once for the whole pass, not searched again for each host */
+  hosts: RunHostIndex;
   /** the newest N runs that ended completed or rolled back on a host keep their directories (default 1) */
   keepLast: number;
   /** prune directories of runs no journal here knows (default: keep them) */
@@ -59,8 +62,6 @@ export function runIdTime(id: string): number {
   if (!m) return NaN;
   return Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
 }
-
-export type HostRef = Pick<HostEntry, 'name' | 'address' | 'port'>;
 
 type Listed = { root: string; kind: PruneCandidate['kind']; names: string[] }[];
 
@@ -88,18 +89,19 @@ export function selectOld(host: string, listed: Listed, olderThanMs: number, now
 export function selectPrunable(host: HostRef, listed: Listed, olderThanMs: number, now: number, policy: PrunePolicy): { candidates: PruneCandidate[]; held: HeldDir[] } {
   const old = selectOld(host.name, listed, olderThanMs, now);
   if (old.length === 0) return { candidates: [], held: [] }; // nothing old here: no run need be looked at
+  const mine = runsOfHost(policy.hosts, host); // run id -> the host's name in that run
   const settlement = (id: string): HostSettlement | undefined => {
-    const run = policy.runs.get(id);
-    const name = run && hostInRun(run, host);
-    return name === undefined ? undefined : run!.of.get(name);
+    const name = mine.get(id);
+    return name === undefined ? undefined : policy.runs.get(id)?.of.get(name);
   };
+  const myRuns = [...mine.keys()].flatMap((id) => policy.runs.get(id) ?? []);
   const newestFirst = (a: RunOutcome, b: RunOutcome) => b.started - a.started || (a.id < b.id ? 1 : -1);
-  const latest = [...policy.runs.values()].filter((r) => hostInRun(r, host) !== undefined).sort(newestFirst)[0]?.id;
+  const latest = [...myRuns].sort(newestFirst)[0]?.id;
   const latestState = latest === undefined ? undefined : settlement(latest);
   const isGood = (s: HostSettlement | undefined): boolean => s?.settled === true && s.good;
   // counted over every run with a directory here, recent ones included
   const here = new Set(listed.flatMap((l) => l.names));
-  const goodRuns = [...policy.runs.values()].filter((r) => here.has(r.id) && isGood(settlement(r.id))).sort(newestFirst);
+  const goodRuns = myRuns.filter((r) => here.has(r.id) && isGood(settlement(r.id))).sort(newestFirst);
   const newest = new Set(goodRuns.slice(0, policy.keepLast).map((r) => r.id));
   const candidates: PruneCandidate[] = [];
   const held: HeldDir[] = [];

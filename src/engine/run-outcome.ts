@@ -4,7 +4,7 @@
  * run can still be resumed or rolled back). `runbook prune` keeps every backup and kept copy a host
  * that is not settled may still need to be restored from (src/engine/prune.ts).
  */
-import type { HostStatus, RunStartEvent } from './events.js';
+import type { HostRef, HostStatus, RunStartEvent } from './events.js';
 import { journalsIn, type JournalLine } from './journal.js';
 
 export type HostSettlement =
@@ -17,7 +17,7 @@ export interface RunOutcome {
   /** when it started (ms): run ids of one second do not sort by time */
   started: number;
   /** the hosts the run worked on, as its journal names them */
-  hosts: { name: string; address: string; port: number }[];
+  hosts: HostRef[];
   of: Map<string, HostSettlement>;
 }
 
@@ -73,9 +73,44 @@ export function runOutcome(id: string, lines: JournalLine[]): RunOutcome | undef
   return { id, started: Number.isNaN(started) ? 0 : started, hosts: start.inventory.hosts.map((h) => ({ name: h.name, address: h.address, port: h.port })), of };
 }
 
+/**
+ * Every run each host is in, built once for a whole pass over many hosts (`runbook prune`), so
+ * finding a host's runs does not scan every run's hosts: by inventory name, and by address and
+ * port, each to run id → the name the run's journal gives the host (its first such host).
+ */
+export interface RunHostIndex {
+  byName: Map<string, Map<string, string>>;
+  byAddress: Map<string, Map<string, string>>;
+}
+
+const addressKey = (h: HostRef) => `${h.address} ${h.port}`;
+
+export function indexRunHosts(runs: Iterable<RunOutcome>): RunHostIndex {
+  const index: RunHostIndex = { byName: new Map(), byAddress: new Map() };
+  const add = (by: Map<string, Map<string, string>>, key: string, runId: string, name: string) => {
+    let m = by.get(key);
+    if (!m) by.set(key, (m = new Map()));
+    if (!m.has(runId)) m.set(runId, name);
+  };
+  for (const r of runs) {
+    for (const h of r.hosts) {
+      add(index.byName, h.name, r.id, h.name);
+      add(index.byAddress, addressKey(h), r.id, h.name);
+    }
+  }
+  return index;
+}
+
+/** The runs `host` is in (run id → its name there): in each, the same inventory name, else the same address and port. */
+export function runsOfHost(index: RunHostIndex, host: HostRef): Map<string, string> {
+  const out = new Map(index.byAddress.get(addressKey(host)));
+  for (const [id, name] of index.byName.get(host.name) ?? []) out.set(id, name);
+  return out;
+}
+
 /** The host of `run` that is `host`: the same inventory name, else the same address and port. */
-export function hostInRun(run: RunOutcome, host: { name: string; address: string; port: number }): string | undefined {
-  return (run.hosts.find((h) => h.name === host.name) ?? run.hosts.find((h) => h.address === host.address && h.port === host.port))?.name;
+export function hostInRun(run: RunOutcome, host: HostRef): string | undefined {
+  return runsOfHost(indexRunHosts([run]), host).get(run.id);
 }
 
 /** The outcome of every run journaled under `stateDirs`, by run id. */

@@ -34,9 +34,9 @@ export class ListrReporter implements EventSink {
   private readonly hosts = new Map<string, HostView>();
   private recap: RecapRow[] | undefined;
   private plan = false;
-  private mode: 'steps' | 'hosts' | 'aggregate' = 'steps';
   private readonly ctx: FormatContext = { perStep: true, showCommands: false, hostWidth: 8 };
   private readonly after: string[] = [];
+  /** set when the run has more hosts than a step tree fits (startListr): then it draws them */
   private live: LiveSummary | undefined;
 
   constructor(private readonly out: NodeJS.WritableStream & { rows?: number } = process.stdout) {}
@@ -49,12 +49,17 @@ export class ListrReporter implements EventSink {
     return 'aggregate';
   }
 
+  /** a line per step under each host: the listr2 tree, not the live summary */
+  private get stepLines(): boolean {
+    return this.live === undefined;
+  }
+
   private startListr(names: string[], steps: number): void {
-    this.mode = this.pickMode(names.length, steps);
+    const mode = this.pickMode(names.length, steps);
     this.live?.stop(); // a later run-start on the same reporter: the earlier summary stays as drawn
     this.live = undefined;
-    if (this.mode !== 'steps') {
-      this.live = new LiveSummary(this.out, { perHost: this.mode === 'hosts' });
+    if (mode !== 'steps') {
+      this.live = new LiveSummary(this.out, { perHost: mode === 'hosts' });
       return;
     } else {
       const tasks = names.map((name) => {
@@ -110,27 +115,27 @@ export class ListrReporter implements EventSink {
         return;
       }
       case 'step-start':
-        if (this.mode === 'steps') this.setTitle(e.host, `${e.host}: ${e.index}/${e.total} ${e.name}`);
+        if (this.stepLines) this.setTitle(e.host, `${e.host}: ${e.index}/${e.total} ${e.name}`);
         return;
       case 'step-end': {
-        if (this.mode === 'steps') {
+        if (this.stepLines) {
           const lines = formatEvent(e, { ...this.ctx, perStep: true, hostWidth: 0 }).map((l) => l.replace(/^\S*\s+/, ''));
           this.output(e.host, lines.join('\n'));
         } else if (e.diff) this.after.push(...formatEvent(e, { ...this.ctx, perStep: false })); // --diff: shown after the progress
         return;
       }
       case 'host-unreachable':
-        if (this.mode === 'steps') this.output(e.host, e.message);
+        if (this.stepLines) this.output(e.host, e.message);
         return;
       case 'rollback-start':
       case 'restore':
       case 'undo':
       case 'rollback-end':
-        if (this.mode !== 'steps') this.after.push(...formatEvent(e as never, this.ctx));
+        if (!this.stepLines) this.after.push(...formatEvent(e as never, this.ctx));
         else this.output(e.host, formatEvent(e as never, { ...this.ctx, hostWidth: 0 }).map((l) => l.replace(/^\S*\s+/, '')).join('\n'));
         return;
       case 'host-end': {
-        if (this.mode !== 'steps') {
+        if (!this.stepLines) {
           if (e.status !== 'ok') this.after.push(...formatEvent(e, { ...this.ctx, perStep: false }));
           return;
         }

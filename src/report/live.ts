@@ -6,7 +6,7 @@
  * so 2,000 hosts cost what 200 do. A frame never has more lines than the terminal minus one, nor
  * wider lines than it, so the terminal can always erase it and nothing piles up in the scrollback.
  */
-import type { Event, HostEndEvent, HostStatus } from '../engine/events.js';
+import type { Event, HostEndEvent, HostStatus, RunMode } from '../engine/events.js';
 import { countsText } from './format.js';
 
 export interface TermSize {
@@ -35,10 +35,13 @@ const MARK: Partial<Record<HostStatus, string>> = { ok: '✔', 'rolled-back': '�
 /** Counters of a run, updated per event, and the frame drawn from them. */
 export class FleetProgress {
   private total = 0;
-  private title = 'apply';
-  private plan = false;
-  /** with perHost: each host's line, in inventory order */
-  private readonly hostLines = new Map<string, string>();
+  /** the run's mode: the frame's title, and plan's counts say `change=` */
+  private mode: RunMode = 'apply';
+  /**
+   * with perHost: each host's line, in inventory order. Without, none: `hostLines?.set(host, line)`
+   * then skips building the line (an optional call evaluates no arguments).
+   */
+  private readonly hostLines: Map<string, string> | undefined;
   private started = 0;
   private readonly done = new Map<HostStatus | 'changed', number>();
   private finished = 0;
@@ -55,10 +58,8 @@ export class FleetProgress {
   private failureCount = 0;
   private readonly t0 = Date.now();
 
-  constructor(private readonly opts: { perHost?: boolean } = {}) {}
-
-  private setHostLine(host: string, line: string): void {
-    if (this.opts.perHost) this.hostLines.set(host, line);
+  constructor(opts: { perHost?: boolean } = {}) {
+    this.hostLines = opts.perHost ? new Map() : undefined;
   }
 
   /** true when the frame would change */
@@ -66,9 +67,8 @@ export class FleetProgress {
     switch (e.kind) {
       case 'run-start':
         this.total = e.inventory.hosts.length;
-        this.title = e.mode === 'plan' ? 'plan' : e.mode === 'rollback' ? 'rollback' : 'apply';
-        this.plan = e.mode === 'plan';
-        for (const h of e.inventory.hosts) this.setHostLine(h.name, `  ${h.name}: waiting`);
+        this.mode = e.mode === 'plan' ? 'plan' : e.mode === 'rollback' ? 'rollback' : 'apply';
+        if (this.hostLines) for (const h of e.inventory.hosts) this.hostLines.set(h.name, `  ${h.name}: waiting`);
         this.stepNames = e.steps.map((s) => s.name);
         this.stepTotal = e.steps.length;
         this.stepHosts = new Array<number>(this.stepTotal + 1).fill(0);
@@ -82,7 +82,7 @@ export class FleetProgress {
       case 'step-start': {
         this.active.add(e.host);
         this.moveHost(e.host, e.index);
-        this.setHostLine(e.host, `… ${e.host}: ${e.index}/${e.total} ${e.name}`);
+        this.hostLines?.set(e.host, `… ${e.host}: ${e.index}/${e.total} ${e.name}`);
         if (e.total > this.stepTotal) this.stepTotal = e.total;
         if (!this.stepNames[e.index - 1]) this.stepNames[e.index - 1] = e.name;
         return true;
@@ -90,7 +90,7 @@ export class FleetProgress {
       case 'host-unreachable': {
         const first = e.message.split('\n')[0];
         this.pushFailure(`${e.host}: unreachable: ${first}`);
-        this.setHostLine(e.host, `✖ ${e.host}: unreachable — ${first}`);
+        this.hostLines?.set(e.host, `✖ ${e.host}: unreachable — ${first}`);
         return true;
       }
       case 'host-end': {
@@ -102,7 +102,7 @@ export class FleetProgress {
         const what = e.status === 'ok' ? (e.counts.changed > 0 ? `changed ${e.counts.changed}` : 'ok') : e.status;
         push(this.recent, `${e.host} ${what}`, RECENT_MAX);
         if (e.status !== 'ok' && e.status !== 'unreachable') this.pushFailure(`${e.host}: ${e.status}${e.message ? `: ${e.message.split('\n')[0]}` : ''}`);
-        if (e.status !== 'unreachable') this.setHostLine(e.host, `${MARK[e.status] ?? '✖'} ${hostSummary(e, this.plan)}`);
+        if (e.status !== 'unreachable') this.hostLines?.set(e.host, `${MARK[e.status] ?? '✖'} ${hostSummary(e, this.mode === 'plan')}`);
         return true;
       }
       default:
@@ -130,9 +130,9 @@ export class FleetProgress {
   lines(size: TermSize, now = Date.now()): string[] {
     const room = Math.max(1, size.rows - 1);
     const pct = this.total ? Math.floor((100 * this.finished) / this.total) : 100;
-    const head = `${this.title}: ${this.finished}/${this.total} hosts done (${pct} %), ${((now - this.t0) / 1000).toFixed(0)} s`;
+    const head = `${this.mode}: ${this.finished}/${this.total} hosts done (${pct} %), ${((now - this.t0) / 1000).toFixed(0)} s`;
     // one line per host while they fit (the terminal may have shrunk since the run started)
-    if (this.hostLines.size && this.hostLines.size + 1 <= room) return [head, ...this.hostLines.values()].map((l) => fitLine(l, size.columns));
+    if (this.hostLines?.size && this.hostLines.size + 1 <= room) return [head, ...this.hostLines.values()].map((l) => fitLine(l, size.columns));
     const n = (k: HostStatus | 'changed') => this.done.get(k) ?? 0;
     const out: string[] = [head];
     const running = this.active.size;
