@@ -16,7 +16,7 @@ import { planCmd } from '../src/cli/plan.js';
 import { rollbackCmd } from '../src/cli/rollback.js';
 import { SshTransport } from '../src/transport/ssh.js';
 import { Capture } from './support/capture.js';
-import { cmdOptions, dir, lab, snapshot, stateDir, useLab } from './support/lab.js';
+import { cmdOptions as base, dir, lab, snapshot, stateDir, useLab } from './support/lab.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
@@ -47,11 +47,6 @@ function filesUnder(root: string): string[] {
   };
   if (existsSync(root)) walk(root);
   return out;
-}
-
-/** cmdOptions keeping the types of what a test adds (rollbackCmd needs its `id` as a string) */
-function base<T extends object>(extra: T) {
-  return { ...cmdOptions(), ...extra };
 }
 
 // ---------------------------------------------------------------- secrets

@@ -89,8 +89,11 @@ export function snapshot(h: LabHost, roots = ['/etc/kubernetes']): Map<string, s
   return treeSnapshot(roots, (r) => lab.hostPath(h, r));
 }
 
-/** Options for a CLI command (applyCmd, planCmd...) on the file's runbook, inventory and state dir, output captured. */
-export function cmdOptions(extra: Record<string, unknown> = {}) {
+/**
+ * Options for a CLI command (applyCmd, planCmd, rollbackCmd...) on the file's runbook, inventory and
+ * state dir, output captured; `extra` is added with its own types (rollbackCmd's `id: string`...).
+ */
+export function cmdOptions<T extends object = Record<never, never>>(extra: T = {} as T) {
   return { runbook: rbFile, inventory: inv, stateDir, stdout: new Capture(), stderr: new Capture(), ...extra };
 }
 
