@@ -5,13 +5,11 @@
  * ssh_config file and from an inventory's ansible_ssh_common_args; one bastion connection serves
  * every host of a run; several hops; a changed or unknown bastion key is refused.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { labNetwork, labSupport, startLab, type Lab, type LabHost } from '../src/lab/hosts.js';
+import { labNetwork, type LabHost } from '../src/lab/hosts.js';
 import { privateNetwork, startBastion, type Bastion, type PrivateNetwork } from '../src/lab/bastion.js';
 import { SshTransport } from '../src/transport/ssh.js';
 import { openTransport } from '../src/engine/connect.js';
@@ -20,15 +18,10 @@ import { applyCmd } from '../src/cli/apply.js';
 import { connectCmd } from '../src/cli/connect.js';
 import { isUserError } from '../src/errors.js';
 import { Capture } from './support/capture.js';
-
-const support = labSupport();
-const haveTools = spawnSync('sh', ['-c', 'command -v ip && command -v nsenter']).status === 0;
-const skip = !support.ok ? support.reason! : haveTools ? false : 'ip or nsenter not installed';
+import { lab, useLab, dir as work } from './support/lab.js';
 
 let net: PrivateNetwork | undefined;
-let lab: Lab;
 let bastion: Bastion;
-let work: string;
 let kh: string;
 let bastionLine: string;
 
@@ -52,22 +45,25 @@ steps:
     copy: { dest: /tmp/through-bastion, content: "{{ host.name }} via {{ how }}\\n", mode: "0640" }
 `;
 
-before(async () => {
-  if (skip) return;
-  net = await privateNetwork();
-  lab = await startLab({ count: 3, firstAddress: '127.1.206.1', namePrefix: 'pj', netnsPid: net.pid });
-  work = mkdtempSync(join(tmpdir(), 'access-jump-'));
-  bastion = await startBastion(lab.hosts[0]!, net.pid, labNetwork('127.1.205.1'), BASTION_PORT);
-  bastionLine = `[${bastion.address}]:${BASTION_PORT} ${hostKeyOf(lab.hosts[0]!)}`;
-  kh = file('known_hosts', readFileSync(lab.knownHostsPath, 'utf8') + bastionLine + '\n');
-});
-
-after(async () => {
-  if (skip) return;
-  await bastion?.stop();
-  await lab?.stop();
-  await net?.stop();
-  if (work) rmSync(work, { recursive: true, force: true });
+const skip = useLab({
+  // the hosts run in a network namespace of their own, made first and stopped after them
+  start: async () => {
+    net = await privateNetwork();
+    return { count: 3, firstAddress: '127.1.206.1', namePrefix: 'pj', netnsPid: net.pid };
+  },
+  tmp: 'access-jump-',
+  requires: ['ip', 'nsenter'],
+  setup: async () => {
+    bastion = await startBastion(lab.hosts[0]!, net!.pid, labNetwork('127.1.205.1'), BASTION_PORT);
+    bastionLine = `[${bastion.address}]:${BASTION_PORT} ${hostKeyOf(lab.hosts[0]!)}`;
+    kh = file('known_hosts', readFileSync(lab.knownHostsPath, 'utf8') + bastionLine + '\n');
+  },
+  teardown: async () => {
+    await bastion?.stop();
+  },
+  afterStop: async () => {
+    await net?.stop();
+  },
 });
 
 test('the targets cannot be reached from here, only through the bastion', { skip }, async () => {

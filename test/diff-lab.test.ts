@@ -6,14 +6,11 @@
  * so the current content is read through become. Planning changes nothing on the hosts.
  * Also: `copy.src` inside an imported fragment is read relative to the fragment.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { treeSnapshot } from '../src/lab/tree-snapshot.js';
-import { labSupport, startLab, type Lab, type LabHost } from '../src/lab/hosts.js';
+import type { LabHost } from '../src/lab/hosts.js';
 import { addLabUsers } from '../src/lab/users.js';
 import { applyCmd } from '../src/cli/apply.js';
 import { planCmd } from '../src/cli/plan.js';
@@ -22,15 +19,9 @@ import { parseJournal } from '../src/engine/journal.js';
 import type { StepEndEvent } from '../src/engine/events.js';
 import type { FileDiff } from '../src/actions/diff.js';
 import { Capture } from './support/capture.js';
+import { cmdOptions as opts, dir, lab, snapshot as treesOf, stateDir, useLab } from './support/lab.js';
 
-const support = labSupport();
-const haveTools = spawnSync('sh', ['-c', 'command -v sudo && command -v nsenter && command -v openssl']).status === 0;
-const skip = !support.ok ? support.reason! : haveTools ? false : 'sudo, nsenter or openssl not installed';
 const CANARY = 'CANARY-db-pass-91e4';
-let lab: Lab;
-let dir: string;
-let inv: string;
-let rbFile: string;
 
 const RUNBOOK = `apiVersion: runbook/v1
 name: diff-lab
@@ -79,29 +70,22 @@ function seed(h: LabHost): void {
   put('same.conf', 'same\n');
 }
 
-const snapshot = (h: LabHost) => treeSnapshot(['/root/diff'], (p) => lab.hostPath(h, p));
-const opts = (extra: Record<string, unknown> = {}) => ({ runbook: rbFile, inventory: inv, stateDir: join(dir, 'state'), stdout: new Capture(), stderr: new Capture(), ...extra });
+const snapshot = (h: LabHost) => treesOf(h, ['/root/diff']);
 
-before(async () => {
-  if (skip) return;
-  lab = await startLab({ count: 2, firstAddress: '127.1.232.1', namePrefix: 'df' });
-  addLabUsers(lab, lab.hosts[1]!);
-  dir = mkdtempSync(join(tmpdir(), 'runbook-diff-lab-'));
-  inv = join(dir, 'inventory.yaml');
+const skip = useLab({
+  start: { count: 2, firstAddress: '127.1.232.1', namePrefix: 'df' },
+  tmp: 'runbook-diff-lab-',
+  requires: ['sudo', 'nsenter', 'openssl'],
   // df-02 logs in as ops2 and becomes root: /root/diff is readable only through become
-  writeFileSync(inv, lab.inventoryYaml().replace(/(df-02.*ansible_user: )root/, '$1ops2'));
-  mkdirSync(join(dir, 'files'));
-  writeFileSync(join(dir, 'files', 'blob.bin'), Buffer.from([0, 9, 9, 9, 0, 255, 7]));
-  writeFileSync(join(dir, 'files', 'large.txt'), 'y'.repeat(90 * 1024));
-  rbFile = join(dir, 'diff.yaml');
-  writeFileSync(rbFile, RUNBOOK);
-  for (const h of lab.hosts) seed(h);
-});
-
-after(async () => {
-  if (skip) return;
-  await lab?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  inventory: (l) => l.inventoryYaml().replace(/(df-02.*ansible_user: )root/, '$1ops2'),
+  runbook: { file: 'diff.yaml', text: RUNBOOK },
+  setup: () => {
+    addLabUsers(lab, lab.hosts[1]!);
+    mkdirSync(join(dir, 'files'));
+    writeFileSync(join(dir, 'files', 'blob.bin'), Buffer.from([0, 9, 9, 9, 0, 255, 7]));
+    writeFileSync(join(dir, 'files', 'large.txt'), 'y'.repeat(90 * 1024));
+    for (const h of lab.hosts) seed(h);
+  },
 });
 
 const EXPECTED: Record<string, FileDiff | undefined> = {
@@ -175,7 +159,7 @@ test('apply --diff: the journal carries the redacted diffs; afterwards plan --di
   assert.equal(readFileSync(lab.hostPath(lab.hosts[1]!, '/root/diff/plain.conf'), 'utf8'), 'a\nb\nnew\n');
   // runbook show renders the journaled diffs as apply --diff did (redacted as journaled); --no-diff leaves them out
   const shown = new Capture();
-  showCmd({ id: r.result!.runId, stateDir: join(dir, 'state'), stdout: shown });
+  showCmd({ id: r.result!.runId, stateDir, stdout: shown });
   assert.ok(!shown.text.includes(CANARY));
   const block = (text: string, host: string) => {
     const lines = text.split('\n');
@@ -188,7 +172,7 @@ test('apply --diff: the journal carries the redacted diffs; afterwards plan --di
   }
   for (const line of ['diff /root/diff/plain.conf', '-old', '+new', '│ content: binary, 6 B → 7 B', '│ mode: 0644 → 0640', '│ state: file → absent', '-bye']) assert.ok(shown.text.includes(line), `${line} missing from:\n${shown.text}`);
   const bare = new Capture();
-  showCmd({ id: r.result!.runId, stateDir: join(dir, 'state'), stdout: bare, diff: false });
+  showCmd({ id: r.result!.runId, stateDir, stdout: bare, diff: false });
   assert.ok(!bare.text.includes('diff /root/') && bare.text.includes('Plain config'), bare.text);
   const p = opts({ diff: true });
   assert.equal((await planCmd(p)).exitCode, 0, p.stdout.text);

@@ -5,28 +5,20 @@
  * JSON events, the saved plan, the --diff output and the journal show *** only, and no file the
  * run leaves on this machine holds a decrypted value.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateIdentity, identityToRecipient } from 'age-encryption';
-import { labSupport, startLab, type Lab } from '../src/lab/hosts.js';
 import { applyCmd } from '../src/cli/apply.js';
 import { planCmd } from '../src/cli/plan.js';
 import { encryptCmd } from '../src/cli/crypt.js';
-import { Capture } from './support/capture.js';
+import { cmdOptions, dir, inv, lab, rbFile, stateDir, useLab } from './support/lab.js';
 
-const support = labSupport();
-const skip = support.ok ? false : support.reason!;
 const haveAge = spawnSync('sh', ['-c', 'command -v age']).status === 0;
 const DB_PASSWORD = 'CANARY-db-7d2e91';
 const API_TOKEN = 'CANARY-api-44b0c3';
-let lab: Lab;
-let dir: string;
-let inv: string;
-let rbFile: string;
 let keyFile: string;
 
 const RUNBOOK = `apiVersion: runbook/v1
@@ -61,50 +53,33 @@ function filesWithCanary(root: string): string[] {
   return out;
 }
 
-before(async () => {
-  if (skip) return;
-  lab = await startLab({ count: 1, firstAddress: '127.1.233.1', namePrefix: 'ev' });
-  dir = mkdtempSync(join(tmpdir(), 'runbook-enc-lab-'));
-  inv = join(dir, 'inventory.yaml');
-  writeFileSync(inv, lab.inventoryYaml());
-  const key = await generateIdentity();
-  keyFile = join(dir, 'key.txt');
-  writeFileSync(keyFile, `${key}\n`, { mode: 0o600 });
-  const recipient = await identityToRecipient(key);
-  mkdirSync(join(dir, 'secrets'));
-  // the plaintext exists only for the encryption step of this test, then is removed
-  const plain = join(dir, 'secrets', 'db.yaml');
-  writeFileSync(plain, `db:\n  user: app-canary-user\n  password: ${DB_PASSWORD}\n`);
-  assert.equal(await encryptCmd({ file: plain, recipient: [recipient] }), 0);
-  writeFileSync(plain + '2', `api_token: ${API_TOKEN}\n`);
-  if (haveAge) {
-    const r = spawnSync('age', ['-r', recipient, '-a', '-o', join(dir, 'extra.yaml.age'), plain + '2'], { encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
-  } else {
-    assert.equal(await encryptCmd({ file: plain + '2', recipient: [recipient], out: join(dir, 'extra.yaml.age'), armor: true }), 0);
-  }
-  rmSync(plain);
-  rmSync(plain + '2');
-  rbFile = join(dir, 'enc.yaml');
-  writeFileSync(rbFile, RUNBOOK);
+const skip = useLab({
+  start: { count: 1, firstAddress: '127.1.233.1', namePrefix: 'ev' },
+  tmp: 'runbook-enc-lab-',
+  runbook: { file: 'enc.yaml', text: RUNBOOK },
+  setup: async () => {
+    const key = await generateIdentity();
+    keyFile = join(dir, 'key.txt');
+    writeFileSync(keyFile, `${key}\n`, { mode: 0o600 });
+    const recipient = await identityToRecipient(key);
+    mkdirSync(join(dir, 'secrets'));
+    // the plaintext exists only for the encryption step of this test, then is removed
+    const plain = join(dir, 'secrets', 'db.yaml');
+    writeFileSync(plain, `db:\n  user: app-canary-user\n  password: ${DB_PASSWORD}\n`);
+    assert.equal(await encryptCmd({ file: plain, recipient: [recipient] }), 0);
+    writeFileSync(plain + '2', `api_token: ${API_TOKEN}\n`);
+    if (haveAge) {
+      const r = spawnSync('age', ['-r', recipient, '-a', '-o', join(dir, 'extra.yaml.age'), plain + '2'], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+    } else {
+      assert.equal(await encryptCmd({ file: plain + '2', recipient: [recipient], out: join(dir, 'extra.yaml.age'), armor: true }), 0);
+    }
+    rmSync(plain);
+    rmSync(plain + '2');
+  },
 });
 
-after(async () => {
-  if (skip) return;
-  await lab?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
-
-const opts = (extra: Record<string, unknown> = {}) => ({
-  runbook: rbFile,
-  inventory: inv,
-  stateDir: join(dir, 'state'),
-  extraVars: [`@${join(dir, 'extra.yaml.age')}`],
-  identityFile: keyFile,
-  stdout: new Capture(),
-  stderr: new Capture(),
-  ...extra,
-});
+const opts = (extra: Record<string, unknown> = {}) => cmdOptions({ extraVars: [`@${join(dir, 'extra.yaml.age')}`], identityFile: keyFile, ...extra });
 
 test('plan --diff, apply --json: the host gets the decrypted values, nothing printed or saved shows them', { skip }, async () => {
   const p = opts({ diff: true, out: join(dir, 'plan.json') });
@@ -130,7 +105,7 @@ test('the CLI: $RUNBOOK_AGE_IDENTITY decrypts; without an identity, validate and
   const extra = `@${join(dir, 'extra.yaml.age')}`;
   const ok = spawnSync(process.execPath, [cli, 'validate', rbFile, '-e', extra], { env: { ...env, RUNBOOK_AGE_IDENTITY: keyFile }, encoding: 'utf8' });
   assert.equal(ok.status, 0, ok.stdout + ok.stderr);
-  const plan = spawnSync(process.execPath, [cli, 'plan', rbFile, '-i', inv, '-e', extra, '--state-dir', join(dir, 'state')], { env: { ...env, RUNBOOK_AGE_IDENTITY: keyFile }, encoding: 'utf8' });
+  const plan = spawnSync(process.execPath, [cli, 'plan', rbFile, '-i', inv, '-e', extra, '--state-dir', stateDir], { env: { ...env, RUNBOOK_AGE_IDENTITY: keyFile }, encoding: 'utf8' });
   assert.equal(plan.status, 0, plan.stdout + plan.stderr);
   assert.ok(!(plan.stdout + plan.stderr).includes(API_TOKEN));
   const none = spawnSync(process.execPath, [cli, 'validate', rbFile], { env, encoding: 'utf8' });

@@ -9,16 +9,15 @@
  * FAULT_SEED (default 7) picks the kill points; FAULT_ROUNDS (default 4) is how many runner kills.
  * RELIABILITY_OUT=file appends one JSON line per case (scripts/reliability.mjs builds RELIABILITY.md).
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { walkTree } from '../src/lab/tree-snapshot.js';
 import { fileURLToPath } from 'node:url';
-import { labSupport, restartHost, startLab, type Lab, type LabHost } from '../src/lab/hosts.js';
+import { restartHost, type LabHost } from '../src/lab/hosts.js';
 import { applyCmd } from '../src/cli/apply.js';
 import { planCmd } from '../src/cli/plan.js';
 import { rollbackCmd } from '../src/cli/rollback.js';
@@ -26,20 +25,14 @@ import { resumeCmd } from '../src/cli/resume.js';
 import { parseJournal, type JournalLine } from '../src/engine/journal.js';
 import { isUserError } from '../src/errors.js';
 import { Capture } from './support/capture.js';
+import { cmdOptions as opts, dir, inv, lab, rbFile, stateDir, useLab } from './support/lab.js';
 import { waitFor } from '../src/lab/wait.js';
 
-const support = labSupport();
-const skip = support.ok ? false : support.reason!;
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const SEED = Number(process.env.FAULT_SEED ?? 7);
 const ROUNDS = Number(process.env.FAULT_ROUNDS ?? 4);
 const ROOTS = ['/etc/kubernetes/app', '/var/lib/kubelet/conf'];
 
-let lab: Lab;
-let dir: string;
-let inv: string;
-let rbFile: string;
-let stateDir: string;
 /** per host: the tree before any run, and the tree a completed run leaves */
 let original: Snap[] = [];
 let completed: Snap[] = [];
@@ -180,10 +173,6 @@ function assertChangesCovered(lines: JournalLine[]): void {
   }
 }
 
-function opts<T extends object>(extra: T) {
-  return { runbook: rbFile, inventory: inv, stateDir, stdout: new Capture(), stderr: new Capture(), ...extra };
-}
-
 function events(text: string): Record<string, unknown>[] {
   return text
     .split('\n')
@@ -219,29 +208,20 @@ function namespacePids(h: LabHost): number[] {
   return out;
 }
 
-before(async () => {
-  if (skip) return;
-  lab = await startLab({ count: 3, firstAddress: '127.1.244.1', namePrefix: 'flt' });
-  dir = mkdtempSync(join(tmpdir(), 'runbook-faults-'));
-  inv = join(dir, 'inventory.yaml');
-  writeFileSync(inv, lab.inventoryYaml());
-  rbFile = join(dir, 'faults.yaml');
-  writeFileSync(rbFile, RUNBOOK);
-  stateDir = join(dir, 'state');
-  resetHosts();
-  original = lab.hosts.map(snapshot);
-  const o = opts({});
-  const r = await applyCmd(o);
-  assert.equal(r.exitCode, 0, o.stdout.text + o.stderr.text);
-  completed = lab.hosts.map(snapshot);
-  lab.hosts.forEach((_, i) => assert.ok(!same(original[i]!, completed[i]!)));
-  resetHosts();
-});
-
-after(async () => {
-  if (skip) return;
-  if (lab) await lab.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+const skip = useLab({
+  start: { count: 3, firstAddress: '127.1.244.1', namePrefix: 'flt' },
+  tmp: 'runbook-faults-',
+  runbook: { file: 'faults.yaml', text: RUNBOOK },
+  setup: async () => {
+    resetHosts();
+    original = lab.hosts.map(snapshot);
+    const o = opts({});
+    const r = await applyCmd(o);
+    assert.equal(r.exitCode, 0, o.stdout.text + o.stderr.text);
+    completed = lab.hosts.map(snapshot);
+    lab.hosts.forEach((_, i) => assert.ok(!same(original[i]!, completed[i]!)));
+    resetHosts();
+  },
 });
 
 test(`the runner SIGKILLed at a seeded step (seed ${SEED}, ${ROUNDS} rounds): rollback ID restores every host byte-identical`, { skip }, async () => {

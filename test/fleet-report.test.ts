@@ -5,60 +5,59 @@
  * (headless, no network) and must draw one chart per cluster; the textfile is served by the real
  * node_exporter's textfile collector, and every expiry it exports equals the certificate on disk.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { labNetwork, labSupport, startLab, type Lab } from '../src/lab/hosts.js';
+import { labNetwork, type Lab } from '../src/lab/hosts.js';
 import { installSimHost } from '../src/lab/sim-host.js';
 import { packageRoot } from '../src/lab/sim/paths.js';
 import { runProcess } from './support/run.js';
+import { dir, inv, lab, stateDir, useLab } from './support/lab.js';
 import { renderedDom, screenshot } from './support/browser.js';
 import { freePort } from '../src/lab/sim/index.js';
 import { readCertFile } from '../src/lab/sim/pki.js';
 import type { FleetReport } from '../src/report/fleet/model.js';
 import { waitFor } from '../src/lab/wait.js';
 
-const support = labSupport();
-const skip = support.ok ? false : support.reason!;
 const CLI = join(packageRoot, 'dist/src/cli/main.js');
 const CHECK = join(packageRoot, 'runbooks/cert-check.yaml');
 
-let lab: Lab;
-let dir: string;
 let exporter: ChildProcess | undefined;
 
 const run = (cmd: string, args: string[], timeout = 120_000) => runProcess(cmd, args, { cwd: dir, timeout });
 const cli = (args: string[]) => run(process.execPath, [CLI, ...args]);
 
-before(async () => {
-  if (skip) return;
-  lab = await startLab({ count: 3, firstAddress: '127.1.236.1', namePrefix: 'fr' });
-  dir = mkdtempSync(join(tmpdir(), 'runbook-fleet-'));
-  const [a, b, c] = lab.hosts as [typeof lab.hosts[0], typeof lab.hosts[0], typeof lab.hosts[0]];
-  // cert-check reads files only: no node agent needed
-  await Promise.all([installSimHost(lab, a, 'healthy-1.28', { start: false }), installSimHost(lab, b, 'expiring-10d-1.28', { start: false }), installSimHost(lab, c, 'all-expired-1.28', { start: false })]);
-  const inv = lab.inventoryYaml().trimEnd().split('\n');
-  // one more host nobody listens on: the report must show it as not read
-  const hostsAt = inv.findIndex((l) => l.trim() === 'hosts:');
+/** the lab's hosts in two clusters, and one more host nobody listens on: the report must show it as not read */
+function fleetInventory(l: Lab): string {
+  const [a, b, c] = l.hosts as [Lab['hosts'][0], Lab['hosts'][0], Lab['hosts'][0]];
+  const inv = l.inventoryYaml().trimEnd().split('\n');
+  const hostsAt = inv.findIndex((x) => x.trim() === 'hosts:');
   inv.splice(hostsAt + 1, 0, `    fr-down: { ansible_host: ${labNetwork('127.1.236.250')}, ansible_port: 22, ansible_user: root }`);
   inv.push('  children:', '    control_plane:', '      hosts:');
   inv.push(`        ${a.name}: { cluster: prod }`, `        ${b.name}: { cluster: prod }`, `        ${c.name}: { cluster: staging }`, '        fr-down: { cluster: staging }');
-  writeFileSync(join(dir, 'inventory.yaml'), inv.join('\n') + '\n');
-});
+  return inv.join('\n') + '\n';
+}
 
-after(async () => {
-  if (exporter?.pid) exporter.kill('SIGTERM');
-  if (lab) await lab.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+const skip = useLab({
+  start: { count: 3, firstAddress: '127.1.236.1', namePrefix: 'fr' },
+  tmp: 'runbook-fleet-',
+  inventory: fleetInventory,
+  setup: async () => {
+    const [a, b, c] = lab.hosts as [typeof lab.hosts[0], typeof lab.hosts[0], typeof lab.hosts[0]];
+    // cert-check reads files only: no node agent needed
+    await Promise.all([installSimHost(lab, a, 'healthy-1.28', { start: false }), installSimHost(lab, b, 'expiring-10d-1.28', { start: false }), installSimHost(lab, c, 'all-expired-1.28', { start: false })]);
+  },
+  // the exporter the test started, before the lab stops
+  teardown: () => {
+    if (exporter?.pid) exporter.kill('SIGTERM');
+  },
 });
 
 test('cert-check → report: HTML drawn by Chromium, Prometheus textfile read by node_exporter, JSON', { skip, timeout: 240_000 }, async () => {
-  const state = join(dir, 'state');
   // the nightly check as two slices of one logical run, as a scheduler would start them
-  const checks = await Promise.all([1, 2].map((k) => cli(['apply', CHECK, '-i', join(dir, 'inventory.yaml'), '--state-dir', state, '--json', '--slice', `${k}/2`, '--slice-group', 'nightly'])));
+  const checks = await Promise.all([1, 2].map((k) => cli(['apply', CHECK, '-i', inv, '--state-dir', stateDir, '--json', '--slice', `${k}/2`, '--slice-group', 'nightly'])));
   checks.forEach((check, i) => {
     // expiring and expired nodes fail the check, the down host is unreachable
     assert.ok([3, 4, 5].includes(check.code), `cert-check slice ${i + 1} exit ${check.code}\n${check.out}`);
@@ -69,7 +68,7 @@ test('cert-check → report: HTML drawn by Chromium, Prometheus textfile read by
   mkdirSync(textfiles);
   const html = join(dir, 'expiry.html');
   const prom = join(textfiles, 'kubeadm.prom');
-  const rep = await cli(['report', '--state-dir', state, '--html', html, '--prom', prom, '--json', join(dir, 'report.json')]);
+  const rep = await cli(['report', '--state-dir', stateDir, '--html', html, '--prom', prom, '--json', join(dir, 'report.json')]);
   assert.equal(rep.code, 0, rep.out);
   // the newest run is one slice: the report covers every slice of its group
   assert.match(rep.out, /is slice [12]\/2 of nightly: reporting every slice of it/);
@@ -87,7 +86,7 @@ test('cert-check → report: HTML drawn by Chromium, Prometheus textfile read by
   }
   fromJson.sort((a, b) => a.host.localeCompare(b.host));
   assert.deepEqual(fromJson.map((n) => [n.host, n.certs.map((c) => c.notAfter)]), report.nodes.map((n) => [n.host, n.certs.map((c) => c.notAfter)]));
-  const group = await cli(['report', '--group', 'nightly', '--state-dir', state]);
+  const group = await cli(['report', '--group', 'nightly', '--state-dir', stateDir]);
   assert.match(group.out, /4 nodes: 1 expired, 1 expiring, 1 healthy, 1 not read/);
   assert.deepEqual(report.nodes.map((n) => [n.cluster, n.host, n.health]), [['prod', 'fr-01', 'healthy'], ['prod', 'fr-02', 'expiring'], ['staging', 'fr-03', 'expired'], ['staging', 'fr-down', 'unknown']]);
   assert.match(report.nodes[2]!.renewCommand, /^runbook apply runbooks\/cert-renew\.yaml -i \S+inventory\.yaml -l fr-03$/);

@@ -10,46 +10,32 @@
  * too (S5). (16, a delegated step's become, is src/engine/delegate-become.test.ts: the lab's root
  * user never goes through sudo, so only the exec options show it.)
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { treeSnapshot } from '../src/lab/tree-snapshot.js';
-import { labSupport, startLab, type Lab, type LabHost } from '../src/lab/hosts.js';
+import type { LabHost } from '../src/lab/hosts.js';
 import { applyCmd } from '../src/cli/apply.js';
 import { planCmd } from '../src/cli/plan.js';
-import { Capture } from './support/capture.js';
+import { cmdOptions, dir, lab, snapshot, useLab } from './support/lab.js';
 
-const support = labSupport();
-const skip = support.ok ? false : support.reason!;
-let lab: Lab;
-let dir: string;
-let inv: string;
-let stateDir: string;
 let h1: LabHost, h2: LabHost, h3: LabHost;
 
-before(async () => {
-  if (skip) return;
-  lab = await startLab({ count: 3, firstAddress: '127.1.218.1', namePrefix: 'rv' });
-  [h1, h2, h3] = lab.hosts as [LabHost, LabHost, LabHost];
-  dir = mkdtempSync(join(tmpdir(), 'runbook-plays-safety-'));
-  inv = join(dir, 'inventory.yaml');
-  const groups = ['  children:', '    cp:', '      hosts:', '        rv-01: {}', '        rv-02: {}', '    workers:', '      hosts:', '        rv-03: {}'];
-  writeFileSync(inv, lab.inventoryYaml() + groups.join('\n') + '\n');
-  stateDir = join(dir, 'state');
-});
+const GROUPS = ['  children:', '    cp:', '      hosts:', '        rv-01: {}', '        rv-02: {}', '    workers:', '      hosts:', '        rv-03: {}'];
 
-after(async () => {
-  if (skip) return;
-  if (lab) await lab.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+const skip = useLab({
+  start: { count: 3, firstAddress: '127.1.218.1', namePrefix: 'rv' },
+  tmp: 'runbook-plays-safety-',
+  inventory: (l) => l.inventoryYaml() + GROUPS.join('\n') + '\n',
+  setup: () => {
+    [h1, h2, h3] = lab.hosts as [LabHost, LabHost, LabHost];
+  },
 });
 
 async function apply(name: string, runbook: string, extra: Record<string, unknown> = {}) {
   const file = join(dir, `${name}.yaml`);
   writeFileSync(file, runbook);
-  const o = { runbook: file, inventory: inv, stateDir, stdout: new Capture(), stderr: new Capture(), ...extra };
+  const o = cmdOptions({ runbook: file, ...extra });
   const r = await applyCmd(o);
   const rows = Object.fromEntries((r.result?.recap ?? []).map((x) => [x.host, x]));
   return { r, rows, out: o.stdout.text + o.stderr.text };
@@ -111,7 +97,7 @@ plays:
 });
 
 test('S2: a change delegated to a host is covered by its own backup: its rollback ends where the run began', { skip }, async () => {
-  const before = treeSnapshot(['/etc/kubernetes'], (p) => at(h2, p));
+  const before = snapshot(h2);
   const { rows, out } = await apply(
     's2',
     `apiVersion: runbook/v1
@@ -140,7 +126,7 @@ plays:
 `,
   );
   assert.equal(rows['rv-02']!.status, 'rolled-back', out);
-  assert.deepEqual(treeSnapshot(['/etc/kubernetes'], (p) => at(h2, p)), before, 'rv-02 is back to its state before the run');
+  assert.deepEqual(snapshot(h2), before, 'rv-02 is back to its state before the run');
 });
 
 test('11: a rollback that leaves a change the host delegated elsewhere says so', { skip }, async () => {
@@ -252,7 +238,7 @@ steps:
     command: { argv: [test, -f, /etc/kubernetes/s13], read_only: true }
 `,
   );
-  const o = { runbook: file, inventory: inv, stateDir, out: join(dir, 's13-plan.json'), stdout: new Capture(), stderr: new Capture() };
+  const o = cmdOptions({ runbook: file, out: join(dir, 's13-plan.json') });
   const r = await planCmd(o);
   assert.equal(r.exitCode, 2, o.stdout.text + o.stderr.text);
   const plan = JSON.parse(readFileSync(join(dir, 's13-plan.json'), 'utf8'));

@@ -1,20 +1,12 @@
 // `apply --profile FILE` (issue #12 item 4) on real loopback sshd hosts: every host's phases are
 // there, the waits and the backup land in their own phases, and the phases add up to roughly
 // the host's wall time.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { labSupport, startLab, type Lab } from '../src/lab/hosts.js';
-import { packageRoot } from '../src/paths.js';
-import { runProcess } from './support/run.js';
+import { dir, rbFile, runCli, useLab } from './support/lab.js';
 import type { RunProfile } from '../src/engine/profile.js';
-
-const support = labSupport();
-const skip = support.ok ? false : `needs root and sshd: ${support.reason}`;
-let lab: Lab;
-let dir: string;
 
 const RUNBOOK = `apiVersion: runbook/v1
 name: profile-me
@@ -36,23 +28,15 @@ steps:
     delay: 300ms
 `;
 
-before(async () => {
-  if (skip) return;
-  lab = await startLab({ count: 2, firstAddress: '127.1.241.1', namePrefix: 'pf' });
-  dir = mkdtempSync(join(tmpdir(), 'runbook-profile-'));
-  writeFileSync(join(dir, 'inventory.yaml'), lab.inventoryYaml());
-  writeFileSync(join(dir, 'rb.yaml'), RUNBOOK);
-});
-
-after(async () => {
-  if (skip) return;
-  if (lab) await lab.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+const skip = useLab({
+  start: { count: 2, firstAddress: '127.1.241.1', namePrefix: 'pf' },
+  tmp: 'runbook-profile-',
+  runbook: { file: 'rb.yaml', text: RUNBOOK },
 });
 
 test('apply --profile writes per host and phase timings that add up to the host wall time', { skip }, async () => {
   const file = join(dir, 'profile.json');
-  const r = await runProcess(process.execPath, [join(packageRoot, 'dist', 'src', 'cli', 'main.js'), 'apply', join(dir, 'rb.yaml'), '-i', join(dir, 'inventory.yaml'), '--state-dir', join(dir, 'state'), '--profile', file], { cwd: dir, env: { CI: '1' } });
+  const r = await runCli(['apply', rbFile, '--profile', file], 'profile', 120_000);
   assert.equal(r.code, 0, r.out);
   const p = JSON.parse(readFileSync(file, 'utf8')) as RunProfile;
   assert.equal(p.kind, 'runbook-profile');
@@ -72,7 +56,7 @@ test('apply --profile writes per host and phase timings that add up to the host 
     assert.ok(Math.abs(sum + h.otherMs - h.wallMs) <= 1, `${h.host}: phases + other = wall`);
   }
   const plan = join(dir, 'plan-profile.json');
-  const pr = await runProcess(process.execPath, [join(packageRoot, 'dist', 'src', 'cli', 'main.js'), 'plan', join(dir, 'rb.yaml'), '-i', join(dir, 'inventory.yaml'), '--state-dir', join(dir, 'state'), '--profile', plan], { cwd: dir, env: { CI: '1' } });
+  const pr = await runCli(['plan', rbFile, '--profile', plan], 'profile', 120_000);
   assert.ok(pr.code === 0 || pr.code === 2, pr.out);
   const pp = JSON.parse(readFileSync(plan, 'utf8')) as RunProfile;
   assert.equal(pp.mode, 'plan');

@@ -2,23 +2,16 @@
 // certificates (over SFTP: x509's in-process path against a real sshd), reports them, and takes
 // no host lock, so it runs beside a renewal that holds one; a run that may change the host is
 // still refused by that lock.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { labSupport, startLab, type Lab } from '../src/lab/hosts.js';
 import { packageRoot } from '../src/paths.js';
 import { EXIT } from '../src/engine/exit-codes.js';
-import { runProcess } from './support/run.js';
+import { lab, rbFile, runCli, useLab } from './support/lab.js';
 
-const support = labSupport();
-const skip = support.ok ? false : `needs root and sshd: ${support.reason}`;
-const CLI = join(packageRoot, 'dist', 'src', 'cli', 'main.js');
 const FOREIGN_LOCK = '{"run_id":"20261130T000000Z-renew1","operator":"alice@ops","pid":4242,"started":"2026-11-30T00:00:00Z"}\n';
-let lab: Lab;
-let dir: string;
 
 function openssl(cwd: string, ...args: string[]): void {
   execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -42,22 +35,18 @@ function installPki(kube: string, kubeletPki: string): void {
   writeFileSync(join(kube, 'kubelet.conf'), `apiVersion: v1\nkind: Config\nusers:\n- name: default-auth\n  user:\n    client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem\n`, { mode: 0o600 });
 }
 
-before(async () => {
-  if (skip) return;
-  lab = await startLab({ count: 1, firstAddress: '127.1.253.1', namePrefix: 'ro' });
-  dir = mkdtempSync(join(tmpdir(), 'runbook-read-only-'));
-  const h = lab.hosts[0]!;
-  installPki(lab.hostPath(h, '/etc/kubernetes'), lab.hostPath(h, '/var/lib/kubelet/pki'));
-  mkdirSync(lab.hostPath(h, '/var/lib/runbook'), { recursive: true });
-  writeFileSync(lab.hostPath(h, '/var/lib/runbook/lock'), FOREIGN_LOCK);
-  writeFileSync(join(dir, 'inventory.yaml'), lab.inventoryYaml() + `  children:\n    control_plane:\n      hosts:\n        ${h.name}: {}\n`);
-  writeFileSync(join(dir, 'change.yaml'), 'apiVersion: runbook/v1\nname: change\nhosts: all\nsteps:\n  - name: A file\n    copy: { dest: /etc/kubernetes/touched, content: "x\\n" }\n');
-});
-
-after(async () => {
-  if (skip) return;
-  if (lab) await lab.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+const skip = useLab({
+  start: { count: 1, firstAddress: '127.1.253.1', namePrefix: 'ro' },
+  tmp: 'runbook-read-only-',
+  inventory: (l) => l.inventoryYaml() + `  children:\n    control_plane:\n      hosts:\n        ${l.hosts[0]!.name}: {}\n`,
+  // a run that may change the host, for the lock to refuse
+  runbook: { file: 'change.yaml', text: 'apiVersion: runbook/v1\nname: change\nhosts: all\nsteps:\n  - name: A file\n    copy: { dest: /etc/kubernetes/touched, content: "x\\n" }\n' },
+  setup: () => {
+    const h = lab.hosts[0]!;
+    installPki(lab.hostPath(h, '/etc/kubernetes'), lab.hostPath(h, '/var/lib/kubelet/pki'));
+    mkdirSync(lab.hostPath(h, '/var/lib/runbook'), { recursive: true });
+    writeFileSync(lab.hostPath(h, '/var/lib/runbook/lock'), FOREIGN_LOCK);
+  },
 });
 
 interface Event {
@@ -69,7 +58,7 @@ interface Event {
 
 test('cert-check reads every certificate over SFTP and runs beside a held lock; a changing run is refused by it', { skip }, async () => {
   const h = lab.hosts[0]!;
-  const r = await runProcess(process.execPath, [CLI, 'apply', join(packageRoot, 'runbooks', 'cert-check.yaml'), '-i', join(dir, 'inventory.yaml'), '--json', '--state-dir', join(dir, 'state')], { cwd: dir, env: { CI: '1' } });
+  const r = await runCli(['apply', join(packageRoot, 'runbooks', 'cert-check.yaml'), '--json'], 'read-only', 120_000);
   assert.equal(r.code, EXIT.ok, r.out);
   const events = r.out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Event);
   const x509 = events.find((e) => e.kind === 'step-end' && e.type === 'x509');
@@ -79,7 +68,7 @@ test('cert-check reads every certificate over SFTP and runs beside a held lock; 
   assert.equal(events.find((e) => e.kind === 'host-end')?.status, 'ok');
   assert.equal(readFileSync(lab.hostPath(h, '/var/lib/runbook/lock'), 'utf8'), FOREIGN_LOCK, 'a read-only run neither takes nor touches the lock');
 
-  const c = await runProcess(process.execPath, [CLI, 'apply', join(dir, 'change.yaml'), '-i', join(dir, 'inventory.yaml'), '--state-dir', join(dir, 'state')], { cwd: dir, env: { CI: '1' } });
+  const c = await runCli(['apply', rbFile], 'read-only', 120_000);
   assert.notEqual(c.code, EXIT.ok, c.out);
   assert.match(c.out, /locked by run 20261130T000000Z-renew1 by alice@ops/);
   assert.equal(readFileSync(lab.hostPath(h, '/var/lib/runbook/lock'), 'utf8'), FOREIGN_LOCK);

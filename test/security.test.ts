@@ -4,23 +4,20 @@
  * backups that cannot restore outside what they backed up, owner-only state files, and a sudo
  * password that is never in any process's argv.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { treeSnapshot } from '../src/lab/tree-snapshot.js';
 import { fileURLToPath } from 'node:url';
-import { labSupport, startLab, type Lab, type LabHost } from '../src/lab/hosts.js';
+import type { LabHost } from '../src/lab/hosts.js';
 import { applyCmd } from '../src/cli/apply.js';
 import { planCmd } from '../src/cli/plan.js';
 import { rollbackCmd } from '../src/cli/rollback.js';
 import { SshTransport } from '../src/transport/ssh.js';
 import { Capture } from './support/capture.js';
+import { cmdOptions as base, dir, lab, snapshot, stateDir, useLab } from './support/lab.js';
 
-const support = labSupport();
-const skip = support.ok ? false : support.reason!;
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
 /** RELIABILITY_OUT=file: one JSON line per attack tried (scripts/reliability.mjs reads them). */
@@ -29,21 +26,15 @@ function record(what: string, tries: number, detail: string): void {
   if (out) appendFileSync(out, JSON.stringify({ suite: 'security', case: what, tries, survived: tries, bytesLost: 0, detail }) + '\n');
 }
 
-let lab: Lab;
-let dir: string;
-let inv: string;
-let stateDir: string;
-
+const skip = useLab({
+  start: { count: 3, firstAddress: '127.1.220.1', namePrefix: 'sec' },
+  tmp: 'runbook-security-',
+});
 
 function file(name: string, text: string): string {
   const p = join(dir, name);
   writeFileSync(p, text);
   return p;
-}
-
-/** type, mode and sha256 of every entry under `roots` on host h (seen from outside). */
-function snapshot(h: LabHost, roots: string[]): Map<string, string> {
-  return treeSnapshot(roots, (r) => lab.hostPath(h, r));
 }
 
 /** Every regular file under a local directory. */
@@ -57,24 +48,6 @@ function filesUnder(root: string): string[] {
   if (existsSync(root)) walk(root);
   return out;
 }
-
-function base<T extends object>(extra: T) {
-  return { inventory: inv, stateDir, stdout: new Capture(), stderr: new Capture(), ...extra };
-}
-
-before(async () => {
-  if (skip) return;
-  lab = await startLab({ count: 3, firstAddress: '127.1.220.1', namePrefix: 'sec' });
-  dir = mkdtempSync(join(tmpdir(), 'runbook-security-'));
-  inv = file('inventory.yaml', lab.inventoryYaml());
-  stateDir = join(dir, 'state');
-});
-
-after(async () => {
-  if (skip) return;
-  if (lab) await lab.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
 
 // ---------------------------------------------------------------- secrets
 

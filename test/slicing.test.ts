@@ -5,25 +5,21 @@
  * The shipped scheduler examples (a Kubernetes Indexed Job, a CI matrix) are parsed and their
  * slice arguments checked: each index gives a distinct slice and together they give 1..N.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { load as loadYaml } from 'js-yaml';
-import { labSupport, startLab, type Lab } from '../src/lab/hosts.js';
+import type { Lab } from '../src/lab/hosts.js';
 import { packageRoot } from '../src/lab/sim/paths.js';
 import { runProcess } from './support/run.js';
+import { dir, lab, stateDir, useLab } from './support/lab.js';
 
-const support = labSupport();
-const skip = support.ok ? false : support.reason!;
 const CLI = join(packageRoot, 'dist/src/cli/main.js');
 const SLICES = 3;
 const HOSTS = 7;
-
-let lab: Lab;
-let dir: string;
 
 const cli = (args: string[]) => runProcess(process.execPath, [CLI, ...args], { cwd: dir, env: { RUNBOOK_SLICE_GROUP: '' } });
 
@@ -37,30 +33,27 @@ steps:
     copy: { dest: /var/lib/runbook/wave, content: "{{ inventory_hostname }}\\n" }
 `;
 
-before(async () => {
-  if (skip) return;
-  lab = await startLab({ count: HOSTS, firstAddress: '127.1.237.1', namePrefix: 'sl' });
-  dir = mkdtempSync(join(tmpdir(), 'runbook-slice-'));
-  // two clusters of two and three hosts without one: a rolling runbook must keep each cluster whole
+/** two clusters of two and three hosts without one: a rolling runbook must keep each cluster whole */
+function clusteredInventory(l: Lab): string {
   const cluster = (i: number) => (i < 2 ? 'east' : i < 4 ? 'west' : undefined);
-  const lines = lab.inventoryYaml().trimEnd().split('\n').map((l) => {
-    const i = lab.hosts.findIndex((h) => l.includes(`${h.name}:`));
+  const lines = l.inventoryYaml().trimEnd().split('\n').map((line) => {
+    const i = l.hosts.findIndex((h) => line.includes(`${h.name}:`));
     const c = i >= 0 ? cluster(i) : undefined;
-    return c ? l.replace(/ }$/, `, cluster: ${c} }`) : l;
+    return c ? line.replace(/ }$/, `, cluster: ${c} }`) : line;
   });
-  writeFileSync(join(dir, 'inventory.yaml'), lines.join('\n') + '\n');
-  writeFileSync(join(dir, 'wave.yaml'), RUNBOOK);
-});
+  return lines.join('\n') + '\n';
+}
 
-after(async () => {
-  if (lab) await lab.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+const skip = useLab({
+  start: { count: HOSTS, firstAddress: '127.1.237.1', namePrefix: 'sl' },
+  tmp: 'runbook-slice-',
+  inventory: clusteredInventory,
+  runbook: { file: 'wave.yaml', text: RUNBOOK },
 });
 
 test('N slices at once change every host exactly once; history and rollback see one group', { skip, timeout: 180_000 }, async () => {
-  const state = join(dir, 'state');
   const runs = await Promise.all(
-    Array.from({ length: SLICES }, (_, i) => cli(['apply', 'wave.yaml', '-i', 'inventory.yaml', '--state-dir', state, '--slice', `${i + 1}/${SLICES}`, '--slice-group', 'wave-1'])),
+    Array.from({ length: SLICES }, (_, i) => cli(['apply', 'wave.yaml', '-i', 'inventory.yaml', '--state-dir', stateDir, '--slice', `${i + 1}/${SLICES}`, '--slice-group', 'wave-1'])),
   );
   runs.forEach((r, i) => assert.equal(r.code, 0, `slice ${i + 1}: ${r.out}`));
   // which slice each host ran in, from the recaps
@@ -83,20 +76,20 @@ test('N slices at once change every host exactly once; history and rollback see 
   assert.deepEqual(sizes, [2, 2, 3]);
 
   // the same slices again: stable, and nothing left to change
-  const again = await cli(['plan', 'wave.yaml', '-i', 'inventory.yaml', '--slice', `2/${SLICES}`, '--state-dir', state]);
+  const again = await cli(['plan', 'wave.yaml', '-i', 'inventory.yaml', '--slice', `2/${SLICES}`, '--state-dir', stateDir]);
   assert.equal(again.code, 0, again.out);
   for (const [name, k] of sliceOf) assert.equal(new RegExp(`^\\s*${name}\\s`, 'm').test(again.out), k === 2, `${name} in plan of slice 2`);
 
-  const hist = await cli(['history', '--group', 'wave-1', '--state-dir', state]);
+  const hist = await cli(['history', '--group', 'wave-1', '--state-dir', stateDir]);
   assert.equal(hist.code, 0, hist.out);
   assert.equal((hist.out.match(/\[slice \d\/3\]/g) ?? []).length, SLICES, hist.out);
   assert.match(hist.out, /group wave-1: 3 of 3 slices journaled here; 7 hosts, changed=7 failed=0 unreachable=0 rolled-back=0; every slice here ended ok/);
 
-  const rb = await cli(['rollback', '--group', 'wave-1', '--state-dir', state]);
+  const rb = await cli(['rollback', '--group', 'wave-1', '--state-dir', stateDir]);
   assert.equal(rb.code, 0, rb.out);
   for (const h of lab.hosts) assert.equal(existsSync(lab.hostPath(h, '/var/lib/runbook/wave')), false, `${h.name} not rolled back`);
 
-  const none = await cli(['rollback', '--group', 'nope', '--state-dir', state]);
+  const none = await cli(['rollback', '--group', 'nope', '--state-dir', stateDir]);
   assert.equal(none.code, 3, none.out);
   assert.match(none.out, /no slices of nope/);
   // apply journals its slice: jobs must be told their group, never derive it from a clock

@@ -3,24 +3,18 @@
  * whole run is rolled back by id) drawn as a timeline page, opened in the real Chromium: one chart
  * per journal section, failures and rollbacks present, the secret nowhere in the file.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { labSupport, startLab, type Lab } from '../src/lab/hosts.js';
 import { packageRoot } from '../src/lab/sim/paths.js';
 import { runProcess } from './support/run.js';
+import { dir, stateDir, useLab } from './support/lab.js';
 import { renderedDom, screenshot } from './support/browser.js';
 import type { Timeline } from '../src/report/timeline/model.js';
 
-const support = labSupport();
-const skip = support.ok ? false : support.reason!;
 const CLI = join(packageRoot, 'dist/src/cli/main.js');
 const SECRET = 'tl-Secret-7f3a9c';
-
-let lab: Lab;
-let dir: string;
 
 const run = (cmd: string, args: string[], timeout = 120_000) => runProcess(cmd, args, { cwd: dir, timeout });
 const cli = (args: string[]) => run(process.execPath, [CLI, ...args]);
@@ -44,17 +38,10 @@ steps:
     command: { argv: [sh, -c, 'test "$1" != tl-02', sh, "{{ inventory_hostname }}", "{{ token }}"], changed_when: false }
 `;
 
-before(async () => {
-  if (skip) return;
-  lab = await startLab({ count: 2, firstAddress: '127.1.238.1', namePrefix: 'tl' });
-  dir = mkdtempSync(join(tmpdir(), 'runbook-timeline-'));
-  writeFileSync(join(dir, 'inventory.yaml'), lab.inventoryYaml());
-  writeFileSync(join(dir, 'timeline.yaml'), RUNBOOK);
-});
-
-after(async () => {
-  if (lab) await lab.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+const skip = useLab({
+  start: { count: 2, firstAddress: '127.1.238.1', namePrefix: 'tl' },
+  tmp: 'runbook-timeline-',
+  runbook: { file: 'timeline.yaml', text: RUNBOOK },
 });
 
 async function render(id: string, state: string, file: string): Promise<{ tl: Timeline; dom: string; html: string }> {
@@ -67,12 +54,11 @@ async function render(id: string, state: string, file: string): Promise<{ tl: Ti
 }
 
 test('show --html: a run with a failure and rollbacks as a timeline the browser draws; no secret in it', { skip, timeout: 240_000 }, async () => {
-  const state = join(dir, 'state');
-  const applied = await cli(['apply', 'timeline.yaml', '-i', 'inventory.yaml', '--state-dir', state]);
+  const applied = await cli(['apply', 'timeline.yaml', '-i', 'inventory.yaml', '--state-dir', stateDir]);
   assert.equal(applied.code, 6, applied.out); // tl-02 failed and was rolled back
   const id = /run (\d{8}T\d{6}Z-[0-9a-f]{6})/.exec(applied.out)![1]!;
 
-  const first = await render(id, state, join(dir, 'run.html'));
+  const first = await render(id, stateDir, join(dir, 'run.html'));
   assert.equal(first.tl.sections.length, 1);
   const s = first.tl.sections[0]!;
   assert.deepEqual(s.hosts, ['tl-01', 'tl-02']);
@@ -93,9 +79,9 @@ test('show --html: a run with a failure and rollbacks as a timeline the browser 
   assert.ok(!first.html.includes(SECRET), 'the secret is in the page');
 
   // rollback by id appends a section to the same journal
-  const rb = await cli(['rollback', id, '--state-dir', state]);
+  const rb = await cli(['rollback', id, '--state-dir', stateDir]);
   assert.equal(rb.code, 0, rb.out);
-  const second = await render(id, state, join(dir, 'run2.html'));
+  const second = await render(id, stateDir, join(dir, 'run2.html'));
   assert.deepEqual(second.tl.sections.map((x) => x.mode), ['apply', 'rollback']);
   // what an operator sees (README's docs/img/run-timeline.png is one)
   const shot = await screenshot(join(dir, 'run2.html'), dir, 'run-timeline.png', { width: 1400, height: 700 });

@@ -1,6 +1,6 @@
 // The lab set-up most integration test files share: a lab in the file's own 127.1.X block, a
 // temporary dir with the inventory (and a runbook), torn down after the file's tests, the lab last
-// and whatever failed before it.
+// (then only what it ran inside, such as a network namespace) and whatever failed before it.
 //
 // node --test runs every test file in a process of its own, so each file has one lab: useLab()
 // registers the hooks, and `lab`, `dir`, `inv`, `stateDir` and `rbFile` are live bindings the
@@ -30,8 +30,11 @@ export let stateDir: string;
 export let rbFile: string;
 
 export interface LabFixture {
-  /** startLab's options; keep `firstAddress: '127.1.X.1'` literal in the test file (test/house-rules reads it there) */
-  start: StartLabOptions;
+  /**
+   * startLab's options, or a function making them when they need something made first (a network
+   * namespace for netnsPid...); keep `firstAddress: '127.1.X.1'` literal in the test file (test/house-rules reads it there)
+   */
+  start: StartLabOptions | (() => Promise<StartLabOptions>);
   /** the temporary dir's name prefix */
   tmp: string;
   /** commands the file needs besides the lab's own (it skips, naming them, when one is missing) */
@@ -44,6 +47,8 @@ export interface LabFixture {
   setup?: () => void | Promise<void>;
   /** before the lab stops (simulated nodes...); the lab is stopped and the dir removed even when it throws */
   teardown?: () => void | Promise<void>;
+  /** after the lab is stopped and the dir removed, even when they throw: what `start` made for the lab to run in */
+  afterStop?: () => void | Promise<void>;
 }
 
 /** Why this file's lab tests cannot run here, or false. */
@@ -60,7 +65,7 @@ export function useLab(f: LabFixture): string | false {
   const skip = skipReason(f.requires ?? []);
   before(async () => {
     if (skip) return;
-    lab = await startLab(f.start);
+    lab = await startLab(typeof f.start === 'function' ? await f.start() : f.start);
     dir = mkdtempSync(join(tmpdir(), f.tmp));
     inv = join(dir, 'inventory.yaml');
     writeFileSync(inv, f.inventory ? f.inventory(lab) : lab.inventoryYaml());
@@ -76,9 +81,13 @@ export function useLab(f: LabFixture): string | false {
     try {
       await f.teardown?.();
     } finally {
-      // the sshds are detached: a lab not stopped here outlives the test process
-      if (lab) await lab.stop();
-      if (dir) rmSync(dir, { recursive: true, force: true });
+      try {
+        // the sshds are detached: a lab not stopped here outlives the test process
+        if (lab) await lab.stop();
+        if (dir) rmSync(dir, { recursive: true, force: true });
+      } finally {
+        await f.afterStop?.();
+      }
     }
   });
   return skip;
@@ -89,8 +98,11 @@ export function snapshot(h: LabHost, roots = ['/etc/kubernetes']): Map<string, s
   return treeSnapshot(roots, (r) => lab.hostPath(h, r));
 }
 
-/** Options for a CLI command (applyCmd, planCmd...) on the file's runbook, inventory and state dir, output captured. */
-export function cmdOptions(extra: Record<string, unknown> = {}) {
+/**
+ * Options for a CLI command (applyCmd, planCmd, rollbackCmd...) on the file's runbook, inventory and
+ * state dir, output captured; `extra` is added with its own types (rollbackCmd's `id: string`...).
+ */
+export function cmdOptions<T extends object = Record<never, never>>(extra: T = {} as T) {
   return { runbook: rbFile, inventory: inv, stateDir, stdout: new Capture(), stderr: new Capture(), ...extra };
 }
 
