@@ -14,7 +14,7 @@ import { existsSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { NODE } from '../paths.js';
 import { atLeast } from '../node.js';
-import { YEAR, expiredAt, goTime, issue, parseCert, readPem, type CertInfo } from '../pki.js';
+import { YEAR, goTime, issue, parseCert, readPem, type CertInfo } from '../pki.js';
 import { goDuration } from '../format.js';
 import { kubeletLog, type AgentState } from './state.js';
 
@@ -26,13 +26,13 @@ interface RotationPlan {
 const plans = new WeakMap<AgentState, RotationPlan>();
 const inFlight = new WeakSet<AgentState>();
 
-/** The store's current certificate, if the certificate manager can use it (present, parsable, not expired). */
+/** The store's current certificate, if the certificate manager keeps it (present, parsable, before its notAfter: getCurrentCertificateOrBootstrap). */
 function storeCert(st: AgentState): CertInfo | undefined {
   const cur = st.r(NODE.kubeletPki + '/kubelet-client-current.pem');
   if (!existsSync(cur)) return undefined;
   try {
     const cert = parseCert(readFileSync(cur));
-    return expiredAt(cert) ? undefined : cert;
+    return Date.now() < cert.notAfter.getTime() ? cert : undefined;
   } catch {
     return undefined;
   }
