@@ -82,6 +82,19 @@ export function humanDuration(ms: number): string {
   return `${Math.trunc(hours / 24 / 365)}y`;
 }
 
+/** Go's time.Duration String() of a whole number of ms: `614h17m36.737s`, `1h0m0s`, `2.5s`, `300ms` */
+export function goDuration(ms: number): string {
+  const sign = ms < 0 ? '-' : '';
+  const a = Math.abs(Math.round(ms));
+  if (a === 0) return '0s';
+  if (a < 1000) return `${sign}${a}ms`;
+  const h = Math.trunc(a / 3_600_000);
+  const m = Math.trunc((a % 3_600_000) / 60_000);
+  const rest = a % 60_000;
+  const frac = String(rest % 1000).padStart(3, '0').replace(/0+$/, '');
+  return `${sign}${h ? `${h}h` : ''}${h || m ? `${m}m` : ''}${Math.trunc(rest / 1000)}${frac ? '.' + frac : ''}s`;
+}
+
 /** docker/go-units HumanDuration ("About a minute", "2 weeks") */
 export function unitsHumanDuration(ms: number): string {
   const s = Math.trunc(ms / 1000);

@@ -215,9 +215,10 @@ export function expiredAt(cert: CertInfo, now = Date.now()): boolean {
   return now > cert.notAfter.getTime() || now < cert.notBefore.getTime();
 }
 
-/** Go's time.Time String() for UTC: `2020-07-27 06:24:58 +0000 UTC`. */
+/** Go's time.Time String() for UTC: `2020-07-27 06:24:58 +0000 UTC`, `2020-07-27 06:24:58.12 +0000 UTC` (the fraction only when there is one). */
 export function goTime(d: Date): string {
-  return d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' +0000 UTC');
+  const frac = String(d.getUTCMilliseconds()).padStart(3, '0').replace(/0+$/, '');
+  return d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, `${frac ? '.' + frac : ''} +0000 UTC`);
 }
 
 // ---------------------------------------------------------------- writing
