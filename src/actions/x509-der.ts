@@ -63,13 +63,14 @@ const T = { BOOLEAN: 1, INTEGER: 2, BITSTRING: 3, OCTETSTRING: 4, OID: 6, UTF8: 
  */
 let oids: { shortNames: Map<string, string>; extensions: Map<string, string> } | undefined;
 function knownOids(): NonNullable<typeof oids> {
+  if (oids) return oids; // asked for every RDN and extension: built once
   const der = (oid: string) => decoder().oidToDer(oid).getBytes();
   // OpenSSL's short names (XN_FLAG_FN_SN) of the attributes kubeadm and the usual CAs write
   const names: [string, string][] = [['2.5.4.3', 'CN'], ['2.5.4.6', 'C'], ['2.5.4.7', 'L'], ['2.5.4.8', 'ST'], ['2.5.4.10', 'O'], ['2.5.4.11', 'OU']];
   // the extensions read here: each is decoded strictly, as OpenSSL's X509_check_ca counts a
   // certificate with any of them undecodable as no CA (ossl_x509v3_cache_extensions: EXFLAG_INVALID)
   const exts: [string, string][] = [['2.5.29.19', 'basicConstraints'], ['2.5.29.17', 'subjectAltName'], ['2.5.29.15', 'keyUsage'], ['2.5.29.37', 'extKeyUsage'], ['2.5.29.14', 'subjectKeyId'], ['2.5.29.35', 'authorityKeyId']];
-  oids ??= { shortNames: new Map(names.map(([o, n]) => [der(o), n])), extensions: new Map(exts.map(([o, n]) => [der(o), n])) };
+  oids = { shortNames: new Map(names.map(([o, n]) => [der(o), n])), extensions: new Map(exts.map(([o, n]) => [der(o), n])) };
   return oids;
 }
 
@@ -89,11 +90,13 @@ function bytes(n: Asn1 | undefined, tagClass: number, type: number): string {
   return n.value;
 }
 
+/** An INTEGER's content with a padding byte (a leading 0x00 or 0xff the sign does not need): not DER, refused by OpenSSL. */
+const padded = (v: string): boolean => v.length > 1 && ((v.charCodeAt(0) === 0 && v.charCodeAt(1) < 0x80) || (v.charCodeAt(0) === 0xff && v.charCodeAt(1) >= 0x80));
+
 /** An INTEGER's content in its one DER form (no padding byte OpenSSL would refuse). */
 function integer(n: Asn1 | undefined): string {
   const v = bytes(n, UNIVERSAL, T.INTEGER);
-  if (v.length === 0) return unsupported();
-  if (v.length > 1 && ((v.charCodeAt(0) === 0 && v.charCodeAt(1) < 0x80) || (v.charCodeAt(0) === 0xff && v.charCodeAt(1) >= 0x80))) return unsupported();
+  if (v.length === 0 || padded(v)) return unsupported();
   return v;
 }
 
@@ -292,7 +295,7 @@ function derEnd(n: Asn1, raw: string, at: number): number {
   // as forge does, by tag number in any class: it reads a BMPString two bytes a character (one
   // past its end when its length is odd), and toDer drops an INTEGER's padding byte
   if (n.type === T.BMPSTRING) return 2 * v.length === length ? end : -1;
-  if (n.type === T.INTEGER && v.length > 1 && ((v.charCodeAt(0) === 0 && v.charCodeAt(1) < 0x80) || (v.charCodeAt(0) === 0xff && v.charCodeAt(1) >= 0x80))) return -1;
+  if (n.type === T.INTEGER && padded(v)) return -1;
   return v.length === length ? end : -1;
 }
 

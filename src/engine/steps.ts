@@ -28,6 +28,7 @@ import { applyWithRetries, retrySpec } from './retry.js';
 import { phase } from './profile.js';
 import { actionFor, errorText, withBecome } from './step-support.js';
 import { getAction } from '../actions/registry.js';
+import { isObject } from '../runbook/yaml.js';
 export type { Delegate, OnceResult, OnceSlot } from './cross-host.js';
 
 export interface HostRunnerOptions {
@@ -572,9 +573,8 @@ function expandParams(step: StepInfo, scope: Scope): unknown {
   // an unknown type fails where the action is looked up (runAction), as before
   const lazy = getAction(step.type)?.lazyParams;
   const p = step.params;
-  if (!lazy?.length || p === null || typeof p !== 'object' || Array.isArray(p)) return expandDeep(p, scope);
-  const raw = p as Record<string, unknown>;
-  const now = expandDeep(Object.fromEntries(Object.entries(raw).filter(([k]) => !lazy.includes(k))), scope) as Record<string, unknown>;
-  for (const k of lazy) if (k in raw) now[k] = raw[k];
+  if (!lazy?.length || !isObject(p)) return expandDeep(p, scope);
+  const now = expandDeep(Object.fromEntries(Object.entries(p).filter(([k]) => !lazy.includes(k))), scope) as Record<string, unknown>;
+  for (const k of lazy) if (k in p) now[k] = p[k];
   return now;
 }

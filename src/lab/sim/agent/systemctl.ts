@@ -1,9 +1,8 @@
 // systemctl for the kubelet unit (and the container runtime's, always active).
 import { readFileSync } from 'node:fs';
 import { systemdAgo, systemdTime } from '../format.js';
-import type { AgentState } from './state.js';
+import { stopUnit, type AgentState } from './state.js';
 import { kubeletStartAttempt } from './kubelet.js';
-import { stopUnit as kubeletStop } from './state.js';
 import { writeStatus } from './status.js';
 import { fail, ok, type Reply } from './reply.js';
 
@@ -35,12 +34,12 @@ export function systemctl(st: AgentState, args: string[]): Reply {
       }
       for (const u of units) {
         if (u !== 'kubelet') continue;
-        if (verb === 'stop') kubeletStop(st);
+        if (verb === 'stop') stopUnit(st);
         else if (verb === 'start') {
           if (st.kubelet.state === 'inactive' || st.kubelet.state === 'failed') kubeletStartAttempt(st);
         } else {
           if (verb === 'try-restart' && st.kubelet.state === 'inactive') continue;
-          kubeletStop(st);
+          stopUnit(st);
           kubeletStartAttempt(st);
         }
       }
