@@ -107,7 +107,8 @@ export async function installSimHost(lab: Lab, host: LabHost, scenario: Scenario
   const node = await installNode(host.root, scenario, {
     nodeName: host.name,
     apiPort: 6443,
-    etcdPort: install.etcdPort ?? (await freePort(host.address)),
+    // etcd listens on the host's address and on 127.0.0.1, which every lab host shares
+    etcdPort: install.etcdPort ?? (await freePort(host.address, '127.0.0.1')),
     ...install,
     advertiseAddress: host.address,
     shareCAsFrom: joinTo?.root,

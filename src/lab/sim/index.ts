@@ -7,7 +7,8 @@ import type { AgentStatus } from './agent.js';
 import { alive } from '../process.js';
 import { loadNode } from './node.js';
 
-export { CLI_SCENARIOS, SCENARIOS, isHAScenario, scenarioArg, installNode, installCluster, freePort, distinctFreePorts, scenarioVersion, type ScenarioName, type InstallOptions, type ClusterNode, type EtcdMember } from './scenarios.js';
+export { CLI_SCENARIOS, SCENARIOS, isHAScenario, scenarioArg, installNode, installCluster, scenarioVersion, type ScenarioName, type InstallOptions, type ClusterNode, type EtcdMember } from './scenarios.js';
+export { freePort, distinctFreePorts } from './ports.js';
 export { loadNode, type NodeConfig } from './node.js';
 export { WORKER_SCENARIOS, installWorker, workerScenarioVersion, type WorkerScenario, type WorkerInstallOptions } from './worker.js';
 export { rooted, simRoot } from './paths.js';

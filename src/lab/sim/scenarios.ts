@@ -1,7 +1,6 @@
 // Scenarios: a kubeadm control-plane node's files, written under a root directory.
 import { mkdir, writeFile, copyFile, chmod, symlink, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { NODE, rooted, simDistDir } from './paths.js';
 import { userError } from '../../errors.js';
@@ -187,36 +186,6 @@ const DEFS: Record<ScenarioName, ScenarioDef> = {
 
 export function scenarioVersion(s: ScenarioName): string {
   return DEFS[s].version;
-}
-
-/** A free TCP port on 127.0.0.1 (for sandbox nodes). */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolveP, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, host, () => {
-      const a = srv.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      srv.close(() => resolveP(port));
-    });
-  });
-}
-
-/**
- * Free ports, one per address asked for (undefined: 127.0.0.1), never one twice: the kernel may hand
- * a port it just gave to a probe out again, and two listeners of one node (or of one sandbox
- * cluster, whose etcd clients all listen on 127.0.0.1) would then collide.
- */
-export async function distinctFreePorts(addresses: readonly (string | undefined)[]): Promise<number[]> {
-  const taken = new Set<number>();
-  const out: number[] = [];
-  for (const a of addresses) {
-    let p = await freePort(a);
-    while (taken.has(p)) p = await freePort(a);
-    taken.add(p);
-    out.push(p);
-  }
-  return out;
 }
 
 const COMMANDS: Record<Runtime, string[]> = {

@@ -1,0 +1,60 @@
+// The simulated nodes' listener ports lie outside the kernel's ephemeral range, as a real etcd's 2379
+// does: a client socket's local port (the kernel picks it from that range) blocks a listener's bind
+// on the same address, which made a restarted etcd crash-loop in the lab (cert-renew-e2e ha-docker).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { distinctFreePorts, ephemeralPortRange, freePort, listenerPortRanges } from './ports.js';
+
+const inRange = (p: number, [lo, hi]: [number, number]) => p >= lo && p <= hi;
+
+function listen(port: number, host = '127.0.0.1'): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer((s) => s.on('error', () => undefined));
+    srv.once('error', reject);
+    srv.listen(port, host, () => resolve(srv));
+  });
+}
+
+function dial(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1', () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+test('the ephemeral range is read from the kernel, and the listener ranges leave it out', () => {
+  assert.deepEqual(ephemeralPortRange('32768\t60999\n'), [32768, 60999]);
+  assert.deepEqual(ephemeralPortRange('garbage'), [32768, 60999]);
+  assert.deepEqual(listenerPortRanges([32768, 60999]), [[10000, 32767], [61000, 65535]]);
+  assert.deepEqual(listenerPortRanges([1024, 65535]), []);
+  assert.deepEqual(listenerPortRanges([10000, 40000]), [[40001, 65535]]);
+});
+
+test('a client socket takes its local port from the ephemeral range, and that port then cannot be listened on (even with SO_REUSEADDR)', async () => {
+  const srv = await listen(0);
+  const clients: Socket[] = [];
+  try {
+    for (let i = 0; i < 20; i++) clients.push(await dial((srv.address() as { port: number }).port));
+    const range = ephemeralPortRange();
+    for (const c of clients) assert.ok(inRange(c.localPort!, range), `client port ${c.localPort} outside ${range.join('-')}`);
+    // what etcd met when it restarted after such a socket took its port: bind: address already in use
+    await assert.rejects(listen(clients[0]!.localPort!), /EADDRINUSE/);
+  } finally {
+    for (const c of clients) c.destroy();
+    srv.close();
+  }
+});
+
+test('freePort: outside the ephemeral range, free on every address given, never the same port twice', async () => {
+  const range = ephemeralPortRange();
+  const ports = await Promise.all(Array.from({ length: 30 }, () => freePort('127.0.0.1', '127.0.0.2')));
+  ports.push(...(await distinctFreePorts([undefined, '127.0.0.1', '127.0.0.2'])));
+  assert.equal(new Set(ports).size, ports.length, `a port handed out twice: ${ports.join(' ')}`);
+  for (const p of ports) assert.ok(!inRange(p, range) && p >= 10000 && p <= 65535, `port ${p} is in the ephemeral range ${range.join('-')}`);
+  // free: a listener binds it on both addresses
+  const a = await listen(ports[0]!, '127.0.0.1');
+  const b = await listen(ports[0]!, '127.0.0.2');
+  a.close();
+  b.close();
+});

@@ -1,0 +1,96 @@
+// Ports for the simulated nodes' listeners, chosen the way a real node's are: outside the kernel's
+// ephemeral range. A real etcd listens on 2379, a port the kernel never gives a client socket; the
+// simulator cannot (many nodes share 127.0.0.1), but a port it picks must be just as safe. A port from
+// the ephemeral range is not: while its listener is down (an etcd restarting, or never started on a
+// node whose kubelet is down) any outgoing connection from 127.0.0.1 (every connection to a 127.x
+// address leaves from 127.0.0.1) may take it as its local port, and that socket, connected or in
+// TIME_WAIT for 60 s, makes the listener's bind fail with "address already in use": etcd then
+// crash-loops until the port is free again, which no real cluster does.
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+
+/** Linux's default net.ipv4.ip_local_port_range */
+const LINUX_DEFAULT: readonly [number, number] = [32768, 60999];
+/** below this, ports of well-known services: not used for a node's listener */
+const LOWEST = 10_000;
+
+/** The kernel's ephemeral port range, from which it picks a client socket's local port. */
+export function ephemeralPortRange(text?: string): [number, number] {
+  try {
+    const [lo, hi] = (text ?? readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')).trim().split(/\s+/).map(Number);
+    if (lo && hi && lo <= hi) return [lo, hi];
+  } catch { /* not Linux: its default is as good a guess as any */ }
+  return [...LINUX_DEFAULT];
+}
+
+/** The port ranges outside the ephemeral range (and above the well-known services), largest first. */
+export function listenerPortRanges(ephemeral = ephemeralPortRange()): [number, number][] {
+  const [lo, hi] = ephemeral;
+  const ranges: [number, number][] = [[LOWEST, lo - 1], [Math.max(LOWEST, hi + 1), 65535]];
+  return ranges.filter(([a, b]) => b >= a).sort((x, y) => (y[1] - y[0]) - (x[1] - x[0]));
+}
+
+/** Can a listener (with SO_REUSEADDR, as Go's and node's set it) bind `port` on `host` now? */
+function canListen(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, host, () => srv.close(() => resolve(true)));
+  });
+}
+
+/** a port the kernel picks (port 0): the fallback when the ephemeral range leaves no other port */
+function kernelPort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, host, () => {
+      const a = srv.address();
+      srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+
+/** every port this process handed out: concurrent installs (Promise.all) never get the same one */
+const handedOut = new Set<number>();
+
+/**
+ * A TCP port free on every address given (default 127.0.0.1), outside the kernel's ephemeral range,
+ * never one this process handed out before.
+ */
+export async function freePort(...hosts: string[]): Promise<number> {
+  const addrs = hosts.length ? hosts : ['127.0.0.1'];
+  const ranges = listenerPortRanges();
+  const size = ranges.reduce((n, [a, b]) => n + b - a + 1, 0);
+  for (let tries = 0; size > 0 && tries < 200; tries++) {
+    let k = Math.floor(Math.random() * size);
+    let port = 0;
+    for (const [a, b] of ranges) {
+      if (k <= b - a) {
+        port = a + k;
+        break;
+      }
+      k -= b - a + 1;
+    }
+    if (handedOut.has(port)) continue;
+    handedOut.add(port); // before the checks: a concurrent call must not pick it meanwhile
+    let free = true;
+    for (const h of addrs) free = free && (await canListen(port, h));
+    if (free) return port;
+  }
+  // the ephemeral range covers every port (or everything outside it is taken): what the kernel gives
+  for (;;) {
+    const port = await kernelPort(addrs[0]!);
+    let free = !handedOut.has(port);
+    for (const h of addrs.slice(1)) free = free && (await canListen(port, h));
+    handedOut.add(port);
+    if (free) return port;
+  }
+}
+
+/** Free ports, one per address asked for (undefined: 127.0.0.1), never one twice. */
+export async function distinctFreePorts(addresses: readonly (string | undefined)[]): Promise<number[]> {
+  const out: number[] = [];
+  for (const a of addresses) out.push(await freePort(a ?? '127.0.0.1'));
+  return out;
+}
