@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmodSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, cpSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { treeSnapshot } from '../src/lab/tree-snapshot.js';
 import type { Lab, LabHost } from '../src/lab/hosts.js';
@@ -58,7 +58,17 @@ const APPLY_ARGS: Record<string, string[]> = { 'ha-docker': ['--forks', '1'] };
 const sims: SimHost[] = [];
 const hostsOf = new Map<string, LabHost[]>();
 
-const cli = (args: string[], stateKey: string) => runCli([...args, '-e', 'manifest_check_period=1s'], stateKey, 300_000);
+/**
+ * CERT_E2E_KEEP=dir (to chase a flaky case): every CLI run's output, timed, in <dir>/<case>.cli.log, and
+ * each node's logs (kubelet journal, container logs: /var/log/sim) copied to <dir>/<case>/<host> at the end
+ */
+const KEEP = process.env.CERT_E2E_KEEP;
+const cli = async (args: string[], stateKey: string) => {
+  const t0 = new Date().toISOString();
+  const r = await runCli([...args, '-e', 'manifest_check_period=1s'], stateKey, 300_000);
+  if (KEEP) appendFileSync(join(KEEP, `${stateKey}.cli.log`), `### ${t0} .. ${new Date().toISOString()} ${args.join(' ')} => ${r.code}\n${r.out}\n`);
+  return r;
+};
 
 const limit = (id: string) => hostsOf.get(id)!.map((h) => h.name).join(',');
 const apply = (id: string, runbook = RENEW, extra: string[] = []) => cli(['apply', runbook, '-l', limit(id), ...(runbook === RENEW ? APPLY_ARGS[id] ?? [] : []), ...extra], id);
@@ -149,7 +159,10 @@ const skip = useLab({
       }),
     );
   },
-  teardown: () => stopAgents(sims),
+  teardown: async () => {
+    await stopAgents(sims);
+    if (KEEP) for (const [id, hs] of hostsOf) for (const h of hs) cpSync(join(h.root, 'var/log/sim'), join(KEEP, id, h.name), { recursive: true });
+  },
 });
 
 
