@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { distinctFreePorts, ephemeralPortRange, freePort, listenerPortRanges } from './ports.js';
+import { distinctFreePorts, ephemeralPortRange, firstFreePort, freePort, listenerPortRanges } from './ports.js';
 
 const inRange = (p: number, [lo, hi]: [number, number]) => p >= lo && p <= hi;
 
@@ -57,4 +57,22 @@ test('freePort: outside the ephemeral range, free on every address given, never 
   const b = await listen(ports[0]!, '127.0.0.2');
   a.close();
   b.close();
+});
+
+test('a port held on 127.0.0.1 is not handed out for a host that listens there too, though it is free on the host\'s own address', async () => {
+  const held = await listen(0, '127.0.0.1');
+  const probe = await listen(0, '127.0.0.1');
+  const heldPort = (held.address() as { port: number }).port;
+  const freeNow = (probe.address() as { port: number }).port;
+  await new Promise((r) => probe.close(r));
+  try {
+    // what the old probe (a port-0 bind on the host's address alone) could not see: the port is free there
+    const onHost = await listen(heldPort, '127.0.0.2');
+    await new Promise((r) => onHost.close(r));
+    assert.equal(await firstFreePort([heldPort, freeNow], ['127.0.0.2', '127.0.0.1']), freeNow);
+    // and it is handed out once only
+    assert.equal(await firstFreePort([freeNow], ['127.0.0.1']), undefined);
+  } finally {
+    held.close();
+  }
 });

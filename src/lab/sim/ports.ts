@@ -54,37 +54,49 @@ function kernelPort(host: string): Promise<number> {
 /** every port this process handed out: concurrent installs (Promise.all) never get the same one */
 const handedOut = new Set<number>();
 
+/** `count` random ports from `ranges` */
+function* randomPorts(ranges: [number, number][], count: number): Generator<number> {
+  const size = ranges.reduce((n, [a, b]) => n + b - a + 1, 0);
+  for (let i = 0; size > 0 && i < count; i++) {
+    let k = Math.floor(Math.random() * size);
+    for (const [a, b] of ranges) {
+      if (k <= b - a) {
+        yield a + k;
+        break;
+      }
+      k -= b - a + 1;
+    }
+  }
+}
+
+/**
+ * The first of `candidates` that this process has not handed out and a listener can bind on every
+ * address of `hosts` (a port free on the host's address may still be held on 127.0.0.1); it is then
+ * handed out. undefined when none is.
+ */
+export async function firstFreePort(candidates: Iterable<number>, hosts: readonly string[]): Promise<number | undefined> {
+  for (const port of candidates) {
+    if (handedOut.has(port)) continue;
+    handedOut.add(port); // before the checks: a concurrent call must not pick it meanwhile
+    let free = true;
+    for (const h of hosts) free = free && (await canListen(port, h));
+    if (free) return port;
+  }
+  return undefined;
+}
+
 /**
  * A TCP port free on every address given (default 127.0.0.1), outside the kernel's ephemeral range,
  * never one this process handed out before.
  */
 export async function freePort(...hosts: string[]): Promise<number> {
   const addrs = hosts.length ? hosts : ['127.0.0.1'];
-  const ranges = listenerPortRanges();
-  const size = ranges.reduce((n, [a, b]) => n + b - a + 1, 0);
-  for (let tries = 0; size > 0 && tries < 200; tries++) {
-    let k = Math.floor(Math.random() * size);
-    let port = 0;
-    for (const [a, b] of ranges) {
-      if (k <= b - a) {
-        port = a + k;
-        break;
-      }
-      k -= b - a + 1;
-    }
-    if (handedOut.has(port)) continue;
-    handedOut.add(port); // before the checks: a concurrent call must not pick it meanwhile
-    let free = true;
-    for (const h of addrs) free = free && (await canListen(port, h));
-    if (free) return port;
-  }
+  const port = await firstFreePort(randomPorts(listenerPortRanges(), 200), addrs);
+  if (port !== undefined) return port;
   // the ephemeral range covers every port (or everything outside it is taken): what the kernel gives
   for (;;) {
-    const port = await kernelPort(addrs[0]!);
-    let free = !handedOut.has(port);
-    for (const h of addrs.slice(1)) free = free && (await canListen(port, h));
-    handedOut.add(port);
-    if (free) return port;
+    const p = await firstFreePort([await kernelPort(addrs[0]!)], addrs);
+    if (p !== undefined) return p;
   }
 }
 
