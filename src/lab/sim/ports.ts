@@ -5,7 +5,10 @@
 // node whose kubelet is down) any outgoing connection from 127.0.0.1 (every connection to a 127.x
 // address leaves from 127.0.0.1) may take it as its local port, and that socket, connected or in
 // TIME_WAIT for 60 s, makes the listener's bind fail with "address already in use": etcd then
-// crash-loops until the port is free again, which no real cluster does.
+// crash-loops until the port is free again, which no real cluster does. Nor is a port-0 listener's
+// port (what this module gave before): Linux hands those out from the odd ports of the same range, so
+// every other port-0 listener on 127.0.0.1 (other nodes' etcds, sandbox nodes of concurrent tests)
+// competes for them, and a probe on the host's own address does not see the ones held on 127.0.0.1.
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
