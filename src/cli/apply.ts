@@ -8,7 +8,7 @@ import { makeReporter } from '../report/reporter.js';
 import { EXIT } from './exit-codes.js';
 import { planCmd, type CmdResult } from './plan.js';
 import { profileSink, startProfile, writeProfile } from '../engine/profile.js';
-import { addRunOptions, connectOptions, givenSliceGroup, prepareRun, type RunCliOptions } from './run-options.js';
+import { addRunOptions, engineOptions, givenSliceGroup, prepareRun, type RunCliOptions } from './run-options.js';
 import { userError } from '../errors.js';
 
 export interface ApplyOptions extends RunCliOptions {
@@ -36,21 +36,9 @@ export async function applyCmd(o: ApplyOptions): Promise<CmdResult> {
   const reporter = await makeReporter({ json: o.json === true, hostCount: prepared.hosts.length, ...(o.stdout ? { out: o.stdout } : {}) });
   try {
     const result = await runApply({
-      rb: prepared.rb,
-      hosts: prepared.hosts,
-      ...(prepared.inventoryFile ? { inventoryFile: prepared.inventoryFile } : {}),
-      extraVars: prepared.extraVars,
-    ...(prepared.slice ? { slice: prepared.slice } : {}),
-    ...(prepared.playHosts ? { playHosts: prepared.playHosts } : {}),
-      ...(o.forks ? { forks: o.forks } : {}),
-      connect: await connectOptions(o),
-      ...(o.tags ? { tags: o.tags } : {}),
-      ...(o.skipTags ? { skipTags: o.skipTags } : {}),
-      ...(o.startAtStep ? { startAtStep: o.startAtStep } : {}),
-      ...(o.stateDir ? { stateDir: o.stateDir } : {}),
+      ...(await engineOptions(prepared, o)),
       ...(o.breakLock ? { breakLock: true } : {}),
       ...(savedPlan ? { savedPlan } : {}),
-      ...(o.diff ? { diff: true } : {}),
       sink: profileSink(reporter),
     });
     await reporter.close();

@@ -6,7 +6,7 @@ import type { EngineResult } from '../engine/run.js';
 import { makeReporter } from '../report/reporter.js';
 import { EXIT } from './exit-codes.js';
 import { profileSink, startProfile, writeProfile } from '../engine/profile.js';
-import { addRunOptions, connectOptions, prepareRun, type RunCliOptions } from './run-options.js';
+import { addRunOptions, engineOptions, prepareRun, type RunCliOptions } from './run-options.js';
 
 export interface PlanOptions extends RunCliOptions {
   runbook: string;
@@ -28,19 +28,7 @@ export async function planCmd(o: PlanOptions): Promise<CmdResult> {
   if (o.profile) startProfile();
   const reporter = await makeReporter({ json: o.json === true, hostCount: prepared.hosts.length, ...(o.stdout ? { out: o.stdout } : {}) });
   const result = await runPlan({
-    rb: prepared.rb,
-    hosts: prepared.hosts,
-    ...(prepared.inventoryFile ? { inventoryFile: prepared.inventoryFile } : {}),
-    extraVars: prepared.extraVars,
-    ...(prepared.slice ? { slice: prepared.slice } : {}),
-    ...(prepared.playHosts ? { playHosts: prepared.playHosts } : {}),
-    ...(o.forks ? { forks: o.forks } : {}),
-    connect: await connectOptions(o),
-    ...(o.tags ? { tags: o.tags } : {}),
-    ...(o.skipTags ? { skipTags: o.skipTags } : {}),
-    ...(o.startAtStep ? { startAtStep: o.startAtStep } : {}),
-    ...(o.stateDir ? { stateDir: o.stateDir } : {}),
-    ...(o.diff ? { diff: true } : {}),
+    ...(await engineOptions(prepared, o)),
     sink: profileSink(reporter),
   });
   await reporter.close();

@@ -15,6 +15,7 @@ import type { LoadedRunbook } from '../runbook/model.js';
 import { parseExtraVars } from '../runbook/vars.js';
 import { useAgeIdentityFile } from '../runbook/encrypted.js';
 import type { ConnectOptions } from '../engine/connect.js';
+import type { EngineOptions } from '../engine/run.js';
 import { DEFAULT_FORKS } from '../engine/host-connection.js';
 import { printDiagnostics } from './output.js';
 
@@ -233,4 +234,23 @@ export async function prepareRun(runbookFile: string, o: RunCliOptions, stderr: 
   let slice: SliceRef | undefined;
   if (o.slice !== undefined) ({ hosts, slice } = sliceRun(runbook, hosts, { slice: o.slice, group: sliceGroupName(o, runbook.runbook.name, parseSlice(o.slice).count) }));
   return { rb: runbook, hosts, ...(o.inventory ? { inventoryFile: o.inventory } : {}), extraVars, diagnostics, ...(slice ? { slice } : {}), ...(playHosts ? { playHosts } : {}) };
+}
+
+/** What plan and apply both hand the engine: the prepared run and the options given for it. */
+export async function engineOptions(prepared: PreparedRun, o: RunCliOptions): Promise<Omit<EngineOptions, 'dryRun'>> {
+  return {
+    rb: prepared.rb,
+    hosts: prepared.hosts,
+    ...(prepared.inventoryFile ? { inventoryFile: prepared.inventoryFile } : {}),
+    extraVars: prepared.extraVars,
+    ...(prepared.slice ? { slice: prepared.slice } : {}),
+    ...(prepared.playHosts ? { playHosts: prepared.playHosts } : {}),
+    ...(o.forks ? { forks: o.forks } : {}),
+    connect: await connectOptions(o),
+    ...(o.tags ? { tags: o.tags } : {}),
+    ...(o.skipTags ? { skipTags: o.skipTags } : {}),
+    ...(o.startAtStep ? { startAtStep: o.startAtStep } : {}),
+    ...(o.stateDir ? { stateDir: o.stateDir } : {}),
+    ...(o.diff ? { diff: true } : {}),
+  };
 }

@@ -2,9 +2,7 @@
 // SIM_ROOT (default "/") is the directory that plays the node's "/". Over SSH on a lab host it is "/"
 // (the host's mount namespace already maps /etc/kubernetes etc. onto its directory); in the sandbox it
 // is the sandbox directory, and the emulated commands run with SIM_ROOT=<sandbox>.
-import { isAbsolute, join, resolve } from 'node:path';
-import { existsSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export function simRoot(env: NodeJS.ProcessEnv = process.env): string {
@@ -51,16 +49,7 @@ export const NODE = {
   sbin: '/usr/local/sbin',
 } as const;
 
-function findPackageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('package root not found');
-    dir = up;
-  }
-  return dir;
-}
-
 /** The compiled simulator directory (dist/src/lab/sim), for launchers and the agent. */
 export const simDistDir = dirname(fileURLToPath(import.meta.url));
-export const packageRoot = findPackageRoot();
+// the package root, found once for the whole program (src/paths.ts)
+export { packageRoot } from '../../paths.js';
