@@ -7,7 +7,7 @@
 // API server, the emulated commands and the control socket; this file boots and stops them.
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { createAgentState, type AgentState, type AgentStatus } from './agent/state.js';
+import { createAgentState, listedPods, type AgentState, type AgentStatus } from './agent/state.js';
 import { kubeletStartAttempt, tick } from './agent/kubelet.js';
 import { stopContainer } from './agent/runtime.js';
 import { writeStatus } from './agent/status.js';
@@ -40,8 +40,8 @@ function main(st: AgentState): void {
   const timer = setInterval(() => tick(st), 100);
   const shutdown = async () => {
     clearInterval(timer);
-    for (const p of st.pods.values()) stopContainer(st, p, 0, 'node agent stopped');
-    await st.etcdExiting; // etcd holds the data dir and its ports until it has exited
+    // etcd holds the data dir and its ports until it has exited: wait for it (SIGKILL after 3 s)
+    await Promise.all(listedPods(st).map((p) => stopContainer(st, p, 0, 'node agent stopped', 3000)));
     rmSync(join(st.runDir, 'etcd.pid'), { force: true });
     ctl.close();
     rmSync(st.sockPath, { force: true });

@@ -8,9 +8,9 @@ import { statusSnapshot } from './status.js';
 import { systemctl } from './systemctl.js';
 import { crictl } from './crictl.js';
 import { docker } from './docker.js';
-import { fail, ok, type Reply } from './reply.js';
+import { fail, ok, type Answer, type Reply } from './reply.js';
 
-function dispatch(st: AgentState, cmd: string, args: string[]): Reply {
+function dispatch(st: AgentState, cmd: string, args: string[]): Answer {
   switch (cmd) {
     case 'systemctl':
       return systemctl(st, args);
@@ -33,7 +33,7 @@ export function serveControl(st: AgentState): NetServer {
  * The control protocol's server, for every kind of simulated node (this agent, src/lab/sim/worker-agent.ts):
  * one JSON request `{cmd, args}` a line, one JSON reply, then the connection ends.
  */
-export function serveRequests(runDir: string, sockPath: string, handle: (cmd: string, args: string[]) => Reply): NetServer {
+export function serveRequests(runDir: string, sockPath: string, handle: (cmd: string, args: string[]) => Answer): NetServer {
   rmSync(sockPath, { force: true });
   const srv = createNetServer((sock: Socket) => {
     let buf = '';
@@ -42,14 +42,16 @@ export function serveRequests(runDir: string, sockPath: string, handle: (cmd: st
       buf += d.toString();
       const nl = buf.indexOf('\n');
       if (nl < 0) return;
-      let reply: Reply;
+      const agentError = (e: unknown): Reply => fail(`agent error: ${(e as Error).message}\n`);
+      let reply: Answer;
       try {
         const req = JSON.parse(buf.slice(0, nl)) as { cmd: string; args: string[] };
         reply = handle(req.cmd, req.args);
       } catch (e) {
-        reply = fail(`agent error: ${(e as Error).message}\n`);
+        reply = agentError(e);
       }
-      sock.end(JSON.stringify(reply) + '\n');
+      // a reply may wait (docker stop answers once the container has exited)
+      void Promise.resolve(reply).catch(agentError).then((r) => sock.end(JSON.stringify(r) + '\n'));
     });
   });
   // UNIX socket paths are limited to ~107 bytes: listen relative to the run directory.

@@ -1,16 +1,36 @@
 // crictl against the simulated containerd: ps, pods, stop, rm, stopp, rmp, logs, inspect, version.
 import { readFileSync } from 'node:fs';
 import { tabwrite } from '../format.js';
-import { containerLogPath, type AgentState } from './state.js';
+import { containerLogPath, type AgentState, type ContainerStatus } from './state.js';
 import { externalStop, removeSandbox } from './runtime.js';
 import { writeStatus } from './status.js';
-import { ago, allContainers, fail, findContainer, findSandbox, imageId, ok, opt, type Reply } from './reply.js';
+import { ago, allContainers, fail, findContainer, findSandbox, imageId, ok, opt, type Answer, type Reply } from './reply.js';
 
-export function crictl(st: AgentState, args: string[]): Reply {
+// containerd's StopContainer with crictl's default --timeout 0, and StopPodSandbox, send SIGKILL at once
+const CRICTL_GRACE_MS = 0;
+
+/** crictl stop --timeout (-t): seconds before SIGKILL, 0 by default */
+function timeoutMs(rest: string[]): number {
+  const t = Number(opt(rest, '--timeout', '-t') ?? '0');
+  return Number.isFinite(t) && t > 0 ? t * 1000 : CRICTL_GRACE_MS;
+}
+
+/** The CRI calls return once the containers have exited (StopContainer, StopPodSandbox wait for it). */
+function answerWhenStopped(st: AgentState, stops: Promise<void>[], out: string): Promise<Reply> {
+  return Promise.all(stops).then(() => {
+    writeStatus(st);
+    return ok(out);
+  });
+}
+
+/** crictl's state: a container being stopped is still running until its process has exited */
+const criState = (s: ContainerStatus['state']): 'Running' | 'Exited' => (s === 'exited' ? 'Exited' : 'Running');
+
+export function crictl(st: AgentState, args: string[]): Answer {
   const verb = args.find((a) => !a.startsWith('-'));
   const rest = args.slice(args.indexOf(verb ?? '') + 1);
   const flags = new Set(rest.filter((a) => a.startsWith('-')));
-  const ids = rest.filter((a, i) => !a.startsWith('-') && !['--name', '--pod', '--state', '-o', '--output', '--tail', '--label'].includes(rest[i - 1] ?? ''));
+  const ids = rest.filter((a, i) => !a.startsWith('-') && !['--name', '--pod', '--state', '-o', '--output', '--tail', '--label', '--timeout', '-t'].includes(rest[i - 1] ?? ''));
   const quiet = flags.has('-q') || flags.has('--quiet');
   switch (verb) {
     case 'ps': {
@@ -21,11 +41,11 @@ export function crictl(st: AgentState, args: string[]): Reply {
       let rows = allContainers(st, all || !!state);
       if (name) rows = rows.filter((x) => new RegExp(name).test(x.c.name));
       if (podF) rows = rows.filter((x) => x.pod.sandboxId.startsWith(podF));
-      if (state) rows = rows.filter((x) => (x.c.state === 'running' ? 'running' : 'exited') === state.toLowerCase());
+      if (state) rows = rows.filter((x) => criState(x.c.state).toLowerCase() === state.toLowerCase());
       if (quiet) return ok(rows.map((x) => x.c.id).join('\n') + (rows.length ? '\n' : ''));
       const lines = [['CONTAINER', 'IMAGE', 'CREATED', 'STATE', 'NAME', 'ATTEMPT', 'POD ID', 'POD']];
       for (const x of rows) {
-        lines.push([x.c.id.slice(0, 13), imageId(x.pod.image).slice(0, 13), ago(x.c.createdAt), x.c.state === 'running' ? 'Running' : x.c.state === 'starting' ? 'Running' : 'Exited', x.c.name, String(x.c.attempt), x.pod.sandboxId.slice(0, 13), x.pod.name]);
+        lines.push([x.c.id.slice(0, 13), imageId(x.pod.image).slice(0, 13), ago(x.c.createdAt), criState(x.c.state), x.c.name, String(x.c.attempt), x.pod.sandboxId.slice(0, 13), x.pod.name]);
       }
       return ok(tabwrite(lines, 20, 3));
     }
@@ -40,18 +60,19 @@ export function crictl(st: AgentState, args: string[]): Reply {
       return ok(tabwrite(lines, 20, 3));
     }
     case 'stop': {
+      const stops: Promise<void>[] = [];
       if (!ids.length) return fail(`time="${new Date().toISOString()}" level=fatal msg="ID cannot be empty"\n`);
       let out = '';
       for (const id of ids) {
         const row = findContainer(st, id);
         if (!row) return fail(`E0000 00:00:00.000000 1 remote_runtime.go:366] "StopContainer from runtime service failed" err="rpc error: code = NotFound desc = an error occurred when try to find container \\"${id}\\": not found" containerID="${id}"\ntime="${new Date().toISOString()}" level=fatal msg="stopping the container \\"${id}\\": rpc error: code = NotFound desc = an error occurred when try to find container \\"${id}\\": not found"\n`, 1, out);
-        externalStop(st, row);
+        stops.push(externalStop(st, row, timeoutMs(rest)));
         out += id + '\n';
       }
-      writeStatus(st);
-      return ok(out);
+      return answerWhenStopped(st, stops, out);
     }
     case 'rm': {
+      const stops: Promise<void>[] = [];
       let out = '';
       for (const id of ids) {
         const row = findContainer(st, id);
@@ -59,17 +80,18 @@ export function crictl(st: AgentState, args: string[]): Reply {
         if (row.c.state !== 'exited' && !(flags.has('-f') || flags.has('--force'))) {
           return fail(`time="${new Date().toISOString()}" level=fatal msg="removing the container \\"${id}\\": rpc error: code = Unknown desc = failed to remove container \\"${row.c.id}\\": cannot delete running task ${row.c.id}: failed precondition"\n`, 1, out);
         }
-        externalStop(st, row);
-        row.pod.history = row.pod.history.filter((h) => h !== row.c);
+        stops.push(externalStop(st, row, CRICTL_GRACE_MS).then(() => {
+          row.pod.history = row.pod.history.filter((h) => h !== row.c);
+        }));
         out += id + '\n';
       }
-      writeStatus(st);
-      return ok(out);
+      return answerWhenStopped(st, stops, out);
     }
     case 'stopp':
     case 'rmp': {
       if (!ids.length && !(flags.has('-a') || flags.has('--all'))) return fail(`time="${new Date().toISOString()}" level=fatal msg="ID cannot be empty"\n`);
       const targets = ids.length ? ids : [...st.pods.values()].map((p) => p.sandboxId);
+      const stops: Promise<void>[] = [];
       let out = '';
       for (const id of targets) {
         const pod = findSandbox(st, id);
@@ -78,11 +100,10 @@ export function crictl(st: AgentState, args: string[]): Reply {
           return fail(`time="${new Date().toISOString()}" level=fatal msg="removing the pod sandbox \\"${id}\\": rpc error: code = Unknown desc = pod sandbox \\"${pod.sandboxId}\\" is not stopped, please stop it first"\n`, 1, out);
         }
         if (pod.sandboxState === 'ready') out += `Stopped sandbox ${id}\n`;
-        removeSandbox(st, pod);
+        stops.push(removeSandbox(st, pod, CRICTL_GRACE_MS));
         if (verb === 'rmp') out += `Removed sandbox ${id}\n`; // the kubelet will create a new one
       }
-      writeStatus(st);
-      return ok(out);
+      return answerWhenStopped(st, stops, out);
     }
     case 'logs': {
       const id = ids[0];

@@ -2,11 +2,11 @@
 import { readFileSync } from 'node:fs';
 import { images } from '../manifests.js';
 import { tabwrite, unitsHumanDuration } from '../format.js';
-import { containerLogPath, type AgentState, type ContainerStatus, type Pod } from './state.js';
+import { containerLogPath, listedPods, type AgentState, type ContainerStatus, type Pod } from './state.js';
 import { externalStop, removeSandbox, stopContainer } from './runtime.js';
 import { runComponent } from './static-pods.js';
 import { writeStatus } from './status.js';
-import { ago, fail, imageId, ok, opt, type Reply } from './reply.js';
+import { ago, fail, imageId, ok, opt, type Answer } from './reply.js';
 
 function dockerName(pod: Pod, c: ContainerStatus | 'POD'): string {
   return c === 'POD' ? `k8s_POD_${pod.name}_kube-system_${pod.uid}_${Math.max(0, pod.sandboxAttempt)}` : `k8s_${c.name}_${pod.name}_kube-system_${pod.uid}_${c.attempt}`;
@@ -26,9 +26,9 @@ interface DockerRow {
 
 function dockerRows(st: AgentState, all: boolean): DockerRow[] {
   const rows: DockerRow[] = [];
-  for (const pod of st.pods.values()) {
+  for (const pod of listedPods(st)) {
     for (const c of [...pod.history.slice(-1), ...(pod.container ? [pod.container] : [])]) {
-      const running = c.state !== 'exited';
+      const running = c.state !== 'exited'; // a container being stopped is Up until its process has exited
       if (!all && !running) continue;
       rows.push({
         id: c.id, image: imageId(pod.image).slice(0, 12),
@@ -54,7 +54,25 @@ function dockerFind(st: AgentState, ref: string): DockerRow | undefined {
   return rows.find((x) => x.names === ref) ?? rows.find((x) => x.id.startsWith(ref));
 }
 
-export function docker(st: AgentState, args: string[]): Reply {
+/** docker stop/restart -t (--time): seconds before SIGKILL, 10 by default */
+function stopGraceMs(rest: string[]): number {
+  const t = Number(opt(rest, '--time', '-t') ?? '10');
+  return (Number.isFinite(t) && t >= 0 ? t : 10) * 1000;
+}
+
+/** docker restart: stop (SIGTERM, then SIGKILL after the grace period), and start the same container once it has exited */
+function restart(st: AgentState, pod: Pod, c: ContainerStatus, graceMs: number): Promise<void> {
+  return stopContainer(st, pod, 0, 'restarted', graceMs).then(() => {
+    if (pod.container !== c || st.pods.get(pod.component) !== pod) return; // the kubelet dropped the pod meanwhile
+    c.state = 'starting';
+    c.finishedAt = undefined;
+    c.loaded = {};
+    c.error = undefined;
+    runComponent(st, pod, c);
+  });
+}
+
+export function docker(st: AgentState, args: string[]): Answer {
   const verb = args.find((a) => !a.startsWith('-'));
   const rest = args.slice(args.indexOf(verb ?? '') + 1);
   const valueFlags = ['--filter', '-f', '--format', '--tail', '-t', '--time', '-n'];
@@ -91,32 +109,33 @@ export function docker(st: AgentState, args: string[]): Reply {
     case 'restart':
     case 'rm': {
       let out = '';
+      // docker kill: SIGKILL at once; docker stop, restart, rm -f: SIGTERM, SIGKILL after the grace period
+      const graceMs = verb === 'kill' ? 0 : verb === 'rm' ? 0 : stopGraceMs(rest);
+      const stops: Promise<void>[] = [];
       for (const id of ids) {
         const row = dockerFind(st, id);
         if (!row) return fail(noSuch(id), 1, out);
         if (verb === 'rm' && row.running && !has('-f', '--force')) {
           return fail(`Error response from daemon: You cannot remove a running container ${row.id}. Stop the container before attempting removal or force remove\n`, 1, out);
         }
-        if (!row.c) {
+        const { pod, c } = row;
+        if (!c) {
           // the pause container: the kubelet recreates the whole pod
-          removeSandbox(st, row.pod);
+          stops.push(removeSandbox(st, pod, graceMs));
         } else if (verb === 'restart') {
-          if (row.pod.container === row.c) {
-            stopContainer(st, row.pod, 0, 'restarted');
-            row.c.state = 'starting';
-            row.c.finishedAt = undefined;
-            row.c.loaded = {};
-            row.c.error = undefined;
-            runComponent(st, row.pod, row.c);
-          }
+          if (pod.container === c) stops.push(restart(st, pod, c, graceMs));
         } else {
-          externalStop(st, { pod: row.pod, c: row.c });
-          if (verb === 'rm') row.pod.history = row.pod.history.filter((h) => h !== row.c);
+          stops.push(externalStop(st, { pod, c }, graceMs).then(() => {
+            if (verb === 'rm') pod.history = pod.history.filter((h) => h !== c);
+          }));
         }
         out += id + '\n';
       }
-      writeStatus(st);
-      return ok(out);
+      // the daemon answers once the containers have exited (and, for restart, started again)
+      return Promise.all(stops).then(() => {
+        writeStatus(st);
+        return ok(out);
+      });
     }
     case 'logs': {
       const row = ids[0] ? dockerFind(st, ids[0]) : undefined;

@@ -5,6 +5,7 @@ import { journal, kubeletLog, nextPid, setUnit, type AgentState } from './state.
 import { kubeletClientCert, readKubeletConfig } from './kubelet-files.js';
 import { scanManifests, startContainer } from './static-pods.js';
 import { writeStatus } from './status.js';
+import { startBlocked } from './runtime.js';
 import { planClientRotation, rotateClientCert } from './kubelet-rotation.js';
 
 export function kubeletStartAttempt(st: AgentState): void {
@@ -63,7 +64,7 @@ export function tick(st: AgentState): void {
       }
       const c = pod.container;
       const needStart = !c || c.state === 'exited' || pod.sandboxState !== 'ready';
-      if (needStart) {
+      if (needStart && !startBlocked(st, pod)) {
         if (pod.restartAt === undefined) pod.restartAt = now + st.node.containerRestartMs;
         if (now >= pod.restartAt) startContainer(st, pod);
       }

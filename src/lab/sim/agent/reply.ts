@@ -1,7 +1,7 @@
 // What the emulated commands answer, and the container listing crictl and docker share.
 import { createHash } from 'node:crypto';
 import { unitsHumanDuration } from '../format.js';
-import type { AgentState, ContainerStatus, Pod } from './state.js';
+import { listedPods, type AgentState, type ContainerStatus, type Pod } from './state.js';
 
 export interface Reply {
   code: number;
@@ -10,6 +10,8 @@ export interface Reply {
 }
 export const ok = (stdout = ''): Reply => ({ code: 0, stdout, stderr: '' });
 export const fail = (stderr: string, code = 1, stdout = ''): Reply => ({ code, stdout, stderr });
+/** docker stop and crictl stop answer once the containers have exited: a reply may wait for that */
+export type Answer = Reply | Promise<Reply>;
 
 export interface Row {
   pod: Pod;
@@ -18,7 +20,7 @@ export interface Row {
 
 export function allContainers(st: AgentState, includeExited: boolean): Row[] {
   const rows: Row[] = [];
-  for (const pod of st.pods.values()) {
+  for (const pod of listedPods(st)) {
     for (const c of [...pod.history.slice(-1), ...(pod.container ? [pod.container] : [])]) {
       if (!includeExited && c.state === 'exited') continue;
       rows.push({ pod, c });
@@ -28,7 +30,7 @@ export function allContainers(st: AgentState, includeExited: boolean): Row[] {
 }
 
 export function findContainer(st: AgentState, id: string): Row | undefined {
-  for (const pod of st.pods.values()) {
+  for (const pod of listedPods(st)) {
     for (const c of [...pod.history, ...(pod.container ? [pod.container] : [])]) {
       if (c.id.startsWith(id) && id.length >= 1) return { pod, c };
     }
@@ -37,7 +39,7 @@ export function findContainer(st: AgentState, id: string): Row | undefined {
 }
 
 export function findSandbox(st: AgentState, id: string): Pod | undefined {
-  for (const pod of st.pods.values()) if (pod.sandboxId && pod.sandboxId.startsWith(id)) return pod;
+  for (const pod of listedPods(st)) if (pod.sandboxId && pod.sandboxId.startsWith(id)) return pod;
   return undefined;
 }
 

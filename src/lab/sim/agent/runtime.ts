@@ -6,17 +6,46 @@ import { parseCert, type CertInfo } from '../pki.js';
 import { stopEtcd } from '../etcd.js';
 import { clog, kubeletLog, type AgentState, type ContainerStatus, type Pod } from './state.js';
 import type { Row } from './reply.js';
+import { writeStatus } from './status.js';
 
 export function hexId(): string {
   return randomBytes(32).toString('hex');
 }
 
-export function killPod(st: AgentState, pod: Pod, why: string): void {
-  stopContainer(st, pod, 0, why);
-  pod.sandboxState = 'notready';
+/**
+ * The kubelet does not create a pod's next container while its previous one is still stopping
+ * (kuberuntime SyncPod kills, then creates and starts), nor start a static pod while the previous pod of
+ * the same name is still terminating (pod_workers.go allowStaticPodStart, kubelet 1.22+).
+ */
+export function startBlocked(st: AgentState, pod: Pod): boolean {
+  if (pod.container?.state === 'stopping') return true;
+  for (const t of st.terminating) if (t.component === pod.component) return true;
+  return false;
 }
 
-export function stopContainer(st: AgentState, pod: Pod, exitCode: number, why: string): void {
+/** The kubelet kills a pod (its container, then its sandbox); resolves when its container has exited. */
+function killPod(st: AgentState, pod: Pod, why: string): Promise<void> {
+  return stopContainer(st, pod, 0, why).then(() => {
+    pod.sandboxState = 'notready';
+  });
+}
+
+/** A static pod the kubelet dropped (manifest removed or changed): listed until its container has exited. */
+export function retirePod(st: AgentState, pod: Pod, why: string): void {
+  st.terminating.add(pod);
+  void killPod(st, pod, why).then(() => st.terminating.delete(pod));
+}
+
+/** containers whose process is still exiting → resolves once it has (and the container is marked exited) */
+const exiting = new WeakMap<ContainerStatus, Promise<void>>();
+
+/**
+ * Stops the pod's container: SIGTERM, SIGKILL after `graceMs` (the kubelet's kill: the pod's
+ * terminationGracePeriodSeconds; docker stop -t, 10 s by default; docker kill and crictl stop, 0).
+ * Only etcd is a real process here: its container stays `stopping` (listed as running, as by docker and
+ * crictl) until the process has exited; the emulated components stop at once. Resolves when it has exited.
+ */
+export function stopContainer(st: AgentState, pod: Pod, exitCode: number, why: string, graceMs = pod.graceSeconds * 1000): Promise<void> {
   const c = pod.container;
   for (const s of pod.servers) {
     s.close();
@@ -27,19 +56,27 @@ export function stopContainer(st: AgentState, pod: Pod, exitCode: number, why: s
   pod.etcdRt = undefined;
   pod.etcd?.close();
   pod.etcd = undefined;
-  if (pod.proc) {
-    const exiting: Promise<void> = stopEtcd(pod.proc).then(() => {
-      if (st.etcdExiting === exiting) st.etcdExiting = undefined;
-    });
-    st.etcdExiting = exiting;
-    pod.proc = undefined;
-  }
-  if (c && c.state !== 'exited') {
+  const proc = pod.proc;
+  pod.proc = undefined;
+  if (c?.state === 'stopping') return exiting.get(c) ?? Promise.resolve();
+  if (c && c.state !== 'exited') clog(st, c, 'I', 'server.go:100', `Shutting down (${why})`);
+  const markExited = () => {
+    if (!c || c.state === 'exited') return;
     c.state = 'exited';
     c.exitCode = exitCode;
     c.finishedAt = new Date().toISOString();
-    clog(st, c, 'I', 'server.go:100', `Shutting down (${why})`);
+  };
+  if (!proc) {
+    markExited();
+    return Promise.resolve();
   }
+  if (c && c.state !== 'exited') c.state = 'stopping';
+  const done: Promise<void> = stopEtcd(proc, graceMs).then(() => {
+    markExited();
+    writeStatus(st);
+  });
+  if (c) exiting.set(c, done);
+  return done;
 }
 
 export function ensureSandbox(pod: Pod): void {
@@ -90,29 +127,30 @@ export function x509Reason(c: CertInfo): string {
 export function crash(st: AgentState, pod: Pod, c: ContainerStatus, msg: string): void {
   clog(st, c, 'F', 'server.go:250', msg);
   c.error = msg;
-  stopContainer(st, pod, 1, 'error');
-  c.exitCode = 1;
+  void stopContainer(st, pod, 1, 'error');
   pod.backoff = pod.backoff ? Math.min(pod.backoff * 2, st.node.crashBackoffMs * 30) : st.node.crashBackoffMs;
   pod.restartAt = Date.now() + pod.backoff;
   kubeletLog(st, 'E', 'pod_workers.go:1300', `Error syncing pod, skipping err="failed to \\"StartContainer\\" for \\"${pod.component}\\" with CrashLoopBackOff: \\"back-off ${pod.backoff % 1000 ? `${pod.backoff}ms` : `${pod.backoff / 1000}s`} restarting failed container=${pod.component} pod=${pod.name}_kube-system(${pod.uid})\\"" pod="kube-system/${pod.name}"`);
 }
 
-/** Stop a container from outside: the kubelet will start a new one (if it is running). */
-export function externalStop(st: AgentState, row: Row): void {
-  if (row.c.state !== 'exited' && row.pod.container === row.c) {
-    stopContainer(st, row.pod, 0, 'stopped by the container runtime');
-    row.c.exitCode = 0;
+/** Stop a container from outside (docker stop/kill, crictl stop): the kubelet will start a new one once it has exited. */
+export function externalStop(st: AgentState, row: Row, graceMs: number): Promise<void> {
+  if (row.pod.container !== row.c) return Promise.resolve();
+  if (row.c.state === 'running' || row.c.state === 'starting') {
     row.pod.restartAt = Date.now() + st.node.containerRestartMs;
     row.pod.backoff = 0;
   }
+  return stopContainer(st, row.pod, 0, 'stopped by the container runtime', graceMs);
 }
 
-export function removeSandbox(st: AgentState, pod: Pod): void {
-  stopContainer(st, pod, 0, 'sandbox removed');
-  pod.history = [];
-  pod.container = undefined;
-  pod.backoff = 0;
-  pod.sandboxState = 'notready';
-  pod.needSandbox = true;
-  pod.restartAt = Date.now() + st.node.containerRestartMs;
+/** The sandbox is stopped (its container first, as StopPodSandbox does) and removed: the kubelet recreates the pod. */
+export function removeSandbox(st: AgentState, pod: Pod, graceMs: number): Promise<void> {
+  return stopContainer(st, pod, 0, 'sandbox removed', graceMs).then(() => {
+    pod.history = [];
+    pod.container = undefined;
+    pod.backoff = 0;
+    pod.sandboxState = 'notready';
+    pod.needSandbox = true;
+    pod.restartAt = Date.now() + st.node.containerRestartMs;
+  });
 }

@@ -21,7 +21,11 @@ export interface ContainerStatus {
   id: string;
   name: string;
   attempt: number;
-  state: 'running' | 'exited' | 'starting';
+  /**
+   * starting: created, its process not serving yet (listed as running: the process is up);
+   * stopping: asked to stop, its process not exited yet (listed as running, as docker and crictl do).
+   */
+  state: 'running' | 'exited' | 'starting' | 'stopping';
   createdAt: string;
   startedAt?: string;
   finishedAt?: string;
@@ -63,6 +67,8 @@ export interface Pod extends PodStatus {
   /** when the kubelet will (re)start the container */
   restartAt?: number;
   backoff: number;
+  /** the manifest's terminationGracePeriodSeconds (30 when unset): how long the kubelet's kill waits before SIGKILL */
+  graceSeconds: number;
   /** recreate the sandbox (it was removed or stopped) */
   needSandbox: boolean;
   servers: HttpsServer[];
@@ -127,8 +133,8 @@ export interface NodeAgentState<K extends KubeletUnitBase = KubeletUnitBase> {
 export interface AgentState extends NodeAgentState<KubeletUnit> {
   /** static pods by component */
   readonly pods: Map<string, Pod>;
-  /** The etcd process of the previous container, while it is still shutting down (its data dir and ports are busy). */
-  etcdExiting: Promise<void> | undefined;
+  /** Pods the kubelet has killed (manifest removed or changed) whose containers have not exited yet: still listed. */
+  readonly terminating: Set<Pod>;
 }
 
 /** The state every agent for the node under `root` starts from, its kubelet unit `extra` added; makes its run and log directories. */
@@ -157,7 +163,15 @@ export function createNodeAgentState<X extends object>(root: string, extra: X): 
 export function createAgentState(root: string): AgentState {
   const base = createNodeAgentState(root, { fileCheckMs: 20_000, nextScan: 0 });
   mkdirSync(join(base.logDir, 'containers'), { recursive: true });
-  return { ...base, pods: new Map<string, Pod>(), etcdExiting: undefined };
+  return { ...base, pods: new Map<string, Pod>(), terminating: new Set<Pod>() };
+}
+
+/**
+ * Every pod the runtime lists: the kubelet's static pods, and the killed ones whose containers are still
+ * exiting (docker and crictl list a container until its process has exited).
+ */
+export function listedPods(st: AgentState): Pod[] {
+  return [...st.terminating, ...st.pods.values()];
 }
 
 export const nextPid = (st: NodeAgentState) => (st.fakePid += 1 + Math.floor(Math.random() * 40));

@@ -10,7 +10,7 @@ import { expiredAt, parseCert, parseKubeconfig } from '../pki.js';
 import { images, type Component } from '../manifests.js';
 import { etcdArgv, spawnEtcd } from '../etcd.js';
 import { clog, containerLogPath, kubeletLog, type AgentState, type ContainerStatus, type Pod } from './state.js';
-import { crash, ensureSandbox, hexId, killPod, loadCertFlag, loadKeyFlag, readNodeFile } from './runtime.js';
+import { crash, ensureSandbox, hexId, retirePod, loadCertFlag, loadKeyFlag, readNodeFile } from './runtime.js';
 import { startApiserver } from './apiserver.js';
 import { writeStatus } from './status.js';
 
@@ -20,6 +20,7 @@ interface Manifest {
   hash: string;
   command: string[];
   image: string;
+  graceSeconds: number;
 }
 
 function readManifests(st: AgentState): Manifest[] {
@@ -37,7 +38,7 @@ function readManifests(st: AgentState): Manifest[] {
     try {
       if (!statSync(p).isFile()) continue;
       const text = readFileSync(p, 'utf8');
-      const doc = yamlLoad(text) as { metadata?: { name?: string }; spec?: { containers?: Array<{ command?: string[]; image?: string }> } };
+      const doc = yamlLoad(text) as { metadata?: { name?: string }; spec?: { terminationGracePeriodSeconds?: number; containers?: Array<{ command?: string[]; image?: string }> } };
       const name = doc?.metadata?.name as Component | undefined;
       if (!name || !['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler'].includes(name)) {
         kubeletLog(st, 'W', 'file.go:61', `Unable to read config path path="/etc/kubernetes/manifests/${f}" err="invalid pod: ${f}"`);
@@ -49,12 +50,17 @@ function readManifests(st: AgentState): Manifest[] {
         continue;
       }
       const c = doc.spec?.containers?.[0];
-      out.push({ file: f, component: name, hash: createHash('sha256').update(text).digest('hex'), command: c?.command ?? [], image: c?.image ?? images(st.node)[name] });
+      out.push({ file: f, component: name, hash: createHash('sha256').update(text).digest('hex'), command: c?.command ?? [], image: c?.image ?? images(st.node)[name], graceSeconds: graceOf(doc.spec?.terminationGracePeriodSeconds) });
     } catch (e) {
       kubeletLog(st, 'E', 'file.go:187', `Could not process manifest file path="/etc/kubernetes/manifests/${f}" err="${(e as Error).message.split('\n')[0]}"`);
     }
   }
   return out;
+}
+
+/** The pod's terminationGracePeriodSeconds: 30 when unset (the API's default; kubeadm's manifests leave it unset). */
+function graceOf(v: unknown): number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : 30;
 }
 
 function flagsOf(command: string[]): Record<string, string> {
@@ -75,7 +81,7 @@ export function scanManifests(st: AgentState): void {
     if (existing && existing.hash === m.hash) continue;
     if (existing) {
       kubeletLog(st, 'I', 'kubelet.go:2421', `SyncLoop UPDATE source="file" pods=["kube-system/${existing.name}"]`);
-      killPod(st, existing, 'manifest changed');
+      retirePod(st, existing, 'manifest changed');
       st.pods.delete(m.component);
     } else {
       kubeletLog(st, 'I', 'kubelet.go:2405', `SyncLoop ADD source="file" pods=["kube-system/${m.component}-${st.node.nodeName}"]`);
@@ -96,6 +102,7 @@ export function scanManifests(st: AgentState): void {
       image: m.image,
       command: m.command,
       backoff: 0,
+      graceSeconds: m.graceSeconds,
       needSandbox: true,
       servers: [],
       restartAt: Date.now(),
@@ -105,7 +112,7 @@ export function scanManifests(st: AgentState): void {
   for (const [comp, pod] of st.pods) {
     if (!seen.has(comp)) {
       kubeletLog(st, 'I', 'kubelet.go:2415', `SyncLoop REMOVE source="file" pods=["kube-system/${pod.name}"]`);
-      killPod(st, pod, 'static pod manifest removed');
+      retirePod(st, pod, 'static pod manifest removed');
       st.pods.delete(comp);
     }
   }
@@ -171,28 +178,25 @@ function startEtcd(st: AgentState, pod: Pod, c: ContainerStatus): void {
   loadCertFlag(st, pod, 'peer-cert-file', c.loaded);
   loadKeyFlag(st, pod, 'peer-key-file');
   const argv = etcdArgv(pod.command, st.r);
-  c.state = 'starting';
-  const launch = () => {
-    if (pod.container !== c || c.state === 'exited') return;
-    let proc: ChildProcess;
-    try {
-      proc = spawnEtcd(argv, containerLogPath(st, c.id));
-    } catch (e) {
-      return crash(st, pod, c, (e as Error).message);
-    }
-    pod.proc = proc;
-    pod.etcdRt = { serving, trustedCA: trusted };
-    c.state = 'running';
-    c.startedAt = new Date().toISOString();
-    writeFileSync(join(st.runDir, 'etcd.pid'), String(proc.pid ?? ''));
-    proc.once('exit', (code, signal) => {
-      if (pod.proc === proc) pod.proc = undefined;
-      // exited on its own (bad flag, port in use, corrupt data dir): the kubelet restarts it with back-off
-      if (pod.container === c && c.state !== 'exited') crash(st, pod, c, `etcd exited: ${signal ? `signal ${signal}` : `exit status ${code}`}`);
-      writeStatus(st);
-    });
+  // The kubelet creates this container only once the previous etcd has exited (startBlocked), so its
+  // process starts now: created, then running, as CreateContainer + StartContainer.
+  let proc: ChildProcess;
+  try {
+    proc = spawnEtcd(argv, containerLogPath(st, c.id));
+  } catch (e) {
+    return crash(st, pod, c, (e as Error).message);
+  }
+  pod.proc = proc;
+  pod.etcdRt = { serving, trustedCA: trusted };
+  c.state = 'running';
+  c.startedAt = new Date().toISOString();
+  writeFileSync(join(st.runDir, 'etcd.pid'), String(proc.pid ?? ''));
+  proc.once('exit', (code, signal) => {
+    if (pod.proc === proc) pod.proc = undefined;
+    // exited on its own (bad flag, port in use, corrupt data dir): the kubelet restarts it with back-off;
+    // a container being stopped is marked exited by stopContainer
+    if (pod.container === c && (c.state === 'running' || c.state === 'starting')) crash(st, pod, c, `etcd exited: ${signal ? `signal ${signal}` : `exit status ${code}`}`);
     writeStatus(st);
-  };
-  if (st.etcdExiting) void st.etcdExiting.then(launch);
-  else launch();
+  });
+  writeStatus(st);
 }
