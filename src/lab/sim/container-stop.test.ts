@@ -49,14 +49,20 @@ async function psWhileOldAlive(n: SimNode, oldPid: number, oldId: string, wrong:
   return rows;
 }
 
-test('docker: during an etcd restart the old container is Up until its process has exited, and no new one runs before', { skip, timeout: 120_000 }, async () => {
+/** A started docker node (seed2-1.11: its etcd certificates are valid) and its running etcd container. */
+async function dockerNodeWithEtcd(): Promise<{ n: SimNode; old: Listed }> {
   const n = await makeNode('seed2-1.11-docker');
   await n.start();
   const [old] = await waitFor('etcd running', async () => {
     const rows = await dockerPsEtcd(n);
     return rows.length === 1 && existsSync(join(n.root, 'run/sim/etcd.pid')) ? rows : false;
   }, 60_000, 300);
-  const oldId = old!.id;
+  return { n, old: old! };
+}
+
+test('docker: during an etcd restart the old container is Up until its process has exited, and no new one runs before', { skip, timeout: 120_000 }, async () => {
+  const { n, old } = await dockerNodeWithEtcd();
+  const oldId = old.id;
   const oldPid = etcdPid(n);
   assert.ok(alive(oldPid), `etcd ${oldPid} runs`);
 
@@ -105,27 +111,62 @@ test('docker: during an etcd restart the old container is Up until its process h
 });
 
 test('docker stop answers once the container has exited; until then docker ps lists it Up', { skip, timeout: 120_000 }, async () => {
-  const n = await makeNode('seed2-1.11-docker');
-  await n.start();
-  const [old] = await waitFor('etcd running', async () => {
-    const rows = await dockerPsEtcd(n);
-    return rows.length === 1 && existsSync(join(n.root, 'run/sim/etcd.pid')) ? rows : false;
-  }, 60_000, 300);
+  const { n, old } = await dockerNodeWithEtcd();
   const oldPid = etcdPid(n);
   process.kill(oldPid, 'SIGSTOP');
   frozen.add(oldPid);
   let answered = false;
-  const stop = n.run('docker', 'stop', '-t', '30', old!.id).then((r) => ((answered = true), r));
+  const stop = n.run('docker', 'stop', '-t', '30', old.id).then((r) => ((answered = true), r));
   await new Promise((res) => setTimeout(res, 1500));
   assert.equal(answered, false, 'docker stop waits for the process to exit');
   const wrong: string[] = [];
-  await psWhileOldAlive(n, oldPid, old!.id, wrong);
+  await psWhileOldAlive(n, oldPid, old.id, wrong);
   assert.deepEqual(wrong, []);
   process.kill(oldPid, 'SIGCONT');
   frozen.delete(oldPid);
   const r = await stop;
-  assert.deepEqual([r.code, r.stdout], [0, old!.id + '\n'], r.out);
+  assert.deepEqual([r.code, r.stdout], [0, old.id + '\n'], r.out);
   assert.equal(alive(oldPid), false);
-  assert.match((await dockerPsEtcd(n, true)).find((x) => x.id === old!.id)?.status ?? '', /^Exited \(0\) /);
+  assert.match((await dockerPsEtcd(n, true)).find((x) => x.id === old.id)?.status ?? '', /^Exited \(0\) /);
+  await n.stop();
+});
+
+test('crictl: stop answers once the container has exited; until then crictl ps lists it Running and no other etcd container', { skip, timeout: 120_000 }, async () => {
+  const n = await makeNode('healthy-1.28');
+  await n.start();
+  /** crictl ps [-a] --name ^etcd$: [id (13 characters), state] a container */
+  const criPs = async (all: boolean) => {
+    const r = await n.run('crictl', 'ps', ...(all ? ['-a'] : []), '--name', '^etcd$');
+    assert.equal(r.code, 0, r.out);
+    return r.stdout.split('\n').slice(1).filter(Boolean).map((l) => {
+      const m = /^(\w+)\s.*\s(Running|Exited)\s+etcd\s/.exec(l);
+      assert.ok(m, `crictl ps line: ${l}`);
+      return [m[1]!, m[2]!] as const;
+    });
+  };
+  const running = await waitFor('etcd running', async () => {
+    const rows = await criPs(false);
+    return rows.length === 1 && existsSync(join(n.root, 'run/sim/etcd.pid')) ? rows : false;
+  }, 60_000, 300);
+  const oldId = running[0]![0];
+  const oldPid = etcdPid(n);
+  process.kill(oldPid, 'SIGSTOP');
+  frozen.add(oldPid);
+  let answered = false;
+  const stop = n.run('crictl', 'stop', '--timeout', '30', oldId).then((r) => ((answered = true), r));
+  await new Promise((res) => setTimeout(res, 1500));
+  assert.equal(answered, false, 'crictl stop waits for the process to exit');
+  assert.deepEqual(await criPs(true), [[oldId, 'Running']]);
+  assert.ok(alive(oldPid));
+  process.kill(oldPid, 'SIGCONT');
+  frozen.delete(oldPid);
+  const r = await stop;
+  assert.deepEqual([r.code, r.stdout], [0, oldId + '\n'], r.out);
+  assert.equal(alive(oldPid), false);
+  const rows = await waitFor('a new etcd container', async () => {
+    const x = await criPs(true);
+    return x.length === 2 ? x : false;
+  }, 30_000, 100);
+  assert.deepEqual(rows.map(([id, s]) => (id === oldId ? `old ${s}` : `new ${s}`)).sort(), ['new Running', 'old Exited']);
   await n.stop();
 });
