@@ -39,9 +39,15 @@ function main(st: AgentState): void {
   writeStatus(st);
   const timer = setInterval(() => tick(st), 100);
   const shutdown = async () => {
+    st.shuttingDown = true; // a `docker restart` waiting for the same exit must not start etcd again
     clearInterval(timer);
-    // etcd holds the data dir and its ports until it has exited: wait for it (SIGKILL after 3 s)
-    await Promise.all(listedPods(st).map((p) => stopContainer(st, p, 0, 'node agent stopped', 3000)));
+    // etcd holds the data dir and its ports until it has exited: wait for it, SIGKILL after 3 s (a container
+    // already stopping too: its SIGKILL comes forward), before stopNode's SIGKILL to the agent after 5 s
+    let pods = listedPods(st);
+    while (pods.length) {
+      await Promise.all(pods.map((p) => stopContainer(st, p, 0, 'node agent stopped', 3000)));
+      pods = listedPods(st).filter((p) => p.proc);
+    }
     rmSync(join(st.runDir, 'etcd.pid'), { force: true });
     ctl.close();
     rmSync(st.sockPath, { force: true });

@@ -4,7 +4,7 @@
 // the kubelet's SIGTERM stays pending, as with an etcd that takes its time to shut down, until SIGCONT.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeNode, cleanupAll, waitFor, alive, type SimNode } from './testkit.js';
 import { ETCD_BIN } from './etcd.js';
@@ -31,6 +31,56 @@ async function dockerPsEtcd(n: SimNode, all = false): Promise<Listed[]> {
     const [id = '', status = ''] = l.split('\t');
     return { id, status };
   });
+}
+
+/** crictl ps [-a] --name ^etcd$: [container id, state, pod id] (13 characters each) per etcd container */
+async function criPs(n: SimNode, all: boolean): Promise<Array<readonly [string, string, string]>> {
+  const r = await n.run('crictl', 'ps', ...(all ? ['-a'] : []), '--name', '^etcd$');
+  assert.equal(r.code, 0, r.out);
+  return r.stdout.split('\n').slice(1).filter(Boolean).map((l) => {
+    const m = /^(\w+)\s.*\s(Running|Exited)\s+etcd\s+\d+\s+(\w+)\s/.exec(l);
+    assert.ok(m, `crictl ps line: ${l}`);
+    return [m[1]!, m[2]!, m[3]!] as const;
+  });
+}
+
+/** The real etcd processes of this node (by the node's root in their flags), zombies left out. */
+function etcdProcesses(n: SimNode): number[] {
+  const pids: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const argv = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+      if (argv[0] === ETCD_BIN && argv.some((a) => a.includes(n.root + '/'))) pids.push(Number(d));
+    } catch { /* gone meanwhile */ }
+  }
+  return pids;
+}
+
+/** freezes etcd `pid` (SIGSTOP): a SIGTERM stays pending until SIGCONT, SIGKILL still ends it */
+function freeze(pid: number): void {
+  process.kill(pid, 'SIGSTOP');
+  frozen.add(pid);
+}
+
+/** moves the etcd manifest out of manifests/ and waits until the kubelet has dropped (is killing) the pod */
+async function manifestOut(n: SimNode): Promise<void> {
+  const aside = join(n.root, 'root/manifests-out/etcd.yaml');
+  mkdirSync(join(aside, '..'), { recursive: true });
+  const removes = kubeletSaid(n, 'SyncLoop REMOVE source="file" pods=["kube-system/etcd-');
+  renameSync(join(n.root, 'etc/kubernetes/manifests/etcd.yaml'), aside);
+  await waitFor('the kubelet to drop the etcd pod', () => kubeletSaid(n, 'SyncLoop REMOVE source="file" pods=["kube-system/etcd-') > removes, 20_000, 100);
+}
+
+/** A started crictl node (healthy-1.28) and its running etcd container's [id, state, pod id]. */
+async function crictlNodeWithEtcd(): Promise<{ n: SimNode; old: readonly [string, string, string] }> {
+  const n = await makeNode('healthy-1.28');
+  await n.start();
+  const running = await waitFor('etcd running', async () => {
+    const rows = await criPs(n, false);
+    return rows.length === 1 && existsSync(join(n.root, 'run/sim/etcd.pid')) ? rows : false;
+  }, 60_000, 300);
+  return { n, old: running[0]! };
 }
 
 const kubeletSaid = (n: SimNode, what: string) => n.file('var/log/sim/kubelet.journal').split('\n').filter((l) => l.includes(what)).length;
@@ -132,23 +182,8 @@ test('docker stop answers once the container has exited; until then docker ps li
 });
 
 test('crictl: stop answers once the container has exited; until then crictl ps lists it Running and no other etcd container', { skip, timeout: 120_000 }, async () => {
-  const n = await makeNode('healthy-1.28');
-  await n.start();
-  /** crictl ps [-a] --name ^etcd$: [id (13 characters), state] a container */
-  const criPs = async (all: boolean) => {
-    const r = await n.run('crictl', 'ps', ...(all ? ['-a'] : []), '--name', '^etcd$');
-    assert.equal(r.code, 0, r.out);
-    return r.stdout.split('\n').slice(1).filter(Boolean).map((l) => {
-      const m = /^(\w+)\s.*\s(Running|Exited)\s+etcd\s/.exec(l);
-      assert.ok(m, `crictl ps line: ${l}`);
-      return [m[1]!, m[2]!] as const;
-    });
-  };
-  const running = await waitFor('etcd running', async () => {
-    const rows = await criPs(false);
-    return rows.length === 1 && existsSync(join(n.root, 'run/sim/etcd.pid')) ? rows : false;
-  }, 60_000, 300);
-  const oldId = running[0]![0];
+  const { n, old } = await crictlNodeWithEtcd();
+  const oldId = old[0];
   const oldPid = etcdPid(n);
   process.kill(oldPid, 'SIGSTOP');
   frozen.add(oldPid);
@@ -156,7 +191,7 @@ test('crictl: stop answers once the container has exited; until then crictl ps l
   const stop = n.run('crictl', 'stop', '--timeout', '30', oldId).then((r) => ((answered = true), r));
   await new Promise((res) => setTimeout(res, 1500));
   assert.equal(answered, false, 'crictl stop waits for the process to exit');
-  assert.deepEqual(await criPs(true), [[oldId, 'Running']]);
+  assert.deepEqual((await criPs(n, true)).map(([id, state]) => [id, state]), [[oldId, 'Running']]);
   assert.ok(alive(oldPid));
   process.kill(oldPid, 'SIGCONT');
   frozen.delete(oldPid);
@@ -164,9 +199,112 @@ test('crictl: stop answers once the container has exited; until then crictl ps l
   assert.deepEqual([r.code, r.stdout], [0, oldId + '\n'], r.out);
   assert.equal(alive(oldPid), false);
   const rows = await waitFor('a new etcd container', async () => {
-    const x = await criPs(true);
+    const x = await criPs(n, true);
     return x.length === 2 ? x : false;
   }, 30_000, 100);
   assert.deepEqual(rows.map(([id, s]) => (id === oldId ? `old ${s}` : `new ${s}`)).sort(), ['new Running', 'old Exited']);
+  await n.stop();
+});
+
+test('docker kill during the kubelet\'s kill (30 s grace) sends SIGKILL at once: it answers within seconds, the etcd gone', { skip, timeout: 120_000 }, async () => {
+  const { n, old } = await dockerNodeWithEtcd();
+  const oldPid = etcdPid(n);
+  freeze(oldPid);
+  await manifestOut(n);
+  assert.ok(alive(oldPid), 'the kubelet\'s SIGTERM is pending (grace 30 s)');
+  const t0 = Date.now();
+  const r = await n.run('docker', 'kill', old.id);
+  const took = Date.now() - t0;
+  assert.deepEqual([r.code, r.stdout], [0, old.id + '\n'], r.out);
+  assert.ok(took < 3000, `docker kill answered after ${took} ms (the kubelet's 30 s grace must not hold back its SIGKILL)`);
+  assert.equal(alive(oldPid), false);
+  assert.deepEqual(etcdProcesses(n), []);
+  await n.stop();
+});
+
+test('docker stop of several IDs, one not found: stops the others, answers once they have exited, exit code 137 after the grace period', { skip, timeout: 120_000 }, async () => {
+  const { n, old } = await dockerNodeWithEtcd();
+  const oldPid = etcdPid(n);
+  freeze(oldPid);
+  const t0 = Date.now();
+  const r = await n.run('docker', 'stop', '-t', '2', 'nosuchcontainer', old.id);
+  const took = Date.now() - t0;
+  assert.equal(r.code, 1, r.out);
+  assert.equal(r.stdout, old.id + '\n', r.out);
+  assert.match(r.stderr, /No such container: nosuchcontainer/);
+  assert.ok(took >= 1500, `answered after ${took} ms: before the 2 s grace period was over`);
+  assert.equal(alive(oldPid), false, 'answered once the container had exited');
+  assert.match((await dockerPsEtcd(n, true)).find((x) => x.id === old.id)?.status ?? '', /^Exited \(137\) /);
+  await n.stop();
+});
+
+test('agent shutdown during a docker restart (its stop pending) leaves no etcd process behind', { skip, timeout: 120_000 }, async () => {
+  const { n, old } = await dockerNodeWithEtcd();
+  const oldPid = etcdPid(n);
+  freeze(oldPid);
+  const restart = n.run('docker', 'restart', '-t', '30', old.id).catch((e: Error) => e);
+  await new Promise((res) => setTimeout(res, 500));
+  await n.stop();
+  await restart;
+  assert.equal(alive(oldPid), false, 'the old etcd was killed by the shutdown');
+  assert.deepEqual(etcdProcesses(n), [], 'no etcd was started by the restart after the shutdown');
+});
+
+test('docker restart and docker rm -f of the pod\'s sandbox at once: one etcd process afterwards, the kubelet\'s', { skip, timeout: 120_000 }, async () => {
+  const { n, old } = await dockerNodeWithEtcd();
+  const oldPid = etcdPid(n);
+  const sandbox = await n.run('docker', 'ps', '--filter', 'name=k8s_POD_etcd', '--format', '{{.ID}}');
+  const podId = sandbox.stdout.trim();
+  assert.match(podId, /^\w{12}$/, sandbox.out);
+  freeze(oldPid);
+  const restart = n.run('docker', 'restart', '-t', '30', old.id);
+  await new Promise((res) => setTimeout(res, 300));
+  const rm = await n.run('docker', 'rm', '-f', podId);
+  assert.equal(rm.code, 0, rm.out);
+  assert.equal((await restart).code, 0);
+  assert.equal(alive(oldPid), false);
+  // the kubelet recreates the sandbox and its etcd
+  const rows = await waitFor('a new etcd container running', async () => {
+    const x = await dockerPsEtcd(n);
+    return x.length === 1 && x[0]!.id !== old.id && existsSync(join(n.root, 'run/sim/etcd.pid')) ? x : false;
+  }, 30_000, 200);
+  assert.match(rows[0]!.status, /^Up /);
+  await new Promise((res) => setTimeout(res, 1500)); // several kubelet syncs
+  assert.deepEqual(etcdProcesses(n), [etcdPid(n)], 'only the etcd of the running container');
+  await n.stop();
+});
+
+test('crictl: stop of several IDs answers the not-found one after the earlier stop; logs -t; exit code 137; a terminating pod in crictl pods and rmp -af', { skip, timeout: 120_000 }, async () => {
+  const { n, old } = await crictlNodeWithEtcd();
+  const [oldId] = old;
+  const oldPid = etcdPid(n);
+  const logs = await n.run('crictl', 'logs', '-t', oldId);
+  assert.equal(logs.code, 0, logs.out);
+  freeze(oldPid);
+  const t0 = Date.now();
+  const r = await n.run('crictl', 'stop', '--timeout', '2', oldId, 'nosuchcontainer');
+  const took = Date.now() - t0;
+  assert.equal(r.code, 1, r.out);
+  assert.equal(r.stdout, oldId + '\n', r.out);
+  assert.match(r.stderr, /find container \\"nosuchcontainer\\": not found/);
+  assert.ok(took >= 1500, `answered after ${took} ms: before the 2 s timeout was over`);
+  assert.equal(alive(oldPid), false, 'answered once the container had exited');
+  const inspect = await n.run('crictl', 'inspect', oldId);
+  assert.equal((JSON.parse(inspect.stdout) as { status: { exitCode: number } }).status.exitCode, 137, inspect.out);
+
+  // the next etcd; the kubelet drops its pod (30 s grace) while it is frozen: still listed by crictl ps and crictl pods
+  const next = await waitFor('a new etcd container running', async () => {
+    const x = (await criPs(n, false)).filter(([id]) => id !== oldId);
+    return x.length === 1 && etcdPid(n) !== oldPid ? x[0]! : false;
+  }, 30_000, 200);
+  const nextPid = etcdPid(n);
+  freeze(nextPid);
+  await manifestOut(n);
+  assert.deepEqual((await criPs(n, false)).map(([id, state]) => [id, state]), [[next[0], 'Running']]);
+  const pods = await n.run('crictl', 'pods', '-q');
+  assert.ok(pods.stdout.split('\n').some((id) => id.startsWith(next[2])), `crictl pods lists the terminating pod ${next[2]}: ${pods.out}`);
+  const rmp = await n.run('crictl', 'rmp', '-af');
+  assert.equal(rmp.code, 0, rmp.out);
+  assert.equal(alive(nextPid), false, 'rmp -af answered once the terminating pod\'s etcd had exited');
   await n.stop();
 });

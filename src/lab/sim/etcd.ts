@@ -36,17 +36,41 @@ export function spawnEtcd(argv: string[], logFile: string): ChildProcess {
   }
 }
 
-/** Stops an etcd child: SIGTERM, SIGKILL after `graceMs`; resolves when it has exited. */
-export function stopEtcd(p: ChildProcess, graceMs = 3000): Promise<void> {
-  return new Promise((resolve) => {
-    if (p.exitCode !== null || p.signalCode !== null) return resolve();
-    const t = setTimeout(() => p.kill('SIGKILL'), graceMs);
-    p.once('exit', () => {
-      clearTimeout(t);
-      resolve();
+/** An etcd child being stopped: when SIGKILL is due, and what resolves once it has exited. */
+interface Stopping {
+  killAt: number;
+  timer: NodeJS.Timeout;
+  exited: Promise<boolean>;
+}
+const stopping = new WeakMap<ChildProcess, Stopping>();
+
+/**
+ * Stops an etcd child: SIGTERM, SIGKILL after `graceMs`. A second stop while it is exiting brings the
+ * SIGKILL forward to now + its own `graceMs` (never later), as docker kill or crictl stop during the
+ * kubelet's kill do. Resolves when it has exited: true when SIGKILL ended it (exit code 137).
+ */
+export function stopEtcd(p: ChildProcess, graceMs = 3000): Promise<boolean> {
+  if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve(p.signalCode === 'SIGKILL');
+  const killAt = Date.now() + graceMs;
+  const sigkill = () => p.kill('SIGKILL');
+  const s = stopping.get(p);
+  if (s) {
+    if (killAt < s.killAt) {
+      clearTimeout(s.timer);
+      s.killAt = killAt;
+      s.timer = setTimeout(sigkill, graceMs);
+    }
+    return s.exited;
+  }
+  const exited = new Promise<boolean>((resolve) => {
+    p.once('exit', (_code, signal) => {
+      clearTimeout(stopping.get(p)?.timer);
+      resolve(signal === 'SIGKILL');
     });
-    p.kill('SIGTERM');
   });
+  stopping.set(p, { killAt, timer: setTimeout(sigkill, graceMs), exited });
+  p.kill('SIGTERM');
+  return exited;
 }
 
 export interface EtcdClientTLS {

@@ -196,14 +196,18 @@ function nodeTable(st: AgentState, pod: Pod, wantTable: boolean) {
 
 function podList(st: AgentState, wantTable: boolean) {
   const items = [...st.pods.values()].map((p) => {
-    const running = p.container?.state === 'running';
+    // the kubelet reports a container whose process is up as running (docker and crictl list it so too),
+    // ready only once it serves: a container starting or being stopped is running, not ready
+    const state = p.container?.state;
+    const running = state === 'running' || state === 'starting' || state === 'stopping';
+    const ready = state === 'running';
     return {
       kind: 'Pod', apiVersion: 'v1',
       metadata: { name: p.name, namespace: 'kube-system', uid: p.uid, creationTimestamp: p.sandboxCreatedAt.replace(/\.\d+Z$/, 'Z'), labels: { component: p.component, tier: 'control-plane' } },
       spec: { nodeName: st.node.nodeName, containers: [{ name: p.component, image: p.image }] },
       status: {
         phase: 'Running', hostIP: st.node.advertiseAddress, podIP: st.node.advertiseAddress, startTime: p.sandboxCreatedAt.replace(/\.\d+Z$/, 'Z'),
-        containerStatuses: [{ name: p.component, ready: running, restartCount: p.restartCount, image: p.image, containerID: `containerd://${p.container?.id ?? ''}`, state: running ? { running: { startedAt: p.container?.startedAt } } : { waiting: { reason: 'CrashLoopBackOff' } } }],
+        containerStatuses: [{ name: p.component, ready, restartCount: p.restartCount, image: p.image, containerID: `containerd://${p.container?.id ?? ''}`, state: running ? { running: { startedAt: p.container?.startedAt } } : { waiting: { reason: 'CrashLoopBackOff' } } }],
       },
     };
   });
@@ -213,7 +217,7 @@ function podList(st: AgentState, wantTable: boolean) {
     kind: 'Table', apiVersion: 'meta.k8s.io/v1', metadata: { resourceVersion: '1' },
     columnDefinitions: [col('Name', 'string', 0, 'name'), col('Ready', 'string'), col('Status', 'string'), col('Restarts', 'string'), col('Age', 'string'), col('IP', 'string', 1), col('Node', 'string', 1)],
     rows: items.map((it) => ({
-      cells: [it.metadata.name, it.status.containerStatuses[0]!.ready ? '1/1' : '0/1', it.status.containerStatuses[0]!.ready ? 'Running' : 'CrashLoopBackOff', String(it.status.containerStatuses[0]!.restartCount), humanDuration(Date.now() - new Date(it.metadata.creationTimestamp).getTime()), st.node.advertiseAddress, st.node.nodeName],
+      cells: [it.metadata.name, it.status.containerStatuses[0]!.ready ? '1/1' : '0/1', 'running' in it.status.containerStatuses[0]!.state ? 'Running' : 'CrashLoopBackOff', String(it.status.containerStatuses[0]!.restartCount), humanDuration(Date.now() - new Date(it.metadata.creationTimestamp).getTime()), st.node.advertiseAddress, st.node.nodeName],
       object: { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: it.metadata },
     })),
   };

@@ -1,7 +1,7 @@
 // crictl against the simulated containerd: ps, pods, stop, rm, stopp, rmp, logs, inspect, version.
 import { readFileSync } from 'node:fs';
 import { tabwrite } from '../format.js';
-import { containerLogPath, type AgentState, type ContainerStatus } from './state.js';
+import { containerLogPath, listedPods, type AgentState, type ContainerStatus } from './state.js';
 import { externalStop, removeSandbox } from './runtime.js';
 import { writeStatus } from './status.js';
 import { ago, allContainers, fail, findContainer, findSandbox, imageId, ok, opt, type Answer, type Reply } from './reply.js';
@@ -15,11 +15,14 @@ function timeoutMs(rest: string[]): number {
   return Number.isFinite(t) && t > 0 ? t * 1000 : CRICTL_GRACE_MS;
 }
 
-/** The CRI calls return once the containers have exited (StopContainer, StopPodSandbox wait for it). */
-function answerWhenStopped(st: AgentState, stops: Promise<void>[], out: string): Promise<Reply> {
+/**
+ * The CRI calls return once the containers have exited (StopContainer, StopPodSandbox wait for it).
+ * crictl handles the IDs in order and ends at the first error: `error` is answered once the earlier stops are done.
+ */
+function answerWhenStopped(st: AgentState, stops: Promise<void>[], out: string, error?: string): Promise<Reply> {
   return Promise.all(stops).then(() => {
     writeStatus(st);
-    return ok(out);
+    return error === undefined ? ok(out) : fail(error, 1, out);
   });
 }
 
@@ -29,8 +32,11 @@ const criState = (s: ContainerStatus['state']): 'Running' | 'Exited' => (s === '
 export function crictl(st: AgentState, args: string[]): Answer {
   const verb = args.find((a) => !a.startsWith('-'));
   const rest = args.slice(args.indexOf(verb ?? '') + 1);
-  const flags = new Set(rest.filter((a) => a.startsWith('-')));
-  const ids = rest.filter((a, i) => !a.startsWith('-') && !['--name', '--pod', '--state', '-o', '--output', '--tail', '--label', '--timeout', '-t'].includes(rest[i - 1] ?? ''));
+  // short flags may be combined, as crictl allows (rmp -af = rmp -a -f)
+  const flags = new Set(rest.filter((a) => a.startsWith('-')).flatMap((a) => (/^-[a-zA-Z]{2,}$/.test(a) ? [...a.slice(1)].map((x) => `-${x}`) : [a])));
+  // flags that take a value; -t is stop's --timeout (for logs it is --timestamps, which takes none)
+  const valueFlags = ['--name', '--pod', '--state', '-o', '--output', '--tail', '--label', ...(verb === 'stop' ? ['--timeout', '-t'] : [])];
+  const ids = rest.filter((a, i) => !a.startsWith('-') && !valueFlags.includes(rest[i - 1] ?? ''));
   const quiet = flags.has('-q') || flags.has('--quiet');
   switch (verb) {
     case 'ps': {
@@ -51,7 +57,7 @@ export function crictl(st: AgentState, args: string[]): Answer {
     }
     case 'pods': {
       const name = opt(rest, '--name');
-      let list = [...st.pods.values()].filter((p) => p.sandboxId);
+      let list = listedPods(st).filter((p) => p.sandboxId);
       if (name) list = list.filter((p) => new RegExp(name).test(p.name));
       if (flags.has('--state') || opt(rest, '--state')) list = list.filter((p) => (p.sandboxState === 'ready' ? 'ready' : 'notready') === (opt(rest, '--state') ?? '').toLowerCase());
       if (quiet) return ok(list.map((p) => p.sandboxId).join('\n') + (list.length ? '\n' : ''));
@@ -65,7 +71,7 @@ export function crictl(st: AgentState, args: string[]): Answer {
       let out = '';
       for (const id of ids) {
         const row = findContainer(st, id);
-        if (!row) return fail(`E0000 00:00:00.000000 1 remote_runtime.go:366] "StopContainer from runtime service failed" err="rpc error: code = NotFound desc = an error occurred when try to find container \\"${id}\\": not found" containerID="${id}"\ntime="${new Date().toISOString()}" level=fatal msg="stopping the container \\"${id}\\": rpc error: code = NotFound desc = an error occurred when try to find container \\"${id}\\": not found"\n`, 1, out);
+        if (!row) return answerWhenStopped(st, stops, out, `E0000 00:00:00.000000 1 remote_runtime.go:366] "StopContainer from runtime service failed" err="rpc error: code = NotFound desc = an error occurred when try to find container \\"${id}\\": not found" containerID="${id}"\ntime="${new Date().toISOString()}" level=fatal msg="stopping the container \\"${id}\\": rpc error: code = NotFound desc = an error occurred when try to find container \\"${id}\\": not found"\n`);
         stops.push(externalStop(st, row, timeoutMs(rest)));
         out += id + '\n';
       }
@@ -76,9 +82,9 @@ export function crictl(st: AgentState, args: string[]): Answer {
       let out = '';
       for (const id of ids) {
         const row = findContainer(st, id);
-        if (!row) return fail(`time="${new Date().toISOString()}" level=fatal msg="removing the container \\"${id}\\": rpc error: code = NotFound desc = an error occurred when try to find container \\"${id}\\": not found"\n`, 1, out);
+        if (!row) return answerWhenStopped(st, stops, out, `time="${new Date().toISOString()}" level=fatal msg="removing the container \\"${id}\\": rpc error: code = NotFound desc = an error occurred when try to find container \\"${id}\\": not found"\n`);
         if (row.c.state !== 'exited' && !(flags.has('-f') || flags.has('--force'))) {
-          return fail(`time="${new Date().toISOString()}" level=fatal msg="removing the container \\"${id}\\": rpc error: code = Unknown desc = failed to remove container \\"${row.c.id}\\": cannot delete running task ${row.c.id}: failed precondition"\n`, 1, out);
+          return answerWhenStopped(st, stops, out, `time="${new Date().toISOString()}" level=fatal msg="removing the container \\"${id}\\": rpc error: code = Unknown desc = failed to remove container \\"${row.c.id}\\": cannot delete running task ${row.c.id}: failed precondition"\n`);
         }
         stops.push(externalStop(st, row, CRICTL_GRACE_MS).then(() => {
           row.pod.history = row.pod.history.filter((h) => h !== row.c);
@@ -90,14 +96,14 @@ export function crictl(st: AgentState, args: string[]): Answer {
     case 'stopp':
     case 'rmp': {
       if (!ids.length && !(flags.has('-a') || flags.has('--all'))) return fail(`time="${new Date().toISOString()}" level=fatal msg="ID cannot be empty"\n`);
-      const targets = ids.length ? ids : [...st.pods.values()].map((p) => p.sandboxId);
+      const targets = ids.length ? ids : listedPods(st).map((p) => p.sandboxId);
       const stops: Promise<void>[] = [];
       let out = '';
       for (const id of targets) {
         const pod = findSandbox(st, id);
-        if (!pod) return fail(`time="${new Date().toISOString()}" level=fatal msg="${verb === 'rmp' ? 'removing' : 'stopping'} the pod sandbox \\"${id}\\": rpc error: code = NotFound desc = an error occurred when try to find sandbox \\"${id}\\": not found"\n`, 1, out);
+        if (!pod) return answerWhenStopped(st, stops, out, `time="${new Date().toISOString()}" level=fatal msg="${verb === 'rmp' ? 'removing' : 'stopping'} the pod sandbox \\"${id}\\": rpc error: code = NotFound desc = an error occurred when try to find sandbox \\"${id}\\": not found"\n`);
         if (verb === 'rmp' && pod.sandboxState === 'ready' && !(flags.has('-f') || flags.has('--force'))) {
-          return fail(`time="${new Date().toISOString()}" level=fatal msg="removing the pod sandbox \\"${id}\\": rpc error: code = Unknown desc = pod sandbox \\"${pod.sandboxId}\\" is not stopped, please stop it first"\n`, 1, out);
+          return answerWhenStopped(st, stops, out, `time="${new Date().toISOString()}" level=fatal msg="removing the pod sandbox \\"${id}\\": rpc error: code = Unknown desc = pod sandbox \\"${pod.sandboxId}\\" is not stopped, please stop it first"\n`);
         }
         if (pod.sandboxState === 'ready') out += `Stopped sandbox ${id}\n`;
         stops.push(removeSandbox(st, pod, CRICTL_GRACE_MS));

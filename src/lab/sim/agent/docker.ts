@@ -63,7 +63,8 @@ function stopGraceMs(rest: string[]): number {
 /** docker restart: stop (SIGTERM, then SIGKILL after the grace period), and start the same container once it has exited */
 function restart(st: AgentState, pod: Pod, c: ContainerStatus, graceMs: number): Promise<void> {
   return stopContainer(st, pod, 0, 'restarted', graceMs).then(() => {
-    if (pod.container !== c || st.pods.get(pod.component) !== pod) return; // the kubelet dropped the pod meanwhile
+    // the kubelet dropped the pod meanwhile, or the agent stops (an etcd started now would outlive it)
+    if (pod.container !== c || st.pods.get(pod.component) !== pod || st.shuttingDown) return;
     c.state = 'starting';
     c.finishedAt = undefined;
     c.loaded = {};
@@ -75,7 +76,14 @@ function restart(st: AgentState, pod: Pod, c: ContainerStatus, graceMs: number):
 export function docker(st: AgentState, args: string[]): Answer {
   const verb = args.find((a) => !a.startsWith('-'));
   const rest = args.slice(args.indexOf(verb ?? '') + 1);
-  const valueFlags = ['--filter', '-f', '--format', '--tail', '-t', '--time', '-n'];
+  // flags that take a value, per verb: -f is ps's --filter but rm's --force; -t is stop's --time but logs' --timestamps
+  const valueFlags = {
+    ps: ['--filter', '-f', '--format', '-n', '--last'],
+    stop: ['--time', '-t', '--signal', '-s'],
+    restart: ['--time', '-t', '--signal', '-s'],
+    kill: ['--signal', '-s'],
+    logs: ['--tail', '-n', '--since', '--until'],
+  }[verb ?? ''] ?? [];
   const ids = rest.filter((a, i) => !a.startsWith('-') && !valueFlags.includes(rest[i - 1] ?? ''));
   const has = (...f: string[]) => f.some((x) => rest.includes(x));
   const noSuch = (id: string) => `Error response from daemon: No such container: ${id}\n`;
@@ -109,14 +117,20 @@ export function docker(st: AgentState, args: string[]): Answer {
     case 'restart':
     case 'rm': {
       let out = '';
-      // docker kill: SIGKILL at once; docker stop, restart, rm -f: SIGTERM, SIGKILL after the grace period
+      // docker kill and rm -f: SIGKILL at once; docker stop and restart: SIGTERM, SIGKILL after the grace period (-t)
       const graceMs = verb === 'kill' ? 0 : verb === 'rm' ? 0 : stopGraceMs(rest);
       const stops: Promise<void>[] = [];
+      // docker goes through every ID and reports those it could not handle once the others are done
+      let errors = '';
       for (const id of ids) {
         const row = dockerFind(st, id);
-        if (!row) return fail(noSuch(id), 1, out);
+        if (!row) {
+          errors += noSuch(id);
+          continue;
+        }
         if (verb === 'rm' && row.running && !has('-f', '--force')) {
-          return fail(`Error response from daemon: You cannot remove a running container ${row.id}. Stop the container before attempting removal or force remove\n`, 1, out);
+          errors += `Error response from daemon: You cannot remove a running container ${row.id}. Stop the container before attempting removal or force remove\n`;
+          continue;
         }
         const { pod, c } = row;
         if (!c) {
@@ -134,7 +148,7 @@ export function docker(st: AgentState, args: string[]): Answer {
       // the daemon answers once the containers have exited (and, for restart, started again)
       return Promise.all(stops).then(() => {
         writeStatus(st);
-        return ok(out);
+        return errors ? fail(errors, 1, out) : ok(out);
       });
     }
     case 'logs': {

@@ -2,6 +2,7 @@
 // and the certificate files a container loads from its flags when it starts.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { parseCert, type CertInfo } from '../pki.js';
 import { stopEtcd } from '../etcd.js';
 import { clog, kubeletLog, type AgentState, type ContainerStatus, type Pod } from './state.js';
@@ -18,32 +19,46 @@ export function hexId(): string {
  * the same name is still terminating (pod_workers.go allowStaticPodStart, kubelet 1.22+).
  */
 export function startBlocked(st: AgentState, pod: Pod): boolean {
-  if (pod.container?.state === 'stopping') return true;
+  if (pod.container?.state === 'stopping' || pod.proc) return true;
   for (const t of st.terminating) if (t.component === pod.component) return true;
   return false;
 }
 
+/**
+ * Stops the pod's container and, should a `docker restart` waiting for the same exit have started its
+ * process again meanwhile, that one too: resolves when no process of the pod is left.
+ */
+async function stopEvery(st: AgentState, pod: Pod, why: string, graceMs?: number): Promise<void> {
+  await stopContainer(st, pod, 0, why, graceMs);
+  while (pod.proc) await stopContainer(st, pod, 0, why, graceMs);
+}
+
 /** The kubelet kills a pod (its container, then its sandbox); resolves when its container has exited. */
-function killPod(st: AgentState, pod: Pod, why: string): Promise<void> {
-  return stopContainer(st, pod, 0, why).then(() => {
-    pod.sandboxState = 'notready';
-  });
+async function killPod(st: AgentState, pod: Pod, why: string): Promise<void> {
+  await stopEvery(st, pod, why);
+  pod.sandboxState = 'notready';
 }
 
 /** A static pod the kubelet dropped (manifest removed or changed): listed until its container has exited. */
 export function retirePod(st: AgentState, pod: Pod, why: string): void {
   st.terminating.add(pod);
-  void killPod(st, pod, why).then(() => st.terminating.delete(pod));
+  // whatever happens, the pod leaves the listing, and nothing rejects unhandled (that would end the agent)
+  void killPod(st, pod, why).catch(() => undefined).finally(() => st.terminating.delete(pod));
 }
 
-/** containers whose process is still exiting → resolves once it has (and the container is marked exited) */
-const exiting = new WeakMap<ContainerStatus, Promise<void>>();
+/** containers whose process is still exiting: that process, and what resolves once it has (the container marked exited) */
+const exiting = new WeakMap<ContainerStatus, { proc: ChildProcess; done: Promise<void> }>();
+
+/** docker's and containerd's exit code of a container SIGKILL ended: 128 + 9 */
+const KILLED_EXIT_CODE = 137;
 
 /**
  * Stops the pod's container: SIGTERM, SIGKILL after `graceMs` (the kubelet's kill: the pod's
  * terminationGracePeriodSeconds; docker stop -t, 10 s by default; docker kill and crictl stop, 0).
  * Only etcd is a real process here: its container stays `stopping` (listed as running, as by docker and
- * crictl) until the process has exited; the emulated components stop at once. Resolves when it has exited.
+ * crictl) until the process has exited; the emulated components stop at once. A stop of a container
+ * already stopping brings its SIGKILL forward to now + `graceMs` (never later). Resolves when it has
+ * exited; its exit code is 137 when SIGKILL ended it.
  */
 export function stopContainer(st: AgentState, pod: Pod, exitCode: number, why: string, graceMs = pod.graceSeconds * 1000): Promise<void> {
   const c = pod.container;
@@ -58,24 +73,30 @@ export function stopContainer(st: AgentState, pod: Pod, exitCode: number, why: s
   pod.etcd = undefined;
   const proc = pod.proc;
   pod.proc = undefined;
-  if (c?.state === 'stopping') return exiting.get(c) ?? Promise.resolve();
+  const pending = c?.state === 'stopping' ? exiting.get(c) : undefined;
+  if (pending) {
+    void stopEtcd(pending.proc, graceMs); // only brings its SIGKILL forward; `pending.done` marks it exited
+    return proc ? Promise.all([pending.done, stopEtcd(proc, graceMs)]).then(() => undefined) : pending.done;
+  }
   if (c && c.state !== 'exited') clog(st, c, 'I', 'server.go:100', `Shutting down (${why})`);
-  const markExited = () => {
+  const markExited = (killed: boolean) => {
     if (!c || c.state === 'exited') return;
     c.state = 'exited';
-    c.exitCode = exitCode;
+    c.exitCode = killed ? KILLED_EXIT_CODE : exitCode;
     c.finishedAt = new Date().toISOString();
   };
   if (!proc) {
-    markExited();
+    markExited(false);
     return Promise.resolve();
   }
   if (c && c.state !== 'exited') c.state = 'stopping';
-  const done: Promise<void> = stopEtcd(proc, graceMs).then(() => {
-    markExited();
-    writeStatus(st);
+  const done: Promise<void> = stopEtcd(proc, graceMs).then((killed) => {
+    markExited(killed);
+    try {
+      writeStatus(st);
+    } catch { /* the node's root is gone (a test's teardown): no status to keep, and the stop must still resolve */ }
   });
-  if (c) exiting.set(c, done);
+  if (c) exiting.set(c, { proc, done });
   return done;
 }
 
@@ -144,13 +165,12 @@ export function externalStop(st: AgentState, row: Row, graceMs: number): Promise
 }
 
 /** The sandbox is stopped (its container first, as StopPodSandbox does) and removed: the kubelet recreates the pod. */
-export function removeSandbox(st: AgentState, pod: Pod, graceMs: number): Promise<void> {
-  return stopContainer(st, pod, 0, 'sandbox removed', graceMs).then(() => {
-    pod.history = [];
-    pod.container = undefined;
-    pod.backoff = 0;
-    pod.sandboxState = 'notready';
-    pod.needSandbox = true;
-    pod.restartAt = Date.now() + st.node.containerRestartMs;
-  });
+export async function removeSandbox(st: AgentState, pod: Pod, graceMs: number): Promise<void> {
+  await stopEvery(st, pod, 'sandbox removed', graceMs);
+  pod.history = [];
+  pod.container = undefined;
+  pod.backoff = 0;
+  pod.sandboxState = 'notready';
+  pod.needSandbox = true;
+  pod.restartAt = Date.now() + st.node.containerRestartMs;
 }

@@ -135,6 +135,8 @@ export interface AgentState extends NodeAgentState<KubeletUnit> {
   readonly pods: Map<string, Pod>;
   /** Pods the kubelet has killed (manifest removed or changed) whose containers have not exited yet: still listed. */
   readonly terminating: Set<Pod>;
+  /** the agent is stopping: nothing starts a container or a process any more */
+  shuttingDown: boolean;
 }
 
 /** The state every agent for the node under `root` starts from, its kubelet unit `extra` added; makes its run and log directories. */
@@ -163,7 +165,7 @@ export function createNodeAgentState<X extends object>(root: string, extra: X): 
 export function createAgentState(root: string): AgentState {
   const base = createNodeAgentState(root, { fileCheckMs: 20_000, nextScan: 0 });
   mkdirSync(join(base.logDir, 'containers'), { recursive: true });
-  return { ...base, pods: new Map<string, Pod>(), terminating: new Set<Pod>() };
+  return { ...base, pods: new Map<string, Pod>(), terminating: new Set<Pod>(), shuttingDown: false };
 }
 
 /**

@@ -119,6 +119,7 @@ export function scanManifests(st: AgentState): void {
 }
 
 export function startContainer(st: AgentState, pod: Pod): void {
+  if (st.shuttingDown) return;
   ensureSandbox(pod);
   const prev = pod.container;
   if (prev) pod.history.push(prev);
@@ -138,6 +139,7 @@ export function startContainer(st: AgentState, pod: Pod): void {
 }
 
 export function runComponent(st: AgentState, pod: Pod, c: ContainerStatus): void {
+  if (st.shuttingDown) return;
   const now = new Date().toISOString();
   try {
     switch (pod.component) {
@@ -172,6 +174,7 @@ export function runComponent(st: AgentState, pod: Pod, c: ContainerStatus): void
 }
 
 function startEtcd(st: AgentState, pod: Pod, c: ContainerStatus): void {
+  if (st.shuttingDown) return; // the agent stops: an etcd started now would outlive it
   const serving = loadCertFlag(st, pod, 'cert-file', c.loaded);
   loadKeyFlag(st, pod, 'key-file');
   const trusted = loadCertFlag(st, pod, 'trusted-ca-file', c.loaded);
