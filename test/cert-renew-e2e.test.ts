@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { appendFileSync, chmodSync, cpSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, cpSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { treeSnapshot } from '../src/lab/tree-snapshot.js';
 import type { Lab, LabHost } from '../src/lab/hosts.js';
@@ -63,6 +63,7 @@ const hostsOf = new Map<string, LabHost[]>();
  * each node's logs (kubelet journal, container logs: /var/log/sim) copied to <dir>/<case>/<host> at the end
  */
 const KEEP = process.env.CERT_E2E_KEEP;
+if (KEEP) mkdirSync(KEEP, { recursive: true });
 const cli = async (args: string[], stateKey: string) => {
   const t0 = new Date().toISOString();
   const r = await runCli([...args, '-e', 'manifest_check_period=1s'], stateKey, 300_000);
@@ -161,7 +162,8 @@ const skip = useLab({
   },
   teardown: async () => {
     await stopAgents(sims);
-    if (KEEP) for (const [id, hs] of hostsOf) for (const h of hs) cpSync(join(h.root, 'var/log/sim'), join(KEEP, id, h.name), { recursive: true });
+    // a node whose setup failed early has no logs: copy what there is, never hiding the failure
+    if (KEEP) for (const [id, hs] of hostsOf) for (const h of hs) if (existsSync(join(h.root, 'var/log/sim'))) cpSync(join(h.root, 'var/log/sim'), join(KEEP, id, h.name), { recursive: true });
   },
 });
 

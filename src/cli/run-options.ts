@@ -236,8 +236,8 @@ export async function prepareRun(runbookFile: string, o: RunCliOptions, stderr: 
   return { rb: runbook, hosts, ...(o.inventory ? { inventoryFile: o.inventory } : {}), extraVars, diagnostics, ...(slice ? { slice } : {}), ...(playHosts ? { playHosts } : {}) };
 }
 
-/** What plan and apply both hand the engine: the prepared run and the options given for it. */
-export async function engineOptions(prepared: PreparedRun, o: RunCliOptions): Promise<Omit<EngineOptions, 'dryRun'>> {
+/** What plan and apply both hand the engine: the prepared run and the options given for it (breaking a lock is apply's alone). */
+export async function engineOptions(prepared: PreparedRun, o: RunCliOptions): Promise<Omit<EngineOptions, 'dryRun' | 'breakLock' | 'sink'>> {
   return {
     rb: prepared.rb,
     hosts: prepared.hosts,

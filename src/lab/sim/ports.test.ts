@@ -8,6 +8,20 @@ import { distinctFreePorts, ephemeralPortRange, firstFreePort, freePort, listene
 
 const inRange = (p: number, [lo, hi]: [number, number]) => p >= lo && p <= hi;
 
+/**
+ * A port outside the ephemeral range that binds on every address now, found without freePort (which
+ * would hand it out): no client socket takes such a port meanwhile, as one could a just-closed port-0 one.
+ */
+async function unusedListenerPort(hosts: string[]): Promise<number> {
+  const [lo, hi] = listenerPortRanges()[0]!;
+  for (;;) {
+    const port = lo + Math.floor(Math.random() * (hi - lo + 1));
+    const bound = await Promise.all(hosts.map((h) => listen(port, h).catch(() => undefined)));
+    await Promise.all(bound.map((srv) => srv && new Promise((r) => srv.close(r))));
+    if (bound.every(Boolean)) return port;
+  }
+}
+
 function listen(port: number, host = '127.0.0.1'): Promise<Server> {
   return new Promise((resolve, reject) => {
     const srv = createServer((s) => s.on('error', () => undefined));
@@ -61,10 +75,8 @@ test('freePort: outside the ephemeral range, free on every address given, never 
 
 test('a port held on 127.0.0.1 is not handed out for a host that listens there too, though it is free on the host\'s own address', async () => {
   const held = await listen(0, '127.0.0.1');
-  const probe = await listen(0, '127.0.0.1');
   const heldPort = (held.address() as { port: number }).port;
-  const freeNow = (probe.address() as { port: number }).port;
-  await new Promise((r) => probe.close(r));
+  const freeNow = await unusedListenerPort(['127.0.0.1', '127.0.0.2']);
   try {
     // what the old probe (a port-0 bind on the host's address alone) could not see: the port is free there
     const onHost = await listen(heldPort, '127.0.0.2');
@@ -75,4 +87,9 @@ test('a port held on 127.0.0.1 is not handed out for a host that listens there t
   } finally {
     held.close();
   }
+});
+
+test('freePort refuses an address this machine does not have, instead of calling every port busy', async () => {
+  // 192.0.2.1 is TEST-NET-1 (RFC 5737): never local, and a bind sends nothing anywhere
+  await assert.rejects(freePort('127.0.0.1', '192.0.2.1'), /EADDRNOTAVAIL/);
 });

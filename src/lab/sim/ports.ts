@@ -33,11 +33,15 @@ export function listenerPortRanges(ephemeral = ephemeralPortRange()): [number, n
   return ranges.filter(([a, b]) => b >= a).sort((x, y) => (y[1] - y[0]) - (x[1] - x[0]));
 }
 
-/** Can a listener (with SO_REUSEADDR, as Go's and node's set it) bind `port` on `host` now? */
+/**
+ * Can a listener (with SO_REUSEADDR, as Go's and node's set it) bind `port` on `host` now? Only "in
+ * use" (or a privileged port) means no; any other error (an address this machine does not have, an
+ * interface that is down) is the caller's and is thrown: no port would ever be free there.
+ */
 function canListen(port: number, host: string): Promise<boolean> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const srv = createServer();
-    srv.once('error', () => resolve(false));
+    srv.once('error', (e: NodeJS.ErrnoException) => (e.code === 'EADDRINUSE' || e.code === 'EACCES' ? resolve(false) : reject(e)));
     srv.listen(port, host, () => srv.close(() => resolve(true)));
   });
 }
@@ -53,6 +57,9 @@ function kernelPort(host: string): Promise<number> {
     });
   });
 }
+
+/** how many ports the kernel is asked for when no port outside the ephemeral range is free */
+const KERNEL_PORT_TRIES = 100;
 
 /** every port this process handed out: concurrent installs (Promise.all) never get the same one */
 const handedOut = new Set<number>();
@@ -97,10 +104,11 @@ export async function freePort(...hosts: string[]): Promise<number> {
   const port = await firstFreePort(randomPorts(listenerPortRanges(), 200), addrs);
   if (port !== undefined) return port;
   // the ephemeral range covers every port (or everything outside it is taken): what the kernel gives
-  for (;;) {
+  for (let tries = 0; tries < KERNEL_PORT_TRIES; tries++) {
     const p = await firstFreePort([await kernelPort(addrs[0]!)], addrs);
     if (p !== undefined) return p;
   }
+  throw new Error(`no TCP port is free on every one of ${addrs.join(', ')} (tried ${KERNEL_PORT_TRIES} of the kernel's after 200 outside its ephemeral range)`);
 }
 
 /** Free ports, one per address asked for (undefined: 127.0.0.1), never one twice. */
