@@ -235,6 +235,12 @@ test('docker stop of several IDs, one not found: stops the others, answers once 
   assert.ok(took >= 1500, `answered after ${took} ms: before the 2 s grace period was over`);
   assert.equal(alive(oldPid), false, 'answered once the container had exited');
   assert.match((await dockerPsEtcd(n, true)).find((x) => x.id === old.id)?.status ?? '', /^Exited \(137\) /);
+  // an emulated component's container: docker kill (SIGKILL) leaves it Exited (137) too
+  const sched = (await n.run('docker', 'ps', '--filter', 'name=k8s_kube-scheduler_', '--format', '{{.ID}}')).stdout.trim();
+  assert.match(sched, /^\w{12}$/);
+  assert.equal((await n.run('docker', 'kill', sched)).code, 0);
+  const killed = await n.run('docker', 'ps', '-a', '--filter', `id=${sched}`, '--format', '{{.Status}}');
+  assert.match(killed.stdout, /^Exited \(137\) /, killed.out);
   await n.stop();
 });
 

@@ -86,7 +86,8 @@ export function stopContainer(st: AgentState, pod: Pod, exitCode: number, why: s
     c.finishedAt = new Date().toISOString();
   };
   if (!proc) {
-    markExited(false);
+    // an emulated component exits at once: on SIGTERM cleanly, on an immediate SIGKILL (grace 0) with 137
+    markExited(graceMs === 0 && exitCode === 0);
     return Promise.resolve();
   }
   if (c && c.state !== 'exited') c.state = 'stopping';
