@@ -3,8 +3,7 @@ import { readFileSync } from 'node:fs';
 import { tabwrite } from '../format.js';
 import { containerLogPath, listedPods, type AgentState, type ContainerStatus } from './state.js';
 import { externalStop, removeSandbox } from './runtime.js';
-import { writeStatus } from './status.js';
-import { ago, allContainers, fail, findContainer, findSandbox, imageId, ok, opt, type Answer, type Reply } from './reply.js';
+import { ago, allContainers, answerWhenStopped, fail, findContainer, findSandbox, imageId, ok, opt, type Answer } from './reply.js';
 
 // containerd's StopContainer with crictl's default --timeout 0, and StopPodSandbox, send SIGKILL at once
 const CRICTL_GRACE_MS = 0;
@@ -13,17 +12,6 @@ const CRICTL_GRACE_MS = 0;
 function timeoutMs(rest: string[]): number {
   const t = Number(opt(rest, '--timeout', '-t') ?? '0');
   return Number.isFinite(t) && t > 0 ? t * 1000 : CRICTL_GRACE_MS;
-}
-
-/**
- * The CRI calls return once the containers have exited (StopContainer, StopPodSandbox wait for it).
- * crictl handles the IDs in order and ends at the first error: `error` is answered once the earlier stops are done.
- */
-function answerWhenStopped(st: AgentState, stops: Promise<void>[], out: string, error?: string): Promise<Reply> {
-  return Promise.all(stops).then(() => {
-    writeStatus(st);
-    return error === undefined ? ok(out) : fail(error, 1, out);
-  });
 }
 
 /** crictl's state: a container being stopped is still running until its process has exited */
@@ -66,8 +54,9 @@ export function crictl(st: AgentState, args: string[]): Answer {
       return ok(tabwrite(lines, 20, 3));
     }
     case 'stop': {
-      const stops: Promise<void>[] = [];
       if (!ids.length) return fail(`time="${new Date().toISOString()}" level=fatal msg="ID cannot be empty"\n`);
+      // crictl handles the IDs in order and ends at the first error
+      const stops: Promise<void>[] = [];
       let out = '';
       for (const id of ids) {
         const row = findContainer(st, id);

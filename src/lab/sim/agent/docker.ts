@@ -5,8 +5,7 @@ import { tabwrite, unitsHumanDuration } from '../format.js';
 import { containerLogPath, listedPods, type AgentState, type ContainerStatus, type Pod } from './state.js';
 import { externalStop, removeSandbox, stopContainer } from './runtime.js';
 import { runComponent } from './static-pods.js';
-import { writeStatus } from './status.js';
-import { ago, fail, imageId, ok, opt, type Answer } from './reply.js';
+import { ago, answerWhenStopped, fail, imageId, ok, opt, type Answer } from './reply.js';
 
 function dockerName(pod: Pod, c: ContainerStatus | 'POD'): string {
   return c === 'POD' ? `k8s_POD_${pod.name}_kube-system_${pod.uid}_${Math.max(0, pod.sandboxAttempt)}` : `k8s_${c.name}_${pod.name}_kube-system_${pod.uid}_${c.attempt}`;
@@ -118,7 +117,7 @@ export function docker(st: AgentState, args: string[]): Answer {
     case 'rm': {
       let out = '';
       // docker kill and rm -f: SIGKILL at once; docker stop and restart: SIGTERM, SIGKILL after the grace period (-t)
-      const graceMs = verb === 'kill' ? 0 : verb === 'rm' ? 0 : stopGraceMs(rest);
+      const graceMs = verb === 'kill' || verb === 'rm' ? 0 : stopGraceMs(rest);
       const stops: Promise<void>[] = [];
       // docker goes through every ID and reports those it could not handle once the others are done
       let errors = '';
@@ -146,10 +145,7 @@ export function docker(st: AgentState, args: string[]): Answer {
         out += id + '\n';
       }
       // the daemon answers once the containers have exited (and, for restart, started again)
-      return Promise.all(stops).then(() => {
-        writeStatus(st);
-        return errors ? fail(errors, 1, out) : ok(out);
-      });
+      return answerWhenStopped(st, stops, out, errors || undefined);
     }
     case 'logs': {
       const row = ids[0] ? dockerFind(st, ids[0]) : undefined;

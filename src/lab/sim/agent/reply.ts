@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { unitsHumanDuration } from '../format.js';
 import { listedPods, type AgentState, type ContainerStatus, type Pod } from './state.js';
+import { writeStatus } from './status.js';
 
 export interface Reply {
   code: number;
@@ -12,6 +13,17 @@ export const ok = (stdout = ''): Reply => ({ code: 0, stdout, stderr: '' });
 export const fail = (stderr: string, code = 1, stdout = ''): Reply => ({ code, stdout, stderr });
 /** docker stop and crictl stop answer once the containers have exited: a reply may wait for that */
 export type Answer = Reply | Promise<Reply>;
+
+/**
+ * The runtime answers a stop once its containers have exited (docker's daemon; containerd's StopContainer
+ * and StopPodSandbox): `error`, when there is one, only after the stops started before it are done.
+ */
+export function answerWhenStopped(st: AgentState, stops: Promise<void>[], out: string, error?: string): Promise<Reply> {
+  return Promise.all(stops).then(() => {
+    writeStatus(st);
+    return error === undefined ? ok(out) : fail(error, 1, out);
+  });
+}
 
 export interface Row {
   pod: Pod;
