@@ -120,7 +120,12 @@ export async function firstFreePort(candidates: Iterable<number>, hosts: readonl
     const h = await hold(port);
     if (!h.held) continue; // another process handed it out
     let free = true;
-    for (const host of hosts) free = free && (await canListen(port, host).catch((e: unknown) => (h.release(), Promise.reject(e))));
+    try {
+      for (const host of hosts) free = free && (await canListen(port, host));
+    } catch (e) {
+      h.release();
+      throw e;
+    }
     if (free) return port;
     h.release();
   }
