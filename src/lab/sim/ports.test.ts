@@ -3,8 +3,9 @@
 // on the same address, which made a restarted etcd crash-loop in the lab (cert-renew-e2e ha-docker).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { distinctFreePorts, ephemeralPortRange, firstFreePort, freePort, listenerPortRanges } from './ports.js';
+import { PORT_HOLD_ADDRESS, distinctFreePorts, ephemeralPortRange, firstFreePort, freePort, listenerPortRanges } from './ports.js';
 
 const inRange = (p: number, [lo, hi]: [number, number]) => p >= lo && p <= hi;
 
@@ -92,4 +93,56 @@ test('a port held on 127.0.0.1 is not handed out for a host that listens there t
 test('freePort refuses an address this machine does not have, instead of calling every port busy', async () => {
   // 192.0.2.1 is TEST-NET-1 (RFC 5737): never local, and a bind sends nothing anywhere
   await assert.rejects(freePort('127.0.0.1', '192.0.2.1'), /EADDRNOTAVAIL/);
+});
+
+/** Runs `code` (an ES module body with `ports` imported) in another node process; resolves with its first line of output. */
+function inAnotherProcess(code: string): { line: Promise<string>; kill: () => void } {
+  const src = `import * as ports from ${JSON.stringify(new URL('./ports.js', import.meta.url).href)};\n${code}`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', src], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('\n')) resolve(out.split('\n')[0]!);
+    });
+    child.once('exit', (code) => reject(new Error(`the other process exited (${code}) before answering`)));
+  });
+  return { line, kill: () => void child.kill('SIGKILL') };
+}
+
+test('a port another test process handed out is not handed out here, even while nothing listens on it; once that process is gone, it is', async () => {
+  // the other process hands out a port and keeps running, its listener not started (an etcd restarting)
+  const holder = inAnotherProcess(`console.log(await ports.freePort('127.0.0.1', '127.0.0.2')); setInterval(() => undefined, 1000);`);
+  let killed = false;
+  try {
+    const port = Number(await holder.line);
+    assert.ok(port >= 10000, `the other process answered ${port}`);
+    // nothing listens on it: a bind succeeds on both addresses...
+    const a = await listen(port, '127.0.0.1');
+    const b = await listen(port, '127.0.0.2');
+    await Promise.all([a, b].map((s) => new Promise((r) => s.close(r))));
+    // ...yet a third process does not hand it out, and neither does this one
+    assert.equal(await inAnotherProcess(`console.log(String(await ports.firstFreePort([${port}], ['127.0.0.1'])));`).line, 'undefined');
+    assert.equal(await firstFreePort([port], ['127.0.0.1']), undefined);
+    holder.kill();
+    killed = true;
+    // the holder is gone (however it ended): its port is free for the others again
+    let answer = '';
+    for (let i = 0; i < 50 && answer !== String(port); i++) {
+      answer = await inAnotherProcess(`console.log(String(await ports.firstFreePort([${port}], ['127.0.0.1'])));`).line;
+      if (answer !== String(port)) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(answer, String(port));
+  } finally {
+    if (!killed) holder.kill();
+  }
+});
+
+test('the port held for this process is on an address of its own: the listener it was handed out for binds on 127.0.0.1 and the host address', async () => {
+  const port = await freePort('127.0.0.1', '127.0.0.3');
+  const onHold = await listen(port, PORT_HOLD_ADDRESS).catch((e: Error) => e);
+  if (!(onHold instanceof Error)) await new Promise((r) => onHold.close(r));
+  assert.match(String(onHold), /EADDRINUSE/, 'nothing holds the port on the hold address');
+  const servers = [await listen(port, '127.0.0.1'), await listen(port, '127.0.0.3')];
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
 });

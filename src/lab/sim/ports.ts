@@ -9,8 +9,10 @@
 // port (what this module gave before): Linux hands those out from the odd ports of the same range, so
 // every other port-0 listener on 127.0.0.1 (other nodes' etcds, sandbox nodes of concurrent tests)
 // competes for them, and a probe on the host's own address does not see the ones held on 127.0.0.1.
+// Test files run as concurrent processes: a port one of them handed out stays held (below) while it
+// runs, so another never hands out the same one while its listener is down (an etcd restarting).
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer, type Server } from 'node:net';
 
 /** Linux's default net.ipv4.ip_local_port_range */
 const LINUX_DEFAULT: readonly [number, number] = [32768, 60999];
@@ -64,6 +66,33 @@ const KERNEL_PORT_TRIES = 100;
 /** every port this process handed out: concurrent installs (Promise.all) never get the same one */
 const handedOut = new Set<number>();
 
+/**
+ * Where a process holds the ports it handed out, for as long as it runs: a listener on a loopback
+ * address no lab host or simulated node listens on (they use 127.0.0.1 and their own 127.x.y.z).
+ * Another process's check finds such a port in use there and passes it by, even while the listener it
+ * was handed out for is down; the kernel lets the hold go when the process ends, however it ends.
+ */
+export const PORT_HOLD_ADDRESS = '127.255.255.254';
+/** the holds of this process (they never keep it running) */
+const holds = new Set<Server>();
+const nothingHeld = { held: true, release: () => undefined };
+
+/**
+ * Hold `port` for this process: `held` false when another process holds it. Where the hold address
+ * cannot be bound at all (no 127/8 loopback), nothing is held and no port counts as another's.
+ */
+function hold(port: number): Promise<{ held: boolean; release: () => void }> {
+  return new Promise((resolve) => {
+    const srv = createServer((s) => s.destroy());
+    srv.once('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'EADDRINUSE' ? { held: false, release: () => undefined } : nothingHeld));
+    srv.listen({ port, host: PORT_HOLD_ADDRESS, backlog: 1 }, () => {
+      srv.unref();
+      holds.add(srv);
+      resolve({ held: true, release: () => void (holds.delete(srv), srv.close()) });
+    });
+  });
+}
+
 /** `count` random ports from `ranges` */
 function* randomPorts(ranges: [number, number][], count: number): Generator<number> {
   const size = ranges.reduce((n, [a, b]) => n + b - a + 1, 0);
@@ -80,17 +109,25 @@ function* randomPorts(ranges: [number, number][], count: number): Generator<numb
 }
 
 /**
- * The first of `candidates` that this process has not handed out and a listener can bind on every
- * address of `hosts` (a port free on the host's address may still be held on 127.0.0.1); it is then
- * handed out. undefined when none is.
+ * The first of `candidates` that no process has handed out (this one, or another that still runs)
+ * and a listener can bind on every address of `hosts` (a port free on the host's address may still be
+ * held on 127.0.0.1); it is then handed out, and held until this process ends. undefined when none is.
  */
 export async function firstFreePort(candidates: Iterable<number>, hosts: readonly string[]): Promise<number | undefined> {
   for (const port of candidates) {
     if (handedOut.has(port)) continue;
     handedOut.add(port); // before the checks: a concurrent call must not pick it meanwhile
+    const h = await hold(port);
+    if (!h.held) continue; // another process handed it out
     let free = true;
-    for (const h of hosts) free = free && (await canListen(port, h));
+    try {
+      for (const host of hosts) free = free && (await canListen(port, host));
+    } catch (e) {
+      h.release();
+      throw e;
+    }
     if (free) return port;
+    h.release();
   }
   return undefined;
 }
