@@ -75,6 +75,9 @@ function checkVars(vars: Vars, path: (string | number)[], doc: YamlDocument, out
       const p = parseSshArgs(v);
       for (const e of p.errors) out.push({ kind: 'inventory', severity: 'error', message: `${k}: ${e}`, ...at(k) });
       for (const i of p.ignored) out.push({ kind: 'inventory', severity: 'warning', message: `${k}: \`${i.option}\` is ignored: ${i.why}`, ...at(k) });
+      if (p.lines.some((l) => l.startsWith('ProxyCommand '))) {
+        out.push({ kind: 'inventory', severity: 'warning', message: `${k}: runbook does not run ProxyCommand: the hosts it reaches are refused, not dialled directly (for an ssh bastion, \`-o ProxyJump=BASTION\` does what \`ssh -W %h:%p BASTION\` does)`, ...at(k) });
+      }
     } else if (k in WARNED_VARS) {
       out.push({ kind: 'inventory', severity: 'warning', message: `${k} is ignored: ${WARNED_VARS[k]}`, ...at(k) });
     } else if (k === 'ansible_become_method' && v !== 'sudo') {

@@ -101,7 +101,11 @@ export function parseSshArgs(text: string): ParsedSshArgs {
     }
     const key = kv[0].toLowerCase();
     const canon = HONOURED_KEYWORDS.get(key);
-    if (canon) out.lines.push(`${canon} ${quoteConfigValue(kv[1])}`);
+    // a line break would end the ssh_config line and start another option
+    if (/[\r\n\0]/.test(kv[1])) out.errors.push(`ssh option \`${kv[0]}\` has a line break in its value`);
+    else if (canon) out.lines.push(`${canon} ${quoteConfigValue(kv[1])}`);
+    // passed on as written (ssh_config keeps a command's quotes): ssh-options.ts refuses the host, never dials it directly
+    else if (key === 'proxycommand') out.lines.push(`ProxyCommand ${kv[1]}`);
     else if (key === 'certificatefile') out.ignored.push({ option: shown, why: 'OpenSSH user certificates are not supported by runbook\'s SSH client (ssh2); use a plain key' });
     else if (CONNECTION_SHARING.has(key)) out.ignored.push({ option: shown, why: 'not needed: runbook keeps one connection per host for the whole run' });
     else out.ignored.push({ option: shown, why: 'this ssh option is not supported by runbook' });
@@ -129,7 +133,8 @@ export function parseSshArgs(text: string): ParsedSshArgs {
           out.errors.push(`-${f} needs a value`);
           break;
         }
-        if (f === 'F') out.configFile = value;
+        if (/[\r\n\0]/.test(value)) out.errors.push(`-${f} has a line break in its value`);
+        else if (f === 'F') out.configFile = value;
         else if (VALUE_FLAGS[f]) out.lines.push(`${VALUE_FLAGS[f]} ${quoteConfigValue(value)}`);
         else out.ignored.push({ option: `-${f} ${value}`, why: 'this ssh option is not supported by runbook' });
         break;

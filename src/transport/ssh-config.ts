@@ -16,6 +16,8 @@ export interface SshConfigResult {
   identityFiles: string[];
   /** ProxyJump as written (`none` becomes undefined) */
   proxyJump?: string;
+  /** ProxyCommand as written (`none` becomes undefined): runbook runs none, see ssh-options.ts */
+  proxyCommand?: string;
   userKnownHostsFiles?: string[];
   /** StrictHostKeyChecking mapped to our policies: yes → strict, accept-new → accept-new; `no`/`off` → accept-new (we never accept a CHANGED key) */
   hostKeyPolicy?: 'strict' | 'accept-new';
@@ -43,6 +45,29 @@ function parsedConfig(text: string): ReturnType<typeof SSHConfig.parse> {
     parsedConfigs.set(text, (cfg = SSHConfig.parse(text)));
   }
   return cfg;
+}
+
+const PROXY_COMMAND_MARK = '\u0001proxy-command';
+
+/**
+ * Which of ProxyJump and ProxyCommand comes first for `alias` (each applies only when it does):
+ * the config resolved again with every ProxyCommand turned into a marked ProxyJump.
+ */
+function firstProxy(text: string, alias: string): 'jump' | 'command' | undefined {
+  type Line = { type: number; param?: string; value?: unknown; config?: Line[] };
+  const cfg = SSHConfig.parse(text);
+  const mark = (lines: Line[]): void => {
+    for (const l of lines) {
+      if (l.param && /^proxycommand$/i.test(l.param)) {
+        l.param = 'ProxyJump';
+        l.value = PROXY_COMMAND_MARK;
+      }
+      if (l.config) mark(l.config);
+    }
+  };
+  mark(cfg as unknown as Line[]);
+  const v = first((cfg.compute(alias, { ignoreCase: true, matchExec: false }) as Record<string, string | string[]>).proxyjump);
+  return v === undefined ? undefined : v === PROXY_COMMAND_MARK ? 'command' : 'jump';
 }
 
 function first(v: string | string[] | undefined): string | undefined {
@@ -102,6 +127,12 @@ export function resolveSshConfig(text: string, alias: string, opts: { home?: str
   if (port !== undefined) result.port = port;
   const jump = first(c.proxyjump);
   if (jump && jump.toLowerCase() !== 'none') result.proxyJump = jump;
+  const command = first(c.proxycommand);
+  // ssh(1) takes whichever of the two comes first for the host
+  if (command && command.toLowerCase() !== 'none' && !(result.proxyJump && firstProxy(text, alias) === 'jump')) {
+    result.proxyCommand = command;
+    delete result.proxyJump;
+  }
   // the package splits the list itself, keeping a quoted path with spaces whole
   const kh = all(c.userknownhostsfile).filter((f) => f !== '');
   if (kh.length) result.userKnownHostsFiles = kh.map((f) => expand(f, ctx));

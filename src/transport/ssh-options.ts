@@ -102,6 +102,16 @@ export function sshOptionsForHost(
   }
   // the argument lines come before the file's first Host block: they apply to this host whatever its name
   const cfg = resolveSshConfig(argLines.join('\n') + '\n' + configText, entry.address);
+  if (cfg.proxyCommand) {
+    // ssh(1) would go through it (a bastion's `ssh -W %h:%p`, `aws ssm start-session`, an IAP
+    // tunnel): dialling the address instead goes where the operator's configuration does not
+    throw userError(
+      'connect',
+      `the ssh configuration reaches this host through ProxyCommand \`${cfg.proxyCommand}\`, which runbook does not run; it will not dial ${cfg.hostName ?? entry.address} directly instead. ` +
+        'For an SSH bastion (`ssh -W %h:%p BASTION`) use ProxyJump: `-o ProxyJump=BASTION` in the inventory\'s ssh arguments, `-J BASTION`, or ProxyJump in the ssh config; where the host is reachable directly, `ProxyCommand none` for it',
+      where,
+    );
+  }
   const argKeys = argLines.length ? resolveSshConfig(argLines.join('\n'), entry.address).identityFiles : [];
   // keys the inventory or its arguments name are used as given (a missing one is an error later);
   // keys only ~/.ssh/config names are tried when they exist, as ssh(1) does
@@ -139,6 +149,7 @@ export function sshOptionsForHost(
     // each hop: its own ~/.ssh/config entry (HostName, User, Port, IdentityFile), else the target's user and keys
     out.jumps = parseJumpChain(cfg.proxyJump).map((hop) => {
       const hc = resolveSshConfig(configText, hop.host);
+      if (hc.proxyCommand) throw userError('connect', `the ssh configuration reaches the jump host ${hop.host} through ProxyCommand \`${hc.proxyCommand}\`, which runbook does not run; it will not dial ${hc.hostName ?? hop.host} directly instead (give it a ProxyJump of its own, or \`ProxyCommand none\`)`, where);
       const hopKeys = hc.identityFiles.filter((f) => existsSync(f));
       return {
         alias: hop.host,

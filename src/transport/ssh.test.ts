@@ -95,3 +95,40 @@ test('an inventory value with a line break cannot add ssh options (StrictHostKey
   // a path with spaces is still fine
   assert.deepEqual(sshOptionsForHost(entry({ knownHostsFile: '/my dir/kh' })).knownHostsPaths, ['/my dir/kh']);
 });
+
+test('a host ssh(1) would reach through ProxyCommand is refused, never dialled directly; a ProxyJump that comes first, -J, or ProxyCommand none still connect', () => {
+  const refused = (o: Parameters<typeof sshOptionsForHost>[1], vars: Record<string, unknown> = {}) => {
+    try {
+      sshOptionsForHost(entry({ vars }), o);
+      return undefined;
+    } catch (e) {
+      return e as { kind: string; diagnostic: { message: string; host?: string } };
+    }
+  };
+  // from ~/.ssh/config (AWS SSM, a bastion's `ssh -W`)
+  const ssm = 'Host cp-*\n  HostName i-0abc\n  ProxyCommand sh -c "aws ssm start-session --target %h --document-name AWS-StartSSHSession --parameters portNumber=%p"\n';
+  const e = refused({ sshConfigText: ssm });
+  assert.equal(e?.kind, 'connect');
+  assert.match(e!.diagnostic.message, /ProxyCommand `sh -c "aws ssm start-session .*portNumber=%p"`, which runbook does not run; it will not dial i-0abc directly/);
+  assert.match(e!.diagnostic.message, /For an SSH bastion \(`ssh -W %h:%p BASTION`\) use ProxyJump: `-o ProxyJump=BASTION`/);
+  assert.equal(e!.diagnostic.host, 'cp-1');
+  // from the inventory's ssh arguments, as Ansible passes them
+  assert.equal(refused({}, { ansible_ssh_common_args: `-o ProxyCommand="ssh -W %h:%p -q ops@bastion"` })?.kind, 'connect');
+  // whichever of ProxyJump and ProxyCommand comes first applies, as in ssh(1)
+  const jumpFirst = 'Host cp-1\n  ProxyJump b1\nHost cp-*\n  ProxyCommand ssh -W %h:%p b2\n';
+  assert.equal(refused({ sshConfigText: jumpFirst }), undefined);
+  assert.equal(sshOptionsForHost(entry(), { sshConfigText: jumpFirst }).proxyJumpSpec, 'b1');
+  assert.equal(refused({ sshConfigText: 'Host cp-1\n  ProxyCommand ssh -W %h:%p b2\nHost cp-*\n  ProxyJump b1\n' })?.kind, 'connect');
+  assert.equal(refused({ sshConfigText: 'Host cp-1\n  ProxyCommand ssh -W %h:%p b2\n' }, { ansible_ssh_common_args: '-o ProxyJump=b1' }), undefined);
+  // -J on the command line comes before everything
+  assert.equal(sshOptionsForHost(entry(), { sshConfigText: ssm, jump: 'b1' }).proxyJumpSpec, 'b1');
+  // a jump host ssh(1) would reach through a ProxyCommand is refused too
+  assert.match(refused({ sshConfigText: 'Host cp-1\n  ProxyJump b1\nHost b1\n  ProxyCommand nc %h %p\n' })?.diagnostic.message ?? '', /jump host b1 through ProxyCommand `nc %h %p`/);
+  // ProxyCommand none (first value wins) switches the config's off for the host
+  assert.equal(refused({ sshConfigText: ssm }, { ansible_ssh_extra_args: '-o ProxyCommand=none' }), undefined);
+});
+
+test('an ssh argument with a line break in its value is an inventory error, not a crash of the ssh_config parser', () => {
+  assert.throws(() => sshOptionsForHost(entry({ vars: { ansible_ssh_common_args: '-o "User=a\nStrictHostKeyChecking no"' } })), /ansible_ssh_common_args: ssh option `User` has a line break in its value/);
+  assert.throws(() => sshOptionsForHost(entry({ vars: { ansible_ssh_extra_args: '-p "22\nProxyJump evil"' } })), /-p has a line break/);
+});
