@@ -101,7 +101,13 @@ export function sshOptionsForHost(
     }
   }
   // the argument lines come before the file's first Host block: they apply to this host whatever its name
-  const cfg = resolveSshConfig(argLines.join('\n') + '\n' + configText, entry.address);
+  let cfg: ReturnType<typeof resolveSshConfig>;
+  try {
+    cfg = resolveSshConfig(argLines.join('\n') + '\n' + configText, entry.address);
+  } catch (e) {
+    // the arguments were read one by one (ssh-args.ts): what is left is the config file's
+    throw userError('inventory', `cannot read the ssh config ${configFile ?? '~/.ssh/config'}: ${(e as Error).message}`, where);
+  }
   if (cfg.proxyCommand) {
     // ssh(1) would go through it (a bastion's `ssh -W %h:%p`, `aws ssm start-session`, an IAP
     // tunnel): dialling the address instead goes where the operator's configuration does not

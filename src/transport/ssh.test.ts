@@ -132,3 +132,14 @@ test('an ssh argument with a line break in its value is an inventory error, not 
   assert.throws(() => sshOptionsForHost(entry({ vars: { ansible_ssh_common_args: '-o "User=a\nStrictHostKeyChecking no"' } })), /ansible_ssh_common_args: ssh option `User` has a line break in its value/);
   assert.throws(() => sshOptionsForHost(entry({ vars: { ansible_ssh_extra_args: '-p "22\nProxyJump evil"' } })), /-p has a line break/);
 });
+
+test('an ssh argument or config that ssh_config cannot hold is a clear error naming it, not a crash', () => {
+  for (const [args, want] of [
+    [`-o 'ProxyCommand=sh -c "foo'`, /cannot read ssh option `-o ProxyCommand=sh -c "foo`: Unexpected line break/],
+    [`-o 'User=a\\'`, /cannot read ssh option `-o User=a\\`/],
+    ['-o ProxyCommand=', /cannot read ssh option `-o ProxyCommand=`/],
+  ] as const) {
+    assert.throws(() => sshOptionsForHost(entry({ vars: { ansible_ssh_common_args: args } })), (e: { kind?: string; message: string }) => e.kind === 'inventory' && want.test(e.message), args);
+  }
+  assert.throws(() => sshOptionsForHost(entry(), { sshConfigText: 'Host cp-1\n  ProxyCommand sh -c "unclosed\n' }), (e: { kind?: string; message: string }) => e.kind === 'inventory' && /cannot read the ssh config ~\/.ssh\/config: Unexpected line break/.test(e.message));
+});
