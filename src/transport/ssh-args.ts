@@ -99,8 +99,8 @@ export function parseSshArgs(text: string): ParsedSshArgs {
     try {
       SSHConfig.parse(line);
       out.lines.push(line);
-    } catch (e) {
-      out.errors.push(`cannot read ssh option \`${shown}\`: ${e instanceof Error ? e.message : String(e)}`);
+    } catch {
+      out.errors.push(`cannot read ssh option \`${shown}\`: an unclosed quote or a trailing backslash`);
     }
   };
   const option = (raw: string, shown: string) => {
@@ -112,7 +112,8 @@ export function parseSshArgs(text: string): ParsedSshArgs {
     const key = kv[0].toLowerCase();
     const canon = HONOURED_KEYWORDS.get(key);
     // a line break would end the ssh_config line and start another option
-    if (/[\r\n\0]/.test(kv[1])) out.errors.push(`ssh option \`${kv[0]}\` has a line break in its value`);
+    if (/[\r\n\0]/.test(kv[1])) out.errors.push(`ssh option \`${kv[0]}\` has a line break or NUL in its value`);
+    else if (key === 'proxycommand' && kv[1] === '') out.errors.push('`-o ProxyCommand=` needs a command (or `none`)');
     else if (canon) configLine(`${canon} ${quoteConfigValue(kv[1])}`, shown);
     // passed on as written (ssh_config keeps a command's quotes): ssh-options.ts refuses the host, never dials it directly
     else if (key === 'proxycommand') configLine(`ProxyCommand ${kv[1]}`, shown);
@@ -143,7 +144,7 @@ export function parseSshArgs(text: string): ParsedSshArgs {
           out.errors.push(`-${f} needs a value`);
           break;
         }
-        if (/[\r\n\0]/.test(value)) out.errors.push(`-${f} has a line break in its value`);
+        if (/[\r\n\0]/.test(value)) out.errors.push(`-${f} has a line break or NUL in its value`);
         else if (f === 'F') out.configFile = value;
         else if (VALUE_FLAGS[f]) configLine(`${VALUE_FLAGS[f]} ${quoteConfigValue(value)}`, `-${f} ${value}`);
         else out.ignored.push({ option: `-${f} ${value}`, why: 'this ssh option is not supported by runbook' });

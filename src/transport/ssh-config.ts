@@ -48,24 +48,49 @@ function parsedConfig(text: string): ReturnType<typeof SSHConfig.parse> {
 }
 
 const PROXY_COMMAND_MARK = '\u0001proxy-command';
+const isNone = (v: string) => v.toLowerCase() === 'none';
 
 /**
- * Which of ProxyJump and ProxyCommand comes first for `alias` (each applies only when it does):
- * the config resolved again with every ProxyCommand turned into a marked ProxyJump.
+ * ssh(1)'s choice between the two (readconf.c): whichever comes first for the host applies, `none`
+ * included (`ProxyCommand none` first: no proxy at all), except that `ProxyJump none` first still
+ * lets a later ProxyCommand apply.
+ */
+function proxyOf(jump: string | undefined, command: string | undefined, order: () => 'jump' | 'command' | undefined): { jump?: string; command?: string } {
+  if (jump !== undefined && command !== undefined) {
+    if (order() === 'command') return isNone(command) ? {} : { command };
+    if (!isNone(jump)) return { jump };
+    return isNone(command) ? {} : { command };
+  }
+  if (jump !== undefined && !isNone(jump)) return { jump };
+  if (command !== undefined && !isNone(command)) return { command };
+  return {};
+}
+
+// the config with every ProxyCommand marked as a ProxyJump, by text (as parsedConfigs)
+const markedConfigs = new Map<string, ReturnType<typeof SSHConfig.parse>>();
+
+/**
+ * Which of ProxyJump and ProxyCommand comes first for `alias`: the config resolved again with every
+ * ProxyCommand turned into a marked ProxyJump (the package keeps no order between two keywords).
  */
 function firstProxy(text: string, alias: string): 'jump' | 'command' | undefined {
-  type Line = { type: number; param?: string; value?: unknown; config?: Line[] };
-  const cfg = SSHConfig.parse(text);
-  const mark = (lines: Line[]): void => {
-    for (const l of lines) {
-      if (l.param && /^proxycommand$/i.test(l.param)) {
-        l.param = 'ProxyJump';
-        l.value = PROXY_COMMAND_MARK;
+  type Line = { param?: string; value?: unknown; config?: Line[] };
+  let cfg = markedConfigs.get(text);
+  if (!cfg) {
+    cfg = SSHConfig.parse(text);
+    const mark = (lines: Line[]): void => {
+      for (const l of lines) {
+        if (l.param && /^proxycommand$/i.test(l.param)) {
+          l.param = 'ProxyJump';
+          l.value = PROXY_COMMAND_MARK;
+        }
+        if (l.config) mark(l.config);
       }
-      if (l.config) mark(l.config);
-    }
-  };
-  mark(cfg as unknown as Line[]);
+    };
+    mark(cfg as unknown as Line[]);
+    if (markedConfigs.size >= 64) markedConfigs.clear();
+    markedConfigs.set(text, cfg);
+  }
   const v = first((cfg.compute(alias, { ignoreCase: true, matchExec: false }) as Record<string, string | string[]>).proxyjump);
   return v === undefined ? undefined : v === PROXY_COMMAND_MARK ? 'command' : 'jump';
 }
@@ -125,14 +150,9 @@ export function resolveSshConfig(text: string, alias: string, opts: { home?: str
   if (rawHost) result.hostName = host;
   if (user) result.user = user;
   if (port !== undefined) result.port = port;
-  const jump = first(c.proxyjump);
-  if (jump && jump.toLowerCase() !== 'none') result.proxyJump = jump;
-  const command = first(c.proxycommand);
-  // ssh(1) takes whichever of the two comes first for the host
-  if (command && command.toLowerCase() !== 'none' && !(result.proxyJump && firstProxy(text, alias) === 'jump')) {
-    result.proxyCommand = command;
-    delete result.proxyJump;
-  }
+  const proxy = proxyOf(first(c.proxyjump), first(c.proxycommand), () => firstProxy(text, alias));
+  if (proxy.jump) result.proxyJump = proxy.jump;
+  if (proxy.command) result.proxyCommand = proxy.command;
   // the package splits the list itself, keeping a quoted path with spaces whole
   const kh = all(c.userknownhostsfile).filter((f) => f !== '');
   if (kh.length) result.userKnownHostsFiles = kh.map((f) => expand(f, ctx));
