@@ -166,9 +166,11 @@ export function sshOptionsForHost(
     out.jumps = parseJumpChain(cfg.proxyJump).map((hop, i) => {
       const hc = resolveSshConfig(configText, hop.host);
       // ssh(1) reaches the first hop as its own config says (the later ones through the hop before)
-      if (i === 0 && (hc.proxyCommand || hc.proxyJump)) {
-        const how = hc.proxyCommand ? `a ProxyCommand (\`${programOf(hc.proxyCommand)}\`), which runbook does not run` : `ProxyJump ${hc.proxyJump} of its own, which runbook does not follow`;
-        throw userError('connect', `the ssh config ${configFile ?? '~/.ssh/config'} reaches the jump host ${hop.host} through ${how}; it will not dial ${hc.hostName ?? hop.host} directly instead. Give the whole chain in one ProxyJump (\`${hc.proxyJump ? `${hc.proxyJump},` : ''}${hop.host}\`)`, where);
+      // (a `Host *` ProxyJump naming this very hop is no way to reach it: the hop is dialled)
+      const ownJump = hc.proxyJump !== undefined && parseJumpChain(hc.proxyJump)[0]?.host !== hop.host ? hc.proxyJump : undefined;
+      if (i === 0 && (hc.proxyCommand || ownJump)) {
+        const how = hc.proxyCommand ? `a ProxyCommand (\`${programOf(hc.proxyCommand)}\`), which runbook does not run` : `ProxyJump ${ownJump} of its own, which runbook does not follow`;
+        throw userError('connect', `the ssh config ${configFile ?? '~/.ssh/config'} reaches the jump host ${hop.host} through ${how}; it will not dial ${hc.hostName ?? hop.host} directly instead. Give the whole chain in one ProxyJump (\`${ownJump ? `${ownJump},` : ''}${hop.host}\`)`, where);
       }
       const hopKeys = hc.identityFiles.filter((f) => existsSync(f));
       return {

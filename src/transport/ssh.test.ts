@@ -132,6 +132,8 @@ test('a host ssh(1) would reach through ProxyCommand is refused, never dialled d
   // the first hop is reached as its own config says: a ProxyCommand, or a ProxyJump runbook would not follow, is refused ...
   assert.match(refused({ sshConfigText: 'Host cp-1\n  ProxyJump b1\nHost b1\n  ProxyCommand nc %h %p\n' })?.diagnostic.message ?? '', /reaches the jump host b1 through a ProxyCommand \(`nc …`\), which runbook does not run; it will not dial b1 directly instead/);
   assert.match(refused({ sshConfigText: 'Host cp-1\n  ProxyJump b1\nHost b1\n  ProxyJump outer\n' })?.diagnostic.message ?? '', /jump host b1 through ProxyJump outer of its own, which runbook does not follow.*one ProxyJump \(`outer,b1`\)/);
+  // ... but a `Host *` ProxyJump naming the hop itself is no way to reach it: the hop is dialled, as before
+  assert.deepEqual(sshOptionsForHost(entry(), { sshConfigText: 'Host *\n  ProxyJump bastion\n' }).jumps?.map((j) => j.host), ['bastion']);
   // ... a later hop's own config does not count (ssh(1) reaches it through the hop before)
   assert.deepEqual(sshOptionsForHost(entry(), { sshConfigText: 'Host cp-1\n  ProxyJump a,b\nHost b\n  ProxyCommand ssh -W %h:%p a\n' }).jumps?.map((j) => j.alias), ['a', 'b']);
   // ProxyCommand none (first value wins) switches the config's off for the host
