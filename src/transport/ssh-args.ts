@@ -8,6 +8,7 @@
  * Options runbook does not act on are returned in `ignored`, so the caller warns about each one.
  */
 import { parse } from 'shell-quote';
+import SSHConfig from 'ssh-config';
 
 /** ssh_config keywords (lower case) runbook honours, from -o, the flags below, or ~/.ssh/config. */
 export const HONOURED_KEYWORDS = new Map(
@@ -93,6 +94,15 @@ function splitOption(o: string): [string, string] | undefined {
 export function parseSshArgs(text: string): ParsedSshArgs {
   const { argv, errors } = splitArgs(text);
   const out: ParsedSshArgs = { lines: [], ignored: [], errors };
+  // a value ssh_config cannot hold (an unclosed quote, a trailing backslash) is the argument's error, not the parser's crash later
+  const configLine = (line: string, shown: string) => {
+    try {
+      SSHConfig.parse(line);
+      out.lines.push(line);
+    } catch {
+      out.errors.push(`cannot read ssh option \`${shown}\`: an unclosed quote or a trailing backslash`);
+    }
+  };
   const option = (raw: string, shown: string) => {
     const kv = splitOption(raw);
     if (!kv) {
@@ -101,7 +111,12 @@ export function parseSshArgs(text: string): ParsedSshArgs {
     }
     const key = kv[0].toLowerCase();
     const canon = HONOURED_KEYWORDS.get(key);
-    if (canon) out.lines.push(`${canon} ${quoteConfigValue(kv[1])}`);
+    // a line break would end the ssh_config line and start another option
+    if (/[\r\n\0]/.test(kv[1])) out.errors.push(`ssh option \`${kv[0]}\` has a line break or NUL in its value`);
+    else if (key === 'proxycommand' && kv[1] === '') out.errors.push('`-o ProxyCommand=` needs a command (or `none`)');
+    else if (canon) configLine(`${canon} ${quoteConfigValue(kv[1])}`, shown);
+    // passed on as written (ssh_config keeps a command's quotes): ssh-options.ts refuses the host, never dials it directly
+    else if (key === 'proxycommand') configLine(`ProxyCommand ${kv[1]}`, shown);
     else if (key === 'certificatefile') out.ignored.push({ option: shown, why: 'OpenSSH user certificates are not supported by runbook\'s SSH client (ssh2); use a plain key' });
     else if (CONNECTION_SHARING.has(key)) out.ignored.push({ option: shown, why: 'not needed: runbook keeps one connection per host for the whole run' });
     else out.ignored.push({ option: shown, why: 'this ssh option is not supported by runbook' });
@@ -129,8 +144,9 @@ export function parseSshArgs(text: string): ParsedSshArgs {
           out.errors.push(`-${f} needs a value`);
           break;
         }
-        if (f === 'F') out.configFile = value;
-        else if (VALUE_FLAGS[f]) out.lines.push(`${VALUE_FLAGS[f]} ${quoteConfigValue(value)}`);
+        if (/[\r\n\0]/.test(value)) out.errors.push(`-${f} has a line break or NUL in its value`);
+        else if (f === 'F') out.configFile = value;
+        else if (VALUE_FLAGS[f]) configLine(`${VALUE_FLAGS[f]} ${quoteConfigValue(value)}`, `-${f} ${value}`);
         else out.ignored.push({ option: `-${f} ${value}`, why: 'this ssh option is not supported by runbook' });
         break;
       }

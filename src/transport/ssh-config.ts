@@ -16,6 +16,8 @@ export interface SshConfigResult {
   identityFiles: string[];
   /** ProxyJump as written (`none` becomes undefined) */
   proxyJump?: string;
+  /** ProxyCommand as written (`none` becomes undefined): runbook runs none, see ssh-options.ts */
+  proxyCommand?: string;
   userKnownHostsFiles?: string[];
   /** StrictHostKeyChecking mapped to our policies: yes → strict, accept-new → accept-new; `no`/`off` → accept-new (we never accept a CHANGED key) */
   hostKeyPolicy?: 'strict' | 'accept-new';
@@ -43,6 +45,54 @@ function parsedConfig(text: string): ReturnType<typeof SSHConfig.parse> {
     parsedConfigs.set(text, (cfg = SSHConfig.parse(text)));
   }
   return cfg;
+}
+
+const PROXY_COMMAND_MARK = '\u0001proxy-command';
+const isNone = (v: string) => v.toLowerCase() === 'none';
+
+/**
+ * ssh(1)'s choice between the two (readconf.c): whichever comes first for the host applies, `none`
+ * included (`ProxyCommand none` first: no proxy at all), except that `ProxyJump none` first still
+ * lets a later ProxyCommand apply.
+ */
+function proxyOf(jump: string | undefined, command: string | undefined, order: () => 'jump' | 'command' | undefined): { jump?: string; command?: string } {
+  if (jump !== undefined && command !== undefined) {
+    if (order() === 'command') return isNone(command) ? {} : { command };
+    if (!isNone(jump)) return { jump };
+    return isNone(command) ? {} : { command };
+  }
+  if (jump !== undefined && !isNone(jump)) return { jump };
+  if (command !== undefined && !isNone(command)) return { command };
+  return {};
+}
+
+// the config with every ProxyCommand marked as a ProxyJump, by text (as parsedConfigs)
+const markedConfigs = new Map<string, ReturnType<typeof SSHConfig.parse>>();
+
+/**
+ * Which of ProxyJump and ProxyCommand comes first for `alias`: the config resolved again with every
+ * ProxyCommand turned into a marked ProxyJump (the package keeps no order between two keywords).
+ */
+function firstProxy(text: string, alias: string): 'jump' | 'command' | undefined {
+  type Line = { param?: string; value?: unknown; config?: Line[] };
+  let cfg = markedConfigs.get(text);
+  if (!cfg) {
+    cfg = SSHConfig.parse(text);
+    const mark = (lines: Line[]): void => {
+      for (const l of lines) {
+        if (l.param && /^proxycommand$/i.test(l.param)) {
+          l.param = 'ProxyJump';
+          l.value = PROXY_COMMAND_MARK;
+        }
+        if (l.config) mark(l.config);
+      }
+    };
+    mark(cfg as unknown as Line[]);
+    if (markedConfigs.size >= 64) markedConfigs.clear();
+    markedConfigs.set(text, cfg);
+  }
+  const v = first((cfg.compute(alias, { ignoreCase: true, matchExec: false }) as Record<string, string | string[]>).proxyjump);
+  return v === undefined ? undefined : v === PROXY_COMMAND_MARK ? 'command' : 'jump';
 }
 
 function first(v: string | string[] | undefined): string | undefined {
@@ -100,8 +150,9 @@ export function resolveSshConfig(text: string, alias: string, opts: { home?: str
   if (rawHost) result.hostName = host;
   if (user) result.user = user;
   if (port !== undefined) result.port = port;
-  const jump = first(c.proxyjump);
-  if (jump && jump.toLowerCase() !== 'none') result.proxyJump = jump;
+  const proxy = proxyOf(first(c.proxyjump), first(c.proxycommand), () => firstProxy(text, alias));
+  if (proxy.jump) result.proxyJump = proxy.jump;
+  if (proxy.command) result.proxyCommand = proxy.command;
   // the package splits the list itself, keeping a quoted path with spaces whole
   const kh = all(c.userknownhostsfile).filter((f) => f !== '');
   if (kh.length) result.userKnownHostsFiles = kh.map((f) => expand(f, ctx));

@@ -59,6 +59,12 @@ export function cfgValue(v: string, what: string, host: string): string {
   return /\s/.test(v) ? `"${v.replace(/"/g, '')}"` : v;
 }
 
+/** A proxy command's program, not its arguments (they may hold a password: `sshpass -p ...`). */
+function programOf(command: string): string {
+  const words = command.trim().split(/\s+/);
+  return words.length > 1 ? `${words[0]} …` : words[0]!;
+}
+
 export function sshOptionsForHost(
   entry: HostEntry,
   opts: {
@@ -101,8 +107,28 @@ export function sshOptionsForHost(
     }
   }
   // the argument lines come before the file's first Host block: they apply to this host whatever its name
-  const cfg = resolveSshConfig(argLines.join('\n') + '\n' + configText, entry.address);
-  const argKeys = argLines.length ? resolveSshConfig(argLines.join('\n'), entry.address).identityFiles : [];
+  let cfg: ReturnType<typeof resolveSshConfig>;
+  try {
+    cfg = resolveSshConfig(argLines.join('\n') + '\n' + configText, entry.address);
+  } catch (e) {
+    // the arguments were read one by one (ssh-args.ts): what is left is the config file's
+    throw userError('inventory', `cannot read the ssh config ${configFile ?? '~/.ssh/config'}: ${(e as Error).message}`, where);
+  }
+  const argCfg = argLines.length ? resolveSshConfig(argLines.join('\n'), entry.address) : undefined;
+  if (cfg.proxyCommand) {
+    // ssh(1) would go through it (a bastion's `ssh -W %h:%p`, `aws ssm start-session`, an IAP
+    // tunnel): dialling the address instead goes where the operator's configuration does not
+    const fromArgs = SSH_ARG_VARS.find((_, i) => parsed[i]?.lines.some((l) => l.startsWith('ProxyCommand ')));
+    const source = argCfg?.proxyCommand && fromArgs ? `the inventory's ${fromArgs}` : `the ssh config ${configFile ?? '~/.ssh/config'}`;
+    const turnOff = argCfg?.proxyCommand ? `remove it from ${fromArgs ?? 'the ssh arguments'}` : '`-o ProxyCommand=none` in the host\'s ansible_ssh_extra_args';
+    throw userError(
+      'connect',
+      `${source} reaches this host through a ProxyCommand (\`${programOf(cfg.proxyCommand)}\`), which runbook does not run; it will not dial ${cfg.hostName ?? entry.address} directly instead. ` +
+        `For an SSH bastion (\`ssh -W %h:%p BASTION\`) use ProxyJump (\`-o ProxyJump=BASTION\` in the inventory's ssh arguments, \`-J BASTION\`, or ProxyJump in the ssh config); where the host is reachable directly, ${turnOff}`,
+      where,
+    );
+  }
+  const argKeys = argCfg?.identityFiles ?? [];
   // keys the inventory or its arguments name are used as given (a missing one is an error later);
   // keys only ~/.ssh/config names are tried when they exist, as ssh(1) does
   const keys = cfg.identityFiles.filter((f) => argKeys.includes(f) || existsSync(f));
@@ -137,8 +163,15 @@ export function sshOptionsForHost(
   if (cfg.proxyJump) {
     out.proxyJumpSpec = cfg.proxyJump;
     // each hop: its own ~/.ssh/config entry (HostName, User, Port, IdentityFile), else the target's user and keys
-    out.jumps = parseJumpChain(cfg.proxyJump).map((hop) => {
+    out.jumps = parseJumpChain(cfg.proxyJump).map((hop, i) => {
       const hc = resolveSshConfig(configText, hop.host);
+      // ssh(1) reaches the first hop as its own config says (the later ones through the hop before)
+      // (a `Host *` ProxyJump naming this very hop is no way to reach it: the hop is dialled)
+      const ownJump = hc.proxyJump !== undefined && parseJumpChain(hc.proxyJump)[0]?.host !== hop.host ? hc.proxyJump : undefined;
+      if (i === 0 && (hc.proxyCommand || ownJump)) {
+        const how = hc.proxyCommand ? `a ProxyCommand (\`${programOf(hc.proxyCommand)}\`), which runbook does not run` : `ProxyJump ${ownJump} of its own, which runbook does not follow`;
+        throw userError('connect', `the ssh config ${configFile ?? '~/.ssh/config'} reaches the jump host ${hop.host} through ${how}; it will not dial ${hc.hostName ?? hop.host} directly instead. Give the whole chain in one ProxyJump (\`${ownJump ? `${ownJump},` : ''}${hop.host}\`)`, where);
+      }
       const hopKeys = hc.identityFiles.filter((f) => existsSync(f));
       return {
         alias: hop.host,

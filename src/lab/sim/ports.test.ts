@@ -93,6 +93,8 @@ test('a port held on 127.0.0.1 is not handed out for a host that listens there t
 test('freePort refuses an address this machine does not have, instead of calling every port busy', async () => {
   // 192.0.2.1 is TEST-NET-1 (RFC 5737): never local, and a bind sends nothing anywhere
   await assert.rejects(freePort('127.0.0.1', '192.0.2.1'), /EADDRNOTAVAIL/);
+  // and a wildcard listener, which every hold would block, at once
+  await assert.rejects(freePort('0.0.0.0'), /lab listeners bind a specific address/);
 });
 
 /** Runs `code` (an ES module body with `ports` imported) in another node process; resolves with its first line of output. */
@@ -105,7 +107,8 @@ function inAnotherProcess(code: string): { line: Promise<string>; kill: () => vo
       out += d.toString();
       if (out.includes('\n')) resolve(out.split('\n')[0]!);
     });
-    child.once('exit', (code) => reject(new Error(`the other process exited (${code}) before answering`)));
+    // 'close', not 'exit': its output may still be on the way when it exits
+    child.once('close', (code) => reject(new Error(`the other process exited (${code}) before answering`)));
   });
   return { line, kill: () => void child.kill('SIGKILL') };
 }

@@ -109,11 +109,15 @@ function* randomPorts(ranges: [number, number][], count: number): Generator<numb
 }
 
 /**
- * The first of `candidates` that no process has handed out (this one, or another that still runs)
- * and a listener can bind on every address of `hosts` (a port free on the host's address may still be
- * held on 127.0.0.1); it is then handed out, and held until this process ends. undefined when none is.
+ * The first of `candidates` that no process has handed out (this one ever, or another that still
+ * runs) and a listener can bind on every address of `hosts` (a port free on the host's address may
+ * still be held on 127.0.0.1); it is then handed out, and held until this process ends. undefined
+ * when none is. A port found held by another process is passed by for good, like one this process had.
  */
 export async function firstFreePort(candidates: Iterable<number>, hosts: readonly string[]): Promise<number | undefined> {
+  // a wildcard listener would collide with every hold (its own included): lab listeners bind their addresses
+  const wildcard = hosts.find((h) => h === '' || h === '0.0.0.0' || h === '::');
+  if (wildcard !== undefined) throw new Error(`a port for a listener on ${JSON.stringify(wildcard)}: lab listeners bind a specific address (the port is held on ${PORT_HOLD_ADDRESS})`);
   for (const port of candidates) {
     if (handedOut.has(port)) continue;
     handedOut.add(port); // before the checks: a concurrent call must not pick it meanwhile
