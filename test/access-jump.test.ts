@@ -161,3 +161,38 @@ test('a changed or unknown host key on the bastion is refused before anything re
   );
   await assert.rejects(openTransport(entry(unknown), { sshConfigText: '' }), (e: unknown) => isUserError(e) && e.kind === 'host-key' && /is not in/.test(e.message));
 });
+
+test('ProxyCommand `ssh -W %h:%p` through the bastion, from the inventory: applied with no flags; a ProxyCommand that fails says why, in its own words', { skip }, async () => {
+  const [, h2, h3] = lab.hosts as [LabHost, LabHost, LabHost];
+  // the real OpenSSH client as the proxy, as an Ansible inventory of a fleet behind a bastion has it
+  const proxy = `ssh -F /dev/null -q -i ${lab.privateKeyPath} -o UserKnownHostsFile=${kh} -o StrictHostKeyChecking=yes -o BatchMode=yes -p ${BASTION_PORT} -W %h:%p root@${bastion.address}`;
+  const inv = file(
+    'inv-proxy-command.yaml',
+    [
+      'all:',
+      '  vars:',
+      '    how: ProxyCommand',
+      `    ansible_ssh_private_key_file: ${lab.privateKeyPath}`,
+      `    ansible_ssh_common_args: '-o ProxyCommand="${proxy}" -o UserKnownHostsFile=${kh} -o StrictHostKeyChecking=yes'`,
+      '  hosts:',
+      `    ${h2.name}: { ansible_host: ${h2.address}, ansible_user: root }`,
+      `    ${h3.name}: { ansible_host: ${h3.address}, ansible_user: root }`,
+      '',
+    ].join('\n'),
+  );
+  const { diagnostics } = await loadInventoryFile(inv);
+  assert.deepEqual(diagnostics, [], 'ProxyCommand is honoured: no warning');
+  const before = bastion.connections;
+  const out = new Capture();
+  const r = await applyCmd({ runbook: file('rb.yaml', RB), inventory: inv, stateDir: join(work, 'state'), stdout: out, stderr: out });
+  assert.equal(r.exitCode, 0, out.text);
+  for (const h of [h2, h3]) assert.equal(readFileSync(lab.hostPath(h, '/tmp/through-bastion'), 'utf8'), `${h.name} via ProxyCommand\n`);
+  assert.equal(bastion.connections - before, 2, 'one proxy, so one bastion connection, per host (as ssh(1) makes them)');
+  // a proxy that cannot get through: its exit and its last words, not a bare handshake failure
+  const broken = file('inv-proxy-broken.yaml', `all:\n  hosts:\n    ${h2.name}: { ansible_host: ${h2.address}, ansible_user: root, ansible_ssh_private_key_file: ${lab.privateKeyPath}, ansible_ssh_common_args: '-o ProxyCommand="sh -c \\"echo no route to %h >&2; exit 3\\""' }\n`);
+  const { inventory } = await loadInventoryFile(broken);
+  await assert.rejects(
+    openTransport(inventory!.hosts.get(h2.name)!, { knownHosts: kh, sshConfigText: '', connectTimeoutMs: 5000 }),
+    (e: unknown) => isUserError(e) && e.kind === 'connect' && new RegExp(`its ProxyCommand \\(\`sh …\`\\) exited with code 3: no route to ${h2.address.replace(/\./g, '\\.')}`).test(e.message),
+  );
+});

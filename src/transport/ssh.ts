@@ -7,8 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { homedir } from 'node:os';
-import { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import { programOf } from './proxy-command.js';
+import { openSocket } from './ssh-socket.js';
 import ssh2, { type Client as ClientT, type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
 import { ioError, userError, messageOf, UserError } from '../errors.js';
 import { hostKeyName, knownKeyTypes, loadKnownHosts } from './known-hosts.js';
@@ -52,6 +52,8 @@ export interface SshConnectOptions extends Omit<AuthOptions, 'user'> {
   keepaliveCountMax?: number;
   /** reach this host through another host's direct-tcpip channel (the last hop of a ProxyJump chain) */
   proxyJump?: SshTransport;
+  /** reach this host through this command's stdin and stdout (ProxyCommand, its tokens expanded: ./proxy-command.ts) */
+  proxyCommand?: string;
   /** called once when this connection closes (the jump pool releases its hops) */
   onClose?: () => void;
   /** run every operation through sudo as root */
@@ -132,35 +134,8 @@ export class SshTransport implements Transport {
     const methods = await authMethods({ ...opts, user, ...(keyPaths ? { privateKeyPaths: keyPaths } : {}) }, where, target);
     const hv = hostVerifier({ entries, keyName, hostPort: `${opts.host}:${port}`, knownFiles, policy: opts.hostKeyPolicy ?? 'strict', where });
 
-    // ---- the socket: TCP with TCP_NODELAY, or a channel through the jump host ----
-    let sock: Duplex;
-    if (opts.proxyJump) {
-      try {
-        sock = await opts.proxyJump.forwardOut(opts.host, port);
-      } catch (e) {
-        throw userError('connect', `cannot reach ${target} through ${opts.proxyJump.host}: ${messageOf(e)}`, where);
-      }
-    } else {
-      sock = await new Promise<Socket>((resolve, reject) => {
-        const s = new Socket();
-        const timer = setTimeout(() => {
-          s.destroy();
-          reject(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' }));
-        }, timeoutMs);
-        s.once('error', (e) => {
-          clearTimeout(timer);
-          reject(e);
-        });
-        s.connect({ host: opts.host, port }, () => {
-          clearTimeout(timer);
-          s.removeAllListeners('error');
-          s.setNoDelay(true);
-          resolve(s);
-        });
-      }).catch((e) => {
-        throw connectError(e, target, where, timeoutMs);
-      });
-    }
+    // ---- the socket: TCP with TCP_NODELAY, a channel through the jump host, or a ProxyCommand ----
+    const { sock, proxy } = await openSocket({ host: opts.host, port, proxyJump: opts.proxyJump, proxyCommand: opts.proxyCommand }, target, where, timeoutMs);
 
     const conn = new Client();
     const keepaliveInterval = opts.keepalive === true ? 15_000 : typeof opts.keepalive === 'number' ? opts.keepalive : 0;
@@ -170,7 +145,14 @@ export class SshTransport implements Transport {
         if (settled) return;
         settled = true;
         sock.destroy();
-        reject(hv.refusal() ?? connectError(e, target, where, timeoutMs));
+        const report = () => {
+          // what the proxy said on its way out is the reason, not the handshake that lost its stream
+          const gone = proxy?.failure();
+          proxy?.stop();
+          reject(hv.refusal() ?? (gone ? userError('connect', `cannot reach ${target}: its ProxyCommand (\`${programOf(opts.proxyCommand!)}\`) ${gone}`, where) : connectError(e, target, where, timeoutMs)));
+        };
+        if (proxy) void proxy.ended(500).then(report);
+        else report();
       };
       // --profile: authentication is from the key exchange's end to ready (src/engine/profile.ts)
       let kexDone = 0;
@@ -200,6 +182,7 @@ export class SshTransport implements Transport {
       shared.broken ??= messageOf(e);
     });
     conn.on('close', () => {
+      proxy?.stop();
       shared.broken ??= 'connection closed';
       shared.connClosed = true;
       shared.sftpP = undefined;
