@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { labNetwork, type LabHost } from '../src/lab/hosts.js';
 import { privateNetwork, startBastion, type Bastion, type PrivateNetwork } from '../src/lab/bastion.js';
@@ -188,6 +188,17 @@ test('ProxyCommand `ssh -W %h:%p` through the bastion, from the inventory: appli
   assert.equal(r.exitCode, 0, out.text);
   for (const h of [h2, h3]) assert.equal(readFileSync(lab.hostPath(h, '/tmp/through-bastion'), 'utf8'), `${h.name} via ProxyCommand\n`);
   assert.equal(bastion.connections - before, 2, 'one proxy, so one bastion connection, per host (as ssh(1) makes them)');
+  // no proxy outlives the run
+  const cmdline = (pid: string) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    } catch {
+      return [];
+    }
+  };
+  const proxies = () => readdirSync('/proc').filter((d) => /^\d+$/.test(d) && cmdline(d).includes('-W') && cmdline(d).includes(`root@${bastion.address}`));
+  for (let i = 0; i < 30 && proxies().length; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(proxies(), [], 'a ProxyCommand process is still running after the run');
   // a proxy that cannot get through: its exit and its last words, not a bare handshake failure
   const broken = file('inv-proxy-broken.yaml', `all:\n  hosts:\n    ${h2.name}: { ansible_host: ${h2.address}, ansible_user: root, ansible_ssh_private_key_file: ${lab.privateKeyPath}, ansible_ssh_common_args: '-o ProxyCommand="sh -c \\"echo no route to %h >&2; exit 3\\""' }\n`);
   const { inventory } = await loadInventoryFile(broken);

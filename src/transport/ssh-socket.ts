@@ -49,3 +49,9 @@ export async function openSocket(
   });
   return { sock };
 }
+
+/** An ssh2 error that means the byte stream under the handshake ended (not a refusal, a protocol error or a timeout). */
+export function streamLost(e: unknown): boolean {
+  const err = e as { level?: string; message?: string };
+  return err?.level === 'client-socket' || /connection closed during the SSH handshake|Connection lost before handshake/i.test(err?.message ?? '');
+}

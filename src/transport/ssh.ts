@@ -7,8 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { homedir } from 'node:os';
-import { programOf } from './proxy-command.js';
-import { openSocket } from './ssh-socket.js';
+import { programOf, type ProxyProcess } from './proxy-command.js';
+import { openSocket, streamLost } from './ssh-socket.js';
 import ssh2, { type Client as ClientT, type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
 import { ioError, userError, messageOf, UserError } from '../errors.js';
 import { hostKeyName, knownKeyTypes, loadKnownHosts } from './known-hosts.js';
@@ -88,6 +88,8 @@ interface Shared {
   /** ansible_become_user: whom `become` without a user means (default root) */
   becomeUser: string | undefined;
   onClose: (() => void) | undefined;
+  /** the ProxyCommand the connection runs over, stopped with it */
+  proxy: ProxyProcess | undefined;
 }
 
 export class SshTransport implements Transport {
@@ -144,14 +146,21 @@ export class SshTransport implements Transport {
       const fail = (e: unknown) => {
         if (settled) return;
         settled = true;
+        // the proxy's own end is the reason only when the stream was lost (not for a refused key, a
+        // protocol error or a timeout): taken before the stream is cut, which ends any proxy
+        const lost = proxy !== undefined && (proxy.failure() !== undefined || streamLost(e));
         sock.destroy();
         const report = () => {
-          // what the proxy said on its way out is the reason, not the handshake that lost its stream
-          const gone = proxy?.failure();
+          const gone = lost ? proxy.failure() : undefined;
+          const said = proxy?.said();
           proxy?.stop();
-          reject(hv.refusal() ?? (gone ? userError('connect', `cannot reach ${target}: its ProxyCommand (\`${programOf(opts.proxyCommand!)}\`) ${gone}`, where) : connectError(e, target, where, timeoutMs)));
+          if (gone) return reject(hv.refusal() ?? userError('connect', `cannot reach ${target}: its ProxyCommand (\`${programOf(opts.proxyCommand!)}\`) ${gone}`, where));
+          const err = hv.refusal() ?? connectError(e, target, where, timeoutMs);
+          // what a proxy still running said (`ssh -W`: "Connection timed out") belongs with the error
+          if (said && !hv.refusal()) err.diagnostic.message += ` (its ProxyCommand said: ${said})`;
+          reject(err);
         };
-        if (proxy) void proxy.ended(500).then(report);
+        if (lost) void proxy.ended(500).then(report);
         else report();
       };
       // --profile: authentication is from the key exchange's end to ready (src/engine/profile.ts)
@@ -177,13 +186,17 @@ export class SshTransport implements Transport {
     });
     conn.removeAllListeners('error');
     conn.removeAllListeners('close');
-    const shared: Shared = { conn, sftpP: undefined, sftpS: undefined, running: new Set(), writing: new Set(), transfers: new Set(), broken: undefined, connClosed: false, closed: false, gate: new SudoGate(), becomePassword: opts.becomePassword, becomeUser: opts.becomeUser, onClose: opts.onClose };
+    const shared: Shared = { conn, sftpP: undefined, sftpS: undefined, running: new Set(), writing: new Set(), transfers: new Set(), broken: undefined, connClosed: false, closed: false, gate: new SudoGate(), becomePassword: opts.becomePassword, becomeUser: opts.becomeUser, onClose: opts.onClose, proxy };
+    const proxyGone = () => {
+      const f = proxy?.failure();
+      return f ? `its ProxyCommand (\`${programOf(opts.proxyCommand!)}\`) ${f}` : undefined;
+    };
     conn.on('error', (e) => {
-      shared.broken ??= messageOf(e);
+      shared.broken ??= proxyGone() ?? messageOf(e);
     });
     conn.on('close', () => {
       proxy?.stop();
-      shared.broken ??= 'connection closed';
+      shared.broken ??= proxyGone() ?? 'connection closed';
       shared.connClosed = true;
       shared.sftpP = undefined;
       const f = shared.onClose;
@@ -541,11 +554,14 @@ export class SshTransport implements Transport {
     if (s.connClosed) return;
     if (s.broken) {
       s.conn.destroy();
+      s.proxy?.stop();
       return;
     }
     await new Promise<void>((resolve) => {
       const t = setTimeout(() => {
         s.conn.destroy();
+        // ssh2 destroys only a socket still writable; a proxy that ignores the end of its input is stopped here
+        s.proxy?.stop();
         resolve();
       }, 2000);
       s.conn.once('close', () => {
@@ -581,3 +597,4 @@ function sendKill(ch: ClientChannel): void {
     /* the server may not support signals; closing the channel still ends our wait */
   }
 }
+
