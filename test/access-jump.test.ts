@@ -66,6 +66,25 @@ const skip = useLab({
   },
 });
 
+/** An inventory of the two hosts behind the bastion, reached as `args` (ansible_ssh_common_args) says; `how` ends up in the file written. */
+function argsInventory(name: string, how: string, args: string): string {
+  const [, h2, h3] = lab.hosts as [LabHost, LabHost, LabHost];
+  return file(
+    name,
+    [
+      'all:',
+      '  vars:',
+      `    how: ${how}`,
+      `    ansible_ssh_private_key_file: ${lab.privateKeyPath}`,
+      `    ansible_ssh_common_args: ${args}`,
+      '  hosts:',
+      `    ${h2.name}: { ansible_host: ${h2.address}, ansible_user: root }`,
+      `    ${h3.name}: { ansible_host: ${h3.address}, ansible_user: root }`,
+      '',
+    ].join('\n'),
+  );
+}
+
 test('the targets cannot be reached from here, only through the bastion', { skip }, async () => {
   const h = lab.hosts[1]!;
   await assert.rejects(
@@ -94,20 +113,7 @@ test('ProxyJump from an ssh_config file: a runbook applied to two hosts behind t
 
 test('ProxyJump from ansible_ssh_common_args: connect and apply with no flags at all', { skip }, async () => {
   const [, h2, h3] = lab.hosts as [LabHost, LabHost, LabHost];
-  const inv = file(
-    'inv-args.yaml',
-    [
-      'all:',
-      '  vars:',
-      '    how: ansible_ssh_common_args',
-      `    ansible_ssh_private_key_file: ${lab.privateKeyPath}`,
-      `    ansible_ssh_common_args: "-o ProxyJump=root@${bastion.address}:${BASTION_PORT} -o UserKnownHostsFile=${kh} -o StrictHostKeyChecking=yes"`,
-      '  hosts:',
-      `    ${h2.name}: { ansible_host: ${h2.address}, ansible_user: root }`,
-      `    ${h3.name}: { ansible_host: ${h3.address}, ansible_user: root }`,
-      '',
-    ].join('\n'),
-  );
+  const inv = argsInventory('inv-args.yaml', 'ansible_ssh_common_args', `"-o ProxyJump=root@${bastion.address}:${BASTION_PORT} -o UserKnownHostsFile=${kh} -o StrictHostKeyChecking=yes"`);
   const { diagnostics } = await loadInventoryFile(inv);
   assert.deepEqual(diagnostics, [], 'every option is honoured: no warning');
   const c = await connectCmd({ inventory: inv, stdout: new Capture(), stderr: new Capture() });
@@ -166,20 +172,7 @@ test('ProxyCommand `ssh -W %h:%p` through the bastion, from the inventory: appli
   const [, h2, h3] = lab.hosts as [LabHost, LabHost, LabHost];
   // the real OpenSSH client as the proxy, as an Ansible inventory of a fleet behind a bastion has it
   const proxy = `ssh -F /dev/null -q -i ${lab.privateKeyPath} -o UserKnownHostsFile=${kh} -o StrictHostKeyChecking=yes -o BatchMode=yes -p ${BASTION_PORT} -W %h:%p root@${bastion.address}`;
-  const inv = file(
-    'inv-proxy-command.yaml',
-    [
-      'all:',
-      '  vars:',
-      '    how: ProxyCommand',
-      `    ansible_ssh_private_key_file: ${lab.privateKeyPath}`,
-      `    ansible_ssh_common_args: '-o ProxyCommand="${proxy}" -o UserKnownHostsFile=${kh} -o StrictHostKeyChecking=yes'`,
-      '  hosts:',
-      `    ${h2.name}: { ansible_host: ${h2.address}, ansible_user: root }`,
-      `    ${h3.name}: { ansible_host: ${h3.address}, ansible_user: root }`,
-      '',
-    ].join('\n'),
-  );
+  const inv = argsInventory('inv-proxy-command.yaml', 'ProxyCommand', `'-o ProxyCommand="${proxy}" -o UserKnownHostsFile=${kh} -o StrictHostKeyChecking=yes'`);
   const { diagnostics } = await loadInventoryFile(inv);
   assert.deepEqual(diagnostics, [], 'ProxyCommand is honoured: no warning');
   const before = bastion.connections;
