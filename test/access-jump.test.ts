@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { labNetwork, type LabHost } from '../src/lab/hosts.js';
 import { privateNetwork, startBastion, type Bastion, type PrivateNetwork } from '../src/lab/bastion.js';
@@ -66,6 +66,25 @@ const skip = useLab({
   },
 });
 
+/** An inventory of the two hosts behind the bastion, reached as `args` (ansible_ssh_common_args) says; `how` ends up in the file written. */
+function argsInventory(name: string, how: string, args: string): string {
+  const [, h2, h3] = lab.hosts as [LabHost, LabHost, LabHost];
+  return file(
+    name,
+    [
+      'all:',
+      '  vars:',
+      `    how: ${how}`,
+      `    ansible_ssh_private_key_file: ${lab.privateKeyPath}`,
+      `    ansible_ssh_common_args: ${args}`,
+      '  hosts:',
+      `    ${h2.name}: { ansible_host: ${h2.address}, ansible_user: root }`,
+      `    ${h3.name}: { ansible_host: ${h3.address}, ansible_user: root }`,
+      '',
+    ].join('\n'),
+  );
+}
+
 test('the targets cannot be reached from here, only through the bastion', { skip }, async () => {
   const h = lab.hosts[1]!;
   await assert.rejects(
@@ -94,20 +113,7 @@ test('ProxyJump from an ssh_config file: a runbook applied to two hosts behind t
 
 test('ProxyJump from ansible_ssh_common_args: connect and apply with no flags at all', { skip }, async () => {
   const [, h2, h3] = lab.hosts as [LabHost, LabHost, LabHost];
-  const inv = file(
-    'inv-args.yaml',
-    [
-      'all:',
-      '  vars:',
-      '    how: ansible_ssh_common_args',
-      `    ansible_ssh_private_key_file: ${lab.privateKeyPath}`,
-      `    ansible_ssh_common_args: "-o ProxyJump=root@${bastion.address}:${BASTION_PORT} -o UserKnownHostsFile=${kh} -o StrictHostKeyChecking=yes"`,
-      '  hosts:',
-      `    ${h2.name}: { ansible_host: ${h2.address}, ansible_user: root }`,
-      `    ${h3.name}: { ansible_host: ${h3.address}, ansible_user: root }`,
-      '',
-    ].join('\n'),
-  );
+  const inv = argsInventory('inv-args.yaml', 'ansible_ssh_common_args', `"-o ProxyJump=root@${bastion.address}:${BASTION_PORT} -o UserKnownHostsFile=${kh} -o StrictHostKeyChecking=yes"`);
   const { diagnostics } = await loadInventoryFile(inv);
   assert.deepEqual(diagnostics, [], 'every option is honoured: no warning');
   const c = await connectCmd({ inventory: inv, stdout: new Capture(), stderr: new Capture() });
@@ -160,4 +166,37 @@ test('a changed or unknown host key on the bastion is refused before anything re
     (e: unknown) => isUserError(e) && e.kind === 'host-key' && /through the jump host .*HOST KEY CHANGED for 127\.\d+\.205\.1:2222/.test(e.message),
   );
   await assert.rejects(openTransport(entry(unknown), { sshConfigText: '' }), (e: unknown) => isUserError(e) && e.kind === 'host-key' && /is not in/.test(e.message));
+});
+
+test('ProxyCommand `ssh -W %h:%p` through the bastion, from the inventory: applied with no flags; a ProxyCommand that fails says why, in its own words', { skip }, async () => {
+  const [, h2, h3] = lab.hosts as [LabHost, LabHost, LabHost];
+  // the real OpenSSH client as the proxy, as an Ansible inventory of a fleet behind a bastion has it
+  const proxy = `ssh -F /dev/null -q -i ${lab.privateKeyPath} -o UserKnownHostsFile=${kh} -o StrictHostKeyChecking=yes -o BatchMode=yes -p ${BASTION_PORT} -W %h:%p root@${bastion.address}`;
+  const inv = argsInventory('inv-proxy-command.yaml', 'ProxyCommand', `'-o ProxyCommand="${proxy}" -o UserKnownHostsFile=${kh} -o StrictHostKeyChecking=yes'`);
+  const { diagnostics } = await loadInventoryFile(inv);
+  assert.deepEqual(diagnostics, [], 'ProxyCommand is honoured: no warning');
+  const before = bastion.connections;
+  const out = new Capture();
+  const r = await applyCmd({ runbook: file('rb.yaml', RB), inventory: inv, stateDir: join(work, 'state'), stdout: out, stderr: out });
+  assert.equal(r.exitCode, 0, out.text);
+  for (const h of [h2, h3]) assert.equal(readFileSync(lab.hostPath(h, '/tmp/through-bastion'), 'utf8'), `${h.name} via ProxyCommand\n`);
+  assert.equal(bastion.connections - before, 2, 'one proxy, so one bastion connection, per host (as ssh(1) makes them)');
+  // no proxy outlives the run
+  const cmdline = (pid: string) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    } catch {
+      return [];
+    }
+  };
+  const proxies = () => readdirSync('/proc').filter((d) => /^\d+$/.test(d) && cmdline(d).includes('-W') && cmdline(d).includes(`root@${bastion.address}`));
+  for (let i = 0; i < 30 && proxies().length; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(proxies(), [], 'a ProxyCommand process is still running after the run');
+  // a proxy that cannot get through: its exit and its last words, not a bare handshake failure
+  const broken = file('inv-proxy-broken.yaml', `all:\n  hosts:\n    ${h2.name}: { ansible_host: ${h2.address}, ansible_user: root, ansible_ssh_private_key_file: ${lab.privateKeyPath}, ansible_ssh_common_args: '-o ProxyCommand="sh -c \\"echo no route to %h >&2; exit 3\\""' }\n`);
+  const { inventory } = await loadInventoryFile(broken);
+  await assert.rejects(
+    openTransport(inventory!.hosts.get(h2.name)!, { knownHosts: kh, sshConfigText: '', connectTimeoutMs: 5000 }),
+    (e: unknown) => isUserError(e) && e.kind === 'connect' && new RegExp(`its ProxyCommand \\(\`sh …\`\\) exited with code 3: no route to ${h2.address.replace(/\./g, '\\.')}`).test(e.message),
+  );
 });

@@ -8,7 +8,6 @@
 import type { Diagnostic } from '../errors.js';
 import { positionOf, type YamlDocument } from '../runbook/yaml.js';
 import { parseSshArgs, SSH_ARG_VARS } from '../transport/ssh-args.js';
-import { resolveSshConfig } from '../transport/ssh-config.js';
 
 /** Variables runbook honours (besides the ssh argument variables). */
 export const HONOURED_VARS = [
@@ -76,10 +75,6 @@ function checkVars(vars: Vars, path: (string | number)[], doc: YamlDocument, out
       const p = parseSshArgs(v);
       for (const e of p.errors) out.push({ kind: 'inventory', severity: 'error', message: `${k}: ${e}`, ...at(k) });
       for (const i of p.ignored) out.push({ kind: 'inventory', severity: 'warning', message: `${k}: \`${i.option}\` is ignored: ${i.why}`, ...at(k) });
-      // as ssh(1) reads these arguments: not `none`, not one an earlier ProxyJump overrides
-      if (!p.errors.length && p.lines.some((l) => l.startsWith('ProxyCommand ')) && resolveSshConfig(p.lines.join('\n'), 'host').proxyCommand) {
-        out.push({ kind: 'inventory', severity: 'warning', message: `${k}: runbook does not run ProxyCommand: the hosts it reaches are refused, not dialled directly (for an ssh bastion, \`-o ProxyJump=BASTION\` does what \`ssh -W %h:%p BASTION\` does)`, ...at(k) });
-      }
     } else if (k in WARNED_VARS) {
       out.push({ kind: 'inventory', severity: 'warning', message: `${k} is ignored: ${WARNED_VARS[k]}`, ...at(k) });
     } else if (k === 'ansible_become_method' && v !== 'sudo') {

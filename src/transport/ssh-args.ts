@@ -115,7 +115,7 @@ export function parseSshArgs(text: string): ParsedSshArgs {
     if (/[\r\n\0]/.test(kv[1])) out.errors.push(`ssh option \`${kv[0]}\` has a line break or NUL in its value`);
     else if (key === 'proxycommand' && kv[1] === '') out.errors.push('`-o ProxyCommand=` needs a command (or `none`)');
     else if (canon) configLine(`${canon} ${quoteConfigValue(kv[1])}`, shown);
-    // passed on as written (ssh_config keeps a command's quotes): ssh-options.ts refuses the host, never dials it directly
+    // passed on as written (ssh_config keeps a command's quotes); run as ssh(1) runs it (proxy-command.ts)
     else if (key === 'proxycommand') configLine(`ProxyCommand ${kv[1]}`, shown);
     else if (key === 'certificatefile') out.ignored.push({ option: shown, why: 'OpenSSH user certificates are not supported by runbook\'s SSH client (ssh2); use a plain key' });
     else if (CONNECTION_SHARING.has(key)) out.ignored.push({ option: shown, why: 'not needed: runbook keeps one connection per host for the whole run' });

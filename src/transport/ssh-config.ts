@@ -16,7 +16,7 @@ export interface SshConfigResult {
   identityFiles: string[];
   /** ProxyJump as written (`none` becomes undefined) */
   proxyJump?: string;
-  /** ProxyCommand as written (`none` becomes undefined): runbook runs none, see ssh-options.ts */
+  /** ProxyCommand as written, tokens unexpanded (`none` becomes undefined): run by ./proxy-command.ts */
   proxyCommand?: string;
   userKnownHostsFiles?: string[];
   /** StrictHostKeyChecking mapped to our policies: yes → strict, accept-new → accept-new; `no`/`off` → accept-new (we never accept a CHANGED key) */

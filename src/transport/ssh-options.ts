@@ -10,6 +10,7 @@ import type { HostEntry } from '../inventory/types.js';
 import { userError } from '../errors.js';
 import { parseJumpChain, resolveSshConfig } from './ssh-config.js';
 import { parseSshArgs, SSH_ARG_VARS } from './ssh-args.js';
+import { expandProxyCommand, programOf } from './proxy-command.js';
 import type { SshConnectOptions } from './ssh.js';
 
 export interface JumpHop {
@@ -57,12 +58,6 @@ function str(entry: HostEntry, k: string): string | undefined {
 export function cfgValue(v: string, what: string, host: string): string {
   if (/[\r\n\0]/.test(v)) throw userError('inventory', `${what} ${JSON.stringify(v)} contains a line break: it would add ssh options of its own`, { host });
   return /\s/.test(v) ? `"${v.replace(/"/g, '')}"` : v;
-}
-
-/** A proxy command's program, not its arguments (they may hold a password: `sshpass -p ...`). */
-function programOf(command: string): string {
-  const words = command.trim().split(/\s+/);
-  return words.length > 1 ? `${words[0]} …` : words[0]!;
 }
 
 export function sshOptionsForHost(
@@ -115,19 +110,6 @@ export function sshOptionsForHost(
     throw userError('inventory', `cannot read the ssh config ${configFile ?? '~/.ssh/config'}: ${(e as Error).message}`, where);
   }
   const argCfg = argLines.length ? resolveSshConfig(argLines.join('\n'), entry.address) : undefined;
-  if (cfg.proxyCommand) {
-    // ssh(1) would go through it (a bastion's `ssh -W %h:%p`, `aws ssm start-session`, an IAP
-    // tunnel): dialling the address instead goes where the operator's configuration does not
-    const fromArgs = SSH_ARG_VARS.find((_, i) => parsed[i]?.lines.some((l) => l.startsWith('ProxyCommand ')));
-    const source = argCfg?.proxyCommand && fromArgs ? `the inventory's ${fromArgs}` : `the ssh config ${configFile ?? '~/.ssh/config'}`;
-    const turnOff = argCfg?.proxyCommand ? `remove it from ${fromArgs ?? 'the ssh arguments'}` : '`-o ProxyCommand=none` in the host\'s ansible_ssh_extra_args';
-    throw userError(
-      'connect',
-      `${source} reaches this host through a ProxyCommand (\`${programOf(cfg.proxyCommand)}\`), which runbook does not run; it will not dial ${cfg.hostName ?? entry.address} directly instead. ` +
-        `For an SSH bastion (\`ssh -W %h:%p BASTION\`) use ProxyJump (\`-o ProxyJump=BASTION\` in the inventory's ssh arguments, \`-J BASTION\`, or ProxyJump in the ssh config); where the host is reachable directly, ${turnOff}`,
-      where,
-    );
-  }
   const argKeys = argCfg?.identityFiles ?? [];
   // keys the inventory or its arguments name are used as given (a missing one is an error later);
   // keys only ~/.ssh/config names are tried when they exist, as ssh(1) does
@@ -160,6 +142,14 @@ export function sshOptionsForHost(
   if (cfg.serverAliveMs) out.keepalive = cfg.serverAliveMs;
   if (cfg.serverAliveCountMax !== undefined) out.keepaliveCountMax = cfg.serverAliveCountMax;
   if (cfg.hostKeyAlgorithms) out.hostKeyAlgorithms = cfg.hostKeyAlgorithms;
+  if (cfg.proxyCommand) {
+    // as ssh(1) does: the host is reached through the command (ProxyJump and ProxyCommand exclude each other: ssh-config.ts)
+    try {
+      out.proxyCommand = expandProxyCommand(cfg.proxyCommand, { host: out.host, port: out.port ?? 22, user: out.user ?? process.env.USER ?? 'root', alias: entry.address });
+    } catch (e) {
+      throw userError('inventory', `this host's ProxyCommand (\`${programOf(cfg.proxyCommand)}\`) cannot be run: ${(e as Error).message}`, where);
+    }
+  }
   if (cfg.proxyJump) {
     out.proxyJumpSpec = cfg.proxyJump;
     // each hop: its own ~/.ssh/config entry (HostName, User, Port, IdentityFile), else the target's user and keys

@@ -96,7 +96,7 @@ test('an inventory value with a line break cannot add ssh options (StrictHostKey
   assert.deepEqual(sshOptionsForHost(entry({ knownHostsFile: '/my dir/kh' })).knownHostsPaths, ['/my dir/kh']);
 });
 
-test('a host ssh(1) would reach through ProxyCommand is refused, never dialled directly; a ProxyJump that comes first, -J, or ProxyCommand none still connect', () => {
+test('ProxyCommand as ssh(1) takes it: its tokens expanded with the host dialled, and the first of ProxyJump and ProxyCommand applies', () => {
   const refused = (o: Parameters<typeof sshOptionsForHost>[1], vars: Record<string, unknown> = {}) => {
     try {
       sshOptionsForHost(entry({ vars }), o);
@@ -105,39 +105,36 @@ test('a host ssh(1) would reach through ProxyCommand is refused, never dialled d
       return e as { kind: string; diagnostic: { message: string; host?: string } };
     }
   };
-  // from ~/.ssh/config (AWS SSM, a bastion's `ssh -W`)
+  const command = (o: Parameters<typeof sshOptionsForHost>[1], vars: Record<string, unknown> = {}) => sshOptionsForHost(entry({ vars }), o).proxyCommand;
+  // from ~/.ssh/config (AWS SSM), %h the HostName, %p the port
   const ssm = 'Host cp-*\n  HostName i-0abc\n  ProxyCommand sh -c "aws ssm start-session --target %h --document-name AWS-StartSSHSession --parameters portNumber=%p"\n';
-  const e = refused({ sshConfigText: ssm });
-  assert.equal(e?.kind, 'connect');
-  assert.match(e!.diagnostic.message, /^the ssh config ~\/.ssh\/config reaches this host through a ProxyCommand \(`sh …`\), which runbook does not run; it will not dial i-0abc directly instead/);
-  assert.match(e!.diagnostic.message, /use ProxyJump \(`-o ProxyJump=BASTION` .*; where the host is reachable directly, `-o ProxyCommand=none` in the host's ansible_ssh_extra_args$/);
-  assert.doesNotMatch(e!.diagnostic.message, /aws ssm/, 'the command\'s arguments may hold secrets: only its program is named');
-  assert.equal(e!.diagnostic.host, 'cp-1');
-  // from the inventory's ssh arguments, as Ansible passes them
-  const fromInventory = refused({}, { ansible_ssh_common_args: `-o ProxyCommand="sshpass -p s3cret ssh -W %h:%p -q ops@bastion"` });
-  assert.match(fromInventory?.diagnostic.message ?? '', /^the inventory's ansible_ssh_common_args reaches this host through a ProxyCommand \(`sshpass …`\).* remove it from ansible_ssh_common_args$/);
-  assert.doesNotMatch(fromInventory!.diagnostic.message, /s3cret/);
+  assert.equal(command({ sshConfigText: ssm }), 'sh -c "aws ssm start-session --target i-0abc --document-name AWS-StartSSHSession --parameters portNumber=22"');
+  // from the inventory's ssh arguments, as Ansible passes them; %r the user, %n the name as written, %% a percent sign
+  assert.equal(sshOptionsForHost(entry({ user: 'ops', port: 2222, vars: { ansible_ssh_common_args: `-o ProxyCommand="ssh -W %h:%p -l %r -o X=%n%% bastion"` } })).proxyCommand, 'ssh -W cp-1:2222 -l ops -o X=cp-1% bastion');
   // whichever of ProxyJump and ProxyCommand comes first applies, as in ssh(1)
   const jumpFirst = 'Host cp-1\n  ProxyJump b1\nHost cp-*\n  ProxyCommand ssh -W %h:%p b2\n';
-  assert.equal(refused({ sshConfigText: jumpFirst }), undefined);
-  assert.equal(sshOptionsForHost(entry(), { sshConfigText: jumpFirst }).proxyJumpSpec, 'b1');
-  assert.equal(refused({ sshConfigText: 'Host cp-1\n  ProxyCommand ssh -W %h:%p b2\nHost cp-*\n  ProxyJump b1\n' })?.kind, 'connect');
-  assert.equal(refused({ sshConfigText: 'Host cp-1\n  ProxyCommand ssh -W %h:%p b2\n' }, { ansible_ssh_common_args: '-o ProxyJump=b1' }), undefined);
+  assert.deepEqual([sshOptionsForHost(entry(), { sshConfigText: jumpFirst }).proxyJumpSpec, command({ sshConfigText: jumpFirst })], ['b1', undefined]);
+  const commandFirst = 'Host cp-1\n  ProxyCommand ssh -W %h:%p b2\nHost cp-*\n  ProxyJump b1\n';
+  assert.deepEqual([sshOptionsForHost(entry(), { sshConfigText: commandFirst }).proxyJumpSpec, command({ sshConfigText: commandFirst })], [undefined, 'ssh -W cp-1:22 b2']);
+  assert.equal(command({ sshConfigText: 'Host cp-1\n  ProxyCommand ssh -W %h:%p b2\n' }, { ansible_ssh_common_args: '-o ProxyJump=b1' }), undefined);
   // -J on the command line comes before everything
-  assert.equal(sshOptionsForHost(entry(), { sshConfigText: ssm, jump: 'b1' }).proxyJumpSpec, 'b1');
+  assert.deepEqual([sshOptionsForHost(entry(), { sshConfigText: ssm, jump: 'b1' }).proxyJumpSpec, command({ sshConfigText: ssm, jump: 'b1' })], ['b1', undefined]);
   // ProxyCommand none first: no proxy at all, a later ProxyJump included (readconf.c); ProxyJump none first: a later ProxyCommand applies
   const none = sshOptionsForHost(entry({ vars: { ansible_ssh_extra_args: '-o ProxyCommand=none' } }), { sshConfigText: 'Host *\n  ProxyJump bast\n' });
-  assert.equal(none.proxyJumpSpec, undefined);
-  assert.equal(refused({ sshConfigText: 'Host cp-1\n  ProxyJump none\nHost *\n  ProxyCommand nc %h %p\n' })?.kind, 'connect');
-  // the first hop is reached as its own config says: a ProxyCommand, or a ProxyJump runbook would not follow, is refused ...
+  assert.deepEqual([none.proxyJumpSpec, none.proxyCommand], [undefined, undefined]);
+  assert.equal(command({ sshConfigText: 'Host cp-1\n  ProxyJump none\nHost *\n  ProxyCommand nc %h %p\n' }), 'nc cp-1 22');
+  // a token ssh does not expand there, or a value a shell would read, is refused rather than run
+  assert.match(refused({ sshConfigText: 'Host cp-1\n  ProxyCommand nc %h %d\n' })?.diagnostic.message ?? '', /ProxyCommand \(`nc …`\) cannot be run: `%d` is not a ProxyCommand token/);
+  const shelly = refused({ sshConfigText: 'Host cp-1\n  HostName x;touch /tmp/pwned\n  ProxyCommand nc %h %p\n' });
+  assert.equal(shelly?.kind, 'inventory');
+  assert.match(shelly!.diagnostic.message, /the value of %h, "x;touch \/tmp\/pwned", has characters a shell would read/);
+  // the first hop is reached as its own config says: a ProxyCommand there, or a ProxyJump runbook would not follow, is refused ...
   assert.match(refused({ sshConfigText: 'Host cp-1\n  ProxyJump b1\nHost b1\n  ProxyCommand nc %h %p\n' })?.diagnostic.message ?? '', /reaches the jump host b1 through a ProxyCommand \(`nc …`\), which runbook does not run; it will not dial b1 directly instead/);
   assert.match(refused({ sshConfigText: 'Host cp-1\n  ProxyJump b1\nHost b1\n  ProxyJump outer\n' })?.diagnostic.message ?? '', /jump host b1 through ProxyJump outer of its own, which runbook does not follow.*one ProxyJump \(`outer,b1`\)/);
   // ... but a `Host *` ProxyJump naming the hop itself is no way to reach it: the hop is dialled, as before
   assert.deepEqual(sshOptionsForHost(entry(), { sshConfigText: 'Host *\n  ProxyJump bastion\n' }).jumps?.map((j) => j.host), ['bastion']);
   // ... a later hop's own config does not count (ssh(1) reaches it through the hop before)
   assert.deepEqual(sshOptionsForHost(entry(), { sshConfigText: 'Host cp-1\n  ProxyJump a,b\nHost b\n  ProxyCommand ssh -W %h:%p a\n' }).jumps?.map((j) => j.alias), ['a', 'b']);
-  // ProxyCommand none (first value wins) switches the config's off for the host
-  assert.equal(refused({ sshConfigText: ssm }, { ansible_ssh_extra_args: '-o ProxyCommand=none' }), undefined);
 });
 
 test('an ssh argument with a line break in its value is an inventory error, not a crash of the ssh_config parser', () => {

@@ -7,8 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { homedir } from 'node:os';
-import { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import { programOf, type ProxyProcess } from './proxy-command.js';
+import { openSocket, streamLost } from './ssh-socket.js';
 import ssh2, { type Client as ClientT, type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
 import { ioError, userError, messageOf, UserError } from '../errors.js';
 import { hostKeyName, knownKeyTypes, loadKnownHosts } from './known-hosts.js';
@@ -52,6 +52,8 @@ export interface SshConnectOptions extends Omit<AuthOptions, 'user'> {
   keepaliveCountMax?: number;
   /** reach this host through another host's direct-tcpip channel (the last hop of a ProxyJump chain) */
   proxyJump?: SshTransport;
+  /** reach this host through this command's stdin and stdout (ProxyCommand, its tokens expanded: ./proxy-command.ts) */
+  proxyCommand?: string;
   /** called once when this connection closes (the jump pool releases its hops) */
   onClose?: () => void;
   /** run every operation through sudo as root */
@@ -86,6 +88,8 @@ interface Shared {
   /** ansible_become_user: whom `become` without a user means (default root) */
   becomeUser: string | undefined;
   onClose: (() => void) | undefined;
+  /** the ProxyCommand the connection runs over, stopped with it */
+  proxy: ProxyProcess | undefined;
 }
 
 export class SshTransport implements Transport {
@@ -132,35 +136,8 @@ export class SshTransport implements Transport {
     const methods = await authMethods({ ...opts, user, ...(keyPaths ? { privateKeyPaths: keyPaths } : {}) }, where, target);
     const hv = hostVerifier({ entries, keyName, hostPort: `${opts.host}:${port}`, knownFiles, policy: opts.hostKeyPolicy ?? 'strict', where });
 
-    // ---- the socket: TCP with TCP_NODELAY, or a channel through the jump host ----
-    let sock: Duplex;
-    if (opts.proxyJump) {
-      try {
-        sock = await opts.proxyJump.forwardOut(opts.host, port);
-      } catch (e) {
-        throw userError('connect', `cannot reach ${target} through ${opts.proxyJump.host}: ${messageOf(e)}`, where);
-      }
-    } else {
-      sock = await new Promise<Socket>((resolve, reject) => {
-        const s = new Socket();
-        const timer = setTimeout(() => {
-          s.destroy();
-          reject(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' }));
-        }, timeoutMs);
-        s.once('error', (e) => {
-          clearTimeout(timer);
-          reject(e);
-        });
-        s.connect({ host: opts.host, port }, () => {
-          clearTimeout(timer);
-          s.removeAllListeners('error');
-          s.setNoDelay(true);
-          resolve(s);
-        });
-      }).catch((e) => {
-        throw connectError(e, target, where, timeoutMs);
-      });
-    }
+    // ---- the socket: TCP with TCP_NODELAY, a channel through the jump host, or a ProxyCommand ----
+    const { sock, proxy } = await openSocket({ host: opts.host, port, proxyJump: opts.proxyJump, proxyCommand: opts.proxyCommand }, target, where, timeoutMs);
 
     const conn = new Client();
     const keepaliveInterval = opts.keepalive === true ? 15_000 : typeof opts.keepalive === 'number' ? opts.keepalive : 0;
@@ -169,8 +146,22 @@ export class SshTransport implements Transport {
       const fail = (e: unknown) => {
         if (settled) return;
         settled = true;
+        // the proxy's own end is the reason only when the stream was lost (not for a refused key, a
+        // protocol error or a timeout): taken before the stream is cut, which ends any proxy
+        const lost = proxy !== undefined && (proxy.failure() !== undefined || streamLost(e));
         sock.destroy();
-        reject(hv.refusal() ?? connectError(e, target, where, timeoutMs));
+        const report = () => {
+          const gone = lost ? proxy.failure() : undefined;
+          const said = proxy?.said();
+          proxy?.stop();
+          if (gone) return reject(hv.refusal() ?? userError('connect', `cannot reach ${target}: its ProxyCommand (\`${programOf(opts.proxyCommand!)}\`) ${gone}`, where));
+          const err = hv.refusal() ?? connectError(e, target, where, timeoutMs);
+          // what a proxy still running said (`ssh -W`: "Connection timed out") belongs with the error
+          if (said && !hv.refusal()) err.diagnostic.message += ` (its ProxyCommand said: ${said})`;
+          reject(err);
+        };
+        if (lost) void proxy.ended(500).then(report);
+        else report();
       };
       // --profile: authentication is from the key exchange's end to ready (src/engine/profile.ts)
       let kexDone = 0;
@@ -195,12 +186,17 @@ export class SshTransport implements Transport {
     });
     conn.removeAllListeners('error');
     conn.removeAllListeners('close');
-    const shared: Shared = { conn, sftpP: undefined, sftpS: undefined, running: new Set(), writing: new Set(), transfers: new Set(), broken: undefined, connClosed: false, closed: false, gate: new SudoGate(), becomePassword: opts.becomePassword, becomeUser: opts.becomeUser, onClose: opts.onClose };
+    const shared: Shared = { conn, sftpP: undefined, sftpS: undefined, running: new Set(), writing: new Set(), transfers: new Set(), broken: undefined, connClosed: false, closed: false, gate: new SudoGate(), becomePassword: opts.becomePassword, becomeUser: opts.becomeUser, onClose: opts.onClose, proxy };
+    const proxyGone = () => {
+      const f = proxy?.failure();
+      return f ? `its ProxyCommand (\`${programOf(opts.proxyCommand!)}\`) ${f}` : undefined;
+    };
     conn.on('error', (e) => {
-      shared.broken ??= messageOf(e);
+      shared.broken ??= proxyGone() ?? messageOf(e);
     });
     conn.on('close', () => {
-      shared.broken ??= 'connection closed';
+      proxy?.stop();
+      shared.broken ??= proxyGone() ?? 'connection closed';
       shared.connClosed = true;
       shared.sftpP = undefined;
       const f = shared.onClose;
@@ -558,11 +554,14 @@ export class SshTransport implements Transport {
     if (s.connClosed) return;
     if (s.broken) {
       s.conn.destroy();
+      s.proxy?.stop();
       return;
     }
     await new Promise<void>((resolve) => {
       const t = setTimeout(() => {
         s.conn.destroy();
+        // ssh2 destroys only a socket still writable; a proxy that ignores the end of its input is stopped here
+        s.proxy?.stop();
         resolve();
       }, 2000);
       s.conn.once('close', () => {
@@ -598,3 +597,4 @@ function sendKill(ch: ClientChannel): void {
     /* the server may not support signals; closing the channel still ends our wait */
   }
 }
+
