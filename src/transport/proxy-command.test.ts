@@ -54,6 +54,18 @@ test('a proxy that exits says why in its own words; one that ignores SIGTERM is 
     await stubborn.ended(6000);
     assert.ok(!alive(pid), `the proxy ${pid} outlived stop()`);
     assert.equal(stubborn.failure(), 'was ended by SIGKILL');
+    // what the command started goes with it (`sh -c "aws ssm ..."` forks its program)
+    const childFile = join(dir, 'child');
+    const forking = startProxyCommand(`sh -c 'sleep 30 & echo $! > ${childFile}; wait'`);
+    let grandchild = 0;
+    for (let i = 0; i < 50 && !grandchild; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      grandchild = Number((await import('node:fs')).readFileSync(childFile, { encoding: 'utf8', flag: 'a+' }).trim()) || 0;
+    }
+    assert.ok(grandchild > 0 && alive(grandchild));
+    forking.stop();
+    for (let i = 0; i < 60 && alive(grandchild); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(!alive(grandchild), `the command's own child ${grandchild} outlived stop()`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -72,6 +84,14 @@ test('through a proxy, a protocol error is reported as itself, not as the proxy 
     assert.ok(isUserError(err) && err.kind === 'connect', String(err));
     assert.doesNotMatch(err.message, /ProxyCommand .* (exited|was ended)/);
     assert.match(err.message, /Invalid identification string/);
+    // a proxy still running when the connect times out: the timeout, with what the proxy said
+    const slow = await SshTransport.connect({ host: 'h.example', user: 'ops', password: 'x', knownHostsPath: kh, connectTimeoutMs: 1000, proxyCommand: `sh -c 'echo "connect to host h.example port 22: Connection timed out" >&2; sleep 10'` }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(isUserError(slow) && slow.kind === 'connect', String(slow));
+    assert.match(slow.message, /\(its ProxyCommand said: connect to host h\.example port 22: Connection timed out\)$/);
+    assert.equal(slow.message, slow.diagnostic.message);
     // and a proxy that fails before any SSH: its own words
     const gone = await SshTransport.connect({ host: 'h.example', user: 'ops', password: 'x', knownHostsPath: kh, connectTimeoutMs: 5000, proxyCommand: `sh -c 'echo "Permission denied (publickey)." >&2; exit 255'` }).then(
       () => undefined,

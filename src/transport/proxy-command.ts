@@ -67,7 +67,8 @@ const SAID_MAX = 300;
 
 export function startProxyCommand(command: string): ProxyProcess {
   const shell = process.env.SHELL || '/bin/sh';
-  const child = spawn(shell, ['-c', `exec ${command}`], { stdio: ['pipe', 'pipe', 'pipe'] });
+  // a process group of its own: stop() ends what the command started too (`sh -c "aws ssm ..."` forks)
+  const child = spawn(shell, ['-c', `exec ${command}`], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   // no pipes when the spawn itself failed (out of file descriptors): say so, not a TypeError
   if (!child.stdin || !child.stdout || !child.stderr) throw new Error(`its ProxyCommand (\`${programOf(command)}\`) could not be started through ${shell}`);
   let stderr = '';
@@ -111,14 +112,23 @@ export function startProxyCommand(command: string): ProxyProcess {
       if (stopping) return;
       stopping = true;
       sock.destroy();
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      // a proxy that ignores SIGTERM must not keep runbook from exiting
-      const t = setTimeout(() => {
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      }, 2000);
+      if (!signalGroup(child.pid, 'SIGTERM')) return;
+      // a proxy that ignores SIGTERM must not keep runbook from exiting (its stderr pipe keeps
+      // the event loop, and so this timer, alive until the group is gone)
+      const t = setTimeout(() => signalGroup(child.pid, 'SIGKILL'), 2000);
       t.unref();
       child.unref();
     },
   };
+}
+
+/** Signals the command's process group; false when nothing of it is left. */
+function signalGroup(pid: number | undefined, signal: NodeJS.Signals): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(-pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -155,10 +155,10 @@ export class SshTransport implements Transport {
           const said = proxy?.said();
           proxy?.stop();
           if (gone) return reject(hv.refusal() ?? userError('connect', `cannot reach ${target}: its ProxyCommand (\`${programOf(opts.proxyCommand!)}\`) ${gone}`, where));
-          const err = hv.refusal() ?? connectError(e, target, where, timeoutMs);
+          const refusal = hv.refusal();
+          const err = refusal ?? connectError(e, target, where, timeoutMs);
           // what a proxy still running said (`ssh -W`: "Connection timed out") belongs with the error
-          if (said && !hv.refusal()) err.diagnostic.message += ` (its ProxyCommand said: ${said})`;
-          reject(err);
+          reject(said && !refusal ? new UserError({ ...err.diagnostic, message: `${err.diagnostic.message} (its ProxyCommand said: ${said})` }) : err);
         };
         if (lost) void proxy.ended(500).then(report);
         else report();
@@ -597,4 +597,3 @@ function sendKill(ch: ClientChannel): void {
     /* the server may not support signals; closing the channel still ends our wait */
   }
 }
-
