@@ -1,12 +1,22 @@
 // ProxyCommand's process, without an SSH server: fake proxies that exit, talk nonsense or will not die.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expandProxyCommand, programOf, startProxyCommand } from './proxy-command.js';
 import { SshTransport } from './ssh.js';
 import { isUserError } from '../errors.js';
+
+/** The pid a fake proxy wrote to `file`, once it has (0 if it never does within 2.5 s). */
+async function pidWrittenTo(file: string): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    const pid = Number(readFileSync(file, { encoding: 'utf8', flag: 'a+' }).trim());
+    if (pid) return pid;
+  }
+  return 0;
+}
 
 const alive = (pid: number) => {
   try {
@@ -44,11 +54,7 @@ test('a proxy that exits says why in its own words; one that ignores SIGTERM is 
   try {
     const pidFile = join(dir, 'pid');
     const stubborn = startProxyCommand(`sh -c 'echo $$ > ${pidFile}; trap "" TERM; while :; do sleep 1; done'`);
-    let pid = 0;
-    for (let i = 0; i < 50 && !pid; i++) {
-      await new Promise((r) => setTimeout(r, 50));
-      pid = Number((await import('node:fs')).readFileSync(pidFile, { encoding: 'utf8', flag: 'a+' }).trim()) || 0;
-    }
+    const pid = await pidWrittenTo(pidFile);
     assert.ok(pid > 0 && alive(pid));
     stubborn.stop();
     await stubborn.ended(6000);
@@ -57,11 +63,7 @@ test('a proxy that exits says why in its own words; one that ignores SIGTERM is 
     // what the command started goes with it (`sh -c "aws ssm ..."` forks its program)
     const childFile = join(dir, 'child');
     const forking = startProxyCommand(`sh -c 'sleep 30 & echo $! > ${childFile}; wait'`);
-    let grandchild = 0;
-    for (let i = 0; i < 50 && !grandchild; i++) {
-      await new Promise((r) => setTimeout(r, 50));
-      grandchild = Number((await import('node:fs')).readFileSync(childFile, { encoding: 'utf8', flag: 'a+' }).trim()) || 0;
-    }
+    const grandchild = await pidWrittenTo(childFile);
     assert.ok(grandchild > 0 && alive(grandchild));
     forking.stop();
     for (let i = 0; i < 60 && alive(grandchild); i++) await new Promise((r) => setTimeout(r, 50));

@@ -60,6 +60,18 @@ export function cfgValue(v: string, what: string, host: string): string {
   return /\s/.test(v) ? `"${v.replace(/"/g, '')}"` : v;
 }
 
+/**
+ * A first jump host that its own config entry sends through a ProxyCommand, or a ProxyJump to
+ * another host, is refused: runbook runs neither for a hop, and will not dial it directly instead.
+ * (A `Host *` ProxyJump naming this very hop is no way to reach it: the hop is dialled.)
+ */
+function refuseOwnProxy(hop: string, hc: ReturnType<typeof resolveSshConfig>, configFile: string | undefined, where: { host: string }): void {
+  const ownJump = hc.proxyJump !== undefined && parseJumpChain(hc.proxyJump)[0]?.host !== hop ? hc.proxyJump : undefined;
+  if (!hc.proxyCommand && !ownJump) return;
+  const how = hc.proxyCommand ? `a ProxyCommand (\`${programOf(hc.proxyCommand)}\`), which runbook does not run` : `ProxyJump ${ownJump} of its own, which runbook does not follow`;
+  throw userError('connect', `the ssh config ${configFile ?? '~/.ssh/config'} reaches the jump host ${hop} through ${how}; it will not dial ${hc.hostName ?? hop} directly instead. Give the whole chain in one ProxyJump (\`${ownJump ? `${ownJump},` : ''}${hop}\`)`, where);
+}
+
 export function sshOptionsForHost(
   entry: HostEntry,
   opts: {
@@ -156,12 +168,7 @@ export function sshOptionsForHost(
     out.jumps = parseJumpChain(cfg.proxyJump).map((hop, i) => {
       const hc = resolveSshConfig(configText, hop.host);
       // ssh(1) reaches the first hop as its own config says (the later ones through the hop before)
-      // (a `Host *` ProxyJump naming this very hop is no way to reach it: the hop is dialled)
-      const ownJump = hc.proxyJump !== undefined && parseJumpChain(hc.proxyJump)[0]?.host !== hop.host ? hc.proxyJump : undefined;
-      if (i === 0 && (hc.proxyCommand || ownJump)) {
-        const how = hc.proxyCommand ? `a ProxyCommand (\`${programOf(hc.proxyCommand)}\`), which runbook does not run` : `ProxyJump ${ownJump} of its own, which runbook does not follow`;
-        throw userError('connect', `the ssh config ${configFile ?? '~/.ssh/config'} reaches the jump host ${hop.host} through ${how}; it will not dial ${hc.hostName ?? hop.host} directly instead. Give the whole chain in one ProxyJump (\`${ownJump ? `${ownJump},` : ''}${hop.host}\`)`, where);
-      }
+      if (i === 0) refuseOwnProxy(hop.host, hc, configFile, where);
       const hopKeys = hc.identityFiles.filter((f) => existsSync(f));
       return {
         alias: hop.host,

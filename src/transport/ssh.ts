@@ -139,6 +139,11 @@ export class SshTransport implements Transport {
     // ---- the socket: TCP with TCP_NODELAY, a channel through the jump host, or a ProxyCommand ----
     const { sock, proxy } = await openSocket({ host: opts.host, port, proxyJump: opts.proxyJump, proxyCommand: opts.proxyCommand }, target, where, timeoutMs);
 
+    // a proxy that has exited, in its own words: the reason the connection could not be made or was lost
+    const proxyGone = () => {
+      const f = proxy?.failure();
+      return f ? `its ProxyCommand (\`${programOf(opts.proxyCommand!)}\`) ${f}` : undefined;
+    };
     const conn = new Client();
     const keepaliveInterval = opts.keepalive === true ? 15_000 : typeof opts.keepalive === 'number' ? opts.keepalive : 0;
     await new Promise<void>((resolve, reject) => {
@@ -151,10 +156,10 @@ export class SshTransport implements Transport {
         const lost = proxy !== undefined && (proxy.failure() !== undefined || streamLost(e));
         sock.destroy();
         const report = () => {
-          const gone = lost ? proxy.failure() : undefined;
+          const gone = lost ? proxyGone() : undefined;
           const said = proxy?.said();
           proxy?.stop();
-          if (gone) return reject(hv.refusal() ?? userError('connect', `cannot reach ${target}: its ProxyCommand (\`${programOf(opts.proxyCommand!)}\`) ${gone}`, where));
+          if (gone) return reject(hv.refusal() ?? userError('connect', `cannot reach ${target}: ${gone}`, where));
           const refusal = hv.refusal();
           const err = refusal ?? connectError(e, target, where, timeoutMs);
           // what a proxy still running said (`ssh -W`: "Connection timed out") belongs with the error
@@ -187,10 +192,6 @@ export class SshTransport implements Transport {
     conn.removeAllListeners('error');
     conn.removeAllListeners('close');
     const shared: Shared = { conn, sftpP: undefined, sftpS: undefined, running: new Set(), writing: new Set(), transfers: new Set(), broken: undefined, connClosed: false, closed: false, gate: new SudoGate(), becomePassword: opts.becomePassword, becomeUser: opts.becomeUser, onClose: opts.onClose, proxy };
-    const proxyGone = () => {
-      const f = proxy?.failure();
-      return f ? `its ProxyCommand (\`${programOf(opts.proxyCommand!)}\`) ${f}` : undefined;
-    };
     conn.on('error', (e) => {
       shared.broken ??= proxyGone() ?? messageOf(e);
     });
