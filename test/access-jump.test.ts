@@ -3,11 +3,12 @@
  * which this machine cannot reach, and a bastion (a real sshd in inetd mode, src/lab/bastion.ts)
  * reachable from here that reaches them. Runbooks are applied through the bastion from an
  * ssh_config file and from an inventory's ansible_ssh_common_args; one bastion connection serves
- * every host of a run; several hops; a changed or unknown bastion key is refused.
+ * every host of a run; several hops; a changed or unknown bastion key is refused; a ProxyJump from
+ * an Included file under `Match exec`; ProxyCommand.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { labNetwork, type LabHost } from '../src/lab/hosts.js';
 import { privateNetwork, startBastion, type Bastion, type PrivateNetwork } from '../src/lab/bastion.js';
@@ -109,6 +110,34 @@ test('ProxyJump from an ssh_config file: a runbook applied to two hosts behind t
   assert.equal(r.exitCode, 0, out.text);
   for (const h of [h2, h3]) assert.equal(readFileSync(lab.hostPath(h, '/tmp/through-bastion'), 'utf8'), `${h.name} via ssh_config\n`);
   assert.equal(bastion.connections - before, 1, 'both hosts share one connection to the bastion');
+});
+
+test('ssh_config as ssh reads it: the bastion from an Included file, under a `Match exec` decided for each host', { skip }, async () => {
+  const [, h2, h3] = lab.hosts as [LabHost, LabHost, LabHost];
+  mkdirSync(join(work, 'ssh_config.d'), { recursive: true });
+  file('ssh_config.d/50-hosts.conf', [`Host ${h2.name}`, `  HostName ${h2.address}`, `Host ${h3.name}`, `  HostName ${h3.address}`, ''].join('\n'));
+  // "off the VPN, go through the bastion": here a flag file per host says whether it is reached directly
+  file('ssh_config.d/60-route.conf', [`Match originalhost pj-* !exec "test -e ${work}/direct-%n"`, '  ProxyJump gate', 'Host gate', `  HostName ${bastion.address}`, `  Port ${BASTION_PORT}`, '  User root', ''].join('\n'));
+  const cfg = file('ssh_config-include', `Include ${work}/ssh_config.d/*.conf\n`);
+  // the hosts by name, as the config knows them (an ansible_host would be the name ssh is given)
+  const inv = file(
+    'inv-include.yaml',
+    `all:\n  vars:\n    how: match-exec\n    ansible_user: root\n    ansible_ssh_private_key_file: ${lab.privateKeyPath}\n    ansible_ssh_common_args: "-F ${cfg} -o UserKnownHostsFile=${kh} -o StrictHostKeyChecking=yes -o ConnectTimeout=3"\n  hosts:\n    ${h2.name}: {}\n    ${h3.name}: {}\n`,
+  );
+  const flag = file(`direct-${h3.name}`, '');
+  let out = new Capture();
+  let r = await applyCmd({ runbook: file('rb.yaml', RB), inventory: inv, stateDir: join(work, 'state'), stdout: out, stderr: out });
+  // h3 is dialled directly, as its flag says, and cannot be reached from here; h2 went through the bastion
+  assert.notEqual(r.exitCode, 0, out.text);
+  assert.equal(readFileSync(lab.hostPath(h2, '/tmp/through-bastion'), 'utf8'), `${h2.name} via match-exec\n`);
+  const h3File = lab.hostPath(h3, '/tmp/through-bastion');
+  assert.ok(!existsSync(h3File) || readFileSync(h3File, 'utf8') !== `${h3.name} via match-exec\n`, 'nothing reached h3');
+  assert.match(out.text, new RegExp(`${h3.name}[^\\n]*(connect|refused|reach)`, 'i'));
+  rmSync(flag);
+  out = new Capture();
+  r = await applyCmd({ runbook: file('rb.yaml', RB), inventory: inv, stateDir: join(work, 'state'), stdout: out, stderr: out });
+  assert.equal(r.exitCode, 0, out.text);
+  assert.equal(readFileSync(lab.hostPath(h3, '/tmp/through-bastion'), 'utf8'), `${h3.name} via match-exec\n`);
 });
 
 test('ProxyJump from ansible_ssh_common_args: connect and apply with no flags at all', { skip }, async () => {

@@ -12,6 +12,7 @@ import { LocalTransport } from '../transport/local.js';
 import { SshTransport } from '../transport/ssh.js';
 import { sshOptionsForHost } from '../transport/ssh-options.js';
 import { JumpPool } from '../transport/jump.js';
+import { machineSshConfigIo, type SshConfigIo } from '../transport/ssh-config-io.js';
 import type { BecomeSpec } from '../transport/become.js';
 import type { PassphraseSource } from '../transport/ssh-auth.js';
 import type { Transport } from '../transport/types.js';
@@ -32,22 +33,34 @@ export interface ConnectOptions {
   connectTimeoutMs?: number;
   /** ~/.ssh/config text; default: read it when it exists */
   sshConfigText?: string;
+  /** /etc/ssh/ssh_config text, read after the user's; default: read it when it exists */
+  systemSshConfigText?: string;
   /** -J/--jump: ProxyJump for every host, wins over the inventory and ~/.ssh/config */
   jump?: string;
   /** asked once per encrypted key when $RUNBOOK_KEY_PASSPHRASE does not open it */
   askPassphrase?: PassphraseSource;
 }
 
-let cachedSshConfig: string | undefined | null = null;
-function defaultSshConfig(): string | undefined {
-  if (cachedSshConfig !== null) return cachedSshConfig;
-  const file = join(homedir(), '.ssh', 'config');
+// the ssh configs, read once per process (ssh(1) reads them at each start; a run is one start)
+const configTexts = new Map<string, string | undefined>();
+function configText(file: string): string | undefined {
+  if (configTexts.has(file)) return configTexts.get(file);
+  let text: string | undefined;
   try {
-    cachedSshConfig = existsSync(file) ? readFileSync(file, 'utf8') : undefined;
+    text = existsSync(file) ? readFileSync(file, 'utf8') : undefined;
   } catch {
-    cachedSshConfig = undefined;
+    text = undefined;
   }
-  return cachedSshConfig;
+  configTexts.set(file, text);
+  return text;
+}
+
+// one reader of included files and `Match exec` answers per run, as the jump pools below
+const configIos = new WeakMap<object, SshConfigIo>();
+function sshConfigIoFor(o: ConnectOptions): SshConfigIo {
+  let io = configIos.get(o);
+  if (!io) configIos.set(o, (io = machineSshConfigIo()));
+  return io;
 }
 
 // one pool of jump hosts per run (every host of a run shares its ConnectOptions object)
@@ -93,10 +106,13 @@ export async function openTransport(h: HostEntry, o: ConnectOptions = {}, runboo
   if (!entry.user && o.user) entry.user = o.user;
   if (!entry.privateKeyFile && o.privateKey) entry.privateKeyFile = o.privateKey;
   if (o.knownHosts) entry.knownHostsFile = o.knownHosts;
-  const sshConfigText = o.sshConfigText ?? defaultSshConfig();
+  const sshConfigText = o.sshConfigText ?? configText(join(homedir(), '.ssh', 'config'));
+  const systemSshConfigText = o.systemSshConfigText ?? configText('/etc/ssh/ssh_config');
   const so = sshOptionsForHost(entry, {
     ...(o.acceptNew ? { acceptNew: true } : {}),
     ...(sshConfigText !== undefined ? { sshConfigText } : {}),
+    ...(systemSshConfigText !== undefined ? { systemSshConfigText } : {}),
+    sshConfigIo: sshConfigIoFor(o),
     ...(o.connectTimeoutMs !== undefined ? { connectTimeoutMs: o.connectTimeoutMs } : {}),
     ...(o.jump ? { jump: o.jump } : {}),
   });

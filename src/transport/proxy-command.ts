@@ -26,15 +26,23 @@ export interface ProxyTokens {
   alias: string;
 }
 
-/** The command with its tokens expanded; throws (a message for the operator) on a token or value it cannot take. */
-export function expandProxyCommand(command: string, t: ProxyTokens): string {
+/**
+ * `command` with its %-tokens replaced by `values` (a letter each); throws (a message for the
+ * operator) on a token it does not have or a value with anything a shell would read.
+ */
+export function expandCommandTokens(command: string, values: Record<string, string>, keyword: string): string {
   return command.replace(/%(.?)/g, (_m, c: string) => {
     if (c === '%') return '%';
-    const v = c === 'h' ? t.host : c === 'p' ? String(t.port) : c === 'r' ? t.user : c === 'n' ? t.alias : undefined;
-    if (v === undefined) throw new Error(`\`%${c}\` is not a ProxyCommand token (ssh expands %h, %p, %r, %n and %% there)`);
+    const v = values[c];
+    if (v === undefined) throw new Error(`\`%${c}\` is not a ${keyword} token (ssh expands ${Object.keys(values).map((k) => `%${k}`).join(', ')} and %% there)`);
     if (!PLAIN_VALUE.test(v)) throw new Error(`the value of %${c}, ${JSON.stringify(v)}, has characters a shell would read`);
     return v;
   });
+}
+
+/** The command with its tokens expanded; throws (a message for the operator) on a token or value it cannot take. */
+export function expandProxyCommand(command: string, t: ProxyTokens): string {
+  return expandCommandTokens(command, { h: t.host, p: String(t.port), r: t.user, n: t.alias }, 'ProxyCommand');
 }
 
 /**

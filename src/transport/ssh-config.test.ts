@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseJump, resolveSshConfig } from './ssh-config.js';
+import type { SshConfigIo } from './ssh-config-io.js';
 
 const CONFIG = `
 Host bastion
@@ -24,10 +25,14 @@ Host *
   IdentityFile ~/.ssh/id_%r_%h
   StrictHostKeyChecking yes
   ConnectTimeout 7
-  Match exec "touch /tmp/must-not-run"
+Match exec "false-on-this-machine"
+  User from-a-match-that-fails
 `;
 
-const opts = { home: '/home/op', localUser: 'op' };
+// no file and no command of this machine: a Match exec answers no, and is recorded
+const ran: string[] = [];
+const io: SshConfigIo = { read: () => undefined, glob: () => [], exec: (c) => (ran.push(c), false) };
+const opts = { home: '/home/op', localUser: 'op', io };
 
 test('first value wins; wildcards; %h, %r and ~ expansion; lists', () => {
   const r = resolveSshConfig(CONFIG, 'cp-1', opts);

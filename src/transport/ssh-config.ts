@@ -1,11 +1,10 @@
 /**
- * What ~/.ssh/config says about a host alias, through the `ssh-config` package.
- * `resolveSshConfig(text, alias)` is pure (no file or network access, `Match exec` is never run).
+ * What the ssh config says about a host alias (./ssh-config-eval.ts reads it as ssh(1) does),
+ * turned into the settings runbook uses.
  */
-import { readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
-import SSHConfig from 'ssh-config';
+import { homedir, userInfo } from 'node:os';
+import { evaluateSshConfig, type SshConfigSource } from './ssh-config-eval.js';
+import { machineSshConfigIo, type SshConfigIo } from './ssh-config-io.js';
 
 export interface SshConfigResult {
   /** HostName, with %h expanded; undefined when the config does not set one */
@@ -34,20 +33,6 @@ export interface SshConfigResult {
   hostKeyAlgorithms?: string;
 }
 
-// Parsed configs by text: the hosts of an inventory usually share one config text (the same
-// group vars and ~/.ssh/config), and parsing it again for each of 2,000 hosts was most of their
-// connection set-up. compute() only reads the parsed lines. Bounded: distinct texts are rare.
-const parsedConfigs = new Map<string, ReturnType<typeof SSHConfig.parse>>();
-function parsedConfig(text: string): ReturnType<typeof SSHConfig.parse> {
-  let cfg = parsedConfigs.get(text);
-  if (!cfg) {
-    if (parsedConfigs.size >= 64) parsedConfigs.clear();
-    parsedConfigs.set(text, (cfg = SSHConfig.parse(text)));
-  }
-  return cfg;
-}
-
-const PROXY_COMMAND_MARK = '\u0001proxy-command';
 const isNone = (v: string) => v.toLowerCase() === 'none';
 
 /**
@@ -55,44 +40,15 @@ const isNone = (v: string) => v.toLowerCase() === 'none';
  * included (`ProxyCommand none` first: no proxy at all), except that `ProxyJump none` first still
  * lets a later ProxyCommand apply.
  */
-function proxyOf(jump: string | undefined, command: string | undefined, order: () => 'jump' | 'command' | undefined): { jump?: string; command?: string } {
+function proxyOf(jump: string | undefined, command: string | undefined, commandFirst: boolean): { jump?: string; command?: string } {
   if (jump !== undefined && command !== undefined) {
-    if (order() === 'command') return isNone(command) ? {} : { command };
+    if (commandFirst) return isNone(command) ? {} : { command };
     if (!isNone(jump)) return { jump };
     return isNone(command) ? {} : { command };
   }
   if (jump !== undefined && !isNone(jump)) return { jump };
   if (command !== undefined && !isNone(command)) return { command };
   return {};
-}
-
-// the config with every ProxyCommand marked as a ProxyJump, by text (as parsedConfigs)
-const markedConfigs = new Map<string, ReturnType<typeof SSHConfig.parse>>();
-
-/**
- * Which of ProxyJump and ProxyCommand comes first for `alias`: the config resolved again with every
- * ProxyCommand turned into a marked ProxyJump (the package keeps no order between two keywords).
- */
-function firstProxy(text: string, alias: string): 'jump' | 'command' | undefined {
-  type Line = { param?: string; value?: unknown; config?: Line[] };
-  let cfg = markedConfigs.get(text);
-  if (!cfg) {
-    cfg = SSHConfig.parse(text);
-    const mark = (lines: Line[]): void => {
-      for (const l of lines) {
-        if (l.param && /^proxycommand$/i.test(l.param)) {
-          l.param = 'ProxyJump';
-          l.value = PROXY_COMMAND_MARK;
-        }
-        if (l.config) mark(l.config);
-      }
-    };
-    mark(cfg as unknown as Line[]);
-    if (markedConfigs.size >= 64) markedConfigs.clear();
-    markedConfigs.set(text, cfg);
-  }
-  const v = first((cfg.compute(alias, { ignoreCase: true, matchExec: false }) as Record<string, string | string[]>).proxyjump);
-  return v === undefined ? undefined : v === PROXY_COMMAND_MARK ? 'command' : 'jump';
 }
 
 function first(v: string | string[] | undefined): string | undefined {
@@ -105,7 +61,7 @@ function all(v: string | string[] | undefined): string[] {
   return Array.isArray(v) ? v : [v];
 }
 
-function expand(value: string, ctx: { host: string; user: string; home: string; alias: string; port: number }): string {
+function expand(value: string, ctx: { host: string; user: string; localUser: string; home: string; alias: string; port: number }): string {
   let s = value.replace(/^~(?=\/|$)/, ctx.home);
   s = s.replace(/%([%hrunpd])/g, (_m, c: string) => {
     switch (c) {
@@ -116,7 +72,7 @@ function expand(value: string, ctx: { host: string; user: string; home: string; 
       case 'r':
         return ctx.user;
       case 'u':
-        return ctx.user;
+        return ctx.localUser;
       case 'n':
         return ctx.alias;
       case 'p':
@@ -129,28 +85,40 @@ function expand(value: string, ctx: { host: string; user: string; home: string; 
   return s;
 }
 
+/** The local login name, as ssh(1) takes it (getpwuid, not $USER) */
+export function localLogin(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return process.env.USER ?? 'root';
+  }
+}
+
 /**
- * Resolve `alias` against the config `text` (first value wins, as in ssh_config(5)).
- * `home` and `localUser` are only used for ~ and %u/%d expansion.
+ * Resolve `alias` against the config (first value wins, as in ssh_config(5)): one text (read as a
+ * user file) or the sources in ssh's order. `home` and `localUser` are for ~, %d and %u, Include
+ * and Match; `io` reads included files and runs `Match exec` (one per run: it keeps its answers).
+ * Throws SshConfigError on a line ssh(1) would refuse.
  */
-export function resolveSshConfig(text: string, alias: string, opts: { home?: string; localUser?: string } = {}): SshConfigResult {
+export function resolveSshConfig(config: string | SshConfigSource[], alias: string, opts: { home?: string; localUser?: string; io?: SshConfigIo } = {}): SshConfigResult {
   const home = opts.home ?? homedir();
-  const localUser = opts.localUser ?? process.env.USER ?? 'root';
-  const cfg = parsedConfig(text);
-  const c = cfg.compute(alias, { ignoreCase: true, matchExec: false }) as Record<string, string | string[]>;
+  const localUser = opts.localUser ?? localLogin();
+  const sources = typeof config === 'string' ? [{ text: config, name: '~/.ssh/config', user: true }] : config;
+  const c = Object.fromEntries(evaluateSshConfig(sources, { alias, home, localUser, localUid: process.getuid?.() ?? 0, io: opts.io ?? machineSshConfigIo() }));
+  const keys = Object.keys(c);
   const rawHost = first(c.hostname);
   const host = rawHost ? rawHost.replace(/%h/g, alias) : alias;
   const user = first(c.user);
   const portStr = first(c.port);
   const port = portStr && /^\d+$/.test(portStr) ? Number(portStr) : undefined;
-  const ctx = { host, user: user ?? localUser, home, alias, port: port ?? 22 };
+  const ctx = { host, user: user ?? localUser, localUser, home, alias, port: port ?? 22 };
   const result: SshConfigResult = {
     identityFiles: all(c.identityfile).map((f) => expand(f, ctx)),
   };
   if (rawHost) result.hostName = host;
   if (user) result.user = user;
   if (port !== undefined) result.port = port;
-  const proxy = proxyOf(first(c.proxyjump), first(c.proxycommand), () => firstProxy(text, alias));
+  const proxy = proxyOf(first(c.proxyjump), first(c.proxycommand), keys.indexOf('proxycommand') < keys.indexOf('proxyjump'));
   if (proxy.jump) result.proxyJump = proxy.jump;
   if (proxy.command) result.proxyCommand = proxy.command;
   // the package splits the list itself, keeping a quoted path with spaces whole
@@ -174,17 +142,6 @@ export function resolveSshConfig(text: string, alias: string, opts: { home?: str
   const hka = first(c.hostkeyalgorithms);
   if (hka) result.hostKeyAlgorithms = hka;
   return result;
-}
-
-/** `resolveSshConfig` on ~/.ssh/config (or `file`); an absent file resolves to nothing. */
-export function resolveSshConfigFile(alias: string, file = join(homedir(), '.ssh', 'config')): SshConfigResult {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    return { identityFiles: [] };
-  }
-  return resolveSshConfig(text, alias);
 }
 
 /** Every hop of a ProxyJump value (`a,u@b:2222`), in the order they are dialled. */

@@ -2,13 +2,16 @@
  * Connection options for an inventory host, the way Ansible's ssh connection hands them to ssh(1)
  * (first value wins): `ansible_ssh_args`, then the inventory's own values (ansible_port,
  * ansible_user, ansible_ssh_private_key_file, runbook_known_hosts), then `ansible_ssh_common_args`
- * and `ansible_ssh_extra_args`, then ~/.ssh/config (or the `-F` file the arguments name).
- * Everything is turned into ssh_config lines and resolved by ssh-config.ts in one pass.
+ * and `ansible_ssh_extra_args`, then ~/.ssh/config (or the `-F` file the arguments name), then
+ * /etc/ssh/ssh_config (not with `-F`). Everything is turned into ssh_config lines and resolved by
+ * ssh-config.ts in one pass.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import type { HostEntry } from '../inventory/types.js';
 import { userError } from '../errors.js';
-import { parseJumpChain, resolveSshConfig } from './ssh-config.js';
+import { localLogin, parseJumpChain, resolveSshConfig } from './ssh-config.js';
+import type { SshConfigSource } from './ssh-config-eval.js';
+import type { SshConfigIo } from './ssh-config-io.js';
 import { parseSshArgs, SSH_ARG_VARS } from './ssh-args.js';
 import { expandProxyCommand, programOf } from './proxy-command.js';
 import type { SshConnectOptions } from './ssh.js';
@@ -65,18 +68,23 @@ export function cfgValue(v: string, what: string, host: string): string {
  * another host, is refused: runbook runs neither for a hop, and will not dial it directly instead.
  * (A `Host *` ProxyJump naming this very hop is no way to reach it: the hop is dialled.)
  */
-function refuseOwnProxy(hop: string, hc: ReturnType<typeof resolveSshConfig>, configFile: string | undefined, where: { host: string }): void {
+function refuseOwnProxy(hop: string, hc: ReturnType<typeof resolveSshConfig>, configName: string, where: { host: string }): void {
   const ownJump = hc.proxyJump !== undefined && parseJumpChain(hc.proxyJump)[0]?.host !== hop ? hc.proxyJump : undefined;
   if (!hc.proxyCommand && !ownJump) return;
   const how = hc.proxyCommand ? `a ProxyCommand (\`${programOf(hc.proxyCommand)}\`), which runbook does not run` : `ProxyJump ${ownJump} of its own, which runbook does not follow`;
-  throw userError('connect', `the ssh config ${configFile ?? '~/.ssh/config'} reaches the jump host ${hop} through ${how}; it will not dial ${hc.hostName ?? hop} directly instead. Give the whole chain in one ProxyJump (\`${ownJump ? `${ownJump},` : ''}${hop}\`)`, where);
+  throw userError('connect', `the ssh config ${configName} reaches the jump host ${hop} through ${how}; it will not dial ${hc.hostName ?? hop} directly instead. Give the whole chain in one ProxyJump (\`${ownJump ? `${ownJump},` : ''}${hop}\`)`, where);
 }
 
 export function sshOptionsForHost(
   entry: HostEntry,
   opts: {
     acceptNew?: boolean;
+    /** ~/.ssh/config's text */
     sshConfigText?: string;
+    /** /etc/ssh/ssh_config's text (read after the user's, unless the arguments give `-F`) */
+    systemSshConfigText?: string;
+    /** reads included files and runs `Match exec`: one per run */
+    sshConfigIo?: SshConfigIo;
     connectTimeoutMs?: number;
     /** -J/--jump on the command line: wins over everything */
     jump?: string;
@@ -105,36 +113,42 @@ export function sshOptionsForHost(
   if (entry.vars.ansible_host_key_checking === false) own.push('StrictHostKeyChecking accept-new');
   const argLines = [...(opts.jump ? own.slice(0, 1) : []), ...(sshArgs?.lines ?? []), ...own.slice(opts.jump ? 1 : 0), ...(commonArgs?.lines ?? []), ...(extraArgs?.lines ?? [])];
   const configFile = [sshArgs, commonArgs, extraArgs].find((p) => p?.configFile)?.configFile;
-  let configText = opts.sshConfigText ?? '';
-  if (configFile) {
+  let userConfig: SshConfigSource = { text: opts.sshConfigText ?? '', name: '~/.ssh/config', user: true };
+  if (configFile && configFile.toLowerCase() === 'none') {
+    userConfig = { text: '', name: '-F none', user: true };
+  } else if (configFile) {
     try {
-      configText = (opts.readConfigFile ?? ((p) => readFileSync(p, 'utf8')))(configFile);
+      userConfig = { text: (opts.readConfigFile ?? ((p) => readFileSync(p, 'utf8')))(configFile), name: configFile, user: true };
     } catch (e) {
       throw userError('inventory', `cannot read the ssh config file ${configFile} (-F): ${(e as Error).message}`, where);
     }
   }
-  // the argument lines come before the file's first Host block: they apply to this host whatever its name
-  let cfg: ReturnType<typeof resolveSshConfig>;
-  try {
-    cfg = resolveSshConfig(argLines.join('\n') + '\n' + configText, entry.address);
-  } catch (e) {
-    // the arguments were read one by one (ssh-args.ts): what is left is the config file's
-    throw userError('inventory', `cannot read the ssh config ${configFile ?? '~/.ssh/config'}: ${(e as Error).message}`, where);
-  }
-  const argCfg = argLines.length ? resolveSshConfig(argLines.join('\n'), entry.address) : undefined;
+  // as ssh(1): the user's file (or -F), then the system's, which -F replaces too
+  const files = [userConfig, ...(configFile || !opts.systemSshConfigText ? [] : [{ text: opts.systemSshConfigText, name: '/etc/ssh/ssh_config', user: false }])];
+  const resolve = (sources: SshConfigSource[], alias: string): ReturnType<typeof resolveSshConfig> => {
+    try {
+      return resolveSshConfig(sources, alias, opts.sshConfigIo ? { io: opts.sshConfigIo } : {});
+    } catch (e) {
+      throw userError('inventory', `the ssh config, for ${alias}: ${(e as Error).message}`, where);
+    }
+  };
+  // the argument lines come first, as ssh's own -o options: they apply to this host whatever its name
+  const cfg = resolve([{ text: argLines.join('\n'), name: 'the ssh arguments', user: true }, ...files], entry.address);
+  const argCfg = argLines.length ? resolve([{ text: argLines.join('\n'), name: 'the ssh arguments', user: true }], entry.address) : undefined;
   const argKeys = argCfg?.identityFiles ?? [];
   // keys the inventory or its arguments name are used as given (a missing one is an error later);
   // keys only ~/.ssh/config names are tried when they exist, as ssh(1) does
   const keys = cfg.identityFiles.filter((f) => argKeys.includes(f) || existsSync(f));
 
-  const out: HostSshOptions = {
+  const out: HostSshOptions & { user: string } = {
     name: entry.name,
     host: cfg.hostName ?? entry.address,
     port: cfg.port ?? entry.port,
+    // as ssh(1): the login name of this process's user (getpwuid), not $USER, which cron and CI may not set
+    user: cfg.user ?? localLogin(),
     become: entry.become,
     hostKeyPolicy: opts.acceptNew ? 'accept-new' : (cfg.hostKeyPolicy ?? 'strict'),
   };
-  if (cfg.user) out.user = cfg.user;
   if (keys.length) out.privateKeyPaths = keys;
   if (cfg.userKnownHostsFiles) out.knownHostsPaths = cfg.userKnownHostsFiles;
   const becomeUser = str(entry, 'ansible_become_user');
@@ -157,7 +171,7 @@ export function sshOptionsForHost(
   if (cfg.proxyCommand) {
     // as ssh(1) does: the host is reached through the command (ProxyJump and ProxyCommand exclude each other: ssh-config.ts)
     try {
-      out.proxyCommand = expandProxyCommand(cfg.proxyCommand, { host: out.host, port: out.port ?? 22, user: out.user ?? process.env.USER ?? 'root', alias: entry.address });
+      out.proxyCommand = expandProxyCommand(cfg.proxyCommand, { host: out.host, port: out.port ?? 22, user: out.user, alias: entry.address });
     } catch (e) {
       throw userError('inventory', `this host's ProxyCommand (\`${programOf(cfg.proxyCommand)}\`) cannot be run: ${(e as Error).message}`, where);
     }
@@ -166,15 +180,15 @@ export function sshOptionsForHost(
     out.proxyJumpSpec = cfg.proxyJump;
     // each hop: its own ~/.ssh/config entry (HostName, User, Port, IdentityFile), else the target's user and keys
     out.jumps = parseJumpChain(cfg.proxyJump).map((hop, i) => {
-      const hc = resolveSshConfig(configText, hop.host);
+      const hc = resolve(files, hop.host);
       // ssh(1) reaches the first hop as its own config says (the later ones through the hop before)
-      if (i === 0) refuseOwnProxy(hop.host, hc, configFile, where);
+      if (i === 0) refuseOwnProxy(hop.host, hc, userConfig.name, where);
       const hopKeys = hc.identityFiles.filter((f) => existsSync(f));
       return {
         alias: hop.host,
         host: hc.hostName ?? hop.host,
         port: hop.port ?? hc.port ?? 22,
-        user: hop.user ?? hc.user ?? out.user ?? process.env.USER ?? 'root',
+        user: hop.user ?? hc.user ?? out.user,
         privateKeyPaths: hopKeys.length ? hopKeys : keys,
         // the hop's own host key settings (ssh(1) reads them from the hop's config entry)
         ...(hc.userKnownHostsFiles ? { knownHostsPaths: hc.userKnownHostsFiles } : {}),

@@ -154,5 +154,5 @@ test('an ssh argument or config that ssh_config cannot hold is a clear error nam
   ] as const) {
     assert.throws(() => sshOptionsForHost(entry({ vars: { ansible_ssh_common_args: args } })), (e: { kind?: string; message: string }) => e.kind === 'inventory' && want.test(e.message), args);
   }
-  assert.throws(() => sshOptionsForHost(entry(), { sshConfigText: 'Host cp-1\n  ProxyCommand sh -c "unclosed\n' }), (e: { kind?: string; message: string }) => e.kind === 'inventory' && /cannot read the ssh config ~\/.ssh\/config: Unexpected line break/.test(e.message));
+  assert.throws(() => sshOptionsForHost(entry(), { sshConfigText: 'Host cp-1\n  ProxyCommand sh -c "unclosed\n' }), (e: { kind?: string; message: string }) => e.kind === 'inventory' && /the ssh config, for cp-1: ~\/.ssh\/config: Unexpected line break/.test(e.message));
 });

@@ -1,0 +1,144 @@
+/** ssh_config read as ssh(1) reads it: Include, Match, the final pass, the system file. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { resolveSshConfig } from './ssh-config.js';
+import type { SshConfigSource } from './ssh-config-eval.js';
+import type { SshConfigIo } from './ssh-config-io.js';
+
+/** A file system of `files` (glob: `*` within one directory level, as the tests need) and commands that exit 0 when listed in `yes`. */
+function fakeIo(files: Record<string, string>, yes: string[] = []): SshConfigIo & { ran: string[] } {
+  const ran: string[] = [];
+  return {
+    ran,
+    read: (p) => files[p],
+    glob: (pattern) => {
+      const re = new RegExp(`^${pattern.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')}$`);
+      return Object.keys(files)
+        .filter((f) => re.test(f))
+        .sort();
+    },
+    exec: (c) => (ran.push(c), yes.includes(c)),
+  };
+}
+
+const user = (text: string): SshConfigSource => ({ text, name: '~/.ssh/config', user: true });
+const opts = (io: SshConfigIo) => ({ home: '/home/op', localUser: 'op', io });
+
+test('Include: relative to ~/.ssh in a user file and /etc/ssh in the system file, globbed in sorted order, nested', () => {
+  const io = fakeIo({
+    '/home/op/.ssh/config.d/20-late': 'Host web-*\n  User late\n  Port 2202\n',
+    '/home/op/.ssh/config.d/10-early': 'Host web-*\n  User early\n  Include /opt/deeper\n',
+    '/opt/deeper': 'Host web-1\n  ProxyJump bastion-from-deeper\n',
+    '/etc/ssh/ssh_config.d/50-corp.conf': 'Host *\n  ConnectTimeout 9\n  User from-system\n',
+  });
+  const system: SshConfigSource = { text: 'Include ssh_config.d/*.conf\n', name: '/etc/ssh/ssh_config', user: false };
+  const r = resolveSshConfig([user('Include config.d/*\n'), system], 'web-1', opts(io));
+  assert.equal(r.user, 'early');
+  assert.equal(r.port, 2202);
+  assert.equal(r.proxyJump, 'bastion-from-deeper');
+  assert.equal(r.connectTimeoutMs, 9000);
+  // the user's file comes first: its value wins over the system's
+  assert.equal(resolveSshConfig([user('Host *\n  ConnectTimeout 3\n'), system], 'db', opts(io)).connectTimeoutMs, 3000);
+  assert.equal(resolveSshConfig([user(''), system], 'db', opts(io)).user, 'from-system');
+});
+
+test('Include inside a block applies only when the block does, and the included Host lines do not leak out of it', () => {
+  const io = fakeIo({ '/c/inner': 'User from-inner\nHost *\n  Port 2222\n' });
+  const text = 'Host cp-*\n  Include /c/inner\n  HostName kept.example\nHost other\n  User other\n';
+  const cp = resolveSshConfig(text, 'cp-1', opts(io));
+  assert.equal(cp.user, 'from-inner');
+  assert.equal(cp.port, 2222);
+  // back in the including block after the Include, whatever the included file's Host lines said
+  assert.equal(cp.hostName, 'kept.example');
+  // from a block that does not apply, nothing of the file applies, not even its `Host *`
+  const db = resolveSshConfig(text, 'db', opts(io));
+  assert.equal(db.user, undefined);
+  assert.equal(db.port, undefined);
+});
+
+test('Include: a missing file is skipped as ssh does; a loop, a ~ path in the system file, another user\'s ~ are errors naming the file', () => {
+  assert.equal(resolveSshConfig('Include /nowhere/*\nUser u\n', 'h', opts(fakeIo({}))).user, 'u');
+  assert.throws(() => resolveSshConfig('Include /c/self\n', 'h', opts(fakeIo({ '/c/self': 'Include /c/self\n' }))), /~\/\.ssh\/config: \/c\/self: .*Include nested deeper than 16/);
+  assert.throws(() => resolveSshConfig([{ text: 'Include ~/x\n', name: '/etc/ssh/ssh_config', user: false }], 'h', opts(fakeIo({}))), /\/etc\/ssh\/ssh_config: bad include path ~\/x/);
+  assert.throws(() => resolveSshConfig('Include ~root/x\n', 'h', opts(fakeIo({}))), /only ~\//);
+});
+
+test('Match: host (the HostName so far), originalhost, user, localuser, negation, lists', () => {
+  const io = fakeIo({});
+  const text = [
+    'Host cp-1',
+    '  HostName 10.0.0.11',
+    'Match host 10.0.0.* originalhost cp-*',
+    '  User admin',
+    'Match !localuser op',
+    '  Port 1',
+    'Match localuser op user admin',
+    '  ProxyJump bastion',
+    'Match originalhost cp-*,!cp-2',
+    '  ConnectTimeout 4',
+  ].join('\n');
+  const r = resolveSshConfig(text, 'cp-1', opts(io));
+  assert.equal(r.user, 'admin');
+  assert.equal(r.port, undefined);
+  assert.equal(r.proxyJump, 'bastion');
+  assert.equal(r.connectTimeoutMs, 4000);
+  assert.equal(resolveSshConfig(text, 'cp-2', opts(io)).connectTimeoutMs, undefined);
+});
+
+test('Match exec runs with its tokens expanded, is skipped once an earlier criterion failed, and can be negated', () => {
+  const io = fakeIo({}, ['nc -z -w1 10.0.0.11 22']);
+  const text = [
+    'Host cp-*',
+    '  HostName 10.0.0.11',
+    'Match host 10.0.0.* !exec "nc -z -w1 %h %p"',
+    '  ProxyJump bastion-when-unreachable',
+    'Match originalhost nomatch exec "never-run"',
+    '  User never',
+    'Match exec "nc -z -w1 %h %p"',
+    '  User direct',
+  ].join('\n');
+  const r = resolveSshConfig(text, 'cp-1', opts(io));
+  assert.equal(r.proxyJump, undefined);
+  assert.equal(r.user, 'direct');
+  assert.deepEqual(io.ran, ['nc -z -w1 10.0.0.11 22', 'nc -z -w1 10.0.0.11 22']);
+  // a token runbook will not paste into a shell command
+  assert.throws(() => resolveSshConfig('Match exec "check %k"\n', 'h', opts(io)), /Match exec token/);
+  assert.throws(() => resolveSshConfig('Match exec "check %h"\n', 'a;b', opts(io)), /characters a shell would read/);
+});
+
+test('Match final: a second pass where Host lines match the HostName; canonical matches only there', () => {
+  const text = ['Host short', '  HostName Node-7.Example.Net', 'Host node-7.example.net', '  User by-full-name', 'Match canonical', '  Port 2200', 'Match final', '  ConnectTimeout 5'].join('\n');
+  const r = resolveSshConfig(text, 'short', opts(fakeIo({})));
+  assert.equal(r.hostName, 'node-7.example.net');
+  assert.equal(r.user, 'by-full-name');
+  assert.equal(r.port, 2200);
+  assert.equal(r.connectTimeoutMs, 5000);
+  // no final pass asked for: neither
+  const plain = resolveSshConfig(text.replace('Match final', 'Match all'), 'short', opts(fakeIo({})));
+  assert.equal(plain.user, undefined);
+  assert.equal(plain.port, undefined);
+});
+
+test('lines ssh refuses, and criteria runbook cannot judge, are errors naming the line', () => {
+  const io = fakeIo({});
+  for (const [text, want] of [
+    ['Match bogus x\n', /Match bogus x: Unsupported Match attribute bogus/],
+    ['Match host\n', /~\/\.ssh\/config: Missing value for match criteria host/],
+    ['Match host a final all\n', /cannot be combined/],
+    ['Match version OpenSSH_9*\n', /the version of the OpenSSH client/],
+    ['Match sessiontype exec\n', /runbook cannot tell whether it applies/],
+  ] as const) {
+    assert.throws(() => resolveSshConfig(text, 'h', opts(io)), want, text);
+  }
+  assert.equal(resolveSshConfig('Match canonical all\n  User u\n', 'h', opts(io)).user, undefined);
+  assert.equal(resolveSshConfig('Match final all\n  User u\n', 'h', opts(io)).user, 'u');
+});
+
+test('CanonicalizeHostName: a name ssh would look up under CanonicalDomains is refused; others pass, and get the final pass', () => {
+  const io = fakeIo({});
+  const text = 'CanonicalizeHostName yes\nCanonicalDomains example.net\nHost *.example.net\n  User by-domain\n';
+  assert.throws(() => resolveSshConfig(text, 'web1', opts(io)), /look web1 up in the DNS under example\.net.*CanonicalizeHostName no/);
+  assert.equal(resolveSshConfig(text, 'web1.example.net', opts(io)).user, 'by-domain');
+  // through a proxy ssh leaves the name to the proxy (unless `always`)
+  assert.equal(resolveSshConfig(`ProxyJump b\n${text}`, 'web1', opts(io)).proxyJump, 'b');
+});

@@ -1,0 +1,214 @@
+/**
+ * ssh_config(5) evaluated for one host the way ssh(1) does it (readconf.c, OpenSSH 9.x): the
+ * sources in order (the command line's options, the user's file or -F, then the system file), Host
+ * and Match blocks, `Include` (globbed, nested, conditional inside a block), and the final pass that
+ * `Match final` or CanonicalizeHostName asks for. The first value obtained for a keyword wins;
+ * IdentityFile adds up. The `ssh-config` package only splits the lines into words.
+ */
+import SSHConfig from 'ssh-config';
+import { isIP } from 'node:net';
+import { matchCriteria, matchesPattern, type MatchState } from './ssh-config-match.js';
+import { SshConfigError, type EvalContext } from './ssh-config-io.js';
+
+export interface SshConfigSource {
+  text: string;
+  /** for messages: `~/.ssh/config`, the -F file, /etc/ssh/ssh_config, `the ssh arguments` */
+  name: string;
+  /** a user file: a relative Include is under ~/.ssh (and may start with ~); else under /etc/ssh */
+  user: boolean;
+}
+
+/** What a host obtained: keyword (lower case) → value, in the order each was first set. */
+export type Obtained = Map<string, string | string[]>;
+
+type Parsed = ReturnType<typeof SSHConfig.parse>;
+type Line = Parsed[number];
+type Directive = Extract<Line, { param: string }>;
+type Words = Exclude<Directive['value'], string>;
+
+/** ssh(1) reads at most this deep (READCONF_MAX_DEPTH) */
+const MAX_INCLUDE_DEPTH = 16;
+const REPEATABLE = new Set(['identityfile', 'certificatefile', 'localforward', 'remoteforward', 'dynamicforward']);
+// the rest of the line, as ssh(1) keeps it (the package splits it into words)
+const COMMAND = new Set(['proxycommand', 'knownhostscommand', 'localcommand', 'remotecommand']);
+
+// parsed texts, by text: an inventory's hosts share their few config texts (bounded: distinct texts are rare)
+const parsedTexts = new Map<string, Parsed>();
+function parsed(text: string): Parsed {
+  let p = parsedTexts.get(text);
+  if (!p) {
+    if (parsedTexts.size >= 64) parsedTexts.clear();
+    try {
+      p = SSHConfig.parse(text);
+    } catch (e) {
+      throw new SshConfigError((e as Error).message);
+    }
+    parsedTexts.set(text, p);
+  }
+  return p;
+}
+
+function words(v: Directive['value']): string[] {
+  return typeof v === 'string' ? [v] : v.map((w) => w.val);
+}
+
+function commandText(v: Directive['value']): string {
+  if (typeof v === 'string') return v;
+  return (v as Words)
+    .map(({ val, separator, quoted }) => `${separator}${quoted ? `"${val.replace(/"/g, '\\"')}"` : val}`)
+    .join('')
+    .trim();
+}
+
+function lineText(d: Directive): string {
+  return `${d.param} ${typeof d.value === 'string' ? d.value : commandText(d.value)}`;
+}
+
+interface Pass {
+  ctx: EvalContext;
+  out: Obtained;
+  /** the name Host lines match: the alias, then in the final pass the (canonical) HostName */
+  host: string;
+  final: boolean;
+  wantFinal: boolean;
+}
+
+function set(p: Pass, key: string, value: string | string[]): void {
+  if (REPEATABLE.has(key)) {
+    const list = p.out.get(key);
+    const add = Array.isArray(value) ? value : [value];
+    if (Array.isArray(list)) list.push(...add);
+    else p.out.set(key, [...add]);
+  } else if (!p.out.has(key)) {
+    p.out.set(key, value);
+  }
+}
+
+function hostLineMatches(patterns: string[], host: string): boolean {
+  let active = false;
+  for (const raw of patterns) {
+    const negated = raw.startsWith('!');
+    if (!matchesPattern(host, negated ? raw.slice(1) : raw)) continue;
+    if (negated) return false;
+    active = true;
+  }
+  return active;
+}
+
+function matchState(p: Pass): MatchState {
+  const hostName = p.out.get('hostname');
+  const host = p.final ? p.host : typeof hostName === 'string' ? hostName.replace(/%h/g, p.ctx.alias) : p.ctx.alias;
+  const user = p.out.get('user');
+  const port = p.out.get('port');
+  const tag = p.out.get('tag');
+  return {
+    tag: typeof tag === 'string' ? tag : '',
+    host,
+    originalHost: p.ctx.alias,
+    user: typeof user === 'string' ? user : p.ctx.localUser,
+    port: typeof port === 'string' && /^\d+$/.test(port) ? Number(port) : 22,
+    final: p.final,
+    ctx: p.ctx,
+  };
+}
+
+/** Every file an Include line names, as glob(3) finds them (sorted); relative ones under ~/.ssh or /etc/ssh. */
+function includedFiles(patterns: string[], src: SshConfigSource, ctx: EvalContext): string[] {
+  const files: string[] = [];
+  for (const pattern of patterns) {
+    let path: string;
+    if (pattern.startsWith('~')) {
+      if (!src.user) throw new SshConfigError(`bad include path ${pattern}: a system file cannot name one under ~`);
+      if (!/^~(\/|$)/.test(pattern)) throw new SshConfigError(`include path ${pattern}: runbook expands only ~/ (your own home), not another user's`);
+      path = ctx.home + pattern.slice(1);
+    } else {
+      path = pattern.startsWith('/') ? pattern : src.user ? `${ctx.home}/.ssh/${pattern}` : `/etc/ssh/${pattern}`;
+    }
+    files.push(...ctx.io.glob(path));
+  }
+  return files;
+}
+
+function walk(lines: Parsed, src: SshConfigSource, p: Pass, active: boolean, neverMatch: boolean, depth: number): void {
+  for (const line of lines) {
+    if (!('param' in line)) continue;
+    const key = line.param.toLowerCase();
+    if (key === 'host' || key === 'match') {
+      let blockActive: boolean;
+      if (key === 'host') {
+        blockActive = !neverMatch && hostLineMatches(words(line.value), p.host);
+      } else {
+        const m = matchCriteria(words(line.value), matchState(p), neverMatch);
+        if (m.error) throw new SshConfigError(`${lineText(line)}: ${m.error}`);
+        if (m.wantFinal) p.wantFinal = true;
+        blockActive = !neverMatch && m.matched;
+      }
+      // the package nests a block's lines under its Host or Match line
+      if ('config' in line) walk(line.config as Parsed, src, p, blockActive, neverMatch, depth);
+      continue;
+    }
+    if (key === 'include') {
+      if (depth >= MAX_INCLUDE_DEPTH) throw new SshConfigError(`Include nested deeper than ${MAX_INCLUDE_DEPTH} files (a file that includes itself?)`);
+      for (const file of includedFiles(words(line.value), src, p.ctx)) {
+        const text = p.ctx.io.read(file);
+        if (text === undefined) continue;
+        const inner: SshConfigSource = { text, name: file, user: src.user };
+        try {
+          // an included file's Match cannot change the including block's state (ssh restores it)
+          walk(parsed(text), inner, p, active, neverMatch || !active, depth + 1);
+        } catch (e) {
+          if (e instanceof SshConfigError && !e.message.startsWith(file)) throw new SshConfigError(`${file}: ${e.message}`);
+          throw e;
+        }
+      }
+      continue;
+    }
+    if (!active) continue;
+    set(p, key, COMMAND.has(key) ? commandText(line.value) : typeof line.value === 'string' ? line.value : words(line.value));
+  }
+}
+
+function runPass(sources: SshConfigSource[], p: Pass): void {
+  for (const src of sources) {
+    try {
+      walk(parsed(src.text), src, p, true, false, 0);
+    } catch (e) {
+      if (e instanceof SshConfigError) throw new SshConfigError(`${src.name}: ${e.message}`);
+      throw e;
+    }
+  }
+}
+
+/**
+ * Canonicalization looks names up in the DNS under each CanonicalDomains: runbook makes no such
+ * lookups, and will not connect to a name ssh(1) might have changed. Names it leaves alone pass.
+ */
+function refuseDnsCanonicalization(out: Obtained, host: string): void {
+  const mode = String(out.get('canonicalizehostname') ?? 'no').toLowerCase();
+  if (mode === 'no' || mode === 'false') return;
+  const proxied = (out.has('proxycommand') && String(out.get('proxycommand')).toLowerCase() !== 'none') || (out.has('proxyjump') && String(out.get('proxyjump')).toLowerCase() !== 'none');
+  if (proxied && mode !== 'always') return;
+  if (isIP(host)) return;
+  const domains = out.get('canonicaldomains');
+  const maxDots = Number(out.get('canonicalizemaxdots') ?? 1);
+  const dots = host.split('.').length - 1;
+  if (host.endsWith('.') || (domains !== undefined && dots <= maxDots)) {
+    throw new SshConfigError(`CanonicalizeHostName ${mode} would look ${host} up in the DNS${domains !== undefined ? ` under ${[domains].flat().join(', ')}` : ''}, which runbook does not do: write the full host name in the inventory, or set CanonicalizeHostName no for it`);
+  }
+}
+
+/** What the sources say about `ctx.alias`. Throws SshConfigError on a line ssh(1) would refuse. */
+export function evaluateSshConfig(sources: SshConfigSource[], ctx: EvalContext): Obtained {
+  const p: Pass = { ctx, out: new Map(), host: ctx.alias, final: false, wantFinal: false };
+  runPass(sources, p);
+  const canonicalize = String(p.out.get('canonicalizehostname') ?? 'no').toLowerCase();
+  if (!p.wantFinal && (canonicalize === 'no' || canonicalize === 'false')) return p.out;
+  // the final pass: Host lines now match the HostName (lowercased unless an address), as ssh.c does
+  const hostName = p.out.get('hostname');
+  let host = typeof hostName === 'string' ? hostName.replace(/%h/g, ctx.alias) : ctx.alias;
+  if (!isIP(host)) host = host.toLowerCase();
+  refuseDnsCanonicalization(p.out, host);
+  p.out.set('hostname', host);
+  runPass(sources, { ...p, host, final: true });
+  return p.out;
+}
