@@ -8,11 +8,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { HostEntry } from '../inventory/types.js';
+import { userError } from '../errors.js';
 import { LocalTransport } from '../transport/local.js';
 import { SshTransport } from '../transport/ssh.js';
 import { sshOptionsForHost } from '../transport/ssh-options.js';
 import { JumpPool } from '../transport/jump.js';
-import { machineSshConfigIo, type SshConfigIo } from '../transport/ssh-config-io.js';
+import { machineSshConfigIo, PendingExec, readUserConfigFile, SshConfigError, type SshConfigIo } from '../transport/ssh-config-io.js';
 import type { BecomeSpec } from '../transport/become.js';
 import type { PassphraseSource } from '../transport/ssh-auth.js';
 import type { Transport } from '../transport/types.js';
@@ -41,17 +42,20 @@ export interface ConnectOptions {
   askPassphrase?: PassphraseSource;
 }
 
-// the ssh configs, read once per process (ssh(1) reads them at each start; a run is one start)
-const configTexts = new Map<string, string | undefined>();
-function configText(file: string): string | undefined {
-  if (configTexts.has(file)) return configTexts.get(file);
-  let text: string | undefined;
-  try {
-    text = existsSync(file) ? readFileSync(file, 'utf8') : undefined;
-  } catch {
-    text = undefined;
+// the ssh configs, read once per process (ssh(1) reads them at each start; a run is one start).
+// The user's file is checked as ssh checks it (its owner and mode): a refusal is each host's error.
+const configTexts = new Map<string, string | undefined | SshConfigError>();
+function configText(file: string, user: boolean): string | undefined {
+  let text = configTexts.get(file);
+  if (!configTexts.has(file)) {
+    try {
+      text = user ? readUserConfigFile(file) : existsSync(file) ? readFileSync(file, 'utf8') : undefined;
+    } catch (e) {
+      text = e instanceof SshConfigError ? e : undefined;
+    }
+    configTexts.set(file, text);
   }
-  configTexts.set(file, text);
+  if (text instanceof SshConfigError) throw text;
   return text;
 }
 
@@ -59,8 +63,36 @@ function configText(file: string): string | undefined {
 const configIos = new WeakMap<object, SshConfigIo>();
 function sshConfigIoFor(o: ConnectOptions): SshConfigIo {
   let io = configIos.get(o);
-  if (!io) configIos.set(o, (io = machineSshConfigIo()));
+  if (!io) configIos.set(o, (io = machineSshConfigIo({ deferExec: true })));
   return io;
+}
+
+/** sshOptionsForHost, running the `Match exec` commands it meets without blocking the other hosts. */
+async function hostSshOptions(entry: HostEntry, o: ConnectOptions): Promise<ReturnType<typeof sshOptionsForHost>> {
+  const io = sshConfigIoFor(o);
+  let sshConfigText: string | undefined;
+  let systemSshConfigText: string | undefined;
+  try {
+    sshConfigText = o.sshConfigText ?? configText(join(homedir(), '.ssh', 'config'), true);
+    systemSshConfigText = o.systemSshConfigText ?? configText('/etc/ssh/ssh_config', false);
+  } catch (e) {
+    throw userError('inventory', `the ssh config: ${(e as Error).message}`, { host: entry.name });
+  }
+  for (;;) {
+    try {
+      return sshOptionsForHost(entry, {
+        ...(o.acceptNew ? { acceptNew: true } : {}),
+        ...(sshConfigText !== undefined ? { sshConfigText } : {}),
+        ...(systemSshConfigText !== undefined ? { systemSshConfigText } : {}),
+        sshConfigIo: io,
+        ...(o.connectTimeoutMs !== undefined ? { connectTimeoutMs: o.connectTimeoutMs } : {}),
+        ...(o.jump ? { jump: o.jump } : {}),
+      });
+    } catch (e) {
+      if (!(e instanceof PendingExec)) throw e;
+      await io.settle!(e.command);
+    }
+  }
 }
 
 // one pool of jump hosts per run (every host of a run shares its ConnectOptions object)
@@ -106,16 +138,7 @@ export async function openTransport(h: HostEntry, o: ConnectOptions = {}, runboo
   if (!entry.user && o.user) entry.user = o.user;
   if (!entry.privateKeyFile && o.privateKey) entry.privateKeyFile = o.privateKey;
   if (o.knownHosts) entry.knownHostsFile = o.knownHosts;
-  const sshConfigText = o.sshConfigText ?? configText(join(homedir(), '.ssh', 'config'));
-  const systemSshConfigText = o.systemSshConfigText ?? configText('/etc/ssh/ssh_config');
-  const so = sshOptionsForHost(entry, {
-    ...(o.acceptNew ? { acceptNew: true } : {}),
-    ...(sshConfigText !== undefined ? { sshConfigText } : {}),
-    ...(systemSshConfigText !== undefined ? { systemSshConfigText } : {}),
-    sshConfigIo: sshConfigIoFor(o),
-    ...(o.connectTimeoutMs !== undefined ? { connectTimeoutMs: o.connectTimeoutMs } : {}),
-    ...(o.jump ? { jump: o.jump } : {}),
-  });
+  const so = await hostSshOptions(entry, o);
   const { proxyJumpSpec: _spec, jumps, ...opts } = so;
   if (o.becomePassword !== undefined && opts.becomePassword === undefined) opts.becomePassword = o.becomePassword;
   if (o.becomeUser) opts.becomeUser = o.becomeUser;

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ssh2, { type ParsedKey } from 'ssh2';
-import { signingOnce } from './ssh-auth.js';
+import { hostKeyAlgorithms, signingOnce } from './ssh-auth.js';
 import { tempDir } from '../actions/testing.js';
 
 const { utils } = ssh2;
@@ -55,4 +55,13 @@ test('signingOnce: a failed signature is returned as an Error, as ssh2 returns i
   } finally {
     cleanup();
   }
+});
+
+test('HostKeyAlgorithms: what ssh2 cannot verify (certificates, security keys) is left out; a list of nothing else is an error', () => {
+  // a RHEL crypto policy's list, as /etc/ssh/ssh_config.d may bring it in
+  const policy = 'ecdsa-sha2-nistp256,ecdsa-sha2-nistp256-cert-v01@openssh.com,sk-ecdsa-sha2-nistp256@openssh.com,ssh-ed25519,ssh-ed25519-cert-v01@openssh.com,rsa-sha2-256';
+  assert.deepEqual(hostKeyAlgorithms([], policy), ['ecdsa-sha2-nistp256', 'ssh-ed25519', 'rsa-sha2-256']);
+  assert.deepEqual(hostKeyAlgorithms([], '+ssh-ed25519-cert-v01@openssh.com,ssh-dss').slice(-1), ['ssh-dss']);
+  assert.deepEqual(hostKeyAlgorithms([], '-ecdsa-*,ssh-rsa'), ['ssh-ed25519', 'rsa-sha2-512', 'rsa-sha2-256']);
+  assert.throws(() => hostKeyAlgorithms([], 'ssh-ed25519-cert-v01@openssh.com'), /names no host key algorithm .*ssh2.* can verify/);
 });

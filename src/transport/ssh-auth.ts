@@ -9,6 +9,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import ssh2, { type AnyAuthMethod, type ParsedKey } from 'ssh2';
 import { messageOf, userError, UserError } from '../errors.js';
+import { matchesPattern } from './ssh-config-match.js';
 import { appendKnownHost, checkHostKey, fingerprint, keyTypeOf, type KnownHostEntry } from './known-hosts.js';
 
 const { utils } = ssh2; // CommonJS: no named exports at run time
@@ -17,19 +18,26 @@ export type HostKeyPolicy = 'strict' | 'accept-new';
 
 export const DEFAULT_HOST_KEY_ALGOS = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
 
+// what ssh2 can verify: certificates (`*-cert-v01@openssh.com`) and security keys (`sk-*`) it cannot
+const SSH2_HOST_KEY_ALGOS = new Set([...DEFAULT_HOST_KEY_ALGOS, 'ssh-dss']);
+
 /**
  * Host key algorithms, the types known_hosts already has for this host first (as OpenSSH orders
  * them). `configured` is a HostKeyAlgorithms value: a list replaces the default, `+x` appends,
- * `-x` removes, `^x` puts first (ssh_config(5)).
+ * `-x` removes (wildcards allowed), `^x` puts first (ssh_config(5)). Algorithms ssh2 does not have
+ * are left out (a system-wide crypto policy lists certificate types); a list of nothing else is an error.
  */
-export function hostKeyAlgorithms(knownTypes: string[], configured?: string): string[] {
+export function hostKeyAlgorithms(knownTypes: string[], configured?: string, where?: { host: string }): string[] {
   let base = DEFAULT_HOST_KEY_ALGOS;
   if (configured) {
-    const list = configured.slice(/^[+^-]/.test(configured) ? 1 : 0).split(',').map((s) => s.trim()).filter(Boolean);
+    const written = configured.slice(/^[+^-]/.test(configured) ? 1 : 0).split(',').map((s) => s.trim()).filter(Boolean);
+    const list = written.filter((a) => SSH2_HOST_KEY_ALGOS.has(a));
     if (configured.startsWith('+')) base = [...base, ...list];
-    else if (configured.startsWith('-')) base = base.filter((a) => !list.includes(a));
+    else if (configured.startsWith('-')) base = base.filter((a) => !written.some((w) => matchesPattern(a, w)));
     else if (configured.startsWith('^')) base = [...list, ...base];
-    else return list; // an explicit list: exactly these, in this order
+    else if (list.length) return list; // an explicit list: exactly these, in this order
+    else throw userError('inventory', `HostKeyAlgorithms ${configured} names no host key algorithm runbook's SSH library (ssh2) can verify; it has ${[...SSH2_HOST_KEY_ALGOS].join(', ')}`, where);
+    if (!base.length) throw userError('inventory', `HostKeyAlgorithms ${configured} leaves no host key algorithm`, where);
   }
   const first: string[] = [];
   for (const t of knownTypes) {

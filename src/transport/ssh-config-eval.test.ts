@@ -2,8 +2,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolveSshConfig } from './ssh-config.js';
+import { chmodSync, chownSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { SshConfigSource } from './ssh-config-eval.js';
-import type { SshConfigIo } from './ssh-config-io.js';
+import { machineSshConfigIo, PendingExec, readUserConfigFile, type SshConfigIo } from './ssh-config-io.js';
+import { tempDir } from '../actions/testing.js';
 
 /** A file system of `files` (glob: `*` within one directory level, as the tests need) and commands that exit 0 when listed in `yes`. */
 function fakeIo(files: Record<string, string>, yes: string[] = []): SshConfigIo & { ran: string[] } {
@@ -102,7 +105,7 @@ test('Match exec runs with its tokens expanded, is skipped once an earlier crite
   assert.equal(r.user, 'direct');
   assert.deepEqual(io.ran, ['nc -z -w1 10.0.0.11 22', 'nc -z -w1 10.0.0.11 22']);
   // a token runbook will not paste into a shell command
-  assert.throws(() => resolveSshConfig('Match exec "check %k"\n', 'h', opts(io)), /Match exec token/);
+  assert.throws(() => resolveSshConfig('Match exec "check %j"\n', 'h', opts(io)), /Match exec token/);
   assert.throws(() => resolveSshConfig('Match exec "check %h"\n', 'a;b', opts(io)), /characters a shell would read/);
 });
 
@@ -141,4 +144,73 @@ test('CanonicalizeHostName: a name ssh would look up under CanonicalDomains is r
   assert.equal(resolveSshConfig(text, 'web1.example.net', opts(io)).user, 'by-domain');
   // through a proxy ssh leaves the name to the proxy (unless `always`)
   assert.equal(resolveSshConfig(`ProxyJump b\n${text}`, 'web1', opts(io)).proxyJump, 'b');
+});
+
+test('a config file others can write, or another user owns, is refused as ssh refuses it, and none of its commands run', () => {
+  const { dir, cleanup } = tempDir('runbook-sshcfg-perm-');
+  try {
+    const ran = join(dir, 'RAN');
+    const loose = join(dir, 'loose.conf');
+    writeFileSync(loose, `Match exec "touch ${ran}"\n  User evil\n`);
+    chmodSync(loose, 0o666);
+    assert.throws(() => resolveSshConfig(`Include ${loose}\n`, 'h', { io: machineSshConfigIo() }), /Bad owner or permissions on .*loose\.conf.*chmod go-w/);
+    assert.throws(() => readUserConfigFile(loose), /Bad owner or permissions/);
+    chownSync(loose, 4242, 4242);
+    chmodSync(loose, 0o644);
+    assert.throws(() => readUserConfigFile(loose), /Bad owner or permissions/);
+    assert.equal(existsSync(ran), false);
+    assert.equal(readUserConfigFile(join(dir, 'absent')), undefined);
+  } finally {
+    cleanup();
+  }
+});
+
+test('IdentityFile: a file listed twice (by two blocks, or by the final pass reading every line again) is offered once', () => {
+  const text = 'Host *\n  IdentityFile /k/one\n  IdentityFile /k/two\nHost h\n  IdentityFile /k/one\nMatch final all\n  User u\n';
+  assert.deepEqual(resolveSshConfig(text, 'h', opts(fakeIo({}))).identityFiles, ['/k/one', '/k/two']);
+});
+
+test('ProxyCommand is the rest of its line as written: quotes, double spaces and `#` kept', () => {
+  const io = fakeIo({});
+  const ssm = `sh -c 'aws ssm start-session --target %h --parameters "portNumber=%p"'`;
+  assert.equal(resolveSshConfig(`Host i-*\n  ProxyCommand ${ssm}\n`, 'i-0abc', opts(io)).proxyCommand, ssm);
+  assert.equal(resolveSshConfig('Host *\n  ProxyCommand=nc %h  %p   \n', 'h', opts(io)).proxyCommand, 'nc %h  %p');
+  assert.equal(resolveSshConfig('# ProxyCommand commented out\nHost *\n\tProxyCommand ssh -W %h:%p j#x\n', 'h', opts(io)).proxyCommand, 'ssh -W %h:%p j#x');
+});
+
+test("values as ssh's argv_split leaves them: single quotes and backslash escapes", () => {
+  const r = resolveSshConfig("Host h\n  User 'bob'\n  IdentityFile /k/my\\ key\n  HostName \"h.example\"\n", 'h', opts(fakeIo({})));
+  assert.equal(r.user, 'bob');
+  assert.deepEqual(r.identityFiles, ['/k/my key']);
+  assert.equal(r.hostName, 'h.example');
+});
+
+test('what runbook cannot read is an error, not a different host: a negated canonical/final/all, tokens in an Include path, a bare Host', () => {
+  const io = fakeIo({});
+  assert.throws(() => resolveSshConfig('Match !final host x\n  User u\n', 'x', opts(io)), /cannot read a negated `final`/);
+  assert.throws(() => resolveSshConfig('Include ~/.ssh/hosts/%h.conf\n', 'x', opts(io)), /does not expand % tokens/);
+  assert.throws(() => resolveSshConfig('Host\nUser a\n', 'x', opts(io)), /`Host` with no value/);
+});
+
+test('Include: glob(3) characters only; parentheses and the like are plain characters of a path', () => {
+  const { dir, cleanup } = tempDir('runbook-sshcfg-glob-');
+  try {
+    mkdirSync(join(dir, 'par(en)'));
+    writeFileSync(join(dir, 'par(en)', 'a.conf'), 'User from-parens\n');
+    assert.equal(resolveSshConfig(`Include ${dir}/par(en)/*.conf\n`, 'h', { io: machineSshConfigIo() }).user, 'from-parens');
+  } finally {
+    cleanup();
+  }
+});
+
+test('Match exec with a deferring io: the command runs without blocking, once for all the hosts that ask', async () => {
+  const io = machineSshConfigIo({ deferExec: true });
+  const text = 'Match exec "sleep 0.3; true"\n  User ok\n';
+  assert.throws(() => resolveSshConfig(text, 'h', { io }), (e: unknown) => e instanceof PendingExec && e.command === 'sleep 0.3; true');
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 20);
+  await Promise.all([io.settle!('sleep 0.3; true'), io.settle!('sleep 0.3; true')]);
+  clearInterval(timer);
+  assert.ok(ticks >= 5, `the event loop ran meanwhile (${ticks} ticks)`);
+  assert.equal(resolveSshConfig(text, 'h', { io }).user, 'ok');
 });

@@ -32,24 +32,57 @@ const REPEATABLE = new Set(['identityfile', 'certificatefile', 'localforward', '
 // the rest of the line, as ssh(1) keeps it (the package splits it into words)
 const COMMAND = new Set(['proxycommand', 'knownhostscommand', 'localcommand', 'remotecommand']);
 
+interface ParsedText {
+  lines: Parsed;
+  /** a command keyword's rest of the line as written (ssh keeps it whole, quotes, `#` and all) */
+  commands: WeakMap<object, string>;
+}
+
+const COMMAND_LINE = /^[ \t]*(proxycommand|knownhostscommand|localcommand|remotecommand)(?:[ \t]*=[ \t]*|[ \t]+)(.*?)[ \t\r]*$/i;
+
 // parsed texts, by text: an inventory's hosts share their few config texts (bounded: distinct texts are rare)
-const parsedTexts = new Map<string, Parsed>();
-function parsed(text: string): Parsed {
+const parsedTexts = new Map<string, ParsedText>();
+function parsed(text: string): ParsedText {
   let p = parsedTexts.get(text);
-  if (!p) {
-    if (parsedTexts.size >= 64) parsedTexts.clear();
-    try {
-      p = SSHConfig.parse(text);
-    } catch (e) {
-      throw new SshConfigError((e as Error).message);
-    }
-    parsedTexts.set(text, p);
+  if (p) return p;
+  // the package reads `!canonical`, `!final` and `!all` as criteria missing their value
+  const negatedBare = /^[ \t]*match(?=[ \t=]).*?[ \t=]!(canonical|final|all)\b/im.exec(text);
+  if (negatedBare) throw new SshConfigError(`\`${negatedBare[0].trim()}\`: runbook cannot read a negated \`${negatedBare[1]}\` (ssh can); write the block without it`);
+  let lines: Parsed;
+  try {
+    lines = SSHConfig.parse(text);
+  } catch (e) {
+    throw new SshConfigError((e as Error).message);
   }
+  const commands = new WeakMap<object, string>();
+  const raw = text.split('\n').flatMap((l) => COMMAND_LINE.exec(l)?.[2] ?? []);
+  const found: Directive[] = [];
+  const visit = (ls: Parsed): void => {
+    for (const l of ls) {
+      if (!('param' in l)) continue;
+      // a Host or Match with nothing after it swallows the next line as its keyword
+      if (/\s/.test(l.param)) throw new SshConfigError(`\`${l.param.split(/\s/)[0]}\` with no value`);
+      if (COMMAND.has(l.param.toLowerCase())) found.push(l);
+      if ('config' in l) visit(l.config as Parsed);
+    }
+  };
+  visit(lines);
+  // the package keeps document order: pair its command lines with the raw ones (else its own rendering)
+  if (found.length === raw.length) found.forEach((d, i) => commands.set(d, raw[i]!));
+  if (parsedTexts.size >= 64) parsedTexts.clear();
+  parsedTexts.set(text, (p = { lines, commands }));
   return p;
 }
 
+/** A word as ssh's argv_split leaves it: single quotes off, `\\'` `\\"` `\\ ` unescaped (the package keeps both). */
+function unquote(w: string, quoted?: boolean): string {
+  if (quoted) return w;
+  const single = /^'(.*)'$/s.exec(w);
+  return single ? single[1]! : w.replace(/\\(['" \t])/g, '$1');
+}
+
 function words(v: Directive['value']): string[] {
-  return typeof v === 'string' ? [v] : v.map((w) => w.val);
+  return typeof v === 'string' ? [unquote(v)] : v.map((w) => unquote(w.val, w.quoted));
 }
 
 function commandText(v: Directive['value']): string {
@@ -76,7 +109,8 @@ interface Pass {
 function set(p: Pass, key: string, value: string | string[]): void {
   if (REPEATABLE.has(key)) {
     const list = p.out.get(key);
-    const add = Array.isArray(value) ? value : [value];
+    // as ssh's add_identity_file: a file already listed is not added again (the final pass reads every line twice)
+    const add = (Array.isArray(value) ? value : [value]).filter((v) => !(Array.isArray(list) && list.includes(v)));
     if (Array.isArray(list)) list.push(...add);
     else p.out.set(key, [...add]);
   } else if (!p.out.has(key)) {
@@ -101,8 +135,10 @@ function matchState(p: Pass): MatchState {
   const user = p.out.get('user');
   const port = p.out.get('port');
   const tag = p.out.get('tag');
+  const alias = p.out.get('hostkeyalias');
   return {
     tag: typeof tag === 'string' ? tag : '',
+    ...(typeof alias === 'string' ? { hostKeyAlias: alias } : {}),
     host,
     originalHost: p.ctx.alias,
     user: typeof user === 'string' ? user : p.ctx.localUser,
@@ -116,6 +152,7 @@ function matchState(p: Pass): MatchState {
 function includedFiles(patterns: string[], src: SshConfigSource, ctx: EvalContext): string[] {
   const files: string[] = [];
   for (const pattern of patterns) {
+    if (/%|\$\{/.test(pattern)) throw new SshConfigError(`include path ${pattern}: runbook does not expand % tokens or \${VARIABLES} there (OpenSSH 9.9 does): write the path out`);
     let path: string;
     if (pattern.startsWith('~')) {
       if (!src.user) throw new SshConfigError(`bad include path ${pattern}: a system file cannot name one under ~`);
@@ -129,7 +166,7 @@ function includedFiles(patterns: string[], src: SshConfigSource, ctx: EvalContex
   return files;
 }
 
-function walk(lines: Parsed, src: SshConfigSource, p: Pass, active: boolean, neverMatch: boolean, depth: number): void {
+function walk(text: ParsedText, lines: Parsed, src: SshConfigSource, p: Pass, active: boolean, neverMatch: boolean, depth: number): void {
   for (const line of lines) {
     if (!('param' in line)) continue;
     const key = line.param.toLowerCase();
@@ -144,7 +181,7 @@ function walk(lines: Parsed, src: SshConfigSource, p: Pass, active: boolean, nev
         blockActive = !neverMatch && m.matched;
       }
       // the package nests a block's lines under its Host or Match line
-      if ('config' in line) walk(line.config as Parsed, src, p, blockActive, neverMatch, depth);
+      if ('config' in line) walk(text, line.config as Parsed, src, p, blockActive, neverMatch, depth);
       continue;
     }
     if (key === 'include') {
@@ -155,7 +192,8 @@ function walk(lines: Parsed, src: SshConfigSource, p: Pass, active: boolean, nev
         const inner: SshConfigSource = { text, name: file, user: src.user };
         try {
           // an included file's Match cannot change the including block's state (ssh restores it)
-          walk(parsed(text), inner, p, active, neverMatch || !active, depth + 1);
+          const inside = parsed(text);
+          walk(inside, inside.lines, inner, p, active, neverMatch || !active, depth + 1);
         } catch (e) {
           if (e instanceof SshConfigError && !e.message.startsWith(file)) throw new SshConfigError(`${file}: ${e.message}`);
           throw e;
@@ -164,14 +202,15 @@ function walk(lines: Parsed, src: SshConfigSource, p: Pass, active: boolean, nev
       continue;
     }
     if (!active) continue;
-    set(p, key, COMMAND.has(key) ? commandText(line.value) : typeof line.value === 'string' ? line.value : words(line.value));
+    set(p, key, COMMAND.has(key) ? (text.commands.get(line) ?? commandText(line.value)) : typeof line.value === 'string' ? unquote(line.value, line.quoted) : words(line.value));
   }
 }
 
 function runPass(sources: SshConfigSource[], p: Pass): void {
   for (const src of sources) {
     try {
-      walk(parsed(src.text), src, p, true, false, 0);
+      const text = parsed(src.text);
+      walk(text, text.lines, src, p, true, false, 0);
     } catch (e) {
       if (e instanceof SshConfigError) throw new SshConfigError(`${src.name}: ${e.message}`);
       throw e;

@@ -3,6 +3,7 @@
  * them: criteria are checked left to right, `!` negates one, and an `exec` is not run once an
  * earlier criterion has failed.
  */
+import { createHash } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
 import { expandCommandTokens } from './proxy-command.js';
@@ -59,6 +60,8 @@ export interface MatchState {
   port: number;
   /** the Tag option so far */
   tag: string;
+  /** the HostKeyAlias option so far */
+  hostKeyAlias?: string;
   final: boolean;
   ctx: EvalContext;
 }
@@ -81,9 +84,12 @@ const NOT_JUDGED: Record<string, string> = {
 function execTokens(s: MatchState): Record<string, string> {
   const local = hostname();
   return {
+    // as OpenSSH 9's ssh_connection_hash: SHA-1 of this host, the host, the port and the remote user
+    C: createHash('sha1').update(`${local}${s.host}${s.port}${s.user}`).digest('hex'),
     d: s.ctx.home,
     h: s.host,
     i: String(s.ctx.localUid),
+    k: s.hostKeyAlias ?? s.host,
     L: local.split('.')[0]!,
     l: local,
     n: s.originalHost,

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { isIP } from 'node:net';
@@ -33,6 +33,12 @@ const SETTINGS = [
   'ProxyCommand none',
   'ConnectTimeout 5',
   'ConnectTimeout 7',
+  "User 'u2'",
+  "ProxyCommand sh -c 'nc %h  %p --x \"a b\"'",
+  'ProxyCommand ssh -W %h:%p j#x',
+  'IdentityFile /k/one',
+  'IdentityFile /k/two',
+  'HostKeyAlias web-1',
 ];
 const HOST_PATTERNS = ['web-*', '*', '!web-2', 'db', 'A', 'a', '?b', 'cp-?', '*.example.net', 'node-7.example.net', '10.0.0.*'];
 const CRITERIA = [
@@ -50,6 +56,7 @@ const CRITERIA = [
   '!exec "test -e DIR/yes"',
   'exec "test -e DIR/no"',
   'exec "test -e DIR/flag-%n"',
+  'exec "test -e DIR/k-%k"',
   'final',
   'canonical',
   'all',
@@ -72,7 +79,10 @@ function sshG(config: string, alias: string): Map<string, string> | undefined {
   const out = new Map<string, string>();
   for (const line of r.stdout.split('\n')) {
     const m = /^(\S+) (.*)$/.exec(line);
-    if (m && !out.has(m[1]!.toLowerCase())) out.set(m[1]!.toLowerCase(), m[2]!);
+    if (!m) continue;
+    const key = m[1]!.toLowerCase();
+    if (key === 'identityfile') out.set(key, out.has(key) ? `${out.get(key)} ${m[2]}` : m[2]!);
+    else if (!out.has(key)) out.set(key, m[2]!);
   }
   return out;
 }
@@ -81,6 +91,8 @@ test('random configs resolve as `ssh -G` resolves them', { skip }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'rb-sshg-'));
   writeFileSync(join(dir, 'yes'), '');
   writeFileSync(join(dir, 'flag-web-1'), '');
+  writeFileSync(join(dir, 'k-web-1'), '');
+  writeFileSync(join(dir, 'k-node-7.example.net'), '');
   try {
     fc.assert(
       fc.property(file(1), file(2), file(0), (main, sub1, sub2) => {
@@ -109,11 +121,32 @@ test('random configs resolve as `ssh -G` resolves them', { skip }, () => {
           assert.equal(String(got.port ?? 22), want.get('port'), `port of ${where}`);
           assert.equal(got.proxyJump, want.get('proxyjump'), `proxyjump of ${where}`);
           assert.equal(got.proxyCommand, want.get('proxycommand') === 'none' ? undefined : want.get('proxycommand'), `proxycommand of ${where}`);
+          if (got.identityFiles.length) assert.equal(got.identityFiles.join(' '), want.get('identityfile'), `identityfile of ${where}`);
           assert.equal(got.connectTimeoutMs === undefined ? 'none' : String(got.connectTimeoutMs / 1000), want.get('connecttimeout'), `connecttimeout of ${where}`);
         }
       }),
       { numRuns: Number(process.env.SSHG_RUNS ?? 100) },
     );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('Match exec %C is the connection hash ssh computes (this host, the host, the port, the user)', { skip }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rb-sshg-'));
+  try {
+    for (const alias of ['web-1', 'db']) {
+      const probe = resolveSshConfig(`Host *\n  Port 2201\n  User u1\nMatch exec "test -e ${dir}/%C"\n  HostName matched\n`, alias, {
+        io: { read: () => undefined, glob: () => [], exec: (c) => (writeFileSync(c.slice('test -e '.length), ''), false) },
+      });
+      assert.equal(probe.hostName, undefined);
+      // the file runbook named with its %C now exists: ssh's own %C must name the same file
+      const config = join(dir, 'config');
+      writeFileSync(config, `Host *\n  Port 2201\n  User u1\nMatch exec "test -e ${dir}/%C"\n  HostName matched\n`);
+      assert.equal(sshG(config, alias)?.get('hostname'), 'matched', alias);
+      rmSync(dir, { recursive: true, force: true });
+      mkdirSync(dir);
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -11,7 +11,7 @@ import type { HostEntry } from '../inventory/types.js';
 import { userError } from '../errors.js';
 import { localLogin, parseJumpChain, resolveSshConfig } from './ssh-config.js';
 import type { SshConfigSource } from './ssh-config-eval.js';
-import type { SshConfigIo } from './ssh-config-io.js';
+import { PendingExec, type SshConfigIo } from './ssh-config-io.js';
 import { parseSshArgs, SSH_ARG_VARS } from './ssh-args.js';
 import { expandProxyCommand, programOf } from './proxy-command.js';
 import type { SshConnectOptions } from './ssh.js';
@@ -112,7 +112,8 @@ export function sshOptionsForHost(
   if (timeoutVar && /^\d+$/.test(timeoutVar)) own.push(`ConnectTimeout ${timeoutVar}`);
   if (entry.vars.ansible_host_key_checking === false) own.push('StrictHostKeyChecking accept-new');
   const argLines = [...(opts.jump ? own.slice(0, 1) : []), ...(sshArgs?.lines ?? []), ...own.slice(opts.jump ? 1 : 0), ...(commonArgs?.lines ?? []), ...(extraArgs?.lines ?? [])];
-  const configFile = [sshArgs, commonArgs, extraArgs].find((p) => p?.configFile)?.configFile;
+  // the last -F of the command line Ansible builds, as ssh takes it
+  const configFile = [sshArgs, commonArgs, extraArgs].reverse().find((p) => p?.configFile)?.configFile;
   let userConfig: SshConfigSource = { text: opts.sshConfigText ?? '', name: '~/.ssh/config', user: true };
   if (configFile && configFile.toLowerCase() === 'none') {
     userConfig = { text: '', name: '-F none', user: true };
@@ -129,6 +130,7 @@ export function sshOptionsForHost(
     try {
       return resolveSshConfig(sources, alias, opts.sshConfigIo ? { io: opts.sshConfigIo } : {});
     } catch (e) {
+      if (e instanceof PendingExec) throw e; // the caller runs it and asks again
       throw userError('inventory', `the ssh config, for ${alias}: ${(e as Error).message}`, where);
     }
   };
@@ -180,9 +182,11 @@ export function sshOptionsForHost(
     out.proxyJumpSpec = cfg.proxyJump;
     // each hop: its own ~/.ssh/config entry (HostName, User, Port, IdentityFile), else the target's user and keys
     out.jumps = parseJumpChain(cfg.proxyJump).map((hop, i) => {
-      const hc = resolve(files, hop.host);
+      // ssh(1) reaches a hop as `ssh -l USER -p PORT hop`: its Match user, %r and %p see them
+      const given = [...(hop.user ? [`User ${cfgValue(hop.user, 'ProxyJump user', entry.name)}`] : []), ...(hop.port ? [`Port ${hop.port}`] : [])];
+      const hc = resolve([{ text: given.join('\n'), name: `ProxyJump ${hop.host}`, user: true }, ...files], hop.host);
       // ssh(1) reaches the first hop as its own config says (the later ones through the hop before)
-      if (i === 0) refuseOwnProxy(hop.host, hc, userConfig.name, where);
+      if (i === 0) refuseOwnProxy(hop.host, hc, files.map((f) => f.name).join(' and '), where);
       const hopKeys = hc.identityFiles.filter((f) => existsSync(f));
       return {
         alias: hop.host,

@@ -156,3 +156,16 @@ test('an ssh argument or config that ssh_config cannot hold is a clear error nam
   }
   assert.throws(() => sshOptionsForHost(entry(), { sshConfigText: 'Host cp-1\n  ProxyCommand sh -c "unclosed\n' }), (e: { kind?: string; message: string }) => e.kind === 'inventory' && /the ssh config, for cp-1: ~\/.ssh\/config: Unexpected line break/.test(e.message));
 });
+
+test('a hop is resolved as ssh reaches it (`ssh -l USER -p PORT hop`): its Match user sees the ProxyJump user; the last -F wins; the system file comes after the user\'s', () => {
+  const config = ['Host cp-1', '  ProxyJump admin@bastion:2200', 'Host bastion', '  HostName 10.0.0.1', 'Match host 10.0.0.1 user admin', '  UserKnownHostsFile /kh/admin', ''].join('\n');
+  const [hop] = sshOptionsForHost(entry(), { sshConfigText: config }).jumps!;
+  assert.deepEqual([hop!.user, hop!.port, hop!.knownHostsPaths], ['admin', 2200, ['/kh/admin']]);
+  const files: Record<string, string> = { '/a': 'User from-a\n', '/b': 'User from-b\n' };
+  const read = (p: string) => files[p]!;
+  assert.equal(sshOptionsForHost(entry({ vars: { ansible_ssh_common_args: '-F /a', ansible_ssh_extra_args: '-F /b' } }), { readConfigFile: read }).user, 'from-b');
+  assert.equal(sshOptionsForHost(entry(), { sshConfigText: 'Host *\n  Port 2201\n', systemSshConfigText: 'Host *\n  Port 2202\n  User from-system\n' }).port, 2201);
+  assert.equal(sshOptionsForHost(entry(), { sshConfigText: '', systemSshConfigText: 'Host *\n  User from-system\n' }).user, 'from-system');
+  // -F replaces both files
+  assert.equal(sshOptionsForHost(entry({ vars: { ansible_ssh_common_args: '-F /a' } }), { readConfigFile: read, systemSshConfigText: 'Host *\n  Port 2202\n' }).port, 22);
+});

@@ -135,7 +135,7 @@ export class SshTransport implements Transport {
     const keyPaths = opts.privateKeyPaths ?? (opts.privateKeyPath ? [opts.privateKeyPath] : undefined);
     const methods = await authMethods({ ...opts, user, ...(keyPaths ? { privateKeyPaths: keyPaths } : {}) }, where, target);
     const hv = hostVerifier({ entries, keyName, hostPort: `${opts.host}:${port}`, knownFiles, policy: opts.hostKeyPolicy ?? 'strict', where });
-
+    const serverHostKey = hostKeyAlgorithms(knownKeyTypes(entries, keyName), opts.hostKeyAlgorithms, where);
     // ---- the socket: TCP with TCP_NODELAY, a channel through the jump host, or a ProxyCommand ----
     const { sock, proxy } = await openSocket({ host: opts.host, port, proxyJump: opts.proxyJump, proxyCommand: opts.proxyCommand }, target, where, timeoutMs);
 
@@ -186,7 +186,7 @@ export class SshTransport implements Transport {
         keepaliveInterval,
         ...(opts.keepaliveCountMax !== undefined ? { keepaliveCountMax: opts.keepaliveCountMax } : {}),
         hostVerifier: hv.verify,
-        algorithms: { serverHostKey: hostKeyAlgorithms(knownKeyTypes(entries, keyName), opts.hostKeyAlgorithms) as never },
+        algorithms: { serverHostKey: serverHostKey as never },
       });
     });
     conn.removeAllListeners('error');
