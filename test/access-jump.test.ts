@@ -86,6 +86,20 @@ function argsInventory(name: string, how: string, args: string): string {
   );
 }
 
+/** Waits up to 3 s for every process whose arguments include all of `args` to be gone: no proxy outlives its run. */
+async function noProxyLeft(args: string[]): Promise<void> {
+  const cmdline = (pid: string) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    } catch {
+      return [];
+    }
+  };
+  const proxies = () => readdirSync('/proc').filter((d) => /^\d+$/.test(d) && args.every((a) => cmdline(d).includes(a)));
+  for (let i = 0; i < 30 && proxies().length; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(proxies(), [], 'a ProxyCommand process is still running after the run');
+}
+
 test('the targets cannot be reached from here, only through the bastion', { skip }, async () => {
   const h = lab.hosts[1]!;
   await assert.rejects(
@@ -138,6 +152,32 @@ test('ssh_config as ssh reads it: the bastion from an Included file, under a `Ma
   r = await applyCmd({ runbook: file('rb.yaml', RB), inventory: inv, stateDir: join(work, 'state'), stdout: out, stderr: out });
   assert.equal(r.exitCode, 0, out.text);
   assert.equal(readFileSync(lab.hostPath(h3, '/tmp/through-bastion'), 'utf8'), `${h3.name} via match-exec\n`);
+});
+
+test('the jump host reached through its own ProxyCommand, as ssh reaches it: one proxy, one bastion connection, for both hosts', { skip }, async () => {
+  const [, h2, h3] = lab.hosts as [LabHost, LabHost, LabHost];
+  const marker = join(work, 'gate-proxy.log');
+  // a plain TCP pipe standing in for an SSM or IAP tunnel to the bastion; it notes each start
+  const pipe = file(
+    'tcp-pipe.mjs',
+    "import { connect } from 'node:net';\nimport { appendFileSync } from 'node:fs';\nconst [host, port, log] = process.argv.slice(2);\nappendFileSync(log, `${host}:${port}\\n`);\nconst s = connect(Number(port), host);\nprocess.stdin.pipe(s);\ns.pipe(process.stdout);\ns.on('close', () => process.exit(0));\n",
+  );
+  const cfg = file(
+    'ssh_config-gate-proxy',
+    [`Host ${h2.name}`, `  HostName ${h2.address}`, `Host ${h3.name}`, `  HostName ${h3.address}`, 'Host pj-*', '  ProxyJump gate', 'Host gate', `  HostName ${bastion.address}`, `  Port ${BASTION_PORT}`, '  User root', `  ProxyCommand ${process.execPath} ${pipe} %h %p ${marker}`, ''].join('\n'),
+  );
+  const inv = file(
+    'inv-gate-proxy.yaml',
+    `all:\n  vars:\n    how: gate-proxy\n    ansible_user: root\n    ansible_ssh_private_key_file: ${lab.privateKeyPath}\n    ansible_ssh_common_args: "-F ${cfg} -o UserKnownHostsFile=${kh} -o StrictHostKeyChecking=yes"\n  hosts:\n    ${h2.name}: {}\n    ${h3.name}: {}\n`,
+  );
+  const before = bastion.connections;
+  const out = new Capture();
+  const r = await applyCmd({ runbook: file('rb.yaml', RB), inventory: inv, stateDir: join(work, 'state'), stdout: out, stderr: out });
+  assert.equal(r.exitCode, 0, out.text);
+  for (const h of [h2, h3]) assert.equal(readFileSync(lab.hostPath(h, '/tmp/through-bastion'), 'utf8'), `${h.name} via gate-proxy\n`);
+  assert.equal(readFileSync(marker, 'utf8'), `${bastion.address}:${BASTION_PORT}\n`, 'the proxy ran once, to the bastion');
+  assert.equal(bastion.connections - before, 1, 'both hosts share one connection to the bastion');
+  await noProxyLeft([pipe]);
 });
 
 test('ProxyJump from ansible_ssh_common_args: connect and apply with no flags at all', { skip }, async () => {
@@ -210,17 +250,7 @@ test('ProxyCommand `ssh -W %h:%p` through the bastion, from the inventory: appli
   assert.equal(r.exitCode, 0, out.text);
   for (const h of [h2, h3]) assert.equal(readFileSync(lab.hostPath(h, '/tmp/through-bastion'), 'utf8'), `${h.name} via ProxyCommand\n`);
   assert.equal(bastion.connections - before, 2, 'one proxy, so one bastion connection, per host (as ssh(1) makes them)');
-  // no proxy outlives the run
-  const cmdline = (pid: string) => {
-    try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    } catch {
-      return [];
-    }
-  };
-  const proxies = () => readdirSync('/proc').filter((d) => /^\d+$/.test(d) && cmdline(d).includes('-W') && cmdline(d).includes(`root@${bastion.address}`));
-  for (let i = 0; i < 30 && proxies().length; i++) await new Promise((r) => setTimeout(r, 100));
-  assert.deepEqual(proxies(), [], 'a ProxyCommand process is still running after the run');
+  await noProxyLeft(['-W', `root@${bastion.address}`]);
   // a proxy that cannot get through: its exit and its last words, not a bare handshake failure
   const broken = file('inv-proxy-broken.yaml', `all:\n  hosts:\n    ${h2.name}: { ansible_host: ${h2.address}, ansible_user: root, ansible_ssh_private_key_file: ${lab.privateKeyPath}, ansible_ssh_common_args: '-o ProxyCommand="sh -c \\"echo no route to %h >&2; exit 3\\""' }\n`);
   const { inventory } = await loadInventoryFile(broken);

@@ -31,7 +31,9 @@ export class JumpPool {
         // the hop's own known_hosts and policy (its ssh_config entry), else the target's
         const knownHostsPaths = hop.knownHostsPaths ?? settings.knownHostsPaths;
         const hostKeyPolicy = hop.hostKeyPolicy ?? settings.hostKeyPolicy;
-        const key = `${parent ?? ''}>${hop.user}@${hop.host}:${hop.port}|${(knownHostsPaths ?? []).join(':')}|${hostKeyPolicy ?? 'strict'}`;
+        // the first hop may be reached through its own ProxyCommand (ssh-options.ts); a later one never is
+        const proxyCommand = parent ? undefined : hop.proxyCommand;
+        const key = `${parent ?? ''}>${hop.user}@${hop.host}:${hop.port}|${(knownHostsPaths ?? []).join(':')}|${hostKeyPolicy ?? 'strict'}|${proxyCommand ?? ''}`;
         let e = this.entries.get(key);
         if (!e) {
           const via = parent ? await this.entries.get(parent)!.conn : undefined;
@@ -45,6 +47,7 @@ export class JumpPool {
             user: hop.user,
             ...(hop.privateKeyPaths.length ? { privateKeyPaths: hop.privateKeyPaths } : {}),
             ...(via ? { proxyJump: via } : {}),
+            ...(proxyCommand ? { proxyCommand } : {}),
             onClose: () => {
               if (this.entries.get(key)?.conn === conn) this.entries.delete(key);
             },

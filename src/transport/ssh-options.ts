@@ -13,7 +13,7 @@ import { localLogin, parseJumpChain, resolveSshConfig } from './ssh-config.js';
 import type { SshConfigSource } from './ssh-config-eval.js';
 import { PendingExec, type SshConfigIo } from './ssh-config-io.js';
 import { parseSshArgs, SSH_ARG_VARS } from './ssh-args.js';
-import { expandProxyCommand, programOf } from './proxy-command.js';
+import { expandProxyCommand, programOf, type ProxyTokens } from './proxy-command.js';
 import type { SshConnectOptions } from './ssh.js';
 
 export interface JumpHop {
@@ -26,6 +26,8 @@ export interface JumpHop {
   /** the hop's own ssh_config UserKnownHostsFile / StrictHostKeyChecking (else the target's) */
   knownHostsPaths?: string[];
   hostKeyPolicy?: 'strict' | 'accept-new';
+  /** the first hop's own ProxyCommand, tokens expanded */
+  proxyCommand?: string;
 }
 
 export type HostSshOptions = Omit<SshConnectOptions, 'proxyJump'> & {
@@ -63,16 +65,32 @@ export function cfgValue(v: string, what: string, host: string): string {
   return /\s/.test(v) ? `"${v.replace(/"/g, '')}"` : v;
 }
 
+/** The ProxyCommand with its tokens expanded, or an inventory error naming only its program. */
+function proxyCommandFor(command: string, tokens: ProxyTokens, whose: string, where: { host: string }): string {
+  try {
+    return expandProxyCommand(command, tokens);
+  } catch (e) {
+    throw userError('inventory', `${whose} ProxyCommand (\`${programOf(command)}\`) cannot be run: ${(e as Error).message}`, where);
+  }
+}
+
+type Hop = { user?: string; host: string; port?: number };
+
 /**
- * A first jump host that its own config entry sends through a ProxyCommand, or a ProxyJump to
- * another host, is refused: runbook runs neither for a hop, and will not dial it directly instead.
- * (A `Host *` ProxyJump naming this very hop is no way to reach it: the hop is dialled.)
+ * The chain as ssh(1) walks it: the first hop is reached as its own config says. A ProxyJump of
+ * its own goes in front of it (ssh's process for that hop follows it), and so on for the new first
+ * hop; a ProxyCommand of its own is run to reach it. A `Host *` ProxyJump naming the hop itself is
+ * no way to reach it: the hop is dialled.
  */
-function refuseOwnProxy(hop: string, hc: ReturnType<typeof resolveSshConfig>, configName: string, where: { host: string }): void {
-  const ownJump = hc.proxyJump !== undefined && parseJumpChain(hc.proxyJump)[0]?.host !== hop ? hc.proxyJump : undefined;
-  if (!hc.proxyCommand && !ownJump) return;
-  const how = hc.proxyCommand ? `a ProxyCommand (\`${programOf(hc.proxyCommand)}\`), which runbook does not run` : `ProxyJump ${ownJump} of its own, which runbook does not follow`;
-  throw userError('connect', `the ssh config ${configName} reaches the jump host ${hop} through ${how}; it will not dial ${hc.hostName ?? hop} directly instead. Give the whole chain in one ProxyJump (\`${ownJump ? `${ownJump},` : ''}${hop}\`)`, where);
+function reachFirstHop(chain: Hop[], resolveHop: (hop: Hop) => ReturnType<typeof resolveSshConfig>, where: { host: string }): { chain: Hop[]; first: ReturnType<typeof resolveSshConfig> } {
+  let first = resolveHop(chain[0]!);
+  for (let added = 0; ; added++) {
+    const own = first.proxyJump ? parseJumpChain(first.proxyJump) : [];
+    if (!own.length || own[0]!.host === chain[0]!.host) return { chain, first };
+    if (added >= 8) throw userError('inventory', `the jump hosts' own ProxyJumps go round in a loop: ${[...own, ...chain].map((h) => h.host).join(' → ')}`, where);
+    chain = [...own, ...chain];
+    first = resolveHop(chain[0]!);
+  }
 }
 
 export function sshOptionsForHost(
@@ -170,25 +188,21 @@ export function sshOptionsForHost(
   if (cfg.serverAliveMs) out.keepalive = cfg.serverAliveMs;
   if (cfg.serverAliveCountMax !== undefined) out.keepaliveCountMax = cfg.serverAliveCountMax;
   if (cfg.hostKeyAlgorithms) out.hostKeyAlgorithms = cfg.hostKeyAlgorithms;
-  if (cfg.proxyCommand) {
-    // as ssh(1) does: the host is reached through the command (ProxyJump and ProxyCommand exclude each other: ssh-config.ts)
-    try {
-      out.proxyCommand = expandProxyCommand(cfg.proxyCommand, { host: out.host, port: out.port ?? 22, user: out.user, alias: entry.address });
-    } catch (e) {
-      throw userError('inventory', `this host's ProxyCommand (\`${programOf(cfg.proxyCommand)}\`) cannot be run: ${(e as Error).message}`, where);
-    }
-  }
+  // as ssh(1) does: the host is reached through the command (ProxyJump and ProxyCommand exclude each other: ssh-config.ts)
+  if (cfg.proxyCommand) out.proxyCommand = proxyCommandFor(cfg.proxyCommand, { host: out.host, port: out.port ?? 22, user: out.user, alias: entry.address }, "this host's", where);
   if (cfg.proxyJump) {
     out.proxyJumpSpec = cfg.proxyJump;
-    // each hop: its own ~/.ssh/config entry (HostName, User, Port, IdentityFile), else the target's user and keys
-    out.jumps = parseJumpChain(cfg.proxyJump).map((hop, i) => {
-      // ssh(1) reaches a hop as `ssh -l USER -p PORT hop`: its Match user, %r and %p see them
+    // ssh(1) reaches a hop as `ssh -l USER -p PORT hop`: its Match user, %r and %p see them
+    const resolveHop = (hop: { user?: string; host: string; port?: number }) => {
       const given = [...(hop.user ? [`User ${cfgValue(hop.user, 'ProxyJump user', entry.name)}`] : []), ...(hop.port ? [`Port ${hop.port}`] : [])];
-      const hc = resolve([{ text: given.join('\n'), name: `ProxyJump ${hop.host}`, user: true }, ...files], hop.host);
-      // ssh(1) reaches the first hop as its own config says (the later ones through the hop before)
-      if (i === 0) refuseOwnProxy(hop.host, hc, files.map((f) => f.name).join(' and '), where);
+      return resolve([{ text: given.join('\n'), name: `ProxyJump ${hop.host}`, user: true }, ...files], hop.host);
+    };
+    const { chain, first } = reachFirstHop(parseJumpChain(cfg.proxyJump), resolveHop, where);
+    // each hop: its own ssh config entry (HostName, User, Port, IdentityFile), else the target's user and keys
+    out.jumps = chain.map((hop, i) => {
+      const hc = i === 0 ? first : resolveHop(hop);
       const hopKeys = hc.identityFiles.filter((f) => existsSync(f));
-      return {
+      const hopOut = {
         alias: hop.host,
         host: hc.hostName ?? hop.host,
         port: hop.port ?? hc.port ?? 22,
@@ -198,6 +212,8 @@ export function sshOptionsForHost(
         ...(hc.userKnownHostsFiles ? { knownHostsPaths: hc.userKnownHostsFiles } : {}),
         ...(opts.acceptNew ? { hostKeyPolicy: 'accept-new' as const } : hc.hostKeyPolicy ? { hostKeyPolicy: hc.hostKeyPolicy } : {}),
       };
+      // the first hop through its own ProxyCommand (the later ones go through the hop before)
+      return i === 0 && hc.proxyCommand ? { ...hopOut, proxyCommand: proxyCommandFor(hc.proxyCommand, { host: hopOut.host, port: hopOut.port, user: hopOut.user, alias: hop.host }, `the jump host ${hop.host}'s`, where) } : hopOut;
     });
   }
   return out;

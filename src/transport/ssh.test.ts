@@ -128,9 +128,15 @@ test('ProxyCommand as ssh(1) takes it: its tokens expanded with the host dialled
   const shelly = refused({ sshConfigText: 'Host cp-1\n  HostName x;touch /tmp/pwned\n  ProxyCommand nc %h %p\n' });
   assert.equal(shelly?.kind, 'inventory');
   assert.match(shelly!.diagnostic.message, /the value of %h, "x;touch \/tmp\/pwned", has characters a shell would read/);
-  // the first hop is reached as its own config says: a ProxyCommand there, or a ProxyJump runbook would not follow, is refused ...
-  assert.match(refused({ sshConfigText: 'Host cp-1\n  ProxyJump b1\nHost b1\n  ProxyCommand nc %h %p\n' })?.diagnostic.message ?? '', /reaches the jump host b1 through a ProxyCommand \(`nc …`\), which runbook does not run; it will not dial b1 directly instead/);
-  assert.match(refused({ sshConfigText: 'Host cp-1\n  ProxyJump b1\nHost b1\n  ProxyJump outer\n' })?.diagnostic.message ?? '', /jump host b1 through ProxyJump outer of its own, which runbook does not follow.*one ProxyJump \(`outer,b1`\)/);
+  // the first hop is reached as its own config says, as ssh(1) reaches it: through its own ProxyCommand ...
+  const viaCommand = sshOptionsForHost(entry(), { sshConfigText: 'Host cp-1\n  ProxyJump b1\nHost b1\n  HostName 10.0.0.9\n  ProxyCommand nc %h %p\n' }).jumps!;
+  assert.deepEqual(viaCommand.map((j) => [j.alias, j.host, j.proxyCommand]), [['b1', '10.0.0.9', 'nc 10.0.0.9 22']]);
+  // ... or behind its own ProxyJump, and that hop's own in turn
+  const nested = 'Host cp-1\n  ProxyJump b1\nHost b1\n  ProxyJump outer\nHost outer\n  ProxyJump admin@edge:2200\n';
+  const me = sshOptionsForHost(entry()).user;
+  assert.deepEqual(sshOptionsForHost(entry(), { sshConfigText: nested }).jumps!.map((j) => [j.alias, j.user, j.port]), [['edge', 'admin', 2200], ['outer', me, 22], ['b1', me, 22]]);
+  assert.match(refused({ sshConfigText: 'Host cp-1\n  ProxyJump a\nHost a\n  ProxyJump b\nHost b\n  ProxyJump a\n' })?.diagnostic.message ?? '', /go round in a loop: .*a → b → a/);
+  assert.match(refused({ sshConfigText: 'Host cp-1\n  ProxyJump b1\nHost b1\n  ProxyCommand nc %h %k\n' })?.diagnostic.message ?? '', /the jump host b1's ProxyCommand \(`nc …`\) cannot be run: `%k` is not a ProxyCommand token/);
   // ... but a `Host *` ProxyJump naming the hop itself is no way to reach it: the hop is dialled, as before
   assert.deepEqual(sshOptionsForHost(entry(), { sshConfigText: 'Host *\n  ProxyJump bastion\n' }).jumps?.map((j) => j.host), ['bastion']);
   // ... a later hop's own config does not count (ssh(1) reaches it through the hop before)
