@@ -158,6 +158,30 @@ test('host keys: unknown refused (strict), accept-new records it, changed refuse
   await assert.rejects(SshTransport.connect(opts(h, { knownHostsPath: revoked })), /REVOKED/);
 });
 
+test('host keys as ssh finds them: in a global known_hosts file, and by HostKeyAlias; an accepted key goes to the user file', { skip }, async () => {
+  const h = lab.hosts[1]!;
+  const own = readFileSync(lab.knownHostsPath, 'utf8').trim().split('\n')[1]!.split(' ');
+  const empty = join(work, 'empty_user_known_hosts');
+  writeFileSync(empty, '');
+  // the fleet's keys in a global file only (as configuration management distributes them)
+  const global = join(work, 'ssh_known_hosts');
+  writeFileSync(global, `${h.address} ${own[1]} ${own[2]}\n`);
+  const t = await SshTransport.connect(opts(h, { knownHostsPaths: [empty], globalKnownHostsPaths: [global] }));
+  await t.close();
+  // HostKeyAlias: the key is looked up under the alias, not the address
+  const aliased = join(work, 'aliased_known_hosts');
+  writeFileSync(aliased, `node-b.example ${own[1]} ${own[2]}\n`);
+  const a = await SshTransport.connect(opts(h, { knownHostsPaths: [aliased], globalKnownHostsPaths: [], hostKeyAlias: 'node-b.example' }));
+  await a.close();
+  await assert.rejects(SshTransport.connect(opts(h, { knownHostsPaths: [aliased], globalKnownHostsPaths: [] })), /is not in .*aliased_known_hosts/);
+  // accept-new records under the alias, in the user file; the global file is never written
+  const user = join(work, 'alias_user_known_hosts');
+  const n = await SshTransport.connect(opts(h, { knownHostsPaths: [user], globalKnownHostsPaths: [global], hostKeyAlias: 'node-b.new', hostKeyPolicy: 'accept-new' }));
+  await n.close();
+  assert.match(readFileSync(user, 'utf8'), /^node-b\.new ssh-ed25519 AAAA\S+\n$/);
+  assert.equal(readFileSync(global, 'utf8'), `${h.address} ${own[1]} ${own[2]}\n`);
+});
+
 test('connect errors name the host', { skip }, async () => {
   const h = lab.hosts[2]!;
   await assert.rejects(SshTransport.connect(opts(h, { port: 2 })), (e: unknown) => {

@@ -145,8 +145,8 @@ export async function openTransport(h: HostEntry, o: ConnectOptions = {}, runboo
   if (o.askPassphrase) opts.askPassphrase = o.askPassphrase;
   let t: SshTransport;
   if (jumps?.length) {
-    const { knownHostsPaths, hostKeyPolicy, connectTimeoutMs, agent, identitiesOnly, passphrase, askPassphrase, keepalive, keepaliveCountMax, hostKeyAlgorithms } = opts;
-    const settings = { knownHostsPaths, hostKeyPolicy, connectTimeoutMs, agent, identitiesOnly, passphrase, askPassphrase, keepalive, keepaliveCountMax, hostKeyAlgorithms };
+    const { knownHostsPaths, globalKnownHostsPaths, hostKeyPolicy, connectTimeoutMs, agent, identitiesOnly, passphrase, askPassphrase, keepalive, keepaliveCountMax, hostKeyAlgorithms } = opts;
+    const settings = { knownHostsPaths, globalKnownHostsPaths, hostKeyPolicy, connectTimeoutMs, agent, identitiesOnly, passphrase, askPassphrase, keepalive, keepaliveCountMax, hostKeyAlgorithms };
     for (const k of Object.keys(settings) as (keyof typeof settings)[]) if (settings[k] === undefined) delete settings[k];
     const pool = jumpPoolFor(o);
     const { last, release } = await pool.through(jumps, settings, h.name);

@@ -17,7 +17,7 @@ interface PoolEntry {
 }
 
 /** What a hop shares with its target: how host keys are checked and how to authenticate. */
-export type HopSettings = Pick<SshConnectOptions, 'knownHostsPaths' | 'hostKeyPolicy' | 'connectTimeoutMs' | 'agent' | 'identitiesOnly' | 'passphrase' | 'askPassphrase' | 'keepalive' | 'keepaliveCountMax' | 'hostKeyAlgorithms'>;
+export type HopSettings = Pick<SshConnectOptions, 'knownHostsPaths' | 'globalKnownHostsPaths' | 'hostKeyPolicy' | 'connectTimeoutMs' | 'agent' | 'identitiesOnly' | 'passphrase' | 'askPassphrase' | 'keepalive' | 'keepaliveCountMax' | 'hostKeyAlgorithms'>;
 
 export class JumpPool {
   private readonly entries = new Map<string, PoolEntry>();
@@ -30,16 +30,19 @@ export class JumpPool {
       for (const hop of chain) {
         // the hop's own known_hosts and policy (its ssh_config entry), else the target's
         const knownHostsPaths = hop.knownHostsPaths ?? settings.knownHostsPaths;
+        const globalKnownHostsPaths = hop.globalKnownHostsPaths ?? settings.globalKnownHostsPaths;
         const hostKeyPolicy = hop.hostKeyPolicy ?? settings.hostKeyPolicy;
         // the first hop may be reached through its own ProxyCommand (ssh-options.ts); a later one never is
         const proxyCommand = parent ? undefined : hop.proxyCommand;
-        const key = `${parent ?? ''}>${hop.user}@${hop.host}:${hop.port}|${(knownHostsPaths ?? []).join(':')}|${hostKeyPolicy ?? 'strict'}|${proxyCommand ?? ''}`;
+        const key = `${parent ?? ''}>${hop.user}@${hop.host}:${hop.port}|${(knownHostsPaths ?? []).join(':')}|${(globalKnownHostsPaths ?? []).join(':')}|${hop.hostKeyAlias ?? ''}|${hostKeyPolicy ?? 'strict'}|${proxyCommand ?? ''}`;
         let e = this.entries.get(key);
         if (!e) {
           const via = parent ? await this.entries.get(parent)!.conn : undefined;
           const conn = SshTransport.connect({
             ...settings,
             ...(knownHostsPaths ? { knownHostsPaths } : {}),
+            ...(globalKnownHostsPaths ? { globalKnownHostsPaths } : {}),
+            ...(hop.hostKeyAlias ? { hostKeyAlias: hop.hostKeyAlias } : {}),
             ...(hostKeyPolicy ? { hostKeyPolicy } : {}),
             name: hop.alias === hop.host ? hop.host : hop.alias,
             host: hop.host,

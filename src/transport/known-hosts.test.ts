@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { appendKnownHost, checkHostKey, fingerprint, hostKeyName, hostsFieldMatches, keyTypeOf, knownKeyTypes, loadKnownHosts, parseKnownHosts } from './known-hosts.js';
+import { appendKnownHost, checkHostKey, fingerprint, GLOBAL_KNOWN_HOSTS, hostKeyName, hostsFieldMatches, keyTypeOf, knownHostsFor, knownKeyTypes, loadKnownHosts, parseKnownHosts } from './known-hosts.js';
 
 // keys and fingerprints made with ssh-keygen (-lf), hashed line with ssh-keygen -H
 const A = 'AAAAC3NzaC1lZDI1NTE5AAAAIAHOYJowN+/o2j8olwPqgZC0ciPsgfYGyDvIcXF526Rh';
@@ -123,6 +123,27 @@ test('loading for one host name decides exactly as scanning the whole file (2,00
     }
     // every one of the 2,000 plain hosts gets its own line (and the lines no name lookup can rule out), not the file
     for (let i = 0; i < 2000; i += 97) assert.deepEqual(knownKeyTypes(loadKnownHosts([file], `10.1.${i >> 8}.${i & 255}`), `10.1.${i >> 8}.${i & 255}`), ['ssh-ed25519']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("knownHostsFor: the user's files then the global ones (a fleet's keys from configuration management), looked up by HostKeyAlias when there is one; a new key is recorded in the user's file", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kh-test-'));
+  try {
+    const user = join(dir, 'known_hosts');
+    const global = join(dir, 'ssh_known_hosts');
+    writeFileSync(global, `[10.0.0.5]:2222 ssh-ed25519 ${A}\nbastion-prod ssh-ed25519 ${B}\n`);
+    const viaGlobal = knownHostsFor({ host: '10.0.0.5', port: 2222, knownHostsPaths: [user], globalKnownHostsPaths: [global, join(dir, 'absent')] });
+    assert.equal(viaGlobal.keyName, '[10.0.0.5]:2222');
+    assert.equal(checkHostKey(viaGlobal.entries, viaGlobal.keyName, key(A)).status, 'ok');
+    assert.deepEqual([viaGlobal.files[0], viaGlobal.shown], [user, [user, global]]);
+    // HostKeyAlias: the alias as written, with no port added (ssh's get_hostfile_hostname_ipaddr)
+    const aliased = knownHostsFor({ host: '10.9.9.9', port: 2200, knownHostsPaths: [user], globalKnownHostsPaths: [global], hostKeyAlias: 'bastion-prod' });
+    assert.equal(aliased.keyName, 'bastion-prod');
+    assert.equal(checkHostKey(aliased.entries, aliased.keyName, key(B)).status, 'ok');
+    // the defaults: ~/.ssh/known_hosts and known_hosts2, then /etc/ssh/ssh_known_hosts and ssh_known_hosts2
+    assert.deepEqual(knownHostsFor({ host: 'h', port: 22 }).files.map((f) => f.replace(/^.*\/\.ssh\//, '~/.ssh/')), ['~/.ssh/known_hosts', '~/.ssh/known_hosts2', ...GLOBAL_KNOWN_HOSTS]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

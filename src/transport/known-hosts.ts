@@ -4,8 +4,9 @@
  * Keys are compared as raw blobs; fingerprints are printed like OpenSSH (`SHA256:` + unpadded base64).
  */
 import { createHash, createHmac } from 'node:crypto';
-import { appendFileSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
 
 export interface KnownHostEntry {
   file: string;
@@ -21,6 +22,33 @@ export interface KnownHostEntry {
 /** How OpenSSH names a host in known_hosts: `host` on port 22, `[host]:port` otherwise. */
 export function hostKeyName(host: string, port: number): string {
   return port === 22 ? host : `[${host}]:${port}`;
+}
+
+/** ssh's GlobalKnownHostsFile default: a fleet's host keys, as configuration management puts them there */
+export const GLOBAL_KNOWN_HOSTS = ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2'];
+
+export interface KnownHostsChoice {
+  host: string;
+  port: number;
+  /** UserKnownHostsFile; default ~/.ssh/known_hosts and ~/.ssh/known_hosts2 */
+  knownHostsPath?: string;
+  knownHostsPaths?: string[];
+  /** GlobalKnownHostsFile; default GLOBAL_KNOWN_HOSTS */
+  globalKnownHostsPaths?: string[];
+  /** HostKeyAlias: the name looked up and recorded instead of the host (no port added, as ssh) */
+  hostKeyAlias?: string;
+}
+
+/**
+ * What ssh reads to check a host's key: the user's files then the global ones, and the name it
+ * looks the host up by. `files[0]` is where an accepted new key is recorded (a user file, never a
+ * global one); `shown` names, for messages, that file and the others that exist.
+ */
+export function knownHostsFor(o: KnownHostsChoice): { files: string[]; shown: string[]; keyName: string; entries: KnownHostEntry[] } {
+  const user = o.knownHostsPaths ?? (o.knownHostsPath ? [o.knownHostsPath] : [join(homedir(), '.ssh', 'known_hosts'), join(homedir(), '.ssh', 'known_hosts2')]);
+  const files = [...user, ...(o.globalKnownHostsPaths ?? GLOBAL_KNOWN_HOSTS)];
+  const keyName = o.hostKeyAlias ?? hostKeyName(o.host, o.port);
+  return { files, shown: [files[0]!, ...files.slice(1).filter((f) => existsSync(f))], keyName, entries: loadKnownHosts(files, keyName) };
 }
 
 /** `SHA256:...` as printed by `ssh-keygen -lf` */

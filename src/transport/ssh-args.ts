@@ -21,6 +21,8 @@ export const HONOURED_KEYWORDS = new Map(
     'IdentityAgent',
     'ProxyJump',
     'UserKnownHostsFile',
+    'GlobalKnownHostsFile',
+    'HostKeyAlias',
     'StrictHostKeyChecking',
     'ConnectTimeout',
     'ServerAliveInterval',

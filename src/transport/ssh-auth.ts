@@ -151,7 +151,7 @@ export async function authMethods(o: AuthOptions, where: { host: string }, targe
  * The ssh2 hostVerifier for one host: a known key passes; a changed or revoked key always refuses;
  * an unknown key refuses (strict) or is recorded (accept-new). `refusal()` tells why it refused.
  */
-export function hostVerifier(o: { entries: KnownHostEntry[]; keyName: string; hostPort: string; knownFiles: string[]; policy: HostKeyPolicy; where: { host: string } }): {
+export function hostVerifier(o: { entries: KnownHostEntry[]; keyName: string; hostPort: string; knownFiles: string[]; shownFiles?: string[]; policy: HostKeyPolicy; where: { host: string } }): {
   verify: (key: Buffer) => boolean;
   refusal: () => UserError | undefined;
 } {
@@ -183,7 +183,7 @@ export function hostVerifier(o: { entries: KnownHostEntry[]; keyName: string; ho
       return true;
     }
     const also = v.otherTypes.length ? ` (known_hosts has only ${v.otherTypes.join(', ')} keys for it)` : '';
-    refusal = userError('host-key', `host key for ${hostPort} is not in ${knownFiles.join(', ')} (${fp})${also}; run with --accept-new to trust it`, where);
+    refusal = userError('host-key', `host key for ${hostPort} is not in ${(o.shownFiles ?? knownFiles).join(', ')} (${fp})${also}; run with --accept-new to trust it`, where);
     return false;
   };
   return { verify, refusal: () => refusal };

@@ -18,6 +18,9 @@ export interface SshConfigResult {
   /** ProxyCommand as written, tokens unexpanded (`none` becomes undefined): run by ./proxy-command.ts */
   proxyCommand?: string;
   userKnownHostsFiles?: string[];
+  globalKnownHostsFiles?: string[];
+  /** HostKeyAlias: the name known_hosts is searched and written by */
+  hostKeyAlias?: string;
   /** StrictHostKeyChecking mapped to our policies: yes → strict, accept-new → accept-new; `no`/`off` → accept-new (we never accept a CHANGED key) */
   hostKeyPolicy?: 'strict' | 'accept-new';
   /** ConnectTimeout in ms */
@@ -124,6 +127,10 @@ export function resolveSshConfig(config: string | SshConfigSource[], alias: stri
   // the package splits the list itself, keeping a quoted path with spaces whole
   const kh = all(c.userknownhostsfile).filter((f) => f !== '');
   if (kh.length) result.userKnownHostsFiles = kh.map((f) => expand(f, ctx));
+  const gkh = all(c.globalknownhostsfile).filter((f) => f !== '');
+  if (gkh.length) result.globalKnownHostsFiles = gkh.map((f) => expand(f, ctx));
+  const keyAlias = first(c.hostkeyalias);
+  if (keyAlias) result.hostKeyAlias = keyAlias;
   const strict = first(c.stricthostkeychecking)?.toLowerCase();
   if (strict === 'yes' || strict === 'ask') result.hostKeyPolicy = 'strict';
   else if (strict === 'accept-new' || strict === 'no' || strict === 'off') result.hostKeyPolicy = 'accept-new';

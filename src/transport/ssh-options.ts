@@ -23,8 +23,10 @@ export interface JumpHop {
   port: number;
   user: string;
   privateKeyPaths: string[];
-  /** the hop's own ssh_config UserKnownHostsFile / StrictHostKeyChecking (else the target's) */
+  /** the hop's own ssh_config UserKnownHostsFile / GlobalKnownHostsFile / StrictHostKeyChecking (else the target's), HostKeyAlias */
   knownHostsPaths?: string[];
+  globalKnownHostsPaths?: string[];
+  hostKeyAlias?: string;
   hostKeyPolicy?: 'strict' | 'accept-new';
   /** the first hop's own ProxyCommand, tokens expanded */
   proxyCommand?: string;
@@ -171,6 +173,8 @@ export function sshOptionsForHost(
   };
   if (keys.length) out.privateKeyPaths = keys;
   if (cfg.userKnownHostsFiles) out.knownHostsPaths = cfg.userKnownHostsFiles;
+  if (cfg.globalKnownHostsFiles) out.globalKnownHostsPaths = cfg.globalKnownHostsFiles;
+  if (cfg.hostKeyAlias) out.hostKeyAlias = cfg.hostKeyAlias;
   const becomeUser = str(entry, 'ansible_become_user');
   if (becomeUser) out.becomeUser = becomeUser;
   const becomePassword = str(entry, 'ansible_become_password') ?? str(entry, 'ansible_become_pass');
@@ -210,6 +214,8 @@ export function sshOptionsForHost(
         privateKeyPaths: hopKeys.length ? hopKeys : keys,
         // the hop's own host key settings (ssh(1) reads them from the hop's config entry)
         ...(hc.userKnownHostsFiles ? { knownHostsPaths: hc.userKnownHostsFiles } : {}),
+        ...(hc.globalKnownHostsFiles ? { globalKnownHostsPaths: hc.globalKnownHostsFiles } : {}),
+        ...(hc.hostKeyAlias ? { hostKeyAlias: hc.hostKeyAlias } : {}),
         ...(opts.acceptNew ? { hostKeyPolicy: 'accept-new' as const } : hc.hostKeyPolicy ? { hostKeyPolicy: hc.hostKeyPolicy } : {}),
       };
       // the first hop through its own ProxyCommand (the later ones go through the hop before)

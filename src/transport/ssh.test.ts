@@ -175,3 +175,10 @@ test('a hop is resolved as ssh reaches it (`ssh -l USER -p PORT hop`): its Match
   // -F replaces both files
   assert.equal(sshOptionsForHost(entry({ vars: { ansible_ssh_common_args: '-F /a' } }), { readConfigFile: read, systemSshConfigText: 'Host *\n  Port 2202\n' }).port, 22);
 });
+
+test('GlobalKnownHostsFile and HostKeyAlias from the ssh config reach the connection, a hop\'s own too', () => {
+  const config = 'Host cp-1\n  HostKeyAlias cp-one\n  GlobalKnownHostsFile /fleet/ssh_known_hosts\n  ProxyJump gw\nHost gw\n  HostKeyAlias gateway\n';
+  const o = sshOptionsForHost(entry(), { sshConfigText: config });
+  assert.deepEqual([o.hostKeyAlias, o.globalKnownHostsPaths], ['cp-one', ['/fleet/ssh_known_hosts']]);
+  assert.deepEqual([o.jumps![0]!.hostKeyAlias, o.jumps![0]!.globalKnownHostsPaths], ['gateway', undefined]);
+});

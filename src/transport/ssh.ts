@@ -6,12 +6,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
-import { homedir } from 'node:os';
 import { programOf, type ProxyProcess } from './proxy-command.js';
 import { openSocket, streamLost } from './ssh-socket.js';
 import ssh2, { type Client as ClientT, type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
 import { ioError, userError, messageOf, UserError } from '../errors.js';
-import { hostKeyName, knownKeyTypes, loadKnownHosts } from './known-hosts.js';
+import { knownHostsFor, knownKeyTypes, type KnownHostsChoice } from './known-hosts.js';
 import { cdPrefix, withEnv } from './local.js';
 import { type Arg, shellJoin } from './quote.js';
 import { authMethods, connectError, hostKeyAlgorithms, hostVerifier, type AuthOptions, type HostKeyPolicy } from './ssh-auth.js';
@@ -28,7 +27,7 @@ export type { HostKeyPolicy } from './ssh-auth.js';
 export { errnoOf } from './exec-files.js';
 
 /** Where and how to connect; key, agent and password options as ssh-auth.ts takes them. */
-export interface SshConnectOptions extends Omit<AuthOptions, 'user'> {
+export interface SshConnectOptions extends Omit<AuthOptions, 'user'>, Omit<KnownHostsChoice, 'host' | 'port'> {
   /** inventory name, used in messages; default host */
   name?: string;
   host: string;
@@ -37,9 +36,6 @@ export interface SshConnectOptions extends Omit<AuthOptions, 'user'> {
   /** default: $USER, else root */
   user?: string;
   privateKeyPath?: string;
-  /** default ~/.ssh/known_hosts */
-  knownHostsPath?: string;
-  knownHostsPaths?: string[];
   /** strict (default): unknown key refuses; accept-new: record an unknown key. A changed key always refuses. */
   hostKeyPolicy?: HostKeyPolicy;
   /** HostKeyAlgorithms as in ssh_config (`a,b`, `+a`, `-a`, `^a`) */
@@ -129,12 +125,10 @@ export class SshTransport implements Transport {
     const where = { host: name };
     const target = name === opts.host ? `${user}@${opts.host}:${port}` : `${name} (${user}@${opts.host}:${port})`;
     const timeoutMs = opts.connectTimeoutMs ?? 10_000;
-    const knownFiles = opts.knownHostsPaths ?? [opts.knownHostsPath ?? join(homedir(), '.ssh', 'known_hosts')];
-    const keyName = hostKeyName(opts.host, port);
-    const entries = loadKnownHosts(knownFiles, keyName);
+    const { files: knownFiles, shown: shownFiles, keyName, entries } = knownHostsFor({ ...opts, port });
     const keyPaths = opts.privateKeyPaths ?? (opts.privateKeyPath ? [opts.privateKeyPath] : undefined);
     const methods = await authMethods({ ...opts, user, ...(keyPaths ? { privateKeyPaths: keyPaths } : {}) }, where, target);
-    const hv = hostVerifier({ entries, keyName, hostPort: `${opts.host}:${port}`, knownFiles, policy: opts.hostKeyPolicy ?? 'strict', where });
+    const hv = hostVerifier({ entries, keyName, hostPort: opts.hostKeyAlias ? `${opts.host}:${port} (HostKeyAlias ${opts.hostKeyAlias})` : `${opts.host}:${port}`, knownFiles, shownFiles, policy: opts.hostKeyPolicy ?? 'strict', where });
     const serverHostKey = hostKeyAlgorithms(knownKeyTypes(entries, keyName), opts.hostKeyAlgorithms, where);
     // ---- the socket: TCP with TCP_NODELAY, a channel through the jump host, or a ProxyCommand ----
     const { sock, proxy } = await openSocket({ host: opts.host, port, proxyJump: opts.proxyJump, proxyCommand: opts.proxyCommand }, target, where, timeoutMs);
