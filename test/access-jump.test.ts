@@ -199,7 +199,7 @@ test('several hops: -J bastion,second-hop; every hop checked against known_hosts
   const { inventory } = await loadInventoryFile(inv);
   const h = inventory!.hosts.get(h3.name)!;
   // the second hop is the bastion host's own sshd inside the private network
-  const t = await openTransport(h, { jump: `root@${bastion.address}:${BASTION_PORT},root@${h1.address}`, knownHosts: kh, sshConfigText: '' });
+  const t = await openTransport(h, { jump: `root@${bastion.address}:${BASTION_PORT},root@${h1.address}`, knownHosts: kh, sshConfigText: '', systemSshConfigText: '' });
   try {
     await t.writeAtomic('/tmp/two-hops', 'two hops\n');
     assert.equal(readFileSync(lab.hostPath(h3, '/tmp/two-hops'), 'utf8'), 'two hops\n');
@@ -209,7 +209,7 @@ test('several hops: -J bastion,second-hop; every hop checked against known_hosts
   // the second hop unknown to known_hosts: refused like the target would be
   const khNoHop = file('kh-no-hop', readFileSync(kh, 'utf8').split('\n').filter((l) => !l.startsWith(`${h1.address} `)).join('\n'));
   await assert.rejects(
-    openTransport(h, { jump: `root@${bastion.address}:${BASTION_PORT},root@${h1.address}`, knownHosts: khNoHop, sshConfigText: '' }),
+    openTransport(h, { jump: `root@${bastion.address}:${BASTION_PORT},root@${h1.address}`, knownHosts: khNoHop, sshConfigText: '', systemSshConfigText: '' }),
     (e: unknown) => isUserError(e) && e.kind === 'host-key' && e.message.includes(`jump host ${h1.address}`) && /is not in/.test(e.message),
   );
 });
@@ -231,10 +231,10 @@ test('a changed or unknown host key on the bastion is refused before anything re
     vars: { ansible_ssh_common_args: `-o ProxyJump=root@${bastion.address}:${BASTION_PORT}` },
   });
   await assert.rejects(
-    openTransport(entry(changed), { sshConfigText: '' }),
+    openTransport(entry(changed), { sshConfigText: '', systemSshConfigText: '' }),
     (e: unknown) => isUserError(e) && e.kind === 'host-key' && /through the jump host .*HOST KEY CHANGED for 127\.\d+\.205\.1:2222/.test(e.message),
   );
-  await assert.rejects(openTransport(entry(unknown), { sshConfigText: '' }), (e: unknown) => isUserError(e) && e.kind === 'host-key' && /is not in/.test(e.message));
+  await assert.rejects(openTransport(entry(unknown), { sshConfigText: '', systemSshConfigText: '' }), (e: unknown) => isUserError(e) && e.kind === 'host-key' && /is not in/.test(e.message));
 });
 
 test('ProxyCommand `ssh -W %h:%p` through the bastion, from the inventory: applied with no flags; a ProxyCommand that fails says why, in its own words', { skip }, async () => {
@@ -255,7 +255,7 @@ test('ProxyCommand `ssh -W %h:%p` through the bastion, from the inventory: appli
   const broken = file('inv-proxy-broken.yaml', `all:\n  hosts:\n    ${h2.name}: { ansible_host: ${h2.address}, ansible_user: root, ansible_ssh_private_key_file: ${lab.privateKeyPath}, ansible_ssh_common_args: '-o ProxyCommand="sh -c \\"echo no route to %h >&2; exit 3\\""' }\n`);
   const { inventory } = await loadInventoryFile(broken);
   await assert.rejects(
-    openTransport(inventory!.hosts.get(h2.name)!, { knownHosts: kh, sshConfigText: '', connectTimeoutMs: 5000 }),
+    openTransport(inventory!.hosts.get(h2.name)!, { knownHosts: kh, sshConfigText: '', systemSshConfigText: '', connectTimeoutMs: 5000 }),
     (e: unknown) => isUserError(e) && e.kind === 'connect' && new RegExp(`its ProxyCommand \\(\`sh …\`\\) exited with code 3: no route to ${h2.address.replace(/\./g, '\\.')}`).test(e.message),
   );
 });

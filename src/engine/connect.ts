@@ -49,7 +49,7 @@ function configText(file: string, user: boolean): string | undefined {
   let text = configTexts.get(file);
   if (!configTexts.has(file)) {
     try {
-      text = user ? readUserConfigFile(file) : existsSync(file) ? readFileSync(file, 'utf8') : undefined;
+      text = user ? readUserConfigFile(file, { unreadable: 'skip' }) : existsSync(file) ? readFileSync(file, 'utf8') : undefined;
     } catch (e) {
       text = e instanceof SshConfigError ? e : undefined;
     }

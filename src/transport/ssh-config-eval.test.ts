@@ -126,7 +126,7 @@ test('lines ssh refuses, and criteria runbook cannot judge, are errors naming th
   const io = fakeIo({});
   for (const [text, want] of [
     ['Match bogus x\n', /Match bogus x: Unsupported Match attribute bogus/],
-    ['Match host\n', /~\/\.ssh\/config: Missing value for match criteria host/],
+    ['Match host\n', /~\/\.ssh\/config: Match host: Missing Match criteria for host/],
     ['Match host a final all\n', /cannot be combined/],
     ['Match version OpenSSH_9*\n', /the version of the OpenSSH client/],
     ['Match sessiontype exec\n', /runbook cannot tell whether it applies/],
@@ -185,9 +185,9 @@ test("values as ssh's argv_split leaves them: single quotes and backslash escape
   assert.equal(r.hostName, 'h.example');
 });
 
-test('what runbook cannot read is an error, not a different host: a negated canonical/final/all, tokens in an Include path, a bare Host', () => {
+test('what runbook cannot read is an error, not a different host: a keyword with no value, tokens in an Include path, a bare Host', () => {
   const io = fakeIo({});
-  assert.throws(() => resolveSshConfig('Match !final host x\n  User u\n', 'x', opts(io)), /cannot read a negated `final`/);
+  assert.throws(() => resolveSshConfig('Host x\n  IdentityFile \n  ProxyCommand nc %h %p\n', 'x', opts(io)), /`IdentityFile` with no value/);
   assert.throws(() => resolveSshConfig('Include ~/.ssh/hosts/%h.conf\n', 'x', opts(io)), /does not expand % tokens/);
   assert.throws(() => resolveSshConfig('Host\nUser a\n', 'x', opts(io)), /`Host` with no value/);
 });
@@ -213,4 +213,29 @@ test('Match exec with a deferring io: the command runs without blocking, once fo
   clearInterval(timer);
   assert.ok(ticks >= 5, `the event loop ran meanwhile (${ticks} ticks)`);
   assert.equal(resolveSshConfig(text, 'h', { io }).user, 'ok');
+});
+
+test('Match: a negated canonical, final or all is read (the package cannot pair it); single quotes stay literal there, as in ssh', () => {
+  const io = fakeIo({});
+  assert.equal(resolveSshConfig('Match !final host x\n  User first-pass\n', 'x', opts(io)).user, 'first-pass');
+  assert.equal(resolveSshConfig('Match !canonical\n  User u\n', 'x', opts(io)).user, 'u');
+  assert.equal(resolveSshConfig('Match host !final-*,*\n  User u\n', 'x', opts(io)).user, 'u');
+  assert.equal(resolveSshConfig("Match host 'x'\n  User quoted\n", 'x', opts(io)).user, undefined);
+});
+
+test("Include: glob(3)'s [!...] negation kept", () => {
+  const { dir, cleanup } = tempDir('runbook-sshcfg-glob-');
+  try {
+    writeFileSync(join(dir, '_b.conf'), 'User from-underscore\n');
+    writeFileSync(join(dir, 'c.conf'), 'User from-c\n');
+    assert.equal(resolveSshConfig(`Include ${dir}/[!_]*.conf\n`, 'h', { io: machineSshConfigIo() }).user, 'from-c');
+  } finally {
+    cleanup();
+  }
+});
+
+test('Match exec: a command that cannot start (a NUL byte) is an error for each host that meets it, not a crash', async () => {
+  const io = machineSshConfigIo({ deferExec: true });
+  await io.settle!('true\0x');
+  assert.throws(() => io.exec('true\0x'), (e: unknown) => e instanceof Error && /could not run/.test(e.message));
 });

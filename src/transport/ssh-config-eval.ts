@@ -40,17 +40,44 @@ interface ParsedText {
 
 const COMMAND_LINE = /^[ \t]*(proxycommand|knownhostscommand|localcommand|remotecommand)(?:[ \t]*=[ \t]*|[ \t]+)(.*?)[ \t\r]*$/i;
 
+// pads a Match line with a word the package pairs off and words() drops
+const MATCH_PAD = '\u0001';
+
+/**
+ * The package's parse. It pairs a Match line's words itself and throws where a `!canonical`,
+ * `!final` or `!all` (which take no value) leaves a word unpaired; runbook reads the words on its
+ * own (ssh-config-match.ts), so such a line is parsed again with a word of padding.
+ */
+function parseLines(text: string): Parsed {
+  try {
+    return SSHConfig.parse(text);
+  } catch (e) {
+    if (!/^Missing value for match criteria/.test((e as Error).message)) throw e;
+    try {
+      // only the lines the package cannot pair (alone, a Match line parses as it does in the file)
+      const unpaired = (line: string) => {
+        try {
+          SSHConfig.parse(line);
+          return false;
+        } catch {
+          return true;
+        }
+      };
+      return SSHConfig.parse(text.replace(/^([ \t]*match(?:[ \t]*=[ \t]*|[ \t]+)[^\r\n]*?)[ \t]*(\r?)$/gim, (line, body: string, cr: string) => (unpaired(line) ? `${body} ${MATCH_PAD}${cr}` : line)));
+    } catch {
+      throw e;
+    }
+  }
+}
+
 // parsed texts, by text: an inventory's hosts share their few config texts (bounded: distinct texts are rare)
 const parsedTexts = new Map<string, ParsedText>();
 function parsed(text: string): ParsedText {
   let p = parsedTexts.get(text);
   if (p) return p;
-  // the package reads `!canonical`, `!final` and `!all` as criteria missing their value
-  const negatedBare = /^[ \t]*match(?=[ \t=]).*?[ \t=]!(canonical|final|all)\b/im.exec(text);
-  if (negatedBare) throw new SshConfigError(`\`${negatedBare[0].trim()}\`: runbook cannot read a negated \`${negatedBare[1]}\` (ssh can); write the block without it`);
   let lines: Parsed;
   try {
-    lines = SSHConfig.parse(text);
+    lines = parseLines(text);
   } catch (e) {
     throw new SshConfigError((e as Error).message);
   }
@@ -60,15 +87,18 @@ function parsed(text: string): ParsedText {
   const visit = (ls: Parsed): void => {
     for (const l of ls) {
       if (!('param' in l)) continue;
-      // a Host or Match with nothing after it swallows the next line as its keyword
+      // a Host or Match with nothing after it swallows the next line as its keyword; any keyword with
+      // only blanks after it, the next line as its value (ssh refuses both: no argument after keyword)
       if (/\s/.test(l.param)) throw new SshConfigError(`\`${l.param.split(/\s/)[0]}\` with no value`);
+      if (/[\r\n]/.test(l.separator)) throw new SshConfigError(`\`${l.param}\` with no value`);
       if (COMMAND.has(l.param.toLowerCase())) found.push(l);
       if ('config' in l) visit(l.config as Parsed);
     }
   };
   visit(lines);
-  // the package keeps document order: pair its command lines with the raw ones (else its own rendering)
-  if (found.length === raw.length) found.forEach((d, i) => commands.set(d, raw[i]!));
+  // the package keeps document order: pair its command lines with the raw ones
+  if (found.length !== raw.length) throw new SshConfigError(`cannot tell its ${found.length} command lines (ProxyCommand and the like) apart: is a line indented with something other than spaces and tabs?`);
+  found.forEach((d, i) => commands.set(d, raw[i]!));
   if (parsedTexts.size >= 64) parsedTexts.clear();
   parsedTexts.set(text, (p = { lines, commands }));
   return p;
@@ -82,7 +112,12 @@ function unquote(w: string, quoted?: boolean): string {
 }
 
 function words(v: Directive['value']): string[] {
-  return typeof v === 'string' ? [unquote(v)] : v.map((w) => unquote(w.val, w.quoted));
+  return typeof v === 'string' ? [unquote(v)] : v.filter((w) => w.val !== MATCH_PAD).map((w) => unquote(w.val, w.quoted));
+}
+
+/** A Match line's words: ssh's strdelim reads double quotes only, so a single-quoted word stays as written. */
+function matchWords(v: Directive['value']): string[] {
+  return typeof v === 'string' ? [v] : v.filter((w) => w.val !== MATCH_PAD).map((w) => w.val);
 }
 
 function commandText(v: Directive['value']): string {
@@ -94,7 +129,7 @@ function commandText(v: Directive['value']): string {
 }
 
 function lineText(d: Directive): string {
-  return `${d.param} ${typeof d.value === 'string' ? d.value : commandText(d.value)}`;
+  return `${d.param} ${typeof d.value === 'string' ? d.value : commandText(d.value.filter((w) => w.val !== MATCH_PAD))}`;
 }
 
 interface Pass {
@@ -175,7 +210,7 @@ function walk(text: ParsedText, lines: Parsed, src: SshConfigSource, p: Pass, ac
       if (key === 'host') {
         blockActive = !neverMatch && hostLineMatches(words(line.value), p.host);
       } else {
-        const m = matchCriteria(words(line.value), matchState(p), neverMatch);
+        const m = matchCriteria(matchWords(line.value), matchState(p), neverMatch);
         if (m.error) throw new SshConfigError(`${lineText(line)}: ${m.error}`);
         if (m.wantFinal) p.wantFinal = true;
         blockActive = !neverMatch && m.matched;

@@ -53,24 +53,42 @@ const GLOB = { absolute: true, dot: false, braceExpansion: false, extglob: false
  * root and writable by no one else (readconf.c's secure_permissions), since its `Match exec` lines
  * and ProxyCommands run as this user. undefined when there is no such file.
  */
-export function readUserConfigFile(path: string): string | undefined {
+export function readUserConfigFile(path: string, o: { unreadable?: 'skip' | 'error' } = {}): string | undefined {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    // ssh skips a ~/.ssh/config it cannot open, but stops at an included file it cannot read
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || o.unreadable === 'skip') return undefined;
     throw new SshConfigError(`cannot read ${path}: ${(e as Error).message}`);
   }
   const st = statSync(path);
   const uid = process.getuid?.() ?? 0;
-  if ((st.uid !== 0 && st.uid !== uid) || (st.mode & 0o022) !== 0) {
+  const groupOk = (st.mode & 0o020) === 0 || ownersOwnGroup(st.uid, st.gid);
+  if ((st.uid !== 0 && st.uid !== uid) || (st.mode & 0o002) !== 0 || !groupOk) {
     throw new SshConfigError(`Bad owner or permissions on ${path}: ssh refuses a config file that is not owned by you or root, or that others can write (chmod go-w ${path})`);
   }
   return text;
 }
 
+/**
+ * Debian's and Ubuntu's ssh accept a group-writable file when the group has exactly one member,
+ * its owner (a user private group, with umask 002). Groups and users as NSS has them (getent).
+ */
+function ownersOwnGroup(owner: number, gid: number): boolean {
+  const getent = (...args: string[]) => spawnSync('getent', args, { encoding: 'utf8' }).stdout ?? '';
+  const ownerName = getent('passwd', String(owner)).split(':')[0];
+  const members = (getent('group', String(gid)).trim().split(':')[3] ?? '').split(',').filter(Boolean);
+  if (!ownerName || members.some((m) => m !== ownerName)) return false;
+  const primary = getent('passwd')
+    .split('\n')
+    .map((l) => l.split(':'))
+    .filter((f) => f[3] === String(gid));
+  return primary.every((f) => f[2] === String(owner)) && (primary.length > 0 || members.length > 0);
+}
+
 // glob(3) reads only `*`, `?` and `[...]` (negated with `!`); picomatch would read these too
-const escapeForGlob = (pattern: string) => pattern.replace(/[(){}+@]|!(?!\])/g, '\\$&').replace(/\[\^/g, '[\\^');
+const escapeForGlob = (pattern: string) => pattern.replace(/[(){}+@]|(?<!\[)!(?!\])/g, '\\$&').replace(/\[\^/g, '[\\^');
 
 const shellOf = () => process.env.SHELL || '/bin/sh';
 
@@ -85,11 +103,22 @@ function outcome(command: string, r: { error?: Error; signal?: string | null; st
 
 // stdin and stdout to /dev/null as ssh does; its stderr is not shown among runbook's output
 function runCommand(command: string, done: (r: boolean | SshConfigError) => void): void {
-  const child = spawn(shellOf(), ['-c', command], { stdio: 'ignore' });
+  let child: ReturnType<typeof spawn>;
+  try {
+    // its own process group, so a timeout ends what the command started too
+    child = spawn(shellOf(), ['-c', command], { stdio: 'ignore', detached: true });
+  } catch (error) {
+    done(outcome(command, { error: error as Error })); // a NUL byte, say: spawn throws at once
+    return;
+  }
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
-    child.kill('SIGKILL');
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      child.kill('SIGKILL');
+    }
   }, MATCH_EXEC_TIMEOUT_MS);
   child.once('error', (error) => {
     clearTimeout(timer);

@@ -127,7 +127,8 @@ export function matchCriteria(words: string[], s: MatchState, neverMatch: boolea
     }
     attributes++;
     if (name === 'canonical' || name === 'final') {
-      if (name === 'final' && !negate) wantFinal = true;
+      // OpenSSH 9 (and before) reads the files again for `!final` too; 10.1 no longer does
+      if (name === 'final') wantFinal = true;
       if (s.final === negate) result = false;
       continue;
     }

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { isIP } from 'node:net';
@@ -59,6 +59,8 @@ const CRITERIA = [
   'exec "test -e DIR/k-%k"',
   'final',
   'canonical',
+  '!final',
+  '!canonical',
   'all',
 ];
 
@@ -146,6 +148,30 @@ test('Match exec %C is the connection hash ssh computes (this host, the host, th
       assert.equal(sshG(config, alias)?.get('hostname'), 'matched', alias);
       rmSync(dir, { recursive: true, force: true });
       mkdirSync(dir);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a group-writable included file is accepted or refused as this machine\'s ssh decides (Debian: only a group of its owner alone)', { skip }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rb-sshg-'));
+  try {
+    for (const [gid, mode] of [[0, 0o664], [100, 0o664], [65534, 0o664], [0, 0o666], [0, 0o644]] as const) {
+      const inc = join(dir, `inc-${gid}-${mode.toString(8)}.conf`);
+      writeFileSync(inc, 'User from-include\n');
+      chownSync(inc, 0, gid);
+      chmodSync(inc, mode);
+      const main = join(dir, 'main');
+      writeFileSync(main, `Include ${inc}\n`);
+      const sshSays = sshG(main, 'x')?.get('user');
+      let ours: string | undefined;
+      try {
+        ours = resolveSshConfig(`Include ${inc}\n`, 'x', { io: machineSshConfigIo() }).user;
+      } catch {
+        ours = undefined;
+      }
+      assert.equal(ours, sshSays, `gid ${gid} mode ${mode.toString(8)}`);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -81,14 +81,16 @@ type Hop = { user?: string; host: string; port?: number };
 /**
  * The chain as ssh(1) walks it: the first hop is reached as its own config says. A ProxyJump of
  * its own goes in front of it (ssh's process for that hop follows it), and so on for the new first
- * hop; a ProxyCommand of its own is run to reach it. A `Host *` ProxyJump naming the hop itself is
- * no way to reach it: the hop is dialled.
+ * hop; a ProxyCommand of its own is run to reach it. A ProxyJump naming the hop itself (a `Host *`
+ * one) is passed over for it, where ssh would loop or stop ("jumphost loop"): it is reached as if
+ * that line were not there, directly or through its own ProxyCommand.
  */
-function reachFirstHop(chain: Hop[], resolveHop: (hop: Hop) => ReturnType<typeof resolveSshConfig>, where: { host: string }): { chain: Hop[]; first: ReturnType<typeof resolveSshConfig> } {
+function reachFirstHop(chain: Hop[], resolveHop: (hop: Hop, passOverJump?: boolean) => ReturnType<typeof resolveSshConfig>, where: { host: string }): { chain: Hop[]; first: ReturnType<typeof resolveSshConfig> } {
   let first = resolveHop(chain[0]!);
   for (let added = 0; ; added++) {
     const own = first.proxyJump ? parseJumpChain(first.proxyJump) : [];
-    if (!own.length || own[0]!.host === chain[0]!.host) return { chain, first };
+    if (!own.length) return { chain, first };
+    if (own[0]!.host.toLowerCase() === chain[0]!.host.toLowerCase()) return { chain, first: resolveHop(chain[0]!, true) };
     if (added >= 8) throw userError('inventory', `the jump hosts' own ProxyJumps go round in a loop: ${[...own, ...chain].map((h) => h.host).join(' → ')}`, where);
     chain = [...own, ...chain];
     first = resolveHop(chain[0]!);
@@ -197,8 +199,9 @@ export function sshOptionsForHost(
   if (cfg.proxyJump) {
     out.proxyJumpSpec = cfg.proxyJump;
     // ssh(1) reaches a hop as `ssh -l USER -p PORT hop`: its Match user, %r and %p see them
-    const resolveHop = (hop: { user?: string; host: string; port?: number }) => {
-      const given = [...(hop.user ? [`User ${cfgValue(hop.user, 'ProxyJump user', entry.name)}`] : []), ...(hop.port ? [`Port ${hop.port}`] : [])];
+    const resolveHop = (hop: Hop, passOverJump = false) => {
+      // `ProxyJump none` first: a later ProxyCommand still applies (ssh-config.ts proxyOf)
+      const given = [...(passOverJump ? ['ProxyJump none'] : []), ...(hop.user ? [`User ${cfgValue(hop.user, 'ProxyJump user', entry.name)}`] : []), ...(hop.port ? [`Port ${hop.port}`] : [])];
       return resolve([{ text: given.join('\n'), name: `ProxyJump ${hop.host}`, user: true }, ...files], hop.host);
     };
     const { chain, first } = reachFirstHop(parseJumpChain(cfg.proxyJump), resolveHop, where);

@@ -137,7 +137,9 @@ test('ProxyCommand as ssh(1) takes it: its tokens expanded with the host dialled
   assert.deepEqual(sshOptionsForHost(entry(), { sshConfigText: nested }).jumps!.map((j) => [j.alias, j.user, j.port]), [['edge', 'admin', 2200], ['outer', me, 22], ['b1', me, 22]]);
   assert.match(refused({ sshConfigText: 'Host cp-1\n  ProxyJump a\nHost a\n  ProxyJump b\nHost b\n  ProxyJump a\n' })?.diagnostic.message ?? '', /go round in a loop: .*a → b → a/);
   assert.match(refused({ sshConfigText: 'Host cp-1\n  ProxyJump b1\nHost b1\n  ProxyCommand nc %h %k\n' })?.diagnostic.message ?? '', /the jump host b1's ProxyCommand \(`nc …`\) cannot be run: `%k` is not a ProxyCommand token/);
-  // ... but a `Host *` ProxyJump naming the hop itself is no way to reach it: the hop is dialled, as before
+  // ... but a `Host *` ProxyJump naming the hop itself is no way to reach it (ssh would loop): passed over, so its own ProxyCommand applies
+  const selfNamed = sshOptionsForHost(entry(), { sshConfigText: 'Host *\n  ProxyJump bastion\nHost bastion\n  HostName 10.1.2.3\n  ProxyCommand aws-ssm %h\n' }).jumps!;
+  assert.deepEqual(selfNamed.map((j) => [j.host, j.proxyCommand]), [['10.1.2.3', 'aws-ssm 10.1.2.3']]);
   assert.deepEqual(sshOptionsForHost(entry(), { sshConfigText: 'Host *\n  ProxyJump bastion\n' }).jumps?.map((j) => j.host), ['bastion']);
   // ... a later hop's own config does not count (ssh(1) reaches it through the hop before)
   assert.deepEqual(sshOptionsForHost(entry(), { sshConfigText: 'Host cp-1\n  ProxyJump a,b\nHost b\n  ProxyCommand ssh -W %h:%p a\n' }).jumps?.map((j) => j.alias), ['a', 'b']);
