@@ -21,7 +21,11 @@ if (selected.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
+// the machine's ansible.cfg and ANSIBLE_* settings would change how runbook connects: tests set their own
+const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ANSIBLE_')));
+env.ANSIBLE_CONFIG = join(process.cwd(), 'test', 'fixtures', 'ansible-none.cfg');
 const result = spawnSync(process.execPath, ['--enable-source-maps', '--test', '--test-reporter=spec', ...selected], {
   stdio: 'inherit',
+  env,
 });
 process.exit(result.status ?? 1);

@@ -4,7 +4,7 @@
  */
 import { Option, type Command } from 'commander';
 import type { Diagnostic } from '../errors.js';
-import { userError } from '../errors.js';
+import { userError, UserError } from '../errors.js';
 import { adhocInventory, inventoryVarNames, loadInventoryFile, selectHosts } from '../inventory/load.js';
 import { parseSlice } from '../inventory/slice.js';
 import { sliceRun } from './slicing.js';
@@ -15,6 +15,7 @@ import type { LoadedRunbook } from '../runbook/model.js';
 import { parseExtraVars } from '../runbook/vars.js';
 import { useAgeIdentityFile } from '../runbook/encrypted.js';
 import type { ConnectOptions } from '../engine/connect.js';
+import { ansibleDefaultsOnce } from '../inventory/ansible-config.js';
 import type { EngineOptions } from '../engine/run.js';
 import { DEFAULT_FORKS } from '../engine/host-connection.js';
 import { printDiagnostics } from './output.js';
@@ -169,7 +170,12 @@ function askHiddenNow(prompt: string): Promise<string> {
 
 export async function connectOptions(o: ConnectionCliOptions): Promise<ConnectOptions> {
   const pw = await becomePassword(o);
+  // ansible.cfg and ANSIBLE_*: what Ansible would use beneath the inventory; a file that cannot be read stops here
+  const ansible = ansibleDefaultsOnce();
+  const broken = ansible.diagnostics.find((d) => d.severity === 'error');
+  if (broken) throw new UserError(broken);
   return {
+    ...(Object.keys(ansible.vars).length ? { ansible: ansible.vars } : {}),
     ...(o.acceptNew ? { acceptNew: true } : {}),
     ...(o.knownHosts ? { knownHosts: o.knownHosts } : {}),
     ...(o.privateKey ? { privateKey: o.privateKey } : {}),
@@ -186,6 +192,8 @@ export async function connectOptions(o: ConnectionCliOptions): Promise<ConnectOp
 /** The inventory from -i or --hosts. */
 export async function loadHostsInventory(o: HostsCliOptions, stderr: NodeJS.WritableStream): Promise<Inventory | undefined> {
   if (o.inventory && o.hosts) throw userError('usage', 'give either -i/--inventory or --hosts, not both');
+  // the Ansible config's warnings (its errors stop the run where its settings are taken: connectOptions)
+  printDiagnostics(ansibleDefaultsOnce().diagnostics.filter((d) => d.severity !== 'error'), stderr);
   if (o.hosts) return adhocInventory(o.hosts);
   if (!o.inventory) throw userError('usage', 'no hosts: give an inventory with -i FILE or hosts with --hosts a,b');
   const { inventory, diagnostics } = await loadInventoryFile(o.inventory);

@@ -3,6 +3,8 @@
  * sandbox's environment: the same code path as an operator's `runbook plan/apply/rollback`, with
  * the emulated kubeadm, systemctl and crictl first on PATH. The argv shown is the argv run.
  */
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runOnNode, type RunResult, type Sandbox } from './sandbox.js';
 
@@ -10,7 +12,12 @@ const MAIN_JS = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
 /** `runbook ARGS...` in the sandbox, from the operator's current directory (paths in ARGS resolve as typed). */
 export function runbookCli(sb: Sandbox, args: string[]): Promise<RunResult> {
-  return runOnNode(sb, [process.execPath, MAIN_JS, ...args], { timeoutMs: 180_000, cwd: process.cwd() });
+  // the sandbox's inventory says how to reach its nodes: the operator's own ansible.cfg (a bastion in
+  // its ssh_args, say) must not send the demo elsewhere
+  const none = join(sb.root, 'ansible-none.cfg');
+  if (!existsSync(none)) writeFileSync(none, '');
+  const env = Object.fromEntries(Object.entries(sb.env).filter(([k]) => !k.startsWith('ANSIBLE_')));
+  return runOnNode({ ...sb, env: { ...env, ANSIBLE_CONFIG: none } }, [process.execPath, MAIN_JS, ...args], { timeoutMs: 180_000, cwd: process.cwd() });
 }
 
 /** The run id in `plan`/`apply` output ("APPLY name — run 20260101T000000Z-abcdef, ..."). */

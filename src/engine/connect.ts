@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { HostEntry } from '../inventory/types.js';
+import type { AnsibleVars } from '../inventory/ansible-config.js';
 import { userError } from '../errors.js';
 import { LocalTransport } from '../transport/local.js';
 import { SshTransport } from '../transport/ssh.js';
@@ -40,6 +41,8 @@ export interface ConnectOptions {
   jump?: string;
   /** asked once per encrypted key when $RUNBOOK_KEY_PASSPHRASE does not open it */
   askPassphrase?: PassphraseSource;
+  /** ansible.cfg and ANSIBLE_* settings, as the inventory variables they stand beneath (inventory/ansible-config.ts) */
+  ansible?: AnsibleVars;
 }
 
 // the ssh configs, read once per process (ssh(1) reads them at each start; a run is one start).
@@ -110,9 +113,11 @@ export function jumpPoolFor(o: ConnectOptions | undefined): JumpPool {
  * inventory's ansible_become and -b; -b/--become-user win over the inventory.
  */
 export function hostBecome(h: HostEntry, o: ConnectOptions = {}, runbook?: { become?: boolean; become_user?: string }): BecomeSpec | false {
-  const on = runbook?.become ?? (o.become || h.become);
+  // the Ansible config's become and become_user stand beneath the inventory's, as in Ansible
+  const vars = { ...o.ansible, ...h.vars };
+  const on = runbook?.become ?? (o.become || vars.ansible_become === true);
   if (!on) return false;
-  const inv = typeof h.vars.ansible_become_user === 'string' ? h.vars.ansible_become_user : undefined;
+  const inv = typeof vars.ansible_become_user === 'string' ? vars.ansible_become_user : undefined;
   const user = runbook?.become_user ?? o.becomeUser ?? inv;
   return user ? { user } : {};
 }
@@ -127,6 +132,23 @@ export function sessionBecome(rb: { runbook: { become?: boolean; become_user?: s
   return { ...(top !== undefined ? { become: top } : {}), ...(rb.runbook.become_user ? { become_user: rb.runbook.become_user } : {}) };
 }
 
+/**
+ * The host as Ansible would connect to it: its inventory values, else the command line's (-u,
+ * --private-key), else the Ansible config's; the config's other settings (ssh_args,
+ * host_key_checking, timeout, remote_port) beneath the inventory's variables.
+ */
+function withAnsibleDefaults(h: HostEntry, o: ConnectOptions): HostEntry {
+  const d = o.ansible ?? {};
+  const entry: HostEntry = { ...h, vars: { ...d, ...h.vars } };
+  const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  const user = h.user ?? o.user ?? text(d.ansible_user);
+  if (user) entry.user = user;
+  const key = h.privateKeyFile ?? o.privateKey ?? text(d.ansible_ssh_private_key_file);
+  if (key) entry.privateKeyFile = key;
+  if (h.vars.ansible_port === undefined && h.vars.ansible_ssh_port === undefined && typeof d.ansible_port === 'number') entry.port = d.ansible_port;
+  return entry;
+}
+
 export async function openTransport(h: HostEntry, o: ConnectOptions = {}, runbook?: { become?: boolean; become_user?: string }): Promise<Transport> {
   const become = hostBecome(h, o, runbook);
   if (h.connection === 'local') {
@@ -134,9 +156,7 @@ export async function openTransport(h: HostEntry, o: ConnectOptions = {}, runboo
     const t = new LocalTransport({ host: h.name, ...(pw !== undefined ? { becomePassword: pw } : {}) });
     return become ? t.withBecome(become) : t;
   }
-  const entry: HostEntry = { ...h };
-  if (!entry.user && o.user) entry.user = o.user;
-  if (!entry.privateKeyFile && o.privateKey) entry.privateKeyFile = o.privateKey;
+  const entry = withAnsibleDefaults(h, o);
   if (o.knownHosts) entry.knownHostsFile = o.knownHosts;
   const so = await hostSshOptions(entry, o);
   const { proxyJumpSpec: _spec, jumps, ...opts } = so;

@@ -5,7 +5,7 @@
  * argument that cannot be read is an error — each with its file:line:col, once per place written.
  * README "Inventories" lists the same names.
  */
-import type { Diagnostic } from '../errors.js';
+import type { Diagnostic, Location } from '../errors.js';
 import { positionOf, type YamlDocument } from '../runbook/yaml.js';
 import { parseSshArgs, SSH_ARG_VARS } from '../transport/ssh-args.js';
 
@@ -65,22 +65,30 @@ interface RawGroup {
 }
 
 function checkVars(vars: Vars, path: (string | number)[], doc: YamlDocument, out: Diagnostic[]): void {
-  const at = (k: string) => ({ file: doc.source.file, ...positionOf(doc, [...path, k]) });
+  checkConnectionVars(vars, (k) => ({ file: doc.source.file, ...positionOf(doc, [...path, k]) }), out);
+}
+
+/**
+ * The diagnostics for connection variables, each at `at(name)`; `nameOf` says how the message
+ * names the setting (default: the variable itself).
+ */
+export function checkConnectionVars(vars: Vars, at: (k: string) => Location, out: Diagnostic[], nameOf: (k: string) => string = (k) => k): void {
   for (const [k, v] of Object.entries(vars)) {
+    const name = nameOf(k);
     if ((SSH_ARG_VARS as readonly string[]).includes(k)) {
       if (typeof v !== 'string') {
-        out.push({ kind: 'inventory', severity: 'error', message: `${k} must be a string of ssh arguments`, ...at(k) });
+        out.push({ kind: 'inventory', severity: 'error', message: `${name} must be a string of ssh arguments`, ...at(k) });
         continue;
       }
       const p = parseSshArgs(v);
-      for (const e of p.errors) out.push({ kind: 'inventory', severity: 'error', message: `${k}: ${e}`, ...at(k) });
-      for (const i of p.ignored) out.push({ kind: 'inventory', severity: 'warning', message: `${k}: \`${i.option}\` is ignored: ${i.why}`, ...at(k) });
+      for (const e of p.errors) out.push({ kind: 'inventory', severity: 'error', message: `${name}: ${e}`, ...at(k) });
+      for (const i of p.ignored) out.push({ kind: 'inventory', severity: 'warning', message: `${name}: \`${i.option}\` is ignored: ${i.why}`, ...at(k) });
     } else if (k in WARNED_VARS) {
-      out.push({ kind: 'inventory', severity: 'warning', message: `${k} is ignored: ${WARNED_VARS[k]}`, ...at(k) });
+      out.push({ kind: 'inventory', severity: 'warning', message: `${name} is ignored: ${WARNED_VARS[k]}`, ...at(k) });
     } else if (k === 'ansible_become_method' && v !== 'sudo') {
-      out.push({ kind: 'inventory', severity: 'warning', message: `ansible_become_method ${JSON.stringify(v)} is not supported: runbook becomes other users only through sudo`, ...at(k) });
+      out.push({ kind: 'inventory', severity: 'warning', message: `${name} ${JSON.stringify(v)} is not supported: runbook becomes other users only through sudo`, ...at(k) });
     } else if (k === 'ansible_connection' && v !== 'ssh' && v !== 'local' && v !== 'smart' && v !== 'paramiko') {
-      out.push({ kind: 'inventory', severity: 'warning', message: `ansible_connection ${JSON.stringify(v)} is not supported: runbook connects over ssh or local`, ...at(k) });
+      out.push({ kind: 'inventory', severity: 'warning', message: `${name} ${JSON.stringify(v)} is not supported: runbook connects over ssh or local`, ...at(k) });
     }
   }
 }

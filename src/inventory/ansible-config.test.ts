@@ -1,0 +1,143 @@
+/** ansible.cfg and ANSIBLE_* as Ansible reads them, checked against Ansible's own `ansible-config dump`. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { findAnsibleConfig, loadAnsibleDefaults } from './ansible-config.js';
+import { tempDir } from '../actions/testing.js';
+
+const ansibleConfig = spawnSync('ansible-config', ['--version'], { encoding: 'utf8' });
+const noAnsible = ansibleConfig.error || ansibleConfig.status !== 0 ? 'ansible-core (ansible-config) is not installed' : false;
+const noPython = spawnSync('python3', ['--version']).error ? 'python3 is not installed' : false;
+
+/** What Ansible's ssh connection and become would use: `ansible-config dump`'s values for them. */
+function ansibleSays(env: NodeJS.ProcessEnv, cwd: string): Record<string, string> {
+  const r = spawnSync('ansible-config', ['dump', '--only-changed', '-t', 'all'], { encoding: 'utf8', cwd, env: { PATH: process.env.PATH, HOME: cwd, ...env } });
+  const out: Record<string, string> = {};
+  let section = '';
+  for (const line of r.stdout.split('\n')) {
+    if (/^[a-z_]+:$/.test(line)) section = line.slice(0, -1);
+    const m = /^([A-Za-z_]+)\((.*?)\) = (.*)$/.exec(line);
+    if (!m) continue;
+    if (section === '' && m[1]!.startsWith('DEFAULT_BECOME')) out[m[1]!] = m[3]!;
+    if (section === 'ssh') out[m[1]!] = m[3]!;
+  }
+  return out;
+}
+
+const CONFIG = `[DEFAULT]
+base = /opt/keys
+[defaults]
+remote_user = ops ; the on-call login
+# private_key_file = /not/this
+private_key_file = keys/%(base)s.pem
+host_key_checking = False
+timeout = 25
+remote_port: 2222
+[ssh_connection]
+ssh_args = -o ControlMaster=auto -o ControlPersist=60s -o ProxyCommand="ssh -W %h:%p -q bastion.example"
+host_key_checking = True
+[privilege_escalation]
+become = yes
+become_user = admin
+become_method = sudo
+`;
+
+test("ansible.cfg's connection settings are what Ansible's own ansible-config reads from it: raw values, ; comments, [DEFAULT], a relative key beside the file, the later of two sections", { skip: noAnsible || noPython }, () => {
+  const { dir, cleanup } = tempDir('runbook-ansible-cfg-');
+  try {
+    writeFileSync(join(dir, 'ansible.cfg'), CONFIG);
+    const ours = loadAnsibleDefaults({ cwd: dir, env: {}, home: dir });
+    // connection sharing: nothing runbook needs (it keeps one connection per host), said as for an inventory
+    assert.deepEqual(
+      ours.diagnostics.map((d) => `${d.severity} ${d.line}: ${d.message.replace(/ is ignored.*/, '')}`),
+      ['warning 11: [ssh_connection] ssh_args: `-o ControlMaster=auto`', 'warning 11: [ssh_connection] ssh_args: `-o ControlPersist=60s`'],
+    );
+    assert.equal(ours.file, join(dir, 'ansible.cfg'));
+    const theirs = ansibleSays({}, dir);
+    assert.equal(ours.vars.ansible_user, theirs.remote_user);
+    assert.equal(ours.vars.ansible_ssh_private_key_file, theirs.private_key_file === undefined ? undefined : join(dir, theirs.private_key_file));
+    assert.equal(String(ours.vars.ansible_port), theirs.port);
+    assert.equal(String(ours.vars.ansible_host_key_checking), theirs.host_key_checking!.toLowerCase());
+    assert.equal(String(ours.vars.ansible_timeout), theirs.timeout);
+    assert.equal(ours.vars.ansible_ssh_args, theirs.ssh_args);
+    assert.equal(ours.vars.ansible_become, theirs.DEFAULT_BECOME === 'True');
+    assert.equal(ours.vars.ansible_become_user, theirs.DEFAULT_BECOME_USER);
+    // the values themselves, so a silent change on both sides shows too
+    assert.deepEqual(ours.vars, {
+      ansible_user: 'ops',
+      ansible_ssh_private_key_file: join(dir, 'keys/%(base)s.pem'),
+      ansible_port: 2222,
+      ansible_host_key_checking: true,
+      ansible_timeout: 25,
+      ansible_ssh_args: '-o ControlMaster=auto -o ControlPersist=60s -o ProxyCommand="ssh -W %h:%p -q bastion.example"',
+      ansible_become: true,
+      ansible_become_user: 'admin',
+      ansible_become_method: 'sudo',
+    });
+  } finally {
+    cleanup();
+  }
+});
+
+test('ANSIBLE_* variables win over the file, the later of two names wins, as in Ansible', { skip: noAnsible || noPython }, () => {
+  const { dir, cleanup } = tempDir('runbook-ansible-cfg-');
+  try {
+    writeFileSync(join(dir, 'ansible.cfg'), CONFIG);
+    const env = { ANSIBLE_REMOTE_USER: 'oncall', ANSIBLE_HOST_KEY_CHECKING: 'true', ANSIBLE_SSH_HOST_KEY_CHECKING: 'no', ANSIBLE_PRIVATE_KEY_FILE: '~/.ssh/oncall' };
+    const ours = loadAnsibleDefaults({ cwd: dir, env, home: dir });
+    const theirs = ansibleSays(env, dir);
+    assert.equal(ours.vars.ansible_user, theirs.remote_user);
+    assert.equal(String(ours.vars.ansible_host_key_checking), theirs.host_key_checking!.toLowerCase());
+    assert.deepEqual([ours.vars.ansible_user, ours.vars.ansible_host_key_checking, ours.vars.ansible_ssh_private_key_file], ['oncall', false, join(dir, '.ssh/oncall')]);
+  } finally {
+    cleanup();
+  }
+});
+
+test('which file: $ANSIBLE_CONFIG (a file or a directory), else ./ansible.cfg unless anyone can write its directory, else ~/.ansible.cfg', () => {
+  const { dir, cleanup } = tempDir('runbook-ansible-cfg-');
+  try {
+    const project = join(dir, 'project');
+    const home = join(dir, 'home');
+    mkdirSync(project);
+    mkdirSync(home);
+    writeFileSync(join(home, '.ansible.cfg'), '');
+    assert.equal(findAnsibleConfig({ cwd: project, env: {}, home }).file, join(home, '.ansible.cfg'));
+    writeFileSync(join(project, 'ansible.cfg'), '');
+    assert.equal(findAnsibleConfig({ cwd: project, env: {}, home }).file, join(project, 'ansible.cfg'));
+    // a directory without an ansible.cfg: the next place, as Ansible
+    assert.equal(findAnsibleConfig({ cwd: project, env: { ANSIBLE_CONFIG: home }, home }).file, join(project, 'ansible.cfg'));
+    writeFileSync(join(home, 'ansible.cfg'), '');
+    assert.equal(findAnsibleConfig({ cwd: project, env: { ANSIBLE_CONFIG: home }, home }).file, join(home, 'ansible.cfg'));
+    assert.equal(findAnsibleConfig({ cwd: project, env: { ANSIBLE_CONFIG: '/dev/null' }, home }).file, '/dev/null');
+    // ... which Ansible refuses to read (not .cfg or .ini): so does runbook
+    assert.match(loadAnsibleDefaults({ cwd: project, env: { ANSIBLE_CONFIG: '/dev/null' }, home }).diagnostics[0]!.message, /Unsupported configuration file extension for \/dev\/null/);
+    chmodSync(project, 0o777);
+    const open = findAnsibleConfig({ cwd: project, env: {}, home });
+    assert.equal(open.file, join(home, '.ansible.cfg'));
+    assert.match(open.diagnostics[0]!.message, /writable by anyone \(Ansible ignores it too\)/);
+  } finally {
+    cleanup();
+  }
+});
+
+test('what runbook would not follow is a warning at its line; what cannot be read is an error naming the file', { skip: noPython }, () => {
+  const { dir, cleanup } = tempDir('runbook-ansible-cfg-');
+  try {
+    const cfg = join(dir, 'ansible.cfg');
+    writeFileSync(cfg, '[defaults]\nremote_user = ops\n\n[ssh_connection]\npipelining = True\nssh_args = -C -o ForwardAgent=yes\n[privilege_escalation]\nbecome_method = su\n');
+    const d = loadAnsibleDefaults({ cwd: dir, env: {}, home: dir }).diagnostics.map((x) => `${x.severity} ${x.file}:${x.line}: ${x.message}`);
+    assert.ok(d.some((m) => m.startsWith(`warning ${cfg}:6: [ssh_connection] ssh_args: \`-o ForwardAgent=yes\` is ignored`)), d.join('\n'));
+    assert.ok(d.some((m) => m.startsWith(`warning ${cfg}:8: [privilege_escalation] become_method "su" is not supported`)), d.join('\n'));
+    const env = loadAnsibleDefaults({ cwd: dir, env: { ANSIBLE_BECOME_METHOD: 'doas' }, home: dir }).diagnostics;
+    assert.ok(env.some((x) => x.file === '$ANSIBLE_BECOME_METHOD' && /\$ANSIBLE_BECOME_METHOD "doas" is not supported/.test(x.message)));
+    writeFileSync(cfg, '[defaults]\nremote_user = a\nremote_user = b\n');
+    assert.match(loadAnsibleDefaults({ cwd: dir, env: {}, home: dir }).diagnostics[0]!.message, /cannot read the Ansible config: .*remote_user.*already exists/);
+    writeFileSync(cfg, '[defaults]\nremote_port = twenty-two\n');
+    assert.match(loadAnsibleDefaults({ cwd: dir, env: {}, home: dir }).diagnostics[0]!.message, /\[defaults\] remote_port must be a whole number/);
+  } finally {
+    cleanup();
+  }
+});

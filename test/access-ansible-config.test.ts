@@ -1,0 +1,63 @@
+/**
+ * An Ansible project's ansible.cfg, as Ansible uses it, against real OpenSSH servers: the login,
+ * key, known_hosts and ssh arguments it names reach hosts whose inventory says nothing of them,
+ * through the real `runbook` command run in the project directory; the inventory's own values win.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { LabHost } from '../src/lab/hosts.js';
+import { lab, useLab, dir as work } from './support/lab.js';
+
+const skip = useLab({
+  start: { count: 2, firstAddress: '127.1.207.1', namePrefix: 'ac' },
+  tmp: 'access-ansible-config-',
+});
+
+const RB = `apiVersion: runbook/v1
+name: as ansible.cfg says
+hosts: all
+steps:
+  - name: a file written as the configured login
+    copy: { dest: /tmp/from-ansible-cfg, content: "{{ host.name }}\\n", mode: "0644" }
+`;
+
+/** `runbook ARGS` in `cwd`, with the environment's ANSIBLE_* replaced by `env`. */
+function runbook(args: string[], cwd: string, env: Record<string, string> = {}): Promise<{ code: number; out: string }> {
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ANSIBLE_')));
+  return new Promise((resolve) => {
+    execFile(process.execPath, [join(process.cwd(), 'dist/src/cli/main.js'), ...args], { cwd, env: { ...base, ...env, NO_COLOR: '1' }, timeout: 60_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr });
+    });
+  });
+}
+
+test('ansible.cfg in the project directory: remote_user, private_key_file and ssh_common_args reach the hosts; an inventory ansible_user wins over it', { skip }, async () => {
+  const [h1, h2] = lab.hosts as [LabHost, LabHost];
+  const project = join(work, 'project');
+  mkdirSync(project, { recursive: true });
+  writeFileSync(
+    join(project, 'ansible.cfg'),
+    ['[defaults]', 'remote_user = root ; the lab login', `private_key_file = ${lab.privateKeyPath}`, 'host_key_checking = True', '', '[ssh_connection]', `ssh_common_args = -o UserKnownHostsFile=${lab.knownHostsPath} -o ConnectTimeout=5`, ''].join('\n'),
+  );
+  // nothing about how to log in: the hosts and their addresses only
+  writeFileSync(join(project, 'hosts.yaml'), `all:\n  hosts:\n    ${h1.name}: { ansible_host: ${h1.address} }\n    ${h2.name}: { ansible_host: ${h2.address} }\n`);
+  writeFileSync(join(project, 'rb.yaml'), RB);
+  const r = await runbook(['apply', 'rb.yaml', '-i', 'hosts.yaml', '--state-dir', join(work, 'state')], project);
+  assert.equal(r.code, 0, r.out);
+  for (const h of [h1, h2]) assert.equal(readFileSync(lab.hostPath(h, '/tmp/from-ansible-cfg'), 'utf8'), `${h.name}\n`);
+
+  // the config names a user the hosts do not have: the host whose inventory names root still gets in
+  writeFileSync(join(project, 'hosts.yaml'), `all:\n  hosts:\n    ${h1.name}: { ansible_host: ${h1.address}, ansible_user: root }\n    ${h2.name}: { ansible_host: ${h2.address} }\n`);
+  const wrong = await runbook(['connect', '-i', 'hosts.yaml'], project, { ANSIBLE_REMOTE_USER: 'nosuchuser' });
+  assert.notEqual(wrong.code, 0, wrong.out);
+  assert.match(wrong.out, new RegExp(`${h2.name}[^\\n]*nosuchuser`));
+  assert.doesNotMatch(wrong.out, new RegExp(`${h1.name}[^\\n]*nosuchuser`));
+  // ANSIBLE_CONFIG pointing elsewhere: this project's file is not read (no login, no key: refused)
+  writeFileSync(join(work, 'empty.cfg'), '');
+  const elsewhere = await runbook(['connect', '-i', 'hosts.yaml'], project, { ANSIBLE_CONFIG: join(work, 'empty.cfg') });
+  assert.notEqual(elsewhere.code, 0, elsewhere.out);
+  assert.match(elsewhere.out, new RegExp(`${h2.name}[^\\n]*(host key|authenticate)`));
+});
