@@ -1,12 +1,13 @@
 /**
  * An Ansible project's ansible.cfg, as Ansible uses it, against real OpenSSH servers: the login,
  * key, known_hosts and ssh arguments it names reach hosts whose inventory says nothing of them,
- * through the real `runbook` command run in the project directory; the inventory's own values win.
+ * through the real `runbook` command run in the project directory; the inventory's own values win;
+ * a rollback from elsewhere connects as the run did.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LabHost } from '../src/lab/hosts.js';
 import { lab, useLab, dir as work } from './support/lab.js';
@@ -48,6 +49,12 @@ test('ansible.cfg in the project directory: remote_user, private_key_file and ss
   const r = await runbook(['apply', 'rb.yaml', '-i', 'hosts.yaml', '--state-dir', join(work, 'state')], project);
   assert.equal(r.code, 0, r.out);
   for (const h of [h1, h2]) assert.equal(readFileSync(lab.hostPath(h, '/tmp/from-ansible-cfg'), 'utf8'), `${h.name}\n`);
+  // the rollback, from a directory with no ansible.cfg, connects as the run did (the journal keeps the settings)
+  const id = /\brun (\d{8}T\d{6}Z-[0-9a-f]+)/.exec(r.out)?.[1];
+  assert.ok(id, r.out);
+  const back = await runbook(['rollback', id, '--state-dir', join(work, 'state')], work);
+  assert.equal(back.code, 0, back.out);
+  for (const h of [h1, h2]) assert.equal(existsSync(lab.hostPath(h, '/tmp/from-ansible-cfg')), false, `${h.name}: the file the run made is gone`);
 
   // the config names a user the hosts do not have: the host whose inventory names root still gets in
   writeFileSync(join(project, 'hosts.yaml'), `all:\n  hosts:\n    ${h1.name}: { ansible_host: ${h1.address}, ansible_user: root }\n    ${h2.name}: { ansible_host: ${h2.address} }\n`);

@@ -169,11 +169,11 @@ function askHiddenNow(prompt: string): Promise<string> {
 }
 
 export async function connectOptions(o: ConnectionCliOptions): Promise<ConnectOptions> {
-  const pw = await becomePassword(o);
-  // ansible.cfg and ANSIBLE_*: what Ansible would use beneath the inventory; a file that cannot be read stops here
+  // ansible.cfg and ANSIBLE_*: what Ansible would use beneath the inventory; a file that cannot be read stops here (before -K asks)
   const ansible = ansibleDefaultsOnce();
   const broken = ansible.diagnostics.find((d) => d.severity === 'error');
   if (broken) throw new UserError(broken);
+  const pw = await becomePassword(o);
   return {
     ...(Object.keys(ansible.vars).length ? { ansible: ansible.vars } : {}),
     ...(o.acceptNew ? { acceptNew: true } : {}),

@@ -114,9 +114,10 @@ export function jumpPoolFor(o: ConnectOptions | undefined): JumpPool {
  */
 export function hostBecome(h: HostEntry, o: ConnectOptions = {}, runbook?: { become?: boolean; become_user?: string }): BecomeSpec | false {
   // the Ansible config's become and become_user stand beneath the inventory's, as in Ansible
-  const vars = { ...o.ansible, ...h.vars };
-  const on = runbook?.become ?? (o.become || vars.ansible_become === true);
+  const own = h.vars.ansible_become !== undefined;
+  const on = runbook?.become ?? (o.become || (own ? h.become : o.ansible?.ansible_become === true));
   if (!on) return false;
+  const vars = { ...o.ansible, ...h.vars };
   const inv = typeof vars.ansible_become_user === 'string' ? vars.ansible_become_user : undefined;
   const user = runbook?.become_user ?? o.becomeUser ?? inv;
   return user ? { user } : {};
@@ -137,7 +138,7 @@ export function sessionBecome(rb: { runbook: { become?: boolean; become_user?: s
  * --private-key), else the Ansible config's; the config's other settings (ssh_args,
  * host_key_checking, timeout, remote_port) beneath the inventory's variables.
  */
-function withAnsibleDefaults(h: HostEntry, o: ConnectOptions): HostEntry {
+export function withAnsibleDefaults(h: HostEntry, o: ConnectOptions): HostEntry {
   const d = o.ansible ?? {};
   const entry: HostEntry = { ...h, vars: { ...d, ...h.vars } };
   const text = (v: unknown) => (typeof v === 'string' ? v : undefined);

@@ -100,6 +100,8 @@ export interface ConnectionRef {
   becomeUser?: string;
   /** -J: the bastions the hosts were reached through */
   jump?: string;
+  /** what ansible.cfg and ANSIBLE_* contributed (no password): a rollback from elsewhere connects the same way */
+  ansible?: Record<string, string | number | boolean>;
 }
 
 /** A play begins (runbooks written with `plays:`): its hosts, those that have not failed before it. */

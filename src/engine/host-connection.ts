@@ -48,6 +48,7 @@ export function connectionRef(c: ConnectOptions | undefined): ConnectionRef {
     ...(c.become ? { become: true } : {}),
     ...(c.becomeUser ? { becomeUser: c.becomeUser } : {}),
     ...(c.jump ? { jump: c.jump } : {}),
+    ...(c.ansible ? { ansible: Object.fromEntries(Object.entries(c.ansible).filter(([k]) => !PASSWORD_VARS.includes(k))) } : {}),
   };
 }
 
@@ -68,4 +69,10 @@ export function connectionSecrets(h: HostEntry): string[] {
   return PASSWORD_VARS.map((k) => h.vars[k])
     .map((v) => (typeof v === 'number' ? String(v) : v))
     .filter((v): v is string => typeof v === 'string' && v.length > 0);
+}
+
+/** The Ansible settings of a rollback or resume: the run's, over those of where it is run now (a password only from now). */
+export function withRunAnsible(run: ConnectionRef, now: ConnectOptions | undefined): { ansible?: Record<string, string | number | boolean> } {
+  const ansible = { ...now?.ansible, ...run.ansible };
+  return Object.keys(ansible).length ? { ansible } : {};
 }

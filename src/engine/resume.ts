@@ -19,6 +19,7 @@ import type { ConnectOptions } from './connect.js';
 import type { EventSink, RecapRow, RunStartEvent, StepEndEvent, StepStartEvent, HostEndEvent } from './events.js';
 import { journalPath, readJournal, type JournalLine } from './journal.js';
 import { hostEntryOf, hostsFromJournal } from './rollback.js';
+import { withRunAnsible } from './host-connection.js';
 import { runEngine, type EngineResult } from './run.js';
 import type { ResumeSpec } from './resume-spec.js';
 import type { Carry, JournaledItem } from './steps.js';
@@ -122,7 +123,8 @@ export async function resumeRun(o: ResumeOptions): Promise<EngineResult> {
     extraVars: { ...start.extraVars, ...(o.extraVars ?? {}) },
     dryRun: false,
     runId: o.id,
-    connect: { ...start.connection, ...(o.connect ?? {}) },
+    // the run's Ansible settings first: a rollback or resume from another directory connects as the run did
+    connect: { ...start.connection, ...(o.connect ?? {}), ...withRunAnsible(start.connection, o.connect) },
     stateDir,
     resume: spec,
     ...(o.forks ? { forks: o.forks } : {}),

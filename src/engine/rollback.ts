@@ -24,7 +24,7 @@ import { emptyCounts, type EventSink, type HostStatus, type InventoryHostRef, ty
 import { JournalWriter, journalPath, readJournal, type JournalLine } from './journal.js';
 import { dirname } from 'node:path';
 import { acquireLock, lockHolder, lockPathFor, releaseLock } from './lock.js';
-import { connectionRef, connectionSecrets, DEFAULT_FORKS, PASSWORD_VARS, hostRef, operatorName } from './host-connection.js';
+import { connectionRef, connectionSecrets, DEFAULT_FORKS, PASSWORD_VARS, hostRef, operatorName, withRunAnsible } from './host-connection.js';
 import { coveredBy, HostRunner, undoPaths, type UndoEntry } from './steps.js';
 import { notRestoredMessage } from './safety.js';
 import { getAction } from '../actions/registry.js';
@@ -380,7 +380,8 @@ export async function rollbackRun(o: RollbackRunOptions): Promise<RollbackRunRes
       };
     });
   }
-  const connect: ConnectOptions = { ...start.connection, ...(o.connect ?? {}) };
+  // the run's Ansible settings first: a rollback from another directory connects as the run did
+  const connect: ConnectOptions = { ...start.connection, ...(o.connect ?? {}), ...withRunAnsible(start.connection, o.connect) };
   const extra = { ...start.extraVars, ...(o.extraVars ?? {}) };
   const scopes = new Map<string, Scope>();
   const secrets: string[] = [];

@@ -37,10 +37,12 @@ timeout = 25
 remote_port: 2222
 [ssh_connection]
 ssh_args = -o ControlMaster=auto -o ControlPersist=60s -o ProxyCommand="ssh -W %h:%p -q bastion.example"
+ssh_common_args = "-o ServerAliveInterval=30"
 host_key_checking = True
+timeout = 99
 [privilege_escalation]
 become = yes
-become_user = admin
+become_user = 'admin'
 become_method = sudo
 `;
 
@@ -60,8 +62,10 @@ test("ansible.cfg's connection settings are what Ansible's own ansible-config re
     assert.equal(ours.vars.ansible_ssh_private_key_file, theirs.private_key_file === undefined ? undefined : join(dir, theirs.private_key_file));
     assert.equal(String(ours.vars.ansible_port), theirs.port);
     assert.equal(String(ours.vars.ansible_host_key_checking), theirs.host_key_checking!.toLowerCase());
-    assert.equal(String(ours.vars.ansible_timeout), theirs.timeout);
+    // a run's timeout is the play's ([defaults] timeout): [ssh_connection] timeout never reaches ssh (task_executor.py)
+    assert.equal(ours.vars.ansible_timeout, 25);
     assert.equal(ours.vars.ansible_ssh_args, theirs.ssh_args);
+    assert.equal(ours.vars.ansible_ssh_common_args, theirs.ssh_common_args);
     assert.equal(ours.vars.ansible_become, theirs.DEFAULT_BECOME === 'True');
     assert.equal(ours.vars.ansible_become_user, theirs.DEFAULT_BECOME_USER);
     // the values themselves, so a silent change on both sides shows too
@@ -72,6 +76,8 @@ test("ansible.cfg's connection settings are what Ansible's own ansible-config re
       ansible_host_key_checking: true,
       ansible_timeout: 25,
       ansible_ssh_args: '-o ControlMaster=auto -o ControlPersist=60s -o ProxyCommand="ssh -W %h:%p -q bastion.example"',
+      // one pair of outer quotes off, as Ansible's ensure_type
+      ansible_ssh_common_args: '-o ServerAliveInterval=30',
       ansible_become: true,
       ansible_become_user: 'admin',
       ansible_become_method: 'sudo',
@@ -137,6 +143,35 @@ test('what runbook would not follow is a warning at its line; what cannot be rea
     assert.match(loadAnsibleDefaults({ cwd: dir, env: {}, home: dir }).diagnostics[0]!.message, /cannot read the Ansible config: .*remote_user.*already exists/);
     writeFileSync(cfg, '[defaults]\nremote_port = twenty-two\n');
     assert.match(loadAnsibleDefaults({ cwd: dir, env: {}, home: dir }).diagnostics[0]!.message, /\[defaults\] remote_port must be a whole number/);
+  } finally {
+    cleanup();
+  }
+});
+
+test("the sudo plugin's own user and password win over the general ones; settings runbook does not follow are warned about; python3 runs isolated from the working directory", { skip: noPython }, () => {
+  const { dir, cleanup } = tempDir('runbook-ansible-cfg-');
+  try {
+    const cfg = join(dir, 'conf.cfg');
+    writeFileSync(cfg, '[defaults]\ntransport = local\n[privilege_escalation]\nbecome_user = admin\nbecome_ask_pass = True\n[sudo_become_plugin]\nuser = dba\npassword = s3cret\n');
+    // a json.py where runbook is run from must not be what python imports
+    writeFileSync(join(dir, 'json.py'), 'raise SystemExit("planted module imported")\n');
+    const d = loadAnsibleDefaults({ cwd: dir, env: { ANSIBLE_CONFIG: cfg }, home: dir });
+    assert.deepEqual([d.vars.ansible_become_user, d.vars.ansible_become_password], ['dba', 's3cret']);
+    const warned = d.diagnostics.map((x) => `${x.line}: ${x.message}`);
+    assert.ok(warned.some((m) => /^2: \[defaults\] transport is not followed: runbook connects over ssh, not local/.test(m)), warned.join('\n'));
+    assert.ok(warned.some((m) => /^5: \[privilege_escalation\] become_ask_pass is not followed: runbook asks for the sudo password with -K/.test(m)), warned.join('\n'));
+    assert.ok(!warned.some((m) => m.includes('s3cret')));
+    assert.equal(loadAnsibleDefaults({ cwd: dir, env: { ANSIBLE_CONFIG: cfg, ANSIBLE_SUDO_USER: 'ops' }, home: dir }).vars.ansible_become_user, 'ops');
+  } finally {
+    cleanup();
+  }
+});
+
+test('a FIFO where ansible.cfg would be is passed over, not read (it would hang)', () => {
+  const { dir, cleanup } = tempDir('runbook-ansible-cfg-');
+  try {
+    spawnSync('mkfifo', [join(dir, 'ansible.cfg')]);
+    assert.equal(findAnsibleConfig({ cwd: dir, env: {}, home: dir }).file, undefined);
   } finally {
     cleanup();
   }

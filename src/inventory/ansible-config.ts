@@ -6,7 +6,7 @@
  * continuation lines, [DEFAULT]); values are raw, as Ansible takes them (no `%(name)s`: `%%` stays).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Diagnostic } from '../errors.js';
@@ -20,16 +20,30 @@ const SETTINGS: { variable: string; ini: [string, string][]; env: string[]; kind
   { variable: 'ansible_ssh_private_key_file', ini: [['defaults', 'private_key_file']], env: ['ANSIBLE_PRIVATE_KEY_FILE'], kind: 'path' },
   { variable: 'ansible_port', ini: [['defaults', 'remote_port']], env: ['ANSIBLE_REMOTE_PORT'], kind: 'int' },
   { variable: 'ansible_host_key_checking', ini: [['defaults', 'host_key_checking'], ['ssh_connection', 'host_key_checking']], env: ['ANSIBLE_HOST_KEY_CHECKING', 'ANSIBLE_SSH_HOST_KEY_CHECKING'], kind: 'bool' },
-  { variable: 'ansible_timeout', ini: [['defaults', 'timeout'], ['ssh_connection', 'timeout']], env: ['ANSIBLE_TIMEOUT', 'ANSIBLE_SSH_TIMEOUT'], kind: 'int' },
+  // a run takes the play's timeout (-T, whose default is this): [ssh_connection] timeout never reaches ssh
+  { variable: 'ansible_timeout', ini: [['defaults', 'timeout']], env: ['ANSIBLE_TIMEOUT'], kind: 'int' },
   { variable: 'ansible_ssh_args', ini: [['ssh_connection', 'ssh_args']], env: ['ANSIBLE_SSH_ARGS'] },
   { variable: 'ansible_ssh_common_args', ini: [['ssh_connection', 'ssh_common_args']], env: ['ANSIBLE_SSH_COMMON_ARGS'] },
   { variable: 'ansible_ssh_extra_args', ini: [['ssh_connection', 'ssh_extra_args']], env: ['ANSIBLE_SSH_EXTRA_ARGS'] },
   { variable: 'ansible_ssh_executable', ini: [['ssh_connection', 'ssh_executable']], env: ['ANSIBLE_SSH_EXECUTABLE'] },
   { variable: 'ansible_become', ini: [['privilege_escalation', 'become']], env: ['ANSIBLE_BECOME'], kind: 'bool' },
-  { variable: 'ansible_become_user', ini: [['privilege_escalation', 'become_user']], env: ['ANSIBLE_BECOME_USER'] },
+  // the sudo become plugin's own settings come after the general ones (later wins)
+  { variable: 'ansible_become_user', ini: [['privilege_escalation', 'become_user'], ['sudo_become_plugin', 'user']], env: ['ANSIBLE_BECOME_USER', 'ANSIBLE_SUDO_USER'] },
+  { variable: 'ansible_become_password', ini: [['sudo_become_plugin', 'password']], env: ['ANSIBLE_BECOME_PASS', 'ANSIBLE_SUDO_PASS'] },
   { variable: 'ansible_become_method', ini: [['privilege_escalation', 'become_method']], env: ['ANSIBLE_BECOME_METHOD'] },
-  { variable: 'ansible_become_exe', ini: [['privilege_escalation', 'become_exe']], env: ['ANSIBLE_BECOME_EXE'] },
-  { variable: 'ansible_become_flags', ini: [['privilege_escalation', 'become_flags']], env: ['ANSIBLE_BECOME_FLAGS'] },
+  { variable: 'ansible_become_exe', ini: [['privilege_escalation', 'become_exe'], ['sudo_become_plugin', 'executable']], env: ['ANSIBLE_BECOME_EXE', 'ANSIBLE_SUDO_EXE'] },
+  { variable: 'ansible_become_flags', ini: [['privilege_escalation', 'become_flags'], ['sudo_become_plugin', 'flags']], env: ['ANSIBLE_BECOME_FLAGS', 'ANSIBLE_SUDO_FLAGS'] },
+];
+
+/** Settings that would change how Ansible connects or logs in, which runbook does not follow: a warning each when set. */
+const NOT_FOLLOWED: { ini: [string, string]; env: string; why: (v: string) => string | undefined }[] = [
+  { ini: ['defaults', 'transport'], env: 'ANSIBLE_TRANSPORT', why: (v) => (['smart', 'ssh', 'paramiko', ''].includes(v) ? undefined : `runbook connects over ssh, not ${v}`) },
+  { ini: ['defaults', 'ask_pass'], env: 'ANSIBLE_ASK_PASS', why: (v) => (TRUE.has(v.toLowerCase()) ? 'runbook does not ask for a login password: use a key, the agent, or ansible_password' : undefined) },
+  { ini: ['privilege_escalation', 'become_ask_pass'], env: 'ANSIBLE_BECOME_ASK_PASS', why: (v) => (TRUE.has(v.toLowerCase()) ? 'runbook asks for the sudo password with -K (or reads $RUNBOOK_BECOME_PASSWORD)' : undefined) },
+  { ini: ['defaults', 'connection_password_file'], env: 'ANSIBLE_CONNECTION_PASSWORD_FILE', why: () => 'runbook does not read a login password from a file: use a key, the agent, or ansible_password' },
+  { ini: ['defaults', 'become_password_file'], env: 'ANSIBLE_BECOME_PASSWORD_FILE', why: () => 'runbook reads the sudo password from -K or $RUNBOOK_BECOME_PASSWORD' },
+  { ini: ['ssh_connection', 'pkcs11_provider'], env: 'ANSIBLE_PKCS11_PROVIDER', why: () => 'runbook cannot use a PKCS#11 token: load its key into ssh-agent' },
+  { ini: ['paramiko_connection', 'proxy_command'], env: 'ANSIBLE_PARAMIKO_PROXY_COMMAND', why: () => 'runbook does not use paramiko: give the proxy as an ssh ProxyCommand or ProxyJump' },
 ];
 
 export type AnsibleVars = Record<string, string | number | boolean>;
@@ -60,15 +74,25 @@ export function findAnsibleConfig(o: Where = {}): { file?: string; diagnostics: 
   if (given) {
     const path = resolve(cwd, expandPath(given, env, o.home));
     const file = existsSync(path) && statSync(path).isDirectory() ? join(path, 'ansible.cfg') : path;
-    if (existsSync(file)) return { file, diagnostics };
+    if (readable(file)) return { file, diagnostics };
   }
   const local = join(cwd, 'ansible.cfg');
-  if (existsSync(local)) {
+  if (readable(local)) {
     if ((statSync(cwd).mode & 0o002) === 0) return { file: local, diagnostics };
     diagnostics.push({ kind: 'inventory', severity: 'warning', file: local, message: `${local} is not read: its directory is writable by anyone (Ansible ignores it too)` });
   }
-  for (const file of [join(o.home ?? homedir(), '.ansible.cfg'), '/etc/ansible/ansible.cfg']) if (existsSync(file)) return { file, diagnostics };
+  for (const file of [join(o.home ?? homedir(), '.ansible.cfg'), '/etc/ansible/ansible.cfg']) if (readable(file)) return { file, diagnostics };
   return { diagnostics };
+}
+
+/** As Ansible's lookup: a candidate this user cannot read is passed over. Only a regular file (a FIFO would hang the read). */
+function readable(file: string): boolean {
+  try {
+    accessSync(file, constants.R_OK);
+    return statSync(file).isFile() || file === '/dev/null';
+  } catch {
+    return false;
+  }
 }
 
 /** os.path.expanduser(os.path.expandvars(path)), as Ansible's resolve_path: unset variables stay as written. */
@@ -77,6 +101,7 @@ function expandPath(path: string, env: NodeJS.ProcessEnv, home?: string): string
   return vars.replace(/^~(?=\/|$)/, home ?? homedir());
 }
 
+// isolated (-I): nothing from the working directory (a planted json.py) or PYTHON* is imported
 const PARSE = `
 import configparser, json, sys
 c = configparser.ConfigParser(inline_comment_prefixes=(';',))
@@ -87,22 +112,22 @@ except (configparser.Error, UnicodeDecodeError) as e:
     print(json.dumps({'error': str(e)}))
     sys.exit(0)
 out = {}
-for s in c.sections():
-    out[s] = {}
-    for k in c.options(s):
-        try:
-            out[s][k] = c.get(s, k, raw=True)
-        except configparser.Error as e:
-            out[s][k] = {'error': str(e)}
+for s, k in json.loads(sys.argv[2]):
+    if c.has_option(s, k):
+        out.setdefault(s, {})[k] = c.get(s, k, raw=True)
 print(json.dumps({'sections': out}))
 `;
 
-type Parsed = { error: string } | { sections: Record<string, Record<string, string | { error: string }>> };
+type Parsed = { error: string } | { sections: Record<string, Record<string, string>> };
 
-/** Reads `file` with Python's configparser, as Ansible does. */
+const WANTED: [string, string][] = [...SETTINGS.flatMap((s) => s.ini), ...NOT_FOLLOWED.map((n) => n.ini)];
+
+/** Reads the settings runbook uses from `file` with Python's configparser, as Ansible reads them. */
 function parseConfig(file: string): Parsed {
-  const r = spawnSync('python3', ['-c', PARSE, file], { encoding: 'utf8', timeout: 30_000 });
-  if (r.error) return { error: `reading it needs python3 (Ansible's own parser reads it), which cannot be run here: ${r.error.message}. Install python3, or set ANSIBLE_CONFIG=/dev/null not to read it` };
+  const r = spawnSync('python3', ['-I', '-c', PARSE, file, JSON.stringify(WANTED)], { encoding: 'utf8', timeout: 30_000, cwd: '/', maxBuffer: 16 << 20 });
+  const code = (r.error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOENT') return { error: "reading it needs python3 (Ansible's own parser reads it), which is not installed. Install python3, or point ANSIBLE_CONFIG at an empty .cfg file not to read it" };
+  if (r.error) return { error: `python3 could not read it: ${r.error.message}` };
   try {
     return JSON.parse(r.stdout) as Parsed;
   } catch {
@@ -132,13 +157,17 @@ export function loadAnsibleDefaults(o: Where = {}): AnsibleDefaults {
   const vars: AnsibleVars = {};
   // where each setting came from: its place (file and line, or the variable) and its name there
   const origin = new Map<string, { at: { file: string; line?: number; col?: number }; name: string }>();
-  let sections: Record<string, Record<string, string | { error: string }>> = {};
+  let sections: Record<string, Record<string, string>> = {};
   let text = '';
+  // Ansible's unquote: one pair of matching outer quotes off a string setting
+  const unquote = (v: string) => (v.length > 1 && v[0] === v[v.length - 1] && (v[0] === '"' || v[0] === "'") && v[v.length - 2] !== '\\' ? v.slice(1, -1) : v);
   if (found.file && !/\.(cfg|ini)$/.test(found.file)) {
     diagnostics.push({ kind: 'inventory', severity: 'error', file: found.file, message: `Unsupported configuration file extension for ${found.file}: Ansible reads .cfg and .ini files only, and refuses this one too (to read none, point ANSIBLE_CONFIG at an empty .cfg file)` });
   } else if (found.file) {
     text = readFileSync(found.file, 'utf8');
-    const parsed = text.trim() === '' ? { sections: {} } : parseConfig(found.file);
+    // a file that sets none of the keys runbook reads needs no python3 to be passed over
+    const mentions = WANTED.some(([, key]) => new RegExp(`^\\s*${key}\\s*[=:]`, 'im').test(text));
+    const parsed: Parsed = mentions ? parseConfig(found.file) : { sections: {} };
     if ('error' in parsed) diagnostics.push({ kind: 'inventory', severity: 'error', file: found.file, message: `cannot read the Ansible config: ${parsed.error}` });
     else sections = parsed.sections;
   }
@@ -150,16 +179,13 @@ export function loadAnsibleDefaults(o: Where = {}): AnsibleDefaults {
       if (v === undefined) continue;
       const line = lineOf(text, section, key);
       const at = { file: found.file!, ...(line !== undefined ? { line, col: 1 } : {}) };
-      if (typeof v !== 'string') {
-        diagnostics.push({ kind: 'inventory', severity: 'error', ...at, message: `[${section}] ${key}: ${v.error}` });
-        continue;
-      }
       raw = v;
       base = dirname(found.file!);
       origin.set(s.variable, { at, name: `[${section}] ${key}` });
     }
     for (const name of s.env) {
-      if (env[name] === undefined) continue;
+      // set but empty: Ansible takes the next source, as if unset
+      if (env[name] === undefined || env[name] === '') continue;
       raw = env[name];
       base = o.cwd ?? process.cwd();
       origin.set(s.variable, { at: { file: `$${name}` }, name: `$${name}` });
@@ -167,12 +193,22 @@ export function loadAnsibleDefaults(o: Where = {}): AnsibleDefaults {
     if (raw === undefined) continue;
     if (s.kind === 'bool') vars[s.variable] = TRUE.has(raw.trim().toLowerCase());
     else if (s.kind === 'int') {
-      if (/^\s*\d+\s*$/.test(raw)) vars[s.variable] = Number(raw);
+      // as Python's int(): blanks, a sign, underscores between digits
+      if (/^\s*\+?\d+(_\d+)*\s*$/.test(raw)) vars[s.variable] = Number(raw.replace(/[_+\s]/g, ''));
       else diagnostics.push({ kind: 'inventory', severity: 'error', ...origin.get(s.variable)!.at, message: `${origin.get(s.variable)!.name} must be a whole number, not ${JSON.stringify(raw)}` });
     } else if (s.kind === 'path') {
       const p = expandPath(raw, env, o.home);
       vars[s.variable] = isAbsolute(p) ? p : resolve(base!, p);
-    } else vars[s.variable] = raw;
+    } else vars[s.variable] = unquote(raw);
+  }
+  for (const n of NOT_FOLLOWED) {
+    const fromEnv = env[n.env];
+    const value = fromEnv !== undefined && fromEnv !== '' ? fromEnv : sections[n.ini[0]]?.[n.ini[1]];
+    const why = value === undefined ? undefined : n.why(unquote(value.trim()));
+    if (!why) continue;
+    const line = fromEnv ? undefined : lineOf(text, n.ini[0], n.ini[1]);
+    const name = fromEnv ? `$${n.env}` : `[${n.ini[0]}] ${n.ini[1]}`;
+    diagnostics.push({ kind: 'inventory', severity: 'warning', file: fromEnv ? name : found.file!, ...(line !== undefined ? { line, col: 1 } : {}), message: `${name} is not followed: ${why}` });
   }
   // what the inventory's own variables would be warned about, at the line (or variable) that set it
   checkConnectionVars(vars, (k) => origin.get(k)?.at ?? {}, diagnostics, (k) => origin.get(k)?.name ?? k);
