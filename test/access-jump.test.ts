@@ -86,6 +86,25 @@ function argsInventory(name: string, how: string, args: string): string {
   );
 }
 
+/** An inventory of the two hosts behind the bastion, by name, reached as the ssh config file `cfg` says (-F); `how` ends up in the file written. */
+function configInventory(name: string, how: string, cfg: string, moreArgs = ''): string {
+  const [, h2, h3] = lab.hosts as [LabHost, LabHost, LabHost];
+  return file(
+    name,
+    `all:\n  vars:\n    how: ${how}\n    ansible_user: root\n    ansible_ssh_private_key_file: ${lab.privateKeyPath}\n    ansible_ssh_common_args: "-F ${cfg} -o UserKnownHostsFile=${kh} -o StrictHostKeyChecking=yes${moreArgs}"\n  hosts:\n    ${h2.name}: {}\n    ${h3.name}: {}\n`,
+  );
+}
+
+/** Applies the runbook with `inv`: both hosts behind the bastion get their file, written `via how`. Returns the bastion connections it took. */
+async function applyBehindBastion(inv: string, how: string): Promise<number> {
+  const before = bastion.connections;
+  const out = new Capture();
+  const r = await applyCmd({ runbook: file('rb.yaml', RB), inventory: inv, stateDir: join(work, 'state'), stdout: out, stderr: out });
+  assert.equal(r.exitCode, 0, out.text);
+  for (const h of lab.hosts.slice(1)) assert.equal(readFileSync(lab.hostPath(h, '/tmp/through-bastion'), 'utf8'), `${h.name} via ${how}\n`);
+  return bastion.connections - before;
+}
+
 /** Waits up to 3 s for every process whose arguments include all of `args` to be gone: no proxy outlives its run. */
 async function noProxyLeft(args: string[]): Promise<void> {
   const cmdline = (pid: string) => {
@@ -114,16 +133,8 @@ test('ProxyJump from an ssh_config file: a runbook applied to two hosts behind t
     'ssh_config',
     [`Host ${h2.name}`, `  HostName ${h2.address}`, `Host ${h3.name}`, `  HostName ${h3.address}`, 'Host pj-*', '  ProxyJump gate', 'Host gate', `  HostName ${bastion.address}`, `  Port ${BASTION_PORT}`, '  User root', ''].join('\n'),
   );
-  const inv = file(
-    'inv-config.yaml',
-    `all:\n  vars:\n    how: ssh_config\n    ansible_user: root\n    ansible_ssh_private_key_file: ${lab.privateKeyPath}\n    ansible_ssh_common_args: "-F ${cfg} -o UserKnownHostsFile=${kh} -o StrictHostKeyChecking=yes"\n  hosts:\n    ${h2.name}: {}\n    ${h3.name}: {}\n`,
-  );
-  const before = bastion.connections;
-  const out = new Capture();
-  const r = await applyCmd({ runbook: file('rb.yaml', RB), inventory: inv, stateDir: join(work, 'state'), stdout: out, stderr: out });
-  assert.equal(r.exitCode, 0, out.text);
-  for (const h of [h2, h3]) assert.equal(readFileSync(lab.hostPath(h, '/tmp/through-bastion'), 'utf8'), `${h.name} via ssh_config\n`);
-  assert.equal(bastion.connections - before, 1, 'both hosts share one connection to the bastion');
+  const inv = configInventory('inv-config.yaml', 'ssh_config', cfg);
+  assert.equal(await applyBehindBastion(inv, 'ssh_config'), 1, 'both hosts share one connection to the bastion');
 });
 
 test('ssh_config as ssh reads it: the bastion from an Included file, under a `Match exec` decided for each host', { skip }, async () => {
@@ -134,10 +145,7 @@ test('ssh_config as ssh reads it: the bastion from an Included file, under a `Ma
   file('ssh_config.d/60-route.conf', [`Match originalhost pj-* !exec "test -e ${work}/direct-%n"`, '  ProxyJump gate', 'Host gate', `  HostName ${bastion.address}`, `  Port ${BASTION_PORT}`, '  User root', ''].join('\n'));
   const cfg = file('ssh_config-include', `Include ${work}/ssh_config.d/*.conf\n`);
   // the hosts by name, as the config knows them (an ansible_host would be the name ssh is given)
-  const inv = file(
-    'inv-include.yaml',
-    `all:\n  vars:\n    how: match-exec\n    ansible_user: root\n    ansible_ssh_private_key_file: ${lab.privateKeyPath}\n    ansible_ssh_common_args: "-F ${cfg} -o UserKnownHostsFile=${kh} -o StrictHostKeyChecking=yes -o ConnectTimeout=3"\n  hosts:\n    ${h2.name}: {}\n    ${h3.name}: {}\n`,
-  );
+  const inv = configInventory('inv-include.yaml', 'match-exec', cfg, ' -o ConnectTimeout=3');
   const flag = file(`direct-${h3.name}`, '');
   let out = new Capture();
   let r = await applyCmd({ runbook: file('rb.yaml', RB), inventory: inv, stateDir: join(work, 'state'), stdout: out, stderr: out });
@@ -166,31 +174,20 @@ test('the jump host reached through its own ProxyCommand, as ssh reaches it: one
     'ssh_config-gate-proxy',
     [`Host ${h2.name}`, `  HostName ${h2.address}`, `Host ${h3.name}`, `  HostName ${h3.address}`, 'Host pj-*', '  ProxyJump gate', 'Host gate', `  HostName ${bastion.address}`, `  Port ${BASTION_PORT}`, '  User root', `  ProxyCommand ${process.execPath} ${pipe} %h %p ${marker}`, ''].join('\n'),
   );
-  const inv = file(
-    'inv-gate-proxy.yaml',
-    `all:\n  vars:\n    how: gate-proxy\n    ansible_user: root\n    ansible_ssh_private_key_file: ${lab.privateKeyPath}\n    ansible_ssh_common_args: "-F ${cfg} -o UserKnownHostsFile=${kh} -o StrictHostKeyChecking=yes"\n  hosts:\n    ${h2.name}: {}\n    ${h3.name}: {}\n`,
-  );
-  const before = bastion.connections;
-  const out = new Capture();
-  const r = await applyCmd({ runbook: file('rb.yaml', RB), inventory: inv, stateDir: join(work, 'state'), stdout: out, stderr: out });
-  assert.equal(r.exitCode, 0, out.text);
-  for (const h of [h2, h3]) assert.equal(readFileSync(lab.hostPath(h, '/tmp/through-bastion'), 'utf8'), `${h.name} via gate-proxy\n`);
+  const inv = configInventory('inv-gate-proxy.yaml', 'gate-proxy', cfg);
+  const connections = await applyBehindBastion(inv, 'gate-proxy');
   assert.equal(readFileSync(marker, 'utf8'), `${bastion.address}:${BASTION_PORT}\n`, 'the proxy ran once, to the bastion');
-  assert.equal(bastion.connections - before, 1, 'both hosts share one connection to the bastion');
+  assert.equal(connections, 1, 'both hosts share one connection to the bastion');
   await noProxyLeft([pipe]);
 });
 
 test('ProxyJump from ansible_ssh_common_args: connect and apply with no flags at all', { skip }, async () => {
-  const [, h2, h3] = lab.hosts as [LabHost, LabHost, LabHost];
   const inv = argsInventory('inv-args.yaml', 'ansible_ssh_common_args', `"-o ProxyJump=root@${bastion.address}:${BASTION_PORT} -o UserKnownHostsFile=${kh} -o StrictHostKeyChecking=yes"`);
   const { diagnostics } = await loadInventoryFile(inv);
   assert.deepEqual(diagnostics, [], 'every option is honoured: no warning');
   const c = await connectCmd({ inventory: inv, stdout: new Capture(), stderr: new Capture() });
   assert.equal(c.exitCode, 0, JSON.stringify(c.rows));
-  const out = new Capture();
-  const r = await applyCmd({ runbook: file('rb.yaml', RB), inventory: inv, stateDir: join(work, 'state'), stdout: out, stderr: out });
-  assert.equal(r.exitCode, 0, out.text);
-  for (const h of [h2, h3]) assert.equal(readFileSync(lab.hostPath(h, '/tmp/through-bastion'), 'utf8'), `${h.name} via ansible_ssh_common_args\n`);
+  await applyBehindBastion(inv, 'ansible_ssh_common_args');
 });
 
 test('several hops: -J bastion,second-hop; every hop checked against known_hosts', { skip }, async () => {
@@ -238,18 +235,13 @@ test('a changed or unknown host key on the bastion is refused before anything re
 });
 
 test('ProxyCommand `ssh -W %h:%p` through the bastion, from the inventory: applied with no flags; a ProxyCommand that fails says why, in its own words', { skip }, async () => {
-  const [, h2, h3] = lab.hosts as [LabHost, LabHost, LabHost];
+  const h2 = lab.hosts[1]!;
   // the real OpenSSH client as the proxy, as an Ansible inventory of a fleet behind a bastion has it
   const proxy = `ssh -F /dev/null -q -i ${lab.privateKeyPath} -o UserKnownHostsFile=${kh} -o StrictHostKeyChecking=yes -o BatchMode=yes -p ${BASTION_PORT} -W %h:%p root@${bastion.address}`;
   const inv = argsInventory('inv-proxy-command.yaml', 'ProxyCommand', `'-o ProxyCommand="${proxy}" -o UserKnownHostsFile=${kh} -o StrictHostKeyChecking=yes'`);
   const { diagnostics } = await loadInventoryFile(inv);
   assert.deepEqual(diagnostics, [], 'ProxyCommand is honoured: no warning');
-  const before = bastion.connections;
-  const out = new Capture();
-  const r = await applyCmd({ runbook: file('rb.yaml', RB), inventory: inv, stateDir: join(work, 'state'), stdout: out, stderr: out });
-  assert.equal(r.exitCode, 0, out.text);
-  for (const h of [h2, h3]) assert.equal(readFileSync(lab.hostPath(h, '/tmp/through-bastion'), 'utf8'), `${h.name} via ProxyCommand\n`);
-  assert.equal(bastion.connections - before, 2, 'one proxy, so one bastion connection, per host (as ssh(1) makes them)');
+  assert.equal(await applyBehindBastion(inv, 'ProxyCommand'), 2, 'one proxy, so one bastion connection, per host (as ssh(1) makes them)');
   await noProxyLeft(['-W', `root@${bastion.address}`]);
   // a proxy that cannot get through: its exit and its last words, not a bare handshake failure
   const broken = file('inv-proxy-broken.yaml', `all:\n  hosts:\n    ${h2.name}: { ansible_host: ${h2.address}, ansible_user: root, ansible_ssh_private_key_file: ${lab.privateKeyPath}, ansible_ssh_common_args: '-o ProxyCommand="sh -c \\"echo no route to %h >&2; exit 3\\""' }\n`);

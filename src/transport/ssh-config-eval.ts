@@ -7,7 +7,7 @@
  */
 import SSHConfig from 'ssh-config';
 import { isIP } from 'node:net';
-import { matchCriteria, matchesPattern, type MatchState } from './ssh-config-match.js';
+import { matchCriteria, matchesAnyPattern, type MatchState } from './ssh-config-match.js';
 import { SshConfigError, type EvalContext } from './ssh-config-io.js';
 
 export interface SshConfigSource {
@@ -153,17 +153,6 @@ function set(p: Pass, key: string, value: string | string[]): void {
   }
 }
 
-function hostLineMatches(patterns: string[], host: string): boolean {
-  let active = false;
-  for (const raw of patterns) {
-    const negated = raw.startsWith('!');
-    if (!matchesPattern(host, negated ? raw.slice(1) : raw)) continue;
-    if (negated) return false;
-    active = true;
-  }
-  return active;
-}
-
 function matchState(p: Pass): MatchState {
   const hostName = p.out.get('hostname');
   const host = p.final ? p.host : typeof hostName === 'string' ? hostName.replace(/%h/g, p.ctx.alias) : p.ctx.alias;
@@ -208,7 +197,7 @@ function walk(text: ParsedText, lines: Parsed, src: SshConfigSource, p: Pass, ac
     if (key === 'host' || key === 'match') {
       let blockActive: boolean;
       if (key === 'host') {
-        blockActive = !neverMatch && hostLineMatches(words(line.value), p.host);
+        blockActive = !neverMatch && matchesAnyPattern(p.host, words(line.value));
       } else {
         const m = matchCriteria(matchWords(line.value), matchState(p), neverMatch);
         if (m.error) throw new SshConfigError(`${lineText(line)}: ${m.error}`);

@@ -23,8 +23,13 @@ export function matchesPattern(text: string, pattern: string): boolean {
 
 /** A comma list of patterns (match_pattern_list): a matching `!pattern` wins over every other. */
 export function matchesPatternList(text: string, list: string, lower = false): boolean {
+  return matchesAnyPattern(text, list.split(','), lower);
+}
+
+/** Patterns, each maybe `!negated`, as a Host line's words or a pattern list's items: a matching `!pattern` wins. */
+export function matchesAnyPattern(text: string, patterns: readonly string[], lower = false): boolean {
   let positive = false;
-  for (const raw of list.split(',')) {
+  for (const raw of patterns) {
     const negated = raw.startsWith('!');
     const pattern = lower ? raw.slice(negated ? 1 : 0).toLowerCase() : raw.slice(negated ? 1 : 0);
     if (!matchesPattern(text, pattern)) continue;

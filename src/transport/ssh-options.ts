@@ -157,8 +157,9 @@ export function sshOptionsForHost(
     }
   };
   // the argument lines come first, as ssh's own -o options: they apply to this host whatever its name
-  const cfg = resolve([{ text: argLines.join('\n'), name: 'the ssh arguments', user: true }, ...files], entry.address);
-  const argCfg = argLines.length ? resolve([{ text: argLines.join('\n'), name: 'the ssh arguments', user: true }], entry.address) : undefined;
+  const args: SshConfigSource = { text: argLines.join('\n'), name: 'the ssh arguments', user: true };
+  const cfg = resolve([args, ...files], entry.address);
+  const argCfg = argLines.length ? resolve([args], entry.address) : undefined;
   const argKeys = argCfg?.identityFiles ?? [];
   // keys the inventory or its arguments name are used as given (a missing one is an error later);
   // keys only ~/.ssh/config names are tried when they exist, as ssh(1) does
