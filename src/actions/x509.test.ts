@@ -162,3 +162,84 @@ test('x509: a directory that does not exist, a file that is no certificate, an e
     cleanup();
   }
 });
+
+/**
+ * A LocalTransport whose reads and listings complete in rounds, as round trips to a remote host
+ * do: everything asked for in one round is answered together, and `rounds()` counts them.
+ */
+class RoundTripTransport extends LocalTransport {
+  private pending: { ready: Promise<unknown>; open: () => void }[] = [];
+
+  private async roundTrip<T>(op: Promise<T>): Promise<T> {
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    this.pending.push({ ready: op.catch(() => undefined), open });
+    const result = await op.catch((e: unknown) => ({ failed: e }));
+    await gate;
+    if (result && typeof result === 'object' && 'failed' in result) throw result.failed;
+    return result as T;
+  }
+
+  override read(path: string) {
+    return this.roundTrip(super.read(path));
+  }
+
+  override list(dir: string) {
+    return this.roundTrip(super.list(dir));
+  }
+
+  /** Answers round after round until `work` settles; the number of rounds it took. */
+  async rounds(work: Promise<unknown>): Promise<number> {
+    let settled = false;
+    void work.finally(() => (settled = true)).catch(() => undefined);
+    const idle = async () => {
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    };
+    let n = 0;
+    for (await idle(); !settled; await idle()) {
+      const now = this.pending.splice(0);
+      assert.ok(now.length > 0, 'the step waits on nothing it asked for');
+      await Promise.all(now.map((p) => p.ready));
+      now.forEach((p) => p.open());
+      n++;
+    }
+    return n;
+  }
+}
+
+test('x509 over SFTP asks for each file as soon as its path is known: a host costs its longest chain of round trips', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const pki = makePki(dir);
+    // the kubelet's rotated certificate, as kubeadm >= 1.17's kubelet.conf points at it
+    writeFileSync(join(dir, 'kubelet-client-current.pem'), readFileSync(join(pki, 'apiserver-kubelet-client.crt')));
+    writeFileSync(join(dir, 'kubelet.conf'), `apiVersion: v1\nusers:\n- name: default-auth\n  user:\n    client-certificate: kubelet-client-current.pem\n`);
+    const t = new RoundTripTransport();
+    const probe = x509Action.probe({ ...makeCtx(), transport: t }, { dir: pki, kubeconfigs: [join(dir, 'kubelet.conf')] });
+    // pki/ and kubelet.conf | pki/etcd/, pki/*.crt and kubelet.conf's certificate | pki/etcd/*.crt
+    // (one after another: list, list, read all, read the referenced file, 4)
+    assert.equal(await t.rounds(probe), 3);
+    const facts = (await probe).facts as { certs: CertFacts[] };
+    assert.deepEqual(facts.certs.map((c) => c.name).sort(), ['apiserver', 'apiserver-kubelet-client', 'ca', 'etcd/server', 'kubelet.conf']);
+  } finally {
+    cleanup();
+  }
+});
+
+test('x509 through sudo: the files kubeconfigs point at come in one more exec, however many kubeconfigs', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const pki = makePki(dir);
+    const conf = (cert: string) => `apiVersion: v1\nusers:\n- name: u\n  user:\n    client-certificate: ${cert}\n`;
+    writeFileSync(join(dir, 'kubelet.conf'), conf('pki/etcd/server.crt'));
+    writeFileSync(join(dir, 'other.conf'), conf('pki/apiserver.crt'));
+    writeFileSync(join(dir, 'third.conf'), conf('pki/gone.crt'));
+    const ctx = makeCtx();
+    const facts = (await x509Action.probe(ctx, { kubeconfigs: ['kubelet.conf', 'other.conf', 'third.conf'].map((f) => join(dir, f)) })).facts as { certs: CertFacts[]; missing: string[] };
+    assert.equal(ctx.transport.calls.length, 2, 'the kubeconfigs, then the three files they name');
+    assert.deepEqual(facts.certs.map((c) => `${c.name} ${c.path}`).sort(), [`kubelet.conf ${join(pki, 'etcd/server.crt')}`, `other.conf ${join(pki, 'apiserver.crt')}`]);
+    assert.deepEqual(facts.missing, [join(pki, 'gone.crt')]);
+  } finally {
+    cleanup();
+  }
+});

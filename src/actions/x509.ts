@@ -3,10 +3,10 @@
  * (recursively), or the client certificates of `kubeconfigs` (embedded client-certificate-data,
  * or the client-certificate file they point at).
  *
- * The host needs no openssl: ONE exec of a literal sh script (find + base64, coreutils) returns
- * every file's bytes (the directory's and the named ones); certificates are read here (x509-der.ts:
- * a DER walk, OpenSSL for unusual ones). A kubeconfig that points at a certificate file costs a
- * second exec for those files.
+ * The host needs no openssl: files come over SFTP, each read started as soon as its path is known
+ * (sftpSource), or, when files go through sudo, from ONE exec of a literal sh script (find + base64,
+ * coreutils) plus a second for the files kubeconfigs point at (execSource). Certificates are read
+ * here (x509-der.ts: a DER walk, OpenSSL for unusual ones).
  *
  * Each cert: name (relative path under `dir` without .crt, e.g. `apiserver`, `etcd/server`; the
  * base name without .crt for `paths`; the kubeconfig's base name, e.g. `admin.conf`), path,
@@ -20,6 +20,7 @@
 import { posix } from 'node:path';
 // js-yaml 4 for kubeconfigs: several times faster than 5 on their long base64 values (js-yaml-4.d.ts)
 import { load as loadYaml } from 'js-yaml-4';
+import pLimit from 'p-limit';
 import type { X509Params } from '../runbook/schema-types.js';
 import { messageOf, UserError } from '../errors.js';
 import type { Action, ProbeResult, StepContext } from './types.js';
@@ -85,12 +86,10 @@ interface ReadResult {
   files: Map<string, Buffer | undefined>;
 }
 
-/** Reads the *.crt under `dir` (when given) and `files`: over SFTP when the transport can, else in one exec. */
-async function readFiles(ctx: StepContext, dir: string | undefined, files: string[]): Promise<ReadResult> {
+/** One exec: the *.crt under `dir` (when given) and `files`, for hosts whose files go through sudo. */
+async function readByExec(ctx: StepContext, dir: string | undefined, files: string[]): Promise<ReadResult> {
   const out: ReadResult = { inDir: new Map(), files: new Map() };
   if (dir === undefined && files.length === 0) return out;
-  const t = ctx.transport;
-  if (t.filesInProcess === true && t.list) return readInProcess(t as Transport & { list: NonNullable<Transport['list']> }, dir, files);
   const r = await run(ctx, ['sh', '-c', READ_SCRIPT, 'sh', EMIT_LOOP, dir ?? '', ...files]);
   if (r.code !== 0) throw stepError(`x509: cannot read ${[...(dir !== undefined ? [dir] : []), ...files].join(', ')}: ${describeExit(r)}`);
   let target = out.inDir;
@@ -117,51 +116,92 @@ async function readFiles(ctx: StepContext, dir: string | undefined, files: strin
   return out;
 }
 
+/** A file's bytes, or undefined when it is missing or unreadable. */
+type Bytes = Buffer | undefined;
+
+/** Where one x509 step's files come from. */
+interface FileSource {
+  /** every *.crt under `dir` (find's rules) with its bytes */
+  certsUnder(dir: string): Promise<Map<string, Bytes>>;
+  file(path: string): Promise<Bytes>;
+}
+
 /** At most this many reads in flight per host (sftp-server holds a handle for each). */
 const READS_IN_FLIGHT = 16;
 /** read errors that mean the file is missing or unreadable (the exec path's `!`) */
 const UNREADABLE = new Set(['ENOENT', 'ENOTDIR', 'EACCES', 'EPERM', 'EISDIR']);
 
 /**
- * readFiles without a process on the host: SFTP readdir and reads, the reads in flight together,
- * as a fleet-wide check wants (find's rules: *.crt files and symlinks, no descent into a
- * symlinked directory; a file that cannot be read is missing).
+ * Files over SFTP, no process on the host. Each read starts as soon as its path is known (a
+ * directory's certificates while its subdirectories are still listed, a kubeconfig's client
+ * certificate as soon as the kubeconfig is parsed), so a host costs the longest chain of round
+ * trips, not their sum: what a fleet-wide check over a slow link or a loaded fleet waits for.
+ * find's rules: *.crt files and symlinks, no descent into a symlinked directory.
  */
-async function readInProcess(t: Transport & { list: NonNullable<Transport['list']> }, dir: string | undefined, files: string[]): Promise<ReadResult> {
-  const found: string[] = [];
-  const walk = async (d: string, top: boolean): Promise<void> => {
-    const entries = await t.list(d);
-    if (!entries) {
-      if (top) throw stepError(`x509: cannot read ${d}: it is not a directory`);
-      return; // removed while listed
+function sftpSource(t: Transport & { list: NonNullable<Transport['list']> }): FileSource {
+  const limit = pLimit(READS_IN_FLIGHT);
+  const reads = new Map<string, Promise<Bytes>>();
+  const file = (path: string): Promise<Bytes> => {
+    let r = reads.get(path);
+    if (!r) {
+      r = limit(() =>
+        t.read(path).catch((e: unknown) => {
+          // absent or unreadable is "missing", as in the exec path; a broken connection is an error, never a missing file
+          if (e instanceof UserError && e.kind === 'io' && UNREADABLE.has(e.diagnostic.errno ?? '')) return undefined;
+          throw e;
+        }),
+      );
+      // a read nobody awaits any more (the step already failed elsewhere) must not crash the run
+      r.catch(() => undefined);
+      reads.set(path, r);
     }
-    await Promise.all(
-      entries.map(async (e) => {
-        const p = posix.join(d, e.name);
-        if (e.type === 'directory') await walk(p, false);
-        else if (e.name.endsWith('.crt') && (e.type === 'file' || e.type === 'symlink')) found.push(p);
-      }),
-    );
+    return r;
   };
-  if (dir !== undefined) await walk(dir, true);
-  const all = [...found, ...files];
-  const data: (Buffer | undefined)[] = new Array<Buffer | undefined>(all.length);
-  let next = 0;
-  const reader = async () => {
-    while (next < all.length) {
-      const i = next++;
-      data[i] = await t.read(all[i]!).catch((e: unknown) => {
-        // absent or unreadable is "missing", as in the exec path; a broken connection is an error, never a missing file
-        if (e instanceof UserError && e.kind === 'io' && UNREADABLE.has(e.diagnostic.errno ?? '')) return undefined;
-        throw e;
+  const certsUnder = async (dir: string): Promise<Map<string, Bytes>> => {
+    const found = new Map<string, Promise<Bytes>>();
+    const walk = async (d: string, top: boolean): Promise<void> => {
+      const entries = await t.list(d);
+      if (!entries) {
+        if (top) throw stepError(`x509: cannot read ${d}: it is not a directory`);
+        return; // removed while listed
+      }
+      await Promise.all(
+        entries.map(async (e) => {
+          const p = posix.join(d, e.name);
+          if (e.type === 'directory') await walk(p, false);
+          else if (e.name.endsWith('.crt') && (e.type === 'file' || e.type === 'symlink')) found.set(p, file(p));
+        }),
+      );
+    };
+    await walk(dir, true);
+    return new Map(await Promise.all([...found].map(async ([p, r]) => [p, await r] as const)));
+  };
+  return { certsUnder, file };
+}
+
+/**
+ * Files through sudo: ONE exec for the directory and the named files; the paths asked for later
+ * (kubeconfigs' client certificates) in one more exec for all asked in the same turn.
+ */
+function execSource(ctx: StepContext, dir: string | undefined, files: string[]): FileSource {
+  const first = readByExec(ctx, dir, files);
+  first.catch(() => undefined); // awaited by whoever asks; a step with nothing to ask must not crash on it
+  const named = new Set(files);
+  let batch: { paths: Set<string>; read: Promise<ReadResult> } | undefined;
+  const file = async (path: string): Promise<Bytes> => {
+    if (named.has(path)) return (await first).files.get(path);
+    if (!batch) {
+      const paths = new Set<string>();
+      const read = new Promise<void>((res) => setImmediate(res)).then(() => {
+        batch = undefined;
+        return readByExec(ctx, undefined, [...paths]);
       });
+      batch = { paths, read };
     }
+    batch.paths.add(path);
+    return (await batch.read).files.get(path);
   };
-  await Promise.all(Array.from({ length: Math.min(READS_IN_FLIGHT, all.length) }, reader));
-  return {
-    inDir: new Map(found.map((p, i) => [p, data[i]])),
-    files: new Map(files.map((p, i) => [p, data[found.length + i]])),
-  };
+  return { certsUnder: async () => (await first).inDir, file };
 }
 
 /** The first PEM certificate's fields (or the file read as DER). */
@@ -208,72 +248,71 @@ interface KubeconfigUser {
   user?: { 'client-certificate-data'?: string; 'client-certificate'?: string };
 }
 
-async function collect(ctx: StepContext, params: X509Params): Promise<{ certs: CertFacts[]; missing: string[] }> {
-  const certs: CertFacts[] = [];
-  const missing: string[] = [];
+/** One source's share of a step's report. */
+interface Found {
+  certs: CertFacts[];
+  missing: string[];
+}
+
+/** A kubeconfig's client certificates: embedded, or read from the file each user names. */
+async function kubeconfigCerts(src: FileSource, kc: string, now: number): Promise<Found> {
+  const data = await src.file(kc);
+  if (!data) return { certs: [], missing: [kc] };
+  let doc: unknown;
+  try {
+    doc = loadYaml(data.toString('utf8'));
+  } catch (e) {
+    throw stepError(`x509: ${kc} is not a valid kubeconfig: ${messageOf(e)}`);
+  }
+  // an empty or truncated file is no kubeconfig (js-yaml 4 reads "" as undefined, not as an error)
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw stepError(`x509: ${kc} is not a valid kubeconfig: ${doc == null ? 'it is empty' : 'it is not a mapping'}`);
+  const users = ((doc as { users?: KubeconfigUser[] }).users ?? []).filter((u) => u && u.user);
+  const base = posix.basename(kc);
+  let i = 0;
+  const certs: Promise<CertFacts | string>[] = [];
+  for (const u of users) {
+    const name = i === 0 ? base : `${base}:${u.name ?? i}`;
+    const who = u.name ? { user: u.name } : {};
+    const embedded = u.user!['client-certificate-data'];
+    const file = u.user!['client-certificate'];
+    if (typeof embedded === 'string') {
+      certs.push(Promise.resolve(certFacts(Buffer.from(embedded, 'base64'), { name, path: kc, source: 'kubeconfig', embedded: true, ...who }, now)));
+      i++;
+    } else if (typeof file === 'string') {
+      const path = posix.resolve(posix.dirname(kc), file);
+      certs.push(src.file(path).then((d) => (d ? certFacts(d, { name, path, source: 'kubeconfig', embedded: false, ...who }, now) : path)));
+      i++;
+    }
+  }
+  const all = await Promise.all(certs);
+  return { certs: all.filter((c): c is CertFacts => typeof c !== 'string'), missing: all.filter((c): c is string => typeof c === 'string') };
+}
+
+async function collect(ctx: StepContext, params: X509Params): Promise<Found> {
   const now = Date.now();
   const dir = params.dir !== undefined ? absPath(params.dir, 'x509.dir') : undefined;
   const paths = (params.paths ?? []).map((p) => absPath(p, 'x509.paths'));
   const kubeconfigs = (params.kubeconfigs ?? []).map((p) => absPath(p, 'x509.kubeconfigs'));
-  const read = await readFiles(ctx, dir, [...new Set([...paths, ...kubeconfigs])]);
-  if (dir !== undefined) {
-    for (const [path, data] of read.inDir) {
+  const t = ctx.transport;
+  const src = t.filesInProcess === true && t.list ? sftpSource(t as Transport & { list: NonNullable<Transport['list']> }) : execSource(ctx, dir, [...new Set([...paths, ...kubeconfigs])]);
+  const dirCerts = async (d: string): Promise<Found> => {
+    const certs: CertFacts[] = [];
+    for (const [path, data] of await src.certsUnder(d)) {
       if (!data) throw stepError(`x509: cannot read ${path}`);
-      const name = posix.relative(dir, path).replace(/\.crt$/, '');
-      certs.push(certFacts(data, { name, path, source: 'file' }, now));
+      certs.push(certFacts(data, { name: posix.relative(d, path).replace(/\.crt$/, ''), path, source: 'file' }, now));
     }
-  }
-  if (paths.length || kubeconfigs.length) {
-    const files = read.files;
-    for (const path of paths) {
-      const data = files.get(path);
-      if (!data) missing.push(path);
-      else certs.push(certFacts(data, { name: posix.basename(path).replace(/\.crt$/, ''), path, source: 'file' }, now));
-    }
-    const referenced: Array<{ name: string; kubeconfig: string; file: string; user?: string }> = [];
-    for (const kc of kubeconfigs) {
-      const data = files.get(kc);
-      if (!data) {
-        missing.push(kc);
-        continue;
-      }
-      let doc: unknown;
-      try {
-        doc = loadYaml(data.toString('utf8'));
-      } catch (e) {
-        throw stepError(`x509: ${kc} is not a valid kubeconfig: ${messageOf(e)}`);
-      }
-      // an empty or truncated file is no kubeconfig (js-yaml 4 reads "" as undefined, not as an error)
-      if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw stepError(`x509: ${kc} is not a valid kubeconfig: ${doc == null ? 'it is empty' : 'it is not a mapping'}`);
-      const users = ((doc as { users?: KubeconfigUser[] }).users ?? []).filter((u) => u && u.user);
-      const base = posix.basename(kc);
-      let i = 0;
-      for (const u of users) {
-        const name = i === 0 ? base : `${base}:${u.name ?? i}`;
-        const embedded = u.user!['client-certificate-data'];
-        const file = u.user!['client-certificate'];
-        if (typeof embedded === 'string') {
-          certs.push(certFacts(Buffer.from(embedded, 'base64'), { name, path: kc, source: 'kubeconfig', embedded: true, ...(u.name ? { user: u.name } : {}) }, now));
-          i++;
-        } else if (typeof file === 'string') {
-          referenced.push({ name, kubeconfig: kc, file: posix.resolve(posix.dirname(kc), file), ...(u.name ? { user: u.name } : {}) });
-          i++;
-        }
-      }
-    }
-    if (referenced.length) {
-      const refFiles = (await readFiles(ctx, undefined, [...new Set(referenced.map((r) => r.file))])).files;
-      for (const r of referenced) {
-        const data = refFiles.get(r.file);
-        if (!data) {
-          missing.push(r.file);
-          continue;
-        }
-        certs.push(certFacts(data, { name: r.name, path: r.file, source: 'kubeconfig', embedded: false, ...(r.user ? { user: r.user } : {}) }, now));
-      }
-    }
-  }
-  return { certs, missing };
+    return { certs, missing: [] };
+  };
+  const pathCert = async (path: string): Promise<Found> => {
+    const data = await src.file(path);
+    return data ? { certs: [certFacts(data, { name: posix.basename(path).replace(/\.crt$/, ''), path, source: 'file' }, now)], missing: [] } : { certs: [], missing: [path] };
+  };
+  // all at once; the first failure reported is the first in the step's own order, whichever came first
+  const settled = await Promise.allSettled([...(dir !== undefined ? [dirCerts(dir)] : []), ...paths.map(pathCert), ...kubeconfigs.map((kc) => kubeconfigCerts(src, kc, now))]);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) throw failed.reason;
+  const parts = settled.map((s) => (s as PromiseFulfilledResult<Found>).value);
+  return { certs: parts.flatMap((p) => p.certs), missing: parts.flatMap((p) => p.missing) };
 }
 
 export async function x509Facts(ctx: StepContext, params: X509Params): Promise<Record<string, unknown>> {
