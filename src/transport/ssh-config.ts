@@ -88,13 +88,18 @@ function expand(value: string, ctx: { host: string; user: string; localUser: str
   return s;
 }
 
-/** The local login name, as ssh(1) takes it (getpwuid, not $USER) */
+let login: string | undefined;
+
+/** The local login name, as ssh(1) takes it (getpwuid, not $USER); looked up once: each lookup reads /etc/passwd */
 export function localLogin(): string {
-  try {
-    return userInfo().username;
-  } catch {
-    return process.env.USER ?? 'root';
+  if (login === undefined) {
+    try {
+      login = userInfo().username;
+    } catch {
+      login = process.env.USER ?? 'root';
+    }
   }
+  return login;
 }
 
 /**
