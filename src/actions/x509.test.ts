@@ -165,45 +165,49 @@ test('x509: a directory that does not exist, a file that is no certificate, an e
 
 /**
  * A LocalTransport whose reads and listings complete in rounds, as round trips to a remote host
- * do: everything asked for in one round is answered together, and `rounds()` counts them.
+ * do: everything asked for in one round is answered together. `rounds()` lists what each asked.
  */
 class RoundTripTransport extends LocalTransport {
-  private pending: { ready: Promise<unknown>; open: () => void }[] = [];
+  private pending: { op: string; ready: Promise<unknown>; open: () => void }[] = [];
 
-  private async roundTrip<T>(op: Promise<T>): Promise<T> {
+  private async roundTrip<T>(op: string, work: Promise<T>): Promise<T> {
     let open!: () => void;
     const gate = new Promise<void>((r) => (open = r));
-    this.pending.push({ ready: op.catch(() => undefined), open });
-    const result = await op.catch((e: unknown) => ({ failed: e }));
+    const settled = work.then(
+      (value) => ({ value }),
+      (failed: unknown) => ({ failed }),
+    );
+    this.pending.push({ op, ready: settled, open });
+    const r = await settled;
     await gate;
-    if (result && typeof result === 'object' && 'failed' in result) throw result.failed;
-    return result as T;
+    if ('failed' in r) throw r.failed;
+    return r.value;
   }
 
   override read(path: string) {
-    return this.roundTrip(super.read(path));
+    return this.roundTrip(`read ${path}`, super.read(path));
   }
 
   override list(dir: string) {
-    return this.roundTrip(super.list(dir));
+    return this.roundTrip(`list ${dir}`, super.list(dir));
   }
 
-  /** Answers round after round until `work` settles; the number of rounds it took. */
-  async rounds(work: Promise<unknown>): Promise<number> {
+  /** Answers round after round until `work` settles: what each round asked for. */
+  async rounds(work: Promise<unknown>): Promise<string[][]> {
     let settled = false;
     void work.finally(() => (settled = true)).catch(() => undefined);
     const idle = async () => {
       for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
     };
-    let n = 0;
+    const asked: string[][] = [];
     for (await idle(); !settled; await idle()) {
       const now = this.pending.splice(0);
       assert.ok(now.length > 0, 'the step waits on nothing it asked for');
       await Promise.all(now.map((p) => p.ready));
       now.forEach((p) => p.open());
-      n++;
+      asked.push(now.map((p) => p.op).sort());
     }
-    return n;
+    return asked;
   }
 }
 
@@ -216,12 +220,54 @@ test('x509 over SFTP asks for each file as soon as its path is known: a host cos
     writeFileSync(join(dir, 'kubelet.conf'), `apiVersion: v1\nusers:\n- name: default-auth\n  user:\n    client-certificate: kubelet-client-current.pem\n`);
     const t = new RoundTripTransport();
     const probe = x509Action.probe({ ...makeCtx(), transport: t }, { dir: pki, kubeconfigs: [join(dir, 'kubelet.conf')] });
-    // pki/ and kubelet.conf | pki/etcd/, pki/*.crt and kubelet.conf's certificate | pki/etcd/*.crt
-    // (one after another: list, list, read all, read the referenced file, 4)
-    assert.equal(await t.rounds(probe), 3);
+    // one after another, it would be 4: list, list, read everything, read the referenced file
+    const crts = ['apiserver', 'apiserver-kubelet-client', 'ca'].map((c) => `read ${join(pki, `${c}.crt`)}`);
+    assert.deepEqual(await t.rounds(probe), [
+      [`list ${pki}`, `read ${join(dir, 'kubelet.conf')}`],
+      [`list ${join(pki, 'etcd')}`, ...crts, `read ${join(dir, 'kubelet-client-current.pem')}`].sort(),
+      [`read ${join(pki, 'etcd', 'server.crt')}`],
+    ]);
     const facts = (await probe).facts as { certs: CertFacts[] };
     assert.deepEqual(facts.certs.map((c) => c.name).sort(), ['apiserver', 'apiserver-kubelet-client', 'ca', 'etcd/server', 'kubelet.conf']);
   } finally {
+    cleanup();
+  }
+});
+
+test('x509: a step that fails ends with every read it started, and reports the first failure in its own order', async () => {
+  const { dir, cleanup } = tempDir();
+  const unhandled: unknown[] = [];
+  const onUnhandled = (e: unknown) => void unhandled.push(e);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    const pki = makePki(dir);
+    // a user naming a file that is no certificate, then one embedding garbage
+    writeFileSync(join(dir, 'bad.pem'), 'not a certificate');
+    writeFileSync(join(dir, 'two.conf'), `users:\n- name: a\n  user:\n    client-certificate: bad.pem\n- name: b\n  user:\n    client-certificate-data: Z2FyYmFnZQ==\n`);
+    for (const ctx of [makeCtx(), { ...makeCtx(), transport: new LocalTransport() }]) {
+      await assert.rejects(x509Action.probe(ctx, { kubeconfigs: [join(dir, 'two.conf')] }), /bad\.pem is not a certificate/);
+    }
+    // a listing that fails while the directory's reads are queued: none starts after the step ends
+    for (let i = 0; i < 40; i++) writeFileSync(join(pki, `extra-${i}.crt`), readFileSync(join(pki, 'ca.crt')));
+    let ended = false;
+    let lateReads = 0;
+    class BrokenListing extends LocalTransport {
+      override read(path: string) {
+        if (ended) lateReads++;
+        return super.read(path);
+      }
+      override async list(d: string) {
+        if (d.endsWith('/etcd')) throw new Error('connection lost');
+        return super.list(d);
+      }
+    }
+    await assert.rejects(x509Action.probe({ ...makeCtx(), transport: new BrokenListing() }, { dir: pki }), /connection lost/);
+    ended = true;
+    for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
+    assert.equal(lateReads, 0);
+    assert.deepEqual(unhandled, []);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
     cleanup();
   }
 });
