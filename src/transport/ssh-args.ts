@@ -9,6 +9,8 @@
  */
 import { parse } from 'shell-quote';
 import SSHConfig from 'ssh-config';
+import { matchesPatternList } from './ssh-config-match.js';
+import { SSH_KEYWORDS } from './ssh-keywords.js';
 
 /** ssh_config keywords (lower case) runbook honours, from -o, the flags below, or ~/.ssh/config. */
 export const HONOURED_KEYWORDS = new Map(
@@ -105,6 +107,8 @@ export function parseSshArgs(text: string): ParsedSshArgs {
       out.errors.push(`cannot read ssh option \`${shown}\`: an unclosed quote or a trailing backslash`);
     }
   };
+  // ssh reads its -o options in order: an IgnoreUnknown among them (the first) covers the ones after it
+  let ignoreUnknown: string | undefined;
   const option = (raw: string, shown: string) => {
     const kv = splitOption(raw);
     if (!kv) {
@@ -113,6 +117,16 @@ export function parseSshArgs(text: string): ParsedSshArgs {
     }
     const key = kv[0].toLowerCase();
     const canon = HONOURED_KEYWORDS.get(key);
+    if (!SSH_KEYWORDS.has(key)) {
+      if (ignoreUnknown === undefined || !matchesPatternList(key, ignoreUnknown, true)) out.errors.push(`ssh option \`${shown}\`: Bad configuration option: ${kv[0]} (ssh refuses it: correct the keyword)`);
+      return;
+    }
+    if (key === 'ignoreunknown') {
+      // passed on: it covers the config files' lines too, and the first value wins there as here
+      ignoreUnknown ??= kv[1];
+      configLine(`IgnoreUnknown ${quoteConfigValue(kv[1])}`, shown);
+      return;
+    }
     // a line break would end the ssh_config line and start another option
     if (/[\r\n\0]/.test(kv[1])) out.errors.push(`ssh option \`${kv[0]}\` has a line break or NUL in its value`);
     else if (key === 'proxycommand' && kv[1] === '') out.errors.push('`-o ProxyCommand=` needs a command (or `none`)');

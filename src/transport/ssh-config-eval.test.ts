@@ -239,3 +239,22 @@ test('Match exec: a command that cannot start (a NUL byte) is an error for each 
   await io.settle!('true\0x');
   assert.throws(() => io.exec('true\0x'), (e: unknown) => e instanceof Error && /could not run/.test(e.message));
 });
+
+test('a keyword no ssh knows is refused, as ssh refuses it, unless an IgnoreUnknown obtained before it names it', () => {
+  const io = fakeIo({ '/home/op/.ssh/inc': 'Host other\n  HostNmae x\n' });
+  const resolve = (text: string) => resolveSshConfig([user(text)], 'web-1', opts(io));
+  // a misspelt ProxyJump must not mean a direct dial
+  assert.throws(() => resolve('Host web-*\n  ProxyJum bastion\n'), /~\/\.ssh\/config: Bad configuration option: ProxyJum \(ssh refuses the file.*IgnoreUnknown ProxyJum/);
+  // in a block that does not apply, and in a file included there, too
+  assert.throws(() => resolve('Host db\n  ProxyJum bastion\n'), /Bad configuration option: ProxyJum/);
+  assert.throws(() => resolve('Host db\n  Include inc\n'), /inc: Bad configuration option: HostNmae/);
+  // IgnoreUnknown: its patterns case aside, before the line, from a block that applies
+  assert.equal(resolve('IgnoreUnknown PROXYJ*,UseKey*\nHost web-*\n  ProxyJum bastion\n  User u\n').user, 'u');
+  assert.throws(() => resolve('Host web-*\n  ProxyJum bastion\nIgnoreUnknown proxyjum\n'), /Bad configuration option: ProxyJum/);
+  assert.throws(() => resolve('Host db\n  IgnoreUnknown proxyjum\nHost *\n  ProxyJum bastion\n'), /Bad configuration option: ProxyJum/);
+  assert.throws(() => resolve('IgnoreUnknown !proxyjum,*\nProxyJum bastion\n'), /Bad configuration option: ProxyJum/);
+  // what other clients know passes: Apple's UseKeychain, Debian's GSSAPI key exchange, OpenSSH 10's keywords
+  assert.equal(resolve('UseKeychain yes\nGSSAPIKeyExchange no\nWarnWeakCrypto no\nUser u\n').user, 'u');
+  // the ssh arguments (an inventory's -o) as ssh's command line
+  assert.throws(() => resolveSshConfig([{ text: 'ProxyJum bastion\n', name: 'the ssh arguments', user: true }], 'web-1', opts(io)), /the ssh arguments: Bad configuration option: ProxyJum/);
+});

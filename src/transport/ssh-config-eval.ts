@@ -7,7 +7,8 @@
  */
 import SSHConfig from 'ssh-config';
 import { isIP } from 'node:net';
-import { matchCriteria, matchesAnyPattern, type MatchState } from './ssh-config-match.js';
+import { matchCriteria, matchesAnyPattern, matchesPatternList, type MatchState } from './ssh-config-match.js';
+import { SSH_KEYWORDS } from './ssh-keywords.js';
 import { SshConfigError, type EvalContext } from './ssh-config-io.js';
 
 export interface SshConfigSource {
@@ -190,10 +191,23 @@ function includedFiles(patterns: string[], src: SshConfigSource, ctx: EvalContex
   return files;
 }
 
+/**
+ * ssh refuses a keyword it does not know on any line, in a block that applies or not, unless an
+ * `IgnoreUnknown` obtained before it names it: a misspelt `ProxyJump` must not mean a direct dial.
+ */
+function checkKeyword(p: Pass, key: string, written: string): void {
+  if (SSH_KEYWORDS.has(key)) return;
+  const ignored = p.out.get('ignoreunknown');
+  const list = Array.isArray(ignored) ? ignored[0] : ignored;
+  if (list !== undefined && matchesPatternList(key, list, true)) return;
+  throw new SshConfigError(`Bad configuration option: ${written} (ssh refuses the file: correct the keyword, or put \`IgnoreUnknown ${written}\` before it if another ssh client reads it)`);
+}
+
 function walk(text: ParsedText, lines: Parsed, src: SshConfigSource, p: Pass, active: boolean, neverMatch: boolean, depth: number): void {
   for (const line of lines) {
     if (!('param' in line)) continue;
     const key = line.param.toLowerCase();
+    checkKeyword(p, key, line.param);
     if (key === 'host' || key === 'match') {
       let blockActive: boolean;
       if (key === 'host') {

@@ -39,6 +39,11 @@ const SETTINGS = [
   'IdentityFile /k/one',
   'IdentityFile /k/two',
   'HostKeyAlias web-1',
+  // a keyword no ssh knows, and IgnoreUnknown (first value wins; only what it names, case aside)
+  'ProxyJum j1',
+  'IgnoreUnknown proxyjum',
+  'IgnoreUnknown PROXY*,!x',
+  'IgnoreUnknown other',
 ];
 const HOST_PATTERNS = ['web-*', '*', '!web-2', 'db', 'A', 'a', '?b', 'cp-?', '*.example.net', 'node-7.example.net', '10.0.0.*'];
 const CRITERIA = [
