@@ -18,6 +18,7 @@ import { loadInventoryFile } from '../src/inventory/load.js';
 import { applyCmd } from '../src/cli/apply.js';
 import { connectCmd } from '../src/cli/connect.js';
 import { isUserError } from '../src/errors.js';
+import { genKey } from '../src/lab/sim/pki.js';
 import { Capture } from './support/capture.js';
 import { lab, useLab, dir as work } from './support/lab.js';
 
@@ -203,6 +204,19 @@ test('several hops: -J bastion,second-hop; every hop checked against known_hosts
   } finally {
     await t.close();
   }
+  // a hop nobody names a user for is logged into as the local login (root here), as `ssh -J` does,
+  // never as the target's user: the bastion lets root in, and only the target refuses `nobody`
+  await assert.rejects(
+    openTransport({ ...h, user: 'nobody' }, { jump: `${bastion.address}:${BASTION_PORT}`, knownHosts: kh, sshConfigText: '', systemSshConfigText: '' }),
+    (e: unknown) => isUserError(e) && !e.message.includes('jump host') && /authentication failed for .*nobody@/.test(e.message),
+  );
+  // when the bastion refuses that login (here: a key it does not know), the error says which user was tried and why
+  const stranger = join(work, 'stranger.pem');
+  writeFileSync(stranger, await genKey(), { mode: 0o600 });
+  await assert.rejects(
+    openTransport({ ...h, privateKeyFile: stranger }, { jump: `${bastion.address}:${BASTION_PORT}`, knownHosts: kh, sshConfigText: '', systemSshConfigText: '' }),
+    (e: unknown) => isUserError(e) && /through the jump host .*authentication failed/.test(e.message) && /was logged into as root, your login name, as ssh does/.test(e.diagnostic.hint ?? ''),
+  );
   // the second hop unknown to known_hosts: refused like the target would be
   const khNoHop = file('kh-no-hop', readFileSync(kh, 'utf8').split('\n').filter((l) => !l.startsWith(`${h1.address} `)).join('\n'));
   await assert.rejects(

@@ -66,11 +66,11 @@ export class JumpPool {
         try {
           await e.conn;
         } catch (err) {
-          throw userError(
-            (err as { kind?: string }).kind === 'host-key' ? 'host-key' : 'connect',
-            `cannot reach ${forHost} through the jump host ${hop.alias}: ${messageOf(err)}`,
-            { host: forHost },
-          );
+          const refusedLogin = hop.userByDefault && /^authentication failed/.test(messageOf(err));
+          throw userError((err as { kind?: string }).kind === 'host-key' ? 'host-key' : 'connect', `cannot reach ${forHost} through the jump host ${hop.alias}: ${messageOf(err)}`, {
+            host: forHost,
+            ...(refusedLogin ? { hint: `${hop.alias} was logged into as ${hop.user}, your login name, as ssh does when neither the ProxyJump nor ${hop.alias}'s ssh config names a user; if it wants another, write the jump as USER@${hop.alias} or give ${hop.alias} a User in ~/.ssh/config` } : {}),
+          });
         }
         parent = key;
       }

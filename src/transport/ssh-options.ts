@@ -22,6 +22,8 @@ export interface JumpHop {
   host: string;
   port: number;
   user: string;
+  /** no user in the ProxyJump or the hop's config: the local login name, as ssh(1) logs in there */
+  userByDefault?: true;
   privateKeyPaths: string[];
   /** the hop's own ssh_config UserKnownHostsFile / GlobalKnownHostsFile / StrictHostKeyChecking (else the target's), HostKeyAlias */
   knownHostsPaths?: string[];
@@ -206,15 +208,19 @@ export function sshOptionsForHost(
       return resolve([{ text: given.join('\n'), name: `ProxyJump ${hop.host}`, user: true }, ...files], hop.host);
     };
     const { chain, first } = reachFirstHop(parseJumpChain(cfg.proxyJump), resolveHop, where);
-    // each hop: its own ssh config entry (HostName, User, Port, IdentityFile), else the target's user and keys
+    // each hop: its own ssh config entry (HostName, User, Port, IdentityFile). Without a User there,
+    // ssh(1) logs in as the local user, never as the target's (`ssh -J` passes no -l on); without
+    // keys of its own, the target's are offered (ssh would offer only the default ones and the agent's)
     out.jumps = chain.map((hop, i) => {
       const hc = i === 0 ? first : resolveHop(hop);
       const hopKeys = hc.identityFiles.filter((f) => existsSync(f));
+      const user = hop.user ?? hc.user;
       const hopOut = {
         alias: hop.host,
         host: hc.hostName ?? hop.host,
         port: hop.port ?? hc.port ?? 22,
-        user: hop.user ?? hc.user ?? out.user,
+        user: user ?? localLogin(),
+        ...(user === undefined ? { userByDefault: true as const } : {}),
         privateKeyPaths: hopKeys.length ? hopKeys : keys,
         // the hop's own host key settings (ssh(1) reads them from the hop's config entry)
         ...(hc.userKnownHostsFiles ? { knownHostsPaths: hc.userKnownHostsFiles } : {}),

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sshOptionsForHost } from './ssh-options.js';
+import { localLogin } from './ssh-config.js';
 import type { HostEntry } from '../inventory/types.js';
 
 const entry = (over: Partial<HostEntry> = {}): HostEntry => ({
@@ -168,7 +169,18 @@ test('an ssh argument or config that ssh_config cannot hold is a clear error nam
 test('a hop is resolved as ssh reaches it (`ssh -l USER -p PORT hop`): its Match user sees the ProxyJump user; the last -F wins; the system file comes after the user\'s', () => {
   const config = ['Host cp-1', '  ProxyJump admin@bastion:2200', 'Host bastion', '  HostName 10.0.0.1', 'Match host 10.0.0.1 user admin', '  UserKnownHostsFile /kh/admin', ''].join('\n');
   const [hop] = sshOptionsForHost(entry(), { sshConfigText: config }).jumps!;
-  assert.deepEqual([hop!.user, hop!.port, hop!.knownHostsPaths], ['admin', 2200, ['/kh/admin']]);
+  assert.deepEqual([hop!.user, hop!.port, hop!.knownHostsPaths, hop!.userByDefault], ['admin', 2200, ['/kh/admin'], undefined]);
+  // a hop no one names a user for: the local login, as `ssh -J` logs in there, never the target's user
+  const ops = entry({ user: 'ops', vars: { ansible_user: 'ops', ansible_ssh_common_args: '-J bastion,second' } });
+  const viaTwo = sshOptionsForHost(ops, { sshConfigText: 'Host second\n  User hop2\n' });
+  assert.equal(viaTwo.user, 'ops');
+  assert.deepEqual(
+    viaTwo.jumps!.map((j) => [j.alias, j.user, j.userByDefault]),
+    [
+      ['bastion', localLogin(), true],
+      ['second', 'hop2', undefined],
+    ],
+  );
   const files: Record<string, string> = { '/a': 'User from-a\n', '/b': 'User from-b\n' };
   const read = (p: string) => files[p]!;
   assert.equal(sshOptionsForHost(entry({ vars: { ansible_ssh_common_args: '-F /a', ansible_ssh_extra_args: '-F /b' } }), { readConfigFile: read }).user, 'from-b');
