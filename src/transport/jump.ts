@@ -34,7 +34,9 @@ export class JumpPool {
         const hostKeyPolicy = hop.hostKeyPolicy ?? settings.hostKeyPolicy;
         // the first hop may be reached through its own ProxyCommand (ssh-options.ts); a later one never is
         const proxyCommand = parent ? undefined : hop.proxyCommand;
-        const key = `${parent ?? ''}>${hop.user}@${hop.host}:${hop.port}|${(knownHostsPaths ?? []).join(':')}|${(globalKnownHostsPaths ?? []).join(':')}|${hop.hostKeyAlias ?? ''}|${hostKeyPolicy ?? 'strict'}|${proxyCommand ?? ''}`;
+        // shared only by hosts that would log in there alike: a hop without keys of its own is offered the target's
+        const auth = `${hop.privateKeyPaths.join(':')}|${String(settings.agent ?? '')}|${settings.identitiesOnly ? 'only' : ''}`;
+        const key = `${parent ?? ''}>${hop.user}@${hop.host}:${hop.port}|${(knownHostsPaths ?? []).join(':')}|${(globalKnownHostsPaths ?? []).join(':')}|${hop.hostKeyAlias ?? ''}|${hostKeyPolicy ?? 'strict'}|${proxyCommand ?? ''}|${auth}`;
         let e = this.entries.get(key);
         if (!e) {
           const via = parent ? await this.entries.get(parent)!.conn : undefined;
@@ -66,11 +68,10 @@ export class JumpPool {
         try {
           await e.conn;
         } catch (err) {
+          // in the message, not a hint: run events and the connect table carry messages only
           const refusedLogin = hop.userByDefault && /^authentication failed/.test(messageOf(err));
-          throw userError((err as { kind?: string }).kind === 'host-key' ? 'host-key' : 'connect', `cannot reach ${forHost} through the jump host ${hop.alias}: ${messageOf(err)}`, {
-            host: forHost,
-            ...(refusedLogin ? { hint: `${hop.alias} was logged into as ${hop.user}, your login name, as ssh does when neither the ProxyJump nor ${hop.alias}'s ssh config names a user; if it wants another, write the jump as USER@${hop.alias} or give ${hop.alias} a User in ~/.ssh/config` } : {}),
-          });
+          const why = refusedLogin ? `; ${hop.alias} was logged into as ${hop.user}, your login name, as ssh does when neither the ProxyJump nor ${hop.alias}'s ssh config names a user: if it wants another, write the jump as USER@${hop.alias} or give ${hop.alias} a User in ~/.ssh/config` : '';
+          throw userError((err as { kind?: string }).kind === 'host-key' ? 'host-key' : 'connect', `cannot reach ${forHost} through the jump host ${hop.alias}: ${messageOf(err)}${why}`, { host: forHost });
         }
         parent = key;
       }

@@ -9,7 +9,6 @@
  */
 import { parse } from 'shell-quote';
 import SSHConfig from 'ssh-config';
-import { matchesPatternList } from './ssh-config-match.js';
 import { SSH_KEYWORDS } from './ssh-keywords.js';
 
 /** ssh_config keywords (lower case) runbook honours, from -o, the flags below, or ~/.ssh/config. */
@@ -107,8 +106,6 @@ export function parseSshArgs(text: string): ParsedSshArgs {
       out.errors.push(`cannot read ssh option \`${shown}\`: an unclosed quote or a trailing backslash`);
     }
   };
-  // ssh reads its -o options in order: an IgnoreUnknown among them (the first) covers the ones after it
-  let ignoreUnknown: string | undefined;
   const option = (raw: string, shown: string) => {
     const kv = splitOption(raw);
     if (!kv) {
@@ -117,14 +114,10 @@ export function parseSshArgs(text: string): ParsedSshArgs {
     }
     const key = kv[0].toLowerCase();
     const canon = HONOURED_KEYWORDS.get(key);
-    if (!SSH_KEYWORDS.has(key)) {
-      if (ignoreUnknown === undefined || !matchesPatternList(key, ignoreUnknown, true)) out.errors.push(`ssh option \`${shown}\`: Bad configuration option: ${kv[0]} (ssh refuses it: correct the keyword)`);
-      return;
-    }
-    if (key === 'ignoreunknown') {
-      // passed on: it covers the config files' lines too, and the first value wins there as here
-      ignoreUnknown ??= kv[1];
-      configLine(`IgnoreUnknown ${quoteConfigValue(kv[1])}`, shown);
+    // both passed on as config lines: the evaluator refuses an unknown keyword as ssh does, unless an
+    // IgnoreUnknown before it (from any of Ansible's three argument variables, in ssh's order) names it
+    if (!SSH_KEYWORDS.has(key) || key === 'ignoreunknown') {
+      configLine(`${kv[0]} ${quoteConfigValue(kv[1])}`, shown);
       return;
     }
     // a line break would end the ssh_config line and start another option

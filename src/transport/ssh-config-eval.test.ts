@@ -258,3 +258,12 @@ test('a keyword no ssh knows is refused, as ssh refuses it, unless an IgnoreUnkn
   // the ssh arguments (an inventory's -o) as ssh's command line
   assert.throws(() => resolveSshConfig([{ text: 'ProxyJum bastion\n', name: 'the ssh arguments', user: true }], 'web-1', opts(io)), /the ssh arguments: Bad configuration option: ProxyJum/);
 });
+
+test('RefuseConnection that applies stops the host as OpenSSH 10.1 stops; a double-quoted keyword is read as ssh reads it', () => {
+  const io = fakeIo({});
+  const resolve = (text: string) => resolveSshConfig([user(text)], 'web-1', opts(io));
+  assert.throws(() => resolve('Match host web-*\n  RefuseConnection "use the break-glass account"\n'), /~\/\.ssh\/config: RefuseConnection: use the break-glass account \(ssh refuses to connect to this host\)/);
+  assert.equal(resolve('Host db\n  RefuseConnection no\nHost *\n  User u\n').user, 'u');
+  assert.equal(resolve('"User" quoted\n').user, 'quoted');
+  assert.equal(resolve('IgnoreUnknown foo\n"Foo" bar\nUser u\n').user, 'u');
+});

@@ -206,8 +206,10 @@ function checkKeyword(p: Pass, key: string, written: string): void {
 function walk(text: ParsedText, lines: Parsed, src: SshConfigSource, p: Pass, active: boolean, neverMatch: boolean, depth: number): void {
   for (const line of lines) {
     if (!('param' in line)) continue;
-    const key = line.param.toLowerCase();
-    checkKeyword(p, key, line.param);
+    // ssh's strdelim takes a double-quoted keyword too (the package keeps the quotes)
+    const written = /^"(.*)"$/s.exec(line.param)?.[1] ?? line.param;
+    const key = written.toLowerCase();
+    checkKeyword(p, key, written);
     if (key === 'host' || key === 'match') {
       let blockActive: boolean;
       if (key === 'host') {
@@ -240,6 +242,8 @@ function walk(text: ParsedText, lines: Parsed, src: SshConfigSource, p: Pass, ac
       continue;
     }
     if (!active) continue;
+    // OpenSSH 10.1: a RefuseConnection that applies stops ssh before it connects, with its message
+    if (key === 'refuseconnection') throw new SshConfigError(`RefuseConnection: ${words(line.value).join(' ')} (ssh refuses to connect to this host)`);
     set(p, key, COMMAND.has(key) ? (text.commands.get(line) ?? commandText(line.value)) : typeof line.value === 'string' ? unquote(line.value, line.quoted) : words(line.value));
   }
 }

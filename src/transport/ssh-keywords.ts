@@ -7,7 +7,10 @@
  *   not; both #ifdef branches counted);
  * - Debian's and Ubuntu's patches (GSSAPI key exchange, the keepalive and timeout aliases, the
  *   blacklisted-keys check), which Fedora and RHEL share for GSSAPI;
- * - Apple's `UseKeychain`.
+ * - Apple's `UseKeychain`; Fedora's and RHEL 9's `RSAMinSize`; FreeBSD's and HPN-SSH's HPN and NONE
+ *   options; Windows' OpenSSH `TunnelOptions`.
+ * A keyword missing here refuses a config the operator's ssh accepts, so the list errs on the side
+ * of knowing too much.
  */
 export const SSH_KEYWORDS: ReadonlySet<string> = new Set([
   // OpenSSH
@@ -45,4 +48,8 @@ export const SSH_KEYWORDS: ReadonlySet<string> = new Set([
   'useblacklistedkeys',
   // Apple
   'usekeychain',
+  // Fedora and RHEL 9's crypto policies (before OpenSSH's RequiredRSASize)
+  'rsaminsize',
+  // FreeBSD's base ssh and HPN-SSH builds (accepted, ignored), Windows' OpenSSH
+  'hpnbuffersize', 'hpndisabled', 'noneenabled', 'noneswitch', 'tcprcvbuf', 'tcprcvbufpoll', 'tunneloptions',
 ]);

@@ -196,3 +196,11 @@ test('GlobalKnownHostsFile and HostKeyAlias from the ssh config reach the connec
   assert.deepEqual([o.hostKeyAlias, o.globalKnownHostsPaths], ['cp-one', ['/fleet/ssh_known_hosts']]);
   assert.deepEqual([o.jumps![0]!.hostKeyAlias, o.jumps![0]!.globalKnownHostsPaths], ['gateway', undefined]);
 });
+
+test("an unknown -o keyword is refused as ssh refuses it, unless an IgnoreUnknown earlier on ssh's command line (any of Ansible's three variables) names it", () => {
+  const vars = (extra: string, common = '') => entry({ vars: { ansible_ssh_common_args: common, ansible_ssh_extra_args: extra } });
+  assert.throws(() => sshOptionsForHost(vars('-o Foo=bar')), (e: { kind?: string; message: string }) => e.kind === 'inventory' && /the ssh arguments: Bad configuration option: Foo/.test(e.message));
+  assert.equal(sshOptionsForHost(vars('-o Foo=bar -o Port=2201', '-o IgnoreUnknown=foo')).port, 2201);
+  // the arguments' IgnoreUnknown covers the config files too, as in ssh
+  assert.equal(sshOptionsForHost(vars('', '-o IgnoreUnknown=usekey*'), { sshConfigText: 'UseKeyChainX yes\nUser u\n' }).user, 'u');
+});
