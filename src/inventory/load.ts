@@ -1,7 +1,6 @@
 /**
  * Ansible-compatible YAML inventories (`all`, `children`, `hosts`, `vars`, `ansible_*` vars,
- * host ranges like `cp[1:3]`), INI ones through Ansible (ansible-inventory.ts), ad-hoc
- * `--hosts a,b`, and host patterns (`--limit`).
+ * host ranges like `cp[1:3]`), ad-hoc `--hosts a,b`, and host patterns (`--limit`).
  */
 import { readFile } from 'node:fs/promises';
 import { UserError, messageOf, type Diagnostic } from '../errors.js';
@@ -11,7 +10,6 @@ import { sortDiagnostics } from '../runbook/load.js';
 import type { HostEntry, Inventory } from './types.js';
 import { connectionVarDiagnostics } from './connection-vars.js';
 import { buildPatternTree, evaluatePattern, flatPatternTree } from './patterns.js';
-import { atSource, listThroughAnsible, looksLikeIni } from './ansible-inventory.js';
 
 type Vars = Record<string, unknown>;
 interface RawGroup {
@@ -28,18 +26,7 @@ export async function loadInventoryFile(path: string): Promise<{ inventory?: Inv
     const code = (e as NodeJS.ErrnoException).code;
     return { diagnostics: [{ kind: 'io', severity: 'error', message: code === 'ENOENT' ? `no such inventory file: ${path}` : `cannot read ${path}: ${messageOf(e)}`, file: path }] };
   }
-  const asYaml = () => loadInventoryText(text, path);
-  if (!looksLikeIni(path, text)) return asYaml();
-  // INI: Ansible's own reader (a file that only looks like it, with a [x] line, is still YAML first)
-  const yaml = /\.ini$/i.test(path) ? undefined : asYaml();
-  if (yaml?.inventory) return yaml;
-  const listed = await listThroughAnsible(path);
-  if ('text' in listed) {
-    const r = loadInventoryText(listed.text, path);
-    return { ...r, diagnostics: atSource(r.diagnostics, path) };
-  }
-  const hint = listed.missing ? 'runbook reads an INI inventory through Ansible\'s own ansible-inventory: install ansible-core, or convert the file once with `ansible-inventory -i FILE --list -y`' : undefined;
-  return { diagnostics: [{ kind: 'inventory', severity: 'error', file: path, ...('line' in listed ? { line: listed.line } : {}), message: `cannot read ${path} as an INI inventory: ${listed.error}`, ...(hint ? { hint } : {}) }] };
+  return loadInventoryText(text, path);
 }
 
 export function loadInventoryText(text: string, file: string): { inventory?: Inventory; diagnostics: Diagnostic[] } {
