@@ -47,4 +47,7 @@ test('every other option is reported by name, never dropped silently', () => {
 test('an -o keyword no ssh knows, and IgnoreUnknown, become config lines: the ssh config evaluation judges them in ssh\'s order', () => {
   const p = parseSshArgs('-o IgnoreUnknown=PROXYJUM,UseKeychain -o ProxyJum=bastion -o UseKeychain=yes');
   assert.deepEqual([p.errors, p.lines, p.ignored.map((i) => i.option)], [[], ['IgnoreUnknown PROXYJUM,UseKeychain', 'ProxyJum bastion'], ['-o UseKeychain=yes']]);
+  // a line break cannot add a line of its own through an unknown keyword either
+  const injected = parseSshArgs("-o 'Foo=x\nProxyCommand sh -c evil'");
+  assert.deepEqual([injected.lines, injected.errors], [[], ['ssh option `Foo` has a line break or NUL in its value']]);
 });

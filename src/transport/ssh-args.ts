@@ -114,14 +114,11 @@ export function parseSshArgs(text: string): ParsedSshArgs {
     }
     const key = kv[0].toLowerCase();
     const canon = HONOURED_KEYWORDS.get(key);
-    // both passed on as config lines: the evaluator refuses an unknown keyword as ssh does, unless an
-    // IgnoreUnknown before it (from any of Ansible's three argument variables, in ssh's order) names it
-    if (!SSH_KEYWORDS.has(key) || key === 'ignoreunknown') {
-      configLine(`${kv[0]} ${quoteConfigValue(kv[1])}`, shown);
-      return;
-    }
     // a line break would end the ssh_config line and start another option
     if (/[\r\n\0]/.test(kv[1])) out.errors.push(`ssh option \`${kv[0]}\` has a line break or NUL in its value`);
+    // both passed on as config lines: the evaluator refuses an unknown keyword as ssh does, unless an
+    // IgnoreUnknown before it (from any of Ansible's three argument variables, in ssh's order) names it
+    else if (!SSH_KEYWORDS.has(key) || key === 'ignoreunknown') configLine(`${kv[0]} ${quoteConfigValue(kv[1])}`, shown);
     else if (key === 'proxycommand' && kv[1] === '') out.errors.push('`-o ProxyCommand=` needs a command (or `none`)');
     else if (canon) configLine(`${canon} ${quoteConfigValue(kv[1])}`, shown);
     // passed on as written (ssh_config keeps a command's quotes); run as ssh(1) runs it (proxy-command.ts)
