@@ -3,23 +3,18 @@
  * operator's name, the inventory host and connection options without their secrets, and the
  * inventory variables that hold passwords. Shared by runs (./run.ts) and rollbacks (./rollback.ts).
  */
-import { hostname, userInfo } from 'node:os';
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type { HostEntry } from '../inventory/types.js';
 import type { ConnectOptions } from './connect.js';
 import type { ConnectionRef, InventoryHostRef } from './events.js';
+import { passwdLogin } from '../transport/local-login.js';
 
 /** How many hosts a run or rollback works on at once (--forks). */
 export const DEFAULT_FORKS = 50;
 
 export function operatorName(): string {
-  let user = process.env.USER ?? 'unknown';
-  try {
-    user = userInfo().username;
-  } catch {
-    /* keep $USER */
-  }
-  return `${user}@${hostname()}`;
+  return `${passwdLogin() ?? process.env.USER ?? 'unknown'}@${hostname()}`;
 }
 
 export function hostRef(h: HostEntry): InventoryHostRef {

@@ -3,7 +3,6 @@
  * (the one quoting function) and handed to zx as a raw template, so zx quotes nothing itself.
  */
 import { promises as fsp } from 'node:fs';
-import { userInfo } from 'node:os';
 import { runLocalSudo } from './local-sudo.js';
 import { becomeUser, SudoGate, type BecomeSpec } from './become.js';
 import { readViaExec, statViaExec, writeViaExec, type RawRun } from './exec-files.js';
@@ -11,6 +10,7 @@ import { basename, dirname, join } from 'node:path';
 import { ioError, userError, messageOf } from '../errors.js';
 import { type Arg, quoteArg, shellJoin } from './quote.js';
 import type { DirEntry, ExecOptions, ExecResult, FileStat, Transport } from './types.js';
+import { passwdLogin } from './local-login.js';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -65,14 +65,13 @@ export interface LocalTransportOptions {
   becomeUser?: string;
 }
 
-/** The user running this process (`root` for uid 0 even without a passwd entry). */
+/**
+ * The user running this process (`root` for uid 0 even without a passwd entry; without one, $USER,
+ * else nobody: become then always goes through sudo rather than assume it is already that user).
+ */
 function localUser(): string {
   if (process.getuid?.() === 0) return 'root';
-  try {
-    return userInfo().username;
-  } catch {
-    return process.env.USER ?? '';
-  }
+  return passwdLogin() ?? process.env.USER ?? '';
 }
 
 export class LocalTransport implements Transport {

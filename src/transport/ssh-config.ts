@@ -2,9 +2,10 @@
  * What the ssh config says about a host alias (./ssh-config-eval.ts reads it as ssh(1) does),
  * turned into the settings runbook uses.
  */
-import { homedir, userInfo } from 'node:os';
+import { homedir } from 'node:os';
 import { evaluateSshConfig, type SshConfigSource } from './ssh-config-eval.js';
 import { machineSshConfigIo, type SshConfigIo } from './ssh-config-io.js';
+import { passwdLogin } from './local-login.js';
 
 export interface SshConfigResult {
   /** HostName, with %h expanded; undefined when the config does not set one */
@@ -88,18 +89,9 @@ function expand(value: string, ctx: { host: string; user: string; localUser: str
   return s;
 }
 
-let login: string | undefined;
-
-/** The local login name, as ssh(1) takes it (getpwuid, not $USER); looked up once: each lookup reads /etc/passwd */
+/** The local login name, as ssh(1) takes it (getpwuid, not $USER). */
 export function localLogin(): string {
-  if (login === undefined) {
-    try {
-      login = userInfo().username;
-    } catch {
-      login = process.env.USER ?? 'root';
-    }
-  }
-  return login;
+  return passwdLogin() ?? process.env.USER ?? 'root';
 }
 
 /**
