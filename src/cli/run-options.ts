@@ -3,6 +3,7 @@
  * them into a loaded runbook, the selected hosts, -e values and connection options.
  */
 import { Option, type Command } from 'commander';
+import { existsSync } from 'node:fs';
 import type { Diagnostic } from '../errors.js';
 import { userError, UserError } from '../errors.js';
 import { adhocInventory, inventoryVarNames, loadInventoryFile, selectHosts } from '../inventory/load.js';
@@ -72,7 +73,7 @@ export const nonNegativeInt = wholeNumber(0, 'a whole number (0 or more)');
 
 export function addHostOptions(cmd: Command): Command {
   return cmd
-    .option('-i, --inventory <file>', 'Ansible-style YAML inventory')
+    .option('-i, --inventory <file>', "Ansible-style YAML inventory (default: the one $ANSIBLE_INVENTORY or ansible.cfg's [defaults] inventory names)")
     .option('--hosts <list>', 'hosts without an inventory: a,b,user@c:2222')
     .option('-l, --limit <pattern>', 'narrow the selected hosts further (Ansible pattern)');
 }
@@ -189,14 +190,31 @@ export async function connectOptions(o: ConnectionCliOptions): Promise<ConnectOp
   };
 }
 
-/** The inventory from -i or --hosts. */
+/**
+ * The inventory file: -i, else (with no --hosts either) the one the Ansible config names, as
+ * ansible-playbook takes it: $ANSIBLE_INVENTORY or ansible.cfg's [defaults] inventory.
+ */
+export function inventoryFileOf(o: HostsCliOptions): string | undefined {
+  if (o.inventory || o.hosts) return o.inventory;
+  const configured = ansibleDefaultsOnce().inventory;
+  if (!configured) return undefined;
+  if (configured.paths.length > 1) {
+    throw new UserError({ kind: 'usage', ...configured.at, message: `${configured.name} names ${configured.paths.length} inventory sources (${configured.paths.join(', ')}); runbook reads one inventory file: give it with -i` });
+  }
+  const path = configured.paths[0]!;
+  if (!existsSync(path)) throw new UserError({ kind: 'inventory', ...configured.at, message: `${configured.name} names the inventory ${path}, which does not exist: correct it, or give the inventory with -i` });
+  return path;
+}
+
+/** The inventory from -i, --hosts or the Ansible config. */
 export async function loadHostsInventory(o: HostsCliOptions, stderr: NodeJS.WritableStream): Promise<Inventory | undefined> {
   if (o.inventory && o.hosts) throw userError('usage', 'give either -i/--inventory or --hosts, not both');
   // the Ansible config's warnings (its errors stop the run where its settings are taken: connectOptions)
   printDiagnostics(ansibleDefaultsOnce().diagnostics.filter((d) => d.severity !== 'error'), stderr);
   if (o.hosts) return adhocInventory(o.hosts);
-  if (!o.inventory) throw userError('usage', 'no hosts: give an inventory with -i FILE or hosts with --hosts a,b');
-  const { inventory, diagnostics } = await loadInventoryFile(o.inventory);
+  const file = inventoryFileOf(o);
+  if (!file) throw userError('usage', "no hosts: give an inventory with -i FILE (or name it in ansible.cfg's [defaults] inventory) or hosts with --hosts a,b");
+  const { inventory, diagnostics } = await loadInventoryFile(file);
   printDiagnostics(diagnostics, stderr);
   return inventory;
 }
@@ -229,6 +247,7 @@ export async function prepareRun(runbookFile: string, o: RunCliOptions, stderr: 
   const extraVars = await parseExtraVars(o.extraVars ?? []);
   const inventory = await loadHostsInventory(o, stderr);
   if (!inventory) return undefined;
+  const inventoryFile = inventoryFileOf(o);
   const known = new Set([...inventoryVarNames(inventory), ...Object.keys(extraVars)]);
   const { runbook, diagnostics } = await loadRunbookFile(runbookFile, { knownVarNames: known });
   printDiagnostics(diagnostics, stderr);
@@ -237,11 +256,11 @@ export async function prepareRun(runbookFile: string, o: RunCliOptions, stderr: 
   const playHosts = runbook.multiPlay && !o.hosts ? runbook.plays.map((p) => selectHosts(inventory, p.hosts, o.limit).map((h) => h.name)) : undefined;
   let hosts = o.hosts ? selectHosts(inventory, 'all', o.limit) : playHosts ? [...inventory.hosts.values()].filter((h) => playHosts.some((names) => names.includes(h.name))) : selectHosts(inventory, runbook.hostsPattern, o.limit);
   if (hosts.length === 0) {
-    throw userError('inventory', `no hosts selected: \`${runbook.hostsPattern}\`${o.limit ? ` limited to \`${o.limit}\`` : ''} matches nothing in ${o.inventory ?? '--hosts'}`);
+    throw userError('inventory', `no hosts selected: \`${runbook.hostsPattern}\`${o.limit ? ` limited to \`${o.limit}\`` : ''} matches nothing in ${inventoryFile ?? '--hosts'}`);
   }
   let slice: SliceRef | undefined;
   if (o.slice !== undefined) ({ hosts, slice } = sliceRun(runbook, hosts, { slice: o.slice, group: sliceGroupName(o, runbook.runbook.name, parseSlice(o.slice).count) }));
-  return { rb: runbook, hosts, ...(o.inventory ? { inventoryFile: o.inventory } : {}), extraVars, diagnostics, ...(slice ? { slice } : {}), ...(playHosts ? { playHosts } : {}) };
+  return { rb: runbook, hosts, ...(inventoryFile ? { inventoryFile } : {}), extraVars, diagnostics, ...(slice ? { slice } : {}), ...(playHosts ? { playHosts } : {}) };
 }
 
 /** What plan and apply both hand the engine: the prepared run and the options given for it (breaking a lock is apply's alone). */

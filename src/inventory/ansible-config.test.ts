@@ -176,3 +176,34 @@ test('a FIFO where ansible.cfg would be is passed over, not read (it would hang)
     cleanup();
   }
 });
+
+/** Ansible's inventory sources for `cwd` and `env`: `ansible-config dump`'s DEFAULT_HOST_LIST. */
+function ansibleInventory(env: NodeJS.ProcessEnv, cwd: string): string[] {
+  const r = spawnSync('ansible-config', ['dump', '--only-changed'], { encoding: 'utf8', cwd, env: { PATH: process.env.PATH, HOME: cwd, ...env } });
+  const m = /^DEFAULT_HOST_LIST\(.*?\) = (\[.*\])$/m.exec(r.stdout);
+  assert.ok(m, r.stdout + r.stderr);
+  return JSON.parse(m[1]!.replaceAll("'", '"')) as string[];
+}
+
+test('the inventory ansible.cfg or $ANSIBLE_INVENTORY names is where Ansible looks: a list, beside the file, {{CWD}}, variables and ~', { skip: noAnsible || noPython }, () => {
+  const { dir, cleanup } = tempDir('runbook-ansible-cfg-');
+  try {
+    const project = join(dir, 'project');
+    mkdirSync(project);
+    const cfg = join(dir, 'shared.cfg');
+    writeFileSync(cfg, '[defaults]\nremote_user = ops\ninventory = hosts.ini, ~/inv/prod.yaml ,{{CWD}}/local, $PROJ/x ; the sources\n');
+    const env = { ANSIBLE_CONFIG: cfg, PROJ: '/srv/proj' };
+    const ours = loadAnsibleDefaults({ cwd: project, env, home: project }).inventory;
+    assert.deepEqual(ours?.paths, ansibleInventory(env, project));
+    assert.deepEqual(ours, { paths: [join(dir, 'hosts.ini'), join(project, 'inv/prod.yaml'), join(project, 'local'), '/srv/proj/x'], name: '[defaults] inventory', at: { file: cfg, line: 3, col: 1 } });
+    // the variable wins, relative to the working directory; set but empty, the file's
+    const viaEnv = { ...env, ANSIBLE_INVENTORY: 'inventory/hosts' };
+    assert.deepEqual(loadAnsibleDefaults({ cwd: project, env: viaEnv, home: project }).inventory, { paths: ansibleInventory(viaEnv, project), name: '$ANSIBLE_INVENTORY', at: { file: '$ANSIBLE_INVENTORY' } });
+    assert.deepEqual(loadAnsibleDefaults({ cwd: project, env: viaEnv, home: project }).inventory?.paths, [join(project, 'inventory/hosts')]);
+    assert.equal(loadAnsibleDefaults({ cwd: project, env: { ...env, ANSIBLE_INVENTORY: '' }, home: project }).inventory?.name, '[defaults] inventory');
+    // no config and no variable: nothing (Ansible's /etc/ansible/hosts is not taken)
+    assert.equal(loadAnsibleDefaults({ cwd: project, env: {}, home: project }).inventory, undefined);
+  } finally {
+    cleanup();
+  }
+});

@@ -48,9 +48,19 @@ const NOT_FOLLOWED: { ini: [string, string]; env: string; why: (v: string) => st
 
 export type AnsibleVars = Record<string, string | number | boolean>;
 
+/** The inventory the config names ([defaults] inventory or $ANSIBLE_INVENTORY), as ansible-playbook takes it without -i. */
+export interface ConfiguredInventory {
+  /** each source, resolved as Ansible resolves a pathlist (relative to the config file's directory, or to the working directory for the variable) */
+  paths: string[];
+  /** `[defaults] inventory` or `$ANSIBLE_INVENTORY` */
+  name: string;
+  at: { file: string; line?: number; col?: number };
+}
+
 export interface AnsibleDefaults {
   /** the config file read, if any */
   file?: string;
+  inventory?: ConfiguredInventory;
   /** the settings, named as the inventory variables they stand beneath */
   vars: AnsibleVars;
   diagnostics: Diagnostic[];
@@ -120,7 +130,8 @@ print(json.dumps({'sections': out}))
 
 type Parsed = { error: string } | { sections: Record<string, Record<string, string>> };
 
-const WANTED: [string, string][] = [...SETTINGS.flatMap((s) => s.ini), ...NOT_FOLLOWED.map((n) => n.ini)];
+const INVENTORY: { ini: [string, string]; env: string } = { ini: ['defaults', 'inventory'], env: 'ANSIBLE_INVENTORY' };
+const WANTED: [string, string][] = [...SETTINGS.flatMap((s) => s.ini), ...NOT_FOLLOWED.map((n) => n.ini), INVENTORY.ini];
 
 /** Reads the settings runbook uses from `file` with Python's configparser, as Ansible reads them. */
 function parseConfig(file: string): Parsed {
@@ -196,10 +207,8 @@ export function loadAnsibleDefaults(o: Where = {}): AnsibleDefaults {
       // as Python's int(): blanks, a sign, underscores between digits
       if (/^\s*\+?\d+(_\d+)*\s*$/.test(raw)) vars[s.variable] = Number(raw.replace(/[_+\s]/g, ''));
       else diagnostics.push({ kind: 'inventory', severity: 'error', ...origin.get(s.variable)!.at, message: `${origin.get(s.variable)!.name} must be a whole number, not ${JSON.stringify(raw)}` });
-    } else if (s.kind === 'path') {
-      const p = expandPath(raw, env, o.home);
-      vars[s.variable] = isAbsolute(p) ? p : resolve(base!, p);
-    } else vars[s.variable] = unquote(raw);
+    } else if (s.kind === 'path') vars[s.variable] = resolvePath(raw, base!, env, o);
+    else vars[s.variable] = unquote(raw);
   }
   for (const n of NOT_FOLLOWED) {
     const fromEnv = env[n.env];
@@ -212,7 +221,40 @@ export function loadAnsibleDefaults(o: Where = {}): AnsibleDefaults {
   }
   // what the inventory's own variables would be warned about, at the line (or variable) that set it
   checkConnectionVars(vars, (k) => origin.get(k)?.at ?? {}, diagnostics, (k) => origin.get(k)?.name ?? k);
-  return { ...(found.file ? { file: found.file } : {}), vars, diagnostics };
+  const inventory = configuredInventory(sections, text, found.file, o);
+  return { ...(found.file ? { file: found.file } : {}), ...(inventory ? { inventory } : {}), vars, diagnostics };
+}
+
+/**
+ * DEFAULT_HOST_LIST (config/base.yml): $ANSIBLE_INVENTORY, else [defaults] inventory; a pathlist,
+ * split at commas, each part's `{{CWD}}`, variables and `~` expanded and a relative one resolved
+ * against the config file's directory (the variable's against the working directory), as
+ * config/manager.py's resolve_path does. Ansible's own default, /etc/ansible/hosts, is not taken:
+ * a run reaches only hosts someone named for it.
+ */
+function configuredInventory(sections: Record<string, Record<string, string>>, text: string, file: string | undefined, o: Where): ConfiguredInventory | undefined {
+  const env = o.env ?? process.env;
+  const fromEnv = env[INVENTORY.env];
+  const raw = fromEnv !== undefined && fromEnv !== '' ? fromEnv : sections[INVENTORY.ini[0]]?.[INVENTORY.ini[1]];
+  if (raw === undefined) return undefined;
+  const viaEnv = raw === fromEnv;
+  const base = viaEnv ? (o.cwd ?? process.cwd()) : dirname(file!);
+  const paths = raw
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '')
+    .map((p) => resolvePath(p, base, env, o));
+  if (paths.length === 0) return undefined;
+  if (viaEnv) return { paths, name: `$${INVENTORY.env}`, at: { file: `$${INVENTORY.env}` } };
+  const [section, key] = INVENTORY.ini;
+  const line = lineOf(text, section, key);
+  return { paths, name: `[${section}] ${key}`, at: { file: file!, ...(line !== undefined ? { line, col: 1 } : {}) } };
+}
+
+/** config/manager.py resolve_path: `{{CWD}}` is the working directory, then variables and `~`, then relative to `base`. */
+function resolvePath(path: string, base: string, env: NodeJS.ProcessEnv, o: Where): string {
+  const p = expandPath(path.replaceAll('{{CWD}}', o.cwd ?? process.cwd()), env, o.home);
+  return isAbsolute(p) ? p : resolve(base, p);
 }
 
 // one read per process for the same file, working directory and environment (a run asks twice: for its options and its warnings)
