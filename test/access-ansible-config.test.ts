@@ -94,6 +94,9 @@ test("no -i: the inventory ansible.cfg's [defaults] inventory names, as ansible-
   const missing = await runbook(['plan', 'rb.yaml'], project);
   assert.equal(missing.code, 3, missing.out);
   assert.match(missing.out, /ansible\.cfg:4:1: \[defaults\] inventory names the inventory \S*inventory\/nosuch\.yaml, which does not exist/);
+  config('inventory');
+  const dir = await runbook(['plan', 'rb.yaml'], project);
+  assert.match(dir.out, /ansible\.cfg:4:1: \[defaults\] inventory names the directory \S*inventory; runbook reads one inventory file: give it with -i/);
   // -i wins over the configured one
   const given = await runbook(['plan', 'rb.yaml', '-i', 'inventory/hosts.yaml'], project);
   assert.equal(given.code, 0, given.out);

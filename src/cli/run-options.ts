@@ -3,7 +3,7 @@
  * them into a loaded runbook, the selected hosts, -e values and connection options.
  */
 import { Option, type Command } from 'commander';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import type { Diagnostic } from '../errors.js';
 import { userError, UserError } from '../errors.js';
 import { adhocInventory, inventoryVarNames, loadInventoryFile, selectHosts } from '../inventory/load.js';
@@ -203,6 +203,7 @@ export function inventoryFileOf(o: HostsCliOptions): string | undefined {
   }
   const path = configured.paths[0]!;
   if (!existsSync(path)) throw new UserError({ kind: 'inventory', ...configured.at, message: `${configured.name} names the inventory ${path}, which does not exist: correct it, or give the inventory with -i` });
+  if (statSync(path).isDirectory()) throw new UserError({ kind: 'inventory', ...configured.at, message: `${configured.name} names the directory ${path}; runbook reads one inventory file: give it with -i` });
   return path;
 }
 
