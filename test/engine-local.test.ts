@@ -161,6 +161,32 @@ test('dry run: a step depending on an unknowable result is unknown, not an error
   assert.equal(readFileSync(join(roots[0]!, 'out.txt'), 'utf8'), 'hi\n');
 });
 
+test('dry run: a step that is ok now on a path an earlier planned change touches is unknown, not ok (a manifest out, then back)', async () => {
+  const { o, roots } = setup(
+    1,
+    head() +
+      `  - name: take the manifest out
+    move: { src: "{{ root }}/manifests/a.yaml", dest: "{{ root }}/out/a.yaml" }
+  - name: an unrelated file, already in place
+    move: { src: "{{ root }}/elsewhere/b.yaml", dest: "{{ root }}/kept/b.yaml", missing_ok: true }
+  - name: put the manifest back
+    move: { src: "{{ root }}/out/a.yaml", dest: "{{ root }}/manifests/a.yaml", missing_ok: true }
+`,
+  );
+  mkdirSync(join(roots[0]!, 'manifests'));
+  mkdirSync(join(roots[0]!, 'kept'));
+  writeFileSync(join(roots[0]!, 'manifests', 'a.yaml'), 'a\n');
+  writeFileSync(join(roots[0]!, 'kept', 'b.yaml'), 'b\n');
+  const p = await planCmd(o);
+  assert.equal(p.exitCode, 2, o.stdout.text + o.stderr.text);
+  const steps = p.result!.plan!.hosts.h1!.steps;
+  assert.deepEqual(steps.map((s) => s.status), ['change', 'ok', 'unknown']);
+  assert.match(o.stdout.text, /an earlier step of the plan changes \S*(manifests|out)\/a\.yaml: what this step does is known only then \(now: already moved/);
+  const a = await applyCmd({ ...o, stdout: new Capture() });
+  assert.equal(a.exitCode, 0);
+  assert.equal(readFileSync(join(roots[0]!, 'manifests', 'a.yaml'), 'utf8'), 'a\n');
+});
+
 test('secrets are redacted in output, JSON events, the journal and saved plans', async () => {
   const { o, stateDir } = setup(
     1,

@@ -29,6 +29,7 @@ import { phase } from './profile.js';
 import { actionFor, errorText, withBecome } from './step-support.js';
 import { getAction } from '../actions/registry.js';
 import { isObject } from '../runbook/yaml.js';
+import { isWithin } from '../actions/util.js';
 export type { Delegate, OnceResult, OnceSlot } from './cross-host.js';
 
 export interface HostRunnerOptions {
@@ -61,7 +62,7 @@ export interface HostRunnerOptions {
 }
 
 /** What a host's earlier runner leaves to the next (a later play; `runbook resume` from the journal). */
-export type Carry = Pick<HostRunner, 'backups' | 'backupPaths' | 'undos' | 'withheld' | 'uncertain' | 'notRestored'>;
+export type Carry = Pick<HostRunner, 'backups' | 'backupPaths' | 'undos' | 'withheld' | 'uncertain' | 'notRestored'> & Partial<Pick<HostRunner, 'plannedPaths'>>;
 
 const NO_ITEM = Symbol('no item');
 
@@ -93,6 +94,8 @@ export class HostRunner {
   readonly notRestored: string[] = [];
   /** dry run: backups the plan takes so far (a command after one is covered) */
   private plannedBackups = 0;
+  /** dry run: the paths of the changes planned so far on this host (later steps on them are probed before those changes) */
+  readonly plannedPaths: string[] = [];
 
   /** see HostRunnerOptions.earlier; cleared once taken */
   private earlier: HostRunnerOptions['earlier'];
@@ -109,6 +112,7 @@ export class HostRunner {
       this.withheld.push(...c.withheld);
       this.notRestored.push(...c.notRestored);
       for (const n of c.uncertain) this.uncertain.add(n);
+      if (c.plannedPaths) this.plannedPaths.push(...c.plannedPaths);
     }
   }
 
@@ -441,6 +445,13 @@ export class HostRunner {
       let status: StepStatus = probe.status === 'skip' ? 'skipped' : probe.status;
       if (whenUnknown && status === 'change') status = 'unknown';
       if (whenUnknown && status === 'skipped') status = 'ok';
+      const paths = readOnly ? [] : statePaths(probe.state);
+      // `ok` judged from the host as it is now, on a path an earlier step of the plan changes: what
+      // it will find then is unknown (a manifest moved out, then "put back": ok now, a change then)
+      const after = status === 'ok' ? this.plannedPaths.find((p) => paths.some((q) => isWithin(q, p) || isWithin(p, q))) : undefined;
+      if (after !== undefined) status = 'unknown';
+      const summary = after !== undefined ? `ok now, but an earlier step of the plan changes ${after}: what this step does is known only then (now: ${probe.summary ?? 'nothing to do'})` : probe.summary;
+      if (status === 'change' || status === 'unknown') this.plannedPaths.push(...paths);
       if (!readOnly && (status === 'change' || status === 'unknown' || probe.acts === true)) {
         const f = await flushed();
         if (f) return f;
@@ -454,10 +465,10 @@ export class HostRunner {
         step,
         index,
         item,
-        { status, uncertain: !known || whenUnknown, failed: false, ...(value ? { facts: value } : {}), ...(probe.summary ? { message: probe.summary } : {}) },
+        { status, uncertain: !known || whenUnknown, failed: false, ...(value ? { facts: value } : {}), ...(summary ? { message: summary } : {}) },
         probe.commands,
         started,
-        { ...(probe.summary ? { summary: probe.summary } : {}), ...(probe.report ? { report: probe.report } : {}), ...(probe.diff ? { diff: probe.diff } : {}), ...(irreversibleInPlan(step.type, !readOnly && (status === 'change' || status === 'unknown'), !!action.undo, this.plannedBackups) ? { irreversible: true } : {}) },
+        { ...(summary ? { summary } : {}), ...(probe.report ? { report: probe.report } : {}), ...(probe.diff ? { diff: probe.diff } : {}), ...(irreversibleInPlan(step.type, !readOnly && (status === 'change' || status === 'unknown'), !!action.undo, this.plannedBackups) ? { irreversible: true } : {}) },
       );
     }
 
