@@ -73,8 +73,16 @@ test('cert-renew as ops (password sudo) and ops2 (NOPASSWD): renews, idempotent,
       await waitFor(`${h.name}'s agent to report`, () => sim.status()?.pods.length === 4, 60_000, 300);
       const before = snapshot(h);
       const state = `s-${user}`;
-      const a = await cli(['apply', RENEW, '-l', h.name, '-e', 'manifest_check_period=1s', '--json'], state);
+      // ops also fetches the new admin.conf, with -e fetch_admin_conf=true as docs/cert-renew.md gives it (text, read as the boolean it is declared as)
+      const fetchConf = user === 'ops' ? ['-e', 'fetch_admin_conf=true'] : [];
+      const a = await cli(['apply', RENEW, '-l', h.name, '-e', 'manifest_check_period=1s', ...fetchConf, '--json'], state);
       assert.equal(a.code, 0, a.out);
+      if (fetchConf.length) {
+        // runbook runs in dir: local_kubeconfig is ./kubeconfig-<host>.conf
+        const local = join(dir, `kubeconfig-${h.name}.conf`);
+        assert.equal(readFileSync(local, 'utf8'), readFileSync(lab.hostPath(h, '/etc/kubernetes/admin.conf'), 'utf8'));
+        assert.equal(lstatSync(local).mode & 0o777, 0o600);
+      }
       const events = a.out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { kind: string; runId?: string; recap?: { changed: number }[] });
       const runId = events.find((e) => e.kind === 'run-start')!.runId!;
       assert.ok((events.find((e) => e.kind === 'run-end')?.recap ?? []).reduce((n, r) => n + r.changed, 0) > 0, 'the first apply changed the node');

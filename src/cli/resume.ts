@@ -42,7 +42,7 @@ export function register(program: Command): void {
     .command('resume')
     .description("continue a run whose runner died (killed, laptop closed) from its journal: finished hosts stay finished, the others go on from the first step not journaled as done, keeping the run's backups; each ends completed or rolled back")
     .argument('<id>', 'run id (see `runbook history`: interrupted)')
-    .option('-e, --extra-vars <var>', 'key=value or @file.yaml (secrets are not journaled: give them again)', (v: string, p: string[] = []) => [...p, v])
+    .option('-e, --extra-vars <var>', 'key=value, @file.yaml or {"key": value} (secrets are not journaled: give them again)', (v: string, p: string[] = []) => [...p, v])
     .option('--identity-file <file>', 'age identity (key) file for encrypted -e @file.age and vars_files (default $RUNBOOK_AGE_IDENTITY)')
     .option('-f, --forks <n>', 'hosts worked on at once', positiveInt('--forks'))
     .option('--json', 'JSON-lines events')

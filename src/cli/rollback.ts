@@ -74,7 +74,7 @@ export function register(program: Command): void {
     .option('--group <name>', 'every slice of a sliced run (--slice-group) instead of one run id')
     .option('-n, --dry-run', 'show what would be restored; change nothing')
     .option('-l, --limit <hosts>', 'only these hosts (comma list of names)')
-    .option('-e, --extra-vars <var>', 'key=value or @file.yaml for the rollback steps (secrets are not journaled: give them again)', (v: string, p: string[] = []) => [...p, v])
+    .option('-e, --extra-vars <var>', 'key=value, @file.yaml or {"key": value} for the rollback steps (secrets are not journaled: give them again)', (v: string, p: string[] = []) => [...p, v])
     .option('-f, --forks <n>', 'hosts worked on at once', positiveInt('--forks'))
     .option('--json', 'JSON-lines events')
     .option('--break-lock', 'remove a lock held by another run')

@@ -14,6 +14,7 @@ import type { HostEntry, Inventory } from '../inventory/types.js';
 import { loadRunbookFile } from '../runbook/load.js';
 import type { LoadedRunbook } from '../runbook/model.js';
 import { parseExtraVars } from '../runbook/vars.js';
+import { typeExtraVars } from '../runbook/extra-var-types.js';
 import { useAgeIdentityFile } from '../runbook/encrypted.js';
 import type { ConnectOptions } from '../engine/connect.js';
 import { ansibleDefaultsOnce } from '../inventory/ansible-config.js';
@@ -94,7 +95,7 @@ export function addConnectionOptions(cmd: Command): Command {
 export function addRunOptions(cmd: Command): Command {
   addHostOptions(cmd);
   cmd
-    .option('-e, --extra-vars <var>', 'key=value or @file.yaml (repeatable; wins over inventory and runbook vars)', collect)
+    .option('-e, --extra-vars <var>', 'key=value, @file.yaml or {"key": value} (repeatable; wins over inventory and runbook vars; key=value takes the type of a boolean or number default)', collect)
     .option('-f, --forks <n>', `hosts worked on at once (default ${DEFAULT_FORKS})`, positiveInt('--forks'))
     .option('-t, --tags <tags>', 'only steps with one of these tags (comma list; `always` steps run too)', list)
     .option('--skip-tags <tags>', 'leave out steps with these tags', list)
@@ -245,14 +246,18 @@ function sliceGroupName(o: RunCliOptions, runbookName: string, count: number): s
 /** Load the runbook and inventory and select hosts; undefined (after printing why) on invalid input. */
 export async function prepareRun(runbookFile: string, o: RunCliOptions, stderr: NodeJS.WritableStream = process.stderr): Promise<PreparedRun | undefined> {
   useAgeIdentityFile(o.identityFile);
-  const extraVars = await parseExtraVars(o.extraVars ?? []);
+  const given = await parseExtraVars(o.extraVars ?? []);
   const inventory = await loadHostsInventory(o, stderr);
   if (!inventory) return undefined;
   const inventoryFile = inventoryFileOf(o);
-  const known = new Set([...inventoryVarNames(inventory), ...Object.keys(extraVars)]);
+  const known = new Set([...inventoryVarNames(inventory), ...Object.keys(given.values)]);
   const { runbook, diagnostics } = await loadRunbookFile(runbookFile, { knownVarNames: known });
   printDiagnostics(diagnostics, stderr);
   if (!runbook) return undefined;
+  // -e key=value read as the types the runbook declares, before any host is reached
+  const { values: extraVars, problems } = typeExtraVars(runbook, given);
+  printDiagnostics(problems, stderr);
+  if (problems.length) return undefined;
   // each play's pattern on its own (a `!x` of one play must not drop x from another), then the union
   const playHosts = runbook.multiPlay && !o.hosts ? runbook.plays.map((p) => selectHosts(inventory, p.hosts, o.limit).map((h) => h.name)) : undefined;
   let hosts = o.hosts ? selectHosts(inventory, 'all', o.limit) : playHosts ? [...inventory.hosts.values()].filter((h) => playHosts.some((names) => names.includes(h.name))) : selectHosts(inventory, runbook.hostsPattern, o.limit);

@@ -5,7 +5,8 @@ import type { Diagnostic } from '../errors.js';
 import { isUserError } from '../errors.js';
 import { loadRunbookFile } from '../runbook/load.js';
 import { loadInventoryFile, inventoryVarNames, namesGivenToEveryHost, selectHosts } from '../inventory/load.js';
-import { parseExtraVars } from '../runbook/vars.js';
+import { ExtraVars, parseExtraVars } from '../runbook/vars.js';
+import { typeExtraVars } from '../runbook/extra-var-types.js';
 import { useAgeIdentityFile } from '../runbook/encrypted.js';
 import { loadYaml, type YamlDocument } from '../runbook/yaml.js';
 import type { Inventory } from '../inventory/types.js';
@@ -55,10 +56,10 @@ export async function validateCmd(opts: ValidateOptions): Promise<ValidateResult
     inventory = inv.inventory;
     if (inventory) for (const n of inventoryVarNames(inventory)) known.add(n);
   }
-  const extraNames: string[] = [];
+  let extra = new ExtraVars();
   try {
-    extraNames.push(...Object.keys(await parseExtraVars(opts.extraVars ?? [])));
-    for (const n of extraNames) known.add(n);
+    extra = await parseExtraVars(opts.extraVars ?? []);
+    for (const n of Object.keys(extra.values)) known.add(n);
   } catch (e) {
     if (!isUserError(e)) throw e;
     diagnostics.push(e.diagnostic);
@@ -70,8 +71,10 @@ export async function validateCmd(opts: ValidateOptions): Promise<ValidateResult
       files.push({ file, kind: 'inventory', valid: !!inv.inventory });
       continue;
     }
-    const { runbook, diagnostics: ds } = await loadRunbookFile(file, { knownVarNames: known, ...(inventory ? { givenToEveryHost: namesGivenToEveryHost(inventory, extraNames) } : {}) });
+    const { runbook, diagnostics: ds } = await loadRunbookFile(file, { knownVarNames: known, ...(inventory ? { givenToEveryHost: namesGivenToEveryHost(inventory, Object.keys(extra.values)) } : {}) });
     diagnostics.push(...ds);
+    // what apply and plan would refuse: a -e value that is not of its declared type
+    if (runbook) diagnostics.push(...typeExtraVars(runbook, extra).problems.map((d) => ({ ...d, file })));
     if (inventory) diagnostics.push(...(await hostsPatternDiagnostics(file, inventory, opts.inventory!)));
     files.push({ file, kind: 'runbook', valid: !!runbook && !diagnostics.some((d) => d.file === file && d.severity === 'error') });
   }
@@ -116,7 +119,7 @@ export function register(program: Command): void {
     .description('check runbooks and inventories (YAML, schema, expressions, variables) without touching any host')
     .argument('<files...>', 'runbook or inventory files')
     .option('-i, --inventory <file>', 'inventory: its variables count as defined, and `hosts:` must match it')
-    .option('-e, --extra-vars <var>', 'key=value or @file.yaml: counts as defined (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('-e, --extra-vars <var>', 'key=value, @file.yaml or {"key": value}: counts as defined, and must fit the type the runbook declares it with (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--strict', 'warnings fail too')
     .option('--identity-file <file>', 'age identity (key) file for encrypted -e @file.age and vars_files (default $RUNBOOK_AGE_IDENTITY)')
     .option('--json', 'diagnostics as JSON')

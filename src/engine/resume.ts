@@ -15,6 +15,8 @@ import { unresumable } from './resume-values.js';
 import { pendingNotifications } from './resume-handlers.js';
 import type { HostEntry } from '../inventory/types.js';
 import { loadRunbookFile } from '../runbook/load.js';
+import { extraVarNames, extraVarValues } from '../runbook/extra-var-types.js';
+import type { ExtraVars } from '../runbook/vars.js';
 import type { ConnectOptions } from './connect.js';
 import type { EventSink, RecapRow, RunStartEvent, StepEndEvent, StepStartEvent, HostEndEvent } from './events.js';
 import { journalPath, readJournal, type JournalLine } from './journal.js';
@@ -30,8 +32,8 @@ export interface ResumeOptions {
   sink?: EventSink;
   /** merged over the connection options the run recorded */
   connect?: ConnectOptions;
-  /** -e values merged over the run's (secrets are journaled as ***: give them again) */
-  extraVars?: Record<string, unknown>;
+  /** -e values merged over the run's (secrets are journaled as ***: give them again); as given on the command line, typed by the runbook */
+  extraVars?: Record<string, unknown> | ExtraVars;
   forks?: number;
   breakLock?: boolean;
   localDir?: string;
@@ -98,7 +100,7 @@ export async function resumeRun(o: ResumeOptions): Promise<EngineResult> {
   const { start, spec } = resumeSpecOf(lines);
   const end = lines.find((l) => l.kind === 'run-end' && l.mode === 'apply');
   if (end && end.kind === 'run-end') throw userError('usage', `run ${o.id} finished (exit ${end.exitCode}): there is nothing to resume`, { hint: `runbook show ${o.id} tells how it ended` });
-  const known = new Set<string>([...Object.keys(start.extraVars), ...Object.keys(o.extraVars ?? {})]);
+  const known = new Set<string>([...Object.keys(start.extraVars), ...extraVarNames(o.extraVars)]);
   for (const h of start.inventory.hosts) for (const k of Object.keys(h.vars)) known.add(k);
   const loaded = await loadRunbookFile(start.runbook.file, { knownVarNames: known });
   if (!loaded.runbook) throw userError('usage', `cannot load the runbook ${start.runbook.file} of run ${o.id}: ${loaded.diagnostics.find((d) => d.severity === 'error')?.message ?? 'invalid'}`);
@@ -107,6 +109,7 @@ export async function resumeRun(o: ResumeOptions): Promise<EngineResult> {
       hint: `put the runbook back as it was (git: ${start.runbook.git?.commit ?? 'its commit'}), or roll back with runbook rollback ${o.id}`,
     });
   }
+  const given = extraVarValues(loaded.runbook, o.extraVars);
   const finished = new Set(spec.finishedRows.map((r) => r.host));
   const stuck = unresumable(loaded.runbook, spec, start.inventory.hosts.map((h) => h.name).filter((h) => !finished.has(h)));
   if (stuck) {
@@ -120,7 +123,7 @@ export async function resumeRun(o: ResumeOptions): Promise<EngineResult> {
     rb: loaded.runbook,
     hosts,
     ...(start.inventory.file ? { inventoryFile: start.inventory.file } : {}),
-    extraVars: { ...start.extraVars, ...(o.extraVars ?? {}) },
+    extraVars: { ...start.extraVars, ...given },
     dryRun: false,
     runId: o.id,
     // the run's Ansible settings first: a rollback or resume from another directory connects as the run did

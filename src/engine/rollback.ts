@@ -15,7 +15,8 @@ import type { HostEntry } from '../inventory/types.js';
 import { evaluate, renderTemplate, type Scope } from '../runbook/expressions.js';
 import { loadRunbookFile } from '../runbook/load.js';
 import type { LoadedRunbook } from '../runbook/model.js';
-import { hostScope, Redactor, secretValues } from '../runbook/vars.js';
+import { hostScope, Redactor, secretValues, type ExtraVars } from '../runbook/vars.js';
+import { extraVarNames, extraVarValues } from '../runbook/extra-var-types.js';
 import type { Transport } from '../transport/types.js';
 import { EXIT } from './exit-codes.js';
 import { openTransport, sessionBecome, type ConnectOptions } from './connect.js';
@@ -203,8 +204,8 @@ export interface RollbackRunOptions {
   sink?: EventSink;
   /** merged over the connection options the run recorded */
   connect?: ConnectOptions;
-  /** -e values merged over the run's (secrets are recorded as ***: give them again) */
-  extraVars?: Record<string, unknown>;
+  /** -e values merged over the run's (secrets are recorded as ***: give them again); as given on the command line, typed by the runbook */
+  extraVars?: Record<string, unknown> | ExtraVars;
   /** only these hosts (names) */
   hosts?: string[];
   /**
@@ -341,7 +342,7 @@ export async function rollbackRun(o: RollbackRunOptions): Promise<RollbackRunRes
 
   // the runbook, for its rollback steps and variables (restores need neither)
   let rb: LoadedRunbook | undefined;
-  const known = new Set<string>([...Object.keys(start.extraVars), ...Object.keys(o.extraVars ?? {})]);
+  const known = new Set<string>([...Object.keys(start.extraVars), ...extraVarNames(o.extraVars)]);
   for (const h of start.inventory.hosts) for (const k of Object.keys(h.vars)) known.add(k);
   const loaded = await loadRunbookFile(start.runbook.file, { knownVarNames: known });
   if (loaded.runbook) {
@@ -382,7 +383,7 @@ export async function rollbackRun(o: RollbackRunOptions): Promise<RollbackRunRes
   }
   // the run's Ansible settings first: a rollback from another directory connects as the run did
   const connect: ConnectOptions = { ...start.connection, ...(o.connect ?? {}), ...withRunAnsible(start.connection, o.connect) };
-  const extra = { ...start.extraVars, ...(o.extraVars ?? {}) };
+  const extra = { ...start.extraVars, ...extraVarValues(rb, o.extraVars) };
   const scopes = new Map<string, Scope>();
   const secrets: string[] = [];
   for (const h of hosts) {

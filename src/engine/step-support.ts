@@ -6,6 +6,7 @@ import { isUserError, messageOf, userError } from '../errors.js';
 import type { Action } from '../actions/types.js';
 import { getAction } from '../actions/registry.js';
 import type { ExecOptions, Transport } from '../transport/types.js';
+import type { StepInfo } from '../runbook/model.js';
 
 /** The host's transport with every operation through sudo (or not), whatever the host's default. */
 export function withBecome(t: Transport, become: boolean, user: string | undefined): Transport {
@@ -20,10 +21,12 @@ export function withBecome(t: Transport, become: boolean, user: string | undefin
   };
 }
 
-export function errorText(e: unknown): string {
+/** An error's message and hint; an expression's failure in a step says where the step is written. */
+export function errorText(e: unknown, step?: Pick<StepInfo, 'at'>): string {
   if (isUserError(e)) {
     const d = e.diagnostic;
-    return d.hint ? `${d.message} (${d.hint})` : d.message;
+    const at = step?.at && (d.kind === 'expression' || d.kind === 'undefined-variable') ? `, in the step at ${step.at}` : '';
+    return `${d.message}${at}${d.hint ? ` (${d.hint})` : ''}`;
   }
   return messageOf(e);
 }

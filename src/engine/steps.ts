@@ -337,7 +337,7 @@ export class HostRunner {
           status: unknown ? 'unknown' : 'failed',
           uncertain: true,
           failed: !unknown,
-          message: unknown ? `loop depends on results a dry run cannot know: ${errorText(e)}` : errorText(e),
+          message: unknown ? `loop depends on results a dry run cannot know: ${errorText(e)}` : errorText(e, step),
         }, [], 0);
         this.register(step, [r], false);
         return this.outcome(step, [r]);
@@ -378,7 +378,7 @@ export class HostRunner {
         }
       } catch (e) {
         if (dry && this.mentionsUncertain(raw.when)) whenUnknown = true;
-        else return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: false, failed: true, skipped: false }, message: errorText(e) }, [], started);
+        else return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: false, failed: true, skipped: false }, message: errorText(e, step) }, [], started);
       }
     }
 
@@ -391,7 +391,7 @@ export class HostRunner {
         if (!isReadOnlyStep(step)) await this.flushBackups();
         return this.finishItem(step, index, item, { status: 'unknown', uncertain: true, failed: false, message: `depends on results a dry run cannot know: ${errorText(e)}` }, [], started);
       }
-      return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: false, failed: true, skipped: false }, message: errorText(e) }, [], started);
+      return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: false, failed: true, skipped: false }, message: errorText(e, step) }, [], started);
     }
 
     if (raw.delegate_to !== undefined) {
@@ -429,7 +429,7 @@ export class HostRunner {
       if (dry && isReadOnlyStep(step) && (whenUnknown || this.pendingChanges > 0)) {
         return this.finishItem(step, index, item, { status: 'unknown', uncertain: true, failed: false, message: `fails now, before the earlier changes are made: ${errorText(e)}` }, [], started);
       }
-      return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: false, failed: true, skipped: false }, message: errorText(e) }, [], started);
+      return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: false, failed: true, skipped: false }, message: errorText(e, step) }, [], started);
     }
 
     const flushed = async (): Promise<ItemResult | undefined> => {
@@ -505,7 +505,7 @@ export class HostRunner {
     } catch (e) {
       // an apply that threw may have changed the host before it failed: ./partial-change.ts
       const t = thrownChange(e, readOnly, !!action.undo, probe.state);
-      return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: t.maybe, failed: true, skipped: false }, message: errorText(e) }, probe.commands, started, { ...t.facts, ...(t.undo ? { undo: t.undo } : {}) });
+      return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: t.maybe, failed: true, skipped: false }, message: errorText(e, step) }, probe.commands, started, { ...t.facts, ...(t.undo ? { undo: t.undo } : {}) });
     }
   }
 

@@ -114,7 +114,7 @@ test('-e @file.age: decrypted in memory, its names become secrets of the runbook
     'apiVersion: runbook/v1\nname: enc\nvars: { port: 0 }\nvars_files: [plain.yaml, db.yaml.age]\nplays:\n  - name: One\n    hosts: all\n    vars_files: [play.yaml.age]\n    steps:\n      - name: Use them\n        assert: { that: "db.password != \'\' && play_secret != \'\' && api_token != \'\' && region == \'eu\' && port == 1" }\n',
   );
   useAgeIdentityFile(key);
-  const extra = await parseExtraVars([`@${join(dir, 'extra.yaml.age')}`]);
+  const extra = (await parseExtraVars([`@${join(dir, 'extra.yaml.age')}`])).values;
   assert.deepEqual(extra, { api_token: 'tok-SECRET-1' });
   const { runbook, diagnostics } = await loadRunbookFile(rb, { knownVarNames: Object.keys(extra) });
   assert.deepEqual(diagnostics.filter((d) => d.severity === 'error'), []);

@@ -32,6 +32,27 @@ test('conditions must be booleans', () => {
   assert.throws(() => evaluateCondition('"yes"', {}), /must be true or false/);
 });
 
+test('a type error on a variable holding "true" or "7" says so, and how to give it typed', () => {
+  const hint = (f: () => unknown): string | undefined => {
+    try {
+      f();
+    } catch (e) {
+      return isUserError(e) ? (e.diagnostic.hint ?? '') : undefined;
+    }
+    return undefined;
+  };
+  assert.equal(
+    hint(() => evaluate('force || other', { force: 'true', other: false })),
+    'force is the string "true": a -e key=value is a string unless the runbook declares force under vars: with a boolean default (force: false); or give it typed: -e \'{"force": true}\'',
+  );
+  // a condition wants a boolean: "1" is read as one
+  assert.match(hint(() => evaluateCondition('flag', { flag: '1' }))!, /^flag is the string "1": .* with a boolean default \(flag: false\); or give it typed: -e '\{"flag": true\}'$/);
+  assert.match(hint(() => evaluate('n > 5', { n: '7' }))!, /^n is the string "7": .* with a number default \(n: 0\); or give it typed: -e '\{"n": 7\}'$/);
+  // text that spells nothing typed, and other failures, get no such hint
+  assert.equal(hint(() => evaluate('name || false', { name: 'cp1' })), '');
+  assert.equal(hint(() => evaluate('a.b', { a: {} })), '');
+});
+
 test('version and path helpers', () => {
   assert.equal(evaluate('version_at_least("v1.18.20", "1.15")', {}), true);
   assert.equal(evaluate('version_below("v1.11.10", "1.13")', {}), true);

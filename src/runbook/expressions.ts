@@ -11,6 +11,7 @@ import lt from 'semver/functions/lt.js';
 import minorOf from 'semver/functions/minor.js';
 import { UserError } from '../errors.js';
 import { parseDuration } from './duration.js';
+import { booleanOfText, numberOfText } from './scalar-text.js';
 
 /** A piece of a template string. `offset` is where the expression text starts in the string. */
 export type TemplatePart = { kind: 'text'; text: string } | { kind: 'expr'; source: string; offset: number };
@@ -327,14 +328,31 @@ export function evaluate(source: string, scope: Scope): unknown {
     if (p.kind === 'unknown-name' && p.name) {
       throw new UserError({ kind: 'undefined-variable', message: `undefined variable \`${p.name}\` in \`${source}\`` });
     }
-    throw new UserError({ kind: 'expression', message: `\`${source}\` failed: ${p.message}` });
+    throw new UserError({ kind: 'expression', message: `\`${source}\` failed: ${p.message}`, ...textValueHint(source, scope, /\bbool\b/.test(p.message)) });
   }
+}
+
+/**
+ * For an expression that failed on a type: the variables it reads that hold text spelling a
+ * boolean or a number, which is what `-e force=true` gives a variable the runbook declares no
+ * boolean or number default for (./extra-var-types.ts).
+ */
+function textValueHint(source: string, scope: Scope, wantsBoolean: boolean): { hint?: string } {
+  for (const name of readVariables(source)) {
+    const v = scope[name];
+    if (typeof v !== 'string') continue;
+    const typed = wantsBoolean ? (booleanOfText(v) ?? numberOfText(v)) : (numberOfText(v) ?? booleanOfText(v));
+    if (typed === undefined) continue;
+    const example = typeof typed === 'boolean' ? 'false' : '0';
+    return { hint: `${name} is the string ${JSON.stringify(v)}: a -e key=value is a string unless the runbook declares ${name} under vars: with a ${typeof typed} default (${name}: ${example}); or give it typed: -e '{"${name}": ${JSON.stringify(typed)}}'` };
+  }
+  return {};
 }
 
 export function evaluateCondition(source: string, scope: Scope): boolean {
   const v = evaluate(source, scope);
   if (typeof v !== 'boolean') {
-    throw new UserError({ kind: 'expression', message: `\`${source}\` must be true or false, got ${describe(v)}` });
+    throw new UserError({ kind: 'expression', message: `\`${source}\` must be true or false, got ${describe(v)}`, ...textValueHint(source, scope, true) });
   }
   return v;
 }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadRunbookFile } from './load.js';
 
-test("copy.src in an imported fragment resolves against the fragment's directory, not the runbook's", async () => {
+test("copy.src in an imported fragment resolves against the fragment's directory, not the runbook's; each step knows the file, line and column it is written at", async () => {
   const dir = mkdtempSync(join(tmpdir(), 'runbook-imports-'));
   try {
     mkdirSync(join(dir, 'shared', 'deeper'), { recursive: true });
@@ -24,6 +24,14 @@ test("copy.src in an imported fragment resolves against the fragment's directory
       'Fragment copy': join(dir, 'shared'),
       'Inner copy': join(dir, 'shared', 'deeper'),
       'Handler copy': join(dir, 'shared'),
+    });
+    // where each step is written, for run-time messages: in its own file
+    const at = Object.fromEntries([...runbook!.steps, ...runbook!.plays[0]!.handlers].map((s) => [s.name, s.at]));
+    assert.deepEqual(at, {
+      'Own copy': `${file}:5:5`,
+      'Fragment copy': `${join(dir, 'shared', 'app.yaml')}:2:5`,
+      'Inner copy': `${join(dir, 'shared', 'deeper', 'inner.yaml')}:1:3`,
+      'Handler copy': `${join(dir, 'shared', 'app.yaml')}:7:5`,
     });
   } finally {
     rmSync(dir, { recursive: true, force: true });

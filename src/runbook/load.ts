@@ -82,7 +82,8 @@ export function loadRunbookText(text: string, file: string, opts: LoadOptions = 
       const step: Step = { ...written, ...(written.become === undefined && inherit.become !== undefined ? { become: inherit.become } : {}), ...(written.become_user === undefined && inherit.become_user !== undefined ? { become_user: inherit.become_user } : {}), ...(written.timeout === undefined && inherit.timeout !== undefined ? { timeout: inherit.timeout } : {}) };
       const id = label(path);
       const from = imports.fileOf(pos.line);
-      return { section, play, index, id, name: step.name, type, params: (step as Record<string, unknown>)[type], raw: step, ...(written.become !== undefined ? { ownBecome: written.become } : {}), ...(frames.length ? { blocks: frames } : {}), ...pos, ...(from !== file ? { dir: dirname(resolve(from)) } : {}) };
+      const w = imports.remap({ kind: 'schema', severity: 'error', message: '', file, ...pos });
+      return { section, play, index, id, name: step.name, type, params: (step as Record<string, unknown>)[type], raw: step, ...(written.become !== undefined ? { ownBecome: written.become } : {}), ...(frames.length ? { blocks: frames } : {}), ...pos, at: `${w.file}:${w.line}:${w.col}`, ...(from !== file ? { dir: dirname(resolve(from)) } : {}) };
     });
   const plays: PlayInfo[] = raw.plays
     ? raw.plays.map((p, i) => {

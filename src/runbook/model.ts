@@ -47,9 +47,11 @@ export interface StepInfo {
   ownBecome?: boolean;
   /** the blocks around the step, outermost first (src/runbook/blocks.ts); absent outside blocks */
   blocks?: BlockFrame[];
-  /** where the step starts in the file (1-based) */
+  /** where the step starts in the file (1-based; past the runbook's end for an imported step: `at` is where it was written) */
   line: number;
   col: number;
+  /** `file:line:col` of the step as written, in the imported file for an imported step (run-time messages) */
+  at?: string;
   /** directory of the imported file the step was written in (its copy.src is relative to it); absent in the runbook itself */
   dir?: string;
 }

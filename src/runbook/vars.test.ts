@@ -30,7 +30,7 @@ steps:
 const host: HostEntry = { name: 'cp1', address: '127.0.0.1', port: 22, become: false, connection: 'ssh', groups: ['all'], vars: { b: 'inventory', c: 'inventory' } };
 
 test('precedence: runbook vars < inventory < -e; runbook vars may use templates', async () => {
-  const extra = await parseExtraVars(['c=cli', 'token=s3cr3t']);
+  const extra = (await parseExtraVars(['c=cli', 'token=s3cr3t'])).values;
   const scope = hostScope(rb, host, extra, { id: 'r1', dry_run: true });
   assert.equal(scope.a, 'runbook');
   assert.equal(scope.b, 'inventory');
@@ -43,9 +43,20 @@ test('precedence: runbook vars < inventory < -e; runbook vars may use templates'
 test('-e @file and bad -e', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'rb-vars-'));
   writeFileSync(join(dir, 'v.yaml'), 'x: 1\ny: [a]\n');
-  assert.deepEqual(await parseExtraVars([`@${join(dir, 'v.yaml')}`, 'x=2']), { x: '2', y: ['a'] });
+  assert.deepEqual((await parseExtraVars([`@${join(dir, 'v.yaml')}`, 'x=2'])).values, { x: '2', y: ['a'] });
   await assert.rejects(parseExtraVars(['novalue']), /key=value/);
   await assert.rejects(parseExtraVars(['bad-name=1']), /not a valid variable name/);
+});
+
+test('-e {mapping} inline, as Ansible takes it; where each value came from', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rb-vars-inline-'));
+  writeFileSync(join(dir, 'v.yaml'), 'a: true\nb: 1\n');
+  const e = await parseExtraVars([`@${join(dir, 'v.yaml')}`, '{"b": 2, "c": [x]}', 'a=yes', ' {d: on}']);
+  assert.deepEqual(e.values, { a: 'yes', b: 2, c: ['x'], d: 'on' });
+  assert.deepEqual(e.from, { a: { arg: 'a=yes', text: true }, b: { arg: '{"b": 2, "c": [x]}', text: false }, c: { arg: '{"b": 2, "c": [x]}', text: false }, d: { arg: ' {d: on}', text: false } });
+  await assert.rejects(parseExtraVars(['{"a": 1']), /-e \{"a": 1: the mapping is not valid YAML/);
+  await assert.rejects(parseExtraVars(['{"bad-name": 1}']), /"bad-name" is not a valid variable name/);
+  await assert.rejects(parseExtraVars(['[1]']), /expected key=value, @file\.yaml or a \{"key": value\} mapping/);
 });
 
 test('redaction hides every secret in text and values', () => {

@@ -1,6 +1,7 @@
 /**
  * Variables and their precedence (lowest first):
  *   runbook `vars` < inventory group vars (all < parent < child) < host vars < `-e key=value` / `-e @file`.
+ * A `-e key=value` is text, read as the type the runbook declares the variable with (./extra-var-types.ts).
  * Secret variables (`secrets:`) are redacted from everything printed or written.
  */
 import { readFile } from 'node:fs/promises';
@@ -14,9 +15,32 @@ import { decryptAge, isAgeEncrypted, markEncryptedNames } from './encrypted.js';
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-/** `-e key=value` (value is text) and `-e @file.yaml` (a YAML/JSON mapping). Later ones win. */
-export async function parseExtraVars(args: readonly string[]): Promise<Record<string, unknown>> {
-  const out: Record<string, unknown> = {};
+/** Where a -e value came from: the argument that set it last, and whether it was `key=value` text. */
+export interface ExtraVarSource {
+  arg: string;
+  /** key=value: text, read as the type the runbook declares the variable with (./extra-var-types.ts) */
+  text: boolean;
+}
+
+/** -e as given on the command line: the values (later arguments win) and where each came from. */
+export class ExtraVars {
+  constructor(
+    readonly values: Record<string, unknown> = {},
+    readonly from: Record<string, ExtraVarSource> = {},
+  ) {}
+}
+
+/**
+ * `-e key=value` (value is text), `-e @file.yaml` (a YAML/JSON mapping) and `-e '{"key": true}'`
+ * (a YAML/JSON mapping written inline, as Ansible takes it). A file's or inline mapping's values
+ * keep their YAML types. Later ones win.
+ */
+export async function parseExtraVars(args: readonly string[]): Promise<ExtraVars> {
+  const out = new ExtraVars();
+  const set = (arg: string, text: boolean, key: string, value: unknown): void => {
+    out.values[key] = value;
+    out.from[key] = { arg, text };
+  };
   for (const arg of args) {
     if (arg.startsWith('@')) {
       const path = arg.slice(1);
@@ -29,30 +53,40 @@ export async function parseExtraVars(args: readonly string[]): Promise<Record<st
       // an age file (./encrypted.ts): decrypted in memory; its names are secrets
       const encrypted = isAgeEncrypted(data);
       const text = encrypted ? await decryptAge(path, data) : data.toString('utf8');
-      let value: unknown;
-      try {
-        value = loadYamlValue(text);
-      } catch (e) {
-        throw new UserError({ kind: 'usage', message: `-e ${arg}: ${path} is not valid YAML: ${messageOf(e).split('\n')[0]}` });
-      }
-      if (value === null || value === undefined) continue;
-      if (typeof value !== 'object' || Array.isArray(value)) {
-        throw new UserError({ kind: 'usage', message: `-e ${arg}: ${path} must contain a mapping of variable names to values` });
-      }
-      for (const [k, v] of Object.entries(value)) {
-        if (!NAME.test(k)) throw new UserError({ kind: 'usage', message: `-e ${arg}: "${k}" is not a valid variable name` });
-        out[k] = v;
-      }
-      if (encrypted) markEncryptedNames(Object.keys(value));
+      const entries = mappingOf(arg, text, path);
+      for (const [k, v] of entries) set(arg, false, k, v);
+      if (encrypted) markEncryptedNames(entries.map(([k]) => k));
+      continue;
+    }
+    if (arg.trimStart().startsWith('{')) {
+      for (const [k, v] of mappingOf(arg, arg)) set(arg, false, k, v);
       continue;
     }
     const eq = arg.indexOf('=');
-    if (eq <= 0) throw new UserError({ kind: 'usage', message: `-e ${arg}: expected key=value or @file.yaml` });
+    if (eq <= 0) throw new UserError({ kind: 'usage', message: `-e ${arg}: expected key=value, @file.yaml or a {"key": value} mapping` });
     const key = arg.slice(0, eq);
     if (!NAME.test(key)) throw new UserError({ kind: 'usage', message: `-e ${arg}: "${key}" is not a valid variable name (letters, digits, _)` });
-    out[key] = arg.slice(eq + 1);
+    set(arg, true, key, arg.slice(eq + 1));
   }
   return out;
+}
+
+/** The variables of a -e mapping (a file's text, or the argument itself when `path` is absent). */
+function mappingOf(arg: string, text: string, path?: string): [string, unknown][] {
+  const what = path ?? 'the mapping';
+  let value: unknown;
+  try {
+    value = loadYamlValue(text);
+  } catch (e) {
+    throw new UserError({ kind: 'usage', message: `-e ${arg}: ${what} is not valid YAML: ${messageOf(e).split('\n')[0]}` });
+  }
+  if (value === null || value === undefined) return [];
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new UserError({ kind: 'usage', message: `-e ${arg}: ${path ?? 'it'} must ${path ? 'contain' : 'be'} a mapping of variable names to values` });
+  }
+  const entries = Object.entries(value);
+  for (const [k] of entries) if (!NAME.test(k)) throw new UserError({ kind: 'usage', message: `-e ${arg}: "${k}" is not a valid variable name` });
+  return entries;
 }
 
 export interface RunInfo {
