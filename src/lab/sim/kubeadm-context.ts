@@ -138,13 +138,19 @@ export interface Cfg {
   clusterName: string;
 }
 
+/** kubeadm's default API server port (constants.KubeAPIServerPort): what every command assumes unless told otherwise */
+export const DEFAULT_BIND_PORT = 6443;
+
 export function loadCfg(ctx: Ctx, p: Parsed): Cfg {
   const n = ctx.node;
   const cfg: Cfg = {
     certDir: NODE.pkiDir,
     kubeconfigDir: NODE.kubeDir,
     advertiseAddress: n.advertiseAddress,
-    bindPort: n.apiPort,
+    // kubeadm's default, not the port the node's API server really listens on: the init phases, `kubeconfig
+    // user` and renew read no cluster configuration (a node on another port needs --apiserver-bind-port or
+    // bindPort in --config, or gets :6443)
+    bindPort: DEFAULT_BIND_PORT,
     nodeName: n.nodeName,
     certSANs: [...n.certSANs],
     serviceSubnet: n.serviceSubnet,
@@ -193,12 +199,25 @@ export function cfgNode(ctx: Ctx, cfg: Cfg): NodeConfig {
   return { ...ctx.node, advertiseAddress: cfg.advertiseAddress, nodeName: cfg.nodeName, serviceSubnet: cfg.serviceSubnet, dnsDomain: cfg.dnsDomain };
 }
 
+/** host:port as Go's net.JoinHostPort writes it: an IPv6 address in brackets */
+function joinHostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** The API server's local endpoint (kubeadm's LocalAPIEndpoint: advertise address and bind port). */
+export function localServerURL(cfg: Cfg): string {
+  return `https://${joinHostPort(cfg.advertiseAddress, cfg.bindPort)}`;
+}
+
+/** kubeadm's GetControlPlaneEndpoint: controlPlaneEndpoint (its port, else the bind port), else the local endpoint. */
 export function serverURL(cfg: Cfg): string {
   if (cfg.controlPlaneEndpoint) {
     const ep = cfg.controlPlaneEndpoint;
-    return `https://${ep.includes(':') ? ep : `${ep}:${cfg.bindPort}`}`;
+    // host:port, [v6]:port, or a host alone (a bare IPv6 address has more than one colon)
+    const hasPort = ep.startsWith('[') ? /\]:\d+$/.test(ep) : ep.split(':').length === 2;
+    return `https://${hasPort ? ep : joinHostPort(ep.replace(/^\[(.*)\]$/, '$1'), cfg.bindPort)}`;
   }
-  return `https://${cfg.advertiseAddress}:${cfg.bindPort}`;
+  return localServerURL(cfg);
 }
 
 // ---------------------------------------------------------------- files

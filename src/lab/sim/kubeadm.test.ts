@@ -244,3 +244,59 @@ test('kubeconfig user: each version takes only its own flags (1.11 phase, 1.18 a
   assert.equal(d.code, 1);
   assert.match(d.out, /required flag\(s\) "config" not set/);
 });
+
+test('kubeconfig phases: default port 6443, the wrong-URL error up to 1.19.2 (a warning after), one phase per file, flags by version', async () => {
+  const setVersion = (n: SimNode, from: string, to: string) => {
+    const j = join(n.root, 'var/lib/sim/node.json');
+    writeFileSync(j, readFileSync(j, 'utf8').replace(`"${from}"`, `"${to}"`));
+  };
+  const server = (n: SimNode, f: string) => parseKubeconfig(n.file(`etc/kubernetes/${f}`)).server;
+  const setServer = (n: SimNode, f: string, url: string) => writeFileSync(join(n.root, 'etc/kubernetes', f), n.file(`etc/kubernetes/${f}`).replace(/^( *server:).*$/m, `$1 ${url}`));
+  const aside = (n: SimNode, f: string) => renameSync(join(n.root, 'etc/kubernetes', f), join(n.root, 'tmp', f));
+
+  // 1.11: an HA cluster behind a load balancer; the node's API server on a port of its own (the sandbox's)
+  const n = await makeNode('seed2-1.11-docker');
+  for (const f of ['admin.conf', 'kubelet.conf', 'controller-manager.conf', 'scheduler.conf']) setServer(n, f, 'https://k8s-lb.internal:6443');
+  aside(n, 'admin.conf');
+  // `all` checks kubelet.conf, which stays: refused (createKubeConfigFileIfNotExists, kubeadm <= 1.19.2)
+  let r = await n.run('kubeadm', 'alpha', 'phase', 'kubeconfig', 'all', '--apiserver-advertise-address', '127.0.0.1', '--node-name', 'cp1');
+  assert.equal(r.code, 1, r.out);
+  assert.equal(r.stderr, 'a kubeconfig file "/etc/kubernetes/kubelet.conf" exists already but has got the wrong API Server URL\n');
+  // ... after writing admin.conf, the first of its files
+  assert.equal(r.stdout, '[kubeconfig] Wrote KubeConfig file to disk: "/etc/kubernetes/admin.conf"\n');
+  aside(n, 'admin.conf');
+  // the admin phase alone: writes kubeadm's default endpoint, the advertise address on 6443 (no --apiserver-bind-port)
+  r = await n.run('kubeadm', 'alpha', 'phase', 'kubeconfig', 'admin', '--apiserver-advertise-address', '127.0.0.1');
+  assert.equal(r.code, 0, r.out);
+  assert.equal(r.stdout, '[kubeconfig] Wrote KubeConfig file to disk: "/etc/kubernetes/admin.conf"\n');
+  assert.equal(server(n, 'admin.conf'), 'https://127.0.0.1:6443');
+  aside(n, 'admin.conf');
+  r = await n.run('kubeadm', 'alpha', 'phase', 'kubeconfig', 'admin', '--apiserver-advertise-address', '127.0.0.1', '--apiserver-bind-port', String(n.apiPort));
+  assert.equal(server(n, 'admin.conf'), `https://127.0.0.1:${n.apiPort}`);
+  // --node-name only for all and kubelet; no --control-plane-endpoint before 1.16
+  assert.match((await n.run('kubeadm', 'alpha', 'phase', 'kubeconfig', 'scheduler', '--node-name', 'cp1')).out, /unknown flag: --node-name/);
+  assert.match((await n.run('kubeadm', 'alpha', 'phase', 'kubeconfig', 'kubelet', '--control-plane-endpoint', 'lb:6443')).out, /unknown flag: --control-plane-endpoint/);
+
+  // 1.18 and 1.19.2: still an error, as a phase error; 1.19.3 (kubernetes#94890): a warning, the file is kept
+  setVersion(n, 'v1.11.10', 'v1.15.12');
+  assert.match((await n.run('kubeadm', 'init', 'phase', 'kubeconfig', 'all', '--control-plane-endpoint', 'k8s-lb.internal:6443')).out, /unknown flag: --control-plane-endpoint/);
+  setVersion(n, 'v1.15.12', 'v1.18.20');
+  aside(n, 'admin.conf');
+  r = await n.run('kubeadm', 'init', 'phase', 'kubeconfig', 'all', '--apiserver-advertise-address', '127.0.0.1');
+  assert.equal(r.code, 1, r.out);
+  assert.equal(r.stderr, 'error execution phase kubeconfig/kubelet: a kubeconfig file "/etc/kubernetes/kubelet.conf" exists already but has got the wrong API Server URL\nTo see the stack trace of this error execute with --v=5 or higher\n');
+  setVersion(n, 'v1.18.20', 'v1.19.3');
+  r = await n.run('kubeadm', 'init', 'phase', 'kubeconfig', 'kubelet', '--apiserver-advertise-address', '127.0.0.1', '--node-name', 'cp1');
+  assert.equal(r.code, 0, r.out);
+  assert.match(r.stderr, /^W\d{4} [\d:.]+ +\d+ kubeconfig\.go:249\] a kubeconfig file "\/etc\/kubernetes\/kubelet\.conf" exists already but has an unexpected API Server URL: expected: https:\/\/127\.0\.0\.1:6443, got: https:\/\/k8s-lb\.internal:6443\n$/);
+  assert.equal(r.stdout, '[kubeconfig] Using existing kubeconfig file: "/etc/kubernetes/kubelet.conf"\n');
+  assert.equal(server(n, 'kubelet.conf'), 'https://k8s-lb.internal:6443');
+
+  // from 1.19.1 controller-manager.conf and scheduler.conf get the local endpoint, the others the control-plane endpoint
+  const cfg = join(n.root, 'tmp/kubeadm.yaml');
+  writeFileSync(cfg, 'apiVersion: kubeadm.k8s.io/v1beta2\nkind: ClusterConfiguration\ncontrolPlaneEndpoint: k8s-lb.internal:8443\n---\napiVersion: kubeadm.k8s.io/v1beta2\nkind: InitConfiguration\nlocalAPIEndpoint:\n  advertiseAddress: "::1"\n  bindPort: 16443\n');
+  for (const f of ['scheduler.conf', 'kubelet.conf']) aside(n, f);
+  for (const p of ['scheduler', 'kubelet']) assert.equal((await n.run('kubeadm', 'init', 'phase', 'kubeconfig', p, '--config', cfg)).code, 0);
+  assert.equal(server(n, 'scheduler.conf'), 'https://[::1]:16443');
+  assert.equal(server(n, 'kubelet.conf'), 'https://k8s-lb.internal:8443');
+});

@@ -14,7 +14,7 @@ import {
 } from './pki.js';
 import { kubeadmDate, shortHumanDuration, tabwrite } from './format.js';
 import {
-  Ctx, Exit, cfgNode, expiredIsError, goList, loadCA, loadCfg, parseFlags, periodError, pkiPath, serverURL, tryLoad,
+  Ctx, Exit, cfgNode, expiredIsError, goList, loadCA, loadCfg, localServerURL, parseFlags, periodError, pkiPath, serverURL, tryLoad,
   type Cfg, type CmdResult, type FlagSpec, type Parsed,
 } from './kubeadm-context.js';
 
@@ -137,9 +137,20 @@ const KC_PHASE: Record<string, string> = {
   admin: 'admin.conf', 'super-admin': 'super-admin.conf', kubelet: 'kubelet.conf', 'controller-manager': 'controller-manager.conf', scheduler: 'scheduler.conf',
 };
 
-async function newClientKubeconfig(cfg: Cfg, user: string, cn: string, orgs: string[], ca: Pem & { info: CertInfo }): Promise<string> {
+async function newClientKubeconfig(server: string, cfg: Cfg, user: string, cn: string, orgs: string[], ca: Pem & { info: CertInfo }): Promise<string> {
   const pem = await issue({ cn, orgs, usage: 'client', notBefore: ca.info.notBefore, notAfter: new Date(Date.now() + YEAR) }, ca);
-  return kubeconfigYaml({ server: serverURL(cfg), caCert: ca.cert, user, client: pem, clusterName: cfg.clusterName });
+  return kubeconfigYaml({ server, caCert: ca.cert, user, client: pem, clusterName: cfg.clusterName });
+}
+
+/**
+ * The API server a kubeconfig phase writes into `file` (kubeadm's getKubeConfigSpecs): the control-plane
+ * endpoint (the --config's controlPlaneEndpoint, else advertise address and bind port, 6443 unless given);
+ * from 1.19.1 controller-manager.conf and scheduler.conf get the local endpoint whatever the
+ * controlPlaneEndpoint (kubernetes#94398, cherry-picked as #94442; CHANGELOG-1.19.md, v1.19.1).
+ */
+function kubeconfigServer(ctx: Ctx, cfg: Cfg, file: string): string {
+  if (atLeast(ctx.v, '1.19.1') && (file === 'controller-manager.conf' || file === 'scheduler.conf')) return localServerURL(cfg);
+  return serverURL(cfg);
 }
 
 async function kubeconfigPhase(ctx: Ctx, cfg: Cfg, file: string): Promise<void> {
@@ -147,27 +158,25 @@ async function kubeconfigPhase(ctx: Ctx, cfg: Cfg, file: string): Promise<void> 
   const path = join(cfg.kubeconfigDir, file);
   const full = ctx.r(path);
   const ca = loadCA(ctx, cfg, 'ca', 'ca');
+  const want = kubeconfigServer(ctx, cfg, file);
   if (existsSync(full)) {
     const kc = parseKubeconfig(readFileSync(full, 'utf8'));
+    const phase = `error execution phase kubeconfig/${file.replace('.conf', '')}: `;
     if (kc.caCert && kc.caCert.trim() !== ca.cert.trim()) {
-      ctx.fail(old ? `a kubeconfig file "${path}" exists already but has got the wrong CA cert` : `error execution phase kubeconfig/${file.replace('.conf', '')}: a kubeconfig file "${path}" exists already but has got the wrong CA cert`);
+      ctx.fail(`${old ? '' : phase}a kubeconfig file "${path}" exists already but has got the wrong CA cert`);
     }
-    const want = serverURL(cfg);
+    // validateKubeConfig: an existing file whose server differs was an error up to 1.19.2, and a warning
+    // (the file is kept) from 1.19.3 and 1.20.0 on (kubernetes#94816, cherry-picked as #94890: CHANGELOG-1.19.md v1.19.3)
     if (kc.server !== want) {
-      ctx.fail(
-        old
-          ? `a kubeconfig file "${path}" exists already but has got the wrong API Server URL`
-          : atLeast(ctx.v, '1.20.0')
-            ? `error execution phase kubeconfig/${file.replace('.conf', '')}: a kubeconfig file "${path}" exists already but has an unexpected API Server URL: expected: ${want}, got: ${kc.server}`
-            : `error execution phase kubeconfig/${file.replace('.conf', '')}: a kubeconfig file "${path}" exists already but has got the wrong API Server URL`,
-      );
+      if (!atLeast(ctx.v, '1.19.3')) ctx.fail(`${old ? '' : phase}a kubeconfig file "${path}" exists already but has got the wrong API Server URL`);
+      ctx.warn(`kubeconfig.go:${atLeast(ctx.v, '1.28.0') ? 264 : 249}`, `a kubeconfig file "${path}" exists already but has an unexpected API Server URL: expected: ${want}, got: ${kc.server}`);
     }
     ctx.print(old ? `[kubeconfig] Using existing up-to-date KubeConfig file: "${path}"\n` : `[kubeconfig] Using existing kubeconfig file: "${path}"\n`);
     return;
   }
   const d = confDef(file);
   const n = cfgNode(ctx, cfg);
-  const text = await newClientKubeconfig(cfg, d.user(n), d.user(n), d.orgs(n), ca);
+  const text = await newClientKubeconfig(want, cfg, d.user(n), d.user(n), d.orgs(n), ca);
   mkdirSync(dirname(full), { recursive: true });
   writeFileSync(full, text, { mode: 0o600 });
   chmodSync(full, 0o600);
@@ -186,7 +195,7 @@ async function userKubeconfig(ctx: Ctx, p: Parsed): Promise<void> {
   const cfg = loadCfg(ctx, p);
   const ca = loadCA(ctx, cfg, 'ca', 'ca');
   const orgs = p.multi['org'] ?? [];
-  const text = await newClientKubeconfig(cfg, client, client, orgs, ca);
+  const text = await newClientKubeconfig(serverURL(cfg), cfg, client, client, orgs, ca);
   ctx.print(text);
 }
 
@@ -416,14 +425,30 @@ function versionCmd(ctx: Ctx, p: Parsed): void {
 
 // ---------------------------------------------------------------- command tree
 
-const PHASE_CERT_FLAGS: FlagSpec = {
-  values: ['cert-dir', 'config', 'apiserver-advertise-address', 'apiserver-cert-extra-sans', 'control-plane-endpoint', 'kubernetes-version', 'service-cidr', 'service-dns-domain', 'csr-dir'],
-  bools: ['dry-run', 'csr-only'],
-};
-const PHASE_KC_FLAGS: FlagSpec = {
-  values: ['cert-dir', 'config', 'apiserver-advertise-address', 'apiserver-bind-port', 'control-plane-endpoint', 'kubeconfig-dir', 'kubernetes-version', 'node-name'],
-  bools: ['dry-run'],
-};
+/** --control-plane-endpoint exists from 1.16 (kubernetes#79270; its 1.15 cherry-pick #79734 was refused) */
+const hasCPEFlag = (v: string) => atLeast(v, '1.16.0');
+
+function phaseCertFlags(v: string): FlagSpec {
+  return {
+    values: ['cert-dir', 'config', 'apiserver-advertise-address', 'apiserver-cert-extra-sans', ...(hasCPEFlag(v) ? ['control-plane-endpoint'] : []), 'kubernetes-version', 'service-cidr', 'service-dns-domain', 'csr-dir'],
+    bools: ['dry-run', 'csr-only'],
+  };
+}
+/**
+ * The kubeconfig phase's flags (`alpha phase kubeconfig <sub>` 1.11-1.12: cmd/phases/kubeconfig.go; `init phase
+ * kubeconfig <sub>` 1.13+: getKubeConfigPhaseFlags in cmd/phases/init/kubeconfig.go): --node-name only for `all`
+ * and `kubelet`; --control-plane-endpoint and --kubernetes-version from 1.16.
+ */
+function phaseKcFlags(v: string, sub: string | undefined): FlagSpec {
+  return {
+    values: [
+      'cert-dir', 'config', 'apiserver-advertise-address', 'apiserver-bind-port', 'kubeconfig-dir',
+      ...(hasCPEFlag(v) ? ['control-plane-endpoint', 'kubernetes-version'] : []),
+      ...(sub === 'all' || sub === 'kubelet' ? ['node-name'] : []),
+    ],
+    bools: hasCPEFlag(v) ? ['dry-run'] : [],
+  };
+}
 /**
  * `kubeconfig user` flags by version, from kubeadm's source: cmd/phases/kubeconfig.go (`alpha phase
  * kubeconfig user`, 1.11-1.12: --org since kubernetes#62627, no --config), cmd/alpha/kubeconfig.go
@@ -489,11 +514,11 @@ async function dispatch(ctx: Ctx, argv: string[]): Promise<void> {
   // --- 1.11: alpha phase certs|kubeconfig
   if (!ctx.modern) {
     if (w[0] === 'alpha' && w[1] === 'phase' && w[2] === 'certs') {
-      const p = flagsOnly(PHASE_CERT_FLAGS, `kubeadm alpha phase certs ${w[3] ?? ''}`.trim());
+      const p = flagsOnly(phaseCertFlags(v), `kubeadm alpha phase certs ${w[3] ?? ''}`.trim());
       return certsPhaseCmd(ctx, p.pos[3], p, 'kubeadm alpha phase certs');
     }
     if (w[0] === 'alpha' && w[1] === 'phase' && w[2] === 'kubeconfig') {
-      const p = flagsOnly(w[3] === 'user' ? userFlags(v) : PHASE_KC_FLAGS, `kubeadm alpha phase kubeconfig ${w[3] ?? ''}`.trim());
+      const p = flagsOnly(w[3] === 'user' ? userFlags(v) : phaseKcFlags(v, w[3]), `kubeadm alpha phase kubeconfig ${w[3] ?? ''}`.trim());
       return kubeconfigPhaseCmd(ctx, p.pos[3], p, 'kubeadm alpha phase kubeconfig');
     }
     if (w[0] === 'alpha') return invalidSub(ctx, w.slice(w[1] === 'phase' ? 2 : 1), w[1] === 'phase' ? 'kubeadm alpha phase' : 'kubeadm alpha');
@@ -505,11 +530,11 @@ async function dispatch(ctx: Ctx, argv: string[]): Promise<void> {
   if (w[0] === 'init') {
     if (w[1] !== 'phase') preflightInit(ctx);
     if (w[2] === 'certs') {
-      const p = flagsOnly(PHASE_CERT_FLAGS, `kubeadm init phase certs ${w[3] ?? ''}`.trim());
+      const p = flagsOnly(phaseCertFlags(v), `kubeadm init phase certs ${w[3] ?? ''}`.trim());
       return certsPhaseCmd(ctx, p.pos[3], p, 'kubeadm init phase certs');
     }
     if (w[2] === 'kubeconfig') {
-      const p = flagsOnly(PHASE_KC_FLAGS, `kubeadm init phase kubeconfig ${w[3] ?? ''}`.trim());
+      const p = flagsOnly(phaseKcFlags(v, w[3]), `kubeadm init phase kubeconfig ${w[3] ?? ''}`.trim());
       return kubeconfigPhaseCmd(ctx, p.pos[3], p, 'kubeadm init phase kubeconfig');
     }
     return invalidSub(ctx, w.slice(2), 'kubeadm init phase');

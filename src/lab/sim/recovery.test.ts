@@ -124,7 +124,8 @@ test('seed1-1.18: kubelet activating on its expired embedded cert; the seed\'s m
   assert.match(r.stdout, /\[certs\] Using existing ca certificate authority\n\[certs\] Generating "apiserver" certificate and key\n\[certs\] apiserver serving cert is signed for DNS names \[cp1 kubernetes kubernetes\.default kubernetes\.default\.svc kubernetes\.default\.svc\.cluster\.local\] and IPs \[10\.96\.0\.1 127\.0\.0\.1\]\n\[certs\] Generating "apiserver-kubelet-client" certificate and key\n\[certs\] Generating "front-proxy-ca" certificate and key\n/);
   assert.match(r.stdout, /\[certs\] Using existing etcd\/server certificate and key on disk\n/);
   for (const f of ['admin.conf', 'kubelet.conf', 'controller-manager.conf', 'scheduler.conf']) mv(n, `etc/kubernetes/${f}`, `root/k8s_backup/${f}`);
-  r = await n.run('kubeadm', 'init', 'phase', 'kubeconfig', 'all');
+  // kubeadm writes the advertise address on :6443 unless told the API server's port (the sandbox's is another)
+  r = await n.run('kubeadm', 'init', 'phase', 'kubeconfig', 'all', '--apiserver-bind-port', String(n.apiPort));
   assert.equal(r.code, 0, r.out);
   assert.equal(r.stdout, '[kubeconfig] Using kubeconfig folder "/etc/kubernetes"\n[kubeconfig] Writing "admin.conf" kubeconfig file\n[kubeconfig] Writing "kubelet.conf" kubeconfig file\n[kubeconfig] Writing "controller-manager.conf" kubeconfig file\n[kubeconfig] Writing "scheduler.conf" kubeconfig file\n');
   // reboot ≈ restart kubelet (it starts the static pods, which read the new files)
@@ -178,7 +179,7 @@ test('seed2-1.11-docker: Unauthorized; .old moves, alpha phase certs/kubeconfig,
   assert.equal(r.stdout, '[certificates] Generated apiserver-etcd-client certificate and key.\n');
   // 4. kubeconfigs to .old, alpha phase kubeconfig all
   for (const f of ['admin.conf', 'kubelet.conf', 'controller-manager.conf', 'scheduler.conf']) mv(n, `etc/kubernetes/${f}`, `etc/kubernetes/${f}.old`);
-  r = await n.run('kubeadm', 'alpha', 'phase', 'kubeconfig', 'all');
+  r = await n.run('kubeadm', 'alpha', 'phase', 'kubeconfig', 'all', '--apiserver-bind-port', String(n.apiPort));
   assert.equal(r.code, 0, r.out);
   assert.equal(r.stdout, ['admin.conf', 'kubelet.conf', 'controller-manager.conf', 'scheduler.conf'].map((f) => `[kubeconfig] Wrote KubeConfig file to disk: "/etc/kubernetes/${f}"\n`).join(''));
   // the running apiserver still serves the old certificate until its container is restarted
