@@ -293,6 +293,8 @@ function namespaceScript(labDir: string, name: string): string {
     `mkdir -p /run/sshd ${IN_NS_LAB}`,
     'chmod 755 /run/sshd',
     `mount --bind ${L} ${IN_NS_LAB}`,
+    // a simulated node's runtime sockets where kubeadm looks for them (src/lab/sim/agent/runtime-sockets.ts)
+    `ln -s ${R}/run/containerd /run/containerd && ln -s ${R}/run/docker.sock /run/docker.sock`,
     `mount -t overlay runbook-lab-etc -o lowerdir=/etc,upperdir=${H}/ovl/etc/upper,workdir=${H}/ovl/etc/work /etc`,
     `mount -t overlay runbook-lab-varlib -o lowerdir=/var/lib,upperdir=${H}/ovl/varlib/upper,workdir=${H}/ovl/varlib/work /var/lib`,
     'mkdir -p /etc/kubernetes /var/lib/kubelet /var/lib/runbook /var/backups /usr/local/sbin',

@@ -12,6 +12,7 @@ import { kubeletStartAttempt, tick } from './agent/kubelet.js';
 import { stopContainer } from './agent/runtime.js';
 import { writeStatus } from './agent/status.js';
 import { serveControl } from './agent/control.js';
+import { openRuntimeSockets } from './agent/runtime-sockets.js';
 
 export type { AgentStatus, ContainerStatus, PodStatus, UnitState } from './agent/state.js';
 
@@ -36,6 +37,7 @@ function main(st: AgentState): void {
   // boot: systemd starts the enabled kubelet unit
   kubeletStartAttempt(st);
   const ctl = serveControl(st);
+  const closeRuntimeSockets = openRuntimeSockets(st);
   writeStatus(st);
   const timer = setInterval(() => tick(st), 100);
   const shutdown = async () => {
@@ -50,6 +52,7 @@ function main(st: AgentState): void {
     }
     rmSync(join(st.runDir, 'etcd.pid'), { force: true });
     ctl.close();
+    closeRuntimeSockets();
     rmSync(st.sockPath, { force: true });
     rmSync(join(st.runDir, 'agent.pid'), { force: true });
     try {
