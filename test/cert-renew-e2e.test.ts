@@ -10,12 +10,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { appendFileSync, chmodSync, cpSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { treeSnapshot } from '../src/lab/tree-snapshot.js';
 import type { Lab, LabHost } from '../src/lab/hosts.js';
 import { installSimHost, installSimCluster, FAST_SIM, type EtcdctlChoice, type SimHost } from '../src/lab/sim-host.js';
 import { packageRoot } from '../src/lab/sim/paths.js';
-import { readCertFile } from '../src/lab/sim/pki.js';
+import { DAY, issue, kubeconfigYaml, parseKubeconfig, readCertFile, readPem } from '../src/lab/sim/pki.js';
+import { atLeast } from '../src/lab/sim/node.js';
 import { isHAScenario, type ScenarioName } from '../src/lab/sim/index.js';
 import { waitFor } from '../src/lab/wait.js';
 import { lab, runCli, stopAgents, useLab } from './support/lab.js';
@@ -29,12 +31,12 @@ const CHECK = join(packageRoot, 'runbooks/cert-check.yaml');
  * etcdctl: what the hosts have on their PATH (default: the machine's real etcdctl 3.4, which prints
  * `endpoint health` on stderr; `emulated` prints etcdctl 3.5's format on stdout; `none`: no etcdctl).
  */
-const ALL_CASES: { id: string; scenario: ScenarioName; hosts: number; etcdctl?: EtcdctlChoice }[] = [
-  { id: 'seed2', scenario: 'seed2-1.11-docker', hosts: 1, etcdctl: 'emulated' },
-  { id: 'seed1', scenario: 'seed1-1.18', hosts: 1 },
+const ALL_CASES: { id: string; scenario: ScenarioName; hosts: number; etcdctl?: EtcdctlChoice; lb?: boolean }[] = [
+  { id: 'seed2', scenario: 'seed2-1.11-docker', hosts: 1, etcdctl: 'emulated', lb: true },
+  { id: 'seed1', scenario: 'seed1-1.18', hosts: 1, lb: true },
   { id: 'expired', scenario: 'all-expired-1.28', hosts: 1 },
-  { id: 'expiring', scenario: 'expiring-10d-1.28', hosts: 1 },
-  { id: 'superadmin', scenario: 'super-admin-1.30', hosts: 1, etcdctl: 'none' },
+  { id: 'expiring', scenario: 'expiring-10d-1.28', hosts: 1, lb: true },
+  { id: 'superadmin', scenario: 'super-admin-1.30', hosts: 1, etcdctl: 'none', lb: true },
   { id: 'healthy', scenario: 'healthy-1.28', hosts: 1 },
   { id: 'ha', scenario: 'ha-expiring-1.29', hosts: 3 },
   { id: 'ha-expired', scenario: 'ha-expired-1.28', hosts: 3 },
@@ -57,6 +59,68 @@ const APPLY_ARGS: Record<string, string[]> = { 'ha-docker': ['--forks', '1'] };
 
 const sims: SimHost[] = [];
 const hostsOf = new Map<string, LabHost[]>();
+
+// ---- a control plane behind a load balancer, on a port of its own (cases with `lb`) ----
+/** the node's API server port: not kubeadm's default 6443, which kubeadm writes unless told otherwise */
+const LB_API_PORT = 16443;
+/** the load balancer's port */
+const LB_PORT = 8443;
+const KUBECONFIGS = ['admin.conf', 'super-admin.conf', 'controller-manager.conf', 'scheduler.conf', 'kubelet.conf'];
+const proxies: Server[] = [];
+/** each lb host's kubeconfig servers before the run (file → URL), which every run must leave as they are */
+const serversBefore = new Map<LabHost, Record<string, string>>();
+
+/** the load balancer's address: the host's, 200 further in its /24 (lab hosts take the first addresses of the block) */
+const lbAddress = (h: LabHost) => h.address.replace(/\.(\d+)$/, (_m, d: string) => `.${Number(d) + 200}`);
+
+function kubeconfigServers(h: LabHost): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const f of KUBECONFIGS) {
+    const p = lab.hostPath(h, `/etc/kubernetes/${f}`);
+    if (existsSync(p)) out[f] = parseKubeconfig(readFileSync(p, 'utf8')).server;
+  }
+  return out;
+}
+
+/** a TCP proxy, the load balancer: <lb address>:LB_PORT → the node's API server */
+function startLoadBalancer(h: LabHost): Promise<void> {
+  const srv = createServer((down) => {
+    const up = connect({ host: h.address, port: LB_API_PORT });
+    down.pipe(up).pipe(down);
+    down.on('error', () => up.destroy());
+    up.on('error', () => down.destroy());
+  });
+  proxies.push(srv);
+  return new Promise((resolve, reject) => srv.once('error', reject).listen(LB_PORT, lbAddress(h), () => resolve()));
+}
+
+/**
+ * The kubeconfigs as `kubeadm init --control-plane-endpoint <lb>:8443` wrote them (controller-manager.conf and
+ * scheduler.conf at the local endpoint from 1.19.1, kubernetes#94398); on 1.2x and later kubelet.conf embeds a
+ * client certificate expiring in 10 days, as on a cluster born before kubeadm 1.17 (kubelet-finalize), so that
+ * the run regenerates it there too. Root's kubeconfig is admin.conf.
+ */
+async function behindLoadBalancer(sim: SimHost): Promise<void> {
+  const h = sim.host;
+  await startLoadBalancer(h);
+  const lb = `https://${lbAddress(h)}:${LB_PORT}`;
+  const local = `https://${h.address}:${LB_API_PORT}`;
+  const kd = lab.hostPath(h, '/etc/kubernetes');
+  if (atLeast(sim.node.version, '1.20.0')) {
+    const ca = readPem(join(kd, 'pki'), 'ca');
+    const user = `system:node:${h.name}`;
+    const pem = await issue({ cn: user, orgs: ['system:nodes'], usage: 'client', notBefore: new Date(Date.now() - 355 * DAY), notAfter: new Date(Date.now() + 10 * DAY) }, ca);
+    writeFileSync(join(kd, 'kubelet.conf'), kubeconfigYaml({ server: lb, caCert: ca.cert, user, client: pem }), { mode: 0o600 });
+  }
+  for (const f of KUBECONFIGS) {
+    const p = join(kd, f);
+    if (!existsSync(p)) continue;
+    const local19 = atLeast(sim.node.version, '1.19.1') && (f === 'controller-manager.conf' || f === 'scheduler.conf');
+    writeFileSync(p, readFileSync(p, 'utf8').replace(/^( *server:).*$/m, `$1 ${local19 ? local : lb}`));
+  }
+  cpSync(join(kd, 'admin.conf'), lab.hostPath(h, '/root/.kube/config'));
+  serversBefore.set(h, kubeconfigServers(h));
+}
 
 /**
  * CERT_E2E_KEEP=dir (to chase a flaky case): every CLI run's output, timed, in <dir>/<case>.cli.log, and
@@ -154,13 +218,15 @@ const skip = useLab({
     await Promise.all(
       CASES.map(async (c) => {
         const hs = hostsOf.get(c.id)!;
-        const opts = { ...FAST_SIM, ...(c.etcdctl ? { etcdctl: c.etcdctl } : {}) };
+        const opts = { ...FAST_SIM, ...(c.etcdctl ? { etcdctl: c.etcdctl } : {}), ...(c.lb ? { apiPort: LB_API_PORT, certSANs: [lbAddress(hs[0]!)] } : {}) };
         if (isHAScenario(c.scenario)) sims.push(...(await installSimCluster(lab, hs, c.scenario, opts)));
         else sims.push(await installSimHost(lab, hs[0]!, c.scenario, opts));
+        if (c.lb) await behindLoadBalancer(sims.find((x) => x.host === hs[0])!);
       }),
     );
   },
   teardown: async () => {
+    for (const p of proxies) p.close();
     await stopAgents(sims);
     // a node whose setup failed early has no logs: copy what there is, never hiding the failure
     if (KEEP) for (const [id, hs] of hostsOf) for (const h of hs) if (existsSync(join(h.root, 'var/log/sim'))) cpSync(join(h.root, 'var/log/sim'), join(KEEP, id, h.name), { recursive: true });
@@ -171,11 +237,15 @@ const skip = useLab({
 /** version-specific commands that plan must list and apply must then run */
 const EXPECTED: Record<string, RegExp[]> = {
   // the address is the lab's (RUNBOOK_LAB_OCTET moves it): checked against the host in renews()
-  seed2: [/\$ kubeadm alpha phase certs all --cert-dir \/etc\/kubernetes\/pki --apiserver-advertise-address 127\.\d+\.230\.1 --apiserver-cert-extra-sans \S+/, /\$ kubeadm alpha phase kubeconfig all /],
-  seed1: [/\$ kubeadm alpha certs renew apiserver /, /\$ kubeadm alpha certs renew admin\.conf /, /\$ kubeadm init phase kubeconfig kubelet /],
+  // 1.11: one kubeconfig phase per file moved aside (not `all`, which would check kubelet.conf's load balancer URL)
+  seed2: [
+    /\$ kubeadm alpha phase certs all --cert-dir \/etc\/kubernetes\/pki --apiserver-advertise-address 127\.\d+\.230\.1 --apiserver-cert-extra-sans \S+/,
+    ...['admin', 'controller-manager', 'scheduler'].map((p) => new RegExp(`\\$ kubeadm alpha phase kubeconfig ${p} --kubeconfig-dir /etc/kubernetes --cert-dir /etc/kubernetes/pki --apiserver-advertise-address 127\\.\\d+\\.230\\.1 --apiserver-bind-port ${LB_API_PORT}(?:\\s|$)`)),
+  ],
+  seed1: [/\$ kubeadm alpha certs renew apiserver /, /\$ kubeadm alpha certs renew admin\.conf /, /\$ kubeadm init phase kubeconfig kubelet .*--apiserver-bind-port 16443 --node-name /],
   expired: [/\$ kubeadm certs renew apiserver /, /\$ kubeadm certs renew etcd-server /, /\$ kubeadm certs renew admin\.conf /],
-  expiring: [/\$ kubeadm certs renew apiserver /, /\$ kubeadm certs renew scheduler\.conf /],
-  superadmin: [/\$ kubeadm certs renew apiserver /, /\$ kubeadm certs renew super-admin\.conf /],
+  expiring: [/\$ kubeadm certs renew apiserver /, /\$ kubeadm certs renew scheduler\.conf /, /\$ kubeadm init phase kubeconfig kubelet /],
+  superadmin: [/\$ kubeadm certs renew apiserver /, /\$ kubeadm certs renew super-admin\.conf /, /\$ kubeadm init phase kubeconfig kubelet /],
   ha: [/\$ kubeadm certs renew apiserver /, /\$ kubeadm certs renew super-admin\.conf /],
   'ha-expired': [/\$ kubeadm certs renew etcd-peer /, /\$ kubeadm certs renew apiserver /],
   'ha-docker': [/\$ kubeadm alpha certs renew etcd-peer /, /\$ kubeadm init phase kubeconfig kubelet /],
@@ -209,6 +279,8 @@ async function renews(id: string): Promise<string> {
   const a = await applyJson(id);
   assert.equal(a.code, 0, a.out);
   if (id === 'seed2') assert.ok(a.commands.includes(`--apiserver-advertise-address ${hs[0]!.address} `), a.commands);
+  // every kubeconfig names the API server it named before the run: the load balancer stays the load balancer
+  for (const h of hs) if (serversBefore.has(h)) assert.deepEqual(kubeconfigServers(h), serversBefore.get(h), `${h.name}'s kubeconfig servers changed:\n${a.commands}`);
   for (const re of EXPECTED[id]!) assert.match(a.commands, re, `apply did not run ${re}`);
   if (NEVER[id]) assert.doesNotMatch(a.commands, NEVER[id], a.commands);
   // time to recover, per node, in the run's recap (the journal's run-end and each host-end)
@@ -230,7 +302,7 @@ async function renews(id: string): Promise<string> {
     assert.equal(health.match(/ is healthy: /g)?.length, hs.length, `etcd endpoint health --cluster on ${s.host.name}:\n${health}`);
   }
   // kubeadm >= 1.17 with a regenerated kubelet.conf: it points at the kubelet's rotating certificate (kubelet-finalize)
-  if (id === 'seed1' || id === 'ha-docker') {
+  if (['seed1', 'ha-docker', 'expiring', 'superadmin'].includes(id)) {
     for (const h of hs) {
       const conf = readFileSync(lab.hostPath(h, '/etc/kubernetes/kubelet.conf'), 'utf8');
       assert.match(conf, /^ +client-certificate: \/var\/lib\/kubelet\/pki\/kubelet-client-current\.pem$/m, `${h.name}'s kubelet.conf:\n${conf}`);
@@ -379,7 +451,7 @@ test('cert-renew on every scenario, concurrently: renewed, verified, idempotent;
     [
       'fail-kubeconfig',
       'failure at kubeconfig (1.11 alpha phase kubeconfig fails after certs were regenerated): rolled back byte-identical',
-      () => rollsBack('fail-kubeconfig', (h) => replaceCommand(h, 'kubeadm', 'case " $* " in *" phase kubeconfig "*) echo "error: injected kubeconfig failure" >&2; exit 1;; esac'), /Generate the missing kubeconfigs/),
+      () => rollsBack('fail-kubeconfig', (h) => replaceCommand(h, 'kubeadm', 'case " $* " in *" phase kubeconfig "*) echo "error: injected kubeconfig failure" >&2; exit 1;; esac'), /Generate each kubeconfig moved aside/),
     ],
     [
       'fail-restart',

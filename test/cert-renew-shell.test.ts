@@ -1,18 +1,22 @@
 /**
- * The shell helpers of runbooks/cert-renew.yaml that decide whether a static pod really restarted,
- * run by the real /bin/sh against a stand-in `crictl` on the PATH that lists a fixed set of
- * containers (running, or exited: `ps -a`). The end-to-end suite runs them against the simulator;
- * this pins down the case it cannot easily provoke: a container that had exited before the restart
- * (a crash-looping pod on expired certificates) must never be taken for the new one.
+ * The shell helpers of runbooks/cert-renew.yaml, run by the real /bin/sh. Whether a static pod really
+ * restarted, against a stand-in `crictl` on the PATH that lists a fixed set of containers (running, or
+ * exited: `ps -a`): a container that had exited before the restart (a crash-looping pod on expired
+ * certificates) must never be taken for the new one. The served-certificate check against a real
+ * `openssl s_server` on IPv6 loopback ([::1]). Which runtime the kubelet is told to use. And the
+ * API server URL each regenerated kubeconfig keeps. The end-to-end suite runs them against the simulator;
+ * these pin down what it cannot easily provoke.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { load } from 'js-yaml';
 import { packageRoot } from '../src/lab/sim/paths.js';
+import { freePort } from '../src/lab/sim/ports.js';
 
 let dir: string;
 let vars: Record<string, string>;
@@ -74,4 +78,94 @@ test('apply: the running list is what the restart waits on; the new container mu
   assert.notEqual(exited.code, 0, exited.out);
   const running = await sh(vars.sh_new_containers_running!, ['containerd', old.out, join(dir, 'manifests'), 'running', 'etcd'], { RUNNING: 'etcd:r2', EXITED: 'etcd:r1' });
   assert.equal(running.code, 0, running.out);
+});
+
+/** A self-signed server certificate (EC: fast) in `dir`: <name>.crt, <name>.key */
+function selfSigned(dir: string, name: string, cn: string): void {
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', `/CN=${cn}`, '-keyout', join(dir, `${name}.key`), '-out', join(dir, `${name}.crt`)], { stdio: 'ignore' });
+}
+
+const ipv6Loopback = (() => {
+  try {
+    return readFileSync('/proc/net/if_inet6', 'utf8').includes('00000000000000000000000000000001');
+  } catch {
+    return false;
+  }
+})();
+
+test('served-certificate check on an IPv6 API server: [::1]:PORT, the serial compared with pki/apiserver.crt', { skip: ipv6Loopback ? false : 'no IPv6 loopback here' }, async () => {
+  const kd = join(dir, 'v6', 'etc-kubernetes');
+  mkdirSync(join(kd, 'pki'), { recursive: true });
+  selfSigned(join(kd, 'pki'), 'apiserver', 'kube-apiserver');
+  selfSigned(join(dir, 'v6'), 'other', 'not-the-apiserver');
+  const port = await freePort('::1');
+  const server = spawn('openssl', ['s_server', '-accept', `[::1]:${port}`, '-cert', join(kd, 'pki', 'apiserver.crt'), '-key', join(kd, 'pki', 'apiserver.key'), '-quiet'], { stdio: ['pipe', 'ignore', 'ignore'] });
+  try {
+    // listening: a TCP connection to [::1]:port succeeds
+    for (let i = 0; ; i++) {
+      const up = await new Promise<boolean>((resolve) => {
+        const c = connect({ host: '::1', port }, () => (c.end(), resolve(true)));
+        c.on('error', () => resolve(false));
+      });
+      if (up) break;
+      assert.ok(i < 100, 'openssl s_server did not listen on [::1]');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // the advertise address as the manifest has it (no brackets), with no local etcd
+    const ok = await sh(vars.sh_served_certs_match!, ['::1', String(port), kd, '', 'strict'], {});
+    assert.equal(ok.code, 0, ok.out);
+    assert.match(ok.out, new RegExp(`kube-apiserver \\[::1\\]:${port} serves pki/apiserver.crt \\(serial [0-9A-F]+\\)`));
+    // another certificate on disk than the one served: refused, naming the address as openssl takes it
+    copyFileSync(join(dir, 'v6', 'other.crt'), join(kd, 'pki', 'apiserver.crt'));
+    const bad = await sh(vars.sh_served_certs_match!, ['::1', String(port), kd, '', 'strict'], {});
+    assert.notEqual(bad.code, 0, bad.out);
+    assert.match(bad.out, new RegExp(`kube-apiserver \\[::1\\]:${port} serves serial [0-9A-F]+, pki/apiserver.crt has [0-9A-F]+`));
+  } finally {
+    server.kill();
+  }
+});
+
+test('container runtime: what the kubelet is told wins; without it, docker before containerd as kubeadm detects', async () => {
+  const cases: [string, Record<string, string>, string][] = [
+    // kubeadm <= 1.23 with docker: no endpoint at all (the kubelet's default is dockershim)
+    ['--container-runtime=docker', { 'kubeadm-flags.env': 'KUBELET_KUBEADM_ARGS="--cgroup-driver=systemd --container-runtime=docker --network-plugin=cni"\n' }, 'docker'],
+    ['containerd endpoint', { 'kubeadm-flags.env': 'KUBELET_KUBEADM_ARGS="--container-runtime=remote --container-runtime-endpoint=unix:///run/containerd/containerd.sock"\n' }, 'containerd'],
+    ['dockershim endpoint, quoted', { 'kubeadm-flags.env': "KUBELET_KUBEADM_ARGS='--container-runtime-endpoint \"unix:///var/run/dockershim.sock\"'\n" }, 'docker'],
+    ['cri-dockerd (kubeadm >= 1.24 with docker)', { 'kubeadm-flags.env': 'KUBELET_KUBEADM_ARGS="--container-runtime-endpoint=unix:///var/run/cri-dockerd.sock --pod-infra-container-image=registry.k8s.io/pause:3.9"\n' }, 'docker'],
+    ['CRI-O', { 'kubeadm-flags.env': 'KUBELET_KUBEADM_ARGS="--container-runtime-endpoint=unix:///var/run/crio/crio.sock"\n' }, 'containerd'],
+    ['containerRuntimeEndpoint in config.yaml (no flag)', { 'kubeadm-flags.env': 'KUBELET_KUBEADM_ARGS="--pod-infra-container-image=registry.k8s.io/pause:3.10"\n', 'config.yaml': 'kind: KubeletConfiguration\ncontainerRuntimeEndpoint: "unix:///var/run/cri-dockerd.sock"\n' }, 'docker'],
+    ['the flag before config.yaml', { 'kubeadm-flags.env': 'KUBELET_KUBEADM_ARGS="--container-runtime-endpoint=unix:///run/containerd/containerd.sock"\n', 'config.yaml': 'containerRuntimeEndpoint: unix:///var/run/cri-dockerd.sock\n' }, 'containerd'],
+  ];
+  for (const [what, files, want] of cases) {
+    const kd = mkdtempSync(join(dir, 'kubelet-'));
+    for (const [f, text] of Object.entries(files)) writeFileSync(join(kd, f), text);
+    // no docker on this PATH; the stand-in crictl is: only what the files say decides
+    const r = await sh(vars.sh_runtime!, [kd], {});
+    assert.equal(r.code, 0, r.out);
+    assert.equal(r.out.trim(), want, `${what}: ${JSON.stringify(files)}`);
+  }
+});
+
+test('regenerated kubeconfigs keep their API server URL byte for byte (load balancer, other port, IPv6, sed metacharacters)', async () => {
+  const old = join(dir, 'keep', 'moved-aside');
+  const kd = join(dir, 'keep', 'kube');
+  mkdirSync(old, { recursive: true });
+  mkdirSync(kd, { recursive: true });
+  const conf = (server: string) => `apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: Q0E=\n    server: ${server}\n  name: kubernetes\nkind: Config\n`;
+  const before: Record<string, string> = {
+    'admin.conf': 'https://k8s-lb.internal:8443',
+    'kubelet.conf': 'https://[fd00::10]:6443',
+    'scheduler.conf': 'https://lb.example/#a&b\\c',
+    'controller-manager.conf': 'https://10.0.0.5:16443',
+  };
+  for (const [f, server] of Object.entries(before)) {
+    writeFileSync(join(old, f), conf(server));
+    // what kubeadm wrote: its default endpoint (the advertise address on the bind port); controller-manager.conf unchanged
+    writeFileSync(join(kd, f), conf(f === 'controller-manager.conf' ? server : 'https://10.0.0.5:6443'), { mode: 0o600 });
+  }
+  const r = await sh(vars.sh_keep_servers!, [old, kd, ...Object.keys(before)], {});
+  assert.equal(r.code, 0, r.out);
+  for (const [f, server] of Object.entries(before)) assert.equal(readFileSync(join(kd, f), 'utf8'), conf(server), f);
+  assert.match(r.out, /admin\.conf: server kept at https:\/\/k8s-lb\.internal:8443 \(kubeadm wrote https:\/\/10\.0\.0\.5:6443\)/);
+  assert.match(r.out, /controller-manager\.conf: server https:\/\/10\.0\.0\.5:16443, as before/);
 });
