@@ -5,6 +5,9 @@
  * Failures are forced from the test side (a broken emulated binary in /usr/local/sbin, a file where
  * the backup directory should be), never through a runbook variable: the node must come back
  * byte-identical and the run must report "rolled back" (exit 6).
+ * The cases marked `lb` (kubeadm 1.11, 1.18, 1.28, 1.30) run behind a load balancer (a TCP proxy on another
+ * loopback address, :8443) with their API server on :16443: every kubeconfig must name after the run the
+ * server it named before, whatever kubeadm regenerated.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -242,7 +245,7 @@ const EXPECTED: Record<string, RegExp[]> = {
     /\$ kubeadm alpha phase certs all --cert-dir \/etc\/kubernetes\/pki --apiserver-advertise-address 127\.\d+\.230\.1 --apiserver-cert-extra-sans \S+/,
     ...['admin', 'controller-manager', 'scheduler'].map((p) => new RegExp(`\\$ kubeadm alpha phase kubeconfig ${p} --kubeconfig-dir /etc/kubernetes --cert-dir /etc/kubernetes/pki --apiserver-advertise-address 127\\.\\d+\\.230\\.1 --apiserver-bind-port ${LB_API_PORT}(?:\\s|$)`)),
   ],
-  seed1: [/\$ kubeadm alpha certs renew apiserver /, /\$ kubeadm alpha certs renew admin\.conf /, /\$ kubeadm init phase kubeconfig kubelet .*--apiserver-bind-port 16443 --node-name /],
+  seed1: [/\$ kubeadm alpha certs renew apiserver /, /\$ kubeadm alpha certs renew admin\.conf /, new RegExp(`\\$ kubeadm init phase kubeconfig kubelet .*--apiserver-bind-port ${LB_API_PORT} --node-name `)],
   expired: [/\$ kubeadm certs renew apiserver /, /\$ kubeadm certs renew etcd-server /, /\$ kubeadm certs renew admin\.conf /],
   expiring: [/\$ kubeadm certs renew apiserver /, /\$ kubeadm certs renew scheduler\.conf /, /\$ kubeadm init phase kubeconfig kubelet /],
   superadmin: [/\$ kubeadm certs renew apiserver /, /\$ kubeadm certs renew super-admin\.conf /, /\$ kubeadm init phase kubeconfig kubelet /],
@@ -398,11 +401,11 @@ async function haFailsThenRollsBack(): Promise<void> {
 
 test('cert-renew on every scenario, concurrently: renewed, verified, idempotent; failures roll back', { skip, timeout: 900_000, concurrency: true }, async (t) => {
   const cases: [string, string, () => Promise<void>][] = [
-    ['seed2', 'seed 2: kubeadm 1.11 with docker, one leaf expired (move aside + alpha phase)', async () => void (await renews('seed2'))],
-    ['seed1', 'seed 1: kubeadm 1.18, all certs and the embedded kubelet client (alpha certs renew + kubelet.conf)', async () => void (await renews('seed1'))],
+    ['seed2', 'seed 2: kubeadm 1.11 with docker, one leaf expired (move aside + alpha phase), behind a load balancer', async () => void (await renews('seed2'))],
+    ['seed1', 'seed 1: kubeadm 1.18, all certs and the embedded kubelet client (alpha certs renew + kubelet.conf), behind a load balancer', async () => void (await renews('seed1'))],
     ['expired', '1.28, every certificate expired (certs renew)', async () => void (await renews('expired'))],
-    ['expiring', '1.28, expiring in 10 days, the real etcdctl 3.4 on the node (health on stderr)', async () => void (await renews('expiring'))],
-    ['superadmin', '1.30 with super-admin.conf, no etcdctl on the node (etcd checked through the API server)', async () => void (await renews('superadmin'))],
+    ['expiring', '1.28, expiring in 10 days, the real etcdctl 3.4 on the node (health on stderr), behind a load balancer, kubelet.conf embedded', async () => void (await renews('expiring'))],
+    ['superadmin', '1.30 with super-admin.conf, no etcdctl on the node (etcd checked through the API server), behind a load balancer, kubelet.conf embedded', async () => void (await renews('superadmin'))],
     ['ha', 'three-node HA 1.29 expiring, one etcd cluster, super-admin.conf on the init node: one node at a time; rollback ID restores files and served certs', () => renewsThenRollsBack('ha')],
     ['ha-expired', 'three-node HA 1.28, everything expired (etcd peers included): HA recovery, every node renewed first, etcd restarted together; rollback ID restores files and served certs', () => renewsThenRollsBack('ha-expired')],
     ['ha-docker', 'two-node HA 1.18 with docker, everything expired, kubelet down: HA recovery with --forks 1', async () => void (await renews('ha-docker'))],

@@ -147,9 +147,9 @@ export function loadCfg(ctx: Ctx, p: Parsed): Cfg {
     certDir: NODE.pkiDir,
     kubeconfigDir: NODE.kubeDir,
     advertiseAddress: n.advertiseAddress,
-    // kubeadm's default, not the port the node's API server really listens on: the init phases, `kubeconfig
-    // user` and renew read no cluster configuration (a node on another port needs --apiserver-bind-port or
-    // bindPort in --config, or gets :6443)
+    // kubeadm's default, not the port the node's API server really listens on: the init phases and
+    // `kubeconfig user` read no cluster configuration (a node on another port needs --apiserver-bind-port
+    // or bindPort in --config, or gets :6443)
     bindPort: DEFAULT_BIND_PORT,
     nodeName: n.nodeName,
     certSANs: [...n.certSANs],

@@ -437,7 +437,8 @@ function phaseCertFlags(v: string): FlagSpec {
 /**
  * The kubeconfig phase's flags (`alpha phase kubeconfig <sub>` 1.11-1.12: cmd/phases/kubeconfig.go; `init phase
  * kubeconfig <sub>` 1.13+: getKubeConfigPhaseFlags in cmd/phases/init/kubeconfig.go): --node-name only for `all`
- * and `kubelet`; --control-plane-endpoint and --kubernetes-version from 1.16.
+ * and `kubelet`. --control-plane-endpoint from 1.16; --kubernetes-version and --dry-run, absent from the
+ * 1.13 list, are taken to have come with it (not pinned to a release).
  */
 function phaseKcFlags(v: string, sub: string | undefined): FlagSpec {
   return {
