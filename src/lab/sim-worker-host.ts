@@ -8,8 +8,12 @@ import { assertVisibleInNamespace, writeWrappers, type SimHost } from './sim-hos
 import { installWorker, startNode, stopNode, nodeStatus, type NodeConfig, type WorkerScenario } from './sim/index.js';
 import type { WorkerStatus } from './sim/worker-agent.js';
 
-/** Short periods for tests: the kubelet posts its status every 300 ms and restarts 400 ms after a failure. */
-export const FAST_WORKER = { kubeletRestartMs: 400, nodeStatusUpdateMs: 300 };
+/**
+ * Short periods for tests: the kubelet syncs its status every 300 ms, renews its node Lease (1.14+)
+ * every 250 ms (a quarter of a 1 s lease) and restarts 400 ms after a failure. With a Lease, an
+ * unchanged status is still posted only every nodeStatusReportFrequency (5 min from 1.17), as for real.
+ */
+export const FAST_WORKER = { kubeletRestartMs: 400, nodeStatusUpdateMs: 300, nodeLeaseDurationSeconds: 1 };
 
 export interface SimWorker {
   host: LabHost;
@@ -28,7 +32,7 @@ export async function installSimWorker(
   lab: Lab,
   host: LabHost,
   scenario: WorkerScenario,
-  opts: { controlPlane: SimHost; start?: boolean; kubeletRestartMs?: number; nodeStatusUpdateMs?: number },
+  opts: { controlPlane: SimHost; start?: boolean; kubeletRestartMs?: number; nodeStatusUpdateMs?: number; nodeLeaseDurationSeconds?: number; nodeLease?: boolean; version?: string },
 ): Promise<SimWorker> {
   if (!lab.hosts.includes(host)) throw new Error(`${host.name} is not a host of this lab`);
   const cp = opts.controlPlane;
@@ -39,6 +43,9 @@ export async function installSimWorker(
     server: `https://${cp.host.address}:${cp.node.apiPort}`,
     ...(opts.kubeletRestartMs ? { kubeletRestartMs: opts.kubeletRestartMs } : {}),
     ...(opts.nodeStatusUpdateMs ? { nodeStatusUpdateMs: opts.nodeStatusUpdateMs } : {}),
+    ...(opts.nodeLeaseDurationSeconds ? { nodeLeaseDurationSeconds: opts.nodeLeaseDurationSeconds } : {}),
+    ...(opts.nodeLease !== undefined ? { nodeLease: opts.nodeLease } : {}),
+    ...(opts.version ? { version: opts.version } : {}),
   });
   writeWrappers(host, 'none');
   assertVisibleInNamespace(host);

@@ -47,6 +47,12 @@ export interface NodeConfig {
   nodeMonitorGraceMs?: number;
   /** a worker kubelet's nodeStatusUpdateFrequency, ms (10 s) */
   nodeStatusUpdateMs?: number;
+  /** a worker kubelet's nodeStatusReportFrequency with a node Lease, ms (1 min to 1.16, 5 min from 1.17): ./node-heartbeat.ts */
+  nodeStatusReportMs?: number;
+  /** a worker kubelet's nodeLeaseDurationSeconds (40; the Lease is renewed every quarter of it from 1.16) */
+  nodeLeaseDurationSeconds?: number;
+  /** a worker kubelet's NodeLease feature gate, when set explicitly (1.12 - 1.16); default: on from 1.14 */
+  nodeLease?: boolean;
   /**
    * external etcd (kubeadm's etcd.external): no etcd static pod and no pki/etcd/; the API server
    * reaches `endpoint` with apiserver-etcd-client, signed by the external etcd's CA (`caFile`, node paths).

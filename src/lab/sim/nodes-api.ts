@@ -5,10 +5,16 @@
 //     certificate never gets here, it gets 401 Unauthorized);
 //   - the Node authorizer + NodeRestriction: only a user `system:node:<name>` in group `system:nodes`
 //     may register or update node <name>, and no other node (403 Forbidden otherwise);
-//   - the node lifecycle controller: a node whose kubelet has not posted its status for the grace
-//     period (--node-monitor-grace-period, 40 s) is Ready=Unknown, "Kubelet stopped posting node status."
+//   - the kubelet's status is stored as it posts it: its conditions carry ITS timestamps (Ready's
+//     lastHeartbeatTime is the kubelet's clock at the post, to the second, as metav1.Time serializes);
+//   - the node lifecycle controller: a node whose kubelet has neither posted its status nor renewed its
+//     node Lease (./leases-api.ts) for the grace period (--node-monitor-grace-period, 40 s) is
+//     Ready=Unknown, "Kubelet stopped posting node status.", its last heartbeat kept; until then the
+//     node keeps the Ready condition its kubelet last posted, however old (with a Lease, a kubelet
+//     posts its status only on a change or every nodeStatusReportFrequency: the heartbeat is the Lease).
 // Workers known to the cluster before the simulation started (they joined long ago) are seeded from
-// <cp root>/var/lib/sim/nodes.d/<name>.json into etcd, as if registered then.
+// <cp root>/var/lib/sim/nodes.d/<name>.json into etcd, as if registered then (with their Lease when
+// their kubelet had one).
 import { randomUUID } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,9 +22,20 @@ import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { EtcdClient } from './etcd.js';
 import { humanDuration } from './format.js';
+import { nodeLeaseRenewals, putLeaseIfAbsent, seedLease, type ApiReply } from './leases-api.js';
 
 export const NODES_SEED_DIR = '/var/lib/sim/nodes.d';
 const KEY_PREFIX = '/registry/minions/';
+
+/** A node condition as the kubelet posts it (its clock, RFC 3339 to the second). */
+export interface NodeCondition {
+  type: string;
+  status: string;
+  lastHeartbeatTime: string;
+  lastTransitionTime: string;
+  reason?: string;
+  message?: string;
+}
 
 /** What a worker's kubelet stores: the Node object the kubelet registered and last patched. */
 export interface StoredNode {
@@ -26,9 +43,14 @@ export interface StoredNode {
   status: {
     addresses: { type: string; address: string }[];
     nodeInfo: Record<string, string>;
-    /** the kubelet's last status post */
-    lastHeartbeatTime: string;
+    /** as the kubelet last posted them (Ready among them) */
+    conditions: NodeCondition[];
   };
+}
+
+/** A worker seeded into the control plane: its Node, and its node Lease when its kubelet renewed one. */
+export interface NodeSeed extends StoredNode {
+  lease?: { renewTime: string; leaseDurationSeconds: number };
 }
 
 export interface NodesApiContext {
@@ -45,10 +67,7 @@ export interface NodesApiContext {
   seedDir: string;
 }
 
-export interface ApiReply {
-  code: number;
-  body: string;
-}
+export type { ApiReply };
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const unb64 = (s: string) => Buffer.from(s, 'base64').toString('utf8');
@@ -73,24 +92,32 @@ async function readBody(req: IncomingMessage): Promise<string> {
   return text;
 }
 
-async function getStored(etcd: EtcdClient, name: string): Promise<StoredNode | undefined> {
+/** A stored node and its etcd revision (the resourceVersion the API serves). */
+type Kv = { node: StoredNode; rev: string };
+type RawKv = { value?: string; mod_revision?: string };
+const fromKv = (kv: RawKv): Kv => ({ node: JSON.parse(unb64(kv.value!)) as StoredNode, rev: String(kv.mod_revision ?? '0') });
+
+async function getStored(etcd: EtcdClient, name: string): Promise<Kv | undefined> {
   const r = await etcd.get(KEY_PREFIX + name);
-  const kvs = (r.kvs as { value?: string }[] | undefined) ?? [];
-  return kvs[0]?.value ? (JSON.parse(unb64(kvs[0].value)) as StoredNode) : undefined;
+  const kv = ((r.kvs as RawKv[] | undefined) ?? [])[0];
+  return kv?.value ? fromKv(kv) : undefined;
 }
 
-async function listStored(etcd: EtcdClient): Promise<StoredNode[]> {
+async function listStored(etcd: EtcdClient): Promise<Kv[]> {
   // range [prefix, prefix+1): every key under the prefix
   const end = KEY_PREFIX.slice(0, -1) + String.fromCharCode(KEY_PREFIX.charCodeAt(KEY_PREFIX.length - 1) + 1);
   const r = await etcd.call('kv/range', { key: b64(KEY_PREFIX), range_end: b64(end) });
-  const kvs = (r.kvs as { value?: string }[] | undefined) ?? [];
-  return kvs.filter((kv) => kv.value).map((kv) => JSON.parse(unb64(kv.value!)) as StoredNode).sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+  const kvs = (r.kvs as RawKv[] | undefined) ?? [];
+  return kvs.filter((kv) => kv.value).map(fromKv).sort((a, b) => a.node.metadata.name.localeCompare(b.node.metadata.name));
 }
 
 const seeded = new WeakMap<EtcdClient, Set<string>>();
 
-/** Workers that joined before the simulation began: put into etcd once per API server (etcd client), unless present. */
-async function seed(ctx: NodesApiContext): Promise<void> {
+/**
+ * Workers that joined before the simulation began (their Nodes and Leases): put into etcd once per API
+ * server (etcd client), unless present. Called before any nodes or leases request is answered.
+ */
+export async function seedWorkers(ctx: Pick<NodesApiContext, 'etcd' | 'seedDir'>): Promise<void> {
   const done = seeded.get(ctx.etcd) ?? new Set<string>();
   seeded.set(ctx.etcd, done);
   let files: string[] = [];
@@ -98,26 +125,61 @@ async function seed(ctx: NodesApiContext): Promise<void> {
     files = readdirSync(ctx.seedDir).filter((f) => f.endsWith('.json') && !done.has(f));
   } catch { /* no workers */ }
   for (const f of files) {
-    const n = JSON.parse(readFileSync(join(ctx.seedDir, f), 'utf8')) as StoredNode;
+    const { lease, ...n } = JSON.parse(readFileSync(join(ctx.seedDir, f), 'utf8')) as NodeSeed;
     if (!(await getStored(ctx.etcd, n.metadata.name))) await ctx.etcd.put(KEY_PREFIX + n.metadata.name, JSON.stringify(n));
+    if (lease) await putLeaseIfAbsent(ctx.etcd, seedLease(n.metadata.name, n.metadata.uid, new Date(lease.renewTime), lease.leaseDurationSeconds, n.metadata.creationTimestamp));
     done.add(f);
   }
 }
 
-/** The Node object as the API serves it: Ready from the last heartbeat (the node lifecycle controller's rule). */
-function nodeObject(n: StoredNode, graceMs: number) {
-  const beat = new Date(n.status.lastHeartbeatTime).getTime();
-  const fresh = Date.now() - beat <= graceMs;
-  const ready = fresh
-    ? { type: 'Ready', status: 'True', lastHeartbeatTime: stamp(beat), lastTransitionTime: stamp(beat), reason: 'KubeletReady', message: 'kubelet is posting ready status' }
-    : { type: 'Ready', status: 'Unknown', lastHeartbeatTime: stamp(beat), lastTransitionTime: stamp(beat + graceMs), reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.' };
+/**
+ * The Node object as the API serves it. The node lifecycle controller's rule: the kubelet is heard from
+ * when it posts its status (Ready's lastHeartbeatTime) or renews its Lease (`leaseRenewed`, ms); silent
+ * for longer than the grace period, the node is Ready=Unknown (its last heartbeat kept); otherwise
+ * its conditions are the ones its kubelet last posted, however long ago.
+ */
+function nodeObject({ node: n, rev }: Kv, graceMs: number, leaseRenewed: number | undefined) {
+  const posted = n.status.conditions ?? [];
+  const ready = posted.find((c) => c.type === 'Ready');
+  const beat = ready ? Date.parse(ready.lastHeartbeatTime) : NaN;
+  const heard = Math.max(Number.isNaN(beat) ? -Infinity : beat, leaseRenewed ?? -Infinity);
+  const created = Date.parse(n.metadata.creationTimestamp);
+  let conditions: NodeCondition[];
+  let silentSince: number | undefined;
+  if (!ready) {
+    silentSince = created;
+    conditions = [...posted, { type: 'Ready', status: 'Unknown', lastHeartbeatTime: n.metadata.creationTimestamp, lastTransitionTime: n.metadata.creationTimestamp, reason: 'NodeStatusNeverUpdated', message: 'Kubelet never posted node status.' }];
+  } else if (Date.now() - heard > graceMs) {
+    silentSince = heard;
+    conditions = posted.map((c) => ({ ...c, status: 'Unknown', lastTransitionTime: stamp(heard + graceMs), reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.' }));
+  } else {
+    conditions = posted;
+  }
   return {
     kind: 'Node',
     apiVersion: 'v1',
-    metadata: { ...n.metadata, resourceVersion: String(Math.floor(beat / 1000)) },
-    spec: fresh ? {} : { taints: [{ key: 'node.kubernetes.io/unreachable', effect: 'NoSchedule', timeAdded: stamp(beat + graceMs) }] },
-    status: { conditions: [ready], addresses: n.status.addresses, nodeInfo: n.status.nodeInfo },
+    metadata: { ...n.metadata, resourceVersion: rev },
+    spec: silentSince === undefined ? {} : { taints: [{ key: 'node.kubernetes.io/unreachable', effect: 'NoSchedule', timeAdded: stamp(silentSince + graceMs) }] },
+    status: { conditions, addresses: n.status.addresses, nodeInfo: n.status.nodeInfo },
   };
+}
+
+/** Merges a status patch's conditions into the stored ones by type (strategic merge on conditions). */
+function mergeConditions(stored: NodeCondition[], patch: NodeCondition[] | undefined): NodeCondition[] {
+  if (!patch) return stored;
+  const out = stored.filter((c) => !patch.some((p) => p.type === c.type));
+  return [...out, ...patch];
+}
+
+/** The posted conditions if they are what the API accepts (type and status; times RFC 3339), else the 400 message. */
+function badConditions(cs: unknown): string | undefined {
+  if (cs === undefined) return undefined;
+  if (!Array.isArray(cs)) return 'status.conditions: Invalid value: not a list';
+  for (const c of cs as Partial<NodeCondition>[]) {
+    if (!c || typeof c.type !== 'string' || !['True', 'False', 'Unknown'].includes(String(c.status))) return `status.conditions: Invalid value: ${JSON.stringify(c)}`;
+    for (const t of [c.lastHeartbeatTime, c.lastTransitionTime]) if (t !== undefined && Number.isNaN(Date.parse(String(t)))) return `parsing time "${String(t)}" as "2006-01-02T15:04:05Z07:00": cannot parse`;
+  }
+  return undefined;
 }
 
 type NodeObj = ReturnType<typeof nodeObject> | NodesApiContext['controlPlaneNode'];
@@ -157,44 +219,60 @@ export async function nodesApi(ctx: NodesApiContext): Promise<ApiReply | undefin
   const [, name, sub] = m;
   const cpName = ctx.controlPlaneNode.metadata.name;
   if (name === cpName) return undefined; // the control-plane node: the agent's own object
-  await seed(ctx);
+  await seedWorkers(ctx);
   const id = identity(ctx.req);
   const method = ctx.method.toUpperCase();
+  const leases = () => nodeLeaseRenewals(ctx.etcd);
+  const put = async (n: StoredNode): Promise<Kv> => {
+    const r = await ctx.etcd.put(KEY_PREFIX + n.metadata.name, JSON.stringify(n));
+    return { node: n, rev: String((r.header as { revision?: string } | undefined)?.revision ?? '0') };
+  };
   if (!name) {
     if (method === 'POST') {
-      // the kubelet registers its node
-      const body = JSON.parse(await readBody(ctx.req)) as { metadata?: { name?: string; labels?: Record<string, string> }; status?: StoredNode['status'] };
+      // the kubelet registers its node, with its first status
+      const body = JSON.parse(await readBody(ctx.req)) as { metadata?: { name?: string; labels?: Record<string, string> }; status?: Partial<StoredNode['status']> };
       const n = body.metadata?.name ?? '';
       const denied = nodeWriteDenied(id, n, 'create', 'nodes');
       if (denied) return denied;
+      const bad = badConditions(body.status?.conditions);
+      if (bad) return status(400, 'BadRequest', bad);
       if (await getStored(ctx.etcd, n)) return status(409, 'AlreadyExists', `nodes "${n}" already exists`, { name: n, kind: 'nodes' });
-      const stored: StoredNode = {
+      const stored = await put({
         metadata: { name: n, uid: randomUUID(), creationTimestamp: stamp(Date.now()), labels: body.metadata?.labels ?? {} },
-        status: { addresses: body.status?.addresses ?? [], nodeInfo: body.status?.nodeInfo ?? {}, lastHeartbeatTime: stamp(Date.now()) },
-      };
-      await ctx.etcd.put(KEY_PREFIX + n, JSON.stringify(stored));
-      return { code: 201, body: JSON.stringify(nodeObject(stored, ctx.graceMs)) };
+        status: { addresses: body.status?.addresses ?? [], nodeInfo: body.status?.nodeInfo ?? {}, conditions: body.status?.conditions ?? [] },
+      });
+      return { code: 201, body: JSON.stringify(nodeObject(stored, ctx.graceMs, (await leases()).get(n))) };
     }
     if (method !== 'GET') return status(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
-    const all: NodeObj[] = [ctx.controlPlaneNode, ...(await listStored(ctx.etcd)).map((n) => nodeObject(n, ctx.graceMs))];
+    const renewed = await leases();
+    const all: NodeObj[] = [ctx.controlPlaneNode, ...(await listStored(ctx.etcd)).map((kv) => nodeObject(kv, ctx.graceMs, renewed.get(kv.node.metadata.name)))];
     all.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
     return { code: 200, body: JSON.stringify(ctx.wantTable ? table(all) : { kind: 'NodeList', apiVersion: 'v1', metadata: { resourceVersion: String(Math.floor(Date.now() / 1000)) }, items: all }) };
   }
   const stored = await getStored(ctx.etcd, name);
   if (method === 'GET') {
     if (!stored) return status(404, 'NotFound', `nodes "${name}" not found`, { name, kind: 'nodes' });
-    const obj = nodeObject(stored, ctx.graceMs);
+    const obj = nodeObject(stored, ctx.graceMs, (await leases()).get(name));
     return { code: 200, body: JSON.stringify(ctx.wantTable ? table([obj]) : obj) };
   }
   if (sub && (method === 'PATCH' || method === 'PUT')) {
-    // the kubelet's status update: its heartbeat
+    // the kubelet's status update: its conditions, stamped by the kubelet, are stored as they come
     const denied = nodeWriteDenied(id, name, method === 'PATCH' ? 'patch' : 'update', 'nodes/status');
     if (denied) return denied;
     if (!stored) return status(404, 'NotFound', `nodes "${name}" not found`, { name, kind: 'nodes' });
     const body = JSON.parse((await readBody(ctx.req)) || '{}') as { status?: Partial<StoredNode['status']> };
-    const next: StoredNode = { ...stored, status: { ...stored.status, ...(body.status?.nodeInfo ? { nodeInfo: body.status.nodeInfo } : {}), ...(body.status?.addresses ? { addresses: body.status.addresses } : {}), lastHeartbeatTime: stamp(Date.now()) } };
-    await ctx.etcd.put(KEY_PREFIX + name, JSON.stringify(next));
-    return { code: 200, body: JSON.stringify(nodeObject(next, ctx.graceMs)) };
+    const bad = badConditions(body.status?.conditions);
+    if (bad) return status(400, 'BadRequest', bad);
+    const s0 = stored.node.status;
+    const next = await put({
+      ...stored.node,
+      status: {
+        addresses: body.status?.addresses ?? s0.addresses,
+        nodeInfo: body.status?.nodeInfo ?? s0.nodeInfo,
+        conditions: mergeConditions(s0.conditions ?? [], body.status?.conditions),
+      },
+    });
+    return { code: 200, body: JSON.stringify(nodeObject(next, ctx.graceMs, (await leases()).get(name))) };
   }
   return status(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
 }

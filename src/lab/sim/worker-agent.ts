@@ -1,8 +1,12 @@
 // The node agent of a worker (worker.ts): systemd's kubelet unit and the kubelet, nothing else.
 // The kubelet checks kubelet.conf's client certificate when it starts, exactly where the real one does
-// (bootstrap.go: an expired one, with no bootstrap-kubelet.conf to fall back to, stops it), then posts
-// its node status to the API server named in kubelet.conf every nodeStatusUpdateFrequency, over real
-// TLS: the server certificate checked against kubelet.conf's CA, its client certificate presented.
+// (bootstrap.go: an expired one, with no bootstrap-kubelet.conf to fall back to, stops it), then tells
+// the API server named in kubelet.conf that it is alive as its version does (./node-heartbeat.ts): its
+// node status at once, then every nodeStatusUpdateFrequency without a node Lease; with one, the Lease
+// renewed at once and every renew interval, the status only on a change or every
+// nodeStatusReportFrequency. Every timestamp is the kubelet's clock at the post; a stopped kubelet
+// posts nothing more (a request it had begun is dropped). All over real TLS: the server certificate
+// checked against kubelet.conf's CA, its client certificate presented.
 // Which client certificate: the one kubelet.conf points at, or (embedded in kubelet.conf) the kubelet's
 // store's kubelet-client-current.pem when there is one, else the embedded one (the certificate manager's rule).
 // Usage: node worker-agent.js <root>. systemctl/crictl/journalctl talk to it over <root>/run/sim/agent.sock.
@@ -16,6 +20,9 @@ import { atLeast, loadNode } from './node.js';
 import { expiredAt, goTime, parseCert, parseKubeconfig, type CertInfo } from './pki.js';
 import { systemdAgo, systemdTime } from './format.js';
 import { createNodeAgentState, journal, kubeletLog, nextPid, setUnit, stopUnit, type AgentStatus, type KubeletUnitBase, type NodeAgentState } from './agent/state.js';
+import { leaseClientVersion, leaseDurationSeconds, leaseRenewMs, statusReportMs, statusUpdateMs, usesNodeLease } from './node-heartbeat.js';
+import { microTime, NODE_LEASE_NAMESPACE, type Lease } from './leases-api.js';
+import type { NodeCondition } from './nodes-api.js';
 import { kubeletClientCert } from './agent/kubelet-files.js';
 import { fail, ok, type Reply } from './agent/reply.js';
 import { serveRequests } from './agent/control.js';
@@ -23,13 +30,21 @@ import { serveRequests } from './agent/control.js';
 const KUBELET_CONF = NODE.kubeDir + '/kubelet.conf';
 const STORE_CURRENT = NODE.kubeletPki + '/kubelet-client-current.pem';
 
-/** a worker's kubelet unit, with its node status posts */
+/** a worker's kubelet unit, with its node status posts and Lease renewals */
 interface WorkerKubelet extends KubeletUnitBase {
   nextBeat: number;
   beating: boolean;
   /** the last status post the API server accepted, and the last error */
   lastHeartbeat: string | undefined;
   lastHeartbeatError: string | undefined;
+  /** when this kubelet process last posted its status (0: not yet; it posts at once) */
+  lastReport: number;
+  nextLease: number;
+  renewing: boolean;
+  /** the Lease as this kubelet process last wrote it (its resourceVersion for the next update) */
+  lease: Lease | undefined;
+  lastLeaseRenew: string | undefined;
+  lastLeaseError: string | undefined;
 }
 
 interface WorkerState extends NodeAgentState<WorkerKubelet> {
@@ -39,7 +54,10 @@ interface WorkerState extends NodeAgentState<WorkerKubelet> {
 
 /** The worker agent's state for the node under `root`; makes its run and log directories. */
 function createWorkerState(root: string): WorkerState {
-  const base = createNodeAgentState(root, { nextBeat: 0, beating: false, lastHeartbeat: undefined as string | undefined, lastHeartbeatError: undefined as string | undefined });
+  const base = createNodeAgentState(root, {
+    nextBeat: 0, beating: false, lastHeartbeat: undefined as string | undefined, lastHeartbeatError: undefined as string | undefined,
+    lastReport: 0, nextLease: 0, renewing: false, lease: undefined as Lease | undefined, lastLeaseRenew: undefined as string | undefined, lastLeaseError: undefined as string | undefined,
+  });
   return { ...base, creds: undefined };
 }
 
@@ -115,7 +133,11 @@ function kubeletStartAttempt(st: WorkerState): void {
   if (st.creds && expiredAt(st.creds.info)) kubeletLog(st, 'E', 'certificate_manager.go:488', `"Current certificate is expired" subject="O=${st.creds.info.orgs.join('+O=')},CN=${st.creds.info.cn}"`);
   setUnit(st, 'active');
   st.kubelet.everActive = true;
+  // a new process: it posts its status and renews its Lease at once
   st.kubelet.nextBeat = 0;
+  st.kubelet.nextLease = 0;
+  st.kubelet.lastReport = 0;
+  st.kubelet.lease = undefined;
 }
 
 function kubeletStop(st: WorkerState): void {
@@ -155,39 +177,143 @@ function statusMessage(text: string, code: number): string {
   }
 }
 
-function nodeBody(st: WorkerState) {
+function nodeBody(st: WorkerState, conditions: NodeCondition[]) {
   return {
     kind: 'Node', apiVersion: 'v1',
     metadata: { name: st.node.nodeName, labels: { 'kubernetes.io/arch': 'amd64', 'kubernetes.io/hostname': st.node.nodeName, 'kubernetes.io/os': 'linux' } },
     status: {
+      conditions,
       addresses: [{ type: 'InternalIP', address: st.node.advertiseAddress }, { type: 'Hostname', address: st.node.nodeName }],
       nodeInfo: { kubeletVersion: st.node.version, containerRuntimeVersion: 'containerd://1.7.22', operatingSystem: 'linux', architecture: 'amd64' },
     },
   };
 }
 
-/** One status post: GET the node (register it when the API does not know it), then PATCH its status. */
+/** metav1.Time of `ms`: RFC 3339 to the second (the fraction dropped, as Go's time.RFC3339 format does) */
+const sec = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
+
+/**
+ * The Ready condition this kubelet sets (nodestatus.ReadyCondition): its clock as lastHeartbeatTime,
+ * the transition time kept while the status stays the same.
+ */
+function readyCondition(now: number, current: NodeCondition | undefined): NodeCondition {
+  return { type: 'Ready', status: 'True', lastHeartbeatTime: sec(now), lastTransitionTime: current?.status === 'True' ? current.lastTransitionTime : sec(now), reason: 'KubeletReady', message: 'kubelet is posting ready status' };
+}
+
+/** The running kubelet process (its main PID): a request it began is dropped once it has stopped. */
+function stillRunning(st: WorkerState, pid: number): boolean {
+  return st.kubelet.state === 'active' && st.kubelet.mainPid === pid;
+}
+
+class Stopped extends Error {}
+
+/**
+ * One status sync (syncNodeStatus): GET the node (register it when the API does not know it); then
+ * PATCH its status, unless a node Lease is the heartbeat, this process has posted before, nothing
+ * changed and nodeStatusReportFrequency has not passed (tryUpdateNodeStatus).
+ */
 async function heartbeat(st: WorkerState, c: ClientCreds): Promise<void> {
   const name = st.node.nodeName;
+  const pid = st.kubelet.mainPid;
+  const call = async (method: string, path: string, body?: () => unknown) => {
+    if (!stillRunning(st, pid)) throw new Stopped();
+    return api(c, method, path, body?.());
+  };
   try {
-    const got = await api(c, 'GET', `/api/v1/nodes/${name}`);
+    let got = await call('GET', `/api/v1/nodes/${name}`);
     if (got.code === 404) {
-      const reg = await api(c, 'POST', '/api/v1/nodes', nodeBody(st));
+      const reg = await call('POST', '/api/v1/nodes', () => nodeBody(st, [readyCondition(Date.now(), undefined)]));
       if (reg.code !== 201 && reg.code !== 409) throw new Error(`Unable to register node with API server: ${statusMessage(reg.text, reg.code)}`);
       kubeletLog(st, 'I', 'kubelet_node_status.go:76', `"Successfully registered node" node="${name}"`);
-    } else if (got.code !== 200) {
-      throw new Error(`error getting node "${name}": ${statusMessage(got.text, got.code)}`);
+      got = await call('GET', `/api/v1/nodes/${name}`);
     }
-    const patch = await api(c, 'PATCH', `/api/v1/nodes/${name}/status`, { status: nodeBody(st).status });
+    if (got.code !== 200) throw new Error(`error getting node "${name}": ${statusMessage(got.text, got.code)}`);
+    const current = (JSON.parse(got.text) as { status?: { conditions?: NodeCondition[] } }).status?.conditions?.find((x) => x.type === 'Ready');
+    const changed = !current || current.status !== 'True' || current.reason !== 'KubeletReady';
+    const since = Date.now() - st.kubelet.lastReport;
+    if (usesNodeLease(st.node) && st.kubelet.lastReport > 0 && since < statusReportMs(st.node) && !changed) return;
+    let posted = 0;
+    const patch = await call('PATCH', `/api/v1/nodes/${name}/status`, () => {
+      posted = Date.now();
+      return { status: nodeBody(st, [readyCondition(posted, current)]).status };
+    });
     if (patch.code !== 200) throw new Error(`error patching node "${name}" status: ${statusMessage(patch.text, patch.code)}`);
     if (st.kubelet.lastHeartbeatError) kubeletLog(st, 'I', 'kubelet_node_status.go:493', '"Fast updating node status as it just became ready"');
-    st.kubelet.lastHeartbeat = new Date().toISOString();
+    st.kubelet.lastReport = posted;
+    st.kubelet.lastHeartbeat = new Date(posted).toISOString();
     st.kubelet.lastHeartbeatError = undefined;
   } catch (e) {
+    if (e instanceof Stopped) return;
     const msg = (e as NodeJS.ErrnoException).code === 'ECONNREFUSED' ? `Get "${c.server}/api/v1/nodes/${name}": dial tcp ${new URL(c.server).host}: connect: connection refused` : (e as Error).message;
     if (msg !== st.kubelet.lastHeartbeatError) kubeletLog(st, 'E', 'kubelet_node_status.go:540', `"Error updating node status, will retry" err="${msg.replace(/"/g, '\\"')}"`);
     st.kubelet.lastHeartbeatError = msg;
   }
+}
+
+/**
+ * One Lease sync (the node lease controller): update the Lease this process last wrote, else GET it
+ * (create it, owned by the node, when there is none), then update it; spec.renewTime is the kubelet's
+ * clock when the update is sent. A conflict makes the next sync read it again.
+ */
+async function renewLease(st: WorkerState, c: ClientCreds): Promise<void> {
+  const name = st.node.nodeName;
+  const pid = st.kubelet.mainPid;
+  const base = `/apis/coordination.k8s.io/${leaseClientVersion(st.node)}/namespaces/${NODE_LEASE_NAMESPACE}/leases`;
+  const call = async (method: string, path: string, body?: () => unknown) => {
+    if (!stillRunning(st, pid)) throw new Stopped();
+    return api(c, method, path, body?.());
+  };
+  const renewed = (l: Lease) => {
+    st.kubelet.lease = l;
+    st.kubelet.lastLeaseRenew = l.spec.renewTime;
+    st.kubelet.lastLeaseError = undefined;
+  };
+  try {
+    let lease = st.kubelet.lease;
+    if (!lease) {
+      const got = await call('GET', `${base}/${name}`);
+      if (got.code === 404) {
+        // created with an owner reference to the node, or not yet (retried at the next sync)
+        const node = await call('GET', `/api/v1/nodes/${name}`);
+        if (node.code !== 200) throw new Error(`failed to get node "${name}" when trying to set owner ref to the node lease: ${statusMessage(node.text, node.code)}`);
+        const uid = (JSON.parse(node.text) as { metadata: { uid: string } }).metadata.uid;
+        const made = await call('POST', base, () => ({
+          apiVersion: `coordination.k8s.io/${leaseClientVersion(st.node)}`, kind: 'Lease',
+          metadata: { name, namespace: NODE_LEASE_NAMESPACE, ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name, uid }] },
+          spec: { holderIdentity: name, leaseDurationSeconds: leaseDurationSeconds(st.node), renewTime: microTime(Date.now()) },
+        }));
+        if (made.code !== 201) throw new Error(`failed to ensure node lease exists: ${statusMessage(made.text, made.code)}`);
+        renewed(JSON.parse(made.text) as Lease);
+        return;
+      }
+      if (got.code !== 200) throw new Error(`failed to ensure node lease exists: ${statusMessage(got.text, got.code)}`);
+      lease = JSON.parse(got.text) as Lease;
+    }
+    const from = lease;
+    const put = await call('PUT', `${base}/${name}`, () => ({ ...from, spec: { ...from.spec, renewTime: microTime(Date.now()) } }));
+    if (put.code !== 200) {
+      st.kubelet.lease = undefined;
+      throw new Error(`failed to update lease: ${statusMessage(put.text, put.code)}`);
+    }
+    renewed(JSON.parse(put.text) as Lease);
+  } catch (e) {
+    if (e instanceof Stopped) return;
+    const msg = (e as NodeJS.ErrnoException).code === 'ECONNREFUSED' ? `Put "${c.server}${base}/${name}": dial tcp ${new URL(c.server).host}: connect: connection refused` : (e as Error).message;
+    if (msg !== st.kubelet.lastLeaseError) kubeletLog(st, 'E', 'controller.go:145', `"Failed to update lease" err="${msg.replace(/"/g, '\\"')}"`);
+    st.kubelet.lastLeaseError = msg;
+  }
+}
+
+/** One of the running kubelet's periodic syncs: started when due (every `periodMs`), one at a time. */
+function loop(st: WorkerState, now: number, busy: 'beating' | 'renewing', next: 'nextBeat' | 'nextLease', periodMs: number, sync: (st: WorkerState, c: ClientCreds) => Promise<void>): void {
+  const k = st.kubelet;
+  if (k.state !== 'active' || !st.creds || k[busy] || now < k[next]) return;
+  k[busy] = true;
+  k[next] = now + periodMs;
+  void sync(st, st.creds).finally(() => {
+    k[busy] = false;
+    writeStatus(st);
+  });
 }
 
 function tick(st: WorkerState): void {
@@ -198,15 +324,8 @@ function tick(st: WorkerState): void {
     journal(st, 'systemd[1]', 'Stopped kubelet: The Kubernetes Node Agent.');
     kubeletStartAttempt(st);
   }
-  if (st.kubelet.state === 'active' && st.creds && !st.kubelet.beating && now >= st.kubelet.nextBeat) {
-    st.kubelet.beating = true;
-    st.kubelet.nextBeat = now + (st.node.nodeStatusUpdateMs ?? 10_000);
-    const c = st.creds;
-    void heartbeat(st, c).finally(() => {
-      st.kubelet.beating = false;
-      writeStatus(st);
-    });
-  }
+  loop(st, now, 'beating', 'nextBeat', statusUpdateMs(st.node), heartbeat);
+  if (usesNodeLease(st.node)) loop(st, now, 'renewing', 'nextLease', leaseRenewMs(st.node), renewLease);
   writeStatus(st);
 }
 
@@ -216,6 +335,9 @@ export interface WorkerStatus extends AgentStatus {
   role: 'worker';
   lastHeartbeat?: string;
   lastHeartbeatError?: string;
+  /** the node Lease's spec.renewTime as this kubelet last wrote it, and the last renewal error */
+  lastLeaseRenew?: string;
+  lastLeaseError?: string;
 }
 
 function snapshot(st: WorkerState): WorkerStatus {
@@ -229,6 +351,8 @@ function snapshot(st: WorkerState): WorkerStatus {
     etcd: { listening: false, port: 0 },
     lastHeartbeat: st.kubelet.lastHeartbeat,
     lastHeartbeatError: st.kubelet.lastHeartbeatError,
+    lastLeaseRenew: st.kubelet.lastLeaseRenew,
+    lastLeaseError: st.kubelet.lastLeaseError,
   };
 }
 
@@ -241,6 +365,49 @@ function writeStatus(st: WorkerState): void {
   renameSync(st.statusFile + '.tmp', st.statusFile);
 }
 
+/** systemd kills the kubelet's process (`systemctl kill`): Restart=always starts it again after RestartSec. */
+function kubeletKilled(st: WorkerState): void {
+  if (st.kubelet.state !== 'active') return;
+  journal(st, 'systemd[1]', 'kubelet.service: Main process exited, code=killed, status=15/TERM');
+  journal(st, 'systemd[1]', "kubelet.service: Failed with result 'signal'.");
+  st.creds = undefined;
+  st.kubelet.mainPid = 0;
+  setUnit(st, 'activating');
+  st.kubelet.nextRetry = Date.now() + st.node.kubeletRestartMs;
+}
+
+/** `systemctl show [-p PROP[,PROP]]... [--value] UNIT`: a few of systemd's properties of the unit. */
+function systemctlShow(st: WorkerState, args: string[], known: (u: string) => boolean): Reply {
+  const props: string[] = [];
+  const units: string[] = [];
+  let value = false;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === 'show') continue;
+    if (a === '-p' || a === '--property') props.push(...(args[++i] ?? '').split(','));
+    else if (a.startsWith('--property=')) props.push(...a.slice('--property='.length).split(','));
+    else if (a.startsWith('-p')) props.push(...a.slice(2).split(','));
+    else if (a === '--value') value = true;
+    else if (!a.startsWith('-')) units.push(a.replace(/\.service$/, ''));
+  }
+  const u = units[0] ?? 'kubelet';
+  const k = st.kubelet;
+  const state = u === 'kubelet' ? k.state : known(u) ? 'active' : 'inactive';
+  const all: Record<string, string> = {
+    Id: `${u}.service`,
+    LoadState: known(u) ? 'loaded' : 'not-found',
+    ActiveState: state,
+    SubState: state === 'active' ? 'running' : state === 'activating' ? 'auto-restart' : 'dead',
+    MainPID: String(u === 'kubelet' && state === 'active' ? k.mainPid : 0),
+    NRestarts: String(u === 'kubelet' ? k.restarts : 0),
+    ...(u === 'kubelet' && state === 'active' ? { ActiveEnterTimestamp: systemdTime(new Date(k.since)) } : {}),
+  };
+  const names = props.filter(Boolean).length ? props.filter(Boolean) : Object.keys(all);
+  // systemd prints nothing for a property it does not have
+  const lines = names.filter((n) => n in all).map((n) => (value ? all[n]! : `${n}=${all[n]!}`));
+  return ok(lines.map((l) => l + '\n').join(''));
+}
+
 function systemctl(st: WorkerState, args: string[]): Reply {
   const positional = args.filter((a) => !a.startsWith('-'));
   const verb = positional[0];
@@ -251,6 +418,16 @@ function systemctl(st: WorkerState, args: string[]): Reply {
     case 'enable':
     case 'disable':
       return ok();
+    case 'show':
+      return systemctlShow(st, args, known);
+    case 'kill': {
+      if (!units.length) return fail('Too few arguments.\n');
+      const bad = units.find((u) => !known(u));
+      if (bad) return fail(`Failed to kill unit ${bad}.service: Unit ${bad}.service not loaded.\n`, 5);
+      if (units.includes('kubelet')) kubeletKilled(st);
+      writeStatus(st);
+      return ok();
+    }
     case 'start':
     case 'stop':
     case 'restart':

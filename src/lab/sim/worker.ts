@@ -18,7 +18,9 @@ import { saveNode, type NodeConfig, type Runtime } from './node.js';
 import { DAY, issue, kubeconfigYaml, readPem } from './pki.js';
 import { kubeletConfigYaml, kubeadmFlagsEnv } from './manifests.js';
 import { installCommands } from './scenarios.js';
-import { NODES_SEED_DIR, type StoredNode } from './nodes-api.js';
+import { NODES_SEED_DIR, type NodeSeed } from './nodes-api.js';
+import { microTime } from './leases-api.js';
+import { leaseDurationSeconds, usesNodeLease } from './node-heartbeat.js';
 
 import { WORKER_SCENARIOS, type WorkerScenario } from './scenario-names.js';
 export { WORKER_SCENARIOS, type WorkerScenario };
@@ -67,6 +69,12 @@ export interface WorkerInstallOptions {
   kubeletRestartMs?: number;
   /** the kubelet's nodeStatusUpdateFrequency, ms (default 10 s) */
   nodeStatusUpdateMs?: number;
+  /** the kubelet's nodeLeaseDurationSeconds (default 40: the Lease renewed every 10 s) */
+  nodeLeaseDurationSeconds?: number;
+  /** the kubelet's NodeLease feature gate, set explicitly (default: its version's, on from 1.14) */
+  nodeLease?: boolean;
+  /** another kubelet version than the scenario's (e.g. v1.13.12: no node Lease) */
+  version?: string;
 }
 
 /** The kubelet's rotated-certificate file name: kubelet-client-2025-11-30-10-00-00.pem */
@@ -115,7 +123,7 @@ export async function installWorker(root: string, scenario: WorkerScenario, opts
 
   const u = new URL(opts.server);
   const node: NodeConfig = {
-    version: def.version,
+    version: opts.version ?? def.version,
     runtime: def.runtime,
     nodeName: opts.nodeName,
     advertiseAddress: opts.address,
@@ -134,25 +142,34 @@ export async function installWorker(root: string, scenario: WorkerScenario, opts
     createdAt: new Date(now - 400 * DAY).toISOString(),
     role: 'worker',
     nodeStatusUpdateMs: opts.nodeStatusUpdateMs ?? 10_000,
+    ...(opts.nodeLeaseDurationSeconds ? { nodeLeaseDurationSeconds: opts.nodeLeaseDurationSeconds } : {}),
+    ...(opts.nodeLease !== undefined ? { nodeLease: opts.nodeLease } : {}),
   };
   await writeFile(r(NODE.kubeletConfig), kubeletConfigYaml(node, '20s'));
   await writeFile(r(NODE.kubeadmFlags), kubeadmFlagsEnv(node));
   saveNode(root, node);
   await installCommands(root, node.runtime);
 
-  // the control plane has known this node since it joined; its kubelet last posted status when its certificate still worked
-  const seed: StoredNode = {
+  // the control plane has known this node since it joined; its kubelet was last heard from when its
+  // certificate still worked (now, for a healthy one). With a node Lease that was a Lease renewal, and
+  // its status was posted last a while before (on a change or every nodeStatusReportFrequency only).
+  const lastHeard = Math.min(now, w.na.getTime());
+  const lease = usesNodeLease(node);
+  const sec = (t: number) => new Date(t).toISOString().replace(/\.\d+Z$/, 'Z');
+  const created = sec(Date.parse(node.createdAt));
+  const seed: NodeSeed = {
     metadata: {
       name: opts.nodeName,
       uid: `${opts.nodeName}-${Math.floor(now / 1000)}`,
-      creationTimestamp: node.createdAt.replace(/\.\d+Z$/, 'Z'),
+      creationTimestamp: created,
       labels: { 'kubernetes.io/arch': 'amd64', 'kubernetes.io/hostname': opts.nodeName, 'kubernetes.io/os': 'linux' },
     },
     status: {
       addresses: [{ type: 'InternalIP', address: opts.address }, { type: 'Hostname', address: opts.nodeName }],
-      nodeInfo: { kubeletVersion: def.version, containerRuntimeVersion: 'containerd://1.7.22', operatingSystem: 'linux', architecture: 'amd64' },
-      lastHeartbeatTime: new Date(Math.min(now, w.na.getTime())).toISOString().replace(/\.\d+Z$/, 'Z'),
+      nodeInfo: { kubeletVersion: node.version, containerRuntimeVersion: 'containerd://1.7.22', operatingSystem: 'linux', architecture: 'amd64' },
+      conditions: [{ type: 'Ready', status: 'True', lastHeartbeatTime: sec(lease ? lastHeard - 100_000 : lastHeard), lastTransitionTime: created, reason: 'KubeletReady', message: 'kubelet is posting ready status' }],
     },
+    ...(lease ? { lease: { renewTime: microTime(lastHeard), leaseDurationSeconds: leaseDurationSeconds(node) } } : {}),
   };
   const seedDir = rooted(opts.controlPlaneRoot, NODES_SEED_DIR);
   await mkdir(seedDir, { recursive: true });

@@ -14,7 +14,8 @@ import { clog, type AgentState, type ContainerStatus, type Pod } from './state.j
 import { crash, loadCertFlag, loadKeyFlag, readNodeFile, x509Reason } from './runtime.js';
 import { kubeletClientCert } from './kubelet-files.js';
 import { writeStatus } from './status.js';
-import { nodesApi, NODES_SEED_DIR } from '../nodes-api.js';
+import { identity, nodesApi, seedWorkers, NODES_SEED_DIR } from '../nodes-api.js';
+import { apiGroupList, leasesApi } from '../leases-api.js';
 
 function etcdEndpoint(st: AgentState, pod: Pod): URL {
   return new URL((pod.flags['etcd-servers'] ?? `https://127.0.0.1:${st.node.etcdPort}`).split(',')[0]!);
@@ -282,7 +283,8 @@ async function handleApi(st: AgentState, pod: Pod, c: ContainerStatus, req: Inco
     case '/api':
       return send(res, 200, JSON.stringify({ kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: `${st.node.advertiseAddress}:${st.node.apiPort}` }] }));
     case '/apis':
-      return send(res, 200, JSON.stringify({ kind: 'APIGroupList', apiVersion: 'v1', groups: [] }));
+      // coordination.k8s.io (node Leases) from 1.12: ../leases-api.ts
+      return send(res, 200, JSON.stringify(apiGroupList(st.node.version)));
     case '/api/v1':
       return send(res, 200, JSON.stringify({
         kind: 'APIResourceList', groupVersion: 'v1',
@@ -300,6 +302,9 @@ async function handleApi(st: AgentState, pod: Pod, c: ContainerStatus, req: Inco
   // worker nodes (and the list): stored in etcd by their kubelets (../nodes-api.ts)
   const workers = pod.etcd && (await nodesApi({ req, method: req.method ?? 'GET', path, wantTable: accept.includes('as=Table'), etcd: pod.etcd, controlPlaneNode: nodeObject(st, pod), graceMs: st.node.nodeMonitorGraceMs ?? 40_000, seedDir: st.r(NODES_SEED_DIR) }));
   if (workers) return send(res, workers.code, workers.body);
+  if (pod.etcd && path.startsWith('/apis/coordination.k8s.io/')) await seedWorkers({ etcd: pod.etcd, seedDir: st.r(NODES_SEED_DIR) });
+  const leases = pod.etcd && (await leasesApi({ req, method: req.method ?? 'GET', path, wantTable: accept.includes('as=Table'), etcd: pod.etcd, version: st.node.version, identity: identity(req) }));
+  if (leases) return send(res, leases.code, leases.body);
   if (path === '/api/v1/nodes') return send(res, 200, JSON.stringify(nodeTable(st, pod, accept.includes('as=Table'))));
   if (path === `/api/v1/nodes/${st.node.nodeName}`) return send(res, 200, JSON.stringify(nodeObject(st, pod)));
   if (path.startsWith('/api/v1/nodes/')) {
@@ -310,6 +315,15 @@ async function handleApi(st: AgentState, pod: Pod, c: ContainerStatus, req: Inco
   }
   if (path.startsWith('/api/v1/namespaces/') && path.endsWith('/pods')) {
     return send(res, 200, JSON.stringify(accept.includes('as=Table') ? { ...podList(st, true), rows: [] } : { kind: 'PodList', apiVersion: 'v1', metadata: {}, items: [] }));
+  }
+  const ns = /^\/api\/v1\/namespaces(?:\/([^/]+))?$/.exec(path);
+  if (ns) {
+    // the namespaces the API server makes itself (kube-node-lease with the coordination group, 1.12+)
+    const names = ['default', 'kube-node-lease', 'kube-public', 'kube-system'].filter((n) => n !== 'kube-node-lease' || apiGroupList(st.node.version).groups.length > 0);
+    const obj = (name: string) => ({ kind: 'Namespace', apiVersion: 'v1', metadata: { name, creationTimestamp: new Date(st.node.createdAt).toISOString().replace(/\.\d+Z$/, 'Z'), labels: { 'kubernetes.io/metadata.name': name } }, spec: { finalizers: ['kubernetes'] }, status: { phase: 'Active' } });
+    if (!ns[1]) return send(res, 200, JSON.stringify({ kind: 'NamespaceList', apiVersion: 'v1', metadata: { resourceVersion: '1' }, items: names.map(obj) }));
+    if (names.includes(ns[1])) return send(res, 200, JSON.stringify(obj(ns[1])));
+    return send(res, 404, JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `namespaces "${ns[1]}" not found`, reason: 'NotFound', details: { name: ns[1], kind: 'namespaces' }, code: 404 }));
   }
   if (path === '/api/v1/namespaces/kube-system/configmaps/kubeadm-config') {
     let cfg = '';
