@@ -4,8 +4,13 @@
  * expired client certificate, its rotated one expired too) and 1.28 (a worker whose
  * kubelet-client-current.pem expired, and a healthy worker that must be left alone). Each worker's
  * kubelet (src/lab/sim/worker-agent.ts) posts its node status to its control plane's API server over
- * real TLS with its client certificate; the real kubectl with admin.conf reads the Node objects from
- * the control plane's real etcd.
+ * real TLS with its client certificate (and, 1.14+, renews its node Lease); the real kubectl with
+ * admin.conf reads the Node and Lease objects from the control plane's real etcd.
+ *
+ * Regression (the audit's case): the healthy worker, recovered with force while its node is Ready, gets
+ * a kubelet that dies 3 s after it starts. Its node stays Ready=True for the grace period and
+ * `systemctl is-active` was true at once: the run must fail on the new kubelet's own evidence and roll
+ * the worker back, not report it recovered.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -201,14 +206,75 @@ async function recovers(id: string): Promise<void> {
     const w = expired[0]!;
     const sbin = lab.hostPath(w.host, '/usr/local/sbin');
     renameSync(join(sbin, 'systemctl'), join(sbin, '.systemctl-real'));
-    writeFileSync(join(sbin, 'systemctl'), '#!/bin/sh\n# injected by kubelet-recover-e2e: the first restart fails\nif [ "$1" = restart ] && [ ! -e /tmp/.restart-failed ]; then : > /tmp/.restart-failed; echo "Job for kubelet.service failed because the control process exited with error code." >&2; exit 1; fi\nexec /usr/local/sbin/.systemctl-real "$@"\n');
+    writeFileSync(join(sbin, 'systemctl'), '#!/bin/sh\n# injected by kubelet-recover-e2e: the first start (or restart) fails\nif { [ "$1" = start ] || [ "$1" = restart ]; } && [ ! -e /tmp/.restart-failed ]; then : > /tmp/.restart-failed; echo "Job for kubelet.service failed because the control process exited with error code." >&2; exit 1; fi\nexec /usr/local/sbin/.systemctl-real "$@"\n');
     chmodSync(join(sbin, 'systemctl'), 0o755);
     const f = await cli(['apply', RECOVER, '-l', limit(id)], id);
     assert.equal(f.code, 6, f.out);
     assert.match(f.out, new RegExp(`\\[${w.host.name}\\] +failed .*Restart kubelet`), f.out);
     assert.match(f.out, new RegExp(`${w.host.name} +rolled-back`), f.out);
     assert.deepEqual(snapshot(w.host), before.get(w.host.name), `${w.host.name} is not byte-identical after the run's own rollback`);
+    renameSync(join(sbin, '.systemctl-real'), join(sbin, 'systemctl'));
+    await kubeletDiesAfterRestart(cp, healthy[0]!, before.get(healthy[0]!.host.name)!);
   }
+}
+
+/**
+ * The audit's reproduction: worker `w`, Ready, recovered with force; the first kubelet started on it
+ * dies 3 s later (as one that cannot work with its new credentials would). Its node stays Ready=True
+ * for the grace period and the kubelet was active right after the restart, so the old verification
+ * passed at once (exit 0 in about a second). The run must fail and put the worker back, byte for byte.
+ * Then, with a kubelet that stays up, the forced run recovers it, on the new kubelet's own reports.
+ */
+async function kubeletDiesAfterRestart(cp: SimHost, w: SimWorker, pristine: Map<string, string>): Promise<void> {
+  const node = w.host.name;
+  const only = `${cp.host.name},${node}`;
+  const force = join(dir, 'force.yaml');
+  writeFileSync(force, 'force: true\n');
+  await waitFor(`${node}'s node Ready`, async () => (await readyStatus(cp, node)) === 'True', 60_000, 300);
+  const sbin = lab.hostPath(w.host, '/usr/local/sbin');
+  renameSync(join(sbin, 'systemctl'), join(sbin, '.systemctl-real'));
+  writeFileSync(
+    join(sbin, 'systemctl'),
+    [
+      '#!/bin/sh',
+      '# injected by kubelet-recover-e2e: the first kubelet started from now on dies 3 s later',
+      'real=/usr/local/sbin/.systemctl-real',
+      'case "$1 | $* " in',
+      '  "start | "*" kubelet "*|"restart | "*" kubelet "*)',
+      '    if [ ! -e /tmp/.kubelet-dies ]; then : > /tmp/.kubelet-dies; "$real" "$@"; rc=$?; (sleep 3; "$real" stop kubelet) >/dev/null 2>&1 & exit $rc; fi ;;',
+      'esac',
+      'exec "$real" "$@"',
+      '',
+    ].join('\n'),
+  );
+  chmodSync(join(sbin, 'systemctl'), 0o755);
+  try {
+    const f = await cli(['apply', RECOVER, '-l', only, '-e', `@${force}`], 'k128');
+    assert.ok(existsSync(lab.hostPath(w.host, '/tmp/.kubelet-dies')), 'the kubelet was not started through the injected systemctl');
+    assert.equal(f.code, 6, `a kubelet that died 3 s after its restart was reported recovered:\n${f.out}`);
+    // caught on the worker (the kubelet is not up kubelet_settle seconds after its start), or, when it died
+    // before it could report a second time (a loaded machine), on the control plane
+    assert.match(f.out, new RegExp(`\\[${node}\\] +failed .*(The kubelet stayed up|The new kubelet reports the node Ready, and again)`), f.out);
+    assert.match(f.out, /the kubelet did not stay up: \d+s after its start it is inactive with main PID 0|reported once \(Ready=True at \S+, Lease at \S+\), then not again within 40s: it stopped talking to the API server/, f.out);
+    assert.match(f.out, new RegExp(`${node} +rolled-back`), f.out);
+    assert.deepEqual(snapshot(w.host), pristine, `${node} is not byte-identical after the run's own rollback`);
+  } finally {
+    renameSync(join(sbin, '.systemctl-real'), join(sbin, 'systemctl'));
+  }
+  // the rollback started the kubelet again on its old files (the injection fires once): Ready again
+  await waitFor(`${node}'s node Ready after the rollback`, async () => (await readyStatus(cp, node)) === 'True', 60_000, 300);
+
+  // a kubelet that stays up: recovered, on its own Lease renewals after the restart
+  const ok = await cli(['apply', RECOVER, '-l', only, '-e', `@${force}`], 'k128');
+  assert.equal(ok.code, 0, ok.out);
+  const runId = /run (\d{8}T\d{6}Z-[0-9a-f]+)/.exec(ok.out)?.[1];
+  const journal = readFileSync(join(dir, 'state', 'k128', 'runs', `${runId}.jsonl`), 'utf8');
+  const ts = '(\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z)';
+  const proof = new RegExp(`node ${node} Ready=True, posted by the new kubelet at ${ts} \\(restarted at ${ts}\\); its Lease renewed at ${ts} and again at ${ts}`).exec(journal);
+  assert.ok(proof, `no proof from the new kubelet in the journal:\n${journal}`);
+  const [, posted, restarted, lease1, lease2] = proof as unknown as [string, string, string, string, string];
+  assert.ok(Date.parse(posted) > Date.parse(restarted) && Date.parse(lease1) > Date.parse(restarted) && Date.parse(lease2) > Date.parse(lease1), proof[0]);
+  assert.equal(w.status()?.kubelet.state, 'active');
 }
 
 test('kubelet-recover on a 1.18 and a 1.28 cluster, concurrently: NotReady workers Ready, idempotent, rolled back byte-identical; a failed restart rolls the worker back', { skip, timeout: 600_000, concurrency: true }, async (t) => {
