@@ -10,6 +10,7 @@ import { sortDiagnostics } from '../runbook/load.js';
 import type { HostEntry, Inventory } from './types.js';
 import { connectionVarDiagnostics } from './connection-vars.js';
 import { buildPatternTree, evaluatePattern, flatPatternTree } from './patterns.js';
+import { hostEntry } from './host-entry.js';
 
 type Vars = Record<string, unknown>;
 interface RawGroup {
@@ -156,24 +157,6 @@ function buildInventory(root: Record<string, RawGroup | null>, doc: YamlDocument
     hosts.set(name, hostEntry(name, vars, hostGroups));
   }
   return { inventory: { hosts, groups: members, tree: buildPatternTree(root, (p) => (hostRangeSize(p) > MAX_HOSTS_PER_RANGE ? [] : expandHostRange(p))) }, diagnostics };
-}
-
-function hostEntry(name: string, vars: Vars, groups: string[]): HostEntry {
-  const str = (k: string) => (typeof vars[k] === 'string' ? (vars[k] as string) : undefined);
-  const portVar = vars.ansible_port ?? vars.ansible_ssh_port; // ansible_ssh_*: Ansible's older names, still honoured
-  const port = typeof portVar === 'number' ? portVar : typeof portVar === 'string' ? Number(portVar) : 22;
-  return {
-    name,
-    address: str('ansible_host') ?? str('ansible_ssh_host') ?? name,
-    port,
-    user: str('ansible_user') ?? str('ansible_ssh_user'),
-    privateKeyFile: str('ansible_ssh_private_key_file') ?? str('ansible_private_key_file'),
-    knownHostsFile: str('runbook_known_hosts'),
-    become: vars.ansible_become === true,
-    connection: vars.ansible_connection === 'local' || name === 'localhost' && vars.ansible_connection === undefined && !vars.ansible_host ? 'local' : 'ssh',
-    groups: groups.includes('all') ? groups : ['all', ...groups],
-    vars,
-  };
 }
 
 /** `--hosts a,b,user@c:2222`: an inventory without a file. */
