@@ -2,15 +2,18 @@
  * An Ansible project's ansible.cfg, as Ansible uses it, against real OpenSSH servers: the login,
  * key, known_hosts and ssh arguments it names reach hosts whose inventory says nothing of them,
  * through the real `runbook` command run in the project directory; the inventory's own values win;
- * a rollback from elsewhere connects as the run did.
+ * a rollback from elsewhere connects as the run did. And the project's INI inventory, read through
+ * Ansible's own parser: its order and group variables reach the run, the group_vars/ and host_vars/
+ * beside it (a vault value among them) do not.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFile, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LabHost } from '../src/lab/hosts.js';
 import { lab, useLab, dir as work } from './support/lab.js';
+import { ansibleEnv, runAnsible } from './support/ansible-oracle.js';
 
 const skip = useLab({
   start: { count: 2, firstAddress: '127.1.207.1', namePrefix: 'ac' },
@@ -100,4 +103,39 @@ test("no -i: the inventory ansible.cfg's [defaults] inventory names, as ansible-
   // -i wins over the configured one
   const given = await runbook(['plan', 'rb.yaml', '-i', 'inventory/hosts.yaml'], project);
   assert.equal(given.code, 0, given.out);
+});
+
+const noAnsible = spawnSync('sh', ['-c', 'command -v ansible-inventory && command -v ansible-vault']).status === 0 ? false : 'ansible-core is not installed';
+
+test("the project's INI inventory (Kubespray's [all] layout): Ansible's order picks the host and its group vars reach the run, typed; group_vars/ and host_vars/ beside it are not read, and their vault value is nowhere in the output or the journal", { skip: skip || noAnsible }, async () => {
+  const [h1, h2] = lab.hosts as [LabHost, LabHost];
+  const project = join(work, 'ini-project');
+  mkdirSync(join(project, 'group_vars'), { recursive: true });
+  mkdirSync(join(project, 'host_vars'));
+  writeFileSync(join(project, 'vault-pass'), 'correct horse\n');
+  writeFileSync(
+    join(project, 'ansible.cfg'),
+    ['[defaults]', 'remote_user = root', `private_key_file = ${lab.privateKeyPath}`, 'vault_password_file = vault-pass', '', '[ssh_connection]', `ssh_common_args = -o UserKnownHostsFile=${lab.knownHostsPath}`, ''].join('\n'),
+  );
+  const vault = await runAnsible('ansible-vault', ['encrypt_string', '--vault-password-file', join(project, 'vault-pass'), 'VAULTED-7c1f9e', '--name', 'db_password'], ansibleEnv(work));
+  assert.equal(vault.code, 0, vault.stderr);
+  writeFileSync(join(project, 'group_vars', 'all.yml'), vault.stdout);
+  // read, it would send the second host's login to a user that does not exist
+  writeFileSync(join(project, 'host_vars', `${h2.name}.yml`), 'ansible_user: nosuchuser\n');
+  // the hosts in [all] with their addresses, then a group listing the second one first
+  const at = (h: LabHost) => `${h.name} ansible_host=${h.address} ansible_port=${h.port}`;
+  writeFileSync(join(project, 'hosts'), `[all]\n${at(h1)}\n${at(h2)}\n\n[k8s]\n${h2.name}\n${h1.name}\n\n[k8s:vars]\ngreeting=hello-ini\nn=41\n`);
+  writeFileSync(
+    join(project, 'first.yaml'),
+    'apiVersion: runbook/v1\nname: the first of k8s\nhosts: k8s[0]\nsteps:\n  - name: a file from the group vars\n    copy: { dest: /tmp/from-ini, content: "{{ greeting }} {{ n + 1 }} {{ host.name }}\\n", mode: "0644" }\n',
+  );
+  const state = join(work, 'ini-state');
+  const r = await runbook(['apply', 'first.yaml', '-i', 'hosts', '--state-dir', state], project);
+  assert.equal(r.code, 0, r.out);
+  assert.equal(readFileSync(lab.hostPath(h2, '/tmp/from-ini'), 'utf8'), `hello-ini 42 ${h2.name}\n`);
+  assert.equal(existsSync(lab.hostPath(h1, '/tmp/from-ini')), false, 'k8s[0] is the first host [k8s] lists');
+  // neither the vaulted value nor the host_vars user anywhere: output, journal, state
+  const files = readdirSync(state, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+  assert.ok(files.length > 0);
+  for (const text of [r.out, ...files.map((e) => readFileSync(join(e.parentPath, e.name), 'utf8'))]) assert.doesNotMatch(text, /VAULTED-7c1f9e|nosuchuser|ANSIBLE_VAULT/);
 });

@@ -1,16 +1,19 @@
 /**
  * Ansible-compatible YAML inventories (`all`, `children`, `hosts`, `vars`, `ansible_*` vars,
- * host ranges like `cp[1:3]`), ad-hoc `--hosts a,b`, and host patterns (`--limit`).
+ * host ranges like `cp[1:3]`), INI ones through Ansible's own parser (ini-inventory.ts), ad-hoc
+ * `--hosts a,b`, and host patterns (`--limit`).
  */
 import { readFile } from 'node:fs/promises';
+import { extname } from 'node:path';
 import { UserError, messageOf, type Diagnostic } from '../errors.js';
-import { loadYaml, positionOf, type YamlDocument } from '../runbook/yaml.js';
+import { isObject, loadYaml, positionOf, type YamlDocument } from '../runbook/yaml.js';
 import { schemaDiagnostics } from '../runbook/schema-check.js';
 import { sortDiagnostics } from '../runbook/load.js';
 import type { HostEntry, Inventory } from './types.js';
 import { connectionVarDiagnostics } from './connection-vars.js';
 import { buildPatternTree, evaluatePattern, flatPatternTree } from './patterns.js';
 import { hostEntry } from './host-entry.js';
+import { loadIniInventory } from './ini-inventory.js';
 
 type Vars = Record<string, unknown>;
 interface RawGroup {
@@ -27,7 +30,34 @@ export async function loadInventoryFile(path: string): Promise<{ inventory?: Inv
     const code = (e as NodeJS.ErrnoException).code;
     return { diagnostics: [{ kind: 'io', severity: 'error', message: code === 'ENOENT' ? `no such inventory file: ${path}` : `cannot read ${path}: ${messageOf(e)}`, file: path }] };
   }
-  return loadInventoryText(text, path);
+  const as = readsAs(path, text);
+  if (as.format === 'yaml') return loadInventoryText(text, path);
+  const r = await loadIniInventory(path);
+  // no extension: Ansible tries YAML first, and says why that failed too
+  const yamlError = as.yamlError;
+  if (r.inventory || !yamlError) return r;
+  const why = `read as YAML (as Ansible tries first for a file without extension), it fails at line ${yamlError.line ?? '?'}: ${yamlError.message}`;
+  return { diagnostics: r.diagnostics.map((d, i) => (i === 0 ? { ...d, hint: d.hint ? `${d.hint}; ${why}` : why } : d)) };
+}
+
+/** The names Ansible's YAML inventory plugin takes (its yaml_extensions): runbook's own loader reads them. */
+const YAML_EXTENSIONS = ['.yaml', '.yml', '.json'];
+
+/**
+ * How Ansible would read `path`: YAML for a YAML extension, and for a name without any extension
+ * whose text is a YAML mapping (Ansible's YAML plugin takes those before its INI plugin); INI for
+ * every other name (with, for a name without extension that looks like YAML, why YAML failed).
+ */
+function readsAs(path: string, text: string): { format: 'yaml' } | { format: 'ini'; yamlError?: Diagnostic } {
+  const ext = extname(path).toLowerCase();
+  if (YAML_EXTENSIONS.includes(ext)) return { format: 'yaml' };
+  if (ext !== '') return { format: 'ini' };
+  const doc = loadYaml(text, path);
+  if (isObject(doc.value)) return { format: 'yaml' };
+  // meant as YAML (its first line `all:` or `---`): why YAML failed is the news, not INI's complaint
+  const first = text.split('\n').find((l) => l.trim() !== '' && !/^\s*#/.test(l)) ?? '';
+  const yamlError = /^(---|[\w.-]+:(\s|$))/.test(first) ? doc.diagnostics.find((d) => d.severity === 'error') : undefined;
+  return { format: 'ini', ...(yamlError ? { yamlError } : {}) };
 }
 
 export function loadInventoryText(text: string, file: string): { inventory?: Inventory; diagnostics: Diagnostic[] } {

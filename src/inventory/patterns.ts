@@ -4,9 +4,10 @@
  * whatever their position), globs (fnmatch: `*`, `?`, `[seq]`), `~regex` (anchored at the start),
  * subscripts `g[0]`, `g[-1]`, `g[0:2]` (inclusive), `g[1:]`, on groups, hosts and globs alike.
  *
- * The order follows Ansible's inventory model, rebuilt from the YAML as its yaml plugin builds it:
- * a group's hosts are its own hosts, then its child groups' (breadth first); `all` has `ungrouped`
- * and then its children; groups nobody names as a child are children of `all`.
+ * The order follows Ansible's inventory model, rebuilt from the YAML as its yaml plugin builds it
+ * (for an INI inventory, the graph Ansible's own INI parser built: ini-inventory.ts): a group's
+ * hosts are its own hosts, then its child groups' (breadth first); `all` has `ungrouped` and then
+ * its children; groups nobody names as a child are children of `all`.
  *
  * One deliberate difference: a term that matches nothing is an error here (with a suggestion), where
  * Ansible warns and ignores it — a mistyped `!control_plane` must not select every node.
@@ -108,7 +109,12 @@ export function flatPatternTree(hosts: string[], groups: Map<string, Set<string>
   return t;
 }
 
-/** Group.get_hosts(): the group, then its descendants breadth first, each host once. */
+/**
+ * Group.get_hosts(): the group, then its descendants breadth first, each host once. Ansible walks
+ * the groups of one level in the order of a Python set of Group objects (by their ids): where two
+ * or more of them have child groups, the order of those children's hosts changes from one run of
+ * Ansible to the next. Here it is always the child groups' order, one of the orders Ansible gives.
+ */
 function groupHosts(t: PatternTree, g: string): string[] {
   const ordered = [g, ...(t.kids.get(g) ?? [])];
   const seen = new Set<string>();

@@ -23,6 +23,6 @@ export interface Inventory {
   hosts: Map<string, HostEntry>;
   /** group name → names of the hosts in it, including through children */
   groups: Map<string, Set<string>>;
-  /** Ansible's view of the groups, for host patterns in Ansible's order (patterns.ts); absent: one flat group */
+  /** Ansible's view of the groups, for host patterns in Ansible's order (patterns.ts): rebuilt from a YAML file, Ansible's own for an INI one; absent: one flat group */
   tree?: import('./patterns.js').PatternTree;
 }
