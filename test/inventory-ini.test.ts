@@ -188,6 +188,20 @@ async function refused(file: string, text: string): Promise<Diagnostic[]> {
   return r.diagnostics;
 }
 
+/** `body` with `vars` set in this process's environment, as they were after it. */
+async function withEnv<T>(vars: Record<string, string>, body: () => Promise<T>): Promise<T> {
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, vars);
+  try {
+    return await body();
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
+
 /** `body` with a new temporary directory, removed after it. */
 async function inTempDir(body: (dir: string) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'inventory-ini-'));
@@ -296,7 +310,8 @@ test('group_vars/ and host_vars/ next to an INI inventory are not read, and a va
   inTempDir(async (dir) => {
     const env = ansibleEnv(dir);
     writeFileSync(join(dir, 'vault-pass'), 'correct horse\n');
-    writeFileSync(join(dir, 'ansible.cfg'), '[defaults]\nvault_password_file = vault-pass\n');
+    // a project config that turns on everything that would read them early (at parse time, too)
+    writeFileSync(join(dir, 'ansible.cfg'), '[defaults]\nvault_password_file = vault-pass\nvars_plugins_enabled = host_group_vars\nrun_vars_plugins = start\n');
     const enc = await runAnsible('ansible-vault', ['encrypt_string', '--vault-password-file', join(dir, 'vault-pass'), 'PLAINTEXT-SECRET-4711', '--name', 'db_password'], env);
     assert.equal(enc.code, 0, enc.stderr);
     mkdirSync(join(dir, 'group_vars'));
@@ -308,10 +323,11 @@ test('group_vars/ and host_vars/ next to an INI inventory are not read, and a va
     const there = { ...env, ANSIBLE_CONFIG: join(dir, 'ansible.cfg') };
     const control = await runAnsible('ansible', ['h1', '-i', 'hosts', '-m', 'debug', '-a', 'msg="{{ db_password }} {{ ansible_user }}"'], there, dir);
     assert.match(control.stdout, /PLAINTEXT-SECRET-4711 from-host-vars/, control.stderr);
+    // runbook, from that directory, with that config in the environment too
     const cwd = process.cwd();
     process.chdir(dir);
     try {
-      const r = await loadInventoryFile('hosts');
+      const r = await withEnv({ ANSIBLE_CONFIG: join(dir, 'ansible.cfg'), ANSIBLE_VARS_ENABLED: 'host_group_vars', ANSIBLE_VAULT_PASSWORD_FILE: join(dir, 'vault-pass') }, () => loadInventoryFile('hosts'));
       assert.ok(r.inventory, r.diagnostics.map(formatDiagnostic).join('\n'));
       assert.deepEqual(r.inventory.hosts.get('h1')!.vars, { ansible_host: '192.0.2.1' });
       assert.equal(r.inventory.hosts.get('h1')!.user, undefined);
@@ -327,7 +343,8 @@ test('an executable inventory file is not run (Ansible would run it as a script)
     const script = join(dir, 'inventory.sh');
     writeFileSync(script, '');
     chmodSync(script, 0o755);
-    const diagnostics = await refused(script, `#!/bin/sh\ntouch ${marker}\necho '{"all": {"hosts": ["from-script"]}}'\n`);
+    // even with the script plugin asked for
+    const diagnostics = await withEnv({ ANSIBLE_INVENTORY_ENABLED: 'script,ini' }, () => refused(script, `#!/bin/sh\ntouch ${marker}\necho '{"all": {"hosts": ["from-script"]}}'\n`));
     assert.match(diagnostics[0]!.message, /Ansible's INI parser .*Expected key=value host variable assignment/);
     assert.equal(existsSync(marker), false, 'runbook ran the inventory file');
     // not vacuous: Ansible itself runs it
