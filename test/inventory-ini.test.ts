@@ -118,7 +118,7 @@ plain=from-all
 `;
 
 // hosts met in groups before the [all] section names them again, and [all:children]: Ansible's
-// \`all\` (its group's own hosts, then its children's) is not the order it met the hosts in, which
+// `all` (its group's own hosts, then its children's) is not the order it met the hosts in, which
 // globs and regexes use
 const ALL_LATE = `[b]
 h2
@@ -188,7 +188,7 @@ async function refused(file: string, text: string): Promise<Diagnostic[]> {
   return r.diagnostics;
 }
 
-/** `body` with `vars` set in this process's environment, as they were after it. */
+/** `body` with `vars` set in this process's environment, restored after it. */
 async function withEnv<T>(vars: Record<string, string>, body: () => Promise<T>): Promise<T> {
   const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
   Object.assign(process.env, vars);
