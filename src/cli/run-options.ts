@@ -74,7 +74,7 @@ export const nonNegativeInt = wholeNumber(0, 'a whole number (0 or more)');
 
 export function addHostOptions(cmd: Command): Command {
   return cmd
-    .option('-i, --inventory <file>', "Ansible-style YAML inventory (default: the one $ANSIBLE_INVENTORY or ansible.cfg's [defaults] inventory names)")
+    .option('-i, --inventory <file>', "Ansible inventory: YAML, or INI read by the installed ansible-core (default: the one $ANSIBLE_INVENTORY or ansible.cfg's [defaults] inventory names)")
     .option('--hosts <list>', 'hosts without an inventory: a,b,user@c:2222')
     .option('-l, --limit <pattern>', 'narrow the selected hosts further (Ansible pattern)');
 }
