@@ -27,7 +27,7 @@ vars:
   fail_rescue: ""
 steps:
   - name: Back up the app tree
-    backup: { paths: [/etc/kubernetes/app], to: "/var/backups/runbook/{{ run.id }}" }
+    backup: { paths: [/etc/kubernetes/app, /root/blocks-order], to: "/var/backups/runbook/{{ run.id }}" }
   - name: Upgrade the app
     block:
       - name: App directory
@@ -45,7 +45,7 @@ steps:
         shell: { script: '${FAIL_IF_LISTED}', args: ["{{ inventory_hostname }}", "{{ fail_rescue }}"], read_only: true }
     always:
       - name: Record the cleanup
-        shell: { script: 'echo always >> /root/blocks-order', changed_when: true }
+        shell: { script: 'echo always >> /root/blocks-order', changed_when: true, writes: [/root/blocks-order] }
   - name: After the block
     copy: { dest: /etc/kubernetes/app/done, content: "done\\n" }
 `;
@@ -100,8 +100,9 @@ test('apply: rescued on one host (ok, no rollback), rescue failing on another (a
   assert.ok(!existsSync(lab.hostPath(h2, '/etc/kubernetes/app/checked')));
   assert.equal(read(h2, '/etc/kubernetes/app/done'), 'done\n');
   assert.equal(read(h2, '/root/blocks-order'), 'always\n');
-  // the rescue failed: always ran, then rollback put /etc/kubernetes back as it was; nothing after the block ran
-  assert.equal(read(h3, '/root/blocks-order'), 'always\n');
+  // the rescue failed: always ran (the journal below), then rollback put /etc/kubernetes back as it was and
+  // removed what always wrote (backed up as absent); nothing after the block ran
+  assert.ok(!existsSync(lab.hostPath(h3, '/root/blocks-order')));
   assert.deepEqual(snapshot(h3), pristine[2], 'bk-03 restored to its state before the run');
   const lines = parseJournal(readFileSync(join(stateDir, 'runs', `${r.result!.runId}.jsonl`), 'utf8'));
   const ends = (host: string) => (lines as unknown as StepEndEvent[]).filter((l) => l.kind === 'step-end' && l.host === host).map((e) => `${e.step}:${e.status}`);

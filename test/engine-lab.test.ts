@@ -54,7 +54,7 @@ steps:
   - name: The payload arrived as one argument
     assert: { that: ["echo.stdout == payload"] }
   - name: Restart only when the main config changed
-    command: { argv: [sh, -c, 'date >> "$1"', sh, "{{ app }}/restarts"] }
+    command: { argv: [sh, -c, 'date >> "$1"', sh, "{{ app }}/restarts"], writes: ["{{ app }}/restarts"] }
     when: changed(a)
   - name: Fail or wait where asked
     wait_for: { command: [sh, -c, 'if [ "$1" = "$2" ]; then exit 7; fi; if [ "$1" = "$3" ]; then sleep 30; fi', sh, "{{ inventory_hostname }}", "{{ fail_host }}", "{{ slow_host }}"], retries: 0 }

@@ -367,3 +367,56 @@ steps:
     rmSync(big, { force: true });
   }
 });
+
+/** The audit's case (issue: any backup made every command "covered"): what a command changes counts as put back only when it declares it and a backup holds it. */
+test('a command is covered only by a backup holding every path it declares in writes: undeclared, it is not restored (exit 4, never rolled-back); validate and plan say so first', { skip }, async () => {
+  resetHosts();
+  const h = lab.hosts[0]!;
+  const cfg = '/var/lib/kubelet/config.yaml';
+  const original = 'kind: KubeletConfiguration\n';
+  writeFileSync(lab.hostPath(h, '/etc/kubernetes/admin.conf'), 'admin\n');
+  const variant = (paths: string, writes: string) =>
+    writeRunbook(`on_failure: rollback
+steps:
+  - name: Back up
+    backup: { paths: [${paths}], to: "/var/backups/runbook/{{ run.id }}" }
+  - name: Raise maxPods
+    command: { argv: [sh, -c, 'echo "maxPods: 10" >> "$1"', sh, ${cfg}], changed_when: true${writes} }
+  - name: Fail
+    command: { argv: ["false"], changed_when: false }
+`);
+  const cases: [string, string, string, number, RegExp | undefined][] = [
+    ['undeclared', '/etc/kubernetes/admin.conf', '', 4, /not restored: what step "Raise maxPods" \(command\) changed/],
+    ['declared, outside the backup', '/etc/kubernetes/admin.conf', `, writes: [${cfg}]`, 4, new RegExp(`not restored: ${cfg}$`)],
+    ['declared, under the backup', '/etc/kubernetes/admin.conf, /var/lib/kubelet', `, writes: ["{{ '${cfg}' }}"]`, 6, undefined],
+  ];
+  for (const [what, paths, writes, exit, lost] of cases) {
+    mkdirSync(lab.hostPath(h, '/var/lib/kubelet'), { recursive: true });
+    writeFileSync(lab.hostPath(h, cfg), original);
+    const rb = variant(paths, writes);
+    const warnings = (await loadRunbookFile(rb)).diagnostics.map(formatDiagnostic);
+    const warned = warnings.some((l) => /rb-\d+\.yaml:8:5: warning: step "Raise maxPods": command step declares no `writes:`/.test(l));
+    assert.equal(warned, what === 'undeclared', `${what}: ${warnings.join('\n')}`);
+    const o = cmdOptions({ runbook: rb, limit: h.name });
+    assert.equal((await planCmd(o)).exitCode, 2, o.stdout.text + o.stderr.text);
+    const mark = /Raise maxPods \(irreversible: rollback cannot (.*)\)/.exec(o.stdout.text)?.[1];
+    assert.equal(mark, exit === 6 ? undefined : what === 'undeclared' ? 'undo it' : `put back ${cfg}`, `${what}: ${o.stdout.text}`);
+    const { r, rows, events, text } = await apply(rb, { limit: h.name });
+    assert.equal(r.exitCode, exit, `${what}: ${text}`);
+    const row = rows[h.name]!;
+    const raised = events.find((e): e is StepEndEvent => e.kind === 'step-end' && e.step === 'steps[1]');
+    assert.equal(readFileSync(lab.hostPath(h, '/etc/kubernetes/admin.conf'), 'utf8'), 'admin\n');
+    if (lost) {
+      assert.equal(row.status, 'failed', text);
+      assert.match(row.message ?? '', lost);
+      assert.equal(raised?.change, 'irreversible');
+      // honest: the change is still there, and the recap says so
+      assert.equal(readFileSync(lab.hostPath(h, cfg), 'utf8'), `${original}maxPods: 10\n`);
+    } else {
+      assert.equal(row.status, 'rolled-back', text);
+      assert.equal(raised?.change, 'covered');
+      assert.equal(readFileSync(lab.hostPath(h, cfg), 'utf8'), original, 'put back from the backup');
+    }
+  }
+  rmSync(lab.hostPath(h, '/var/lib/kubelet/config.yaml'), { force: true });
+});

@@ -88,7 +88,7 @@ test('a backup deferred at the end of play 1 is taken before the changes of play
     on_failure: rollback
     steps:
       - name: Rewrite (a command, only the backup can put it back)
-        shell: { script: 'echo rewritten > "$1"', args: ["${APP}/a.conf"] }
+        shell: { script: 'echo rewritten > "$1"', args: ["${APP}/a.conf"], writes: ["${APP}/a.conf"] }
       - name: Fail
         command: { argv: ["false"], changed_when: false }
 `,
@@ -125,7 +125,7 @@ test('a backup deferred at the end of play 1 is taken before the changes of play
     on_failure: rollback
     steps:
       - name: Rewrite
-        shell: { script: 'echo rewritten > "$1"', args: ["${APP}/a.conf"] }
+        shell: { script: 'echo rewritten > "$1"', args: ["${APP}/a.conf"], writes: ["${APP}/a.conf"] }
       - name: Fail
         command: { argv: ["false"], changed_when: false }
 `,
@@ -361,7 +361,7 @@ steps:
   - name: Back up
     backup: { paths: ["${APP}"], to: "/var/backups/runbook/{{ run.id }}" }
   - name: Rewrite (a command, only the backup can put it back)
-    shell: { script: 'echo "$2" > "$1"', args: ["${APP}/a.conf", "{{ run.id }}"] }
+    shell: { script: 'echo "$2" > "$1"', args: ["${APP}/a.conf", "{{ run.id }}"], writes: ["${APP}/a.conf"] }
   - name: Fail where told
     command: { argv: ["test", "{{ inventory_hostname }}", "!=", "{{ fail_on }}"], changed_when: false }
 `);

@@ -80,7 +80,7 @@ steps:
   - name: The register holds the token
     assert: { that: ["echoed.stdout.contains(api_token)"], fail_msg: "no {{ api_token }} in {{ echoed.stdout }}" }
   - name: A failing command that prints the token
-    command: { argv: [sh, -c, 'echo "bad $1" >&2; exit 3', sh, "--token={{ api_token }}"] }
+    command: { argv: [sh, -c, 'echo "bad $1" >&2; exit 3', sh, "--token={{ api_token }}"], changed_when: false }
     ignore_errors: true
 `;
 
@@ -184,7 +184,7 @@ vars:
   fail: "no"
 steps:
   - name: Back up the tree
-    backup: { paths: [/tmp/meta], to: "/var/backups/runbook/{{ run.id }}" }
+    backup: { paths: [/tmp/meta, /root/argdump.out], to: "/var/backups/runbook/{{ run.id }}" }
   - name: Directory
     file: { path: /tmp/meta, state: directory, mode: "0755" }
   - name: Files with odd names
@@ -194,13 +194,13 @@ steps:
     file: { path: "/tmp/meta/{{ item }}", state: directory }
     loop: "{{ names }}"
   - name: Every value as one argument
-    command: { argv: [/usr/local/sbin/argdump, "{{ item }}", "{{ inventory_hostname }}", "x{{ item }}"] }
+    command: { argv: [/usr/local/sbin/argdump, "{{ item }}", "{{ inventory_hostname }}", "x{{ item }}"], writes: [/root/argdump.out] }
     loop: "{{ evil }}"
   - name: Through a shell's positional parameters and the environment
-    shell: { script: '/usr/local/sbin/argdump "$1" "$V"', args: ["{{ item }}"], env: { V: "{{ item }}" } }
+    shell: { script: '/usr/local/sbin/argdump "$1" "$V"', args: ["{{ item }}"], env: { V: "{{ item }}" }, writes: [/root/argdump.out] }
     loop: "{{ evil }}"
   - name: Fail when asked
-    command: [sh, -c, 'test "$1" != yes', sh, "{{ fail }}"]
+    command: { argv: [sh, -c, 'test "$1" != yes', sh, "{{ fail }}"], changed_when: false }
 `;
 
 function argRecords(h: LabHost): string[][] {
@@ -275,7 +275,7 @@ steps:
   - name: Change a file
     copy: { dest: /etc/kubernetes/tamper/a.conf, content: "changed\\n" }
   - name: Then fail (no automatic rollback)
-    command: [sh, -c, 'exit 9']
+    command: { argv: [sh, -c, 'exit 9'], changed_when: false }
 `;
 
 test('a manifest edited to reach outside, or a symlink escaping the backup, is refused and nothing is touched', { skip }, async () => {
@@ -354,7 +354,7 @@ test('a manifest edited to reach outside, or a symlink escaping the backup, is r
 
 test('journals, plans and backups are readable only by their owner', { skip }, async () => {
   const fresh = join(dir, 'fresh-state', 'nested');
-  const rb = file('modes.yaml', TAMPER_RB.replace('on_failure: stop', 'on_failure: rollback').replace("command: [sh, -c, 'exit 9']", "command: [sh, -c, 'exit 0']"));
+  const rb = file('modes.yaml', TAMPER_RB.replace('on_failure: stop', 'on_failure: rollback').replace("argv: [sh, -c, 'exit 9']", "argv: [sh, -c, 'exit 0']"));
   for (const x of lab.hosts) writeFileSync(lab.hostPath(x, '/etc/kubernetes/tamper/a.conf'), 'modes\n');
   // a plan file that already exists with a wider mode is narrowed
   const planFile = join(dir, 'modes-plan.json');

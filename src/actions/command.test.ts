@@ -132,3 +132,13 @@ test('command: a string argv (an unexpanded template) is a clear error', async (
   const ctx = makeCtx();
   await assert.rejects(commandAction.probe(ctx, 'kubeadm version'), /list of arguments/);
 });
+
+test('command/shell writes: the declared paths reach the engine (a template giving a list adds each); changed_when: false declares none; a relative path is refused', async () => {
+  const ctx = makeCtx();
+  const p = await commandAction.probe(ctx, { argv: ['true'], writes: ['/etc/kubernetes/pki/', ['/etc/kubernetes/admin.conf', '/etc/kubernetes/scheduler.conf']] as unknown as string[] });
+  assert.deepEqual(p.writes, ['/etc/kubernetes/pki', '/etc/kubernetes/admin.conf', '/etc/kubernetes/scheduler.conf']);
+  assert.equal((await commandAction.probe(ctx, ['true'])).writes, undefined, 'undeclared: unknown');
+  assert.deepEqual((await shellAction.probe(ctx, { script: 'true', changed_when: false })).writes, []);
+  assert.deepEqual((await shellAction.probe(ctx, { script: 'true', changed_when: 'true', writes: ['/x'] })).writes, ['/x']);
+  await assert.rejects(commandAction.probe(ctx, { argv: ['true'], writes: ['etc/x'] }), /command\.writes: "etc\/x" is not an absolute path/);
+});

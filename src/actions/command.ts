@@ -10,6 +10,9 @@
  * CEL over `result` = {code, stdout, stderr}; a timeout or a kill is always a failure.
  * Facts: {code, stdout, stderr, changed, failed, duration_ms} — stdout/stderr without the
  * trailing newline; code -1 when the command was killed or timed out.
+ * `writes`: the host paths the command may change, as the step declares them (`changed_when:
+ * false` declares none); the probe hands them to the engine (ProbeResult.writes), which counts the
+ * change as covered only when a backup taken before it holds every one (src/engine/safety.ts).
  */
 import type { CommandParams, ShellParams } from '../runbook/schema-types.js';
 import type { Action, ApplyResult, ProbeResult, StepContext } from './types.js';
@@ -28,6 +31,8 @@ export interface CommandSpec {
   failed_when?: string | boolean;
   /** read-only by contract: runs in the probe (plan too), never a change */
   read_only?: boolean;
+  /** the host paths it may change, as declared (`writes:`) */
+  writes?: string[];
 }
 
 export interface CommandState {
@@ -48,7 +53,14 @@ type Guarded = {
   changed_when?: string | boolean;
   failed_when?: string | boolean;
   read_only?: boolean;
+  writes?: unknown;
 };
+
+/** `writes:` as expanded: each entry a path, or a list of paths (one template giving a list). */
+function writesOf(v: unknown, what: string): string[] {
+  if (!Array.isArray(v)) throw stepError(`${what}: expected a list of paths`);
+  return v.flat().map((p) => absPath(p, what));
+}
 
 function guardsOf(p: Guarded, argv: string[], what: string): CommandSpec {
   const spec: CommandSpec = { argv };
@@ -63,6 +75,7 @@ function guardsOf(p: Guarded, argv: string[], what: string): CommandSpec {
   if (p.changed_when !== undefined) spec.changed_when = p.changed_when;
   if (p.failed_when !== undefined) spec.failed_when = p.failed_when;
   if (p.read_only === true) spec.read_only = true;
+  if (p.writes !== undefined) spec.writes = writesOf(p.writes, `${what}.writes`);
   return spec;
 }
 
@@ -117,17 +130,21 @@ export async function probeCommand(ctx: StepContext, spec: CommandSpec): Promise
   const commands = [display(spec)];
   if (reasons.length) return { status: 'skip', commands: [], summary: reasons[0], state: { run: false } };
   if (spec.read_only) return probeReadOnly(ctx, spec);
+  // what it may change: as declared; `changed_when: false` declares it changes nothing
+  const writes = spec.writes ?? (spec.changed_when === false ? [] : undefined);
+  const declared = writes ? { writes } : {};
   if (spec.changed_when === false) {
-    return { status: 'ok', acts: true, commands, summary: 'runs for its result; reports no change (changed_when: false)', state: { run: true } };
+    return { status: 'ok', acts: true, commands, summary: 'runs for its result; reports no change (changed_when: false)', state: { run: true }, ...declared };
   }
   if (typeof spec.changed_when === 'string') {
-    return { status: 'unknown', commands, summary: `change decided after it runs: ${spec.changed_when}`, state: { run: true } };
+    return { status: 'unknown', commands, summary: `change decided after it runs: ${spec.changed_when}`, state: { run: true }, ...declared };
   }
   return {
     status: 'change',
     commands,
     summary: hasGuard(spec) ? 'will run' : 'will run (no guard: creates, removes, unless, only_if or changed_when)',
     state: { run: true },
+    ...declared,
   };
 }
 

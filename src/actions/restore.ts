@@ -181,6 +181,7 @@ export const restoreAction: Action<RestoreParams, RestoreState> = {
         ? `${plural(n, 'difference')} from the backup: ${state.differences.slice(0, 3).join('; ')}${n > 3 ? '; …' : ''}`
         : `identical to the backup in ${state.from}`,
       state,
+      writes: state.units.map((u) => u.path),
     };
   },
 

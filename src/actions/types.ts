@@ -46,6 +46,12 @@ export interface ProbeResult<State = unknown> {
   report?: Record<string, unknown>;
   /** `--diff`: what the step would do to a file (./diff.ts) */
   diff?: FileDiff;
+  /**
+   * The host paths apply may change, for a step with no undo record: a command's declared
+   * `writes:` (none under `changed_when: false`), a restore's units. Its change counts as covered
+   * only when a backup taken before it holds every one (src/engine/safety.ts); absent: unknown.
+   */
+  writes?: string[];
 }
 
 /**

@@ -85,6 +85,8 @@ export function inventoryYaml(sb: Pick<Sandbox, 'root' | 'apiPort'>): string {
     '          ansible_connection: local',
     `          runbook_lock_path: ${r('var/lib/runbook/lock')}`,
     `          kube_dir: ${r('etc/kubernetes')}`,
+    // the node's own /etc/kubernetes, where its kubeadm writes the kubeconfigs `certs renew` renews
+    `          kubeadm_kubeconfig_dir: ${r('etc/kubernetes')}`,
     `          kubelet_dir: ${r('var/lib/kubelet')}`,
     `          node_kubeconfig: ${r('root/.kube/config')}`,
     `          backup_root: ${r('var/backups/runbook')}`,

@@ -4,7 +4,8 @@
  *  - covered: a backup taken before it holds the paths it changed (the restore puts them back);
  *  - reversible: its undo record carries what is needed to put the host back exactly;
  *  - irreversible: nothing rollback has can put it back (a removed tree over the keep limit, a
- *    command run before any backup, a private file overwritten with no backup covering it).
+ *    private file overwritten with no backup covering it, a command that declares no `writes:` or
+ *    writes where no backup taken before it reaches: a backup covers only the paths it copied).
  * A host that fails after an irreversible change ends `failed (not restored: …)`, never `rolled-back`.
  */
 import type { Action, ProbeResult } from '../actions/types.js';
@@ -44,10 +45,10 @@ export interface ChangeInput {
   withheld: boolean;
   /** paths the backups taken so far copied; undefined when a backup did not say (all covered) */
   backedUp: string[] | undefined;
-  /** backups taken on this host before this change */
-  backupsTaken: number;
   /** a step with an undo that failed before it made its record: the paths it acts on (its probe's) */
   touched?: string[];
+  /** a step with no undo record: the host paths it may change (ProbeResult.writes; a command's `writes:`) */
+  writes?: string[];
 }
 
 export interface Classified {
@@ -74,15 +75,20 @@ export function classifyChange(c: ChangeInput): Classified | undefined {
     return { cls: allCovered ? 'covered' : 'reversible', notRestored: [] };
   }
   if (STATE_ONLY.has(c.type)) return { cls: 'reversible', notRestored: [] };
-  // failed with no record of what it did: only backups covering the paths it acts on stand for it
-  if (c.touched?.length) {
-    const lost = c.touched.filter((p) => !covered(p, c.backedUp));
+  // no record of what it did (a command; a restore; a step that failed before it made its record):
+  // only backups holding every path it may change stand for it
+  const paths = c.writes ?? (c.touched?.length ? c.touched : undefined);
+  if (paths) {
+    const lost = paths.filter((p) => !covered(p, c.backedUp));
     return lost.length ? { cls: 'irreversible', notRestored: lost } : { cls: 'covered', notRestored: [] };
   }
-  // a command (or any step without a record): what it touched is unknown; only backups taken
-  // before it can stand for it
-  if (c.backupsTaken > 0) return { cls: 'covered', notRestored: [] };
-  return { cls: 'irreversible', notRestored: [`what step "${c.stepName}" (${c.type}) changed`] };
+  // what it changed is unknown: no backup can be said to hold it, however many were taken before
+  return { cls: 'irreversible', notRestored: [unknownChange(c.stepName, c.type)] };
+}
+
+/** What rollback cannot put back of a step whose changed paths are unknown. */
+function unknownChange(stepName: string, type: string): string {
+  return `what step "${stepName}" (${type}) changed`;
 }
 
 /** The recap message of a host that failed with changes rollback could not put back. */
@@ -90,12 +96,34 @@ export function notRestoredMessage(failure: string, notRestored: string[]): stri
   return `${failure}; not restored: ${[...new Set(notRestored)].join(', ')}`;
 }
 
+/** Steps whose changed paths only their `writes:` can tell: without it no backup covers them. */
+const DECLARED_WRITES = new Set(['command', 'shell']);
+
+export interface PlannedChange {
+  type: string;
+  /** the step would (or may) change the host */
+  changes: boolean;
+  hasUndo: boolean;
+  /** the probe's ProbeResult.writes */
+  writes: string[] | undefined;
+  /** the paths of the backups the plan takes before it */
+  plannedRoots: string[];
+  backupsBefore: number;
+}
+
 /**
- * Plan: would this change be irreversible? A step with no undo (a command) that changes the host
- * before any backup is taken. (How much a `file: absent` would remove is known only when it runs.)
+ * Plan: what of this change rollback could not put back (`[]`: what, is unknown), or undefined
+ * when it could put it all back. A step with no undo (a command, a restore) whose paths are not
+ * all under a backup the plan takes before it; a command that declares no `writes:`, whatever the
+ * backups. (How much a `file: absent` would remove is known only when it runs.)
  */
-export function irreversibleInPlan(type: string, changes: boolean, hasUndo: boolean, backupsBefore: number): boolean {
-  return changes && !hasUndo && !STATE_ONLY.has(type) && !LOCAL_SIDE.has(type) && backupsBefore === 0;
+export function irreversibleInPlan(p: PlannedChange): string[] | undefined {
+  if (!p.changes || p.hasUndo || STATE_ONLY.has(p.type) || LOCAL_SIDE.has(p.type)) return undefined;
+  if (p.writes) {
+    const lost = p.writes.filter((w) => !covered(w, p.plannedRoots));
+    return lost.length ? lost : undefined;
+  }
+  return DECLARED_WRITES.has(p.type) || p.backupsBefore === 0 ? [] : undefined;
 }
 
 /** Whether a host's run so far changed anything rollback would put back (an aborted host is rolled back only then). */

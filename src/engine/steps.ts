@@ -17,7 +17,7 @@ import { emptyCounts, type EventSink, type HostCounts, type StepEndEvent, type S
 import { backupDirOf, backupPathsOf, DeferredBackups } from './deferred.js';
 import { withTimeout } from './timeout.js';
 import { applyActs, classifyChange, irreversibleInPlan, isReadOnlyStep } from './safety.js';
-import { isChange, statePaths, thrownChange, type ChangeFacts } from './partial-change.js';
+import { isChange, pathFacts, statePaths, thrownChange, type ChangeFacts } from './partial-change.js';
 import { journaledRegister, namesIn, registerResults, stepStatus, type ItemResult, type JournaledItem } from './step-results.js';
 export type { JournaledItem } from './step-results.js';
 import type { Delegate, OnceSlot } from './cross-host.js';
@@ -92,8 +92,9 @@ export class HostRunner {
   failure?: string;
   /** what this host's irreversible changes touched: rollback cannot put these back */
   readonly notRestored: string[] = [];
-  /** dry run: backups the plan takes so far (a command after one is covered) */
+  /** dry run: backups the plan takes so far, and the paths they copy (what a later change may be covered by) */
   private plannedBackups = 0;
+  private readonly plannedRoots: string[] = [];
   /** dry run: the paths of the changes planned so far on this host (later steps on them are probed before those changes) */
   readonly plannedPaths: string[] = [];
 
@@ -457,6 +458,11 @@ export class HostRunner {
         if (f) return f;
       }
       const known = status === 'skipped' || (status === 'ok' && (facts !== undefined || action.readOnly));
+      const lost = irreversibleInPlan({ type: step.type, changes: !readOnly && (status === 'change' || status === 'unknown'), hasUndo: !!action.undo, writes: probe.writes, plannedRoots: this.plannedRoots, backupsBefore: this.plannedBackups });
+      if (step.type === 'backup' && (status === 'change' || status === 'ok')) {
+        this.plannedBackups++;
+        this.plannedRoots.push(...(backupPathsOf(probe, undefined) ?? []));
+      }
       const value: Record<string, unknown> | undefined =
         status === 'unknown' && !facts
           ? undefined
@@ -468,7 +474,7 @@ export class HostRunner {
         { status, uncertain: !known || whenUnknown, failed: false, ...(value ? { facts: value } : {}), ...(summary ? { message: summary } : {}) },
         probe.commands,
         started,
-        { ...(summary ? { summary } : {}), ...(probe.report ? { report: probe.report } : {}), ...(probe.diff ? { diff: probe.diff } : {}), ...(irreversibleInPlan(step.type, !readOnly && (status === 'change' || status === 'unknown'), !!action.undo, this.plannedBackups) ? { irreversible: true } : {}) },
+        { ...(summary ? { summary } : {}), ...(probe.report ? { report: probe.report } : {}), ...(probe.diff ? { diff: probe.diff } : {}), ...(lost ? { irreversible: true, notRestored: lost } : {}) },
       );
     }
 
@@ -500,11 +506,11 @@ export class HostRunner {
         { status, uncertain: false, failed, facts: { ...(res.facts ?? {}), changed: res.changed, failed, skipped: false }, ...(res.message ? { message: res.message } : {}) },
         res.commands,
         started,
-        { ...(dir ? { backupDir: dir } : {}), ...(dir && paths ? { backupPaths: paths } : {}), ...(res.undo ? { undo: res.undo } : {}), ...(probe.summary ? { summary: probe.summary } : {}), ...(probe.report ? { report: probe.report } : {}), ...(probe.diff ? { diff: probe.diff } : {}), applied: !readOnly, undoable: !!action.undo, possiblyChanged: failed && res.changed, touched: statePaths(probe.state) },
+        { ...(dir ? { backupDir: dir } : {}), ...(dir && paths ? { backupPaths: paths } : {}), ...(res.undo ? { undo: res.undo } : {}), ...(probe.summary ? { summary: probe.summary } : {}), ...(probe.report ? { report: probe.report } : {}), ...(probe.diff ? { diff: probe.diff } : {}), applied: !readOnly, undoable: !!action.undo, possiblyChanged: failed && res.changed, ...pathFacts(probe) },
       );
     } catch (e) {
       // an apply that threw may have changed the host before it failed: ./partial-change.ts
-      const t = thrownChange(e, readOnly, !!action.undo, probe.state);
+      const t = thrownChange(e, readOnly, !!action.undo, probe);
       return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: t.maybe, failed: true, skipped: false }, message: errorText(e, step) }, probe.commands, started, { ...t.facts, ...(t.undo ? { undo: t.undo } : {}) });
     }
   }
@@ -516,7 +522,7 @@ export class HostRunner {
     r: ItemResult,
     commands: string[],
     started: number,
-    extra: Partial<Pick<StepEndEvent, 'summary' | 'report' | 'diff' | 'backupDir' | 'backupPaths' | 'undo' | 'irreversible'>> & ChangeFacts = {},
+    extra: Partial<Pick<StepEndEvent, 'summary' | 'report' | 'diff' | 'backupDir' | 'backupPaths' | 'undo' | 'irreversible' | 'notRestored'>> & ChangeFacts = {},
   ): ItemResult {
     const noLog = step.raw.no_log === true;
     const ignored = r.failed && step.raw.ignore_errors === true;
@@ -542,7 +548,7 @@ export class HostRunner {
       ...(extra.undo && !withholdUndo ? { undo: extra.undo } : {}),
       ...(withholdUndo ? { undoWithheld: true } : {}),
       ...(ignored ? { ignored: true } : {}),
-      ...(extra.irreversible ? { irreversible: true } : {}),
+      ...(extra.irreversible ? { irreversible: true, ...(extra.notRestored?.length ? { notRestored: extra.notRestored } : {}) } : {}),
       ...(this.delegated ? { delegate: this.delegated.name } : {}),
       ...journaledRegister(step, r, { dryRun: this.o.dryRun, withheld: noLog || this.mentionsSecret(step) }),
     };
@@ -552,7 +558,7 @@ export class HostRunner {
     // (a delegated step's change belongs to the other host, whose backups this host does not know)
     const cls =
       extra.applied && changed && !this.delegated
-        ? classifyChange({ type: step.type, stepName: step.name, ...(extra.undo ? { undo: extra.undo } : {}), withheld: withholdUndo, backedUp: this.backedUpRoots(), backupsTaken: this.backups.length, ...(extra.undoable && extra.touched?.length ? { touched: extra.touched } : {}) })
+        ? classifyChange({ type: step.type, stepName: step.name, ...(extra.undo ? { undo: extra.undo } : {}), withheld: withholdUndo, backedUp: this.backedUpRoots(), ...(extra.undoable && extra.touched?.length ? { touched: extra.touched } : {}), ...(extra.writes ? { writes: extra.writes } : {}) })
         : undefined;
     if (cls) {
       e.change = cls.cls;
@@ -564,7 +570,6 @@ export class HostRunner {
     if (e.undoWithheld) this.withheld.push(`"${e.name}"`);
     if (e.undo && this.delegated) this.delegated.to.recordUndo({ step: e.step, name: e.name, type: e.type, record: e.undo, covered: [] });
     else if (e.undo) this.undos.push({ step: e.step, name: e.name, type: e.type, record: e.undo, covered: coveredBy(undoPaths(e.undo), this.backedUpRoots()) });
-    if (step.type === 'backup' && this.o.dryRun && (r.status === 'change' || r.status === 'ok')) this.plannedBackups++;
     this.deferred.emit(e);
     if (r.status === 'change' || (r.status === 'unknown' && !isReadOnlyStep(step))) this.pendingChanges++;
     const c = this.counts;

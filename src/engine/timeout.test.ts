@@ -49,10 +49,10 @@ test('an apply that never settles: the timeout error claims nothing (the engine 
 });
 
 test('a failed step with no record: not restored unless a backup covers the paths it acts on', () => {
-  const base = { type: 'copy', stepName: 'w', withheld: false, backupsTaken: 1 };
+  const base = { type: 'copy', stepName: 'w', withheld: false };
   assert.deepEqual(classifyChange({ ...base, backedUp: ['/etc/kubernetes'], touched: ['/etc/kubernetes/a.conf'] }), { cls: 'covered', notRestored: [] });
   assert.deepEqual(classifyChange({ ...base, backedUp: ['/etc/kubernetes/pki'], touched: ['/etc/kubernetes/a.conf'] }), { cls: 'irreversible', notRestored: ['/etc/kubernetes/a.conf'] });
-  assert.deepEqual(classifyChange({ ...base, backupsTaken: 0, backedUp: [], touched: ['/etc/x'] }), { cls: 'irreversible', notRestored: ['/etc/x'] });
+  assert.deepEqual(classifyChange({ ...base, backedUp: [], touched: ['/etc/x'] }), { cls: 'irreversible', notRestored: ['/etc/x'] });
   // with the record it left: reversible
-  assert.equal(classifyChange({ ...base, backupsTaken: 0, backedUp: [], undo: { dest: '/etc/x', existed: false } })?.cls, 'reversible');
+  assert.equal(classifyChange({ ...base, backedUp: [], undo: { dest: '/etc/x', existed: false } })?.cls, 'reversible');
 });

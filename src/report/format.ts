@@ -80,7 +80,7 @@ export const FORMATTERS: Formatters = {
   'step-end': (e, c) => {
     if (!c.perStep && e.status !== 'failed' && !e.diff) return [];
     const head = `${tag(e.host, c)} ${colorStatus(e.status)} ${`${e.index}/${e.total}`.padStart(5)} ${e.name}${itemText(e.item)}`;
-    const marked = e.irreversible ? `${head} ${pc.red('(irreversible: rollback cannot undo it)')}` : head;
+    const marked = e.irreversible ? `${head} ${pc.red(`(irreversible: rollback cannot ${e.notRestored?.length ? `put back ${e.notRestored.join(', ')}` : 'undo it'})`)}` : head;
     const out = [e.ignored ? `${marked} ${pc.dim('(ignored)')}` : marked];
     const detail = e.status === 'failed' ? e.message : c.showCommands && (e.status === 'change' || e.status === 'unknown') ? e.summary ?? e.message : undefined;
     if (detail) out.push(...indentLines(detail, ' '.repeat(c.hostWidth + 3) + pc.dim('│ ')));

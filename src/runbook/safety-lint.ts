@@ -1,8 +1,12 @@
 /**
- * `validate` warnings from the safety contract (src/engine/safety.ts), for `on_failure: rollback`
- * runbooks: no backup step at all, and steps that would make a change rollback cannot put back
- * (a command run before any backup; a `file: state: absent` before any backup, which is put back
- * only when what it removes is under 1 MiB). `plan` marks the same steps when it sees them change.
+ * `validate` warnings from the safety contract (src/engine/safety.ts):
+ *  - for `on_failure: rollback` runbooks: no backup step at all, and steps that would make a change
+ *    rollback cannot put back (a command run before any backup; a `file: state: absent` before any
+ *    backup, which is put back only when what it removes is under 1 MiB);
+ *  - for any runbook that takes backups (`runbook rollback ID` restores them whatever the policy):
+ *    a command or shell step that may change the host and declares no `writes:` — no backup can be
+ *    said to hold what it changes, so a rollback after it reports it not restored.
+ * `plan` marks the same steps when it sees them change.
  */
 import type { Diagnostic } from '../errors.js';
 import { isReadOnlyStep } from '../engine/safety.js';
@@ -12,9 +16,18 @@ import { positionOf } from './yaml.js';
 /** Step types whose changes have no undo record: only a backup taken before them covers them. */
 const NO_UNDO = new Set(['command', 'shell']);
 
+/** A command's `writes:` as written: the paths, `[]` when it declares it changes nothing (`changed_when: false`), undefined when undeclared. */
+function declaredWrites(step: StepInfo): unknown[] | undefined {
+  const p = step.params;
+  if (p === null || typeof p !== 'object' || Array.isArray(p)) return undefined;
+  const { writes, changed_when } = p as { writes?: unknown; changed_when?: unknown };
+  if (Array.isArray(writes)) return writes;
+  return changed_when === false ? [] : undefined;
+}
+
 function irreversibleWhy(step: StepInfo): string | undefined {
   if (isReadOnlyStep(step)) return undefined;
-  if (NO_UNDO.has(step.type)) return `${step.type} step before any backup: what it changes cannot be rolled back`;
+  if (NO_UNDO.has(step.type)) return declaredWrites(step)?.length === 0 ? undefined : `${step.type} step before any backup: what it changes cannot be rolled back`;
   const p = step.params as { state?: unknown } | undefined;
   if (step.type === 'file' && p && typeof p === 'object' && p.state === 'absent') {
     return 'file: state: absent before any backup: rollback puts back only what is under 1 MiB';
@@ -22,17 +35,42 @@ function irreversibleWhy(step: StepInfo): string | undefined {
   return undefined;
 }
 
+/** A command or shell step after a backup that may change the host and does not say where. */
+function undeclaredWrites(step: StepInfo): boolean {
+  return NO_UNDO.has(step.type) && !isReadOnlyStep(step) && declaredWrites(step) === undefined && step.raw.delegate_to === undefined;
+}
+
 export function safetyDiagnostics(rb: LoadedRunbook): Diagnostic[] {
   const out: Diagnostic[] = [];
   const file = rb.file;
   const plays = rb.plays ?? [];
+  const steps = rb.steps;
+  // a host keeps its backups across plays: a backup in an earlier play covers a later one
+  const firstBackup = steps.findIndex((s) => s.type === 'backup');
+  // a step written once and used twice (a YAML alias) is warned about once
+  const seen = new Set<string>();
+  const warn = (step: StepInfo, message: string, hint: string) => {
+    const at = `${step.line}:${step.col}:${message}`;
+    if (seen.has(at)) return;
+    seen.add(at);
+    out.push({ kind: 'schema', severity: 'warning', message: `step "${step.name}": ${message}`, hint, file, line: step.line, col: step.col });
+  };
+  if (firstBackup >= 0) {
+    // a handler runs at the end of its play: after a backup of that play or an earlier one
+    const handlers = plays.filter((p) => p.index >= (steps[firstBackup]!.play ?? 0)).flatMap((p) => p.handlers);
+    for (const step of [...steps.slice(firstBackup + 1), ...handlers]) {
+      if (!undeclaredWrites(step)) continue;
+      warn(
+        step,
+        `${step.type} step declares no \`writes:\`: no backup can be said to hold what it changes, so a rollback reports it not restored`,
+        'list the paths it changes in writes: [...] (templates allowed; [] when it changes no file), or mark it read_only: true or changed_when: false',
+      );
+    }
+  }
   // rollback_all rolls back like rollback (every host of the run)
   const policyOf = (i: number) => { const p = plays[i]?.settings.on_failure ?? rb.runbook.on_failure; return p === 'rollback_all' ? 'rollback' : p; };
   const rollbackPlays = plays.length ? plays.filter((p) => policyOf(p.index) === 'rollback') : policyOf(0) === 'rollback' ? [undefined] : [];
-  if (rollbackPlays.length === 0) return [];
-  // a host keeps its backups across plays: a backup in an earlier play covers a later one
-  const steps = rb.steps;
-  const firstBackup = steps.findIndex((s) => s.type === 'backup');
+  if (rollbackPlays.length === 0) return out;
   if (firstBackup < 0) {
     const where = rb.multiPlay && plays.length ? ['plays', rollbackPlays[0]!.index, 'on_failure'] : ['on_failure'];
     out.push({
@@ -49,7 +87,7 @@ export function safetyDiagnostics(rb: LoadedRunbook): Diagnostic[] {
     if (plays.length && policyOf(step.play ?? 0) !== 'rollback') return;
     const why = irreversibleWhy(step);
     if (!why) return;
-    out.push({ kind: 'schema', severity: 'warning', message: `step "${step.name}": ${why}`, hint: 'move a backup step before it, or declare it read_only when it changes nothing', file, line: step.line, col: step.col });
+    warn(step, why, 'move a backup step before it, or declare it read_only when it changes nothing');
   });
   return out;
 }

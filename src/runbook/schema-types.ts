@@ -247,6 +247,7 @@ export type CommandParams =
        */
       failed_when?: Expression | boolean;
       read_only?: ReadOnly;
+      writes?: Writes;
     };
 /**
  * A command as a list of arguments. Each item is one argument, never split or interpreted by a shell; `{{ }}` templates allowed in each. Or one template that yields such a list: `"{{ ['kubeadm'] + renew_cmd }}"`.
@@ -269,6 +270,20 @@ export type Expression = string;
  * via the `definition` "readOnly".
  */
 export type ReadOnly = boolean;
+/**
+ * An absolute path on the host. `{{ }}` templates allowed.
+ *
+ * This interface was referenced by `undefined`'s JSON-Schema
+ * via the `definition` "path".
+ */
+export type Path = string;
+/**
+ * The host paths the command may change (files or directory trees; `{{ }}` templates allowed, and one that gives a list adds each path). Rollback counts its change as put back only when a backup taken before it holds every one of them; a command that may change the host and declares no `writes` is reported `not restored` after a rollback (`validate` warns when the runbook takes backups). `[]`: it changes no file on the host (a restart, an API call). Not needed with `read_only: true` or `changed_when: false`, which say it changes nothing.
+ *
+ * This interface was referenced by `undefined`'s JSON-Schema
+ * via the `definition` "writes".
+ */
+export type Writes = Path[];
 /**
  * Run a POSIX sh script. The script is literal text: pass values through `env` or `args` ($1, $2...), never with `{{ }}` inside the script.
  *
@@ -314,14 +329,8 @@ export type ShellParams =
        */
       failed_when?: Expression | boolean;
       read_only?: ReadOnly;
+      writes?: Writes;
     };
-/**
- * An absolute path on the host. `{{ }}` templates allowed.
- *
- * This interface was referenced by `undefined`'s JSON-Schema
- * via the `definition` "path".
- */
-export type Path = string;
 /**
  * Permission bits as an octal string, e.g. `"0644"`.
  *
