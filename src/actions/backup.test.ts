@@ -7,6 +7,7 @@ import { backupAction, refuseBackupDir } from './backup.js';
 import { restoreAction, restoreFromManifest } from './restore.js';
 import { validateManifest, type Manifest } from './tree.js';
 import { makeCtx, tempDir } from './testing.js';
+import type { BackupParams } from '../runbook/schema-types.js';
 
 /** path → type/mode/sha256/target of every entry under root. */
 function snapshot(root: string): Record<string, string> {
@@ -206,6 +207,51 @@ test('restore keeps a directory root in place (it may be a mount point): content
     // the same directory, never removed: `rm -rf` of a mount point fails with EBUSY
     assert.equal(lstatSync(kube).ino, ino);
     assert.deepEqual(readdirSync(join(dir, 'etc')).filter((n) => n.includes('runbook-restore')), []);
+  } finally {
+    cleanup();
+  }
+});
+
+test('backup and symlinks: a root that is a symlink is followed (a chain too) and restored with its target; one inside a root pointing outside is refused before a manifest is written', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const kube = makeTree(dir);
+    const vol = join(dir, 'data/pki');
+    mkdirSync(vol, { recursive: true });
+    writeFileSync(join(vol, 'ca.crt'), 'CA on the other volume\n');
+    // pki → ../../data/link → pki on the other volume (relative, through a second link)
+    rmSync(join(kube, 'pki'), { recursive: true });
+    symlinkSync('pki', join(dir, 'data/link'));
+    symlinkSync('../../data/link', join(kube, 'pki'));
+    const ctx = makeCtx();
+    const to = join(dir, 'bk');
+    const params: BackupParams = { paths: [join(kube, 'pki')], to };
+    const p = await backupAction.probe(ctx, params);
+    assert.deepEqual(p.state.paths, [join(kube, 'pki'), join(dir, 'data/link'), vol]);
+    assert.match(p.summary ?? '', /following .*pki → .*data\/link, .*data\/link → .*data\/pki/);
+    const before = { link: snapshot(join(kube, 'pki')), vol: snapshot(vol) };
+    const r = await backupAction.apply(ctx, params, p);
+    assert.deepEqual((r.facts!.roots as { path: string }[]).map((x) => x.path), p.state.paths);
+    writeFileSync(join(kube, 'pki/ca.crt'), 'renewed through the links\n');
+    rmSync(join(kube, 'pki'));
+    mkdirSync(join(kube, 'pki'));
+    await restoreFromManifest(ctx, to);
+    assert.deepEqual({ link: snapshot(join(kube, 'pki')), vol: snapshot(vol) }, before, 'the link and the files behind it');
+
+    // a symlink inside the root, out of it: refused, with what to do; no manifest, no copy left
+    const out = join(kube, 'manifests/outside');
+    symlinkSync(vol, out);
+    const to2 = join(dir, 'bk2');
+    const params2: BackupParams = { paths: [join(kube, 'manifests')], to: to2 };
+    const dry = backupAction.probe(makeCtx({ dryRun: true }), params2);
+    await assert.rejects(dry, (e: Error) => e.message.includes(`symlink ${out} → ${vol} points outside the backed-up paths`));
+    const p2 = await backupAction.probe(ctx, params2);
+    await assert.rejects(backupAction.apply(ctx, params2, p2), (e: Error & { diagnostic?: { hint?: string } }) => /restore would refuse this backup/.test(e.message) && e.diagnostic?.hint?.includes(`add ${vol} to backup.paths`) === true);
+    assert.equal(existsSync(to2), false, 'nothing left of the refused backup');
+    // with the target backed up too, restore accepts the link
+    const params3: BackupParams = { paths: [join(kube, 'manifests'), vol], to: join(dir, 'bk3') };
+    await backupAction.apply(ctx, params3, await backupAction.probe(ctx, params3));
+    assert.ok(validateManifest(JSON.parse(readFileSync(join(dir, 'bk3/manifest.json'), 'utf8')), 'm'));
   } finally {
     cleanup();
   }

@@ -126,6 +126,30 @@ function short(h: string | undefined): string {
   return h ? h.slice(0, 12) : '(none)';
 }
 
+/** A symlink whose target lies outside every backed-up root. */
+export interface OutsideLink {
+  path: string;
+  /** as the link says it */
+  target: string;
+  /** absolute, resolved against the link's directory */
+  resolved: string;
+}
+
+/**
+ * The symlinks among `entries` that point outside every one of `roots`. Restore refuses them (a
+ * restored link could lead writes anywhere), and a backup holding one misses what is changed
+ * through it: backup refuses them too, before any change (./backup.ts).
+ */
+export function symlinksOutside(entries: Pick<TreeEntry, 'path' | 'type' | 'target'>[], roots: string[]): OutsideLink[] {
+  const out: OutsideLink[] = [];
+  for (const e of entries) {
+    if (e.type !== 'symlink' || typeof e.target !== 'string') continue;
+    const resolved = posix.resolve(posix.dirname(e.path), e.target);
+    if (!roots.some((r) => isWithin(resolved, r))) out.push({ path: e.path, target: e.target, resolved });
+  }
+  return out;
+}
+
 /**
  * Check a manifest read from a backup directory before anything is removed: every path is
  * absolute and normalised, every entry lies inside a recorded root that existed, its parent is a
@@ -166,10 +190,7 @@ export function validateManifest(value: unknown, where: string): Manifest {
       const parent = byPath.get(posix.dirname(e.path));
       if (!parent || parent.type !== 'dir') throw bad(`entry ${e.path}: its parent is not a directory in the backup (a path through a symlink?)`);
     }
-    if (e.type === 'symlink') {
-      const to = posix.resolve(posix.dirname(e.path), e.target!);
-      if (!roots.some((r) => isWithin(to, r.path))) throw bad(`symlink ${e.path} → ${e.target} points outside the backed-up roots`);
-    }
+    if (symlinksOutside([e], roots.map((r) => r.path)).length) throw bad(`symlink ${e.path} → ${e.target} points outside the backed-up roots`);
   }
   for (const r of roots) if (r.existed && !byPath.has(r.path)) throw bad(`root ${r.path} existed but has no entry`);
   return {
