@@ -28,7 +28,7 @@ import { posix } from 'node:path';
 import type { BackupParams } from '../runbook/schema-types.js';
 import { displayCommand, quoteArg } from '../transport/quote.js';
 import type { Action, StepContext } from './types.js';
-import { LIST_SCRIPT, parseListing, stripPrefix, symlinksOutside, validateManifest, type Manifest, type OutsideLink, type TreeEntry } from './tree.js';
+import { LIST_SCRIPT, parseListing, rootPaths, stripPrefix, symlinksOutside, validateManifest, type Manifest, type OutsideLink, type TreeEntry } from './tree.js';
 import { absPath, describeExit, isWithin, PRESENT_FN, run, stepError } from './util.js';
 import { isNotFound } from '../errors.js';
 
@@ -222,8 +222,8 @@ export const backupAction: Action<BackupParams, BackupState> = {
     if (existing) {
       if (existing.run_id === ctx.runId) {
         // made by this run (resume): the roots it holds, links followed included
-        const held = Array.isArray(existing.roots) ? existing.roots.map((r) => (r as { path?: unknown })?.path) : [];
-        const paths = held.length && held.every((p): p is string => typeof p === 'string') ? held : given;
+        const held = rootPaths(existing.roots);
+        const paths = held?.length ? held : given;
         return { status: 'ok', commands: [], summary: `backup ${to} was made by this run`, state: { to, paths, done: true } };
       }
       throw stepError(

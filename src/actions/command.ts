@@ -18,6 +18,11 @@ import type { CommandParams, ShellParams } from '../runbook/schema-types.js';
 import type { Action, ApplyResult, ProbeResult, StepContext } from './types.js';
 import { absPath, displayExec, envStrings, run, stepError, toArgv, type Scalar } from './util.js';
 
+/** What a command says it may change: its `writes:`; `[]` under `changed_when: false` (it changes nothing); undefined when undeclared. */
+export function declaredWrites<T>(spec: { writes?: T[]; changed_when?: unknown }): T[] | undefined {
+  return spec.writes ?? (spec.changed_when === false ? [] : undefined);
+}
+
 export interface CommandSpec {
   argv: string[];
   stdin?: string;
@@ -130,8 +135,7 @@ export async function probeCommand(ctx: StepContext, spec: CommandSpec): Promise
   const commands = [display(spec)];
   if (reasons.length) return { status: 'skip', commands: [], summary: reasons[0], state: { run: false } };
   if (spec.read_only) return probeReadOnly(ctx, spec);
-  // what it may change: as declared; `changed_when: false` declares it changes nothing
-  const writes = spec.writes ?? (spec.changed_when === false ? [] : undefined);
+  const writes = declaredWrites(spec);
   const declared = writes ? { writes } : {};
   if (spec.changed_when === false) {
     return { status: 'ok', acts: true, commands, summary: 'runs for its result; reports no change (changed_when: false)', state: { run: true }, ...declared };

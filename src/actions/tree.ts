@@ -127,6 +127,13 @@ function short(h: string | undefined): string {
 }
 
 /** A symlink whose target lies outside every backed-up root. */
+/** The paths of a manifest's `roots` (as journaled in a backup's facts too), or undefined when one has none. */
+export function rootPaths(roots: unknown): string[] | undefined {
+  if (!Array.isArray(roots)) return undefined;
+  const out = roots.map((r) => (r as { path?: unknown } | null)?.path);
+  return out.every((p): p is string => typeof p === 'string') ? out : undefined;
+}
+
 export interface OutsideLink {
   path: string;
   /** as the link says it */

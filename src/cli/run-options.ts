@@ -17,7 +17,7 @@ import { parseExtraVars } from '../runbook/vars.js';
 import { typeExtraVars } from '../runbook/extra-var-types.js';
 import { useAgeIdentityFile } from '../runbook/encrypted.js';
 import type { ConnectOptions } from '../engine/connect.js';
-import { ansibleDefaultsOnce } from '../inventory/ansible-config.js';
+import { ansibleDefaultsOnce, type ConfiguredInventory } from '../inventory/ansible-config.js';
 import type { EngineOptions } from '../engine/run.js';
 import { DEFAULT_FORKS } from '../engine/host-connection.js';
 import { printDiagnostics } from './output.js';
@@ -195,9 +195,8 @@ export async function connectOptions(o: ConnectionCliOptions): Promise<ConnectOp
  * The inventory file: -i, else (with no --hosts either) the one the Ansible config names, as
  * ansible-playbook takes it: $ANSIBLE_INVENTORY or ansible.cfg's [defaults] inventory.
  */
-export function inventoryFileOf(o: HostsCliOptions): string | undefined {
+function inventoryFileOf(o: HostsCliOptions, configured: ConfiguredInventory | undefined): string | undefined {
   if (o.inventory || o.hosts) return o.inventory;
-  const configured = ansibleDefaultsOnce().inventory;
   if (!configured) return undefined;
   if (configured.paths.length > 1) {
     throw new UserError({ kind: 'usage', ...configured.at, message: `${configured.name} names ${configured.paths.length} inventory sources (${configured.paths.join(', ')}); runbook reads one inventory file: give it with -i` });
@@ -212,9 +211,10 @@ export function inventoryFileOf(o: HostsCliOptions): string | undefined {
 export async function loadHostsInventory(o: HostsCliOptions, stderr: NodeJS.WritableStream): Promise<Inventory | undefined> {
   if (o.inventory && o.hosts) throw userError('usage', 'give either -i/--inventory or --hosts, not both');
   // the Ansible config's warnings (its errors stop the run where its settings are taken: connectOptions)
-  printDiagnostics(ansibleDefaultsOnce().diagnostics.filter((d) => d.severity !== 'error'), stderr);
+  const ansible = ansibleDefaultsOnce();
+  printDiagnostics(ansible.diagnostics.filter((d) => d.severity !== 'error'), stderr);
   if (o.hosts) return adhocInventory(o.hosts);
-  const file = inventoryFileOf(o);
+  const file = inventoryFileOf(o, ansible.inventory);
   if (!file) throw userError('usage', "no hosts: give an inventory with -i FILE (or name it in ansible.cfg's [defaults] inventory) or hosts with --hosts a,b");
   const { inventory, diagnostics } = await loadInventoryFile(file);
   printDiagnostics(diagnostics, stderr);
@@ -249,7 +249,7 @@ export async function prepareRun(runbookFile: string, o: RunCliOptions, stderr: 
   const given = await parseExtraVars(o.extraVars ?? []);
   const inventory = await loadHostsInventory(o, stderr);
   if (!inventory) return undefined;
-  const inventoryFile = inventoryFileOf(o);
+  const inventoryFile = inventory.file;
   const known = new Set([...inventoryVarNames(inventory), ...Object.keys(given.values)]);
   const { runbook, diagnostics } = await loadRunbookFile(runbookFile, { knownVarNames: known });
   printDiagnostics(diagnostics, stderr);

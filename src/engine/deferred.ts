@@ -12,6 +12,7 @@
 import type { StepInfo } from '../runbook/model.js';
 import type { Event, EventSink } from './events.js';
 import type { ProbeResult } from '../actions/types.js';
+import { rootPaths } from '../actions/tree.js';
 
 export interface DeferredStep {
   step: StepInfo;
@@ -110,10 +111,8 @@ export function backupDirOf(probe: ProbeResult<unknown> | undefined, facts: Reco
 
 /** The paths a backup step copied: its facts' roots, or (made earlier by this run) its probe's paths. */
 export function backupPathsOf(probe: ProbeResult<unknown> | undefined, facts: Record<string, unknown> | undefined): string[] | undefined {
-  if (facts && Array.isArray(facts.roots)) {
-    const out = facts.roots.map((r) => (r as { path?: unknown }).path).filter((p): p is string => typeof p === 'string');
-    if (out.length === facts.roots.length) return out;
-  }
+  const held = rootPaths(facts?.roots);
+  if (held) return held;
   const st = probe?.state as { paths?: unknown } | undefined;
   if (st && Array.isArray(st.paths) && st.paths.every((p) => typeof p === 'string')) return st.paths as string[];
   return undefined;

@@ -97,7 +97,7 @@ export function notRestoredMessage(failure: string, notRestored: string[]): stri
 }
 
 /** Steps whose changed paths only their `writes:` can tell: without it no backup covers them. */
-const DECLARED_WRITES = new Set(['command', 'shell']);
+export const DECLARED_WRITES: ReadonlySet<string> = new Set(['command', 'shell']);
 
 export interface PlannedChange {
   type: string;

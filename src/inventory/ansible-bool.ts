@@ -1,6 +1,6 @@
 /** Ansible's booleans (module_utils/parsing/convert_bool.py): what its boolean() takes as true and as false. */
-export const ANSIBLE_TRUE: ReadonlySet<string> = new Set(['y', 'yes', 'on', '1', 'true', 't']);
-export const ANSIBLE_FALSE: ReadonlySet<string> = new Set(['n', 'no', 'off', '0', 'false', 'f']);
+const ANSIBLE_TRUE: ReadonlySet<string> = new Set(['y', 'yes', 'on', '1', 'true', 't']);
+const ANSIBLE_FALSE: ReadonlySet<string> = new Set(['n', 'no', 'off', '0', 'false', 'f']);
 
 /** Ansible's strict boolean(v): true or false, or undefined for a value Ansible refuses as a boolean. */
 export function ansibleBoolean(v: unknown): boolean | undefined {

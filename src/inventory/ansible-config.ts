@@ -11,7 +11,7 @@ import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Diagnostic } from '../errors.js';
 import { checkConnectionVars } from './connection-vars.js';
-import { ANSIBLE_TRUE } from './ansible-bool.js';
+import { ansibleBoolean } from './ansible-bool.js';
 
 type Kind = 'string' | 'bool' | 'int' | 'path';
 
@@ -39,8 +39,8 @@ const SETTINGS: { variable: string; ini: [string, string][]; env: string[]; kind
 /** Settings that would change how Ansible connects or logs in, which runbook does not follow: a warning each when set. */
 const NOT_FOLLOWED: { ini: [string, string]; env: string; why: (v: string) => string | undefined }[] = [
   { ini: ['defaults', 'transport'], env: 'ANSIBLE_TRANSPORT', why: (v) => (['smart', 'ssh', 'paramiko', ''].includes(v) ? undefined : `runbook connects over ssh, not ${v}`) },
-  { ini: ['defaults', 'ask_pass'], env: 'ANSIBLE_ASK_PASS', why: (v) => (ANSIBLE_TRUE.has(v.toLowerCase()) ? 'runbook does not ask for a login password: use a key, the agent, or ansible_password' : undefined) },
-  { ini: ['privilege_escalation', 'become_ask_pass'], env: 'ANSIBLE_BECOME_ASK_PASS', why: (v) => (ANSIBLE_TRUE.has(v.toLowerCase()) ? 'runbook asks for the sudo password with -K (or reads $RUNBOOK_BECOME_PASSWORD)' : undefined) },
+  { ini: ['defaults', 'ask_pass'], env: 'ANSIBLE_ASK_PASS', why: (v) => (ansibleBoolean(v) === true ? 'runbook does not ask for a login password: use a key, the agent, or ansible_password' : undefined) },
+  { ini: ['privilege_escalation', 'become_ask_pass'], env: 'ANSIBLE_BECOME_ASK_PASS', why: (v) => (ansibleBoolean(v) === true ? 'runbook asks for the sudo password with -K (or reads $RUNBOOK_BECOME_PASSWORD)' : undefined) },
   { ini: ['defaults', 'connection_password_file'], env: 'ANSIBLE_CONNECTION_PASSWORD_FILE', why: () => 'runbook does not read a login password from a file: use a key, the agent, or ansible_password' },
   { ini: ['defaults', 'become_password_file'], env: 'ANSIBLE_BECOME_PASSWORD_FILE', why: () => 'runbook reads the sudo password from -K or $RUNBOOK_BECOME_PASSWORD' },
   { ini: ['ssh_connection', 'pkcs11_provider'], env: 'ANSIBLE_PKCS11_PROVIDER', why: () => 'runbook cannot use a PKCS#11 token: load its key into ssh-agent' },
@@ -201,7 +201,7 @@ export function loadAnsibleDefaults(o: Where = {}): AnsibleDefaults {
       origin.set(s.variable, { at: { file: `$${name}` }, name: `$${name}` });
     }
     if (raw === undefined) continue;
-    if (s.kind === 'bool') vars[s.variable] = ANSIBLE_TRUE.has(raw.trim().toLowerCase());
+    if (s.kind === 'bool') vars[s.variable] = ansibleBoolean(raw) === true;
     else if (s.kind === 'int') {
       // as Python's int(): blanks, a sign, underscores between digits
       if (/^\s*\+?\d+(_\d+)*\s*$/.test(raw)) vars[s.variable] = Number(raw.replace(/[_+\s]/g, ''));

@@ -31,7 +31,7 @@ export async function loadInventoryFile(path: string): Promise<{ inventory?: Inv
     return { diagnostics: [{ kind: 'io', severity: 'error', message: code === 'ENOENT' ? `no such inventory file: ${path}` : `cannot read ${path}: ${messageOf(e)}`, file: path }] };
   }
   const as = readsAs(path, text);
-  if (as.format === 'yaml') return loadInventoryText(text, path);
+  if (as.format === 'yaml') return loadInventoryText(text, path, as.doc);
   const r = await loadIniInventory(path);
   // no extension: Ansible tries YAML first, and says why that failed too
   const yamlError = as.yamlError;
@@ -48,20 +48,20 @@ const YAML_EXTENSIONS = ['.yaml', '.yml', '.json'];
  * whose text is a YAML mapping (Ansible's YAML plugin takes those before its INI plugin); INI for
  * every other name (with, for a name without extension that looks like YAML, why YAML failed).
  */
-function readsAs(path: string, text: string): { format: 'yaml' } | { format: 'ini'; yamlError?: Diagnostic } {
+function readsAs(path: string, text: string): { format: 'yaml'; doc?: YamlDocument } | { format: 'ini'; yamlError?: Diagnostic } {
   const ext = extname(path).toLowerCase();
   if (YAML_EXTENSIONS.includes(ext)) return { format: 'yaml' };
   if (ext !== '') return { format: 'ini' };
   const doc = loadYaml(text, path);
-  if (isObject(doc.value)) return { format: 'yaml' };
+  if (isObject(doc.value)) return { format: 'yaml', doc };
   // meant as YAML (its first line `all:` or `---`): why YAML failed is the news, not INI's complaint
   const first = text.split('\n').find((l) => l.trim() !== '' && !/^\s*#/.test(l)) ?? '';
   const yamlError = /^(---|[\w.-]+:(\s|$))/.test(first) ? doc.diagnostics.find((d) => d.severity === 'error') : undefined;
   return { format: 'ini', ...(yamlError ? { yamlError } : {}) };
 }
 
-export function loadInventoryText(text: string, file: string): { inventory?: Inventory; diagnostics: Diagnostic[] } {
-  const doc = loadYaml(text, file);
+/** `doc`: the text already parsed (an extensionless file was read as YAML to tell its format). */
+export function loadInventoryText(text: string, file: string, doc: YamlDocument = loadYaml(text, file)): { inventory?: Inventory; diagnostics: Diagnostic[] } {
   const diagnostics = [...doc.diagnostics];
   if (doc.value === undefined) return { diagnostics };
   if (doc.value === null || typeof doc.value !== 'object' || Array.isArray(doc.value)) {

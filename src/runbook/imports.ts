@@ -32,8 +32,8 @@ export interface Expanded {
   files: string[];
   /** a diagnostic at a virtual position → at its file, with the import chain */
   remap(d: Diagnostic): Diagnostic;
-  /** the file a line of the virtual text was written in (a step's copy.src resolves against it) */
-  fileOf(line: number): string;
+  /** the file and line a line of the virtual text was written at (a step's copy.src resolves against that file) */
+  sourceOf(line: number): { file: string; line: number };
 }
 
 const FRAGMENT_KEYS = new Set(['steps', 'handlers', 'vars']);
@@ -64,7 +64,7 @@ export function expandImports(root: YamlDocument, read: (path: string) => string
   const fragments: Fragment[] = [];
   const pending: { offset: number; message: string; hint?: string }[] = [];
   const fromFragments: { d: Diagnostic; fragment: number }[] = [];
-  if (!isObject(root.value)) return { doc: root, diagnostics: [], files: [rootFile], remap: (d) => d, fileOf: () => rootFile };
+  if (!isObject(root.value)) return { doc: root, diagnostics: [], files: [rootFile], remap: (d) => d, sourceOf: (line) => ({ file: rootFile, line }) };
   const value = structuredClone(root.value);
   const addedHandlers = new Set<string>();
   const positions = new Map(root.positions);
@@ -182,7 +182,7 @@ export function expandImports(root: YamlDocument, read: (path: string) => string
     ...pending.map((p) => remap({ kind: 'schema', severity: 'error', message: p.message, ...(p.hint ? { hint: p.hint } : {}), file: rootFile, ...source.lineCol(p.offset) })),
     ...fromFragments.map(({ d, fragment }) => ({ ...d, hint: d.hint ? `${d.hint}; ${chainOf(fragment)}` : chainOf(fragment) })),
   ];
-  return { doc: { ...root, source, value, positions }, diagnostics, files: [rootFile, ...fragments.map((f) => f.file)], remap, fileOf: (line) => where(line).file };
+  return { doc: { ...root, source, value, positions }, diagnostics, files: [rootFile, ...fragments.map((f) => f.file)], remap, sourceOf: (line) => { const w = where(line); return { file: w.file, line: w.line }; } };
 }
 
 function relativeName(abs: string): string {

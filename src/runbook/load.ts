@@ -81,9 +81,9 @@ export function loadRunbookText(text: string, file: string, opts: LoadOptions = 
       // a play's become/timeout is the default of its steps (the step's own wins)
       const step: Step = { ...written, ...(written.become === undefined && inherit.become !== undefined ? { become: inherit.become } : {}), ...(written.become_user === undefined && inherit.become_user !== undefined ? { become_user: inherit.become_user } : {}), ...(written.timeout === undefined && inherit.timeout !== undefined ? { timeout: inherit.timeout } : {}) };
       const id = label(path);
-      const from = imports.fileOf(pos.line);
-      const w = imports.remap({ kind: 'schema', severity: 'error', message: '', file, ...pos });
-      return { section, play, index, id, name: step.name, type, params: (step as Record<string, unknown>)[type], raw: step, ...(written.become !== undefined ? { ownBecome: written.become } : {}), ...(frames.length ? { blocks: frames } : {}), ...pos, at: `${w.file}:${w.line}:${w.col}`, ...(from !== file ? { dir: dirname(resolve(from)) } : {}) };
+      const w = imports.sourceOf(pos.line);
+      const from = w.file;
+      return { section, play, index, id, name: step.name, type, params: (step as Record<string, unknown>)[type], raw: step, ...(written.become !== undefined ? { ownBecome: written.become } : {}), ...(frames.length ? { blocks: frames } : {}), ...pos, at: `${w.file}:${w.line}:${pos.col}`, ...(from !== file ? { dir: dirname(resolve(from)) } : {}) };
     });
   const plays: PlayInfo[] = raw.plays
     ? raw.plays.map((p, i) => {
@@ -132,7 +132,7 @@ export function loadRunbookText(text: string, file: string, opts: LoadOptions = 
     hostsPattern: plays.map((p) => p.hosts).join(','),
     secrets: new Set([...(raw.secrets ?? []), ...(opts.varsFiles?.secretNames ?? []), ...encryptedVarNames()]),
   };
-  return { runbook: loaded, diagnostics: sortDiagnostics([...sorted, ...safetyDiagnostics(loaded).map(imports.remap)]) };
+  return { runbook: loaded, diagnostics: sortDiagnostics([...sorted, ...dedupe(safetyDiagnostics(loaded).map(imports.remap))]) };
 }
 
 function pick<T extends object, K extends keyof T>(o: T, keys: K[]): Pick<T, K> {

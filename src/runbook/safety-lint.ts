@@ -9,25 +9,20 @@
  * `plan` marks the same steps when it sees them change.
  */
 import type { Diagnostic } from '../errors.js';
-import { isReadOnlyStep } from '../engine/safety.js';
+import { DECLARED_WRITES, isReadOnlyStep } from '../engine/safety.js';
+import { declaredWrites } from '../actions/command.js';
 import type { LoadedRunbook, StepInfo } from './model.js';
 import { positionOf } from './yaml.js';
 
-/** Step types whose changes have no undo record: only a backup taken before them covers them. */
-const NO_UNDO = new Set(['command', 'shell']);
-
-/** A command's `writes:` as written: the paths, `[]` when it declares it changes nothing (`changed_when: false`), undefined when undeclared. */
-function declaredWrites(step: StepInfo): unknown[] | undefined {
+/** A command step's declared writes (its params are a mapping once the runbook passed its schema). */
+function writesOf(step: StepInfo): unknown[] | undefined {
   const p = step.params;
-  if (p === null || typeof p !== 'object' || Array.isArray(p)) return undefined;
-  const { writes, changed_when } = p as { writes?: unknown; changed_when?: unknown };
-  if (Array.isArray(writes)) return writes;
-  return changed_when === false ? [] : undefined;
+  return p !== null && typeof p === 'object' && !Array.isArray(p) ? declaredWrites(p as { writes?: unknown[]; changed_when?: unknown }) : undefined;
 }
 
 function irreversibleWhy(step: StepInfo): string | undefined {
   if (isReadOnlyStep(step)) return undefined;
-  if (NO_UNDO.has(step.type)) return declaredWrites(step)?.length === 0 ? undefined : `${step.type} step before any backup: what it changes cannot be rolled back`;
+  if (DECLARED_WRITES.has(step.type)) return writesOf(step)?.length === 0 ? undefined : `${step.type} step before any backup: what it changes cannot be rolled back`;
   const p = step.params as { state?: unknown } | undefined;
   if (step.type === 'file' && p && typeof p === 'object' && p.state === 'absent') {
     return 'file: state: absent before any backup: rollback puts back only what is under 1 MiB';
@@ -37,7 +32,7 @@ function irreversibleWhy(step: StepInfo): string | undefined {
 
 /** A command or shell step after a backup that may change the host and does not say where. */
 function undeclaredWrites(step: StepInfo): boolean {
-  return NO_UNDO.has(step.type) && !isReadOnlyStep(step) && declaredWrites(step) === undefined && step.raw.delegate_to === undefined;
+  return DECLARED_WRITES.has(step.type) && !isReadOnlyStep(step) && writesOf(step) === undefined && step.raw.delegate_to === undefined;
 }
 
 export function safetyDiagnostics(rb: LoadedRunbook): Diagnostic[] {
@@ -47,12 +42,8 @@ export function safetyDiagnostics(rb: LoadedRunbook): Diagnostic[] {
   const steps = rb.steps;
   // a host keeps its backups across plays: a backup in an earlier play covers a later one
   const firstBackup = steps.findIndex((s) => s.type === 'backup');
-  // a step written once and used twice (a YAML alias) is warned about once
-  const seen = new Set<string>();
+  // a step written once and used twice (a YAML alias) is warned about once: the loader dedupes
   const warn = (step: StepInfo, message: string, hint: string) => {
-    const at = `${step.line}:${step.col}:${message}`;
-    if (seen.has(at)) return;
-    seen.add(at);
     out.push({ kind: 'schema', severity: 'warning', message: `step "${step.name}": ${message}`, hint, file, line: step.line, col: step.col });
   };
   if (firstBackup >= 0) {

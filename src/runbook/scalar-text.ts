@@ -31,8 +31,3 @@ export function numberOfText(text: string): number | undefined {
   const n = Number(text);
   return Number.isFinite(n) && (!Number.isInteger(n) || Number.isSafeInteger(n)) ? n : undefined;
 }
-
-/** Whether text spells a boolean or a number (what CEL would need it to be). */
-export function spellsTypedValue(text: string): boolean {
-  return booleanOfText(text) !== undefined || numberOfText(text) !== undefined;
-}
