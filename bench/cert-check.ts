@@ -5,6 +5,7 @@
  *
  *   npm run build && node dist/bench/cert-check.js --hosts 500 --runs 3
  *   node dist/bench/cert-check.js --quick          # 3 hosts, 1 run: the harness works (the test suite runs this)
+ *   node dist/bench/cert-check.js --hosts 500 --runs 1 --cpu-prof /tmp/prof   # V8 CPU profiles of each side
  *
  * Each lab host gets the simulator's PKI only (src/lab/sim/scenarios.ts installNode: pki/, the
  * kubeconfigs, the kubelet's rotated client certificate; no node agent runs): every tenth node
@@ -21,7 +22,7 @@ import { packageRoot } from '../src/paths.js';
 import { labSupport, type Lab } from '../src/lab/hosts.js';
 import { installNode } from '../src/lab/sim/scenarios.js';
 import { genKey } from '../src/lab/sim/pki.js';
-import { connectTimeoutMs, floorHostsArg, lastLines, machineLine, median, sampleLine, timed, withBenchLab } from './measure.js';
+import { connectTimeoutMs, cpuOf, floorHostsArg, lastLines, machineLine, median, sampleLine, timed, withBenchLab } from './measure.js';
 
 const CLI = join(packageRoot, 'dist', 'src', 'cli', 'main.js');
 const RUNBOOK = join(packageRoot, 'runbooks', 'cert-check.yaml');
@@ -34,6 +35,8 @@ export interface CheckSample {
   hosts: number;
   wallMs: number;
   peakRssKiB: number;
+  userMs?: number;
+  sysMs?: number;
   load: number;
   ok: boolean;
   note?: string;
@@ -80,10 +83,13 @@ interface HostEnd {
   status?: string;
 }
 
-async function runRunbook(lab: Lab, work: string): Promise<CheckSample> {
+/** `--cpu-prof DIR`: each run writes a V8 CPU profile there (open it in Chrome DevTools), to choose the next optimisation from data */
+const cpuProf = (dir: string | undefined): string[] => (dir ? ['--cpu-prof', '--cpu-prof-dir', dir, ...(process.env.BENCH_HEAP_PROF ? ['--heap-prof', '--heap-prof-dir', dir] : [])] : []);
+
+async function runRunbook(lab: Lab, work: string, profDir?: string): Promise<CheckSample> {
   const n = lab.hosts.length;
   const load = loadavg()[0]!;
-  const r = await timed([process.execPath, CLI, 'apply', RUNBOOK, '-i', join(work, 'inventory.yaml'), '--forks', String(n), '--json', '--state-dir', join(work, 'state'), '--connect-timeout', String(connectTimeoutMs(n))], { CI: '1' });
+  const r = await timed([process.execPath, ...cpuProf(profDir), CLI, 'apply', RUNBOOK, '-i', join(work, 'inventory.yaml'), '--forks', String(n), '--json', '--state-dir', join(work, 'state'), '--connect-timeout', String(connectTimeoutMs(n))], { CI: '1' });
   // the run must have found exactly the expiring nodes: a fast run that read nothing is no result
   const ends = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as HostEnd).filter((e) => e.kind === 'host-end');
   const failed = new Set(ends.filter((e) => e.status === 'failed').map((e) => e.host));
@@ -91,18 +97,18 @@ async function runRunbook(lab: Lab, work: string): Promise<CheckSample> {
   const found = ends.length === n && failed.size === want.size && [...want].every((h) => failed.has(h));
   const ok = r.code === (want.size ? EXIT_CHECK_FAILED : 0) && found;
   const note = ok ? undefined : `exit ${r.code}, ${ends.length}/${n} hosts ended, ${failed.size} failed (want ${want.size}): ${lastLines(r.stderr || r.stdout)}`;
-  return { tool: 'runbook', hosts: n, wallMs: r.wallMs, peakRssKiB: r.peakRssKiB, load, ok, ...(note ? { note } : {}) };
+  return { tool: 'runbook', hosts: n, wallMs: r.wallMs, peakRssKiB: r.peakRssKiB, ...cpuOf(r), load, ok, ...(note ? { note } : {}) };
 }
 
-async function runFloor(lab: Lab, work: string): Promise<CheckSample> {
+async function runFloor(lab: Lab, work: string, profDir?: string): Promise<CheckSample> {
   const n = lab.hosts.length;
   const load = loadavg()[0]!;
-  const r = await timed([process.execPath, FLOOR, floorHostsArg(lab, join(work, 'floor-hosts.json'))]);
+  const r = await timed([process.execPath, ...cpuProf(profDir), FLOOR, floorHostsArg(lab, join(work, 'floor-hosts.json'))]);
   const ok = r.code === 0 && r.stdout.startsWith(`${n} hosts, `);
-  return { tool: 'floor', hosts: n, wallMs: r.wallMs, peakRssKiB: r.peakRssKiB, load, ok, ...(ok ? {} : { note: lastLines(r.stderr || r.stdout) }) };
+  return { tool: 'floor', hosts: n, wallMs: r.wallMs, peakRssKiB: r.peakRssKiB, ...cpuOf(r), load, ok, ...(ok ? {} : { note: lastLines(r.stderr || r.stdout) }) };
 }
 
-export async function benchCertCheck(n: number, runs: number, log: (s: string) => void): Promise<CheckSample[]> {
+export async function benchCertCheck(n: number, runs: number, log: (s: string) => void, profDir?: string): Promise<CheckSample[]> {
   const started = Date.now();
   return withBenchLab(`runbook-certcheck-${n}-`, { count: n, namePrefix: 'cp', readyTimeoutMs: 60_000 + n * 200 }, async (lab, work) => {
     log(`  N=${n}: ${n} sshd hosts up in ${((Date.now() - started) / 1000).toFixed(0)} s`);
@@ -113,7 +119,7 @@ export async function benchCertCheck(n: number, runs: number, log: (s: string) =
     const samples: CheckSample[] = [];
     for (let i = 0; i < runs; i++) {
       for (const tool of i % 2 === 0 ? (['runbook', 'floor'] as const) : (['floor', 'runbook'] as const)) {
-        const s = tool === 'runbook' ? await runRunbook(lab, work) : await runFloor(lab, work);
+        const s = tool === 'runbook' ? await runRunbook(lab, work, profDir && join(profDir, 'runbook')) : await runFloor(lab, work, profDir && join(profDir, 'floor'));
         samples.push(s);
         log(`  N=${n} run ${i + 1}/${runs} ${tool.padEnd(7)} ${sampleLine(s)}`);
       }
@@ -136,7 +142,7 @@ export function certCheckTable(samples: CheckSample[]): string[] {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { hosts: { type: 'string', default: '500' }, runs: { type: 'string', default: '3' }, quick: { type: 'boolean', default: false } } });
+  const { values } = parseArgs({ options: { hosts: { type: 'string', default: '500' }, runs: { type: 'string', default: '3' }, quick: { type: 'boolean', default: false }, 'cpu-prof': { type: 'string' } } });
   const support = labSupport();
   if (!support.ok) {
     console.error(`bench: cannot start loopback hosts: ${support.reason}`);
@@ -146,7 +152,7 @@ async function main(): Promise<void> {
   const sizes = values.quick ? [3] : values.hosts.split(',').map(Number).filter((x) => x > 0);
   const runs = values.quick ? 1 : Math.max(1, Number(values.runs));
   const all: CheckSample[] = [];
-  for (const n of sizes) all.push(...(await benchCertCheck(n, runs, (s) => console.log(s))));
+  for (const n of sizes) all.push(...(await benchCertCheck(n, runs, (s) => console.log(s), values['cpu-prof'])));
   console.log(`\n${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC — ${machineLine()} — \`node dist/bench/cert-check.js ${process.argv.slice(2).join(' ')}\`\n`);
   console.log(certCheckTable(all).join('\n'));
   const failed = all.filter((s) => !s.ok);

@@ -8,6 +8,9 @@ import { startLab, type Lab, type StartLabOptions } from '../src/lab/hosts.js';
 export interface Timed {
   wallMs: number;
   peakRssKiB: number;
+  /** the process's CPU time (GNU time's %U and %S): a client-side cost the wall time hides when the hosts share the cores */
+  userMs?: number;
+  sysMs?: number;
   code: number | null;
   stdout: string;
   stderr: string;
@@ -17,7 +20,7 @@ export const GNU_TIME = '/usr/bin/time';
 
 /** Run a command under GNU time (Debian package `time`) for its peak RSS; wall time measured here. Without it, RSS reads 0. */
 export function timed(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<Timed> {
-  const [cmd, ...args] = existsSync(GNU_TIME) ? [GNU_TIME, '-f', 'RSS_KIB=%M', ...argv] : argv;
+  const [cmd, ...args] = existsSync(GNU_TIME) ? [GNU_TIME, '-f', 'RSS_KIB=%M CPU_S=%U+%S', ...argv] : argv;
   return new Promise((resolve) => {
     const t0 = process.hrtime.bigint();
     const child = spawn(cmd!, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -27,8 +30,9 @@ export function timed(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<Time
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('close', (code) => {
       const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
-      const m = /RSS_KIB=(\d+)/.exec(stderr);
-      resolve({ wallMs, peakRssKiB: m ? Number(m[1]) : 0, code, stdout, stderr: stderr.replace(/RSS_KIB=\d+\n?/, '') });
+      const m = /RSS_KIB=(\d+) CPU_S=([\d.]+)\+([\d.]+)/.exec(stderr);
+      const cpuMs = m ? { userMs: Number(m[2]) * 1000, sysMs: Number(m[3]) * 1000 } : {};
+      resolve({ wallMs, peakRssKiB: m ? Number(m[1]) : 0, ...cpuMs, code, stdout, stderr: stderr.replace(/RSS_KIB=\d+ CPU_S=\S+\n?/, '') });
     });
   });
 }
@@ -47,9 +51,12 @@ export function floorHostsArg(lab: Lab, file: string): string {
   return `@${file}`;
 }
 
+export const cpuOf = (t: Timed): Pick<Timed, 'userMs' | 'sysMs'> => (t.userMs !== undefined ? { userMs: t.userMs, sysMs: t.sysMs ?? 0 } : {});
+
 /** One measured run as the benches log it: wall time, peak RSS, load, and why it failed. */
-export function sampleLine(s: { wallMs: number; peakRssKiB: number; load?: number; ok: boolean; note?: string }): string {
-  return `${s.wallMs.toFixed(0).padStart(7)} ms  ${(s.peakRssKiB / 1024).toFixed(0).padStart(4)} MiB  load ${(s.load ?? 0).toFixed(1)}${s.ok ? '' : '  FAILED: ' + s.note}`;
+export function sampleLine(s: { wallMs: number; peakRssKiB: number; userMs?: number; sysMs?: number; load?: number; ok: boolean; note?: string }): string {
+  const cpu = s.userMs !== undefined ? `  cpu ${(s.userMs / 1000).toFixed(1)}u+${((s.sysMs ?? 0) / 1000).toFixed(1)}s` : '';
+  return `${s.wallMs.toFixed(0).padStart(7)} ms  ${(s.peakRssKiB / 1024).toFixed(0).padStart(4)} MiB${cpu}  load ${(s.load ?? 0).toFixed(1)}${s.ok ? '' : '  FAILED: ' + s.note}`;
 }
 
 /** Connection set-up allowance: with hundreds of hosts the key exchanges queue for the two cores (the same for the floor). */

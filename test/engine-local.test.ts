@@ -15,7 +15,7 @@ import { validateCmd } from '../src/cli/validate.js';
 import { makeBatches, batchSizes, exceedsMaxFail } from '../src/engine/batches.js';
 import { newRunId, isRunId } from '../src/engine/run-id.js';
 import { FORMATTERS } from '../src/report/format.js';
-import type { Event } from '../src/engine/events.js';
+import type { Event, StepEndEvent } from '../src/engine/events.js';
 import { Capture } from './support/capture.js';
 
 
@@ -318,4 +318,35 @@ test('rollback also reverses, from undo records, the changes no backup covers (n
   const rolled = await rollbackCmd({ id, stateDir: b.stateDir, stdout: b.o.stdout });
   assert.equal(rolled.exitCode, 4, b.o.stdout.text);
   untouched(b.roots[0]!, 'runbook rollback ID');
+});
+
+test('plan: a command in play 2 whose writes a backup of play 1 covers is not irreversible; one outside it is', async () => {
+  const { o, roots } = setup(
+    1,
+    `apiVersion: runbook/v1
+name: local-plays
+plays:
+  - name: back up
+    hosts: all
+    steps:
+      - name: back up d
+        backup: { paths: ["{{ root }}/d"], to: "{{ root }}/backups/{{ run.id }}" }
+  - name: change
+    hosts: all
+    steps:
+      - name: write inside the backup
+        command: { argv: [sh, -c, 'echo new > "$1"', sh, "{{ root }}/d/x"], writes: ["{{ root }}/d/x"] }
+      - name: write outside it
+        command: { argv: [sh, -c, 'echo new > "$1"', sh, "{{ root }}/e"], writes: ["{{ root }}/e"] }
+`,
+  );
+  mkdirSync(join(roots[0]!, 'd'));
+  writeFileSync(join(roots[0]!, 'd', 'x'), 'old\n');
+  const p = await planCmd({ ...o, json: true });
+  assert.equal(p.exitCode, 2, o.stdout.text + o.stderr.text);
+  const ends = o.stdout.text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Event).filter((e) => e.kind === 'step-end');
+  const byName = new Map(ends.map((e) => [(e as StepEndEvent).name, e as StepEndEvent]));
+  assert.equal(byName.get('write inside the backup')?.irreversible, undefined, o.stdout.text);
+  assert.equal(byName.get('write outside it')?.irreversible, true);
+  assert.deepEqual(byName.get('write outside it')?.notRestored, [join(roots[0]!, 'e')]);
 });

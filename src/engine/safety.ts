@@ -99,6 +99,15 @@ export function notRestoredMessage(failure: string, notRestored: string[]): stri
 /** Steps whose changed paths only their `writes:` can tell: without it no backup covers them. */
 export const DECLARED_WRITES: ReadonlySet<string> = new Set(['command', 'shell']);
 
+/** Dry run: what the plan so far does on a host, carried from play to play. */
+export interface PlannedSoFar {
+  /** backups the plan takes, and the paths they copy (what a later change may be covered by) */
+  backups: number;
+  roots: string[];
+  /** the paths of the changes planned (later steps on them are probed before those changes) */
+  paths: string[];
+}
+
 export interface PlannedChange {
   type: string;
   /** the step would (or may) change the host */

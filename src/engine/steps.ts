@@ -16,7 +16,7 @@ import type { Transport } from '../transport/types.js';
 import { emptyCounts, type EventSink, type HostCounts, type StepEndEvent, type StepStatus } from './events.js';
 import { backupDirOf, backupPathsOf, DeferredBackups } from './deferred.js';
 import { withTimeout } from './timeout.js';
-import { applyActs, classifyChange, irreversibleInPlan, isReadOnlyStep } from './safety.js';
+import { applyActs, classifyChange, irreversibleInPlan, isReadOnlyStep, type PlannedSoFar } from './safety.js';
 import { isChange, pathFacts, statePaths, thrownChange, type ChangeFacts } from './partial-change.js';
 import { journaledRegister, namesIn, registerResults, stepStatus, type ItemResult, type JournaledItem } from './step-results.js';
 export type { JournaledItem } from './step-results.js';
@@ -62,7 +62,8 @@ export interface HostRunnerOptions {
 }
 
 /** What a host's earlier runner leaves to the next (a later play; `runbook resume` from the journal). */
-export type Carry = Pick<HostRunner, 'backups' | 'backupPaths' | 'undos' | 'withheld' | 'uncertain' | 'notRestored'> & Partial<Pick<HostRunner, 'plannedPaths'>>;
+export type Carry = Pick<HostRunner, 'backups' | 'backupPaths' | 'undos' | 'withheld' | 'uncertain' | 'notRestored'> & Partial<Pick<HostRunner, 'planned'>>;
+
 
 const NO_ITEM = Symbol('no item');
 
@@ -92,11 +93,11 @@ export class HostRunner {
   failure?: string;
   /** what this host's irreversible changes touched: rollback cannot put these back */
   readonly notRestored: string[] = [];
-  /** dry run: backups the plan takes so far, and the paths they copy (what a later change may be covered by) */
-  private plannedBackups = 0;
-  private readonly plannedRoots: string[] = [];
-  /** dry run: the paths of the changes planned so far on this host (later steps on them are probed before those changes) */
-  readonly plannedPaths: string[] = [];
+  /**
+   * dry run: what the plan does on this host so far. Shared with the host's earlier plays' runners:
+   * a backup play 1 deferred is planned when play 2's first change takes it, and covers that change.
+   */
+  readonly planned: PlannedSoFar;
 
   /** see HostRunnerOptions.earlier; cleared once taken */
   private earlier: HostRunnerOptions['earlier'];
@@ -106,6 +107,7 @@ export class HostRunner {
     this.earlier = o.earlier;
     this.deferred = new DeferredBackups(o.sink);
     const c = o.carry;
+    this.planned = c?.planned ?? { backups: 0, roots: [], paths: [] };
     if (c) {
       this.backups.push(...c.backups);
       for (const [dir, paths] of c.backupPaths) this.backupPaths.set(dir, paths);
@@ -113,7 +115,6 @@ export class HostRunner {
       this.withheld.push(...c.withheld);
       this.notRestored.push(...c.notRestored);
       for (const n of c.uncertain) this.uncertain.add(n);
-      if (c.plannedPaths) this.plannedPaths.push(...c.plannedPaths);
     }
   }
 
@@ -449,19 +450,19 @@ export class HostRunner {
       const paths = readOnly ? [] : statePaths(probe.state);
       // `ok` judged from the host as it is now, on a path an earlier step of the plan changes: what
       // it will find then is unknown (a manifest moved out, then "put back": ok now, a change then)
-      const after = status === 'ok' ? this.plannedPaths.find((p) => paths.some((q) => isWithin(q, p) || isWithin(p, q))) : undefined;
+      const after = status === 'ok' ? this.planned.paths.find((p) => paths.some((q) => isWithin(q, p) || isWithin(p, q))) : undefined;
       if (after !== undefined) status = 'unknown';
       const summary = after !== undefined ? `ok now, but an earlier step of the plan changes ${after}: what this step does is known only then (now: ${probe.summary ?? 'nothing to do'})` : probe.summary;
-      if (status === 'change' || status === 'unknown') this.plannedPaths.push(...paths);
+      if (status === 'change' || status === 'unknown') this.planned.paths.push(...paths);
       if (!readOnly && (status === 'change' || status === 'unknown' || probe.acts === true)) {
         const f = await flushed();
         if (f) return f;
       }
       const known = status === 'skipped' || (status === 'ok' && (facts !== undefined || action.readOnly));
-      const lost = irreversibleInPlan({ type: step.type, changes: !readOnly && (status === 'change' || status === 'unknown'), hasUndo: !!action.undo, writes: probe.writes, plannedRoots: this.plannedRoots, backupsBefore: this.plannedBackups });
+      const lost = irreversibleInPlan({ type: step.type, changes: !readOnly && (status === 'change' || status === 'unknown'), hasUndo: !!action.undo, writes: probe.writes, plannedRoots: this.planned.roots, backupsBefore: this.planned.backups });
       if (step.type === 'backup' && (status === 'change' || status === 'ok')) {
-        this.plannedBackups++;
-        this.plannedRoots.push(...(backupPathsOf(probe, undefined) ?? []));
+        this.planned.backups++;
+        this.planned.roots.push(...(backupPathsOf(probe, undefined) ?? []));
       }
       const value: Record<string, unknown> | undefined =
         status === 'unknown' && !facts
