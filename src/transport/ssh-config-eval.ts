@@ -71,11 +71,19 @@ function parseLines(text: string): Parsed {
   }
 }
 
+/**
+ * A line that starts with `=` (after blanks): ssh's strdelim reads an empty word before it and takes
+ * the next word as the keyword (`=User bob`, `  = User bob` are `User bob`); the package would drop
+ * the line and the rest of its block. The `=` goes, the line stays where it is.
+ */
+const LEADING_EQUALS = /^[ \t]*=[ \t]*/gm;
+
 // parsed texts, by text: an inventory's hosts share their few config texts (bounded: distinct texts are rare)
 const parsedTexts = new Map<string, ParsedText>();
-function parsed(text: string): ParsedText {
-  let p = parsedTexts.get(text);
+function parsed(original: string): ParsedText {
+  let p = parsedTexts.get(original);
   if (p) return p;
+  const text = original.replace(LEADING_EQUALS, '');
   let lines: Parsed;
   try {
     lines = parseLines(text);
@@ -101,7 +109,7 @@ function parsed(text: string): ParsedText {
   if (found.length !== raw.length) throw new SshConfigError(`cannot tell its ${found.length} command lines (ProxyCommand and the like) apart: is a line indented with something other than spaces and tabs?`);
   found.forEach((d, i) => commands.set(d, raw[i]!));
   if (parsedTexts.size >= 64) parsedTexts.clear();
-  parsedTexts.set(text, (p = { lines, commands }));
+  parsedTexts.set(original, (p = { lines, commands }));
   return p;
 }
 

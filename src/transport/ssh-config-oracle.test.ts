@@ -39,6 +39,9 @@ const SETTINGS = [
   'IdentityFile /k/one',
   'IdentityFile /k/two',
   'HostKeyAlias web-1',
+  // a line that starts with `=`: ssh reads the next word as the keyword
+  '=HostName lead-eq.example.net',
+  '= User u3',
   // a keyword no ssh knows, and IgnoreUnknown (first value wins; only what it names, case aside)
   'ProxyJum j1',
   'IgnoreUnknown proxyjum',

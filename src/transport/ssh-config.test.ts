@@ -69,6 +69,11 @@ test('case-insensitive keywords, ProxyJump none, StrictHostKeyChecking no', () =
   assert.equal(r.hostKeyPolicy, 'accept-new'); // we never accept a changed key, so `no` means accept-new
 });
 
+test('a line that starts with `=` is the keyword after it, as ssh reads it (not a comment, not the end of its block)', () => {
+  const r = resolveSshConfig('Host x\n=HostName 1.2.3.4\n  = User bob\n  Port 2202\n', 'x', opts);
+  assert.deepEqual([r.hostName, r.user, r.port], ['1.2.3.4', 'bob', 2202]);
+});
+
 test('empty config resolves to nothing', () => {
   assert.deepEqual(resolveSshConfig('', 'h', opts), { identityFiles: [] });
 });
