@@ -33,7 +33,7 @@ export interface ResumeOptions {
   /** merged over the connection options the run recorded */
   connect?: ConnectOptions;
   /** -e values merged over the run's (secrets are journaled as ***: give them again); as given on the command line, typed by the runbook */
-  extraVars?: Record<string, unknown> | ExtraVars;
+  extraVars?: ExtraVars;
   forks?: number;
   breakLock?: boolean;
   localDir?: string;

@@ -205,7 +205,7 @@ export interface RollbackRunOptions {
   /** merged over the connection options the run recorded */
   connect?: ConnectOptions;
   /** -e values merged over the run's (secrets are recorded as ***: give them again); as given on the command line, typed by the runbook */
-  extraVars?: Record<string, unknown> | ExtraVars;
+  extraVars?: ExtraVars;
   /** only these hosts (names) */
   hosts?: string[];
   /**

@@ -109,17 +109,17 @@ function problem(redactor: Redactor, message: string, more: { hint?: string } = 
 
 /**
  * The -e values of a run whose runbook the engine loads itself (resume, rollback): as given on the
- * command line (ExtraVars), typed by the runbook, the first problem thrown; a plain mapping as it is.
+ * command line (ExtraVars), typed by the runbook, the first problem thrown.
  */
-export function extraVarValues(rb: LoadedRunbook | undefined, extra: Record<string, unknown> | ExtraVars | undefined): Record<string, unknown> {
-  if (!(extra instanceof ExtraVars)) return extra ?? {};
+export function extraVarValues(rb: LoadedRunbook | undefined, extra: ExtraVars | undefined): Record<string, unknown> {
+  if (!extra) return {};
   if (!rb) return extra.values;
   const { values, problems } = typeExtraVars(rb, extra);
   if (problems[0]) throw new UserError(problems[0]);
   return values;
 }
 
-/** The names -e sets, either way it is given. */
-export function extraVarNames(extra: Record<string, unknown> | ExtraVars | undefined): string[] {
-  return Object.keys(extra instanceof ExtraVars ? extra.values : (extra ?? {}));
+/** The names -e sets. */
+export function extraVarNames(extra: ExtraVars | undefined): string[] {
+  return Object.keys(extra?.values ?? {});
 }
