@@ -108,6 +108,8 @@ export function expandHostRange(name: string): string[] {
 
 interface GroupInfo {
   depth: number;
+  /** ansible_group_priority: as in Ansible, it orders the group's variables and is none of them */
+  priority?: number;
   vars: Vars;
   directHosts: Set<string>;
   children: Set<string>;
@@ -130,7 +132,13 @@ function buildInventory(root: Record<string, RawGroup | null>, doc: YamlDocument
     }
     const g = group(name, depth);
     if (!raw) return;
-    Object.assign(g.vars, raw.vars ?? {});
+    const { ansible_group_priority: priority, ...vars } = raw.vars ?? {};
+    if (priority !== undefined) {
+      // Ansible takes int(value): a whole number, or text of one
+      if ((typeof priority === 'number' || (typeof priority === 'string' && /^\s*[-+]?\d+\s*$/.test(priority))) && Number.isInteger(Number(priority))) g.priority = Number(priority);
+      else diagnostics.push({ kind: 'inventory', severity: 'error', message: `group \`${name}\`: ansible_group_priority must be a whole number, not ${JSON.stringify(priority)}`, file: doc.source.file, ...positionOf(doc, [...path, 'vars', 'ansible_group_priority'], 'value') });
+    }
+    Object.assign(g.vars, vars);
     for (const [hostPattern, vars] of Object.entries(raw.hosts ?? {})) {
       const size = hostRangeSize(hostPattern);
       if (size > MAX_HOSTS_PER_RANGE) {
@@ -173,7 +181,9 @@ function buildInventory(root: Record<string, RawGroup | null>, doc: YamlDocument
   for (const h of hostVars.keys()) members.get('all')!.add(h);
   void all;
 
-  const ordered = [...groups.entries()].sort(([an, a], [bn, b]) => (an === 'all' ? -1 : bn === 'all' ? 1 : a.depth - b.depth || an.localeCompare(bn)));
+  // Ansible's sort_groups(): by depth, ansible_group_priority (default 1), then name by code point
+  const priority = (g: GroupInfo) => g.priority ?? 1;
+  const ordered = [...groups.entries()].sort(([an, a], [bn, b]) => (an === 'all' ? -1 : bn === 'all' ? 1 : a.depth - b.depth || priority(a) - priority(b) || (an < bn ? -1 : an > bn ? 1 : 0)));
   const hosts = new Map<string, HostEntry>();
   for (const name of [...hostVars.keys()]) {
     const vars: Vars = {};
