@@ -335,9 +335,17 @@ async function renewsThenRollsBack(id: string): Promise<void> {
   const hs = hostsOf.get(id)!;
   const before = hs.map((h) => snapshot(h));
   const runId = await renews(id);
-  const rb = await cli(['rollback', runId], id);
+  const rb = await cli(['rollback', runId, '--json'], id);
   assert.equal(rb.code, 0, rb.out);
   hs.forEach((h, i) => assert.deepEqual(snapshot(h), before[i], `${h.name} is not byte-identical after runbook rollback`));
+  // the rollback read the API server's address and port and the etcd member's URL from the restored
+  // manifests: a wrong or empty one would go unseen below (nothing served is accepted on expired certificates)
+  const served = rb.out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as JsonEvent & { host?: string })
+    .filter((e) => e.kind === 'step-end' && e.name === 'The API server and etcd serve the restored certificates (rollback)');
+  for (const s of sims.filter((x) => hs.includes(x.host))) {
+    const cmd = served.find((e) => e.host === s.host.name)?.commands?.join('\n') ?? '';
+    assert.ok(cmd.endsWith(` sh ${s.host.address} 6443 /etc/kubernetes https://${s.host.address}:${s.node.etcdPort} ${id === 'ha' ? 'strict' : 'down-ok'}`), `${s.host.name}: ${cmd.slice(-200)}`);
+  }
   for (const s of sims.filter((x) => hs.includes(x.host))) {
     const pki = (f: string) => readCertFile(lab.hostPath(s.host, `/etc/kubernetes/pki/${f}`));
     // every etcd member restarted on its restored files: it serves the restored certificate

@@ -169,3 +169,29 @@ test('regenerated kubeconfigs keep their API server URL byte for byte (load bala
   assert.match(r.out, /admin\.conf: server kept at https:\/\/k8s-lb\.internal:8443 \(kubeadm wrote https:\/\/10\.0\.0\.5:6443\)/);
   assert.match(r.out, /controller-manager\.conf: server https:\/\/10\.0\.0\.5:16443, as before/);
 });
+
+test('the API server endpoint and the etcd client URL, read from the static pod manifests as apply and rollback both read them', async () => {
+  const kd = join(dir, 'endpoint');
+  mkdirSync(join(kd, 'manifests'), { recursive: true });
+  const apiserver = join(kd, 'manifests', 'kube-apiserver.yaml');
+  const pod = (...flags: string[]) => `apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - command:\n    - kube-apiserver\n${flags.map((f) => `    - ${f}\n`).join('')}`;
+  const endpoint = async (manifest: string) => {
+    writeFileSync(apiserver, manifest);
+    return sh(vars.sh_api_endpoint!, [apiserver, '6443'], {});
+  };
+  // the manifest's --secure-port wins over the default given as $2
+  let r = await endpoint(pod('--advertise-address=10.0.0.5', '--secure-port=16443'));
+  assert.deepEqual([r.code, r.out], [0, '10.0.0.5 16443\n']);
+  r = await endpoint(pod('--advertise-address=fd00::10'));
+  assert.deepEqual([r.code, r.out], [0, 'fd00::10 6443\n']);
+  // no advertise address: nothing to compare the served certificate on, the step fails
+  r = await endpoint(pod('--secure-port=16443'));
+  assert.deepEqual([r.code, r.out], [1, '']);
+
+  // external etcd (no etcd manifest): no URL, not a failure
+  r = await sh(vars.sh_etcd_client_url!, [kd], {});
+  assert.deepEqual([r.code, r.out], [0, '']);
+  writeFileSync(join(kd, 'manifests', 'etcd.yaml'), 'spec:\n  containers:\n  - command:\n    - etcd\n    - --advertise-client-urls=https://10.0.0.5:2379,https://127.0.0.1:2379\n');
+  r = await sh(vars.sh_etcd_client_url!, [kd], {});
+  assert.deepEqual([r.code, r.out], [0, 'https://10.0.0.5:2379\n']);
+});
