@@ -12,7 +12,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { appendFileSync, chmodSync, cpSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { treeSnapshot } from '../src/lab/tree-snapshot.js';
@@ -23,7 +23,7 @@ import { DAY, issue, kubeconfigYaml, parseKubeconfig, readCertFile, readPem } fr
 import { atLeast } from '../src/lab/sim/node.js';
 import { isHAScenario, type ScenarioName } from '../src/lab/sim/index.js';
 import { waitFor } from '../src/lab/wait.js';
-import { lab, runCli, stopAgents, useLab } from './support/lab.js';
+import { lab, replaceCommand, runCli, stopAgents, useLab } from './support/lab.js';
 import type { Ran as Run } from './support/run.js';
 
 const RENEW = join(packageRoot, 'runbooks/cert-renew.yaml');
@@ -180,13 +180,6 @@ function etcdClusterHealthy(sim: SimHost): Promise<string> {
   const pki = (f: string) => lab.hostPath(sim.host, `/etc/kubernetes/pki/etcd/${f}`);
   const args = ['--endpoints', `https://${sim.host.address}:${sim.node.etcdPort}`, '--cacert', pki('ca.crt'), '--cert', pki('healthcheck-client.crt'), '--key', pki('healthcheck-client.key'), 'endpoint', 'health', '--cluster'];
   return new Promise((resolve) => execFile('/usr/bin/etcdctl', args, { timeout: 30_000 }, (err, stdout, stderr) => resolve(`${err ? `exit ${(err as { code?: unknown }).code} ` : ''}${stdout}${stderr}`)));
-}
-
-function replaceCommand(h: LabHost, cmd: string, script: string): void {
-  const sbin = lab.hostPath(h, '/usr/local/sbin');
-  renameSync(join(sbin, cmd), join(sbin, `.${cmd}-real`));
-  writeFileSync(join(sbin, cmd), `#!/bin/sh\n# injected by cert-renew-e2e\n${script}\nexec /usr/local/sbin/.${cmd}-real "$@"\n`);
-  chmodSync(join(sbin, cmd), 0o755);
 }
 
 const recap = (out: string) => /(\d+) hosts?: ok=\d+ changed=(\d+) failed=(\d+)/.exec(out);

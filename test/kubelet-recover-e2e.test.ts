@@ -15,7 +15,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { treeSnapshot } from '../src/lab/tree-snapshot.js';
 import type { Lab, LabHost } from '../src/lab/hosts.js';
@@ -25,7 +25,7 @@ import { packageRoot } from '../src/lab/sim/paths.js';
 import { request as httpsRequest } from 'node:https';
 import { DAY, issue, parseCert, parseKubeconfig, readPem } from '../src/lab/sim/pki.js';
 import type { ScenarioName, WorkerScenario } from '../src/lab/sim/index.js';
-import { dir, lab, runCli, stopAgents, useLab } from './support/lab.js';
+import { dir, lab, replaceCommand, runCli, stopAgents, useLab } from './support/lab.js';
 import type { Ran as Run } from './support/run.js';
 import { waitFor } from '../src/lab/wait.js';
 
@@ -204,16 +204,14 @@ async function recovers(id: string): Promise<void> {
   // worker back from its backup by itself (exit 6), byte for byte
   if (id === 'k128') {
     const w = expired[0]!;
-    const sbin = lab.hostPath(w.host, '/usr/local/sbin');
-    renameSync(join(sbin, 'systemctl'), join(sbin, '.systemctl-real'));
-    writeFileSync(join(sbin, 'systemctl'), '#!/bin/sh\n# injected by kubelet-recover-e2e: the first start (or restart) fails\nif { [ "$1" = start ] || [ "$1" = restart ]; } && [ ! -e /tmp/.restart-failed ]; then : > /tmp/.restart-failed; echo "Job for kubelet.service failed because the control process exited with error code." >&2; exit 1; fi\nexec /usr/local/sbin/.systemctl-real "$@"\n');
-    chmodSync(join(sbin, 'systemctl'), 0o755);
+    // the first start (or restart) fails
+    const restore = replaceCommand(w.host, 'systemctl', 'if { [ "$1" = start ] || [ "$1" = restart ]; } && [ ! -e /tmp/.restart-failed ]; then : > /tmp/.restart-failed; echo "Job for kubelet.service failed because the control process exited with error code." >&2; exit 1; fi');
     const f = await cli(['apply', RECOVER, '-l', limit(id)], id);
     assert.equal(f.code, 6, f.out);
     assert.match(f.out, new RegExp(`\\[${w.host.name}\\] +failed .*Restart kubelet`), f.out);
     assert.match(f.out, new RegExp(`${w.host.name} +rolled-back`), f.out);
     assert.deepEqual(snapshot(w.host), before.get(w.host.name), `${w.host.name} is not byte-identical after the run's own rollback`);
-    renameSync(join(sbin, '.systemctl-real'), join(sbin, 'systemctl'));
+    restore();
     await kubeletDiesAfterRestart(cp, healthy[0]!, before.get(healthy[0]!.host.name)!);
   }
 }
@@ -231,23 +229,18 @@ async function kubeletDiesAfterRestart(cp: SimHost, w: SimWorker, pristine: Map<
   const force = join(dir, 'force.yaml');
   writeFileSync(force, 'force: true\n');
   await waitFor(`${node}'s node Ready`, async () => (await readyStatus(cp, node)) === 'True', 60_000, 300);
-  const sbin = lab.hostPath(w.host, '/usr/local/sbin');
-  renameSync(join(sbin, 'systemctl'), join(sbin, '.systemctl-real'));
-  writeFileSync(
-    join(sbin, 'systemctl'),
+  // the first kubelet started from now on dies 3 s later
+  const restore = replaceCommand(
+    w.host,
+    'systemctl',
     [
-      '#!/bin/sh',
-      '# injected by kubelet-recover-e2e: the first kubelet started from now on dies 3 s later',
       'real=/usr/local/sbin/.systemctl-real',
       'case "$1 | $* " in',
       '  "start | "*" kubelet "*|"restart | "*" kubelet "*)',
       '    if [ ! -e /tmp/.kubelet-dies ]; then : > /tmp/.kubelet-dies; "$real" "$@"; rc=$?; (sleep 3; "$real" stop kubelet) >/dev/null 2>&1 & exit $rc; fi ;;',
       'esac',
-      'exec "$real" "$@"',
-      '',
     ].join('\n'),
   );
-  chmodSync(join(sbin, 'systemctl'), 0o755);
   try {
     const f = await cli(['apply', RECOVER, '-l', only, '-e', `@${force}`], 'k128');
     assert.ok(existsSync(lab.hostPath(w.host, '/tmp/.kubelet-dies')), 'the kubelet was not started through the injected systemctl');
@@ -259,7 +252,7 @@ async function kubeletDiesAfterRestart(cp: SimHost, w: SimWorker, pristine: Map<
     assert.match(f.out, new RegExp(`${node} +rolled-back`), f.out);
     assert.deepEqual(snapshot(w.host), pristine, `${node} is not byte-identical after the run's own rollback`);
   } finally {
-    renameSync(join(sbin, '.systemctl-real'), join(sbin, 'systemctl'));
+    restore();
   }
   // the rollback started the kubelet again on its old files (the injection fires once): Ready again
   await waitFor(`${node}'s node Ready after the rollback`, async () => (await readyStatus(cp, node)) === 'True', 60_000, 300);

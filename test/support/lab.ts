@@ -8,7 +8,7 @@
 import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { labSupport, startLab, type Lab, type LabHost, type StartLabOptions } from '../../src/lab/hosts.js';
@@ -125,6 +125,20 @@ const CLI = join(packageRoot, 'dist/src/cli/main.js');
 /** The real CLI (a child process) with the file's inventory and the state dir <dir>/state/<stateKey>, run in <dir>. */
 export function runCli(args: string[], stateKey: string, timeout: number): Promise<Ran> {
   return runProcess(process.execPath, [CLI, ...args, '-i', inv, '--state-dir', join(dir, 'state', stateKey)], { cwd: dir, timeout });
+}
+
+/**
+ * Wraps command `cmd` of host h's /usr/local/sbin (where the simulated node's emulated binaries are) to
+ * inject a failure: the real one is moved to .<cmd>-real and a sh script takes its place that runs
+ * `script` (it sees the arguments as "$@"; it may exit, or exec the real one itself) and then execs the
+ * real command with the same arguments. Returns what puts the real command back.
+ */
+export function replaceCommand(h: LabHost, cmd: string, script: string): () => void {
+  const sbin = lab.hostPath(h, '/usr/local/sbin');
+  renameSync(join(sbin, cmd), join(sbin, `.${cmd}-real`));
+  writeFileSync(join(sbin, cmd), `#!/bin/sh\n# injected by a test (test/support/lab.ts replaceCommand)\n${script}\nexec /usr/local/sbin/.${cmd}-real "$@"\n`);
+  chmodSync(join(sbin, cmd), 0o755);
+  return () => renameSync(join(sbin, `.${cmd}-real`), join(sbin, cmd));
 }
 
 /** Stops simulated node agents (src/lab/sim-host.ts) and checks each is gone. */
