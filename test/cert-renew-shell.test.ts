@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { load } from 'js-yaml';
 import { packageRoot } from '../src/lab/sim/paths.js';
 import { freePort } from '../src/lab/sim/ports.js';
+import { waitFor } from '../src/lab/wait.js';
 
 let dir: string;
 let vars: Record<string, string>;
@@ -102,15 +103,12 @@ test('served-certificate check on an IPv6 API server: [::1]:PORT, the serial com
   const server = spawn('openssl', ['s_server', '-accept', `[::1]:${port}`, '-cert', join(kd, 'pki', 'apiserver.crt'), '-key', join(kd, 'pki', 'apiserver.key'), '-quiet'], { stdio: ['pipe', 'ignore', 'ignore'] });
   try {
     // listening: a TCP connection to [::1]:port succeeds
-    for (let i = 0; ; i++) {
-      const up = await new Promise<boolean>((resolve) => {
+    const listening = () =>
+      new Promise<boolean>((resolve) => {
         const c = connect({ host: '::1', port }, () => (c.end(), resolve(true)));
         c.on('error', () => resolve(false));
       });
-      if (up) break;
-      assert.ok(i < 100, 'openssl s_server did not listen on [::1]');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitFor('openssl s_server to listen on [::1]', listening, 10_000, 100);
     // the advertise address as the manifest has it (no brackets), with no local etcd
     const ok = await sh(vars.sh_served_certs_match!, ['::1', String(port), kd, '', 'strict'], {});
     assert.equal(ok.code, 0, ok.out);
