@@ -161,6 +161,12 @@ test("the sudo plugin's own user and password win over the general ones; setting
     assert.ok(warned.some((m) => /^2: \[defaults\] transport is not followed: runbook connects over ssh, not local/.test(m)), warned.join('\n'));
     assert.ok(warned.some((m) => /^5: \[privilege_escalation\] become_ask_pass is not followed: runbook asks for the sudo password with -K/.test(m)), warned.join('\n'));
     assert.ok(!warned.some((m) => m.includes('s3cret')));
+    writeFileSync(cfg, '[defaults]\nhash_behaviour = merge\nforce_valid_group_names = always\n');
+    const inventoryWarnings = loadAnsibleDefaults({ cwd: dir, env: { ANSIBLE_CONFIG: cfg }, home: dir }).diagnostics.map((x) => `${x.line}: ${x.message}`);
+    assert.ok(inventoryWarnings.some((m) => /^2: \[defaults\] hash_behaviour is not followed: runbook does not merge a mapping variable/.test(m)), inventoryWarnings.join('\n'));
+    assert.ok(inventoryWarnings.some((m) => /^3: \[defaults\] force_valid_group_names is not followed: runbook keeps group names as written/.test(m)), inventoryWarnings.join('\n'));
+    writeFileSync(cfg, '[defaults]\nhash_behaviour = replace\nforce_valid_group_names = never\n');
+    assert.deepEqual(loadAnsibleDefaults({ cwd: dir, env: { ANSIBLE_CONFIG: cfg }, home: dir }).diagnostics, []);
     assert.equal(loadAnsibleDefaults({ cwd: dir, env: { ANSIBLE_CONFIG: cfg, ANSIBLE_SUDO_USER: 'ops' }, home: dir }).vars.ansible_become_user, 'ops');
   } finally {
     cleanup();

@@ -45,6 +45,10 @@ const NOT_FOLLOWED: { ini: [string, string]; env: string; why: (v: string) => st
   { ini: ['defaults', 'become_password_file'], env: 'ANSIBLE_BECOME_PASSWORD_FILE', why: () => 'runbook reads the sudo password from -K or $RUNBOOK_BECOME_PASSWORD' },
   { ini: ['ssh_connection', 'pkcs11_provider'], env: 'ANSIBLE_PKCS11_PROVIDER', why: () => 'runbook cannot use a PKCS#11 token: load its key into ssh-agent' },
   { ini: ['paramiko_connection', 'proxy_command'], env: 'ANSIBLE_PARAMIKO_PROXY_COMMAND', why: () => 'runbook does not use paramiko: give the proxy as an ssh ProxyCommand or ProxyJump' },
+  // the inventory's variables: a mapping set in two groups is the later group's, whole, as Ansible's default `replace` has it
+  { ini: ['defaults', 'hash_behaviour'], env: 'ANSIBLE_HASH_BEHAVIOUR', why: (v) => (v === 'merge' ? "runbook does not merge a mapping variable set in several groups (or a group and its host): the later one replaces it whole, as Ansible's default `replace` does" : undefined) },
+  // group names: Ansible's default `never` keeps them as written, and so does runbook
+  { ini: ['defaults', 'force_valid_group_names'], env: 'ANSIBLE_TRANSFORM_INVALID_GROUP_CHARS', why: (v) => (['always', 'silently'].includes(v) ? `runbook keeps group names as written (Ansible's default \`never\`): a group with a \`-\` or \`.\` in its name keeps it, and patterns must name it so` : undefined) },
 ];
 
 export type AnsibleVars = Record<string, string | number | boolean>;
