@@ -150,3 +150,17 @@ export function systemdAgo(ms: number): string {
   if (h < 24) return `${h}h ${m % 60}min ago`;
   return `${Math.trunc(h / 24)} days ago`;
 }
+
+// ---------------------------------------------------------------- API timestamps
+
+/** metav1.Time (and Go's time.RFC3339): RFC 3339 in UTC to the second, the fraction dropped. */
+export function rfc3339(at: Date | number | string): string {
+  return new Date(at).toISOString().replace(/\.\d+Z$/, 'Z');
+}
+
+/** metav1.MicroTime of `ms` (may have a fraction: the kubelet's clock to the microsecond): RFC 3339 with six fractional digits, UTC. */
+export function microTime(ms: number): string {
+  const whole = Math.floor(ms);
+  const micro = Math.min(999, Math.floor((ms - whole) * 1000));
+  return new Date(whole).toISOString().replace(/\.(\d{3})Z$/, `.$1${String(micro).padStart(3, '0')}Z`);
+}

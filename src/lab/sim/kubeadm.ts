@@ -12,7 +12,7 @@ import {
   YEAR, expiredAt, genKey, issue, kubeconfigYaml, parseCert, parseKubeconfig, signedBy,
   writePem, writeServiceAccountKeys, type CertInfo, type Pem,
 } from './pki.js';
-import { kubeadmDate, shortHumanDuration, tabwrite } from './format.js';
+import { kubeadmDate, rfc3339, shortHumanDuration, tabwrite } from './format.js';
 import {
   Ctx, Exit, cfgNode, expiredIsError, goList, loadCA, loadCfg, localServerURL, parseFlags, periodError, pkiPath, serverURL, tryLoad,
   type Cfg, type CmdResult, type FlagSpec, type Parsed,
@@ -376,7 +376,7 @@ async function checkExpiration(ctx: Ctx, p: Parsed): Promise<void> {
   if (output === 'json' || output === 'yaml') {
     const item = (r: ExpRow, withCA: boolean) => ({
       name: r.name,
-      ...(r.missing ? { missing: true } : { expirationDate: r.expires!.toISOString().replace(/\.\d+Z$/, 'Z'), residualTime: Math.trunc(r.residualMs! / 1000) }),
+      ...(r.missing ? { missing: true } : { expirationDate: rfc3339(r.expires!), residualTime: Math.trunc(r.residualMs! / 1000) }),
       ...(withCA ? { caName: r.ca } : {}),
       externallyManaged: r.external,
     });

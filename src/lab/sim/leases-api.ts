@@ -13,15 +13,11 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { atLeast } from './node.js';
 import type { EtcdClient } from './etcd.js';
-import { humanDuration } from './format.js';
+import { humanDuration, microTime, rfc3339 } from './format.js';
+import { readBody, status, type ApiReply } from './api-reply.js';
+import { b64, readKey, readPrefix, revisionOf, type Stored } from './api-store.js';
 
 export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
-
-/** An answer of the emulated API server: HTTP status and JSON body. */
-export interface ApiReply {
-  code: number;
-  body: string;
-}
 
 const GROUP = 'coordination.k8s.io';
 const KEY_PREFIX = '/registry/leases/';
@@ -47,43 +43,34 @@ export function apiGroupList(version: string) {
   return { kind: 'APIGroupList', apiVersion: 'v1', groups: vs.length ? [{ name: GROUP, versions: vs.map(gv), preferredVersion: gv(vs[0]!) }] : [] };
 }
 
-const b64 = (s: string) => Buffer.from(s).toString('base64');
-const unb64 = (s: string) => Buffer.from(s, 'base64').toString('utf8');
-const stamp = (d: number) => new Date(d).toISOString().replace(/\.\d+Z$/, 'Z');
 /** metav1.MicroTime as the API serializes it: RFC 3339, UTC, six fractional digits */
 const MICRO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
 
-function status(code: number, reason: string, message: string, details?: Record<string, unknown>): ApiReply {
-  return { code, body: JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, ...(details ? { details } : {}), code }) };
-}
+type StoredLease = Stored<Lease>;
 
-interface StoredKv {
-  lease: Lease;
-  modRevision: string;
-}
+const getKv = (etcd: EtcdClient, ns: string, name: string) => readKey<Lease>(etcd, `${KEY_PREFIX}${ns}/${name}`);
+const listKvs = (etcd: EtcdClient, ns?: string) => readPrefix<Lease>(etcd, ns ? `${KEY_PREFIX}${ns}/` : KEY_PREFIX);
 
-async function getKv(etcd: EtcdClient, ns: string, name: string): Promise<StoredKv | undefined> {
-  const r = await etcd.get(`${KEY_PREFIX}${ns}/${name}`);
-  const kv = ((r.kvs as { value?: string; mod_revision?: string }[] | undefined) ?? [])[0];
-  return kv?.value ? { lease: JSON.parse(unb64(kv.value)) as Lease, modRevision: String(kv.mod_revision ?? '0') } : undefined;
-}
-
-async function listKvs(etcd: EtcdClient, ns?: string): Promise<StoredKv[]> {
-  const prefix = ns ? `${KEY_PREFIX}${ns}/` : KEY_PREFIX;
-  const end = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
-  const r = await etcd.call('kv/range', { key: b64(prefix), range_end: b64(end) });
-  const kvs = (r.kvs as { value?: string; mod_revision?: string }[] | undefined) ?? [];
-  return kvs.filter((kv) => kv.value).map((kv) => ({ lease: JSON.parse(unb64(kv.value!)) as Lease, modRevision: String(kv.mod_revision ?? '0') }));
+/** A Lease's spec.renewTime, ms since the epoch (undefined when it has none). */
+function renewedAt(lease: Lease): number | undefined {
+  const t = lease.spec.renewTime ? Date.parse(lease.spec.renewTime) : NaN;
+  return Number.isNaN(t) ? undefined : t;
 }
 
 /** Each node Lease's spec.renewTime (ms since the epoch), by node name: the node lifecycle controller's second heartbeat. */
 export async function nodeLeaseRenewals(etcd: EtcdClient): Promise<Map<string, number>> {
   const out = new Map<string, number>();
-  for (const { lease } of await listKvs(etcd, NODE_LEASE_NAMESPACE)) {
-    const t = lease.spec.renewTime ? Date.parse(lease.spec.renewTime) : NaN;
-    if (!Number.isNaN(t)) out.set(lease.metadata.name, t);
+  for (const { value: lease } of await listKvs(etcd, NODE_LEASE_NAMESPACE)) {
+    const t = renewedAt(lease);
+    if (t !== undefined) out.set(lease.metadata.name, t);
   }
   return out;
+}
+
+/** Node `node`'s Lease renewal (as nodeLeaseRenewals), reading that one Lease only: a single node's request needs no more. */
+export async function nodeLeaseRenewal(etcd: EtcdClient, node: string): Promise<number | undefined> {
+  const kv = await getKv(etcd, NODE_LEASE_NAMESPACE, node);
+  return kv && renewedAt(kv.value);
 }
 
 /**
@@ -97,14 +84,14 @@ async function putIf(etcd: EtcdClient, lease: Lease, modRevision: string): Promi
   const stored = { ...lease, metadata: { ...lease.metadata, resourceVersion: undefined } };
   const r = await etcd.call('kv/txn', { compare: [compare], success: [{ request_put: { key, value: b64(JSON.stringify(stored)) } }] });
   if (!r.succeeded) return undefined;
-  return String((r.header as { revision?: string } | undefined)?.revision ?? '0');
+  return revisionOf(r);
 }
 
 /** A stored Lease as the API serves it in group version `v`. */
-function served(kv: StoredKv, v: string): Lease {
-  const l = kv.lease;
+function served(kv: StoredLease, v: string): Lease {
+  const l = kv.value;
   const { resourceVersion: _ignored, ...meta } = l.metadata;
-  return { kind: 'Lease', apiVersion: `${GROUP}/${v}`, metadata: { ...meta, resourceVersion: kv.modRevision }, spec: l.spec };
+  return { kind: 'Lease', apiVersion: `${GROUP}/${v}`, metadata: { ...meta, resourceVersion: kv.rev }, spec: l.spec };
 }
 
 function table(items: Lease[]) {
@@ -137,12 +124,6 @@ function denied(id: { user: string; groups: string[] }, verb: string, ns: string
   }
   const where = ns ? `in the namespace "${ns}"` : 'at the cluster scope';
   return status(403, 'Forbidden', `leases.${GROUP}${name ? ` "${name}"` : ''} is forbidden: User "${id.user}" cannot ${verb} resource "leases" in API group "${GROUP}" ${where}${node ? ': can only access node lease with the same name as the requesting node' : ''}`, { ...(name ? { name } : {}), group: GROUP, kind: 'leases' });
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  let text = '';
-  for await (const chunk of req) text += String(chunk);
-  return text;
 }
 
 /** The Lease in a create or update body, checked as the API's validation does; a string is the 4xx message. */
@@ -205,10 +186,10 @@ export async function leasesApi(ctx: LeasesApiContext): Promise<ApiReply | undef
     if (typeof lease === 'string') return status(400, 'BadRequest', lease);
     const no = denied(ctx.identity, 'create', ns, lease.metadata.name);
     if (no) return no;
-    lease.metadata = { ...lease.metadata, uid: randomUUID(), creationTimestamp: stamp(Date.now()) };
+    lease.metadata = { ...lease.metadata, uid: randomUUID(), creationTimestamp: rfc3339(Date.now()) };
     const rev = await putIf(ctx.etcd, lease, '0');
     if (!rev) return status(409, 'AlreadyExists', `leases.${GROUP} "${lease.metadata.name}" already exists`, { name: lease.metadata.name, group: GROUP, kind: 'leases' });
-    return { code: 201, body: JSON.stringify(served({ lease, modRevision: rev }, v)) };
+    return { code: 201, body: JSON.stringify(served({ value: lease, rev }, v)) };
   }
   if (!ns) return notFound;
   const verb = method === 'GET' ? 'get' : method === 'PUT' ? 'update' : method === 'DELETE' ? 'delete' : method === 'PATCH' ? 'patch' : '';
@@ -221,7 +202,7 @@ export async function leasesApi(ctx: LeasesApiContext): Promise<ApiReply | undef
   if (method === 'DELETE') {
     if (!cur) return missing;
     await ctx.etcd.call('kv/deleterange', { key: b64(`${KEY_PREFIX}${ns}/${name}`) });
-    return { code: 200, body: JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name, group: GROUP, kind: 'leases', uid: cur.lease.metadata.uid } }) };
+    return { code: 200, body: JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name, group: GROUP, kind: 'leases', uid: cur.value.metadata.uid } }) };
   }
   if (method === 'PATCH') return status(415, 'UnsupportedMediaType', 'the simulated API server updates leases with PUT only');
   // PUT: an update of the whole object; a resourceVersion that is not the stored one is a conflict
@@ -230,11 +211,11 @@ export async function leasesApi(ctx: LeasesApiContext): Promise<ApiReply | undef
   if (!cur) return missing;
   const rv = lease.metadata.resourceVersion;
   const conflict = status(409, 'Conflict', `Operation cannot be fulfilled on leases.${GROUP} "${name}": the object has been modified; please apply your changes to the latest version and try again`, { name, group: GROUP, kind: 'leases' });
-  if (rv !== undefined && rv !== '' && rv !== cur.modRevision) return conflict;
-  const next: Lease = { metadata: { ...lease.metadata, uid: cur.lease.metadata.uid, creationTimestamp: cur.lease.metadata.creationTimestamp }, spec: lease.spec };
-  const rev = await putIf(ctx.etcd, next, cur.modRevision);
+  if (rv !== undefined && rv !== '' && rv !== cur.rev) return conflict;
+  const next: Lease = { metadata: { ...lease.metadata, uid: cur.value.metadata.uid, creationTimestamp: cur.value.metadata.creationTimestamp }, spec: lease.spec };
+  const rev = await putIf(ctx.etcd, next, cur.rev);
   if (!rev) return conflict;
-  return { code: 200, body: JSON.stringify(served({ lease: next, modRevision: rev }, v)) };
+  return { code: 200, body: JSON.stringify(served({ value: next, rev }, v)) };
 }
 
 /** The Lease a node's kubelet has renewed (for seeding a worker that joined long ago), as stored. */
@@ -243,13 +224,6 @@ export function seedLease(node: string, nodeUid: string, renewTime: Date, leaseD
     metadata: { name: node, namespace: NODE_LEASE_NAMESPACE, uid: randomUUID(), creationTimestamp: created, ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: node, uid: nodeUid }] },
     spec: { holderIdentity: node, leaseDurationSeconds, renewTime: microTime(renewTime.getTime()) },
   };
-}
-
-/** metav1.MicroTime of `ms` (may have a fraction: the kubelet's clock to the microsecond): RFC 3339 with six fractional digits, UTC. */
-export function microTime(ms: number): string {
-  const whole = Math.floor(ms);
-  const micro = Math.min(999, Math.floor((ms - whole) * 1000));
-  return new Date(whole).toISOString().replace(/\.(\d{3})Z$/, `.$1${String(micro).padStart(3, '0')}Z`);
 }
 
 

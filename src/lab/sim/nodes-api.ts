@@ -12,19 +12,16 @@
 //     Ready=Unknown, "Kubelet stopped posting node status.", its last heartbeat kept; until then the
 //     node keeps the Ready condition its kubelet last posted, however old (with a Lease, a kubelet
 //     posts its status only on a change or every nodeStatusReportFrequency: the heartbeat is the Lease).
-// Workers known to the cluster before the simulation started (they joined long ago) are seeded from
-// <cp root>/var/lib/sim/nodes.d/<name>.json into etcd, as if registered then (with their Lease when
-// their kubelet had one).
+// Workers that joined before the simulation started are put into etcd by ./worker-seeds.ts.
 import { randomUUID } from 'node:crypto';
-import { readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { EtcdClient } from './etcd.js';
-import { humanDuration } from './format.js';
-import { nodeLeaseRenewals, putLeaseIfAbsent, seedLease, type ApiReply } from './leases-api.js';
+import { humanDuration, rfc3339 } from './format.js';
+import { readBody, status, type ApiReply } from './api-reply.js';
+import { readKey, readPrefix, revisionOf, type Stored } from './api-store.js';
+import { nodeLeaseRenewal, nodeLeaseRenewals } from './leases-api.js';
 
-export const NODES_SEED_DIR = '/var/lib/sim/nodes.d';
 const KEY_PREFIX = '/registry/minions/';
 
 /** A node condition as the kubelet posts it (its clock, RFC 3339 to the second). */
@@ -48,11 +45,6 @@ export interface StoredNode {
   };
 }
 
-/** A worker seeded into the control plane: its Node, and its node Lease when its kubelet renewed one. */
-export interface NodeSeed extends StoredNode {
-  lease?: { renewTime: string; leaseDurationSeconds: number };
-}
-
 export interface NodesApiContext {
   req: IncomingMessage;
   method: string;
@@ -63,18 +55,6 @@ export interface NodesApiContext {
   controlPlaneNode: { metadata: { name: string; creationTimestamp: string; labels: Record<string, string> }; status: { conditions: { type: string; status: string }[]; nodeInfo: { kubeletVersion: string }; addresses: { address: string }[] } };
   /** --node-monitor-grace-period, ms */
   graceMs: number;
-  /** <root>/var/lib/sim/nodes.d on the operator side */
-  seedDir: string;
-}
-
-export type { ApiReply };
-
-const b64 = (s: string) => Buffer.from(s).toString('base64');
-const unb64 = (s: string) => Buffer.from(s, 'base64').toString('utf8');
-const stamp = (d: Date | number) => new Date(d).toISOString().replace(/\.\d+Z$/, 'Z');
-
-function status(code: number, reason: string, message: string, details?: Record<string, unknown>): ApiReply {
-  return { code, body: JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, ...(details ? { details } : {}), code }) };
 }
 
 /** The user and groups of the request's verified client certificate (CN, O). */
@@ -86,50 +66,18 @@ export function identity(req: IncomingMessage): { user: string; groups: string[]
   return { user: String(peer.subject?.CN ?? ''), groups: [...(Array.isArray(o) ? o : o ? [o] : []), 'system:authenticated'] };
 }
 
-async function readBody(req: IncomingMessage): Promise<string> {
-  let text = '';
-  for await (const chunk of req) text += String(chunk);
-  return text;
-}
-
 /** A stored node and its etcd revision (the resourceVersion the API serves). */
-type Kv = { node: StoredNode; rev: string };
-type RawKv = { value?: string; mod_revision?: string };
-const fromKv = (kv: RawKv): Kv => ({ node: JSON.parse(unb64(kv.value!)) as StoredNode, rev: String(kv.mod_revision ?? '0') });
+type Kv = Stored<StoredNode>;
 
-async function getStored(etcd: EtcdClient, name: string): Promise<Kv | undefined> {
-  const r = await etcd.get(KEY_PREFIX + name);
-  const kv = ((r.kvs as RawKv[] | undefined) ?? [])[0];
-  return kv?.value ? fromKv(kv) : undefined;
-}
+const getStored = (etcd: EtcdClient, name: string) => readKey<StoredNode>(etcd, KEY_PREFIX + name);
 
 async function listStored(etcd: EtcdClient): Promise<Kv[]> {
-  // range [prefix, prefix+1): every key under the prefix
-  const end = KEY_PREFIX.slice(0, -1) + String.fromCharCode(KEY_PREFIX.charCodeAt(KEY_PREFIX.length - 1) + 1);
-  const r = await etcd.call('kv/range', { key: b64(KEY_PREFIX), range_end: b64(end) });
-  const kvs = (r.kvs as RawKv[] | undefined) ?? [];
-  return kvs.filter((kv) => kv.value).map(fromKv).sort((a, b) => a.node.metadata.name.localeCompare(b.node.metadata.name));
+  return (await readPrefix<StoredNode>(etcd, KEY_PREFIX)).sort((a, b) => a.value.metadata.name.localeCompare(b.value.metadata.name));
 }
 
-const seeded = new WeakMap<EtcdClient, Set<string>>();
-
-/**
- * Workers that joined before the simulation began (their Nodes and Leases): put into etcd once per API
- * server (etcd client), unless present. Called before any nodes or leases request is answered.
- */
-export async function seedWorkers(ctx: Pick<NodesApiContext, 'etcd' | 'seedDir'>): Promise<void> {
-  const done = seeded.get(ctx.etcd) ?? new Set<string>();
-  seeded.set(ctx.etcd, done);
-  let files: string[] = [];
-  try {
-    files = readdirSync(ctx.seedDir).filter((f) => f.endsWith('.json') && !done.has(f));
-  } catch { /* no workers */ }
-  for (const f of files) {
-    const { lease, ...n } = JSON.parse(readFileSync(join(ctx.seedDir, f), 'utf8')) as NodeSeed;
-    if (!(await getStored(ctx.etcd, n.metadata.name))) await ctx.etcd.put(KEY_PREFIX + n.metadata.name, JSON.stringify(n));
-    if (lease) await putLeaseIfAbsent(ctx.etcd, seedLease(n.metadata.name, n.metadata.uid, new Date(lease.renewTime), lease.leaseDurationSeconds, n.metadata.creationTimestamp));
-    done.add(f);
-  }
+/** Stores node `n` unless a node of that name is there already (seeding a worker that joined long ago). */
+export async function putNodeIfAbsent(etcd: EtcdClient, n: StoredNode): Promise<void> {
+  if (!(await getStored(etcd, n.metadata.name))) await etcd.put(KEY_PREFIX + n.metadata.name, JSON.stringify(n));
 }
 
 /**
@@ -138,7 +86,7 @@ export async function seedWorkers(ctx: Pick<NodesApiContext, 'etcd' | 'seedDir'>
  * for longer than the grace period, the node is Ready=Unknown (its last heartbeat kept); otherwise
  * its conditions are the ones its kubelet last posted, however long ago.
  */
-function nodeObject({ node: n, rev }: Kv, graceMs: number, leaseRenewed: number | undefined) {
+function nodeObject({ value: n, rev }: Kv, graceMs: number, leaseRenewed: number | undefined) {
   const posted = n.status.conditions ?? [];
   const ready = posted.find((c) => c.type === 'Ready');
   const beat = ready ? Date.parse(ready.lastHeartbeatTime) : NaN;
@@ -151,7 +99,7 @@ function nodeObject({ node: n, rev }: Kv, graceMs: number, leaseRenewed: number 
     conditions = [...posted, { type: 'Ready', status: 'Unknown', lastHeartbeatTime: n.metadata.creationTimestamp, lastTransitionTime: n.metadata.creationTimestamp, reason: 'NodeStatusNeverUpdated', message: 'Kubelet never posted node status.' }];
   } else if (Date.now() - heard > graceMs) {
     silentSince = heard;
-    conditions = posted.map((c) => ({ ...c, status: 'Unknown', lastTransitionTime: stamp(heard + graceMs), reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.' }));
+    conditions = posted.map((c) => ({ ...c, status: 'Unknown', lastTransitionTime: rfc3339(heard + graceMs), reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.' }));
   } else {
     conditions = posted;
   }
@@ -159,7 +107,7 @@ function nodeObject({ node: n, rev }: Kv, graceMs: number, leaseRenewed: number 
     kind: 'Node',
     apiVersion: 'v1',
     metadata: { ...n.metadata, resourceVersion: rev },
-    spec: silentSince === undefined ? {} : { taints: [{ key: 'node.kubernetes.io/unreachable', effect: 'NoSchedule', timeAdded: stamp(silentSince + graceMs) }] },
+    spec: silentSince === undefined ? {} : { taints: [{ key: 'node.kubernetes.io/unreachable', effect: 'NoSchedule', timeAdded: rfc3339(silentSince + graceMs) }] },
     status: { conditions, addresses: n.status.addresses, nodeInfo: n.status.nodeInfo },
   };
 }
@@ -219,14 +167,11 @@ export async function nodesApi(ctx: NodesApiContext): Promise<ApiReply | undefin
   const [, name, sub] = m;
   const cpName = ctx.controlPlaneNode.metadata.name;
   if (name === cpName) return undefined; // the control-plane node: the agent's own object
-  await seedWorkers(ctx);
   const id = identity(ctx.req);
   const method = ctx.method.toUpperCase();
-  const leases = () => nodeLeaseRenewals(ctx.etcd);
-  const put = async (n: StoredNode): Promise<Kv> => {
-    const r = await ctx.etcd.put(KEY_PREFIX + n.metadata.name, JSON.stringify(n));
-    return { node: n, rev: String((r.header as { revision?: string } | undefined)?.revision ?? '0') };
-  };
+  // a single node's request (the kubelet's heartbeat path) reads that node's Lease only
+  const served = async (kv: Kv) => nodeObject(kv, ctx.graceMs, await nodeLeaseRenewal(ctx.etcd, kv.value.metadata.name));
+  const put = async (n: StoredNode): Promise<Kv> => ({ value: n, rev: revisionOf(await ctx.etcd.put(KEY_PREFIX + n.metadata.name, JSON.stringify(n))) });
   if (!name) {
     if (method === 'POST') {
       // the kubelet registers its node, with its first status
@@ -238,21 +183,21 @@ export async function nodesApi(ctx: NodesApiContext): Promise<ApiReply | undefin
       if (bad) return status(400, 'BadRequest', bad);
       if (await getStored(ctx.etcd, n)) return status(409, 'AlreadyExists', `nodes "${n}" already exists`, { name: n, kind: 'nodes' });
       const stored = await put({
-        metadata: { name: n, uid: randomUUID(), creationTimestamp: stamp(Date.now()), labels: body.metadata?.labels ?? {} },
+        metadata: { name: n, uid: randomUUID(), creationTimestamp: rfc3339(Date.now()), labels: body.metadata?.labels ?? {} },
         status: { addresses: body.status?.addresses ?? [], nodeInfo: body.status?.nodeInfo ?? {}, conditions: body.status?.conditions ?? [] },
       });
-      return { code: 201, body: JSON.stringify(nodeObject(stored, ctx.graceMs, (await leases()).get(n))) };
+      return { code: 201, body: JSON.stringify(await served(stored)) };
     }
     if (method !== 'GET') return status(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
-    const renewed = await leases();
-    const all: NodeObj[] = [ctx.controlPlaneNode, ...(await listStored(ctx.etcd)).map((kv) => nodeObject(kv, ctx.graceMs, renewed.get(kv.node.metadata.name)))];
+    const renewed = await nodeLeaseRenewals(ctx.etcd);
+    const all: NodeObj[] = [ctx.controlPlaneNode, ...(await listStored(ctx.etcd)).map((kv) => nodeObject(kv, ctx.graceMs, renewed.get(kv.value.metadata.name)))];
     all.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
     return { code: 200, body: JSON.stringify(ctx.wantTable ? table(all) : { kind: 'NodeList', apiVersion: 'v1', metadata: { resourceVersion: String(Math.floor(Date.now() / 1000)) }, items: all }) };
   }
   const stored = await getStored(ctx.etcd, name);
   if (method === 'GET') {
     if (!stored) return status(404, 'NotFound', `nodes "${name}" not found`, { name, kind: 'nodes' });
-    const obj = nodeObject(stored, ctx.graceMs, (await leases()).get(name));
+    const obj = await served(stored);
     return { code: 200, body: JSON.stringify(ctx.wantTable ? table([obj]) : obj) };
   }
   if (sub && (method === 'PATCH' || method === 'PUT')) {
@@ -263,16 +208,16 @@ export async function nodesApi(ctx: NodesApiContext): Promise<ApiReply | undefin
     const body = JSON.parse((await readBody(ctx.req)) || '{}') as { status?: Partial<StoredNode['status']> };
     const bad = badConditions(body.status?.conditions);
     if (bad) return status(400, 'BadRequest', bad);
-    const s0 = stored.node.status;
+    const s0 = stored.value.status;
     const next = await put({
-      ...stored.node,
+      ...stored.value,
       status: {
         addresses: body.status?.addresses ?? s0.addresses,
         nodeInfo: body.status?.nodeInfo ?? s0.nodeInfo,
         conditions: mergeConditions(s0.conditions ?? [], body.status?.conditions),
       },
     });
-    return { code: 200, body: JSON.stringify(nodeObject(next, ctx.graceMs, (await leases()).get(name))) };
+    return { code: 200, body: JSON.stringify(await served(next)) };
   }
   return status(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
 }

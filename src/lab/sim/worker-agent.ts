@@ -18,10 +18,10 @@ import { join, resolve } from 'node:path';
 import { NODE } from './paths.js';
 import { atLeast, loadNode } from './node.js';
 import { expiredAt, goTime, parseCert, parseKubeconfig, type CertInfo } from './pki.js';
-import { systemdAgo, systemdTime } from './format.js';
+import { microTime, rfc3339, systemdAgo, systemdTime } from './format.js';
 import { createNodeAgentState, journal, kubeletLog, nextPid, setUnit, stopUnit, type AgentStatus, type KubeletUnitBase, type NodeAgentState } from './agent/state.js';
 import { leaseClientVersion, leaseDurationSeconds, leaseRenewMs, statusReportMs, statusUpdateMs, usesNodeLease } from './node-heartbeat.js';
-import { microTime, NODE_LEASE_NAMESPACE, type Lease } from './leases-api.js';
+import { NODE_LEASE_NAMESPACE, type Lease } from './leases-api.js';
 import type { NodeCondition } from './nodes-api.js';
 import { kubeletClientCert } from './agent/kubelet-files.js';
 import { fail, ok, type Reply } from './agent/reply.js';
@@ -189,15 +189,12 @@ function nodeBody(st: WorkerState, conditions: NodeCondition[]) {
   };
 }
 
-/** metav1.Time of `ms`: RFC 3339 to the second (the fraction dropped, as Go's time.RFC3339 format does) */
-const sec = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
-
 /**
  * The Ready condition this kubelet sets (nodestatus.ReadyCondition): its clock as lastHeartbeatTime,
  * the transition time kept while the status stays the same.
  */
 function readyCondition(now: number, current: NodeCondition | undefined): NodeCondition {
-  return { type: 'Ready', status: 'True', lastHeartbeatTime: sec(now), lastTransitionTime: current?.status === 'True' ? current.lastTransitionTime : sec(now), reason: 'KubeletReady', message: 'kubelet is posting ready status' };
+  return { type: 'Ready', status: 'True', lastHeartbeatTime: rfc3339(now), lastTransitionTime: current?.status === 'True' ? current.lastTransitionTime : rfc3339(now), reason: 'KubeletReady', message: 'kubelet is posting ready status' };
 }
 
 /** The running kubelet process (its main PID): a request it began is dropped once it has stopped. */

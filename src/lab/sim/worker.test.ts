@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cleanupAll, makeNode, runIn, serverVersion, waitFor, type SimNode } from './testkit.js';
 import { installWorker, startNode, stopNode, nodeStatus } from './index.js';
-import { NODES_SEED_DIR } from './nodes-api.js';
+import { NODES_SEED_DIR } from './worker-seeds.js';
 import { kubeconfigYaml, issue, readPem, DAY } from './pki.js';
 import { writeFileSync } from 'node:fs';
 

@@ -18,8 +18,8 @@ import { saveNode, type NodeConfig, type Runtime } from './node.js';
 import { DAY, issue, kubeconfigYaml, readPem } from './pki.js';
 import { kubeletConfigYaml, kubeadmFlagsEnv } from './manifests.js';
 import { installCommands } from './scenarios.js';
-import { NODES_SEED_DIR, type NodeSeed } from './nodes-api.js';
-import { microTime } from './leases-api.js';
+import { NODES_SEED_DIR, type NodeSeed } from './worker-seeds.js';
+import { microTime, rfc3339 } from './format.js';
 import { leaseDurationSeconds, usesNodeLease } from './node-heartbeat.js';
 
 import { WORKER_SCENARIOS, type WorkerScenario } from './scenario-names.js';
@@ -155,8 +155,7 @@ export async function installWorker(root: string, scenario: WorkerScenario, opts
   // its status was posted last a while before (on a change or every nodeStatusReportFrequency only).
   const lastHeard = Math.min(now, w.na.getTime());
   const lease = usesNodeLease(node);
-  const sec = (t: number) => new Date(t).toISOString().replace(/\.\d+Z$/, 'Z');
-  const created = sec(Date.parse(node.createdAt));
+  const created = rfc3339(node.createdAt);
   const seed: NodeSeed = {
     metadata: {
       name: opts.nodeName,
@@ -167,7 +166,7 @@ export async function installWorker(root: string, scenario: WorkerScenario, opts
     status: {
       addresses: [{ type: 'InternalIP', address: opts.address }, { type: 'Hostname', address: opts.nodeName }],
       nodeInfo: { kubeletVersion: node.version, containerRuntimeVersion: 'containerd://1.7.22', operatingSystem: 'linux', architecture: 'amd64' },
-      conditions: [{ type: 'Ready', status: 'True', lastHeartbeatTime: sec(lease ? lastHeard - 100_000 : lastHeard), lastTransitionTime: created, reason: 'KubeletReady', message: 'kubelet is posting ready status' }],
+      conditions: [{ type: 'Ready', status: 'True', lastHeartbeatTime: rfc3339(lease ? lastHeard - 100_000 : lastHeard), lastTransitionTime: created, reason: 'KubeletReady', message: 'kubelet is posting ready status' }],
     },
     ...(lease ? { lease: { renewTime: microTime(lastHeard), leaseDurationSeconds: leaseDurationSeconds(node) } } : {}),
   };

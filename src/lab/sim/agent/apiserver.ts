@@ -9,13 +9,14 @@ import { NODE } from '../paths.js';
 import { atLeast } from '../node.js';
 import { expiredAt, signedBy } from '../pki.js';
 import { EtcdClient } from '../etcd.js';
-import { humanDuration } from '../format.js';
+import { humanDuration, rfc3339 } from '../format.js';
 import { clog, type AgentState, type ContainerStatus, type Pod } from './state.js';
 import { crash, loadCertFlag, loadKeyFlag, readNodeFile, x509Reason } from './runtime.js';
 import { kubeletClientCert } from './kubelet-files.js';
 import { writeStatus } from './status.js';
-import { identity, nodesApi, seedWorkers, NODES_SEED_DIR } from '../nodes-api.js';
+import { identity, nodesApi } from '../nodes-api.js';
 import { apiGroupList, leasesApi } from '../leases-api.js';
+import { workerSeeder, NODES_SEED_DIR } from '../worker-seeds.js';
 
 function etcdEndpoint(st: AgentState, pod: Pod): URL {
   return new URL((pod.flags['etcd-servers'] ?? `https://127.0.0.1:${st.node.etcdPort}`).split(',')[0]!);
@@ -56,6 +57,7 @@ export function startApiserver(st: AgentState, pod: Pod, c: ContainerStatus): vo
     throw new Error(`open etcd client files: ${(e as Error).message}`);
   }
   pod.etcd = client;
+  const seedWorkers = workerSeeder(client, st.r(NODES_SEED_DIR));
   const attempt = () => {
     if (pod.container !== c || c.state === 'exited') return;
     // storage: the API server writes its master lease into etcd before it serves anything
@@ -78,7 +80,7 @@ export function startApiserver(st: AgentState, pod: Pod, c: ContainerStatus): vo
     if (pod.container !== c || c.state === 'exited') return;
     {
       const srv = createHttpsServer({ cert: certPem, key, ca: caPem, requestCert: true, rejectUnauthorized: false }, (req, res) =>
-        void handleApi(st, pod, c, req, res).catch((e: Error) => send(res, 500, statusBody(500, 'InternalError', e.message))),
+        void handleApi(st, pod, c, seedWorkers, req, res).catch((e: Error) => send(res, 500, statusBody(500, 'InternalError', e.message))),
       );
       pod.servers.push(srv);
       pod.api = { clientCA, etcdClient, kubeletClient, serving };
@@ -127,11 +129,10 @@ function nodeReady(st: AgentState, pod: Pod): boolean {
 }
 
 function nodeObject(st: AgentState, pod: Pod) {
-  const created = new Date(st.node.createdAt);
   const ready = nodeReady(st, pod);
   const roleLabel = atLeast(st.node.version, '1.20.0') ? 'node-role.kubernetes.io/control-plane' : 'node-role.kubernetes.io/master';
   const runtimeVersion = st.node.runtime === 'docker' ? 'docker://18.6.3' : atLeast(st.node.version, '1.25.0') ? 'containerd://1.7.22' : 'containerd://1.3.3';
-  const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const now = rfc3339(Date.now());
   return {
     kind: 'Node',
     apiVersion: 'v1',
@@ -139,7 +140,7 @@ function nodeObject(st: AgentState, pod: Pod) {
       name: st.node.nodeName,
       uid: createHash('md5').update(st.node.nodeName).digest('hex').replace(/(.{8})(.{4})(.{4})(.{4})(.{12})/, '$1-$2-$3-$4-$5'),
       resourceVersion: String(Math.floor(Date.now() / 1000)),
-      creationTimestamp: created.toISOString().replace(/\.\d+Z$/, 'Z'),
+      creationTimestamp: rfc3339(st.node.createdAt),
       labels: { 'kubernetes.io/arch': 'amd64', 'kubernetes.io/hostname': st.node.nodeName, 'kubernetes.io/os': 'linux', [roleLabel]: '' },
     },
     spec: { taints: [{ key: roleLabel, effect: 'NoSchedule' }] },
@@ -204,10 +205,10 @@ function podList(st: AgentState, wantTable: boolean) {
     const ready = state === 'running';
     return {
       kind: 'Pod', apiVersion: 'v1',
-      metadata: { name: p.name, namespace: 'kube-system', uid: p.uid, creationTimestamp: p.sandboxCreatedAt.replace(/\.\d+Z$/, 'Z'), labels: { component: p.component, tier: 'control-plane' } },
+      metadata: { name: p.name, namespace: 'kube-system', uid: p.uid, creationTimestamp: rfc3339(p.sandboxCreatedAt), labels: { component: p.component, tier: 'control-plane' } },
       spec: { nodeName: st.node.nodeName, containers: [{ name: p.component, image: p.image }] },
       status: {
-        phase: 'Running', hostIP: st.node.advertiseAddress, podIP: st.node.advertiseAddress, startTime: p.sandboxCreatedAt.replace(/\.\d+Z$/, 'Z'),
+        phase: 'Running', hostIP: st.node.advertiseAddress, podIP: st.node.advertiseAddress, startTime: rfc3339(p.sandboxCreatedAt),
         containerStatuses: [{ name: p.component, ready, restartCount: p.restartCount, image: p.image, containerID: `containerd://${p.container?.id ?? ''}`, state: running ? { running: { startedAt: p.container?.startedAt } } : { waiting: { reason: 'CrashLoopBackOff' } } }],
       },
     };
@@ -240,7 +241,10 @@ function versionInfo(st: AgentState) {
   };
 }
 
-async function handleApi(st: AgentState, pod: Pod, c: ContainerStatus, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/** The paths of worker nodes and node Leases: what the workers that joined before the simulation must be in etcd for. */
+const WORKER_PATHS = /^\/api\/v1\/nodes(?:\/|$)|^\/apis\/coordination\.k8s\.io\//;
+
+async function handleApi(st: AgentState, pod: Pod, c: ContainerStatus, seedWorkers: () => Promise<void>, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const sock = req.socket as TLSSocket;
   const url = new URL(req.url ?? '/', 'https://x');
   const path = url.pathname.replace(/\/$/, '') || '/';
@@ -299,10 +303,11 @@ async function handleApi(st: AgentState, pod: Pod, c: ContainerStatus, req: Inco
   if (etcdErr) {
     return send(res, 500, statusBody(500, 'InternalError', 'etcdserver: request timed out'));
   }
-  // worker nodes (and the list): stored in etcd by their kubelets (../nodes-api.ts)
-  const workers = pod.etcd && (await nodesApi({ req, method: req.method ?? 'GET', path, wantTable: accept.includes('as=Table'), etcd: pod.etcd, controlPlaneNode: nodeObject(st, pod), graceMs: st.node.nodeMonitorGraceMs ?? 40_000, seedDir: st.r(NODES_SEED_DIR) }));
+  // worker nodes (and the list) and node Leases: stored in etcd by their kubelets (../nodes-api.ts,
+  // ../leases-api.ts), the workers that joined before the simulation put there first
+  if (pod.etcd && WORKER_PATHS.test(path)) await seedWorkers();
+  const workers = pod.etcd && (await nodesApi({ req, method: req.method ?? 'GET', path, wantTable: accept.includes('as=Table'), etcd: pod.etcd, controlPlaneNode: nodeObject(st, pod), graceMs: st.node.nodeMonitorGraceMs ?? 40_000 }));
   if (workers) return send(res, workers.code, workers.body);
-  if (pod.etcd && path.startsWith('/apis/coordination.k8s.io/')) await seedWorkers({ etcd: pod.etcd, seedDir: st.r(NODES_SEED_DIR) });
   const leases = pod.etcd && (await leasesApi({ req, method: req.method ?? 'GET', path, wantTable: accept.includes('as=Table'), etcd: pod.etcd, version: st.node.version, identity: identity(req) }));
   if (leases) return send(res, leases.code, leases.body);
   if (path === '/api/v1/nodes') return send(res, 200, JSON.stringify(nodeTable(st, pod, accept.includes('as=Table'))));
@@ -320,7 +325,7 @@ async function handleApi(st: AgentState, pod: Pod, c: ContainerStatus, req: Inco
   if (ns) {
     // the namespaces the API server makes itself (kube-node-lease with the coordination group, 1.12+)
     const names = ['default', 'kube-node-lease', 'kube-public', 'kube-system'].filter((n) => n !== 'kube-node-lease' || apiGroupList(st.node.version).groups.length > 0);
-    const obj = (name: string) => ({ kind: 'Namespace', apiVersion: 'v1', metadata: { name, creationTimestamp: new Date(st.node.createdAt).toISOString().replace(/\.\d+Z$/, 'Z'), labels: { 'kubernetes.io/metadata.name': name } }, spec: { finalizers: ['kubernetes'] }, status: { phase: 'Active' } });
+    const obj = (name: string) => ({ kind: 'Namespace', apiVersion: 'v1', metadata: { name, creationTimestamp: rfc3339(st.node.createdAt), labels: { 'kubernetes.io/metadata.name': name } }, spec: { finalizers: ['kubernetes'] }, status: { phase: 'Active' } });
     if (!ns[1]) return send(res, 200, JSON.stringify({ kind: 'NamespaceList', apiVersion: 'v1', metadata: { resourceVersion: '1' }, items: names.map(obj) }));
     if (names.includes(ns[1])) return send(res, 200, JSON.stringify(obj(ns[1])));
     return send(res, 404, JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `namespaces "${ns[1]}" not found`, reason: 'NotFound', details: { name: ns[1], kind: 'namespaces' }, code: 404 }));

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { parseCert, type CertInfo } from '../pki.js';
 import { stopEtcd } from '../etcd.js';
+import { rfc3339 } from '../format.js';
 import { clog, kubeletLog, type AgentState, type ContainerStatus, type Pod } from './state.js';
 import type { Row } from './reply.js';
 import { writeStatus } from './status.js';
@@ -143,7 +144,7 @@ export function loadKeyFlag(st: AgentState, pod: Pod, flag: string): Buffer {
 
 export function x509Reason(c: CertInfo): string {
   const now = new Date();
-  return `x509: certificate has expired or is not yet valid: current time ${now.toISOString().replace(/\.\d+Z$/, 'Z')} is after ${c.notAfter.toISOString().replace(/\.\d+Z$/, 'Z')}`;
+  return `x509: certificate has expired or is not yet valid: current time ${rfc3339(now)} is after ${rfc3339(c.notAfter)}`;
 }
 
 export function crash(st: AgentState, pod: Pod, c: ContainerStatus, msg: string): void {
