@@ -19,7 +19,7 @@ import { NODE } from './paths.js';
 import { atLeast, loadNode } from './node.js';
 import { expiredAt, goTime, parseCert, parseKubeconfig, type CertInfo } from './pki.js';
 import { microTime, rfc3339, systemdAgo, systemdTime } from './format.js';
-import { createNodeAgentState, journal, kubeletLog, nextPid, setUnit, stopUnit, type AgentStatus, type KubeletUnitBase, type NodeAgentState } from './agent/state.js';
+import { createNodeAgentState, journal, kubeletLog, nextPid, setUnit, stopUnit, unitExited, type AgentStatus, type KubeletUnitBase, type NodeAgentState } from './agent/state.js';
 import { leaseClientVersion, leaseDurationSeconds, leaseRenewMs, statusReportMs, statusUpdateMs, usesNodeLease } from './node-heartbeat.js';
 import { NODE_LEASE_NAMESPACE, type Lease } from './leases-api.js';
 import type { NodeCondition } from './nodes-api.js';
@@ -120,12 +120,8 @@ function kubeletStartAttempt(st: WorkerState): void {
   }
   if (fail) {
     kubeletLog(st, 'F', 'server.go:274', fail);
-    journal(st, 'systemd[1]', 'kubelet.service: Main process exited, code=exited, status=1/FAILURE');
-    journal(st, 'systemd[1]', "kubelet.service: Failed with result 'exit-code'.");
     st.kubelet.lastError = fail;
-    st.creds = undefined;
-    setUnit(st, 'activating');
-    st.kubelet.nextRetry = Date.now() + st.node.kubeletRestartMs;
+    kubeletExited(st, 'code=exited, status=1/FAILURE', 'exit-code');
     return;
   }
   st.kubelet.lastError = undefined;
@@ -143,6 +139,12 @@ function kubeletStartAttempt(st: WorkerState): void {
 function kubeletStop(st: WorkerState): void {
   stopUnit(st);
   st.creds = undefined;
+}
+
+/** The kubelet's process has exited (unitExited): its client goes with it. */
+function kubeletExited(st: WorkerState, how: string, result: 'exit-code' | 'signal'): void {
+  st.creds = undefined;
+  unitExited(st, how, result);
 }
 
 // ---------------------------------------------------------------- node status
@@ -204,6 +206,27 @@ function stillRunning(st: WorkerState, pid: number): boolean {
 
 class Stopped extends Error {}
 
+/** The API client of the kubelet process running now: a request not yet sent when that process stops is dropped (Stopped). */
+function processClient(st: WorkerState, c: ClientCreds) {
+  const pid = st.kubelet.mainPid;
+  return async (method: string, path: string, body?: () => unknown) => {
+    if (!stillRunning(st, pid)) throw new Stopped();
+    return api(c, method, path, body?.());
+  };
+}
+
+/**
+ * A failed sync as the kubelet logs it, kept in `field`: logged once per distinct error (a retry failing
+ * alike adds nothing); a refused connection in Go's words for `request` (`Get "<url>"`). A request
+ * dropped by the stopped process is no failure.
+ */
+function syncFailed(st: WorkerState, c: ClientCreds, e: unknown, f: { field: 'lastHeartbeatError' | 'lastLeaseError'; request: string; where: string; what: string }): void {
+  if (e instanceof Stopped) return;
+  const msg = (e as NodeJS.ErrnoException).code === 'ECONNREFUSED' ? `${f.request}: dial tcp ${new URL(c.server).host}: connect: connection refused` : (e as Error).message;
+  if (msg !== st.kubelet[f.field]) kubeletLog(st, 'E', f.where, `"${f.what}" err="${msg.replace(/"/g, '\\"')}"`);
+  st.kubelet[f.field] = msg;
+}
+
 /**
  * One status sync (syncNodeStatus): GET the node (register it when the API does not know it); then
  * PATCH its status, unless a node Lease is the heartbeat, this process has posted before, nothing
@@ -211,11 +234,7 @@ class Stopped extends Error {}
  */
 async function heartbeat(st: WorkerState, c: ClientCreds): Promise<void> {
   const name = st.node.nodeName;
-  const pid = st.kubelet.mainPid;
-  const call = async (method: string, path: string, body?: () => unknown) => {
-    if (!stillRunning(st, pid)) throw new Stopped();
-    return api(c, method, path, body?.());
-  };
+  const call = processClient(st, c);
   try {
     let got = await call('GET', `/api/v1/nodes/${name}`);
     if (got.code === 404) {
@@ -240,10 +259,7 @@ async function heartbeat(st: WorkerState, c: ClientCreds): Promise<void> {
     st.kubelet.lastHeartbeat = new Date(posted).toISOString();
     st.kubelet.lastHeartbeatError = undefined;
   } catch (e) {
-    if (e instanceof Stopped) return;
-    const msg = (e as NodeJS.ErrnoException).code === 'ECONNREFUSED' ? `Get "${c.server}/api/v1/nodes/${name}": dial tcp ${new URL(c.server).host}: connect: connection refused` : (e as Error).message;
-    if (msg !== st.kubelet.lastHeartbeatError) kubeletLog(st, 'E', 'kubelet_node_status.go:540', `"Error updating node status, will retry" err="${msg.replace(/"/g, '\\"')}"`);
-    st.kubelet.lastHeartbeatError = msg;
+    syncFailed(st, c, e, { field: 'lastHeartbeatError', request: `Get "${c.server}/api/v1/nodes/${name}"`, where: 'kubelet_node_status.go:540', what: 'Error updating node status, will retry' });
   }
 }
 
@@ -254,12 +270,8 @@ async function heartbeat(st: WorkerState, c: ClientCreds): Promise<void> {
  */
 async function renewLease(st: WorkerState, c: ClientCreds): Promise<void> {
   const name = st.node.nodeName;
-  const pid = st.kubelet.mainPid;
   const base = `/apis/coordination.k8s.io/${leaseClientVersion(st.node)}/namespaces/${NODE_LEASE_NAMESPACE}/leases`;
-  const call = async (method: string, path: string, body?: () => unknown) => {
-    if (!stillRunning(st, pid)) throw new Stopped();
-    return api(c, method, path, body?.());
-  };
+  const call = processClient(st, c);
   const renewed = (l: Lease) => {
     st.kubelet.lease = l;
     st.kubelet.lastLeaseRenew = l.spec.renewTime;
@@ -294,10 +306,7 @@ async function renewLease(st: WorkerState, c: ClientCreds): Promise<void> {
     }
     renewed(JSON.parse(put.text) as Lease);
   } catch (e) {
-    if (e instanceof Stopped) return;
-    const msg = (e as NodeJS.ErrnoException).code === 'ECONNREFUSED' ? `Put "${c.server}${base}/${name}": dial tcp ${new URL(c.server).host}: connect: connection refused` : (e as Error).message;
-    if (msg !== st.kubelet.lastLeaseError) kubeletLog(st, 'E', 'controller.go:145', `"Failed to update lease" err="${msg.replace(/"/g, '\\"')}"`);
-    st.kubelet.lastLeaseError = msg;
+    syncFailed(st, c, e, { field: 'lastLeaseError', request: `Put "${c.server}${base}/${name}"`, where: 'controller.go:145', what: 'Failed to update lease' });
   }
 }
 
@@ -365,12 +374,8 @@ function writeStatus(st: WorkerState): void {
 /** systemd kills the kubelet's process (`systemctl kill`): Restart=always starts it again after RestartSec. */
 function kubeletKilled(st: WorkerState): void {
   if (st.kubelet.state !== 'active') return;
-  journal(st, 'systemd[1]', 'kubelet.service: Main process exited, code=killed, status=15/TERM');
-  journal(st, 'systemd[1]', "kubelet.service: Failed with result 'signal'.");
-  st.creds = undefined;
   st.kubelet.mainPid = 0;
-  setUnit(st, 'activating');
-  st.kubelet.nextRetry = Date.now() + st.node.kubeletRestartMs;
+  kubeletExited(st, 'code=killed, status=15/TERM', 'signal');
 }
 
 /** `systemctl show [-p PROP[,PROP]]... [--value] UNIT`: a few of systemd's properties of the unit. */

@@ -1,7 +1,7 @@
 // The kubelet as systemd's unit (start attempts, restarts, stop) and its sync loop (tick).
 import { loadNode } from '../node.js';
 import { expiredAt, goTime } from '../pki.js';
-import { journal, kubeletLog, nextPid, setUnit, type AgentState } from './state.js';
+import { journal, kubeletLog, nextPid, setUnit, unitExited, type AgentState } from './state.js';
 import { kubeletClientCert, readKubeletConfig } from './kubelet-files.js';
 import { scanManifests, startContainer } from './static-pods.js';
 import { writeStatus } from './status.js';
@@ -26,11 +26,8 @@ export function kubeletStartAttempt(st: AgentState): void {
   }
   if (fail) {
     kubeletLog(st, 'F', 'server.go:274', fail);
-    journal(st, 'systemd[1]', 'kubelet.service: Main process exited, code=exited, status=255/EXCEPTION');
-    journal(st, 'systemd[1]', "kubelet.service: Failed with result 'exit-code'.");
     st.kubelet.lastError = fail;
-    setUnit(st, 'activating');
-    st.kubelet.nextRetry = Date.now() + st.node.kubeletRestartMs;
+    unitExited(st, 'code=exited, status=255/EXCEPTION', 'exit-code');
     return;
   }
   st.kubelet.lastError = undefined;

@@ -195,6 +195,17 @@ export function stopUnit(st: NodeAgentState): void {
   st.kubelet.mainPid = 0;
 }
 
+/**
+ * The kubelet's main process has exited (`how`: systemd's `code=..., status=...`): the unit's
+ * Restart=always starts it again after RestartSec (the node's kubeletRestartMs).
+ */
+export function unitExited(st: NodeAgentState, how: string, result: 'exit-code' | 'signal'): void {
+  journal(st, 'systemd[1]', `kubelet.service: Main process exited, ${how}`);
+  journal(st, 'systemd[1]', `kubelet.service: Failed with result '${result}'.`);
+  setUnit(st, 'activating');
+  st.kubelet.nextRetry = Date.now() + st.node.kubeletRestartMs;
+}
+
 // ---------------------------------------------------------------- journal and logs
 
 export function journal(st: NodeAgentState, ident: string, msg: string, at = new Date()): void {
