@@ -129,14 +129,19 @@ export async function benchCertCheck(n: number, runs: number, log: (s: string) =
 }
 
 export function certCheckTable(samples: CheckSample[]): string[] {
-  const rows = ['| hosts | runbook cert-check | SFTP floor | runbook ÷ floor | runbook peak RSS | floor peak RSS | load avg (1 min) |', '|---|---|---|---|---|---|---|'];
+  const rows = ['| hosts | runbook cert-check | SFTP floor | runbook ÷ floor | runbook CPU (user+sys) | floor CPU | runbook peak RSS | floor peak RSS | load avg (1 min) |', '|---|---|---|---|---|---|---|---|---|'];
   for (const n of [...new Set(samples.map((s) => s.hosts))]) {
     const of = (tool: CheckSample['tool']) => samples.filter((s) => s.hosts === n && s.tool === tool && s.ok);
     const rb = median(of('runbook').map((s) => s.wallMs));
     const fl = median(of('floor').map((s) => s.wallMs));
     const rss = (tool: CheckSample['tool']) => `${(Math.max(0, ...of(tool).map((s) => s.peakRssKiB)) / 1024).toFixed(0)} MiB`;
     const load = median(samples.filter((s) => s.hosts === n).map((s) => s.load));
-    rows.push(`| ${n} | ${Number.isNaN(rb) ? 'failed' : `${rb.toFixed(0)} ms`} | ${Number.isNaN(fl) ? 'failed' : `${fl.toFixed(0)} ms`} | ${(rb / fl).toFixed(3)} | ${rss('runbook')} | ${rss('floor')} | ${load.toFixed(1)} |`);
+    // the client's own CPU (median): what the wall time hides when the hosts' sshd share the cores
+    const cpu = (tool: CheckSample['tool']) => {
+      const xs = of(tool).filter((x) => x.userMs !== undefined);
+      return xs.length ? `${(median(xs.map((x) => x.userMs! + (x.sysMs ?? 0))) / 1000).toFixed(1)} s` : '';
+    };
+    rows.push(`| ${n} | ${Number.isNaN(rb) ? 'failed' : `${rb.toFixed(0)} ms`} | ${Number.isNaN(fl) ? 'failed' : `${fl.toFixed(0)} ms`} | ${(rb / fl).toFixed(3)} | ${cpu('runbook')} | ${cpu('floor')} | ${rss('runbook')} | ${rss('floor')} | ${load.toFixed(1)} |`);
   }
   return rows;
 }

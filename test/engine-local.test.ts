@@ -350,3 +350,53 @@ plays:
   assert.equal(byName.get('write outside it')?.irreversible, true);
   assert.deepEqual(byName.get('write outside it')?.notRestored, [join(roots[0]!, 'e')]);
 });
+
+test('plan: a `when:` on a step var set from a result a dry run cannot know is unknown, not failed; apply runs it', async () => {
+  const { o, roots } = setup(
+    1,
+    head() +
+      `  - name: write and print
+    command: { argv: [sh, -c, 'echo a > "$1"; echo a', sh, "{{ root }}/a"], writes: ["{{ root }}/a"] }
+    register: r
+  - name: only when it printed a
+    vars:
+      printed: "{{ r.stdout.trim() }}"
+    copy: { dest: "{{ root }}/b", content: "b\\n" }
+    when: printed == 'a'
+`,
+  );
+  const p = await planCmd({ ...o, json: true });
+  assert.equal(p.exitCode, 2, o.stdout.text + o.stderr.text);
+  assert.deepEqual(p.result!.plan!.hosts.h1!.steps.map((s) => s.status), ['change', 'unknown'], o.stdout.text);
+  const a = await applyCmd({ ...o, stdout: new Capture() });
+  assert.equal(a.exitCode, 0);
+  assert.equal(readFileSync(join(roots[0]!, 'b'), 'utf8'), 'b\n');
+});
+
+test('a step of play 2 that reads what a backup deferred in play 1 registered takes that backup first; in a plan it is unknown', async () => {
+  const { o, roots } = setup(
+    1,
+    `apiVersion: runbook/v1
+name: local-plays-register
+plays:
+  - name: back up
+    hosts: all
+    steps:
+      - name: back up d
+        backup: { paths: ["{{ root }}/d"], to: "{{ root }}/backups/{{ run.id }}" }
+        register: b
+  - name: change
+    hosts: all
+    steps:
+      - name: note where the backup went
+        copy: { dest: "{{ root }}/where", content: "{{ b.dir }}" }
+`,
+  );
+  const p = await planCmd({ ...o, json: true });
+  assert.equal(p.exitCode, 2, o.stdout.text + o.stderr.text);
+  assert.deepEqual(p.result!.plan!.hosts.h1!.steps.map((s) => [s.name, s.status]), [['back up d', 'change'], ['note where the backup went', 'unknown']], o.stdout.text);
+  // apply: the step that reads the register takes the backup first (it was undefined there before)
+  const a = await applyCmd({ ...o, stdout: new Capture() });
+  assert.equal(a.exitCode, 0);
+  assert.match(readFileSync(join(roots[0]!, 'where'), 'utf8'), new RegExp(`^${roots[0]!}/backups/\\d{8}T\\d{6}Z-[0-9a-f]{6}`));
+});

@@ -126,7 +126,6 @@ function short(h: string | undefined): string {
   return h ? h.slice(0, 12) : '(none)';
 }
 
-/** A symlink whose target lies outside every backed-up root. */
 /** The paths of a manifest's `roots` (as journaled in a backup's facts too), or undefined when one has none. */
 export function rootPaths(roots: unknown): string[] | undefined {
   if (!Array.isArray(roots)) return undefined;
@@ -134,6 +133,7 @@ export function rootPaths(roots: unknown): string[] | undefined {
   return out.every((p): p is string => typeof p === 'string') ? out : undefined;
 }
 
+/** A symlink whose target lies outside every backed-up root. */
 export interface OutsideLink {
   path: string;
   /** as the link says it */

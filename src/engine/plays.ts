@@ -197,7 +197,11 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
     from.finish();
     for (const k of Object.keys(before) as (keyof HostCounts)[]) s.counts[k] += from.counts[k] - before[k];
     to.adoptBackups(from);
-    for (const name of pending) if (name in from.scope) to.scope[name] = s.facts[name] = from.scope[name];
+    for (const name of pending) {
+      if (name in from.scope) to.scope[name] = s.facts[name] = from.scope[name];
+      // in a plan, what a dry run cannot know of it stays unknown in the later play
+      if (from.uncertain.has(name)) to.uncertain.add(name);
+    }
     return f;
   };
 
@@ -333,7 +337,7 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
       rb: view,
       host: h.name,
       transport: s.transport!,
-      ...(earlier ? { earlier: { take: () => takeEarlier(s, earlier, runner), drop: () => earlier.finish() } } : {}),
+      ...(earlier ? { earlier: { take: () => takeEarlier(s, earlier, runner), drop: () => earlier.finish(), registers: () => earlier.pendingBackupRegisters() } } : {}),
       scope,
       runId: c.runId,
       dryRun,

@@ -58,7 +58,7 @@ export interface HostRunnerOptions {
   /** `--diff`: file-writing steps say how they change the file, redacted with the run's secrets */
   diff?: { redact(text: string): string };
   /** backups an earlier play of this host deferred: taken (once) before this runner's first change, else dropped when it finishes */
-  earlier?: { take: () => Promise<StepOutcome | undefined>; drop: () => void };
+  earlier?: { take: () => Promise<StepOutcome | undefined>; drop: () => void; registers: () => string[] };
 }
 
 /** What a host's earlier runner leaves to the next (a later play; `runbook resume` from the journal). */
@@ -135,11 +135,11 @@ export class HostRunner {
     return [...this.backupPaths.values()].flat();
   }
 
-  /** Whether any string in `v` (expressions, templates) names an uncertain register. */
-  private mentionsUncertain(v: unknown): boolean {
+  /** Whether any string in `v` (expressions, templates) names an uncertain register, or a step var (`vars`) set from one. */
+  private mentionsUncertain(v: unknown, vars?: Record<string, unknown>): boolean {
     const elsewhere = this.o.uncertainElsewhere;
     if (this.uncertain.size === 0 && !elsewhere) return false;
-    return namesIn(v).some((n) => this.uncertain.has(n) || elsewhere?.(n) === true);
+    return namesIn(v).some((n) => this.uncertain.has(n) || elsewhere?.(n) === true || (vars?.[n] !== undefined && this.mentionsUncertain(vars[n])));
   }
 
   /** while an item of a delegated step runs: the host it runs on */
@@ -221,13 +221,11 @@ export class HostRunner {
 
   private async runStepHere(step: StepInfo, index: number): Promise<StepOutcome> {
     const raw = step.raw;
-    const pending = this.deferred.pending;
-    if (pending.length) {
-      const names = new Set(namesIn(raw));
-      if (pending.some((p) => p.step.raw.register && names.has(p.step.raw.register))) {
-        const f = await this.flushBackups();
-        if (f) return f;
-      }
+    // a deferred backup (this play's, or an earlier play's) whose result the step reads is taken first
+    const registers = [...this.pendingBackupRegisters(), ...(this.earlier?.registers() ?? [])];
+    if (registers.length && namesIn(raw).some((n) => registers.includes(n))) {
+      const f = await this.flushBackups();
+      if (f) return f;
     }
     if (step.type === 'backup' && raw.loop === undefined) {
       this.deferred.defer(step, index);
@@ -379,7 +377,7 @@ export class HostRunner {
           return this.finishItem(step, index, item, { status: 'skipped', uncertain: false, failed: false, facts: { changed: false, failed: false, skipped: true }, message: `when: ${raw.when}` }, [], started);
         }
       } catch (e) {
-        if (dry && this.mentionsUncertain(raw.when)) whenUnknown = true;
+        if (dry && this.mentionsUncertain(raw.when, raw.vars)) whenUnknown = true;
         else return this.finishItem(step, index, item, { status: 'failed', uncertain: false, failed: true, facts: { changed: false, failed: true, skipped: false }, message: errorText(e, step) }, [], started);
       }
     }

@@ -106,6 +106,36 @@ export function expandHostRange(name: string): string[] {
   return out;
 }
 
+/** Python's int() of a YAML value, as Ansible's Group.set_priority takes it; undefined where int() raises. */
+function pythonInt(v: unknown): number | undefined {
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  if (typeof v === 'number') return Number.isFinite(v) ? Math.trunc(v) : undefined;
+  // text: blanks around, a sign, digits with single underscores between them
+  if (typeof v === 'string' && /^\s*[-+]?\d+(_\d+)*\s*$/.test(v)) return Number(v.replace(/[_\s]/g, ''));
+  return undefined;
+}
+
+/**
+ * Each group's depth as Ansible keeps it: the longest path from `all` (a group under two parents
+ * takes the deeper, and its children move down with it: Group._check_children_depth). A group no
+ * other names is a child of `all`, as reconcile_inventory makes it.
+ */
+function setDepths(groups: Map<string, GroupInfo>): void {
+  const parents = new Map<string, string[]>();
+  for (const [name, g] of groups) for (const c of g.children) if (c !== name) parents.set(c, [...(parents.get(c) ?? []), name]);
+  const depth = new Map<string, number>([['all', 0]]);
+  const of = (name: string, trail: Set<string>): number => {
+    const known = depth.get(name);
+    if (known !== undefined) return known;
+    // a loop is refused where it was met (visit); here it only must not recurse forever
+    const ps = (parents.get(name) ?? []).filter((p) => !trail.has(p));
+    const d = ps.length ? Math.max(...ps.map((p) => of(p, new Set([...trail, name])) + 1)) : 1;
+    depth.set(name, d);
+    return d;
+  };
+  for (const [name, g] of groups) g.depth = of(name, new Set());
+}
+
 interface GroupInfo {
   depth: number;
   /** ansible_group_priority: as in Ansible, it orders the group's variables and is none of them */
@@ -119,23 +149,22 @@ function buildInventory(root: Record<string, RawGroup | null>, doc: YamlDocument
   const diagnostics: Diagnostic[] = [];
   const groups = new Map<string, GroupInfo>();
   const hostVars = new Map<string, Vars>();
-  const group = (name: string, depth: number): GroupInfo => {
+  const group = (name: string): GroupInfo => {
     let g = groups.get(name);
-    if (!g) groups.set(name, (g = { depth, vars: {}, directHosts: new Set(), children: new Set() }));
-    g.depth = Math.max(g.depth, depth);
+    if (!g) groups.set(name, (g = { depth: 0, vars: {}, directHosts: new Set(), children: new Set() }));
     return g;
   };
-  const visit = (name: string, raw: RawGroup | null, depth: number, path: (string | number)[], trail: string[]) => {
+  const visit = (name: string, raw: RawGroup | null, path: (string | number)[], trail: string[]) => {
     if (trail.includes(name)) {
       diagnostics.push({ kind: 'inventory', severity: 'error', message: `group \`${name}\` contains itself (${[...trail, name].join(' → ')})`, file: doc.source.file, ...positionOf(doc, path, 'key') });
       return;
     }
-    const g = group(name, depth);
+    const g = group(name);
     if (!raw) return;
     const { ansible_group_priority: priority, ...vars } = raw.vars ?? {};
     if (priority !== undefined) {
-      // Ansible takes int(value): a whole number, or text of one
-      if ((typeof priority === 'number' || (typeof priority === 'string' && /^\s*[-+]?\d+\s*$/.test(priority))) && Number.isInteger(Number(priority))) g.priority = Number(priority);
+      const p = pythonInt(priority);
+      if (p !== undefined) g.priority = p;
       else diagnostics.push({ kind: 'inventory', severity: 'error', message: `group \`${name}\`: ansible_group_priority must be a whole number, not ${JSON.stringify(priority)}`, file: doc.source.file, ...positionOf(doc, [...path, 'vars', 'ansible_group_priority'], 'value') });
     }
     Object.assign(g.vars, vars);
@@ -159,12 +188,12 @@ function buildInventory(root: Record<string, RawGroup | null>, doc: YamlDocument
     }
     for (const [child, childRaw] of Object.entries(raw.children ?? {})) {
       g.children.add(child);
-      visit(child, childRaw, depth + 1, [...path, 'children', child], [...trail, name]);
+      visit(child, childRaw, [...path, 'children', child], [...trail, name]);
     }
   };
-  for (const [name, raw] of Object.entries(root)) visit(name, raw, name === 'all' ? 0 : 1, [name], []);
-  if (!groups.has('all')) group('all', 0);
-  const all = groups.get('all')!;
+  for (const [name, raw] of Object.entries(root)) visit(name, raw, [name], []);
+  group('all');
+  setDepths(groups);
 
   // transitive membership
   const members = new Map<string, Set<string>>();
@@ -179,7 +208,13 @@ function buildInventory(root: Record<string, RawGroup | null>, doc: YamlDocument
   };
   for (const name of groups.keys()) membersOf(name);
   for (const h of hostVars.keys()) members.get('all')!.add(h);
-  void all;
+  // reconcile_inventory: `ungrouped` holds the hosts in no group but `all`; one listed under it that
+  // is in another group too leaves it
+  if (members.has('ungrouped')) {
+    const grouped = new Set<string>();
+    for (const [g, m] of members) if (g !== 'all' && g !== 'ungrouped') for (const h of m) grouped.add(h);
+    members.set('ungrouped', new Set([...members.get('all')!].filter((h) => !grouped.has(h))));
+  }
 
   // Ansible's sort_groups(): by depth, ansible_group_priority (default 1), then name by code point
   const priority = (g: GroupInfo) => g.priority ?? 1;

@@ -80,11 +80,14 @@ export function buildPatternTree(root: Record<string, RawGroup | null>, expand: 
     }
   };
   for (const [name, raw] of Object.entries(root)) parse(name, raw, []);
-  // reconcile_inventory: every group descends from all; hosts in no group (or only all) are ungrouped
+  // reconcile_inventory: every group descends from all; hosts in no group (or only all) are ungrouped,
+  // and one listed under ungrouped that is in another group too is taken out of it
   for (const g of t.groups) if (g !== 'all' && !parents.get(g)?.size) addChild('all', g);
   for (const h of t.hosts) {
     const gs = hostGroups.get(h)!;
-    if (gs.size === 1 && gs.has('all')) addHost('ungrouped', h);
+    if ([...gs].some((g) => g !== 'all' && g !== 'ungrouped')) {
+      if (gs.has('ungrouped')) t.direct.set('ungrouped', t.direct.get('ungrouped')!.filter((x) => x !== h));
+    } else if (!gs.has('ungrouped')) addHost('ungrouped', h);
   }
   return t;
 }

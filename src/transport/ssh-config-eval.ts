@@ -74,7 +74,7 @@ function parseLines(text: string): Parsed {
 /**
  * A line that starts with `=` (after blanks): ssh's strdelim reads an empty word before it and takes
  * the next word as the keyword (`=User bob`, `  = User bob` are `User bob`); the package would drop
- * the line and the rest of its block. The `=` goes, the line stays where it is.
+ * the line. The `=` goes, the line stays where it is.
  */
 const LEADING_EQUALS = /^[ \t]*=[ \t]*/gm;
 

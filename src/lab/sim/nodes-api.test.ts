@@ -89,16 +89,20 @@ test('the seeder of an API server puts each seed once, unless present, and finds
     const now = Date.now();
     const seed = (n: string): NodeSeed => ({ ...node(n, now), lease: { renewTime: microTime(now - 1000), leaseDurationSeconds: 40 } });
     writeFileSync(join(dir, 'w1.json'), JSON.stringify(seed('w1')));
+    // w0's kubelet posted before the API server seeded it: its seed is never put over what is stored
+    writeFileSync(join(dir, 'w0.json'), JSON.stringify(node('w0', now)));
+    data.set('/registry/minions/w0', JSON.stringify(node('w0', now + 1)));
+    const posted = data.get('/registry/minions/w0');
     const seedWorkers = workerSeeder(etcd, dir);
-    await seedWorkers();
-    assert.deepEqual([...data.keys()].sort(), ['/registry/leases/kube-node-lease/w1', '/registry/minions/w1']);
-    // the kubelet has posted since: a seed is never put over what is stored
-    data.set('/registry/minions/w1', JSON.stringify(node('w1', now + 1)));
-    const posted = data.get('/registry/minions/w1');
+    // two requests at once seed once
+    await Promise.all([seedWorkers(), seedWorkers()]);
+    assert.equal(data.get('/registry/minions/w0'), posted);
+    assert.deepEqual([...data.keys()].sort(), ['/registry/leases/kube-node-lease/w1', '/registry/minions/w0', '/registry/minions/w1']);
+    const w1 = data.get('/registry/minions/w1');
     writeFileSync(join(dir, 'w2.json'), JSON.stringify(node('w2', now)));
     await seedWorkers();
-    assert.equal(data.get('/registry/minions/w1'), posted);
-    assert.deepEqual([...data.keys()].sort(), ['/registry/leases/kube-node-lease/w1', '/registry/minions/w1', '/registry/minions/w2']);
+    assert.equal(data.get('/registry/minions/w1'), w1);
+    assert.deepEqual([...data.keys()].sort(), ['/registry/leases/kube-node-lease/w1', '/registry/minions/w0', '/registry/minions/w1', '/registry/minions/w2']);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

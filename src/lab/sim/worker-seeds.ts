@@ -21,7 +21,7 @@ export interface NodeSeed extends StoredNode {
  */
 export function workerSeeder(etcd: EtcdClient, seedDir: string): () => Promise<void> {
   const done = new Set<string>();
-  return async () => {
+  const seedNew = async () => {
     let files: string[] = [];
     try {
       files = readdirSync(seedDir).filter((f) => f.endsWith('.json') && !done.has(f));
@@ -33,4 +33,7 @@ export function workerSeeder(etcd: EtcdClient, seedDir: string): () => Promise<v
       done.add(f);
     }
   };
+  // one seeding at a time: two requests at once would both find a seed not done yet
+  let last: Promise<void> = Promise.resolve();
+  return () => (last = last.catch(() => undefined).then(seedNew));
 }
