@@ -320,10 +320,8 @@ test('rollback also reverses, from undo records, the changes no backup covers (n
   untouched(b.roots[0]!, 'runbook rollback ID');
 });
 
-test('plan: a command in play 2 whose writes a backup of play 1 covers is not irreversible; one outside it is', async () => {
-  const { o, roots } = setup(
-    1,
-    `apiVersion: runbook/v1
+/** Two plays: the first backs up `{{ root }}/d` (with `extra` lines on that step), the second's steps follow. */
+const backupThenPlay = (extra: string) => `apiVersion: runbook/v1
 name: local-plays
 plays:
   - name: back up
@@ -331,10 +329,16 @@ plays:
     steps:
       - name: back up d
         backup: { paths: ["{{ root }}/d"], to: "{{ root }}/backups/{{ run.id }}" }
-  - name: change
+${extra}  - name: change
     hosts: all
     steps:
-      - name: write inside the backup
+`;
+
+test('plan: a command in play 2 whose writes a backup of play 1 covers is not irreversible; one outside it is', async () => {
+  const { o, roots } = setup(
+    1,
+    backupThenPlay('') +
+      `      - name: write inside the backup
         command: { argv: [sh, -c, 'echo new > "$1"', sh, "{{ root }}/d/x"], writes: ["{{ root }}/d/x"] }
       - name: write outside it
         command: { argv: [sh, -c, 'echo new > "$1"', sh, "{{ root }}/e"], writes: ["{{ root }}/e"] }
@@ -376,19 +380,8 @@ test('plan: a `when:` on a step var set from a result a dry run cannot know is u
 test('a step of play 2 that reads what a backup deferred in play 1 registered takes that backup first; in a plan it is unknown', async () => {
   const { o, roots } = setup(
     1,
-    `apiVersion: runbook/v1
-name: local-plays-register
-plays:
-  - name: back up
-    hosts: all
-    steps:
-      - name: back up d
-        backup: { paths: ["{{ root }}/d"], to: "{{ root }}/backups/{{ run.id }}" }
-        register: b
-  - name: change
-    hosts: all
-    steps:
-      - name: note where the backup went
+    backupThenPlay('        register: b\n') +
+      `      - name: note where the backup went
         copy: { dest: "{{ root }}/where", content: "{{ b.dir }}" }
 `,
   );

@@ -29,5 +29,16 @@ export async function readPrefix<T>(etcd: EtcdClient, prefix: string): Promise<S
   return decode<T>((await etcd.call('kv/range', { key: b64(prefix), range_end: b64(end) })).kvs as RawKv[] | undefined);
 }
 
+/**
+ * Put `value` at `key` in one transaction, only if the key is still at `modRevision` ('0': only if it
+ * does not exist): the new revision, or undefined when another write came first.
+ */
+export async function putIfAt(etcd: EtcdClient, key: string, value: unknown, modRevision: string): Promise<string | undefined> {
+  const k = b64(key);
+  const compare = modRevision === '0' ? { key: k, target: 'CREATE', result: 'EQUAL', create_revision: '0' } : { key: k, target: 'MOD', result: 'EQUAL', mod_revision: modRevision };
+  const r = await etcd.call('kv/txn', { compare: [compare], success: [{ request_put: { key: k, value: b64(JSON.stringify(value)) } }] });
+  return r.succeeded ? revisionOf(r) : undefined;
+}
+
 /** The etcd revision of a write's answer (the new resourceVersion). */
 export const revisionOf = (r: Record<string, unknown>): string => String((r.header as { revision?: string } | undefined)?.revision ?? '0');

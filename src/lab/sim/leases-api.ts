@@ -15,7 +15,7 @@ import { atLeast } from './node.js';
 import type { EtcdClient } from './etcd.js';
 import { humanDuration, microTime, rfc3339 } from './format.js';
 import { readBody, status, type ApiReply } from './api-reply.js';
-import { b64, readKey, readPrefix, revisionOf, type Stored } from './api-store.js';
+import { b64, putIfAt, readKey, readPrefix, type Stored } from './api-store.js';
 
 export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
 
@@ -78,13 +78,9 @@ export async function nodeLeaseRenewal(etcd: EtcdClient, node: string): Promise<
  * `modRevision` (an update), one etcd transaction as the real storage does. The new revision, or
  * undefined when the key had moved on.
  */
-async function putIf(etcd: EtcdClient, lease: Lease, modRevision: string): Promise<string | undefined> {
-  const key = b64(`${KEY_PREFIX}${lease.metadata.namespace}/${lease.metadata.name}`);
-  const compare = modRevision === '0' ? { key, target: 'CREATE', result: 'EQUAL', create_revision: '0' } : { key, target: 'MOD', result: 'EQUAL', mod_revision: modRevision };
+function putIf(etcd: EtcdClient, lease: Lease, modRevision: string): Promise<string | undefined> {
   const stored = { ...lease, metadata: { ...lease.metadata, resourceVersion: undefined } };
-  const r = await etcd.call('kv/txn', { compare: [compare], success: [{ request_put: { key, value: b64(JSON.stringify(stored)) } }] });
-  if (!r.succeeded) return undefined;
-  return revisionOf(r);
+  return putIfAt(etcd, `${KEY_PREFIX}${lease.metadata.namespace}/${lease.metadata.name}`, stored, modRevision);
 }
 
 /** A stored Lease as the API serves it in group version `v`. */

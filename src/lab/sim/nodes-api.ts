@@ -19,7 +19,7 @@ import type { TLSSocket } from 'node:tls';
 import type { EtcdClient } from './etcd.js';
 import { humanDuration, rfc3339 } from './format.js';
 import { readBody, status, type ApiReply } from './api-reply.js';
-import { b64, readKey, readPrefix, revisionOf, type Stored } from './api-store.js';
+import { putIfAt, readKey, readPrefix, revisionOf, type Stored } from './api-store.js';
 import { nodeLeaseRenewal, nodeLeaseRenewals } from './leases-api.js';
 
 const KEY_PREFIX = '/registry/minions/';
@@ -78,8 +78,7 @@ async function listStored(etcd: EtcdClient): Promise<Kv[]> {
 /** Stores node `n` unless a node of that name is there already (seeding a worker that joined long ago). */
 export async function putNodeIfAbsent(etcd: EtcdClient, n: StoredNode): Promise<void> {
   // one transaction: a kubelet's post between a read and a put would be overwritten by the seed
-  const key = b64(KEY_PREFIX + n.metadata.name);
-  await etcd.call('kv/txn', { compare: [{ key, target: 'CREATE', result: 'EQUAL', create_revision: '0' }], success: [{ request_put: { key, value: b64(JSON.stringify(n)) } }] });
+  await putIfAt(etcd, KEY_PREFIX + n.metadata.name, n, '0');
 }
 
 /**
