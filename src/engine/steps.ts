@@ -64,7 +64,6 @@ export interface HostRunnerOptions {
 /** What a host's earlier runner leaves to the next (a later play; `runbook resume` from the journal). */
 export type Carry = Pick<HostRunner, 'backups' | 'backupPaths' | 'undos' | 'withheld' | 'uncertain' | 'notRestored'> & Partial<Pick<HostRunner, 'planned'>>;
 
-
 const NO_ITEM = Symbol('no item');
 
 
