@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { x509Action, type CertFacts } from './x509.js';
+import { parseInline } from './x509-pool.js';
 import { makeCtx, tempDir } from './testing.js';
 import { LocalTransport } from '../transport/local.js';
 
@@ -219,6 +220,8 @@ test('x509 over SFTP asks for each file as soon as its path is known: a host cos
     writeFileSync(join(dir, 'kubelet-client-current.pem'), readFileSync(join(pki, 'apiserver-kubelet-client.crt')));
     writeFileSync(join(dir, 'kubelet.conf'), `apiVersion: v1\nusers:\n- name: default-auth\n  user:\n    client-certificate: kubelet-client-current.pem\n`);
     const t = new RoundTripTransport();
+    // the rounds are told apart by idle turns of this thread's event loop: a parse on the worker thread is no turn
+    parseInline(true);
     const probe = x509Action.probe({ ...makeCtx(), transport: t }, { dir: pki, kubeconfigs: [join(dir, 'kubelet.conf')] });
     // one after another, it would be 4: list, list, read everything, read the referenced file
     const crts = ['apiserver', 'apiserver-kubelet-client', 'ca'].map((c) => `read ${join(pki, `${c}.crt`)}`);
@@ -230,6 +233,7 @@ test('x509 over SFTP asks for each file as soon as its path is known: a host cos
     const facts = (await probe).facts as { certs: CertFacts[] };
     assert.deepEqual(facts.certs.map((c) => c.name).sort(), ['apiserver', 'apiserver-kubelet-client', 'ca', 'etcd/server', 'kubelet.conf']);
   } finally {
+    parseInline(false);
     cleanup();
   }
 });

@@ -16,78 +16,15 @@
  * super-admin.conf exists only on the init node)}. Probe returns the same facts, status ok.
  */
 import { posix } from 'node:path';
-// js-yaml 4 for kubeconfigs: several times faster than 5 on their long base64 values (js-yaml-4.d.ts)
-import { load as loadYaml } from 'js-yaml-4';
 import type { X509Params } from '../runbook/schema-types.js';
-import { messageOf } from '../errors.js';
 import type { Action, ProbeResult, StepContext } from './types.js';
 import { parseDuration } from './duration.js';
-import { certFields, type CertFields } from './x509-der.js';
 import { absPath, stepError } from './util.js';
 import { allInOrder, fileSource, type FileSource } from './x509-files.js';
+import { valueOf, type CertFacts, type CertMeta } from './x509-parse.js';
+import { parseCerts, parseKubeconfigs } from './x509-pool.js';
 
-export interface CertFacts {
-  name: string;
-  path: string;
-  source: 'file' | 'kubeconfig';
-  embedded?: boolean;
-  user?: string;
-  subject: string;
-  cn: string;
-  issuer: string;
-  sans: string[];
-  not_before: string;
-  not_after: string;
-  days_left: number;
-  expired: boolean;
-  is_ca: boolean;
-  fingerprint_sha256: string;
-  serial: string;
-}
-
-/** The first PEM certificate's fields (or the file read as DER). */
-function firstCert(data: Buffer, where: string): CertFields {
-  const text = data.toString('latin1');
-  const m = /-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/.exec(text);
-  try {
-    // the PEM body decoded here (base64 skips the line breaks): OpenSSL's PEM reader costs more per certificate
-    return certFields(m ? Buffer.from(m[1]!, 'base64') : data);
-  } catch (e) {
-    throw stepError(`x509: ${where} is not a certificate: ${messageOf(e)}`);
-  }
-}
-
-function dnLine(dn: string): string {
-  return dn.split('\n').filter(Boolean).join(', ');
-}
-
-export function certFacts(data: Buffer, meta: { name: string; path: string; source: 'file' | 'kubeconfig'; embedded?: boolean; user?: string }, now = Date.now()): CertFacts {
-  const x = firstCert(data, meta.path);
-  const cnLine = x.subject.split('\n').find((l) => l.startsWith('CN='));
-  return {
-    name: meta.name,
-    path: meta.path,
-    source: meta.source,
-    ...(meta.embedded !== undefined ? { embedded: meta.embedded } : {}),
-    ...(meta.user !== undefined ? { user: meta.user } : {}),
-    subject: dnLine(x.subject),
-    cn: cnLine ? cnLine.slice(3) : '',
-    issuer: dnLine(x.issuer),
-    sans: x.sans,
-    not_before: x.validFrom.toISOString(),
-    not_after: x.validTo.toISOString(),
-    days_left: Math.floor((x.validTo.getTime() - now) / 86_400_000),
-    expired: x.validTo.getTime() <= now,
-    is_ca: x.ca,
-    fingerprint_sha256: x.fingerprint256,
-    serial: x.serialNumber,
-  };
-}
-
-interface KubeconfigUser {
-  name?: string;
-  user?: { 'client-certificate-data'?: string; 'client-certificate'?: string };
-}
+export type { CertFacts } from './x509-parse.js';
 
 /** One source's share of a step's report. */
 interface Found {
@@ -95,42 +32,34 @@ interface Found {
   missing: string[];
 }
 
-/** A kubeconfig user's client certificate: embedded, or in the file it names. */
-type ClientCert = { name: string; user?: string } & ({ embedded: Buffer } | { file: string });
-
-/** A kubeconfig's client certificates, each user's file read at once; parsed in the users' order. */
-async function kubeconfigCerts(src: FileSource, kc: string, now: number): Promise<Found> {
-  const data = await src.file(kc);
-  if (!data) return { certs: [], missing: [kc] };
-  let doc: unknown;
-  try {
-    doc = loadYaml(data.toString('utf8'));
-  } catch (e) {
-    throw stepError(`x509: ${kc} is not a valid kubeconfig: ${messageOf(e)}`);
-  }
-  // an empty or truncated file is no kubeconfig (js-yaml 4 reads "" as undefined, not as an error)
-  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw stepError(`x509: ${kc} is not a valid kubeconfig: ${doc == null ? 'it is empty' : 'it is not a mapping'}`);
-  const users = ((doc as { users?: KubeconfigUser[] }).users ?? []).filter((u) => u && u.user);
-  const base = posix.basename(kc);
-  const wanted: ClientCert[] = [];
-  for (const u of users) {
-    const i = wanted.length;
-    const named = { name: i === 0 ? base : `${base}:${u.name ?? i}`, ...(u.name ? { user: u.name } : {}) };
-    const embedded = u.user!['client-certificate-data'];
-    const file = u.user!['client-certificate'];
-    if (typeof embedded === 'string') wanted.push({ ...named, embedded: Buffer.from(embedded, 'base64') });
-    else if (typeof file === 'string') wanted.push({ ...named, file: posix.resolve(posix.dirname(kc), file) });
-  }
-  // every read settled before anything is parsed: a parse error must not leave a read unawaited
-  const bytes = await allInOrder(wanted.map((w) => ('file' in w ? src.file(w.file) : Promise.resolve(w.embedded))));
-  const found: Found = { certs: [], missing: [] };
-  wanted.forEach((w, i) => {
-    const who = w.user !== undefined ? { user: w.user } : {};
-    if ('embedded' in w) found.certs.push(certFacts(w.embedded, { name: w.name, path: kc, source: 'kubeconfig', embedded: true, ...who }, now));
-    else if (!bytes[i]) found.missing.push(w.file);
-    else found.certs.push(certFacts(bytes[i]!, { name: w.name, path: w.file, source: 'kubeconfig', embedded: false, ...who }, now));
+/**
+ * Each kubeconfig's client certificates, in the users' order: one parse for all the step's
+ * kubeconfigs once they are read, so the files they name are asked for together (one more exec
+ * through sudo); each kubeconfig's own read error stays its own.
+ */
+function kubeconfigCerts(src: FileSource, kcs: string[], now: number): Promise<Found>[] {
+  const reads = kcs.map((kc) => src.file(kc));
+  const parsed = Promise.allSettled(reads).then((rs) => {
+    const present = rs.flatMap((r, i) => (r.status === 'fulfilled' && r.value ? [{ data: r.value, kc: kcs[i]! }] : []));
+    return parseKubeconfigs(present, now).then((results) => new Map(present.map((p, i) => [p.kc, results[i]!])));
   });
-  return found;
+  return kcs.map(async (kc, k) => {
+    const data = await reads[k];
+    if (!data) return { certs: [], missing: [kc] };
+    const wanted = valueOf((await parsed).get(kc)!);
+    // every read settled before anything is judged: a bad certificate must not leave a read unawaited
+    const bytes = await allInOrder(wanted.map((w) => (w.file !== undefined ? src.file(w.file) : Promise.resolve(undefined))));
+    const read = wanted.flatMap((w, i) => (w.file !== undefined && bytes[i] ? [{ data: bytes[i]!, meta: { name: w.name, path: w.file, source: 'kubeconfig' as const, embedded: false, ...(w.user !== undefined ? { user: w.user } : {}) } }] : []));
+    const facts = await parseCerts(read, now);
+    const found: Found = { certs: [], missing: [] };
+    let next = 0;
+    for (const [i, w] of wanted.entries()) {
+      if (w.embedded) found.certs.push(valueOf(w.embedded));
+      else if (!bytes[i]) found.missing.push(w.file!);
+      else found.certs.push(valueOf(facts[next++]!));
+    }
+    return found;
+  });
 }
 
 async function collect(ctx: StepContext, params: X509Params): Promise<Found> {
@@ -140,21 +69,26 @@ async function collect(ctx: StepContext, params: X509Params): Promise<Found> {
   const kubeconfigs = (params.kubeconfigs ?? []).map((p) => absPath(p, 'x509.kubeconfigs'));
   const src = fileSource(ctx, dir, [...new Set([...paths, ...kubeconfigs])]);
   const dirCerts = async (d: string): Promise<Found> => {
-    const certs: CertFacts[] = [];
-    for (const [path, data] of await src.dirCerts()) {
+    const files = [...(await src.dirCerts())];
+    const items = files.flatMap(([path, data]): { data: Buffer; meta: CertMeta }[] => (data ? [{ data, meta: { name: posix.relative(d, path).replace(/\.crt$/, ''), path, source: 'file' } }] : []));
+    const parsed = await parseCerts(items, now);
+    let next = 0;
+    // the first failure in the directory's order, an unreadable file or one that is no certificate
+    const certs = files.map(([path, data]) => {
       if (!data) throw stepError(`x509: cannot read ${path}`);
-      certs.push(certFacts(data, { name: posix.relative(d, path).replace(/\.crt$/, ''), path, source: 'file' }, now));
-    }
+      return valueOf(parsed[next++]!);
+    });
     return { certs, missing: [] };
   };
   const pathCert = async (path: string): Promise<Found> => {
     const data = await src.file(path);
     if (!data) return { certs: [], missing: [path] };
-    return { certs: [certFacts(data, { name: posix.basename(path).replace(/\.crt$/, ''), path, source: 'file' }, now)], missing: [] };
+    const [facts] = await parseCerts([{ data, meta: { name: posix.basename(path).replace(/\.crt$/, ''), path, source: 'file' } }], now);
+    return { certs: [valueOf(facts!)], missing: [] };
   };
   try {
     // all at once; the failure reported is the first in the step's own order, whichever came first
-    const parts = await allInOrder([...(dir !== undefined ? [dirCerts(dir)] : []), ...paths.map(pathCert), ...kubeconfigs.map((kc) => kubeconfigCerts(src, kc, now))]);
+    const parts = await allInOrder([...(dir !== undefined ? [dirCerts(dir)] : []), ...paths.map(pathCert), ...kubeconfigCerts(src, kubeconfigs, now)]);
     return { certs: parts.flatMap((p) => p.certs), missing: parts.flatMap((p) => p.missing) };
   } finally {
     await src.settle();
