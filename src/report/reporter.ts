@@ -28,7 +28,7 @@ export interface ReporterOptions {
  * JSON lines: every event, one object per line, as the journal has them. The lines of one turn of
  * the event loop go out in one write, at the end of that turn: stdout to a pipe is a blocking
  * write on Linux, and hundreds of hosts finish in the same turn (one write per event was a write
- * and a wakeup of the reader each; a 500-host cert-check emits ~3,500 events).
+ * and a wakeup of the reader each, several a host).
  */
 export class JsonReporter implements Reporter {
   private pending: string[] = [];
