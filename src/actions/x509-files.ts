@@ -109,8 +109,8 @@ export async function allInOrder<T>(work: Promise<T>[]): Promise<T[]> {
 
 /**
  * Files over SFTP, no process on the host. Each read starts as soon as its path is known (a
- * directory's certificates while its subdirectories are still listed, a kubeconfig's client
- * certificate as soon as the kubeconfig is parsed), so a host costs the longest chain of round
+ * directory's certificates while its subdirectories are still listed, the kubeconfigs' client
+ * certificates as soon as the step's kubeconfigs are read and parsed), so a host costs the longest chain of round
  * trips, not their sum: what a fleet-wide check over a slow link waits for. Reads are shared by
  * path. find's rules: *.crt files and symlinks, no descent into a symlinked directory.
  */

@@ -7,10 +7,9 @@
 import { posix } from 'node:path';
 // js-yaml 4 for kubeconfigs: several times faster than 5 on their long base64 values (js-yaml-4.d.ts)
 import { load as loadYaml } from 'js-yaml-4';
-import { isUserError, messageOf, userError } from '../errors.js';
+import { isUserError, messageOf } from '../errors.js';
+import { stepError } from './util.js';
 import { certFields, type CertFields } from './x509-der.js';
-
-const stepError = (message: string) => userError('step', message);
 
 export interface CertFacts {
   name: string;
@@ -104,7 +103,9 @@ export function kubeconfigClientCerts(data: Buffer, kc: string, now: number): Cl
   }
   // an empty or truncated file is no kubeconfig (js-yaml 4 reads "" as undefined, not as an error)
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw stepError(`x509: ${kc} is not a valid kubeconfig: ${doc == null ? 'it is empty' : 'it is not a mapping'}`);
-  const users = ((doc as { users?: KubeconfigUser[] }).users ?? []).filter((u) => u && u.user);
+  const listed = (doc as { users?: unknown }).users ?? [];
+  if (!Array.isArray(listed)) throw stepError(`x509: ${kc} is not a valid kubeconfig: its users are not a list`);
+  const users = (listed as KubeconfigUser[]).filter((u) => u && u.user);
   const base = posix.basename(kc);
   const wanted: ClientCert[] = [];
   for (const u of users) {

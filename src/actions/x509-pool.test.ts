@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from './testing.js';
-import { parseCerts, parseKubeconfigs } from './x509-pool.js';
+import { parseCerts, parseKubeconfigs, parserThreadId } from './x509-pool.js';
 import { parseRequest, type CertMeta } from './x509-parse.js';
 
 function cert(dir: string, cn: string): Buffer {
@@ -25,6 +25,7 @@ test('the worker thread gives what the inline parser gives: facts, errors as ste
       { data: Buffer.from('not a certificate'), meta: meta('b') },
     ];
     const viaWorker = await parseCerts(items, now);
+    assert.ok(parserThreadId(), 'the certificates were parsed on the worker thread, not inline');
     const inline = parseRequest({ op: 'certs', items, now });
     assert.equal(inline.op, 'certs');
     assert.deepEqual(viaWorker, inline.op === 'certs' ? inline.results : undefined);
@@ -48,6 +49,9 @@ test('the worker thread gives what the inline parser gives: facts, errors as ste
       ],
     );
     assert.ok(bad && !bad.ok && /\/k\.conf is not a valid kubeconfig/.test(bad.message));
+    // a mapping where the users' list belongs is a step error too, not an internal one
+    const [notList] = await parseKubeconfigs([{ data: Buffer.from('users: {a: 1}'), kc: '/m.conf' }], now);
+    assert.deepEqual(notList, { ok: false, message: 'x509: /m.conf is not a valid kubeconfig: its users are not a list' });
   } finally {
     cleanup();
   }

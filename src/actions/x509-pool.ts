@@ -26,38 +26,66 @@ function settle(id: number, reply: ParseReply): void {
   w?.resolve(reply);
 }
 
-/** The worker is gone: what it still owed is parsed here. */
-function fallBack(): void {
+/** The worker `w` is gone (or a message could not cross): what it still owed is parsed here. */
+function fallBack(w: Worker): void {
+  if (worker !== w) return; // an earlier worker's late event: the current one's requests are not its
   inline = true;
   worker = undefined;
-  for (const [id, w] of [...waiting]) settle(id, parseRequest(w.req));
+  void w.terminate();
+  for (const [id, req] of [...waiting]) settle(id, parseRequest(req.req));
 }
 
 function started(): Worker | undefined {
   if (inline) return undefined;
   if (worker) return worker;
+  let w: Worker;
   try {
-    worker = new Worker(new URL('./x509-worker.js', import.meta.url));
+    w = new Worker(new URL('./x509-worker.js', import.meta.url));
   } catch {
     inline = true;
     return undefined;
   }
-  worker.unref();
-  worker.on('message', (m: { id: number; reply: ParseReply }) => settle(m.id, m.reply));
-  worker.on('error', fallBack);
-  worker.on('exit', fallBack);
-  return worker;
+  worker = w;
+  w.unref();
+  w.on('message', (m: { id: number; reply: ParseReply }) => settle(m.id, m.reply));
+  for (const event of ['error', 'messageerror', 'exit']) w.on(event, () => fallBack(w));
+  return w;
+}
+
+/**
+ * The bytes a request carries, each in a buffer of its own, moved to the worker rather than copied:
+ * a Buffer is often a view into a larger one (Node's 8 KiB pool, an SFTP packet), and a copy of
+ * the view would carry all of it.
+ */
+function owned(req: ParseRequest): { req: ParseRequest; moved: ArrayBuffer[] } {
+  const moved: ArrayBuffer[] = [];
+  const own = (b: Uint8Array): Uint8Array => {
+    const copy = new Uint8Array(b);
+    moved.push(copy.buffer);
+    return copy;
+  };
+  if (req.op === 'certs') return { req: { ...req, items: req.items.map((it) => ({ ...it, data: own(it.data) })) }, moved };
+  return { req: { ...req, items: req.items.map((it) => ({ ...it, data: own(it.data) })) }, moved };
 }
 
 function ask(req: ParseRequest): Promise<ParseReply> {
   const w = started();
   if (!w) return Promise.resolve(parseRequest(req));
   const id = nextId++;
+  const { req: sent, moved } = owned(req);
+  try {
+    w.postMessage({ id, req: sent }, moved);
+  } catch {
+    // a message that cannot cross: parsed here, and the worker left to the others
+    return Promise.resolve(parseRequest(req));
+  }
   if (waiting.size === 0) w.ref();
-  return new Promise((resolve) => {
-    waiting.set(id, { req, resolve });
-    w.postMessage({ id, req });
-  });
+  return new Promise((resolve) => waiting.set(id, { req, resolve }));
+}
+
+/** The worker's thread id while one parses (tests: the requests really leave this thread). */
+export function parserThreadId(): number | undefined {
+  return worker?.threadId;
 }
 
 /** Parse on the calling thread (or the worker again): for tests that count event-loop turns to see what a step waits on. */

@@ -27,11 +27,15 @@ export async function planCmd(o: PlanOptions): Promise<CmdResult> {
   if (!prepared) return { exitCode: EXIT.invalidInput };
   if (o.profile) startProfile();
   const reporter = await makeReporter({ json: o.json === true, hostCount: prepared.hosts.length, ...(o.stdout ? { out: o.stdout } : {}) });
-  const result = await runPlan({
-    ...(await engineOptions(prepared, o)),
-    sink: profileSink(reporter),
-  });
-  await reporter.close();
+  let result: EngineResult;
+  try {
+    result = await runPlan({
+      ...(await engineOptions(prepared, o)),
+      sink: profileSink(reporter),
+    });
+  } finally {
+    await reporter.close();
+  }
   if (o.profile) writeProfile(o.profile);
   if (o.out && result.plan) {
     await savePlan(o.out, result.plan);

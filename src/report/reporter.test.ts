@@ -60,3 +60,11 @@ test('a process that exits in the middle of a turn still prints what it emitted'
   assert.equal(r.status, 3, r.stderr);
   assert.deepEqual(JSON.parse(r.stdout), { kind: 'warning', message: 'before exit' });
 });
+
+test('an event after close is written at once: nothing is left scheduled', async () => {
+  const { out, writes } = sink();
+  const r = new JsonReporter(out);
+  await r.close();
+  r.emit(warning('late'));
+  assert.deepEqual(writes, [JSON.stringify(warning('late')) + '\n']);
+});

@@ -33,7 +33,9 @@ export interface ReporterOptions {
 export class JsonReporter implements Reporter {
   private pending: string[] = [];
   private scheduled = false;
-  // a run that ends in process.exit() (an internal error) still prints what it emitted
+  private closed = false;
+  // a process that ends in process.exit() before the turn is over still prints what it emitted
+  // (a signal that kills it does not run 'exit': at most that turn's lines are lost)
   private readonly flushOnExit = (): void => this.flush();
 
   constructor(private readonly out: NodeJS.WritableStream = process.stdout) {
@@ -42,6 +44,7 @@ export class JsonReporter implements Reporter {
 
   emit(e: Event): void {
     this.pending.push(eventJson(e));
+    if (this.closed) return this.flush(); // after close nothing is scheduled: written at once, as before
     if (this.scheduled) return;
     this.scheduled = true;
     setImmediate(() => this.flush());
@@ -57,6 +60,7 @@ export class JsonReporter implements Reporter {
 
   async close(): Promise<void> {
     this.flush();
+    this.closed = true;
     process.removeListener('exit', this.flushOnExit);
   }
 }
