@@ -4,7 +4,8 @@
  * or the client-certificate file they point at).
  *
  * The host needs no openssl: the files come over SFTP or, through sudo, from one or two execs
- * (x509-files.ts); certificates are read here (x509-der.ts: a DER walk, OpenSSL for unusual ones).
+ * (x509-files.ts); certificates and kubeconfigs are parsed on a worker thread (x509-pool.ts,
+ * x509-parse.ts; x509-der.ts: a DER walk, OpenSSL for unusual ones).
  *
  * Each cert: name (relative path under `dir` without .crt, e.g. `apiserver`, `etcd/server`; the
  * base name without .crt for `paths`; the kubeconfig's base name, e.g. `admin.conf`), path,
