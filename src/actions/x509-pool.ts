@@ -59,13 +59,13 @@ function started(): Worker | undefined {
  */
 function owned(req: ParseRequest): { req: ParseRequest; moved: ArrayBuffer[] } {
   const moved: ArrayBuffer[] = [];
-  const own = (b: Uint8Array): Uint8Array => {
-    const copy = new Uint8Array(b);
-    moved.push(copy.buffer);
-    return copy;
-  };
-  if (req.op === 'certs') return { req: { ...req, items: req.items.map((it) => ({ ...it, data: own(it.data) })) }, moved };
-  return { req: { ...req, items: req.items.map((it) => ({ ...it, data: own(it.data) })) }, moved };
+  const items = req.items.map((it) => {
+    const data = new Uint8Array(it.data);
+    moved.push(data.buffer);
+    return { ...it, data };
+  });
+  // each item keeps its own shape, only its bytes are replaced: the request stays of its kind
+  return { req: { ...req, items } as ParseRequest, moved };
 }
 
 function ask(req: ParseRequest): Promise<ParseReply> {
