@@ -24,7 +24,8 @@ import { NODE, packageRoot, simDistDir } from './sim/paths.js';
 import { quoteArg } from '../transport/quote.js';
 
 /** Short kubelet periods for tests: pass `-e manifest_check_period=1s` to the runbook to match. */
-export const FAST_SIM: Partial<InstallOptions> = { fileCheckFrequency: '1s', kubeletRestartMs: 400, crashBackoffMs: 300, containerRestartMs: 200, nodeMonitorGraceMs: 3000 };
+// the kubelets report every second (status without a Lease, Lease with one): inside the 3 s grace period
+export const FAST_SIM: Partial<InstallOptions> = { fileCheckFrequency: '1s', kubeletRestartMs: 400, crashBackoffMs: 300, containerRestartMs: 200, nodeMonitorGraceMs: 3000, nodeStatusUpdateMs: 1000, nodeLeaseDurationSeconds: 4 };
 
 /**
  * Which etcdctl a host has on its PATH (the machine's own is always hidden from lab hosts):

@@ -12,7 +12,7 @@ import { b64, unb64 } from './api-store.js';
 import { microTime, rfc3339 } from './format.js';
 import { nodesApi, type StoredNode } from './nodes-api.js';
 import { seedLease } from './leases-api.js';
-import { workerSeeder, type NodeSeed } from './worker-seeds.js';
+import { nodeSeeder, type NodeSeed } from './worker-seeds.js';
 
 /** etcd's kv/range, kv/put and kv/txn (one compare, one put) over a Map, every read recorded (keys decoded). */
 function fakeEtcd(): { etcd: EtcdClient; reads: string[]; data: Map<string, string> } {
@@ -56,7 +56,6 @@ function node(name: string, beat: number): StoredNode {
   };
 }
 
-const cp = { metadata: { name: 'cp1', creationTimestamp: rfc3339(Date.now()), labels: {} }, status: { conditions: [{ type: 'Ready', status: 'True' }], nodeInfo: { kubeletVersion: 'v1.28.15' }, addresses: [{ address: '127.0.0.1' }] } };
 const req = { socket: {} } as unknown as IncomingMessage;
 
 test('a single node GET reads its own Lease, not every Lease; the list reads them all once', async () => {
@@ -67,7 +66,7 @@ test('a single node GET reads its own Lease, not every Lease; the list reads the
     const lease = seedLease(n, `${n}-uid`, new Date(now - 1000), 40, rfc3339(now - 3_600_000));
     data.set(`/registry/leases/kube-node-lease/${n}`, JSON.stringify(lease));
   }
-  const ctx = { req, method: 'GET', wantTable: false, etcd, controlPlaneNode: cp, graceMs: 40_000 };
+  const ctx = { req, method: 'GET', wantTable: false, etcd, graceMs: 40_000 };
 
   const one = await nodesApi({ ...ctx, path: '/api/v1/nodes/w2' });
   assert.equal(one?.code, 200);
@@ -78,7 +77,7 @@ test('a single node GET reads its own Lease, not every Lease; the list reads the
   reads.length = 0;
   const list = await nodesApi({ ...ctx, path: '/api/v1/nodes' });
   assert.equal(list?.code, 200);
-  assert.deepEqual((JSON.parse(list.body) as { items: { metadata: { name: string } }[] }).items.map((i) => i.metadata.name), ['cp1', 'w1', 'w2', 'w3']);
+  assert.deepEqual((JSON.parse(list.body) as { items: { metadata: { name: string } }[] }).items.map((i) => i.metadata.name), ['w1', 'w2', 'w3']);
   assert.deepEqual(reads, ['/registry/leases/kube-node-lease/ to /registry/leases/kube-node-lease0', '/registry/minions/ to /registry/minions0']);
 });
 
@@ -93,7 +92,7 @@ test('the seeder of an API server puts each seed once, unless present, and finds
     writeFileSync(join(dir, 'w0.json'), JSON.stringify(node('w0', now)));
     data.set('/registry/minions/w0', JSON.stringify(node('w0', now + 1)));
     const posted = data.get('/registry/minions/w0');
-    const seedWorkers = workerSeeder(etcd, dir);
+    const seedWorkers = nodeSeeder(etcd, dir);
     // two requests at once seed once
     await Promise.all([seedWorkers(), seedWorkers()]);
     assert.equal(data.get('/registry/minions/w0'), posted);

@@ -1,5 +1,6 @@
-// The emulated API server's Node objects for worker nodes: stored in the control plane's real etcd
-// (under /registry/minions/, the real key), written by the workers' kubelets, read by kubectl.
+// The emulated API server's Node objects, the control-plane nodes' and the workers': stored in the
+// control plane's real etcd (under /registry/minions/, the real key), written by their kubelets
+// (./kubelet-report.ts), read by kubectl.
 // What the real API server and controller-manager do, reduced to what node recovery needs:
 //   - authentication is the TLS client certificate (done by the caller: an expired or foreign
 //     certificate never gets here, it gets 401 Unauthorized);
@@ -12,7 +13,8 @@
 //     Ready=Unknown, "Kubelet stopped posting node status.", its last heartbeat kept; until then the
 //     node keeps the Ready condition its kubelet last posted, however old (with a Lease, a kubelet
 //     posts its status only on a change or every nodeStatusReportFrequency: the heartbeat is the Lease).
-// Workers that joined before the simulation started are put into etcd by ./worker-seeds.ts.
+// Nodes that joined before the simulation started (every control-plane node, the workers) are put
+// into etcd by ./worker-seeds.ts, as they were when their kubelet was last heard from.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
@@ -34,9 +36,11 @@ export interface NodeCondition {
   message?: string;
 }
 
-/** What a worker's kubelet stores: the Node object the kubelet registered and last patched. */
+/** What a kubelet stores: the Node object the kubelet registered and last patched. */
 export interface StoredNode {
   metadata: { name: string; uid: string; creationTimestamp: string; labels: Record<string, string> };
+  /** a control-plane node's taint (kubeadm's mark-control-plane) */
+  spec?: { taints?: { key: string; effect: string }[] };
   status: {
     addresses: { type: string; address: string }[];
     nodeInfo: Record<string, string>;
@@ -51,8 +55,6 @@ export interface NodesApiContext {
   path: string;
   wantTable: boolean;
   etcd: EtcdClient;
-  /** the control-plane node's own Node object (built by the agent from its kubelet's state) */
-  controlPlaneNode: { metadata: { name: string; creationTimestamp: string; labels: Record<string, string> }; status: { conditions: { type: string; status: string }[]; nodeInfo: { kubeletVersion: string }; addresses: { address: string }[] } };
   /** --node-monitor-grace-period, ms */
   graceMs: number;
 }
@@ -108,7 +110,7 @@ function nodeObject({ value: n, rev }: Kv, graceMs: number, leaseRenewed: number
     kind: 'Node',
     apiVersion: 'v1',
     metadata: { ...n.metadata, resourceVersion: rev },
-    spec: silentSince === undefined ? {} : { taints: [{ key: 'node.kubernetes.io/unreachable', effect: 'NoSchedule', timeAdded: rfc3339(silentSince + graceMs) }] },
+    spec: { ...n.spec, ...(silentSince === undefined ? {} : { taints: [...(n.spec?.taints ?? []), { key: 'node.kubernetes.io/unreachable', effect: 'NoSchedule', timeAdded: rfc3339(silentSince + graceMs) }] }) },
     status: { conditions, addresses: n.status.addresses, nodeInfo: n.status.nodeInfo },
   };
 }
@@ -131,7 +133,7 @@ function badConditions(cs: unknown): string | undefined {
   return undefined;
 }
 
-type NodeObj = ReturnType<typeof nodeObject> | NodesApiContext['controlPlaneNode'];
+type NodeObj = ReturnType<typeof nodeObject>;
 
 function table(nodes: NodeObj[]) {
   const col = (name: string, type: string, priority = 0, format = '') => ({ name, type, format, description: name, priority });
@@ -158,16 +160,11 @@ function nodeWriteDenied(id: { user: string; groups: string[] }, name: string, v
   return status(403, 'Forbidden', `nodes "${name}" is forbidden: User "${id.user}" cannot ${verb} resource "${resource}" in API group "" at the cluster scope`, { name, kind: 'nodes' });
 }
 
-/**
- * Handles /api/v1/nodes and /api/v1/nodes/<name>[/status] when they concern the workers (and the list,
- * which has the control-plane node too). undefined: not a nodes request this module answers.
- */
+/** Handles /api/v1/nodes and /api/v1/nodes/<name>[/status]. undefined: not a nodes request. */
 export async function nodesApi(ctx: NodesApiContext): Promise<ApiReply | undefined> {
   const m = /^\/api\/v1\/nodes(?:\/([^/]+)(\/status)?)?$/.exec(ctx.path);
   if (!m) return undefined;
   const [, name, sub] = m;
-  const cpName = ctx.controlPlaneNode.metadata.name;
-  if (name === cpName) return undefined; // the control-plane node: the agent's own object
   const id = identity(ctx.req);
   const method = ctx.method.toUpperCase();
   // a single node's request (the kubelet's heartbeat path) reads that node's Lease only
@@ -176,7 +173,7 @@ export async function nodesApi(ctx: NodesApiContext): Promise<ApiReply | undefin
   if (!name) {
     if (method === 'POST') {
       // the kubelet registers its node, with its first status
-      const body = JSON.parse(await readBody(ctx.req)) as { metadata?: { name?: string; labels?: Record<string, string> }; status?: Partial<StoredNode['status']> };
+      const body = JSON.parse(await readBody(ctx.req)) as { metadata?: { name?: string; labels?: Record<string, string> }; spec?: StoredNode['spec']; status?: Partial<StoredNode['status']> };
       const n = body.metadata?.name ?? '';
       const denied = nodeWriteDenied(id, n, 'create', 'nodes');
       if (denied) return denied;
@@ -185,14 +182,14 @@ export async function nodesApi(ctx: NodesApiContext): Promise<ApiReply | undefin
       if (await getStored(ctx.etcd, n)) return status(409, 'AlreadyExists', `nodes "${n}" already exists`, { name: n, kind: 'nodes' });
       const stored = await put({
         metadata: { name: n, uid: randomUUID(), creationTimestamp: rfc3339(Date.now()), labels: body.metadata?.labels ?? {} },
+        ...(body.spec?.taints ? { spec: { taints: body.spec.taints } } : {}),
         status: { addresses: body.status?.addresses ?? [], nodeInfo: body.status?.nodeInfo ?? {}, conditions: body.status?.conditions ?? [] },
       });
       return { code: 201, body: JSON.stringify(await served(stored)) };
     }
     if (method !== 'GET') return status(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
     const renewed = await nodeLeaseRenewals(ctx.etcd);
-    const all: NodeObj[] = [ctx.controlPlaneNode, ...(await listStored(ctx.etcd)).map((kv) => nodeObject(kv, ctx.graceMs, renewed.get(kv.value.metadata.name)))];
-    all.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+    const all: NodeObj[] = (await listStored(ctx.etcd)).map((kv) => nodeObject(kv, ctx.graceMs, renewed.get(kv.value.metadata.name)));
     return { code: 200, body: JSON.stringify(ctx.wantTable ? table(all) : { kind: 'NodeList', apiVersion: 'v1', metadata: { resourceVersion: String(Math.floor(Date.now() / 1000)) }, items: all }) };
   }
   const stored = await getStored(ctx.etcd, name);

@@ -11,6 +11,7 @@ import {
 import { DAY, YEAR, genKey, issue, kubeconfigYaml, readPem, writePem, writeServiceAccountKeys, type Pem } from './pki.js';
 import { manifestsFor, kubeletConfigYaml, kubeadmFlagsEnv, clusterConfigurationYaml } from './manifests.js';
 import { EXTERNAL_ETCD_PKI } from './external-etcd.js';
+import { writeNodeSeed } from './worker-seeds.js';
 
 import { CLI_SCENARIOS, SCENARIOS, TEST_ONLY_SCENARIOS, type ScenarioName } from './scenario-names.js';
 export { CLI_SCENARIOS, SCENARIOS, type ScenarioName };
@@ -54,8 +55,11 @@ export interface InstallOptions {
   etcdMembers?: EtcdMember[];
   /** etcd's --heartbeat-interval and --election-timeout in ms (kubeadm extraArgs), for fast tests */
   etcdTimings?: { heartbeatMs: number; electionMs: number };
-  /** the API server's --node-monitor-grace-period for worker nodes, ms (default 40 s) */
+  /** the API server's --node-monitor-grace-period, ms (default 40 s) */
   nodeMonitorGraceMs?: number;
+  /** the kubelet's nodeStatusUpdateFrequency, ms (10 s), and nodeLeaseDurationSeconds (40: renewed every 10 s): short in tests */
+  nodeStatusUpdateMs?: number;
+  nodeLeaseDurationSeconds?: number;
   /**
    * Where the node's private keys come from (default: a new 2048-bit RSA key each, as kubeadm makes
    * them). The fleet benchmark installs hundreds of nodes whose certificates are only read: it hands
@@ -235,6 +239,8 @@ export async function installNode(root: string, scenario: ScenarioName, opts: In
     containerRestartMs: opts.containerRestartMs ?? 1_000,
     expiredInitCerts: opts.expiredInitCerts,
     ...(opts.nodeMonitorGraceMs ? { nodeMonitorGraceMs: opts.nodeMonitorGraceMs } : {}),
+    ...(opts.nodeStatusUpdateMs ? { nodeStatusUpdateMs: opts.nodeStatusUpdateMs } : {}),
+    ...(opts.nodeLeaseDurationSeconds ? { nodeLeaseDurationSeconds: opts.nodeLeaseDurationSeconds } : {}),
     createdAt: def.ca(now).nb.toISOString(),
     ...(def.externalEtcd
       ? {
@@ -341,6 +347,10 @@ export async function installNode(root: string, scenario: ScenarioName, opts: In
   await writeFile(r(NODE.simState + '/kubeadm-config.yaml'), clusterConfigurationYaml(node));
   saveNode(root, node);
   await installCommands(root, node.runtime);
+  // the cluster has known this node since `kubeadm init`/`join`; its kubelet was last heard from when its
+  // client certificate still worked (now, for a valid one). Its own API server seeds it (HA: each node's).
+  const kubeletNa = def.leaf(def.kubeletEmbedded ? 'kubelet.conf' : 'kubelet-client', caWin, now, member, members).na.getTime();
+  await writeNodeSeed(root, node, Math.min(now, kubeletNa), now);
   return node;
 }
 

@@ -28,7 +28,8 @@ export interface SimNode {
   status: () => ReturnType<typeof nodeStatus>;
 }
 
-export const FAST: Partial<InstallOptions> = { fileCheckFrequency: '1s', kubeletRestartMs: 400, crashBackoffMs: 300, containerRestartMs: 200 };
+// the kubelets report twice a second (a test may set a grace period of 1.5 s)
+export const FAST: Partial<InstallOptions> = { fileCheckFrequency: '1s', kubeletRestartMs: 400, crashBackoffMs: 300, containerRestartMs: 200, nodeStatusUpdateMs: 500, nodeLeaseDurationSeconds: 2 };
 
 const started = new Set<number>();
 const roots = new Set<string>();

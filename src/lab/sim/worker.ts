@@ -18,9 +18,7 @@ import { saveNode, type NodeConfig, type Runtime } from './node.js';
 import { DAY, issue, kubeconfigYaml, readPem } from './pki.js';
 import { kubeletConfigYaml, kubeadmFlagsEnv } from './manifests.js';
 import { installCommands } from './scenarios.js';
-import { NODES_SEED_DIR, type NodeSeed } from './worker-seeds.js';
-import { microTime, rfc3339 } from './format.js';
-import { leaseDurationSeconds, usesNodeLease } from './node-heartbeat.js';
+import { writeNodeSeed } from './worker-seeds.js';
 
 import { WORKER_SCENARIOS, type WorkerScenario } from './scenario-names.js';
 export { WORKER_SCENARIOS, type WorkerScenario };
@@ -151,27 +149,7 @@ export async function installWorker(root: string, scenario: WorkerScenario, opts
   await installCommands(root, node.runtime);
 
   // the control plane has known this node since it joined; its kubelet was last heard from when its
-  // certificate still worked (now, for a healthy one). With a node Lease that was a Lease renewal, and
-  // its status was posted last a while before (on a change or every nodeStatusReportFrequency only).
-  const lastHeard = Math.min(now, w.na.getTime());
-  const lease = usesNodeLease(node);
-  const created = rfc3339(node.createdAt);
-  const seed: NodeSeed = {
-    metadata: {
-      name: opts.nodeName,
-      uid: `${opts.nodeName}-${Math.floor(now / 1000)}`,
-      creationTimestamp: created,
-      labels: { 'kubernetes.io/arch': 'amd64', 'kubernetes.io/hostname': opts.nodeName, 'kubernetes.io/os': 'linux' },
-    },
-    status: {
-      addresses: [{ type: 'InternalIP', address: opts.address }, { type: 'Hostname', address: opts.nodeName }],
-      nodeInfo: { kubeletVersion: node.version, containerRuntimeVersion: 'containerd://1.7.22', operatingSystem: 'linux', architecture: 'amd64' },
-      conditions: [{ type: 'Ready', status: 'True', lastHeartbeatTime: rfc3339(lease ? lastHeard - 100_000 : lastHeard), lastTransitionTime: created, reason: 'KubeletReady', message: 'kubelet is posting ready status' }],
-    },
-    ...(lease ? { lease: { renewTime: microTime(lastHeard), leaseDurationSeconds: leaseDurationSeconds(node) } } : {}),
-  };
-  const seedDir = rooted(opts.controlPlaneRoot, NODES_SEED_DIR);
-  await mkdir(seedDir, { recursive: true });
-  await writeFile(join(seedDir, `${opts.nodeName}.json`), JSON.stringify(seed, null, 2) + '\n');
+  // certificate still worked (now, for a healthy one)
+  await writeNodeSeed(opts.controlPlaneRoot, node, Math.min(now, w.na.getTime()), now);
   return node;
 }

@@ -7,16 +7,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { NODE } from '../paths.js';
 import { atLeast } from '../node.js';
-import { expiredAt, signedBy } from '../pki.js';
+import { expiredAt } from '../pki.js';
 import { EtcdClient } from '../etcd.js';
 import { humanDuration, rfc3339 } from '../format.js';
 import { clog, type AgentState, type ContainerStatus, type Pod } from './state.js';
 import { crash, loadCertFlag, loadKeyFlag, readNodeFile, x509Reason } from './runtime.js';
-import { kubeletClientCert } from './kubelet-files.js';
 import { writeStatus } from './status.js';
 import { identity, nodesApi } from '../nodes-api.js';
 import { apiGroupList, leasesApi } from '../leases-api.js';
-import { workerSeeder, NODES_SEED_DIR } from '../worker-seeds.js';
+import { nodeSeeder, NODES_SEED_DIR } from '../worker-seeds.js';
 
 function etcdEndpoint(st: AgentState, pod: Pod): URL {
   return new URL((pod.flags['etcd-servers'] ?? `https://127.0.0.1:${st.node.etcdPort}`).split(',')[0]!);
@@ -57,7 +56,7 @@ export function startApiserver(st: AgentState, pod: Pod, c: ContainerStatus): vo
     throw new Error(`open etcd client files: ${(e as Error).message}`);
   }
   pod.etcd = client;
-  const seedWorkers = workerSeeder(client, st.r(NODES_SEED_DIR));
+  const seedNodes = nodeSeeder(client, st.r(NODES_SEED_DIR));
   const attempt = () => {
     if (pod.container !== c || c.state === 'exited') return;
     // storage: the API server writes its master lease into etcd before it serves anything
@@ -80,7 +79,7 @@ export function startApiserver(st: AgentState, pod: Pod, c: ContainerStatus): vo
     if (pod.container !== c || c.state === 'exited') return;
     {
       const srv = createHttpsServer({ cert: certPem, key, ca: caPem, requestCert: true, rejectUnauthorized: false }, (req, res) =>
-        void handleApi(st, pod, c, seedWorkers, req, res).catch((e: Error) => send(res, 500, statusBody(500, 'InternalError', e.message))),
+        void handleApi(st, pod, c, seedNodes, req, res).catch((e: Error) => send(res, 500, statusBody(500, 'InternalError', e.message))),
       );
       pod.servers.push(srv);
       pod.api = { clientCA, etcdClient, kubeletClient, serving };
@@ -120,80 +119,6 @@ async function etcdError(st: AgentState, pod: Pod, c: ContainerStatus): Promise<
     clog(st, c, 'W', 'logging.go:59', `[core] etcd request failed: ${(e as Error).message}`);
     return (e as Error).message;
   }
-}
-
-function nodeReady(st: AgentState, pod: Pod): boolean {
-  if (st.kubelet.state !== 'active') return false;
-  const { cert } = kubeletClientCert(st);
-  return !!cert && !expiredAt(cert) && !!pod.api && signedBy(cert, pod.api.clientCA);
-}
-
-function nodeObject(st: AgentState, pod: Pod) {
-  const ready = nodeReady(st, pod);
-  const roleLabel = atLeast(st.node.version, '1.20.0') ? 'node-role.kubernetes.io/control-plane' : 'node-role.kubernetes.io/master';
-  const runtimeVersion = st.node.runtime === 'docker' ? 'docker://18.6.3' : atLeast(st.node.version, '1.25.0') ? 'containerd://1.7.22' : 'containerd://1.3.3';
-  const now = rfc3339(Date.now());
-  return {
-    kind: 'Node',
-    apiVersion: 'v1',
-    metadata: {
-      name: st.node.nodeName,
-      uid: createHash('md5').update(st.node.nodeName).digest('hex').replace(/(.{8})(.{4})(.{4})(.{4})(.{12})/, '$1-$2-$3-$4-$5'),
-      resourceVersion: String(Math.floor(Date.now() / 1000)),
-      creationTimestamp: rfc3339(st.node.createdAt),
-      labels: { 'kubernetes.io/arch': 'amd64', 'kubernetes.io/hostname': st.node.nodeName, 'kubernetes.io/os': 'linux', [roleLabel]: '' },
-    },
-    spec: { taints: [{ key: roleLabel, effect: 'NoSchedule' }] },
-    status: {
-      conditions: [
-        ready
-          ? { type: 'Ready', status: 'True', lastHeartbeatTime: now, lastTransitionTime: now, reason: 'KubeletReady', message: 'kubelet is posting ready status' }
-          : { type: 'Ready', status: 'Unknown', lastHeartbeatTime: now, lastTransitionTime: now, reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.' },
-      ],
-      addresses: [{ type: 'InternalIP', address: st.node.advertiseAddress }, { type: 'Hostname', address: st.node.nodeName }],
-      nodeInfo: {
-        machineID: createHash('md5').update('m' + st.node.nodeName).digest('hex'),
-        kernelVersion: '5.15.0-119-generic',
-        osImage: 'Ubuntu 22.04.4 LTS',
-        containerRuntimeVersion: runtimeVersion,
-        kubeletVersion: st.node.version,
-        kubeProxyVersion: st.node.version,
-        operatingSystem: 'linux',
-        architecture: 'amd64',
-      },
-    },
-  };
-}
-
-function nodeTable(st: AgentState, pod: Pod, wantTable: boolean) {
-  const n = nodeObject(st, pod);
-  if (!wantTable) return { kind: 'NodeList', apiVersion: 'v1', metadata: { resourceVersion: n.metadata.resourceVersion }, items: [n] };
-  const status = n.status.conditions[0]!.status === 'True' ? 'Ready' : 'NotReady';
-  const role = atLeast(st.node.version, '1.20.0') ? 'control-plane' : 'master';
-  const col = (name: string, type: string, description: string, priority = 0, format = '') => ({ name, type, format, description, priority });
-  return {
-    kind: 'Table',
-    apiVersion: 'meta.k8s.io/v1',
-    metadata: { resourceVersion: n.metadata.resourceVersion },
-    columnDefinitions: [
-      col('Name', 'string', 'Name must be unique within a namespace.', 0, 'name'),
-      col('Status', 'string', 'The status of the node'),
-      col('Roles', 'string', 'The roles of the node'),
-      col('Age', 'string', 'CreationTimestamp is a timestamp representing the server time when this object was created.'),
-      col('Version', 'string', 'Kubelet Version reported by the node.'),
-      col('Internal-IP', 'string', 'List of addresses reachable to the node.', 1),
-      col('External-IP', 'string', 'List of addresses reachable to the node.', 1),
-      col('OS-Image', 'string', 'OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy)).', 1),
-      col('Kernel-Version', 'string', 'Kernel Version reported by the node.', 1),
-      col('Container-Runtime', 'string', 'ContainerRuntime Version reported by the node.', 1),
-    ],
-    rows: [
-      {
-        cells: [n.metadata.name, status, role, humanDuration(Date.now() - new Date(n.metadata.creationTimestamp).getTime()), st.node.version, st.node.advertiseAddress, '<none>', n.status.nodeInfo.osImage, n.status.nodeInfo.kernelVersion, n.status.nodeInfo.containerRuntimeVersion],
-        object: { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: n.metadata },
-      },
-    ],
-  };
 }
 
 function podList(st: AgentState, wantTable: boolean) {
@@ -241,10 +166,10 @@ function versionInfo(st: AgentState) {
   };
 }
 
-/** The paths of worker nodes and node Leases: what the workers that joined before the simulation must be in etcd for. */
-const WORKER_PATHS = /^\/api\/v1\/nodes(?:\/|$)|^\/apis\/coordination\.k8s\.io\//;
+/** The paths of Nodes and node Leases: what the nodes that joined before the simulation must be in etcd for. */
+const NODE_PATHS = /^\/api\/v1\/nodes(?:\/|$)|^\/apis\/coordination\.k8s\.io\//;
 
-async function handleApi(st: AgentState, pod: Pod, c: ContainerStatus, seedWorkers: () => Promise<void>, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handleApi(st: AgentState, pod: Pod, c: ContainerStatus, seedNodes: () => Promise<void>, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const sock = req.socket as TLSSocket;
   const url = new URL(req.url ?? '/', 'https://x');
   const path = url.pathname.replace(/\/$/, '') || '/';
@@ -303,18 +228,13 @@ async function handleApi(st: AgentState, pod: Pod, c: ContainerStatus, seedWorke
   if (etcdErr) {
     return send(res, 500, statusBody(500, 'InternalError', 'etcdserver: request timed out'));
   }
-  // worker nodes (and the list) and node Leases: stored in etcd by their kubelets (../nodes-api.ts,
-  // ../leases-api.ts), the workers that joined before the simulation put there first
-  if (pod.etcd && WORKER_PATHS.test(path)) await seedWorkers();
-  const workers = pod.etcd && (await nodesApi({ req, method: req.method ?? 'GET', path, wantTable: accept.includes('as=Table'), etcd: pod.etcd, controlPlaneNode: nodeObject(st, pod), graceMs: st.node.nodeMonitorGraceMs ?? 40_000 }));
-  if (workers) return send(res, workers.code, workers.body);
+  // Nodes (this control-plane node's too) and node Leases: stored in etcd by their kubelets
+  // (../nodes-api.ts, ../leases-api.ts), the nodes that joined before the simulation put there first
+  if (pod.etcd && NODE_PATHS.test(path)) await seedNodes();
+  const nodes = pod.etcd && (await nodesApi({ req, method: req.method ?? 'GET', path, wantTable: accept.includes('as=Table'), etcd: pod.etcd, graceMs: st.node.nodeMonitorGraceMs ?? 40_000 }));
+  if (nodes) return send(res, nodes.code, nodes.body);
   const leases = pod.etcd && (await leasesApi({ req, method: req.method ?? 'GET', path, wantTable: accept.includes('as=Table'), etcd: pod.etcd, version: st.node.version, identity: identity(req) }));
   if (leases) return send(res, leases.code, leases.body);
-  if (path === '/api/v1/nodes') return send(res, 200, JSON.stringify(nodeTable(st, pod, accept.includes('as=Table'))));
-  if (path === `/api/v1/nodes/${st.node.nodeName}`) return send(res, 200, JSON.stringify(nodeObject(st, pod)));
-  if (path.startsWith('/api/v1/nodes/')) {
-    return send(res, 404, statusBody(404, 'NotFound', `nodes "${path.split('/').pop()}" not found`));
-  }
   if (path === '/api/v1/pods' || path === '/api/v1/namespaces/kube-system/pods') {
     return send(res, 200, JSON.stringify(podList(st, accept.includes('as=Table'))));
   }

@@ -17,6 +17,7 @@ import { atLeast } from '../node.js';
 import { YEAR, goTime, issue, parseCert, readPem, type CertInfo } from '../pki.js';
 import { goDuration } from '../format.js';
 import { kubeletLog, type AgentState } from './state.js';
+import { clientCreds } from '../kubelet-report.js';
 
 /** The running kubelet's certificate manager: when it rotates next. A new one at each kubelet start and after each rotation. */
 interface RotationPlan {
@@ -89,6 +90,10 @@ export function rotateClientCert(st: AgentState): void {
       symlinkSync(`kubelet-client-${stamp}.pem`, join(dir, 'kubelet-client-current.pem'));
       kubeletLog(st, 'I', 'certificate_manager.go:713', `Rotating certificates: wrote /var/lib/kubelet/pki/kubelet-client-${stamp}.pem`);
       plans.set(st, { deadline: rotationDeadline(st, parseCert(pem.cert)) });
+      // the certificate manager hands the new certificate to the kubelet's API client at once
+      try {
+        st.kubelet.creds = clientCreds(st);
+      } catch { /* kubelet.conf gone meanwhile: the client keeps what it had */ }
     })
     .catch((e: unknown) => kubeletLog(st, 'E', 'certificate_manager.go:562', `Failed while requesting a signed certificate from the control plane: ${(e as Error).message}`))
     .finally(() => inFlight.delete(st));

@@ -1,4 +1,6 @@
-// The kubelet as systemd's unit (start attempts, restarts, stop) and its sync loop (tick).
+// The kubelet as systemd's unit (start attempts, restarts, stop) and its sync loop (tick): the static
+// pods, its client-certificate rotation, and its reports to the API server (../kubelet-report.ts, as a
+// worker's kubelet makes them: node status and Lease, with kubelet.conf's client certificate).
 import { loadNode } from '../node.js';
 import { expiredAt, goTime } from '../pki.js';
 import { journal, kubeletLog, nextPid, setUnit, unitExited, type AgentState } from './state.js';
@@ -7,6 +9,7 @@ import { scanManifests, startContainer } from './static-pods.js';
 import { writeStatus } from './status.js';
 import { startBlocked } from './runtime.js';
 import { planClientRotation, rotateClientCert } from './kubelet-rotation.js';
+import { clientCreds, reportTick, startReporting } from '../kubelet-report.js';
 
 export function kubeletStartAttempt(st: AgentState): void {
   st.node = loadNode(st.root);
@@ -34,6 +37,13 @@ export function kubeletStartAttempt(st: AgentState): void {
   kubeletLog(st, 'I', 'server.go:417', `Kubelet version kubeletVersion="${st.node.version}"`);
   kubeletLog(st, 'I', 'kubelet.go:312', `Adding static pod path path="/etc/kubernetes/manifests"`);
   setUnit(st, 'active');
+  st.kubelet.creds = undefined;
+  try {
+    startReporting(st, clientCreds(st));
+  } catch (e) {
+    // it runs its static pods all the same; without a client it reports nothing to the API server
+    kubeletLog(st, 'E', 'certificate_manager.go:488', `"Failed to load the client certificate" err="${(e as Error).message.replace(/"/g, '\\"')}"`);
+  }
   planClientRotation(st);
   st.kubelet.everActive = true;
   st.kubelet.nextScan = 0; // the kubelet reads the static pod path as soon as it starts
@@ -55,6 +65,7 @@ export function tick(st: AgentState): void {
       scanManifests(st);
       st.kubelet.nextScan = now + st.kubelet.fileCheckMs;
     }
+    reportTick(st, now, () => writeStatus(st));
     for (const pod of st.pods.values()) {
       if (pod.sandboxState !== 'ready' || pod.needSandbox) {
         if (pod.restartAt === undefined) pod.restartAt = now + st.node.containerRestartMs;

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { NODE, rooted } from '../paths.js';
 import { loadNode, type NodeConfig } from '../node.js';
 import type { CertInfo } from '../pki.js';
+import type { Lease } from '../leases-api.js';
 import type { Component } from '../manifests.js';
 import type { EtcdClient } from '../etcd.js';
 import { journalPrefix, klog } from '../format.js';
@@ -57,6 +58,12 @@ export interface AgentStatus {
   pods: PodStatus[];
   apiserver: { listening: boolean; address: string; port: number; servingSerial?: string };
   etcd: { listening: boolean; port: number; servingSerial?: string };
+  /** the kubelet's last node status post the API server accepted (ISO time), and its last error */
+  lastHeartbeat?: string;
+  lastHeartbeatError?: string;
+  /** the node Lease's spec.renewTime as the kubelet last wrote it, and the last renewal error */
+  lastLeaseRenew?: string;
+  lastLeaseError?: string;
 }
 
 export interface Pod extends PodStatus {
@@ -106,8 +113,44 @@ export interface KubeletUnitBase {
   lastError: string | undefined;
 }
 
+/** the kubelet's API client: kubelet.conf's server and CA, the client certificate it presents (../kubelet-report.ts) */
+export interface ClientCreds {
+  server: string;
+  ca?: string;
+  cert: string;
+  key: string;
+  info: CertInfo;
+}
+
+/** What a kubelet unit keeps of its reporting: its client, its node status posts and its Lease renewals. */
+export interface KubeletReport {
+  /** the client the running kubelet posts with (read when it started, again after a rotation) */
+  creds: ClientCreds | undefined;
+  nextBeat: number;
+  beating: boolean;
+  /** the last status post the API server accepted, and the last error */
+  lastHeartbeat: string | undefined;
+  lastHeartbeatError: string | undefined;
+  /** when this kubelet process last posted its status (0: not yet; it posts at once) */
+  lastReport: number;
+  nextLease: number;
+  renewing: boolean;
+  /** the Lease as this kubelet process last wrote it (its resourceVersion for the next update) */
+  lease: Lease | undefined;
+  lastLeaseRenew: string | undefined;
+  lastLeaseError: string | undefined;
+}
+
+/** A kubelet unit's reporting before its first start. */
+export function kubeletReport(): KubeletReport {
+  return {
+    creds: undefined, nextBeat: 0, beating: false, lastHeartbeat: undefined, lastHeartbeatError: undefined,
+    lastReport: 0, nextLease: 0, renewing: false, lease: undefined, lastLeaseRenew: undefined, lastLeaseError: undefined,
+  };
+}
+
 /** the control plane's kubelet also scans its static pod path */
-export interface KubeletUnit extends KubeletUnitBase {
+export interface KubeletUnit extends KubeletUnitBase, KubeletReport {
   fileCheckMs: number;
   nextScan: number;
 }
@@ -163,7 +206,7 @@ export function createNodeAgentState<X extends object>(root: string, extra: X): 
 
 /** The state of the control-plane agent for the node under `root`; makes its run and log directories. */
 export function createAgentState(root: string): AgentState {
-  const base = createNodeAgentState(root, { fileCheckMs: 20_000, nextScan: 0 });
+  const base = createNodeAgentState(root, { fileCheckMs: 20_000, nextScan: 0, ...kubeletReport() });
   mkdirSync(join(base.logDir, 'containers'), { recursive: true });
   return { ...base, pods: new Map<string, Pod>(), terminating: new Set<Pod>(), shuttingDown: false };
 }

@@ -1,6 +1,7 @@
 // The agent's status (<root>/run/sim/status.json): what nodeStatus() and the tests read.
 import { renameSync, writeFileSync } from 'node:fs';
 import type { AgentState, AgentStatus } from './state.js';
+import { reportStatus } from '../kubelet-report.js';
 
 export function statusSnapshot(st: AgentState): AgentStatus {
   const api = st.pods.get('kube-apiserver');
@@ -15,6 +16,7 @@ export function statusSnapshot(st: AgentState): AgentStatus {
     })),
     apiserver: { listening: api?.container?.state === 'running' && !!api.api, address: st.node.advertiseAddress, port: st.node.apiPort, servingSerial: api?.api?.serving.serial },
     etcd: { listening: etcd?.container?.state === 'running', port: st.node.etcdPort, servingSerial: etcd?.etcdRt?.serving.serial },
+    ...reportStatus(st),
   };
 }
 

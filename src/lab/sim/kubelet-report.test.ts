@@ -1,0 +1,95 @@
+// The control-plane kubelet's reports to its API server (kubelet-report.ts, shared with the workers'),
+// against a running node agent and the real kubectl: its Node Ready and its Lease renewed while it runs
+// with a client certificate the API server accepts; nothing while it runs with one from another CA (401)
+// or for a user outside system:nodes (403), however `active` systemd says it is; retries while its API
+// server is down; nothing once it has stopped.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cleanupAll, makeNode, serverVersion, waitFor, alive, type SimNode } from './testkit.js';
+import { DAY, issue, kubeconfigYaml, readPem } from './pki.js';
+
+after(async () => {
+  const started = await cleanupAll();
+  for (const p of started) assert.equal(alive(p), false, `agent ${p} left running`);
+});
+
+const KUBELET_CONF = 'etc/kubernetes/kubelet.conf';
+
+const renewTime = async (n: SimNode) => (await n.kubectl('get', 'lease', '-n', 'kube-node-lease', 'cp1', '-o', 'jsonpath={.spec.renewTime}')).stdout.trim();
+const ready = async (n: SimNode) => (await n.kubectl('get', 'node', 'cp1', '-o', 'jsonpath={range .status.conditions[?(@.type=="Ready")]}{.status} {.lastHeartbeatTime}{end}')).stdout.trim();
+const journal = (n: SimNode) => n.file('var/log/sim/kubelet.journal');
+
+/** kubelet.conf pointing at a client certificate file for `cn` in `orgs`, signed by `ca` (the cluster's unless given). */
+async function clientConf(n: SimNode, name: string, cn: string, orgs: string[], ca = readPem(join(n.root, 'etc/kubernetes/pki'), 'ca')): Promise<string> {
+  const pem = await issue({ cn, orgs, usage: 'client', notBefore: new Date(Date.now() - DAY), notAfter: new Date(Date.now() + DAY) }, ca);
+  writeFileSync(join(n.root, 'var/lib/kubelet/pki', name), pem.cert + pem.key, { mode: 0o600 });
+  const cluster = readPem(join(n.root, 'etc/kubernetes/pki'), 'ca').cert;
+  return kubeconfigYaml({ server: `https://127.0.0.1:${n.apiPort}`, caCert: cluster, user: cn, clientFile: `/var/lib/kubelet/pki/${name}` });
+}
+
+/** Restarts the kubelet on `conf`; waits until it is active and has failed to report with `error`, and checks it renews nothing meanwhile. */
+async function runsWithout(n: SimNode, conf: string, error: RegExp): Promise<void> {
+  writeFileSync(join(n.root, KUBELET_CONF), conf, { mode: 0o600 });
+  assert.equal((await n.run('systemctl', 'restart', 'kubelet')).code, 0);
+  const restarted = new Date().toISOString(); // the old kubelet has exited: anything later is the new one's
+  assert.equal((await n.run('systemctl', 'is-active', 'kubelet')).stdout.trim(), 'active');
+  await waitFor(`the kubelet's report to fail with ${error}`, () => error.test(n.status()?.lastLeaseError ?? '') && error.test(n.status()?.lastHeartbeatError ?? ''), 20_000, 100);
+  const before = await renewTime(n);
+  await new Promise((r) => setTimeout(r, 1500)); // three renew intervals
+  assert.equal(await renewTime(n), before, 'a kubelet the API server refuses renews nothing');
+  assert.ok(before < restarted.replace('Z', '000Z'), `the Lease was last renewed at ${before}, before the restart at ${restarted}`);
+  assert.equal((await n.run('systemctl', 'is-active', 'kubelet')).stdout.trim(), 'active', 'and systemd still says active');
+}
+
+test('a control-plane kubelet reports its node while the API server accepts it, not otherwise, and retries while its API server is down', { timeout: 180_000 }, async () => {
+  const n = await makeNode('healthy-1.28', { nodeMonitorGraceMs: 1500 });
+  await n.start();
+  await serverVersion(n, 60_000);
+  // registered long ago (seeded), its kubelet posts Ready at once and renews its Lease every 0.5 s
+  await waitFor('cp1 Ready', async () => (await ready(n)).startsWith('True '), 30_000, 200);
+  const nodes = await n.kubectl('get', 'nodes');
+  assert.match(nodes.stdout, /cp1 +Ready +control-plane/);
+  const taints = await n.kubectl('get', 'node', 'cp1', '-o', 'jsonpath={.spec.taints[*].key}');
+  assert.equal(taints.stdout.trim(), 'node-role.kubernetes.io/control-plane');
+  const r1 = await renewTime(n);
+  await waitFor('the Lease renewed again', async () => (await renewTime(n)) > r1, 10_000, 200);
+  const good = n.file(KUBELET_CONF);
+
+  // a client certificate from another CA: 401, nothing reported
+  const foreign = await issue({ cn: 'kubernetes', usage: 'ca', notBefore: new Date(Date.now() - DAY), notAfter: new Date(Date.now() + 10 * DAY) });
+  await runsWithout(n, await clientConf(n, 'foreign.pem', 'system:node:cp1', ['system:nodes'], foreign), /Unauthorized/);
+  // the cluster's CA, but not a node's identity: 403 from the Node authorizer
+  await runsWithout(n, await clientConf(n, 'other.pem', 'system:kube-scheduler', []), /forbidden/);
+  assert.match(journal(n), /"Failed to update lease" err=".*Unauthorized/);
+  // the node goes NotReady once the grace period passes without a report
+  await waitFor('cp1 NotReady', async () => (await ready(n)).startsWith('Unknown '), 20_000, 200);
+
+  // back on its own certificate: Ready again, with a heartbeat from after the restart
+  writeFileSync(join(n.root, KUBELET_CONF), good, { mode: 0o600 });
+  const t = new Date(Math.ceil(Date.now() / 1000) * 1000 + 1000);
+  await new Promise((r) => setTimeout(r, t.getTime() - Date.now()));
+  assert.equal((await n.run('systemctl', 'restart', 'kubelet')).code, 0);
+  await waitFor('cp1 Ready after the restart', async () => {
+    const [st, hb] = (await ready(n)).split(' ');
+    return st === 'True' && Date.parse(hb ?? '') >= t.getTime();
+  }, 20_000, 200);
+
+  // its API server down (the manifest out: the static pod stops): the kubelet keeps trying, and reports
+  // again once it is back
+  const manifest = join(n.root, 'etc/kubernetes/manifests/kube-apiserver.yaml');
+  renameSync(manifest, join(n.root, 'tmp/kube-apiserver.yaml'));
+  await waitFor('the report to fail on the refused connection', () => /connection refused/.test(n.status()?.lastLeaseError ?? ''), 30_000, 100);
+  const down = n.status()!.lastLeaseRenew!;
+  renameSync(join(n.root, 'tmp/kube-apiserver.yaml'), manifest);
+  await serverVersion(n, 60_000);
+  await waitFor('the Lease renewed once the API server is back', () => (n.status()?.lastLeaseRenew ?? '') > down && !n.status()?.lastLeaseError, 30_000, 100);
+
+  // stopped: no renewal any more
+  assert.equal((await n.run('systemctl', 'stop', 'kubelet')).code, 0);
+  const last = await renewTime(n);
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal(await renewTime(n), last, 'a stopped kubelet renews nothing');
+  assert.match(readFileSync(join(n.root, 'var/log/sim/kubelet.journal'), 'utf8'), /Error updating node status, will retry/);
+});
