@@ -8,13 +8,17 @@
 // csrapproving/csrsigning) signs with the cluster CA; so it waits until the API server serves and the
 // controller-manager runs. It writes kubelet-client-<timestamp>.pem, points kubelet-client-current.pem at
 // it (what `kubeadm init phase kubelet-finalize`, kubeadm >= 1.17, points kubelet.conf at) and sets the
-// new certificate's deadline. Kubelets older than 1.17 are left without it, as the simulator's older
+// new certificate's deadline. The CSR is sent with the certificate the manager holds (the store's, else
+// kubelet.conf's, the bootstrap one): the API server refuses it when that one is expired or from another
+// CA (401), and kubeadm's approver signs only a node's own renewal (CN system:node:<name>, O system:nodes;
+// any other requester's CSR is never approved): the manager tries again later. Kubelets older than 1.17 are left without it, as the simulator's older
 // scenarios were made.
 import { existsSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NODE } from '../paths.js';
 import { atLeast } from '../node.js';
-import { YEAR, goTime, issue, parseCert, readPem, type CertInfo } from '../pki.js';
+import { YEAR, expiredAt, goTime, issue, parseCert, readPem, signedBy, type CertInfo } from '../pki.js';
+import { kubeletClientCert } from './kubelet-files.js';
 import { goDuration } from '../format.js';
 import { kubeletLog, type AgentState } from './state.js';
 import { clientCreds } from '../kubelet-report.js';
@@ -26,6 +30,17 @@ interface RotationPlan {
 
 const plans = new WeakMap<AgentState, RotationPlan>();
 const inFlight = new WeakSet<AgentState>();
+/** the last reason a CSR was refused (logged once while it stays the same) */
+const refusals = new WeakMap<AgentState, string>();
+/** how soon a refused rotation is tried again (the real manager backs off up to minutes) */
+const RETRY_MS = 5_000;
+
+/** Why the control plane would not sign a CSR sent with `cert` (undefined: it signs it). */
+function csrRefused(st: AgentState, cert: CertInfo | undefined, ca: CertInfo): string | undefined {
+  if (!cert || expiredAt(cert) || !signedBy(cert, ca)) return 'Unauthorized';
+  if (cert.cn !== `system:node:${st.node.nodeName}` || !cert.orgs.includes('system:nodes')) return 'certificate request was not signed: timed out waiting for the condition';
+  return undefined;
+}
 
 /** The store's current certificate, if the certificate manager keeps it (present, parsable, before its notAfter: getCurrentCertificateOrBootstrap). */
 function storeCert(st: AgentState): CertInfo | undefined {
@@ -77,8 +92,16 @@ export function rotateClientCert(st: AgentState): void {
   const api = st.pods.get('kube-apiserver');
   const cm = st.pods.get('kube-controller-manager');
   if (!api?.api || cm?.container?.state !== 'running') return;
-  inFlight.add(st);
   const pki = st.r(NODE.pkiDir);
+  const refused = csrRefused(st, storeCert(st) ?? kubeletClientCert(st).cert, parseCert(readPem(pki, 'ca').cert));
+  if (refused) {
+    if (refusals.get(st) !== refused) kubeletLog(st, 'E', 'certificate_manager.go:562', `Failed while requesting a signed certificate from the control plane: ${refused}`);
+    refusals.set(st, refused);
+    plan.deadline = now + RETRY_MS;
+    return;
+  }
+  refusals.delete(st);
+  inFlight.add(st);
   issue({ cn: `system:node:${st.node.nodeName}`, orgs: ['system:nodes'], usage: 'client', notBefore: new Date(now - 60_000), notAfter: new Date(now + YEAR) }, readPem(pki, 'ca'))
     .then((pem) => {
       // the kubelet restarted or stopped meanwhile: its request died with it (a new start plans anew)
