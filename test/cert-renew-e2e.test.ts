@@ -53,6 +53,7 @@ const ALL_CASES: { id: string; scenario: ScenarioName; hosts: number; etcdctl?: 
   { id: 'fail-kubeconfig', scenario: 'seed2-1.11-docker', hosts: 1 },
   { id: 'fail-restart', scenario: 'expiring-10d-1.28', hosts: 1 },
   { id: 'fail-verify', scenario: 'super-admin-1.30', hosts: 1 },
+  { id: 'fail-heartbeat', scenario: 'seed1-1.18', hosts: 1 },
 ];
 /** CERT_E2E_ONLY=ha,ha-partial runs only those cases (while working on them; CI runs all) */
 const ONLY = (process.env.CERT_E2E_ONLY ?? '').split(',').filter(Boolean);
@@ -133,7 +134,8 @@ const KEEP = process.env.CERT_E2E_KEEP;
 if (KEEP) mkdirSync(KEEP, { recursive: true });
 const cli = async (args: string[], stateKey: string) => {
   const t0 = new Date().toISOString();
-  const r = await runCli([...args, '-e', 'manifest_check_period=1s'], stateKey, 300_000);
+  // the lab's kubelets report every second (FAST_SIM): a kubelet that has not within 30 s never will
+  const r = await runCli([...args, '-e', 'manifest_check_period=1s', '-e', 'ready_within=30'], stateKey, 300_000);
   if (KEEP) appendFileSync(join(KEEP, `${stateKey}.cli.log`), `### ${t0} .. ${new Date().toISOString()} ${args.join(' ')} => ${r.code}\n${r.out}\n`);
   return r;
 };
@@ -400,6 +402,29 @@ async function haFailsThenRollsBack(): Promise<void> {
   hs.forEach((h, i) => assert.deepEqual(snapshot(h), before[i], `${h.name} is not byte-identical after runbook rollback`));
 }
 
+/**
+ * kubeadm 1.18, kubelet.conf expired (its kubelet down): kubeadm writes the new kubelet.conf, then its client
+ * certificate is swapped for scheduler.conf's (renewed, the cluster's CA, but not a node). The kubelet starts
+ * and stays `active`; the API server refuses its node status and Lease (403), and its certificate manager's
+ * CSR is never approved. The run must fail at the heartbeat check and roll back, not pass on `is-active`.
+ */
+async function heartbeatFails(): Promise<void> {
+  const h = hostsOf.get('fail-heartbeat')![0]!;
+  const before = snapshot(h);
+  replaceCommand(h, 'kubeadm', [
+    'case " $* " in *" kubeconfig kubelet "*)',
+    '  /usr/local/sbin/.kubeadm-real "$@" || exit $?',
+    "  c=$(sed -n 's/^ *client-certificate-data: *//p' /etc/kubernetes/scheduler.conf); k=$(sed -n 's/^ *client-key-data: *//p' /etc/kubernetes/scheduler.conf)",
+    '  sed -i -e "s|^\\( *client-certificate-data:\\).*|\\1 $c|" -e "s|^\\( *client-key-data:\\).*|\\1 $k|" /etc/kubernetes/kubelet.conf; exit 0;;',
+    'esac',
+  ].join('\n'));
+  const a = await apply('fail-heartbeat');
+  assert.equal(a.code, 6, a.out);
+  assert.match(a.out, /failed +\d+\/\d+ The restarted kubelet reports its node[\s\S]*nothing from the kubelet restarted at/, a.out);
+  assert.match(a.out, /rolled back/i);
+  assert.deepEqual(snapshot(h), before, `${h.name} is not byte-identical after the rollback`);
+}
+
 test('cert-renew on every scenario, concurrently: renewed, verified, idempotent; failures roll back', { skip, timeout: 900_000, concurrency: true }, async (t) => {
   const cases: [string, string, () => Promise<void>][] = [
     ['seed2', 'seed 2: kubeadm 1.11 with docker, one leaf expired (move aside + alpha phase), behind a load balancer', async () => void (await renews('seed2'))],
@@ -467,6 +492,7 @@ test('cert-renew on every scenario, concurrently: renewed, verified, idempotent;
           /Restart kubelet/,
         ),
     ],
+    ['fail-heartbeat', 'failure at the kubelet\'s heartbeat (the new kubelet.conf carries the scheduler\'s certificate: the kubelet is active, the API server refuses its reports): rolled back byte-identical', () => heartbeatFails()],
     [
       'fail-verify',
       'failure at verify (etcd reports unhealthy): rolled back byte-identical',
