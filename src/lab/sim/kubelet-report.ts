@@ -12,7 +12,7 @@
 // Which client certificate: the one kubelet.conf points at, or (embedded in kubelet.conf) the kubelet's
 // store's kubelet-client-current.pem when there is one, else the embedded one.
 import { existsSync, readFileSync } from 'node:fs';
-import { request as httpsRequest } from 'node:https';
+import { Agent, request as httpsRequest } from 'node:https';
 import { createHash } from 'node:crypto';
 import { NODE } from './paths.js';
 import { atLeast } from './node.js';
@@ -67,13 +67,25 @@ export function startReporting(st: ReportingState, creds: ClientCreds): void {
 
 // ---------------------------------------------------------------- the API client
 
+/**
+ * One keep-alive connection pool per kubelet start (its credentials), as the real client keeps its
+ * connection open: a TLS handshake for every report cost the ~30 agents of the cert-renew e2e a good
+ * part of a core. A restart or rotation reads new credentials, so it connects anew with them.
+ */
+const agents = new WeakMap<ClientCreds, Agent>();
+function agentOf(c: ClientCreds): Agent {
+  let a = agents.get(c);
+  if (!a) agents.set(c, (a = new Agent({ keepAlive: true, maxSockets: 2 })));
+  return a;
+}
+
 function api(c: ClientCreds, method: string, path: string, body?: unknown): Promise<{ code: number; text: string }> {
   const u = new URL(c.server);
   const data = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolveP, reject) => {
     const req = httpsRequest(
       {
-        host: u.hostname, port: Number(u.port || 443), path, method, ca: c.ca, cert: c.cert, key: c.key, timeout: 5000,
+        host: u.hostname, port: Number(u.port || 443), path, method, ca: c.ca, cert: c.cert, key: c.key, agent: agentOf(c), timeout: 5000,
         headers: { Accept: 'application/json', ...(data ? { 'Content-Type': method === 'PATCH' ? 'application/strategic-merge-patch+json' : 'application/json', 'Content-Length': Buffer.byteLength(data) } : {}) },
       },
       (res) => {
