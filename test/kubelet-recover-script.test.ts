@@ -37,7 +37,7 @@ after(async () => {
 const runbook = load(readFileSync(join(packageRoot, 'runbooks/kubelet-recover.yaml'), 'utf8')) as { vars: Record<string, string> };
 const SCRIPT = runbook.vars.sh_make_kubelet_conf!;
 const RESTART = runbook.vars.sh_restart_kubelet!;
-const REPORTS = runbook.vars.sh_kubelet_reports!;
+const REPORTS = (load(readFileSync(join(packageRoot, 'runbooks/shared/kubelet-heartbeat.yaml'), 'utf8')) as Record<string, string>).sh_kubelet_reports!;
 const STAYS = runbook.vars.sh_kubelet_stays!;
 
 const CASES: { version: string; scenario: ScenarioName; minor: number }[] = [

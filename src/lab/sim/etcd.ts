@@ -23,14 +23,28 @@ export function etcdArgv(command: string[], rooted: (p: string) => string): stri
   return out;
 }
 
-/** Starts etcd with its output appended to `logFile`; the child is in the agent's process group. */
-export function spawnEtcd(argv: string[], logFile: string): ChildProcess {
+/**
+ * The scheduling priority (nice) of a member started on an expired peer certificate. Such a member is in
+ * no quorum, and etcd retries its peers many times a second: one member of a 3-member cluster with
+ * expired peer certificates opened or accepted 84 connections a second, each refused handshake an RSA
+ * signature, some 18 % of a core per member. On a machine shared by a lab of many nodes that starved
+ * everything else. Priority changes when etcd runs, not what it does; a member started once its
+ * certificates are renewed runs at normal priority.
+ */
+export const EXPIRED_PEER_NICE = 10;
+
+/**
+ * Starts etcd with its output appended to `logFile`; the child is in the agent's process group. With
+ * `nice`, through nice(1), which execs etcd: the same PID, and every thread of it at that priority.
+ */
+export function spawnEtcd(argv: string[], logFile: string, nice = 0): ChildProcess {
   if (!existsSync(ETCD_BIN)) throw new Error(`exec: "etcd": executable file not found in $PATH (the simulator runs ${ETCD_BIN}: install Debian's etcd-server)`);
   const fd = openSync(logFile, 'a');
   try {
     // ETCD_* from the operator's environment must not change the member (the manifest's flags are all it gets)
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ETCD')));
-    return spawn(ETCD_BIN, argv, { stdio: ['ignore', fd, fd], env });
+    const [cmd, args] = nice ? ['nice', ['-n', String(nice), ETCD_BIN, ...argv]] : [ETCD_BIN, argv];
+    return spawn(cmd, args, { stdio: ['ignore', fd, fd], env });
   } finally {
     closeSync(fd);
   }

@@ -8,7 +8,7 @@ import { load as yamlLoad } from 'js-yaml';
 import { NODE } from '../paths.js';
 import { expiredAt, parseCert, parseKubeconfig } from '../pki.js';
 import { images, type Component } from '../manifests.js';
-import { etcdArgv, spawnEtcd } from '../etcd.js';
+import { EXPIRED_PEER_NICE, etcdArgv, spawnEtcd } from '../etcd.js';
 import { clog, containerLogPath, kubeletLog, type AgentState, type ContainerStatus, type Pod } from './state.js';
 import { crash, ensureSandbox, hexId, retirePod, loadCertFlag, loadKeyFlag, readNodeFile } from './runtime.js';
 import { startApiserver } from './apiserver.js';
@@ -178,14 +178,14 @@ function startEtcd(st: AgentState, pod: Pod, c: ContainerStatus): void {
   const serving = loadCertFlag(st, pod, 'cert-file', c.loaded);
   loadKeyFlag(st, pod, 'key-file');
   const trusted = loadCertFlag(st, pod, 'trusted-ca-file', c.loaded);
-  loadCertFlag(st, pod, 'peer-cert-file', c.loaded);
+  const peer = loadCertFlag(st, pod, 'peer-cert-file', c.loaded);
   loadKeyFlag(st, pod, 'peer-key-file');
   const argv = etcdArgv(pod.command, st.r);
   // The kubelet creates this container only once the previous etcd has exited (startBlocked), so its
   // process starts now: created, then running, as CreateContainer + StartContainer.
   let proc: ChildProcess;
   try {
-    proc = spawnEtcd(argv, containerLogPath(st, c.id));
+    proc = spawnEtcd(argv, containerLogPath(st, c.id), expiredAt(peer) ? EXPIRED_PEER_NICE : 0);
   } catch (e) {
     return crash(st, pod, c, (e as Error).message);
   }
