@@ -28,10 +28,11 @@ export function etcdArgv(command: string[], rooted: (p: string) => string): stri
  * no quorum, and etcd retries its peers many times a second: one member of a 3-member cluster with
  * expired peer certificates opened or accepted 84 connections a second, each refused handshake an RSA
  * signature, some 18 % of a core per member. On a machine shared by a lab of many nodes that starved
- * everything else. Priority changes when etcd runs, not what it does; a member started once its
- * certificates are renewed runs at normal priority.
+ * everything else (the cert-renew e2e: etcd took half of two cores). Priority changes when etcd runs,
+ * not what it does; a member started once its certificates are renewed runs at normal priority. 19, not
+ * 10: at 10 the e2e's first plans still took 70-90 s, at 19 45-75 s.
  */
-export const EXPIRED_PEER_NICE = 10;
+export const EXPIRED_PEER_NICE = 19;
 
 /**
  * Starts etcd with its output appended to `logFile`; the child is in the agent's process group. With
