@@ -209,9 +209,11 @@ test('the comparisons: only what is stamped after the restart counts, to the sec
   mkdirSync(join(fake, 'bin'));
   writeFileSync(join(fake, 'bin/kubectl'), [
     '#!/bin/sh',
+    // call N prints line N of the file (its last line once past the end): a node that changes between polls
+    'line() { n=$(cat "$FAKE/$1.n" 2>/dev/null || echo 0); n=$((n + 1)); echo "$n" > "$FAKE/$1.n"; l=$(sed -n "${n}p" "$FAKE/$1"); [ -n "$l" ] || l=$(tail -n 1 "$FAKE/$1"); printf %s "$l"; }',
     'case "$*" in',
-    '  *" node "*) cat "$FAKE/node" ;;',
-    '  *leases*) if [ -e "$FAKE/lease" ]; then cat "$FAKE/lease"; else echo \'Error from server (NotFound): leases.coordination.k8s.io "w1" not found\' >&2; exit 1; fi ;;',
+    '  *" node "*) line node ;;',
+    '  *leases*) if [ -e "$FAKE/lease" ]; then line lease; else echo \'Error from server (NotFound): leases.coordination.k8s.io "w1" not found\' >&2; exit 1; fi ;;',
     'esac',
     '',
   ].join('\n'));
@@ -220,7 +222,7 @@ test('the comparisons: only what is stamped after the restart counts, to the sec
   const T = '2026-01-01T10:00:05.300000000Z';
   const run = async (node: string, lease?: string) => {
     writeFileSync(join(fake, 'node'), node);
-    rmSync(join(fake, 'lease'), { force: true });
+    for (const f of ['lease', 'node.n', 'lease.n']) rmSync(join(fake, f), { force: true });
     if (lease !== undefined) writeFileSync(join(fake, 'lease'), lease);
     return sh(fake, REPORTS, ['/etc/kubernetes/admin.conf', 'w1', T, '1', '1'], env);
   };
@@ -239,9 +241,21 @@ test('the comparisons: only what is stamped after the restart counts, to the sec
   // a Lease renewed after the restart, but Ready not posted again: the node's Ready is the old kubelet's
   r = await run('True 2026-01-01T10:00:05Z', '2026-01-01T10:00:05.400000Z');
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /renewed its Lease at 2026-01-01T10:00:05\.400000Z but never posted Ready=True/);
-  // Ready=False from the new kubelet does not count either
-  r = await run('False 2026-01-01T10:00:07Z');
+  assert.match(r.stderr, /renewed its Lease at 2026-01-01T10:00:05\.400000Z but never posted its node status/);
+  // Unknown is the node controller's, never the kubelet's, whatever its heartbeat says
+  r = await run('Unknown 2026-01-01T10:00:09Z');
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /nothing from the kubelet restarted .*Ready=False/);
+  assert.match(r.stderr, /nothing from the kubelet restarted .*Ready=Unknown/);
+  // Ready=False is the new kubelet's post too, but once is not enough
+  r = await run('False 2026-01-01T10:00:07Z container runtime network not ready');
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /reported once \(Ready=False at 2026-01-01T10:00:07Z\), then not again within 1s/);
+  // False first (a kubelet just started), then True, the Lease renewed twice: proven, Ready
+  r = await run('False 2026-01-01T10:00:06Z PLEG is not healthy: pleg has yet to be successful\nTrue 2026-01-01T10:00:06Z', '2026-01-01T10:00:05.400000Z\n2026-01-01T10:00:06.400000Z');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^node w1 Ready=True, posted by the new kubelet at 2026-01-01T10:00:06Z \(restarted at \S+\); its Lease renewed at 2026-01-01T10:00:05\.400000Z and again at 2026-01-01T10:00:06\.400000Z$/m);
+  // False and False again (no Lease): the kubelet talks, its credentials work; NotReady for another reason passes, said
+  r = await run('False 2026-01-01T10:00:06Z container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady\nFalse 2026-01-01T10:00:16Z container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^node w1: the new kubelet \(restarted at \S+\) talks to the API server \(posted at 2026-01-01T10:00:06Z and again at 2026-01-01T10:00:16Z, no node Lease renewed\), so its credentials work; but the node is NotReady \(Ready=False: container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady\) after 1s/m);
 });

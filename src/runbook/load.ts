@@ -121,8 +121,9 @@ export function loadRunbookText(text: string, file: string, opts: LoadOptions = 
     file,
     dir: dirname(resolve(file)),
     text,
-    // over the imported files too: a saved plan is refused when any of them changed
-    sha256: createHash('sha256').update(doc.source.text).digest('hex'),
+    // over the imported files and the vars_files too: a saved plan is refused when any of them changed
+    // (a runbook without vars_files keeps the digest of its text alone)
+    sha256: runbookDigest(doc.source.text, opts.varsFiles?.digests ?? []),
     doc,
     runbook: raw,
     steps: plays.flatMap((p) => p.steps),
@@ -133,6 +134,12 @@ export function loadRunbookText(text: string, file: string, opts: LoadOptions = 
     secrets: new Set([...(raw.secrets ?? []), ...(opts.varsFiles?.secretNames ?? []), ...encryptedVarNames()]),
   };
   return { runbook: loaded, diagnostics: sortDiagnostics([...sorted, ...dedupe(safetyDiagnostics(loaded).map(imports.remap))]) };
+}
+
+function runbookDigest(text: string, varsFileDigests: string[]): string {
+  const h = createHash('sha256').update(text);
+  for (const d of varsFileDigests) h.update(`\0vars_files ${d}`);
+  return h.digest('hex');
 }
 
 function pick<T extends object, K extends keyof T>(o: T, keys: K[]): Pick<T, K> {

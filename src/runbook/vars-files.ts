@@ -8,6 +8,7 @@
  * Read before the runbook is checked, so `validate` knows the names they define; a file that cannot
  * be read, decrypted or parsed is a diagnostic at its `vars_files` entry.
  */
+import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { load as loadYamlValue } from 'js-yaml';
@@ -30,10 +31,12 @@ export interface VarsFiles {
   /** the names set by encrypted files: secrets */
   secretNames: string[];
   diagnostics: Diagnostic[];
+  /** each file's sha256 (its bytes as stored), in the order read: the runbook's digest covers them */
+  digests: string[];
 }
 
 /** The variables of one file, or a message saying why not. */
-type ReadResult = { vars: Record<string, unknown>; encrypted: boolean; error?: undefined } | { error: string; hint?: string; kind: Diagnostic['kind']; vars?: Record<string, unknown>; encrypted?: boolean };
+type ReadResult = { vars: Record<string, unknown>; encrypted: boolean; digest: string; error?: undefined } | { error: string; hint?: string; kind: Diagnostic['kind']; vars?: Record<string, unknown>; encrypted?: boolean; digest?: string };
 
 async function readOne(path: string, shown: string): Promise<ReadResult> {
   let data: Buffer;
@@ -47,6 +50,7 @@ async function readOne(path: string, shown: string): Promise<ReadResult> {
     return { kind: 'io', error: code === 'ENOENT' ? `vars_files: no such file: ${shown}` : `vars_files: cannot read ${shown}: ${messageOf(e)}`, hint: 'vars_files paths are relative to the runbook file' };
   }
   const encrypted = isAgeEncrypted(data);
+  const digest = createHash('sha256').update(data).digest('hex');
   let text: string;
   try {
     text = encrypted ? await decryptAge(shown, data) : data.toString('utf8');
@@ -61,13 +65,13 @@ async function readOne(path: string, shown: string): Promise<ReadResult> {
     // never the decrypted text in a message: only the first line of the parser's complaint, without its excerpt
     return { kind: 'yaml', error: `vars_files: ${shown} is not valid YAML${encrypted ? ' (after decryption)' : ''}: ${messageOf(e).split('\n')[0]!.replace(/\s*\(\d+:\d+\)$/, '')}` };
   }
-  if (value === null || value === undefined) return { vars: {}, encrypted };
+  if (value === null || value === undefined) return { vars: {}, encrypted, digest };
   if (!isObject(value)) return { kind: 'schema', error: `vars_files: ${shown} must hold a mapping of variable names to values` };
   const bad = Object.keys(value).filter((k) => !NAME.test(k));
   // the good names still count (no "undefined variable" after this error)
   const vars = Object.fromEntries(Object.entries(value).filter(([k]) => NAME.test(k)));
-  if (bad.length) return { kind: 'schema', error: `vars_files: ${shown}: ${bad.map((k) => `"${k}"`).join(', ')} ${bad.length === 1 ? 'is not a valid variable name' : 'are not valid variable names'} (letters, digits, _)`, vars, encrypted };
-  return { vars, encrypted };
+  if (bad.length) return { kind: 'schema', error: `vars_files: ${shown}: ${bad.map((k) => `"${k}"`).join(', ')} ${bad.length === 1 ? 'is not a valid variable name' : 'are not valid variable names'} (letters, digits, _)`, vars, encrypted, digest };
+  return { vars, encrypted, digest };
 }
 
 /** Read every vars_files entry of the runbook text; undefined when it has none. */
@@ -78,7 +82,7 @@ export async function readVarsFiles(text: string, file: string): Promise<VarsFil
   const root = doc.value;
   const lists: { at: Path; list: unknown; play?: number }[] = [{ at: ['vars_files'], list: root.vars_files }];
   if (Array.isArray(root.plays)) root.plays.forEach((p, i) => isObject(p) && lists.push({ at: ['plays', i, 'vars_files'], list: p.vars_files, play: i }));
-  const out: VarsFiles = { runbook: {}, plays: {}, names: [], secretNames: [], diagnostics: [] };
+  const out: VarsFiles = { runbook: {}, plays: {}, names: [], secretNames: [], diagnostics: [], digests: [] };
   for (const { at, list, play } of lists) {
     if (!Array.isArray(list)) continue; // a wrong shape is the schema check's to report
     for (const [i, entry] of list.entries()) {
@@ -86,6 +90,7 @@ export async function readVarsFiles(text: string, file: string): Promise<VarsFil
       const path = isAbsolute(entry) ? entry : join(dirname(file), entry);
       const r = await readOne(path, path);
       if (r.error !== undefined) out.diagnostics.push({ kind: r.kind, severity: 'error', message: r.error, ...(r.hint ? { hint: r.hint } : {}), file, ...positionOf(doc, [...at, i]) });
+      if (r.digest) out.digests.push(r.digest);
       if (!r.vars) continue;
       // what an encrypted file sets is used as written: a secret holding `{{` is not an expression
       const vars = r.encrypted ? Object.fromEntries(Object.entries(r.vars).map(([k, v]) => [k, new Literal(v)])) : r.vars;

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { loadRunbookFile, loadRunbookText } from './load.js';
 import { playView } from '../engine/play-view.js';
@@ -188,4 +189,18 @@ test('validate: an inventory name breaks a cycle only when every host the play r
   // every host of the play sets y (w1, outside the play, need not), or -e does
   assert.deepEqual(await errorsOf(inventory('        cp1: { y: one }\n        cp2: { y: two }\n')), []);
   assert.deepEqual(await errorsOf(some, ['y=cli']), []);
+});
+
+test("the runbook's sha256 covers its vars_files (a saved plan or a resumed run notices a changed file); without them it is its text's", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'runbook-vf-digest-'));
+  const body = 'apiVersion: runbook/v1\nname: t\nhosts: all\nsteps:\n  - name: s\n    set_fact: { y: "{{ x }}" }\n';
+  writeFileSync(join(dir, 'plain.yaml'), body.replace('{{ x }}', 'x'));
+  writeFileSync(join(dir, 'rb.yaml'), `vars_files: [shared.yaml]\n${body}`);
+  writeFileSync(join(dir, 'shared.yaml'), 'x: 1\n');
+  const plain = await loadRunbookFile(join(dir, 'plain.yaml'));
+  assert.equal(plain.runbook!.sha256, createHash('sha256').update(body.replace('{{ x }}', 'x')).digest('hex'));
+  const first = (await loadRunbookFile(join(dir, 'rb.yaml'))).runbook!.sha256;
+  assert.equal((await loadRunbookFile(join(dir, 'rb.yaml'))).runbook!.sha256, first, 'the same files, the same digest');
+  writeFileSync(join(dir, 'shared.yaml'), 'x: 2\n');
+  assert.notEqual((await loadRunbookFile(join(dir, 'rb.yaml'))).runbook!.sha256, first, 'a changed vars file changes the digest');
 });

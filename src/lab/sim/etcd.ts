@@ -33,6 +33,7 @@ export function etcdArgv(command: string[], rooted: (p: string) => string): stri
  * 10: at 10 the e2e's first plans still took 70-90 s, at 19 45-75 s.
  */
 export const EXPIRED_PEER_NICE = 19;
+const NICE_BIN = '/usr/bin/nice';
 
 /**
  * Starts etcd with its output appended to `logFile`; the child is in the agent's process group. With
@@ -44,7 +45,8 @@ export function spawnEtcd(argv: string[], logFile: string, nice = 0): ChildProce
   try {
     // ETCD_* from the operator's environment must not change the member (the manifest's flags are all it gets)
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ETCD')));
-    const [cmd, args] = nice ? ['nice', ['-n', String(nice), ETCD_BIN, ...argv]] : [ETCD_BIN, argv];
+    if (nice && !existsSync(NICE_BIN)) throw new Error(`exec: "nice": executable file not found (the simulator runs ${NICE_BIN}: coreutils)`);
+    const [cmd, args] = nice ? [NICE_BIN, ['-n', String(nice), ETCD_BIN, ...argv]] : [ETCD_BIN, argv];
     return spawn(cmd, args, { stdio: ['ignore', fd, fd], env });
   } finally {
     closeSync(fd);

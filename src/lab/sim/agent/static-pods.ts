@@ -201,5 +201,11 @@ function startEtcd(st: AgentState, pod: Pod, c: ContainerStatus): void {
     if (pod.container === c && (c.state === 'running' || c.state === 'starting')) crash(st, pod, c, `etcd exited: ${signal ? `signal ${signal}` : `exit status ${code}`}`);
     writeStatus(st);
   });
+  // a process that could not be started at all (no 'exit' follows): the container fails, the agent lives
+  proc.once('error', (e) => {
+    if (pod.proc === proc) pod.proc = undefined;
+    if (pod.container === c && (c.state === 'running' || c.state === 'starting')) crash(st, pod, c, `etcd: ${e.message}`);
+    writeStatus(st);
+  });
   writeStatus(st);
 }
