@@ -35,9 +35,12 @@ after(async () => {
 });
 
 const runbook = load(readFileSync(join(packageRoot, 'runbooks/kubelet-recover.yaml'), 'utf8')) as { vars: Record<string, string> };
+const shared = load(readFileSync(join(packageRoot, 'runbooks/shared/kubelet-heartbeat.yaml'), 'utf8')) as Record<string, string>;
 const SCRIPT = runbook.vars.sh_make_kubelet_conf!;
 const RESTART = runbook.vars.sh_restart_kubelet!;
-const REPORTS = (load(readFileSync(join(packageRoot, 'runbooks/shared/kubelet-heartbeat.yaml'), 'utf8')) as Record<string, string>).sh_kubelet_reports!;
+/** sh_restart_kubelet's argument, as the runbook passes it */
+const STOP_NOTE_TIME = shared.sh_stop_kubelet_note_time!;
+const REPORTS = shared.sh_kubelet_reports!;
 const STAYS = runbook.vars.sh_kubelet_stays!;
 
 const CASES: { version: string; scenario: ScenarioName; minor: number }[] = [
@@ -121,7 +124,7 @@ async function worker(cp: SimNode, name: string, version: string, nodeLease?: bo
 
 /** The runbook's restart on the worker: the stop time T, the start's epoch second, the main PID. */
 async function restart(root: string): Promise<{ t: string; up: string; pid: string }> {
-  const r = await sh(root, RESTART, []);
+  const r = await sh(root, RESTART, [STOP_NOTE_TIME]);
   assert.equal(r.code, 0, r.stderr);
   const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z) (\d+) (\d+)$/.exec(r.stdout.trim());
   assert.ok(m, `restart printed ${JSON.stringify(r.stdout)}`);
@@ -192,7 +195,7 @@ test('the new kubelet proves itself on every kind of heartbeat; one that dies or
     t.test('kubelet v1.18.20 that cannot start (no kubelet.conf): nothing from it within the budget', async () => {
       const root = await worker(cps.v118, 'wnever', 'v1.18.20');
       rmSync(join(root, 'etc/kubernetes/kubelet.conf'));
-      const r = await sh(root, RESTART, []);
+      const r = await sh(root, RESTART, [STOP_NOTE_TIME]);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, / 0\n$/, 'a kubelet that failed at once has no main PID');
       const p = await reports(cps.v118, 'wnever', r.stdout.split(' ')[0]!, '3');
