@@ -15,7 +15,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { treeSnapshot } from '../src/lab/tree-snapshot.js';
 import type { Lab, LabHost } from '../src/lab/hosts.js';
@@ -180,7 +180,10 @@ async function recovers(id: string): Promise<void> {
     assert.equal(cert.cn, `system:node:${w.host.name}`);
     assert.deepEqual(cert.orgs, ['system:nodes']);
     assert.ok(cert.notAfter.getTime() > Date.now() + 300 * 86_400_000);
-    assert.equal(existsSync(lab.hostPath(w.host, '/var/lib/kubelet/pki/kubelet-client-current.pem')), false);
+    // the new kubelet's certificate manager found no store pair and wrote kubelet.conf's into its store (client-go fileStore.Update)
+    const current = lab.hostPath(w.host, '/var/lib/kubelet/pki/kubelet-client-current.pem');
+    assert.match(readlinkSync(current), /^kubelet-client-\d{4}(-\d\d){5}\.pem$/);
+    assert.equal(parseCert(readFileSync(current, 'utf8')).fingerprint256, cert.fingerprint256, 'the store holds kubelet.conf\'s new certificate');
     assert.equal(w.status()?.kubelet.state, 'active');
   }
   for (const w of healthy) assert.deepEqual(snapshot(w.host), before.get(w.host.name), `${w.host.name} (healthy) was changed`);

@@ -5,10 +5,10 @@
 // server is down; nothing once it has stopped.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cleanupAll, makeNode, serverVersion, waitFor, alive, type SimNode } from './testkit.js';
-import { DAY, issue, kubeconfigYaml, readPem } from './pki.js';
+import { DAY, issue, readPem } from './pki.js';
 
 after(async () => {
   const started = await cleanupAll();
@@ -21,17 +21,26 @@ const renewTime = async (n: SimNode) => (await n.kubectl('get', 'lease', '-n', '
 const ready = async (n: SimNode) => (await n.kubectl('get', 'node', 'cp1', '-o', 'jsonpath={range .status.conditions[?(@.type=="Ready")]}{.status} {.lastHeartbeatTime}{end}')).stdout.trim();
 const journal = (n: SimNode) => n.file('var/log/sim/kubelet.journal');
 
-/** kubelet.conf pointing at a client certificate file for `cn` in `orgs`, signed by `ca` (the cluster's unless given). */
-async function clientConf(n: SimNode, name: string, cn: string, orgs: string[], ca = readPem(join(n.root, 'etc/kubernetes/pki'), 'ca')): Promise<string> {
-  const pem = await issue({ cn, orgs, usage: 'client', notBefore: new Date(Date.now() - DAY), notAfter: new Date(Date.now() + DAY) }, ca);
-  writeFileSync(join(n.root, 'var/lib/kubelet/pki', name), pem.cert + pem.key, { mode: 0o600 });
-  const cluster = readPem(join(n.root, 'etc/kubernetes/pki'), 'ca').cert;
-  return kubeconfigYaml({ server: `https://127.0.0.1:${n.apiPort}`, caCert: cluster, user: cn, clientFile: `/var/lib/kubelet/pki/${name}` });
+const STORE = 'var/lib/kubelet/pki';
+const storeCurrent = (n: SimNode) => join(n.root, STORE, 'kubelet-client-current.pem');
+/** Points the kubelet's store at `name` (kubelet-client-current.pem, which kubelet.conf names, as kubeadm >= 1.17 writes it). */
+function relink(n: SimNode, name: string): void {
+  rmSync(storeCurrent(n), { force: true });
+  symlinkSync(name, storeCurrent(n));
 }
 
-/** Restarts the kubelet on `conf`; waits until it is active and has failed to report with `error`, and checks it renews nothing meanwhile. */
-async function runsWithout(n: SimNode, conf: string, error: RegExp): Promise<void> {
-  writeFileSync(join(n.root, KUBELET_CONF), conf, { mode: 0o600 });
+/**
+ * A client certificate for `cn` in `orgs`, signed by `ca` (the cluster's unless given), made the pair the
+ * kubelet's certificate manager holds: its store's current one (the manager prefers it to any file kubelet.conf names).
+ */
+async function storePair(n: SimNode, name: string, cn: string, orgs: string[], ca = readPem(join(n.root, 'etc/kubernetes/pki'), 'ca')): Promise<void> {
+  const pem = await issue({ cn, orgs, usage: 'client', notBefore: new Date(Date.now() - DAY), notAfter: new Date(Date.now() + DAY) }, ca);
+  writeFileSync(join(n.root, STORE, name), pem.cert + pem.key, { mode: 0o600 });
+  relink(n, name);
+}
+
+/** Restarts the kubelet (on the store's new pair); waits until it is active and has failed to report with `error`, and checks it renews nothing meanwhile. */
+async function runsWithout(n: SimNode, error: RegExp): Promise<void> {
   assert.equal((await n.run('systemctl', 'restart', 'kubelet')).code, 0);
   const restarted = new Date().toISOString(); // the old kubelet has exited: anything later is the new one's
   assert.equal((await n.run('systemctl', 'is-active', 'kubelet')).stdout.trim(), 'active');
@@ -55,19 +64,22 @@ test('a control-plane kubelet reports its node while the API server accepts it, 
   assert.equal(taints.stdout.trim(), 'node-role.kubernetes.io/control-plane');
   const r1 = await renewTime(n);
   await waitFor('the Lease renewed again', async () => (await renewTime(n)) > r1, 10_000, 200);
-  const good = n.file(KUBELET_CONF);
+  assert.match(n.file(KUBELET_CONF), /client-certificate: \/var\/lib\/kubelet\/pki\/kubelet-client-current\.pem/);
+  const good = readlinkSync(storeCurrent(n));
 
   // a client certificate from another CA: 401, nothing reported
   const foreign = await issue({ cn: 'kubernetes', usage: 'ca', notBefore: new Date(Date.now() - DAY), notAfter: new Date(Date.now() + 10 * DAY) });
-  await runsWithout(n, await clientConf(n, 'foreign.pem', 'system:node:cp1', ['system:nodes'], foreign), /Unauthorized/);
+  await storePair(n, 'foreign.pem', 'system:node:cp1', ['system:nodes'], foreign);
+  await runsWithout(n, /Unauthorized/);
   // the cluster's CA, but not a node's identity: 403 from the Node authorizer
-  await runsWithout(n, await clientConf(n, 'other.pem', 'system:kube-scheduler', []), /forbidden/);
+  await storePair(n, 'other.pem', 'system:kube-scheduler', []);
+  await runsWithout(n, /forbidden/);
   assert.match(journal(n), /"Failed to update lease" err=".*Unauthorized/);
   // the node goes NotReady once the grace period passes without a report
   await waitFor('cp1 NotReady', async () => (await ready(n)).startsWith('Unknown '), 20_000, 200);
 
   // back on its own certificate: Ready again, with a heartbeat from after the restart
-  writeFileSync(join(n.root, KUBELET_CONF), good, { mode: 0o600 });
+  relink(n, good);
   const t = new Date(Math.ceil(Date.now() / 1000) * 1000 + 1000);
   await new Promise((r) => setTimeout(r, t.getTime() - Date.now()));
   assert.equal((await n.run('systemctl', 'restart', 'kubelet')).code, 0);

@@ -9,9 +9,8 @@
 // foreign CA: 401) and the Node authorizer (a user that is not system:node:<name> in system:nodes: 403)
 // decide as they would for a real kubelet. An API server that does not answer (a control plane whose
 // static pods are restarting) is tried again at the next sync, as the real kubelet does, forever.
-// Which client certificate: the one kubelet.conf points at, or (embedded in kubelet.conf) the kubelet's
-// store's kubelet-client-current.pem when there is one, else the embedded one.
-import { existsSync, readFileSync } from 'node:fs';
+// Which client certificate: the one the kubelet's certificate manager holds (agent/kubelet-files.ts).
+import { readFileSync } from 'node:fs';
 import { Agent, request as httpsRequest } from 'node:https';
 import { createHash } from 'node:crypto';
 import { NODE } from './paths.js';
@@ -24,7 +23,6 @@ import { NODE_LEASE_NAMESPACE, type Lease } from './leases-api.js';
 import type { NodeCondition } from './nodes-api.js';
 
 const KUBELET_CONF = NODE.kubeDir + '/kubelet.conf';
-const STORE_CURRENT = NODE.kubeletPki + '/kubelet-client-current.pem';
 
 /** an agent whose kubelet reports (every node agent) */
 export type ReportingState = NodeAgentState<KubeletUnitBase & KubeletReport>;
@@ -34,25 +32,10 @@ export function reportStatus({ kubelet: k }: ReportingState) {
   return { lastHeartbeat: k.lastHeartbeat, lastHeartbeatError: k.lastHeartbeatError, lastLeaseRenew: k.lastLeaseRenew, lastLeaseError: k.lastLeaseError };
 }
 
-/** The credentials the kubelet's client uses (read when it starts, as the certificate manager does). */
-export function clientCreds({ r }: NodeAgentState): ClientCreds {
+/** The kubelet's API client: kubelet.conf's server and CA, with the pair its certificate manager holds (agent/kubelet-files.ts). */
+export function clientCreds({ r }: NodeAgentState, held: { cert: string; key: string }): ClientCreds {
   const kc = parseKubeconfig(readFileSync(r(KUBELET_CONF), 'utf8'));
-  let cert: string;
-  let key: string;
-  if (kc.clientCert && kc.clientKey) {
-    if (existsSync(r(STORE_CURRENT))) {
-      const both = readFileSync(r(STORE_CURRENT), 'utf8');
-      cert = both;
-      key = both;
-    } else {
-      cert = kc.clientCert;
-      key = kc.clientKey;
-    }
-  } else {
-    cert = readFileSync(r(kc.clientCertFile ?? STORE_CURRENT), 'utf8');
-    key = readFileSync(r(kc.clientKeyFile ?? kc.clientCertFile ?? STORE_CURRENT), 'utf8');
-  }
-  return { server: kc.server, ca: kc.caCert, cert, key, info: parseCert(cert) };
+  return { server: kc.server, ca: kc.caCert, cert: held.cert, key: held.key, info: parseCert(held.cert) };
 }
 
 /** A new kubelet process with client `creds`: it posts its status and renews its Lease at once. */

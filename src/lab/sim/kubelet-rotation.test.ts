@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cleanupAll, makeNode, waitFor, alive, type SimNode } from './testkit.js';
-import { DAY, goTime, issue, parseCert, readCertFile, readPem, signedBy } from './pki.js';
+import { DAY, goTime, issue, kubeconfigYaml, parseCert, readCertFile, readPem, signedBy } from './pki.js';
 import { goDuration } from './format.js';
 
 after(async () => {
@@ -178,6 +178,26 @@ test('the kubelet rotates its client certificate at its rotation deadline', { co
     assert.deepEqual([rotatedFiles(n), current(n)], [before, file]);
     assert.doesNotMatch(journal(n), /certificate_manager\.go/);
   });
+  const bootstraps = t.test('1.28, kubelet.conf embeds a valid pair, the store\'s has expired: the kubelet stores the embedded pair, reports with it, and rotates at once', async () => {
+    const n = await makeNode('healthy-1.28');
+    const expiredFile = await storeCert(n, windowAt(1.2, 100 * DAY));
+    const before = rotatedFiles(n);
+    const ca = readPem(join(n.root, 'etc/kubernetes/pki'), 'ca');
+    const embedded = await issue({ cn: 'system:node:cp1', orgs: ['system:nodes'], usage: 'client', notBefore: new Date(Date.now() - DAY), notAfter: new Date(Date.now() + 365 * DAY) }, ca);
+    writeFileSync(join(n.root, 'etc/kubernetes/kubelet.conf'), kubeconfigYaml({ server: `https://127.0.0.1:${n.apiPort}`, caCert: ca.cert, user: 'system:node:cp1', client: embedded }), { mode: 0o600 });
+    await n.start();
+    await waitFor('the kubelet to store the embedded pair', () => current(n) !== expiredFile, 30_000, 100);
+    const bootstrap = current(n);
+    assert.match(bootstrap, ROTATED);
+    assert.equal(readCertFile(join(n.root, STORE, bootstrap)).fingerprint256, parseCert(embedded.cert).fingerprint256);
+    await controlPlaneServes(n);
+    await waitFor('the rotation that follows a bootstrap pair', () => current(n) !== bootstrap, 30_000, 100);
+    const rotated = readCertFile(join(n.root, STORE, current(n)));
+    assert.notEqual(rotated.fingerprint256, parseCert(embedded.cert).fingerprint256);
+    assert.equal(rotated.cn, 'system:node:cp1');
+    assert.deepEqual(rotatedFiles(n).filter((f) => !before.includes(f)), [bootstrap, current(n)].sort(), 'two new files: the bootstrap pair and the rotated one');
+    await waitFor('the node reported by the kubelet', () => !!n.status()?.lastHeartbeat && !n.status()?.lastHeartbeatError, 30_000, 100);
+  });
   // concurrently: each its own node
-  await Promise.all([rotatesPastDeadline, keepsBeforeDeadline, rotatesWhileRunning, olderNever]);
+  await Promise.all([rotatesPastDeadline, keepsBeforeDeadline, rotatesWhileRunning, olderNever, bootstraps]);
 });

@@ -14,7 +14,7 @@ import { expiredAt, goTime } from './pki.js';
 import { systemdAgo, systemdTime } from './format.js';
 import { createNodeAgentState, journal, kubeletLog, kubeletReport, nextPid, setUnit, stopUnit, unitExited, type AgentStatus, type ClientCreds, type KubeletReport, type KubeletUnitBase, type NodeAgentState } from './agent/state.js';
 import { clientCreds, reportStatus, reportTick, startReporting } from './kubelet-report.js';
-import { kubeletClientCert } from './agent/kubelet-files.js';
+import { kubeletClientCert, startCertificateManager } from './agent/kubelet-files.js';
 import { fail, ok, type Reply } from './agent/reply.js';
 import { serveRequests } from './agent/control.js';
 
@@ -52,7 +52,8 @@ function kubeletStartAttempt(st: WorkerState): void {
   let creds: ClientCreds | undefined;
   if (!fail) {
     try {
-      creds = clientCreds(st);
+      const held = startCertificateManager(st);
+      if (held) creds = clientCreds(st, held);
     } catch (e) {
       fail = `failed to run Kubelet: failed to initialize client certificate manager: ${(e as Error).message}`;
     }

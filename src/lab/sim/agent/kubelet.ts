@@ -4,7 +4,7 @@
 import { loadNode } from '../node.js';
 import { expiredAt, goTime } from '../pki.js';
 import { journal, kubeletLog, nextPid, setUnit, unitExited, type AgentState } from './state.js';
-import { kubeletClientCert, readKubeletConfig } from './kubelet-files.js';
+import { kubeletClientCert, readKubeletConfig, startCertificateManager, type ManagerCert } from './kubelet-files.js';
 import { scanManifests, startContainer } from './static-pods.js';
 import { writeStatus } from './status.js';
 import { startBlocked } from './runtime.js';
@@ -33,18 +33,25 @@ export function kubeletStartAttempt(st: AgentState): void {
     unitExited(st, 'code=exited, status=255/EXCEPTION', 'exit-code');
     return;
   }
+  // the certificate manager is made before the kubelet runs: a store it cannot read stops it
+  let held: ManagerCert | undefined;
+  try {
+    held = startCertificateManager(st);
+  } catch (e) {
+    fail = `failed to run Kubelet: failed to initialize client certificate manager: ${(e as Error).message}`;
+    kubeletLog(st, 'F', 'server.go:274', fail);
+    st.kubelet.lastError = fail;
+    unitExited(st, 'code=exited, status=1/FAILURE', 'exit-code');
+    return;
+  }
   st.kubelet.lastError = undefined;
   kubeletLog(st, 'I', 'server.go:417', `Kubelet version kubeletVersion="${st.node.version}"`);
   kubeletLog(st, 'I', 'kubelet.go:312', `Adding static pod path path="/etc/kubernetes/manifests"`);
   setUnit(st, 'active');
   st.kubelet.creds = undefined;
-  try {
-    startReporting(st, clientCreds(st));
-  } catch (e) {
-    // it runs its static pods all the same; without a client it reports nothing to the API server
-    kubeletLog(st, 'E', 'certificate_manager.go:488', `"Failed to load the client certificate" err="${(e as Error).message.replace(/"/g, '\\"')}"`);
-  }
-  planClientRotation(st);
+  // without a certificate its client reports nothing the API server accepts; it runs its static pods all the same
+  if (held) startReporting(st, clientCreds(st, held));
+  planClientRotation(st, held);
   st.kubelet.everActive = true;
   st.kubelet.nextScan = 0; // the kubelet reads the static pod path as soon as it starts
 }

@@ -1,0 +1,143 @@
+// Which client certificate the kubelet's certificate manager starts with, and what it writes into its
+// store (kubelet-files.ts: client-go getCurrentCertificateOrBootstrap and fileStore.Update), on
+// simulated nodes' real files (openssl-made PKI), without an agent.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cleanupAll, makeNode, type SimNode } from '../testkit.js';
+import type { ScenarioName } from '../scenarios.js';
+import { DAY, issue, kubeconfigYaml, parseCert, readPem, type Pem } from '../pki.js';
+import { createNodeAgentState } from './state.js';
+import { managerCert, startCertificateManager } from './kubelet-files.js';
+
+const copies: string[] = [];
+after(async () => {
+  for (const dir of copies) rmSync(dir, { recursive: true, force: true });
+  await cleanupAll();
+});
+
+/** one installed node per scenario (its PKI is ~40 openssl runs); each case works on a copy of it */
+const templates = new Map<ScenarioName, Promise<SimNode>>();
+async function node(scenario: ScenarioName = 'healthy-1.28'): Promise<SimNode> {
+  if (!templates.has(scenario)) templates.set(scenario, makeNode(scenario));
+  const t = await templates.get(scenario)!;
+  const root = mkdtempSync(join(tmpdir(), 'sim-kubelet-files-'));
+  copies.push(root);
+  cpSync(t.root, root, { recursive: true, verbatimSymlinks: true });
+  return { ...t, root };
+}
+
+const STORE = 'var/lib/kubelet/pki';
+const CURRENT = join(STORE, 'kubelet-client-current.pem');
+const STORED = /^kubelet-client-\d{4}(-\d\d){5}\.pem$/;
+
+/** A client pair of cp1 signed by the node's CA, valid from `from` to `to` days from now. */
+function nodePair(n: SimNode, from: number, to: number): Promise<Pem> {
+  const ca = readPem(join(n.root, 'etc/kubernetes/pki'), 'ca');
+  return issue({ cn: 'system:node:cp1', orgs: ['system:nodes'], usage: 'client', notBefore: new Date(Date.now() + from * DAY), notAfter: new Date(Date.now() + to * DAY) }, ca);
+}
+
+/** The store's current pair: `file` holding `pem`, kubelet-client-current.pem a link to it. */
+function storePair(n: SimNode, file: string, pem: Pem): void {
+  writeFileSync(join(n.root, STORE, file), pem.cert + pem.key, { mode: 0o600 });
+  rmSync(join(n.root, CURRENT), { force: true });
+  symlinkSync(file, join(n.root, CURRENT));
+}
+
+/** kubelet.conf embedding `pem` (as `kubeadm init phase kubeconfig kubelet` writes it). */
+function embedConf(n: SimNode, pem: Pem): void {
+  const caCert = readPem(join(n.root, 'etc/kubernetes/pki'), 'ca').cert;
+  writeFileSync(join(n.root, 'etc/kubernetes/kubelet.conf'), kubeconfigYaml({ server: `https://127.0.0.1:${n.apiPort}`, caCert, user: 'system:node:cp1', client: pem }), { mode: 0o600 });
+}
+
+const fingerprint = (pem: string) => parseCert(pem).fingerprint256;
+const stored = (n: SimNode) => readdirSync(join(n.root, STORE)).filter((f) => STORED.test(f)).sort();
+
+test("the certificate manager's pair at kubelet start, and the bootstrap pair it stores", { concurrency: true }, async (t) => {
+  await t.test('a valid store pair is held, whatever kubelet.conf embeds; nothing is written', async () => {
+    const n = await node();
+    const current = readFileSync(join(n.root, CURRENT), 'utf8');
+    embedConf(n, await nodePair(n, -1, 30));
+    const before = stored(n);
+    const held = startCertificateManager(createNodeAgentState(n.root, {}));
+    assert.equal(held?.bootstrapped, false);
+    assert.equal(fingerprint(held!.cert), fingerprint(current));
+    assert.deepEqual(stored(n), before);
+  });
+
+  await t.test('an expired store pair: kubelet.conf\'s embedded pair is held and written into the store, current linked to it', async () => {
+    const n = await node();
+    storePair(n, 'kubelet-client-2020-01-01-00-00-00.pem', await nodePair(n, -400, -35));
+    const embedded = await nodePair(n, -1, 365);
+    embedConf(n, embedded);
+    const held = startCertificateManager(createNodeAgentState(n.root, {}));
+    assert.equal(held?.bootstrapped, true);
+    assert.equal(fingerprint(held!.cert), fingerprint(embedded.cert));
+    const link = readlinkSync(join(n.root, CURRENT));
+    assert.match(link, STORED);
+    assert.notEqual(link, 'kubelet-client-2020-01-01-00-00-00.pem');
+    assert.ok(stored(n).includes('kubelet-client-2020-01-01-00-00-00.pem'), 'the expired pair stays in the store');
+    const file = readFileSync(join(n.root, STORE, link), 'utf8');
+    assert.equal(fingerprint(file), fingerprint(embedded.cert));
+    assert.ok(file.includes(embedded.key.trim()), 'the store file holds the key');
+    assert.equal(statSync(join(n.root, STORE, link)).mode & 0o777, 0o600);
+    assert.deepEqual(readdirSync(join(n.root, STORE)).filter((f) => f.includes('updated')), [], 'the rename left no kubelet-client-updated.pem');
+    // the next start finds the stored pair valid: nothing more is written
+    const again = startCertificateManager(createNodeAgentState(n.root, {}));
+    assert.equal(again?.bootstrapped, false);
+  });
+
+  await t.test('an expired store pair and nothing embedded (kubelet.conf names the store): no certificate', async () => {
+    const n = await node();
+    storePair(n, 'kubelet-client-2020-01-01-00-00-00.pem', await nodePair(n, -400, -35));
+    assert.equal(managerCert(createNodeAgentState(n.root, {})), undefined);
+  });
+
+  await t.test('no store pair: the files kubelet.conf names', async () => {
+    const n = await node();
+    rmSync(join(n.root, CURRENT));
+    const pem = await nodePair(n, -1, 30);
+    writeFileSync(join(n.root, 'etc/kubernetes/pki/kubelet-client.crt'), pem.cert);
+    writeFileSync(join(n.root, 'etc/kubernetes/pki/kubelet-client.key'), pem.key, { mode: 0o600 });
+    const caCert = readPem(join(n.root, 'etc/kubernetes/pki'), 'ca').cert;
+    const conf = kubeconfigYaml({ server: 'https://127.0.0.1:6443', caCert, user: 'system:node:cp1', clientFile: '/etc/kubernetes/pki/kubelet-client.crt' }).replace('client-key: /etc/kubernetes/pki/kubelet-client.crt', 'client-key: /etc/kubernetes/pki/kubelet-client.key');
+    writeFileSync(join(n.root, 'etc/kubernetes/kubelet.conf'), conf, { mode: 0o600 });
+    const held = managerCert(createNodeAgentState(n.root, {}));
+    assert.equal(held?.bootstrapped, false);
+    assert.equal(fingerprint(held!.cert), fingerprint(pem.cert));
+    assert.equal(held!.key, pem.key);
+  });
+
+  await t.test('a current that is a plain file: the embedded pair is held, the store is not written, the kubelet logs why', async () => {
+    const n = await node();
+    const expired = await nodePair(n, -400, -35);
+    rmSync(join(n.root, CURRENT));
+    writeFileSync(join(n.root, CURRENT), expired.cert + expired.key, { mode: 0o600 });
+    const embedded = await nodePair(n, -1, 365);
+    embedConf(n, embedded);
+    const before = stored(n);
+    const st = createNodeAgentState(n.root, {});
+    const held = startCertificateManager(st);
+    assert.equal(fingerprint(held!.cert), fingerprint(embedded.cert));
+    assert.equal(lstatSync(join(n.root, CURRENT)).isSymbolicLink(), false);
+    assert.deepEqual(stored(n), before);
+    assert.match(readFileSync(st.journalFile, 'utf8'), /unable to set the cert\/key pair to the bootstrap certificate: expected "\/var\/lib\/kubelet\/pki\/kubelet-client-current\.pem" to be a symlink but it is a file/);
+  });
+
+  await t.test('a store pair that is not a certificate stops the manager', async () => {
+    const n = await node();
+    storePair(n, 'kubelet-client-2020-01-01-00-00-00.pem', { cert: 'not a certificate\n', key: '' });
+    assert.throws(() => managerCert(createNodeAgentState(n.root, {})));
+  });
+
+  await t.test('a kubelet older than 1.17 holds the embedded pair and writes nothing', async () => {
+    const n = await node('seed2-1.11-docker');
+    const embedded = await nodePair(n, -1, 365);
+    embedConf(n, embedded);
+    const held = startCertificateManager(createNodeAgentState(n.root, {}));
+    assert.equal(held?.bootstrapped, true);
+    assert.deepEqual(stored(n), []);
+  });
+});
