@@ -79,6 +79,25 @@ test('x509-der: kubeadm-like certificates are read by the walk, field for field 
   });
 });
 
+test('x509-der: ECDSA PKIs (kubeadm >= 1.31 encryptionAlgorithm ECDSA-P256 / ECDSA-P384): CA and leaves read by the walk as OpenSSL reads them', () => {
+  withKeys((dir) => {
+    for (const curve of ['P-256', 'P-384']) {
+      const caKey = join(dir, `ca-${curve}.key`);
+      execFileSync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', `ec_paramgen_curve:${curve}`, '-out', caKey], { stdio: 'ignore' });
+      const caDer = makeCert(dir, { subj: '/CN=kubernetes', key: caKey, days: 3650, ext: ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign', 'subjectKeyIdentifier=hash'] });
+      assertWalked(caDer, `${curve} CA`);
+      assert.equal(readCertDer(caDer)!.ca, true);
+      writeFileSync(join(dir, 'ca.der'), caDer);
+      execFileSync('openssl', ['x509', '-inform', 'DER', '-in', join(dir, 'ca.der'), '-out', join(dir, 'ca.pem')]);
+      const ca = { crt: join(dir, 'ca.pem'), key: caKey };
+      // signed with ecdsa-with-SHA256 / SHA384 by the EC CA, on the P-256 leaf key withKeys made
+      assertWalked(makeCert(dir, { subj: '/CN=kube-apiserver', ca, ext: ['keyUsage=critical,digitalSignature', 'extendedKeyUsage=serverAuth', 'authorityKeyIdentifier=keyid', 'subjectAltName=DNS:cp-1,DNS:kubernetes,IP:10.96.0.1,IP:::1'] }), `${curve}-signed apiserver`);
+      assertWalked(makeCert(dir, { subj: '/O=system:nodes/CN=system:node:cp-1', ca, ext: ['keyUsage=critical,digitalSignature', 'extendedKeyUsage=clientAuth'] }), `${curve}-signed kubelet client`);
+      assertWalked(makeCert(dir, { subj: '/CN=expired', ca, days: -1 }), `${curve}-signed, expired`);
+    }
+  });
+});
+
 test('x509-der: unusual certificates are left to OpenSSL, and certFields still answers as it does', () => {
   withKeys((dir) => {
     assertDeclined(makeCert(dir, { subj: '/CN=a\\,b' }), 'a comma OpenSSL escapes');
