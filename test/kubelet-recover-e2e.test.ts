@@ -7,6 +7,9 @@
  * real TLS with its client certificate (and, 1.14+, renews its node Lease); the real kubectl with
  * admin.conf reads the Node and Lease objects from the control plane's real etcd.
  *
+ * A third case on the 1.18 worker: its network plugin unconfigured, the recovered kubelet posts
+ * Ready=False; the run passes with a warning that names why.
+ *
  * Regression (the audit's case): the healthy worker, recovered with force while its node is Ready, gets
  * a kubelet that dies 3 s after it starts. Its node stays Ready=True for the grace period and
  * `systemctl is-active` was true at once: the run must fail on the new kubelet's own evidence and roll
@@ -15,7 +18,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { treeSnapshot } from '../src/lab/tree-snapshot.js';
 import type { Lab, LabHost } from '../src/lab/hosts.js';
@@ -217,6 +220,38 @@ async function recovers(id: string): Promise<void> {
     restore();
     await kubeletDiesAfterRestart(cp, healthy[0]!, before.get(healthy[0]!.host.name)!);
   }
+  if (id === 'k118') await networkNotReady(cp, expired[0]!);
+}
+
+/**
+ * A worker whose network plugin has no configuration (/etc/cni/net.d empty, as while Calico or flannel
+ * is down): the new kubelet talks to the API server with its new certificate but posts Ready=False
+ * with the runtime's reason. The recovery passes, with a warning that names that reason (rolling the
+ * certificate back would mend nothing), and the node stays NotReady until the network plugin is back.
+ */
+async function networkNotReady(cp: SimHost, w: SimWorker): Promise<void> {
+  const node = w.host.name;
+  const conflist = join(w.root, 'etc/cni/net.d/10-flannel.conflist');
+  const text = readFileSync(conflist, 'utf8');
+  rmSync(conflist);
+  try {
+    const r = await cli(['apply', RECOVER, '-l', `${cp.host.name},${node}`, '-e', 'node_monitor_grace=5'], 'k118');
+    assert.equal(r.code, 0, r.out);
+    const runId = /run (\d{8}T\d{6}Z-[0-9a-f]+)/.exec(r.out)?.[1];
+    const journal = readFileSync(join(dir, 'state', 'k118', 'runs', `${runId}.jsonl`), 'utf8');
+    const reason = 'runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized';
+    assert.ok(
+      journal.includes(`node ${node}: the new kubelet (restarted at `) && journal.includes(`so its credentials work; but the node is NotReady (Ready=False: ${reason}) after 5s`),
+      `no warning naming the kubelet's reason in the journal:\n${journal}`,
+    );
+    assert.equal(await readyStatus(cp, node), 'False');
+    assert.match(readFileSync(join(w.root, 'var/log/sim/kubelet.journal'), 'utf8'), /Container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady/);
+    assert.equal(w.status()?.kubelet.state, 'active');
+  } finally {
+    writeFileSync(conflist, text);
+  }
+  // the network plugin's configuration back: the kubelet posts Ready=True on its own
+  await waitFor(`${node}'s node Ready once its network is configured`, async () => (await readyStatus(cp, node)) === 'True', 60_000, 300);
 }
 
 /**

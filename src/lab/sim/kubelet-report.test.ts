@@ -9,6 +9,8 @@ import { readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileS
 import { join } from 'node:path';
 import { cleanupAll, makeNode, serverVersion, waitFor, alive, type SimNode } from './testkit.js';
 import { DAY, issue, readPem } from './pki.js';
+import { notReadyMessage } from './kubelet-report.js';
+import { createNodeAgentState } from './agent/state.js';
 
 after(async () => {
   const started = await cleanupAll();
@@ -104,4 +106,17 @@ test('a control-plane kubelet reports its node while the API server accepts it, 
   await new Promise((r) => setTimeout(r, 1500));
   assert.equal(await renewTime(n), last, 'a stopped kubelet renews nothing');
   assert.match(readFileSync(join(n.root, 'var/log/sim/kubelet.journal'), 'utf8'), /Error updating node status, will retry/);
+});
+
+test('the Ready condition\'s reason without a network configuration: the runtime\'s words, the kubelet\'s prefix for its version', async () => {
+  const [n128, n111] = await Promise.all([makeNode('healthy-1.28'), makeNode('seed2-1.11-docker')]);
+  const conf = (n: SimNode) => join(n.root, 'etc/cni/net.d/10-flannel.conflist');
+  assert.equal(notReadyMessage(createNodeAgentState(n128.root, {})), undefined, 'installed with a network plugin configuration');
+  rmSync(conf(n128));
+  writeFileSync(join(n128.root, 'etc/cni/net.d/README'), 'not a configuration');
+  assert.equal(notReadyMessage(createNodeAgentState(n128.root, {})), 'container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized');
+  writeFileSync(join(n128.root, 'etc/cni/net.d/87-podman.json'), '{}');
+  assert.equal(notReadyMessage(createNodeAgentState(n128.root, {})), undefined, 'any *.json counts, as go-cni loads it');
+  rmSync(join(n111.root, 'etc/cni'), { recursive: true });
+  assert.equal(notReadyMessage(createNodeAgentState(n111.root, {})), 'runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:docker: network plugin is not ready: cni config uninitialized');
 });

@@ -10,7 +10,7 @@
 // decide as they would for a real kubelet. An API server that does not answer (a control plane whose
 // static pods are restarting) is tried again at the next sync, as the real kubelet does, forever.
 // Which client certificate: the one the kubelet's certificate manager holds (agent/kubelet-files.ts).
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { Agent, request as httpsRequest } from 'node:https';
 import { createHash } from 'node:crypto';
 import { NODE } from './paths.js';
@@ -113,11 +113,32 @@ export function nodeBody(n: ReportingState['node'], conditions: NodeCondition[])
 }
 
 /**
- * The Ready condition this kubelet sets (nodestatus.ReadyCondition): its clock as lastHeartbeatTime,
- * the transition time kept while the status stays the same.
+ * Why this kubelet would say its node is not ready, or undefined (runtime_state.go: the Ready
+ * condition's message). Modelled: the network. The runtime reports NetworkReady=false while
+ * /etc/cni/net.d holds no network configuration (*.conf, *.conflist, *.json: go-cni and dockershim
+ * load those), as on a node whose network plugin (Calico, flannel...) has not installed its own yet;
+ * the kubelet's wording lost "container" before its structured logs (1.21).
  */
-function readyCondition(now: number, current: NodeCondition | undefined): NodeCondition {
-  return { type: 'Ready', status: 'True', lastHeartbeatTime: rfc3339(now), lastTransitionTime: current?.status === 'True' ? current.lastTransitionTime : rfc3339(now), reason: 'KubeletReady', message: 'kubelet is posting ready status' };
+export function notReadyMessage(st: NodeAgentState): string | undefined {
+  let names: string[] = [];
+  try {
+    names = readdirSync(st.r(NODE.cniConfDir));
+  } catch { /* no directory: no configuration */ }
+  if (names.some((n) => /\.(conf|conflist|json)$/.test(n))) return undefined;
+  const why = st.node.runtime === 'docker' ? 'docker: network plugin is not ready: cni config uninitialized' : 'Network plugin returns error: cni plugin not initialized';
+  return `${atLeast(st.node.version, '1.21.0') ? 'container runtime network not ready' : 'runtime network not ready'}: NetworkReady=false reason:NetworkPluginNotReady message:${why}`;
+}
+
+/**
+ * The Ready condition this kubelet sets (nodestatus.ReadyCondition): True, or False with the reason it
+ * is not ready; its clock as lastHeartbeatTime, the transition time kept while the status stays the same.
+ */
+function readyCondition(now: number, current: NodeCondition | undefined, notReady: string | undefined): NodeCondition {
+  const status = notReady ? 'False' : 'True';
+  return {
+    type: 'Ready', status, lastHeartbeatTime: rfc3339(now), lastTransitionTime: current?.status === status ? current.lastTransitionTime : rfc3339(now),
+    reason: notReady ? 'KubeletNotReady' : 'KubeletReady', message: notReady ?? 'kubelet is posting ready status',
+  };
 }
 
 class Stopped extends Error {}
@@ -151,23 +172,30 @@ function syncFailed(st: ReportingState, c: ClientCreds, e: unknown, f: { field: 
 async function heartbeat(st: ReportingState, c: ClientCreds): Promise<void> {
   const name = st.node.nodeName;
   const call = processClient(st, c);
+  const notReady = notReadyMessage(st);
+  if (notReady !== st.kubelet.notReady && notReady) {
+    const v121 = atLeast(st.node.version, '1.21.0');
+    kubeletLog(st, 'E', v121 ? 'kubelet.go:2855' : 'kubelet.go:2187', v121 ? `"Container runtime network not ready" networkReady="${notReady.slice(notReady.indexOf('NetworkReady='))}"` : `Container runtime network not ready: ${notReady.slice(notReady.indexOf('NetworkReady='))}`);
+  }
+  st.kubelet.notReady = notReady;
   try {
     let got = await call('GET', `/api/v1/nodes/${name}`);
     if (got.code === 404) {
-      const reg = await call('POST', '/api/v1/nodes', () => nodeBody(st.node, [readyCondition(Date.now(), undefined)]));
+      const reg = await call('POST', '/api/v1/nodes', () => nodeBody(st.node, [readyCondition(Date.now(), undefined, notReady)]));
       if (reg.code !== 201 && reg.code !== 409) throw new Error(`Unable to register node with API server: ${statusMessage(reg.text, reg.code)}`);
       kubeletLog(st, 'I', 'kubelet_node_status.go:76', `"Successfully registered node" node="${name}"`);
       got = await call('GET', `/api/v1/nodes/${name}`);
     }
     if (got.code !== 200) throw new Error(`error getting node "${name}": ${statusMessage(got.text, got.code)}`);
     const current = (JSON.parse(got.text) as { status?: { conditions?: NodeCondition[] } }).status?.conditions?.find((x) => x.type === 'Ready');
-    const changed = !current || current.status !== 'True' || current.reason !== 'KubeletReady';
+    const want = readyCondition(0, current, notReady);
+    const changed = !current || current.status !== want.status || current.reason !== want.reason || current.message !== want.message;
     const since = Date.now() - st.kubelet.lastReport;
     if (usesNodeLease(st.node) && st.kubelet.lastReport > 0 && since < statusReportMs(st.node) && !changed) return;
     let posted = 0;
     const patch = await call('PATCH', `/api/v1/nodes/${name}/status`, () => {
       posted = Date.now();
-      return { status: nodeBody(st.node, [readyCondition(posted, current)]).status };
+      return { status: nodeBody(st.node, [readyCondition(posted, current, notReady)]).status };
     });
     if (patch.code !== 200) throw new Error(`error patching node "${name}" status: ${statusMessage(patch.text, patch.code)}`);
     if (st.kubelet.lastHeartbeatError) kubeletLog(st, 'I', 'kubelet_node_status.go:493', '"Fast updating node status as it just became ready"');

@@ -154,6 +154,15 @@ export function manifestsFor(n: NodeConfig): Partial<Record<Component, string>> 
   };
 }
 
+/**
+ * A network plugin's CNI configuration, as flannel's DaemonSet installs it (10-flannel.conflist): with
+ * it the runtime reports the network ready (kubelet-report.ts notReadyMessage).
+ */
+export const FLANNEL_CONFLIST = {
+  name: '10-flannel.conflist',
+  text: JSON.stringify({ name: 'cbr0', cniVersion: '0.3.1', plugins: [{ type: 'flannel', delegate: { hairpinMode: true, isDefaultGateway: true } }, { type: 'portmap', capabilities: { portMappings: true } }] }, null, 2) + '\n',
+};
+
 export function kubeletConfigYaml(n: NodeConfig, fileCheckFrequency: string): string {
   return [
     'apiVersion: kubelet.config.k8s.io/v1beta1',

@@ -41,6 +41,8 @@ export const NODE = {
   kubeletPki: '/var/lib/kubelet/pki',
   kubeletConfig: '/var/lib/kubelet/config.yaml',
   kubeadmFlags: '/var/lib/kubelet/kubeadm-flags.env',
+  /** the container runtime's network configuration (the network plugin's, once it runs) */
+  cniConfDir: '/etc/cni/net.d',
   simState: '/var/lib/sim',
   nodeJson: '/var/lib/sim/node.json',
   rootKube: '/root/.kube/config',

@@ -9,7 +9,7 @@ import {
   type NodeConfig, type Runtime,
 } from './node.js';
 import { DAY, YEAR, genKey, issue, kubeconfigYaml, readPem, writePem, writeServiceAccountKeys, type Pem } from './pki.js';
-import { manifestsFor, kubeletConfigYaml, kubeadmFlagsEnv, clusterConfigurationYaml } from './manifests.js';
+import { FLANNEL_CONFLIST, manifestsFor, kubeletConfigYaml, kubeadmFlagsEnv, clusterConfigurationYaml } from './manifests.js';
 import { EXTERNAL_ETCD_PKI } from './external-etcd.js';
 import { writeNodeSeed } from './worker-seeds.js';
 
@@ -343,6 +343,8 @@ export async function installNode(root: string, scenario: ScenarioName, opts: In
     await writeFile(join(r(NODE.manifests), name + '.yaml'), text, { mode: 0o600 });
   }
   await writeFile(r(NODE.kubeletConfig), kubeletConfigYaml(node, opts.fileCheckFrequency ?? '20s'));
+  await mkdir(r(NODE.cniConfDir), { recursive: true });
+  await writeFile(join(r(NODE.cniConfDir), FLANNEL_CONFLIST.name), FLANNEL_CONFLIST.text);
   await writeFile(r(NODE.kubeadmFlags), kubeadmFlagsEnv(node));
   await writeFile(r(NODE.simState + '/kubeadm-config.yaml'), clusterConfigurationYaml(node));
   saveNode(root, node);

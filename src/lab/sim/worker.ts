@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { NODE, rooted } from './paths.js';
 import { saveNode, type NodeConfig, type Runtime } from './node.js';
 import { DAY, issue, kubeconfigYaml, readPem } from './pki.js';
-import { kubeletConfigYaml, kubeadmFlagsEnv } from './manifests.js';
+import { FLANNEL_CONFLIST, kubeletConfigYaml, kubeadmFlagsEnv } from './manifests.js';
 import { installCommands } from './scenarios.js';
 import { writeNodeSeed } from './worker-seeds.js';
 
@@ -144,6 +144,8 @@ export async function installWorker(root: string, scenario: WorkerScenario, opts
     ...(opts.nodeLease !== undefined ? { nodeLease: opts.nodeLease } : {}),
   };
   await writeFile(r(NODE.kubeletConfig), kubeletConfigYaml(node, '20s'));
+  await mkdir(r(NODE.cniConfDir), { recursive: true });
+  await writeFile(join(r(NODE.cniConfDir), FLANNEL_CONFLIST.name), FLANNEL_CONFLIST.text);
   await writeFile(r(NODE.kubeadmFlags), kubeadmFlagsEnv(node));
   saveNode(root, node);
   await installCommands(root, node.runtime);

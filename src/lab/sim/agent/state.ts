@@ -139,13 +139,15 @@ export interface KubeletReport {
   lease: Lease | undefined;
   lastLeaseRenew: string | undefined;
   lastLeaseError: string | undefined;
+  /** why the node was last reported not ready (the Ready condition's message), logged once per change */
+  notReady: string | undefined;
 }
 
 /** A kubelet unit's reporting before its first start. */
 export function kubeletReport(): KubeletReport {
   return {
     creds: undefined, nextBeat: 0, beating: false, lastHeartbeat: undefined, lastHeartbeatError: undefined,
-    lastReport: 0, nextLease: 0, renewing: false, lease: undefined, lastLeaseRenew: undefined, lastLeaseError: undefined,
+    lastReport: 0, nextLease: 0, renewing: false, lease: undefined, lastLeaseRenew: undefined, lastLeaseError: undefined, notReady: undefined,
   };
 }
 
