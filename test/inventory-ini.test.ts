@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { loadInventoryFile, selectHosts } from '../src/inventory/load.js';
 import { loadIniInventory } from '../src/inventory/ini-inventory.js';
 import { findOnPath, shebangCommand } from '../src/inventory/ansible-ini.js';
-import { ansibleBoolean } from '../src/inventory/ansible-bool.js';
+import { ansibleBoolean } from '../src/inventory/ansible-values.js';
 import { formatDiagnostic, type Diagnostic } from '../src/errors.js';
 import type { Inventory } from '../src/inventory/types.js';
 import { ansibleEnv, ansibleListHosts, askAnsible, runAnsible } from './support/ansible-oracle.js';

@@ -143,6 +143,11 @@ test('what runbook would not follow is a warning at its line; what cannot be rea
     assert.match(loadAnsibleDefaults({ cwd: dir, env: {}, home: dir }).diagnostics[0]!.message, /cannot read the Ansible config: .*remote_user.*already exists/);
     writeFileSync(cfg, '[defaults]\nremote_port = twenty-two\n');
     assert.match(loadAnsibleDefaults({ cwd: dir, env: {}, home: dir }).diagnostics[0]!.message, /\[defaults\] remote_port must be a whole number/);
+    // whole numbers as Python's int() reads them; never a negative one
+    writeFileSync(cfg, '[defaults]\nremote_port = 2_222\ntimeout = +25\n');
+    assert.deepEqual(((o) => [o.vars.ansible_port, o.vars.ansible_timeout, o.diagnostics.length])(loadAnsibleDefaults({ cwd: dir, env: {}, home: dir })), [2222, 25, 0]);
+    writeFileSync(cfg, '[defaults]\ntimeout = -5\n');
+    assert.match(loadAnsibleDefaults({ cwd: dir, env: {}, home: dir }).diagnostics[0]!.message, /\[defaults\] timeout must be a whole number, not "-5"/);
   } finally {
     cleanup();
   }

@@ -11,7 +11,7 @@ import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Diagnostic } from '../errors.js';
 import { checkConnectionVars } from './connection-vars.js';
-import { ansibleBoolean } from './ansible-bool.js';
+import { ansibleBoolean, pythonInt } from './ansible-values.js';
 
 type Kind = 'string' | 'bool' | 'int' | 'path';
 
@@ -207,8 +207,9 @@ export function loadAnsibleDefaults(o: Where = {}): AnsibleDefaults {
     if (raw === undefined) continue;
     if (s.kind === 'bool') vars[s.variable] = ansibleBoolean(raw) === true;
     else if (s.kind === 'int') {
-      // as Python's int(): blanks, a sign, underscores between digits
-      if (/^\s*\+?\d+(_\d+)*\s*$/.test(raw)) vars[s.variable] = Number(raw.replace(/[_+\s]/g, ''));
+      // as Python's int() reads it; a count or a timeout is never negative
+      const n = pythonInt(raw);
+      if (n !== undefined && n >= 0) vars[s.variable] = n;
       else diagnostics.push({ kind: 'inventory', severity: 'error', ...origin.get(s.variable)!.at, message: `${origin.get(s.variable)!.name} must be a whole number, not ${JSON.stringify(raw)}` });
     } else if (s.kind === 'path') vars[s.variable] = resolvePath(raw, base!, env, o);
     else vars[s.variable] = unquote(raw);

@@ -18,7 +18,7 @@ import type { Diagnostic } from '../errors.js';
 import { SourceText, type NodePos } from '../runbook/yaml.js';
 import { schemaDiagnostics } from '../runbook/schema-check.js';
 import { readIniThroughAnsible, type AnsibleIniData } from './ansible-ini.js';
-import { ansibleBoolean } from './ansible-bool.js';
+import { ansibleBoolean } from './ansible-values.js';
 import { checkConnectionVars } from './connection-vars.js';
 import { hostEntry } from './host-entry.js';
 import type { PatternTree } from './patterns.js';

@@ -14,6 +14,7 @@ import { connectionVarDiagnostics } from './connection-vars.js';
 import { buildPatternTree, evaluatePattern, flatPatternTree } from './patterns.js';
 import { hostEntry } from './host-entry.js';
 import { loadIniInventory } from './ini-inventory.js';
+import { pythonInt } from './ansible-values.js';
 
 type Vars = Record<string, unknown>;
 interface RawGroup {
@@ -106,15 +107,6 @@ export function expandHostRange(name: string): string[] {
   return out;
 }
 
-/** Python's int() of a YAML value, as Ansible's Group.set_priority takes it; undefined where int() raises. */
-function pythonInt(v: unknown): number | undefined {
-  if (typeof v === 'boolean') return v ? 1 : 0;
-  if (typeof v === 'number') return Number.isFinite(v) ? Math.trunc(v) : undefined;
-  // text: blanks around, a sign, digits with single underscores between them
-  if (typeof v === 'string' && /^\s*[-+]?\d+(_\d+)*\s*$/.test(v)) return Number(v.replace(/[_\s]/g, ''));
-  return undefined;
-}
-
 /**
  * Each group's depth as Ansible keeps it: the longest path from `all` (a group under two parents
  * takes the deeper, and its children move down with it: Group._check_children_depth). A group no
@@ -163,7 +155,7 @@ function buildInventory(root: Record<string, RawGroup | null>, doc: YamlDocument
     if (!raw) return;
     const { ansible_group_priority: priority, ...vars } = raw.vars ?? {};
     if (priority !== undefined) {
-      const p = pythonInt(priority);
+      const p = pythonInt(priority); // as Ansible's Group.set_priority takes it
       if (p !== undefined) g.priority = p;
       else diagnostics.push({ kind: 'inventory', severity: 'error', message: `group \`${name}\`: ansible_group_priority must be a whole number, not ${JSON.stringify(priority)}`, file: doc.source.file, ...positionOf(doc, [...path, 'vars', 'ansible_group_priority'], 'value') });
     }
