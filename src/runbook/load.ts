@@ -325,6 +325,8 @@ interface CheckContext {
   checkUniverse: Checker;
   /** names declared only under some play's vars */
   playVarNames: Set<string>;
+  /** names declared under some step's (or block's) vars */
+  stepVarNames: Set<string>;
   /** names some step registers or set_facts */
   provided: Set<string>;
 }
@@ -360,12 +362,16 @@ function semanticDiagnostics(doc: YamlDocument, rb: Runbook, opts: LoadOptions):
     for (const { step: st, vars } of walkSteps(listAt(root, at), at)) for (const n of [...namesProvidedBy(st as unknown as Step), ...vars]) universe.add(n);
   }
   const playVarNames = new Set<string>();
+  const stepVarNames = new Set<string>();
   const provided = new Set<string>();
   for (const { play, path: at } of lists) {
     for (const k of Object.keys(playVars(play))) if (!base.has(k)) playVarNames.add(k);
-    for (const { step: st } of walkSteps(listAt(root, at), at)) for (const n of namesProvidedBy(st as unknown as Step)) provided.add(n);
+    for (const { step: st, vars } of walkSteps(listAt(root, at), at)) {
+      for (const n of namesProvidedBy(st as unknown as Step)) provided.add(n);
+      for (const n of vars) if (!base.has(n)) stepVarNames.add(n);
+    }
   }
-  ctx = { doc, out, universe, checkUniverse: createChecker(universe), playVarNames, provided };
+  ctx = { doc, out, universe, checkUniverse: createChecker(universe), playVarNames, stepVarNames, provided };
   // vars may name each other in any order (hostScope expands each after those it names), but not in a cycle
   out.push(...varCycleDiagnostics(doc, root, opts.knownVarNames ?? [], opts.varsFiles, opts.givenToEveryHost));
   // Runbook vars may refer to each other and to builtins.
@@ -583,7 +589,9 @@ function checkExpr(source: string, path: Path, known: Set<string>, out: Diagnost
             ? '`result` exists only in changed_when and failed_when'
             : c.playVarNames.has(problem.name) && !c.provided.has(problem.name)
               ? `\`${problem.name}\` is a var of another play; a play's vars are its own, declare it under the runbook's vars to share it`
-              : `\`${problem.name}\` is registered by a later step; steps see only what earlier steps registered`
+              : c.stepVarNames.has(problem.name) && !c.provided.has(problem.name)
+                ? `\`${problem.name}\` is a step's var: only that step (and its block's steps) sees it, and a step's vars cannot use each other; declare it under the runbook's vars, or write its expression out here`
+                : `\`${problem.name}\` is registered by a later step; steps see only what earlier steps registered`
         : guess
           ? `did you mean \`${guess}\`?`
           : 'declare it under vars: (null when the inventory or -e provides it), or register it in an earlier step',
