@@ -18,6 +18,7 @@ import { applyVarsFiles, readVarsFiles, type VarsFiles } from './vars-files.js';
 import { encryptedVarNames } from './encrypted.js';
 import { safetyDiagnostics } from './safety-lint.js';
 import { varCycleDiagnostics } from './var-order.js';
+import { unseenNameHint, type NameSources } from './unseen-hint.js';
 
 export interface LoadOptions {
   /** names provided outside the runbook: inventory vars, -e vars */
@@ -318,17 +319,11 @@ function namesProvidedBy(step: Step): string[] {
   return out;
 }
 
-interface CheckContext {
+interface CheckContext extends NameSources {
   doc: YamlDocument;
   out: Diagnostic[];
   universe: Set<string>;
   checkUniverse: Checker;
-  /** names declared only under some play's vars */
-  playVarNames: Set<string>;
-  /** names declared under some step's (or block's) vars */
-  stepVarNames: Set<string>;
-  /** names some step registers or set_facts */
-  provided: Set<string>;
 }
 let ctx: CheckContext | undefined;
 
@@ -583,15 +578,7 @@ function checkExpr(source: string, path: Path, known: Set<string>, out: Diagnost
       ...exprDiagnostic(doc, path, offsetInString + problem.offset, `undefined variable \`${problem.name}\` in ${label(path)}`),
       kind: 'undefined-variable',
       hint: later
-        ? problem.name === 'item'
-          ? '`item` exists only in a step with `loop:`'
-          : problem.name === 'result'
-            ? '`result` exists only in changed_when and failed_when'
-            : c.playVarNames.has(problem.name) && !c.provided.has(problem.name)
-              ? `\`${problem.name}\` is a var of another play; a play's vars are its own, declare it under the runbook's vars to share it`
-              : c.stepVarNames.has(problem.name) && !c.provided.has(problem.name)
-                ? `\`${problem.name}\` is a step's var: only that step (and its block's steps) sees it, and a step's vars cannot use each other; declare it under the runbook's vars, or write its expression out here`
-                : `\`${problem.name}\` is registered by a later step; steps see only what earlier steps registered`
+        ? unseenNameHint(problem.name, c)
         : guess
           ? `did you mean \`${guess}\`?`
           : 'declare it under vars: (null when the inventory or -e provides it), or register it in an earlier step',
