@@ -24,7 +24,10 @@ let vars: Record<string, string>;
 
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'runbook-cert-shell-'));
-  vars = (load(readFileSync(join(packageRoot, 'runbooks/cert-renew.yaml'), 'utf8')) as { vars: Record<string, string> }).vars;
+  // the runbook's vars over those of its vars_files (runbooks/shared/), as the runbook sees them
+  const rb = load(readFileSync(join(packageRoot, 'runbooks/cert-renew.yaml'), 'utf8')) as { vars: Record<string, string>; vars_files: string[] };
+  const shared = rb.vars_files.map((f) => load(readFileSync(join(packageRoot, 'runbooks', f), 'utf8')) as Record<string, string>);
+  vars = Object.assign({}, ...shared, rb.vars) as Record<string, string>;
   mkdirSync(join(dir, 'bin'));
   mkdirSync(join(dir, 'manifests'));
   writeFileSync(join(dir, 'manifests', 'etcd.yaml'), 'kind: Pod\n');
