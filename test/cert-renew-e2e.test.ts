@@ -456,8 +456,12 @@ async function haFailsThenRollsBack(): Promise<void> {
 async function heartbeatFails(): Promise<void> {
   const h = hostsOf.get('fail-heartbeat')![0]!;
   const before = snapshot(h);
+  // the crash-looping kubelet is stopped first: started on the real kubeadm's kubelet.conf in the moment
+  // before sed swaps its certificate, its certificate manager would store that valid pair (client-go
+  // fileStore.Update, as a real kubelet would) and present it from then on
   replaceCommand(h, 'kubeadm', [
     'case " $* " in *" kubeconfig kubelet "*)',
+    '  systemctl stop kubelet',
     '  /usr/local/sbin/.kubeadm-real "$@" || exit $?',
     "  c=$(sed -n 's/^ *client-certificate-data: *//p' /etc/kubernetes/scheduler.conf); k=$(sed -n 's/^ *client-key-data: *//p' /etc/kubernetes/scheduler.conf)",
     '  sed -i -e "s|^\\( *client-certificate-data:\\).*|\\1 $c|" -e "s|^\\( *client-key-data:\\).*|\\1 $k|" /etc/kubernetes/kubelet.conf; exit 0;;',
