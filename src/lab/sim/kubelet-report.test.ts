@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { cleanupAll, makeNode, serverVersion, waitFor, alive, type SimNode } from './testkit.js';
 import { DAY, issue, readPem } from './pki.js';
 import { notReadyMessage } from './kubelet-report.js';
+import { FLANNEL_CONFLIST } from './manifests.js';
 import { createNodeAgentState } from './agent/state.js';
 
 after(async () => {
@@ -115,8 +116,16 @@ test('the Ready condition\'s reason without a network configuration: the runtime
   rmSync(conf(n128));
   writeFileSync(join(n128.root, 'etc/cni/net.d/README'), 'not a configuration');
   assert.equal(notReadyMessage(createNodeAgentState(n128.root, {})), 'container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized');
+  // go-cni loads the first file in name order, and only a real network configuration
   writeFileSync(join(n128.root, 'etc/cni/net.d/87-podman.json'), '{}');
-  assert.equal(notReadyMessage(createNodeAgentState(n128.root, {})), undefined, 'any *.json counts, as go-cni loads it');
+  assert.match(notReadyMessage(createNodeAgentState(n128.root, {})) ?? '', /cni plugin not initialized/, 'a network without a type');
+  writeFileSync(join(n128.root, 'etc/cni/net.d/87-podman.json'), '{"cniVersion": "0.4.0", "name": "podman", "type": "bridge"}');
+  assert.equal(notReadyMessage(createNodeAgentState(n128.root, {})), undefined, 'a *.json network with a type');
+  writeFileSync(join(n128.root, 'etc/cni/net.d/10-calico.conflist'), '{"name": "k8s-pod-network", "plugins": []}');
+  assert.match(notReadyMessage(createNodeAgentState(n128.root, {})) ?? '', /cni plugin not initialized/, 'the first file, a list without plugins, is what counts');
+  rmSync(join(n128.root, 'etc/cni/net.d/10-calico.conflist'));
+  writeFileSync(conf(n128), FLANNEL_CONFLIST.text);
+  assert.equal(notReadyMessage(createNodeAgentState(n128.root, {})), undefined, "flannel's list, first in name order");
   rmSync(join(n111.root, 'etc/cni'), { recursive: true });
   assert.equal(notReadyMessage(createNodeAgentState(n111.root, {})), 'runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:docker: network plugin is not ready: cni config uninitialized');
 });

@@ -113,18 +113,33 @@ export function nodeBody(n: ReportingState['node'], conditions: NodeCondition[])
 }
 
 /**
- * Why this kubelet would say its node is not ready, or undefined (runtime_state.go: the Ready
- * condition's message). Modelled: the network. The runtime reports NetworkReady=false while
- * /etc/cni/net.d holds no network configuration (*.conf, *.conflist, *.json: go-cni and dockershim
- * load those), as on a node whose network plugin (Calico, flannel...) has not installed its own yet;
- * the kubelet's wording lost "container" before its structured logs (1.21).
+ * Whether the runtime has a network (go-cni loadFromConfDir, as containerd's CRI plugin and dockershim
+ * load it): the first of /etc/cni/net.d's *.conf, *.conflist and *.json in name order must be a
+ * network configuration: a list with plugins, or a single network with a type. Anything else (none,
+ * unreadable, not JSON, no plugins) leaves it uninitialized.
  */
-export function notReadyMessage(st: NodeAgentState): string | undefined {
+function cniLoads(st: NodeAgentState): boolean {
   let names: string[] = [];
   try {
-    names = readdirSync(st.r(NODE.cniConfDir));
+    names = readdirSync(st.r(NODE.cniConfDir)).filter((n) => /\.(conf|conflist|json)$/.test(n)).sort();
   } catch { /* no directory: no configuration */ }
-  if (names.some((n) => /\.(conf|conflist|json)$/.test(n))) return undefined;
+  if (names.length === 0) return false;
+  try {
+    const c = JSON.parse(readFileSync(st.r(`${NODE.cniConfDir}/${names[0]!}`), 'utf8')) as { type?: unknown; plugins?: unknown };
+    return names[0]!.endsWith('.conflist') ? Array.isArray(c.plugins) && c.plugins.length > 0 : typeof c.type === 'string' && c.type !== '';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Why this kubelet would say its node is not ready, or undefined (runtime_state.go: the Ready
+ * condition's message). Modelled: the network, NetworkReady=false while the runtime has loaded no CNI
+ * network (cniLoads), as on a node whose network plugin (Calico, flannel...) has not installed its
+ * configuration yet. The kubelet's wording gained "container" with its structured logs (1.21).
+ */
+export function notReadyMessage(st: NodeAgentState): string | undefined {
+  if (cniLoads(st)) return undefined;
   const why = st.node.runtime === 'docker' ? 'docker: network plugin is not ready: cni config uninitialized' : 'Network plugin returns error: cni plugin not initialized';
   return `${atLeast(st.node.version, '1.21.0') ? 'container runtime network not ready' : 'runtime network not ready'}: NetworkReady=false reason:NetworkPluginNotReady message:${why}`;
 }

@@ -1,7 +1,8 @@
 // The kubelet's client-certificate rotation at its rotation deadline (agent/kubelet-rotation.ts), against
 // running node agents: the deadline a kubelet sets at start and after each rotation (notBefore + 70–90 %
-// of the lifetime), a rotation once it has passed and the control plane serves, none before, none on
-// kubelets older than 1.17. Lifetimes are chosen so that the jitter cannot change any outcome.
+// of the lifetime), a rotation once it has passed and the control plane serves, none before, none
+// with rotateCertificates false; a bootstrap pair stored and rotated at once. Lifetimes are chosen so
+// that the jitter cannot change any outcome.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -168,8 +169,10 @@ test('the kubelet rotates its client certificate at its rotation deadline', { co
     assertInWindow(deadlines(journal(n))[2]!.deadline, { nb: cert.notBefore.getTime(), na: cert.notAfter.getTime() }, 'after the rotation');
   });
 
-  const olderNever = t.test('1.11 (older than 1.17): no rotation, not even at 95 % of the certificate\'s life', async () => {
+  const olderNever = t.test('rotateCertificates false (1.11): no rotation, not even at 95 % of the certificate\'s life', async () => {
     const n = await makeNode('seed2-1.11-docker');
+    const config = join(n.root, 'var/lib/kubelet/config.yaml');
+    writeFileSync(config, readFileSync(config, 'utf8').replace('rotateCertificates: true', 'rotateCertificates: false'));
     const file = await storeCert(n, windowAt(0.95, 100 * DAY));
     const before = rotatedFiles(n);
     await n.start();

@@ -66,7 +66,6 @@ function kubeletStartAttempt(st: WorkerState): void {
   }
   st.kubelet.lastError = undefined;
   kubeletLog(st, 'I', 'server.go:417', `Kubelet version kubeletVersion="${st.node.version}"`);
-  if (creds && expiredAt(creds.info)) kubeletLog(st, 'E', 'certificate_manager.go:488', `"Current certificate is expired" subject="O=${creds.info.orgs.join('+O=')},CN=${creds.info.cn}"`);
   setUnit(st, 'active');
   st.kubelet.everActive = true;
   if (creds) startReporting(st, creds);

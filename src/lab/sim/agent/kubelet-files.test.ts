@@ -52,6 +52,15 @@ function embedConf(n: SimNode, pem: Pem): void {
   writeFileSync(join(n.root, 'etc/kubernetes/kubelet.conf'), kubeconfigYaml({ server: `https://127.0.0.1:${n.apiPort}`, caCert, user: 'system:node:cp1', client: pem }), { mode: 0o600 });
 }
 
+/** kubelet.conf naming /etc/kubernetes/pki/kubelet-client.crt and .key, which hold `pem`. */
+function fileConf(n: SimNode, pem: Pem): void {
+  writeFileSync(join(n.root, 'etc/kubernetes/pki/kubelet-client.crt'), pem.cert);
+  writeFileSync(join(n.root, 'etc/kubernetes/pki/kubelet-client.key'), pem.key, { mode: 0o600 });
+  const caCert = readPem(join(n.root, 'etc/kubernetes/pki'), 'ca').cert;
+  const conf = kubeconfigYaml({ server: 'https://127.0.0.1:6443', caCert, user: 'system:node:cp1', clientFile: '/etc/kubernetes/pki/kubelet-client.crt' }).replace('client-key: /etc/kubernetes/pki/kubelet-client.crt', 'client-key: /etc/kubernetes/pki/kubelet-client.key');
+  writeFileSync(join(n.root, 'etc/kubernetes/kubelet.conf'), conf, { mode: 0o600 });
+}
+
 const fingerprint = (pem: string) => parseCert(pem).fingerprint256;
 const stored = (n: SimNode) => readdirSync(join(n.root, STORE)).filter((f) => STORED.test(f)).sort();
 
@@ -89,28 +98,45 @@ test("the certificate manager's pair at kubelet start, and the bootstrap pair it
     assert.equal(again?.bootstrapped, false);
   });
 
-  await t.test('an expired store pair and nothing embedded (kubelet.conf names the store): no certificate', async () => {
+  await t.test('an expired store pair and nothing embedded (kubelet.conf names another, valid file): no certificate, the store\'s comes first', async () => {
     const n = await node();
     storePair(n, 'kubelet-client-2020-01-01-00-00-00.pem', await nodePair(n, -400, -35));
+    fileConf(n, await nodePair(n, -1, 30));
     assert.equal(managerCert(createNodeAgentState(n.root, {})), undefined);
+  });
+
+  await t.test('no store pair and nothing named: kubelet-client.crt and .key in the store directory', async () => {
+    const n = await node();
+    rmSync(join(n.root, CURRENT));
+    const pem = await nodePair(n, -1, 30);
+    writeFileSync(join(n.root, STORE, 'kubelet-client.crt'), pem.cert);
+    writeFileSync(join(n.root, STORE, 'kubelet-client.key'), pem.key, { mode: 0o600 });
+    embedConf(n, await nodePair(n, -1, 365));
+    const held = managerCert(createNodeAgentState(n.root, {}));
+    assert.equal(held?.bootstrapped, false);
+    assert.equal(fingerprint(held!.cert), fingerprint(pem.cert));
+  });
+
+  await t.test('a store pair whose key is not its certificate\'s stops the manager', async () => {
+    const n = await node();
+    const a = await nodePair(n, -1, 30);
+    const b = await nodePair(n, -1, 30);
+    storePair(n, 'kubelet-client-2026-01-01-00-00-00.pem', { cert: a.cert, key: b.key });
+    assert.throws(() => managerCert(createNodeAgentState(n.root, {})), /could not convert data from "\/var\/lib\/kubelet\/pki\/kubelet-client-current\.pem" into cert\/key pair: tls: private key does not match public key/);
   });
 
   await t.test('no store pair: the files kubelet.conf names', async () => {
     const n = await node();
     rmSync(join(n.root, CURRENT));
     const pem = await nodePair(n, -1, 30);
-    writeFileSync(join(n.root, 'etc/kubernetes/pki/kubelet-client.crt'), pem.cert);
-    writeFileSync(join(n.root, 'etc/kubernetes/pki/kubelet-client.key'), pem.key, { mode: 0o600 });
-    const caCert = readPem(join(n.root, 'etc/kubernetes/pki'), 'ca').cert;
-    const conf = kubeconfigYaml({ server: 'https://127.0.0.1:6443', caCert, user: 'system:node:cp1', clientFile: '/etc/kubernetes/pki/kubelet-client.crt' }).replace('client-key: /etc/kubernetes/pki/kubelet-client.crt', 'client-key: /etc/kubernetes/pki/kubelet-client.key');
-    writeFileSync(join(n.root, 'etc/kubernetes/kubelet.conf'), conf, { mode: 0o600 });
+    fileConf(n, pem);
     const held = managerCert(createNodeAgentState(n.root, {}));
     assert.equal(held?.bootstrapped, false);
     assert.equal(fingerprint(held!.cert), fingerprint(pem.cert));
     assert.equal(held!.key, pem.key);
   });
 
-  await t.test('a current that is a plain file: the embedded pair is held, the store is not written, the kubelet logs why', async () => {
+  await t.test('a current that is a plain file: the embedded pair is held and written, but current is not relinked; the kubelet logs why', async () => {
     const n = await node();
     const expired = await nodePair(n, -400, -35);
     rmSync(join(n.root, CURRENT));
@@ -122,7 +148,7 @@ test("the certificate manager's pair at kubelet start, and the bootstrap pair it
     const held = startCertificateManager(st);
     assert.equal(fingerprint(held!.cert), fingerprint(embedded.cert));
     assert.equal(lstatSync(join(n.root, CURRENT)).isSymbolicLink(), false);
-    assert.deepEqual(stored(n), before);
+    assert.equal(stored(n).length, before.length + 1, 'fileStore.Update writes the pair before it links it');
     assert.match(readFileSync(st.journalFile, 'utf8'), /unable to set the cert\/key pair to the bootstrap certificate: expected "\/var\/lib\/kubelet\/pki\/kubelet-client-current\.pem" to be a symlink but it is a file/);
   });
 
@@ -132,12 +158,21 @@ test("the certificate manager's pair at kubelet start, and the bootstrap pair it
     assert.throws(() => managerCert(createNodeAgentState(n.root, {})));
   });
 
-  await t.test('a kubelet older than 1.17 holds the embedded pair and writes nothing', async () => {
-    const n = await node('seed2-1.11-docker');
-    const embedded = await nodePair(n, -1, 365);
-    embedConf(n, embedded);
-    const held = startCertificateManager(createNodeAgentState(n.root, {}));
-    assert.equal(held?.bootstrapped, true);
-    assert.deepEqual(stored(n), []);
+  await t.test('1.11 too: the embedded pair is stored (the manager is as old as rotateCertificates); with rotateCertificates false nothing is written', async () => {
+    const old = await node('seed2-1.11-docker');
+    embedConf(old, await nodePair(old, -1, 365));
+    const before = stored(old);
+    assert.equal(startCertificateManager(createNodeAgentState(old.root, {}))?.bootstrapped, true);
+    assert.equal(stored(old).length, before.length + 1);
+    const off = await node();
+    const config = join(off.root, 'var/lib/kubelet/config.yaml');
+    writeFileSync(config, readFileSync(config, 'utf8').replace('rotateCertificates: true', 'rotateCertificates: false'));
+    storePair(off, 'kubelet-client-2020-01-01-00-00-00.pem', await nodePair(off, -1, 30));
+    const embedded = await nodePair(off, -1, 365);
+    embedConf(off, embedded);
+    const unchanged = stored(off);
+    const held = startCertificateManager(createNodeAgentState(off.root, {}));
+    assert.equal(fingerprint(held!.cert), fingerprint(embedded.cert), 'no manager: kubelet.conf\'s own pair');
+    assert.deepEqual(stored(off), unchanged);
   });
 });

@@ -1,11 +1,11 @@
 // The kubelet's own files, as the kubelet reads them: its config (how often it scans the static pod
 // path), its client certificate (kubelet.conf), and its certificate manager's store
 // (/var/lib/kubelet/pki: which pair the manager holds when the kubelet starts, and how it writes one).
-import { existsSync, lstatSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createPrivateKey } from 'node:crypto';
+import { existsSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { load as yamlLoad } from 'js-yaml';
 import { NODE } from '../paths.js';
-import { atLeast } from '../node.js';
 import { parseCert, parseKubeconfig, type CertInfo } from '../pki.js';
 import { kubeletLog, type AgentState, type NodeAgentState } from './state.js';
 
@@ -59,19 +59,26 @@ export interface ManagerCert {
 
 /**
  * The pair the store holds (client-go certificate_store.go, fileStore.Current): kubelet-client-current.pem
- * when it exists (an unreadable one is an error: the manager is not made); else the files kubelet.conf
- * names, when both exist; else none.
+ * when it exists; else the files kubelet.conf names, when both exist; else kubelet-client.crt and
+ * kubelet-client.key in the store's directory; else none. A pair that cannot be read, or whose key is not
+ * the certificate's, is an error (the manager is not made), as tls.X509KeyPair makes it.
  */
 function storeCurrent(st: NodeAgentState, kc: ReturnType<typeof parseKubeconfig>): Omit<ManagerCert, 'bootstrapped'> | undefined {
   const pair = (certFile: string, keyFile: string) => {
     const cert = readFileSync(st.r(certFile), 'utf8');
-    return { cert, key: certFile === keyFile ? cert : readFileSync(st.r(keyFile), 'utf8'), info: parseCert(cert) };
+    const key = certFile === keyFile ? cert : readFileSync(st.r(keyFile), 'utf8');
+    const info = parseCert(cert);
+    let matches = false;
+    try {
+      matches = info.x509.checkPrivateKey(createPrivateKey(key));
+    } catch { /* no key in it */ }
+    if (!matches) throw new Error(`could not convert data from "${certFile}" into cert/key pair: tls: private key does not match public key`);
+    return { cert, key, info };
   };
+  const both = (c: string | undefined, k: string | undefined): [string, string] | undefined => (c && k && existsSync(st.r(c)) && existsSync(st.r(k)) ? [c, k] : undefined);
   if (existsSync(st.r(STORE_CURRENT))) return pair(STORE_CURRENT, STORE_CURRENT);
-  const certFile = kc.clientCertFile;
-  const keyFile = kc.clientKeyFile ?? certFile;
-  if (certFile && keyFile && existsSync(st.r(certFile)) && existsSync(st.r(keyFile))) return pair(certFile, keyFile);
-  return undefined;
+  const files = both(kc.clientCertFile, kc.clientKeyFile ?? kc.clientCertFile) ?? both(posix.join(NODE.kubeletPki, 'kubelet-client.crt'), posix.join(NODE.kubeletPki, 'kubelet-client.key'));
+  return files && pair(...files);
 }
 
 /**
@@ -104,31 +111,55 @@ function storeFile(t: number): string {
  * Returns the new file's path on the node.
  */
 export function storeUpdate(st: NodeAgentState, cert: string, key: string, now = Date.now()): string {
-  const current = st.r(STORE_CURRENT);
-  let isLink = true;
-  try {
-    isLink = lstatSync(current).isSymbolicLink();
-  } catch { /* no current yet */ }
-  if (!isLink) throw new Error(`expected "${STORE_CURRENT}" to be a symlink but it is a file`);
+  // updateSymlink's rule for current and updated alike: absent, or a symlink
+  const linkOrAbsent = (path: string) => {
+    let isLink = true;
+    try {
+      isLink = lstatSync(st.r(path)).isSymbolicLink();
+    } catch { /* absent */ }
+    if (!isLink) throw new Error(`expected "${path}" to be a symlink but it is a file`);
+  };
+  mkdirSync(st.r(NODE.kubeletPki), { recursive: true, mode: 0o755 });
   const name = storeFile(now);
   writeFileSync(st.r(posix.join(NODE.kubeletPki, name)), cert.endsWith('\n') ? cert + key : `${cert}\n${key}`, { mode: 0o600 });
-  const updated = st.r(posix.join(NODE.kubeletPki, 'kubelet-client-updated.pem'));
-  rmSync(updated, { force: true });
-  symlinkSync(name, updated);
-  renameSync(updated, current);
+  linkOrAbsent(STORE_CURRENT);
+  const updated = posix.join(NODE.kubeletPki, 'kubelet-client-updated.pem');
+  linkOrAbsent(updated);
+  rmSync(st.r(updated), { force: true });
+  symlinkSync(name, st.r(updated));
+  renameSync(st.r(updated), st.r(STORE_CURRENT));
   return posix.join(NODE.kubeletPki, name);
 }
 
-/** kubelets from 1.17 have the simulator's certificate manager: it writes its store and rotates (kubelet-rotation.ts) */
-export const managesStore = (st: NodeAgentState): boolean => atLeast(st.node.version, '1.17.0');
+/**
+ * Whether the kubelet's certificate manager keeps its store and rotates (kubelet-rotation.ts):
+ * rotateCertificates in its config, as kubeadm writes it (every version the simulator has).
+ */
+export function managesStore(st: NodeAgentState): boolean {
+  try {
+    return (yamlLoad(readFileSync(st.r(NODE.kubeletConfig), 'utf8')) as { rotateCertificates?: unknown }).rotateCertificates === true;
+  } catch {
+    return false;
+  }
+}
+
+/** Without rotation the kubelet has no certificate manager: kubelet.conf's own pair, embedded or the files it names. */
+function kubeconfigPair(st: NodeAgentState): ManagerCert | undefined {
+  const kc = parseKubeconfig(readFileSync(st.r(NODE.kubeDir + '/kubelet.conf'), 'utf8'));
+  if (kc.clientCert && kc.clientKey) return { cert: kc.clientCert, key: kc.clientKey, info: parseCert(kc.clientCert), bootstrapped: false };
+  if (!kc.clientCertFile) return undefined;
+  const cert = readFileSync(st.r(kc.clientCertFile), 'utf8');
+  return { cert, key: readFileSync(st.r(kc.clientKeyFile ?? kc.clientCertFile), 'utf8'), info: parseCert(cert), bootstrapped: false };
+}
 
 /**
  * The certificate manager made when the kubelet starts: managerCert, and a bootstrap pair written into
  * the store (a failure to write is logged, and the manager keeps the pair, as the real one does).
  */
 export function startCertificateManager(st: NodeAgentState, now = Date.now()): ManagerCert | undefined {
+  if (!managesStore(st)) return kubeconfigPair(st);
   const m = managerCert(st, now);
-  if (m?.bootstrapped && managesStore(st)) {
+  if (m?.bootstrapped) {
     try {
       storeUpdate(st, m.cert, m.key, now);
     } catch (e) {

@@ -12,12 +12,13 @@
 // file it names, read at the request, or its embedded pair: kubelet server.go, buildClientCertificateManager):
 // the API server refuses it when that certificate is expired or from another CA (401), and kubeadm's
 // approver signs only a node's own renewal (CN system:node:<name>, O system:nodes; any other
-// requester's CSR is never approved): the manager tries again later. Kubelets older than 1.17 are left
-// without it, as the simulator's older scenarios were made.
+// requester's CSR is never approved): the manager tries again later. A kubelet whose config says
+// rotateCertificates: false has no certificate manager (kubeadm writes true, in every version here).
+import { readFileSync } from 'node:fs';
 import { NODE } from '../paths.js';
 import { atLeast } from '../node.js';
-import { YEAR, expiredAt, goTime, issue, parseCert, readPem, signedBy, type CertInfo } from '../pki.js';
-import { kubeletClientCert, managesStore, storeUpdate, type ManagerCert } from './kubelet-files.js';
+import { YEAR, expiredAt, goTime, issue, parseCert, parseKubeconfig, readPem, signedBy, type CertInfo } from '../pki.js';
+import { managesStore, storeUpdate, type ManagerCert } from './kubelet-files.js';
 import { goDuration } from '../format.js';
 import { kubeletLog, type AgentState } from './state.js';
 import { clientCreds } from '../kubelet-report.js';
@@ -33,6 +34,32 @@ const inFlight = new WeakSet<AgentState>();
 const refusals = new WeakMap<AgentState, string>();
 /** how soon a refused rotation is tried again (the real manager backs off up to minutes) */
 const RETRY_MS = 5_000;
+
+/**
+ * The CSR client's credential (kubelet server.go buildClientCertificateManager): kubelet.conf's own, as
+ * the kubelet loaded it when it started: its embedded certificate, or the file it names (read at each
+ * request, as the client's transport is made anew).
+ */
+const csrCredentials = new WeakMap<AgentState, { cert?: CertInfo; file?: string }>();
+
+function kubeconfigCredential(st: AgentState): { cert?: CertInfo; file?: string } {
+  try {
+    const kc = parseKubeconfig(readFileSync(st.r(NODE.kubeDir + '/kubelet.conf'), 'utf8'));
+    return kc.clientCert ? { cert: parseCert(kc.clientCert) } : kc.clientCertFile ? { file: kc.clientCertFile } : {};
+  } catch {
+    return {};
+  }
+}
+
+function csrCertificate(st: AgentState): CertInfo | undefined {
+  const c = csrCredentials.get(st);
+  if (!c?.file) return c?.cert;
+  try {
+    return parseCert(readFileSync(st.r(c.file)));
+  } catch {
+    return undefined;
+  }
+}
 
 /** Why the control plane would not sign a CSR sent with `cert` (undefined: it signs it). */
 function csrRefused(st: AgentState, cert: CertInfo | undefined, ca: CertInfo): string | undefined {
@@ -62,12 +89,12 @@ function rotationDeadline(st: AgentState, cert: CertInfo): number {
 export function planClientRotation(st: AgentState, held: ManagerCert | undefined): void {
   plans.delete(st);
   if (!managesStore(st)) return;
+  csrCredentials.set(st, kubeconfigCredential(st));
   if (held && !held.bootstrapped) {
     plans.set(st, { deadline: rotationDeadline(st, held.info) });
     return;
   }
   plans.set(st, { deadline: Date.now() });
-  kubeletLog(st, 'I', 'certificate_manager.go:356', 'Certificate rotation is enabled: no valid client certificate in /var/lib/kubelet/pki, requesting one');
 }
 
 /** While the kubelet runs: past the deadline, once the API server serves and the controller-manager runs, the new certificate. */
@@ -79,8 +106,7 @@ export function rotateClientCert(st: AgentState): void {
   const cm = st.pods.get('kube-controller-manager');
   if (!api?.api || cm?.container?.state !== 'running') return;
   const pki = st.r(NODE.pkiDir);
-  // the CSR client authenticates with kubelet.conf's own credentials, read now (server.go buildClientCertificateManager)
-  const refused = csrRefused(st, kubeletClientCert(st).cert, parseCert(readPem(pki, 'ca').cert));
+  const refused = csrRefused(st, csrCertificate(st), parseCert(readPem(pki, 'ca').cert));
   if (refused) {
     if (refusals.get(st) !== refused) kubeletLog(st, 'E', 'certificate_manager.go:562', `Failed while requesting a signed certificate from the control plane: ${refused}`);
     refusals.set(st, refused);

@@ -41,7 +41,7 @@ export function kubeletStartAttempt(st: AgentState): void {
     fail = `failed to run Kubelet: failed to initialize client certificate manager: ${(e as Error).message}`;
     kubeletLog(st, 'F', 'server.go:274', fail);
     st.kubelet.lastError = fail;
-    unitExited(st, 'code=exited, status=1/FAILURE', 'exit-code');
+    unitExited(st, 'code=exited, status=255/EXCEPTION', 'exit-code'); // klog's F exits 255, as the bootstrap failure above
     return;
   }
   st.kubelet.lastError = undefined;
