@@ -55,3 +55,8 @@ export const NODE = {
 export const simDistDir = dirname(fileURLToPath(import.meta.url));
 // the package root, found once for the whole program (src/paths.ts)
 export { packageRoot } from '../../paths.js';
+
+/** The kubelet's store file for a pair written (or valid from) `at`: kubelet-client-<Go "2006-01-02-15-04-05", UTC>.pem. */
+export function kubeletClientFile(at: Date): string {
+  return `kubelet-client-${at.toISOString().slice(0, 19).replace(/[T:]/g, '-')}.pem`;
+}

@@ -2,7 +2,7 @@
 import { mkdir, writeFile, copyFile, chmod, symlink, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { NODE, rooted, simDistDir } from './paths.js';
+import { NODE, kubeletClientFile, rooted, simDistDir } from './paths.js';
 import { userError } from '../../errors.js';
 import {
   CAS, LEAVES, CONFS, atLeast, leafCN, leafOrgs, leafSANs, saveNode,
@@ -318,12 +318,12 @@ export async function installNode(root: string, scenario: ScenarioName, opts: In
       if (c.file === 'kubelet.conf' && !def.kubeletEmbedded) {
         const kw = def.leaf('kubelet-client', caWin, now, member, members);
         const pem = await issue({ cn: c.user(node), orgs: c.orgs(node), usage: 'client', notBefore: kw.nb, notAfter: kw.na }, cas['ca'], await newKey());
-        const stamp = kw.nb.toISOString().replace(/[-:T]/g, '').slice(0, 14).replace(/(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})/, '$1-$2-$3-$4-$5-$6');
-        const file = join(r(NODE.kubeletPki), `kubelet-client-${stamp}.pem`);
+        const name = kubeletClientFile(kw.nb);
+        const file = join(r(NODE.kubeletPki), name);
         await writeFile(file, pem.cert + pem.key, { mode: 0o600 });
         const cur = join(r(NODE.kubeletPki), 'kubelet-client-current.pem');
         await rm(cur, { force: true });
-        await symlink(`kubelet-client-${stamp}.pem`, cur);
+        await symlink(name, cur);
         await writeFile(
           r(NODE.kubeDir + '/kubelet.conf'),
           kubeconfigYaml({ server, caCert, user: 'default-auth', clusterName: 'default-cluster', clientFile: NODE.kubeletPki + '/kubelet-client-current.pem' })

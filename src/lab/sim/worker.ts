@@ -13,7 +13,7 @@
 // bootstrap client certificate ... is expired"), so the node has posted no status since and is NotReady.
 import { mkdir, writeFile, copyFile, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { NODE, rooted } from './paths.js';
+import { NODE, kubeletClientFile, rooted } from './paths.js';
 import { saveNode, type NodeConfig, type Runtime } from './node.js';
 import { DAY, issue, kubeconfigYaml, readPem } from './pki.js';
 import { FLANNEL_CONFLIST, kubeletConfigYaml, kubeadmFlagsEnv } from './manifests.js';
@@ -75,11 +75,6 @@ export interface WorkerInstallOptions {
   version?: string;
 }
 
-/** The kubelet's rotated-certificate file name: kubelet-client-2025-11-30-10-00-00.pem */
-function rotatedName(nb: Date): string {
-  const s = nb.toISOString().slice(0, 19).replace(/[T:]/g, '-');
-  return `kubelet-client-${s}.pem`;
-}
 
 /** Writes worker `opts.nodeName` in `scenario` under `root` and records it as a node the control plane knows. */
 export async function installWorker(root: string, scenario: WorkerScenario, opts: WorkerInstallOptions): Promise<NodeConfig> {
@@ -109,11 +104,11 @@ export async function installWorker(root: string, scenario: WorkerScenario, opts
     if (def.staleStore) {
       const s = def.staleStore(now);
       const old = await issue({ cn: user, orgs: ['system:nodes'], usage: 'client', notBefore: s.nb, notAfter: s.na }, ca);
-      await linkCurrent(rotatedName(s.nb), old.cert + old.key);
+      await linkCurrent(kubeletClientFile(s.nb), old.cert + old.key);
     }
   } else {
     // as TLS bootstrap leaves it: default-cluster / default-auth, the certificate in the kubelet's store
-    await linkCurrent(rotatedName(w.nb), pem.cert + pem.key);
+    await linkCurrent(kubeletClientFile(w.nb), pem.cert + pem.key);
     conf = kubeconfigYaml({ server: opts.server, caCert: ca.cert, user: 'default-auth', clusterName: 'default-cluster', clientFile: NODE.kubeletPki + '/kubelet-client-current.pem' })
       .replace(/default-auth@default-cluster/g, 'default-context');
   }

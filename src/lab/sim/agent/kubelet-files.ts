@@ -5,7 +5,7 @@ import { createPrivateKey } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { load as yamlLoad } from 'js-yaml';
-import { NODE } from '../paths.js';
+import { NODE, kubeletClientFile } from '../paths.js';
 import { parseCert, parseKubeconfig, type CertInfo } from '../pki.js';
 import { kubeletLog, type AgentState, type NodeAgentState } from './state.js';
 
@@ -96,12 +96,6 @@ export function managerCert(st: NodeAgentState, now = Date.now()): ManagerCert |
   return { cert: kc.clientCert, key: kc.clientKey, info: parseCert(kc.clientCert), bootstrapped: true };
 }
 
-/** The store's name for a pair written at `t`: kubelet-client-<time.Now().Format("2006-01-02-15-04-05")>.pem. */
-function storeFile(t: number): string {
-  const d = new Date(t).toISOString(); // the simulated nodes run in UTC
-  return `kubelet-client-${d.slice(0, 10)}-${d.slice(11, 19).replace(/:/g, '-')}.pem`;
-}
-
 /**
  * fileStore.Update: the pair written to a new kubelet-client-<time>.pem (0600), then
  * kubelet-client-current.pem pointed at it through a symlink renamed over it (kubelet-client-updated.pem),
@@ -120,7 +114,7 @@ export function storeUpdate(st: NodeAgentState, cert: string, key: string, now =
     if (!isLink) throw new Error(`expected "${path}" to be a symlink but it is a file`);
   };
   mkdirSync(st.r(NODE.kubeletPki), { recursive: true, mode: 0o755 });
-  const name = storeFile(now);
+  const name = kubeletClientFile(new Date(now)); // the simulated nodes run in UTC
   writeFileSync(st.r(posix.join(NODE.kubeletPki, name)), cert.endsWith('\n') ? cert + key : `${cert}\n${key}`, { mode: 0o600 });
   linkOrAbsent(STORE_CURRENT);
   const updated = posix.join(NODE.kubeletPki, 'kubelet-client-updated.pem');
