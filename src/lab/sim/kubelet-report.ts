@@ -15,14 +15,13 @@ import { Agent, request as httpsRequest } from 'node:https';
 import { createHash } from 'node:crypto';
 import { NODE } from './paths.js';
 import { atLeast } from './node.js';
-import { parseCert, parseKubeconfig } from './pki.js';
+import { parseCert, parseKubeconfig, type ParsedKubeconfig } from './pki.js';
 import { microTime, rfc3339 } from './format.js';
 import { kubeletLog, type ClientCreds, type KubeletReport, type KubeletUnitBase, type NodeAgentState } from './agent/state.js';
 import { leaseClientVersion, leaseDurationSeconds, leaseRenewMs, statusReportMs, statusUpdateMs, usesNodeLease } from './node-heartbeat.js';
 import { NODE_LEASE_NAMESPACE, type Lease } from './leases-api.js';
 import type { NodeCondition } from './nodes-api.js';
 
-const KUBELET_CONF = NODE.kubeDir + '/kubelet.conf';
 
 /** an agent whose kubelet reports (every node agent) */
 export type ReportingState = NodeAgentState<KubeletUnitBase & KubeletReport>;
@@ -33,8 +32,7 @@ export function reportStatus({ kubelet: k }: ReportingState) {
 }
 
 /** The kubelet's API client: kubelet.conf's server and CA, with the pair its certificate manager holds (agent/kubelet-files.ts). */
-export function clientCreds({ r }: NodeAgentState, held: { cert: string; key: string }): ClientCreds {
-  const kc = parseKubeconfig(readFileSync(r(KUBELET_CONF), 'utf8'));
+export function clientCreds({ r }: NodeAgentState, held: { cert: string; key: string }, kc: ParsedKubeconfig = parseKubeconfig(readFileSync(r(NODE.kubeletConf), 'utf8'))): ClientCreds {
   return { server: kc.server, ca: kc.caCert, cert: held.cert, key: held.key, info: parseCert(held.cert) };
 }
 

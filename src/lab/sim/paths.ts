@@ -37,6 +37,8 @@ export const NODE = {
   kubeDir: '/etc/kubernetes',
   pkiDir: '/etc/kubernetes/pki',
   manifests: '/etc/kubernetes/manifests',
+  /** the kubelet's kubeconfig (kubeadm writes it; the kubelet's client certificate is in it or named by it) */
+  kubeletConf: '/etc/kubernetes/kubelet.conf',
   kubeletDir: '/var/lib/kubelet',
   kubeletPki: '/var/lib/kubelet/pki',
   kubeletConfig: '/var/lib/kubelet/config.yaml',

@@ -325,7 +325,7 @@ export async function installNode(root: string, scenario: ScenarioName, opts: In
         await rm(cur, { force: true });
         await symlink(name, cur);
         await writeFile(
-          r(NODE.kubeDir + '/kubelet.conf'),
+          r(NODE.kubeletConf),
           kubeconfigYaml({ server, caCert, user: 'default-auth', clusterName: 'default-cluster', clientFile: NODE.kubeletPki + '/kubelet-client-current.pem' })
             .replace(/default-auth@default-cluster/g, 'default-context'),
           { mode: 0o600 },

@@ -1,6 +1,6 @@
 // The node agent of a worker (worker.ts): systemd's kubelet unit and the kubelet, nothing else.
-// The kubelet checks kubelet.conf's client certificate when it starts, exactly where the real one does
-// (bootstrap.go: an expired one, with no bootstrap-kubelet.conf to fall back to, stops it), then tells
+// The kubelet starts as the control plane's does (./agent/kubelet-start.ts: kubelet.conf's client
+// certificate checked where bootstrap.go checks it, an expired one stopping it), then tells
 // the API server named in kubelet.conf that it is alive as its version does (../kubelet-report.ts, shared
 // with the control plane's kubelet).
 // Usage: node worker-agent.js <root>. systemctl/crictl/journalctl talk to it over <root>/run/sim/agent.sock.
@@ -8,17 +8,13 @@
 // and passed to every part; what both kinds of node have comes from ./agent/state.ts.
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { NODE } from './paths.js';
-import { atLeast, loadNode } from './node.js';
-import { expiredAt, goTime } from './pki.js';
+import { loadNode } from './node.js';
 import { systemdAgo, systemdTime } from './format.js';
-import { createNodeAgentState, journal, kubeletLog, kubeletReport, nextPid, setUnit, stopUnit, unitExited, type AgentStatus, type ClientCreds, type KubeletReport, type KubeletUnitBase, type NodeAgentState } from './agent/state.js';
+import { createNodeAgentState, journal, kubeletReport, nextPid, setUnit, stopUnit, unitExited, type AgentStatus, type KubeletReport, type KubeletUnitBase, type NodeAgentState } from './agent/state.js';
 import { clientCreds, reportStatus, reportTick, startReporting } from './kubelet-report.js';
-import { kubeletClientCert, startCertificateManager } from './agent/kubelet-files.js';
+import { startKubelet } from './agent/kubelet-start.js';
 import { fail, ok, type Reply } from './agent/reply.js';
 import { serveRequests } from './agent/control.js';
-
-const KUBELET_CONF = NODE.kubeDir + '/kubelet.conf';
 
 /** a worker's kubelet unit reports (../kubelet-report.ts); the worker has nothing else */
 type WorkerState = NodeAgentState<KubeletUnitBase & KubeletReport>;
@@ -31,44 +27,13 @@ function createWorkerState(root: string): WorkerState {
 function kubeletStartAttempt(st: WorkerState): void {
   st.node = loadNode(st.root);
   st.kubelet.mainPid = nextPid(st);
+  st.kubelet.creds = undefined; // a new process: its client has what this start gives it
   journal(st, 'systemd[1]', 'Started kubelet: The Kubernetes Node Agent.');
-  // kubelet.conf's own client certificate (embedded, or the file it names): what bootstrap.go checks
-  const { cert, error } = kubeletClientCert(st);
-  const noBootstrap = 'failed to run Kubelet: unable to load bootstrap kubeconfig: stat /etc/kubernetes/bootstrap-kubelet.conf: no such file or directory';
-  let fail: string | undefined;
-  if (cert && expiredAt(cert)) {
-    if (atLeast(st.node.version, '1.20.0')) {
-      kubeletLog(st, 'E', 'bootstrap.go:266', `"Part of the existing bootstrap client certificate in kubeconfig is expired" path="${KUBELET_CONF}" expirationDate="${goTime(cert.notAfter)}"`);
-    } else {
-      kubeletLog(st, 'E', 'bootstrap.go:265', `part of the existing bootstrap client certificate is expired: ${goTime(cert.notAfter)}`);
-    }
-    fail = noBootstrap;
-  } else if (error === 'missing') {
-    fail = noBootstrap;
-  } else if (error) {
-    kubeletLog(st, 'E', 'bootstrap.go:265', `unable to read existing bootstrap client config from ${KUBELET_CONF}: ${error}`);
-    fail = noBootstrap;
-  }
-  let creds: ClientCreds | undefined;
-  if (!fail) {
-    try {
-      const held = startCertificateManager(st);
-      if (held) creds = clientCreds(st, held);
-    } catch (e) {
-      fail = `failed to run Kubelet: failed to initialize client certificate manager: ${(e as Error).message}`;
-    }
-  }
-  if (fail) {
-    kubeletLog(st, 'F', 'server.go:274', fail);
-    st.kubelet.lastError = fail;
-    kubeletExited(st, 'code=exited, status=1/FAILURE', 'exit-code');
-    return;
-  }
-  st.kubelet.lastError = undefined;
-  kubeletLog(st, 'I', 'server.go:417', `Kubelet version kubeletVersion="${st.node.version}"`);
+  const started = startKubelet(st);
+  if (!started) return;
   setUnit(st, 'active');
   st.kubelet.everActive = true;
-  if (creds) startReporting(st, creds);
+  if (started.held) startReporting(st, clientCreds(st, started.held, started.files.kc));
 }
 
 function kubeletStop(st: WorkerState): void {

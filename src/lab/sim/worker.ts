@@ -112,7 +112,7 @@ export async function installWorker(root: string, scenario: WorkerScenario, opts
     conf = kubeconfigYaml({ server: opts.server, caCert: ca.cert, user: 'default-auth', clusterName: 'default-cluster', clientFile: NODE.kubeletPki + '/kubelet-client-current.pem' })
       .replace(/default-auth@default-cluster/g, 'default-context');
   }
-  await writeFile(r(NODE.kubeDir + '/kubelet.conf'), conf, { mode: 0o600 });
+  await writeFile(r(NODE.kubeletConf), conf, { mode: 0o600 });
 
   const u = new URL(opts.server);
   const node: NodeConfig = {

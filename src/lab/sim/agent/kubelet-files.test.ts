@@ -1,6 +1,7 @@
 // Which client certificate the kubelet's certificate manager starts with, and what it writes into its
 // store (kubelet-files.ts: client-go getCurrentCertificateOrBootstrap and fileStore.Update), on
-// simulated nodes' real files (openssl-made PKI), without an agent.
+// simulated nodes' real files (openssl-made PKI), without an agent; and how a start that fails on those
+// files ends (kubelet-start.ts).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -11,6 +12,7 @@ import type { ScenarioName } from '../scenarios.js';
 import { DAY, issue, kubeconfigYaml, parseCert, readPem, type Pem } from '../pki.js';
 import { createNodeAgentState } from './state.js';
 import { managerCert, startCertificateManager } from './kubelet-files.js';
+import { startKubelet } from './kubelet-start.js';
 
 const copies: string[] = [];
 after(async () => {
@@ -174,5 +176,73 @@ test("the certificate manager's pair at kubelet start, and the bootstrap pair it
     const held = startCertificateManager(createNodeAgentState(off.root, {}));
     assert.equal(fingerprint(held!.cert), fingerprint(embedded.cert), 'no manager: kubelet.conf\'s own pair');
     assert.deepEqual(stored(off), unchanged);
+  });
+});
+
+/** A copy of `scenario`'s node that says it runs `version` (node.json), as the kubelet reads it at start. */
+async function nodeAt(scenario: ScenarioName, version?: string): Promise<SimNode> {
+  const n = await node(scenario);
+  if (version) {
+    const file = join(n.root, 'var/lib/sim/node.json');
+    writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), version }));
+  }
+  return n;
+}
+
+test('a kubelet start that fails on its files exits as its version exits (kubelet-start.ts)', { concurrency: true }, async (t) => {
+  const failedStart = (n: SimNode) => {
+    const st = createNodeAgentState(n.root, {});
+    assert.equal(startKubelet(st), undefined);
+    assert.equal(st.kubelet.state, 'activating');
+    return { st, journal: readFileSync(st.journalFile, 'utf8') };
+  };
+  const noBootstrap = 'failed to run Kubelet: unable to load bootstrap kubeconfig: stat /etc/kubernetes/bootstrap-kubelet.conf: no such file or directory';
+  /** a 1.28 node (or one saying it runs `version`) whose kubelet.conf names a store pair that expired yesterday */
+  const expiredStore = async (version?: string) => {
+    const n = await nodeAt('healthy-1.28', version);
+    storePair(n, 'kubelet-client-2020-01-01-00-00-00.pem', await nodePair(n, -400, -1));
+    return n;
+  };
+
+  await t.test('1.18, expired kubelet.conf: bootstrap.go:265, then klog.Fatal (F server.go:274) and exit status 255', async () => {
+    const { st, journal } = failedStart(await nodeAt('seed1-1.18'));
+    assert.match(journal, /E\d{4} [\d:.]+ +\d+ bootstrap\.go:265\] part of the existing bootstrap client certificate is expired: /);
+    assert.ok(journal.includes(`server.go:274] ${noBootstrap}\n`), journal);
+    assert.match(journal, /kubelet\.service: Main process exited, code=exited, status=255\/EXCEPTION\n/);
+    assert.equal(st.kubelet.lastExit, 'code=exited, status=255/EXCEPTION');
+    assert.equal(st.kubelet.lastError, noBootstrap);
+  });
+
+  await t.test('1.28: the structured bootstrap.go:266 line, then cli.Run\'s "command failed" (run.go:74) and exit status 1', async () => {
+    const { st, journal } = failedStart(await expiredStore());
+    assert.match(journal, /bootstrap\.go:266\] "Part of the existing bootstrap client certificate in kubeconfig is expired" path="\/etc\/kubernetes\/kubelet\.conf" expirationDate="/);
+    assert.ok(journal.includes(`run.go:74] "command failed" err="${noBootstrap}"\n`), journal);
+    assert.doesNotMatch(journal, /server\.go:274/);
+    assert.equal(st.kubelet.lastExit, 'code=exited, status=1/FAILURE');
+  });
+
+  await t.test('1.22: "Failed to run kubelet" (server.go) and exit status 1', async () => {
+    const { journal } = failedStart(await expiredStore('v1.22.17'));
+    assert.ok(journal.includes(`server.go:294] "Failed to run kubelet" err="${noBootstrap}"\n`), journal);
+    assert.match(journal, /status=1\/FAILURE\n/);
+  });
+
+  await t.test('a store pair whose key is another one\'s: bootstrap.go reads its certificate, the certificate manager refuses the pair (quoted as klog quotes it)', async () => {
+    const n = await nodeAt('healthy-1.28');
+    const [pair, other] = await Promise.all([nodePair(n, -1, 365), nodePair(n, -1, 365)]);
+    storePair(n, 'kubelet-client-2020-01-01-00-00-00.pem', { cert: pair.cert, key: other.key });
+    const { journal } = failedStart(n);
+    assert.ok(journal.includes('run.go:74] "command failed" err="failed to run Kubelet: failed to initialize client certificate manager: could not convert data from \\"/var/lib/kubelet/pki/kubelet-client-current.pem\\" into cert/key pair: tls: private key does not match public key"\n'), journal);
+  });
+
+  await t.test('a healthy node: kubelet.conf and the config read once, the store pair held, no exit', async () => {
+    const n = await nodeAt('healthy-1.28');
+    const st = createNodeAgentState(n.root, {});
+    const started = startKubelet(st);
+    assert.ok(started?.held && !started.held.bootstrapped);
+    assert.equal(started.files.rotates, true);
+    assert.ok(started.files.kc?.server.startsWith('https://'));
+    assert.equal(st.kubelet.lastExit, undefined);
+    assert.match(readFileSync(st.journalFile, 'utf8'), /server\.go:417\] Kubelet version kubeletVersion="v1\.28\.\d+"\n/);
   });
 });

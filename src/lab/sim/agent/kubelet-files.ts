@@ -1,13 +1,16 @@
 // The kubelet's own files, as the kubelet reads them: its config (how often it scans the static pod
-// path), its client certificate (kubelet.conf), and its certificate manager's store
+// path, whether it rotates), its client certificate (kubelet.conf), and its certificate manager's store
 // (/var/lib/kubelet/pki: which pair the manager holds when the kubelet starts, and how it writes one).
 import { createPrivateKey } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { load as yamlLoad } from 'js-yaml';
 import { NODE, kubeletClientFile } from '../paths.js';
-import { parseCert, parseKubeconfig, type CertInfo } from '../pki.js';
-import { kubeletLog, type AgentState, type NodeAgentState } from './state.js';
+import { parseCert, parseKubeconfig, type CertInfo, type ParsedKubeconfig } from '../pki.js';
+import { kubeletLog, type NodeAgentState } from './state.js';
+
+/** kubelet.conf, read now; throws when it cannot be read */
+const readKubeconfig = (st: NodeAgentState): ParsedKubeconfig => parseKubeconfig(readFileSync(st.r(NODE.kubeletConf), 'utf8'));
 
 function durationMs(s: string | undefined, dflt: number): number {
   if (!s) return dflt;
@@ -17,25 +20,51 @@ function durationMs(s: string | undefined, dflt: number): number {
   return m[2] === 'ms' ? v : m[2] === 's' ? v * 1000 : m[2] === 'm' ? v * 60000 : v * 3600000;
 }
 
-export function readKubeletConfig(st: AgentState): void {
-  try {
-    const cfg = yamlLoad(readFileSync(st.r(NODE.kubeletConfig), 'utf8')) as Record<string, string>;
-    st.kubelet.fileCheckMs = durationMs(cfg.fileCheckFrequency, 20_000);
-  } catch {
-    st.kubelet.fileCheckMs = 20_000;
-  }
+/**
+ * What the kubelet reads once as it starts: kubelet.conf (or why it could not: 'missing', or the read
+ * error) and, from its config, how often it scans the static pod path and whether its certificate
+ * manager keeps a store and rotates (rotateCertificates, as kubeadm writes it: true in every version the
+ * simulator has).
+ */
+export interface KubeletFiles {
+  kc?: ParsedKubeconfig;
+  kcError?: string;
+  fileCheckMs: number;
+  rotates: boolean;
 }
 
-/** The kubelet's client certificate, as the kubelet would load it from kubelet.conf. */
-export function kubeletClientCert(st: NodeAgentState): { cert?: CertInfo; error?: string } {
-  const confPath = st.r(NODE.kubeDir + '/kubelet.conf');
-  if (!existsSync(confPath)) return { error: 'missing' };
+export function readKubeletFiles(st: NodeAgentState): KubeletFiles {
+  let kc: ParsedKubeconfig | undefined;
+  let kcError: string | undefined;
   try {
-    const kc = parseKubeconfig(readFileSync(confPath, 'utf8'));
-    if (kc.clientCert) return { cert: parseCert(kc.clientCert) };
-    if (kc.clientCertFile) {
-      const f = st.r(kc.clientCertFile);
-      if (!existsSync(f)) return { error: `open ${kc.clientCertFile}: no such file or directory` };
+    kc = readKubeconfig(st);
+  } catch (e) {
+    kcError = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : (e as Error).message;
+  }
+  let cfg: { fileCheckFrequency?: string; rotateCertificates?: unknown } = {};
+  try {
+    cfg = (yamlLoad(readFileSync(st.r(NODE.kubeletConfig), 'utf8')) as typeof cfg | null) ?? {};
+  } catch { /* unreadable: the defaults */ }
+  return { ...(kc ? { kc } : { kcError }), fileCheckMs: durationMs(cfg.fileCheckFrequency, 20_000), rotates: cfg.rotateCertificates === true };
+}
+
+/**
+ * The client certificate kubelet.conf gives the kubelet's API client: the one it embeds, or the file it
+ * names (read when used). Throws when the embedded one is no certificate.
+ */
+export function kubeconfigClient(kc: ParsedKubeconfig): { cert?: CertInfo; file?: string } {
+  return kc.clientCert ? { cert: parseCert(kc.clientCert) } : kc.clientCertFile ? { file: kc.clientCertFile } : {};
+}
+
+/** The kubelet's client certificate, as bootstrap.go loads it from kubelet.conf (error 'missing': there is none). */
+export function kubeletClientCert(st: NodeAgentState, { kc, kcError }: KubeletFiles): { cert?: CertInfo; error?: string } {
+  if (!kc) return { error: kcError ?? 'missing' };
+  try {
+    const { cert, file } = kubeconfigClient(kc);
+    if (cert) return { cert };
+    if (file) {
+      const f = st.r(file);
+      if (!existsSync(f)) return { error: `open ${file}: no such file or directory` };
       return { cert: parseCert(readFileSync(f)) };
     }
     return { error: 'no client certificate' };
@@ -63,7 +92,7 @@ export interface ManagerCert {
  * kubelet-client.key in the store's directory; else none. A pair that cannot be read, or whose key is not
  * the certificate's, is an error (the manager is not made), as tls.X509KeyPair makes it.
  */
-function storeCurrent(st: NodeAgentState, kc: ReturnType<typeof parseKubeconfig>): Omit<ManagerCert, 'bootstrapped'> | undefined {
+function storeCurrent(st: NodeAgentState, kc: ParsedKubeconfig): Omit<ManagerCert, 'bootstrapped'> | undefined {
   const pair = (certFile: string, keyFile: string) => {
     const cert = readFileSync(st.r(certFile), 'utf8');
     const key = certFile === keyFile ? cert : readFileSync(st.r(keyFile), 'utf8');
@@ -88,8 +117,7 @@ function storeCurrent(st: NodeAgentState, kc: ReturnType<typeof parseKubeconfig>
  * store and rotates at once; else none (an expired store pair and nothing embedded: its API client
  * presents no certificate). Throws when the store's pair cannot be read.
  */
-export function managerCert(st: NodeAgentState, now = Date.now()): ManagerCert | undefined {
-  const kc = parseKubeconfig(readFileSync(st.r(NODE.kubeDir + '/kubelet.conf'), 'utf8'));
+export function managerCert(st: NodeAgentState, kc: ParsedKubeconfig = readKubeconfig(st), now = Date.now()): ManagerCert | undefined {
   const current = storeCurrent(st, kc);
   if (current && now < current.info.notAfter.getTime()) return { ...current, bootstrapped: false };
   if (!kc.clientCert || !kc.clientKey) return undefined;
@@ -125,21 +153,8 @@ export function storeUpdate(st: NodeAgentState, cert: string, key: string, now =
   return posix.join(NODE.kubeletPki, name);
 }
 
-/**
- * Whether the kubelet's certificate manager keeps its store and rotates (kubelet-rotation.ts):
- * rotateCertificates in its config, as kubeadm writes it (every version the simulator has).
- */
-export function managesStore(st: NodeAgentState): boolean {
-  try {
-    return (yamlLoad(readFileSync(st.r(NODE.kubeletConfig), 'utf8')) as { rotateCertificates?: unknown }).rotateCertificates === true;
-  } catch {
-    return false;
-  }
-}
-
 /** Without rotation the kubelet has no certificate manager: kubelet.conf's own pair, embedded or the files it names. */
-function kubeconfigPair(st: NodeAgentState): ManagerCert | undefined {
-  const kc = parseKubeconfig(readFileSync(st.r(NODE.kubeDir + '/kubelet.conf'), 'utf8'));
+function kubeconfigPair(st: NodeAgentState, kc: ParsedKubeconfig): ManagerCert | undefined {
   if (kc.clientCert && kc.clientKey) return { cert: kc.clientCert, key: kc.clientKey, info: parseCert(kc.clientCert), bootstrapped: false };
   if (!kc.clientCertFile) return undefined;
   const cert = readFileSync(st.r(kc.clientCertFile), 'utf8');
@@ -150,9 +165,10 @@ function kubeconfigPair(st: NodeAgentState): ManagerCert | undefined {
  * The certificate manager made when the kubelet starts: managerCert, and a bootstrap pair written into
  * the store (a failure to write is logged, and the manager keeps the pair, as the real one does).
  */
-export function startCertificateManager(st: NodeAgentState, now = Date.now()): ManagerCert | undefined {
-  if (!managesStore(st)) return kubeconfigPair(st);
-  const m = managerCert(st, now);
+export function startCertificateManager(st: NodeAgentState, files: KubeletFiles = readKubeletFiles(st), now = Date.now()): ManagerCert | undefined {
+  const kc = files.kc ?? readKubeconfig(st); // unreadable: the kubelet stopped before this (bootstrap.go); here it throws
+  if (!files.rotates) return kubeconfigPair(st, kc);
+  const m = managerCert(st, kc, now);
   if (m?.bootstrapped) {
     try {
       storeUpdate(st, m.cert, m.key, now);

@@ -17,8 +17,8 @@
 import { readFileSync } from 'node:fs';
 import { NODE } from '../paths.js';
 import { atLeast } from '../node.js';
-import { YEAR, expiredAt, goTime, issue, parseCert, parseKubeconfig, readPem, signedBy, type CertInfo } from '../pki.js';
-import { managesStore, storeUpdate, type ManagerCert } from './kubelet-files.js';
+import { YEAR, expiredAt, goTime, issue, parseCert, readPem, signedBy, type CertInfo } from '../pki.js';
+import { kubeconfigClient, storeUpdate, type KubeletFiles, type ManagerCert } from './kubelet-files.js';
 import { goDuration } from '../format.js';
 import { kubeletLog, type AgentState } from './state.js';
 import { clientCreds } from '../kubelet-report.js';
@@ -41,15 +41,6 @@ const RETRY_MS = 5_000;
  * request, as the client's transport is made anew).
  */
 const csrCredentials = new WeakMap<AgentState, { cert?: CertInfo; file?: string }>();
-
-function kubeconfigCredential(st: AgentState): { cert?: CertInfo; file?: string } {
-  try {
-    const kc = parseKubeconfig(readFileSync(st.r(NODE.kubeDir + '/kubelet.conf'), 'utf8'));
-    return kc.clientCert ? { cert: parseCert(kc.clientCert) } : kc.clientCertFile ? { file: kc.clientCertFile } : {};
-  } catch {
-    return {};
-  }
-}
 
 function csrCertificate(st: AgentState): CertInfo | undefined {
   const c = csrCredentials.get(st);
@@ -85,11 +76,18 @@ function rotationDeadline(st: AgentState, cert: CertInfo): number {
   return deadline;
 }
 
-/** At kubelet start: when its certificate manager, holding `held` (kubelet-files.ts), will rotate (at once with a bootstrap pair or none). */
-export function planClientRotation(st: AgentState, held: ManagerCert | undefined): void {
+/**
+ * At kubelet start, with the files it read: when its certificate manager, holding `held`
+ * (kubelet-files.ts), will rotate (at once with a bootstrap pair or none).
+ */
+export function planClientRotation(st: AgentState, held: ManagerCert | undefined, files: KubeletFiles): void {
   plans.delete(st);
-  if (!managesStore(st)) return;
-  csrCredentials.set(st, kubeconfigCredential(st));
+  if (!files.rotates) return;
+  let credential: { cert?: CertInfo; file?: string } = {};
+  try {
+    if (files.kc) credential = kubeconfigClient(files.kc);
+  } catch { /* no certificate in it: the CSR goes without one */ }
+  csrCredentials.set(st, credential);
   if (held && !held.bootstrapped) {
     plans.set(st, { deadline: rotationDeadline(st, held.info) });
     return;

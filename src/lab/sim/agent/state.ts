@@ -111,6 +111,8 @@ export interface KubeletUnitBase {
   restarts: number;
   nextRetry: number;
   lastError: string | undefined;
+  /** how its last process ended, as systemd words it (`code=exited, status=1/FAILURE`) */
+  lastExit?: string;
 }
 
 /** the kubelet's API client: kubelet.conf's server and CA, the client certificate it presents (../kubelet-report.ts) */
@@ -245,6 +247,7 @@ export function stopUnit(st: NodeAgentState): void {
  * Restart=always starts it again after RestartSec (the node's kubeletRestartMs).
  */
 export function unitExited(st: NodeAgentState, how: string, result: 'exit-code' | 'signal'): void {
+  st.kubelet.lastExit = how;
   journal(st, 'systemd[1]', `kubelet.service: Main process exited, ${how}`);
   journal(st, 'systemd[1]', `kubelet.service: Failed with result '${result}'.`);
   setUnit(st, 'activating');

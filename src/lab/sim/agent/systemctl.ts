@@ -88,7 +88,8 @@ export function systemctl(st: AgentState, args: string[]): Reply {
         lines.push('       Docs: https://kubernetes.io/docs/home/', `   Main PID: ${st.kubelet.mainPid} (kubelet)`, '      Tasks: 14 (limit: 4557)', '     Memory: 43.2M', '     CGroup: /system.slice/kubelet.service', `             └─${st.kubelet.mainPid} /usr/bin/kubelet --bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf --config=/var/lib/kubelet/config.yaml`);
       } else if (st.kubelet.state === 'activating') {
         active = `     Active: activating (auto-restart) (Result: exit-code) since ${systemdTime(since)}; ${systemdAgo(Date.now() - st.kubelet.since)}`;
-        lines.push('       Docs: https://kubernetes.io/docs/home/', `    Process: ${st.kubelet.mainPid} ExecStart=${execStart} (code=exited, status=255/EXCEPTION)`, `   Main PID: ${st.kubelet.mainPid} (code=exited, status=255/EXCEPTION)`);
+        const exit = st.kubelet.lastExit ?? 'code=exited, status=255/EXCEPTION';
+        lines.push('       Docs: https://kubernetes.io/docs/home/', `    Process: ${st.kubelet.mainPid} ExecStart=${execStart} (${exit})`, `   Main PID: ${st.kubelet.mainPid} (${exit})`);
       } else {
         active = `     Active: inactive (dead)${st.kubelet.everActive ? ` since ${systemdTime(since)}; ${systemdAgo(Date.now() - st.kubelet.since)}` : ''}`;
         lines.push('       Docs: https://kubernetes.io/docs/home/');
