@@ -204,13 +204,14 @@ test('a kubelet start that fails on its files exits as its version exits (kubele
     return n;
   };
 
-  await t.test('1.18, expired kubelet.conf: bootstrap.go:265, then klog.Fatal (F server.go:274) and exit status 255', async () => {
+  await t.test('1.18, expired kubelet.conf: bootstrap.go:265, then klog.Fatal (F server.go:274) and exit status 255; 1.20 at server.go:269', async () => {
     const { st, journal } = failedStart(await nodeAt('seed1-1.18'));
     assert.match(journal, /E\d{4} [\d:.]+ +\d+ bootstrap\.go:265\] part of the existing bootstrap client certificate is expired: /);
     assert.ok(journal.includes(`server.go:274] ${noBootstrap}\n`), journal);
     assert.match(journal, /kubelet\.service: Main process exited, code=exited, status=255\/EXCEPTION\n/);
     assert.equal(st.kubelet.lastExit, 'code=exited, status=255/EXCEPTION');
     assert.equal(st.kubelet.lastError, noBootstrap);
+    assert.ok(failedStart(await expiredStore('v1.20.15')).journal.includes(`server.go:269] ${noBootstrap}\n`));
   });
 
   await t.test('1.28: the structured bootstrap.go:266 line, then cli.Run\'s "command failed" (run.go:74) and exit status 1', async () => {
@@ -221,10 +222,14 @@ test('a kubelet start that fails on its files exits as its version exits (kubele
     assert.equal(st.kubelet.lastExit, 'code=exited, status=1/FAILURE');
   });
 
-  await t.test('1.22: "Failed to run kubelet" (server.go) and exit status 1', async () => {
+  await t.test('1.22: "Failed to run kubelet" (server.go:294) and exit status 1; 1.24: the error returned, printed by cobra from 1.24.4', async () => {
     const { journal } = failedStart(await expiredStore('v1.22.17'));
     assert.ok(journal.includes(`server.go:294] "Failed to run kubelet" err="${noBootstrap}"\n`), journal);
     assert.match(journal, /status=1\/FAILURE\n/);
+    const early = failedStart(await expiredStore('v1.24.3')).journal;
+    assert.doesNotMatch(early, /failed to run Kubelet/);
+    assert.match(early, /status=1\/FAILURE\n/);
+    assert.match(failedStart(await expiredStore('v1.24.17')).journal, new RegExp(`kubelet\\[\\d+\\]: Error: ${noBootstrap}\n`));
   });
 
   await t.test('a store pair whose key is another one\'s: bootstrap.go reads its certificate, the certificate manager refuses the pair (quoted as klog quotes it)', async () => {

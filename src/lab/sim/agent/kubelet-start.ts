@@ -2,31 +2,39 @@
 // (cmd/kubelet/app/server.go): it reads kubelet.conf and its config once (kubelet-files.ts), checks
 // kubelet.conf's client certificate (bootstrap.go), makes its certificate manager, and when any of that
 // fails it exits as its version exits.
-import { atLeast } from '../node.js';
+import { atLeast, minor } from '../node.js';
 import { NODE } from '../paths.js';
 import { expiredAt, goTime } from '../pki.js';
 import { kubeletClientCert, readKubeletFiles, startCertificateManager, type KubeletFiles, type ManagerCert } from './kubelet-files.js';
-import { kubeletLog, unitExited, type NodeAgentState } from './state.js';
+import { journal, kubeletLog, unitExited, type NodeAgentState } from './state.js';
 
 const NO_BOOTSTRAP = 'failed to run Kubelet: unable to load bootstrap kubeconfig: stat /etc/kubernetes/bootstrap-kubelet.conf: no such file or directory';
 
+/** klog.Fatal's line in cmd/kubelet/app/server.go, as real journals show it (1.14 to 1.20; earlier ones as 1.14) */
+const FATAL_LINE: Record<number, number> = { 16: 271, 17: 273, 18: 274, 19: 265, 20: 269 };
+/** the structured "Failed to run kubelet" line in server.go, 1.21 to 1.23 */
+const ERRORS_LINE: Record<number, number> = { 21: 292, 22: 294, 23: 302 };
+
 /**
- * The kubelet's process ends on `err` (Run's error) as its version ends it:
- * - before 1.21, klog.Fatal: `F ... server.go:274] failed to run Kubelet: ...`, exit status 255;
- * - 1.21 to 1.23, structured logging and os.Exit(1): `E ... server.go] "Failed to run kubelet" err="..."`;
- * - from 1.24, the command returns the error to component-base's cli.Run: `E ... run.go:74] "command failed" err="..."`, exit 1.
- * Seen in real journals: 1.17 (server.go:273, 255), 1.27 (run.go:74, 1). The 1.21 and 1.24 boundaries
- * are where the structured-logging migration and cli.Run (component-base 1.23) put them, unverified.
+ * The kubelet's process ends on `err` (Run's error) as its version ends it, as real journals show it:
+ * - up to 1.20, klog.Fatal: `F ... server.go:274] failed to run Kubelet: ...`, exit status 255;
+ * - 1.21 to 1.23, structured logging and os.Exit(1): `E ... server.go:292] "Failed to run kubelet" err="..."`;
+ * - 1.24, the command returns the error and exits 1: nothing logged before 1.24.4, cobra's plain
+ *   `Error: ...` line from then on;
+ * - from 1.25, component-base's cli.Run: `E ... run.go:74] "command failed" err="..."`, exit 1 (journals
+ *   show 1.26 and 1.27; newer releases moved it to run.go:72, from a release not known here).
  */
 function exitOn(st: NodeAgentState, err: string): void {
   const v = st.node.version;
-  if (!atLeast(v, '1.21.0')) {
-    kubeletLog(st, 'F', 'server.go:274', err);
+  const m = minor(v);
+  if (m <= 20) {
+    kubeletLog(st, 'F', `server.go:${FATAL_LINE[m] ?? 265}`, err);
     unitExited(st, 'code=exited, status=255/EXCEPTION', 'exit-code');
   } else {
     // klog quotes a structured value as Go's %q does: JSON's quoting for these ASCII messages
-    if (atLeast(v, '1.24.0')) kubeletLog(st, 'E', 'run.go:74', `"command failed" err=${JSON.stringify(err)}`);
-    else kubeletLog(st, 'E', 'server.go:294', `"Failed to run kubelet" err=${JSON.stringify(err)}`);
+    if (m <= 23) kubeletLog(st, 'E', `server.go:${ERRORS_LINE[m]}`, `"Failed to run kubelet" err=${JSON.stringify(err)}`);
+    else if (m >= 25) kubeletLog(st, 'E', 'run.go:74', `"command failed" err=${JSON.stringify(err)}`);
+    else if (atLeast(v, '1.24.4')) journal(st, `kubelet[${st.kubelet.mainPid}]`, `Error: ${err}`);
     unitExited(st, 'code=exited, status=1/FAILURE', 'exit-code');
   }
   st.kubelet.lastError = err;
