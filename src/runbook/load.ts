@@ -349,23 +349,20 @@ function semanticDiagnostics(doc: YamlDocument, rb: Runbook, opts: LoadOptions):
     return isObject(p) && isObject(p.vars) ? p.vars : {};
   };
   const allProvided = new Set<string>();
-  // One checker for every name the runbook could ever see; whether a name is available at a
-  // given step is then a cheap set lookup (building a checker per step would be quadratic).
-  const universe = new Set<string>([...base, 'item', 'result']);
-  for (const { path: at, play } of lists) {
-    for (const k of Object.keys(playVars(play))) universe.add(k);
-    for (const { step: st, vars } of walkSteps(listAt(root, at), at)) for (const n of [...namesProvidedBy(st as unknown as Step), ...vars]) universe.add(n);
-  }
+  // Where each name comes from (the hint when one is used where it is not seen), base's left out.
   const playVarNames = new Set<string>();
   const stepVarNames = new Set<string>();
   const provided = new Set<string>();
-  for (const { play, path: at } of lists) {
+  for (const { path: at, play } of lists) {
     for (const k of Object.keys(playVars(play))) if (!base.has(k)) playVarNames.add(k);
     for (const { step: st, vars } of walkSteps(listAt(root, at), at)) {
       for (const n of namesProvidedBy(st as unknown as Step)) provided.add(n);
       for (const n of vars) if (!base.has(n)) stepVarNames.add(n);
     }
   }
+  // One checker for every name the runbook could ever see; whether a name is available at a
+  // given step is then a cheap set lookup (building a checker per step would be quadratic).
+  const universe = new Set<string>([...base, 'item', 'result', ...playVarNames, ...stepVarNames, ...provided]);
   ctx = { doc, out, universe, checkUniverse: createChecker(universe), playVarNames, stepVarNames, provided };
   // vars may name each other in any order (hostScope expands each after those it names), but not in a cycle
   out.push(...varCycleDiagnostics(doc, root, opts.knownVarNames ?? [], opts.varsFiles, opts.givenToEveryHost));
