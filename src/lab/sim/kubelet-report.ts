@@ -22,7 +22,6 @@ import { leaseClientVersion, leaseDurationSeconds, leaseRenewMs, statusReportMs,
 import { NODE_LEASE_NAMESPACE, type Lease } from './leases-api.js';
 import type { NodeCondition } from './nodes-api.js';
 
-
 /** an agent whose kubelet reports (every node agent) */
 export type ReportingState = NodeAgentState<KubeletUnitBase & KubeletReport>;
 
@@ -187,8 +186,9 @@ async function heartbeat(st: ReportingState, c: ClientCreds): Promise<void> {
   const call = processClient(st, c);
   const notReady = notReadyMessage(st);
   if (notReady !== st.kubelet.notReady && notReady) {
-    const v121 = atLeast(st.node.version, '1.21.0');
-    kubeletLog(st, 'E', v121 ? 'kubelet.go:2855' : 'kubelet.go:2187', v121 ? `"Container runtime network not ready" networkReady="${notReady.slice(notReady.indexOf('NetworkReady='))}"` : `Container runtime network not ready: ${notReady.slice(notReady.indexOf('NetworkReady='))}`);
+    const network = notReady.slice(notReady.indexOf('NetworkReady='));
+    if (atLeast(st.node.version, '1.21.0')) kubeletLog(st, 'E', 'kubelet.go:2855', `"Container runtime network not ready" networkReady="${network}"`);
+    else kubeletLog(st, 'E', 'kubelet.go:2187', `Container runtime network not ready: ${network}`);
   }
   st.kubelet.notReady = notReady;
   try {

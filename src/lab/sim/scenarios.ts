@@ -198,6 +198,23 @@ const COMMANDS: Record<Runtime, string[]> = {
 };
 
 /** Installs the emulated commands into <root>/usr/local/sbin (absolute node and script paths). */
+/**
+ * A pair in the kubelet's certificate store as the kubelet leaves it: the file `name` (0600) in
+ * /var/lib/kubelet/pki, kubelet-client-current.pem a (relative) link to it.
+ */
+export async function installStorePair(root: string, name: string, pair: string): Promise<void> {
+  const pki = rooted(root, NODE.kubeletPki);
+  await writeFile(join(pki, name), pair, { mode: 0o600 });
+  await rm(join(pki, 'kubelet-client-current.pem'), { force: true });
+  await symlink(name, join(pki, 'kubelet-client-current.pem'));
+}
+
+/** The network plugin's CNI configuration (flannel's), with which the runtime reports the network ready. */
+export async function installCniConfig(root: string): Promise<void> {
+  await mkdir(rooted(root, NODE.cniConfDir), { recursive: true });
+  await writeFile(join(rooted(root, NODE.cniConfDir), FLANNEL_CONFLIST.name), FLANNEL_CONFLIST.text);
+}
+
 export async function installCommands(root: string, runtime: Runtime): Promise<void> {
   const sbin = rooted(root, NODE.sbin);
   await mkdir(sbin, { recursive: true });
@@ -318,12 +335,7 @@ export async function installNode(root: string, scenario: ScenarioName, opts: In
       if (c.file === 'kubelet.conf' && !def.kubeletEmbedded) {
         const kw = def.leaf('kubelet-client', caWin, now, member, members);
         const pem = await issue({ cn: c.user(node), orgs: c.orgs(node), usage: 'client', notBefore: kw.nb, notAfter: kw.na }, cas['ca'], await newKey());
-        const name = kubeletClientFile(kw.nb);
-        const file = join(r(NODE.kubeletPki), name);
-        await writeFile(file, pem.cert + pem.key, { mode: 0o600 });
-        const cur = join(r(NODE.kubeletPki), 'kubelet-client-current.pem');
-        await rm(cur, { force: true });
-        await symlink(name, cur);
+        await installStorePair(root, kubeletClientFile(kw.nb), pem.cert + pem.key);
         await writeFile(
           r(NODE.kubeletConf),
           kubeconfigYaml({ server, caCert, user: 'default-auth', clusterName: 'default-cluster', clientFile: NODE.kubeletPki + '/kubelet-client-current.pem' })
@@ -343,8 +355,7 @@ export async function installNode(root: string, scenario: ScenarioName, opts: In
     await writeFile(join(r(NODE.manifests), name + '.yaml'), text, { mode: 0o600 });
   }
   await writeFile(r(NODE.kubeletConfig), kubeletConfigYaml(node, opts.fileCheckFrequency ?? '20s'));
-  await mkdir(r(NODE.cniConfDir), { recursive: true });
-  await writeFile(join(r(NODE.cniConfDir), FLANNEL_CONFLIST.name), FLANNEL_CONFLIST.text);
+  await installCniConfig(root);
   await writeFile(r(NODE.kubeadmFlags), kubeadmFlagsEnv(node));
   await writeFile(r(NODE.simState + '/kubeadm-config.yaml'), clusterConfigurationYaml(node));
   saveNode(root, node);

@@ -11,13 +11,13 @@
 //   worker-healthy-1.28   like the above, valid for 335 more days: nothing to do.
 // On each, the kubelet refuses to start while kubelet.conf's certificate is expired ("part of the existing
 // bootstrap client certificate ... is expired"), so the node has posted no status since and is NotReady.
-import { mkdir, writeFile, copyFile, rm, symlink } from 'node:fs/promises';
+import { mkdir, writeFile, copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NODE, kubeletClientFile, rooted } from './paths.js';
 import { saveNode, type NodeConfig, type Runtime } from './node.js';
 import { DAY, issue, kubeconfigYaml, readPem } from './pki.js';
-import { FLANNEL_CONFLIST, kubeletConfigYaml, kubeadmFlagsEnv } from './manifests.js';
-import { installCommands } from './scenarios.js';
+import { kubeletConfigYaml, kubeadmFlagsEnv } from './manifests.js';
+import { installCniConfig, installCommands, installStorePair } from './scenarios.js';
 import { writeNodeSeed } from './worker-seeds.js';
 
 import { WORKER_SCENARIOS, type WorkerScenario } from './scenario-names.js';
@@ -75,7 +75,6 @@ export interface WorkerInstallOptions {
   version?: string;
 }
 
-
 /** Writes worker `opts.nodeName` in `scenario` under `root` and records it as a node the control plane knows. */
 export async function installWorker(root: string, scenario: WorkerScenario, opts: WorkerInstallOptions): Promise<NodeConfig> {
   const def = DEFS[scenario];
@@ -91,12 +90,6 @@ export async function installWorker(root: string, scenario: WorkerScenario, opts
   const user = `system:node:${opts.nodeName}`;
   const w = def.client(now);
   const pem = await issue({ cn: user, orgs: ['system:nodes'], usage: 'client', notBefore: w.nb, notAfter: w.na }, ca);
-  const pki = r(NODE.kubeletPki);
-  const linkCurrent = async (file: string, text: string) => {
-    await writeFile(join(pki, file), text, { mode: 0o600 });
-    await rm(join(pki, 'kubelet-client-current.pem'), { force: true });
-    await symlink(file, join(pki, 'kubelet-client-current.pem'));
-  };
   let conf: string;
   if (def.embedded) {
     // made with kubeadm's kubeconfig user command: kubeadm's layout, cluster "kubernetes"
@@ -104,11 +97,11 @@ export async function installWorker(root: string, scenario: WorkerScenario, opts
     if (def.staleStore) {
       const s = def.staleStore(now);
       const old = await issue({ cn: user, orgs: ['system:nodes'], usage: 'client', notBefore: s.nb, notAfter: s.na }, ca);
-      await linkCurrent(kubeletClientFile(s.nb), old.cert + old.key);
+      await installStorePair(root, kubeletClientFile(s.nb), old.cert + old.key);
     }
   } else {
     // as TLS bootstrap leaves it: default-cluster / default-auth, the certificate in the kubelet's store
-    await linkCurrent(kubeletClientFile(w.nb), pem.cert + pem.key);
+    await installStorePair(root, kubeletClientFile(w.nb), pem.cert + pem.key);
     conf = kubeconfigYaml({ server: opts.server, caCert: ca.cert, user: 'default-auth', clusterName: 'default-cluster', clientFile: NODE.kubeletPki + '/kubelet-client-current.pem' })
       .replace(/default-auth@default-cluster/g, 'default-context');
   }
@@ -139,8 +132,7 @@ export async function installWorker(root: string, scenario: WorkerScenario, opts
     ...(opts.nodeLease !== undefined ? { nodeLease: opts.nodeLease } : {}),
   };
   await writeFile(r(NODE.kubeletConfig), kubeletConfigYaml(node, '20s'));
-  await mkdir(r(NODE.cniConfDir), { recursive: true });
-  await writeFile(join(r(NODE.cniConfDir), FLANNEL_CONFLIST.name), FLANNEL_CONFLIST.text);
+  await installCniConfig(root);
   await writeFile(r(NODE.kubeadmFlags), kubeadmFlagsEnv(node));
   saveNode(root, node);
   await installCommands(root, node.runtime);
