@@ -18,16 +18,18 @@ import { load } from 'js-yaml';
 import { packageRoot } from '../src/lab/sim/paths.js';
 import { freePort } from '../src/lab/sim/ports.js';
 import { waitFor } from '../src/lab/wait.js';
+import { readVarsFiles } from '../src/runbook/vars-files.js';
 
 let dir: string;
 let vars: Record<string, string>;
 
-before(() => {
+before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'runbook-cert-shell-'));
-  // the runbook's vars over those of its vars_files (runbooks/shared/), as the runbook sees them
-  const rb = load(readFileSync(join(packageRoot, 'runbooks/cert-renew.yaml'), 'utf8')) as { vars: Record<string, string>; vars_files: string[] };
-  const shared = rb.vars_files.map((f) => load(readFileSync(join(packageRoot, 'runbooks', f), 'utf8')) as Record<string, string>);
-  vars = Object.assign({}, ...shared, rb.vars) as Record<string, string>;
+  // the runbook's vars with its vars_files (runbooks/shared/) over them, read as the loader reads them
+  const file = join(packageRoot, 'runbooks/cert-renew.yaml');
+  const text = readFileSync(file, 'utf8');
+  const shared = (await readVarsFiles(text, file))?.runbook ?? {};
+  vars = { ...(load(text) as { vars: Record<string, string> }).vars, ...(shared as Record<string, string>) };
   mkdirSync(join(dir, 'bin'));
   mkdirSync(join(dir, 'manifests'));
   writeFileSync(join(dir, 'manifests', 'etcd.yaml'), 'kind: Pod\n');
