@@ -259,6 +259,8 @@ test('rollback also reverses, from undo records, the changes no backup covers (n
     backup: { paths: ["{{ root }}/data"], to: "{{ root }}/backup/{{ run.id }}" }
   - name: move a file in from outside the backup
     move: { src: "{{ root }}/incoming.txt", dest: "{{ root }}/data/incoming.txt" }
+  - name: move a file out of the backup (a site enabled)
+    move: { src: "{{ root }}/data/site", dest: "{{ root }}/enabled/site" }
   - name: change a covered file
     copy: { dest: "{{ root }}/data/a.txt", content: "new a\\n", mode: "0644" }
   - name: change a file outside the backup
@@ -277,12 +279,15 @@ test('rollback also reverses, from undo records, the changes no backup covers (n
     writeFileSync(join(root, 'data', 'early.txt'), 'old early\n');
     writeFileSync(join(root, 'outside.conf'), 'old outside\n');
     writeFileSync(join(root, 'incoming.txt'), 'incoming\n');
+    writeFileSync(join(root, 'data', 'site'), 'site\n');
   };
   const untouched = (root: string, label: string) => {
     assert.equal(readFileSync(join(root, 'data', 'a.txt'), 'utf8'), 'old a\n', label);
     assert.equal(readFileSync(join(root, 'data', 'early.txt'), 'utf8'), 'old early\n', `${label}: a change made before the backup is undone`);
     assert.equal(readFileSync(join(root, 'incoming.txt'), 'utf8'), 'incoming\n', `${label}: a file moved into a backed-up tree is back where it came from`);
     assert.equal(existsSync(join(root, 'data', 'incoming.txt')), false, label);
+    assert.equal(readFileSync(join(root, 'data', 'site'), 'utf8'), 'site\n', `${label}: a file moved out of a backed-up tree is back`);
+    assert.equal(existsSync(join(root, 'enabled', 'site')), false, `${label}: and not also where it was moved to`);
     assert.equal(readFileSync(join(root, 'outside.conf'), 'utf8'), 'old outside\n', label);
     assert.equal(existsSync(join(root, 'made')), false, `${label}: the directory the run created is gone`);
   };

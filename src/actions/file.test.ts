@@ -1,8 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync, readlinkSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileAction } from './file.js';
+import { fileAction, type FileUndo } from './file.js';
+import { LocalTransport } from '../transport/local.js';
+import { partialUndoOf } from './partial.js';
 import { copyAction } from './copy.js';
 import { moveAction } from './move.js';
 import { makeCtx, tempDir } from './testing.js';
@@ -91,6 +93,51 @@ test('file touch / file / absent, with undo', async () => {
     assert.equal(readlinkSync(join(dir, 'ln')), 'target-x');
 
     assert.equal((await fileAction.probe(makeCtx(), { path: join(dir, 'never'), state: 'absent' })).status, 'ok');
+  } finally {
+    cleanup();
+  }
+});
+
+/** A host whose `rm -rf` of `victim` removes one entry and then fails, as on an immutable file or a busy mount point. */
+class PartialRm extends LocalTransport {
+  constructor(private readonly victim: string, private readonly first: string) {
+    super();
+  }
+  override async exec(...a: Parameters<LocalTransport['exec']>) {
+    const argv = a[0].map(String);
+    if (argv[0] === 'rm' && argv.at(-1) === this.victim) {
+      rmSync(this.first, { recursive: true });
+      return { code: 1, stdout: '', stderr: `rm: cannot remove '${this.victim}/c': Operation not permitted\n`, durationMs: 1 };
+    }
+    return super.exec(...a);
+  }
+}
+
+test('file absent: an rm that failed part-way is undone from the kept copy; a path made again since is reported, not silently left', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const tree = join(dir, 'tree');
+    mkdirSync(tree);
+    for (const f of ['a', 'b', 'c']) writeFileSync(join(tree, f), `${f}\n`);
+    const ctx = makeCtx({ transport: new PartialRm(tree, join(tree, 'a')) });
+    const p = await fileAction.probe(ctx, { path: tree, state: 'absent' });
+    const failed: unknown = await fileAction.apply(ctx, { path: tree, state: 'absent' }, p).then(
+      () => assert.fail('the rm failed: the step must fail'),
+      (e: unknown) => e,
+    );
+    assert.equal(existsSync(join(tree, 'a')), false, 'the failing rm removed part of the tree');
+    const undo = partialUndoOf(failed) as FileUndo | undefined;
+    assert.ok(undo, 'the failure carries its undo record');
+    await fileAction.undo!(makeCtx(), undo);
+    assert.deepEqual(['a', 'b', 'c'].map((f) => readFileSync(join(tree, f), 'utf8')), ['a\n', 'b\n', 'c\n'], 'the whole tree is back');
+
+    // a complete rm, then something (a daemon restart) writes a default at the path: rollback must say so
+    const f = join(dir, 'app.conf');
+    writeFileSync(f, 'tuned\n');
+    const gone = await cycle(fileAction, { path: f, state: 'absent' });
+    writeFileSync(f, 'DEFAULT\n');
+    await assert.rejects(fileAction.undo!(gone.ctx, gone.r.undo!), /app\.conf exists again.*was not put back; it is at /);
+    assert.equal(readFileSync(f, 'utf8'), 'DEFAULT\n', 'what is there now is not overwritten');
   } finally {
     cleanup();
   }

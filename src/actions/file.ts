@@ -47,7 +47,7 @@ export interface FileUndo extends UndoRecord {
   prevMode?: number;
   prevUid?: number;
   prevGid?: number;
-  removed?: { type: string; mode: number; uid: number; gid: number; kept?: string; content_b64?: string; target?: string };
+  removed?: { type: string; mode: number; uid: number; gid: number; kept?: string; content_b64?: string; target?: string; partial?: boolean };
   /** paths this record cannot bring back (removed and too large to keep) */
   lost?: string[];
 }
@@ -152,6 +152,8 @@ export const fileAction: Action<FileParams, FileState> = {
         await runOk(ctx, argv);
       }
     } catch (e) {
+      // an rm -rf that fails may have removed part of the tree: its undo must replace what is left
+      if (undo.removed && plan[plan.length - 1] === 'rm') undo.removed.partial = true;
       throw ran ? failedAfterChange(e, undo) : failedUnchanged(e);
     }
     return { changed: plan.length > 0, commands, ...(plan.length ? { undo } : {}) };
@@ -162,13 +164,21 @@ export const fileAction: Action<FileParams, FileState> = {
     if (r.removed) {
       const rm = r.removed;
       if (rm.kept !== undefined) {
-        await putBack(ctx, rm.kept, r.path, false);
+        // an rm that failed part-way left a remnant only the kept copy can replace; anything at
+        // the path after a complete rm was put there since, and is not ours to overwrite
+        if (!(await putBack(ctx, rm.kept, r.path, rm.partial === true))) {
+          throw stepError(`file undo: ${r.path} exists again, so the copy kept before it was removed was not put back; it is at ${rm.kept}`);
+        }
         return;
       }
       // too large to keep: an empty directory in its place would only look restored (the engine reports it lost)
       if (r.lost?.includes(r.path)) return;
       const exists = await ctx.transport.stat(r.path);
-      if (exists) return; // something is there again: leave it
+      if (exists) {
+        // a file's rm either happened or not: still there means nothing was removed
+        if (rm.type === 'file' && rm.partial) return;
+        throw stepError(`file undo: ${r.path} exists again; what was removed (${rm.type}) was not put back`);
+      }
       if (rm.type === 'file' && rm.content_b64 !== undefined) {
         await runOk(ctx, ['mkdir', '-p', '--', posix.dirname(r.path)]);
         await ctx.transport.writeAtomic(r.path, Buffer.from(rm.content_b64, 'base64'), { mode: rm.mode });

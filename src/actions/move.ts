@@ -6,7 +6,8 @@
  *   src present, dest absent → change; src absent, dest present → ok;
  *   both absent → fail (ok with missing_ok); both present → fail (which one is current?).
  * apply: `mkdir -p -- <parent of dest>`, then `mv -T -- src dest` (two execs).
- * undo: `mv -T -- dest src` (when src is still free).
+ * undo: `mv -T -- dest src` (when src is still free); `rm -rf -- dest` once rollback has restored
+ * src from a backup taken before the move.
  */
 import { posix } from 'node:path';
 import type { MoveParams } from '../runbook/schema-types.js';
@@ -74,6 +75,12 @@ export const moveAction: Action<MoveParams, MoveState> = {
     const dest = String(record.dest);
     const [s, d] = await Promise.all([ctx.transport.stat(src), ctx.transport.stat(dest)]);
     if (!d) return; // nothing to move back
+    // rollback restored the source from a backup taken before the move: the destination, free
+    // before the move, holds a second copy (engine/rollback.ts movedOut)
+    if (record.source_restored === true) {
+      await runOk(ctx, ['rm', '-rf', '--', dest]);
+      return;
+    }
     if (s) throw stepError(`move undo: ${src} exists again; ${dest} was left where it is`);
     await runOk(ctx, ['mkdir', '-p', '--', posix.dirname(src)]);
     await runOk(ctx, ['mv', '-T', '--', dest, src]);

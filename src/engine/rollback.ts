@@ -84,6 +84,7 @@ export async function rollbackHost(o: RollbackHostOptions): Promise<RollbackHost
     o.sink.emit({ kind: 'warning', host: o.host, message: `no undo record was kept for ${o.withheld.join(', ')} (no_log or a secret): the restore puts back what a backup covers; anything else those steps changed stays` });
   }
   changed += await undoUncovered(o, ctx, 'before', problems, counts);
+  let restoreFailed = false;
   for (const dir of [...o.backups].reverse()) {
     try {
       if (o.dryRun) {
@@ -111,11 +112,12 @@ export async function rollbackHost(o: RollbackHostOptions): Promise<RollbackHost
         } else counts.ok++;
       }
     } catch (e) {
+      restoreFailed = true;
       counts.failed++;
       problems.push(`restore from ${dir}: ${messageOf(e)}`);
     }
   }
-  changed += await undoUncovered(o, ctx, 'after', problems, counts);
+  changed += await undoUncovered(o, ctx, 'after', problems, counts, restoreFailed);
   const steps = o.rb?.rollback ?? [];
   // one runner per play (its steps are together, newest play first), with that play's variables
   for (let i = 0; i < steps.length; ) {
@@ -150,19 +152,29 @@ const LOCAL_SIDE = new Set(['fetch']);
 
 /**
  * Whether rollback must reverse this change itself: not when a backup taken before it covers it
- * (the restore puts that path back, and undoing it again could only fail). A move is reversed when
- * its source is not covered (otherwise the file would be lost: the restore removes the destination
- * if the backup did not have it).
+ * (the restore puts that path back, and undoing it again could only fail). A move is reversed
+ * unless the backup covers both its ends: with only the destination covered the restore would
+ * remove the file (the backup did not have it there), with only the source covered the restore
+ * would put the source back and leave the moved copy where it went.
  */
 function needsUndo(u: UndoEntry): boolean {
   if (LOCAL_SIDE.has(u.type)) return false;
-  if (u.type === 'move') return !u.covered.includes(String(u.record.src));
+  if (u.type === 'move') return !(u.covered.includes(String(u.record.src)) && u.covered.includes(String(u.record.dest)));
   return u.covered.length === 0;
 }
 
 /** A move from outside into a backed-up tree: reversed BEFORE the restore, which would remove its destination. */
 function isRescue(u: UndoEntry): boolean {
-  return u.type === 'move' && u.covered.includes(String(u.record.dest));
+  return u.type === 'move' && u.covered.includes(String(u.record.dest)) && !u.covered.includes(String(u.record.src));
+}
+
+/**
+ * A move out of a backed-up tree: once the restore has put its source back, the moved copy is a
+ * second one the run made (the move found its destination free), and goes (move.ts's undo). If
+ * the restore failed it may be the only copy left: it stays, and rollback says so.
+ */
+function movedOut(u: UndoEntry): boolean {
+  return u.type === 'move' && u.covered.includes(String(u.record.src)) && !u.covered.includes(String(u.record.dest));
 }
 
 /**
@@ -171,19 +183,27 @@ function isRescue(u: UndoEntry): boolean {
  * phase 'before' the moves into a backed-up tree (see isRescue), in phase 'after' the rest, once
  * the restore has put the backed-up trees back as they were when the backup was taken.
  */
-async function undoUncovered(o: RollbackHostOptions, ctx: StepContext, phase: 'before' | 'after', problems: string[], counts: ReturnType<typeof emptyCounts>): Promise<number> {
+async function undoUncovered(o: RollbackHostOptions, ctx: StepContext, phase: 'before' | 'after', problems: string[], counts: ReturnType<typeof emptyCounts>, restoreFailed = false): Promise<number> {
   let changed = 0;
   for (const u of [...(o.undos ?? [])].reverse()) {
     const action = getAction(u.type);
     if (!action?.undo || !needsUndo(u) || isRescue(u) !== (phase === 'before')) continue;
     const event = { kind: 'undo', host: o.host, step: u.step, name: u.name, type: u.type, record: u.record, dryRun: o.dryRun } as const;
+    if (movedOut(u) && restoreFailed) {
+      const message = `${String(u.record.dest)} was left where it is: the restore of ${String(u.record.src)} failed`;
+      o.sink.emit({ ...event, changed: false, message });
+      counts.failed++;
+      problems.push(`undo "${u.name}": ${message}`);
+      continue;
+    }
+    const record = movedOut(u) ? { ...u.record, source_restored: true } : u.record;
     if (o.dryRun) {
       o.sink.emit({ ...event, changed: true });
       counts.changed++;
       continue;
     }
     try {
-      await action.undo(ctx, u.record);
+      await action.undo(ctx, record);
       o.sink.emit({ ...event, changed: true });
       counts.changed++;
       changed++;
