@@ -186,6 +186,26 @@ test('backup/restore of a single file root; a sub-path that appeared since is re
   }
 });
 
+test('a root whose parent directory name ends in a newline is backed up as present and restored, not removed', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const parent = join(dir, 'd\n');
+    mkdirSync(parent);
+    const conf = join(parent, 'conf');
+    writeFileSync(conf, 'precious\n');
+    const to = join(dir, 'bk');
+    const ctx = makeCtx();
+    await backupAction.apply(ctx, { paths: [conf], to }, await backupAction.probe(ctx, { paths: [conf], to }));
+    const manifest = JSON.parse(readFileSync(join(to, 'manifest.json'), 'utf8')) as Manifest;
+    assert.ok(manifest.entries.some((e) => e.path === conf), `the backup holds ${JSON.stringify(conf)}: ${JSON.stringify(manifest.entries.map((e) => e.path))}`);
+    writeFileSync(conf, 'changed\n');
+    await restoreFromManifest(ctx, to);
+    assert.equal(readFileSync(conf, 'utf8'), 'precious\n');
+  } finally {
+    cleanup();
+  }
+});
+
 test('restore keeps a directory root in place (it may be a mount point): contents, dotfiles, its own mode', async () => {
   const { dir, cleanup } = tempDir();
   try {

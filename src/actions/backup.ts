@@ -53,12 +53,17 @@ const BACKUP_SCRIPT = [
   'mkdir -p -- "$to/.partial"',
   'for p in "$@"; do',
   '  if present "$p"; then',
-  '    d=$to/.partial$(dirname -- "$p")',
+  // `; echo x` and `%?x`: $(...) strips trailing newlines, which a directory's name may end in
+  '    d=$(dirname -- "$p"; echo x); d=$to/.partial${d%?x}',
   '    mkdir -p -- "$d"',
   '    cp -a -- "$p" "$d/"',
   '  fi',
   'done',
   'mv -T -- "$to/.partial" "$to/files"',
+  // on disk before the step that follows changes anything: after a power cut, a change that
+  // survived and a backup that did not would leave the host neither done nor restorable.
+  // syncfs of the backup's filesystem; a sync without -f (busybox, coreutils < 8.24) flushes all
+  'sync -f -- "$to/files" 2>/dev/null || sync',
   'n=$#',
   'for p in "$@"; do set -- "$@" "$to/files$p"; done',
   'shift "$n"',

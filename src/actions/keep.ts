@@ -24,6 +24,8 @@ const KEEP_SCRIPT = [
   'umask 077',
   'mkdir -p -- "$d"',
   'cp -a -- "$p" "$d/"',
+  // on disk before the step removes the original (see backup.ts)
+  'sync -f -- "$d" 2>/dev/null || sync',
   'echo kept',
 ].join('\n');
 
@@ -35,7 +37,7 @@ const PUT_BACK_SCRIPT = [
   'set -eu',
   'k=$1; p=$2',
   'if [ -e "$p" ] || [ -L "$p" ]; then [ "$3" = 1 ] || { echo present; exit 0; }; fi',
-  'mkdir -p -- "$(dirname -- "$p")"',
+  'd=$(dirname -- "$p"; echo x); mkdir -p -- "${d%?x}"',
   't=$p.runbook-put-back-$$',
   'rm -rf -- "$t"',
   'cp -a -- "$k" "$t"',

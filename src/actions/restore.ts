@@ -48,7 +48,7 @@ const RESTORE_SCRIPT = [
   '  if [ "$keep" = 1 ]; then',
   '    tmp=$p.runbook-restore.$$',
   '    rm -rf -- "$tmp"',
-  '    mkdir -p -- "$(dirname -- "$p")"',
+  '    d=$(dirname -- "$p"; echo x); mkdir -p -- "${d%?x}"',
   '    cp -a -- "$b/files$p" "$tmp"',
   '    if [ -d "$p" ] && [ ! -L "$p" ] && [ -d "$tmp" ] && [ ! -L "$tmp" ]; then',
   // a directory onto a directory: swap the contents, then the directory's own owner and mode, so
@@ -67,6 +67,8 @@ const RESTORE_SCRIPT = [
   '    rm -rf -- "$p"',
   '  fi',
   'done',
+  // what rollback reports as restored is on disk (the restored paths may span filesystems)
+  'sync',
 ].join('\n');
 
 export function unitCommands(from: string, units: RestoreUnit[]): string[] {
