@@ -8,6 +8,9 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { waitFor } from '../src/lab/wait.js';
 import { applyCmd, type ApplyOptions } from '../src/cli/apply.js';
 import { planCmd } from '../src/cli/plan.js';
 import { rollbackCmd } from '../src/cli/rollback.js';
@@ -64,7 +67,7 @@ test('run ids, batches, max_fail_percentage arithmetic', () => {
 
 test('every event kind has a formatter', () => {
   // the mapped type makes this a compile-time check; this guards against casts
-  const kinds: Event['kind'][] = ['run-start', 'batch-start', 'batch-end', 'host-start', 'host-connected', 'host-unreachable', 'step-start', 'step-end', 'host-end', 'rollback-start', 'restore', 'undo', 'rollback-end', 'warning', 'run-end'];
+  const kinds: Event['kind'][] = ['run-start', 'batch-start', 'batch-end', 'host-start', 'host-connected', 'host-unreachable', 'step-start', 'step-apply', 'step-end', 'host-end', 'rollback-start', 'restore', 'undo', 'rollback-end', 'warning', 'run-end'];
   for (const k of kinds) assert.equal(typeof FORMATTERS[k], 'function');
 });
 
@@ -397,4 +400,36 @@ test('a step of play 2 that reads what a backup deferred in play 1 registered ta
   const a = await applyCmd({ ...o, stdout: new Capture() });
   assert.equal(a.exitCode, 0);
   assert.match(readFileSync(join(roots[0]!, 'where'), 'utf8'), new RegExp(`^${roots[0]!}/backups/\\d{8}T\\d{6}Z-[0-9a-f]{6}`));
+});
+
+test('a run killed while a step applies: rollback reports what that step may have changed outside the backups, not "rolled back"', async () => {
+  const rb =
+    head() +
+    `  - name: back up the data
+    backup: { paths: ["{{ root }}/data"], to: "{{ root }}/backup/{{ run.id }}" }
+  - name: change a covered file
+    copy: { dest: "{{ root }}/data/a.txt", content: "new a\\n" }
+  - name: write outside the backup, slowly
+    shell: { script: 'echo NEW > "$1"; sleep 30', args: ["{{ root }}/x.conf"], writes: ["{{ root }}/x.conf"] }
+`;
+  const c = setup(1, rb);
+  const root = c.roots[0]!;
+  mkdirSync(join(root, 'data'));
+  writeFileSync(join(root, 'data', 'a.txt'), 'old a\n');
+  writeFileSync(join(root, 'x.conf'), 'OLD\n');
+  const main = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+  const child = spawn(process.execPath, [main, 'apply', c.o.runbook, '-i', c.o.inventory!, '--state-dir', c.stateDir, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const events = () => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  await waitFor('the slow step applying', () => events().some((e) => e.kind === 'step-apply' && e.name === 'write outside the backup, slowly') && readFileSync(join(root, 'x.conf'), 'utf8') === 'NEW\n', 30_000, 20);
+  child.kill('SIGKILL');
+  await exited;
+  const runId = String(events().find((e) => e.kind === 'run-start')!.runId);
+  const stdout = new Capture();
+  const r = await rollbackCmd({ id: runId, stateDir: c.stateDir, stdout });
+  assert.equal(readFileSync(join(root, 'data', 'a.txt'), 'utf8'), 'old a\n', 'the backed-up tree is restored');
+  assert.equal(r.exitCode, 4, stdout.text);
+  assert.match(stdout.text, /not restored: \S*x\.conf/, 'the interrupted step\'s change outside the backup is named');
 });

@@ -162,6 +162,26 @@ export interface StepStartEvent {
   item?: unknown;
 }
 
+/**
+ * A step is about to change the host: journaled before its apply starts, so a run killed during
+ * the apply leaves a step-apply with no step-end, and rollback can say what that step may have
+ * changed (rollback.ts hostsFromJournal) instead of not knowing the step ran.
+ */
+export interface StepApplyEvent {
+  kind: 'step-apply';
+  host: string;
+  step: string;
+  name: string;
+  type: string;
+  item?: unknown;
+  /** the paths the step acts on (its probe's), for a step with an undo (a copy, a move, a file) */
+  touched?: string[];
+  /** the host paths it may change, when it declares them (a command's `writes:`) */
+  writes?: string[];
+  /** delegate_to: the host the change is made on */
+  delegate?: string;
+}
+
 export interface StepEndEvent {
   kind: 'step-end';
   host: string;
@@ -285,6 +305,7 @@ export type Event =
   | HostConnectedEvent
   | HostUnreachableEvent
   | StepStartEvent
+  | StepApplyEvent
   | StepEndEvent
   | HostEndEvent
   | RollbackStartEvent

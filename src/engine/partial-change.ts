@@ -6,7 +6,7 @@
  */
 import { changedNothing, partialUndoOf } from '../actions/partial.js';
 import type { ProbeResult, UndoRecord } from '../actions/types.js';
-import type { StepStatus } from './events.js';
+import type { StepApplyEvent, StepStatus } from './events.js';
 import { undoPaths } from './step-outcome.js';
 
 /** What finishItem needs to know about a step's change beyond its status. */
@@ -42,4 +42,26 @@ export function thrownChange(e: unknown, readOnly: boolean, undoable: boolean, p
 /** Whether a step's end is a change to classify: it changed, or it failed after it may have. */
 export function isChange(status: StepStatus, f: ChangeFacts): boolean {
   return status === 'changed' || (status === 'failed' && (f.undoable === false || f.possiblyChanged === true));
+}
+
+/**
+ * The journal's line before a step's apply (StepApplyEvent): the paths its change may touch, as
+ * finishItem would classify them, unless the step's record is withheld (no_log, a secret): then
+ * rollback can only say that the step's change is unknown. None for a command whose
+ * `changed_when: false` says it changes nothing (finished, it never counts as a change either).
+ */
+export function applyEvent(o: { host: string; step: string; name: string; type: string; item?: { item: unknown }; delegate?: string }, params: unknown, probe: ProbeResult<unknown>, undoable: boolean, withheld: boolean): StepApplyEvent | undefined {
+  if (params !== null && typeof params === 'object' && (params as { changed_when?: unknown }).changed_when === false) return undefined;
+  const facts = withheld ? {} : pathFacts(probe);
+  return {
+    kind: 'step-apply',
+    host: o.host,
+    step: o.step,
+    name: o.name,
+    type: o.type,
+    ...(o.item ?? {}),
+    ...(undoable && facts.touched?.length ? { touched: facts.touched } : {}),
+    ...(facts.writes ? { writes: facts.writes } : {}),
+    ...(o.delegate ? { delegate: o.delegate } : {}),
+  };
 }

@@ -21,13 +21,13 @@ import type { Transport } from '../transport/types.js';
 import { EXIT } from './exit-codes.js';
 import { openTransport, sessionBecome, type ConnectOptions } from './connect.js';
 import { Emitter, secretForms } from './emitter.js';
-import { emptyCounts, type EventSink, type HostStatus, type InventoryHostRef, type RecapRow, type RunStartEvent, type StepEndEvent, type UndoEvent } from './events.js';
+import { emptyCounts, type EventSink, type HostStatus, type InventoryHostRef, type RecapRow, type RunStartEvent, type StepApplyEvent, type StepEndEvent, type UndoEvent } from './events.js';
 import { JournalWriter, journalPath, readJournal, type JournalLine } from './journal.js';
 import { dirname } from 'node:path';
 import { acquireLock, lockHolder, lockPathFor, releaseLock } from './lock.js';
 import { connectionRef, connectionSecrets, DEFAULT_FORKS, PASSWORD_VARS, hostRef, operatorName, withRunAnsible } from './host-connection.js';
 import { coveredBy, HostRunner, undoPaths, type UndoEntry } from './steps.js';
-import { notRestoredMessage } from './safety.js';
+import { interruptedChange, notRestoredMessage } from './safety.js';
 import { getAction } from '../actions/registry.js';
 import { playOfStepId, playView, rollbackView } from './play-view.js';
 
@@ -297,12 +297,28 @@ export function hostsFromJournal(lines: JournalLine[]): {
   const notRestored = new Map<string, string[]>();
   /** per host: the paths its backups copied so far, in journal order; undefined once a backup did not say */
   const roots = new Map<string, string[] | undefined>();
+  /** per host and step: the applies journaled (step-apply) whose step-end never came: the runner died in them */
+  const applying = new Map<string, { e: StepApplyEvent; roots: string[] | undefined }[]>();
+  const applyKey = (host: string, step: string) => JSON.stringify([host, step]);
+  /** those of an earlier part of the run (a resume follows): the step-end of its re-run is not theirs */
+  const interrupted: { e: StepApplyEvent; roots: string[] | undefined }[] = [];
   for (const l of original) {
+    if (l.kind === 'run-start') {
+      for (const list of applying.values()) interrupted.push(...list);
+      applying.clear();
+    }
     if (l.kind === 'host-connected') reached.add(l.host);
     if (l.kind === 'rollback-start') rolling.add(l.host);
+    if (l.kind === 'step-apply' && !rolling.has(l.host)) {
+      const a = l as StepApplyEvent;
+      const on = a.delegate ?? a.host;
+      const k = applyKey(a.host, a.step);
+      applying.set(k, [...(applying.get(k) ?? []), { e: a, roots: roots.has(on) ? roots.get(on) : [] }]);
+    }
     if (l.kind !== 'step-end') continue;
     const e = l as StepEndEvent;
     reached.add(e.host);
+    applying.get(applyKey(e.host, e.step))?.shift();
     if (rolling.has(e.host)) continue;
     if (!roots.has(e.host)) roots.set(e.host, []);
     if (e.undoWithheld) withheld.set(e.host, [...(withheld.get(e.host) ?? []), `"${e.name}"`]);
@@ -329,6 +345,13 @@ export function hostsFromJournal(lines: JournalLine[]): {
         m.set(e.backupDir, e.backupPaths);
         backupPaths.set(e.host, m);
       }
+    }
+  }
+  for (const list of [interrupted, ...applying.values()]) {
+    for (const { e, roots: backedUp } of list) {
+      const lost = interruptedChange({ type: e.type, stepName: e.name, backedUp, ...(e.touched ? { touched: e.touched } : {}), ...(e.writes ? { writes: e.writes } : {}) });
+      const on = e.delegate ?? e.host;
+      if (lost.length) notRestored.set(on, [...(notRestored.get(on) ?? []), ...lost]);
     }
   }
   // undos an earlier rollback (automatic or `runbook rollback ID`) already did are not done twice,

@@ -86,6 +86,17 @@ export function classifyChange(c: ChangeInput): Classified | undefined {
   return { cls: 'irreversible', notRestored: [unknownChange(c.stepName, c.type)] };
 }
 
+/**
+ * A step the runner died while applying (a step-apply with no step-end in the journal): what
+ * rollback cannot put back of it. It made no undo record, so only backups holding every path it
+ * may change stand for it; one whose paths are unknown, or withheld, is reported as such.
+ */
+export function interruptedChange(c: Omit<ChangeInput, 'undo' | 'withheld'>): string[] {
+  const r = classifyChange({ ...c, withheld: false });
+  if (!r) return [];
+  return r.cls === 'reversible' ? [unknownChange(c.stepName, c.type)] : r.notRestored;
+}
+
 /** What rollback cannot put back of a step whose changed paths are unknown. */
 function unknownChange(stepName: string, type: string): string {
   return `what step "${stepName}" (${type}) changed`;

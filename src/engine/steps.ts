@@ -17,7 +17,7 @@ import { emptyCounts, type EventSink, type HostCounts, type StepEndEvent, type S
 import { backupDirOf, backupPathsOf, DeferredBackups } from './deferred.js';
 import { withTimeout } from './timeout.js';
 import { applyActs, classifyChange, irreversibleInPlan, isReadOnlyStep, type PlannedSoFar } from './safety.js';
-import { isChange, pathFacts, statePaths, thrownChange, type ChangeFacts } from './partial-change.js';
+import { applyEvent, isChange, pathFacts, statePaths, thrownChange, type ChangeFacts } from './partial-change.js';
 import { journaledRegister, namesIn, registerResults, stepStatus, type ItemResult, type JournaledItem } from './step-results.js';
 export type { JournaledItem } from './step-results.js';
 import type { Delegate, OnceSlot } from './cross-host.js';
@@ -486,6 +486,10 @@ export class HostRunner {
     if (!readOnly && applyActs(probe)) {
       const f = await flushed();
       if (f) return f;
+      const noLog = raw.no_log === true;
+      const who = { host: this.o.host, step: step.id, name: step.name, type: step.type, ...(item === NO_ITEM ? {} : { item: { item: noLog ? '(no_log)' : item } }), ...(this.delegated ? { delegate: this.delegated.name } : {}) };
+      const journaled = applyEvent(who, step.params, probe, !!action.undo, noLog || this.mentionsSecret(step));
+      if (journaled) this.deferred.emit(journaled);
     }
     try {
       const attempt = (p: ProbeResult<unknown>) => phase(step.type === 'backup' ? 'backup' : 'apply', () => withTimeout(action.apply(ctx, params, p), ctx.timeoutMs, what, this.o.host, cancel));

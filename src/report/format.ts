@@ -77,6 +77,7 @@ export const FORMATTERS: Formatters = {
   'host-connected': () => [],
   'host-unreachable': (e, c) => [`${tag(e.host, c)} ${colorStatus('unreachable')} ${e.message}`],
   'step-start': () => [],
+  'step-apply': () => [],
   'step-end': (e, c) => {
     if (!c.perStep && e.status !== 'failed' && !e.diff) return [];
     const head = `${tag(e.host, c)} ${colorStatus(e.status)} ${`${e.index}/${e.total}`.padStart(5)} ${e.name}${itemText(e.item)}`;
