@@ -257,6 +257,9 @@ test('backup and symlinks: a root that is a symlink is followed (a chain too) an
     mkdirSync(join(kube, 'pki'));
     await restoreFromManifest(ctx, to);
     assert.deepEqual({ link: snapshot(join(kube, 'pki')), vol: snapshot(vol) }, before, 'the link and the files behind it');
+    // a path named through the link: refused, not removed through it as if the backup lacked it
+    await assert.rejects(restoreFromManifest(ctx, to, [join(kube, 'pki/ca.crt')]), /reached through .*pki, a symlink in the backup/);
+    assert.equal(readFileSync(join(vol, 'ca.crt'), 'utf8'), 'CA on the other volume\n', 'the file behind the link is still there');
 
     // a symlink inside the root, out of it: refused, with what to do; no manifest, no copy left
     const out = join(kube, 'manifests/outside');

@@ -88,6 +88,10 @@ function unitsOf(manifest: Manifest, from: string, paths: string[] | undefined):
     if (!root) throw stepError(`restore: ${p} is not in the backup ${from} (it holds ${manifest.roots.map((r) => r.path).join(', ')})`);
     if (isWithin(p, from) || isWithin(from, p)) throw stepError(`restore: ${p} overlaps the backup directory ${from}`);
     if (units.some((u) => isWithin(p, u.path) || isWithin(u.path, p))) throw stepError(`restore: ${p} overlaps another path`);
+    // through a symlink the backup holds, the path is another one: its rm -rf would follow the
+    // link and remove the target's file, which the manifest lists under the target's own path
+    const link = manifest.entries.find((e) => e.type === 'symlink' && e.path !== p && isWithin(p, e.path));
+    if (link) throw stepError(`restore: ${p} is reached through ${link.path}, a symlink in the backup (to ${link.target ?? '?'}); nothing was changed`, 'name the path without the symlink (the backup holds the target under its own path)');
     units.push({ path: p, fromBackup: root.existed && manifest.entries.some((e) => e.path === p) });
   }
   return units;
