@@ -206,6 +206,26 @@ test('a root whose parent directory name ends in a newline is backed up as prese
   }
 });
 
+test('a backup directory two hosts of one run share (a shared filesystem, one machine under two names): the second refuses it, and a restore refuses the other host\'s backup', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const conf = join(dir, 'motd');
+    writeFileSync(conf, 'host one\n');
+    const to = join(dir, 'shared');
+    const one = makeCtx({ hostName: 'h1', runId: 'run-s' });
+    await backupAction.apply(one, { paths: [conf], to }, await backupAction.probe(one, { paths: [conf], to }));
+    const two = makeCtx({ hostName: 'h2', runId: 'run-s' });
+    await assert.rejects(backupAction.probe(two, { paths: [conf], to }), /already holds this run's backup of host "h1"; h2 would overwrite it/);
+    writeFileSync(conf, 'changed\n');
+    await assert.rejects(restoreFromManifest(two, to), /holds the backup of host "h1", not of h2; nothing was changed/);
+    assert.equal(readFileSync(conf, 'utf8'), 'changed\n');
+    await restoreFromManifest(one, to);
+    assert.equal(readFileSync(conf, 'utf8'), 'host one\n');
+  } finally {
+    cleanup();
+  }
+});
+
 test('restore keeps a directory root in place (it may be a mount point): contents, dotfiles, its own mode', async () => {
   const { dir, cleanup } = tempDir();
   try {

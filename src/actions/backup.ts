@@ -225,6 +225,13 @@ export const backupAction: Action<BackupParams, BackupState> = {
     const { to, paths: given } = normalize(params);
     const existing = (await readManifestJson(ctx, to)) as Partial<Manifest> | undefined;
     if (existing) {
+      if (existing.run_id === ctx.runId && existing.host !== ctx.hostName) {
+        // the same directory seen by two hosts of one run: a shared filesystem, or one machine under two names
+        throw stepError(
+          `backup: ${to} already holds this run's backup of host ${JSON.stringify(existing.host)}; ${ctx.hostName} would overwrite it, and a rollback of either would put back the other's files`,
+          'give each host its own directory, e.g. /var/backups/runbook/{{ run.id }}/{{ inventory_hostname }}, or list one machine once in the inventory',
+        );
+      }
       if (existing.run_id === ctx.runId) {
         // made by this run (resume): the roots it holds, links followed included
         const held = rootPaths(existing.roots);

@@ -108,6 +108,9 @@ export async function inspectRestore(ctx: StepContext, fromPath: string, paths?:
   const json = manifestJson ?? (await readManifestJson(ctx, from));
   if (json === undefined) throw stepError(`restore: no ${MANIFEST_NAME} in ${from}`, 'is this a directory made by a backup step?');
   const manifest = validateManifest(json, `${from}/${MANIFEST_NAME}`);
+  if (manifest.host !== ctx.hostName) {
+    throw stepError(`restore: ${from} holds the backup of host ${JSON.stringify(manifest.host)}, not of ${ctx.hostName}; nothing was changed`, 'a backup directory shared by two hosts (a shared filesystem, or one machine under two inventory names) holds one host\'s files');
+  }
   if (expectedRoots) {
     const extra = manifest.roots.filter((r) => !expectedRoots.includes(r.path));
     if (extra.length) {
