@@ -89,6 +89,12 @@ test("a jump hop's own ssh_config StrictHostKeyChecking and UserKnownHostsFile a
   assert.equal(sshOptionsForHost(entry(), { sshConfigText: config, acceptNew: true }).jumps![0]!.hostKeyPolicy, 'accept-new');
 });
 
+test('a `#` inside an ssh argument is kept through to the connection; the options after it still apply', () => {
+  const o = sshOptionsForHost(entry({ vars: { ansible_ssh_common_args: '-i /keys/prod#1.pem -o ProxyJump=bastion -o UserKnownHostsFile=/kh#2' } }), { sshConfigText: '' });
+  assert.deepEqual([o.privateKeyPaths, o.proxyJumpSpec, o.knownHostsPaths], [['/keys/prod#1.pem'], 'bastion', ['/kh#2']]);
+  assert.equal(sshOptionsForHost(entry({ vars: { ansible_ssh_extra_args: '-o ProxyCommand="sshpass -p Pa#ss ssh -W %h:%p b"' } }), { sshConfigText: '' }).proxyCommand, 'sshpass -p Pa#ss ssh -W cp-1:22 b');
+});
+
 test('an inventory value with a line break cannot add ssh options (StrictHostKeyChecking no)', () => {
   const inject = '/tmp/kh\nStrictHostKeyChecking no';
   assert.throws(() => sshOptionsForHost(entry({ knownHostsFile: inject })), /runbook_known_hosts .* contains a line break/);
