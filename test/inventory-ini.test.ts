@@ -281,7 +281,7 @@ test('what runbook refuses or warns about in an INI inventory names the file and
     // a host's own values are checked as a host's; a boolean Ansible refuses; a value JSON cannot carry
     const text = (await refused(file, '[g]\nh1 ansible_port=abc\nh2 odd={1,2}\n[g:vars]\nansible_become=maybe\n')).map(formatDiagnostic);
     assert.deepEqual(text, [
-      `${file}: group \`g\`: ansible_become is "maybe", which Ansible does not take as a boolean (yes/no, true/false, on/off, 1/0) (no line number: Ansible's INI parser gives none)`,
+      `${file}: group \`g\`: ansible_become is "maybe", which Ansible does not take as a boolean (true/false, yes/no, on/off, y/n, 1/0) (no line number: Ansible's INI parser gives none)`,
       `${file}: host \`h1\`: ansible_port: expected a whole number, found the text "abc" (no line number: Ansible's INI parser gives none)`,
       `${file}: host \`h2\`: odd is a Python set ({1, 2}), which runbook cannot take (ansible-inventory --list cannot print it either) (no line number: Ansible's INI parser gives none) (quote the value to keep it as text)`,
     ]);

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isUserError } from '../errors.js';
 import { adhocInventory, expandHostRange, loadInventoryText, selectHosts } from './load.js';
+import { sshOptionsForHost } from '../transport/ssh-options.js';
 
 const text = `
 all:
@@ -61,4 +62,30 @@ test('ranges and ad-hoc hosts', () => {
   assert.equal(b.user, 'admin');
   assert.equal(b.port, 2222);
   assert.equal(inv.hosts.get('[::1]:22')!.address, '::1');
+});
+
+test("YAML 1.1 booleans (`yes`, `no`, `on`...) in a YAML inventory are read as Ansible's boolean() reads them", () => {
+  const { inventory, diagnostics } = loadInventoryText(
+    'all:\n  vars: { ansible_host_key_checking: no }\n  hosts:\n    a: { ansible_become: yes }\n    b: { ansible_become: "Off", ansible_host_key_checking: "ON" }\n    c: { ansible_become: 1 }\n    d:\n',
+    'inv.yaml',
+  );
+  assert.deepEqual(diagnostics, []);
+  const h = (n: string) => inventory!.hosts.get(n)!;
+  assert.deepEqual([h('a').become, h('b').become, h('c').become, h('d').become], [true, false, true, false]);
+  assert.equal(h('a').vars.ansible_host_key_checking, false);
+  // `no` is no longer text that stays strict without a word: unknown host keys are recorded
+  assert.equal(sshOptionsForHost(h('a'), { sshConfigText: '' }).hostKeyPolicy, 'accept-new');
+  assert.equal(sshOptionsForHost(h('b'), { sshConfigText: '' }).hostKeyPolicy, 'strict');
+});
+
+test('a boolean connection variable Ansible would refuse is an error at its line, naming the host or group and the variable', () => {
+  const { inventory, diagnostics } = loadInventoryText('all:\n  children:\n    web:\n      vars:\n        ansible_host_key_checking: sometimes\n      hosts:\n        w1:\n          ansible_become: maybe\n', 'inv.yaml');
+  assert.equal(inventory, undefined);
+  assert.deepEqual(
+    diagnostics.map((d) => [d.severity, d.line, d.message]),
+    [
+      ['error', 5, 'group `web`: ansible_host_key_checking is "sometimes", which Ansible does not take as a boolean (true/false, yes/no, on/off, y/n, 1/0)'],
+      ['error', 8, 'host `w1`: ansible_become is "maybe", which Ansible does not take as a boolean (true/false, yes/no, on/off, y/n, 1/0)'],
+    ],
+  );
 });

@@ -14,7 +14,7 @@ import { connectionVarDiagnostics } from './connection-vars.js';
 import { buildPatternTree, evaluatePattern, flatPatternTree } from './patterns.js';
 import { hostEntry } from './host-entry.js';
 import { loadIniInventory } from './ini-inventory.js';
-import { pythonInt } from './ansible-values.js';
+import { notAnsibleBoolean, pythonInt, withAnsibleBooleans } from './ansible-values.js';
 
 type Vars = Record<string, unknown>;
 interface RawGroup {
@@ -153,7 +153,10 @@ function buildInventory(root: Record<string, RawGroup | null>, doc: YamlDocument
     }
     const g = group(name);
     if (!raw) return;
-    const { ansible_group_priority: priority, ...vars } = raw.vars ?? {};
+    // `ansible_become: yes` is text in YAML 1.2: made true here, as Ansible's boolean() reads it
+    const booleans = (vars: Vars, who: string, at: (string | number)[]) =>
+      withAnsibleBooleans(vars, (k, v) => diagnostics.push({ kind: 'inventory', severity: 'error', message: `${who}: ${notAnsibleBoolean(k, v)}`, file: doc.source.file, ...positionOf(doc, [...at, k], 'value') }));
+    const { ansible_group_priority: priority, ...vars } = booleans(raw.vars ?? {}, `group \`${name}\``, [...path, 'vars']);
     if (priority !== undefined) {
       const p = pythonInt(priority); // as Ansible's Group.set_priority takes it
       if (p !== undefined) g.priority = p;
@@ -173,9 +176,10 @@ function buildInventory(root: Record<string, RawGroup | null>, doc: YamlDocument
         });
         continue;
       }
+      const own = booleans(vars ?? {}, `host \`${hostPattern}\``, [...path, 'hosts', hostPattern]);
       for (const h of expandHostRange(hostPattern)) {
         g.directHosts.add(h);
-        hostVars.set(h, { ...(hostVars.get(h) ?? {}), ...(vars ?? {}) });
+        hostVars.set(h, { ...(hostVars.get(h) ?? {}), ...own });
       }
     }
     for (const [child, childRaw] of Object.entries(raw.children ?? {})) {
