@@ -332,6 +332,8 @@ test('group_vars/ and host_vars/ next to an INI inventory are not read, and a va
       assert.deepEqual(r.inventory.hosts.get('h1')!.vars, { ansible_host: '192.0.2.1' });
       assert.equal(r.inventory.hosts.get('h1')!.user, undefined);
       assert.doesNotMatch(JSON.stringify({ ...r, hosts: [...r.inventory.hosts.values()] }), /PLAINTEXT-SECRET|from_group_vars|from-host-vars/);
+      // not silently: one warning for each directory
+      assert.deepEqual(r.diagnostics.filter((d) => d.severity === 'warning').map((d) => d.file), ['group_vars', 'host_vars']);
     } finally {
       process.chdir(cwd);
     }
