@@ -111,7 +111,7 @@ test('group_vars/ and host_vars/ beside the inventory: not read, and one warning
       one.map((d) => [d.kind, d.file, d.message]),
       [['inventory', join(dir, 'group_vars'), 'not read: Ansible reads group_vars/ beside the inventory, runbook does not, so none of its variables reach the hosts']],
     );
-    assert.match(one[0]!.hint ?? '', /in the inventory file itself \(under the group's `vars:`\), or in the runbook's vars or vars_files/);
+    assert.match(one[0]!.hint ?? '', /in the inventory file itself, under the group's `vars:`, or in the runbook's vars or vars_files/);
     const r = await loadInventoryFile(inv);
     assert.equal(r.inventory!.hosts.get('h1')!.user, undefined, 'still not read');
     mkdirSync(join(dir, 'host_vars'));

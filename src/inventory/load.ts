@@ -63,13 +63,13 @@ export function unreadVarsDirs(dir: string, beside: 'the inventory' | 'the runbo
       /* absent or unreadable: nothing Ansible would read either */
     }
     if (!isDir) continue;
-    const where = name === 'group_vars' ? "under the group's `vars:`" : 'under the host';
+    const where = name === 'group_vars' ? "under the group's `vars:`" : "in the host's entry";
     out.push({
       kind: 'inventory',
       severity: 'warning',
       file: p,
       message: `not read: Ansible reads ${name}/ beside ${beside}, runbook does not, so none of its variables reach the hosts`,
-      hint: `put them in the inventory file itself (${where}), or in the runbook's vars or vars_files (an encrypted vars_files for secrets)`,
+      hint: `put them in the inventory file itself, ${where}, or in the runbook's vars or vars_files; secrets in an encrypted vars_files`,
     });
   }
   return out;
