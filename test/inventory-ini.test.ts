@@ -281,7 +281,7 @@ test('what runbook refuses or warns about in an INI inventory names the file and
     // a host's own values are checked as a host's; a boolean Ansible refuses; a value JSON cannot carry
     const text = (await refused(file, '[g]\nh1 ansible_port=abc\nh2 odd={1,2}\n[g:vars]\nansible_become=maybe\n')).map(formatDiagnostic);
     assert.deepEqual(text, [
-      `${file}: group \`g\`: ansible_become is "maybe", which Ansible does not take as a boolean (yes/no, true/false, on/off, 1/0) (no line number: Ansible's INI parser gives none)`,
+      `${file}: group \`g\`: ansible_become is "maybe", which Ansible does not take as a boolean (true/false, yes/no, on/off, y/n, 1/0) (no line number: Ansible's INI parser gives none)`,
       `${file}: host \`h1\`: ansible_port: expected a whole number, found the text "abc" (no line number: Ansible's INI parser gives none)`,
       `${file}: host \`h2\`: odd is a Python set ({1, 2}), which runbook cannot take (ansible-inventory --list cannot print it either) (no line number: Ansible's INI parser gives none) (quote the value to keep it as text)`,
     ]);
@@ -332,6 +332,8 @@ test('group_vars/ and host_vars/ next to an INI inventory are not read, and a va
       assert.deepEqual(r.inventory.hosts.get('h1')!.vars, { ansible_host: '192.0.2.1' });
       assert.equal(r.inventory.hosts.get('h1')!.user, undefined);
       assert.doesNotMatch(JSON.stringify({ ...r, hosts: [...r.inventory.hosts.values()] }), /PLAINTEXT-SECRET|from_group_vars|from-host-vars/);
+      // not silently: one warning for each directory
+      assert.deepEqual(r.diagnostics.filter((d) => d.severity === 'warning').map((d) => d.file), ['group_vars', 'host_vars']);
     } finally {
       process.chdir(cwd);
     }

@@ -4,7 +4,7 @@
  * Ansible types them. The script runs under the Python that runs `ansible-inventory` (its #! line),
  * so it finds the same ansible-core, with an empty ansible.cfg and no ANSIBLE_* variable of the
  * operator's, so nothing but the INI plugin runs: no script is executed, no group_vars/ or
- * host_vars/ read, nothing decrypted.
+ * host_vars/ read (load.ts warns about each one beside the inventory), nothing decrypted.
  */
 import { execFile } from 'node:child_process';
 import { accessSync, closeSync, constants, openSync, readSync, statSync } from 'node:fs';

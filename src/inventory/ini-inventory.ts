@@ -18,16 +18,13 @@ import type { Diagnostic } from '../errors.js';
 import { SourceText, type NodePos } from '../runbook/yaml.js';
 import { schemaDiagnostics } from '../runbook/schema-check.js';
 import { readIniThroughAnsible, type AnsibleIniData } from './ansible-ini.js';
-import { ansibleBoolean } from './ansible-values.js';
+import { notAnsibleBoolean, withAnsibleBooleans } from './ansible-values.js';
 import { checkConnectionVars } from './connection-vars.js';
 import { hostEntry } from './host-entry.js';
 import type { PatternTree } from './patterns.js';
 import type { HostEntry, Inventory } from './types.js';
 
 type Vars = Record<string, unknown>;
-
-/** Connection variables Ansible reads through boolean() (strict: another value fails the host). */
-const BOOLEAN_VARS = ['ansible_become', 'ansible_host_key_checking'];
 
 const NO_LINE = "no line number: Ansible's INI parser gives none";
 
@@ -44,16 +41,9 @@ function subject(kind: 'host' | 'group', name: string): string {
   return `${kind} \`${name}\``;
 }
 
-/** The variables with Ansible's boolean strings for the BOOLEAN_VARS made booleans; a value Ansible refuses is an error. */
+/** The variables with Ansible's boolean strings for the ANSIBLE_BOOLEAN_VARS made booleans; a value Ansible refuses is an error. */
 function withBooleans(vars: Vars, who: string, file: string, out: Diagnostic[]): Vars {
-  const copy = { ...vars };
-  for (const k of BOOLEAN_VARS) {
-    if (!(k in copy)) continue;
-    const b = ansibleBoolean(copy[k]);
-    if (b === undefined) out.push({ kind: 'inventory', severity: 'error', file, message: `${who}: ${k} is ${JSON.stringify(copy[k])}, which Ansible does not take as a boolean (yes/no, true/false, on/off, 1/0)` });
-    else copy[k] = b;
-  }
-  return copy;
+  return withAnsibleBooleans(vars, (k, v) => out.push({ kind: 'inventory', severity: 'error', file, message: `${who}: ${notAnsibleBoolean(k, v)}` }));
 }
 
 /**
@@ -85,9 +75,8 @@ function checkVars(data: AnsibleIniData, file: string): { hostVars: Map<string, 
     const who = subject('host', h.name);
     const vars = withBooleans(h.vars, who, file, diagnostics);
     hostVars.set(h.name, vars);
-    // after withBooleans: a boolean Ansible refuses is reported there, not twice
-    const forSchema = Object.fromEntries(Object.entries(vars).filter(([k, v]) => !BOOLEAN_VARS.includes(k) || typeof v === 'boolean'));
-    diagnostics.push(...schemaCheck({ all: { hosts: { [h.name]: forSchema } } }, [`all.hosts.${h.name}.`, 'all.hosts: '], who, file));
+    // after withBooleans: a boolean Ansible refuses is reported there (and left out), not twice
+    diagnostics.push(...schemaCheck({ all: { hosts: { [h.name]: vars } } }, [`all.hosts.${h.name}.`, 'all.hosts: '], who, file));
     connection(vars, who);
   }
   for (const p of data.problems) {

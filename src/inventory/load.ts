@@ -3,8 +3,9 @@
  * host ranges like `cp[1:3]`), INI ones through Ansible's own parser (ini-inventory.ts), ad-hoc
  * `--hosts a,b`, and host patterns (`--limit`).
  */
+import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { extname } from 'node:path';
+import { dirname, extname, join } from 'node:path';
 import { UserError, messageOf, type Diagnostic } from '../errors.js';
 import { isObject, loadYaml, positionOf, type YamlDocument } from '../runbook/yaml.js';
 import { schemaDiagnostics } from '../runbook/schema-check.js';
@@ -14,7 +15,7 @@ import { connectionVarDiagnostics } from './connection-vars.js';
 import { buildPatternTree, evaluatePattern, flatPatternTree } from './patterns.js';
 import { hostEntry } from './host-entry.js';
 import { loadIniInventory } from './ini-inventory.js';
-import { pythonInt } from './ansible-values.js';
+import { notAnsibleBoolean, pythonInt, withAnsibleBooleans } from './ansible-values.js';
 
 type Vars = Record<string, unknown>;
 interface RawGroup {
@@ -31,6 +32,11 @@ export async function loadInventoryFile(path: string): Promise<{ inventory?: Inv
     const code = (e as NodeJS.ErrnoException).code;
     return { diagnostics: [{ kind: 'io', severity: 'error', message: code === 'ENOENT' ? `no such inventory file: ${path}` : `cannot read ${path}: ${messageOf(e)}`, file: path }] };
   }
+  const r = await loadReadInventory(path, text);
+  return { ...r, diagnostics: [...r.diagnostics, ...unreadVarsDirs(dirname(path), 'the inventory')] };
+}
+
+async function loadReadInventory(path: string, text: string): Promise<{ inventory?: Inventory; diagnostics: Diagnostic[] }> {
   const as = readsAs(path, text);
   if (as.format === 'yaml') return loadInventoryText(text, path, as.doc);
   const r = await loadIniInventory(path);
@@ -39,6 +45,34 @@ export async function loadInventoryFile(path: string): Promise<{ inventory?: Inv
   if (r.inventory || !yamlError) return r;
   const why = `read as YAML (as Ansible tries first for a file without extension), it fails at line ${yamlError.line ?? '?'}: ${yamlError.message}`;
   return { diagnostics: r.diagnostics.map((d, i) => (i === 0 ? { ...d, hint: d.hint ? `${d.hint}; ${why}` : why } : d)) };
+}
+
+/**
+ * Ansible reads group_vars/ and host_vars/ beside the inventory (and the playbook); runbook reads
+ * neither (nothing in them is decrypted or journaled: README "Inventories"). A warning for each
+ * one in `dir`, so their variables are not missed without a word.
+ */
+export function unreadVarsDirs(dir: string, beside: 'the inventory' | 'the runbook'): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  for (const name of ['group_vars', 'host_vars'] as const) {
+    const p = join(dir, name);
+    let isDir = false;
+    try {
+      isDir = statSync(p).isDirectory();
+    } catch {
+      /* absent or unreadable: nothing Ansible would read either */
+    }
+    if (!isDir) continue;
+    const where = name === 'group_vars' ? "under the group's `vars:`" : "in the host's entry";
+    out.push({
+      kind: 'inventory',
+      severity: 'warning',
+      file: p,
+      message: `not read: Ansible reads ${name}/ beside ${beside}, runbook does not, so none of its variables reach the hosts`,
+      hint: `put them in the inventory file itself, ${where}, or in the runbook's vars or vars_files; secrets in an encrypted vars_files`,
+    });
+  }
+  return out;
 }
 
 /** The names Ansible's YAML inventory plugin takes (its yaml_extensions): runbook's own loader reads them. */
@@ -153,7 +187,10 @@ function buildInventory(root: Record<string, RawGroup | null>, doc: YamlDocument
     }
     const g = group(name);
     if (!raw) return;
-    const { ansible_group_priority: priority, ...vars } = raw.vars ?? {};
+    // `ansible_become: yes` is text in YAML 1.2: made true here, as Ansible's boolean() reads it
+    const booleans = (vars: Vars, who: string, at: (string | number)[]) =>
+      withAnsibleBooleans(vars, (k, v) => diagnostics.push({ kind: 'inventory', severity: 'error', message: `${who}: ${notAnsibleBoolean(k, v)}`, file: doc.source.file, ...positionOf(doc, [...at, k], 'value') }));
+    const { ansible_group_priority: priority, ...vars } = booleans(raw.vars ?? {}, `group \`${name}\``, [...path, 'vars']);
     if (priority !== undefined) {
       const p = pythonInt(priority); // as Ansible's Group.set_priority takes it
       if (p !== undefined) g.priority = p;
@@ -173,9 +210,10 @@ function buildInventory(root: Record<string, RawGroup | null>, doc: YamlDocument
         });
         continue;
       }
+      const own = booleans(vars ?? {}, `host \`${hostPattern}\``, [...path, 'hosts', hostPattern]);
       for (const h of expandHostRange(hostPattern)) {
         g.directHosts.add(h);
-        hostVars.set(h, { ...(hostVars.get(h) ?? {}), ...(vars ?? {}) });
+        hostVars.set(h, { ...(hostVars.get(h) ?? {}), ...own });
       }
     }
     for (const [child, childRaw] of Object.entries(raw.children ?? {})) {

@@ -38,11 +38,19 @@ export type Host = {
   ansible_port?: number;
   ansible_user?: string;
   ansible_ssh_private_key_file?: string;
-  ansible_become?: boolean;
+  ansible_become?: AnsibleBoolean;
+  ansible_host_key_checking?: AnsibleBoolean;
   ansible_connection?: "ssh" | "local";
   runbook_known_hosts?: string;
   [k: string]: unknown;
 } | null;
+/**
+ * A boolean as Ansible's boolean() reads it: true/false, yes/no, on/off, y/n, t/f, 1/0, in any case (YAML 1.2 loads `yes` as text; runbook takes it as Ansible does). Another value is an error naming the host or group and the variable.
+ *
+ * This interface was referenced by `Inventory`'s JSON-Schema
+ * via the `definition` "ansibleBoolean".
+ */
+export type AnsibleBoolean = boolean | string | number;
 /**
  * This interface was referenced by `Inventory`'s JSON-Schema
  * via the `definition` "vars".

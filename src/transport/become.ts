@@ -2,6 +2,7 @@
  * Becoming another user through sudo, the same way for SSH and local commands.
  *
  * Every become command is `sudo -S -p PROMPT -u USER -- sh -c 'printf READY >&2; exec "$@"' ... argv`
+ * (with a working directory: `... printf READY >&2; cd -- "$1" || exit; shift; exec "$@"' READY DIR argv`)
  * with a prompt and a ready marker made fresh for each invocation. The caller feeds the command's
  * stderr to a SudoDialog, which:
  *   - writes the password on stdin only when sudo prints PROMPT (NOPASSWD or a cached timestamp: sudo
@@ -35,9 +36,21 @@ export function newSudoMarkers(): SudoMarkers {
   return { prompt: `[runbook-sudo-${id}] password: `, ready: `runbook-sudo-${id}-ready` };
 }
 
-/** The argv that runs `argv` as `user` through sudo, announcing READY on stderr when sudo lets it start. */
-export function sudoArgv(argv: readonly Arg[], user: string, m: SudoMarkers): Arg[] {
-  return ['sudo', '-S', '-p', m.prompt, '-u', user, '--', 'sh', '-c', 'printf "%s\\n" "$0" >&2; exec "$@"', m.ready, ...argv];
+/** `cd`'s operand for a working directory: a relative one gets `./`, so it never looks like an option or `-`. */
+export function cdOperand(cwd: string): string {
+  return cwd.startsWith('/') ? cwd : `./${cwd}`;
+}
+
+/**
+ * The argv that runs `argv` as `user` through sudo, announcing READY on stderr when sudo lets it
+ * start. With `cwd`, the directory is entered by the command sudo runs, as `user` (as Ansible's
+ * chdir with become): a directory only that user may enter works, and one that cannot be entered
+ * fails after READY, as the command (sh's message names it), never as a sudo refusal.
+ */
+export function sudoArgv(argv: readonly Arg[], user: string, m: SudoMarkers, cwd?: string): Arg[] {
+  const sudo = ['sudo', '-S', '-p', m.prompt, '-u', user, '--', 'sh', '-c'];
+  if (cwd === undefined || cwd === '') return [...sudo, 'printf "%s\\n" "$0" >&2; exec "$@"', m.ready, ...argv];
+  return [...sudo, 'printf "%s\\n" "$0" >&2; cd -- "$1" || exit; shift; exec "$@"', m.ready, cdOperand(cwd), ...argv];
 }
 
 export type SudoEvent = { kind: 'ready' } | { kind: 'fail'; error: UserError };

@@ -31,11 +31,12 @@ export interface LocalSudoResult {
 
 export function runLocalSudo(argv: readonly Arg[], o: LocalSudoOptions): Promise<LocalSudoResult> {
   const m = newSudoMarkers();
-  const cmd = shellJoin(sudoArgv(argv, o.user, m));
+  // cwd is entered as o.user inside the command sudo runs (become.ts), not as this process's user
+  const cmd = shellJoin(sudoArgv(argv, o.user, m, o.cwd));
   const started = Date.now();
   return new Promise((resolve, reject) => {
     // its own process group, so a timeout kills sudo and everything under it
-    const child = spawn('/bin/sh', ['-c', cmd], { env: o.env, stdio: ['pipe', 'pipe', 'pipe'], detached: true, ...(o.cwd ? { cwd: o.cwd } : {}) });
+    const child = spawn('/bin/sh', ['-c', cmd], { env: o.env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let failure: UserError | undefined;

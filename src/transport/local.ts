@@ -4,7 +4,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import { runLocalSudo } from './local-sudo.js';
-import { becomeUser, SudoGate, type BecomeSpec } from './become.js';
+import { becomeUser, cdOperand, SudoGate, type BecomeSpec } from './become.js';
 import { readViaExec, statViaExec, writeViaExec, type RawRun } from './exec-files.js';
 import { basename, dirname, join } from 'node:path';
 import { ioError, userError, messageOf } from '../errors.js';
@@ -30,8 +30,7 @@ export function withEnv(argv: readonly Arg[], env: Record<string, string> | unde
 /** `cd DIR && ` prefix (built with the quoting function), or '' when no cwd. */
 export function cdPrefix(cwd: string | undefined): string {
   if (cwd === undefined || cwd === '') return '';
-  const dir = cwd.startsWith('/') ? cwd : `./${cwd}`; // never let a directory look like an option
-  return `${shellJoin(['cd', dir])} && `;
+  return `${shellJoin(['cd', cdOperand(cwd)])} && `;
 }
 
 // zx costs ~40 ms to load; runs that only use SSH never need it.

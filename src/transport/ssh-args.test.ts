@@ -7,6 +7,22 @@ test('ssh arguments are split like shlex: quotes, backslashes, no variable expan
   assert.deepEqual(splitArgs('-o X=1; rm -rf /').errors, ['shell operator `;` is not an ssh argument']);
 });
 
+test('`#` is an ordinary character, as in shlex.split (comments=False): never the start of a comment that drops the rest', () => {
+  // mid-word: the key file keeps its name and the options after it stay
+  // (quoted in the config line: the ssh_config reader would take a bare `#` for a comment there too)
+  assert.deepEqual(parseSshArgs('-i /keys/prod#1.pem -o ProxyJump=bastion').lines, ['IdentityFile "/keys/prod#1.pem"', 'ProxyJump bastion']);
+  // at the start of a word, bare or quoted
+  assert.deepEqual(splitArgs('-o "Foo=#x" #x -p 22').argv, ['-o', 'Foo=#x', '#x', '-p', '22']);
+  assert.deepEqual(splitArgs("-o 'ProxyCommand=sshpass -p Pa#ss ssh -W %h:%p b' -o \"A=# b\"").argv, ['-o', 'ProxyCommand=sshpass -p Pa#ss ssh -W %h:%p b', '-o', 'A=# b']);
+  // escaped: shlex drops the backslash outside quotes and keeps it inside double quotes
+  assert.deepEqual(splitArgs('a\\#b "c\\#d" e\\ #f').argv, ['a#b', 'c\\#d', 'e #f']);
+  assert.deepEqual(splitArgs('-o Port=#').argv, ['-o', 'Port=#']);
+  // a word Ansible would hand to ssh is reported, not dropped as a comment
+  assert.deepEqual(parseSshArgs('-o StrictHostKeyChecking=no #comment').errors, ['unexpected argument `#comment` (a host name or command does not belong in the ssh arguments)']);
+  // a stand-in character spelled by an escape in the text is kept as it is, not taken for a `#`
+  assert.deepEqual(splitArgs("$'\\ue000'#x").argv, ['\ue000#x']);
+});
+
 test('the options that matter become ssh_config lines; -p/-i/-J/-l/-F too', () => {
   const p = parseSshArgs(
     '-o UserKnownHostsFile=/kh -o StrictHostKeyChecking=accept-new -oProxyJump=u@b:2200 -o "Port 2222" -o User=ops -o IdentityFile=/k -o IdentitiesOnly=yes ' +

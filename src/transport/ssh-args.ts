@@ -1,7 +1,7 @@
 /**
  * OpenSSH command-line arguments as Ansible passes them (`ansible_ssh_common_args`,
  * `ansible_ssh_extra_args`, `ansible_ssh_args`, `runbook -J`), split by `shell-quote` the way
- * Ansible's shlex.split does (quotes and backslashes; `$VAR` stays literal, nothing is run), and
+ * Ansible's shlex.split does (quotes and backslashes; `$VAR` stays literal, `#` is no comment, nothing is run), and
  * turned into ssh_config lines (`Keyword value`) that are resolved together with ~/.ssh/config:
  * what the command line says comes first, and the first value wins, as in ssh(1).
  *
@@ -71,21 +71,45 @@ export interface ParsedSshArgs {
   errors: string[];
 }
 
-/** Split like Ansible's shlex.split: no variable expansion, no globbing, operators are errors. */
+/** Two characters (private use, one UTF-16 unit each) that do not occur in `text`. */
+function unusedPair(text: string): [string, string] {
+  const free: string[] = [];
+  for (let c = 0xe000; free.length < 2; c++) if (!text.includes(String.fromCharCode(c))) free.push(String.fromCharCode(c));
+  return [free[0]!, free[1]!];
+}
+
+/** shell-quote's words and operators, with globs as their text and `#` an ordinary character. */
+function parseWords(text: string): (string | { op: string })[] {
+  // shell-quote takes an unquoted `#` anywhere as the start of a comment; shlex.split (comments=False)
+  // never does. So each `#` is parsed as a stand-in character, twice with two different ones: where
+  // the results differ was a `#` (a stand-in made by a `$'\uXXXX'` escape is the same in both).
+  const [p, q] = unusedPair(text);
+  const words = (c: string) =>
+    parse(text.replaceAll('#', c), (name) => `$${name}`).map((t) => (typeof t === 'string' ? t : 'pattern' in t ? t.pattern : 'op' in t ? { op: t.op } : { op: '#' })); // no `#` is left to start a comment
+  const a = words(p);
+  const b = words(q);
+  return a.map((t, i) => {
+    const other = b[i];
+    if (typeof t !== 'string' || typeof other !== 'string') return t;
+    let out = '';
+    for (let j = 0; j < t.length; j++) out += t[j] === p && other[j] === q ? '#' : t[j];
+    return out;
+  });
+}
+
+/** Split like Ansible's shlex.split: no variable expansion, no globbing, no comments, operators are errors. */
 export function splitArgs(text: string): { argv: string[]; errors: string[] } {
   const errors: string[] = [];
   const argv: string[] = [];
-  for (const t of parse(text, (name) => `$${name}`)) {
+  for (const t of parseWords(text)) {
     if (typeof t === 'string') argv.push(t);
-    else if ('pattern' in t) argv.push(t.pattern);
-    else if ('comment' in t) break;
-    else errors.push(`shell operator \`${(t as { op: string }).op}\` is not an ssh argument`);
+    else errors.push(`shell operator \`${t.op}\` is not an ssh argument`);
   }
   return { argv, errors };
 }
 
 function quoteConfigValue(v: string): string {
-  return /[\s"]/.test(v) && !/^"/.test(v) ? `"${v.replace(/"/g, '')}"` : v;
+  return /[\s"#]/.test(v) && !/^"/.test(v) ? `"${v.replace(/"/g, '')}"` : v;
 }
 
 /** `-o Key=Value` / `-o "Key Value"` / `-oKey=Value` → [Key, Value] */

@@ -8,6 +8,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import type { HostEntry } from '../inventory/types.js';
+import { hostAnsibleBoolean } from '../inventory/ansible-values.js';
 import { userError } from '../errors.js';
 import { localLogin, parseJumpChain, resolveSshConfig } from './ssh-config.js';
 import type { SshConfigSource } from './ssh-config-eval.js';
@@ -134,7 +135,7 @@ export function sshOptionsForHost(
   if (entry.knownHostsFile) own.push(`UserKnownHostsFile ${cfgValue(entry.knownHostsFile, 'runbook_known_hosts', entry.name)}`);
   const timeoutVar = str(entry, 'ansible_ssh_timeout') ?? str(entry, 'ansible_timeout');
   if (timeoutVar && /^\d+$/.test(timeoutVar)) own.push(`ConnectTimeout ${timeoutVar}`);
-  if (entry.vars.ansible_host_key_checking === false) own.push('StrictHostKeyChecking accept-new');
+  if (hostAnsibleBoolean(entry.vars, 'ansible_host_key_checking', entry.name) === false) own.push('StrictHostKeyChecking accept-new'); // `no`, `off`, 0... too
   const argLines = [...(opts.jump ? own.slice(0, 1) : []), ...(sshArgs?.lines ?? []), ...own.slice(opts.jump ? 1 : 0), ...(commonArgs?.lines ?? []), ...(extraArgs?.lines ?? [])];
   // the last -F of the command line Ansible builds, as ssh takes it
   const configFile = [sshArgs, commonArgs, extraArgs].reverse().find((p) => p?.configFile)?.configFile;

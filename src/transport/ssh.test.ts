@@ -2,6 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sshOptionsForHost } from './ssh-options.js';
 import { localLogin } from './ssh-config.js';
+import { SshTransport } from './ssh.js';
+import type { SudoMarkers } from './become.js';
 import type { HostEntry } from '../inventory/types.js';
 
 const entry = (over: Partial<HostEntry> = {}): HostEntry => ({
@@ -85,6 +87,12 @@ test("a jump hop's own ssh_config StrictHostKeyChecking and UserKnownHostsFile a
   assert.deepEqual([plain!.hostKeyPolicy, plain!.knownHostsPaths], [undefined, undefined], 'a hop without its own: the pool uses the target\'s');
   // --accept-new applies to every connection of the run
   assert.equal(sshOptionsForHost(entry(), { sshConfigText: config, acceptNew: true }).jumps![0]!.hostKeyPolicy, 'accept-new');
+});
+
+test('a `#` inside an ssh argument is kept through to the connection; the options after it still apply', () => {
+  const o = sshOptionsForHost(entry({ vars: { ansible_ssh_common_args: '-i /keys/prod#1.pem -o ProxyJump=bastion -o UserKnownHostsFile=/kh#2' } }), { sshConfigText: '' });
+  assert.deepEqual([o.privateKeyPaths, o.proxyJumpSpec, o.knownHostsPaths], [['/keys/prod#1.pem'], 'bastion', ['/kh#2']]);
+  assert.equal(sshOptionsForHost(entry({ vars: { ansible_ssh_extra_args: '-o ProxyCommand="sshpass -p Pa#ss ssh -W %h:%p b"' } }), { sshConfigText: '' }).proxyCommand, 'sshpass -p Pa#ss ssh -W cp-1:22 b');
 });
 
 test('an inventory value with a line break cannot add ssh options (StrictHostKeyChecking no)', () => {
@@ -203,4 +211,27 @@ test("an unknown -o keyword is refused as ssh refuses it, unless an IgnoreUnknow
   assert.equal(sshOptionsForHost(vars('-o Foo=bar -o Port=2201', '-o IgnoreUnknown=foo')).port, 2201);
   // the arguments' IgnoreUnknown covers the config files too, as in ssh
   assert.equal(sshOptionsForHost(vars('', '-o IgnoreUnknown=usekey*'), { sshConfigText: 'UseKeyChainX yes\nUser u\n' }).user, 'u');
+});
+
+/** A transport logged in as `user` on web1 that never connects: commandLine reads only who logs in and whom to become. */
+function offline(user: string): SshTransport {
+  // the constructor is private (transports come from connect()); commandLine needs only these fields
+  return Object.assign(Object.create(SshTransport.prototype) as SshTransport, { s: { becomeUser: undefined }, user, host: 'web1', become: {} });
+}
+
+test('cwd with become: the directory is entered as the become user, inside the command sudo runs; without sudo, `cd DIR &&` as before', () => {
+  const m: SudoMarkers = { prompt: '[p] password: ', ready: 'rdy' };
+  const t = offline('ubuntu');
+  assert.equal(
+    t.commandLine(['ls', '-la'], { cwd: '/root', become: true, env: { A: 'b c' } }, m),
+    `sudo -S -p '[p] password: ' -u root -- sh -c 'printf "%s\\n" "$0" >&2; cd -- "$1" || exit; shift; exec "$@"' rdy /root env 'A=b c' ls -la`,
+  );
+  // a directory with quotes and spaces stays one argument, never shell text
+  assert.ok(t.commandLine(['pwd'], { cwd: "/srv/it's here", become: true }, m).endsWith(` rdy '/srv/it'\\''s here' pwd`));
+  assert.equal(t.commandLine(['ls'], { cwd: '/root', become: false }, m), 'cd /root && ls');
+  assert.equal(t.commandLine(['ls'], { cwd: 'rel', become: false }, m), 'cd ./rel && ls');
+  // become without cwd: unchanged
+  assert.equal(t.commandLine(['id'], { become: true }, m), `sudo -S -p '[p] password: ' -u root -- sh -c 'printf "%s\\n" "$0" >&2; exec "$@"' rdy id`);
+  // logged in as the become user already: no sudo, so cd as before
+  assert.equal(offline('root').commandLine(['ls'], { cwd: '/root', become: true }, m), 'cd /root && ls');
 });

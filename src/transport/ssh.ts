@@ -229,8 +229,9 @@ export class SshTransport implements Transport {
    */
   commandLine(argv: readonly Arg[], options: ExecOptions = {}, m: SudoMarkers = newSudoMarkers()): string {
     const as = this.sudoUser(options.become);
-    let full = withEnv(argv, options.env, this.host);
-    if (as !== undefined) full = sudoArgv(full, as, m);
+    const full = withEnv(argv, options.env, this.host);
+    // through sudo, the directory is entered as the become user (become.ts), not as the login user
+    if (as !== undefined) return shellJoin(sudoArgv(full, as, m, options.cwd));
     return cdPrefix(options.cwd) + shellJoin(full);
   }
 

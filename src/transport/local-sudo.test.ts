@@ -1,0 +1,54 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runLocalSudo } from './local-sudo.js';
+
+/**
+ * A stand-in `sudo` first on PATH: it records the directory it was started in, skips its options
+ * and runs the command as this user. Enough to see where the working directory is entered.
+ */
+function fakeSudo(dir: string): { env: NodeJS.ProcessEnv; startedIn: () => string } {
+  const bin = join(dir, 'bin');
+  mkdirSync(bin);
+  const record = join(dir, 'sudo-cwd');
+  writeFileSync(
+    join(bin, 'sudo'),
+    `#!/bin/sh\npwd > '${record}'\nwhile [ $# -gt 0 ]; do case $1 in --) shift; break ;; -p|-u) shift 2 ;; *) shift ;; esac; done\nexec "$@"\n`,
+  );
+  chmodSync(join(bin, 'sudo'), 0o755);
+  return { env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}` }, startedIn: () => readFileSync(record, 'utf8').trim() };
+}
+
+test('local sudo with cwd: sudo starts where runbook is, the directory is entered by the command it runs (as the become user)', async () => {
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'local-sudo-')));
+  try {
+    const sudo = fakeSudo(dir);
+    const work = join(dir, "the work dir's");
+    mkdirSync(work);
+    let ready = false;
+    const r = await runLocalSudo(['sh', '-c', 'pwd; cat'], { user: 'root', host: 'local', env: sudo.env, cwd: work, stdin: Buffer.from('in'), onReady: () => (ready = true) });
+    assert.equal(r.code, 0, r.stderr.toString());
+    assert.equal(r.stdout.toString(), `${work}\nin`);
+    assert.ok(ready);
+    assert.equal(sudo.startedIn(), process.cwd(), 'sudo itself is not started in the directory (that would be entered as this user)');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('local sudo with a missing cwd: the command fails naming the directory; sudo is not said to have refused', async () => {
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'local-sudo-')));
+  try {
+    const sudo = fakeSudo(dir);
+    const missing = join(dir, 'nosuch');
+    let ready = false;
+    const r = await runLocalSudo(['true'], { user: 'root', host: 'local', env: sudo.env, cwd: missing, onReady: () => (ready = true) });
+    assert.notEqual(r.code, 0);
+    assert.ok(ready, 'sudo let the command start: a later failure is the command\'s');
+    assert.match(r.stderr.toString(), new RegExp(`cd.*${missing.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
