@@ -161,6 +161,7 @@ export class ListrReporter implements EventSink {
       case 'batch-start':
       case 'host-start':
       case 'host-connected':
+      case 'step-apply':
         return;
     }
   }
