@@ -333,3 +333,29 @@ test('plays: a play that becomes makes the host\'s lock and rollback go through 
   assert.equal(readFileSync(lab.hostPath(h, '/tmp/play1-user'), 'utf8'), 'ops2\n');
   assert.equal(readFileSync(lab.hostPath(h, '/tmp/play2-user'), 'utf8'), 'ops\n');
 });
+
+test('a sudo whose prompt is not runbook\'s (sudoers passprompt_override, as a PAM second factor asks its own question) is given up on after the become timeout, naming what it asked; the host is not left waiting', { skip }, async () => {
+  const h = lab.hosts[3]!;
+  const root = await SshTransport.connect(sshOptions(h));
+  const rule = '/etc/sudoers.d/zz-runbook-lab-prompt';
+  await root.exec(['sh', '-c', 'printf "%s\\n" "Defaults:ops passprompt=\\"Verification code: \\", passprompt_override" > "$1"; chmod 0440 "$1"', 'sh', rule]);
+  const saved = process.env.RUNBOOK_BECOME_TIMEOUT;
+  process.env.RUNBOOK_BECOME_TIMEOUT = '2';
+  const t = await SshTransport.connect(opts(h, 'ops', { become: true, becomePassword: LAB_SUDO_PASSWORD }));
+  try {
+    const started = Date.now();
+    await assert.rejects(t.exec(['id', '-u']), (e: unknown) => isUserError(e) && e.kind === 'become' && /did not start the command as root within 2 s: it asked "Verification code:"/.test(e.message));
+    assert.ok(Date.now() - started < 15_000, 'given up on, not left waiting');
+    // the host's sudo verdict is kept: the next become command fails at once, without another wait
+    const again = Date.now();
+    await assert.rejects(t.exec(['true']), /Verification code/);
+    assert.ok(Date.now() - again < 1500, 'no second wait');
+    assert.equal((await t.exec(['id', '-un'], { become: false })).stdout, 'ops\n', 'the connection still works');
+  } finally {
+    if (saved === undefined) delete process.env.RUNBOOK_BECOME_TIMEOUT;
+    else process.env.RUNBOOK_BECOME_TIMEOUT = saved;
+    await t.close();
+    await root.exec(['rm', '-f', '--', rule]);
+    await root.close();
+  }
+});

@@ -108,6 +108,15 @@ export class SudoDialog {
     }
   }
 
+  /** sudo neither started the command nor asked with our prompt in `ms`: what it printed, and why nothing answers it. */
+  stalled(ms: number): UserError {
+    const said = this.buf.toString('utf8').replace(/\s+/g, ' ').trim();
+    return userError('become', `sudo on ${this.who.host} did not start the command as ${this.who.user} within ${Math.round(ms / 1000)} s: ${said ? `it asked "${said.slice(-120)}", which is not runbook's password prompt` : 'it printed nothing (a PAM module or a name-service lookup waiting?)'}`, {
+      host: this.who.host,
+      hint: `runbook answers only sudo's password prompt: a second factor or another PAM question cannot be answered (allow ${this.who.loginUser} sudo without it, e.g. NOPASSWD); a slow sudo can be given longer with RUNBOOK_BECOME_TIMEOUT=SECONDS`,
+    });
+  }
+
   /** The command ended before READY: sudo refused (not in sudoers, no tty required, ...). */
   refusedAtExit(code: number | null): UserError {
     const said = this.buf
@@ -122,6 +131,27 @@ export class SudoDialog {
       hint: `check the sudoers rules for ${this.who.loginUser} there`,
     });
   }
+}
+
+/** How long sudo may take to start a command: RUNBOOK_BECOME_TIMEOUT seconds, 30 by default (Ansible waits 10 for the prompt). */
+export function becomeTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
+  const s = Number(env.RUNBOOK_BECOME_TIMEOUT);
+  return (Number.isFinite(s) && s > 0 ? s : 30) * 1000;
+}
+
+/**
+ * Gives up on a sudo that has neither started the command nor failed within becomeTimeoutMs() (a
+ * PAM question other than the password, which would otherwise hold the step, the host's lock and
+ * every later become command forever): `stall` gets the error. Returns the function that stops watching.
+ */
+export function watchSudo(dialog: SudoDialog, stall: (e: UserError) => void): () => void {
+  const ms = becomeTimeoutMs();
+  const t = setTimeout(() => {
+    if (dialog.ready || dialog.failed) return;
+    dialog.failed = true;
+    stall(dialog.stalled(ms));
+  }, ms);
+  return () => clearTimeout(t);
 }
 
 function wrongPassword(who: { loginUser: string; host: string }): UserError {

@@ -52,3 +52,26 @@ test('local sudo with a missing cwd: the command fails naming the directory; sud
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a sudo that asks a question other than its password prompt (a PAM second factor) is given up on, naming what it asked', async () => {
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'local-sudo-')));
+  const bin = join(dir, 'bin');
+  mkdirSync(bin);
+  // as pam_google_authenticator does: its own prompt on stderr, then a wait for the answer
+  writeFileSync(join(bin, 'sudo'), '#!/bin/sh\nprintf "Verification code: " >&2\nread code\nexit 1\n');
+  chmodSync(join(bin, 'sudo'), 0o755);
+  const saved = process.env.RUNBOOK_BECOME_TIMEOUT;
+  process.env.RUNBOOK_BECOME_TIMEOUT = '1';
+  try {
+    const started = Date.now();
+    await assert.rejects(
+      runLocalSudo(['true'], { user: 'root', host: 'local', env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}` }, password: 'pw' }),
+      /sudo on local did not start the command as root within 1 s: it asked "Verification code:", which is not runbook's password prompt/,
+    );
+    assert.ok(Date.now() - started < 10_000, 'given up on after the become timeout, not left waiting');
+  } finally {
+    if (saved === undefined) delete process.env.RUNBOOK_BECOME_TIMEOUT;
+    else process.env.RUNBOOK_BECOME_TIMEOUT = saved;
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { userError, messageOf, type UserError } from '../errors.js';
-import { newSudoMarkers, SudoDialog, sudoArgv } from './become.js';
+import { newSudoMarkers, SudoDialog, sudoArgv, watchSudo } from './become.js';
 import { type Arg, shellJoin } from './quote.js';
 
 export interface LocalSudoOptions {
@@ -49,6 +49,7 @@ export function runLocalSudo(argv: readonly Arg[], o: LocalSudoOptions): Promise
         /* gone */
       }
     };
+    const unwatch = watchSudo(dialog, (e) => ((failure = e), killGroup()));
     child.stdin.on('error', () => undefined);
     child.stdout.on('data', (b: Buffer) => out.push(b));
     child.stderr.on('data', (b: Buffer) => {
@@ -71,10 +72,12 @@ export function runLocalSudo(argv: readonly Arg[], o: LocalSudoOptions): Promise
       : undefined;
     child.on('error', (e) => {
       if (timer) clearTimeout(timer);
+      unwatch();
       reject(userError('io', `cannot run a command on ${o.host}: ${messageOf(e)}`, { host: o.host }));
     });
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
+      unwatch();
       if (failure) return reject(failure);
       if (!dialog.ready && !timedOut) return reject(dialog.refusedAtExit(code));
       resolve({ code: timedOut ? null : code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err), durationMs: Date.now() - started, timedOut });

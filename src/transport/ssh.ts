@@ -15,7 +15,7 @@ import { cdPrefix, withEnv } from './local.js';
 import { type Arg, shellJoin } from './quote.js';
 import { authMethods, connectError, hostKeyAlgorithms, hostVerifier, type AuthOptions, type HostKeyPolicy } from './ssh-auth.js';
 import type { LocalSudoResult } from './local-sudo.js';
-import { becomeUser, newSudoMarkers, SudoDialog, SudoGate, sudoArgv, type BecomeSpec, type SudoMarkers } from './become.js';
+import { becomeUser, newSudoMarkers, SudoDialog, SudoGate, sudoArgv, watchSudo, type BecomeSpec, type SudoMarkers } from './become.js';
 import { errnoOf, readViaExec, statFromMode, statViaExec, writeViaExec, type RawRun } from './exec-files.js';
 import { SFTP_NO_SUCH_FILE, sftpReaddir } from './sftp-readdir.js';
 import type { DirEntry, ExecOptions, ExecResult, FileStat, Transport } from './types.js';
@@ -288,9 +288,12 @@ export class SshTransport implements Transport {
         const dialog = sudo
           ? new SudoDialog(sudo.m, { user: sudo.user, loginUser: this.user, host: this.host }, this.s.becomePassword, (pw) => ch.write(pw))
           : undefined;
+        // a stalled sudo reads its PAM question's answer from our stdin: closing the channel ends it
+        const unwatch = dialog ? watchSudo(dialog, (e) => ((failure = e), ch.close())) : undefined;
         const finish = () => {
           if (done) return;
           done = true;
+          unwatch?.();
           this.s.running.delete(entry);
           if (timer) clearTimeout(timer);
           if (grace) clearTimeout(grace);
