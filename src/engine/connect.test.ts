@@ -1,7 +1,7 @@
 /** How a host is reached when ansible.cfg says something too: Ansible's precedence. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { hostBecome, withAnsibleDefaults } from './connect.js';
+import { hostBecome, openTransport, withAnsibleDefaults } from './connect.js';
 import type { HostEntry } from '../inventory/types.js';
 
 const host = (vars: Record<string, unknown> = {}, over: Partial<HostEntry> = {}): HostEntry => ({
@@ -34,4 +34,16 @@ test("become: the runbook's, then -b, then the inventory's ansible_become (false
   assert.deepEqual(hostBecome(host({ ansible_become_user: 'inv-admin' }), { ansible }), { user: 'inv-admin' });
   assert.equal(hostBecome(host(), { ansible }, { become: false }), false);
   assert.equal(hostBecome(host(), {}), false);
+});
+
+test('a local host\'s sudo password: as for SSH hosts, the inventory\'s (either spelling, digits too) or ansible.cfg\'s, else -K\'s', async () => {
+  const local = (vars: Record<string, unknown>) => host(vars, { name: 'lh', connection: 'local' });
+  // the password LocalTransport will answer sudo with (its options are private: read here only)
+  const given = async (h: HostEntry, o: Parameters<typeof openTransport>[1] = {}) => ((await openTransport(h, o)) as unknown as { opts: { becomePassword?: string } }).opts.becomePassword;
+  assert.equal(await given(local({ ansible_become_pass: 's3cret' })), 's3cret');
+  assert.equal(await given(local({ ansible_become_password: 123456 })), '123456');
+  assert.equal(await given(local({}), { ansible: { ansible_become_password: 'from-cfg' } }), 'from-cfg');
+  assert.equal(await given(local({ ansible_become_password: 'inv' }), { becomePassword: 'cli' }), 'inv');
+  assert.equal(await given(local({}), { becomePassword: 'cli' }), 'cli');
+  assert.equal(await given(local({})), undefined);
 });

@@ -12,7 +12,7 @@ import type { AnsibleVars } from '../inventory/ansible-config.js';
 import { userError } from '../errors.js';
 import { LocalTransport } from '../transport/local.js';
 import { SshTransport } from '../transport/ssh.js';
-import { sshOptionsForHost } from '../transport/ssh-options.js';
+import { becomePasswordOf, sshOptionsForHost } from '../transport/ssh-options.js';
 import { JumpPool } from '../transport/jump.js';
 import { machineSshConfigIo, PendingExec, readUserConfigFile, SshConfigError, type SshConfigIo } from '../transport/ssh-config-io.js';
 import type { BecomeSpec } from '../transport/become.js';
@@ -153,7 +153,8 @@ export function withAnsibleDefaults(h: HostEntry, o: ConnectOptions): HostEntry 
 export async function openTransport(h: HostEntry, o: ConnectOptions = {}, runbook?: { become?: boolean; become_user?: string }): Promise<Transport> {
   const become = hostBecome(h, o, runbook);
   if (h.connection === 'local') {
-    const pw = o.becomePassword ?? (typeof h.vars.ansible_become_password === 'string' ? h.vars.ansible_become_password : undefined);
+    // as for SSH hosts: the inventory's (or ansible.cfg's) password, else -K's
+    const pw = becomePasswordOf(withAnsibleDefaults(h, o)) ?? o.becomePassword;
     const t = new LocalTransport({ host: h.name, ...(pw !== undefined ? { becomePassword: pw } : {}) });
     return become ? t.withBecome(become) : t;
   }

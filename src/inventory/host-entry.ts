@@ -14,8 +14,18 @@ export function hostEntry(name: string, vars: Record<string, unknown>, groups: s
     privateKeyFile: str('ansible_ssh_private_key_file') ?? str('ansible_private_key_file'),
     knownHostsFile: str('runbook_known_hosts'),
     become: hostAnsibleBoolean(vars, 'ansible_become', name) === true, // `yes`, `on`, 1... as in Ansible
-    connection: vars.ansible_connection === 'local' || name === 'localhost' && vars.ansible_connection === undefined && !vars.ansible_host ? 'local' : 'ssh',
+    connection: vars.ansible_connection === 'local' || (name === 'localhost' && vars.ansible_connection === undefined && !sshSettings(vars)) ? 'local' : 'ssh',
     groups: groups.includes('all') ? groups : ['all', ...groups],
     vars,
   };
+}
+
+/**
+ * Whether a host's variables say how to reach it over SSH. A bare `localhost` is the operator's
+ * machine (as Ansible's implicit localhost); one with an address, port, user or key is an SSH
+ * target, as Ansible treats a localhost the inventory lists (a VM behind a forwarded port:
+ * `localhost ansible_port=2222 ansible_user=vagrant`), never this machine as the operator.
+ */
+function sshSettings(vars: Record<string, unknown>): boolean {
+  return ['ansible_host', 'ansible_ssh_host', 'ansible_port', 'ansible_ssh_port', 'ansible_user', 'ansible_ssh_user', 'ansible_ssh_private_key_file', 'ansible_private_key_file'].some((k) => vars[k] !== undefined);
 }

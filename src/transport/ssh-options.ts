@@ -61,6 +61,11 @@ function str(entry: HostEntry, k: string): string | undefined {
   return typeof v === 'string' ? v : typeof v === 'number' ? String(v) : undefined;
 }
 
+/** The sudo password a host's variables give (a number is its digits: `ansible_become_password: 123456`), for SSH and local hosts alike. */
+export function becomePasswordOf(entry: HostEntry): string | undefined {
+  return str(entry, 'ansible_become_password') ?? str(entry, 'ansible_become_pass');
+}
+
 /**
  * Quote a value for an ssh_config line (paths with spaces). A line break (or NUL) would end the
  * line and start another option of the inventory's choosing (`StrictHostKeyChecking no`): refused.
@@ -183,7 +188,7 @@ export function sshOptionsForHost(
   if (cfg.hostKeyAlias) out.hostKeyAlias = cfg.hostKeyAlias;
   const becomeUser = str(entry, 'ansible_become_user');
   if (becomeUser) out.becomeUser = becomeUser;
-  const becomePassword = str(entry, 'ansible_become_password') ?? str(entry, 'ansible_become_pass');
+  const becomePassword = becomePasswordOf(entry);
   if (becomePassword !== undefined) out.becomePassword = becomePassword;
   const password = str(entry, 'ansible_password') ?? str(entry, 'ansible_ssh_pass') ?? str(entry, 'ansible_ssh_password');
   if (password !== undefined) out.password = password;
