@@ -26,9 +26,11 @@ import {
   displayWrite,
   idMatches,
   inspectPath,
+  missingAncestors,
   missingInDryRun,
   isNumericId,
   modeString,
+  removeMadeDirs,
   parseMode,
   runOk,
   sha256,
@@ -61,6 +63,8 @@ export interface CopyUndo extends UndoRecord {
   mode?: number;
   uid?: number;
   gid?: number;
+  /** the directories above dest the write made (mkdir -p), outermost first */
+  made?: string[];
 }
 
 async function sourceData(ctx: StepContext, params: CopyParams): Promise<Buffer> {
@@ -193,6 +197,8 @@ export const copyAction: Action<CopyParams, CopyState> = {
         }
         changing = true;
         if (!info.exists) {
+          const made = await missingAncestors(ctx, posix.dirname(dest));
+          if (made.length) undo.made = made;
           const mk = ['mkdir', '-p', '--', posix.dirname(dest)];
           commands.push(displayCommand(mk));
           await runOk(ctx, mk);
@@ -232,6 +238,7 @@ export const copyAction: Action<CopyParams, CopyState> = {
     const r = record as CopyUndo;
     if (!r.existed) {
       await runOk(ctx, ['rm', '-f', '--', r.dest]);
+      await removeMadeDirs(ctx, r.made);
       return;
     }
     if (r.wrote) {

@@ -167,6 +167,14 @@ test('copy content: new file with parents, mode; idempotent; undo removes', asyn
     assert.equal(ctx.transport.calls.length, 1, 'one exec per probe');
     await copyAction.undo!(ctx, r.undo!);
     assert.equal(existsSync(dest), false);
+    assert.equal(existsSync(join(dir, 'sub')), false, 'the directory the copy made goes with it');
+
+    // deeper: the directories made go, innermost first; one something was put into since stays, with those above it
+    const deep = join(dir, 'new/app/conf.d/app.conf');
+    const c = await cycle(copyAction, { dest: deep, content: 'x\n' });
+    writeFileSync(join(dir, 'new/app/other'), 'not ours\n');
+    await copyAction.undo!(c.ctx, c.r.undo!);
+    assert.deepEqual([existsSync(deep), existsSync(join(dir, 'new/app/conf.d')), readFileSync(join(dir, 'new/app/other'), 'utf8')], [false, false, 'not ours\n']);
   } finally {
     cleanup();
   }
@@ -237,6 +245,7 @@ test('move: change / ok / missing_ok / both present; undo moves back', async () 
     await moveAction.undo!(ctx, r.undo!);
     assert.equal(readFileSync(src, 'utf8'), 'cert');
     assert.equal(existsSync(dest), false);
+    assert.equal(existsSync(join(dir, 'backup')), false, 'the directories the move made for dest go with it');
 
     await assert.rejects(moveAction.probe(ctx, { src: join(dir, 'n1'), dest: join(dir, 'n2') }), /neither/);
     assert.equal((await moveAction.probe(ctx, { src: join(dir, 'n1'), dest: join(dir, 'n2'), missing_ok: true })).status, 'ok');

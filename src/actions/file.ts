@@ -21,6 +21,7 @@ import {
   idMatches,
   inspectPath,
   isNumericId,
+  missingAncestors,
   missingInDryRun,
   modeString,
   parseMode,
@@ -232,16 +233,6 @@ async function fileDiff(ctx: StepContext, params: FileParams, path: string, info
 }
 
 /** The path and its ancestors that do not exist yet, outermost first. */
-async function missingAncestors(ctx: StepContext, path: string): Promise<string[]> {
-  const missing: string[] = [];
-  let p = path;
-  while (p !== '/' && !(await ctx.transport.stat(p))) {
-    missing.unshift(p);
-    p = posix.dirname(p);
-  }
-  return missing;
-}
-
 async function describeRemoved(ctx: StepContext, path: string, info: PathInfo): Promise<NonNullable<FileUndo['removed']>> {
   const rec: NonNullable<FileUndo['removed']> = { type: info.type ?? 'other', mode: info.mode ?? 0o644, uid: info.uid ?? 0, gid: info.gid ?? 0 };
   const kept = await keepCopy(ctx, path);

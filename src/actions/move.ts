@@ -13,7 +13,7 @@ import { posix } from 'node:path';
 import type { MoveParams } from '../runbook/schema-types.js';
 import { displayCommand } from '../transport/quote.js';
 import type { Action, UndoRecord } from './types.js';
-import { absPath, isWithin, missingInDryRun, runOk, stepError } from './util.js';
+import { absPath, isWithin, missingAncestors, missingInDryRun, removeMadeDirs, runOk, stepError } from './util.js';
 import { failedAfterChange, failedUnchanged } from './partial.js';
 
 export interface MoveState {
@@ -59,7 +59,9 @@ export const moveAction: Action<MoveParams, MoveState> = {
     if (probe.status === 'unknown') throw failedUnchanged(stepError(`move: neither ${src} nor ${dest} exists`));
     if (!move) return { changed: false, commands: [] };
     const commands: string[] = [];
-    const undo: UndoRecord = { src, dest };
+    const made = await missingAncestors(ctx, posix.dirname(dest));
+    // the directories mkdir -p makes for dest go with the undo too (outermost first)
+    const undo: UndoRecord = { src, dest, ...(made.length ? { made } : {}) };
     for (const argv of argvs(src, dest)) {
       commands.push(displayCommand(argv));
       // a failure carries the record: undo moves dest back only when it is there
@@ -79,11 +81,12 @@ export const moveAction: Action<MoveParams, MoveState> = {
     // before the move, holds a second copy (engine/rollback.ts movedOut)
     if (record.source_restored === true) {
       await runOk(ctx, ['rm', '-rf', '--', dest]);
-      return;
+    } else {
+      if (s) throw stepError(`move undo: ${src} exists again; ${dest} was left where it is`);
+      await runOk(ctx, ['mkdir', '-p', '--', posix.dirname(src)]);
+      await runOk(ctx, ['mv', '-T', '--', dest, src]);
     }
-    if (s) throw stepError(`move undo: ${src} exists again; ${dest} was left where it is`);
-    await runOk(ctx, ['mkdir', '-p', '--', posix.dirname(src)]);
-    await runOk(ctx, ['mv', '-T', '--', dest, src]);
+    await removeMadeDirs(ctx, Array.isArray(record.made) ? record.made.filter((d): d is string => typeof d === 'string') : undefined);
   },
 };
 

@@ -240,3 +240,24 @@ export function plural(n: number, word: string): string {
 }
 
 export { modeString };
+
+/** The directories above `path` (itself included) that do not exist, outermost first: what `mkdir -p` would make. */
+export async function missingAncestors(ctx: StepContext, path: string): Promise<string[]> {
+  const missing: string[] = [];
+  let p = path;
+  while (p !== '/' && !(await ctx.transport.stat(p))) {
+    missing.unshift(p);
+    p = posix.dirname(p);
+  }
+  return missing;
+}
+
+/**
+ * Undo of a `mkdir -p`: the directories it made (outermost first), removed innermost first while
+ * empty. One something was put into since (by another run, a daemon) stops it, with the ones
+ * above it: removing it would lose what is in it, and it was empty when made.
+ */
+export async function removeMadeDirs(ctx: StepContext, made: string[] | undefined): Promise<void> {
+  if (!made?.length) return;
+  await runOk(ctx, ['sh', '-c', 'for d in "$@"; do [ -d "$d" ] || continue; rmdir -- "$d" 2>/dev/null || exit 0; done', 'sh', ...[...made].reverse()]);
+}
