@@ -214,7 +214,8 @@ test('become: the command line names sudo with a fresh prompt, never the passwor
   try {
     const m = { prompt: '[p] ', ready: 'r' };
     const line = t.commandLine(['id', '-u'], { cwd: '/tmp', env: { A: '1' } }, m);
-    assert.equal(line, `cd /tmp && sudo -S -p '[p] ' -u nobody -- sh -c 'printf "%s\\n" "$0" >&2; exec "$@"' r env A=1 id -u`);
+    // the directory is entered by the command sudo runs, as the become user
+    assert.equal(line, `sudo -S -p '[p] ' -u nobody -- sh -c 'printf "%s\\n" "$0" >&2; cd -- "$1" || exit; shift; exec "$@"' r /tmp env A=1 id -u`);
     assert.ok(!line.includes('hunter2'));
     // root may sudo without a password: nothing is written before the command's own stdin
     assert.equal((await t.exec(['id', '-un'])).stdout, 'nobody\n');
