@@ -433,3 +433,30 @@ test('a run killed while a step applies: rollback reports what that step may hav
   assert.equal(r.exitCode, 4, stdout.text);
   assert.match(stdout.text, /not restored: \S*x\.conf/, 'the interrupted step\'s change outside the backup is named');
 });
+
+test('a delegated change no backup of the host it was made on covers is that host\'s loss: its rollback says so, not "rolled back"', async () => {
+  const rb =
+    head('serial: 1\non_failure: rollback') +
+    `  - name: back up the data
+    backup: { paths: ["{{ root }}/data"], to: "{{ root }}/backup/{{ run.id }}" }
+  - name: h1 writes a file outside h2's backup
+    shell: { script: 'echo CHANGED > "$1"', args: ["{{ hostvars['h2'].root }}/foo"], writes: ["{{ hostvars['h2'].root }}/foo"] }
+    delegate_to: h2
+    when: inventory_hostname == 'h1'
+  - name: h2 fails
+    command: { argv: ["false"] }
+    when: inventory_hostname == 'h2'
+`;
+  const c = setup(2, rb);
+  for (const root of c.roots) mkdirSync(join(root, 'data'));
+  writeFileSync(join(c.roots[1]!, 'foo'), 'ORIGINAL\n');
+  const r = await applyCmd(c.o);
+  assert.equal(r.exitCode, 4, c.o.stdout.text);
+  assert.equal(readFileSync(join(c.roots[1]!, 'foo'), 'utf8'), 'CHANGED\n');
+  const row = r.result!.recap.find((x) => x.host === 'h2')!;
+  assert.match(row.message ?? '', /not restored: \S*h2\/foo/, `h2's recap names the file h1 changed there: ${JSON.stringify(row)}`);
+  // and `runbook rollback ID` from the journal attributes it to h2 too
+  const again = new Capture();
+  await rollbackCmd({ id: r.result!.runId, stateDir: c.stateDir, stdout: again });
+  assert.match(again.text, /h2.*not restored: \S*h2\/foo/);
+});

@@ -10,6 +10,10 @@ export interface Delegate {
   transport: Transport;
   /** a change made there is that host's to undo (rollback of that host, or `runbook rollback ID`) */
   recordUndo(entry: UndoEntry): void;
+  /** the paths that host's backups taken so far hold (what a change made there now is covered by) */
+  backedUpRoots(): string[] | undefined;
+  /** what a change made there leaves that host's rollback unable to put back */
+  recordLost(notRestored: string[]): void;
 }
 
 /** What a run_once step gave, for the other hosts of the batch to register. */

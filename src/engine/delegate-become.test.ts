@@ -57,7 +57,7 @@ plays:
     localDir: '/tmp',
     sink: { emit: () => undefined },
     total: 3,
-    delegate: async () => ({ transport: other, recordUndo: () => undefined }),
+    delegate: async () => ({ transport: other, recordUndo: () => undefined, backedUpRoots: () => [], recordLost: () => undefined }),
   });
   for (const [i, s] of view.steps.entries()) assert.equal((await runner.runStep(s, i + 1)).hostFailed, false);
   assert.deepEqual(there, [undefined, true], 'the delegate: its own default, then the step\'s own become');

@@ -26,6 +26,8 @@ export interface Session {
   out: boolean;
   /** changes other hosts' steps delegated to it made before it ran a play of its own */
   delegatedUndos: UndoEntry[];
+  /** what those changes leave its rollback unable to put back */
+  delegatedLost: string[];
   /** its lock was refused (held by another run): never used again, not even as a delegate */
   refused?: boolean;
   finished: boolean;

@@ -129,7 +129,7 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
     } catch {
       /* reported when the host runs */
     }
-    sessions.set(h.name, { entry: h, started: 0, locked: false, status: 'ok', counts: emptyCounts(), pendingChanges: 0, facts: {}, current, plays: [], out: false, finished: false, delegatedUndos: [], warnings: [] });
+    sessions.set(h.name, { entry: h, started: 0, locked: false, status: 'ok', counts: emptyCounts(), pendingChanges: 0, facts: {}, current, plays: [], out: false, finished: false, delegatedUndos: [], delegatedLost: [], warnings: [] });
   }
   const groups = new Lazy(() => groupsOf(c.hosts));
   const hostvars = new Lazy(() => Object.fromEntries([...sessions].map(([n, s]) => [n, plain(s.current)])));
@@ -252,7 +252,8 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
     if (!s) {
       if (name !== 'localhost') throw new Error(`no host \`${name}\` in this run (delegate to a host the run's plays select, or localhost)`);
       local ??= new LocalTransport({ host: 'localhost' });
-      return { transport: local, recordUndo: (u) => emitter.emit({ kind: 'warning', host: 'localhost', message: `"${u.name}" changed the operator's machine: rollback does not undo it` }) };
+      const untouched = (what: string) => emitter.emit({ kind: 'warning', host: 'localhost', message: `${what} changed the operator's machine: rollback does not undo it` });
+      return { transport: local, recordUndo: (u) => untouched(`"${u.name}"`), backedUpRoots: () => [], recordLost: (lost) => untouched(lost.join(', ')) };
     }
     if (s.status === 'unreachable') throw new Error(`${name} is unreachable`);
     // a host that failed, was rolled back, or is done with the run: a change there would not be rolled back
@@ -270,6 +271,8 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
         else s.delegatedUndos.push(entry);
         (delegatedBy.get(by) ?? delegatedBy.set(by, []).get(by)!).push({ on: name, name: u.name });
       },
+      backedUpRoots: () => (s.runner ? s.runner.backedUpRoots() : []),
+      recordLost: (lost) => (s.runner ? s.runner.notRestored.push(...lost) : s.delegatedLost.push(...lost)),
     };
   };
   // run_once: one slot per batch and step; the batch's first host runs it, or (when that host
@@ -353,6 +356,7 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
       ...(c.halted ? { stopReason: c.halted } : {}),
     });
     runner.undos.push(...s.delegatedUndos.splice(0));
+    runner.notRestored.push(...s.delegatedLost.splice(0));
     s.runner = runner;
     s.current = runner.scope;
     s.plays.push(play.index);

@@ -322,7 +322,8 @@ export function hostsFromJournal(lines: JournalLine[]): {
     if (rolling.has(e.host)) continue;
     if (!roots.has(e.host)) roots.set(e.host, []);
     if (e.undoWithheld) withheld.set(e.host, [...(withheld.get(e.host) ?? []), `"${e.name}"`]);
-    if (e.notRestored?.length) notRestored.set(e.host, [...(notRestored.get(e.host) ?? []), ...e.notRestored]);
+    // a delegated step's loss is on the host it ran on (delegate_to)
+    if (e.notRestored?.length) notRestored.set(e.delegate ?? e.host, [...(notRestored.get(e.delegate ?? e.host) ?? []), ...e.notRestored]);
     if (e.undo && undoPaths(e.undo).some((p) => p.includes('***'))) {
       // a path the redactor changed: acting on it would touch the wrong file
       damaged.push(`${e.host}: "${e.name}" (its path was redacted in the journal)`);

@@ -557,16 +557,15 @@ export class HostRunner {
     // a change (or a command that failed after it ran) is classified now, against the backups taken before it
     // a failure counts as a change when the step may have changed the host before it failed
     const changed = isChange(r.status, extra);
-    // (a delegated step's change belongs to the other host, whose backups this host does not know)
-    const cls =
-      extra.applied && changed && !this.delegated
-        ? classifyChange({ type: step.type, stepName: step.name, ...(extra.undo ? { undo: extra.undo } : {}), withheld: withholdUndo, backedUp: this.backedUpRoots(), ...(extra.undoable && extra.touched?.length ? { touched: extra.touched } : {}), ...(extra.writes ? { writes: extra.writes } : {}) })
-        : undefined;
+    // (a delegated step's change belongs to the other host: classified against that host's backups, and lost there)
+    const backedUp = this.delegated ? this.delegated.to.backedUpRoots() : this.backedUpRoots();
+    const cls = extra.applied && changed ? classifyChange({ type: step.type, stepName: step.name, ...(extra.undo ? { undo: extra.undo } : {}), withheld: withholdUndo, backedUp, ...(extra.undoable && extra.touched?.length ? { touched: extra.touched } : {}), ...(extra.writes ? { writes: extra.writes } : {}) }) : undefined;
     if (cls) {
       e.change = cls.cls;
       if (cls.notRestored.length) {
         e.notRestored = cls.notRestored;
-        this.notRestored.push(...cls.notRestored);
+        if (this.delegated) this.delegated.to.recordLost(cls.notRestored);
+        else this.notRestored.push(...cls.notRestored);
       }
     }
     if (e.undoWithheld) this.withheld.push(`"${e.name}"`);
