@@ -334,11 +334,18 @@ test('plays: a play that becomes makes the host\'s lock and rollback go through 
   assert.equal(readFileSync(lab.hostPath(h, '/tmp/play2-user'), 'utf8'), 'ops\n');
 });
 
-test('a sudo whose prompt is not runbook\'s (sudoers passprompt_override, as a PAM second factor asks its own question) is given up on after the become timeout, naming what it asked; the host is not left waiting', { skip }, async () => {
+test('a sudo that asks its own question instead of the password prompt (a PAM second factor) is given up on after the become timeout, naming what it asked; the host is not left waiting', { skip }, async () => {
   const h = lab.hosts[3]!;
-  const root = await SshTransport.connect(sshOptions(h));
-  const rule = '/etc/sudoers.d/zz-runbook-lab-prompt';
-  await root.exec(['sh', '-c', 'printf "%s\\n" "Defaults:ops passprompt=\\"Verification code: \\", passprompt_override" > "$1"; chmod 0440 "$1"', 'sh', rule]);
+  // sudo prints PAM's own prompt when it is not a password prompt (sudo's converse()); no PAM module
+  // that asks one is installed here, so ops gets a sudo that does what sudo then does: prints the
+  // question and waits for an answer on stdin. Found first on PATH (sshd's SetEnv, this host only).
+  const fake = lab.hostPath(h, '/usr/local/sbin/sudo');
+  writeFileSync(fake, '#!/bin/sh\nprintf "Verification code: " >&2\nread answer\nexit 1\n', { mode: 0o755 });
+  const cfg = join(lab.dir, 'hosts', h.name, 'sshd_config');
+  const before = readFileSync(cfg, 'utf8');
+  writeFileSync(cfg, before + 'Match User ops\n  SetEnv PATH=/usr/local/sbin:/usr/bin:/bin\n');
+  process.kill(h.pid, 'SIGHUP');
+  await new Promise((r) => setTimeout(r, 300));
   const saved = process.env.RUNBOOK_BECOME_TIMEOUT;
   process.env.RUNBOOK_BECOME_TIMEOUT = '2';
   const t = await SshTransport.connect(opts(h, 'ops', { become: true, becomePassword: LAB_SUDO_PASSWORD }));
@@ -351,11 +358,40 @@ test('a sudo whose prompt is not runbook\'s (sudoers passprompt_override, as a P
     await assert.rejects(t.exec(['true']), /Verification code/);
     assert.ok(Date.now() - again < 1500, 'no second wait');
     assert.equal((await t.exec(['id', '-un'], { become: false })).stdout, 'ops\n', 'the connection still works');
+    const left = () => allCmdlines().split('\n').filter((l) => l.includes('/usr/local/sbin/sudo'));
+    for (let i = 0; i < 50 && left().length; i++) await new Promise((res) => setTimeout(res, 100));
+    assert.deepEqual(left(), [], 'the stalled sudo is gone once its channel closed');
   } finally {
     if (saved === undefined) delete process.env.RUNBOOK_BECOME_TIMEOUT;
     else process.env.RUNBOOK_BECOME_TIMEOUT = saved;
     await t.close();
-    await root.exec(['rm', '-f', '--', rule]);
-    await root.close();
+    writeFileSync(cfg, before);
+    process.kill(h.pid, 'SIGHUP');
+    rmSync(fake, { force: true });
+  }
+});
+
+test('a password login where sshd takes passwords only through PAM\'s keyboard-interactive prompt (PasswordAuthentication no), as Ansible\'s sshpass answers it', { skip }, async () => {
+  const h = lab.hosts[4]!;
+  const cfg = join(lab.dir, 'hosts', h.name, 'sshd_config');
+  const before = readFileSync(cfg, 'utf8');
+  // first value wins in sshd_config: these two, put first, override the lab's `no`s for this host
+  writeFileSync(cfg, 'UsePAM yes\nKbdInteractiveAuthentication yes\n' + before);
+  process.kill(h.pid, 'SIGHUP');
+  const byPassword = { name: h.name, host: h.address, port: h.port, user: 'ops2', password: LAB_SUDO_PASSWORD, knownHostsPath: lab.knownHostsPath, connectTimeoutMs: 5000 };
+  try {
+    let t: SshTransport | undefined;
+    for (const deadline = Date.now() + 10_000; !t; ) {
+      t = await SshTransport.connect(byPassword).catch((e) => {
+        if (Date.now() > deadline) throw e;
+        return new Promise<undefined>((r) => setTimeout(() => r(undefined), 200));
+      });
+    }
+    assert.equal((await t.exec(['id', '-un'])).stdout, 'ops2\n');
+    await t.close();
+    await assert.rejects(SshTransport.connect({ ...byPassword, password: 'wrong' }), (e: unknown) => isUserError(e) && e.kind === 'connect' && /authentication failed/.test(e.message));
+  } finally {
+    writeFileSync(cfg, before);
+    process.kill(h.pid, 'SIGHUP');
   }
 });

@@ -121,7 +121,7 @@ export interface AuthOptions {
   password?: string;
 }
 
-/** Authentication methods: named key files, the agent (unless IdentitiesOnly), password. */
+/** Authentication methods: named key files, the agent (unless IdentitiesOnly), password (then keyboard-interactive with it). */
 export async function authMethods(o: AuthOptions, where: { host: string }, target: string): Promise<AnyAuthMethod[]> {
   const methods: AnyAuthMethod[] = [];
   const user = o.user;
@@ -137,7 +137,14 @@ export async function authMethods(o: AuthOptions, where: { host: string }, targe
   }
   for (const p of keyPaths ?? []) methods.push({ type: 'publickey', username: user, key: await loadKey(p, o.passphrase, where, o.askPassphrase) });
   if (agent && explicit && !o.identitiesOnly) methods.push({ type: 'agent', username: user, agent });
-  if (o.password !== undefined) methods.push({ type: 'password', username: user, password: o.password });
+  const password = o.password;
+  if (password !== undefined) {
+    methods.push({ type: 'password', username: user, password });
+    // the same password through PAM's own prompt (sshd with PasswordAuthentication no and
+    // KbdInteractiveAuthentication yes, FreeBSD's default), as Ansible's sshpass answers it; any
+    // other question (a second factor) gets no answer, and the login fails
+    methods.push({ type: 'keyboard-interactive', username: user, prompt: (_name, _instructions, _lang, prompts, finish) => finish(prompts.map((p) => (/password/i.test(p.prompt) ? password : ''))) });
+  }
   if (methods.length === 0) {
     throw userError('connect', `no way to authenticate to ${target}: no private key, ssh-agent or password`, {
       ...where,
