@@ -45,6 +45,23 @@ function allCmdlines(): string {
   return all;
 }
 
+/**
+ * A login with `o.password` works (retried while sshd, sent SIGHUP, re-reads its config), lands as
+ * `user`, and a wrong password is refused as an authentication failure.
+ */
+async function passwordLogin(o: SshConnectOptions & { password: string }, user: string): Promise<void> {
+  let t: SshTransport | undefined;
+  for (const deadline = Date.now() + 10_000; !t; ) {
+    t = await SshTransport.connect(o).catch((e) => {
+      if (Date.now() > deadline) throw e;
+      return new Promise<undefined>((r) => setTimeout(() => r(undefined), 200));
+    });
+  }
+  assert.equal((await t.exec(['id', '-un'])).stdout, `${user}\n`);
+  await t.close();
+  await assert.rejects(SshTransport.connect({ ...o, password: 'wrong' }), (e: unknown) => isUserError(e) && e.kind === 'connect' && /authentication failed/.test(e.message));
+}
+
 test('ops (sudo asks): commands, stdin, reads, stats and writes all run as root; the password never in any argv', { skip }, async () => {
   const h = lab.hosts[0]!;
   const t = await SshTransport.connect(opts(h, 'ops', { become: true, becomePassword: LAB_SUDO_PASSWORD }));
@@ -243,16 +260,7 @@ test('other ways in: password authentication, an encrypted key opened with $RUNB
   writeFileSync(cfg, readFileSync(cfg, 'utf8') + 'Match User ops\n  PasswordAuthentication yes\n');
   process.kill(h.pid, 'SIGHUP');
   const byPassword = { name: h.name, host: h.address, port: h.port, user: 'ops', password: LAB_SUDO_PASSWORD, knownHostsPath: lab.knownHostsPath, connectTimeoutMs: 5000 };
-  let t: SshTransport | undefined;
-  for (const deadline = Date.now() + 10_000; !t; ) {
-    t = await SshTransport.connect(byPassword).catch((e) => {
-      if (Date.now() > deadline) throw e;
-      return new Promise<undefined>((r) => setTimeout(() => r(undefined), 200));
-    });
-  }
-  assert.equal((await t.exec(['id', '-un'])).stdout, 'ops\n');
-  await t.close();
-  await assert.rejects(SshTransport.connect({ ...byPassword, password: 'wrong' }), (e: unknown) => isUserError(e) && e.kind === 'connect' && /authentication failed/.test(e.message));
+  await passwordLogin(byPassword, 'ops');
 
   // an encrypted key: its passphrase from the environment
   const key = join(work, 'id_encrypted');
@@ -380,16 +388,7 @@ test('a password login where sshd takes passwords only through PAM\'s keyboard-i
   process.kill(h.pid, 'SIGHUP');
   const byPassword = { name: h.name, host: h.address, port: h.port, user: 'ops2', password: LAB_SUDO_PASSWORD, knownHostsPath: lab.knownHostsPath, connectTimeoutMs: 5000 };
   try {
-    let t: SshTransport | undefined;
-    for (const deadline = Date.now() + 10_000; !t; ) {
-      t = await SshTransport.connect(byPassword).catch((e) => {
-        if (Date.now() > deadline) throw e;
-        return new Promise<undefined>((r) => setTimeout(() => r(undefined), 200));
-      });
-    }
-    assert.equal((await t.exec(['id', '-un'])).stdout, 'ops2\n');
-    await t.close();
-    await assert.rejects(SshTransport.connect({ ...byPassword, password: 'wrong' }), (e: unknown) => isUserError(e) && e.kind === 'connect' && /authentication failed/.test(e.message));
+    await passwordLogin(byPassword, 'ops2');
   } finally {
     writeFileSync(cfg, before);
     process.kill(h.pid, 'SIGHUP');
