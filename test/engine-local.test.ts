@@ -460,3 +460,25 @@ test('a delegated change no backup of the host it was made on covers is that hos
   await rollbackCmd({ id: r.result!.runId, stateDir: c.stateDir, stdout: again });
   assert.match(again.text, /h2.*not restored: \S*h2\/foo/);
 });
+
+test('a file the run moved into a backed-up tree and out again is not removed by rollback (the backup never held it): it stays, and rollback says where', async () => {
+  const rb =
+    head('on_failure: rollback') +
+    `  - name: back up the data
+    backup: { paths: ["{{ root }}/data"], to: "{{ root }}/backup/{{ run.id }}" }
+  - name: move a file in
+    move: { src: "{{ root }}/y", dest: "{{ root }}/data/y" }
+  - name: and out again, elsewhere
+    move: { src: "{{ root }}/data/y", dest: "{{ root }}/srv/y" }
+  - name: fail
+    command: { argv: ["false"] }
+`;
+  const c = setup(1, rb);
+  const root = c.roots[0]!;
+  mkdirSync(join(root, 'data'));
+  writeFileSync(join(root, 'y'), 'the only copy\n');
+  const r = await applyCmd(c.o);
+  assert.equal(r.exitCode, 4, c.o.stdout.text);
+  assert.equal(readFileSync(join(root, 'srv', 'y'), 'utf8'), 'the only copy\n', 'not deleted');
+  assert.match(c.o.stdout.text, /srv\/y was left where it is: the backup did not hold \S*data\/y, so it is the only copy/);
+});

@@ -80,6 +80,9 @@ export const moveAction: Action<MoveParams, MoveState> = {
     // rollback restored the source from a backup taken before the move: the destination, free
     // before the move, holds a second copy (engine/rollback.ts movedOut)
     if (record.source_restored === true) {
+      // the restore put src back only if its backup held it: a file the run moved in and then out
+      // again was not there, and dest is then its only copy
+      if (!s) throw stepError(`move undo: ${dest} was left where it is: the backup did not hold ${src}, so it is the only copy`);
       await runOk(ctx, ['rm', '-rf', '--', dest]);
     } else {
       if (s) throw stepError(`move undo: ${src} exists again; ${dest} was left where it is`);

@@ -66,9 +66,11 @@ const RESTORE_SCRIPT = [
   '  else',
   '    rm -rf -- "$p"',
   '  fi',
+  // what rollback reports as restored is on disk: each path's own filesystem (it may be a mount
+  // point), or its parent's when it was removed; not a global sync, which a hung mount elsewhere holds
+  '  if [ -e "$p" ]; then s=$p; else s=$(dirname -- "$p"; echo x); s=${s%?x}; fi',
+  '  sync -f -- "$s" 2>/dev/null || sync',
   'done',
-  // what rollback reports as restored is on disk (the restored paths may span filesystems)
-  'sync',
 ].join('\n');
 
 export function unitCommands(from: string, units: RestoreUnit[]): string[] {
@@ -108,7 +110,7 @@ export async function inspectRestore(ctx: StepContext, fromPath: string, paths?:
   const json = manifestJson ?? (await readManifestJson(ctx, from));
   if (json === undefined) throw stepError(`restore: no ${MANIFEST_NAME} in ${from}`, 'is this a directory made by a backup step?');
   const manifest = validateManifest(json, `${from}/${MANIFEST_NAME}`);
-  if (manifest.host !== ctx.hostName) {
+  if (manifest.host !== '' && manifest.host !== ctx.hostName) {
     throw stepError(`restore: ${from} holds the backup of host ${JSON.stringify(manifest.host)}, not of ${ctx.hostName}; nothing was changed`, 'a backup directory shared by two hosts (a shared filesystem, or one machine under two inventory names) holds one host\'s files');
   }
   if (expectedRoots) {

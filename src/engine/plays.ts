@@ -252,8 +252,13 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
     if (!s) {
       if (name !== 'localhost') throw new Error(`no host \`${name}\` in this run (delegate to a host the run's plays select, or localhost)`);
       local ??= new LocalTransport({ host: 'localhost' });
-      const untouched = (what: string) => emitter.emit({ kind: 'warning', host: 'localhost', message: `${what} changed the operator's machine: rollback does not undo it` });
-      return { transport: local, recordUndo: (u) => untouched(`"${u.name}"`), backedUpRoots: () => [], recordLost: (lost) => untouched(lost.join(', ')) };
+      const warn = (message: string) => emitter.emit({ kind: 'warning', host: 'localhost', message });
+      return {
+        transport: local,
+        recordUndo: (u) => warn(`"${u.name}" changed the operator's machine: rollback does not undo it`),
+        backedUpRoots: () => [],
+        recordLost: (lost) => warn(`rollback does not put back on the operator's machine: ${lost.join(', ')}`),
+      };
     }
     if (s.status === 'unreachable') throw new Error(`${name} is unreachable`);
     // a host that failed, was rolled back, or is done with the run: a change there would not be rolled back

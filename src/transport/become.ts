@@ -64,6 +64,8 @@ export class SudoDialog {
   private prompts = 0;
   ready = false;
   failed = false;
+  /** when the password was last written (PAM may take its time after it: watchSudo waits from then) */
+  answeredAt: number | undefined;
   constructor(
     private readonly m: SudoMarkers,
     private readonly who: { user: string; loginUser: string; host: string },
@@ -105,13 +107,16 @@ export class SudoDialog {
         return { event: { kind: 'fail', error: wrongPassword(this.who) } };
       }
       this.writePassword(Buffer.from(this.password + '\n'));
+      this.answeredAt = Date.now();
     }
   }
 
   /** sudo neither started the command nor asked with our prompt in `ms`: what it printed, and why nothing answers it. */
   stalled(ms: number): UserError {
     const said = this.buf.toString('utf8').replace(/\s+/g, ' ').trim();
-    return userError('become', `sudo on ${this.who.host} did not start the command as ${this.who.user} within ${Math.round(ms / 1000)} s: ${said ? `it asked "${said.slice(-120)}", which is not runbook's password prompt` : 'it printed nothing (a PAM module or a name-service lookup waiting?)'}`, {
+    // a question it asked is the host's sudo verdict (SudoGate keeps a `become` error); silence
+    // may be a one-off slow lookup: a `timeout`, and the next command asks sudo again
+    return userError(said ? 'become' : 'timeout', `sudo on ${this.who.host} did not start the command as ${this.who.user} within ${Math.round(ms / 1000)} s: ${said ? `it asked "${said.slice(-120)}", which is not runbook's password prompt` : this.answeredAt !== undefined ? 'it was given the password and has not answered since' : 'it printed nothing (a PAM module or a name-service lookup waiting?)'}`, {
       host: this.who.host,
       hint: `runbook answers only sudo's password prompt: a second factor or another PAM question cannot be answered (allow ${this.who.loginUser} sudo without it, e.g. NOPASSWD); a slow sudo can be given longer with RUNBOOK_BECOME_TIMEOUT=SECONDS`,
     });
@@ -146,11 +151,16 @@ export function becomeTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
  */
 export function watchSudo(dialog: SudoDialog, stall: (e: UserError) => void): () => void {
   const ms = becomeTimeoutMs();
-  const t = setTimeout(() => {
+  let t: NodeJS.Timeout;
+  const check = (): void => {
     if (dialog.ready || dialog.failed) return;
+    // counted again from the password: PAM's check of it (an LDAP bind) is sudo working, not stalled
+    const left = dialog.answeredAt !== undefined ? dialog.answeredAt + ms - Date.now() : 0;
+    if (left > 0) return void (t = setTimeout(check, left));
     dialog.failed = true;
     stall(dialog.stalled(ms));
-  }, ms);
+  };
+  t = setTimeout(check, ms);
   return () => clearTimeout(t);
 }
 

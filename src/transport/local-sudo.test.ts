@@ -4,6 +4,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runLocalSudo } from './local-sudo.js';
+import { isUserError } from '../errors.js';
 
 /**
  * A stand-in `sudo` first on PATH: it records the directory it was started in, skips its options
@@ -69,6 +70,33 @@ test('a sudo that asks a question other than its password prompt (a PAM second f
       /sudo on local did not start the command as root within 1 s: it asked "Verification code:", which is not runbook's password prompt/,
     );
     assert.ok(Date.now() - started < 10_000, 'given up on after the become timeout, not left waiting');
+  } finally {
+    if (saved === undefined) delete process.env.RUNBOOK_BECOME_TIMEOUT;
+    else process.env.RUNBOOK_BECOME_TIMEOUT = saved;
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** A stand-in sudo (first on PATH) running `script` with sudo's own arguments; `$prompt` is its -p prompt. */
+function scriptedSudo(dir: string, script: string): NodeJS.ProcessEnv {
+  const bin = join(dir, 'bin');
+  mkdirSync(bin, { recursive: true });
+  const head = 'while [ $# -gt 0 ]; do case $1 in -p) prompt=$2; shift 2 ;; -u) shift 2 ;; --) shift; break ;; *) shift ;; esac; done\n';
+  writeFileSync(join(bin, 'sudo'), `#!/bin/sh\n${head}${script}\n`, { mode: 0o755 });
+  return { ...process.env, PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}` };
+}
+
+test('the become timeout counts from the password for a sudo slow to check it, and a silent stall is a timeout (asked again), not the host\'s sudo verdict', async () => {
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'local-sudo-')));
+  const saved = process.env.RUNBOOK_BECOME_TIMEOUT;
+  process.env.RUNBOOK_BECOME_TIMEOUT = '1';
+  try {
+    // asks after 0.8 s, takes 0.8 s more to check the answer: 1.6 s in all, each part under the timeout
+    const slow = scriptedSudo(join(dir, 'slow'), 'sleep 0.8; printf "%s" "$prompt" >&2; read pw; sleep 0.8; exec "$@"');
+    const r = await runLocalSudo(['echo', 'started'], { user: 'root', host: 'local', env: slow, password: 'pw' });
+    assert.equal(r.stdout.toString(), 'started\n');
+    const silent = scriptedSudo(join(dir, 'silent'), 'sleep 30');
+    await assert.rejects(runLocalSudo(['true'], { user: 'root', host: 'local', env: silent, password: 'pw' }), (e: unknown) => isUserError(e) && e.kind === 'timeout' && /within 1 s: it printed nothing/.test(e.message));
   } finally {
     if (saved === undefined) delete process.env.RUNBOOK_BECOME_TIMEOUT;
     else process.env.RUNBOOK_BECOME_TIMEOUT = saved;
