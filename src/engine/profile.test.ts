@@ -8,8 +8,14 @@ import type { Event } from './events.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-test('phases are exclusive per host, concurrent hosts keep their own clocks, and add up to the host wall time', async () => {
+test('phases are exclusive per host, concurrent hosts keep their own clocks, and add up to the host wall time', async (t) => {
   startProfile();
+  const dir = mkdtempSync(join(tmpdir(), 'profile-'));
+  // profiling stops even when an assertion fails (the next test needs none running)
+  t.after(() => {
+    writeProfile(join(dir, 'after.json'));
+    rmSync(dir, { recursive: true, force: true });
+  });
   const seen: Event[] = [];
   const sink = profileSink({ emit: (e) => void seen.push(e) });
   sink.emit({ kind: 'run-start' } as Event);
@@ -30,23 +36,21 @@ test('phases are exclusive per host, concurrent hosts keep their own clocks, and
   assert.equal(seen.length, 6, 'the sink still sees every event');
   const r = profileReport()!;
   const [a, b] = ['a', 'b'].map((n) => r.hosts.find((h) => h.host === n)!);
+  // lower bounds only: a loaded machine makes every sleep longer, never shorter. That the wait is
+  // not also in the apply shows in the sum: phases counted twice would add up to more than the wall
   for (const [h, applyMs] of [[a!, 20], [b!, 60]] as const) {
-    assert.ok(h.phases.connect >= 25 && h.phases.connect < 30 + 40, `${h.host} connect ${h.phases.connect}`);
-    assert.ok(h.phases.wait >= 35 && h.phases.wait < 40 + 40, `${h.host} wait ${h.phases.wait}`);
-    assert.ok(h.phases.apply >= applyMs - 5 && h.phases.apply < applyMs + 40, `${h.host} apply ${h.phases.apply} (the wait is not in it)`);
+    assert.ok(h.phases.connect >= 25, `${h.host} connect ${h.phases.connect}`);
+    assert.ok(h.phases.wait >= 35, `${h.host} wait ${h.phases.wait}`);
+    assert.ok(h.phases.apply >= applyMs - 5, `${h.host} apply ${h.phases.apply}`);
     const sum = Object.values(h.phases).reduce((x, y) => x + y, 0);
+    // the phases follow each other with no timer between them: they cover the host's time
     assert.ok(sum <= h.wallMs + 1 && sum >= h.wallMs * 0.9, `${h.host}: phases ${sum} vs wall ${h.wallMs}`);
   }
   assert.ok(r.totals.hostWallMs >= a!.wallMs + b!.wallMs - 1);
-  const dir = mkdtempSync(join(tmpdir(), 'profile-'));
-  try {
-    writeProfile(join(dir, 'p.json'));
-    const written = JSON.parse(readFileSync(join(dir, 'p.json'), 'utf8'));
-    assert.equal(written.kind, 'runbook-profile');
-    assert.equal(written.hosts.length, 2);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  writeProfile(join(dir, 'p.json'));
+  const written = JSON.parse(readFileSync(join(dir, 'p.json'), 'utf8'));
+  assert.equal(written.kind, 'runbook-profile');
+  assert.equal(written.hosts.length, 2);
 });
 
 test('without --profile, phase() runs the work and records nothing', async () => {
