@@ -482,3 +482,15 @@ test('a file the run moved into a backed-up tree and out again is not removed by
   assert.equal(readFileSync(join(root, 'srv', 'y'), 'utf8'), 'the only copy\n', 'not deleted');
   assert.match(c.o.stdout.text, /srv\/y was left where it is: the backup did not hold \S*data\/y, so it is the only copy/);
 });
+
+test('validate warns about group_vars/ beside a runbook, once per directory, as plan and apply do', async () => {
+  const c = setup(1, head() + '  - name: look\n    command: { argv: ["true"], read_only: true }\n');
+  const rbDir = join(c.stateDir, '..', 'playbooks');
+  mkdirSync(join(rbDir, 'group_vars'), { recursive: true });
+  const rb = join(rbDir, 'rb.yaml');
+  writeFileSync(rb, readFileSync(c.o.runbook));
+  const v = await validateCmd({ files: [rb, rb], inventory: c.o.inventory! });
+  const warned = v.diagnostics.filter((d) => d.severity === 'warning' && d.file?.endsWith('group_vars'));
+  assert.deepEqual(warned.map((d) => [d.file, d.message]), [[join(rbDir, 'group_vars'), 'not read: Ansible reads group_vars/ beside the runbook, runbook does not, so none of its variables reach the hosts']]);
+  assert.equal(v.exitCode, 0, 'a warning, not an error');
+});
