@@ -25,6 +25,11 @@ function snapshot(root: string): Record<string, string> {
   return out;
 }
 
+/** A backup step's probe, then its apply, as the engine runs it. */
+async function backUp(ctx: ReturnType<typeof makeCtx>, params: BackupParams) {
+  return backupAction.apply(ctx, params, await backupAction.probe(ctx, params));
+}
+
 function makeTree(dir: string): string {
   const kube = join(dir, 'etc/kubernetes');
   mkdirSync(join(kube, 'pki/etcd'), { recursive: true });
@@ -117,7 +122,7 @@ test('backup refuses kubelet manifests dirs, overlaps; another run\'s backup is 
     await assert.rejects(backupAction.probe(makeCtx(), { paths: [kube], to: join(kube, 'manifests/bak') }), /static pods/);
     const to = join(dir, 'bk');
     const ctx = makeCtx({ runId: 'A' });
-    await backupAction.apply(ctx, { paths: [kube], to }, await backupAction.probe(ctx, { paths: [kube], to }));
+    await backUp(ctx, { paths: [kube], to });
     await assert.rejects(backupAction.probe(makeCtx({ runId: 'B' }), { paths: [kube], to }), /from run "A"/);
   } finally {
     cleanup();
@@ -130,7 +135,7 @@ test('restore refuses manifests with .. , paths outside the roots, symlink escap
     const kube = makeTree(dir);
     const to = join(dir, 'bk');
     const ctx = makeCtx();
-    await backupAction.apply(ctx, { paths: [kube], to }, await backupAction.probe(ctx, { paths: [kube], to }));
+    await backUp(ctx, { paths: [kube], to });
     const good = JSON.parse(readFileSync(join(to, 'manifest.json'), 'utf8')) as Manifest;
     assert.ok(validateManifest(good, 'm'));
     const variants: Array<[string, (m: Manifest) => void, RegExp]> = [
@@ -171,7 +176,7 @@ test('backup/restore of a single file root; a sub-path that appeared since is re
     await assert.rejects(restoreAction.probe(makeCtx(), { from: to }), /no manifest\.json/);
 
     const ctx = makeCtx();
-    await backupAction.apply(ctx, { paths: [conf, join(kube, 'pki')], to }, await backupAction.probe(ctx, { paths: [conf, join(kube, 'pki')], to }));
+    await backUp(ctx, { paths: [conf, join(kube, 'pki')], to });
     writeFileSync(conf, 'changed\n');
     mkdirSync(join(kube, 'pki/new-dir'));
     writeFileSync(join(kube, 'pki/new-dir/x'), 'x');
@@ -195,7 +200,7 @@ test('a root whose parent directory name ends in a newline is backed up as prese
     writeFileSync(conf, 'precious\n');
     const to = join(dir, 'bk');
     const ctx = makeCtx();
-    await backupAction.apply(ctx, { paths: [conf], to }, await backupAction.probe(ctx, { paths: [conf], to }));
+    await backUp(ctx, { paths: [conf], to });
     const manifest = JSON.parse(readFileSync(join(to, 'manifest.json'), 'utf8')) as Manifest;
     assert.ok(manifest.entries.some((e) => e.path === conf), `the backup holds ${JSON.stringify(conf)}: ${JSON.stringify(manifest.entries.map((e) => e.path))}`);
     writeFileSync(conf, 'changed\n');
@@ -213,7 +218,7 @@ test('a backup directory two hosts of one run share (a shared filesystem, one ma
     writeFileSync(conf, 'host one\n');
     const to = join(dir, 'shared');
     const one = makeCtx({ hostName: 'h1', runId: 'run-s' });
-    await backupAction.apply(one, { paths: [conf], to }, await backupAction.probe(one, { paths: [conf], to }));
+    await backUp(one, { paths: [conf], to });
     const two = makeCtx({ hostName: 'h2', runId: 'run-s' });
     await assert.rejects(backupAction.probe(two, { paths: [conf], to }), /already holds this run's backup of host "h1"; h2 would overwrite it/);
     writeFileSync(conf, 'changed\n');
@@ -293,7 +298,7 @@ test('backup and symlinks: a root that is a symlink is followed (a chain too) an
     assert.equal(existsSync(to2), false, 'nothing left of the refused backup');
     // with the target backed up too, restore accepts the link
     const params3: BackupParams = { paths: [join(kube, 'manifests'), vol], to: join(dir, 'bk3') };
-    await backupAction.apply(ctx, params3, await backupAction.probe(ctx, params3));
+    await backUp(ctx, params3);
     assert.ok(validateManifest(JSON.parse(readFileSync(join(dir, 'bk3/manifest.json'), 'utf8')), 'm'));
   } finally {
     cleanup();

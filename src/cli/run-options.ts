@@ -4,10 +4,9 @@
  */
 import { Option, type Command } from 'commander';
 import { existsSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
 import type { Diagnostic } from '../errors.js';
 import { userError, UserError } from '../errors.js';
-import { adhocInventory, inventoryVarNames, loadInventoryFile, selectHosts, unreadVarsDirs } from '../inventory/load.js';
+import { adhocInventory, inventoryVarNames, loadInventoryFile, selectHosts, unreadVarsDirsBesideRunbook, varsDirOf } from '../inventory/load.js';
 import { parseSlice } from '../inventory/slice.js';
 import { sliceRun } from './slicing.js';
 import type { SliceRef } from '../engine/events.js';
@@ -256,7 +255,7 @@ export async function prepareRun(runbookFile: string, o: RunCliOptions, stderr: 
   printDiagnostics(diagnostics, stderr);
   if (!runbook) return undefined;
   // Ansible reads group_vars/ and host_vars/ beside the playbook too; the inventory's directory was warned about already
-  if (!inventoryFile || resolve(dirname(runbookFile)) !== resolve(dirname(inventoryFile))) printDiagnostics(unreadVarsDirs(dirname(runbookFile), 'the runbook'), stderr);
+  printDiagnostics(unreadVarsDirsBesideRunbook(runbookFile, new Set(inventoryFile ? [varsDirOf(inventoryFile)] : [])), stderr);
   // -e key=value read as the types the runbook declares, before any host is reached
   const { values: extraVars, problems } = typeExtraVars(runbook, given);
   printDiagnostics(problems, stderr);

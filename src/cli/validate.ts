@@ -1,10 +1,10 @@
 /** `runbook validate FILE... [-i INVENTORY]`: check runbooks and inventories without touching any host. */
 import type { Command } from 'commander';
-import { basename, dirname, resolve } from 'node:path';
+import { basename } from 'node:path';
 import type { Diagnostic } from '../errors.js';
 import { isUserError } from '../errors.js';
 import { loadRunbookFile } from '../runbook/load.js';
-import { loadInventoryFile, inventoryVarNames, namesGivenToEveryHost, selectHosts, unreadVarsDirs } from '../inventory/load.js';
+import { loadInventoryFile, inventoryVarNames, namesGivenToEveryHost, selectHosts, unreadVarsDirsBesideRunbook, varsDirOf } from '../inventory/load.js';
 import { ExtraVars, parseExtraVars } from '../runbook/vars.js';
 import { typeExtraVars } from '../runbook/extra-var-types.js';
 import { useAgeIdentityFile } from '../runbook/encrypted.js';
@@ -65,20 +65,18 @@ export async function validateCmd(opts: ValidateOptions): Promise<ValidateResult
     diagnostics.push(e.diagnostic);
   }
   // group_vars/ and host_vars/ beside a runbook, as apply and plan warn (those beside an inventory come with it)
-  const warnedDirs = new Set(opts.inventory ? [resolve(dirname(opts.inventory))] : []);
+  const warnedDirs = new Set(opts.inventory ? [varsDirOf(opts.inventory)] : []);
   for (const file of opts.files) {
     if (await looksLikeInventory(file)) {
       const inv = await loadInventoryFile(file);
       diagnostics.push(...inv.diagnostics);
       files.push({ file, kind: 'inventory', valid: !!inv.inventory });
-      warnedDirs.add(resolve(dirname(file)));
+      warnedDirs.add(varsDirOf(file));
       continue;
     }
     const { runbook, diagnostics: ds } = await loadRunbookFile(file, { knownVarNames: known, ...(inventory ? { givenToEveryHost: namesGivenToEveryHost(inventory, Object.keys(extra.values)) } : {}) });
     diagnostics.push(...ds);
-    const dir = resolve(dirname(file));
-    if (!warnedDirs.has(dir)) diagnostics.push(...unreadVarsDirs(dir, 'the runbook'));
-    warnedDirs.add(dir);
+    diagnostics.push(...unreadVarsDirsBesideRunbook(file, warnedDirs));
     // what apply and plan would refuse: a -e value that is not of its declared type
     if (runbook) diagnostics.push(...typeExtraVars(runbook, extra).problems.map((d) => ({ ...d, file })));
     if (inventory) diagnostics.push(...(await hostsPatternDiagnostics(file, inventory, opts.inventory!)));

@@ -267,16 +267,17 @@ export async function runPlays(c: PlaysContext): Promise<PlaysResult> {
     }
     begin(s);
     if (!(await open(s))) throw new Error(`${name}: ${s.message ?? 'cannot be reached'}`);
+    // the backups that host took before a change made there now (its rollback restores them first)
+    const backedUpRoots = () => (s.runner ? s.runner.backedUpRoots() : []);
     return {
       transport: s.transport!,
       recordUndo: (u) => {
-        // covered by the backups that host took before this change (its rollback restores them first)
-        const entry = { ...u, covered: coveredBy(undoPaths(u.record), s.runner ? s.runner.backedUpRoots() : []) };
+        const entry = { ...u, covered: coveredBy(undoPaths(u.record), backedUpRoots()) };
         if (s.runner) s.runner.undos.push(entry);
         else s.delegatedUndos.push(entry);
         (delegatedBy.get(by) ?? delegatedBy.set(by, []).get(by)!).push({ on: name, name: u.name });
       },
-      backedUpRoots: () => (s.runner ? s.runner.backedUpRoots() : []),
+      backedUpRoots,
       recordLost: (lost) => (s.runner ? s.runner.notRestored.push(...lost) : s.delegatedLost.push(...lost)),
     };
   };

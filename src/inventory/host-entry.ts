@@ -2,17 +2,25 @@
 import type { HostEntry } from './types.js';
 import { hostAnsibleBoolean } from './ansible-values.js';
 
+/** Where a host's SSH settings are read from, each under its name and Ansible's older one (ansible_ssh_*), first found wins. */
+const SSH_VARS = {
+  address: ['ansible_host', 'ansible_ssh_host'],
+  port: ['ansible_port', 'ansible_ssh_port'],
+  user: ['ansible_user', 'ansible_ssh_user'],
+  key: ['ansible_ssh_private_key_file', 'ansible_private_key_file'],
+} as const;
+
 export function hostEntry(name: string, vars: Record<string, unknown>, groups: string[]): HostEntry {
-  const str = (k: string) => (typeof vars[k] === 'string' ? (vars[k] as string) : undefined);
-  const portVar = vars.ansible_port ?? vars.ansible_ssh_port; // ansible_ssh_*: Ansible's older names, still honoured
+  const str = (ks: readonly string[]) => ks.map((k) => vars[k]).find((v): v is string => typeof v === 'string');
+  const portVar = SSH_VARS.port.map((k) => vars[k]).find((v) => v !== undefined && v !== null);
   const port = typeof portVar === 'number' ? portVar : typeof portVar === 'string' ? Number(portVar) : 22;
   return {
     name,
-    address: str('ansible_host') ?? str('ansible_ssh_host') ?? name,
+    address: str(SSH_VARS.address) ?? name,
     port,
-    user: str('ansible_user') ?? str('ansible_ssh_user'),
-    privateKeyFile: str('ansible_ssh_private_key_file') ?? str('ansible_private_key_file'),
-    knownHostsFile: str('runbook_known_hosts'),
+    user: str(SSH_VARS.user),
+    privateKeyFile: str(SSH_VARS.key),
+    knownHostsFile: str(['runbook_known_hosts']),
     become: hostAnsibleBoolean(vars, 'ansible_become', name) === true, // `yes`, `on`, 1... as in Ansible
     connection: vars.ansible_connection === 'local' || (name === 'localhost' && vars.ansible_connection === undefined && !sshSettings(vars)) ? 'local' : 'ssh',
     groups: groups.includes('all') ? groups : ['all', ...groups],
@@ -27,5 +35,5 @@ export function hostEntry(name: string, vars: Record<string, unknown>, groups: s
  * `localhost ansible_port=2222 ansible_user=vagrant`), never this machine as the operator.
  */
 function sshSettings(vars: Record<string, unknown>): boolean {
-  return ['ansible_host', 'ansible_ssh_host', 'ansible_port', 'ansible_ssh_port', 'ansible_user', 'ansible_ssh_user', 'ansible_ssh_private_key_file', 'ansible_private_key_file'].some((k) => vars[k] !== undefined);
+  return Object.values(SSH_VARS).some((ks) => ks.some((k) => vars[k] !== undefined));
 }

@@ -5,7 +5,7 @@
  */
 import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { dirname, extname, join } from 'node:path';
+import { dirname, extname, join, resolve } from 'node:path';
 import { UserError, messageOf, type Diagnostic } from '../errors.js';
 import { isObject, loadYaml, positionOf, type YamlDocument } from '../runbook/yaml.js';
 import { schemaDiagnostics } from '../runbook/schema-check.js';
@@ -73,6 +73,22 @@ export function unreadVarsDirs(dir: string, beside: 'the inventory' | 'the runbo
     });
   }
   return out;
+}
+
+/** The directory whose group_vars/ and host_vars/ an inventory or runbook file stands beside. */
+export function varsDirOf(file: string): string {
+  return resolve(dirname(file));
+}
+
+/**
+ * The warnings for the vars directories beside runbook `file`, unless its directory is in `warned`
+ * (an inventory's, warned about as it loaded, or a runbook's already seen); adds it there.
+ */
+export function unreadVarsDirsBesideRunbook(file: string, warned: Set<string>): Diagnostic[] {
+  const dir = varsDirOf(file);
+  if (warned.has(dir)) return [];
+  warned.add(dir);
+  return unreadVarsDirs(dirname(file), 'the runbook'); // named as the file was given
 }
 
 /** The names Ansible's YAML inventory plugin takes (its yaml_extensions): runbook's own loader reads them. */
