@@ -8,6 +8,7 @@
 import type { Diagnostic, Location } from '../errors.js';
 import { positionOf, type YamlDocument } from '../runbook/yaml.js';
 import { parseSshArgs, SSH_ARG_VARS } from '../transport/ssh-args.js';
+import { loginShellProblem } from '../transport/login-shell.js';
 
 /** Variables runbook honours (besides the ssh argument variables). */
 export const HONOURED_VARS = [
@@ -32,6 +33,7 @@ export const HONOURED_VARS = [
   'ansible_host_key_checking',
   'ansible_ssh_timeout',
   'ansible_timeout',
+  'ansible_shell_type',
   ...SSH_ARG_VARS,
 ];
 
@@ -47,8 +49,7 @@ export const WARNED_VARS: Record<string, string> = {
   ansible_sftp_batch_mode: 'files go through SFTP (or through sudo with become)',
   ansible_pipelining: 'runbook runs no Python modules: nothing to pipeline',
   ansible_ssh_pipelining: 'runbook runs no Python modules: nothing to pipeline',
-  ansible_shell_type: 'runbook runs every command through /bin/sh',
-  ansible_shell_executable: 'runbook runs every command through /bin/sh',
+  ansible_shell_executable: "runbook's shell steps run the host's `sh`; other commands go through the login shell (ansible_shell_type for a csh or fish one)",
   ansible_ssh_retries: 'runbook connects once per host; an unreachable host is reported, not retried',
   ansible_ssh_common_args_file: 'not an Ansible variable runbook knows',
   ansible_paramiko_pass: 'runbook does not use paramiko; use ansible_password',
@@ -87,6 +88,8 @@ export function checkConnectionVars(vars: Vars, at: (k: string) => Location, out
       out.push({ kind: 'inventory', severity: 'warning', message: `${name} is ignored: ${WARNED_VARS[k]}`, ...at(k) });
     } else if (k === 'ansible_become_method' && v !== 'sudo') {
       out.push({ kind: 'inventory', severity: 'warning', message: `${name} ${JSON.stringify(v)} is not supported: runbook becomes other users only through sudo`, ...at(k) });
+    } else if (k === 'ansible_shell_type' && loginShellProblem(v)) {
+      out.push({ kind: 'inventory', severity: 'error', message: loginShellProblem(v)!.replace('ansible_shell_type', name), ...at(k) });
     } else if (k === 'ansible_connection' && v !== 'ssh' && v !== 'local' && v !== 'smart' && v !== 'paramiko') {
       out.push({ kind: 'inventory', severity: 'warning', message: `${name} ${JSON.stringify(v)} is not supported: runbook connects over ssh or local`, ...at(k) });
     }

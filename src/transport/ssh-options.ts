@@ -16,6 +16,7 @@ import { PendingExec, type SshConfigIo } from './ssh-config-io.js';
 import { parseSshArgs, SSH_ARG_VARS } from './ssh-args.js';
 import { expandProxyCommand, programOf, type ProxyTokens } from './proxy-command.js';
 import type { SshConnectOptions } from './ssh.js';
+import { parseLoginShell } from './login-shell.js';
 
 export interface JumpHop {
   /** the hop as written in ProxyJump (its ~/.ssh/config alias) */
@@ -200,6 +201,8 @@ export function sshOptionsForHost(
   if (cfg.agentOff) out.agent = false;
   else if (cfg.identityAgent) out.agent = cfg.identityAgent;
   else if (process.env.SSH_AUTH_SOCK && keys.length) out.agent = true; // ssh(1) offers the agent's keys too
+  const loginShell = parseLoginShell(entry.vars.ansible_shell_type, where);
+  if (loginShell !== 'sh') out.loginShell = loginShell;
   if (cfg.serverAliveMs) out.keepalive = cfg.serverAliveMs;
   if (cfg.serverAliveCountMax !== undefined) out.keepaliveCountMax = cfg.serverAliveCountMax;
   if (cfg.hostKeyAlgorithms) out.hostKeyAlgorithms = cfg.hostKeyAlgorithms;

@@ -20,6 +20,8 @@ import { errnoOf, readViaExec, statFromMode, statViaExec, writeViaExec, type Raw
 import { SFTP_NO_SUCH_FILE, sftpReaddir } from './sftp-readdir.js';
 import type { DirEntry, ExecOptions, ExecResult, FileStat, Transport } from './types.js';
 import { movePhase } from '../engine/profile.js';
+import { loginShellLine, noPosixShell, pidLine, type LoginShell } from './login-shell.js';
+import { sendKill } from './ssh-kill.js';
 
 const { Client } = ssh2; // CommonJS: no named exports at run time
 
@@ -58,6 +60,8 @@ export interface SshConnectOptions extends Omit<AuthOptions, 'user'>, Omit<Known
   becomeUser?: string;
   /** written on sudo's stdin when sudo asks for it (become.ts), never in argv or messages */
   becomePassword?: string;
+  /** ansible_shell_type: the login shell's kind, csh or fish for one that is not POSIX (login-shell.ts) */
+  loginShell?: LoginShell;
 }
 
 /** a command's raw outcome: the same shape the local sudo runner returns */
@@ -86,6 +90,9 @@ interface Shared {
   onClose: (() => void) | undefined;
   /** the ProxyCommand the connection runs over, stopped with it */
   proxy: ProxyProcess | undefined;
+  loginShell: LoginShell;
+  /** a line went to the login shell as it is and it ran (its PID line came): the shell is POSIX */
+  shellProven: boolean;
 }
 
 export class SshTransport implements Transport {
@@ -185,7 +192,7 @@ export class SshTransport implements Transport {
     });
     conn.removeAllListeners('error');
     conn.removeAllListeners('close');
-    const shared: Shared = { conn, sftpP: undefined, sftpS: undefined, running: new Set(), writing: new Set(), transfers: new Set(), broken: undefined, connClosed: false, closed: false, gate: new SudoGate(), becomePassword: opts.becomePassword, becomeUser: opts.becomeUser, onClose: opts.onClose, proxy };
+    const shared: Shared = { conn, sftpP: undefined, sftpS: undefined, running: new Set(), writing: new Set(), transfers: new Set(), broken: undefined, connClosed: false, closed: false, gate: new SudoGate(), becomePassword: opts.becomePassword, becomeUser: opts.becomeUser, onClose: opts.onClose, proxy, loginShell: opts.loginShell ?? 'sh', shellProven: false };
     conn.on('error', (e) => {
       shared.broken ??= proxyGone() ?? messageOf(e);
     });
@@ -264,11 +271,11 @@ export class SshTransport implements Transport {
     const timed = !!options.timeoutMs && options.timeoutMs > 0;
     // The shell first reports its PID on stderr: it leads the session's process group, which we
     // kill on timeout or cancel() (OpenSSH ignores `signal` requests on root sessions: no privsep child).
-    const cmd = 'echo "$$" >&2; ' + line;
+    const { request, raw } = loginShellLine(line, this.s.loginShell, this.s.shellProven);
     const stdin: Buffer | undefined = options.stdin === undefined ? undefined : Buffer.from(options.stdin);
     const started = Date.now();
     return new Promise<RawResult>((resolve, reject) => {
-      this.s.conn.exec(cmd, (err, ch) => {
+      this.s.conn.exec(request, (err, ch) => {
         if (err) {
           reject(userError('connect', `cannot run a command on ${this.host} (${this.target}): ${messageOf(err)}`, { host: this.host }));
           return;
@@ -299,7 +306,10 @@ export class SshTransport implements Transport {
           if (grace) clearTimeout(grace);
           if (entry.cancelled) timedOut = true; // cancel(): killed like a timeout
           if (failure) return reject(failure);
-          if (dialog && !dialog.ready && !timedOut && (code !== null || signal !== null)) return reject(dialog.refusedAtExit(code));
+          const ended = !timedOut && (code !== null || signal !== null);
+          // no PID line: the login shell never ran the command (a csh or fish one), whatever it exited
+          if (head && ended) return reject(noPosixShell({ host: this.host, user: this.user }, this.s.loginShell, head.toString('utf8'), code));
+          if (dialog && !dialog.ready && ended) return reject(dialog.refusedAtExit(code));
           if (!timedOut && code === null && signal === null) {
             // the channel closed with no exit status: sshd (or its session) went away under us
             this.s.broken ??= 'the connection closed while a command was running';
@@ -321,18 +331,17 @@ export class SshTransport implements Transport {
             ch.close();
           }
         };
-        let pgid: string | undefined;
         let head: Buffer | undefined = Buffer.alloc(0); // stderr until the PID line
         ch.on('data', (b: Buffer) => out.push(b));
         ch.stderr.on('data', (b: Buffer) => {
           if (!head) return toStderr(b);
           head = Buffer.concat([head, b]);
-          const nl = head.indexOf(0x0a);
-          if (nl < 0) return;
-          pgid = head.subarray(0, nl).toString().trim();
-          entry.pgid = pgid;
-          const rest = head.subarray(nl + 1);
+          const found = pidLine(head);
+          if (!found) return;
+          entry.pgid = found.pid;
+          const rest = found.rest;
           head = undefined;
+          if (raw) this.s.shellProven = true;
           if (rest.length) toStderr(rest);
         });
         ch.on('exit', (c: number | null, sig?: string) => {
@@ -580,19 +589,4 @@ interface Running {
   /** killed by cancel(): reported like a timeout, not as a lost connection */
   cancelled: boolean;
   closed: Promise<void>;
-}
-
-/**
- * Send the `signal` channel request for KILL. ssh2's `Channel.signal()` silently does nothing once
- * we have sent EOF on stdin (it checks `writable`), which is always the case here, so the request
- * goes through the protocol object directly while the channel is open.
- */
-function sendKill(ch: ClientChannel): void {
-  const c = ch as unknown as { outgoing?: { id?: number; state?: string }; _client?: { _protocol?: { signal(id: number, name: string): void } } };
-  try {
-    if (c.outgoing && c.outgoing.state !== 'closed' && typeof c.outgoing.id === 'number' && c._client?._protocol) c._client._protocol.signal(c.outgoing.id, 'KILL');
-    else ch.signal('KILL');
-  } catch {
-    /* the server may not support signals; closing the channel still ends our wait */
-  }
 }
