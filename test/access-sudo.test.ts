@@ -138,6 +138,22 @@ test('a cached sudo timestamp: sudo does not ask, nothing is written', { skip },
   }
 });
 
+test('sudoers `Defaults requiretty`: the refusal says so and names the line that exempts the login', { skip }, async () => {
+  const h = lab.hosts[3]!;
+  const sudoers = (text: string) => spawnSync('nsenter', ['-t', String(h.pid), '-m', '--', 'sh', '-c', text ? 'printf "%s\\n" "$1" > /etc/sudoers.d/runbook-lab-tty && chmod 0440 /etc/sudoers.d/runbook-lab-tty' : 'rm -f /etc/sudoers.d/runbook-lab-tty', 'sh', text]);
+  assert.equal(sudoers('Defaults:ops2 requiretty').status, 0);
+  try {
+    const t = await SshTransport.connect(opts(h, 'ops2', { become: true }));
+    try {
+      await assert.rejects(t.exec(['true']), (e: unknown) => isUserError(e) && e.kind === 'become' && /must have a tty/.test(e.message) && /Defaults:ops2 !requiretty/.test(e.diagnostic.hint ?? ''));
+    } finally {
+      await t.close();
+    }
+  } finally {
+    assert.equal(sudoers('').status, 0);
+  }
+});
+
 test('a wrong password: one clear error per host, every later operation fails at once without asking sudo again', { skip }, async () => {
   const h = lab.hosts[3]!;
   const t = await SshTransport.connect(opts(h, 'ops', { become: true, becomePassword: 'not-the-password' }));

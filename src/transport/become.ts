@@ -131,9 +131,13 @@ export class SudoDialog {
       .filter((l) => l !== '' && !/^We trust you have received|^#\d\)|^\s*$|Sorry, try again/.test(l))
       .join('; ');
     if (this.prompts > 0 && /incorrect password|Sorry|Authentication failure/i.test(this.buf.toString())) return wrongPassword(this.who);
+    // `Defaults requiretty`: runbook's commands have no terminal (as Ansible's with pipelining)
+    const tty = /must have a tty|terminal is required/i.test(said);
     return userError('become', `sudo refused to run commands as ${this.who.user} for ${this.who.loginUser} on ${this.who.host}: ${said || `exit ${code}`}`, {
       host: this.who.host,
-      hint: `check the sudoers rules for ${this.who.loginUser} there`,
+      hint: tty
+        ? `the host's sudoers has \`Defaults requiretty\`, and runbook runs commands without a terminal: exempt this login with \`Defaults:${this.who.loginUser} !requiretty\` (visudo -f /etc/sudoers.d/...)`
+        : `check the sudoers rules for ${this.who.loginUser} there`,
     });
   }
 }
