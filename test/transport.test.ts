@@ -4,6 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SshTransport } from '../src/transport/ssh.js';
@@ -180,6 +181,37 @@ test('host keys as ssh finds them: in a global known_hosts file, and by HostKeyA
   await n.close();
   assert.match(readFileSync(user, 'utf8'), /^node-b\.new ssh-ed25519 AAAA\S+\n$/);
   assert.equal(readFileSync(global, 'utf8'), `${h.address} ${own[1]} ${own[2]}\n`);
+});
+
+test('a host known only through a host certificate authority: ssh(1) connects, runbook refuses and says why', { skip }, async () => {
+  const h = lab.hosts[2]!;
+  const hostDir = join(lab.dir, 'hosts', h.name);
+  const ca = join(work, 'host_ca');
+  assert.equal(spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'host-ca', '-f', ca]).status, 0);
+  assert.equal(spawnSync('ssh-keygen', ['-q', '-s', ca, '-I', h.name, '-h', '-n', h.address, join(hostDir, 'ssh_host_ed25519_key.pub')]).status, 0);
+  const cfg = join(hostDir, 'sshd_config');
+  const before = readFileSync(cfg, 'utf8');
+  // beside its HostKey line, under the path sshd sees in its own namespace
+  writeFileSync(cfg, before.replace(/^HostKey (\S+)$/m, 'HostKey $1\nHostCertificate $1-cert.pub'));
+  process.kill(h.pid, 'SIGHUP'); // sshd re-execs with the new config, same PID
+  try {
+    const known = join(work, 'ca_known_hosts');
+    writeFileSync(known, `# the fleet's host CA, as ssh(1) uses it\n@cert-authority ${h.address} ${readFileSync(ca + '.pub', 'utf8').trim()}\n`);
+    // the witness: OpenSSH trusts the host through its certificate (retried while sshd restarts)
+    const sshArgs = ['-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${known}`, '-o', 'GlobalKnownHostsFile=/dev/null', '-o', 'StrictHostKeyChecking=yes', '-i', lab.privateKeyPath, `root@${h.address}`, 'true'];
+    let ssh = spawnSync('ssh', sshArgs, { encoding: 'utf8' });
+    for (let i = 0; i < 50 && ssh.status !== 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      ssh = spawnSync('ssh', sshArgs, { encoding: 'utf8' });
+    }
+    assert.equal(ssh.status, 0, ssh.stderr);
+    await assert.rejects(SshTransport.connect(opts(h, { knownHostsPaths: [known], globalKnownHostsPaths: [] })), (e: unknown) =>
+      isUserError(e) && e.kind === 'host-key' && /ca_known_hosts line 2 trusts it through a host certificate authority.*cannot verify host certificates/.test(e.message) && /ssh-keyscan/.test(e.diagnostic.hint ?? ''),
+    );
+  } finally {
+    writeFileSync(cfg, before);
+    process.kill(h.pid, 'SIGHUP');
+  }
 });
 
 test('connect errors name the host', { skip }, async () => {

@@ -74,8 +74,10 @@ test('verdicts: ok, changed (same type, other key), unknown (other type only), r
   assert.equal(changed.status, 'changed');
   assert.equal(changed.status === 'changed' && changed.entry.line, 1);
   assert.equal(changed.status === 'changed' && changed.entry.file, '/x/known_hosts');
-  // a cert-authority line never vouches for a plain key
-  assert.deepEqual(checkHostKey(entries, 'other', key(B)), { status: 'unknown', otherTypes: [] });
+  // a cert-authority line never vouches for a plain key; the verdict names it (the message explains why it is not enough)
+  const viaCa = checkHostKey(entries, 'other', key(B));
+  assert.equal(viaCa.status, 'unknown');
+  assert.equal(viaCa.status === 'unknown' && viaCa.authority?.line, 4);
   assert.equal(checkHostKey(entries, 'web1', key(C)).status, 'revoked');
   assert.deepEqual(knownKeyTypes(entries, 'web1'), ['ssh-ed25519']);
 });

@@ -130,8 +130,8 @@ export type HostKeyVerdict =
   | { status: 'ok'; entry: KnownHostEntry }
   | { status: 'revoked'; entry: KnownHostEntry }
   | { status: 'changed'; entry: KnownHostEntry }
-  /** no entry for this host and key type; `otherTypes` lists the key types that are known */
-  | { status: 'unknown'; otherTypes: string[] };
+  /** no entry for this host and key type; `otherTypes` lists the key types that are known, `authority` the first @cert-authority line for its name */
+  | { status: 'unknown'; otherTypes: string[]; authority?: KnownHostEntry };
 
 /**
  * OpenSSH's decision for `key` presented by `name` (from hostKeyName):
@@ -145,15 +145,18 @@ export function checkHostKey(entries: readonly KnownHostEntry[], name: string, k
   const type = keyTypeOf(key);
   let changed: KnownHostEntry | undefined;
   const otherTypes = new Set<string>();
+  let authority: KnownHostEntry | undefined;
   for (const e of entries) {
-    if (e.marker) continue; // cert-authority lines are for certificates, which we do not use
+    // cert-authority lines vouch only for host certificates, which runbook's SSH library cannot check
+    if (e.marker === 'cert-authority' && hostsFieldMatches(e.hosts, name)) authority ??= e;
+    if (e.marker) continue;
     if (!hostsFieldMatches(e.hosts, name)) continue;
     if (e.key.equals(key)) return { status: 'ok', entry: e };
     if (e.keyType === type) changed ??= e;
     else otherTypes.add(e.keyType);
   }
   if (changed) return { status: 'changed', entry: changed };
-  return { status: 'unknown', otherTypes: [...otherTypes] };
+  return { status: 'unknown', otherTypes: [...otherTypes], ...(authority ? { authority } : {}) };
 }
 
 /** Key types known for a host, to offer them first in the key exchange (as OpenSSH does). */
