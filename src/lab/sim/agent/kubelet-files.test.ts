@@ -214,12 +214,16 @@ test('a kubelet start that fails on its files exits as its version exits (kubele
     assert.ok(failedStart(await expiredStore('v1.20.15')).journal.includes(`server.go:269] ${noBootstrap}\n`));
   });
 
-  await t.test('1.28: the structured bootstrap.go:266 line, then cli.Run\'s "command failed" (run.go:74) and exit status 1', async () => {
+  await t.test('1.28: the structured bootstrap.go:266 line, then cli.Run\'s "command failed" (run.go:74, :72 from 1.31) and exit status 1', async () => {
     const { st, journal } = failedStart(await expiredStore());
     assert.match(journal, /bootstrap\.go:266\] "Part of the existing bootstrap client certificate in kubeconfig is expired" path="\/etc\/kubernetes\/kubelet\.conf" expirationDate="/);
     assert.ok(journal.includes(`run.go:74] "command failed" err="${noBootstrap}"\n`), journal);
     assert.doesNotMatch(journal, /server\.go:274/);
     assert.equal(st.kubelet.lastExit, 'code=exited, status=1/FAILURE');
+    // component-base v0.31 moved the line: 1.30 still at :74, 1.31 on at :72
+    assert.ok(failedStart(await expiredStore('v1.30.14')).journal.includes(`run.go:74] "command failed" err="${noBootstrap}"\n`));
+    const later = failedStart(await expiredStore('v1.31.0')).journal;
+    assert.ok(later.includes(`run.go:72] "command failed" err="${noBootstrap}"\n`), later);
   });
 
   await t.test('1.22: "Failed to run kubelet" (server.go:294) and exit status 1; 1.24: the error returned, printed by cobra from 1.24.4', async () => {

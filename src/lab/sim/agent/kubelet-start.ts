@@ -21,8 +21,8 @@ const ERRORS_LINE: Record<number, number> = { 21: 292, 22: 294, 23: 302 };
  * - 1.21 to 1.23, structured logging and os.Exit(1): `E ... server.go:292] "Failed to run kubelet" err="..."`;
  * - 1.24, the command returns the error and exits 1: nothing logged before 1.24.4, cobra's plain
  *   `Error: ...` line from then on;
- * - from 1.25, component-base's cli.Run: `E ... run.go:74] "command failed" err="..."`, exit 1 (journals
- *   show 1.26 and 1.27; newer releases moved it to run.go:72, from a release not known here).
+ * - from 1.25, component-base's cli.Run: `E ... run.go:74] "command failed" err="..."`, exit 1; from 1.31
+ *   the same line at run.go:72 (component-base's cli/run.go at v0.25.0–v0.30.0 and v0.31.0–v0.34.0).
  */
 function exitOn(st: NodeAgentState, err: string): void {
   const v = st.node.version;
@@ -33,7 +33,7 @@ function exitOn(st: NodeAgentState, err: string): void {
   } else {
     // klog quotes a structured value as Go's %q does: JSON's quoting for these ASCII messages
     if (m <= 23) kubeletLog(st, 'E', `server.go:${ERRORS_LINE[m]}`, `"Failed to run kubelet" err=${JSON.stringify(err)}`);
-    else if (m >= 25) kubeletLog(st, 'E', 'run.go:74', `"command failed" err=${JSON.stringify(err)}`);
+    else if (m >= 25) kubeletLog(st, 'E', m >= 31 ? 'run.go:72' : 'run.go:74', `"command failed" err=${JSON.stringify(err)}`);
     else if (atLeast(v, '1.24.4')) journal(st, `kubelet[${st.kubelet.mainPid}]`, `Error: ${err}`);
     unitExited(st, 'code=exited, status=1/FAILURE', 'exit-code');
   }
