@@ -50,20 +50,22 @@ test('an undeclared fish or tcsh login shell: every command is refused, saying w
     const t = await asOps2(h);
     try {
       for (const argv of [['touch', '/tmp/ran'], ['sh', '-c', 'touch /tmp/ran2']]) {
-        await assert.rejects(t.exec(argv), (e: unknown) => isUserError(e) && e.kind === 'connect' && /login shell of ops2 on ls-0\d did not run runbook's command.*csh or fish/.test(e.message) && /ansible_shell_type: csh \(or fish\)/.test(e.diagnostic.hint ?? ''));
+        await assert.rejects(t.exec(argv), (e: unknown) => isUserError(e) && e.kind === 'connect' && /login shell of ops2 on ls-0\d did not run runbook's command.*csh or fish login shell rejects: for one, set ansible_shell_type: csh \(or fish\)/.test(e.message));
       }
       // `echo "$$" >&2` alone would have made tcsh write a file named 2 in ops2's home
       for (const p of ['/tmp/ran', '/tmp/ran2', '/tmp/2']) assert.ok(!existsSync(lab.hostPath(h, p)), `${h.name}: ${p}`);
-      // a multi-line script reaches /bin/sh whole, never the login shell line by line
-      const r = await t.exec(['sh', '-c', 'x="a!b"\nprintf "%s\\n" "$x"']);
-      assert.deepEqual([r.code, r.stdout], [0, 'a!b\n']);
+      // a multi-line script too: never the login shell line by line (tcsh would run the later lines)
+      await assert.rejects(t.exec(['sh', '-c', 'true\ntouch /tmp/ran3']), /did not run runbook's command/);
+      assert.ok(!existsSync(lab.hostPath(h, '/tmp/ran3')), h.name);
     } finally {
       await t.close();
     }
   }
-  // the POSIX host: its commands go as they are
+  // the POSIX host: its commands go as they are; one too long for a single exec argument is refused unsent
   const t = await asOps2(lab.hosts[2]!);
   assert.equal((await t.exec(['sh', '-c', 'echo "$0"', 'posix'])).stdout, 'posix\n');
+  await assert.rejects(t.exec(['printf', '%s', 'x'.repeat(140_000)]), (e: unknown) => isUserError(e) && e.kind === 'usage' && /bytes long, over the 131071 bytes Linux allows/.test(e.message));
+  assert.equal((await t.exec(['true'])).code, 0, 'the connection is still usable');
   await t.close();
 });
 

@@ -132,7 +132,7 @@ export class SudoDialog {
       .join('; ');
     if (this.prompts > 0 && /incorrect password|Sorry|Authentication failure/i.test(this.buf.toString())) return wrongPassword(this.who);
     // `Defaults requiretty`: runbook's commands have no terminal (as Ansible's with pipelining)
-    const tty = /must have a tty|terminal is required/i.test(said);
+    const tty = /must have a tty/i.test(said);
     return userError('become', `sudo refused to run commands as ${this.who.user} for ${this.who.loginUser} on ${this.who.host}: ${said || `exit ${code}`}`, {
       host: this.who.host,
       hint: tty

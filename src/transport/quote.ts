@@ -17,7 +17,8 @@ export function isSecretArg(a: unknown): a is SecretArg {
   return typeof a === 'object' && a !== null && typeof (a as SecretArg).secret === 'string';
 }
 
-const SAFE = /^[A-Za-z0-9_/.,:=@%+^-]+$/;
+// no leading `=`: zsh, a common login shell, expands `=ls` to ls's path (EQUALS, on by default)
+const SAFE = /^[A-Za-z0-9_/.,:@%+^-][A-Za-z0-9_/.,:=@%+^-]*$/;
 
 /** POSIX-quote one argument: safe words stay bare, everything else goes in single quotes. */
 export function quoteArg(value: string): string {

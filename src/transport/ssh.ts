@@ -20,7 +20,7 @@ import { errnoOf, readViaExec, statFromMode, statViaExec, writeViaExec, type Raw
 import { SFTP_NO_SUCH_FILE, sftpReaddir } from './sftp-readdir.js';
 import type { DirEntry, ExecOptions, ExecResult, FileStat, Transport } from './types.js';
 import { movePhase } from '../engine/profile.js';
-import { loginShellLine, noPosixShell, pidLine, type LoginShell } from './login-shell.js';
+import { loginShellLine, MAX_REQUEST_BYTES, newPidMarker, noPosixShell, pidLine, type LoginShell } from './login-shell.js';
 import { sendKill } from './ssh-kill.js';
 
 const { Client } = ssh2; // CommonJS: no named exports at run time
@@ -91,8 +91,6 @@ interface Shared {
   /** the ProxyCommand the connection runs over, stopped with it */
   proxy: ProxyProcess | undefined;
   loginShell: LoginShell;
-  /** a line went to the login shell as it is and it ran (its PID line came): the shell is POSIX */
-  shellProven: boolean;
 }
 
 export class SshTransport implements Transport {
@@ -192,7 +190,7 @@ export class SshTransport implements Transport {
     });
     conn.removeAllListeners('error');
     conn.removeAllListeners('close');
-    const shared: Shared = { conn, sftpP: undefined, sftpS: undefined, running: new Set(), writing: new Set(), transfers: new Set(), broken: undefined, connClosed: false, closed: false, gate: new SudoGate(), becomePassword: opts.becomePassword, becomeUser: opts.becomeUser, onClose: opts.onClose, proxy, loginShell: opts.loginShell ?? 'sh', shellProven: false };
+    const shared: Shared = { conn, sftpP: undefined, sftpS: undefined, running: new Set(), writing: new Set(), transfers: new Set(), broken: undefined, connClosed: false, closed: false, gate: new SudoGate(), becomePassword: opts.becomePassword, becomeUser: opts.becomeUser, onClose: opts.onClose, proxy, loginShell: opts.loginShell ?? 'sh' };
     conn.on('error', (e) => {
       shared.broken ??= proxyGone() ?? messageOf(e);
     });
@@ -271,7 +269,9 @@ export class SshTransport implements Transport {
     const timed = !!options.timeoutMs && options.timeoutMs > 0;
     // The shell first reports its PID on stderr: it leads the session's process group, which we
     // kill on timeout or cancel() (OpenSSH ignores `signal` requests on root sessions: no privsep child).
-    const { request, raw } = loginShellLine(line, this.s.loginShell, this.s.shellProven);
+    const marker = newPidMarker();
+    const request = loginShellLine(line, this.s.loginShell, marker);
+    if (Buffer.byteLength(request) > MAX_REQUEST_BYTES) return Promise.reject(userError('usage', `a command for ${this.host} is ${Buffer.byteLength(request)} bytes long, over the ${MAX_REQUEST_BYTES} bytes Linux allows the one argument sshd passes it as`, { host: this.host }));
     const stdin: Buffer | undefined = options.stdin === undefined ? undefined : Buffer.from(options.stdin);
     const started = Date.now();
     return new Promise<RawResult>((resolve, reject) => {
@@ -336,12 +336,11 @@ export class SshTransport implements Transport {
         ch.stderr.on('data', (b: Buffer) => {
           if (!head) return toStderr(b);
           head = Buffer.concat([head, b]);
-          const found = pidLine(head);
+          const found = pidLine(head, marker);
           if (!found) return;
           entry.pgid = found.pid;
           const rest = found.rest;
           head = undefined;
-          if (raw) this.s.shellProven = true;
           if (rest.length) toStderr(rest);
         });
         ch.on('exit', (c: number | null, sig?: string) => {
@@ -369,7 +368,8 @@ export class SshTransport implements Transport {
   private async killRunning(entry: Running): Promise<void> {
     sendKill(entry.ch); // honoured by OpenSSH for non-root sessions (killpg of the session)
     const pgid = entry.pgid;
-    if (pgid && /^\d+$/.test(pgid) && !this.s.connClosed && !this.s.broken) {
+    // never `kill -- -1` (every process the user may signal), whatever came as a PID
+    if (pgid && /^\d+$/.test(pgid) && Number(pgid) > 1 && !this.s.connClosed && !this.s.broken) {
       const kill = ['kill', '-s', 'KILL', '--', `-${pgid}`];
       const m = newSudoMarkers();
       const k = entry.sudoUser ? this.channel(shellJoin(sudoArgv(kill, entry.sudoUser, m)), {}, { m, user: entry.sudoUser }) : this.channel(shellJoin(kill), {}, undefined);
