@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SshTransport } from '../src/transport/ssh.js';
+import { EXEC_CHANNELS, SshTransport } from '../src/transport/ssh.js';
 import { secret } from '../src/transport/quote.js';
 import { isUserError } from '../src/errors.js';
 import { lab, sshOptions as opts, useLab, dir as work } from './support/lab.js';
@@ -82,12 +82,41 @@ test('exec: a timeout kills the remote command', { skip }, async () => {
   assert.equal((await t1.exec(['echo', 'still usable'])).stdout, 'still usable\n');
 });
 
-test('exec: many concurrent commands share one connection', { skip }, async () => {
-  const rs = await Promise.all(Array.from({ length: 40 }, (_, i) => t1.exec(['echo', String(i)])));
+test('exec: many concurrent commands share one connection, taking turns within sshd\'s MaxSessions (10 by default)', { skip }, async () => {
+  // each holds its session a while, so without turns the 11th would be refused by the lab's sshd
+  const rs = await Promise.all(Array.from({ length: 40 }, (_, i) => t1.exec(['sh', '-c', 'sleep 0.1; echo "$0"', String(i)])));
   assert.deepEqual(
     rs.map((r) => r.stdout),
     Array.from({ length: 40 }, (_, i) => `${i}\n`),
   );
+  // the SFTP session and a timed-out command's kill still find a session free
+  const [slow, files] = await Promise.all([Promise.all(Array.from({ length: EXEC_CHANNELS }, () => t1.exec(['sleep', '5'], { timeoutMs: 300 }))), t1.stat('/etc/hostname')]);
+  assert.ok(slow.every((r) => r.timedOut));
+  assert.ok(files);
+});
+
+test('exec: a host whose sshd allows fewer sessions than runbook opens: the commands wait for the ones it allows', { skip }, async () => {
+  const h = lab.hosts[1]!;
+  const cfg = join(lab.dir, 'hosts', h.name, 'sshd_config');
+  const before = readFileSync(cfg, 'utf8');
+  writeFileSync(cfg, `MaxSessions 3\n${before}`); // a hardened host (CIS-style)
+  process.kill(h.pid, 'SIGHUP');
+  try {
+    let t: SshTransport | undefined;
+    for (let i = 0; i < 50 && !t; i++) t = await SshTransport.connect(opts(h)).catch(() => new Promise<undefined>((r) => setTimeout(() => r(undefined), 100)));
+    assert.ok(t, 'the host came back after its sshd re-read its config');
+    try {
+      const rs = await Promise.all(Array.from({ length: 20 }, (_, i) => t.exec(['sh', '-c', 'sleep 0.1; echo "$0"', String(i)])));
+      assert.deepEqual(rs.map((r) => r.stdout), Array.from({ length: 20 }, (_, i) => `${i}\n`));
+      assert.equal((await t.read('/etc/hostname')).length > 0, true, 'and SFTP still gets a session');
+    } finally {
+      await t.close();
+    }
+  } finally {
+    writeFileSync(cfg, before);
+    process.kill(h.pid, 'SIGHUP');
+    await new Promise((r) => setTimeout(r, 300));
+  }
 });
 
 test('files: writeAtomic / read / stat round trip with mode, no temp files left', { skip }, async () => {

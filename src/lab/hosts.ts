@@ -237,7 +237,7 @@ function sshdConfig(h: { name: string; address: string; port: number }, sftp: st
     'KbdInteractiveAuthentication no',
     'UsePAM no',
     'StrictModes no',
-    'MaxSessions 100',
+    // MaxSessions left at OpenSSH's 10, as real hosts have it: a client opening more sessions at once fails there
     'MaxStartups 1000:30:1000',
     'LogLevel ERROR',
     'UseDNS no',

@@ -8,12 +8,13 @@ import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { programOf, type ProxyProcess } from './proxy-command.js';
 import { openSocket, streamLost } from './ssh-socket.js';
+import pLimit, { type LimitFunction } from 'p-limit';
 import ssh2, { type Client as ClientT, type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
 import { ioError, userError, messageOf, UserError } from '../errors.js';
-import { knownHostsFor, knownKeyTypes, type KnownHostsChoice } from './known-hosts.js';
+import { knownHostsFor, knownKeyTypes } from './known-hosts.js';
 import { cdPrefix, withEnv } from './local.js';
 import { type Arg, shellJoin } from './quote.js';
-import { authMethods, connectError, hostKeyAlgorithms, hostVerifier, type AuthOptions, type HostKeyPolicy } from './ssh-auth.js';
+import { authMethods, connectError, hostKeyAlgorithms, hostVerifier } from './ssh-auth.js';
 import type { LocalSudoResult } from './local-sudo.js';
 import { becomeUser, newSudoMarkers, SudoDialog, SudoGate, sudoArgv, watchSudo, type BecomeSpec, type SudoMarkers } from './become.js';
 import { errnoOf, readViaExec, statFromMode, statViaExec, writeViaExec, type RawRun } from './exec-files.js';
@@ -21,48 +22,23 @@ import { SFTP_NO_SUCH_FILE, sftpReaddir } from './sftp-readdir.js';
 import type { DirEntry, ExecOptions, ExecResult, FileStat, Transport } from './types.js';
 import { movePhase } from '../engine/profile.js';
 import { loginShellLine, MAX_REQUEST_BYTES, newPidMarker, noPosixShell, pidLine, type LoginShell } from './login-shell.js';
+import type { SshConnectOptions } from './ssh-connect-options.js';
 import { sendKill } from './ssh-kill.js';
 
 const { Client } = ssh2; // CommonJS: no named exports at run time
 
+/**
+ * Exec channels open at once on one connection. OpenSSH's MaxSessions (10 unless configured) counts
+ * every session: these, the SFTP session and a kill sent while they all run.
+ */
+export const EXEC_CHANNELS = 8;
+/** a channel sshd refused because too many sessions are open: the command is queued again */
+const SESSIONS_FULL = new Error('sessions full');
+
 export type { HostKeyPolicy } from './ssh-auth.js';
 export { errnoOf } from './exec-files.js';
 
-/** Where and how to connect; key, agent and password options as ssh-auth.ts takes them. */
-export interface SshConnectOptions extends Omit<AuthOptions, 'user'>, Omit<KnownHostsChoice, 'host' | 'port'> {
-  /** inventory name, used in messages; default host */
-  name?: string;
-  host: string;
-  /** default 22 */
-  port?: number;
-  /** default: $USER, else root */
-  user?: string;
-  privateKeyPath?: string;
-  /** strict (default): unknown key refuses; accept-new: record an unknown key. A changed key always refuses. */
-  hostKeyPolicy?: HostKeyPolicy;
-  /** HostKeyAlgorithms as in ssh_config (`a,b`, `+a`, `-a`, `^a`) */
-  hostKeyAlgorithms?: string;
-  /** TCP connect + SSH handshake; default 10 s */
-  connectTimeoutMs?: number;
-  /** SSH keepalive interval in ms (true = 15 s); off by default */
-  keepalive?: boolean | number;
-  /** unanswered keepalives before the connection counts as lost (ServerAliveCountMax; default 3) */
-  keepaliveCountMax?: number;
-  /** reach this host through another host's direct-tcpip channel (the last hop of a ProxyJump chain) */
-  proxyJump?: SshTransport;
-  /** reach this host through this command's stdin and stdout (ProxyCommand, its tokens expanded: ./proxy-command.ts) */
-  proxyCommand?: string;
-  /** called once when this connection closes (the jump pool releases its hops) */
-  onClose?: () => void;
-  /** run every operation through sudo as root */
-  become?: boolean;
-  /** ... as this user (ansible_become_user); implies nothing without `become` */
-  becomeUser?: string;
-  /** written on sudo's stdin when sudo asks for it (become.ts), never in argv or messages */
-  becomePassword?: string;
-  /** ansible_shell_type: the login shell's kind, csh or fish for one that is not POSIX (login-shell.ts) */
-  loginShell?: LoginShell;
-}
+export type { SshConnectOptions } from './ssh-connect-options.js';
 
 /** a command's raw outcome: the same shape the local sudo runner returns */
 type RawResult = LocalSudoResult;
@@ -91,6 +67,10 @@ interface Shared {
   /** the ProxyCommand the connection runs over, stopped with it */
   proxy: ProxyProcess | undefined;
   loginShell: LoginShell;
+  /** the turns of exec channels (EXEC_CHANNELS at once, fewer once sshd refused one) */
+  slots: LimitFunction;
+  /** exec channels asked for and not yet answered */
+  opening: number;
 }
 
 export class SshTransport implements Transport {
@@ -190,7 +170,7 @@ export class SshTransport implements Transport {
     });
     conn.removeAllListeners('error');
     conn.removeAllListeners('close');
-    const shared: Shared = { conn, sftpP: undefined, sftpS: undefined, running: new Set(), writing: new Set(), transfers: new Set(), broken: undefined, connClosed: false, closed: false, gate: new SudoGate(), becomePassword: opts.becomePassword, becomeUser: opts.becomeUser, onClose: opts.onClose, proxy, loginShell: opts.loginShell ?? 'sh' };
+    const shared: Shared = { conn, sftpP: undefined, sftpS: undefined, running: new Set(), writing: new Set(), transfers: new Set(), broken: undefined, connClosed: false, closed: false, gate: new SudoGate(), becomePassword: opts.becomePassword, becomeUser: opts.becomeUser, onClose: opts.onClose, proxy, loginShell: opts.loginShell ?? 'sh', slots: pLimit(EXEC_CHANNELS), opening: 0 };
     conn.on('error', (e) => {
       shared.broken ??= proxyGone() ?? messageOf(e);
     });
@@ -263,8 +243,21 @@ export class SshTransport implements Transport {
     });
   }
 
-  /** Runs one command line on a new channel; with `sudo`, stdin waits for sudo's READY (become.ts). */
-  private channel(line: string, options: ExecOptions, sudo: { m: SudoMarkers; user: string; confirmed?: () => void } | undefined): Promise<RawResult> {
+  /**
+   * Runs one command line on a new channel, at most EXEC_CHANNELS at once (the others wait their
+   * turn: sshd refuses sessions past its MaxSessions); a kill goes at once (`urgent`). With `sudo`,
+   * stdin waits for sudo's READY (become.ts).
+   */
+  private channel(line: string, options: ExecOptions, sudo: { m: SudoMarkers; user: string; confirmed?: () => void } | undefined, urgent = false): Promise<RawResult> {
+    this.assertUsable();
+    if (urgent) return this.openChannel(line, options, sudo);
+    return this.s.slots(() => this.openChannel(line, options, sudo)).catch((e: unknown) => {
+      if (e !== SESSIONS_FULL) throw e;
+      return this.channel(line, options, sudo); // its turn again, now that fewer go at once
+    });
+  }
+
+  private openChannel(line: string, options: ExecOptions, sudo: { m: SudoMarkers; user: string; confirmed?: () => void } | undefined): Promise<RawResult> {
     this.assertUsable();
     const timed = !!options.timeoutMs && options.timeoutMs > 0;
     // The shell first reports its PID on stderr: it leads the session's process group, which we
@@ -275,8 +268,20 @@ export class SshTransport implements Transport {
     const stdin: Buffer | undefined = options.stdin === undefined ? undefined : Buffer.from(options.stdin);
     const started = Date.now();
     return new Promise<RawResult>((resolve, reject) => {
+      this.s.opening++;
       this.s.conn.exec(request, (err, ch) => {
+        this.s.opening--;
         if (err) {
+          // refused while others are open (OpenSSH: "open failed", reason 2; 1, prohibited, from other servers):
+          // sshd's MaxSessions is lower than EXEC_CHANNELS; from now on as many at once as it allowed,
+          // and this one waits its turn
+          const others = this.s.running.size + this.s.opening; // an over-count while refusals are on the way: the next ones lower it
+          const reason = (err as { reason?: unknown }).reason;
+          if ((reason === 1 || reason === 2) && others > 0) {
+            this.s.slots.concurrency = Math.max(1, Math.min(this.s.slots.concurrency, others));
+            reject(SESSIONS_FULL);
+            return;
+          }
           reject(userError('connect', `cannot run a command on ${this.host} (${this.target}): ${messageOf(err)}`, { host: this.host }));
           return;
         }
@@ -372,7 +377,7 @@ export class SshTransport implements Transport {
     if (pgid && /^\d+$/.test(pgid) && Number(pgid) > 1 && !this.s.connClosed && !this.s.broken) {
       const kill = ['kill', '-s', 'KILL', '--', `-${pgid}`];
       const m = newSudoMarkers();
-      const k = entry.sudoUser ? this.channel(shellJoin(sudoArgv(kill, entry.sudoUser, m)), {}, { m, user: entry.sudoUser }) : this.channel(shellJoin(kill), {}, undefined);
+      const k = entry.sudoUser ? this.channel(shellJoin(sudoArgv(kill, entry.sudoUser, m)), {}, { m, user: entry.sudoUser }, true) : this.channel(shellJoin(kill), {}, undefined, true);
       await Promise.race([k.catch(() => undefined), new Promise((r) => setTimeout(r, 3000))]);
     }
     entry.ch.close();
