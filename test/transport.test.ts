@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import ssh2 from 'ssh2';
+import type { LabHost } from '../src/lab/hosts.js';
 import { EXEC_CHANNELS, SshTransport } from '../src/transport/ssh.js';
 import { secret } from '../src/transport/quote.js';
 import { isUserError } from '../src/errors.js';
@@ -89,11 +91,46 @@ test('exec: many concurrent commands share one connection, taking turns within s
     rs.map((r) => r.stdout),
     Array.from({ length: 40 }, (_, i) => `${i}\n`),
   );
-  // the SFTP session and a timed-out command's kill still find a session free
-  const [slow, files] = await Promise.all([Promise.all(Array.from({ length: EXEC_CHANNELS }, () => t1.exec(['sleep', '5'], { timeoutMs: 300 }))), t1.stat('/etc/hostname')]);
+  // every session busy: the SFTP session still opens, and the commands timing out together are all
+  // killed (their kills take turns in the one session kept for them), leaving the sessions free
+  const [slow, files] = await Promise.all([Promise.all(Array.from({ length: EXEC_CHANNELS }, () => t1.exec(['sleep', '5.37'], { timeoutMs: 300 }))), t1.stat('/etc/hostname')]);
   assert.ok(slow.every((r) => r.timedOut));
   assert.ok(files);
+  const left = () => spawnSync('pgrep', ['-f', '^sleep 5.37$'], { encoding: 'utf8' }).stdout.trim();
+  for (let i = 0; i < 30 && left(); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(left(), '', 'no timed-out command survives');
+  const again = await Promise.all(Array.from({ length: EXEC_CHANNELS + 2 }, (_, i) => t1.exec(['echo', String(i)])));
+  assert.ok(again.every((r, i) => r.stdout === `${i}\n`));
 });
+
+test('exec: cancel() stops the commands still waiting for their turn; they never start', { skip }, async () => {
+  const t = await SshTransport.connect(opts(lab.hosts[0]!));
+  try {
+    const marks = Array.from({ length: EXEC_CHANNELS + 6 }, (_, i) => `/tmp/turn-${i}`);
+    const all = Promise.all(marks.map((m) => t.exec(['sh', '-c', 'touch "$0"; sleep 3', m])));
+    await new Promise((r) => setTimeout(r, 700)); // the first EXEC_CHANNELS are running, the rest wait
+    await t.cancel();
+    const rs = await all;
+    assert.ok(rs.every((r) => r.timedOut), 'every one ends as timed out');
+    await new Promise((r) => setTimeout(r, 500));
+    const started = marks.filter((m) => existsSync(lab.hostPath(lab.hosts[0]!, m)));
+    assert.equal(started.length, EXEC_CHANNELS, `only the ones running at the cancel started: ${started.join(' ')}`);
+  } finally {
+    await t.close();
+  }
+});
+
+/** How many of `n` sessions opened at once on one plain ssh2 connection to h the host's sshd refuses. */
+async function refusedSessions(h: LabHost, n: number): Promise<number> {
+  const c = new ssh2.Client();
+  await new Promise<void>((res, rej) => c.on('ready', res).on('error', rej).connect({ host: h.address, port: h.port, username: h.user, privateKey: readFileSync(lab.privateKeyPath) }));
+  try {
+    const opened = await Promise.all(Array.from({ length: n }, () => new Promise<boolean>((res) => c.exec('sleep 1', (err, ch) => (err ? res(false) : (ch.on('close', () => undefined).resume(), res(true)))))));
+    return opened.filter((ok) => !ok).length;
+  } finally {
+    c.end();
+  }
+}
 
 test('exec: a host whose sshd allows fewer sessions than runbook opens: the commands wait for the ones it allows', { skip }, async () => {
   const h = lab.hosts[1]!;
@@ -106,9 +143,11 @@ test('exec: a host whose sshd allows fewer sessions than runbook opens: the comm
     for (let i = 0; i < 50 && !t; i++) t = await SshTransport.connect(opts(h)).catch(() => new Promise<undefined>((r) => setTimeout(() => r(undefined), 100)));
     assert.ok(t, 'the host came back after its sshd re-read its config');
     try {
-      const rs = await Promise.all(Array.from({ length: 20 }, (_, i) => t.exec(['sh', '-c', 'sleep 0.1; echo "$0"', String(i)])));
+      // the witness: sshd now refuses a fourth session on one connection
+      assert.equal(await refusedSessions(h, 4), 1);
+      const [rs, hostname] = await Promise.all([Promise.all(Array.from({ length: 20 }, (_, i) => t.exec(['sh', '-c', 'sleep 0.1; echo "$0"', String(i)]))), t.read('/etc/hostname')]);
       assert.deepEqual(rs.map((r) => r.stdout), Array.from({ length: 20 }, (_, i) => `${i}\n`));
-      assert.equal((await t.read('/etc/hostname')).length > 0, true, 'and SFTP still gets a session');
+      assert.ok(hostname.length > 0, 'and SFTP gets its session meanwhile');
     } finally {
       await t.close();
     }

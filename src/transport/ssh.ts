@@ -8,7 +8,6 @@ import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { programOf, type ProxyProcess } from './proxy-command.js';
 import { openSocket, streamLost } from './ssh-socket.js';
-import pLimit, { type LimitFunction } from 'p-limit';
 import ssh2, { type Client as ClientT, type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
 import { ioError, userError, messageOf, UserError } from '../errors.js';
 import { knownHostsFor, knownKeyTypes } from './known-hosts.js';
@@ -24,16 +23,11 @@ import { movePhase } from '../engine/profile.js';
 import { loginShellLine, MAX_REQUEST_BYTES, newPidMarker, noPosixShell, pidLine, type LoginShell } from './login-shell.js';
 import type { SshConnectOptions } from './ssh-connect-options.js';
 import { sendKill } from './ssh-kill.js';
+import { cancelledBeforeStart, SESSIONS_FULL, SessionBudget, type Running } from './ssh-sessions.js';
 
 const { Client } = ssh2; // CommonJS: no named exports at run time
 
-/**
- * Exec channels open at once on one connection. OpenSSH's MaxSessions (10 unless configured) counts
- * every session: these, the SFTP session and a kill sent while they all run.
- */
-export const EXEC_CHANNELS = 8;
-/** a channel sshd refused because too many sessions are open: the command is queued again */
-const SESSIONS_FULL = new Error('sessions full');
+export { EXEC_CHANNELS } from './ssh-sessions.js';
 
 export type { HostKeyPolicy } from './ssh-auth.js';
 export { errnoOf } from './exec-files.js';
@@ -42,6 +36,8 @@ export type { SshConnectOptions } from './ssh-connect-options.js';
 
 /** a command's raw outcome: the same shape the local sudo runner returns */
 type RawResult = LocalSudoResult;
+/** a command through sudo: its markers, whom it runs as, and whom to tell when sudo let it start */
+type SudoTurn = { m: SudoMarkers; user: string; confirmed?: () => void } | undefined;
 
 
 /** What every view of one connection shares. */
@@ -67,10 +63,7 @@ interface Shared {
   /** the ProxyCommand the connection runs over, stopped with it */
   proxy: ProxyProcess | undefined;
   loginShell: LoginShell;
-  /** the turns of exec channels (EXEC_CHANNELS at once, fewer once sshd refused one) */
-  slots: LimitFunction;
-  /** exec channels asked for and not yet answered */
-  opening: number;
+  sessions: SessionBudget;
 }
 
 export class SshTransport implements Transport {
@@ -170,7 +163,7 @@ export class SshTransport implements Transport {
     });
     conn.removeAllListeners('error');
     conn.removeAllListeners('close');
-    const shared: Shared = { conn, sftpP: undefined, sftpS: undefined, running: new Set(), writing: new Set(), transfers: new Set(), broken: undefined, connClosed: false, closed: false, gate: new SudoGate(), becomePassword: opts.becomePassword, becomeUser: opts.becomeUser, onClose: opts.onClose, proxy, loginShell: opts.loginShell ?? 'sh', slots: pLimit(EXEC_CHANNELS), opening: 0 };
+    const shared: Shared = { conn, sftpP: undefined, sftpS: undefined, running: new Set(), writing: new Set(), transfers: new Set(), broken: undefined, connClosed: false, closed: false, gate: new SudoGate(), becomePassword: opts.becomePassword, becomeUser: opts.becomeUser, onClose: opts.onClose, proxy, loginShell: opts.loginShell ?? 'sh', sessions: new SessionBudget() };
     conn.on('error', (e) => {
       shared.broken ??= proxyGone() ?? messageOf(e);
     });
@@ -243,21 +236,24 @@ export class SshTransport implements Transport {
     });
   }
 
-  /**
-   * Runs one command line on a new channel, at most EXEC_CHANNELS at once (the others wait their
-   * turn: sshd refuses sessions past its MaxSessions); a kill goes at once (`urgent`). With `sudo`,
-   * stdin waits for sudo's READY (become.ts).
-   */
-  private channel(line: string, options: ExecOptions, sudo: { m: SudoMarkers; user: string; confirmed?: () => void } | undefined, urgent = false): Promise<RawResult> {
+  // One command line on a new channel when its turn comes (ssh-sessions.ts; a kill, `urgent`, in the kills'
+  // turn); one still waiting when cancel() runs never starts, it ends as timed out. With `sudo`, stdin waits for READY.
+  private channel(line: string, options: ExecOptions, sudo: SudoTurn, urgent = false, tries = 0): Promise<RawResult> {
     this.assertUsable();
-    if (urgent) return this.openChannel(line, options, sudo);
-    return this.s.slots(() => this.openChannel(line, options, sudo)).catch((e: unknown) => {
+    const b = this.s.sessions;
+    const epoch = b.epoch;
+    const turn = urgent ? b.kills : b.execs;
+    return turn(() => (b.epoch !== epoch ? Promise.resolve(cancelledBeforeStart()) : this.openChannel(line, options, sudo, epoch))).catch((e: unknown) => {
       if (e !== SESSIONS_FULL) throw e;
-      return this.channel(line, options, sudo); // its turn again, now that fewer go at once
+      if (b.epoch !== epoch) return cancelledBeforeStart();
+      if (!urgent) return this.channel(line, options, sudo);
+      // a kill refused beside a full house tries again shortly, for a while (the commands it kills free sessions)
+      if (tries >= 10) throw userError('connect', `${this.host}: sshd refused a session to kill a command (too many open)`, { host: this.host });
+      return new Promise<void>((r) => setTimeout(r, 200)).then(() => this.channel(line, options, sudo, urgent, tries + 1));
     });
   }
 
-  private openChannel(line: string, options: ExecOptions, sudo: { m: SudoMarkers; user: string; confirmed?: () => void } | undefined): Promise<RawResult> {
+  private openChannel(line: string, options: ExecOptions, sudo: SudoTurn, epoch: number): Promise<RawResult> {
     this.assertUsable();
     const timed = !!options.timeoutMs && options.timeoutMs > 0;
     // The shell first reports its PID on stderr: it leads the session's process group, which we
@@ -268,119 +264,134 @@ export class SshTransport implements Transport {
     const stdin: Buffer | undefined = options.stdin === undefined ? undefined : Buffer.from(options.stdin);
     const started = Date.now();
     return new Promise<RawResult>((resolve, reject) => {
-      this.s.opening++;
-      this.s.conn.exec(request, (err, ch) => {
-        this.s.opening--;
-        if (err) {
-          // refused while others are open (OpenSSH: "open failed", reason 2; 1, prohibited, from other servers):
-          // sshd's MaxSessions is lower than EXEC_CHANNELS; from now on as many at once as it allowed,
-          // and this one waits its turn
-          const others = this.s.running.size + this.s.opening; // an over-count while refusals are on the way: the next ones lower it
-          const reason = (err as { reason?: unknown }).reason;
-          if ((reason === 1 || reason === 2) && others > 0) {
-            this.s.slots.concurrency = Math.max(1, Math.min(this.s.slots.concurrency, others));
-            reject(SESSIONS_FULL);
-            return;
-          }
-          reject(userError('connect', `cannot run a command on ${this.host} (${this.target}): ${messageOf(err)}`, { host: this.host }));
+      const b = this.s.sessions;
+      const opened = (err: Error | undefined, ch?: ClientChannel): void => {
+        b.opening--;
+        if (err || !ch) {
+          const open = this.s.running.size + b.opening + (this.s.sftpS ? 1 : 0);
+          reject(b.refused((err as { reason?: unknown } | undefined)?.reason, open) ? SESSIONS_FULL : userError('connect', `cannot run a command on ${this.host} (${this.target}): ${messageOf(err)}`, { host: this.host }));
           return;
         }
-        const entry: Running = { ch, sudoUser: sudo?.user, cancelled: false, closed: new Promise<void>((r) => ch.once('close', () => r())) };
-        this.s.running.add(entry);
-        const out: Buffer[] = [];
-        const errOut: Buffer[] = [];
-        let code: number | null = null;
-        let signal: string | null = null;
-        let timedOut = false;
-        let done = false;
-        let failure: UserError | undefined;
-        let timer: NodeJS.Timeout | undefined;
-        let grace: NodeJS.Timeout | undefined;
-        const sendStdin = () => (stdin ? ch.end(stdin) : ch.end());
-        const dialog = sudo
-          ? new SudoDialog(sudo.m, { user: sudo.user, loginUser: this.user, host: this.host }, this.s.becomePassword, (pw) => ch.write(pw))
-          : undefined;
-        // a stalled sudo reads its PAM question's answer from our stdin: closing the channel ends it
-        const unwatch = dialog ? watchSudo(dialog, (e) => ((failure = e), ch.close())) : undefined;
-        const finish = () => {
-          if (done) return;
-          done = true;
-          unwatch?.();
-          this.s.running.delete(entry);
-          if (timer) clearTimeout(timer);
-          if (grace) clearTimeout(grace);
-          if (entry.cancelled) timedOut = true; // cancel(): killed like a timeout
-          if (failure) return reject(failure);
-          const ended = !timedOut && (code !== null || signal !== null);
-          // no PID line: the login shell never ran the command (a csh or fish one), whatever it exited
-          if (head && ended) return reject(noPosixShell({ host: this.host, user: this.user }, this.s.loginShell, head.toString('utf8'), code));
-          if (dialog && !dialog.ready && ended) return reject(dialog.refusedAtExit(code));
-          if (!timedOut && code === null && signal === null) {
-            // the channel closed with no exit status: sshd (or its session) went away under us
-            this.s.broken ??= 'the connection closed while a command was running';
-            reject(userError('connect', `the connection to ${this.host} (${this.target}) was lost while a command was running: it may or may not have finished`, { host: this.host }));
-            return;
-          }
-          resolve({ code: timedOut ? null : code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(errOut), durationMs: Date.now() - started, timedOut });
-        };
-        const toStderr = (b: Buffer) => {
-          if (!dialog) return void errOut.push(b);
-          const r = dialog.feed(b);
-          if (r.pass) errOut.push(r.pass);
-          if (r.event?.kind === 'ready') {
-            sudo?.confirmed?.(); // sudo took the password (or needed none): the other commands may go
-            sendStdin();
-          }
-          else if (r.event?.kind === 'fail') {
-            failure = r.event.error;
-            ch.close();
-          }
-        };
-        let head: Buffer | undefined = Buffer.alloc(0); // stderr until the PID line
-        ch.on('data', (b: Buffer) => out.push(b));
-        ch.stderr.on('data', (b: Buffer) => {
-          if (!head) return toStderr(b);
-          head = Buffer.concat([head, b]);
-          const found = pidLine(head, marker);
-          if (!found) return;
-          entry.pgid = found.pid;
-          const rest = found.rest;
-          head = undefined;
-          if (rest.length) toStderr(rest);
-        });
-        ch.on('exit', (c: number | null, sig?: string) => {
-          if (typeof c === 'number') code = c;
-          else signal = sig ?? null;
-        });
-        ch.on('close', finish);
-        ch.on('error', () => undefined);
-        if (timed) {
-          timer = setTimeout(() => {
-            timedOut = true;
-            void this.killRunning(entry);
-            grace = setTimeout(finish, 1000); // do not wait forever for the server's close
-          }, options.timeoutMs);
+        if (b.epoch !== epoch) {
+          // answered after cancel(): it must not run
+          ch.close();
+          resolve(cancelledBeforeStart());
+          return;
         }
-        if (!dialog) sendStdin(); // with sudo: only once sudo let the command start
-      });
+        this.command(ch, { stdin, started, timed, marker, options, sudo }, resolve, reject);
+      };
+      b.opening++;
+      try {
+        this.s.conn.exec(request, opened);
+      } catch (e) {
+        opened(e instanceof Error ? e : new Error(String(e))); // ssh2 throws when the connection is gone
+      }
     });
   }
 
-  /**
-   * Kill one running command: the KILL signal request, then its process group (as the user it runs
-   * as: through sudo, with the same password dialog, when it runs as another user), then close the channel.
-   */
-  private async killRunning(entry: Running): Promise<void> {
-    sendKill(entry.ch); // honoured by OpenSSH for non-root sessions (killpg of the session)
-    const pgid = entry.pgid;
-    // never `kill -- -1` (every process the user may signal), whatever came as a PID
-    if (pgid && /^\d+$/.test(pgid) && Number(pgid) > 1 && !this.s.connClosed && !this.s.broken) {
-      const kill = ['kill', '-s', 'KILL', '--', `-${pgid}`];
-      const m = newSudoMarkers();
-      const k = entry.sudoUser ? this.channel(shellJoin(sudoArgv(kill, entry.sudoUser, m)), {}, { m, user: entry.sudoUser }, true) : this.channel(shellJoin(kill), {}, undefined, true);
-      await Promise.race([k.catch(() => undefined), new Promise((r) => setTimeout(r, 3000))]);
+  /** One command on its open channel, to its end: output, exit, timeout, the sudo dialog. */
+  private command(ch: ClientChannel, c: { stdin: Buffer | undefined; started: number; timed: boolean; marker: string; options: ExecOptions; sudo: SudoTurn }, resolve: (r: RawResult) => void, reject: (e: unknown) => void): void {
+    const { stdin, started, timed, marker, options, sudo } = c;
+    const entry: Running = { ch, sudoUser: sudo?.user, cancelled: false, closed: new Promise<void>((r) => ch.once('close', () => r())) };
+    this.s.running.add(entry);
+    const out: Buffer[] = [];
+    const errOut: Buffer[] = [];
+    let code: number | null = null;
+    let signal: string | null = null;
+    let timedOut = false;
+    let done = false;
+    let failure: UserError | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let grace: NodeJS.Timeout | undefined;
+    const sendStdin = () => (stdin ? ch.end(stdin) : ch.end());
+    const dialog = sudo
+      ? new SudoDialog(sudo.m, { user: sudo.user, loginUser: this.user, host: this.host }, this.s.becomePassword, (pw) => ch.write(pw))
+      : undefined;
+    // a stalled sudo reads its PAM question's answer from our stdin: closing the channel ends it
+    const unwatch = dialog ? watchSudo(dialog, (e) => ((failure = e), ch.close())) : undefined;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      unwatch?.();
+      this.s.running.delete(entry);
+      if (timer) clearTimeout(timer);
+      if (grace) clearTimeout(grace);
+      if (entry.cancelled) timedOut = true; // cancel(): killed like a timeout
+      if (failure) return reject(failure);
+      const ended = !timedOut && (code !== null || signal !== null);
+      // no PID line: the login shell never ran the command (a csh or fish one), whatever it exited
+      if (head && ended) return reject(noPosixShell({ host: this.host, user: this.user }, this.s.loginShell, head.toString('utf8'), code));
+      if (dialog && !dialog.ready && ended) return reject(dialog.refusedAtExit(code));
+      if (!timedOut && code === null && signal === null) {
+        // the channel closed with no exit status: sshd (or its session) went away under us
+        this.s.broken ??= 'the connection closed while a command was running';
+        reject(userError('connect', `the connection to ${this.host} (${this.target}) was lost while a command was running: it may or may not have finished`, { host: this.host }));
+        return;
+      }
+      resolve({ code: timedOut ? null : code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(errOut), durationMs: Date.now() - started, timedOut });
+    };
+    const toStderr = (b: Buffer) => {
+      if (!dialog) return void errOut.push(b);
+      const r = dialog.feed(b);
+      if (r.pass) errOut.push(r.pass);
+      if (r.event?.kind === 'ready') {
+        sudo?.confirmed?.(); // sudo took the password (or needed none): the other commands may go
+        sendStdin();
+      }
+      else if (r.event?.kind === 'fail') {
+        failure = r.event.error;
+        ch.close();
+      }
+    };
+    let head: Buffer | undefined = Buffer.alloc(0); // stderr until the PID line
+    ch.on('data', (b: Buffer) => out.push(b));
+    ch.stderr.on('data', (b: Buffer) => {
+      if (!head) return toStderr(b);
+      head = Buffer.concat([head, b]);
+      const found = pidLine(head, marker);
+      if (!found) return;
+      entry.pgid = found.pid;
+      const rest = found.rest;
+      head = undefined;
+      if (rest.length) toStderr(rest);
+    });
+    ch.on('exit', (c: number | null, sig?: string) => {
+      if (typeof c === 'number') code = c;
+      else signal = sig ?? null;
+    });
+    ch.on('close', finish);
+    ch.on('error', () => undefined);
+    if (timed) {
+      timer = setTimeout(() => {
+        timedOut = true;
+        void this.killRunning([entry]);
+        grace = setTimeout(finish, 1000); // do not wait forever for the server's close
+      }, options.timeoutMs);
     }
-    entry.ch.close();
+    if (!dialog) sendStdin(); // with sudo: only once sudo let the command start
+  }
+
+  /**
+   * Kill running commands: the KILL signal request on each channel, then their process groups, one
+   * kill for each user they run as (through sudo, with the same password dialog, for another user),
+   * then close their channels.
+   */
+  private async killRunning(entries: Running[]): Promise<void> {
+    for (const e of entries) sendKill(e.ch); // honoured by OpenSSH for non-root sessions (killpg of the session)
+    if (!this.s.connClosed && !this.s.broken) {
+      const groups = new Map<string | undefined, string[]>();
+      for (const e of entries) {
+        // never `kill -- -1` (every process the user may signal), whatever came as a PID
+        if (e.pgid && /^\d+$/.test(e.pgid) && Number(e.pgid) > 1) groups.set(e.sudoUser, [...(groups.get(e.sudoUser) ?? []), `-${e.pgid}`]);
+      }
+      const kills = [...groups].map(([user, pgids]) => {
+        const kill = ['kill', '-s', 'KILL', '--', ...pgids];
+        const m = newSudoMarkers();
+        return (user ? this.channel(shellJoin(sudoArgv(kill, user, m)), {}, { m, user }, true) : this.channel(shellJoin(kill), {}, undefined, true)).catch(() => undefined);
+      });
+      await Promise.race([Promise.all(kills), new Promise((r) => setTimeout(r, 3000))]);
+    }
+    for (const e of entries) e.ch.close();
   }
 
   /**
@@ -393,9 +404,10 @@ export class SshTransport implements Transport {
     if (s.closed || s.broken) return;
     const tmps = [...s.writing]; // before the session ends: a failing write forgets its temp file
     s.writing.clear();
+    s.sessions.epoch++; // the commands still waiting for their turn never start
     const entries = [...s.running];
     for (const e of entries) e.cancelled = true;
-    await Promise.all(entries.map((e) => this.killRunning(e)));
+    await this.killRunning(entries);
     await Promise.all(entries.map((e) => Promise.race([e.closed, new Promise((r) => setTimeout(r, 2000))])));
     const sftp = s.sftpS;
     if (sftp) {
@@ -586,12 +598,3 @@ export class SshTransport implements Transport {
   }
 }
 
-interface Running {
-  ch: ClientChannel;
-  pgid?: string;
-  /** the user it runs as through sudo (its process group is killed as that user) */
-  sudoUser: string | undefined;
-  /** killed by cancel(): reported like a timeout, not as a lost connection */
-  cancelled: boolean;
-  closed: Promise<void>;
-}
