@@ -19,7 +19,7 @@ import { validateCmd } from '../src/cli/validate.js';
 import { Capture } from './support/capture.js';
 import { lab, sshOptions, useLab, dir } from './support/lab.js';
 
-const SHELL_OF = ['/usr/bin/fish', '/usr/bin/tcsh', '/bin/sh'];
+const SHELL_OF = ['fish', 'tcsh', 'sh'];
 const TYPE_OF = ['fish', 'csh', undefined];
 
 const skip = useLab({
@@ -29,9 +29,9 @@ const skip = useLab({
   setup: () => {
     lab.hosts.forEach((h, i) => {
       addLabUsers(lab, h);
-      const shell = spawnSync('sh', ['-c', 'command -v "$1"', 'sh', SHELL_OF[i]!.split('/').pop()!], { encoding: 'utf8' }).stdout.trim();
+      const shell = spawnSync('sh', ['-c', 'command -v "$1"', 'sh', SHELL_OF[i]!], { encoding: 'utf8' }).stdout.trim();
       // in the host's own /etc (an overlay): ops2's login shell; its home is the host's private /tmp
-      const r = spawnSync('nsenter', ['-t', String(lab.hosts[i]!.pid), '-m', '--', 'sh', '-c', 'sed -i "s#^\\(ops2:.*:\\)/bin/sh\\$#\\1$1#" /etc/passwd && grep "^ops2:" /etc/passwd', 'sh', shell], { encoding: 'utf8' });
+      const r = spawnSync('nsenter', ['-t', String(h.pid), '-m', '--', 'sh', '-c', 'sed -i "s#^\\(ops2:.*:\\)/bin/sh\\$#\\1$1#" /etc/passwd && grep "^ops2:" /etc/passwd', 'sh', shell], { encoding: 'utf8' });
       assert.equal(r.status, 0, r.stderr);
       assert.ok(r.stdout.trim().endsWith(`:${shell}`), r.stdout);
     });

@@ -17,7 +17,7 @@ import { LocalTransport } from '../src/transport/local.js';
 import { isUserError } from '../src/errors.js';
 import { applyCmd } from '../src/cli/apply.js';
 import { Capture } from './support/capture.js';
-import { lab, sshOptions, useLab, dir as work } from './support/lab.js';
+import { connectWhenBack, lab, sshOptions, useLab, dir as work } from './support/lab.js';
 
 /** connect options for host h as `user` (ops, ops2: src/lab/users.ts) */
 const opts = (h: LabHost, user: string, extra: Partial<SshConnectOptions> = {}): SshConnectOptions => sshOptions(h, { user, ...extra });
@@ -50,13 +50,7 @@ function allCmdlines(): string {
  * `user`, and a wrong password is refused as an authentication failure.
  */
 async function passwordLogin(o: SshConnectOptions & { password: string }, user: string): Promise<void> {
-  let t: SshTransport | undefined;
-  for (const deadline = Date.now() + 10_000; !t; ) {
-    t = await SshTransport.connect(o).catch((e) => {
-      if (Date.now() > deadline) throw e;
-      return new Promise<undefined>((r) => setTimeout(() => r(undefined), 200));
-    });
-  }
+  const t = await connectWhenBack(o);
   assert.equal((await t.exec(['id', '-un'])).stdout, `${user}\n`);
   await t.close();
   await assert.rejects(SshTransport.connect({ ...o, password: 'wrong' }), (e: unknown) => isUserError(e) && e.kind === 'connect' && /authentication failed/.test(e.message));

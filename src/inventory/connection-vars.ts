@@ -76,6 +76,7 @@ function checkVars(vars: Vars, path: (string | number)[], doc: YamlDocument, out
 export function checkConnectionVars(vars: Vars, at: (k: string) => Location, out: Diagnostic[], nameOf: (k: string) => string = (k) => k): void {
   for (const [k, v] of Object.entries(vars)) {
     const name = nameOf(k);
+    const shellProblem = k === 'ansible_shell_type' ? loginShellProblem(v, name) : undefined;
     if ((SSH_ARG_VARS as readonly string[]).includes(k)) {
       if (typeof v !== 'string') {
         out.push({ kind: 'inventory', severity: 'error', message: `${name} must be a string of ssh arguments`, ...at(k) });
@@ -88,8 +89,8 @@ export function checkConnectionVars(vars: Vars, at: (k: string) => Location, out
       out.push({ kind: 'inventory', severity: 'warning', message: `${name} is ignored: ${WARNED_VARS[k]}`, ...at(k) });
     } else if (k === 'ansible_become_method' && v !== 'sudo') {
       out.push({ kind: 'inventory', severity: 'warning', message: `${name} ${JSON.stringify(v)} is not supported: runbook becomes other users only through sudo`, ...at(k) });
-    } else if (k === 'ansible_shell_type' && loginShellProblem(v)) {
-      out.push({ kind: 'inventory', severity: 'error', message: loginShellProblem(v)!.replace('ansible_shell_type', name), ...at(k) });
+    } else if (shellProblem) {
+      out.push({ kind: 'inventory', severity: 'error', message: shellProblem, ...at(k) });
     } else if (k === 'ansible_connection' && v !== 'ssh' && v !== 'local' && v !== 'smart' && v !== 'paramiko') {
       out.push({ kind: 'inventory', severity: 'warning', message: `${name} ${JSON.stringify(v)} is not supported: runbook connects over ssh or local`, ...at(k) });
     }

@@ -47,11 +47,11 @@ export function pidLine(head: Buffer, marker: string): { pid: string; rest: Buff
   return { pid: m[1]!, rest: head.subarray(m.index + m[0].length) };
 }
 
-/** Why an `ansible_shell_type` value cannot be used, or undefined when it can (unset is sh). */
-export function loginShellProblem(value: unknown): string | undefined {
+/** Why an `ansible_shell_type` value (written as `name`) cannot be used, or undefined when it can (unset is sh). */
+export function loginShellProblem(value: unknown, name = 'ansible_shell_type'): string | undefined {
   if (value === undefined || value === null || value === 'sh' || value === 'csh' || value === 'fish') return undefined;
   const windows = value === 'powershell' || value === 'cmd' ? 'runbook runs POSIX commands, on Unix hosts only; ' : '';
-  return `ansible_shell_type ${JSON.stringify(value)} is not supported: ${windows}use sh (the default, for bash, dash, zsh, ksh... login shells), csh (csh, tcsh) or fish`;
+  return `${name} ${JSON.stringify(value)} is not supported: ${windows}use sh (the default, for bash, dash, zsh, ksh... login shells), csh (csh, tcsh) or fish`;
 }
 
 /** `ansible_shell_type`'s value as runbook reads it. */

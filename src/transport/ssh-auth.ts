@@ -190,15 +190,16 @@ export function hostVerifier(o: { entries: KnownHostEntry[]; keyName: string; ho
       return true;
     }
     const also = v.otherTypes.length ? ` (known_hosts has only ${v.otherTypes.join(', ')} keys for it)` : '';
+    const notKnown = `host key for ${hostPort} is not in ${(o.shownFiles ?? knownFiles).join(', ')} (${fp})${also}`;
     if (v.authority) {
       // ssh(1) trusts the host through its certificate; ssh2 negotiates plain keys only
-      refusal = userError('host-key', `host key for ${hostPort} is not in ${(o.shownFiles ?? knownFiles).join(', ')} (${fp})${also}: ${v.authority.file} line ${v.authority.line} trusts it through a host certificate authority (@cert-authority), and runbook's SSH library (ssh2) cannot verify host certificates`, {
+      refusal = userError('host-key', `${notKnown}: ${v.authority.file} line ${v.authority.line} trusts it through a host certificate authority (@cert-authority), and runbook's SSH library (ssh2) cannot verify host certificates`, {
         ...where,
         hint: `add the host's own key to a known_hosts file runbook reads (e.g. \`ssh-keyscan -t ed25519 HOST\`, checked against the certificate: \`ssh-keygen -L\`), or accept it once with --accept-new`,
       });
       return false;
     }
-    refusal = userError('host-key', `host key for ${hostPort} is not in ${(o.shownFiles ?? knownFiles).join(', ')} (${fp})${also}; run with --accept-new to trust it`, where);
+    refusal = userError('host-key', `${notKnown}; run with --accept-new to trust it`, where);
     return false;
   };
   return { verify, refusal: () => refusal };

@@ -15,7 +15,7 @@ import { labSupport, startLab, type Lab, type LabHost, type StartLabOptions } fr
 import { treeSnapshot } from '../../src/lab/tree-snapshot.js';
 import { alive } from '../../src/lab/process.js';
 import { packageRoot } from '../../src/lab/sim/paths.js';
-import type { SshConnectOptions } from '../../src/transport/ssh.js';
+import { SshTransport, type SshConnectOptions } from '../../src/transport/ssh.js';
 import { Capture } from './capture.js';
 import { runProcess, type Ran } from './run.js';
 
@@ -104,6 +104,17 @@ export function snapshot(h: LabHost, roots = ['/etc/kubernetes']): Map<string, s
  */
 export function cmdOptions<T extends object = Record<never, never>>(extra: T = {} as T) {
   return { runbook: rbFile, inventory: inv, stateDir, stdout: new Capture(), stderr: new Capture(), ...extra };
+}
+
+/** A connection to a host whose sshd was just sent SIGHUP (it re-reads its config, same PID): retried until it answers, for up to `ms`. */
+export async function connectWhenBack(o: SshConnectOptions, ms = 10_000): Promise<SshTransport> {
+  for (const deadline = Date.now() + ms; ; ) {
+    const t = await SshTransport.connect(o).catch((e: unknown) => {
+      if (Date.now() > deadline) throw e;
+      return new Promise<undefined>((r) => setTimeout(() => r(undefined), 200));
+    });
+    if (t) return t;
+  }
 }
 
 /** SshTransport.connect options for host h as its lab user (root), with the lab's key and known_hosts. */
