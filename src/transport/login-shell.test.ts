@@ -15,8 +15,8 @@ const which = (cmd: string): string | undefined => {
   const r = spawnSync('sh', ['-c', 'command -v "$1"', 'sh', cmd], { encoding: 'utf8' });
   return r.status === 0 ? r.stdout.trim() : undefined;
 };
-/** POSIX login shells: .ci/run installs zsh and busybox besides dash and bash; others run where present */
-const POSIX = { dash: ['dash'], bash: ['bash'], zsh: ['zsh'], 'busybox sh': ['busybox', 'sh'], mksh: ['mksh'], ksh93: ['ksh93'], yash: ['yash'], posh: ['posh'] };
+/** POSIX login shells, the ones .ci/run installs (mksh, ksh93, yash and posh passed too when tried by hand) */
+const POSIX = { dash: ['dash'], bash: ['bash'], zsh: ['zsh'], 'busybox sh': ['busybox', 'sh'] };
 const NON_POSIX = { tcsh: which('tcsh'), fish: which('fish') };
 const posixHere = Object.entries(POSIX).filter(([, argv]) => which(argv[0]!));
 const missing = (...names: string[]): string | false => {
@@ -46,7 +46,7 @@ const ARG_CHAR = fc.oneof(fc.constantFrom("'", '\\', '!', '\n', '\t', '$', '`', 
 const TRICKY = ["it's", 'back\\slash', 'two\\\\', '\\n', '\\c', 'bang!s', '!!', '$HOME', '`id`', '$(id)', 'multi\nline\n', '"quoted"', 'tab\there', '*', '~', '{a,b}', '; rm -rf x', 'ünïcödé', '%s', '%b', '#hash', '-n', '=ls', '==', 'a=b', '^x', 'x^y'];
 const ONE_LINE = TRICKY.filter((a) => !a.includes('\n'));
 
-test('every POSIX login shell runs a one-line and a multi-line request as it is, its PID first under the marker', { skip: posixHere.length < 2 && 'no POSIX shells' }, () => {
+test('every POSIX login shell runs a one-line and a multi-line request as it is, its PID first under the marker', { skip: missing(...Object.keys(POSIX)) }, () => {
   for (const [name, shell] of posixHere) {
     for (const args of [ONE_LINE, TRICKY]) {
       const marker = newPidMarker();
