@@ -331,13 +331,48 @@ test('journals live in one place whatever the working directory; apply prints th
   }
 });
 
+/**
+ * A ProxyCommand that passes what the client sends at `bytesPerSecond` (the replies unhindered): an
+ * upload as slow on every machine, so a test can place a timeout inside it whatever the machine's speed.
+ */
+function throttledProxy(bytesPerSecond: number): string {
+  const script = join(dir, 'throttle.mjs');
+  writeFileSync(
+    script,
+    [
+      "import { connect } from 'node:net';",
+      "import { Transform } from 'node:stream';",
+      'const [host, port] = process.argv.slice(2);',
+      'const up = connect({ host, port: Number(port) });',
+      `const slow = new Transform({ transform(chunk, _e, done) { setTimeout(() => done(null, chunk), (chunk.length * 1000) / ${bytesPerSecond}); } });`,
+      'process.stdin.pipe(slow).pipe(up);',
+      'up.pipe(process.stdout);',
+      "up.on('close', () => process.exit(0));",
+      "up.on('error', () => process.exit(1));",
+      '',
+    ].join('\n'),
+  );
+  return `${process.execPath} ${script} %h %p`;
+}
+
 test('a step timeout during a large copy cancels the transfer before rollback: nothing lands afterwards, no temp file is left', { skip }, async () => {
   resetHosts();
   const h = lab.hosts[0]!;
   mkdirSync(lab.hostPath(h, '/etc/kubernetes/other'), { recursive: true });
   const big = join(dir, 'big.bin');
-  // big enough that no loopback transfer finishes inside the timeout's grace (1 s + 500 ms)
-  writeFileSync(big, randomBytes(256 * 1024 * 1024));
+  // 8 MiB through a proxy passing 2 MiB/s: the upload takes 4 s on any machine, the probe (hashing 8 MiB)
+  // a small part of the 1 s timeout. Hashing 256 MiB, the probe took 1.8 s on a slower machine and the
+  // timeout hit it before anything was transferred.
+  writeFileSync(big, randomBytes(8 * 1024 * 1024));
+  const kh = lab.knownHostsPath;
+  const inventory = join(dir, 'throttled.yaml');
+  writeFileSync(
+    inventory,
+    lab.inventoryYaml().replace(
+      /^( {4}ansible_ssh_common_args: ).*$/m,
+      `$1${JSON.stringify(`-o ProxyCommand="${throttledProxy(2 * 1024 * 1024)}" -o UserKnownHostsFile=${kh} -o StrictHostKeyChecking=yes`)}`,
+    ),
+  );
   const before = snap(h);
   const rb = writeRunbook(`on_failure: rollback
 steps:
@@ -350,17 +385,16 @@ steps:
     timeout: 1s
 `);
   try {
-    const { r, text, events } = await apply(rb, { limit: h.name });
+    const started = Date.now();
+    const { r, text, events } = await apply(rb, { limit: h.name, inventory });
     const row = r.result!.recap[0]!;
     assert.equal(row.status, 'rolled-back', text);
     assert.match(row.message ?? '', /timed out after 1000 ms/);
-    // the probe (hashing 256 MiB here) fits in 1 s and the transfer (2-7 s on loopback) does not: with
-    // 100 ms the timeout hit the probe, and nothing was ever transferred to be cancelled
     const end = events.find((e): e is StepEndEvent => e.kind === 'step-end' && e.step === 'steps[2]')!;
     assert.ok(end.commands.some((c) => c.startsWith('write /etc/kubernetes/other/big.bin')), `the timeout must hit the transfer: ${JSON.stringify(end)}`);
-    assert.ok(end.durationMs < 4_500, `stopped at once (${end.durationMs} ms)`);
-    // the transfer must not go on behind the rollback's back
-    await new Promise((res) => setTimeout(res, 3000));
+    assert.ok(end.durationMs < 3_000, `stopped at once, not when the upload ended (${end.durationMs} ms)`);
+    // the transfer must not go on behind the rollback's back: wait past the time it would have landed
+    await new Promise((res) => setTimeout(res, Math.max(0, started + 6_000 - Date.now())));
     assert.deepEqual(readdirSync(lab.hostPath(h, '/etc/kubernetes/other')), [], 'neither the file nor a temp file');
     assert.deepEqual(snap(h), before);
   } finally {
