@@ -363,7 +363,7 @@ test('a sudo that asks its own question instead of the password prompt (a PAM se
   const before = readFileSync(cfg, 'utf8');
   writeFileSync(cfg, before + 'Match User ops\n  SetEnv PATH=/usr/local/sbin:/usr/bin:/bin\n');
   process.kill(h.pid, 'SIGHUP');
-  await new Promise((r) => setTimeout(r, 300));
+  await (await connectWhenBack(sshOptions(h))).close(); // sshd back from its re-exec before anything else connects
   const saved = process.env.RUNBOOK_BECOME_TIMEOUT;
   process.env.RUNBOOK_BECOME_TIMEOUT = '2';
   const t = await SshTransport.connect(opts(h, 'ops', { become: true, becomePassword: LAB_SUDO_PASSWORD }));
@@ -386,6 +386,7 @@ test('a sudo that asks its own question instead of the password prompt (a PAM se
     writeFileSync(cfg, before);
     process.kill(h.pid, 'SIGHUP');
     rmSync(fake, { force: true });
+    await (await connectWhenBack(sshOptions(h))).close(); // sshd back from its re-exec before anything else connects
   }
 });
 
@@ -402,5 +403,6 @@ test('a password login where sshd takes passwords only through PAM\'s keyboard-i
   } finally {
     writeFileSync(cfg, before);
     process.kill(h.pid, 'SIGHUP');
+    await (await connectWhenBack(sshOptions(h))).close(); // sshd back from its re-exec before anything else connects
   }
 });

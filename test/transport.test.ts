@@ -152,7 +152,8 @@ test('exec: a host whose sshd allows fewer sessions than runbook opens: the comm
   } finally {
     writeFileSync(cfg, before);
     process.kill(h.pid, 'SIGHUP');
-    await new Promise((r) => setTimeout(r, 300));
+    // the next test must find sshd back, however long its re-exec takes on a loaded machine
+    await (await connectWhenBack(opts(h))).close();
   }
 });
 
@@ -277,6 +278,8 @@ test('a host known only through a host certificate authority: ssh(1) connects, r
   } finally {
     writeFileSync(cfg, before);
     process.kill(h.pid, 'SIGHUP');
+    // the next test connects to this host at once: a refused connection there was this restart
+    await (await connectWhenBack(opts(h))).close();
   }
 });
 
