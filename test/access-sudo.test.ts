@@ -17,7 +17,7 @@ import { LocalTransport } from '../src/transport/local.js';
 import { isUserError } from '../src/errors.js';
 import { applyCmd } from '../src/cli/apply.js';
 import { Capture } from './support/capture.js';
-import { connectWhenBack, lab, sshOptions, useLab, dir as work } from './support/lab.js';
+import { connectWhenBack, lab, reloadSshd, sshOptions, useLab, dir as work } from './support/lab.js';
 
 /** connect options for host h as `user` (ops, ops2: src/lab/users.ts) */
 const opts = (h: LabHost, user: string, extra: Partial<SshConnectOptions> = {}): SshConnectOptions => sshOptions(h, { user, ...extra });
@@ -362,8 +362,7 @@ test('a sudo that asks its own question instead of the password prompt (a PAM se
   const cfg = join(lab.dir, 'hosts', h.name, 'sshd_config');
   const before = readFileSync(cfg, 'utf8');
   writeFileSync(cfg, before + 'Match User ops\n  SetEnv PATH=/usr/local/sbin:/usr/bin:/bin\n');
-  process.kill(h.pid, 'SIGHUP');
-  await (await connectWhenBack(sshOptions(h))).close(); // sshd back from its re-exec before anything else connects
+  await reloadSshd(h);
   const saved = process.env.RUNBOOK_BECOME_TIMEOUT;
   process.env.RUNBOOK_BECOME_TIMEOUT = '2';
   const t = await SshTransport.connect(opts(h, 'ops', { become: true, becomePassword: LAB_SUDO_PASSWORD }));
@@ -384,9 +383,8 @@ test('a sudo that asks its own question instead of the password prompt (a PAM se
     else process.env.RUNBOOK_BECOME_TIMEOUT = saved;
     await t.close();
     writeFileSync(cfg, before);
-    process.kill(h.pid, 'SIGHUP');
     rmSync(fake, { force: true });
-    await (await connectWhenBack(sshOptions(h))).close(); // sshd back from its re-exec before anything else connects
+    await reloadSshd(h);
   }
 });
 
@@ -402,7 +400,6 @@ test('a password login where sshd takes passwords only through PAM\'s keyboard-i
     await passwordLogin(byPassword, 'ops2');
   } finally {
     writeFileSync(cfg, before);
-    process.kill(h.pid, 'SIGHUP');
-    await (await connectWhenBack(sshOptions(h))).close(); // sshd back from its re-exec before anything else connects
+    await reloadSshd(h);
   }
 });

@@ -588,7 +588,7 @@ test('cert-renew on every scenario, concurrently: renewed, verified, idempotent;
     }
   };
   const body = new Map(running.map(([id, , f]) => [id, f]));
-  const order = [...running.map(([id]) => id)].sort((a, b) => Number(PEERS_EXPIRED.has(b)) - Number(PEERS_EXPIRED.has(a)));
+  const order = running.map(([id]) => id).sort((a, b) => Number(PEERS_EXPIRED.has(b)) - Number(PEERS_EXPIRED.has(a)));
   const outcome = schedule(order, async (id) => {
     try {
       await bringUp(id);

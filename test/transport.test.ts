@@ -12,7 +12,7 @@ import type { LabHost } from '../src/lab/hosts.js';
 import { EXEC_CHANNELS, SshTransport } from '../src/transport/ssh.js';
 import { secret } from '../src/transport/quote.js';
 import { isUserError } from '../src/errors.js';
-import { connectWhenBack, lab, sshOptions as opts, useLab, dir as work } from './support/lab.js';
+import { connectWhenBack, lab, reloadSshd, sshOptions as opts, useLab, dir as work } from './support/lab.js';
 
 let t1: SshTransport;
 
@@ -151,9 +151,7 @@ test('exec: a host whose sshd allows fewer sessions than runbook opens: the comm
     }
   } finally {
     writeFileSync(cfg, before);
-    process.kill(h.pid, 'SIGHUP');
-    // the next test must find sshd back, however long its re-exec takes on a loaded machine
-    await (await connectWhenBack(opts(h))).close();
+    await reloadSshd(h);
   }
 });
 
@@ -277,9 +275,7 @@ test('a host known only through a host certificate authority: ssh(1) connects, r
     );
   } finally {
     writeFileSync(cfg, before);
-    process.kill(h.pid, 'SIGHUP');
-    // the next test connects to this host at once: a refused connection there was this restart
-    await (await connectWhenBack(opts(h))).close();
+    await reloadSshd(h); // the next test connects to this host at once
   }
 });
 

@@ -117,6 +117,15 @@ export async function connectWhenBack(o: SshConnectOptions, ms = 10_000): Promis
   }
 }
 
+/**
+ * Sends `h`'s sshd SIGHUP (it re-reads its config and re-executes, same PID) and returns once it
+ * answers root again: whatever connects next, however loaded the machine, finds it listening.
+ */
+export async function reloadSshd(h: LabHost): Promise<void> {
+  process.kill(h.pid, 'SIGHUP');
+  await (await connectWhenBack(sshOptions(h))).close();
+}
+
 /** SshTransport.connect options for host h as its lab user (root), with the lab's key and known_hosts. */
 export function sshOptions(h: LabHost, extra: Partial<SshConnectOptions> = {}): SshConnectOptions {
   return {
