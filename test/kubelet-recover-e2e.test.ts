@@ -312,7 +312,7 @@ async function kubeletDiesAfterRestart(cp: SimHost, w: SimWorker, pristine: Map<
   assert.equal(w.status()?.kubelet.state, 'active');
 }
 
-test('kubelet-recover on a 1.18 and a 1.28 cluster, concurrently: NotReady workers Ready, idempotent, rolled back byte-identical; a failed restart rolls the worker back', { skip, timeout: 600_000, concurrency: true }, async (t) => {
+test('kubelet-recover on a 1.18 and a 1.28 cluster, concurrently: NotReady workers Ready, idempotent, rolled back byte-identical; a failed restart rolls the worker back', { skip, timeout: 1_200_000, concurrency: true }, async (t) => {
   await Promise.all([
     t.test('kubeadm 1.18: kubelet.conf embeds an expired client certificate (alpha kubeconfig user)', () => recovers('k118')),
     t.test('kubeadm 1.28: kubelet-client-current.pem expired, a healthy worker beside it (kubeconfig user --config)', () => recovers('k128')),

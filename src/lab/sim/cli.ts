@@ -3,12 +3,13 @@
 // agent over <root>/run/sim/agent.sock; kubeadm, journalctl and etcdctl work on files and the network.
 import { connect, type Socket } from 'node:net';
 import { readFileSync, existsSync } from 'node:fs';
-import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { NODE, rooted, simRoot } from './paths.js';
-import { kubeadm, type CmdResult } from './kubeadm.js';
-import { loadNode } from './node.js';
+import type { CmdResult } from './kubeadm-context.js';
+import type { NodeConfig } from './node.js';
+// kubeadm and node.json's reader load only for the commands that need them: systemctl, crictl and
+// docker (most calls, many of them polls) only talk to the agent, and every call is a node start.
 
 function agentCall(root: string, cmd: string, args: string[]): Promise<CmdResult | undefined> {
   const dir = rooted(root, NODE.runSim);
@@ -99,9 +100,10 @@ async function etcdctl(root: string, args: string[]): Promise<CmdResult> {
   if (!(pos[0] === 'endpoint' && pos[1] === 'health')) {
     return { code: 1, stdout: '', stderr: `Error: the simulator's etcdctl only knows "endpoint health" and "version"\n` };
   }
-  let node: ReturnType<typeof loadNode> | undefined;
+  const { connect: tlsConnect } = await import('node:tls');
+  let node: NodeConfig | undefined;
   try {
-    node = loadNode(root);
+    node = (await import('./node.js')).loadNode(root);
   } catch { /* not a node */ }
   const read = (p?: string) => (p ? readFileSync(rooted(root, p)) : undefined);
   let out = '';
@@ -157,7 +159,7 @@ async function etcdctl(root: string, args: string[]): Promise<CmdResult> {
 export async function runCommand(cmd: string, args: string[], root = simRoot()): Promise<CmdResult> {
   switch (cmd) {
     case 'kubeadm':
-      return kubeadm(root, args);
+      return (await import('./kubeadm.js')).kubeadm(root, args);
     case 'journalctl':
       return journalctl(root, args);
     case 'etcdctl':

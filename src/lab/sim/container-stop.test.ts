@@ -63,6 +63,19 @@ function freeze(pid: number): void {
   frozen.add(pid);
 }
 
+/**
+ * Resolves once a SIGTERM is pending for frozen etcd `pid`: the runtime's stop has reached it. A fixed
+ * sleep is not enough: on a loaded machine the docker command's own start can take longer than it.
+ */
+async function sigtermPending(pid: number): Promise<void> {
+  const SIGTERM_BIT = 1n << 14n; // signal 15
+  await waitFor(`a SIGTERM pending for etcd ${pid}`, () => {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const pending = [...status.matchAll(/^(?:ShdPnd|SigPnd):\s*([0-9a-f]+)$/gm)].reduce((m, x) => m | BigInt('0x' + x[1]!), 0n);
+    return (pending & SIGTERM_BIT) !== 0n;
+  }, 60_000, 50);
+}
+
 /** moves the etcd manifest out of manifests/ and waits until the kubelet has dropped (is killing) the pod */
 async function manifestOut(n: SimNode): Promise<void> {
   const aside = join(n.root, 'root/manifests-out/etcd.yaml');
@@ -167,7 +180,8 @@ test('docker stop answers once the container has exited; until then docker ps li
   frozen.add(oldPid);
   let answered = false;
   const stop = n.run('docker', 'stop', '-t', '30', old.id).then((r) => ((answered = true), r));
-  await new Promise((res) => setTimeout(res, 1500));
+  await sigtermPending(oldPid); // the stop has reached the runtime: it must not answer while etcd lives
+  await new Promise((res) => setTimeout(res, 1000));
   assert.equal(answered, false, 'docker stop waits for the process to exit');
   const wrong: string[] = [];
   await psWhileOldAlive(n, oldPid, old.id, wrong);
@@ -189,7 +203,8 @@ test('crictl: stop answers once the container has exited; until then crictl ps l
   frozen.add(oldPid);
   let answered = false;
   const stop = n.run('crictl', 'stop', '--timeout', '30', oldId).then((r) => ((answered = true), r));
-  await new Promise((res) => setTimeout(res, 1500));
+  await sigtermPending(oldPid); // the stop has reached the runtime: it must not answer while etcd lives
+  await new Promise((res) => setTimeout(res, 1000));
   assert.equal(answered, false, 'crictl stop waits for the process to exit');
   assert.deepEqual((await criPs(n, true)).map(([id, state]) => [id, state]), [[oldId, 'Running']]);
   assert.ok(alive(oldPid));
@@ -249,7 +264,7 @@ test('agent shutdown during a docker restart (its stop pending) leaves no etcd p
   const oldPid = etcdPid(n);
   freeze(oldPid);
   const restart = n.run('docker', 'restart', '-t', '30', old.id).catch((e: Error) => e);
-  await new Promise((res) => setTimeout(res, 500));
+  await sigtermPending(oldPid);
   await n.stop();
   await restart;
   assert.equal(alive(oldPid), false, 'the old etcd was killed by the shutdown');
@@ -264,7 +279,7 @@ test('docker restart and docker rm -f of the pod\'s sandbox at once: one etcd pr
   assert.match(podId, /^\w{12}$/, sandbox.out);
   freeze(oldPid);
   const restart = n.run('docker', 'restart', '-t', '30', old.id);
-  await new Promise((res) => setTimeout(res, 300));
+  await sigtermPending(oldPid); // the restart first, then the sandbox's removal
   const rm = await n.run('docker', 'rm', '-f', podId);
   assert.equal(rm.code, 0, rm.out);
   assert.equal((await restart).code, 0);
